@@ -1,0 +1,117 @@
+//! The command line: `serve` (the default) and `migrate`. Start-up problems
+//! end the process with one line naming the cause, never a backtrace.
+
+use clap::{Parser, Subcommand};
+use std::process::ExitCode;
+
+use crate::config::{Config, ConfigError};
+use crate::db::{self, Db};
+use crate::http::{self, AppState, Server};
+use crate::telemetry;
+
+#[derive(Parser)]
+#[command(version, about = crate::brand::APP_NAME)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Apply migrations, then serve HTTP (the default).
+    Serve,
+    /// Apply migrations and exit (for a release phase).
+    Migrate,
+}
+
+/// Why the app could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error("cannot connect to the database (DATABASE_URL): {0}")]
+    Connect(#[source] sqlx::Error),
+    #[error("cannot apply migrations: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("cannot listen on {address} (HOST, PORT): {source}")]
+    Bind {
+        address: String,
+        source: std::io::Error,
+    },
+    #[error("the server stopped: {0}")]
+    Serve(#[source] std::io::Error),
+    #[error("cannot start the async runtime: {0}")]
+    Runtime(#[source] std::io::Error),
+}
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    // A missing .env is normal (production sets real variables); values
+    // already in the environment win over the file.
+    let _ = dotenvy::dotenv();
+    match run(cli.command.unwrap_or(Command::Serve)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(command: Command) -> Result<(), StartupError> {
+    let config = Config::from_env()?;
+    telemetry::init(config.log_format);
+    let runtime = tokio::runtime::Runtime::new().map_err(StartupError::Runtime)?;
+    runtime.block_on(async {
+        let db = connect_and_migrate(&config).await?;
+        match command {
+            Command::Migrate => {
+                tracing::info!(backend = db.backend().name(), "migrations applied");
+                db.close().await;
+                Ok(())
+            }
+            Command::Serve => serve(db, config).await,
+        }
+    })
+}
+
+/// Connects and applies pending migrations (first start creates everything).
+///
+/// # Errors
+/// When the database can't be reached or a migration fails.
+pub async fn connect_and_migrate(config: &Config) -> Result<Db, StartupError> {
+    if config.warns_about_sqlite_in_production() {
+        tracing::warn!(
+            "APP_ENV=production with a SQLite DATABASE_URL: a container's disk is usually thrown away on \
+             redeploy, and every tenant's data with it. Use PostgreSQL, or mount a persistent volume and \
+             set ALLOW_SQLITE_IN_PRODUCTION=true to say you did."
+        );
+    }
+    let db = Db::connect(&config.database_url)
+        .await
+        .map_err(StartupError::Connect)?;
+    db::migrate(&db).await?;
+    Ok(db)
+}
+
+async fn serve(db: Db, config: Config) -> Result<(), StartupError> {
+    let address = format!("{}:{}", config.host, config.port);
+    let server = Server::bind(
+        &config,
+        http::router(AppState::new(db.clone(), config.clone())),
+    )
+    .await
+    .map_err(|source| StartupError::Bind {
+        address: address.clone(),
+        source,
+    })?;
+    let url = server.local_addr().map_or_else(
+        |_| format!("http://{address}"),
+        |addr| format!("http://{addr}"),
+    );
+    tracing::info!(%url, backend = db.backend().name(), "listening");
+    println!("{} is running at {url}", crate::brand::APP_NAME);
+    server.run().await.map_err(StartupError::Serve)?;
+    db.close().await;
+    Ok(())
+}

@@ -1,0 +1,260 @@
+//! Configuration, read once from the environment (and a `.env` file in
+//! development). Every variable is listed, with its default, in the README
+//! and in `.env.example`. A bad value stops start-up with one line naming the
+//! variable.
+
+use std::fmt;
+use std::time::Duration;
+
+use crate::db::{Backend, DatabaseUrl};
+
+pub const DEFAULT_DATABASE_URL: &str = "sqlite://data/app.db";
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AppEnv {
+    Development,
+    Production,
+}
+
+impl AppEnv {
+    pub fn is_production(self) -> bool {
+        self == Self::Production
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LogFormat {
+    /// Human-readable lines, for a terminal.
+    Text,
+    /// One JSON object a line, for a log collector.
+    Json,
+}
+
+/// A value that must never reach a log line.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(..)")
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub app_env: AppEnv,
+    pub host: String,
+    pub port: u16,
+    pub database_url: DatabaseUrl,
+    /// Absolute base for links in emails and Stripe redirects, without a
+    /// trailing slash.
+    pub base_url: String,
+    pub log_format: LogFormat,
+    /// `/metrics` exists only when this is set, and asks for it as a bearer token.
+    pub metrics_token: Option<Secret>,
+    pub request_timeout: Duration,
+    pub max_body_bytes: usize,
+    /// The operator chose SQLite in production knowingly (a persistent volume).
+    pub allow_sqlite_in_production: bool,
+}
+
+/// A configuration value that can't be used: names the variable and says why.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid {variable}={value:?}: {reason}")]
+pub struct ConfigError {
+    pub variable: &'static str,
+    pub value: String,
+    pub reason: String,
+}
+
+impl Config {
+    /// Reads the process environment.
+    ///
+    /// # Errors
+    /// The first variable whose value can't be parsed.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Reads configuration through `lookup`, so tests can pass their own
+    /// variables without touching the (process-wide) environment.
+    ///
+    /// # Errors
+    /// The first variable whose value can't be parsed.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let var = |name: &'static str, default: &str| {
+            let value = lookup(name)
+                .filter(|v| !v.trim().is_empty())
+                .unwrap_or_else(|| default.to_owned());
+            Variable { name, value }
+        };
+
+        let app_env = var("APP_ENV", "development").parse_with(|v| match v {
+            "development" => Ok(AppEnv::Development),
+            "production" => Ok(AppEnv::Production),
+            _ => Err("expected development or production".to_owned()),
+        })?;
+        let host = var("HOST", "127.0.0.1").value;
+        let port = var("PORT", "3000").parse_with(|v| {
+            v.parse::<u16>()
+                .map_err(|_| "expected a port number from 0 to 65535".to_owned())
+        })?;
+        let database_url =
+            var("DATABASE_URL", DEFAULT_DATABASE_URL).parse_with(str::parse::<DatabaseUrl>)?;
+        let base_url = var("BASE_URL", &format!("http://localhost:{port}")).parse_with(|v| {
+            let rest = v
+                .strip_prefix("https://")
+                .or_else(|| v.strip_prefix("http://"));
+            match rest {
+                Some(host) if !host.is_empty() && !host.contains(char::is_whitespace) => {
+                    Ok(v.trim_end_matches('/').to_owned())
+                }
+                _ => Err("expected an absolute http:// or https:// URL".to_owned()),
+            }
+        })?;
+        let log_format = var("LOG_FORMAT", "text").parse_with(|v| match v {
+            "text" => Ok(LogFormat::Text),
+            "json" => Ok(LogFormat::Json),
+            _ => Err("expected text or json".to_owned()),
+        })?;
+        let metrics_token = lookup("METRICS_TOKEN")
+            .filter(|v| !v.trim().is_empty())
+            .map(Secret);
+        let request_timeout =
+            var("REQUEST_TIMEOUT_SECS", "30").parse_with(|v| match v.parse::<u64>() {
+                Ok(secs) if secs > 0 => Ok(Duration::from_secs(secs)),
+                _ => Err("expected a whole number of seconds, at least 1".to_owned()),
+            })?;
+        let max_body_bytes =
+            var("MAX_BODY_BYTES", "2097152").parse_with(|v| match v.parse::<usize>() {
+                Ok(bytes) if bytes > 0 => Ok(bytes),
+                _ => Err("expected a whole number of bytes, at least 1".to_owned()),
+            })?;
+        let allow_sqlite_in_production =
+            var("ALLOW_SQLITE_IN_PRODUCTION", "false").parse_with(parse_bool)?;
+
+        Ok(Self {
+            app_env,
+            host,
+            port,
+            database_url,
+            base_url,
+            log_format,
+            metrics_token,
+            request_timeout,
+            max_body_bytes,
+            allow_sqlite_in_production,
+        })
+    }
+
+    /// SQLite in a container usually lives on a disk that a redeploy throws
+    /// away, with every tenant's data on it.
+    pub fn warns_about_sqlite_in_production(&self) -> bool {
+        self.app_env.is_production()
+            && self.database_url.backend() == Backend::Sqlite
+            && !self.allow_sqlite_in_production
+    }
+}
+
+struct Variable {
+    name: &'static str,
+    value: String,
+}
+
+impl Variable {
+    fn parse_with<T>(
+        self,
+        parse: impl FnOnce(&str) -> Result<T, String>,
+    ) -> Result<T, ConfigError> {
+        parse(self.value.trim()).map_err(|reason| ConfigError {
+            variable: self.name,
+            value: self.value,
+            reason,
+        })
+    }
+}
+
+fn parse_bool(value: &str) -> Result<bool, String> {
+    match value {
+        "true" | "1" | "yes" => Ok(true),
+        "false" | "0" | "no" => Ok(false),
+        _ => Err("expected true or false".to_owned()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        Config::from_lookup(|name| {
+            vars.iter()
+                .find(|(k, _)| *k == name)
+                .map(|(_, v)| (*v).to_owned())
+        })
+    }
+
+    #[test]
+    fn defaults_give_a_development_app_on_sqlite_at_port_3000() {
+        let config = config(&[]).expect("defaults are valid");
+        assert_eq!(config.app_env, AppEnv::Development);
+        assert_eq!((config.host.as_str(), config.port), ("127.0.0.1", 3000));
+        assert_eq!(config.database_url.backend(), Backend::Sqlite);
+        assert_eq!(config.log_format, LogFormat::Text);
+        assert_eq!(config.base_url, "http://localhost:3000");
+        assert!(config.metrics_token.is_none());
+    }
+
+    #[test]
+    fn each_bad_value_is_reported_with_its_variable_name() {
+        let cases = [
+            ("DATABASE_URL", "mysql://localhost/app"),
+            ("DATABASE_URL", "postgres://user@host:notaport/db"),
+            ("PORT", "http"),
+            ("PORT", "70000"),
+            ("APP_ENV", "staging"),
+            ("LOG_FORMAT", "xml"),
+            ("BASE_URL", "example.com"),
+            ("REQUEST_TIMEOUT_SECS", "0"),
+            ("ALLOW_SQLITE_IN_PRODUCTION", "maybe"),
+        ];
+        for (variable, value) in cases {
+            let error = config(&[(variable, value)])
+                .expect_err(&format!("{variable}={value} must be rejected"));
+            assert_eq!(error.variable, variable, "{variable}={value}");
+            let line = error.to_string();
+            assert!(line.starts_with(&format!("invalid {variable}=")), "{line}");
+            assert!(!line.contains('\n'), "one line: {line}");
+        }
+    }
+
+    #[test]
+    fn production_on_sqlite_warns_unless_acknowledged() {
+        let production = config(&[("APP_ENV", "production")]).expect("valid");
+        assert!(production.warns_about_sqlite_in_production());
+        let acknowledged = config(&[
+            ("APP_ENV", "production"),
+            ("ALLOW_SQLITE_IN_PRODUCTION", "true"),
+        ])
+        .expect("valid");
+        assert!(!acknowledged.warns_about_sqlite_in_production());
+        let postgres = config(&[
+            ("APP_ENV", "production"),
+            ("DATABASE_URL", "postgres://app@db/app"),
+        ])
+        .expect("valid");
+        assert!(!postgres.warns_about_sqlite_in_production());
+    }
+
+    #[test]
+    fn the_metrics_token_never_prints() {
+        let config = config(&[("METRICS_TOKEN", "s3cret")]).expect("valid");
+        assert!(!format!("{config:?}").contains("s3cret"));
+    }
+}

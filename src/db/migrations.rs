@@ -1,0 +1,46 @@
+//! Migrations are plain SQL files under `migrations/<backend>/`, embedded into
+//! the binary by build.rs and applied in order with sqlx's migrator (which
+//! records them in `_sqlx_migrations` and refuses a changed file).
+
+use std::borrow::Cow;
+
+use sqlx::SqlSafeStr;
+use sqlx::migrate::{Migration, MigrationType, Migrator};
+
+use super::Db;
+
+struct EmbeddedMigration {
+    version: i64,
+    description: &'static str,
+    sql: &'static str,
+}
+
+include!(concat!(env!("OUT_DIR"), "/migrations.rs"));
+
+fn migrator(files: &[EmbeddedMigration]) -> Migrator {
+    Migrator::with_migrations(
+        files
+            .iter()
+            .map(|file| {
+                Migration::new(
+                    file.version,
+                    Cow::Borrowed(file.description),
+                    MigrationType::Simple,
+                    file.sql.into_sql_str(),
+                    false,
+                )
+            })
+            .collect(),
+    )
+}
+
+/// Applies every migration not yet applied.
+///
+/// # Errors
+/// When a migration fails (it is rolled back) or an applied one was edited.
+pub async fn migrate(db: &Db) -> Result<(), sqlx::migrate::MigrateError> {
+    match db {
+        Db::Sqlite(pool) => migrator(SQLITE).run(pool).await,
+        Db::Postgres(pool) => migrator(POSTGRES).run(pool).await,
+    }
+}

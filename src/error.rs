@@ -1,0 +1,114 @@
+//! One error type for every handler. It maps to a status and a stable,
+//! machine-readable code; the `render_errors` middleware (http::errors) then
+//! turns it into an HTML page for browsers or `{"error": {"code", "message"}}`
+//! under `/api/`. Internal details are logged there, with the request id, and
+//! never sent to the client.
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    #[error("not found")]
+    NotFound,
+    /// The request can't be understood (malformed JSON, a bad query string).
+    #[error("{0}")]
+    BadRequest(String),
+    /// The request is well-formed but its content is invalid.
+    #[error("{0}")]
+    Unprocessable(String),
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("the request body is too large")]
+    PayloadTooLarge,
+    #[error("{0}")]
+    UnsupportedMediaType(String),
+    #[error(transparent)]
+    Database(#[from] sqlx::Error),
+    #[error(transparent)]
+    Template(#[from] askama::Error),
+    #[error(transparent)]
+    Session(#[from] tower_sessions::session::Error),
+}
+
+/// What the client is told about an error: attached to the response by
+/// `AppError` and read by the error-rendering middleware.
+#[derive(Clone, Debug)]
+pub struct ErrorReport {
+    pub status: StatusCode,
+    pub code: &'static str,
+    pub message: String,
+    /// For the log only.
+    pub internal: Option<String>,
+}
+
+impl ErrorReport {
+    /// The report for a status the app produced without an `AppError`
+    /// (axum's 404 and 405, tower-http's 408 and 413).
+    pub fn for_status(status: StatusCode) -> Self {
+        let (code, message) = match status {
+            StatusCode::NOT_FOUND => ("not_found", "This page does not exist."),
+            StatusCode::METHOD_NOT_ALLOWED => {
+                ("method_not_allowed", "This method is not allowed here.")
+            }
+            StatusCode::PAYLOAD_TOO_LARGE => {
+                ("payload_too_large", "The request body is too large.")
+            }
+            StatusCode::REQUEST_TIMEOUT => ("timeout", "The request took too long."),
+            StatusCode::UNSUPPORTED_MEDIA_TYPE => (
+                "unsupported_media_type",
+                "This content type is not supported.",
+            ),
+            status if status.is_server_error() => ("internal", "Something went wrong on our side."),
+            _ => ("bad_request", "The request could not be understood."),
+        };
+        Self {
+            status,
+            code,
+            message: message.to_owned(),
+            internal: None,
+        }
+    }
+}
+
+impl AppError {
+    pub fn report(&self) -> ErrorReport {
+        let client = |status: StatusCode, code: &'static str| ErrorReport {
+            status,
+            code,
+            message: self.to_string(),
+            internal: None,
+        };
+        match self {
+            Self::NotFound => ErrorReport::for_status(StatusCode::NOT_FOUND),
+            Self::BadRequest(_) => client(StatusCode::BAD_REQUEST, "bad_request"),
+            Self::Unprocessable(_) => client(StatusCode::UNPROCESSABLE_ENTITY, "invalid"),
+            Self::Forbidden(_) => client(StatusCode::FORBIDDEN, "forbidden"),
+            Self::Conflict(_) => client(StatusCode::CONFLICT, "conflict"),
+            Self::PayloadTooLarge => client(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"),
+            Self::UnsupportedMediaType(_) => {
+                client(StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type")
+            }
+            Self::Database(_) | Self::Template(_) | Self::Session(_) => ErrorReport {
+                internal: Some(format!("{self:?}")),
+                ..ErrorReport::for_status(StatusCode::INTERNAL_SERVER_ERROR)
+            },
+        }
+    }
+}
+
+impl IntoResponse for AppError {
+    fn into_response(self) -> Response {
+        self.report().into_response()
+    }
+}
+
+impl IntoResponse for ErrorReport {
+    fn into_response(self) -> Response {
+        let mut response = self.status.into_response();
+        response.extensions_mut().insert(self);
+        response
+    }
+}

@@ -1,0 +1,101 @@
+//! Turns every error response into the app's format: an HTML page in the
+//! site's layout for browsers, `{"error": {"code", "message"}}` under
+//! `/api/`. Covers `AppError`s and the bare statuses that axum and tower-http
+//! produce themselves (404, 405, 408, 413). Responses that already carry an
+//! HTML or JSON body (a form re-rendered with its errors, the health check's
+//! 503) pass through untouched.
+
+use askama::Template;
+use axum::body::Body;
+use axum::extract::Request;
+use axum::http::{HeaderValue, header};
+use axum::middleware::Next;
+use axum::response::Response;
+
+use crate::error::{AppError, ErrorReport};
+use crate::pages::Layout;
+
+pub async fn render_errors(request: Request, next: Next) -> Response {
+    let is_api = request.uri().path().starts_with("/api/");
+    let mut response = next.run(request).await;
+    let status = response.status();
+    if !(status.is_client_error() || status.is_server_error()) {
+        return response;
+    }
+    let report = match response.extensions_mut().remove::<ErrorReport>() {
+        Some(report) => report,
+        None if has_own_body(&response) => return response,
+        None => ErrorReport::for_status(status),
+    };
+    if status.is_server_error() {
+        let detail = report.internal.as_deref().unwrap_or("no detail");
+        tracing::error!(status = status.as_u16(), error = detail, "request failed");
+    }
+
+    let (content_type, body) = if is_api {
+        json_body(&report)
+    } else {
+        html_body(&report)
+    };
+    let (mut parts, _) = response.into_parts();
+    parts.headers.remove(header::CONTENT_LENGTH);
+    parts
+        .headers
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    Response::from_parts(parts, Body::from(body))
+}
+
+/// The fallback for paths no route matches.
+pub async fn not_found() -> AppError {
+    AppError::NotFound
+}
+
+fn has_own_body(response: &Response) -> bool {
+    response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("text/html") || v.starts_with("application/json"))
+}
+
+fn json_body(report: &ErrorReport) -> (&'static str, String) {
+    let body = serde_json::json!({ "error": { "code": report.code, "message": report.message } });
+    ("application/json", body.to_string())
+}
+
+#[derive(Template)]
+#[template(path = "errors/error.html")]
+struct ErrorPage<'a> {
+    layout: Layout,
+    status: u16,
+    title: &'a str,
+    message: &'a str,
+}
+
+fn html_body(report: &ErrorReport) -> (&'static str, String) {
+    let title = match report.status.as_u16() {
+        404 => "Page not found",
+        403 => "Not allowed",
+        405 => "Method not allowed",
+        413 => "Too large",
+        429 => "Too many requests",
+        500..=599 => "Something went wrong",
+        _ => "That didn't work",
+    };
+    let page = ErrorPage {
+        layout: Layout::plain(),
+        status: report.status.as_u16(),
+        title,
+        message: &report.message,
+    };
+    match page.render() {
+        Ok(html) => ("text/html; charset=utf-8", html),
+        Err(e) => {
+            tracing::error!(error = %e, "error page failed to render");
+            (
+                "text/plain; charset=utf-8",
+                format!("{} {}", report.status, report.message),
+            )
+        }
+    }
+}

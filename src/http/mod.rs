@@ -1,0 +1,197 @@
+//! The HTTP layer: application state, the router with its middleware stack,
+//! and the server with graceful shutdown.
+
+pub mod assets;
+pub mod errors;
+pub mod extract;
+pub mod health;
+pub mod metrics;
+pub mod routes;
+mod security;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::extract::{DefaultBodyLimit, FromRef, Request};
+use axum::http::{HeaderName, StatusCode};
+use axum::{Router, middleware};
+use tower::ServiceBuilder;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::compression::CompressionLayer;
+use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::request_id::{
+    MakeRequestUuid, PropagateRequestIdLayer, RequestId, SetRequestIdLayer,
+};
+use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::TraceLayer;
+
+use crate::config::Config;
+use crate::db::Db;
+use crate::sessions;
+use metrics::Metrics;
+use routes::Routes;
+
+/// Shared by every handler; cheap to clone. Handlers ask for the part they
+/// use (`State<Db>`), through `FromRef`.
+#[derive(Clone)]
+pub struct AppState {
+    pub db: Db,
+    pub config: Arc<Config>,
+    pub metrics: Option<Arc<Metrics>>,
+}
+
+impl AppState {
+    pub fn new(db: Db, config: Config) -> Self {
+        let metrics = config
+            .metrics_token
+            .is_some()
+            .then(|| Arc::new(Metrics::default()));
+        Self {
+            db,
+            config: Arc::new(config),
+            metrics,
+        }
+    }
+}
+
+impl FromRef<AppState> for Db {
+    fn from_ref(state: &AppState) -> Self {
+        state.db.clone()
+    }
+}
+
+impl FromRef<AppState> for Arc<Config> {
+    fn from_ref(state: &AppState) -> Self {
+        state.config.clone()
+    }
+}
+
+/// Every route of the app, each feature contributing its own.
+pub fn routes() -> Routes {
+    Routes::new()
+        .merge(crate::pages::routes())
+        .merge(health::routes())
+        .merge(metrics::routes())
+        .merge(assets::routes())
+}
+
+/// The app's router with its full middleware stack.
+pub fn router(state: AppState) -> Router {
+    router_with(state, routes())
+}
+
+/// The middleware stack around `routes`. Tests use it to mount a probe route
+/// behind the same stack.
+pub fn router_with(state: AppState, routes: Routes) -> Router {
+    let config = &state.config;
+    let x_request_id = HeaderName::from_static("x-request-id");
+    // Listed outermost first: a request passes through them in this order.
+    let stack = ServiceBuilder::new()
+        .layer(SetSensitiveRequestHeadersLayer::new([
+            axum::http::header::AUTHORIZATION,
+            axum::http::header::COOKIE,
+        ]))
+        .layer(SetRequestIdLayer::new(x_request_id.clone(), MakeRequestUuid))
+        .layer(TraceLayer::new_for_http().make_span_with(|request: &Request| {
+            let id = request
+                .extensions()
+                .get::<RequestId>()
+                .and_then(|id| id.header_value().to_str().ok())
+                .unwrap_or_default();
+            tracing::info_span!("request", id, method = %request.method(), path = request.uri().path())
+        }))
+        .layer(PropagateRequestIdLayer::new(x_request_id))
+        .layer(middleware::from_fn_with_state(state.metrics.clone(), metrics::record))
+        .layer(CompressionLayer::new())
+        .layer(middleware::from_fn_with_state(config.app_env.is_production(), security::headers))
+        .layer(middleware::from_fn(errors::render_errors))
+        .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, config.request_timeout))
+        .layer(RequestBodyLimitLayer::new(config.max_body_bytes))
+        .layer(DefaultBodyLimit::max(config.max_body_bytes))
+        .layer(CatchPanicLayer::new())
+        .layer(sessions::layer(state.db.clone(), config));
+
+    routes
+        .into_router()
+        .fallback(errors::not_found)
+        .layer(stack)
+        .with_state(state)
+}
+
+/// A server bound to its address, ready to run.
+pub struct Server {
+    listener: tokio::net::TcpListener,
+    router: Router,
+}
+
+impl Server {
+    /// Binds `HOST`:`PORT` (port 0 picks a free one).
+    ///
+    /// # Errors
+    /// When the address can't be bound (in use, not ours, unresolvable).
+    pub async fn bind(config: &Config, router: Router) -> std::io::Result<Self> {
+        let listener = tokio::net::TcpListener::bind((config.host.as_str(), config.port)).await?;
+        Ok(Self { listener, router })
+    }
+
+    /// # Errors
+    /// When the OS can't say which address the listener has.
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    /// Serves until SIGTERM or Ctrl-C, then stops accepting connections and
+    /// lets in-flight requests finish.
+    ///
+    /// # Errors
+    /// When the listener fails.
+    pub async fn run(self) -> std::io::Result<()> {
+        self.run_until(shutdown_signal()).await
+    }
+
+    /// Serves until `stop` completes, then drains as [`Server::run`] does.
+    ///
+    /// # Errors
+    /// When the listener fails.
+    pub async fn run_until(
+        self,
+        stop: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        axum::serve(
+            self.listener,
+            self.router
+                .into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(stop)
+        .await
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(e) = tokio::signal::ctrl_c().await {
+            tracing::error!(error = %e, "cannot listen for Ctrl-C");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+    tracing::info!("shutting down: finishing in-flight requests");
+}

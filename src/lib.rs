@@ -1,0 +1,13 @@
+//! The app as a library: `main.rs` only calls [`cli::main`], and the tests
+//! drive the same code through [`http::router`] and [`http::Server`].
+
+pub mod brand;
+pub mod cli;
+pub mod config;
+pub mod db;
+pub mod error;
+pub mod http;
+pub mod ids;
+pub mod pages;
+pub mod sessions;
+pub mod telemetry;

@@ -1,0 +1,177 @@
+//! Sessions: tower-sessions over the app's own `sessions` table, on either
+//! backend, so any number of app instances share them. The user id is copied
+//! out of the record into its own column, so "log out everywhere else" and
+//! listing a user's sessions are one indexed query.
+//!
+//! Two expiries: idle (the cookie and row expire after [`IDLE_LIFETIME`]
+//! without a request; every request pushes it back) and absolute (a session
+//! ends [`ABSOLUTE_LIFETIME`] after it began, however active).
+
+pub mod flash;
+
+use async_trait::async_trait;
+use time::{Duration, OffsetDateTime};
+use tower_sessions::cookie::SameSite;
+use tower_sessions::session::{Id, Record};
+use tower_sessions::session_store::{self, SessionStore};
+use tower_sessions::{Expiry, SessionManagerLayer};
+
+use crate::config::Config;
+use crate::db::Db;
+use crate::ids::UserId;
+use crate::on_backend;
+
+pub const IDLE_LIFETIME: Duration = Duration::days(7);
+pub const ABSOLUTE_LIFETIME: Duration = Duration::days(30);
+/// The session key holding the signed-in user's id.
+pub const USER_ID_KEY: &str = "user_id";
+pub const COOKIE_NAME: &str = "session";
+
+/// The session layer: HttpOnly, SameSite=Lax, Secure in production.
+pub fn layer(db: Db, config: &Config) -> SessionManagerLayer<DbSessionStore> {
+    SessionManagerLayer::new(DbSessionStore { db })
+        .with_name(COOKIE_NAME)
+        .with_http_only(true)
+        .with_same_site(SameSite::Lax)
+        .with_secure(config.app_env.is_production())
+        .with_expiry(Expiry::OnInactivity(IDLE_LIFETIME))
+}
+
+#[derive(Clone, Debug)]
+pub struct DbSessionStore {
+    db: Db,
+}
+
+impl DbSessionStore {
+    /// Removes sessions past either expiry.
+    ///
+    /// # Errors
+    /// When the database fails.
+    pub async fn delete_expired(&self) -> Result<u64, sqlx::Error> {
+        let now = OffsetDateTime::now_utc();
+        on_backend!(&self.db, |pool| {
+            sqlx::query("DELETE FROM sessions WHERE expires_at <= $1 OR created_at <= $2")
+                .bind(now.unix_timestamp())
+                .bind((now - ABSOLUTE_LIFETIME).unix_timestamp())
+                .execute(pool)
+                .await
+                .map(|done| done.rows_affected())
+        })
+    }
+}
+
+/// What goes into the row for one record.
+struct Row {
+    id: String,
+    user_id: Option<UserId>,
+    data: String,
+    expires_at: i64,
+}
+
+impl Row {
+    fn from_record(record: &Record) -> session_store::Result<Self> {
+        let user_id = record
+            .data
+            .get(USER_ID_KEY)
+            .and_then(|value| value.as_str())
+            .and_then(|text| text.parse().ok());
+        Ok(Self {
+            id: record.id.to_string(),
+            user_id,
+            data: serde_json::to_string(&record.data)
+                .map_err(|e| session_store::Error::Encode(e.to_string()))?,
+            expires_at: record.expiry_date.unix_timestamp(),
+        })
+    }
+}
+
+fn backend_error(error: sqlx::Error) -> session_store::Error {
+    session_store::Error::Backend(error.to_string())
+}
+
+#[async_trait]
+impl SessionStore for DbSessionStore {
+    /// Inserts without overwriting: on the (astronomically unlikely) clash of
+    /// two random 128-bit ids, picks another id instead of taking over
+    /// someone else's session.
+    async fn create(&self, record: &mut Record) -> session_store::Result<()> {
+        loop {
+            let row = Row::from_record(record)?;
+            let now = OffsetDateTime::now_utc().unix_timestamp();
+            let inserted = on_backend!(&self.db, |pool| {
+                sqlx::query(
+                    "INSERT INTO sessions (id, user_id, data, created_at, expires_at) VALUES ($1, $2, $3, $4, $5) \
+                     ON CONFLICT (id) DO NOTHING",
+                )
+                .bind(row.id)
+                .bind(row.user_id)
+                .bind(row.data)
+                .bind(now)
+                .bind(row.expires_at)
+                .execute(pool)
+                .await
+                .map(|done| done.rows_affected())
+            })
+            .map_err(backend_error)?;
+            if inserted == 1 {
+                return Ok(());
+            }
+            record.id = Id::default();
+        }
+    }
+
+    async fn save(&self, record: &Record) -> session_store::Result<()> {
+        let row = Row::from_record(record)?;
+        let now = OffsetDateTime::now_utc().unix_timestamp();
+        on_backend!(&self.db, |pool| {
+            sqlx::query(
+                "INSERT INTO sessions (id, user_id, data, created_at, expires_at) VALUES ($1, $2, $3, $4, $5) \
+                 ON CONFLICT (id) DO UPDATE SET user_id = excluded.user_id, data = excluded.data, \
+                 expires_at = excluded.expires_at",
+            )
+            .bind(row.id)
+            .bind(row.user_id)
+            .bind(row.data)
+            .bind(now)
+            .bind(row.expires_at)
+            .execute(pool)
+            .await
+            .map(drop)
+        })
+        .map_err(backend_error)
+    }
+
+    async fn load(&self, id: &Id) -> session_store::Result<Option<Record>> {
+        let now = OffsetDateTime::now_utc();
+        let row: Option<(String, i64)> = on_backend!(&self.db, |pool| {
+            sqlx::query_as("SELECT data, expires_at FROM sessions WHERE id = $1 AND expires_at > $2 AND created_at > $3")
+                .bind(id.to_string())
+                .bind(now.unix_timestamp())
+                .bind((now - ABSOLUTE_LIFETIME).unix_timestamp())
+                .fetch_optional(pool)
+                .await
+        })
+        .map_err(backend_error)?;
+        let Some((data, expires_at)) = row else {
+            return Ok(None);
+        };
+        Ok(Some(Record {
+            id: *id,
+            data: serde_json::from_str(&data)
+                .map_err(|e| session_store::Error::Decode(e.to_string()))?,
+            expiry_date: OffsetDateTime::from_unix_timestamp(expires_at)
+                .map_err(|e| session_store::Error::Decode(e.to_string()))?,
+        }))
+    }
+
+    async fn delete(&self, id: &Id) -> session_store::Result<()> {
+        on_backend!(&self.db, |pool| {
+            sqlx::query("DELETE FROM sessions WHERE id = $1")
+                .bind(id.to_string())
+                .execute(pool)
+                .await
+                .map(drop)
+        })
+        .map_err(backend_error)
+    }
+}

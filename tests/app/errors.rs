@@ -1,0 +1,234 @@
+//! Every error has the app's format: an HTML page in the layout for browsers,
+//! `{"error": {"code", "message"}}` under /api/. Bad input is never a 500.
+
+use app::http::extract::{Form, Json};
+use app::http::routes::{Access, Routes, get, post};
+use serde::Deserialize;
+use serde_json::Value;
+
+use crate::support::{Options, each_backend_with};
+
+#[derive(Deserialize, serde::Serialize)]
+struct Payload {
+    name: String,
+    count: u32,
+}
+
+async fn echo_json(Json(payload): Json<Payload>) -> Json<Payload> {
+    Json(payload)
+}
+
+async fn echo_form(Form(payload): Form<Payload>) -> String {
+    payload.name
+}
+
+async fn panics() -> &'static str {
+    panic!("a bug in a handler")
+}
+
+fn probes() -> Routes {
+    Routes::new()
+        .add("/api/v1/probe", Access::Public, post(echo_json))
+        .add("/probe/form", Access::Public, post(echo_form))
+        .add("/probe/panic", Access::Public, get(panics))
+}
+
+fn options() -> Options {
+    Options {
+        vars: vec![("MAX_BODY_BYTES", "1024".to_owned())],
+        extra_routes: Some(probes),
+    }
+}
+
+async fn json_error(response: reqwest::Response) -> (u16, String, String) {
+    let status = response.status().as_u16();
+    let content_type = response.headers()["content-type"]
+        .to_str()
+        .expect("ASCII")
+        .to_owned();
+    assert!(
+        content_type.starts_with("application/json"),
+        "{content_type}"
+    );
+    let body: Value = response.json().await.expect("JSON body");
+    let code = body["error"]["code"]
+        .as_str()
+        .expect("error.code")
+        .to_owned();
+    let message = body["error"]["message"]
+        .as_str()
+        .expect("error.message")
+        .to_owned();
+    (status, code, message)
+}
+
+#[tokio::test]
+async fn an_unknown_page_is_a_404_page_in_the_layout() {
+    each_backend_with(options, |app| async move {
+        let response = app.get("/no/such/page").await;
+        assert_eq!(response.status(), 404);
+        assert!(
+            response.headers()["content-type"]
+                .to_str()
+                .expect("ASCII")
+                .starts_with("text/html")
+        );
+        let html = response.text().await.expect("body");
+        assert!(html.contains("Page not found"), "{html}");
+        assert!(html.contains(app::brand::APP_NAME), "uses the layout");
+        assert!(html.contains("/static/app."), "links the stylesheet");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn an_unknown_api_route_is_a_json_404() {
+    each_backend_with(options, |app| async move {
+        let (status, code, _) = json_error(app.get("/api/v1/no-such-thing").await).await;
+        assert_eq!((status, code.as_str()), (404, "not_found"));
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_wrong_method_is_a_405_that_says_which_are_allowed() {
+    each_backend_with(options, |app| async move {
+        let response = app
+            .client
+            .delete(app.url("/"))
+            .send()
+            .await
+            .expect("DELETE");
+        assert_eq!(response.status(), 405);
+        assert!(response.headers().contains_key("allow"));
+        assert!(
+            response
+                .text()
+                .await
+                .expect("body")
+                .contains("Method not allowed")
+        );
+
+        let (status, code, _) = json_error(
+            app.client
+                .get(app.url("/api/v1/probe"))
+                .send()
+                .await
+                .expect("GET"),
+        )
+        .await;
+        assert_eq!((status, code.as_str()), (405, "method_not_allowed"));
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn an_oversized_body_is_a_413() {
+    each_backend_with(options, |app| async move {
+        let big = format!(r#"{{"name": "{}", "count": 1}}"#, "x".repeat(4096));
+        let response = app
+            .client
+            .post(app.url("/api/v1/probe"))
+            .header("content-type", "application/json")
+            .body(big.clone())
+            .send()
+            .await
+            .expect("POST");
+        let (status, code, _) = json_error(response).await;
+        assert_eq!((status, code.as_str()), (413, "payload_too_large"));
+
+        let page = app
+            .client
+            .post(app.url("/probe/form"))
+            .body(big)
+            .send()
+            .await
+            .expect("POST");
+        assert_eq!(page.status(), 413);
+        assert!(page.text().await.expect("body").contains("Too large"));
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn malformed_json_is_a_400_or_422_naming_the_problem() {
+    each_backend_with(options, |app| async move {
+        let post = |body: &'static str| {
+            app.client
+                .post(app.url("/api/v1/probe"))
+                .header("content-type", "application/json")
+                .body(body)
+                .send()
+        };
+
+        let (status, code, message) = json_error(post(r#"{"name": "#).await.expect("POST")).await;
+        assert_eq!((status, code.as_str()), (400, "bad_request"));
+        assert!(
+            message.contains("EOF") || message.contains("parse"),
+            "{message}"
+        );
+
+        let (status, code, message) =
+            json_error(post(r#"{"name": 5, "count": 1}"#).await.expect("POST")).await;
+        assert_eq!((status, code.as_str()), (422, "invalid"));
+        assert!(message.contains("name"), "names the field: {message}");
+
+        let (status, _, message) = json_error(post(r#"{"name": "a"}"#).await.expect("POST")).await;
+        assert_eq!(status, 422);
+        assert!(
+            message.contains("count"),
+            "names the missing field: {message}"
+        );
+
+        let response = app
+            .client
+            .post(app.url("/api/v1/probe"))
+            .body(r#"{"name": "a", "count": 1}"#)
+            .send()
+            .await;
+        let (status, _, message) = json_error(response.expect("POST")).await;
+        assert_eq!(status, 415);
+        assert!(message.contains("application/json"), "{message}");
+
+        let ok = post(r#"{"name": "a", "count": 1}"#).await.expect("POST");
+        assert_eq!(ok.status(), 200, "a good body still works");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_bad_form_is_a_422_page() {
+    each_backend_with(options, |app| async move {
+        let response = app
+            .client
+            .post(app.url("/probe/form"))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body("name=a&count=many")
+            .send()
+            .await
+            .expect("POST");
+        assert_eq!(response.status(), 422);
+        assert!(
+            response.headers()["content-type"]
+                .to_str()
+                .expect("ASCII")
+                .starts_with("text/html")
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_panicking_handler_is_a_500_page_without_internals() {
+    each_backend_with(options, |app| async move {
+        let response = app.get("/probe/panic").await;
+        assert_eq!(response.status(), 500);
+        let html = response.text().await.expect("body");
+        assert!(html.contains("Something went wrong"), "{html}");
+        assert!(
+            !html.contains("a bug in a handler"),
+            "no internals in the page"
+        );
+    })
+    .await;
+}

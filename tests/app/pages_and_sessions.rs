@@ -1,0 +1,228 @@
+use std::time::Duration;
+
+use app::http::routes::{Access, Routes, get, post};
+use app::on_backend;
+use app::sessions::flash::{self, Flash};
+use axum::response::Redirect;
+use tower_sessions::Session;
+
+use crate::support::{Options, each_backend, each_backend_with};
+
+#[tokio::test]
+async fn the_landing_page_renders_in_the_layout() {
+    each_backend(|app| async move {
+        let response = app.get("/").await;
+        assert_eq!(response.status(), 200);
+        let html = response.text().await.expect("body");
+        assert!(html.contains("<title>"), "{html}");
+        assert!(html.contains(app::brand::APP_NAME));
+        assert!(html.contains(r#"name="viewport""#), "responsive");
+        assert!(html.contains("<footer"), "footer");
+        assert!(html.contains(r#"aria-label="Main""#), "navigation");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn every_response_carries_a_request_id_and_security_headers() {
+    each_backend(|app| async move {
+        for path in ["/", "/no/such/page", "/healthz"] {
+            let response = app.get(path).await;
+            let headers = response.headers();
+            let id = headers
+                .get("x-request-id")
+                .expect("x-request-id")
+                .to_str()
+                .expect("ASCII");
+            assert!(uuid::Uuid::parse_str(id).is_ok(), "{path}: {id}");
+            let csp = headers["content-security-policy"].to_str().expect("ASCII");
+            assert!(csp.contains("frame-ancestors 'none'"), "{path}: {csp}");
+            assert_eq!(headers["x-content-type-options"], "nosniff", "{path}");
+            assert_eq!(
+                headers["referrer-policy"], "strict-origin-when-cross-origin",
+                "{path}"
+            );
+        }
+        let response = app
+            .client
+            .get(app.url("/"))
+            .header("x-request-id", "from-the-proxy")
+            .send()
+            .await
+            .expect("GET");
+        assert_eq!(
+            response.headers()["x-request-id"],
+            "from-the-proxy",
+            "a proxy's id is kept"
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn pages_are_compressed_for_clients_that_accept_it() {
+    each_backend(|app| async move {
+        let response = app
+            .client
+            .get(app.url("/"))
+            .header("accept-encoding", "gzip")
+            .send()
+            .await
+            .expect("GET");
+        assert_eq!(response.headers()["content-encoding"], "gzip");
+    })
+    .await;
+}
+
+async fn set_flash(session: Session) -> Result<Redirect, app::error::AppError> {
+    flash::push(&session, Flash::success("Saved the thing.")).await?;
+    Ok(Redirect::to("/"))
+}
+
+async fn slow() -> &'static str {
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    "finished"
+}
+
+fn probes() -> Routes {
+    Routes::new()
+        .add("/probe/flash", Access::Public, post(set_flash))
+        .add("/probe/slow", Access::Public, get(slow))
+}
+
+fn options() -> Options {
+    Options {
+        extra_routes: Some(probes),
+        ..Options::default()
+    }
+}
+
+#[tokio::test]
+async fn a_flash_message_survives_the_redirect_and_shows_once() {
+    each_backend_with(options, |app| async move {
+        let response = app
+            .client
+            .post(app.url("/probe/flash"))
+            .send()
+            .await
+            .expect("POST");
+        assert_eq!(response.status(), 303);
+        let cookie = response.headers()["set-cookie"]
+            .to_str()
+            .expect("ASCII")
+            .to_owned();
+        assert!(cookie.starts_with("session="), "{cookie}");
+        assert!(cookie.contains("HttpOnly"), "{cookie}");
+        assert!(cookie.contains("SameSite=Lax"), "{cookie}");
+        assert!(
+            !cookie.contains("Secure"),
+            "not Secure in development: {cookie}"
+        );
+
+        assert!(
+            app.get("/")
+                .await
+                .text()
+                .await
+                .expect("body")
+                .contains("Saved the thing.")
+        );
+        assert!(
+            !app.get("/")
+                .await
+                .text()
+                .await
+                .expect("body")
+                .contains("Saved the thing."),
+            "shown once"
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn sessions_live_in_the_database_and_end_at_their_absolute_expiry() {
+    each_backend_with(options, |app| async move {
+        app.client
+            .post(app.url("/probe/flash"))
+            .send()
+            .await
+            .expect("POST");
+        let rows: i64 = on_backend!(&app.db, |pool| sqlx::query_scalar(
+            "SELECT COUNT(*) FROM sessions"
+        )
+        .fetch_one(pool)
+        .await
+        .expect("count sessions"));
+        assert_eq!(rows, 1);
+
+        let long_ago = (time::OffsetDateTime::now_utc() - app::sessions::ABSOLUTE_LIFETIME)
+            .unix_timestamp()
+            - 1;
+        on_backend!(&app.db, |pool| sqlx::query(
+            "UPDATE sessions SET created_at = $1"
+        )
+        .bind(long_ago)
+        .execute(pool)
+        .await
+        .map(drop)
+        .expect("age the session"));
+        let html = app.get("/").await.text().await.expect("body");
+        assert!(
+            !html.contains("Saved the thing."),
+            "an expired session is not loaded"
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn session_cookies_are_secure_in_production() {
+    let options = || Options {
+        vars: vec![
+            ("APP_ENV", "production".to_owned()),
+            ("ALLOW_SQLITE_IN_PRODUCTION", "true".to_owned()),
+        ],
+        extra_routes: Some(probes),
+    };
+    each_backend_with(options, |app| async move {
+        let response = app
+            .client
+            .post(app.url("/probe/flash"))
+            .send()
+            .await
+            .expect("POST");
+        let cookie = response.headers()["set-cookie"]
+            .to_str()
+            .expect("ASCII")
+            .to_owned();
+        assert!(cookie.contains("Secure"), "{cookie}");
+        assert!(
+            response.headers()["strict-transport-security"]
+                .to_str()
+                .expect("ASCII")
+                .contains("max-age=63072000")
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn shutdown_lets_in_flight_requests_finish() {
+    each_backend_with(options, |app| async move {
+        let in_flight = tokio::spawn({
+            let app = app.clone();
+            async move { app.get("/probe/slow").await }
+        });
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        app.clone().stop().await;
+        let response = in_flight.await.expect("request task");
+        assert_eq!(response.status(), 200);
+        assert_eq!(response.text().await.expect("body"), "finished");
+        assert!(
+            app.client.get(app.url("/")).send().await.is_err(),
+            "no new connections after shutdown"
+        );
+    })
+    .await;
+}

@@ -1,0 +1,183 @@
+//! The real binary, as `cargo run` and the deploy files start it.
+
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+
+use crate::support::{TestDatabase, each_backend};
+
+/// The app's binary: cargo builds it next to the test's own folder.
+fn binary() -> PathBuf {
+    let deps = std::env::current_exe().expect("test executable");
+    let profile = deps
+        .parent()
+        .and_then(|deps| deps.parent())
+        .expect("target/<profile>");
+    profile.join(format!(
+        "{}{}",
+        env!("CARGO_PKG_NAME"),
+        std::env::consts::EXE_SUFFIX
+    ))
+}
+
+/// The binary with only the given variables (and no `.env`: it runs in an
+/// empty folder).
+fn command(folder: &std::path::Path, vars: &[(&str, &str)]) -> Command {
+    let mut command = Command::new(binary());
+    command
+        .current_dir(folder)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default());
+    for (name, value) in vars {
+        command.env(name, value);
+    }
+    command
+}
+
+fn stderr_of(mut command: Command) -> (bool, String) {
+    let output = command.output().expect("run the binary");
+    (
+        output.status.success(),
+        String::from_utf8_lossy(&output.stderr).trim().to_owned(),
+    )
+}
+
+#[test]
+fn a_bad_configuration_value_stops_the_app_with_one_line_naming_it() {
+    let folder = tempfile::tempdir().expect("folder");
+    let cases = [
+        ("DATABASE_URL", "mysql://localhost/app"),
+        ("DATABASE_URL", "postgres://app@localhost:port/app"),
+        ("PORT", "three thousand"),
+        ("LOG_FORMAT", "yaml"),
+        ("APP_ENV", "staging"),
+    ];
+    for (variable, value) in cases {
+        let (succeeded, stderr) = stderr_of(command(folder.path(), &[(variable, value)]));
+        assert!(!succeeded, "{variable}={value} must stop the app");
+        assert_eq!(
+            stderr.lines().count(),
+            1,
+            "one line for {variable}={value}: {stderr}"
+        );
+        assert!(
+            stderr.starts_with(&format!("error: invalid {variable}=")),
+            "{stderr}"
+        );
+        assert!(!stderr.contains("panicked"), "{stderr}");
+    }
+}
+
+#[test]
+fn a_port_in_use_stops_the_app_with_one_line() {
+    let folder = tempfile::tempdir().expect("folder");
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = taken.local_addr().expect("address").port().to_string();
+    let database = format!("sqlite://{}", folder.path().join("app.db").display());
+    let (succeeded, stderr) = stderr_of(command(
+        folder.path(),
+        &[("PORT", &port), ("DATABASE_URL", &database)],
+    ));
+    assert!(!succeeded);
+    let last = stderr.lines().last().unwrap_or_default();
+    assert!(
+        last.starts_with("error: cannot listen on 127.0.0.1:") && last.contains("PORT"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
+struct Running(Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Starts `serve`, waits for the line with its URL, and returns the URL.
+fn start(folder: &std::path::Path, database_url: &str) -> (Running, String) {
+    let mut child = command(folder, &[("DATABASE_URL", database_url), ("PORT", "0")])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start the binary");
+    // Log lines share stdout; the URL is on the line that says it is running.
+    let stdout = BufReader::new(child.stdout.take().expect("stdout"));
+    let line = stdout
+        .lines()
+        .map(|line| line.expect("read stdout"))
+        .find(|line| line.contains(" is running at http://"))
+        .expect("the start-up line");
+    let url = line
+        .split_whitespace()
+        .find(|word| word.starts_with("http://"))
+        .expect("a URL")
+        .to_owned();
+    (Running(child), url)
+}
+
+#[tokio::test]
+async fn the_binary_starts_prints_its_url_serves_healthz_and_stops_on_sigterm() {
+    each_backend(|app| async move {
+        // The harness's app only provides the backend here; the binary gets
+        // a database of its own.
+        let database = TestDatabase::create(app.backend()).await;
+        let folder = tempfile::tempdir().expect("folder");
+        let (mut running, url) = start(folder.path(), database.url());
+
+        let health = reqwest::get(format!("{url}/healthz"))
+            .await
+            .expect("GET /healthz");
+        assert_eq!(health.status(), 200);
+
+        let pid = running.0.id().to_string();
+        let killed = Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .expect("kill");
+        assert!(killed.success());
+        let status = running.0.wait().expect("wait");
+        assert!(status.success(), "a clean exit on SIGTERM: {status}");
+        drop(running);
+        database.drop().await;
+    })
+    .await;
+}
+
+#[test]
+fn the_first_start_creates_the_sqlite_database_and_its_folder() {
+    let folder = tempfile::tempdir().expect("folder");
+    let (running, url) = start(folder.path(), "sqlite://data/app.db");
+    drop(running);
+    assert!(url.starts_with("http://127.0.0.1:"), "{url}");
+    assert!(
+        folder.path().join("data/app.db").exists(),
+        "data/app.db created"
+    );
+}
+
+#[tokio::test]
+async fn migrate_applies_migrations_and_exits() {
+    each_backend(|app| async move {
+        let database = TestDatabase::create(app.backend()).await;
+        let folder = tempfile::tempdir().expect("folder");
+        let mut migrate = command(folder.path(), &[("DATABASE_URL", database.url())]);
+        migrate.arg("migrate");
+        let (succeeded, stderr) = stderr_of(migrate);
+        assert!(succeeded, "{stderr}");
+        let url: app::db::DatabaseUrl = database.url().parse().expect("URL");
+        let db = app::db::Db::connect(&url).await.expect("connect");
+        let sessions: i64 = app::on_backend!(&db, |pool| sqlx::query_scalar(
+            "SELECT COUNT(*) FROM sessions"
+        )
+        .fetch_one(pool)
+        .await
+        .expect("the sessions table exists"));
+        assert_eq!(sessions, 0);
+        db.close().await;
+        database.drop().await;
+    })
+    .await;
+}

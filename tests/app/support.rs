@@ -1,0 +1,321 @@
+//! The test harness: every test body runs against the real app (real router,
+//! real HTTP on a local port) on a fresh SQLite file and, when reachable, on a
+//! fresh PostgreSQL database.
+//!
+//! PostgreSQL: `TEST_DATABASE_URL` (default below) must name a role that may
+//! create databases. Each test database is a copy of a template migrated once
+//! per set of migrations. Without a reachable server the PostgreSQL half is
+//! skipped (the `zz_backends` test target says so at the end of the run);
+//! with `CI=true` it is a failure instead.
+
+use std::collections::hash_map::DefaultHasher;
+use std::future::Future;
+use std::hash::{Hash, Hasher};
+use std::str::FromStr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use app::config::Config;
+use app::db::{Backend, DatabaseUrl, Db};
+use app::http::routes::Routes;
+use app::http::{AppState, Server};
+use sqlx::postgres::{PgConnectOptions, PgConnection};
+use sqlx::{AssertSqlSafe, Connection};
+use tokio::sync::{OnceCell, oneshot};
+
+pub const DEFAULT_TEST_DATABASE_URL: &str = "postgres://app_test:app_test@127.0.0.1:5432/postgres";
+
+/// Options for the app under test.
+#[derive(Default)]
+pub struct Options {
+    /// Environment variables, as the app would read them.
+    pub vars: Vec<(&'static str, String)>,
+    /// Routes mounted behind the app's middleware stack, for probing it.
+    pub extra_routes: Option<fn() -> Routes>,
+}
+
+/// Runs `body` once per available backend, each time on a fresh database.
+pub async fn each_backend<F, Fut>(body: F)
+where
+    F: Fn(TestApp) -> Fut,
+    Fut: Future<Output = ()>,
+{
+    each_backend_with(Options::default, body).await;
+}
+
+pub async fn each_backend_with<O, F, Fut>(options: O, body: F)
+where
+    O: Fn() -> Options,
+    F: Fn(TestApp) -> Fut,
+    Fut: Future<Output = ()>,
+{
+    for backend in backends().await {
+        let database = TestDatabase::create(backend).await;
+        let app = TestApp::spawn(&database, options()).await;
+        body(app.clone()).await;
+        app.stop().await;
+        database.drop().await;
+    }
+}
+
+async fn backends() -> Vec<Backend> {
+    if postgres_available().await {
+        vec![Backend::Sqlite, Backend::Postgres]
+    } else {
+        vec![Backend::Sqlite]
+    }
+}
+
+pub fn test_database_url() -> String {
+    std::env::var("TEST_DATABASE_URL").unwrap_or_else(|_| DEFAULT_TEST_DATABASE_URL.to_owned())
+}
+
+/// Whether a PostgreSQL server is reachable at `TEST_DATABASE_URL` (a
+/// failure under `CI=true` when it is not). Decided once per test binary.
+pub async fn postgres_available() -> bool {
+    static AVAILABLE: OnceCell<bool> = OnceCell::const_new();
+    *AVAILABLE
+        .get_or_init(|| async {
+            match tokio::time::timeout(Duration::from_secs(3), try_admin()).await {
+                Ok(Ok(_)) => true,
+                Ok(Err(e)) if running_in_ci() => {
+                    panic!("CI=true and PostgreSQL is not reachable at TEST_DATABASE_URL: {e}")
+                }
+                Err(_) if running_in_ci() => {
+                    panic!("CI=true and PostgreSQL at TEST_DATABASE_URL does not answer")
+                }
+                _ => false,
+            }
+        })
+        .await
+}
+
+fn running_in_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| v == "true")
+}
+
+/// A connection to the server's maintenance database. A new one each time:
+/// every `#[tokio::test]` has its own runtime, and a pooled connection would
+/// die with the runtime that opened it.
+async fn admin() -> PgConnection {
+    try_admin().await.expect("connect to TEST_DATABASE_URL")
+}
+
+async fn try_admin() -> Result<PgConnection, sqlx::Error> {
+    let options = PgConnectOptions::from_str(&test_database_url())?;
+    PgConnection::connect_with(&options).await
+}
+
+/// A database that exists for one test.
+pub enum TestDatabase {
+    Sqlite {
+        url: String,
+        _folder: tempfile::TempDir,
+    },
+    Postgres {
+        url: String,
+        name: String,
+    },
+}
+
+impl TestDatabase {
+    pub async fn create(backend: Backend) -> Self {
+        match backend {
+            Backend::Sqlite => {
+                let folder = tempfile::tempdir().expect("temporary folder");
+                let url = format!("sqlite://{}", folder.path().join("app.db").display());
+                Self::Sqlite {
+                    url,
+                    _folder: folder,
+                }
+            }
+            Backend::Postgres => {
+                let template = migrated_template().await;
+                let name = format!("test_{}", uuid::Uuid::new_v4().simple());
+                sqlx::query(AssertSqlSafe(format!(
+                    "CREATE DATABASE {name} TEMPLATE {template}"
+                )))
+                .execute(&mut admin().await)
+                .await
+                .expect("create test database");
+                Self::Postgres {
+                    url: database_url(&name),
+                    name,
+                }
+            }
+        }
+    }
+
+    pub fn url(&self) -> &str {
+        match self {
+            Self::Sqlite { url, .. } | Self::Postgres { url, .. } => url,
+        }
+    }
+
+    pub async fn drop(self) {
+        if let Self::Postgres { name, .. } = self {
+            sqlx::query(AssertSqlSafe(format!(
+                "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+            )))
+            .execute(&mut admin().await)
+            .await
+            .expect("drop test database");
+        }
+    }
+}
+
+/// `TEST_DATABASE_URL` pointed at another database.
+fn database_url(name: &str) -> String {
+    let url = test_database_url();
+    let (server, query) = match url.split_once('?') {
+        Some((server, query)) => (server, format!("?{query}")),
+        None => (url.as_str(), String::new()),
+    };
+    let server = server.rsplit_once('/').map_or(server, |(server, _)| server);
+    format!("{server}/{name}{query}")
+}
+
+/// A database migrated once per set of migrations, which each test database
+/// copies (much faster than migrating every time). Built under a temporary
+/// name and renamed, so concurrent test runs never see a half-migrated one.
+async fn migrated_template() -> &'static str {
+    static TEMPLATE: OnceCell<String> = OnceCell::const_new();
+    TEMPLATE
+        .get_or_init(|| async {
+            let mut admin = admin().await;
+            let name = format!("app_template_{:016x}", migrations_hash());
+            let exists: Option<i32> =
+                sqlx::query_scalar("SELECT 1 FROM pg_database WHERE datname = $1")
+                    .bind(&name)
+                    .fetch_optional(&mut admin)
+                    .await
+                    .expect("query pg_database");
+            if exists.is_some() {
+                return name;
+            }
+            let building = format!("app_building_{}", uuid::Uuid::new_v4().simple());
+            sqlx::query(AssertSqlSafe(format!("CREATE DATABASE {building}")))
+                .execute(&mut admin)
+                .await
+                .expect("create template database");
+            let url: DatabaseUrl = database_url(&building).parse().expect("valid URL");
+            let db = Db::connect(&url)
+                .await
+                .expect("connect to template database");
+            app::db::migrate(&db)
+                .await
+                .expect("migrate template database");
+            db.close().await;
+            let renamed = sqlx::query(AssertSqlSafe(format!(
+                "ALTER DATABASE {building} RENAME TO {name}"
+            )))
+            .execute(&mut admin)
+            .await;
+            if renamed.is_err() {
+                // Another test run finished first: use theirs.
+                let _ = sqlx::query(AssertSqlSafe(format!("DROP DATABASE {building}")))
+                    .execute(&mut admin)
+                    .await;
+            }
+            name
+        })
+        .await
+}
+
+fn migrations_hash() -> u64 {
+    let folder = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations/postgres");
+    let mut files: Vec<_> = std::fs::read_dir(folder)
+        .expect("migrations/postgres")
+        .map(|e| e.expect("entry").path())
+        .collect();
+    files.sort();
+    let mut hasher = DefaultHasher::new();
+    for file in files {
+        std::fs::read(&file)
+            .expect("read migration")
+            .hash(&mut hasher);
+    }
+    hasher.finish()
+}
+
+/// What stops a running test app: the shutdown signal and the server task.
+type Stopper = (oneshot::Sender<()>, tokio::task::JoinHandle<()>);
+
+/// The app, serving on a local port.
+#[derive(Clone)]
+pub struct TestApp {
+    pub address: String,
+    pub client: reqwest::Client,
+    pub db: Db,
+    stop: Arc<Mutex<Option<Stopper>>>,
+}
+
+impl TestApp {
+    pub async fn spawn(database: &TestDatabase, options: Options) -> Self {
+        let mut vars = vec![
+            ("DATABASE_URL", database.url().to_owned()),
+            ("PORT", "0".to_owned()),
+        ];
+        vars.extend(options.vars);
+        let config = Config::from_lookup(|name| {
+            vars.iter()
+                .find(|(k, _)| *k == name)
+                .map(|(_, v)| v.clone())
+        })
+        .expect("test configuration is valid");
+        let db = app::cli::connect_and_migrate(&config)
+            .await
+            .expect("connect and migrate");
+        let server_config = config.clone();
+        let state = AppState::new(db.clone(), config);
+        let router = match options.extra_routes {
+            Some(extra) => app::http::router_with(state, app::http::routes().merge(extra())),
+            None => app::http::router(state),
+        };
+        let server = Server::bind(&server_config, router)
+            .await
+            .expect("bind a local port");
+        let address = format!("http://{}", server.local_addr().expect("local address"));
+        let (stop_sender, stop_receiver) = oneshot::channel();
+        let task = tokio::spawn(async move {
+            server
+                .run_until(async {
+                    let _ = stop_receiver.await;
+                })
+                .await
+                .expect("server runs");
+        });
+        let client = reqwest::Client::builder()
+            .cookie_store(true)
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .expect("HTTP client");
+        Self {
+            address,
+            client,
+            db,
+            stop: Arc::new(Mutex::new(Some((stop_sender, task)))),
+        }
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.db.backend()
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.address)
+    }
+
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.client.get(self.url(path)).send().await.expect("GET")
+    }
+
+    pub async fn stop(self) {
+        let stop = self.stop.lock().expect("not poisoned").take();
+        if let Some((sender, task)) = stop {
+            let _ = sender.send(());
+            task.await.expect("server task");
+        }
+        self.db.close().await;
+    }
+}
