@@ -22,6 +22,9 @@ enum Command {
     Serve,
     /// Apply migrations and exit (for a release phase).
     Migrate,
+    /// Exit 0 if the app on this machine's PORT answers /healthz with 200
+    /// (for Docker's HEALTHCHECK: the runtime image has no curl).
+    Healthcheck,
 }
 
 /// Why the app could not start.
@@ -42,6 +45,8 @@ pub enum StartupError {
     Serve(#[source] std::io::Error),
     #[error("cannot start the async runtime: {0}")]
     Runtime(#[source] std::io::Error),
+    #[error("unhealthy: {0}")]
+    Unhealthy(String),
 }
 
 pub fn main() -> ExitCode {
@@ -60,18 +65,19 @@ pub fn main() -> ExitCode {
 
 fn run(command: Command) -> Result<(), StartupError> {
     let config = Config::from_env()?;
+    if let Command::Healthcheck = command {
+        return healthcheck(config.port);
+    }
     telemetry::init(config.log_format);
     let runtime = tokio::runtime::Runtime::new().map_err(StartupError::Runtime)?;
     runtime.block_on(async {
         let db = connect_and_migrate(&config).await?;
-        match command {
-            Command::Migrate => {
-                tracing::info!(backend = db.backend().name(), "migrations applied");
-                db.close().await;
-                Ok(())
-            }
-            Command::Serve => serve(db, config).await,
+        if let Command::Migrate = command {
+            tracing::info!(backend = db.backend().name(), "migrations applied");
+            db.close().await;
+            return Ok(());
         }
+        serve(db, config).await
     })
 }
 
@@ -114,4 +120,32 @@ async fn serve(db: Db, config: Config) -> Result<(), StartupError> {
     server.run().await.map_err(StartupError::Serve)?;
     db.close().await;
     Ok(())
+}
+
+/// One HTTP/1.0 request over a plain socket: enough to read a status line,
+/// without an HTTP client in the binary.
+fn healthcheck(port: u16) -> Result<(), StartupError> {
+    use std::io::{Read, Write};
+    use std::time::Duration;
+
+    let unhealthy = |e: std::io::Error| StartupError::Unhealthy(e.to_string());
+    let address = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+    let mut stream = std::net::TcpStream::connect_timeout(&address, Duration::from_secs(3))
+        .map_err(unhealthy)?;
+    stream
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .map_err(unhealthy)?;
+    stream
+        .write_all(b"GET /healthz HTTP/1.0\r\nHost: localhost\r\n\r\n")
+        .map_err(unhealthy)?;
+    let mut head = [0u8; 12];
+    stream.read_exact(&mut head).map_err(unhealthy)?;
+    let status_line = String::from_utf8_lossy(&head);
+    if status_line.ends_with(" 200") {
+        Ok(())
+    } else {
+        Err(StartupError::Unhealthy(format!(
+            "/healthz answered {status_line}"
+        )))
+    }
 }

@@ -99,6 +99,7 @@ impl Drop for Running {
 /// Starts `serve`, waits for the line with its URL, and returns the URL.
 fn start(folder: &std::path::Path, database_url: &str) -> (Running, String) {
     let mut child = command(folder, &[("DATABASE_URL", database_url), ("PORT", "0")])
+        .arg("serve")
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -180,4 +181,17 @@ async fn migrate_applies_migrations_and_exits() {
         database.drop().await;
     })
     .await;
+}
+
+#[test]
+fn the_healthcheck_command_fails_when_nothing_answers() {
+    let folder = tempfile::tempdir().expect("folder");
+    let free = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = free.local_addr().expect("address").port().to_string();
+    drop(free);
+    let mut healthcheck = command(folder.path(), &[("PORT", &port)]);
+    healthcheck.arg("healthcheck");
+    let (healthy, stderr) = stderr_of(healthcheck);
+    assert!(!healthy);
+    assert!(stderr.starts_with("error: unhealthy:"), "{stderr}");
 }
