@@ -12,7 +12,10 @@
 use std::path::Path;
 
 /// Root file → what stands in its twin.
-const PLACEHOLDERS: &[(&str, &str)] = &[("saas-starter", "{{project-name}}"), ("\"SaaS Starter\"", "\"{{app_name}}\"")];
+const PLACEHOLDERS: &[(&str, &str)] = &[
+    ("saas-starter", "{{project-name}}"),
+    ("\"SaaS Starter\"", "\"{{app_name}}\""),
+];
 
 fn root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -20,9 +23,17 @@ fn root() -> &'static Path {
 
 /// The files the post hook moves into place, read from the hook itself.
 fn twins() -> Vec<String> {
-    let hook = std::fs::read_to_string(root().join("template/move-into-place.rhai")).expect("the post hook");
-    let list = hook.split_once("for path in [").and_then(|(_, rest)| rest.split_once(']')).expect("the list of twins").0;
-    list.split(',').map(|item| item.trim().trim_matches('"').to_owned()).filter(|item| !item.is_empty()).collect()
+    let hook = std::fs::read_to_string(root().join("template/move-into-place.rhai"))
+        .expect("the post hook");
+    let list = hook
+        .split_once("for path in [")
+        .and_then(|(_, rest)| rest.split_once(']'))
+        .expect("the list of twins")
+        .0;
+    list.split(',')
+        .map(|item| item.trim().trim_matches('"').to_owned())
+        .filter(|item| !item.is_empty())
+        .collect()
 }
 
 #[test]
@@ -31,21 +42,34 @@ fn each_template_twin_matches_its_root_file_but_for_the_placeholders() {
     let twins = twins();
     assert!(twins.len() >= 5, "{twins:?}");
     for path in twins {
-        let original = std::fs::read_to_string(root().join(&path)).unwrap_or_else(|e| panic!("{path}: {e}"));
-        let expected = PLACEHOLDERS.iter().fold(original.clone(), |text, (from, to)| text.replace(from, to));
-        assert_ne!(expected, original, "{path} names the project, or it needs no twin");
+        let original =
+            std::fs::read_to_string(root().join(&path)).unwrap_or_else(|e| panic!("{path}: {e}"));
+        let expected = PLACEHOLDERS
+            .iter()
+            .fold(original.clone(), |text, (from, to)| text.replace(from, to));
+        assert_ne!(
+            expected, original,
+            "{path} names the project, or it needs no twin"
+        );
         let twin_path = root().join("template").join(&path);
         if update {
             std::fs::create_dir_all(twin_path.parent().expect("a folder")).expect("create folder");
             std::fs::write(&twin_path, &expected).expect("write twin");
         }
         let twin = std::fs::read_to_string(&twin_path).unwrap_or_default();
-        assert!(twin == expected, "template/{path} is out of date: run UPDATE_TEMPLATE=1 cargo test --test template");
+        assert!(
+            twin == expected,
+            "template/{path} is out of date: run UPDATE_TEMPLATE=1 cargo test --test template"
+        );
     }
 }
 
 #[test]
 fn askama_templates_and_other_brace_files_are_copied_not_rendered() {
-    let config = std::fs::read_to_string(root().join("cargo-generate.toml")).expect("cargo-generate.toml");
-    assert!(config.contains(r#"include = ["template/**"]"#), "only template/ is rendered with Liquid");
+    let config =
+        std::fs::read_to_string(root().join("cargo-generate.toml")).expect("cargo-generate.toml");
+    assert!(
+        config.contains(r#"include = ["template/**"]"#),
+        "only template/ is rendered with Liquid"
+    );
 }

@@ -3,7 +3,7 @@
 //! fresh PostgreSQL database.
 //!
 //! PostgreSQL: `TEST_DATABASE_URL` (default below) must name a role that may
-//! create databases. Each test database is a copy of a template migrated once
+//! create databases; `TEST_DATABASE_URL=skip` runs SQLite only, on purpose. Each test database is a copy of a template migrated once
 //! per set of migrations. Without a reachable server the PostgreSQL half is
 //! skipped (the `zz_backends` test target says so at the end of the run);
 //! with `CI=true` it is a failure instead.
@@ -76,6 +76,9 @@ pub async fn postgres_available() -> bool {
     static AVAILABLE: OnceCell<bool> = OnceCell::const_new();
     *AVAILABLE
         .get_or_init(|| async {
+            if test_database_url() == "skip" {
+                return false;
+            }
             match tokio::time::timeout(Duration::from_secs(3), try_admin()).await {
                 Ok(Ok(_)) => true,
                 Ok(Err(e)) if running_in_ci() => {
