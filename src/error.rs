@@ -50,6 +50,13 @@ impl ErrorReport {
     pub fn for_status(status: StatusCode) -> Self {
         let (code, message) = match status {
             StatusCode::NOT_FOUND => ("not_found", "This page does not exist."),
+            StatusCode::UNAUTHORIZED => ("unauthorized", "Please sign in first."),
+            StatusCode::FORBIDDEN => ("forbidden", "You are not allowed to do this."),
+            StatusCode::CONFLICT => ("conflict", "This conflicts with the current state."),
+            StatusCode::TOO_MANY_REQUESTS => (
+                "rate_limited",
+                "Too many requests: please wait and try again.",
+            ),
             StatusCode::METHOD_NOT_ALLOWED => {
                 ("method_not_allowed", "This method is not allowed here.")
             }

@@ -24,20 +24,20 @@ async fn healthz(State(db): State<Db>) -> Response {
         Ok(Err(e)) => Err(e.to_string()),
         Err(_) => Err("timed out".to_owned()),
     };
+    let backend = db.backend().name();
+    let version = env!("CARGO_PKG_VERSION");
     let (status, body) = match database {
         Ok(()) => (
             StatusCode::OK,
-            json!({ "status": "ok", "database": { "status": "ok", "backend": db.backend().name() } }),
+            json!({ "status": "ok", "database": { "status": "ok", "backend": backend }, "version": version }),
         ),
         Err(error) => {
             tracing::warn!(error, "health check: database unreachable");
             (
                 StatusCode::SERVICE_UNAVAILABLE,
-                json!({ "status": "unavailable", "database": { "status": "unreachable", "backend": db.backend().name() } }),
+                json!({ "status": "unavailable", "database": { "status": "unreachable", "backend": backend }, "version": version }),
             )
         }
     };
-    let mut body = body;
-    body["version"] = json!(env!("CARGO_PKG_VERSION"));
     (status, Json(body)).into_response()
 }

@@ -24,7 +24,7 @@ use tower_http::request_id::{
 };
 use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
 use tower_http::timeout::TimeoutLayer;
-use tower_http::trace::TraceLayer;
+use tower_http::trace::{DefaultOnResponse, TraceLayer};
 
 use crate::config::Config;
 use crate::db::Db;
@@ -100,7 +100,8 @@ pub fn router_with(state: AppState, routes: Routes) -> Router {
                 .and_then(|id| id.header_value().to_str().ok())
                 .unwrap_or_default();
             tracing::info_span!("request", id, method = %request.method(), path = request.uri().path())
-        }))
+        })
+        .on_response(DefaultOnResponse::new().level(tracing::Level::INFO)))
         .layer(PropagateRequestIdLayer::new(x_request_id))
         .layer(middleware::from_fn_with_state(state.metrics.clone(), metrics::record))
         .layer(CompressionLayer::new())

@@ -134,3 +134,52 @@ async fn assets_have_a_versioned_immutable_url_and_a_revalidated_plain_one() {
     })
     .await;
 }
+
+#[derive(askama::Template)]
+#[template(
+    source = r#"{% import "macros/forms.html" as forms %}<form>{% call forms::field("email", "Email", "email", value, error) %}{% endcall %}{% call forms::submit("Save") %}{% endcall %}</form>"#,
+    ext = "html"
+)]
+struct FieldProbe<'a> {
+    value: &'a str,
+    error: Option<&'a str>,
+}
+
+#[test]
+fn form_fields_have_labels_and_errors_tied_to_their_inputs() {
+    use askama::Template;
+
+    let valid = FieldProbe {
+        value: "ana@example.com",
+        error: None,
+    }
+    .render()
+    .expect("renders");
+    assert!(valid.contains(r#"<label for="email""#), "{valid}");
+    assert!(
+        valid.contains(r#"id="email""#) && valid.contains(r#"value="ana@example.com""#),
+        "{valid}"
+    );
+    assert!(!valid.contains("aria-invalid"), "{valid}");
+
+    let invalid = FieldProbe {
+        value: "ana@",
+        error: Some("Enter a whole email address."),
+    }
+    .render()
+    .expect("renders");
+    assert!(invalid.contains(r#"aria-invalid="true""#), "{invalid}");
+    assert!(
+        invalid.contains(r#"aria-describedby="email-error""#),
+        "{invalid}"
+    );
+    assert!(
+        invalid.contains(r#"<p id="email-error""#)
+            && invalid.contains("Enter a whole email address."),
+        "{invalid}"
+    );
+    assert!(
+        invalid.contains("focus:outline-indigo-600"),
+        "a visible focus ring"
+    );
+}

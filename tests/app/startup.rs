@@ -2,7 +2,7 @@
 
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, ChildStdout, Command, Stdio};
 
 use crate::support::{TestDatabase, each_backend};
 
@@ -96,18 +96,22 @@ impl Drop for Running {
     }
 }
 
-/// Starts `serve`, waits for the line with its URL, and returns the URL.
-fn start(folder: &std::path::Path, database_url: &str) -> (Running, String) {
-    let mut child = command(folder, &[("DATABASE_URL", database_url), ("PORT", "0")])
+/// The app's standard output, where it logs, line by line.
+type Output = std::io::Lines<BufReader<ChildStdout>>;
+
+/// Starts `serve` with `vars`, waits for the line with its URL, and returns
+/// the URL and the rest of its output.
+fn start(folder: &std::path::Path, vars: &[(&str, &str)]) -> (Running, String, Output) {
+    let mut child = command(folder, vars)
+        .env("PORT", "0")
         .arg("serve")
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
         .expect("start the binary");
-    // Log lines share stdout; the URL is on the line that says it is running.
-    let stdout = BufReader::new(child.stdout.take().expect("stdout"));
-    let line = stdout
-        .lines()
+    let mut output = BufReader::new(child.stdout.take().expect("stdout")).lines();
+    let line = output
+        .by_ref()
         .map(|line| line.expect("read stdout"))
         .find(|line| line.contains(" is running at http://"))
         .expect("the start-up line");
@@ -116,7 +120,19 @@ fn start(folder: &std::path::Path, database_url: &str) -> (Running, String) {
         .find(|word| word.starts_with("http://"))
         .expect("a URL")
         .to_owned();
-    (Running(child), url)
+    (Running(child), url, output)
+}
+
+fn terminate(running: &mut Running) -> std::process::ExitStatus {
+    let pid = running.0.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .expect("kill")
+            .success()
+    );
+    running.0.wait().expect("wait")
 }
 
 #[tokio::test]
@@ -126,7 +142,7 @@ async fn the_binary_starts_prints_its_url_serves_healthz_and_stops_on_sigterm() 
         // a database of its own.
         let database = TestDatabase::create(app.backend()).await;
         let folder = tempfile::tempdir().expect("folder");
-        let (mut running, url) = start(folder.path(), database.url());
+        let (mut running, url, _) = start(folder.path(), &[("DATABASE_URL", database.url())]);
 
         let health = reqwest::get(format!("{url}/healthz"))
             .await
@@ -150,7 +166,7 @@ async fn the_binary_starts_prints_its_url_serves_healthz_and_stops_on_sigterm() 
 #[test]
 fn the_first_start_creates_the_sqlite_database_and_its_folder() {
     let folder = tempfile::tempdir().expect("folder");
-    let (running, url) = start(folder.path(), "sqlite://data/app.db");
+    let (running, url, _) = start(folder.path(), &[("DATABASE_URL", "sqlite://data/app.db")]);
     drop(running);
     assert!(url.starts_with("http://127.0.0.1:"), "{url}");
     assert!(
@@ -194,4 +210,33 @@ fn the_healthcheck_command_fails_when_nothing_answers() {
     let (healthy, stderr) = stderr_of(healthcheck);
     assert!(!healthy);
     assert!(stderr.starts_with("error: unhealthy:"), "{stderr}");
+}
+
+#[tokio::test]
+async fn json_log_lines_of_a_request_carry_its_request_id() {
+    let folder = tempfile::tempdir().expect("folder");
+    let (mut running, url, output) = start(
+        folder.path(),
+        &[("DATABASE_URL", "sqlite://app.db"), ("LOG_FORMAT", "json")],
+    );
+    let response = reqwest::get(format!("{url}/no/such/page"))
+        .await
+        .expect("GET");
+    let id = response.headers()["x-request-id"]
+        .to_str()
+        .expect("ASCII")
+        .to_owned();
+    terminate(&mut running);
+
+    let lines: Vec<String> = output.map(|line| line.expect("read stdout")).collect();
+    let request_lines: Vec<&String> = lines.iter().filter(|line| line.contains(&id)).collect();
+    assert!(
+        !request_lines.is_empty(),
+        "a log line with the request id {id}: {lines:#?}"
+    );
+    for line in request_lines {
+        let entry: serde_json::Value =
+            serde_json::from_str(line).unwrap_or_else(|e| panic!("JSON ({e}): {line}"));
+        assert_eq!(entry["span"]["id"], id.as_str(), "{line}");
+    }
 }
