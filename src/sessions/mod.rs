@@ -58,6 +58,24 @@ impl DbSessionStore {
                 .map(|done| done.rows_affected())
         })
     }
+
+    /// Runs an INSERT of `row` (create and save differ only in what happens
+    /// on an id conflict); `created_at` is now. Returns the rows written.
+    async fn insert(&self, row: Row, sql: &'static str) -> session_store::Result<u64> {
+        let now = OffsetDateTime::now_utc().unix_timestamp();
+        on_backend!(&self.db, |pool| {
+            sqlx::query(sql)
+                .bind(row.id)
+                .bind(row.user_id)
+                .bind(row.data)
+                .bind(now)
+                .bind(row.expires_at)
+                .execute(pool)
+                .await
+                .map(|done| done.rows_affected())
+        })
+        .map_err(backend_error)
+    }
 }
 
 /// What goes into the row for one record.
@@ -96,23 +114,13 @@ impl SessionStore for DbSessionStore {
     /// someone else's session.
     async fn create(&self, record: &mut Record) -> session_store::Result<()> {
         loop {
-            let row = Row::from_record(record)?;
-            let now = OffsetDateTime::now_utc().unix_timestamp();
-            let inserted = on_backend!(&self.db, |pool| {
-                sqlx::query(
+            let inserted = self
+                .insert(
+                    Row::from_record(record)?,
                     "INSERT INTO sessions (id, user_id, data, created_at, expires_at) VALUES ($1, $2, $3, $4, $5) \
                      ON CONFLICT (id) DO NOTHING",
                 )
-                .bind(row.id)
-                .bind(row.user_id)
-                .bind(row.data)
-                .bind(now)
-                .bind(row.expires_at)
-                .execute(pool)
-                .await
-                .map(|done| done.rows_affected())
-            })
-            .map_err(backend_error)?;
+                .await?;
             if inserted == 1 {
                 return Ok(());
             }
@@ -121,24 +129,14 @@ impl SessionStore for DbSessionStore {
     }
 
     async fn save(&self, record: &Record) -> session_store::Result<()> {
-        let row = Row::from_record(record)?;
-        let now = OffsetDateTime::now_utc().unix_timestamp();
-        on_backend!(&self.db, |pool| {
-            sqlx::query(
-                "INSERT INTO sessions (id, user_id, data, created_at, expires_at) VALUES ($1, $2, $3, $4, $5) \
-                 ON CONFLICT (id) DO UPDATE SET user_id = excluded.user_id, data = excluded.data, \
-                 expires_at = excluded.expires_at",
-            )
-            .bind(row.id)
-            .bind(row.user_id)
-            .bind(row.data)
-            .bind(now)
-            .bind(row.expires_at)
-            .execute(pool)
-            .await
-            .map(drop)
-        })
-        .map_err(backend_error)
+        self.insert(
+            Row::from_record(record)?,
+            "INSERT INTO sessions (id, user_id, data, created_at, expires_at) VALUES ($1, $2, $3, $4, $5) \
+             ON CONFLICT (id) DO UPDATE SET user_id = excluded.user_id, data = excluded.data, \
+             expires_at = excluded.expires_at",
+        )
+        .await
+        .map(drop)
     }
 
     async fn load(&self, id: &Id) -> session_store::Result<Option<Record>> {
