@@ -1,4 +1,5 @@
-//! The command line: `serve` (the default) and `migrate`. Start-up problems
+//! The command line: `serve` (the default), `migrate`, `tenants` and
+//! `healthcheck`. Start-up problems
 //! end the process with one line naming the cause, never a backtrace.
 
 use clap::{Parser, Subcommand};
@@ -8,6 +9,8 @@ use crate::config::{Config, ConfigError};
 use crate::db::{self, Db};
 use crate::http::{self, AppState, Server};
 use crate::telemetry;
+use crate::tenancy::scope::{Intent, ScopeError};
+use crate::tenancy::super_admin::{SuperAdmin, all_tenants_unsafe};
 
 #[derive(Parser)]
 #[command(version, about = crate::brand::APP_NAME)]
@@ -22,6 +25,13 @@ enum Command {
     Serve,
     /// Apply migrations and exit (for a release phase).
     Migrate,
+    /// List every tenant with its members and locations (an operator's
+    /// look across tenants: recorded in the super-admin audit log).
+    Tenants {
+        /// Why you are looking, for the audit log.
+        #[arg(long)]
+        reason: String,
+    },
     /// Exit 0 if the app on this machine's PORT answers /healthz with 200
     /// (for Docker's HEALTHCHECK: the runtime image has no curl).
     Healthcheck,
@@ -36,6 +46,8 @@ pub enum StartupError {
     Connect(#[source] sqlx::Error),
     #[error("cannot apply migrations: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("{0}")]
+    Isolation(#[from] crate::tenancy::ScopeError),
     #[error("cannot listen on {address} (HOST, PORT): {source}")]
     Bind {
         address: String,
@@ -72,19 +84,25 @@ fn run(command: Command) -> Result<(), StartupError> {
     let runtime = tokio::runtime::Runtime::new().map_err(StartupError::Runtime)?;
     runtime.block_on(async {
         let db = connect_and_migrate(&config).await?;
-        if let Command::Migrate = command {
-            tracing::info!(backend = db.backend().name(), "migrations applied");
-            db.close().await;
-            return Ok(());
+        match command {
+            Command::Migrate => {
+                tracing::info!(backend = db.backend().name(), "migrations applied");
+            }
+            Command::Tenants { reason } => print_tenants(&db, &reason).await?,
+            Command::Serve => return serve(db, config).await,
+            Command::Healthcheck => unreachable!("answered before the runtime starts"),
         }
-        serve(db, config).await
+        db.close().await;
+        Ok(())
     })
 }
 
-/// Connects and applies pending migrations (first start creates everything).
+/// Connects, applies pending migrations (first start creates everything) and
+/// checks that Row-Level Security will bind tenant scopes.
 ///
 /// # Errors
-/// When the database can't be reached or a migration fails.
+/// When the database can't be reached, a migration fails, or the role tenant
+/// scopes run as could bypass Row-Level Security.
 pub async fn connect_and_migrate(config: &Config) -> Result<Db, StartupError> {
     if config.warns_about_sqlite_in_production() {
         tracing::warn!(
@@ -93,10 +111,11 @@ pub async fn connect_and_migrate(config: &Config) -> Result<Db, StartupError> {
              set ALLOW_SQLITE_IN_PRODUCTION=true to say you did."
         );
     }
-    let db = Db::connect(&config.database_url)
+    let db = Db::connect(&config.database_url, config.database_pool_size)
         .await
         .map_err(StartupError::Connect)?;
     db::migrate(&db).await?;
+    crate::tenancy::scope::check_isolation(&db).await?;
     Ok(db)
 }
 
@@ -119,6 +138,25 @@ async fn serve(db: Db, config: Config) -> Result<(), StartupError> {
     println!("{} is running at {url}", crate::brand::APP_NAME);
     server.run().await.map_err(StartupError::Serve)?;
     db.close().await;
+    Ok(())
+}
+
+async fn print_tenants(db: &Db, reason: &str) -> Result<(), StartupError> {
+    let admin = SuperAdmin::for_cli();
+    let mut scope = all_tenants_unsafe(db, &admin, reason, Intent::Read).await?;
+    let tenants = crate::admin::tenant_overview(&mut scope)
+        .await
+        .map_err(ScopeError::Database)?;
+    println!(
+        "{:<36}  {:<24}  {:>7}  {:>9}  name",
+        "id", "slug", "members", "locations"
+    );
+    for tenant in tenants {
+        println!(
+            "{}  {:<24}  {:>7}  {:>9}  {}",
+            tenant.id, tenant.slug, tenant.members, tenant.locations, tenant.name
+        );
+    }
     Ok(())
 }
 

@@ -52,6 +52,9 @@ pub struct Config {
     pub host: String,
     pub port: u16,
     pub database_url: DatabaseUrl,
+    /// Connections per app instance; each request inside a tenant holds one
+    /// for its transaction.
+    pub database_pool_size: u32,
     /// Absolute base for links in emails and Stripe redirects, without a
     /// trailing slash.
     pub base_url: String,
@@ -107,6 +110,11 @@ impl Config {
         })?;
         let database_url =
             var("DATABASE_URL", DEFAULT_DATABASE_URL).parse_with(str::parse::<DatabaseUrl>)?;
+        let database_pool_size =
+            var("DATABASE_POOL_SIZE", "10").parse_with(|v| match v.parse::<u32>() {
+                Ok(size) if size > 0 => Ok(size),
+                _ => Err("expected a whole number of connections, at least 1".to_owned()),
+            })?;
         let base_url = var("BASE_URL", &format!("http://localhost:{port}")).parse_with(|v| {
             let rest = v
                 .strip_prefix("https://")
@@ -144,6 +152,7 @@ impl Config {
             host,
             port,
             database_url,
+            database_pool_size,
             base_url,
             log_format,
             metrics_token,

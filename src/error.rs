@@ -11,6 +11,15 @@ use axum::response::{IntoResponse, Response};
 pub enum AppError {
     #[error("not found")]
     NotFound,
+    /// No one is signed in.
+    #[error("please sign in first")]
+    Unauthorized,
+    /// A request that needs a tenant has none: pages send the user to pick or
+    /// create one, the API answers 400.
+    #[error(
+        "this request needs a tenant: tenant data lives under /t/{{slug}}/ (pages) or /api/v1/t/{{slug}}/ (API)"
+    )]
+    NoTenant,
     /// The request can't be understood (malformed JSON, a bad query string).
     #[error("{0}")]
     BadRequest(String),
@@ -31,6 +40,22 @@ pub enum AppError {
     Template(#[from] askama::Error),
     #[error(transparent)]
     Session(#[from] tower_sessions::session::Error),
+    /// A fault of ours that no other variant names.
+    #[error("{0}")]
+    Internal(String),
+}
+
+impl From<crate::tenancy::ScopeError> for AppError {
+    fn from(error: crate::tenancy::ScopeError) -> Self {
+        use crate::tenancy::ScopeError;
+        match error {
+            ScopeError::NoTenant => Self::NoTenant,
+            ScopeError::Database(e) => Self::Database(e),
+            ScopeError::BypassesRls(_) | ScopeError::MissingReason => {
+                Self::Internal(error.to_string())
+            }
+        }
+    }
 }
 
 /// What the client is told about an error: attached to the response by
@@ -42,6 +67,8 @@ pub struct ErrorReport {
     pub message: String,
     /// For the log only.
     pub internal: Option<String>,
+    /// Where a browser is sent instead of an error page.
+    pub redirect: Option<&'static str>,
 }
 
 impl ErrorReport {
@@ -76,6 +103,7 @@ impl ErrorReport {
             code,
             message: message.to_owned(),
             internal: None,
+            redirect: None,
         }
     }
 }
@@ -87,9 +115,15 @@ impl AppError {
             code,
             message: self.to_string(),
             internal: None,
+            redirect: None,
         };
         match self {
             Self::NotFound => ErrorReport::for_status(StatusCode::NOT_FOUND),
+            Self::Unauthorized => ErrorReport::for_status(StatusCode::UNAUTHORIZED),
+            Self::NoTenant => ErrorReport {
+                redirect: Some("/tenants"),
+                ..client(StatusCode::BAD_REQUEST, "no_tenant")
+            },
             Self::BadRequest(_) => client(StatusCode::BAD_REQUEST, "bad_request"),
             Self::Unprocessable(_) => client(StatusCode::UNPROCESSABLE_ENTITY, "invalid"),
             Self::Forbidden(_) => client(StatusCode::FORBIDDEN, "forbidden"),
@@ -98,10 +132,12 @@ impl AppError {
             Self::UnsupportedMediaType(_) => {
                 client(StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type")
             }
-            Self::Database(_) | Self::Template(_) | Self::Session(_) => ErrorReport {
-                internal: Some(format!("{self:?}")),
-                ..ErrorReport::for_status(StatusCode::INTERNAL_SERVER_ERROR)
-            },
+            Self::Database(_) | Self::Template(_) | Self::Session(_) | Self::Internal(_) => {
+                ErrorReport {
+                    internal: Some(format!("{self:?}")),
+                    ..ErrorReport::for_status(StatusCode::INTERNAL_SERVER_ERROR)
+                }
+            }
         }
     }
 }

@@ -62,6 +62,19 @@ macro_rules! typed_id {
             }
         }
 
+        /// In the OpenAPI document: a string in UUID format.
+        impl utoipa::PartialSchema for $name {
+            fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+                use utoipa::openapi::schema::{KnownFormat, ObjectBuilder, SchemaFormat, Type};
+                ObjectBuilder::new()
+                    .schema_type(Type::String)
+                    .format(Some(SchemaFormat::KnownFormat(KnownFormat::Uuid)))
+                    .into()
+            }
+        }
+
+        impl utoipa::ToSchema for $name {}
+
         impl Type<Postgres> for $name {
             fn type_info() -> PgTypeInfo {
                 <Uuid as Type<Postgres>>::type_info()
@@ -103,4 +116,29 @@ macro_rules! typed_id {
 typed_id!(
     /// A person's account (global: one user may belong to several tenants).
     UserId
+);
+
+typed_id!(
+    /// A customer organisation: the unit of isolation.
+    TenantId
+);
+
+typed_id!(
+    /// A user's membership in one tenant (which carries their role).
+    MembershipId
+);
+
+typed_id!(
+    /// A tenant's site (a café, a store).
+    LocationId
+);
+
+typed_id!(
+    /// A member's access to one location.
+    LocationGrantId
+);
+
+typed_id!(
+    /// One entry of the super-admin audit log.
+    AuditEntryId
 );

@@ -1,6 +1,8 @@
 //! The app as a library: `main.rs` only calls [`cli::main`], and the tests
 //! drive the same code through [`http::router`] and [`http::Server`].
 
+pub mod accounts;
+pub mod admin;
 pub mod brand;
 pub mod cli;
 pub mod config;
@@ -8,6 +10,9 @@ pub mod db;
 pub mod error;
 pub mod http;
 pub mod ids;
+pub mod locations;
 pub mod pages;
 pub mod sessions;
 pub mod telemetry;
+pub mod tenancy;
+pub mod validation;

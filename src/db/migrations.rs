@@ -41,6 +41,6 @@ fn migrator(files: &[EmbeddedMigration]) -> Migrator {
 pub async fn migrate(db: &Db) -> Result<(), sqlx::migrate::MigrateError> {
     match db {
         Db::Sqlite(pool) => migrator(SQLITE).run(pool).await,
-        Db::Postgres(pool) => migrator(POSTGRES).run(pool).await,
+        Db::Postgres(postgres) => migrator(POSTGRES).run(&postgres.pool).await,
     }
 }

@@ -9,12 +9,16 @@
 mod migrations;
 
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
+use tokio::sync::OnceCell;
+
+use crate::tenancy::scope::ScopeRole;
 
 pub use migrations::migrate;
 
@@ -25,7 +29,10 @@ macro_rules! on_backend {
     ($db:expr, |$pool:ident| $body:expr) => {
         match $db {
             $crate::db::Db::Sqlite($pool) => $body,
-            $crate::db::Db::Postgres($pool) => $body,
+            $crate::db::Db::Postgres(postgres) => {
+                let $pool = &postgres.pool;
+                $body
+            }
         }
     };
 }
@@ -92,7 +99,15 @@ impl Backend {
 #[derive(Clone, Debug)]
 pub enum Db {
     Sqlite(SqlitePool),
-    Postgres(PgPool),
+    Postgres(Postgres),
+}
+
+/// The PostgreSQL pool, and the role tenant scopes run as on it (decided
+/// once, on first use: see `tenancy::scope`).
+#[derive(Clone, Debug)]
+pub struct Postgres {
+    pub pool: PgPool,
+    pub(crate) scope_role: Arc<OnceCell<ScopeRole>>,
 }
 
 impl Db {
@@ -100,7 +115,7 @@ impl Db {
     ///
     /// # Errors
     /// When the database can't be reached or the SQLite folder can't be created.
-    pub async fn connect(url: &DatabaseUrl) -> Result<Self, sqlx::Error> {
+    pub async fn connect(url: &DatabaseUrl, pool_size: u32) -> Result<Self, sqlx::Error> {
         match url {
             DatabaseUrl::Sqlite(options) => {
                 if let Some(folder) = options
@@ -119,18 +134,21 @@ impl Db {
                     .busy_timeout(Duration::from_secs(5))
                     .foreign_keys(true);
                 let pool = SqlitePoolOptions::new()
-                    .max_connections(8)
+                    .max_connections(pool_size)
                     .connect_with(options)
                     .await?;
                 Ok(Self::Sqlite(pool))
             }
             DatabaseUrl::Postgres(options) => {
                 let pool = PgPoolOptions::new()
-                    .max_connections(10)
+                    .max_connections(pool_size)
                     .acquire_timeout(Duration::from_secs(5))
                     .connect_with(options.clone())
                     .await?;
-                Ok(Self::Postgres(pool))
+                Ok(Self::Postgres(Postgres {
+                    pool,
+                    scope_role: Arc::default(),
+                }))
             }
         }
     }

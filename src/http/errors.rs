@@ -10,7 +10,7 @@ use axum::body::Body;
 use axum::extract::Request;
 use axum::http::{HeaderValue, header};
 use axum::middleware::Next;
-use axum::response::Response;
+use axum::response::{IntoResponse, Redirect, Response};
 
 use crate::error::{AppError, ErrorReport};
 use crate::pages::Layout;
@@ -32,6 +32,9 @@ pub async fn render_errors(request: Request, next: Next) -> Response {
         tracing::error!(status = status.as_u16(), error = detail, "request failed");
     }
 
+    if let (false, Some(location)) = (is_api, report.redirect) {
+        return Redirect::to(location).into_response();
+    }
     let (content_type, body) = if is_api {
         json_body(&report)
     } else {
@@ -75,6 +78,7 @@ struct ErrorPage<'a> {
 fn html_body(report: &ErrorReport) -> (&'static str, String) {
     let title = match report.status.as_u16() {
         404 => "Page not found",
+        401 => "Please sign in",
         403 => "Not allowed",
         405 => "Method not allowed",
         413 => "Too large",

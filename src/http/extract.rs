@@ -62,6 +62,25 @@ where
     }
 }
 
+/// Path parameters. A value that doesn't parse (a malformed id) is a 404,
+/// exactly like a well-formed id that matches nothing.
+pub struct Path<T>(pub T);
+
+impl<S, T> FromRequestParts<S> for Path<T>
+where
+    T: DeserializeOwned + Send,
+    S: Send + Sync,
+{
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, AppError> {
+        axum::extract::Path::<T>::from_request_parts(parts, state)
+            .await
+            .map(|axum::extract::Path(value)| Self(value))
+            .map_err(|_| AppError::NotFound)
+    }
+}
+
 /// A query string.
 pub struct Query<T>(pub T);
 

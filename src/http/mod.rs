@@ -71,6 +71,7 @@ impl FromRef<AppState> for Arc<Config> {
 pub fn routes() -> Routes {
     Routes::new()
         .merge(crate::pages::routes())
+        .merge(crate::locations::pages::routes())
         .merge(health::routes())
         .merge(metrics::routes())
         .merge(assets::routes())

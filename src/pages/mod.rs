@@ -13,6 +13,7 @@ use crate::error::AppError;
 use crate::http::assets;
 use crate::http::routes::{Access, Routes, get};
 use crate::sessions::flash::{self, Flash};
+use crate::tenancy::{Action, Member, Tenant};
 
 pub fn routes() -> Routes {
     Routes::new().add("/", Access::Public, get(landing))
@@ -58,15 +59,31 @@ impl<S: Send + Sync> FromRequestParts<S> for Layout {
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, AppError> {
         let session = Session::from_request_parts(parts, state)
             .await
-            .map_err(|(_, reason)| {
-                AppError::Session(tower_sessions::session::Error::Store(
-                    tower_sessions::session_store::Error::Backend(reason.to_owned()),
-                ))
-            })?;
+            .map_err(|(_, reason)| AppError::Internal(reason.to_owned()))?;
         Ok(Self {
             flashes: flash::take(&session).await?,
             ..Self::plain()
         })
+    }
+}
+
+/// What `tenancy/layout.html` needs: the tenant's name and slug, and which
+/// sections the member's role opens.
+pub struct TenantNav {
+    pub tenant_name: String,
+    pub slug: String,
+    pub shows_members: bool,
+    pub shows_settings: bool,
+}
+
+impl TenantNav {
+    pub fn new(tenant: &Tenant, member: &Member) -> Self {
+        Self {
+            tenant_name: tenant.name.clone(),
+            slug: tenant.slug.clone(),
+            shows_members: member.authorize(Action::ViewMembers).is_ok(),
+            shows_settings: member.authorize(Action::EditTenantSettings).is_ok(),
+        }
     }
 }
 

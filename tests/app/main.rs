@@ -3,8 +3,12 @@
 
 mod assets_and_styling;
 mod errors;
+mod fixtures;
 mod health_and_metrics;
+mod locations;
 mod pages_and_sessions;
 mod route_registry;
+mod row_level_security;
 mod startup;
 mod support;
+mod tenant_isolation;

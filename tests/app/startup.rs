@@ -185,7 +185,7 @@ async fn migrate_applies_migrations_and_exits() {
         let (succeeded, stderr) = stderr_of(migrate);
         assert!(succeeded, "{stderr}");
         let url: app::db::DatabaseUrl = database.url().parse().expect("URL");
-        let db = app::db::Db::connect(&url).await.expect("connect");
+        let db = app::db::Db::connect(&url, 1).await.expect("connect");
         let sessions: i64 = app::on_backend!(&db, |pool| sqlx::query_scalar(
             "SELECT COUNT(*) FROM sessions"
         )
@@ -239,4 +239,63 @@ async fn json_log_lines_of_a_request_carry_its_request_id() {
             serde_json::from_str(line).unwrap_or_else(|e| panic!("JSON ({e}): {line}"));
         assert_eq!(entry["span"]["id"], id.as_str(), "{line}");
     }
+}
+
+#[tokio::test]
+async fn the_tenants_command_lists_every_tenant_and_records_why() {
+    each_backend(|app| async move {
+        let database = TestDatabase::create(app.backend()).await;
+        let config = app::config::Config::from_lookup(|name| {
+            (name == "DATABASE_URL").then(|| database.url().to_owned())
+        })
+        .expect("config");
+        let db = app::cli::connect_and_migrate(&config)
+            .await
+            .expect("migrate");
+        crate::fixtures::TenantFixture::create(&db, "alpha").await;
+        crate::fixtures::TenantFixture::create(&db, "bravo").await;
+        let folder = tempfile::tempdir().expect("folder");
+
+        let mut without_reason = command(folder.path(), &[("DATABASE_URL", database.url())]);
+        without_reason.args(["tenants", "--reason", "  "]);
+        let (succeeded, stderr) = stderr_of(without_reason);
+        assert!(!succeeded);
+        assert!(stderr.contains("a reason is required"), "{stderr}");
+
+        let mut list = command(
+            folder.path(),
+            &[("DATABASE_URL", database.url()), ("USER", "ops")],
+        );
+        list.args(["tenants", "--reason", "support ticket 42"]);
+        let output = list.output().expect("run tenants");
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        let line = stdout
+            .lines()
+            .find(|l| l.contains(" alpha "))
+            .expect("alpha listed");
+        assert!(
+            line.contains("      4          2  alpha Ltd"),
+            "members and locations: {line}"
+        );
+        assert!(stdout.contains(" bravo "));
+
+        let audit: Vec<(String, String)> = app::on_backend!(&db, |pool| sqlx::query_as(
+            "SELECT actor, reason FROM super_admin_audit"
+        )
+        .fetch_all(pool)
+        .await
+        .expect("audit"));
+        assert_eq!(
+            audit,
+            [("cli:ops".to_owned(), "support ticket 42".to_owned())]
+        );
+        db.close().await;
+        database.drop().await;
+    })
+    .await;
 }

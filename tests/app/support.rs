@@ -100,7 +100,7 @@ fn running_in_ci() -> bool {
 /// A connection to the server's maintenance database. A new one each time:
 /// every `#[tokio::test]` has its own runtime, and a pooled connection would
 /// die with the runtime that opened it.
-async fn admin() -> PgConnection {
+pub async fn admin() -> PgConnection {
     try_admin().await.expect("connect to TEST_DATABASE_URL")
 }
 
@@ -168,7 +168,7 @@ impl TestDatabase {
 }
 
 /// `TEST_DATABASE_URL` pointed at another database.
-fn database_url(name: &str) -> String {
+pub fn database_url(name: &str) -> String {
     let url = test_database_url();
     let (server, query) = match url.split_once('?') {
         Some((server, query)) => (server, format!("?{query}")),
@@ -202,7 +202,7 @@ async fn migrated_template() -> &'static str {
                 .await
                 .expect("create template database");
             let url: DatabaseUrl = database_url(&building).parse().expect("valid URL");
-            let db = Db::connect(&url)
+            let db = Db::connect(&url, 1)
                 .await
                 .expect("connect to template database");
             app::db::migrate(&db)
@@ -271,10 +271,12 @@ impl TestApp {
             .expect("connect and migrate");
         let server_config = config.clone();
         let state = AppState::new(db.clone(), config);
-        let router = match options.extra_routes {
-            Some(extra) => app::http::router_with(state, app::http::routes().merge(extra())),
-            None => app::http::router(state),
-        };
+        // Until accounts exist, tests sign users in through a test-only route.
+        let mut routes = app::http::routes().merge(crate::fixtures::sign_in_route());
+        if let Some(extra) = options.extra_routes {
+            routes = routes.merge(extra());
+        }
+        let router = app::http::router_with(state, routes);
         let server = Server::bind(&server_config, router)
             .await
             .expect("bind a local port");
@@ -307,6 +309,23 @@ impl TestApp {
 
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.address)
+    }
+
+    /// A new client (its own cookie jar) signed in as `user`.
+    pub async fn client_for(&self, user: app::ids::UserId) -> reqwest::Client {
+        let client = reqwest::Client::builder()
+            .cookie_store(true)
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .expect("HTTP client");
+        let response = client
+            .post(self.url(crate::fixtures::SIGN_IN_PATH))
+            .json(&user)
+            .send()
+            .await
+            .expect("sign in");
+        assert_eq!(response.status(), 204, "test sign-in");
+        client
     }
 
     pub async fn get(&self, path: &str) -> reqwest::Response {

@@ -1,0 +1,228 @@
+//! Locations: a tenant's sites (a café, a store). Owners and admins manage
+//! them all; a manager edits the ones granted to them; staff see theirs.
+//! Every query takes the tenant scope and the member's visibility, so a
+//! location outside either is simply not found.
+
+pub mod api;
+pub mod pages;
+
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+use crate::error::AppError;
+use crate::ids::LocationId;
+use crate::on_tx;
+use crate::tenancy::TenantScope;
+use crate::tenancy::permissions::LocationVisibility;
+use crate::validation::{self, FieldErrors};
+
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+pub struct Location {
+    pub id: LocationId,
+    pub name: String,
+    pub address: String,
+    /// An IANA time zone name: shifts are split at midnight in it.
+    pub time_zone: String,
+    /// Archived locations keep their history but take no new work.
+    #[serde(with = "time::serde::rfc3339::option")]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub archived_at: Option<OffsetDateTime>,
+    #[serde(with = "time::serde::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    pub created_at: OffsetDateTime,
+}
+
+type LocationRow = (
+    LocationId,
+    String,
+    String,
+    String,
+    Option<OffsetDateTime>,
+    OffsetDateTime,
+);
+
+impl From<LocationRow> for Location {
+    fn from((id, name, address, time_zone, archived_at, created_at): LocationRow) -> Self {
+        Self {
+            id,
+            name,
+            address,
+            time_zone,
+            archived_at,
+            created_at,
+        }
+    }
+}
+
+/// A location's editable fields, as a form or JSON body sends them.
+#[derive(Clone, Debug, Default, Deserialize, utoipa::ToSchema)]
+pub struct LocationInput {
+    pub name: String,
+    #[serde(default)]
+    pub address: String,
+    pub time_zone: String,
+}
+
+impl LocationInput {
+    /// Trimmed and checked.
+    ///
+    /// # Errors
+    /// Each field that is wrong, with a message.
+    pub fn validate(&self) -> Result<LocationInput, FieldErrors> {
+        let mut errors = FieldErrors::default();
+        let valid = LocationInput {
+            name: validation::text(&mut errors, "name", &self.name, true, 100),
+            address: validation::text(&mut errors, "address", &self.address, false, 300),
+            time_zone: validation::time_zone(&mut errors, "time_zone", &self.time_zone),
+        };
+        errors.or_ok(valid)
+    }
+}
+
+/// The locations the member sees, active ones first, by name.
+///
+/// # Errors
+/// When the database fails.
+pub async fn list(
+    scope: &mut TenantScope,
+    visibility: LocationVisibility,
+) -> Result<Vec<Location>, sqlx::Error> {
+    let tenant = scope.tenant_id();
+    let rows: Vec<LocationRow> = on_tx!(scope.tx(), |conn| sqlx::query_as(
+        "SELECT id, name, address, time_zone, archived_at, created_at FROM locations l \
+         WHERE tenant_id = $1 AND ($2 OR EXISTS (SELECT 1 FROM location_grants g \
+             WHERE g.tenant_id = l.tenant_id AND g.location_id = l.id AND g.membership_id = $3)) \
+         ORDER BY archived_at IS NOT NULL, lower(name), id"
+    )
+    .bind(tenant)
+    .bind(visibility.all)
+    .bind(visibility.membership)
+    .fetch_all(conn)
+    .await)?;
+    Ok(rows.into_iter().map(Location::from).collect())
+}
+
+/// One location, if the member sees it.
+///
+/// # Errors
+/// When the database fails.
+pub async fn find(
+    scope: &mut TenantScope,
+    visibility: LocationVisibility,
+    id: LocationId,
+) -> Result<Option<Location>, sqlx::Error> {
+    let tenant = scope.tenant_id();
+    let row: Option<LocationRow> = on_tx!(scope.tx(), |conn| sqlx::query_as(
+        "SELECT id, name, address, time_zone, archived_at, created_at FROM locations l \
+         WHERE tenant_id = $1 AND id = $4 AND ($2 OR EXISTS (SELECT 1 FROM location_grants g \
+             WHERE g.tenant_id = l.tenant_id AND g.location_id = l.id AND g.membership_id = $3))"
+    )
+    .bind(tenant)
+    .bind(visibility.all)
+    .bind(visibility.membership)
+    .bind(id)
+    .fetch_optional(conn)
+    .await)?;
+    Ok(row.map(Location::from))
+}
+
+/// Why a write was refused.
+pub enum WriteError {
+    Invalid(FieldErrors),
+    Failed(AppError),
+}
+
+impl From<sqlx::Error> for WriteError {
+    fn from(error: sqlx::Error) -> Self {
+        Self::Failed(error.into())
+    }
+}
+
+impl From<WriteError> for AppError {
+    fn from(error: WriteError) -> Self {
+        match error {
+            WriteError::Invalid(errors) => errors.into(),
+            WriteError::Failed(error) => error,
+        }
+    }
+}
+
+/// The answer when a name is taken. Writes detect it without a failed
+/// statement (ON CONFLICT, NOT EXISTS), which on PostgreSQL would abort the
+/// request's transaction and with it the page that shows the error.
+fn name_taken() -> WriteError {
+    WriteError::Invalid(FieldErrors::single(
+        "name",
+        "Another active location already has this name.",
+    ))
+}
+
+/// # Errors
+/// A name already used by an active location, or a database failure.
+pub async fn create(
+    scope: &mut TenantScope,
+    input: &LocationInput,
+) -> Result<Location, WriteError> {
+    let tenant = scope.tenant_id();
+    let row: Option<LocationRow> = on_tx!(scope.tx(), |conn| sqlx::query_as(
+        "INSERT INTO locations (tenant_id, id, name, address, time_zone, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING \
+         RETURNING id, name, address, time_zone, archived_at, created_at"
+    )
+    .bind(tenant)
+    .bind(LocationId::new())
+    .bind(&input.name)
+    .bind(&input.address)
+    .bind(&input.time_zone)
+    .bind(OffsetDateTime::now_utc())
+    .fetch_optional(conn)
+    .await)?;
+    row.map(Location::from).ok_or_else(name_taken)
+}
+
+/// Changes a location the caller has already found (so sees).
+///
+/// # Errors
+/// A name already used by another active location, or a database failure.
+pub async fn update(
+    scope: &mut TenantScope,
+    id: LocationId,
+    input: &LocationInput,
+) -> Result<Location, WriteError> {
+    let tenant = scope.tenant_id();
+    let row: Option<LocationRow> = on_tx!(scope.tx(), |conn| sqlx::query_as(
+        "UPDATE locations SET name = $3, address = $4, time_zone = $5 \
+         WHERE tenant_id = $1 AND id = $2 AND NOT (archived_at IS NULL AND EXISTS ( \
+             SELECT 1 FROM locations other WHERE other.tenant_id = $1 AND other.id <> $2 \
+             AND other.archived_at IS NULL AND lower(other.name) = lower($3))) \
+         RETURNING id, name, address, time_zone, archived_at, created_at"
+    )
+    .bind(tenant)
+    .bind(id)
+    .bind(&input.name)
+    .bind(&input.address)
+    .bind(&input.time_zone)
+    .fetch_optional(conn)
+    .await)?;
+    row.map(Location::from).ok_or_else(name_taken)
+}
+
+/// Archives a location the caller has already found; archiving twice keeps
+/// the first date.
+///
+/// # Errors
+/// When the database fails.
+pub async fn archive(scope: &mut TenantScope, id: LocationId) -> Result<Location, sqlx::Error> {
+    let tenant = scope.tenant_id();
+    let row: LocationRow = on_tx!(scope.tx(), |conn| sqlx::query_as(
+        "UPDATE locations SET archived_at = COALESCE(archived_at, $3) \
+         WHERE tenant_id = $1 AND id = $2 \
+         RETURNING id, name, address, time_zone, archived_at, created_at"
+    )
+    .bind(tenant)
+    .bind(id)
+    .bind(OffsetDateTime::now_utc())
+    .fetch_one(conn)
+    .await)?;
+    Ok(row.into())
+}

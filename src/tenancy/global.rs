@@ -1,0 +1,19 @@
+//! Queries on the global `tenants` table that run outside any scope: finding
+//! the tenant a URL names, before its scope can be opened.
+
+use crate::db::Db;
+use crate::ids::TenantId;
+use crate::on_backend;
+
+/// The tenant whose URL slug is `slug`.
+///
+/// # Errors
+/// When the database fails.
+pub async fn tenant_id_by_slug(db: &Db, slug: &str) -> Result<Option<TenantId>, sqlx::Error> {
+    on_backend!(db, |pool| sqlx::query_scalar(
+        "SELECT id FROM tenants WHERE slug = $1"
+    )
+    .bind(slug)
+    .fetch_optional(pool)
+    .await)
+}

@@ -1,0 +1,184 @@
+//! Tenancy: who may reach which tenant's data, and how.
+//!
+//! * [`scope`]: `for_tenant` opens the transaction every tenant-owned query
+//!   runs in; repository functions take the [`TenantScope`] it returns.
+//! * [`super_admin`]: `all_tenants_unsafe`, the one audited way across tenants.
+//! * [`permissions`]: the one place that decides what a member's role allows.
+//! * [`InTenant`]: the request extractor that resolves `/t/{slug}/…` and the
+//!   signed-in user's membership, and opens the request's scope.
+
+pub mod global;
+pub mod permissions;
+pub mod scope;
+pub mod super_admin;
+
+use axum::extract::{FromRequestParts, RawPathParams};
+use axum::http::request::Parts;
+use serde::{Deserialize, Serialize};
+
+use crate::accounts::CurrentUser;
+use crate::error::AppError;
+use crate::http::AppState;
+use crate::ids::{LocationId, MembershipId, TenantId, UserId};
+use crate::on_tx;
+pub use permissions::Action;
+pub use scope::{Intent, ScopeError, TenantScope, for_tenant};
+
+/// A member's role in a tenant. Owners and admins see every location; managers
+/// and staff see the locations granted to them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    Owner,
+    Admin,
+    Manager,
+    Staff,
+}
+
+impl Role {
+    pub const ALL: [Role; 4] = [Role::Owner, Role::Admin, Role::Manager, Role::Staff];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Owner => "owner",
+            Self::Admin => "admin",
+            Self::Manager => "manager",
+            Self::Staff => "staff",
+        }
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Owner => "Owner",
+            Self::Admin => "Admin",
+            Self::Manager => "Manager",
+            Self::Staff => "Staff",
+        }
+    }
+
+    /// # Errors
+    /// A value the schema's CHECK constraint would not allow.
+    pub fn parse(text: &str) -> Result<Self, AppError> {
+        Self::ALL
+            .into_iter()
+            .find(|role| role.as_str() == text)
+            .ok_or_else(|| {
+                AppError::Unprocessable(format!(
+                    "unknown role {text:?}: expected owner, admin, manager or staff"
+                ))
+            })
+    }
+
+    /// Whether the role sees every location rather than its granted ones.
+    pub fn sees_all_locations(self) -> bool {
+        matches!(self, Self::Owner | Self::Admin)
+    }
+}
+
+/// The tenant a request is in, as its members see it.
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+pub struct Tenant {
+    pub id: TenantId,
+    pub name: String,
+    pub slug: String,
+    pub time_zone: String,
+}
+
+/// The signed-in user's membership in the request's tenant.
+#[derive(Clone, Debug)]
+pub struct Member {
+    pub membership_id: MembershipId,
+    pub user_id: UserId,
+    pub role: Role,
+    /// The locations granted (empty for owners and admins, who see all).
+    pub granted_locations: Vec<LocationId>,
+}
+
+/// A request inside one tenant: the tenant from the URL's `{slug}`, the
+/// signed-in user's membership in it, and the request's scope (one
+/// transaction for the whole request). A slug that doesn't exist and a
+/// tenant the user doesn't belong to are the same 404.
+pub struct InTenant {
+    pub tenant: Tenant,
+    pub member: Member,
+    pub scope: TenantScope,
+}
+
+impl FromRequestParts<AppState> for InTenant {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, AppError> {
+        let user = CurrentUser::from_request_parts(parts, state).await?;
+        let params = RawPathParams::from_request_parts(parts, state)
+            .await
+            .map_err(|e| AppError::Internal(format!("path parameters: {e}")))?;
+        let slug = params
+            .iter()
+            .find_map(|(name, value)| (name == "slug").then_some(value))
+            .ok_or_else(|| AppError::Internal("a tenant route without {slug}".to_owned()))?;
+        let tenant_id = global::tenant_id_by_slug(&state.db, slug)
+            .await?
+            .ok_or(AppError::NotFound)?;
+        let intent = if parts.method.is_safe() {
+            Intent::Read
+        } else {
+            Intent::Write
+        };
+        let mut scope = for_tenant(&state.db, tenant_id, intent).await?;
+        let (tenant, member) = membership_of(&mut scope, user.id)
+            .await?
+            .ok_or(AppError::NotFound)?;
+        Ok(Self {
+            tenant,
+            member,
+            scope,
+        })
+    }
+}
+
+/// The scope's tenant and `user`'s membership in it, if any.
+async fn membership_of(
+    scope: &mut TenantScope,
+    user: UserId,
+) -> Result<Option<(Tenant, Member)>, AppError> {
+    let tenant_id = scope.tenant_id();
+    let row: Option<(String, String, String, MembershipId, String)> =
+        on_tx!(scope.tx(), |conn| sqlx::query_as(
+            "SELECT t.name, t.slug, t.time_zone, m.id, m.role \
+             FROM memberships m JOIN tenants t ON t.id = m.tenant_id \
+             WHERE m.tenant_id = $1 AND m.user_id = $2"
+        )
+        .bind(tenant_id)
+        .bind(user)
+        .fetch_optional(conn)
+        .await)?;
+    let Some((name, slug, time_zone, membership_id, role)) = row else {
+        return Ok(None);
+    };
+    let role = Role::parse(&role)?;
+    let granted_locations = if role.sees_all_locations() {
+        Vec::new()
+    } else {
+        on_tx!(scope.tx(), |conn| sqlx::query_scalar(
+            "SELECT location_id FROM location_grants WHERE tenant_id = $1 AND membership_id = $2"
+        )
+        .bind(tenant_id)
+        .bind(membership_id)
+        .fetch_all(conn)
+        .await)?
+    };
+    Ok(Some((
+        Tenant {
+            id: tenant_id,
+            name,
+            slug,
+            time_zone,
+        },
+        Member {
+            membership_id,
+            user_id: user,
+            role,
+            granted_locations,
+        },
+    )))
+}

@@ -1,0 +1,111 @@
+//! The one cross-tenant path. [`all_tenants_unsafe`] needs a [`SuperAdmin`]
+//! (which only the request extractor, for a signed-in super-admin, and
+//! operator commands of the CLI construct) and a reason, and records both in
+//! the `super_admin_audit` table before it opens anything.
+
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use time::OffsetDateTime;
+
+use super::scope::{Binding, Intent, ScopeError, Tx, begin};
+use crate::accounts::CurrentUser;
+use crate::db::Db;
+use crate::error::AppError;
+use crate::http::AppState;
+use crate::ids::{AuditEntryId, UserId};
+use crate::on_backend;
+
+/// Proof that a super-admin is acting. The field is private: code outside
+/// this module can only obtain one from the extractor or [`SuperAdmin::for_cli`].
+pub struct SuperAdmin {
+    user: Option<UserId>,
+    actor: String,
+}
+
+impl SuperAdmin {
+    /// For operator commands (`app tenants`): whoever runs them on the server
+    /// already holds DATABASE_URL. Only `cli.rs` calls this (a test checks).
+    pub(crate) fn for_cli() -> Self {
+        let operator = std::env::var("USER").unwrap_or_else(|_| "unknown".to_owned());
+        Self {
+            user: None,
+            actor: format!("cli:{operator}"),
+        }
+    }
+
+    /// Who is acting, as the audit log records it.
+    pub fn actor(&self) -> &str {
+        &self.actor
+    }
+}
+
+/// A signed-in super-admin. Anyone else gets 404: the admin area is not
+/// advertised.
+impl FromRequestParts<AppState> for SuperAdmin {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, AppError> {
+        let user = CurrentUser::from_request_parts(parts, state).await?;
+        if !user.is_super_admin {
+            return Err(AppError::NotFound);
+        }
+        Ok(Self {
+            user: Some(user.id),
+            actor: format!("user:{}", user.email),
+        })
+    }
+}
+
+/// A transaction that sees every tenant's rows.
+pub struct AllTenantsScope {
+    tx: Tx,
+}
+
+impl AllTenantsScope {
+    pub fn tx(&mut self) -> &mut Tx {
+        &mut self.tx
+    }
+
+    /// # Errors
+    /// When the commit fails (nothing was written).
+    pub async fn commit(self) -> Result<(), sqlx::Error> {
+        self.tx.commit().await
+    }
+}
+
+/// Opens a transaction over all tenants, after recording who asked and why.
+/// The audit entry is committed first, on its own, so it survives whatever
+/// the scope then does.
+///
+/// # Errors
+/// An empty reason, or a database error.
+pub async fn all_tenants_unsafe(
+    db: &Db,
+    admin: &SuperAdmin,
+    reason: &str,
+    intent: Intent,
+) -> Result<AllTenantsScope, ScopeError> {
+    let reason = reason.trim();
+    if reason.is_empty() {
+        return Err(ScopeError::MissingReason);
+    }
+    record(db, admin, reason).await?;
+    tracing::warn!(actor = admin.actor, reason, "all_tenants_unsafe");
+    let tx = begin(db, Binding::AllTenants, intent).await?;
+    Ok(AllTenantsScope { tx })
+}
+
+async fn record(db: &Db, admin: &SuperAdmin, reason: &str) -> Result<(), sqlx::Error> {
+    on_backend!(db, |pool| sqlx::query(
+        "INSERT INTO super_admin_audit (id, actor_user_id, actor, reason, created_at) \
+         VALUES ($1, $2, $3, $4, $5)"
+    )
+    .bind(AuditEntryId::new())
+    .bind(admin.user)
+    .bind(&admin.actor)
+    .bind(reason)
+    .bind(OffsetDateTime::now_utc())
+    .execute(pool)
+    .await
+    .map(drop))
+}

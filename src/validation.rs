@@ -1,0 +1,100 @@
+//! Field-level validation errors, shared by pages (shown beside each field)
+//! and the JSON API (one 422 naming the fields).
+
+use crate::error::AppError;
+
+#[derive(Debug, Default)]
+pub struct FieldErrors(Vec<(&'static str, String)>);
+
+impl FieldErrors {
+    pub fn add(&mut self, field: &'static str, message: impl Into<String>) {
+        self.0.push((field, message.into()));
+    }
+
+    /// The message for `field`, for a form template.
+    pub fn get(&self, field: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|(name, _)| *name == field)
+            .map(|(_, message)| message.as_str())
+    }
+
+    /// `Ok(value)` when no error was added.
+    ///
+    /// # Errors
+    /// The errors collected.
+    pub fn or_ok<T>(self, value: T) -> Result<T, Self> {
+        if self.0.is_empty() {
+            Ok(value)
+        } else {
+            Err(self)
+        }
+    }
+
+    /// One error, for a rule only the database can check (a name taken).
+    pub fn single(field: &'static str, message: impl Into<String>) -> Self {
+        let mut errors = Self::default();
+        errors.add(field, message);
+        errors
+    }
+}
+
+impl From<FieldErrors> for AppError {
+    fn from(errors: FieldErrors) -> Self {
+        let message = errors
+            .0
+            .iter()
+            .map(|(field, message)| format!("{field}: {message}"))
+            .collect::<Vec<_>>()
+            .join("; ");
+        AppError::Unprocessable(message)
+    }
+}
+
+/// Trims `value` and checks its length in characters.
+pub fn text(
+    errors: &mut FieldErrors,
+    field: &'static str,
+    value: &str,
+    required: bool,
+    max: usize,
+) -> String {
+    let value = value.trim();
+    if required && value.is_empty() {
+        errors.add(field, "This field is required.");
+    } else if value.chars().count() > max {
+        errors.add(field, format!("At most {max} characters."));
+    }
+    value.to_owned()
+}
+
+/// Checks an IANA time zone name (`Europe/Madrid`) against the bundled
+/// time zone database.
+pub fn time_zone(errors: &mut FieldErrors, field: &'static str, value: &str) -> String {
+    let value = value.trim();
+    if jiff::tz::db().get(value).is_err() {
+        errors.add(
+            field,
+            "Pick a time zone from the list (an IANA name such as Europe/Madrid).",
+        );
+    }
+    value.to_owned()
+}
+
+/// The time zones offered in forms, sorted, as (value, label) pairs for the
+/// `select` form macro. Legacy aliases without a region ("EST") are left out.
+pub fn time_zone_options() -> &'static [(String, String)] {
+    static OPTIONS: std::sync::LazyLock<Vec<(String, String)>> = std::sync::LazyLock::new(|| {
+        let mut names: Vec<String> = jiff::tz::db()
+            .available()
+            .map(|name| name.to_string())
+            .filter(|name| name.contains('/') || name == "UTC")
+            .collect();
+        names.sort();
+        names
+            .into_iter()
+            .map(|name| (name.clone(), name.replace('_', " ")))
+            .collect()
+    });
+    &OPTIONS
+}

@@ -1,0 +1,218 @@
+//! Test data, written straight to the database (as the test's superuser or
+//! owner connection, below the app's scopes), and a test-only sign-in route
+//! until accounts exist.
+
+use app::db::Db;
+use app::http::routes::{Access, Routes, post};
+use app::ids::{LocationGrantId, LocationId, MembershipId, TenantId, UserId};
+use app::on_backend;
+use app::tenancy::Role;
+use axum::http::StatusCode;
+use time::OffsetDateTime;
+use tower_sessions::Session;
+
+pub const SIGN_IN_PATH: &str = "/test/sign-in";
+
+pub fn sign_in_route() -> Routes {
+    Routes::new().add(SIGN_IN_PATH, Access::Public, post(sign_in))
+}
+
+async fn sign_in(session: Session, axum::Json(user): axum::Json<UserId>) -> StatusCode {
+    session.cycle_id().await.expect("cycle the session id");
+    session
+        .insert(app::sessions::USER_ID_KEY, user)
+        .await
+        .expect("store the user id");
+    StatusCode::NO_CONTENT
+}
+
+pub async fn user(db: &Db, email: &str) -> UserId {
+    let id = UserId::new();
+    on_backend!(db, |pool| sqlx::query(
+        "INSERT INTO users (id, email, created_at) VALUES ($1, $2, $3)"
+    )
+    .bind(id)
+    .bind(email)
+    .bind(OffsetDateTime::now_utc())
+    .execute(pool)
+    .await
+    .map(drop))
+    .expect("insert user");
+    id
+}
+
+pub async fn tenant(db: &Db, name: &str, slug: &str) -> TenantId {
+    let id = TenantId::new();
+    on_backend!(db, |pool| sqlx::query(
+        "INSERT INTO tenants (id, name, slug, time_zone, created_at) VALUES ($1, $2, $3, 'Europe/Madrid', $4)"
+    )
+    .bind(id)
+    .bind(name)
+    .bind(slug)
+    .bind(OffsetDateTime::now_utc())
+    .execute(pool)
+    .await
+    .map(drop))
+    .expect("insert tenant");
+    id
+}
+
+pub async fn membership(db: &Db, tenant: TenantId, user: UserId, role: Role) -> MembershipId {
+    let id = MembershipId::new();
+    on_backend!(db, |pool| sqlx::query(
+        "INSERT INTO memberships (tenant_id, id, user_id, role, created_at) VALUES ($1, $2, $3, $4, $5)"
+    )
+    .bind(tenant)
+    .bind(id)
+    .bind(user)
+    .bind(role.as_str())
+    .bind(OffsetDateTime::now_utc())
+    .execute(pool)
+    .await
+    .map(drop))
+    .expect("insert membership");
+    id
+}
+
+pub async fn location(db: &Db, tenant: TenantId, name: &str) -> LocationId {
+    let id = LocationId::new();
+    on_backend!(db, |pool| sqlx::query(
+        "INSERT INTO locations (tenant_id, id, name, address, time_zone, created_at) \
+         VALUES ($1, $2, $3, '1 Main St', 'Europe/Madrid', $4)"
+    )
+    .bind(tenant)
+    .bind(id)
+    .bind(name)
+    .bind(OffsetDateTime::now_utc())
+    .execute(pool)
+    .await
+    .map(drop))
+    .expect("insert location");
+    id
+}
+
+pub async fn grant(db: &Db, tenant: TenantId, membership: MembershipId, location: LocationId) {
+    on_backend!(db, |pool| sqlx::query(
+        "INSERT INTO location_grants (tenant_id, id, membership_id, location_id, created_at) \
+         VALUES ($1, $2, $3, $4, $5)"
+    )
+    .bind(tenant)
+    .bind(LocationGrantId::new())
+    .bind(membership)
+    .bind(location)
+    .bind(OffsetDateTime::now_utc())
+    .execute(pool)
+    .await
+    .map(drop))
+    .expect("insert location grant");
+}
+
+/// One tenant with a member of every role and two locations; the manager
+/// and the staff member are granted the first.
+pub struct TenantFixture {
+    pub id: TenantId,
+    pub slug: String,
+    pub owner: UserId,
+    pub manager: UserId,
+    pub manager_membership: MembershipId,
+    pub staff: UserId,
+    pub locations: [LocationId; 2],
+}
+
+impl TenantFixture {
+    pub async fn create(db: &Db, slug: &str) -> Self {
+        let id = tenant(db, &format!("{slug} Ltd"), slug).await;
+        let owner = user(db, &format!("owner@{slug}.test")).await;
+        let admin = user(db, &format!("admin@{slug}.test")).await;
+        let manager = user(db, &format!("manager@{slug}.test")).await;
+        let staff = user(db, &format!("staff@{slug}.test")).await;
+        membership(db, id, owner, Role::Owner).await;
+        membership(db, id, admin, Role::Admin).await;
+        let manager_membership = membership(db, id, manager, Role::Manager).await;
+        let staff_membership = membership(db, id, staff, Role::Staff).await;
+        let locations = [
+            location(db, id, &format!("{slug} Centre")).await,
+            location(db, id, &format!("{slug} Harbour")).await,
+        ];
+        grant(db, id, manager_membership, locations[0]).await;
+        grant(db, id, staff_membership, locations[0]).await;
+        Self {
+            id,
+            slug: slug.to_owned(),
+            owner,
+            manager,
+            manager_membership,
+            staff,
+            locations,
+        }
+    }
+}
+
+/// The tables that hold tenant-owned rows: every table with a tenant_id
+/// column, read from the live schema so a new table is covered unasked.
+pub async fn tenant_owned_tables(db: &Db) -> Vec<String> {
+    let tables: Vec<String> = match db {
+        Db::Sqlite(pool) => {
+            sqlx::query_scalar(
+                "SELECT m.name FROM sqlite_master m, pragma_table_info(m.name) c \
+             WHERE m.type = 'table' AND c.name = 'tenant_id' ORDER BY m.name",
+            )
+            .fetch_all(pool)
+            .await
+        }
+        Db::Postgres(postgres) => {
+            sqlx::query_scalar(
+                "SELECT table_name::text FROM information_schema.columns \
+             WHERE table_schema = 'public' AND column_name = 'tenant_id' ORDER BY table_name",
+            )
+            .fetch_all(&postgres.pool)
+            .await
+        }
+    }
+    .expect("list tenant-owned tables");
+    assert!(!tables.is_empty(), "the schema has tenant-owned tables");
+    tables
+}
+
+/// Every row a tenant owns (and its tenants row), as text, for comparing
+/// before and after.
+pub async fn snapshot(db: &Db, tenant: TenantId) -> Vec<String> {
+    let mut rows = Vec::new();
+    let mut tables = tenant_owned_tables(db).await;
+    tables.push("tenants".to_owned());
+    for table in tables {
+        let key = if table == "tenants" {
+            "id"
+        } else {
+            "tenant_id"
+        };
+        let table_rows: Vec<String> = match db {
+            Db::Sqlite(pool) => {
+                let columns: Vec<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+                    "SELECT name FROM pragma_table_info('{table}')"
+                )))
+                .fetch_all(pool)
+                .await
+                .expect("columns");
+                sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+                    "SELECT json_array({}) FROM {table} WHERE {key} = $1 ORDER BY id",
+                    columns.join(", ")
+                )))
+                .bind(tenant)
+                .fetch_all(pool)
+                .await
+            }
+            Db::Postgres(postgres) => {
+                sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+                    "SELECT row_to_json(t)::text FROM {table} t WHERE {key} = $1 ORDER BY id"
+                )))
+                .bind(tenant)
+                .fetch_all(&postgres.pool)
+                .await
+            }
+        }
+        .expect("snapshot rows");
+        rows.extend(table_rows.into_iter().map(|row| format!("{table}: {row}")));
+    }
+    rows
+}

@@ -1,0 +1,212 @@
+//! Locations through the pages: what each role may see and do.
+
+use crate::fixtures::TenantFixture;
+use crate::support::each_backend;
+
+#[tokio::test]
+async fn an_owner_adds_edits_and_archives_locations() {
+    each_backend(|app| async move {
+        let a = TenantFixture::create(&app.db, "alpha").await;
+        let owner = app.client_for(a.owner).await;
+        let list = owner
+            .get(app.url("/t/alpha/locations"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(list.status(), 200);
+        let html = list.text().await.unwrap();
+        assert!(html.contains("alpha Centre") && html.contains("alpha Harbour"));
+
+        let created = owner
+            .post(app.url("/t/alpha/locations"))
+            .form(&[
+                ("name", "  Airport  "),
+                ("address", "Terminal 1"),
+                ("time_zone", "Europe/Madrid"),
+            ])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(created.status(), 303);
+        assert_eq!(created.headers()["location"], "/t/alpha/locations");
+        let html = owner
+            .get(app.url("/t/alpha/locations"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(html.contains("Added Airport."), "flash shown");
+        assert!(html.contains(">Airport</a>"), "trimmed name listed");
+
+        let duplicate = owner
+            .post(app.url("/t/alpha/locations"))
+            .form(&[("name", "airport"), ("time_zone", "Europe/Madrid")])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(duplicate.status(), 422);
+        let html = duplicate.text().await.unwrap();
+        assert!(html.contains("Another active location already has this name."));
+        assert!(
+            html.contains("value=\"airport\""),
+            "the form keeps the input"
+        );
+
+        let invalid = owner
+            .post(app.url("/t/alpha/locations"))
+            .form(&[("name", ""), ("time_zone", "Mars/Olympus")])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(invalid.status(), 422);
+        let html = invalid.text().await.unwrap();
+        assert!(html.contains("This field is required."));
+        assert!(html.contains("Pick a time zone from the list"));
+
+        let id = a.locations[1];
+        let edited = owner
+            .post(app.url(&format!("/t/alpha/locations/{id}")))
+            .form(&[
+                ("name", "Harbour Front"),
+                ("address", "Pier 2"),
+                ("time_zone", "Atlantic/Canary"),
+            ])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(edited.status(), 303);
+        let page = owner
+            .get(app.url(&format!("/t/alpha/locations/{id}")))
+            .send()
+            .await
+            .unwrap();
+        let html = page.text().await.unwrap();
+        assert!(html.contains("Harbour Front") && html.contains("Pier 2"));
+
+        let archived = owner
+            .post(app.url(&format!("/t/alpha/locations/{id}/archive")))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(archived.status(), 303);
+        let html = owner
+            .get(app.url("/t/alpha/locations"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(html.contains("Archived"));
+        // An archived name is free again.
+        let reused = owner
+            .post(app.url("/t/alpha/locations"))
+            .form(&[("name", "Harbour Front"), ("time_zone", "UTC")])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(reused.status(), 303);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn roles_below_admin_get_403_with_a_message_for_what_they_see_but_may_not_do() {
+    each_backend(|app| async move {
+        let a = TenantFixture::create(&app.db, "alpha").await;
+        let granted = a.locations[0];
+        let manager = app.client_for(a.manager).await;
+        let staff = app.client_for(a.staff).await;
+
+        let html = manager
+            .get(app.url("/t/alpha/locations"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(html.contains("alpha Centre") && !html.contains("alpha Harbour"));
+
+        let create = manager
+            .post(app.url("/t/alpha/locations"))
+            .form(&[("name", "New"), ("time_zone", "UTC")])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(create.status(), 403);
+        assert!(
+            create
+                .text()
+                .await
+                .unwrap()
+                .contains("Only owners and admins can add locations.")
+        );
+
+        let edit = manager
+            .post(app.url(&format!("/t/alpha/locations/{granted}")))
+            .form(&[("name", "Centre North"), ("time_zone", "UTC")])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(edit.status(), 303, "a manager edits a granted location");
+
+        let archive = manager
+            .post(app.url(&format!("/t/alpha/locations/{granted}/archive")))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(archive.status(), 403);
+
+        let staff_edit = staff
+            .post(app.url(&format!("/t/alpha/locations/{granted}")))
+            .form(&[("name", "Mine now"), ("time_zone", "UTC")])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(staff_edit.status(), 403);
+        assert!(
+            staff_edit
+                .text()
+                .await
+                .unwrap()
+                .contains("Your role does not allow changing locations.")
+        );
+        let html = staff
+            .get(app.url(&format!("/t/alpha/locations/{granted}")))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(html.contains("Centre North"), "staff see their location");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn signed_out_visitors_and_strangers_get_no_tenant_page() {
+    each_backend(|app| async move {
+        TenantFixture::create(&app.db, "alpha").await;
+        let signed_out = app.get("/t/alpha/locations").await;
+        assert_eq!(signed_out.status(), 401);
+        let stranger = crate::fixtures::user(&app.db, "stranger@example.test").await;
+        let client = app.client_for(stranger).await;
+        let response = client
+            .get(app.url("/t/alpha/locations"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 404);
+        let missing = client
+            .get(app.url("/t/no-such-tenant/locations"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(missing.status(), 404);
+    })
+    .await;
+}

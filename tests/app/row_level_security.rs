@@ -1,0 +1,336 @@
+//! PostgreSQL's Row-Level Security, the second layer under the scopes, tested
+//! on its own: deliberately unscoped SQL inside a tenant scope, the schema
+//! rules read from the live catalog, and the two kinds of database user the
+//! app may connect as. (SQLite has no such layer: these tests skip it.)
+
+use std::str::FromStr;
+
+use app::config::Config;
+use app::db::{Backend, Db};
+use app::ids::{LocationId, TenantId};
+use app::tenancy::scope::Tx;
+use app::tenancy::scope::{Intent, for_tenant, for_user};
+use sqlx::AssertSqlSafe;
+use sqlx::postgres::PgConnectOptions;
+
+use crate::fixtures::{TenantFixture, tenant_owned_tables};
+use crate::support::{admin, each_backend, postgres_available, test_database_url};
+
+/// These tests run on PostgreSQL only: a scope's connection, as such.
+fn pg(tx: &mut Tx) -> &mut sqlx::PgConnection {
+    match tx {
+        Tx::Postgres(tx) => tx,
+        Tx::Sqlite(_) => unreachable!("PostgreSQL only"),
+    }
+}
+
+macro_rules! on_pg {
+    ($tx:expr, |$conn:ident| $body:expr) => {{
+        let $conn = pg($tx);
+        $body
+    }};
+}
+
+async fn count_where(db: &Db, table: &str, tenant: TenantId) -> i64 {
+    let Db::Postgres(postgres) = db else {
+        unreachable!()
+    };
+    sqlx::query_scalar(AssertSqlSafe(format!(
+        "SELECT count(*) FROM {table} WHERE tenant_id = $1"
+    )))
+    .bind(tenant)
+    .fetch_one(&postgres.pool)
+    .await
+    .expect("count as the test's superuser")
+}
+
+fn is_rls_violation(error: &sqlx::Error) -> bool {
+    error.to_string().contains("row-level security")
+}
+
+#[tokio::test]
+async fn inside_a_tenant_scope_unscoped_sql_touches_only_that_tenants_rows() {
+    each_backend(|app| async move {
+        if app.backend() == Backend::Sqlite {
+            return;
+        }
+        let a = TenantFixture::create(&app.db, "alpha").await;
+        let b = TenantFixture::create(&app.db, "bravo").await;
+        for table in tenant_owned_tables(&app.db).await {
+            let own = count_where(&app.db, &table, a.id).await;
+            assert!(own > 0 && count_where(&app.db, &table, b.id).await > 0, "{table} has rows of both");
+
+            let mut scope = for_tenant(&app.db, a.id, Intent::Write).await.unwrap();
+            let seen: i64 = on_pg!(scope.tx(), |conn| sqlx::query_scalar(AssertSqlSafe(format!(
+                "SELECT count(*) FROM {table}"
+            )))
+            .fetch_one(conn)
+            .await)
+            .unwrap();
+            assert_eq!(seen, own, "SELECT on {table} sees only A's rows");
+            let updated = on_pg!(scope.tx(), |conn| sqlx::query(AssertSqlSafe(format!(
+                "UPDATE {table} SET tenant_id = tenant_id"
+            )))
+            .execute(conn)
+            .await)
+            .unwrap()
+            .rows_affected();
+            assert_eq!(updated as i64, own, "UPDATE on {table} touches only A's rows");
+            let deleted = on_pg!(scope.tx(), |conn| sqlx::query(AssertSqlSafe(format!("DELETE FROM {table}")))
+                .execute(conn)
+                .await)
+            .unwrap()
+            .rows_affected();
+            assert_eq!(deleted as i64, own, "DELETE on {table} touches only A's rows");
+            drop(scope); // rolled back
+
+            let mut scope = for_tenant(&app.db, a.id, Intent::Write).await.unwrap();
+            let moved = on_pg!(scope.tx(), |conn| sqlx::query(AssertSqlSafe(format!(
+                "UPDATE {table} SET tenant_id = $1"
+            )))
+            .bind(b.id)
+            .execute(conn)
+            .await);
+            assert!(
+                moved.as_ref().is_err_and(is_rls_violation),
+                "moving {table} rows to B is refused: {moved:?}"
+            );
+        }
+
+        let mut scope = for_tenant(&app.db, a.id, Intent::Write).await.unwrap();
+        let inserted = on_pg!(scope.tx(), |conn| sqlx::query(
+            "INSERT INTO locations (tenant_id, id, name, time_zone, created_at) VALUES ($1, $2, 'Planted', 'UTC', now())"
+        )
+        .bind(b.id)
+        .bind(LocationId::new())
+        .execute(conn)
+        .await);
+        assert!(inserted.as_ref().is_err_and(is_rls_violation), "{inserted:?}");
+        drop(scope);
+
+        // No tenant bound: the tables read as empty.
+        let mut scope = for_user(&app.db, app::ids::UserId::new()).await.unwrap();
+        for table in tenant_owned_tables(&app.db).await {
+            let seen: i64 = on_pg!(scope.tx(), |conn| sqlx::query_scalar(AssertSqlSafe(format!(
+                "SELECT count(*) FROM {table}"
+            )))
+            .fetch_one(conn)
+            .await)
+            .unwrap();
+            assert_eq!(seen, 0, "{table} without a tenant");
+        }
+        let Db::Postgres(postgres) = &app.db else { unreachable!() };
+        let mut tx = postgres
+            .pool
+            .begin_with("BEGIN; SET LOCAL ROLE app_tenant")
+            .await
+            .unwrap();
+        let seen: i64 = sqlx::query_scalar("SELECT count(*) FROM locations")
+            .fetch_one(&mut *tx)
+            .await
+            .unwrap();
+        assert_eq!(seen, 0, "the scope role without a tenant sees nothing");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn the_live_schema_keeps_the_tenant_rules_on_every_tenant_owned_table() {
+    each_backend(|app| async move {
+        let Db::Postgres(postgres) = &app.db else { return };
+        let pool = &postgres.pool;
+        for table in tenant_owned_tables(&app.db).await {
+            let (not_null, rls, forced): (bool, bool, bool) = sqlx::query_as(
+                "SELECT a.attnotnull, c.relrowsecurity, c.relforcerowsecurity \
+                 FROM pg_class c JOIN pg_attribute a ON a.attrelid = c.oid AND a.attname = 'tenant_id' \
+                 WHERE c.oid = $1::regclass",
+            )
+            .bind(&table)
+            .fetch_one(pool)
+            .await
+            .unwrap();
+            assert!(not_null, "{table}.tenant_id is NOT NULL");
+            assert!(rls && forced, "{table} has RLS enabled and forced");
+
+            // Every key, unique constraint and index leads with tenant_id;
+            // the primary key is exactly (tenant_id, id).
+            let indexes: Vec<(String, bool, Vec<String>)> = sqlx::query_as(
+                "SELECT i.indexrelid::regclass::text, i.indisprimary, \
+                        array_agg(coalesce(a.attname::text, '(expression)') ORDER BY k.ord) \
+                 FROM pg_index i \
+                 CROSS JOIN LATERAL unnest(i.indkey) WITH ORDINALITY AS k(attnum, ord) \
+                 LEFT JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum \
+                 WHERE i.indrelid = $1::regclass GROUP BY 1, 2",
+            )
+            .bind(&table)
+            .fetch_all(pool)
+            .await
+            .unwrap();
+            assert!(indexes.iter().any(|(_, primary, columns)| *primary && columns == &["tenant_id", "id"]),
+                "{table}'s primary key is (tenant_id, id): {indexes:?}");
+            for (index, _, columns) in &indexes {
+                assert_eq!(columns.first().map(String::as_str), Some("tenant_id"), "{index} on {table} leads with tenant_id");
+            }
+
+            // Foreign keys to other tenant-owned tables are composite on tenant_id.
+            let foreign_keys: Vec<(String, String, Vec<String>, Vec<String>)> = sqlx::query_as(
+                "SELECT con.conname::text, con.confrelid::regclass::text, \
+                   (SELECT array_agg(a.attname::text ORDER BY k.ord) FROM unnest(con.conkey) WITH ORDINALITY k(n, ord) \
+                      JOIN pg_attribute a ON a.attrelid = con.conrelid AND a.attnum = k.n), \
+                   (SELECT array_agg(a.attname::text ORDER BY k.ord) FROM unnest(con.confkey) WITH ORDINALITY k(n, ord) \
+                      JOIN pg_attribute a ON a.attrelid = con.confrelid AND a.attnum = k.n) \
+                 FROM pg_constraint con WHERE con.contype = 'f' AND con.conrelid = $1::regclass",
+            )
+            .bind(&table)
+            .fetch_all(pool)
+            .await
+            .unwrap();
+            let owned = tenant_owned_tables(&app.db).await;
+            for (name, target, columns, target_columns) in foreign_keys {
+                if owned.contains(&target) {
+                    assert_eq!(columns.first().map(String::as_str), Some("tenant_id"), "{table}.{name}");
+                    assert_eq!(target_columns.first().map(String::as_str), Some("tenant_id"), "{table}.{name}");
+                } else {
+                    assert!(["tenants", "users"].contains(&target.as_str()), "{table}.{name} points at global {target}");
+                }
+            }
+
+            // A policy binds reads and writes to the scope's tenant.
+            let policies: Vec<(String, Option<String>, Option<String>)> = sqlx::query_as(
+                "SELECT policyname::text, qual, with_check FROM pg_policies WHERE tablename = $1",
+            )
+            .bind(&table)
+            .fetch_all(pool)
+            .await
+            .unwrap();
+            assert!(
+                policies.iter().any(|(_, using, check)| {
+                    let binds = |clause: &Option<String>| clause.as_deref().is_some_and(|c| c.contains("tenant_id") && c.contains("app.tenant_id"));
+                    binds(using) && binds(check)
+                }),
+                "{table} has a tenant policy with USING and WITH CHECK: {policies:?}"
+            );
+        }
+    })
+    .await;
+}
+
+/// A login role of the test cluster, created once (roles are cluster-wide, so
+/// parallel runs tolerate each other's).
+async fn ensure_role(name: &str, attributes: &str) {
+    sqlx::query(AssertSqlSafe(format!(
+        "DO $$ BEGIN CREATE ROLE {name} LOGIN PASSWORD '{name}' {attributes}; \
+         EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL; END $$"
+    )))
+    .execute(&mut admin().await)
+    .await
+    .expect("create role");
+}
+
+/// A fresh, empty database owned by `role`, and the app's config for
+/// connecting to it as that role.
+async fn database_owned_by(role: &str) -> (String, Config) {
+    let name = format!("test_{}", uuid::Uuid::new_v4().simple());
+    sqlx::query(AssertSqlSafe(format!(
+        "CREATE DATABASE {name} OWNER {role}"
+    )))
+    .execute(&mut admin().await)
+    .await
+    .expect("create database");
+    let options = PgConnectOptions::from_str(&test_database_url()).unwrap();
+    let url = format!(
+        "postgres://{role}:{role}@{}:{}/{name}",
+        options.get_host(),
+        options.get_port()
+    );
+    let config = Config::from_lookup(|var| (var == "DATABASE_URL").then(|| url.clone())).unwrap();
+    (name, config)
+}
+
+async fn drop_database(name: &str) {
+    sqlx::query(AssertSqlSafe(format!(
+        "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+    )))
+    .execute(&mut admin().await)
+    .await
+    .expect("drop database");
+}
+
+#[tokio::test]
+async fn an_ordinary_owner_is_bound_by_force_alone() {
+    if !postgres_available().await {
+        return;
+    }
+    ensure_role("app_owner_test", "NOSUPERUSER NOCREATEROLE NOBYPASSRLS").await;
+    let (name, config) = database_owned_by("app_owner_test").await;
+    let db = app::cli::connect_and_migrate(&config)
+        .await
+        .expect("starts as an ordinary owner");
+
+    // Fixtures through scopes: the owner itself is bound by the policies.
+    let tenants = [TenantId::new(), TenantId::new()];
+    for (i, tenant) in tenants.iter().enumerate() {
+        let mut scope = for_tenant(&db, *tenant, Intent::Write).await.unwrap();
+        on_pg!(scope.tx(), |conn| sqlx::query(
+            "INSERT INTO tenants (id, name, slug, time_zone, created_at) VALUES ($1, 'T', $2, 'UTC', now()); "
+        )
+        .bind(*tenant)
+        .bind(format!("owner-test-{i}"))
+        .execute(&mut *conn)
+        .await)
+        .unwrap();
+        for _ in 0..=i {
+            on_pg!(scope.tx(), |conn| sqlx::query(
+                "INSERT INTO locations (tenant_id, id, name, time_zone, created_at) VALUES ($1, $2, $3, 'UTC', now())"
+            )
+            .bind(*tenant)
+            .bind(LocationId::new())
+            .bind(LocationId::new().to_string())
+            .execute(conn)
+            .await)
+            .unwrap();
+        }
+        scope.commit().await.unwrap();
+    }
+    let mut scope = for_tenant(&db, tenants[1], Intent::Read).await.unwrap();
+    let seen: i64 = on_pg!(scope.tx(), |conn| sqlx::query_scalar(
+        "SELECT count(*) FROM locations"
+    )
+    .fetch_one(conn)
+    .await)
+    .unwrap();
+    assert_eq!(seen, 2, "the second tenant's two locations only");
+    drop(scope);
+    let Db::Postgres(postgres) = &db else {
+        unreachable!()
+    };
+    let unscoped: i64 = sqlx::query_scalar("SELECT count(*) FROM locations")
+        .fetch_one(&postgres.pool)
+        .await
+        .unwrap();
+    assert_eq!(unscoped, 0, "outside any scope the owner sees nothing");
+    db.close().await;
+    drop_database(&name).await;
+}
+
+#[tokio::test]
+async fn the_app_refuses_to_start_as_a_user_that_bypasses_rls_without_the_scope_role() {
+    if !postgres_available().await {
+        return;
+    }
+    ensure_role("app_bypass_test", "NOSUPERUSER NOCREATEROLE BYPASSRLS").await;
+    let (name, config) = database_owned_by("app_bypass_test").await;
+    let error = app::cli::connect_and_migrate(&config)
+        .await
+        .expect_err("start-up is refused");
+    let message = error.to_string();
+    assert!(
+        message.contains("refusing to start") && message.contains("bypasses Row-Level Security"),
+        "{message}"
+    );
+    assert!(
+        message.contains("GRANT app_tenant TO \"app_bypass_test\""),
+        "{message}"
+    );
+    drop_database(&name).await;
+}
