@@ -12,6 +12,7 @@ use axum::http::{HeaderValue, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Redirect, Response};
 
+use crate::api::{ErrorBody, ErrorDetail};
 use crate::error::{AppError, ErrorReport};
 use crate::pages::Layout;
 
@@ -62,8 +63,14 @@ fn has_own_body(response: &Response) -> bool {
 }
 
 fn json_body(report: &ErrorReport) -> (&'static str, String) {
-    let body = serde_json::json!({ "error": { "code": report.code, "message": report.message } });
-    ("application/json", body.to_string())
+    let body = ErrorBody {
+        error: ErrorDetail {
+            code: report.code,
+            message: report.message.clone(),
+        },
+    };
+    let text = serde_json::to_string(&body).unwrap_or_default();
+    ("application/json", text)
 }
 
 #[derive(Template)]

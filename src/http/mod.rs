@@ -72,6 +72,8 @@ pub fn routes() -> Routes {
     Routes::new()
         .merge(crate::pages::routes())
         .merge(crate::locations::pages::routes())
+        .merge(crate::locations::api::routes())
+        .merge(crate::api::routes())
         .merge(health::routes())
         .merge(metrics::routes())
         .merge(assets::routes())

@@ -1,1 +1,138 @@
-//! api
+//! The locations JSON API, under `/api/v1/t/{slug}/locations`.
+
+use axum::http::StatusCode;
+use serde::Deserialize;
+
+use super::{Location, LocationInput};
+use crate::api::ErrorBody;
+use crate::error::AppError;
+use crate::http::extract::{Json, Path};
+use crate::http::routes::{Access, Routes, get, post};
+use crate::ids::LocationId;
+use crate::tenancy::{Action, InTenant};
+
+pub fn routes() -> Routes {
+    Routes::new()
+        .add(
+            "/api/v1/t/{slug}/locations",
+            Access::Tenant,
+            get(list).post(create),
+        )
+        .add(
+            "/api/v1/t/{slug}/locations/{location_id}",
+            Access::Tenant,
+            get(show).patch(update),
+        )
+        .add(
+            "/api/v1/t/{slug}/locations/{location_id}/archive",
+            Access::Tenant,
+            post(archive),
+        )
+}
+
+/// The locations the caller sees: all of them for owners and admins, the
+/// granted ones for managers and staff.
+#[utoipa::path(get, path = "/api/v1/t/{slug}/locations", tag = "locations",
+    params(("slug" = String, Path, description = "The tenant's URL slug")),
+    responses(
+        (status = 200, body = [Location]),
+        (status = 401, body = ErrorBody), (status = 404, body = ErrorBody),
+    ))]
+pub(crate) async fn list(mut t: InTenant) -> Result<Json<Vec<Location>>, AppError> {
+    Ok(Json(
+        super::list(&mut t.scope, t.member.location_visibility()).await?,
+    ))
+}
+
+/// Adds a location (owners and admins).
+#[utoipa::path(post, path = "/api/v1/t/{slug}/locations", tag = "locations",
+    params(("slug" = String, Path, description = "The tenant's URL slug")),
+    request_body = LocationInput,
+    responses(
+        (status = 201, body = Location),
+        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 422, description = "A field is invalid, or the name is taken", body = ErrorBody),
+    ))]
+pub(crate) async fn create(
+    mut t: InTenant,
+    Json(input): Json<LocationInput>,
+) -> Result<(StatusCode, Json<Location>), AppError> {
+    t.member.authorize(Action::CreateLocation)?;
+    let valid = input.validate()?;
+    let location = super::create(&mut t.scope, &valid).await?;
+    t.scope.commit().await?;
+    Ok((StatusCode::CREATED, Json(location)))
+}
+
+async fn visible(t: &mut InTenant, id: LocationId) -> Result<Location, AppError> {
+    super::find(&mut t.scope, t.member.location_visibility(), id)
+        .await?
+        .ok_or(AppError::NotFound)
+}
+
+#[utoipa::path(get, path = "/api/v1/t/{slug}/locations/{location_id}", tag = "locations",
+    params(
+        ("slug" = String, Path, description = "The tenant's URL slug"),
+        ("location_id" = LocationId, Path),
+    ),
+    responses((status = 200, body = Location), (status = 404, body = ErrorBody)))]
+pub(crate) async fn show(
+    mut t: InTenant,
+    Path((_, id)): Path<(String, LocationId)>,
+) -> Result<Json<Location>, AppError> {
+    Ok(Json(visible(&mut t, id).await?))
+}
+
+/// The fields to change; those left out keep their value.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+pub struct LocationPatch {
+    pub name: Option<String>,
+    pub address: Option<String>,
+    pub time_zone: Option<String>,
+}
+
+/// Changes a location (owners, admins, and managers for their granted ones).
+#[utoipa::path(patch, path = "/api/v1/t/{slug}/locations/{location_id}", tag = "locations",
+    params(
+        ("slug" = String, Path, description = "The tenant's URL slug"),
+        ("location_id" = LocationId, Path),
+    ),
+    request_body = LocationPatch,
+    responses(
+        (status = 200, body = Location),
+        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody),
+    ))]
+pub(crate) async fn update(
+    mut t: InTenant,
+    Path((_, id)): Path<(String, LocationId)>,
+    Json(patch): Json<LocationPatch>,
+) -> Result<Json<Location>, AppError> {
+    let current = visible(&mut t, id).await?;
+    t.member.authorize(Action::EditLocation)?;
+    let input = LocationInput {
+        name: patch.name.unwrap_or(current.name),
+        address: patch.address.unwrap_or(current.address),
+        time_zone: patch.time_zone.unwrap_or(current.time_zone),
+    };
+    let location = super::update(&mut t.scope, id, &input.validate()?).await?;
+    t.scope.commit().await?;
+    Ok(Json(location))
+}
+
+/// Archives a location (owners and admins): it keeps its history.
+#[utoipa::path(post, path = "/api/v1/t/{slug}/locations/{location_id}/archive", tag = "locations",
+    params(
+        ("slug" = String, Path, description = "The tenant's URL slug"),
+        ("location_id" = LocationId, Path),
+    ),
+    responses((status = 200, body = Location), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub(crate) async fn archive(
+    mut t: InTenant,
+    Path((_, id)): Path<(String, LocationId)>,
+) -> Result<Json<Location>, AppError> {
+    visible(&mut t, id).await?;
+    t.member.authorize(Action::ArchiveLocation)?;
+    let location = super::archive(&mut t.scope, id).await?;
+    t.scope.commit().await?;
+    Ok(Json(location))
+}

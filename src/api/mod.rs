@@ -1,0 +1,53 @@
+//! The JSON API's shared parts: the error body every endpoint answers with,
+//! and the OpenAPI 3.1 document, generated from the handlers' annotations
+//! and served at `/api/openapi.json` (a test checks that it lists exactly
+//! the registered `/api/v1/` routes).
+
+use serde::Serialize;
+use utoipa::OpenApi;
+
+use crate::http::extract::Json;
+use crate::http::routes::{Access, Routes, get};
+
+/// `{"error": {"code": "not_found", "message": "…"}}`
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct ErrorDetail {
+    /// Stable and machine-readable: not_found, forbidden, invalid, no_tenant, …
+    pub code: &'static str,
+    /// For a person.
+    pub message: String,
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "SaaS Starter API", description = "Tenant data lives under /api/v1/t/{slug}/. Requests are authenticated with the session cookie."),
+    paths(
+        crate::locations::api::list,
+        crate::locations::api::create,
+        crate::locations::api::show,
+        crate::locations::api::update,
+        crate::locations::api::archive,
+    ),
+    tags((name = "locations", description = "A tenant's sites")),
+)]
+struct ApiDoc;
+
+pub fn routes() -> Routes {
+    Routes::new().add("/api/openapi.json", Access::Public, get(openapi))
+}
+
+/// The document, with the app's own name as its title.
+pub fn document() -> utoipa::openapi::OpenApi {
+    let mut document = ApiDoc::openapi();
+    document.info.title = format!("{} API", crate::brand::APP_NAME);
+    document
+}
+
+async fn openapi() -> Json<utoipa::openapi::OpenApi> {
+    Json(document())
+}

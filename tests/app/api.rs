@@ -1,0 +1,132 @@
+//! The JSON API and its OpenAPI document.
+
+use std::collections::BTreeSet;
+
+use serde_json::{Value, json};
+
+use crate::fixtures::TenantFixture;
+use crate::support::each_backend;
+
+#[tokio::test]
+async fn the_openapi_document_lists_exactly_the_registered_api_routes() {
+    each_backend(|app| async move {
+        let response = app.get("/api/openapi.json").await;
+        assert_eq!(response.status(), 200);
+        let document: Value = response.json().await.unwrap();
+        assert_eq!(document["openapi"], "3.1.0");
+        let mut documented = BTreeSet::new();
+        for (path, item) in document["paths"].as_object().expect("paths") {
+            for method in item.as_object().unwrap().keys() {
+                documented.insert(format!("{} {path}", method.to_uppercase()));
+            }
+        }
+        let registered: BTreeSet<String> = app::http::routes()
+            .infos()
+            .iter()
+            .filter(|route| route.path.starts_with("/api/v1/"))
+            .flat_map(|route| {
+                route
+                    .methods
+                    .iter()
+                    .map(move |m| format!("{m} {}", route.path))
+            })
+            .collect();
+        assert!(!registered.is_empty());
+        assert_eq!(documented, registered);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn locations_through_the_api() {
+    each_backend(|app| async move {
+        let a = TenantFixture::create(&app.db, "alpha").await;
+        let owner = app.client_for(a.owner).await;
+        let list: Vec<Value> = owner
+            .get(app.url("/api/v1/t/alpha/locations"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(list.len(), 2);
+
+        let created = owner
+            .post(app.url("/api/v1/t/alpha/locations"))
+            .json(&json!({"name": "Airport", "time_zone": "Europe/Madrid"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(created.status(), 201);
+        let location: Value = created.json().await.unwrap();
+        assert_eq!(location["name"], "Airport");
+        assert_eq!(location["archived_at"], Value::Null);
+        let id = location["id"].as_str().unwrap().to_owned();
+
+        let taken = owner
+            .post(app.url("/api/v1/t/alpha/locations"))
+            .json(&json!({"name": "AIRPORT", "time_zone": "UTC"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(taken.status(), 422);
+        let body: Value = taken.json().await.unwrap();
+        assert_eq!(body["error"]["code"], "invalid");
+        assert!(
+            body["error"]["message"]
+                .as_str()
+                .unwrap()
+                .starts_with("name:")
+        );
+
+        let patched: Value = owner
+            .patch(app.url(&format!("/api/v1/t/alpha/locations/{id}")))
+            .json(&json!({"address": "Terminal 2"}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(patched["name"], "Airport");
+        assert_eq!(patched["address"], "Terminal 2");
+
+        let archived: Value = owner
+            .post(app.url(&format!("/api/v1/t/alpha/locations/{id}/archive")))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert!(archived["archived_at"].is_string());
+
+        let staff = app.client_for(a.staff).await;
+        let forbidden = staff
+            .post(app.url("/api/v1/t/alpha/locations"))
+            .json(&json!({"name": "Mine", "time_zone": "UTC"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(forbidden.status(), 403);
+        let body: Value = forbidden.json().await.unwrap();
+        assert_eq!(body["error"]["code"], "forbidden");
+        assert_eq!(
+            body["error"]["message"],
+            "Only owners and admins can add locations."
+        );
+
+        let malformed = owner
+            .get(app.url("/api/v1/t/alpha/locations/not-an-id"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(malformed.status(), 404);
+        let signed_out = app.get("/api/v1/t/alpha/locations").await;
+        assert_eq!(signed_out.status(), 401);
+        let body: Value = signed_out.json().await.unwrap();
+        assert_eq!(body["error"]["code"], "unauthorized");
+    })
+    .await;
+}
