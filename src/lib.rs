@@ -16,4 +16,5 @@ pub mod pages;
 pub mod sessions;
 pub mod telemetry;
 pub mod tenancy;
+pub mod tenants;
 pub mod validation;

@@ -32,8 +32,15 @@ pub struct ErrorDetail {
         crate::locations::api::show,
         crate::locations::api::update,
         crate::locations::api::archive,
+        crate::tenants::api::list,
+        crate::tenants::api::create,
+        crate::tenants::api::settings,
+        crate::tenants::api::update_settings,
     ),
-    tags((name = "locations", description = "A tenant's sites")),
+    tags(
+        (name = "tenants", description = "The caller's organisations and their settings"),
+        (name = "locations", description = "A tenant's sites"),
+    ),
 )]
 struct ApiDoc;
 

@@ -16,6 +16,8 @@ use super::AppState;
 pub enum Access {
     /// Anyone, signed in or not.
     Public,
+    /// A signed-in user, inside no tenant (the tenant switcher).
+    SignedIn,
     /// A member of the tenant named by the `{slug}` in the path.
     Tenant,
 }

@@ -13,3 +13,4 @@ mod row_level_security;
 mod startup;
 mod support;
 mod tenant_isolation;
+mod tenants;

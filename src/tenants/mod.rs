@@ -1,0 +1,188 @@
+//! Tenants as their members see them: the switcher (a user may belong to
+//! several), creating one, and its settings.
+
+pub mod api;
+pub mod pages;
+
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+use crate::db::Db;
+use crate::error::AppError;
+use crate::ids::{LocationId, MembershipId, TenantId, UserId};
+use crate::on_tx;
+use crate::tenancy::scope::UserScope;
+use crate::tenancy::{Intent, Role, Tenant, TenantScope, for_tenant};
+use crate::validation::{self, FieldErrors};
+
+/// One of the signed-in user's tenants, for the switcher.
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+pub struct TenantChoice {
+    pub name: String,
+    pub slug: String,
+    pub role: Role,
+}
+
+/// The user's tenants, by name.
+///
+/// # Errors
+/// When the database fails.
+pub async fn choices(scope: &mut UserScope) -> Result<Vec<TenantChoice>, AppError> {
+    let user = scope.user_id();
+    let rows: Vec<(String, String, String)> = on_tx!(scope.tx(), |conn| sqlx::query_as(
+        "SELECT t.name, t.slug, m.role FROM memberships m JOIN tenants t ON t.id = m.tenant_id \
+         WHERE m.user_id = $1 ORDER BY lower(t.name), t.slug"
+    )
+    .bind(user)
+    .fetch_all(conn)
+    .await)?;
+    rows.into_iter()
+        .map(|(name, slug, role)| {
+            Ok(TenantChoice {
+                name,
+                slug,
+                role: Role::parse(&role)?,
+            })
+        })
+        .collect()
+}
+
+/// A tenant's editable settings, as a form or JSON body sends them.
+#[derive(Clone, Debug, Default, Deserialize, utoipa::ToSchema)]
+pub struct TenantInput {
+    pub name: String,
+    /// An IANA time zone name, e.g. Europe/Madrid.
+    pub time_zone: String,
+}
+
+impl TenantInput {
+    /// # Errors
+    /// Each field that is wrong, with a message.
+    pub fn validate(&self) -> Result<TenantInput, FieldErrors> {
+        let mut errors = FieldErrors::default();
+        let valid = TenantInput {
+            name: validation::text(&mut errors, "name", &self.name, true, 100),
+            time_zone: validation::time_zone(&mut errors, "time_zone", &self.time_zone),
+        };
+        errors.or_ok(valid)
+    }
+}
+
+/// A URL slug from a name: lowercase ASCII letters, digits and dashes.
+fn slug_from(name: &str) -> String {
+    let mut slug = String::new();
+    for c in name.chars().flat_map(char::to_lowercase) {
+        if c.is_ascii_alphanumeric() {
+            slug.push(c);
+        } else if !slug.is_empty() && !slug.ends_with('-') {
+            slug.push('-');
+        }
+    }
+    slug.truncate(34);
+    let slug = slug.trim_end_matches('-');
+    if slug.is_empty() {
+        "org".to_owned()
+    } else {
+        slug.to_owned()
+    }
+}
+
+/// Creates a tenant with `owner` as its owner and a first location named
+/// after it, in one transaction. The slug comes from the name; a taken one
+/// gets a short random suffix.
+///
+/// # Errors
+/// When the database fails.
+pub async fn create(db: &Db, owner: UserId, input: &TenantInput) -> Result<Tenant, AppError> {
+    let id = TenantId::new();
+    let mut scope = for_tenant(db, id, Intent::Write).await?;
+    let base = slug_from(&input.name);
+    let now = OffsetDateTime::now_utc();
+    let mut slug = base.clone();
+    loop {
+        let inserted = on_tx!(scope.tx(), |conn| {
+            sqlx::query(
+            "INSERT INTO tenants (id, name, slug, time_zone, created_at) VALUES ($1, $2, $3, $4, $5) \
+             ON CONFLICT DO NOTHING"
+        )
+        .bind(id)
+        .bind(&input.name)
+        .bind(&slug)
+        .bind(&input.time_zone)
+        .bind(now)
+        .execute(conn)
+        .await
+        .map(|done| done.rows_affected())
+        })?;
+        if inserted == 1 {
+            break;
+        }
+        slug = format!("{base}-{}", &uuid::Uuid::new_v4().simple().to_string()[..4]);
+    }
+    on_tx!(scope.tx(), |conn| {
+        sqlx::query(
+        "INSERT INTO memberships (tenant_id, id, user_id, role, created_at) VALUES ($1, $2, $3, 'owner', $4)"
+    )
+    .bind(id)
+    .bind(MembershipId::new())
+    .bind(owner)
+    .bind(now)
+    .execute(conn)
+    .await
+    .map(drop)
+    })?;
+    on_tx!(scope.tx(), |conn| {
+        sqlx::query(
+        "INSERT INTO locations (tenant_id, id, name, time_zone, created_at) VALUES ($1, $2, $3, $4, $5)"
+    )
+    .bind(id)
+    .bind(LocationId::new())
+    .bind(&input.name)
+    .bind(&input.time_zone)
+    .bind(now)
+    .execute(conn)
+    .await
+    .map(drop)
+    })?;
+    scope.commit().await?;
+    Ok(Tenant {
+        id,
+        name: input.name.clone(),
+        slug,
+        time_zone: input.time_zone.clone(),
+    })
+}
+
+/// Changes the scope's tenant's name and time zone (the slug stays: it is
+/// in every link).
+///
+/// # Errors
+/// When the database fails.
+pub async fn update_settings(
+    scope: &mut TenantScope,
+    input: &TenantInput,
+) -> Result<(), sqlx::Error> {
+    let tenant = scope.tenant_id();
+    on_tx!(scope.tx(), |conn| sqlx::query(
+        "UPDATE tenants SET name = $2, time_zone = $3 WHERE id = $1"
+    )
+    .bind(tenant)
+    .bind(&input.name)
+    .bind(&input.time_zone)
+    .execute(conn)
+    .await
+    .map(drop))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::slug_from;
+
+    #[test]
+    fn slugs_are_lowercase_ascii_with_single_dashes() {
+        assert_eq!(slug_from("Café Olé & Sons, Ltd."), "caf-ol-sons-ltd");
+        assert_eq!(slug_from("  ACME  "), "acme");
+        assert_eq!(slug_from("日本"), "org");
+        assert_eq!(slug_from(&"a".repeat(80)).len(), 34);
+    }
+}

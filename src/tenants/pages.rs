@@ -1,0 +1,156 @@
+//! The tenant switcher, creating a tenant, the way into the app, and a
+//! tenant's settings page.
+
+use askama::Template;
+use axum::http::StatusCode;
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use tower_sessions::Session;
+
+use super::{TenantChoice, TenantInput};
+use crate::accounts::CurrentUser;
+use crate::error::AppError;
+use crate::http::AppState;
+use crate::http::extract::Form;
+use crate::http::routes::{Access, Routes, get};
+use crate::pages::{Layout, TenantNav, render};
+use crate::sessions::flash::{self, Flash};
+use crate::tenancy::scope::for_user;
+use crate::tenancy::{Action, InTenant};
+use crate::validation::{FieldErrors, time_zone_options};
+use axum::extract::State;
+
+pub fn routes() -> Routes {
+    Routes::new()
+        .add("/app", Access::SignedIn, get(enter))
+        .add("/tenants", Access::SignedIn, get(index).post(create))
+        .add(
+            "/t/{slug}/settings",
+            Access::Tenant,
+            get(settings).post(save_settings),
+        )
+}
+
+/// Where "open the app" leads: the user's only tenant, or the switcher.
+/// A user with no tenant gets the typed error, which sends them to create one.
+async fn enter(State(state): State<AppState>, user: CurrentUser) -> Result<Redirect, AppError> {
+    let mut scope = for_user(&state.db, user.id).await?;
+    match super::choices(&mut scope).await?.as_slice() {
+        [] => Err(AppError::NoTenant),
+        [only] => Ok(Redirect::to(&format!("/t/{}/locations", only.slug))),
+        _ => Ok(Redirect::to("/tenants")),
+    }
+}
+
+#[derive(Template)]
+#[template(path = "tenants/index.html")]
+struct IndexPage {
+    layout: Layout,
+    tenants: Vec<TenantChoice>,
+    form: TenantInput,
+    errors: FieldErrors,
+    time_zones: &'static [(String, String)],
+}
+
+async fn index_page(
+    state: &AppState,
+    layout: Layout,
+    user: &CurrentUser,
+    form: TenantInput,
+    errors: FieldErrors,
+) -> Result<Html<String>, AppError> {
+    let mut scope = for_user(&state.db, user.id).await?;
+    render(&IndexPage {
+        layout,
+        tenants: super::choices(&mut scope).await?,
+        form,
+        errors,
+        time_zones: time_zone_options(),
+    })
+}
+
+async fn index(
+    State(state): State<AppState>,
+    layout: Layout,
+    user: CurrentUser,
+) -> Result<Html<String>, AppError> {
+    let form = TenantInput {
+        time_zone: "UTC".to_owned(),
+        ..TenantInput::default()
+    };
+    index_page(&state, layout, &user, form, FieldErrors::default()).await
+}
+
+async fn create(
+    State(state): State<AppState>,
+    layout: Layout,
+    session: Session,
+    user: CurrentUser,
+    Form(form): Form<TenantInput>,
+) -> Result<Response, AppError> {
+    match form.validate() {
+        Ok(valid) => {
+            let tenant = super::create(&state.db, user.id, &valid).await?;
+            flash::push(
+                &session,
+                Flash::success(format!("Created {}.", tenant.name)),
+            )
+            .await?;
+            Ok(Redirect::to(&format!("/t/{}/locations", tenant.slug)).into_response())
+        }
+        Err(errors) => {
+            let page = index_page(&state, layout, &user, form, errors).await?;
+            Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response())
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "tenants/settings.html")]
+struct SettingsPage {
+    layout: Layout,
+    nav: TenantNav,
+    form: TenantInput,
+    errors: FieldErrors,
+    time_zones: &'static [(String, String)],
+}
+
+async fn settings(layout: Layout, t: InTenant) -> Result<Html<String>, AppError> {
+    t.member.authorize(Action::EditTenantSettings)?;
+    render(&SettingsPage {
+        layout,
+        nav: TenantNav::new(&t.tenant, &t.member),
+        form: TenantInput {
+            name: t.tenant.name.clone(),
+            time_zone: t.tenant.time_zone.clone(),
+        },
+        errors: FieldErrors::default(),
+        time_zones: time_zone_options(),
+    })
+}
+
+async fn save_settings(
+    layout: Layout,
+    session: Session,
+    mut t: InTenant,
+    Form(form): Form<TenantInput>,
+) -> Result<Response, AppError> {
+    t.member.authorize(Action::EditTenantSettings)?;
+    match form.validate() {
+        Ok(valid) => {
+            super::update_settings(&mut t.scope, &valid).await?;
+            t.scope.commit().await?;
+            flash::push(&session, Flash::success("Settings saved.")).await?;
+            Ok(Redirect::to(&format!("/t/{}/settings", t.tenant.slug)).into_response())
+        }
+        Err(errors) => {
+            let page = render(&SettingsPage {
+                layout,
+                nav: TenantNav::new(&t.tenant, &t.member),
+                form,
+                errors,
+                time_zones: time_zone_options(),
+            })?;
+            Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response())
+        }
+    }
+}

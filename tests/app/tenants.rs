@@ -1,0 +1,197 @@
+//! The way into a tenant: the switcher, creating one, settings, and what a
+//! user (or a job) without a tenant gets.
+
+use app::db::Db;
+use app::error::AppError;
+use app::http::routes::{Access, Routes, get};
+use app::tenancy::{Intent, ScopeError, for_tenant};
+use axum::extract::State;
+use serde_json::{Value, json};
+
+use crate::fixtures::{TenantFixture, user};
+use crate::support::{Options, each_backend, each_backend_with};
+
+/// Stands for any code path that asks for a scope without a tenant.
+async fn needs_a_tenant(State(db): State<Db>) -> Result<&'static str, AppError> {
+    for_tenant(&db, None, Intent::Read).await?;
+    Ok("unreachable")
+}
+
+fn probes() -> Routes {
+    Routes::new()
+        .add("/probe/no-tenant", Access::Public, get(needs_a_tenant))
+        .add("/api/probe/no-tenant", Access::Public, get(needs_a_tenant))
+}
+
+#[tokio::test]
+async fn without_a_tenant_scopes_give_a_typed_error_never_rows() {
+    each_backend_with(
+        || Options {
+            extra_routes: Some(probes),
+            ..Options::default()
+        },
+        |app| async move {
+            TenantFixture::create(&app.db, "alpha").await;
+            let error = for_tenant(&app.db, None, Intent::Read).await.err();
+            assert!(matches!(error, Some(ScopeError::NoTenant)), "{error:?}");
+
+            let page = app.get("/probe/no-tenant").await;
+            assert_eq!(
+                page.status(),
+                303,
+                "a browser is sent to pick or create a tenant"
+            );
+            assert_eq!(page.headers()["location"], "/tenants");
+            let api = app.get("/api/probe/no-tenant").await;
+            assert_eq!(api.status(), 400);
+            let body: Value = api.json().await.unwrap();
+            assert_eq!(body["error"]["code"], "no_tenant");
+            assert!(
+                body["error"]["message"]
+                    .as_str()
+                    .unwrap()
+                    .contains("/api/v1/t/{slug}/")
+            );
+        },
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_user_without_a_tenant_is_sent_to_create_one_and_public_pages_still_work() {
+    each_backend(|app| async move {
+        let newcomer = user(&app.db, "new@example.test").await;
+        let client = app.client_for(newcomer).await;
+        let enter = client.get(app.url("/app")).send().await.unwrap();
+        assert_eq!(enter.status(), 303);
+        assert_eq!(enter.headers()["location"], "/tenants");
+        let switcher = client.get(app.url("/tenants")).send().await.unwrap();
+        assert_eq!(switcher.status(), 200);
+        assert!(
+            switcher
+                .text()
+                .await
+                .unwrap()
+                .contains("You don't belong to an organisation yet")
+        );
+        for path in ["/", "/healthz", "/api/openapi.json"] {
+            let response = client.get(app.url(path)).send().await.unwrap();
+            assert_eq!(response.status(), 200, "{path}");
+        }
+
+        let created = client
+            .post(app.url("/tenants"))
+            .form(&[("name", "Acme Cafés"), ("time_zone", "Europe/Madrid")])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(created.status(), 303);
+        assert_eq!(created.headers()["location"], "/t/acme-caf-s/locations");
+        let html = client
+            .get(app.url("/t/acme-caf-s/locations"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(html.contains("Created Acme Cafés."));
+        assert!(
+            html.contains(">Acme Cafés</a>"),
+            "the first location is named after the tenant"
+        );
+        let enter = client.get(app.url("/app")).send().await.unwrap();
+        assert_eq!(enter.headers()["location"], "/t/acme-caf-s/locations");
+
+        // The same name again gets its own slug.
+        let second: Value = client
+            .post(app.url("/api/v1/tenants"))
+            .json(&json!({"name": "Acme Cafés", "time_zone": "UTC"}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let slug = second["slug"].as_str().unwrap();
+        assert!(
+            slug.starts_with("acme-caf-s-") && slug.len() == "acme-caf-s-".len() + 4,
+            "{slug}"
+        );
+        let mine: Vec<Value> = client
+            .get(app.url("/api/v1/tenants"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(mine.len(), 2);
+        assert!(mine.iter().all(|t| t["role"] == "owner"));
+        let enter = client.get(app.url("/app")).send().await.unwrap();
+        assert_eq!(enter.headers()["location"], "/tenants");
+
+        let invalid = client
+            .post(app.url("/tenants"))
+            .form(&[("name", " "), ("time_zone", "Nowhere")])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(invalid.status(), 422);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn owners_and_admins_change_settings_others_get_403() {
+    each_backend(|app| async move {
+        let a = TenantFixture::create(&app.db, "alpha").await;
+        let owner = app.client_for(a.owner).await;
+        let saved = owner
+            .post(app.url("/t/alpha/settings"))
+            .form(&[("name", "Alpha Group"), ("time_zone", "Atlantic/Canary")])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(saved.status(), 303);
+        let settings: Value = owner
+            .get(app.url("/api/v1/t/alpha/settings"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(settings["name"], "Alpha Group");
+        assert_eq!(settings["time_zone"], "Atlantic/Canary");
+        assert_eq!(settings["slug"], "alpha");
+
+        let patched: Value = owner
+            .patch(app.url("/api/v1/t/alpha/settings"))
+            .json(&json!({"time_zone": "Europe/Madrid"}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(patched["name"], "Alpha Group");
+        assert_eq!(patched["time_zone"], "Europe/Madrid");
+
+        let manager = app.client_for(a.manager).await;
+        let page = manager
+            .get(app.url("/t/alpha/settings"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(page.status(), 403);
+        let api = manager
+            .patch(app.url("/api/v1/t/alpha/settings"))
+            .json(&json!({"name": "Mine"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(api.status(), 403);
+    })
+    .await;
+}
