@@ -3,6 +3,7 @@
 
 mod api;
 mod assets_and_styling;
+mod concurrency;
 mod errors;
 mod fixtures;
 mod health_and_metrics;

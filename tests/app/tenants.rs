@@ -12,7 +12,7 @@ use crate::fixtures::{TenantFixture, user};
 use crate::support::{Options, each_backend, each_backend_with};
 
 /// Stands for any code path that asks for a scope without a tenant.
-async fn needs_a_tenant(State(db): State<Db>) -> Result<&'static str, AppError> {
+pub async fn needs_a_tenant(State(db): State<Db>) -> Result<&'static str, AppError> {
     for_tenant(&db, None, Intent::Read).await?;
     Ok("unreachable")
 }
