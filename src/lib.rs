@@ -12,6 +12,7 @@ pub mod error;
 pub mod http;
 pub mod ids;
 pub mod locations;
+pub mod members;
 pub mod pages;
 pub mod sessions;
 pub mod telemetry;

@@ -32,6 +32,10 @@ pub struct ErrorDetail {
         crate::locations::api::show,
         crate::locations::api::update,
         crate::locations::api::archive,
+        crate::members::api::list,
+        crate::members::api::show,
+        crate::members::api::update,
+        crate::members::api::remove,
         crate::tenants::api::list,
         crate::tenants::api::create,
         crate::tenants::api::settings,
@@ -40,6 +44,7 @@ pub struct ErrorDetail {
     tags(
         (name = "tenants", description = "The caller's organisations and their settings"),
         (name = "locations", description = "A tenant's sites"),
+        (name = "members", description = "Who belongs to a tenant, with which role, where"),
     ),
 )]
 struct ApiDoc;

@@ -73,6 +73,8 @@ pub fn routes() -> Routes {
         .merge(crate::pages::routes())
         .merge(crate::locations::pages::routes())
         .merge(crate::locations::api::routes())
+        .merge(crate::members::pages::routes())
+        .merge(crate::members::api::routes())
         .merge(crate::tenants::pages::routes())
         .merge(crate::tenants::api::routes())
         .merge(crate::api::routes())

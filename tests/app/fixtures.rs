@@ -113,9 +113,11 @@ pub struct TenantFixture {
     pub id: TenantId,
     pub slug: String,
     pub owner: UserId,
+    pub admin: UserId,
     pub manager: UserId,
     pub manager_membership: MembershipId,
     pub staff: UserId,
+    pub staff_membership: MembershipId,
     pub locations: [LocationId; 2],
 }
 
@@ -140,9 +142,11 @@ impl TenantFixture {
             id,
             slug: slug.to_owned(),
             owner,
+            admin,
             manager,
             manager_membership,
             staff,
+            staff_membership,
             locations,
         }
     }

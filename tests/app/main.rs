@@ -8,6 +8,7 @@ mod errors;
 mod fixtures;
 mod health_and_metrics;
 mod locations;
+mod members;
 mod pages_and_sessions;
 mod route_registry;
 mod row_level_security;

@@ -165,3 +165,36 @@ async fn a_manager_reaches_only_the_granted_locations() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn every_tenant_route_in_another_tenants_url_space_answers_like_no_tenant_at_all() {
+    each_backend(|app| async move {
+        let a = TenantFixture::create(&app.db, "alpha").await;
+        let b = TenantFixture::create(&app.db, "bravo").await;
+        let a_ids = resource_ids(&a);
+        let before = snapshot(&app.db, a.id).await;
+        let client = app.client_for(b.owner).await;
+        let tenant_routes: Vec<RouteInfo> = app::http::routes()
+            .infos()
+            .iter()
+            .filter(|route| route.access == Access::Tenant)
+            .cloned()
+            .collect();
+        for route in &tenant_routes {
+            for method in &route.methods {
+                let ids = |name: &str| a_ids.get(name).cloned().unwrap_or_default();
+                let in_a = fill(route.path, &a.slug, &ids);
+                let nowhere = fill(route.path, "no-such-tenant", &ids);
+                let got = send(&app, &client, method, &in_a).await;
+                assert_eq!(got.0, 404, "{method} {in_a}");
+                assert_eq!(
+                    got,
+                    send(&app, &client, method, &nowhere).await,
+                    "{method} {in_a}"
+                );
+            }
+        }
+        assert_eq!(snapshot(&app.db, a.id).await, before);
+    })
+    .await;
+}

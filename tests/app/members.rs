@@ -1,0 +1,186 @@
+//! Members: roles, location grants, and the owner rules.
+
+use serde_json::{Value, json};
+
+use crate::fixtures::TenantFixture;
+use crate::support::each_backend;
+
+#[tokio::test]
+async fn admins_manage_roles_and_locations_and_only_owners_touch_owners() {
+    each_backend(|app| async move {
+        let a = TenantFixture::create(&app.db, "alpha").await;
+        let b = TenantFixture::create(&app.db, "bravo").await;
+        let owner = app.client_for(a.owner).await;
+        let admin = app.client_for(a.admin).await;
+
+        let members: Vec<Value> = admin
+            .get(app.url("/api/v1/t/alpha/members"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(members.len(), 4);
+        let manager = members
+            .iter()
+            .find(|m| m["email"] == "manager@alpha.test")
+            .unwrap();
+        assert_eq!(manager["role"], "manager");
+        assert_eq!(manager["location_ids"], json!([a.locations[0]]));
+        let owner_id = members.iter().find(|m| m["role"] == "owner").unwrap()["id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+
+        // Regrant the manager to the second location only.
+        let url = app.url(&format!("/api/v1/t/alpha/members/{}", a.manager_membership));
+        let patched = admin
+            .patch(&url)
+            .json(&json!({"location_ids": [a.locations[1]]}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(patched.status(), 200);
+        let manager_client = app.client_for(a.manager).await;
+        let seen: Vec<Value> = manager_client
+            .get(app.url("/api/v1/t/alpha/locations"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(seen.len(), 1);
+        assert_eq!(seen[0]["id"], json!(a.locations[1]));
+
+        // Another tenant's location, or none at all, can't be granted.
+        for location in [b.locations[0].to_string(), uuid::Uuid::now_v7().to_string()] {
+            let refused = admin
+                .patch(&url)
+                .json(&json!({"location_ids": [location]}))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(refused.status(), 422);
+        }
+
+        // Admins can't make or unmake owners.
+        let promote = admin
+            .patch(&url)
+            .json(&json!({"role": "owner"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(promote.status(), 403);
+        let body: Value = promote.json().await.unwrap();
+        assert_eq!(
+            body["error"]["message"],
+            "Only owners can make, demote or remove owners."
+        );
+        let owner_url = app.url(&format!("/api/v1/t/alpha/members/{owner_id}"));
+        assert_eq!(admin.delete(&owner_url).send().await.unwrap().status(), 403);
+
+        // The last owner stays an owner.
+        let demote_self = owner
+            .patch(&owner_url)
+            .json(&json!({"role": "admin"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(demote_self.status(), 409);
+        assert_eq!(owner.delete(&owner_url).send().await.unwrap().status(), 409);
+        let promoted: Value = owner
+            .patch(&url)
+            .json(&json!({"role": "owner"}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(promoted["role"], "owner");
+        let demoted = owner
+            .patch(&owner_url)
+            .json(&json!({"role": "admin"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(demoted.status(), 200);
+
+        // Managers and staff can't see the member list.
+        let refused = app
+            .client_for(a.staff)
+            .await
+            .get(app.url("/t/alpha/members"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(refused.status(), 403);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn the_members_page_changes_and_removes_members() {
+    each_backend(|app| async move {
+        let a = TenantFixture::create(&app.db, "alpha").await;
+        let owner = app.client_for(a.owner).await;
+        let page = owner.get(app.url("/t/alpha/members")).send().await.unwrap();
+        assert_eq!(page.status(), 200);
+        let html = page.text().await.unwrap();
+        assert!(html.contains("staff@alpha.test") && html.contains("manager@alpha.test"));
+
+        let form = format!(
+            "role=manager&location_ids={}&location_ids={}",
+            a.locations[0], a.locations[1]
+        );
+        let saved = owner
+            .post(app.url(&format!("/t/alpha/members/{}", a.staff_membership)))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(form)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(saved.status(), 303);
+        let member: Value = owner
+            .get(app.url(&format!("/api/v1/t/alpha/members/{}", a.staff_membership)))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(member["role"], "manager");
+        assert_eq!(member["location_ids"].as_array().unwrap().len(), 2);
+
+        let removed = owner
+            .post(app.url(&format!("/t/alpha/members/{}/remove", a.staff_membership)))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(removed.status(), 303);
+        let html = owner
+            .get(app.url("/t/alpha/members"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(html.contains("Removed staff@alpha.test from alpha Ltd."));
+        let gone = app
+            .client_for(a.staff)
+            .await
+            .get(app.url("/t/alpha/locations"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            gone.status(),
+            404,
+            "a removed member no longer reaches the tenant"
+        );
+    })
+    .await;
+}
