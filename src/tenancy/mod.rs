@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 use crate::accounts::CurrentUser;
 use crate::error::AppError;
 use crate::http::AppState;
-use crate::ids::{LocationId, MembershipId, TenantId, UserId};
+use crate::ids::{MembershipId, TenantId, UserId};
 use crate::on_tx;
 pub use permissions::Action;
 pub use scope::{Intent, ScopeError, TenantScope, for_tenant};
@@ -90,8 +90,6 @@ pub struct Member {
     pub membership_id: MembershipId,
     pub user_id: UserId,
     pub role: Role,
-    /// The locations granted (empty for owners and admins, who see all).
-    pub granted_locations: Vec<LocationId>,
 }
 
 /// A request inside one tenant: the tenant from the URL's `{slug}`, the
@@ -156,17 +154,6 @@ async fn membership_of(
         return Ok(None);
     };
     let role = Role::parse(&role)?;
-    let granted_locations = if role.sees_all_locations() {
-        Vec::new()
-    } else {
-        on_tx!(scope.tx(), |conn| sqlx::query_scalar(
-            "SELECT location_id FROM location_grants WHERE tenant_id = $1 AND membership_id = $2"
-        )
-        .bind(tenant_id)
-        .bind(membership_id)
-        .fetch_all(conn)
-        .await)?
-    };
     Ok(Some((
         Tenant {
             id: tenant_id,
@@ -178,7 +165,6 @@ async fn membership_of(
             membership_id,
             user_id: user,
             role,
-            granted_locations,
         },
     )))
 }

@@ -10,7 +10,7 @@
 
 use super::{Member, Role};
 use crate::error::AppError;
-use crate::ids::{LocationId, MembershipId};
+use crate::ids::MembershipId;
 
 /// Something a role may or may not do.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -79,10 +79,6 @@ impl Member {
             all: self.role.sees_all_locations(),
             membership: self.membership_id,
         }
-    }
-
-    pub fn sees_location(&self, location: LocationId) -> bool {
-        self.role.sees_all_locations() || self.granted_locations.contains(&location)
     }
 }
 

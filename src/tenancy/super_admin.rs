@@ -16,7 +16,7 @@ use crate::ids::{AuditEntryId, UserId};
 use crate::on_backend;
 
 /// Proof that a super-admin is acting. The field is private: code outside
-/// this module can only obtain one from the extractor or [`SuperAdmin::for_cli`].
+/// this module can only obtain one from the extractor or [`Self::for_cli`].
 pub struct SuperAdmin {
     user: Option<UserId>,
     actor: String,

@@ -12,8 +12,9 @@ use crate::error::AppError;
 use crate::http::AppState;
 use crate::http::extract::Json;
 use crate::http::routes::{Access, Routes, get};
+use crate::ids::TenantId;
 use crate::tenancy::scope::for_user;
-use crate::tenancy::{Action, InTenant, Tenant};
+use crate::tenancy::{Action, InTenant, Intent, Tenant, for_tenant};
 
 pub fn routes() -> Routes {
     Routes::new()
@@ -45,7 +46,10 @@ pub(crate) async fn create(
     user: CurrentUser,
     Json(input): Json<TenantInput>,
 ) -> Result<(StatusCode, Json<Tenant>), AppError> {
-    let tenant = super::create(&state.db, user.id, &input.validate()?).await?;
+    let valid = input.validate()?;
+    let mut scope = for_tenant(&state.db, TenantId::new(), Intent::Write).await?;
+    let tenant = super::create(&mut scope, user.id, &valid).await?;
+    scope.commit().await?;
     Ok((StatusCode::CREATED, Json(tenant)))
 }
 

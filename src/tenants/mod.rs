@@ -7,12 +7,11 @@ pub mod pages;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
-use crate::db::Db;
 use crate::error::AppError;
-use crate::ids::{LocationId, MembershipId, TenantId, UserId};
+use crate::ids::{LocationId, MembershipId, UserId};
 use crate::on_tx;
 use crate::tenancy::scope::UserScope;
-use crate::tenancy::{Intent, Role, Tenant, TenantScope, for_tenant};
+use crate::tenancy::{Role, Tenant, TenantScope};
 use crate::validation::{self, FieldErrors};
 
 /// One of the signed-in user's tenants, for the switcher.
@@ -87,15 +86,18 @@ fn slug_from(name: &str) -> String {
     }
 }
 
-/// Creates a tenant with `owner` as its owner and a first location named
-/// after it, in one transaction. The slug comes from the name; a taken one
-/// gets a short random suffix.
+/// Creates the scope's tenant (open the scope on a new id) with `owner` as
+/// its owner and a first location named after it; the caller commits. The
+/// slug comes from the name; a taken one gets a short random suffix.
 ///
 /// # Errors
 /// When the database fails.
-pub async fn create(db: &Db, owner: UserId, input: &TenantInput) -> Result<Tenant, AppError> {
-    let id = TenantId::new();
-    let mut scope = for_tenant(db, id, Intent::Write).await?;
+pub async fn create(
+    scope: &mut TenantScope,
+    owner: UserId,
+    input: &TenantInput,
+) -> Result<Tenant, AppError> {
+    let id = scope.tenant_id();
     let base = slug_from(&input.name);
     let now = OffsetDateTime::now_utc();
     let mut slug = base.clone();
@@ -144,7 +146,6 @@ pub async fn create(db: &Db, owner: UserId, input: &TenantInput) -> Result<Tenan
     .await
     .map(drop)
     })?;
-    scope.commit().await?;
     Ok(Tenant {
         id,
         name: input.name.clone(),

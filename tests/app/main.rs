@@ -12,6 +12,7 @@ mod members;
 mod pages_and_sessions;
 mod route_registry;
 mod row_level_security;
+mod sql_rule;
 mod startup;
 mod support;
 mod tenant_isolation;
