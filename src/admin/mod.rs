@@ -1,6 +1,8 @@
 //! The operator's view across tenants. Everything here reads through
 //! `all_tenants_unsafe`, so every look is audited.
 
+pub mod pages;
+
 use time::OffsetDateTime;
 
 use crate::ids::TenantId;

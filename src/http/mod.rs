@@ -78,6 +78,7 @@ pub fn routes() -> Routes {
         .merge(crate::tenants::pages::routes())
         .merge(crate::tenants::api::routes())
         .merge(crate::api::routes())
+        .merge(crate::admin::pages::routes())
         .merge(health::routes())
         .merge(metrics::routes())
         .merge(assets::routes())

@@ -20,6 +20,8 @@ pub enum Access {
     SignedIn,
     /// A member of the tenant named by the `{slug}` in the path.
     Tenant,
+    /// A signed-in super-admin (anyone else gets 404).
+    SuperAdmin,
 }
 
 /// One registered route, as the isolation suite sees it.

@@ -195,3 +195,52 @@ async fn owners_and_admins_change_settings_others_get_403() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn super_admins_see_every_tenant_and_each_look_is_audited() {
+    each_backend(|app| async move {
+        let a = TenantFixture::create(&app.db, "alpha").await;
+        TenantFixture::create(&app.db, "bravo").await;
+        let operator = user(&app.db, "ops@example.test").await;
+        app::on_backend!(&app.db, |pool| sqlx::query(
+            "UPDATE users SET is_super_admin = true WHERE id = $1"
+        )
+        .bind(operator)
+        .execute(pool)
+        .await
+        .map(drop))
+        .unwrap();
+
+        let owner = app.client_for(a.owner).await;
+        assert_eq!(
+            owner
+                .get(app.url("/admin/tenants"))
+                .send()
+                .await
+                .unwrap()
+                .status(),
+            404
+        );
+        assert_eq!(app.get("/admin/tenants").await.status(), 401);
+
+        let admin = app.client_for(operator).await;
+        let page = admin.get(app.url("/admin/tenants")).send().await.unwrap();
+        assert_eq!(page.status(), 200);
+        let html = page.text().await.unwrap();
+        assert!(html.contains("alpha Ltd") && html.contains("bravo Ltd"));
+        let audit: Vec<(String, String)> = app::on_backend!(&app.db, |pool| sqlx::query_as(
+            "SELECT actor, reason FROM super_admin_audit"
+        )
+        .fetch_all(pool)
+        .await)
+        .unwrap();
+        assert_eq!(
+            audit,
+            [(
+                "user:ops@example.test".to_owned(),
+                "viewed the tenant list in the admin panel".to_owned()
+            )]
+        );
+    })
+    .await;
+}
