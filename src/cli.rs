@@ -1,5 +1,5 @@
-//! The command line: `serve` (the default), `migrate`, `tenants` and
-//! `healthcheck`. Start-up problems
+//! The command line: `serve` (the default), `migrate`, `tenants`,
+//! `citus-distribute` and `healthcheck`. Start-up problems
 //! end the process with one line naming the cause, never a backtrace.
 
 use clap::{Parser, Subcommand};
@@ -32,6 +32,10 @@ enum Command {
         #[arg(long)]
         reason: String,
     },
+    /// On a Citus coordinator, after `migrate`: distribute every
+    /// tenant-owned table on tenant_id (co-located) and make the global
+    /// tables they reference reference tables. Safe to run twice.
+    CitusDistribute,
     /// Exit 0 if the app on this machine's PORT answers /healthz with 200
     /// (for Docker's HEALTHCHECK: the runtime image has no curl).
     Healthcheck,
@@ -48,6 +52,8 @@ pub enum StartupError {
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("{0}")]
     Isolation(#[from] crate::tenancy::ScopeError),
+    #[error("{0}")]
+    Citus(#[from] db::citus::CitusError),
     #[error("cannot listen on {address} (HOST, PORT): {source}")]
     Bind {
         address: String,
@@ -89,6 +95,11 @@ fn run(command: Command) -> Result<(), StartupError> {
                 tracing::info!(backend = db.backend().name(), "migrations applied");
             }
             Command::Tenants { reason } => print_tenants(&db, &reason).await?,
+            Command::CitusDistribute => {
+                for step in db::citus::distribute(&db).await? {
+                    println!("{step}");
+                }
+            }
             Command::Serve => return serve(db, config).await,
             Command::Healthcheck => unreachable!("answered before the runtime starts"),
         }

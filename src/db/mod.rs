@@ -6,6 +6,7 @@
 //! which type-checks the body for each backend. SQL text is shared where the
 //! dialects agree (SQLite accepts `$1` placeholders too).
 
+pub mod citus;
 mod migrations;
 
 use std::str::FromStr;

@@ -334,3 +334,36 @@ async fn the_app_refuses_to_start_as_a_user_that_bypasses_rls_without_the_scope_
     );
     drop_database(&name).await;
 }
+
+#[tokio::test]
+async fn citus_distribution_follows_foreign_keys_and_needs_citus() {
+    each_backend(|app| async move {
+        use app::db::citus::{CitusError, Plan, distribute, plan};
+        if app.backend() == Backend::Sqlite {
+            assert!(matches!(
+                distribute(&app.db).await,
+                Err(CitusError::NotPostgres)
+            ));
+            return;
+        }
+        assert_eq!(
+            plan(&app.db).await.unwrap(),
+            Plan {
+                reference: vec!["tenants".to_owned(), "users".to_owned()],
+                distributed: vec![
+                    "locations".to_owned(),
+                    "memberships".to_owned(),
+                    "location_grants".to_owned()
+                ],
+            }
+        );
+        let error = distribute(&app.db)
+            .await
+            .expect_err("plain PostgreSQL has no Citus");
+        assert!(
+            error.to_string().contains("CREATE EXTENSION citus"),
+            "{error}"
+        );
+    })
+    .await;
+}

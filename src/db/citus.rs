@@ -1,0 +1,188 @@
+//! `citus-distribute`: turns a migrated PostgreSQL database on a Citus
+//! coordinator into a sharded one. Every tenant-owned table (every table with
+//! a tenant_id column) becomes a distributed table on tenant_id, all
+//! co-located, so a tenant's rows and their joins live on one worker. The
+//! global tables that tenant-owned tables reference (tenants, users) become
+//! reference tables, copied to every worker, so those foreign keys hold
+//! there. The other global tables (sessions, super_admin_audit, the
+//! migrations ledger) stay on the coordinator: they are busy or small and
+//! never joined with tenant data. Tables are handled in foreign-key order,
+//! and a table Citus already manages is skipped, so running it twice is safe.
+
+use sqlx::PgPool;
+
+use super::Db;
+
+#[derive(Debug, thiserror::Error)]
+pub enum CitusError {
+    #[error("citus-distribute needs a PostgreSQL DATABASE_URL (a Citus coordinator)")]
+    NotPostgres,
+    #[error(
+        "the citus extension is not installed in this database: run CREATE EXTENSION citus on the coordinator, then this command again"
+    )]
+    NoCitus,
+    #[error(transparent)]
+    Database(#[from] sqlx::Error),
+}
+
+/// What was done to one table.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Step {
+    Reference(String),
+    Distributed(String),
+    AlreadyDone(String),
+}
+
+/// # Errors
+/// Not PostgreSQL, no citus extension, or a Citus error.
+pub async fn distribute(db: &Db) -> Result<Vec<Step>, CitusError> {
+    let Db::Postgres(postgres) = db else {
+        return Err(CitusError::NotPostgres);
+    };
+    let pool = &postgres.pool;
+    let installed: bool =
+        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'citus')")
+            .fetch_one(pool)
+            .await?;
+    if !installed {
+        return Err(CitusError::NoCitus);
+    }
+    let plan = plan(db).await?;
+    let mut steps = Vec::new();
+    for table in plan.reference {
+        steps.push(if managed_by_citus(pool, &table).await? {
+            Step::AlreadyDone(table)
+        } else {
+            sqlx::query("SELECT create_reference_table($1::regclass)")
+                .bind(&table)
+                .execute(pool)
+                .await?;
+            Step::Reference(table)
+        });
+    }
+    let mut colocate_with: Option<String> = None;
+    for table in plan.distributed {
+        if managed_by_citus(pool, &table).await? {
+            steps.push(Step::AlreadyDone(table.clone()));
+        } else {
+            sqlx::query(
+                "SELECT create_distributed_table($1::regclass, 'tenant_id', colocate_with => $2)",
+            )
+            .bind(&table)
+            .bind(colocate_with.as_deref().unwrap_or("default"))
+            .execute(pool)
+            .await?;
+            steps.push(Step::Distributed(table.clone()));
+        }
+        colocate_with.get_or_insert(table);
+    }
+    Ok(steps)
+}
+
+impl std::fmt::Display for Step {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Reference(table) => {
+                write!(f, "{table}: reference table (copied to every worker)")
+            }
+            Self::Distributed(table) => write!(f, "{table}: distributed on tenant_id"),
+            Self::AlreadyDone(table) => write!(f, "{table}: already managed by Citus, left as is"),
+        }
+    }
+}
+
+/// Which tables become what, in the order they must be created.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Plan {
+    pub reference: Vec<String>,
+    pub distributed: Vec<String>,
+}
+
+/// Reads the plan from the live schema (no Citus needed).
+///
+/// # Errors
+/// Not PostgreSQL, or a database error.
+pub async fn plan(db: &Db) -> Result<Plan, CitusError> {
+    let Db::Postgres(postgres) = db else {
+        return Err(CitusError::NotPostgres);
+    };
+    let pool = &postgres.pool;
+    let distributed = in_foreign_key_order(pool, tenant_owned_tables(pool).await?).await?;
+    let reference = referenced_global_tables(pool, &distributed).await?;
+    Ok(Plan {
+        reference,
+        distributed,
+    })
+}
+
+async fn tenant_owned_tables(pool: &PgPool) -> Result<Vec<String>, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT c.relname::text FROM pg_class c \
+         JOIN pg_namespace n ON n.oid = c.relnamespace AND n.nspname = 'public' \
+         JOIN pg_attribute a ON a.attrelid = c.oid AND a.attname = 'tenant_id' AND NOT a.attisdropped \
+         WHERE c.relkind = 'r' ORDER BY c.relname",
+    )
+    .fetch_all(pool)
+    .await
+}
+
+/// Parents before children: a table comes after every tenant-owned table it
+/// references.
+async fn in_foreign_key_order(
+    pool: &PgPool,
+    mut remaining: Vec<String>,
+) -> Result<Vec<String>, sqlx::Error> {
+    let edges: Vec<(String, String)> = sqlx::query_as(
+        "SELECT conrelid::regclass::text, confrelid::regclass::text FROM pg_constraint \
+         WHERE contype = 'f' AND conrelid <> confrelid",
+    )
+    .fetch_all(pool)
+    .await?;
+    let mut ordered: Vec<String> = Vec::new();
+    while !remaining.is_empty() {
+        let ready = remaining.iter().position(|table| {
+            edges.iter().all(|(child, parent)| {
+                child != table || !remaining.contains(parent) || ordered.contains(parent)
+            })
+        });
+        // A cycle can't be ordered; take the rest as they are.
+        let next = ready.unwrap_or(0);
+        ordered.push(remaining.remove(next));
+    }
+    Ok(ordered)
+}
+
+/// The global tables that tenant-owned tables reference, and the global
+/// tables those reference in turn, parents first.
+async fn referenced_global_tables(
+    pool: &PgPool,
+    tenant_owned: &[String],
+) -> Result<Vec<String>, sqlx::Error> {
+    let edges: Vec<(String, String)> = sqlx::query_as(
+        "SELECT conrelid::regclass::text, confrelid::regclass::text FROM pg_constraint \
+         WHERE contype = 'f' AND conrelid <> confrelid",
+    )
+    .fetch_all(pool)
+    .await?;
+    let mut referenced: Vec<String> = Vec::new();
+    let mut referencing: Vec<String> = tenant_owned.to_vec();
+    while let Some(table) = referencing.pop() {
+        for (_, parent) in edges.iter().filter(|(child, _)| *child == table) {
+            if !tenant_owned.contains(parent) && !referenced.contains(parent) {
+                referenced.push(parent.clone());
+                referencing.push(parent.clone());
+            }
+        }
+    }
+    referenced.sort();
+    in_foreign_key_order(pool, referenced).await
+}
+
+async fn managed_by_citus(pool: &PgPool, table: &str) -> Result<bool, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM pg_dist_partition WHERE logicalrelid = $1::regclass)",
+    )
+    .bind(table)
+    .fetch_one(pool)
+    .await
+}
