@@ -3,10 +3,10 @@
 use axum::http::StatusCode;
 use serde::Deserialize;
 
-use super::{Location, LocationInput};
+use super::{Location, LocationInput, Page};
 use crate::api::ErrorBody;
 use crate::error::AppError;
-use crate::http::extract::{Json, Path};
+use crate::http::extract::{Json, Path, Query};
 use crate::http::routes::{Access, Routes, get, post};
 use crate::ids::LocationId;
 use crate::tenancy::{Action, InTenant};
@@ -30,17 +30,45 @@ pub fn routes() -> Routes {
         )
 }
 
-/// The locations the caller sees: all of them for owners and admins, the
-/// granted ones for managers and staff.
+/// Which slice of a list to return.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct PageQuery {
+    /// At most this many (1 to 200, default 50).
+    pub limit: Option<i64>,
+    /// Skip this many first (default 0).
+    pub offset: Option<i64>,
+}
+
+impl PageQuery {
+    fn page(&self) -> Result<Page, AppError> {
+        let limit = self.limit.unwrap_or(50);
+        let offset = self.offset.unwrap_or(0);
+        if !(1..=200).contains(&limit) {
+            return Err(AppError::Unprocessable("limit: from 1 to 200".to_owned()));
+        }
+        if offset < 0 {
+            return Err(AppError::Unprocessable("offset: 0 or more".to_owned()));
+        }
+        Ok(Page { limit, offset })
+    }
+}
+
+/// The locations the caller sees (all of them for owners and admins, the
+/// granted ones for managers and staff), active ones first, by name.
 #[utoipa::path(get, path = "/api/v1/t/{slug}/locations", tag = "locations",
-    params(("slug" = String, Path, description = "The tenant's URL slug")),
+    params(("slug" = String, Path, description = "The tenant's URL slug"), PageQuery),
     responses(
         (status = 200, body = [Location]),
-        (status = 401, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody),
     ))]
-pub(crate) async fn list(mut t: InTenant) -> Result<Json<Vec<Location>>, AppError> {
+pub(crate) async fn list(
+    mut t: InTenant,
+    Query(query): Query<PageQuery>,
+) -> Result<Json<Vec<Location>>, AppError> {
+    let page = query.page()?;
     Ok(Json(
-        super::list(&mut t.scope, t.member.location_visibility()).await?,
+        super::list(&mut t.scope, t.member.location_visibility(), page).await?,
     ))
 }
 

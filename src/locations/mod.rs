@@ -79,6 +79,20 @@ impl LocationInput {
     }
 }
 
+/// A slice of a list: at most `limit` rows after skipping `offset`.
+#[derive(Clone, Copy, Debug)]
+pub struct Page {
+    pub limit: i64,
+    pub offset: i64,
+}
+
+impl Page {
+    pub const ALL: Page = Page {
+        limit: i64::MAX,
+        offset: 0,
+    };
+}
+
 /// The locations the member sees, active ones first, by name.
 ///
 /// # Errors
@@ -86,17 +100,20 @@ impl LocationInput {
 pub async fn list(
     scope: &mut TenantScope,
     visibility: LocationVisibility,
+    page: Page,
 ) -> Result<Vec<Location>, sqlx::Error> {
     let tenant = scope.tenant_id();
     let rows: Vec<LocationRow> = on_tx!(scope.tx(), |conn| sqlx::query_as(
         "SELECT id, name, address, time_zone, archived_at, created_at FROM locations l \
          WHERE tenant_id = $1 AND ($2 OR EXISTS (SELECT 1 FROM location_grants g \
              WHERE g.tenant_id = l.tenant_id AND g.location_id = l.id AND g.membership_id = $3)) \
-         ORDER BY archived_at IS NOT NULL, lower(name), id"
+         ORDER BY archived_at IS NOT NULL, lower(name), id LIMIT $4 OFFSET $5"
     )
     .bind(tenant)
     .bind(visibility.all)
     .bind(visibility.membership)
+    .bind(page.limit)
+    .bind(page.offset)
     .fetch_all(conn)
     .await)?;
     Ok(rows.into_iter().map(Location::from).collect())

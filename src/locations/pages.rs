@@ -5,7 +5,7 @@ use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use tower_sessions::Session;
 
-use super::{Location, LocationInput, WriteError};
+use super::{Location, LocationInput, Page, WriteError};
 use crate::error::AppError;
 use crate::http::extract::{Form, Path};
 use crate::http::routes::{Access, Routes, get, post};
@@ -52,7 +52,7 @@ async fn index_page(
     form: LocationInput,
     errors: FieldErrors,
 ) -> Result<Html<String>, AppError> {
-    let locations = super::list(&mut t.scope, t.member.location_visibility()).await?;
+    let locations = super::list(&mut t.scope, t.member.location_visibility(), Page::ALL).await?;
     render(&IndexPage {
         layout,
         nav: TenantNav::new(&t.tenant, &t.member),

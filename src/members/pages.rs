@@ -9,7 +9,7 @@ use crate::error::AppError;
 use crate::http::extract::{Form, Path};
 use crate::http::routes::{Access, Routes, get, post};
 use crate::ids::MembershipId;
-use crate::locations::{self, Location};
+use crate::locations::{self, Location, Page};
 use crate::pages::{Layout, TenantNav, render};
 use crate::sessions::flash::{self, Flash};
 use crate::tenancy::{Action, InTenant, Role};
@@ -44,7 +44,7 @@ struct IndexPage {
 async fn index(layout: Layout, mut t: InTenant) -> Result<Html<String>, AppError> {
     t.member.authorize(Action::ViewMembers)?;
     let members = super::list(&mut t.scope).await?;
-    let locations = locations::list(&mut t.scope, t.member.location_visibility()).await?;
+    let locations = locations::list(&mut t.scope, t.member.location_visibility(), Page::ALL).await?;
     render(&IndexPage {
         layout,
         nav: TenantNav::new(&t.tenant, &t.member),

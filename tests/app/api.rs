@@ -51,6 +51,18 @@ async fn locations_through_the_api() {
             .await
             .unwrap();
         assert_eq!(list.len(), 2);
+        let page = |query: &'static str| {
+            let owner = owner.clone();
+            let url = app.url(&format!("/api/v1/t/alpha/locations?{query}"));
+            async move { owner.get(url).send().await.unwrap() }
+        };
+        let second: Vec<Value> = page("limit=1&offset=1").await.json().await.unwrap();
+        assert_eq!(second.len(), 1);
+        assert_eq!(second[0]["name"], list[1]["name"]);
+        assert_eq!(page("limit=0").await.status(), 422);
+        assert_eq!(page("limit=201").await.status(), 422);
+        assert_eq!(page("offset=-1").await.status(), 422);
+        assert_eq!(page("limit=many").await.status(), 400);
 
         let created = owner
             .post(app.url("/api/v1/t/alpha/locations"))
