@@ -124,6 +124,7 @@ pub fn router_with(state: AppState, routes: Routes) -> Router {
     routes
         .into_router()
         .fallback(errors::not_found)
+        .layer(middleware::from_fn(sessions::refresh))
         .layer(stack)
         .with_state(state)
 }

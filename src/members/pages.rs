@@ -44,7 +44,8 @@ struct IndexPage {
 async fn index(layout: Layout, mut t: InTenant) -> Result<Html<String>, AppError> {
     t.member.authorize(Action::ViewMembers)?;
     let members = super::list(&mut t.scope).await?;
-    let locations = locations::list(&mut t.scope, t.member.location_visibility(), Page::ALL).await?;
+    let locations =
+        locations::list(&mut t.scope, t.member.location_visibility(), Page::ALL).await?;
     render(&IndexPage {
         layout,
         nav: TenantNav::new(&t.tenant, &t.member),

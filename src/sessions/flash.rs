@@ -54,10 +54,15 @@ pub async fn push(session: &Session, flash: Flash) -> Result<(), tower_sessions:
     session.insert(KEY, pending).await
 }
 
-/// Takes every queued message, so each is shown once.
+/// Takes every queued message, so each is shown once. With none queued the
+/// session is left untouched (removing a key marks it changed, which would
+/// cost a write on every page).
 ///
 /// # Errors
 /// When the session can't be read or written.
 pub async fn take(session: &Session) -> Result<Vec<Flash>, tower_sessions::session::Error> {
+    if session.get_value(KEY).await?.is_none() {
+        return Ok(Vec::new());
+    }
     Ok(session.remove(KEY).await?.unwrap_or_default())
 }

@@ -177,6 +177,58 @@ async fn sessions_live_in_the_database_and_end_at_their_absolute_expiry() {
 }
 
 #[tokio::test]
+async fn a_session_in_use_has_its_idle_expiry_pushed_back_at_most_hourly() {
+    each_backend_with(options, |app| async move {
+        let read = || async {
+            let row: (String, i64) = on_backend!(&app.db, |pool| sqlx::query_as(
+                "SELECT data, expires_at FROM sessions"
+            )
+            .fetch_one(pool)
+            .await
+            .expect("the session row"));
+            row
+        };
+        app.client
+            .post(app.url("/probe/flash"))
+            .send()
+            .await
+            .expect("POST");
+        let (data, first_expiry) = read().await;
+        let soon = time::OffsetDateTime::now_utc().unix_timestamp() + 60;
+        // As if the last refresh was two hours ago, with a minute left.
+        let mut record: serde_json::Value = serde_json::from_str(&data).unwrap();
+        record["refreshed_at"] = serde_json::json!(soon - 60 - 7200);
+        on_backend!(&app.db, |pool| sqlx::query(
+            "UPDATE sessions SET data = $1, expires_at = $2"
+        )
+        .bind(record.to_string())
+        .bind(soon)
+        .execute(pool)
+        .await
+        .map(drop))
+        .expect("age the refresh");
+        app.get("/").await;
+        let (_, pushed) = read().await;
+        assert!(
+            pushed >= first_expiry,
+            "pushed back to a full idle lifetime"
+        );
+        // Within the hour, requests don't write.
+        on_backend!(&app.db, |pool| sqlx::query(
+            "UPDATE sessions SET expires_at = $1"
+        )
+        .bind(soon)
+        .execute(pool)
+        .await
+        .map(drop))
+        .expect("mark");
+        app.get("/").await;
+        assert_eq!(read().await.1, soon, "no write within REFRESH_EVERY");
+    })
+    .await;
+}
+
+#[tokio::test]
 async fn session_cookies_are_secure_in_production() {
     let options = || Options {
         vars: vec![
