@@ -1,0 +1,424 @@
+//! What tenant isolation costs on PostgreSQL. Run with
+//!
+//! ```sh
+//! cargo bench --bench tenancy_rls
+//! ```
+//!
+//! It needs a PostgreSQL superuser at BENCH_DATABASE_URL (default: the tests'
+//! TEST_DATABASE_URL, postgres://app_test:app_test@127.0.0.1:5432/postgres)
+//! and `pgbench` on PATH. It builds two databases holding 1,000 tenants ×
+//! 1,000 locations each:
+//!
+//! * "RLS on": the app as it ships, connected as the superuser, so every
+//!   scope switches to app_tenant under the policies;
+//! * "RLS off": a copy owned by an ordinary role with Row-Level Security
+//!   disabled on every table, so scopes switch no role and no policy runs
+//!   (the app's own tenant filters still do);
+//!
+//! starts the release binary on each, and drives an authenticated
+//! `GET /api/v1/t/{slug}/locations?limit=50` (50 rows of one tenant) with the
+//! same number of concurrent clients, alternating rounds. Beside them it runs
+//! pgbench with the same SELECT and the same number of clients, as the
+//! superuser (raw PostgreSQL, no HTTP, no scope). It prints requests per
+//! second, p50 and p99 latency, and the ratios. Targets: RLS on ≥ 0.90 × RLS
+//! off; HTTP with RLS ≥ 0.35 × raw pgbench (stretch 0.5).
+//!
+//! BENCH_CLIENTS (default 16) and BENCH_SECONDS (per round, default 10) tune
+//! the run. Everything shares this machine's cores: the load generator, the
+//! app, PostgreSQL and pgbench.
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::str::FromStr;
+use std::time::{Duration, Instant};
+
+use sqlx::postgres::{PgConnectOptions, PgConnection};
+use sqlx::{AssertSqlSafe, Connection};
+
+const TENANTS: u32 = 1_000;
+const LOCATIONS_PER_TENANT: u32 = 1_000;
+const OWNER_ROLE: &str = "bench_owner";
+
+fn main() {
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    runtime.block_on(run());
+}
+
+struct Settings {
+    admin_url: String,
+    clients: usize,
+    round: Duration,
+}
+
+fn settings() -> Settings {
+    let admin_url = std::env::var("BENCH_DATABASE_URL")
+        .or_else(|_| std::env::var("TEST_DATABASE_URL"))
+        .unwrap_or_else(|_| "postgres://app_test:app_test@127.0.0.1:5432/postgres".to_owned());
+    let number = |name: &str, default: u64| {
+        std::env::var(name)
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(default)
+    };
+    Settings {
+        admin_url,
+        clients: usize::try_from(number("BENCH_CLIENTS", 16)).unwrap_or(16),
+        round: Duration::from_secs(number("BENCH_SECONDS", 10)),
+    }
+}
+
+/// `url` pointed at another database, optionally as another user.
+fn url_for(admin_url: &str, database: &str, user: Option<&str>) -> String {
+    let options = PgConnectOptions::from_str(admin_url).expect("a PostgreSQL URL");
+    let (user, password) = match user {
+        Some(user) => (user.to_owned(), user.to_owned()),
+        None => (
+            options.get_username().to_owned(),
+            url_password(admin_url).unwrap_or_default(),
+        ),
+    };
+    format!(
+        "postgres://{user}:{password}@{}:{}/{database}",
+        options.get_host(),
+        options.get_port()
+    )
+}
+
+fn url_password(url: &str) -> Option<String> {
+    let rest = url.split_once("://")?.1;
+    let credentials = rest.split_once('@')?.0;
+    Some(credentials.split_once(':')?.1.to_owned())
+}
+
+async fn connect(url: &str) -> PgConnection {
+    PgConnection::connect_with(&PgConnectOptions::from_str(url).expect("URL"))
+        .await
+        .unwrap_or_else(|e| panic!("cannot connect to {url}: {e}"))
+}
+
+async fn execute(connection: &mut PgConnection, sql: &str) {
+    sqlx::raw_sql(AssertSqlSafe(sql.to_owned()))
+        .execute(connection)
+        .await
+        .unwrap_or_else(|e| panic!("{sql}: {e}"));
+}
+
+fn binary() -> PathBuf {
+    let deps = std::env::current_exe().expect("bench executable");
+    let profile = deps
+        .parent()
+        .and_then(|deps| deps.parent())
+        .expect("target/<profile>");
+    profile.join(format!(
+        "{}{}",
+        env!("CARGO_PKG_NAME"),
+        std::env::consts::EXE_SUFFIX
+    ))
+}
+
+/// What the requests need: the tenant's slug, its id, a signed-in owner's
+/// session cookie.
+struct Fixture {
+    slug: String,
+    tenant_id: String,
+    session_id: String,
+}
+
+async fn seed(url: &str) -> Fixture {
+    let migrated = Command::new(binary())
+        .arg("migrate")
+        .env("DATABASE_URL", url)
+        .env("RUST_LOG", "warn")
+        .status()
+        .expect("run migrate");
+    assert!(migrated.success(), "migrate");
+    let mut connection = connect(url).await;
+    execute(
+        &mut connection,
+        &format!(
+            "INSERT INTO tenants (id, name, slug, time_zone, created_at) \
+             SELECT gen_random_uuid(), 'Tenant ' || i, 'tenant-' || i, 'UTC', now() \
+             FROM generate_series(1, {TENANTS}) i;
+             INSERT INTO locations (tenant_id, id, name, address, time_zone, created_at) \
+             SELECT t.id, gen_random_uuid(), 'Location ' || lpad(j::text, 4, '0'), j || ' High Street', 'UTC', now() \
+             FROM tenants t, generate_series(1, {LOCATIONS_PER_TENANT}) j;
+             INSERT INTO users (id, email, created_at) VALUES (gen_random_uuid(), 'owner@bench.test', now());
+             INSERT INTO memberships (tenant_id, id, user_id, role, created_at) \
+             SELECT t.id, gen_random_uuid(), u.id, 'owner', now() FROM tenants t, users u WHERE t.slug = 'tenant-500';
+             ANALYZE;"
+        ),
+    )
+    .await;
+    let (tenant_id, user_id): (String, String) = sqlx::query_as(
+        "SELECT t.id::text, u.id::text FROM tenants t, users u WHERE t.slug = 'tenant-500'",
+    )
+    .fetch_one(&mut connection)
+    .await
+    .expect("fixture ids");
+    // A signed-in session, as tower-sessions stores it: the cookie value is
+    // 16 bytes, base64url without padding (22 characters, the last one
+    // carrying 2 bits, hence the "A").
+    let session_id = format!("{}A", &uuid::Uuid::new_v4().simple().to_string()[..21]);
+    let data = format!(r#"{{"user_id":"{user_id}","refreshed_at":{}}}"#, unix_now());
+    sqlx::query(
+        "INSERT INTO sessions (id, user_id, data, created_at, expires_at) VALUES ($1, $2::uuid, $3, $4, $5)",
+    )
+    .bind(&session_id)
+    .bind(&user_id)
+    .bind(data)
+    .bind(unix_now())
+    .bind(unix_now() + 86_400)
+    .execute(&mut connection)
+    .await
+    .expect("session");
+    Fixture {
+        slug: "tenant-500".to_owned(),
+        tenant_id,
+        session_id,
+    }
+}
+
+fn unix_now() -> i64 {
+    i64::try_from(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .expect("after 1970")
+            .as_secs(),
+    )
+    .expect("fits")
+}
+
+/// The copy without the RLS layer: owned by an ordinary role (so scopes
+/// switch no role) with Row-Level Security disabled on every table.
+async fn without_rls(admin_url: &str, source: &str, copy: &str) {
+    let mut admin = connect(admin_url).await;
+    execute(
+        &mut admin,
+        &format!(
+            "DO $$ BEGIN CREATE ROLE {OWNER_ROLE} LOGIN PASSWORD '{OWNER_ROLE}' NOSUPERUSER NOBYPASSRLS; \
+             EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL; END $$"
+        ),
+    )
+    .await;
+    execute(
+        &mut admin,
+        &format!("CREATE DATABASE {copy} TEMPLATE {source} OWNER {OWNER_ROLE}"),
+    )
+    .await;
+    let mut copy_connection = connect(&url_for(admin_url, copy, None)).await;
+    let tables: Vec<String> = sqlx::query_scalar(
+        "SELECT tablename::text FROM pg_tables WHERE schemaname = 'public'",
+    )
+    .fetch_all(&mut copy_connection)
+    .await
+    .expect("tables");
+    for table in tables {
+        execute(
+            &mut copy_connection,
+            &format!(
+                "ALTER TABLE {table} OWNER TO {OWNER_ROLE}; \
+                 ALTER TABLE {table} NO FORCE ROW LEVEL SECURITY; \
+                 ALTER TABLE {table} DISABLE ROW LEVEL SECURITY"
+            ),
+        )
+        .await;
+    }
+}
+
+struct Server {
+    child: Child,
+    address: String,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+async fn start(url: &str, port: u16, clients: usize) -> Server {
+    let child = Command::new(binary())
+        .arg("serve")
+        .env("DATABASE_URL", url)
+        .env("PORT", port.to_string())
+        .env("DATABASE_POOL_SIZE", clients.to_string())
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("start the app");
+    let address = format!("http://127.0.0.1:{port}");
+    let client = reqwest::Client::new();
+    for _ in 0..100 {
+        if client
+            .get(format!("{address}/healthz"))
+            .send()
+            .await
+            .is_ok_and(|r| r.status() == 200)
+        {
+            return Server { child, address };
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("the app on port {port} did not become healthy");
+}
+
+struct Figures {
+    per_second: f64,
+    p50_ms: f64,
+    p99_ms: f64,
+}
+
+/// Closed loop: `clients` tasks each send the request as soon as the last
+/// answered, for `round`.
+async fn load(server: &Server, fixture: &Fixture, clients: usize, round: Duration) -> Figures {
+    let url = format!(
+        "{}/api/v1/t/{}/locations?limit=50",
+        server.address, fixture.slug
+    );
+    let cookie = format!("session={}", fixture.session_id);
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(clients)
+        .build()
+        .expect("client");
+    let first: Vec<serde_json::Value> = client
+        .get(&url)
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .expect("request")
+        .json()
+        .await
+        .expect("a JSON list: is the session accepted?");
+    assert_eq!(first.len(), 50);
+    let deadline = Instant::now() + round;
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..clients {
+        let (client, url, cookie) = (client.clone(), url.clone(), cookie.clone());
+        tasks.spawn(async move {
+            let mut latencies = Vec::new();
+            while Instant::now() < deadline {
+                let started = Instant::now();
+                let response = client
+                    .get(&url)
+                    .header("cookie", &cookie)
+                    .send()
+                    .await
+                    .expect("request");
+                assert_eq!(response.status(), 200);
+                response.bytes().await.expect("body");
+                latencies.push(started.elapsed());
+            }
+            latencies
+        });
+    }
+    let mut latencies = Vec::new();
+    while let Some(done) = tasks.join_next().await {
+        latencies.extend(done.expect("client task"));
+    }
+    latencies.sort();
+    let at = |q: f64| {
+        let index = ((latencies.len() as f64 - 1.0) * q).round() as usize;
+        latencies[index].as_secs_f64() * 1000.0
+    };
+    Figures {
+        per_second: latencies.len() as f64 / round.as_secs_f64(),
+        p50_ms: at(0.50),
+        p99_ms: at(0.99),
+    }
+}
+
+/// pgbench with the endpoint's SELECT, as the superuser (no RLS, no scope).
+fn pgbench(url: &str, fixture: &Fixture, clients: usize, round: Duration) -> (f64, f64) {
+    let script = std::env::temp_dir().join(format!("tenancy_rls_{}.sql", std::process::id()));
+    std::fs::write(
+        &script,
+        format!(
+            "SELECT id, name, address, time_zone, archived_at, created_at FROM locations l \
+             WHERE tenant_id = '{}' AND (true OR EXISTS (SELECT 1 FROM location_grants g \
+             WHERE g.tenant_id = l.tenant_id AND g.location_id = l.id AND g.membership_id = '{}')) \
+             ORDER BY archived_at IS NOT NULL, lower(name), id LIMIT 50 OFFSET 0;\n",
+            fixture.tenant_id,
+            uuid::Uuid::nil()
+        ),
+    )
+    .expect("write the pgbench script");
+    let output = Command::new("pgbench")
+        .args(["-n", "-M", "prepared", "-j", "2"])
+        .args(["-c", &clients.to_string(), "-T", &round.as_secs().to_string()])
+        .arg("-f")
+        .arg(&script)
+        .arg(url)
+        .output()
+        .expect("run pgbench (is it on PATH?)");
+    let _ = std::fs::remove_file(&script);
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "pgbench failed: {text}{}", String::from_utf8_lossy(&output.stderr));
+    let number_after = |label: &str| {
+        text.lines()
+            .find_map(|line| line.trim().strip_prefix(label))
+            .and_then(|rest| rest.trim().split_whitespace().next())
+            .and_then(|n| n.parse::<f64>().ok())
+            .unwrap_or_else(|| panic!("pgbench output has no {label:?}: {text}"))
+    };
+    (number_after("tps ="), number_after("latency average ="))
+}
+
+async fn run() {
+    let settings = settings();
+    let suffix = uuid::Uuid::new_v4().simple().to_string()[..8].to_owned();
+    let rls_db = format!("bench_rls_{suffix}");
+    let plain_db = format!("bench_plain_{suffix}");
+    let mut admin = connect(&settings.admin_url).await;
+    execute(&mut admin, &format!("CREATE DATABASE {rls_db}")).await;
+    let rls_url = url_for(&settings.admin_url, &rls_db, None);
+
+    eprintln!("seeding {TENANTS} tenants × {LOCATIONS_PER_TENANT} locations…");
+    let fixture = seed(&rls_url).await;
+    without_rls(&settings.admin_url, &rls_db, &plain_db).await;
+    let plain_url = url_for(&settings.admin_url, &plain_db, Some(OWNER_ROLE));
+
+    let with_rls = start(&rls_url, 38_201, settings.clients).await;
+    let without = start(&plain_url, 38_202, settings.clients).await;
+    eprintln!(
+        "{} clients, {} s rounds: warming up, then RLS on / off alternately…",
+        settings.clients,
+        settings.round.as_secs()
+    );
+    load(&with_rls, &fixture, settings.clients, Duration::from_secs(2)).await;
+    load(&without, &fixture, settings.clients, Duration::from_secs(2)).await;
+    let mut on = Vec::new();
+    let mut off = Vec::new();
+    for _ in 0..2 {
+        on.push(load(&with_rls, &fixture, settings.clients, settings.round).await);
+        off.push(load(&without, &fixture, settings.clients, settings.round).await);
+    }
+    drop(with_rls);
+    drop(without);
+    let (raw_tps, raw_latency) = pgbench(&rls_url, &fixture, settings.clients, settings.round);
+
+    let mean = |rounds: &[Figures], f: fn(&Figures) -> f64| {
+        rounds.iter().map(f).sum::<f64>() / rounds.len() as f64
+    };
+    let on_rps = mean(&on, |f| f.per_second);
+    let off_rps = mean(&off, |f| f.per_second);
+    println!();
+    println!("GET /api/v1/t/{{slug}}/locations?limit=50 — 50 of 1,000,000 rows, {} clients", settings.clients);
+    println!("{:<28} {:>10} {:>10} {:>10}", "", "req/s", "p50 ms", "p99 ms");
+    for (label, rounds) in [("HTTP, RLS on", &on), ("HTTP, RLS off", &off)] {
+        println!(
+            "{label:<28} {:>10.0} {:>10.2} {:>10.2}",
+            mean(rounds, |f| f.per_second),
+            mean(rounds, |f| f.p50_ms),
+            mean(rounds, |f| f.p99_ms)
+        );
+    }
+    println!("{:<28} {:>10.0} {:>10.2} {:>10}", "pgbench, same SELECT", raw_tps, raw_latency, "(avg)");
+    println!();
+    println!("RLS on / RLS off: {:.2} (target ≥ 0.90)", on_rps / off_rps);
+    println!("HTTP with RLS / raw PostgreSQL: {:.2} (target ≥ 0.35, stretch 0.50)", on_rps / raw_tps);
+
+    for database in [&rls_db, &plain_db] {
+        execute(&mut admin, &format!("DROP DATABASE IF EXISTS {database} WITH (FORCE)")).await;
+    }
+}
