@@ -206,12 +206,11 @@ async fn without_rls(admin_url: &str, source: &str, copy: &str) {
     )
     .await;
     let mut copy_connection = connect(&url_for(admin_url, copy, None)).await;
-    let tables: Vec<String> = sqlx::query_scalar(
-        "SELECT tablename::text FROM pg_tables WHERE schemaname = 'public'",
-    )
-    .fetch_all(&mut copy_connection)
-    .await
-    .expect("tables");
+    let tables: Vec<String> =
+        sqlx::query_scalar("SELECT tablename::text FROM pg_tables WHERE schemaname = 'public'")
+            .fetch_all(&mut copy_connection)
+            .await
+            .expect("tables");
     for table in tables {
         execute(
             &mut copy_connection,
@@ -345,7 +344,12 @@ fn pgbench(url: &str, fixture: &Fixture, clients: usize, round: Duration) -> (f6
     .expect("write the pgbench script");
     let output = Command::new("pgbench")
         .args(["-n", "-M", "prepared", "-j", "2"])
-        .args(["-c", &clients.to_string(), "-T", &round.as_secs().to_string()])
+        .args([
+            "-c",
+            &clients.to_string(),
+            "-T",
+            &round.as_secs().to_string(),
+        ])
         .arg("-f")
         .arg(&script)
         .arg(url)
@@ -353,7 +357,11 @@ fn pgbench(url: &str, fixture: &Fixture, clients: usize, round: Duration) -> (f6
         .expect("run pgbench (is it on PATH?)");
     let _ = std::fs::remove_file(&script);
     let text = String::from_utf8_lossy(&output.stdout);
-    assert!(output.status.success(), "pgbench failed: {text}{}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "pgbench failed: {text}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     let number_after = |label: &str| {
         text.lines()
             .find_map(|line| line.trim().strip_prefix(label))
@@ -385,7 +393,13 @@ async fn run() {
         settings.clients,
         settings.round.as_secs()
     );
-    load(&with_rls, &fixture, settings.clients, Duration::from_secs(2)).await;
+    load(
+        &with_rls,
+        &fixture,
+        settings.clients,
+        Duration::from_secs(2),
+    )
+    .await;
     load(&without, &fixture, settings.clients, Duration::from_secs(2)).await;
     let mut on = Vec::new();
     let mut off = Vec::new();
@@ -403,8 +417,14 @@ async fn run() {
     let on_rps = mean(&on, |f| f.per_second);
     let off_rps = mean(&off, |f| f.per_second);
     println!();
-    println!("GET /api/v1/t/{{slug}}/locations?limit=50 — 50 of 1,000,000 rows, {} clients", settings.clients);
-    println!("{:<28} {:>10} {:>10} {:>10}", "", "req/s", "p50 ms", "p99 ms");
+    println!(
+        "GET /api/v1/t/{{slug}}/locations?limit=50 — 50 of 1,000,000 rows, {} clients",
+        settings.clients
+    );
+    println!(
+        "{:<28} {:>10} {:>10} {:>10}",
+        "", "req/s", "p50 ms", "p99 ms"
+    );
     for (label, rounds) in [("HTTP, RLS on", &on), ("HTTP, RLS off", &off)] {
         println!(
             "{label:<28} {:>10.0} {:>10.2} {:>10.2}",
@@ -413,12 +433,22 @@ async fn run() {
             mean(rounds, |f| f.p99_ms)
         );
     }
-    println!("{:<28} {:>10.0} {:>10.2} {:>10}", "pgbench, same SELECT", raw_tps, raw_latency, "(avg)");
+    println!(
+        "{:<28} {:>10.0} {:>10.2} {:>10}",
+        "pgbench, same SELECT", raw_tps, raw_latency, "(avg)"
+    );
     println!();
     println!("RLS on / RLS off: {:.2} (target ≥ 0.90)", on_rps / off_rps);
-    println!("HTTP with RLS / raw PostgreSQL: {:.2} (target ≥ 0.35, stretch 0.50)", on_rps / raw_tps);
+    println!(
+        "HTTP with RLS / raw PostgreSQL: {:.2} (target ≥ 0.35, stretch 0.50)",
+        on_rps / raw_tps
+    );
 
     for database in [&rls_db, &plain_db] {
-        execute(&mut admin, &format!("DROP DATABASE IF EXISTS {database} WITH (FORCE)")).await;
+        execute(
+            &mut admin,
+            &format!("DROP DATABASE IF EXISTS {database} WITH (FORCE)"),
+        )
+        .await;
     }
 }

@@ -39,6 +39,7 @@ pub struct AppState {
     pub db: Db,
     pub config: Arc<Config>,
     pub metrics: Option<Arc<Metrics>>,
+    pub tenant_slugs: Arc<crate::tenancy::SlugCache>,
 }
 
 impl AppState {
@@ -51,6 +52,7 @@ impl AppState {
             db,
             config: Arc::new(config),
             metrics,
+            tenant_slugs: Arc::default(),
         }
     }
 }

@@ -16,7 +16,7 @@ use axum::extract::{FromRequestParts, RawPathParams};
 use axum::http::request::Parts;
 use serde::{Deserialize, Serialize};
 
-use crate::accounts::CurrentUser;
+use crate::accounts::SignedIn;
 use crate::error::AppError;
 use crate::http::AppState;
 use crate::ids::{MembershipId, TenantId, UserId};
@@ -106,7 +106,7 @@ impl FromRequestParts<AppState> for InTenant {
     type Rejection = AppError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, AppError> {
-        let user = CurrentUser::from_request_parts(parts, state).await?;
+        let SignedIn(user) = SignedIn::from_request_parts(parts, state).await?;
         let params = RawPathParams::from_request_parts(parts, state)
             .await
             .map_err(|e| AppError::Internal(format!("path parameters: {e}")))?;
@@ -114,57 +114,115 @@ impl FromRequestParts<AppState> for InTenant {
             .iter()
             .find_map(|(name, value)| (name == "slug").then_some(value))
             .ok_or_else(|| AppError::Internal("a tenant route without {slug}".to_owned()))?;
-        let tenant_id = global::tenant_id_by_slug(&state.db, slug)
-            .await?
-            .ok_or(AppError::NotFound)?;
         let intent = if parts.method.is_safe() {
             Intent::Read
         } else {
             Intent::Write
         };
-        let mut scope = for_tenant(&state.db, tenant_id, intent).await?;
-        let (tenant, member) = membership_of(&mut scope, user.id)
-            .await?
-            .ok_or(AppError::NotFound)?;
-        Ok(Self {
-            tenant,
-            member,
-            scope,
-        })
+        let mut cached = state.tenant_slugs.get(slug);
+        loop {
+            let from_cache = cached.is_some();
+            let tenant_id = match cached.take() {
+                Some(id) => id,
+                None => {
+                    let id = global::tenant_id_by_slug(&state.db, slug)
+                        .await?
+                        .ok_or(AppError::NotFound)?;
+                    state.tenant_slugs.insert(slug, id);
+                    id
+                }
+            };
+            let mut scope = for_tenant(&state.db, tenant_id, intent).await?;
+            match membership_of(&mut scope, user, slug).await? {
+                Lookup::Member(tenant, member) => {
+                    return Ok(Self {
+                        tenant,
+                        member,
+                        scope,
+                    });
+                }
+                // The cached tenant is gone (and its slug maybe taken by
+                // another): forget it and look the slug up again, once.
+                Lookup::StaleSlug if from_cache => state.tenant_slugs.remove(slug),
+                Lookup::NotAMember | Lookup::StaleSlug => return Err(AppError::NotFound),
+            }
+        }
     }
 }
 
-/// The scope's tenant and `user`'s membership in it, if any.
+/// Tenant ids by URL slug, so a tenant request needn't look its slug up
+/// every time. Slugs never change; an entry can only go stale when its tenant
+/// is deleted and the slug reused, which the membership query notices.
+#[derive(Debug, Default)]
+pub struct SlugCache(std::sync::RwLock<std::collections::HashMap<String, TenantId>>);
+
+impl SlugCache {
+    const CAPACITY: usize = 10_000;
+
+    fn get(&self, slug: &str) -> Option<TenantId> {
+        self.0.read().ok()?.get(slug).copied()
+    }
+
+    fn insert(&self, slug: &str, id: TenantId) {
+        if let Ok(mut map) = self.0.write() {
+            if map.len() >= Self::CAPACITY {
+                map.clear();
+            }
+            map.insert(slug.to_owned(), id);
+        }
+    }
+
+    fn remove(&self, slug: &str) {
+        if let Ok(mut map) = self.0.write() {
+            map.remove(slug);
+        }
+    }
+}
+
+enum Lookup {
+    Member(Tenant, Member),
+    NotAMember,
+    StaleSlug,
+}
+
+/// The scope's tenant and `user`'s membership in it, checking that the
+/// tenant still has `slug`.
 async fn membership_of(
     scope: &mut TenantScope,
     user: UserId,
-) -> Result<Option<(Tenant, Member)>, AppError> {
+    slug: &str,
+) -> Result<Lookup, AppError> {
     let tenant_id = scope.tenant_id();
-    let row: Option<(String, String, String, MembershipId, String)> =
+    let row: Option<(String, String, String, Option<MembershipId>, Option<String>)> =
         on_tx!(scope.tx(), |conn| sqlx::query_as(
             "SELECT t.name, t.slug, t.time_zone, m.id, m.role \
-             FROM memberships m JOIN tenants t ON t.id = m.tenant_id \
-             WHERE m.tenant_id = $1 AND m.user_id = $2"
+             FROM tenants t LEFT JOIN memberships m ON m.tenant_id = t.id AND m.user_id = $2 \
+             WHERE t.id = $1"
         )
         .bind(tenant_id)
         .bind(user)
         .fetch_optional(conn)
         .await)?;
-    let Some((name, slug, time_zone, membership_id, role)) = row else {
-        return Ok(None);
+    let Some((name, current_slug, time_zone, membership, role)) = row else {
+        return Ok(Lookup::StaleSlug);
     };
-    let role = Role::parse(&role)?;
-    Ok(Some((
+    if current_slug != slug {
+        return Ok(Lookup::StaleSlug);
+    }
+    let (Some(membership_id), Some(role)) = (membership, role) else {
+        return Ok(Lookup::NotAMember);
+    };
+    Ok(Lookup::Member(
         Tenant {
             id: tenant_id,
             name,
-            slug,
+            slug: current_slug,
             time_zone,
         },
         Member {
             membership_id,
             user_id: user,
-            role,
+            role: Role::parse(&role)?,
         },
-    )))
+    ))
 }

@@ -244,3 +244,38 @@ async fn super_admins_see_every_tenant_and_each_look_is_audited() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn a_slug_reused_after_its_tenant_is_deleted_leads_to_the_new_tenant() {
+    each_backend(|app| async move {
+        let old = TenantFixture::create(&app.db, "alpha").await;
+        let old_owner = app.client_for(old.owner).await;
+        let url = app.url("/t/alpha/locations");
+        assert_eq!(old_owner.get(&url).send().await.unwrap().status(), 200);
+
+        app::on_backend!(&app.db, |pool| sqlx::query(
+            "DELETE FROM tenants WHERE id = $1"
+        )
+        .bind(old.id)
+        .execute(pool)
+        .await
+        .map(drop))
+        .unwrap();
+        let new_tenant = crate::fixtures::tenant(&app.db, "New Alpha", "alpha").await;
+        let newcomer = user(&app.db, "new@alpha.test").await;
+        crate::fixtures::membership(&app.db, new_tenant, newcomer, app::tenancy::Role::Owner).await;
+        crate::fixtures::location(&app.db, new_tenant, "Fresh Start").await;
+
+        let page = app
+            .client_for(newcomer)
+            .await
+            .get(&url)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(page.status(), 200);
+        assert!(page.text().await.unwrap().contains("Fresh Start"));
+        assert_eq!(old_owner.get(&url).send().await.unwrap().status(), 404);
+    })
+    .await;
+}
