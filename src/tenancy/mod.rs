@@ -179,6 +179,9 @@ impl SlugCache {
     }
 }
 
+/// The tenant's name, slug and time zone; the membership's id and role.
+type MembershipRow = (String, String, String, Option<MembershipId>, Option<String>);
+
 enum Lookup {
     Member(Tenant, Member),
     NotAMember,
@@ -193,16 +196,15 @@ async fn membership_of(
     slug: &str,
 ) -> Result<Lookup, AppError> {
     let tenant_id = scope.tenant_id();
-    let row: Option<(String, String, String, Option<MembershipId>, Option<String>)> =
-        on_tx!(scope.tx(), |conn| sqlx::query_as(
-            "SELECT t.name, t.slug, t.time_zone, m.id, m.role \
+    let row: Option<MembershipRow> = on_tx!(scope.tx(), |conn| sqlx::query_as(
+        "SELECT t.name, t.slug, t.time_zone, m.id, m.role \
              FROM tenants t LEFT JOIN memberships m ON m.tenant_id = t.id AND m.user_id = $2 \
              WHERE t.id = $1"
-        )
-        .bind(tenant_id)
-        .bind(user)
-        .fetch_optional(conn)
-        .await)?;
+    )
+    .bind(tenant_id)
+    .bind(user)
+    .fetch_optional(conn)
+    .await)?;
     let Some((name, current_slug, time_zone, membership, role)) = row else {
         return Ok(Lookup::StaleSlug);
     };
