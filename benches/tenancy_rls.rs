@@ -6,7 +6,7 @@
 //!
 //! It needs a PostgreSQL superuser at BENCH_DATABASE_URL (default: the tests'
 //! TEST_DATABASE_URL, postgres://app_test:app_test@127.0.0.1:5432/postgres)
-//! and `pgbench` on PATH. It builds two databases holding 1,000 tenants ×
+//! and `pgbench` and `wrk` on PATH (Debian: `apt-get install wrk`). It builds two databases holding 1,000 tenants ×
 //! 1,000 locations each:
 //!
 //! * "RLS on": the app as it ships, connected as the superuser, so every
@@ -15,7 +15,7 @@
 //!   disabled on every table, so scopes switch no role and no policy runs
 //!   (the app's own tenant filters still do);
 //!
-//! starts the release binary on each, and drives an authenticated
+//! starts the release binary on each, and drives (with wrk) an authenticated
 //! `GET /api/v1/t/{slug}/locations?limit=50` (50 rows of one tenant) with the
 //! same number of concurrent clients, alternating rounds. Beside them it runs
 //! pgbench with the same SELECT and the same number of clients, as the
@@ -24,13 +24,13 @@
 //! off; HTTP with RLS ≥ 0.35 × raw pgbench (stretch 0.5).
 //!
 //! BENCH_CLIENTS (default 16) and BENCH_SECONDS (per round, default 10) tune
-//! the run. Everything shares this machine's cores: the load generator, the
-//! app, PostgreSQL and pgbench.
+//! the run. Everything shares this machine's cores: wrk, the app, PostgreSQL
+//! and pgbench.
 
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::str::FromStr;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use sqlx::postgres::{PgConnectOptions, PgConnection};
 use sqlx::{AssertSqlSafe, Connection};
@@ -246,16 +246,20 @@ async fn start(url: &str, port: u16, clients: usize) -> Server {
         .stdout(Stdio::null())
         .spawn()
         .expect("start the app");
-    let address = format!("http://127.0.0.1:{port}");
+    // From here on, dropping the server (even in a panic) stops the process.
+    let server = Server {
+        child,
+        address: format!("http://127.0.0.1:{port}"),
+    };
     let client = reqwest::Client::new();
     for _ in 0..100 {
         if client
-            .get(format!("{address}/healthz"))
+            .get(format!("{}/healthz", server.address))
             .send()
             .await
             .is_ok_and(|r| r.status() == 200)
         {
-            return Server { child, address };
+            return server;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
@@ -268,19 +272,15 @@ struct Figures {
     p99_ms: f64,
 }
 
-/// Closed loop: `clients` tasks each send the request as soon as the last
-/// answered, for `round`.
+/// wrk (a C load generator, like pgbench on the other side) with `clients`
+/// connections for `round`, after checking that the request works.
 async fn load(server: &Server, fixture: &Fixture, clients: usize, round: Duration) -> Figures {
     let url = format!(
         "{}/api/v1/t/{}/locations?limit=50",
         server.address, fixture.slug
     );
     let cookie = format!("session={}", fixture.session_id);
-    let client = reqwest::Client::builder()
-        .pool_max_idle_per_host(clients)
-        .build()
-        .expect("client");
-    let first: Vec<serde_json::Value> = client
+    let first: Vec<serde_json::Value> = reqwest::Client::new()
         .get(&url)
         .header("cookie", &cookie)
         .send()
@@ -290,40 +290,45 @@ async fn load(server: &Server, fixture: &Fixture, clients: usize, round: Duratio
         .await
         .expect("a JSON list: is the session accepted?");
     assert_eq!(first.len(), 50);
-    let deadline = Instant::now() + round;
-    let mut tasks = tokio::task::JoinSet::new();
-    for _ in 0..clients {
-        let (client, url, cookie) = (client.clone(), url.clone(), cookie.clone());
-        tasks.spawn(async move {
-            let mut latencies = Vec::new();
-            while Instant::now() < deadline {
-                let started = Instant::now();
-                let response = client
-                    .get(&url)
-                    .header("cookie", &cookie)
-                    .send()
-                    .await
-                    .expect("request");
-                assert_eq!(response.status(), 200);
-                response.bytes().await.expect("body");
-                latencies.push(started.elapsed());
-            }
-            latencies
-        });
-    }
-    let mut latencies = Vec::new();
-    while let Some(done) = tasks.join_next().await {
-        latencies.extend(done.expect("client task"));
-    }
-    latencies.sort();
-    let at = |q: f64| {
-        let index = ((latencies.len() as f64 - 1.0) * q).round() as usize;
-        latencies[index].as_secs_f64() * 1000.0
+    let output = Command::new("wrk")
+        .args(["--latency", "-t", "2"])
+        .args(["-c", &clients.to_string()])
+        .args(["-d", &format!("{}s", round.as_secs())])
+        .args(["-H", &format!("Cookie: {cookie}")])
+        .arg(&url)
+        .output()
+        .expect("run wrk (is it on PATH? apt-get install wrk)");
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "wrk failed: {text}");
+    assert!(!text.contains("Non-2xx"), "some requests failed: {text}");
+    let field = |label: &str| {
+        text.lines()
+            .find_map(|line| line.trim().strip_prefix(label))
+            .map(str::trim)
+            .unwrap_or_else(|| panic!("wrk output has no {label:?}: {text}"))
     };
     Figures {
-        per_second: latencies.len() as f64 / round.as_secs_f64(),
-        p50_ms: at(0.50),
-        p99_ms: at(0.99),
+        per_second: field("Requests/sec:").parse().expect("a rate"),
+        p50_ms: milliseconds(field("50%")),
+        p99_ms: milliseconds(field("99%")),
+    }
+}
+
+/// wrk's durations: "812.00us", "1.23ms", "1.01s".
+fn milliseconds(text: &str) -> f64 {
+    let split = text
+        .find(|c: char| c.is_ascii_alphabetic())
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let number: f64 = number
+        .parse()
+        .unwrap_or_else(|_| panic!("a duration: {text}"));
+    match unit {
+        "us" => number / 1000.0,
+        "ms" => number,
+        "s" => number * 1000.0,
+        "m" => number * 60_000.0,
+        _ => panic!("unknown unit in {text}"),
     }
 }
 
@@ -365,7 +370,7 @@ fn pgbench(url: &str, fixture: &Fixture, clients: usize, round: Duration) -> (f6
     let number_after = |label: &str| {
         text.lines()
             .find_map(|line| line.trim().strip_prefix(label))
-            .and_then(|rest| rest.trim().split_whitespace().next())
+            .and_then(|rest| rest.split_whitespace().next())
             .and_then(|n| n.parse::<f64>().ok())
             .unwrap_or_else(|| panic!("pgbench output has no {label:?}: {text}"))
     };

@@ -169,23 +169,32 @@ pub(super) enum Binding {
     AllTenants,
 }
 
+/// Opens the transaction. The BEGIN runs to completion in a task of its
+/// own: a request dropped half-way (its client gone, a timeout) would
+/// otherwise abandon sqlx's begin after the server started the transaction
+/// but before sqlx counted it, and the connection would go back to the pool
+/// inside it, with the scope's role and tenant still set (seen under load, and
+/// in tests/app/concurrency.rs). Once counted, dropping rolls it back.
 pub(super) async fn begin(db: &Db, binding: Binding, intent: Intent) -> Result<Tx, ScopeError> {
-    match db {
+    let opened = match db {
         Db::Sqlite(pool) => {
             let begin = match intent {
                 Intent::Read => "BEGIN",
                 Intent::Write => "BEGIN IMMEDIATE",
             };
-            Ok(Tx::Sqlite(pool.begin_with(begin).await?))
+            let pool = pool.clone();
+            tokio::spawn(async move { pool.begin_with(begin).await.map(Tx::Sqlite) }).await
         }
         Db::Postgres(postgres) => {
             let role = scope_role(postgres).await?;
             let sql = postgres_begin(role, &binding, intent);
-            Ok(Tx::Postgres(
-                postgres.pool.begin_with(AssertSqlSafe(sql)).await?,
-            ))
+            let pool = postgres.pool.clone();
+            tokio::spawn(async move { pool.begin_with(AssertSqlSafe(sql)).await.map(Tx::Postgres) })
+                .await
         }
-    }
+    };
+    let tx = opened.map_err(|e| ScopeError::Database(sqlx::Error::Io(std::io::Error::other(e))))?;
+    Ok(tx?)
 }
 
 /// The statement that opens a scope. Its only variable parts are typed ids

@@ -129,3 +129,49 @@ async fn on_a_pool_of_one_connection_nothing_carries_over_between_requests() {
     )
     .await;
 }
+
+#[tokio::test]
+async fn a_scope_abandoned_while_opening_leaves_nothing_on_the_pooled_connection() {
+    each_backend_with(
+        || Options {
+            vars: vec![("DATABASE_POOL_SIZE", "1".to_owned())],
+            ..Options::default()
+        },
+        |app| async move {
+            let a = TenantFixture::create(&app.db, "alpha").await;
+            let app::db::Db::Postgres(postgres) = &app.db else {
+                return; // SQLite has no role or tenant setting to leave behind
+            };
+            // Give up on opening a scope after polling it 0, 1, 2, … times, so
+            // some attempts stop while BEGIN is in flight; the next user of
+            // the one connection must find it back in its plain state.
+            for wait in 0..400 {
+                let mut opening = Box::pin(app::tenancy::for_tenant(
+                    &app.db,
+                    a.id,
+                    app::tenancy::Intent::Read,
+                ));
+                for _ in 0..wait {
+                    let polled = std::future::poll_fn(|cx| {
+                        std::task::Poll::Ready(opening.as_mut().poll(cx).is_ready())
+                    })
+                    .await;
+                    if polled {
+                        break;
+                    }
+                    tokio::task::yield_now().await;
+                }
+                drop(opening);
+                let (user, tenant): (String, Option<String>) = sqlx::query_as(
+                    "SELECT current_user::text, nullif(current_setting('app.tenant_id', true), '')",
+                )
+                .fetch_one(&postgres.pool)
+                .await
+                .unwrap_or_else(|e| panic!("after giving up at poll {wait}: {e}"));
+                assert_ne!(user, "app_tenant", "after giving up at poll {wait}");
+                assert_eq!(tenant, None, "after giving up at poll {wait}");
+            }
+        },
+    )
+    .await;
+}
