@@ -140,3 +140,17 @@ CREATE POLICY tenant_isolation ON tenants
 CREATE POLICY all_tenants ON tenants
     USING (current_setting('app.all_tenants', true) = 'on')
     WITH CHECK (current_setting('app.all_tenants', true) = 'on');
+
+-- The scope role gets plain DML on new tables by default (0001). It has no
+-- business changing users or the audit log: accounts are changed outside
+-- tenant scopes, and audit entries are written before a scope opens. So a
+-- scoped query gone wrong can't make someone a super-admin or erase the
+-- trail. (Where the role doesn't exist, an ordinary owner runs the app.)
+DO $$
+BEGIN
+    IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'app_tenant') THEN
+        REVOKE UPDATE, DELETE ON users FROM app_tenant;
+        REVOKE INSERT, UPDATE, DELETE ON super_admin_audit FROM app_tenant;
+    END IF;
+END
+$$;

@@ -98,24 +98,25 @@ pub struct MemberChange {
 /// Changes a member's role or location grants, as `actor`.
 ///
 /// # Errors
-/// 404 for a member the tenant doesn't have, 403 when the actor's role may
-/// not, 409 when it would leave the tenant without an owner, 422 for a
-/// location the tenant doesn't have.
+/// 403 when the actor's role may not (asked first, so it reveals nothing
+/// about which ids exist), 404 for a member the tenant doesn't have, 409 when
+/// it would leave the tenant without an owner, 422 for a location the tenant
+/// doesn't have.
 pub async fn change(
     scope: &mut TenantScope,
     actor: &Member,
     id: MembershipId,
     change: MemberChange,
 ) -> Result<MemberEntry, AppError> {
-    let target = find(scope, id).await?.ok_or(AppError::NotFound)?;
     actor.authorize(Action::ManageMembers)?;
+    let locked = lock_target_and_owners(scope, id).await?;
     let tenant = scope.tenant_id();
-    if let Some(role) = change.role.filter(|role| *role != target.role) {
-        if role == Role::Owner || target.role == Role::Owner {
+    if let Some(role) = change.role.filter(|role| *role != locked.role) {
+        if role == Role::Owner || locked.role == Role::Owner {
             actor.authorize(Action::ManageOwners)?;
         }
-        if target.role == Role::Owner {
-            keep_an_owner(scope, id).await?;
+        if locked.role == Role::Owner {
+            locked.keep_an_owner()?;
         }
         on_tx!(scope.tx(), |conn| sqlx::query(
             "UPDATE memberships SET role = $3 WHERE tenant_id = $1 AND id = $2"
@@ -142,12 +143,13 @@ pub async fn remove(
     actor: &Member,
     id: MembershipId,
 ) -> Result<MemberEntry, AppError> {
-    let target = find(scope, id).await?.ok_or(AppError::NotFound)?;
     actor.authorize(Action::ManageMembers)?;
-    if target.role == Role::Owner {
+    let locked = lock_target_and_owners(scope, id).await?;
+    if locked.role == Role::Owner {
         actor.authorize(Action::ManageOwners)?;
-        keep_an_owner(scope, id).await?;
+        locked.keep_an_owner()?;
     }
+    let removed = find(scope, id).await?.ok_or(AppError::NotFound)?;
     let tenant = scope.tenant_id();
     on_tx!(scope.tx(), |conn| sqlx::query(
         "DELETE FROM memberships WHERE tenant_id = $1 AND id = $2"
@@ -157,38 +159,79 @@ pub async fn remove(
     .execute(conn)
     .await
     .map(drop))?;
-    Ok(target)
+    Ok(removed)
 }
 
-/// Refuses to let `leaving` (an owner) stop being one if no other owner
-/// remains. The owners' rows are locked (PostgreSQL) or the whole database
-/// is (SQLite's writing scopes begin IMMEDIATE), so two owners demoting each
-/// other at once can't both succeed.
-async fn keep_an_owner(scope: &mut TenantScope, leaving: MembershipId) -> Result<(), AppError> {
+/// A member about to change, and the tenant's owners, as of the lock.
+struct Locked {
+    id: MembershipId,
+    role: Role,
+    owners: Vec<MembershipId>,
+}
+
+impl Locked {
+    /// Refuses to let the member, an owner, stop being one if no other
+    /// owner remains.
+    fn keep_an_owner(&self) -> Result<(), AppError> {
+        if self.owners.iter().any(|owner| *owner != self.id) {
+            Ok(())
+        } else {
+            Err(AppError::Conflict(
+                "This is the organisation's last owner: make someone else an owner first."
+                    .to_owned(),
+            ))
+        }
+    }
+}
+
+/// Reads the member and the owners under a lock held to the end of the
+/// scope, so every decision about roles is made on rows nobody else can
+/// change meanwhile: on PostgreSQL `FOR UPDATE` (in id order, so two such
+/// changes can't deadlock), on SQLite the write lock that writing scopes take
+/// with `BEGIN IMMEDIATE`.
+async fn lock_target_and_owners(
+    scope: &mut TenantScope,
+    id: MembershipId,
+) -> Result<Locked, AppError> {
     let tenant = scope.tenant_id();
-    let owners: Vec<MembershipId> = match scope.tx() {
+    let rows: Vec<(MembershipId, String)> = match scope.tx() {
         Tx::Postgres(tx) => {
-            sqlx::query_scalar(
-                "SELECT id FROM memberships WHERE tenant_id = $1 AND role = 'owner' FOR UPDATE",
+            sqlx::query_as(
+                "SELECT id, role FROM memberships \
+                 WHERE tenant_id = $1 AND (role = 'owner' OR id = $2) ORDER BY id FOR UPDATE",
             )
             .bind(tenant)
+            .bind(id)
             .fetch_all(&mut **tx)
             .await?
         }
         Tx::Sqlite(tx) => {
-            sqlx::query_scalar("SELECT id FROM memberships WHERE tenant_id = $1 AND role = 'owner'")
-                .bind(tenant)
-                .fetch_all(&mut **tx)
-                .await?
+            sqlx::query_as(
+                "SELECT id, role FROM memberships \
+                 WHERE tenant_id = $1 AND (role = 'owner' OR id = $2) ORDER BY id",
+            )
+            .bind(tenant)
+            .bind(id)
+            .fetch_all(&mut **tx)
+            .await?
         }
     };
-    if owners.iter().any(|owner| *owner != leaving) {
-        Ok(())
-    } else {
-        Err(AppError::Conflict(
-            "This is the organisation's last owner: make someone else an owner first.".to_owned(),
-        ))
+    let mut role = None;
+    let mut owners = Vec::new();
+    for (member, member_role) in rows {
+        let member_role = Role::parse(&member_role)?;
+        if member == id {
+            role = Some(member_role);
+        }
+        if member_role == Role::Owner {
+            owners.push(member);
+        }
     }
+    Ok(Locked {
+        id,
+        role: role.ok_or(AppError::NotFound)?,
+        owners,
+    })
 }
 
 async fn replace_grants(

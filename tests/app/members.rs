@@ -184,3 +184,82 @@ async fn the_members_page_changes_and_removes_members() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn two_owners_demoting_each_other_at_once_leave_one_owner() {
+    each_backend(|app| async move {
+        let a = TenantFixture::create(&app.db, "alpha").await;
+        let owner = app.client_for(a.owner).await;
+        let members: Vec<Value> = owner
+            .get(app.url("/api/v1/t/alpha/members"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let id_of = |email: &str| {
+            members.iter().find(|m| m["email"] == email).unwrap()["id"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        };
+        let (owner_id, admin_id) = (id_of("owner@alpha.test"), id_of("admin@alpha.test"));
+        let promote = owner
+            .patch(app.url(&format!("/api/v1/t/alpha/members/{admin_id}")))
+            .json(&json!({"role": "owner"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(promote.status(), 200);
+        let second_owner = app.client_for(a.admin).await;
+        for _ in 0..5 {
+            let demote = |client: reqwest::Client, target: String| {
+                let url = app.url(&format!("/api/v1/t/alpha/members/{target}"));
+                async move {
+                    client
+                        .patch(url)
+                        .json(&json!({"role": "admin"}))
+                        .send()
+                        .await
+                        .unwrap()
+                        .status()
+                        .as_u16()
+                }
+            };
+            let (first, second) = tokio::join!(
+                demote(owner.clone(), admin_id.clone()),
+                demote(second_owner.clone(), owner_id.clone())
+            );
+            let mut statuses = [first, second];
+            statuses.sort_unstable();
+            // One wins; the other is either refused as the last owner (409)
+            // or, having been demoted first, no longer allowed (403).
+            assert_eq!(statuses[0], 200, "{statuses:?}");
+            assert!(statuses[1] == 409 || statuses[1] == 403, "{statuses:?}");
+            let owners: i64 = app::on_backend!(&app.db, |pool| sqlx::query_scalar(
+                "SELECT count(*) FROM memberships WHERE tenant_id = $1 AND role = 'owner'"
+            )
+            .bind(a.id)
+            .fetch_one(pool)
+            .await)
+            .unwrap();
+            assert_eq!(owners, 1);
+            // Make both owners again for the next round.
+            // `first` was the owner demoting the admin.
+            let (remaining, target) = if first == 200 {
+                (&owner, &admin_id)
+            } else {
+                (&second_owner, &owner_id)
+            };
+            let restored = remaining
+                .patch(app.url(&format!("/api/v1/t/alpha/members/{target}")))
+                .json(&json!({"role": "owner"}))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(restored.status(), 200);
+        }
+    })
+    .await;
+}

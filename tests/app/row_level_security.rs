@@ -108,8 +108,33 @@ async fn inside_a_tenant_scope_unscoped_sql_touches_only_that_tenants_rows() {
         assert!(inserted.as_ref().is_err_and(is_rls_violation), "{inserted:?}");
         drop(scope);
 
-        // No tenant bound: the tables read as empty.
-        let mut scope = for_user(&app.db, app::ids::UserId::new()).await.unwrap();
+        // A scope writes only its own tenants row, and never users or the
+        // audit log.
+        let mut scope = for_tenant(&app.db, a.id, Intent::Write).await.unwrap();
+        let renamed = on_pg!(scope.tx(), |conn| sqlx::query("UPDATE tenants SET name = name")
+            .execute(conn)
+            .await)
+        .unwrap()
+        .rows_affected();
+        assert_eq!(renamed, 1, "UPDATE tenants without WHERE touches only A's row");
+        let promoted = on_pg!(scope.tx(), |conn| sqlx::query("UPDATE users SET is_super_admin = true")
+            .execute(conn)
+            .await);
+        assert!(
+            promoted.as_ref().is_err_and(|e| e.to_string().contains("permission denied")),
+            "{promoted:?}"
+        );
+        drop(scope);
+        let mut scope = for_tenant(&app.db, a.id, Intent::Write).await.unwrap();
+        let erased = on_pg!(scope.tx(), |conn| sqlx::query("DELETE FROM super_admin_audit")
+            .execute(conn)
+            .await);
+        assert!(erased.as_ref().is_err_and(|e| e.to_string().contains("permission denied")), "{erased:?}");
+        drop(scope);
+
+        // No tenant bound: the tables read as empty, but for a user's own
+        // memberships (the tenant switcher's view).
+        let mut scope = for_user(&app.db, a.owner).await.unwrap();
         for table in tenant_owned_tables(&app.db).await {
             let seen: i64 = on_pg!(scope.tx(), |conn| sqlx::query_scalar(AssertSqlSafe(format!(
                 "SELECT count(*) FROM {table}"
@@ -117,7 +142,8 @@ async fn inside_a_tenant_scope_unscoped_sql_touches_only_that_tenants_rows() {
             .fetch_one(conn)
             .await)
             .unwrap();
-            assert_eq!(seen, 0, "{table} without a tenant");
+            let expected = i64::from(table == "memberships");
+            assert_eq!(seen, expected, "{table} in a user scope");
         }
         let Db::Postgres(postgres) = &app.db else { unreachable!() };
         let mut tx = postgres
