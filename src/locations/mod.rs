@@ -150,8 +150,13 @@ pub enum WriteError {
 }
 
 impl From<sqlx::Error> for WriteError {
+    /// A unique violation here is the name check losing a race with another
+    /// request's write: still a taken name, not a fault.
     fn from(error: sqlx::Error) -> Self {
-        Self::Failed(error.into())
+        match &error {
+            sqlx::Error::Database(e) if e.is_unique_violation() => name_taken(),
+            _ => Self::Failed(error.into()),
+        }
     }
 }
 

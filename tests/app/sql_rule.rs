@@ -1,9 +1,11 @@
 //! The rule of ARCHITECTURE §11, by type: SQL that names a tenant-owned table
-//! may only live in a function that takes a tenant scope (`TenantScope`,
-//! `UserScope`) or the super-admin proof (`SuperAdmin`, `AllTenantsScope`).
-//! SQL on global tables outside such functions lives in a module named
-//! `global` (or the session store, which implements tower-sessions' trait).
-//! The tables are read from the live schema, so a new table is covered.
+//! may only live in a function that takes a tenant scope (`TenantScope`) or
+//! the audited cross-tenant scope (`AllTenantsScope`), and must run on it,
+//! not on the pool; a `UserScope` (one user's own memberships) may only name
+//! `memberships`. SQL on global tables outside such functions (or ones that
+//! take the `SuperAdmin` proof) lives in a module named `global` (or the
+//! session store, which implements tower-sessions' trait). The tables are
+//! read from the live schema, so a new table is covered.
 
 use std::path::{Path, PathBuf};
 
@@ -15,8 +17,34 @@ use syn::visit::{self, Visit};
 use crate::fixtures::tenant_owned_tables;
 use crate::support::{TestApp, TestDatabase};
 
-/// Types whose presence in a signature makes SQL on tenant tables allowed.
+/// Types that bind a function to a scope (or the super-admin proof).
 const SCOPE_TYPES: [&str; 4] = ["TenantScope", "UserScope", "AllTenantsScope", "SuperAdmin"];
+
+/// What a function's scope lets its SQL name.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Allowance {
+    /// No scope: global tables, and only in a `global` module.
+    None,
+    /// `SuperAdmin` alone: global tables (the audit log).
+    GlobalOnly,
+    /// `UserScope`: global tables and `memberships`.
+    OwnMemberships,
+    /// `TenantScope` or `AllTenantsScope`: every table.
+    Everything,
+}
+
+fn allowance(scopes: &[String]) -> Allowance {
+    let has = |name: &str| scopes.iter().any(|s| s == name);
+    if has("TenantScope") || has("AllTenantsScope") {
+        Allowance::Everything
+    } else if has("UserScope") {
+        Allowance::OwnMemberships
+    } else if has("SuperAdmin") {
+        Allowance::GlobalOnly
+    } else {
+        Allowance::None
+    }
+}
 
 struct Tables {
     tenant_owned: Vec<String>,
@@ -60,31 +88,54 @@ fn string_literals(tokens: TokenStream, found: &mut Vec<String>) {
     }
 }
 
-fn names_a_scope(tokens: TokenStream) -> bool {
+fn scopes_named(tokens: TokenStream, found: &mut Vec<String>) {
+    for token in tokens {
+        match token {
+            TokenTree::Ident(ident) if SCOPE_TYPES.contains(&ident.to_string().as_str()) => {
+                found.push(ident.to_string());
+            }
+            TokenTree::Group(group) => scopes_named(group.stream(), found),
+            _ => {}
+        }
+    }
+}
+
+fn uses_the_pool(tokens: TokenStream) -> bool {
     tokens.into_iter().any(|token| match token {
-        TokenTree::Ident(ident) => SCOPE_TYPES.contains(&ident.to_string().as_str()),
-        TokenTree::Group(group) => names_a_scope(group.stream()),
+        TokenTree::Ident(ident) => ident == "on_backend",
+        TokenTree::Group(group) => uses_the_pool(group.stream()),
         _ => false,
     })
 }
 
 impl Checker<'_> {
-    fn check(&mut self, item: &str, scoped: bool, body: TokenStream) {
+    fn check(&mut self, item: &str, allowance: Allowance, body: TokenStream) {
+        let on_pool = uses_the_pool(body.clone());
         let mut literals = Vec::new();
         string_literals(body, &mut literals);
         for sql in literals.iter().filter(|text| is_sql(text)) {
-            if scoped {
-                continue;
-            }
             for table in &self.tables.tenant_owned {
-                if mentions(sql, table) {
+                if !mentions(sql, table) {
+                    continue;
+                }
+                let allowed = match allowance {
+                    Allowance::Everything => true,
+                    Allowance::OwnMemberships => table == "memberships",
+                    Allowance::GlobalOnly | Allowance::None => false,
+                };
+                if !allowed {
                     self.violations.push(format!(
-                        "{}: {item} queries tenant-owned `{table}` without taking a tenant scope or the super-admin proof",
+                        "{}: {item} queries tenant-owned `{table}` without a scope that allows it",
+                        self.file
+                    ));
+                } else if on_pool {
+                    self.violations.push(format!(
+                        "{}: {item} queries tenant-owned `{table}` on the pool, not on its scope",
                         self.file
                     ));
                 }
             }
-            if !self.may_query_global {
+            if allowance == Allowance::None && !self.may_query_global {
                 for table in &self.tables.global {
                     if mentions(sql, table) {
                         self.violations.push(format!(
@@ -98,13 +149,15 @@ impl Checker<'_> {
     }
 
     fn check_fn(&mut self, name: &syn::Ident, signature: &syn::Signature, body: TokenStream) {
-        let in_scope_impl = self
-            .impl_types
-            .last()
-            .is_some_and(|ty| SCOPE_TYPES.contains(&ty.as_str()))
-            && signature.receiver().is_some();
-        let scoped = in_scope_impl || names_a_scope(signature.inputs.to_token_stream());
-        self.check(&format!("fn {name}"), scoped, body);
+        let mut scopes = Vec::new();
+        scopes_named(signature.inputs.to_token_stream(), &mut scopes);
+        if signature.receiver().is_some()
+            && let Some(self_type) = self.impl_types.last()
+            && SCOPE_TYPES.contains(&self_type.as_str())
+        {
+            scopes.push(self_type.clone());
+        }
+        self.check(&format!("fn {name}"), allowance(&scopes), body);
     }
 }
 
@@ -130,7 +183,7 @@ impl<'ast> Visit<'ast> for Checker<'_> {
     fn visit_item_const(&mut self, item: &'ast syn::ItemConst) {
         self.check(
             &format!("const {}", item.ident),
-            false,
+            Allowance::None,
             item.expr.to_token_stream(),
         );
     }
@@ -138,7 +191,7 @@ impl<'ast> Visit<'ast> for Checker<'_> {
     fn visit_item_static(&mut self, item: &'ast syn::ItemStatic) {
         self.check(
             &format!("static {}", item.ident),
-            false,
+            Allowance::None,
             item.expr.to_token_stream(),
         );
     }
@@ -236,9 +289,15 @@ async fn the_rule_catches_an_unscoped_query_and_a_stray_global_one() {
         async fn scoped(scope: &mut TenantScope) { on_tx!(scope.tx(), |c| sqlx::query("SELECT name FROM locations")); }
         impl TenantScope { fn fine(&mut self) { sqlx::query("UPDATE memberships SET role = 'x'"); } }
         async fn stray(db: &Db) { sqlx::query("SELECT email FROM users"); }
+        async fn proof_only(db: &Db, admin: &SuperAdmin) { sqlx::query("SELECT name FROM locations"); sqlx::query("INSERT INTO super_admin_audit (id) VALUES ($1)"); }
+        async fn switcher(scope: &mut UserScope) { sqlx::query("SELECT role FROM memberships"); sqlx::query("SELECT name FROM locations"); }
+        async fn bypass(db: &Db, scope: &mut TenantScope) { on_backend!(db, |pool| sqlx::query("DELETE FROM locations")); }
     "#;
     let found = check_source(&tables, "src/feature/mod.rs", bad);
-    assert_eq!(found.len(), 3, "{found:#?}");
+    assert_eq!(found.len(), 6, "{found:#?}");
+    assert!(found[3].contains("fn proof_only") && found[3].contains("`locations`"));
+    assert!(found[4].contains("fn switcher") && found[4].contains("`locations`"));
+    assert!(found[5].contains("fn bypass") && found[5].contains("on the pool"));
     assert!(found[0].contains("fn leaky") && found[0].contains("`locations`"));
     assert!(found[1].contains("const ALL") && found[1].contains("`location_grants`"));
     assert!(found[2].contains("fn stray") && found[2].contains("global `users`"));
