@@ -92,12 +92,6 @@ pub(crate) async fn create(
     Ok((StatusCode::CREATED, Json(location)))
 }
 
-async fn visible(t: &mut InTenant, id: LocationId) -> Result<Location, AppError> {
-    super::find(&mut t.scope, t.member.location_visibility(), id)
-        .await?
-        .ok_or(AppError::NotFound)
-}
-
 #[utoipa::path(get, path = "/api/v1/t/{slug}/locations/{location_id}", tag = "locations",
     params(
         ("slug" = String, Path, description = "The tenant's URL slug"),
@@ -108,7 +102,7 @@ pub(crate) async fn show(
     mut t: InTenant,
     Path((_, id)): Path<(String, LocationId)>,
 ) -> Result<Json<Location>, AppError> {
-    Ok(Json(visible(&mut t, id).await?))
+    Ok(Json(super::visible(&mut t, id).await?))
 }
 
 /// The fields to change; those left out keep their value.
@@ -135,7 +129,7 @@ pub(crate) async fn update(
     Path((_, id)): Path<(String, LocationId)>,
     Json(patch): Json<LocationPatch>,
 ) -> Result<Json<Location>, AppError> {
-    let current = visible(&mut t, id).await?;
+    let current = super::visible(&mut t, id).await?;
     t.member.authorize(Action::EditLocation)?;
     let input = LocationInput {
         name: patch.name.unwrap_or(current.name),
@@ -158,7 +152,7 @@ pub(crate) async fn archive(
     mut t: InTenant,
     Path((_, id)): Path<(String, LocationId)>,
 ) -> Result<Json<Location>, AppError> {
-    visible(&mut t, id).await?;
+    super::visible(&mut t, id).await?;
     t.member.authorize(Action::ArchiveLocation)?;
     let location = super::archive(&mut t.scope, id).await?;
     t.scope.commit().await?;

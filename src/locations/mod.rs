@@ -12,8 +12,8 @@ use time::OffsetDateTime;
 use crate::error::AppError;
 use crate::ids::LocationId;
 use crate::on_tx;
-use crate::tenancy::TenantScope;
 use crate::tenancy::permissions::LocationVisibility;
+use crate::tenancy::{InTenant, TenantScope};
 use crate::validation::{self, FieldErrors};
 
 #[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
@@ -177,6 +177,17 @@ fn name_taken() -> WriteError {
         "name",
         "Another active location already has this name.",
     ))
+}
+
+/// The location at `id` if the request's member sees it; otherwise the same
+/// 404 as a location that doesn't exist.
+///
+/// # Errors
+/// 404, or a database failure.
+pub async fn visible(t: &mut InTenant, id: LocationId) -> Result<Location, AppError> {
+    find(&mut t.scope, t.member.location_visibility(), id)
+        .await?
+        .ok_or(AppError::NotFound)
 }
 
 /// # Errors

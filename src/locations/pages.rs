@@ -135,20 +135,12 @@ impl ShowPage {
     }
 }
 
-/// The location at `id` if the member sees it; otherwise the same 404 as a
-/// location that doesn't exist.
-async fn visible(t: &mut InTenant, id: LocationId) -> Result<Location, AppError> {
-    super::find(&mut t.scope, t.member.location_visibility(), id)
-        .await?
-        .ok_or(AppError::NotFound)
-}
-
 async fn show(
     layout: Layout,
     mut t: InTenant,
     Path((_, id)): Path<(String, LocationId)>,
 ) -> Result<Html<String>, AppError> {
-    let location = visible(&mut t, id).await?;
+    let location = super::visible(&mut t, id).await?;
     let form = LocationInput {
         name: location.name.clone(),
         address: location.address.clone(),
@@ -170,7 +162,7 @@ async fn update(
     Path((_, id)): Path<(String, LocationId)>,
     Form(form): Form<LocationInput>,
 ) -> Result<Response, AppError> {
-    let location = visible(&mut t, id).await?;
+    let location = super::visible(&mut t, id).await?;
     t.member.authorize(Action::EditLocation)?;
     let updated = match form.validate() {
         Ok(valid) => super::update(&mut t.scope, id, &valid).await,
@@ -199,7 +191,7 @@ async fn archive(
     mut t: InTenant,
     Path((_, id)): Path<(String, LocationId)>,
 ) -> Result<Redirect, AppError> {
-    visible(&mut t, id).await?;
+    super::visible(&mut t, id).await?;
     t.member.authorize(Action::ArchiveLocation)?;
     let location = super::archive(&mut t.scope, id).await?;
     t.scope.commit().await?;

@@ -21,7 +21,7 @@ use std::fmt::Write as _;
 
 use sqlx::AssertSqlSafe;
 
-use crate::db::{Backend, Db, Postgres};
+use crate::db::{Db, Postgres};
 use crate::ids::{TenantId, UserId};
 
 /// The NOLOGIN, NOBYPASSRLS role that scopes switch to (created by the first
@@ -53,13 +53,6 @@ pub enum Tx {
 }
 
 impl Tx {
-    pub fn backend(&self) -> Backend {
-        match self {
-            Self::Sqlite(_) => Backend::Sqlite,
-            Self::Postgres(_) => Backend::Postgres,
-        }
-    }
-
     pub(super) async fn commit(self) -> Result<(), sqlx::Error> {
         match self {
             Self::Sqlite(tx) => tx.commit().await,

@@ -32,11 +32,6 @@ impl SuperAdmin {
             actor: format!("cli:{operator}"),
         }
     }
-
-    /// Who is acting, as the audit log records it.
-    pub fn actor(&self) -> &str {
-        &self.actor
-    }
 }
 
 /// A signed-in super-admin. Anyone else gets 404: the admin area is not

@@ -12,9 +12,8 @@ use crate::error::AppError;
 use crate::http::AppState;
 use crate::http::extract::Json;
 use crate::http::routes::{Access, Routes, get};
-use crate::ids::TenantId;
 use crate::tenancy::scope::for_user;
-use crate::tenancy::{Action, InTenant, Intent, Tenant, for_tenant};
+use crate::tenancy::{Action, InTenant, Tenant};
 
 pub fn routes() -> Routes {
     Routes::new()
@@ -47,9 +46,7 @@ pub(crate) async fn create(
     Json(input): Json<TenantInput>,
 ) -> Result<(StatusCode, Json<Tenant>), AppError> {
     let valid = input.validate()?;
-    let mut scope = for_tenant(&state.db, TenantId::new(), Intent::Write).await?;
-    let tenant = super::create(&mut scope, user.id, &valid).await?;
-    scope.commit().await?;
+    let tenant = super::create(&state.db, user.id, &valid).await?;
     Ok((StatusCode::CREATED, Json(tenant)))
 }
 

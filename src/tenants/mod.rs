@@ -7,11 +7,12 @@ pub mod pages;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
+use crate::db::Db;
 use crate::error::AppError;
-use crate::ids::{LocationId, MembershipId, UserId};
+use crate::ids::{LocationId, MembershipId, TenantId, UserId};
 use crate::on_tx;
 use crate::tenancy::scope::UserScope;
-use crate::tenancy::{Role, Tenant, TenantScope};
+use crate::tenancy::{Intent, Role, Tenant, TenantScope, for_tenant};
 use crate::validation::{self, FieldErrors};
 
 /// One of the signed-in user's tenants, for the switcher.
@@ -86,13 +87,22 @@ fn slug_from(name: &str) -> String {
     }
 }
 
-/// Creates the scope's tenant (open the scope on a new id) with `owner` as
-/// its owner and a first location named after it; the caller commits. The
-/// slug comes from the name; a taken one gets a short random suffix.
+/// Creates a tenant with `owner` as its owner and a first location named
+/// after it, in one transaction.
 ///
 /// # Errors
 /// When the database fails.
-pub async fn create(
+pub async fn create(db: &Db, owner: UserId, input: &TenantInput) -> Result<Tenant, AppError> {
+    let mut scope = for_tenant(db, TenantId::new(), Intent::Write).await?;
+    let tenant = insert(&mut scope, owner, input).await?;
+    scope.commit().await?;
+    Ok(tenant)
+}
+
+/// Writes the scope's (new) tenant, its owner's membership and its first
+/// location. The slug comes from the name; a taken one gets a short random
+/// suffix.
+async fn insert(
     scope: &mut TenantScope,
     owner: UserId,
     input: &TenantInput,

@@ -12,11 +12,10 @@ use crate::error::AppError;
 use crate::http::AppState;
 use crate::http::extract::Form;
 use crate::http::routes::{Access, Routes, get};
-use crate::ids::TenantId;
 use crate::pages::{Layout, TenantNav, render};
 use crate::sessions::flash::{self, Flash};
 use crate::tenancy::scope::for_user;
-use crate::tenancy::{Action, InTenant, Intent, for_tenant};
+use crate::tenancy::{Action, InTenant};
 use crate::validation::{FieldErrors, time_zone_options};
 use axum::extract::State;
 
@@ -90,9 +89,7 @@ async fn create(
 ) -> Result<Response, AppError> {
     match form.validate() {
         Ok(valid) => {
-            let mut scope = for_tenant(&state.db, TenantId::new(), Intent::Write).await?;
-            let tenant = super::create(&mut scope, user.id, &valid).await?;
-            scope.commit().await?;
+            let tenant = super::create(&state.db, user.id, &valid).await?;
             flash::push(
                 &session,
                 Flash::success(format!("Created {}.", tenant.name)),
