@@ -1,10 +1,11 @@
 //! The command line: `serve` (the default), `migrate`, `tenants`,
-//! `citus-distribute` and `healthcheck`. Start-up problems
+//! `create-superadmin`, `citus-distribute` and `healthcheck`. Start-up problems
 //! end the process with one line naming the cause, never a backtrace.
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 
+use crate::accounts::email::Email;
 use crate::config::{Config, ConfigError};
 use crate::db::{self, Db};
 use crate::http::{self, AppState, Server};
@@ -32,6 +33,9 @@ enum Command {
         #[arg(long)]
         reason: String,
     },
+    /// Make the user with this email a super-admin (the only way to: no web
+    /// page grants it). The user must have signed up first.
+    CreateSuperadmin { email: String },
     /// On a Citus coordinator, after `migrate`: distribute every
     /// tenant-owned table on tenant_id (co-located) and make the global
     /// tables they reference reference tables. Safe to run twice.
@@ -65,6 +69,8 @@ pub enum StartupError {
     Runtime(#[source] std::io::Error),
     #[error("unhealthy: {0}")]
     Unhealthy(String),
+    #[error("{0}")]
+    Usage(String),
 }
 
 pub fn main() -> ExitCode {
@@ -95,6 +101,7 @@ fn run(command: Command) -> Result<(), StartupError> {
                 tracing::info!(backend = db.backend().name(), "migrations applied");
             }
             Command::Tenants { reason } => print_tenants(&db, &reason).await?,
+            Command::CreateSuperadmin { email } => create_superadmin(&db, &email).await?,
             Command::CitusDistribute => {
                 for step in db::citus::distribute(&db).await? {
                     println!("{step}");
@@ -168,6 +175,21 @@ async fn print_tenants(db: &Db, reason: &str) -> Result<(), StartupError> {
             tenant.id, tenant.slug, tenant.members, tenant.locations, tenant.name
         );
     }
+    Ok(())
+}
+
+async fn create_superadmin(db: &Db, email: &str) -> Result<(), StartupError> {
+    let email = Email::parse(email).map_err(|message| StartupError::Usage(message.to_owned()))?;
+    let granted = crate::accounts::global::grant_super_admin(db, &email)
+        .await
+        .map_err(ScopeError::Database)?;
+    if granted.is_none() {
+        return Err(StartupError::Usage(format!(
+            "no account has the email {email}: sign up with it first"
+        )));
+    }
+    tracing::warn!(%email, "granted super-admin");
+    println!("{email} is now a super-admin.");
     Ok(())
 }
 

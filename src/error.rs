@@ -20,6 +20,9 @@ pub enum AppError {
         "this request needs a tenant: tenant data lives under /t/{{slug}}/ (pages) or /api/v1/t/{{slug}}/ (API)"
     )]
     NoTenant,
+    /// A sign-in with a wrong password or an unknown email: one answer for both.
+    #[error("The email or password is not right.")]
+    BadCredentials,
     /// The request can't be understood (malformed JSON, a bad query string).
     #[error("{0}")]
     BadRequest(String),
@@ -28,6 +31,11 @@ pub enum AppError {
     Unprocessable(String),
     #[error("{0}")]
     Forbidden(String),
+    /// A state-changing request without the session's CSRF token.
+    #[error(
+        "This form has expired or was sent from another site. Go back, reload the page and try again."
+    )]
+    CsrfRejected,
     #[error("{0}")]
     Conflict(String),
     #[error("the request body is too large")]
@@ -120,6 +128,7 @@ impl AppError {
         match self {
             Self::NotFound => ErrorReport::for_status(StatusCode::NOT_FOUND),
             Self::Unauthorized => ErrorReport::for_status(StatusCode::UNAUTHORIZED),
+            Self::BadCredentials => client(StatusCode::UNAUTHORIZED, "invalid_credentials"),
             Self::NoTenant => ErrorReport {
                 redirect: Some("/tenants"),
                 ..client(StatusCode::BAD_REQUEST, "no_tenant")
@@ -127,6 +136,7 @@ impl AppError {
             Self::BadRequest(_) => client(StatusCode::BAD_REQUEST, "bad_request"),
             Self::Unprocessable(_) => client(StatusCode::UNPROCESSABLE_ENTITY, "invalid"),
             Self::Forbidden(_) => client(StatusCode::FORBIDDEN, "forbidden"),
+            Self::CsrfRejected => client(StatusCode::FORBIDDEN, "csrf_failed"),
             Self::Conflict(_) => client(StatusCode::CONFLICT, "conflict"),
             Self::PayloadTooLarge => client(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"),
             Self::UnsupportedMediaType(_) => {

@@ -18,4 +18,5 @@ pub mod sessions;
 pub mod telemetry;
 pub mod tenancy;
 pub mod tenants;
+pub mod tokens;
 pub mod validation;

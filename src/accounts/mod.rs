@@ -1,16 +1,35 @@
 //! Accounts: the people who sign in. Users are global (one person may belong
 //! to several tenants, through memberships).
+//!
+//! * [`signup`] creates a user with their first tenant, in one transaction;
+//! * [`authenticate`] checks an email and password, taking the same time
+//!   whether or not the email exists;
+//! * [`start_session`] signs a user in on this browser (or API client);
+//! * [`CurrentUser`] and [`SignedIn`] are the extractors for who is signed in.
 
+pub mod api;
+pub mod email;
 pub mod global;
+pub mod pages;
+pub mod password;
 
-use axum::extract::FromRequestParts;
+use axum::extract::{FromRequestParts, OptionalFromRequestParts};
 use axum::http::request::Parts;
+use serde::Deserialize;
+use time::OffsetDateTime;
 use tower_sessions::Session;
 
+use crate::db::Db;
 use crate::error::AppError;
-use crate::http::AppState;
-use crate::ids::UserId;
-use crate::sessions::USER_ID_KEY;
+use crate::http::{AppState, csrf};
+use crate::ids::{TenantId, UserId};
+use crate::on_tx;
+use crate::sessions::{DbSessionStore, USER_ID_KEY};
+use crate::tenancy::{Intent, Tenant, TenantScope, for_tenant};
+use crate::tenants::TenantInput;
+use crate::validation::{self, FieldErrors};
+use email::Email;
+use password::{Password, Verified};
 
 /// The signed-in user. Without one, the request is answered 401.
 #[derive(Clone, Debug)]
@@ -24,7 +43,9 @@ impl FromRequestParts<AppState> for CurrentUser {
     type Rejection = AppError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, AppError> {
-        let id = SignedIn::from_request_parts(parts, state).await?.0;
+        let id = <SignedIn as FromRequestParts<_>>::from_request_parts(parts, state)
+            .await?
+            .0;
         global::find_user(&state.db, id)
             .await?
             .ok_or(AppError::Unauthorized)
@@ -47,4 +68,181 @@ impl<S: Send + Sync> FromRequestParts<S> for SignedIn {
         let id: Option<UserId> = session.get(USER_ID_KEY).await?;
         id.map(Self).ok_or(AppError::Unauthorized)
     }
+}
+
+impl<S: Send + Sync> OptionalFromRequestParts<S> for SignedIn {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Option<Self>, AppError> {
+        match <Self as FromRequestParts<S>>::from_request_parts(parts, state).await {
+            Ok(signed_in) => Ok(Some(signed_in)),
+            Err(AppError::Unauthorized) => Ok(None),
+            Err(error) => Err(error),
+        }
+    }
+}
+
+/// What the signup form and the API send.
+#[derive(Clone, Debug, Default, Deserialize, utoipa::ToSchema)]
+pub struct SignupInput {
+    pub email: String,
+    /// 10 to 128 characters, not a common password.
+    pub password: String,
+    /// The organisation's name; also the first location's.
+    #[serde(alias = "organization")]
+    pub organisation: String,
+    /// An IANA time zone name for the organisation; UTC when left out.
+    #[serde(default)]
+    pub time_zone: String,
+}
+
+/// A signup that passed validation.
+pub struct ValidSignup {
+    email: Email,
+    password: Password,
+    tenant: TenantInput,
+}
+
+impl SignupInput {
+    /// # Errors
+    /// Each field that is wrong, with a message.
+    pub fn validate(&self) -> Result<ValidSignup, FieldErrors> {
+        let mut errors = FieldErrors::default();
+        let email = Email::parse(&self.email)
+            .map_err(|message| errors.add("email", message))
+            .ok();
+        let password = Password::parse(&self.password)
+            .map_err(|message| errors.add("password", message))
+            .ok();
+        let time_zone = if self.time_zone.trim().is_empty() {
+            "UTC"
+        } else {
+            &self.time_zone
+        };
+        let tenant = TenantInput {
+            name: validation::text(&mut errors, "organisation", &self.organisation, true, 100),
+            time_zone: validation::time_zone(&mut errors, "time_zone", time_zone),
+        };
+        match (email, password) {
+            (Some(email), Some(password)) => errors.or_ok(ValidSignup {
+                email,
+                password,
+                tenant,
+            }),
+            _ => Err(errors),
+        }
+    }
+}
+
+/// The message for an email that already has an account. Signup signs the
+/// new user straight in, so it can't hide that an account exists (README,
+/// "Accounts"); the per-address rate limit keeps that from being a way to
+/// list them, and sign-in and password reset never tell.
+pub const EMAIL_TAKEN: &str =
+    "An account with this email already exists: sign in, or reset your password.";
+
+/// Creates the user, their tenant, its owner membership and a first
+/// location, in one transaction. The inner error is the user's to fix (the
+/// email is taken).
+///
+/// # Errors
+/// When the database fails.
+pub async fn signup(
+    db: &Db,
+    signup: ValidSignup,
+) -> Result<Result<(UserId, Tenant), FieldErrors>, AppError> {
+    let password_hash = password::hash(signup.password).await?;
+    let mut scope = for_tenant(db, TenantId::new(), Intent::Write).await?;
+    let Some(user) = insert_user(&mut scope, &signup.email, &password_hash).await? else {
+        return Ok(Err(FieldErrors::single("email", EMAIL_TAKEN)));
+    };
+    let tenant = crate::tenants::insert(&mut scope, user, &signup.tenant).await?;
+    scope.commit().await?;
+    Ok(Ok((user, tenant)))
+}
+
+/// Inserts a user in the scope that creates their first tenant (or accepts
+/// an invitation), so the two can't exist apart. `None` when the email is
+/// taken.
+async fn insert_user(
+    scope: &mut TenantScope,
+    email: &Email,
+    password_hash: &str,
+) -> Result<Option<UserId>, sqlx::Error> {
+    let id = UserId::new();
+    let inserted = on_tx!(scope.tx(), |conn| sqlx::query(
+        "INSERT INTO users (id, email, password_hash, created_at) VALUES ($1, $2, $3, $4) \
+         ON CONFLICT DO NOTHING"
+    )
+    .bind(id)
+    .bind(email.as_str())
+    .bind(password_hash)
+    .bind(OffsetDateTime::now_utc())
+    .execute(conn)
+    .await
+    .map(|done| done.rows_affected()))?;
+    Ok((inserted == 1).then_some(id))
+}
+
+/// What the sign-in form and the API send.
+#[derive(Clone, Debug, Default, Deserialize, utoipa::ToSchema)]
+pub struct LoginInput {
+    pub email: String,
+    pub password: String,
+}
+
+/// The one answer to a wrong password and to an unknown email alike.
+pub const BAD_CREDENTIALS: &str = "The email or password is not right.";
+
+/// The user these credentials belong to, or `None`. An unknown or malformed
+/// email costs the same password check as a known one, so the time taken
+/// doesn't tell which it was. A hash made with old parameters is replaced.
+///
+/// # Errors
+/// When the database fails.
+pub async fn authenticate(db: &Db, input: &LoginInput) -> Result<Option<UserId>, AppError> {
+    let found = match Email::parse(&input.email) {
+        Ok(email) => global::credentials(db, &email).await?,
+        Err(_) => None,
+    };
+    let (user, stored) = match found {
+        Some((user, stored)) => (Some(user), stored),
+        None => (None, None),
+    };
+    match password::verify(input.password.clone(), stored.clone()).await? {
+        Verified::Wrong => Ok(None),
+        Verified::Right => Ok(user),
+        Verified::Upgrade(new) => {
+            if let (Some(user), Some(old)) = (user, stored) {
+                global::upgrade_password_hash(db, user, &old, &new).await?;
+            }
+            Ok(user)
+        }
+    }
+}
+
+/// Signs `user` in on this session: a new session id (so an id planted
+/// before sign-in is worthless) and a new CSRF token.
+///
+/// # Errors
+/// When the session store fails.
+pub async fn start_session(session: &Session, user: UserId) -> Result<(), AppError> {
+    session.cycle_id().await?;
+    session.insert(USER_ID_KEY, user).await?;
+    csrf::rotate(session).await?;
+    Ok(())
+}
+
+/// Ends every other session of `user` ("log out everywhere else"); this one
+/// stays. Returns how many ended.
+///
+/// # Errors
+/// When the database fails.
+pub async fn end_other_sessions(db: &Db, session: &Session, user: UserId) -> Result<u64, AppError> {
+    let Some(current) = session.id() else {
+        return Err(AppError::Unauthorized);
+    };
+    Ok(DbSessionStore::new(db.clone())
+        .delete_others(user, current)
+        .await?)
 }

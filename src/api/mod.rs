@@ -25,8 +25,13 @@ pub struct ErrorDetail {
 
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "SaaS Starter API", description = "Tenant data lives under /api/v1/t/{slug}/. Requests are authenticated with the session cookie."),
+    info(title = "SaaS Starter API", description = "Tenant data lives under /api/v1/t/{slug}/. Requests are authenticated with the session cookie that /api/v1/login sets; those that change something send its csrf_token in the X-CSRF-Token header."),
     paths(
+        crate::accounts::api::signup,
+        crate::accounts::api::login,
+        crate::accounts::api::logout,
+        crate::accounts::api::logout_others,
+        crate::accounts::api::me,
         crate::locations::api::list,
         crate::locations::api::create,
         crate::locations::api::show,
@@ -42,6 +47,7 @@ pub struct ErrorDetail {
         crate::tenants::api::update_settings,
     ),
     tags(
+        (name = "accounts", description = "Signing up, signing in and out, and who is signed in"),
         (name = "tenants", description = "The caller's organisations and their settings"),
         (name = "locations", description = "A tenant's sites"),
         (name = "members", description = "Who belongs to a tenant, with which role, where"),

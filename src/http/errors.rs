@@ -8,7 +8,7 @@
 use askama::Template;
 use axum::body::Body;
 use axum::extract::Request;
-use axum::http::{HeaderValue, header};
+use axum::http::{HeaderValue, Method, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Redirect, Response};
 
@@ -18,6 +18,15 @@ use crate::pages::Layout;
 
 pub async fn render_errors(request: Request, next: Next) -> Response {
     let is_api = request.uri().path().starts_with("/api/");
+    // Where a browser that must sign in first comes back to.
+    let sign_in = (request.method() == Method::GET).then(|| {
+        let target = request
+            .uri()
+            .path_and_query()
+            .map_or("/", |path| path.as_str());
+        let next: String = form_urlencoded::byte_serialize(target.as_bytes()).collect();
+        format!("/login?next={next}")
+    });
     let mut response = next.run(request).await;
     let status = response.status();
     if !(status.is_client_error() || status.is_server_error()) {
@@ -35,6 +44,9 @@ pub async fn render_errors(request: Request, next: Next) -> Response {
 
     if let (false, Some(location)) = (is_api, report.redirect) {
         return Redirect::to(location).into_response();
+    }
+    if let (false, "unauthorized", Some(location)) = (is_api, report.code, sign_in) {
+        return Redirect::to(&location).into_response();
     }
     let (content_type, body) = if is_api {
         json_body(&report)

@@ -2,6 +2,7 @@
 //! and the server with graceful shutdown.
 
 pub mod assets;
+pub mod csrf;
 pub mod errors;
 pub mod extract;
 pub mod health;
@@ -73,6 +74,8 @@ impl FromRef<AppState> for Arc<Config> {
 pub fn routes() -> Routes {
     Routes::new()
         .merge(crate::pages::routes())
+        .merge(crate::accounts::pages::routes())
+        .merge(crate::accounts::api::routes())
         .merge(crate::locations::pages::routes())
         .merge(crate::locations::api::routes())
         .merge(crate::members::pages::routes())
@@ -126,6 +129,7 @@ pub fn router_with(state: AppState, routes: Routes) -> Router {
     routes
         .into_router()
         .fallback(errors::not_found)
+        .layer(middleware::from_fn(csrf::verify))
         .layer(middleware::from_fn(sessions::refresh))
         .layer(stack)
         .with_state(state)

@@ -10,8 +10,9 @@ use axum::response::Html;
 use tower_sessions::Session;
 
 use crate::error::AppError;
-use crate::http::assets;
 use crate::http::routes::{Access, Routes, get};
+use crate::http::{assets, csrf};
+use crate::sessions::USER_ID_KEY;
 use crate::sessions::flash::{self, Flash};
 use crate::tenancy::{Action, Member, Tenant};
 
@@ -38,6 +39,10 @@ pub struct Layout {
     pub icon_url: &'static str,
     pub flashes: Vec<Flash>,
     pub year: i32,
+    pub signed_in: bool,
+    /// For the hidden `csrf_token` field of every form (`forms::csrf`).
+    /// Empty for a visitor without a session until [`Layout::with_csrf`].
+    pub csrf_token: String,
 }
 
 impl Layout {
@@ -49,7 +54,19 @@ impl Layout {
             icon_url: &ICON_URL,
             flashes: Vec::new(),
             year: time::OffsetDateTime::now_utc().year(),
+            signed_in: false,
+            csrf_token: String::new(),
         }
+    }
+
+    /// For a page whose form an anonymous visitor sends (sign-in, signup):
+    /// gives the visitor a session to hold the CSRF token.
+    ///
+    /// # Errors
+    /// When the session store fails.
+    pub async fn with_csrf(mut self, session: &Session) -> Result<Self, AppError> {
+        self.csrf_token = csrf::token(session).await?;
+        Ok(self)
     }
 }
 
@@ -60,8 +77,18 @@ impl<S: Send + Sync> FromRequestParts<S> for Layout {
         let session = Session::from_request_parts(parts, state)
             .await
             .map_err(|(_, reason)| AppError::Internal(reason.to_owned()))?;
+        let signed_in = session.get_value(USER_ID_KEY).await?.is_some();
+        // A session that exists anyway gets a token; a visitor without one
+        // doesn't get a session just for looking at a page.
+        let csrf_token = if session.is_empty().await {
+            String::new()
+        } else {
+            csrf::token(&session).await?
+        };
         Ok(Self {
             flashes: flash::take(&session).await?,
+            signed_in,
+            csrf_token,
             ..Self::plain()
         })
     }

@@ -37,7 +37,7 @@ const REFRESHED_AT_KEY: &str = "refreshed_at";
 
 /// The session layer: HttpOnly, SameSite=Lax, Secure in production.
 pub fn layer(db: Db, config: &Config) -> SessionManagerLayer<DbSessionStore> {
-    SessionManagerLayer::new(DbSessionStore { db })
+    SessionManagerLayer::new(DbSessionStore::new(db))
         .with_name(COOKIE_NAME)
         .with_http_only(true)
         .with_same_site(SameSite::Lax)
@@ -71,6 +71,10 @@ pub struct DbSessionStore {
 }
 
 impl DbSessionStore {
+    pub fn new(db: Db) -> Self {
+        Self { db }
+    }
+
     /// Removes sessions past either expiry.
     ///
     /// # Errors
@@ -84,6 +88,40 @@ impl DbSessionStore {
                 .execute(pool)
                 .await
                 .map(|done| done.rows_affected())
+        })
+    }
+
+    /// Ends every session of `user` but `keep` ("log out everywhere else").
+    /// Returns how many ended.
+    ///
+    /// # Errors
+    /// When the database fails.
+    pub async fn delete_others(&self, user: UserId, keep: Id) -> Result<u64, sqlx::Error> {
+        on_backend!(&self.db, |pool| {
+            sqlx::query("DELETE FROM sessions WHERE user_id = $1 AND id <> $2")
+                .bind(user)
+                .bind(keep.to_string())
+                .execute(pool)
+                .await
+                .map(|done| done.rows_affected())
+        })
+    }
+
+    /// How many live sessions `user` has.
+    ///
+    /// # Errors
+    /// When the database fails.
+    pub async fn count_for_user(&self, user: UserId) -> Result<i64, sqlx::Error> {
+        let now = OffsetDateTime::now_utc();
+        on_backend!(&self.db, |pool| {
+            sqlx::query_scalar(
+                "SELECT count(*) FROM sessions WHERE user_id = $1 AND expires_at > $2 AND created_at > $3",
+            )
+            .bind(user)
+            .bind(now.unix_timestamp())
+            .bind((now - ABSOLUTE_LIFETIME).unix_timestamp())
+            .fetch_one(pool)
+            .await
         })
     }
 

@@ -106,7 +106,8 @@ impl FromRequestParts<AppState> for InTenant {
     type Rejection = AppError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, AppError> {
-        let SignedIn(user) = SignedIn::from_request_parts(parts, state).await?;
+        let SignedIn(user) =
+            <SignedIn as FromRequestParts<_>>::from_request_parts(parts, state).await?;
         let params = RawPathParams::from_request_parts(parts, state)
             .await
             .map_err(|e| AppError::Internal(format!("path parameters: {e}")))?;

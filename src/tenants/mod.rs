@@ -102,7 +102,7 @@ pub async fn create(db: &Db, owner: UserId, input: &TenantInput) -> Result<Tenan
 /// Writes the scope's (new) tenant, its owner's membership and its first
 /// location. The slug comes from the name; a taken one gets a short random
 /// suffix.
-async fn insert(
+pub(crate) async fn insert(
     scope: &mut TenantScope,
     owner: UserId,
     input: &TenantInput,

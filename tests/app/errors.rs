@@ -199,11 +199,11 @@ async fn malformed_json_is_a_400_or_422_naming_the_problem() {
 #[tokio::test]
 async fn a_bad_form_is_a_422_page() {
     each_backend_with(options, |app| async move {
-        let response = app
-            .client
+        let (client, token) = app.visitor().await;
+        let response = client
             .post(app.url("/probe/form"))
             .header("content-type", "application/x-www-form-urlencoded")
-            .body("name=a&count=many")
+            .body(format!("csrf_token={token}&name=a&count=many"))
             .send()
             .await
             .expect("POST");

@@ -192,7 +192,12 @@ async fn signed_out_visitors_and_strangers_get_no_tenant_page() {
     each_backend(|app| async move {
         TenantFixture::create(&app.db, "alpha").await;
         let signed_out = app.get("/t/alpha/locations").await;
-        assert_eq!(signed_out.status(), 401);
+        assert_eq!(signed_out.status(), 303, "sent to sign in");
+        assert_eq!(
+            signed_out.headers()["location"],
+            "/login?next=%2Ft%2Falpha%2Flocations",
+            "and back here after"
+        );
         let stranger = crate::fixtures::user(&app.db, "stranger@example.test").await;
         let client = app.client_for(stranger).await;
         let response = client

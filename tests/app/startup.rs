@@ -299,3 +299,35 @@ async fn the_tenants_command_lists_every_tenant_and_records_why() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn create_superadmin_grants_the_flag_to_an_existing_account_only() {
+    each_backend(|app| async move {
+        let user = crate::fixtures::user(&app.db, "ops@example.com").await;
+        let url = app.database_url.clone();
+        let folder = tempfile::tempdir().expect("folder");
+        let mut unknown = command(folder.path(), &[("DATABASE_URL", &url)]);
+        unknown.args(["create-superadmin", "nobody@example.com"]);
+        let (succeeded, stderr) = stderr_of(unknown);
+        assert!(!succeeded);
+        assert!(stderr.contains("sign up with it first"), "{stderr}");
+
+        let mut grant = command(folder.path(), &[("DATABASE_URL", &url)]);
+        grant.args(["create-superadmin", " OPS@example.com"]);
+        let output = grant.output().expect("run create-superadmin");
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let flag: bool = app::on_backend!(&app.db, |pool| sqlx::query_scalar(
+            "SELECT is_super_admin FROM users WHERE id = $1"
+        )
+        .bind(user)
+        .fetch_one(pool)
+        .await
+        .expect("the flag"));
+        assert!(flag);
+    })
+    .await;
+}

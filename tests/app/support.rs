@@ -19,6 +19,7 @@ use app::config::Config;
 use app::db::{Backend, DatabaseUrl, Db};
 use app::http::routes::Routes;
 use app::http::{AppState, Server};
+use reqwest::header::HeaderMap;
 use sqlx::postgres::{PgConnectOptions, PgConnection};
 use sqlx::{AssertSqlSafe, Connection};
 use tokio::sync::{OnceCell, oneshot};
@@ -248,6 +249,8 @@ type Stopper = (oneshot::Sender<()>, tokio::task::JoinHandle<()>);
 #[derive(Clone)]
 pub struct TestApp {
     pub address: String,
+    /// The database the app runs on, for the binary under test.
+    pub database_url: String,
     pub client: reqwest::Client,
     pub db: Db,
     stop: Arc<Mutex<Option<Stopper>>>,
@@ -290,13 +293,10 @@ impl TestApp {
                 .await
                 .expect("server runs");
         });
-        let client = reqwest::Client::builder()
-            .cookie_store(true)
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .expect("HTTP client");
+        let client = client_with(Arc::default(), HeaderMap::new());
         Self {
             address,
+            database_url: database.url().to_owned(),
             client,
             db,
             stop: Arc::new(Mutex::new(Some((stop_sender, task)))),
@@ -311,21 +311,40 @@ impl TestApp {
         format!("{}{path}", self.address)
     }
 
-    /// A new client (its own cookie jar) signed in as `user`.
+    /// A new client (its own cookie jar) signed in as `user`, sending the
+    /// session's CSRF token with every request, as the app's pages do.
     pub async fn client_for(&self, user: app::ids::UserId) -> reqwest::Client {
-        let client = reqwest::Client::builder()
-            .cookie_store(true)
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .expect("HTTP client");
-        let response = client
+        let jar = Arc::new(reqwest::cookie::Jar::default());
+        let response = client_with(jar.clone(), HeaderMap::new())
             .post(self.url(crate::fixtures::SIGN_IN_PATH))
             .json(&user)
             .send()
             .await
             .expect("sign in");
-        assert_eq!(response.status(), 204, "test sign-in");
-        client
+        assert_eq!(response.status(), 200, "test sign-in");
+        let token = response.text().await.expect("the CSRF token");
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            app::http::csrf::HEADER,
+            token.parse().expect("a header value"),
+        );
+        client_with(jar, headers)
+    }
+
+    /// A new client of a visitor who opened the sign-in page: a session
+    /// holding a CSRF token, and the token from the page's form.
+    pub async fn visitor(&self) -> (reqwest::Client, String) {
+        let client = client_with(Arc::default(), HeaderMap::new());
+        let html = client
+            .get(self.url("/login"))
+            .send()
+            .await
+            .expect("GET /login")
+            .text()
+            .await
+            .expect("body");
+        let token = csrf_field(&html);
+        (client, token)
     }
 
     pub async fn get(&self, path: &str) -> reqwest::Response {
@@ -340,4 +359,23 @@ impl TestApp {
         }
         self.db.close().await;
     }
+}
+
+/// An HTTP client that keeps cookies in `jar`, sends `headers` with every
+/// request and doesn't follow redirects (tests look at them).
+pub fn client_with(jar: Arc<reqwest::cookie::Jar>, headers: HeaderMap) -> reqwest::Client {
+    reqwest::Client::builder()
+        .cookie_provider(jar)
+        .default_headers(headers)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("HTTP client")
+}
+
+/// The value of the `csrf_token` field in a page's form.
+pub fn csrf_field(html: &str) -> String {
+    let marker = r#"name="csrf_token" value=""#;
+    let start = html.find(marker).expect("a form with a csrf_token field") + marker.len();
+    let length = html[start..].find('"').expect("the end of the value");
+    html[start..start + length].to_owned()
 }

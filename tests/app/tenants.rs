@@ -221,7 +221,11 @@ async fn super_admins_see_every_tenant_and_each_look_is_audited() {
                 .status(),
             404
         );
-        assert_eq!(app.get("/admin/tenants").await.status(), 401);
+        assert_eq!(
+            app.get("/admin/tenants").await.status(),
+            303,
+            "signed out: sent to sign in"
+        );
 
         let admin = app.client_for(operator).await;
         let page = admin.get(app.url("/admin/tenants")).send().await.unwrap();

@@ -1,0 +1,204 @@
+//! Signup, sign-in and sign-out pages, and the account page.
+
+use askama::Template;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use serde::Deserialize;
+use tower_sessions::Session;
+
+use super::{BAD_CREDENTIALS, CurrentUser, LoginInput, SignedIn, SignupInput};
+use crate::error::AppError;
+use crate::http::AppState;
+use crate::http::extract::{Form, Query};
+use crate::http::routes::{Access, Routes, get, post};
+use crate::pages::{Layout, render};
+use crate::sessions::DbSessionStore;
+use crate::sessions::flash::{self, Flash};
+use crate::validation::{FieldErrors, time_zone_options};
+
+pub fn routes() -> Routes {
+    Routes::new()
+        .add("/signup", Access::Public, get(signup_form).post(signup))
+        .add("/login", Access::Public, get(login_form).post(login))
+        .add("/logout", Access::Public, post(logout))
+        .add("/logout/others", Access::SignedIn, post(logout_others))
+        .add("/account", Access::SignedIn, get(account))
+}
+
+#[derive(Template)]
+#[template(path = "accounts/signup.html")]
+struct SignupPage {
+    layout: Layout,
+    form: SignupInput,
+    errors: FieldErrors,
+    time_zones: &'static [(String, String)],
+}
+
+async fn signup_form(
+    layout: Layout,
+    session: Session,
+    signed_in: Option<SignedIn>,
+) -> Result<Response, AppError> {
+    if signed_in.is_some() {
+        return Ok(Redirect::to("/app").into_response());
+    }
+    let form = SignupInput {
+        time_zone: "UTC".to_owned(),
+        ..SignupInput::default()
+    };
+    let page = SignupPage {
+        layout: layout.with_csrf(&session).await?,
+        form,
+        errors: FieldErrors::default(),
+        time_zones: time_zone_options(),
+    };
+    Ok(render(&page)?.into_response())
+}
+
+async fn signup(
+    State(state): State<AppState>,
+    layout: Layout,
+    session: Session,
+    Form(form): Form<SignupInput>,
+) -> Result<Response, AppError> {
+    let errors = match form.validate() {
+        Ok(valid) => match super::signup(&state.db, valid).await? {
+            Ok((user, tenant)) => {
+                super::start_session(&session, user).await?;
+                flash::push(
+                    &session,
+                    Flash::success(format!("Welcome to {}!", layout.app_name)),
+                )
+                .await?;
+                return Ok(Redirect::to(&format!("/t/{}/locations", tenant.slug)).into_response());
+            }
+            Err(errors) => errors,
+        },
+        Err(errors) => errors,
+    };
+    let page = SignupPage {
+        layout: layout.with_csrf(&session).await?,
+        form,
+        errors,
+        time_zones: time_zone_options(),
+    };
+    Ok((StatusCode::UNPROCESSABLE_ENTITY, render(&page)?).into_response())
+}
+
+#[derive(Template)]
+#[template(path = "accounts/login.html")]
+struct LoginPage {
+    layout: Layout,
+    email: String,
+    next: String,
+    error: Option<&'static str>,
+}
+
+/// Where to go after signing in: a path on this site, never another site
+/// (`//evil.example` is a full URL to a browser).
+#[derive(Default, Deserialize)]
+struct Next {
+    #[serde(default)]
+    next: String,
+}
+
+impl Next {
+    fn local_path(&self) -> &str {
+        let next = self.next.as_str();
+        if next.starts_with('/') && !next.starts_with("//") && !next.starts_with("/\\") {
+            next
+        } else {
+            "/app"
+        }
+    }
+}
+
+async fn login_form(
+    layout: Layout,
+    session: Session,
+    signed_in: Option<SignedIn>,
+    Query(next): Query<Next>,
+) -> Result<Response, AppError> {
+    if signed_in.is_some() {
+        return Ok(Redirect::to(next.local_path()).into_response());
+    }
+    let page = LoginPage {
+        layout: layout.with_csrf(&session).await?,
+        email: String::new(),
+        next: next.local_path().to_owned(),
+        error: None,
+    };
+    Ok(render(&page)?.into_response())
+}
+
+#[derive(Deserialize)]
+struct LoginForm {
+    #[serde(flatten)]
+    credentials: LoginInput,
+    #[serde(flatten)]
+    next: Next,
+}
+
+async fn login(
+    State(state): State<AppState>,
+    layout: Layout,
+    session: Session,
+    Form(form): Form<LoginForm>,
+) -> Result<Response, AppError> {
+    if let Some(user) = super::authenticate(&state.db, &form.credentials).await? {
+        super::start_session(&session, user).await?;
+        return Ok(Redirect::to(form.next.local_path()).into_response());
+    }
+    let page = LoginPage {
+        layout: layout.with_csrf(&session).await?,
+        email: form.credentials.email.trim().to_owned(),
+        next: form.next.local_path().to_owned(),
+        error: Some(BAD_CREDENTIALS),
+    };
+    Ok((StatusCode::UNAUTHORIZED, render(&page)?).into_response())
+}
+
+/// Ends this session: its row is deleted and the cookie cleared.
+async fn logout(session: Session) -> Result<Redirect, AppError> {
+    session.flush().await?;
+    Ok(Redirect::to("/"))
+}
+
+async fn logout_others(
+    State(state): State<AppState>,
+    session: Session,
+    SignedIn(user): SignedIn,
+) -> Result<Redirect, AppError> {
+    let ended = super::end_other_sessions(&state.db, &session, user).await?;
+    let message = match ended {
+        0 => "You were not signed in anywhere else.".to_owned(),
+        1 => "Signed out of 1 other session.".to_owned(),
+        n => format!("Signed out of {n} other sessions."),
+    };
+    flash::push(&session, Flash::success(message)).await?;
+    Ok(Redirect::to("/account"))
+}
+
+#[derive(Template)]
+#[template(path = "accounts/account.html")]
+struct AccountPage {
+    layout: Layout,
+    email: String,
+    session_count: i64,
+}
+
+async fn account(
+    State(state): State<AppState>,
+    layout: Layout,
+    user: CurrentUser,
+) -> Result<Html<String>, AppError> {
+    let session_count = DbSessionStore::new(state.db.clone())
+        .count_for_user(user.id)
+        .await?;
+    render(&AccountPage {
+        layout,
+        email: user.email,
+        session_count,
+    })
+}
