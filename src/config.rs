@@ -65,6 +65,9 @@ pub struct Config {
     pub max_body_bytes: usize,
     /// The operator chose SQLite in production knowingly (a persistent volume).
     pub allow_sqlite_in_production: bool,
+    /// How many proxies in front of the app append to `X-Forwarded-For`
+    /// (0: the header is ignored and the peer is the client).
+    pub trusted_proxy_hops: usize,
 }
 
 /// A configuration value that can't be used: names the variable and says why.
@@ -147,6 +150,12 @@ impl Config {
         let allow_sqlite_in_production =
             var("ALLOW_SQLITE_IN_PRODUCTION", "false").parse_with(parse_bool)?;
 
+        let trusted_proxy_hops =
+            var("TRUSTED_PROXY_HOPS", "0").parse_with(|v| match v.parse::<usize>() {
+                Ok(hops) if hops <= 10 => Ok(hops),
+                _ => Err("expected the number of proxies in front of the app, 0 to 10".to_owned()),
+            })?;
+
         Ok(Self {
             app_env,
             host,
@@ -159,6 +168,7 @@ impl Config {
             request_timeout,
             max_body_bytes,
             allow_sqlite_in_production,
+            trusted_proxy_hops,
         })
     }
 
@@ -232,6 +242,7 @@ mod tests {
             ("BASE_URL", "example.com"),
             ("REQUEST_TIMEOUT_SECS", "0"),
             ("ALLOW_SQLITE_IN_PRODUCTION", "maybe"),
+            ("TRUSTED_PROXY_HOPS", "-1"),
         ];
         for (variable, value) in cases {
             let error = config(&[(variable, value)])

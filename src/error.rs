@@ -40,6 +40,9 @@ pub enum AppError {
     Conflict(String),
     #[error("the request body is too large")]
     PayloadTooLarge,
+    /// Over a rate limit: try again after the duration.
+    #[error("Too many attempts: please wait {} and try again.", wait_text(*.0))]
+    RateLimited(std::time::Duration),
     #[error("{0}")]
     UnsupportedMediaType(String),
     #[error(transparent)]
@@ -77,6 +80,8 @@ pub struct ErrorReport {
     pub internal: Option<String>,
     /// Where a browser is sent instead of an error page.
     pub redirect: Option<&'static str>,
+    /// Seconds, for a `Retry-After` header.
+    pub retry_after: Option<u64>,
 }
 
 impl ErrorReport {
@@ -112,6 +117,7 @@ impl ErrorReport {
             message: message.to_owned(),
             internal: None,
             redirect: None,
+            retry_after: None,
         }
     }
 }
@@ -124,6 +130,7 @@ impl AppError {
             message: self.to_string(),
             internal: None,
             redirect: None,
+            retry_after: None,
         };
         match self {
             Self::NotFound => ErrorReport::for_status(StatusCode::NOT_FOUND),
@@ -139,6 +146,10 @@ impl AppError {
             Self::CsrfRejected => client(StatusCode::FORBIDDEN, "csrf_failed"),
             Self::Conflict(_) => client(StatusCode::CONFLICT, "conflict"),
             Self::PayloadTooLarge => client(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"),
+            Self::RateLimited(wait) => ErrorReport {
+                retry_after: Some(wait.as_secs().max(1)),
+                ..client(StatusCode::TOO_MANY_REQUESTS, "rate_limited")
+            },
             Self::UnsupportedMediaType(_) => {
                 client(StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type")
             }
@@ -161,7 +172,22 @@ impl IntoResponse for AppError {
 impl IntoResponse for ErrorReport {
     fn into_response(self) -> Response {
         let mut response = self.status.into_response();
+        if let Some(seconds) = self.retry_after {
+            response
+                .headers_mut()
+                .insert(axum::http::header::RETRY_AFTER, seconds.into());
+        }
         response.extensions_mut().insert(self);
         response
+    }
+}
+
+/// "12 seconds", "3 minutes": rounded up, for a person.
+fn wait_text(wait: std::time::Duration) -> String {
+    let seconds = wait.as_secs().max(1);
+    match seconds {
+        1 => "1 second".to_owned(),
+        2..=90 => format!("{seconds} seconds"),
+        _ => format!("{} minutes", seconds.div_ceil(60)),
     }
 }

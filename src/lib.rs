@@ -14,6 +14,7 @@ pub mod ids;
 pub mod locations;
 pub mod members;
 pub mod pages;
+pub mod rate_limits;
 pub mod sessions;
 pub mod telemetry;
 pub mod tenancy;

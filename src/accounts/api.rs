@@ -12,6 +12,7 @@ use tower_sessions::Session;
 use super::{CurrentUser, LoginInput, SignedIn, SignupInput};
 use crate::api::ErrorBody;
 use crate::error::AppError;
+use crate::http::client_address::ClientAddress;
 use crate::http::extract::Json;
 use crate::http::routes::{Access, Routes, get, post};
 use crate::http::{AppState, csrf};
@@ -62,14 +63,14 @@ pub struct SignedUp {
 /// Creates an account with its first organisation, and signs it in.
 #[utoipa::path(post, path = "/api/v1/signup", tag = "accounts",
     request_body = SignupInput,
-    responses((status = 201, body = SignedUp), (status = 422, body = ErrorBody)))]
+    responses((status = 201, body = SignedUp), (status = 422, body = ErrorBody), (status = 429, body = ErrorBody)))]
 pub(crate) async fn signup(
     State(state): State<AppState>,
+    client: ClientAddress,
     session: Session,
     Json(input): Json<SignupInput>,
 ) -> Result<(StatusCode, Json<SignedUp>), AppError> {
-    let valid = input.validate()?;
-    let (user, tenant) = super::signup(&state.db, valid).await??;
+    let (user, tenant) = super::attempt_signup(&state, client, &input).await??;
     let SignedInView { user, csrf_token } = sign_in(&state, &session, user).await?;
     Ok((
         StatusCode::CREATED,
@@ -91,13 +92,14 @@ pub struct SignedInView {
 /// email get the same 401.
 #[utoipa::path(post, path = "/api/v1/login", tag = "accounts",
     request_body = LoginInput,
-    responses((status = 200, body = SignedInView), (status = 401, body = ErrorBody)))]
+    responses((status = 200, body = SignedInView), (status = 401, body = ErrorBody), (status = 429, body = ErrorBody)))]
 pub(crate) async fn login(
     State(state): State<AppState>,
+    client: ClientAddress,
     session: Session,
     Json(input): Json<LoginInput>,
 ) -> Result<Json<SignedInView>, AppError> {
-    let user = super::authenticate(&state.db, &input)
+    let user = super::attempt_sign_in(&state, client, &input)
         .await?
         .ok_or(AppError::BadCredentials)?;
     Ok(Json(sign_in(&state, &session, user).await?))

@@ -21,9 +21,11 @@ use tower_sessions::Session;
 
 use crate::db::Db;
 use crate::error::AppError;
+use crate::http::client_address::ClientAddress;
 use crate::http::{AppState, csrf};
 use crate::ids::{TenantId, UserId};
 use crate::on_tx;
+use crate::rate_limits::{self, Limit};
 use crate::sessions::{DbSessionStore, USER_ID_KEY};
 use crate::tenancy::{Intent, Tenant, TenantScope, for_tenant};
 use crate::tenants::TenantInput;
@@ -219,6 +221,45 @@ pub async fn authenticate(db: &Db, input: &LoginInput) -> Result<Option<UserId>,
             Ok(user)
         }
     }
+}
+
+/// A sign-in under the rate limits: the address's, and the account's
+/// failures (which count whether or not the email has an account, so the
+/// limit doesn't tell either).
+///
+/// # Errors
+/// 429 over a limit; a database failure.
+pub async fn attempt_sign_in(
+    state: &AppState,
+    client: ClientAddress,
+    input: &LoginInput,
+) -> Result<Option<UserId>, AppError> {
+    state.rate_limits.check_address(Limit::Login, client.0)?;
+    rate_limits::ensure_account_allowed(&state.db, Limit::Login, &input.email).await?;
+    let user = authenticate(&state.db, input).await?;
+    if user.is_none() {
+        rate_limits::count_failure(&state.db, Limit::Login, &input.email).await?;
+    }
+    Ok(user)
+}
+
+/// A signup under the rate limits: every attempt counts against the
+/// address, and a valid one against its email.
+///
+/// # Errors
+/// 429 over a limit, 422 for invalid input; a database failure.
+pub async fn attempt_signup(
+    state: &AppState,
+    client: ClientAddress,
+    input: &SignupInput,
+) -> Result<Result<(UserId, Tenant), FieldErrors>, AppError> {
+    state.rate_limits.check_address(Limit::Signup, client.0)?;
+    let valid = match input.validate() {
+        Ok(valid) => valid,
+        Err(errors) => return Ok(Err(errors)),
+    };
+    rate_limits::count_account(&state.db, Limit::Signup, valid.email.as_str()).await?;
+    signup(&state.db, valid).await
 }
 
 /// Signs `user` in on this session: a new session id (so an id planted

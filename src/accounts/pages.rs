@@ -10,6 +10,7 @@ use tower_sessions::Session;
 use super::{BAD_CREDENTIALS, CurrentUser, LoginInput, SignedIn, SignupInput};
 use crate::error::AppError;
 use crate::http::AppState;
+use crate::http::client_address::ClientAddress;
 use crate::http::extract::{Form, Query};
 use crate::http::routes::{Access, Routes, get, post};
 use crate::pages::{Layout, render};
@@ -58,23 +59,21 @@ async fn signup_form(
 
 async fn signup(
     State(state): State<AppState>,
+    client: ClientAddress,
     layout: Layout,
     session: Session,
     Form(form): Form<SignupInput>,
 ) -> Result<Response, AppError> {
-    let errors = match form.validate() {
-        Ok(valid) => match super::signup(&state.db, valid).await? {
-            Ok((user, tenant)) => {
-                super::start_session(&session, user).await?;
-                flash::push(
-                    &session,
-                    Flash::success(format!("Welcome to {}!", layout.app_name)),
-                )
-                .await?;
-                return Ok(Redirect::to(&format!("/t/{}/locations", tenant.slug)).into_response());
-            }
-            Err(errors) => errors,
-        },
+    let errors = match super::attempt_signup(&state, client, &form).await? {
+        Ok((user, tenant)) => {
+            super::start_session(&session, user).await?;
+            flash::push(
+                &session,
+                Flash::success(format!("Welcome to {}!", layout.app_name)),
+            )
+            .await?;
+            return Ok(Redirect::to(&format!("/t/{}/locations", tenant.slug)).into_response());
+        }
         Err(errors) => errors,
     };
     let page = SignupPage {
@@ -142,11 +141,12 @@ struct LoginForm {
 
 async fn login(
     State(state): State<AppState>,
+    client: ClientAddress,
     layout: Layout,
     session: Session,
     Form(form): Form<LoginForm>,
 ) -> Result<Response, AppError> {
-    if let Some(user) = super::authenticate(&state.db, &form.credentials).await? {
+    if let Some(user) = super::attempt_sign_in(&state, client, &form.credentials).await? {
         super::start_session(&session, user).await?;
         return Ok(Redirect::to(form.next.local_path()).into_response());
     }

@@ -2,6 +2,7 @@
 //! and the server with graceful shutdown.
 
 pub mod assets;
+pub mod client_address;
 pub mod csrf;
 pub mod errors;
 pub mod extract;
@@ -41,6 +42,7 @@ pub struct AppState {
     pub config: Arc<Config>,
     pub metrics: Option<Arc<Metrics>>,
     pub tenant_slugs: Arc<crate::tenancy::SlugCache>,
+    pub rate_limits: Arc<crate::rate_limits::RateLimits>,
 }
 
 impl AppState {
@@ -54,6 +56,7 @@ impl AppState {
             config: Arc::new(config),
             metrics,
             tenant_slugs: Arc::default(),
+            rate_limits: Arc::default(),
         }
     }
 }

@@ -11,6 +11,7 @@ mod health_and_metrics;
 mod locations;
 mod members;
 mod pages_and_sessions;
+mod rate_limits;
 mod route_registry;
 mod row_level_security;
 mod sql_rule;

@@ -258,8 +258,18 @@ pub struct TestApp {
 
 impl TestApp {
     pub async fn spawn(database: &TestDatabase, options: Options) -> Self {
+        Self::spawn_on(database.url(), options).await
+    }
+
+    /// A second app instance on this one's database, as behind a load
+    /// balancer (stop it too).
+    pub async fn another_instance(&self, options: Options) -> Self {
+        Self::spawn_on(&self.database_url, options).await
+    }
+
+    async fn spawn_on(database_url: &str, options: Options) -> Self {
         let mut vars = vec![
-            ("DATABASE_URL", database.url().to_owned()),
+            ("DATABASE_URL", database_url.to_owned()),
             ("PORT", "0".to_owned()),
         ];
         vars.extend(options.vars);
@@ -296,7 +306,7 @@ impl TestApp {
         let client = client_with(Arc::default(), HeaderMap::new());
         Self {
             address,
-            database_url: database.url().to_owned(),
+            database_url: database_url.to_owned(),
             client,
             db,
             stop: Arc::new(Mutex::new(Some((stop_sender, task)))),

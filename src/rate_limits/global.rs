@@ -1,0 +1,88 @@
+//! The per-account counters: the global `rate_limit_counters` table, one
+//! fixed window per (bucket, subject).
+
+use std::time::Duration;
+
+use time::OffsetDateTime;
+
+use crate::db::Db;
+use crate::on_backend;
+
+/// A counter's state after this request.
+pub struct Hits {
+    pub count: i64,
+    /// Until the window resets.
+    pub retry_after: Duration,
+}
+
+fn hits(count: i64, started: i64, window: Duration, now: i64) -> Hits {
+    let ends = started.saturating_add(i64::try_from(window.as_secs()).unwrap_or(i64::MAX));
+    Hits {
+        count,
+        retry_after: Duration::from_secs(u64::try_from(ends - now).unwrap_or(0).max(1)),
+    }
+}
+
+/// Counts one hit, starting a new window when the last one has passed.
+/// One statement, so two instances counting at once both count.
+pub async fn hit(
+    db: &Db,
+    bucket: &str,
+    subject: &str,
+    window: Duration,
+) -> Result<Hits, sqlx::Error> {
+    let now = OffsetDateTime::now_utc().unix_timestamp();
+    let expired_before = now - i64::try_from(window.as_secs()).unwrap_or(i64::MAX);
+    let (count, started): (i64, i64) = on_backend!(db, |pool| {
+        sqlx::query_as(
+        "INSERT INTO rate_limit_counters (bucket, subject, window_started_at, hits) VALUES ($1, $2, $3, 1) \
+         ON CONFLICT (bucket, subject) DO UPDATE SET \
+           hits = CASE WHEN rate_limit_counters.window_started_at <= $4 THEN 1 \
+                       ELSE rate_limit_counters.hits + 1 END, \
+           window_started_at = CASE WHEN rate_limit_counters.window_started_at <= $4 THEN $3 \
+                       ELSE rate_limit_counters.window_started_at END \
+         RETURNING hits, window_started_at"
+    )
+    .bind(bucket)
+    .bind(subject)
+    .bind(now)
+    .bind(expired_before)
+    .fetch_one(pool)
+    .await
+    })?;
+    Ok(hits(count, started, window, now))
+}
+
+/// The hits of the current window, if one is open.
+pub async fn current(
+    db: &Db,
+    bucket: &str,
+    subject: &str,
+    window: Duration,
+) -> Result<Option<Hits>, sqlx::Error> {
+    let now = OffsetDateTime::now_utc().unix_timestamp();
+    let expired_before = now - i64::try_from(window.as_secs()).unwrap_or(i64::MAX);
+    let row: Option<(i64, i64)> = on_backend!(db, |pool| sqlx::query_as(
+        "SELECT hits, window_started_at FROM rate_limit_counters \
+         WHERE bucket = $1 AND subject = $2 AND window_started_at > $3"
+    )
+    .bind(bucket)
+    .bind(subject)
+    .bind(expired_before)
+    .fetch_optional(pool)
+    .await)?;
+    Ok(row.map(|(count, started)| hits(count, started, window, now)))
+}
+
+/// Deletes counters whose window started more than `age` ago.
+pub async fn delete_older_than(db: &Db, age: Duration) -> Result<u64, sqlx::Error> {
+    let before = OffsetDateTime::now_utc().unix_timestamp()
+        - i64::try_from(age.as_secs()).unwrap_or(i64::MAX);
+    on_backend!(db, |pool| sqlx::query(
+        "DELETE FROM rate_limit_counters WHERE window_started_at <= $1"
+    )
+    .bind(before)
+    .execute(pool)
+    .await
+    .map(|done| done.rows_affected()))
+}
