@@ -32,7 +32,6 @@ use axum::response::{IntoResponse, Response};
 use tower_sessions::Session;
 
 use crate::error::AppError;
-use crate::sessions::COOKIE_NAME;
 use crate::tokens;
 
 /// The form field that carries the token.
@@ -89,14 +88,15 @@ async fn check(session: &Session, request: Request) -> Result<Request, AppError>
     if is_safe(request.method()) || EXEMPT_PREFIXES.iter().any(|p| path.starts_with(p)) {
         return Ok(request);
     }
+    // Loading the session first: afterwards it is empty both without a
+    // cookie and with one naming no live session (expired, or signed out
+    // elsewhere). Neither carries anything to abuse, and an API client
+    // holding a stale cookie must still be able to sign in again.
+    let expected = existing(session).await?;
     let form = has_form_body(request.headers());
-    // A cookie naming no live session (expired, or signed out elsewhere)
-    // carries nothing to abuse, and must not lock an API client out of
-    // signing in again.
-    if !form && (!has_session_cookie(request.headers()) || session.is_empty().await) {
+    if !form && session.is_empty().await {
         return Ok(request);
     }
-    let expected = existing(session).await?;
     let from_header = request
         .headers()
         .get(HEADER)
@@ -134,19 +134,6 @@ fn has_form_body(headers: &HeaderMap) -> bool {
             ]
             .iter()
             .any(|kind| value.starts_with(kind))
-        })
-}
-
-fn has_session_cookie(headers: &HeaderMap) -> bool {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|value| value.to_str().ok())
-        .flat_map(|value| value.split(';'))
-        .any(|pair| {
-            pair.trim()
-                .split_once('=')
-                .is_some_and(|(name, _)| name == COOKIE_NAME)
         })
 }
 

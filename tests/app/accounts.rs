@@ -286,6 +286,21 @@ async fn the_api_signs_up_and_signs_in_with_a_csrf_token_for_later_requests() {
         assert_eq!(logout.status(), 204);
         assert_eq!(app.get("/api/v1/me").await.status(), 401);
 
+        // A client still holding a cookie of a session that is gone signs
+        // in without a token: the cookie carries nothing to abuse.
+        let jar = std::sync::Arc::new(reqwest::cookie::Jar::default());
+        jar.add_cookie_str(
+            "session=AAAAAAAAAAAAAAAAAAAAAA",
+            &app.url("/").parse().expect("URL"),
+        );
+        let stale = crate::support::client_with(jar, Default::default());
+        let relogin = api_login(&app, &stale, "ana@example.com", PASSWORD).await;
+        assert_eq!(
+            relogin.status(),
+            200,
+            "a stale cookie doesn't lock the client out"
+        );
+
         let login = api_login(&app, &app.client, "ANA@example.com ", PASSWORD).await;
         assert_eq!(login.status(), 200);
         let body: Value = login.json().await.expect("JSON");
