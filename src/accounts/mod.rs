@@ -202,7 +202,7 @@ pub const BAD_CREDENTIALS: &str = "The email or password is not right.";
 ///
 /// # Errors
 /// When the database fails.
-pub async fn authenticate(db: &Db, input: &LoginInput) -> Result<Option<UserId>, AppError> {
+async fn authenticate(db: &Db, input: &LoginInput) -> Result<Option<UserId>, AppError> {
     let found = match Email::parse(&input.email) {
         Ok(email) => global::credentials(db, &email).await?,
         Err(_) => None,

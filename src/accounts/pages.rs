@@ -48,13 +48,23 @@ async fn signup_form(
         time_zone: "UTC".to_owned(),
         ..SignupInput::default()
     };
-    let page = SignupPage {
-        layout: layout.with_csrf(&session).await?,
+    Ok(signup_page(layout, &session, form, FieldErrors::default())
+        .await?
+        .into_response())
+}
+
+async fn signup_page(
+    layout: Layout,
+    session: &Session,
+    form: SignupInput,
+    errors: FieldErrors,
+) -> Result<Html<String>, AppError> {
+    render(&SignupPage {
+        layout: layout.with_csrf(session).await?,
         form,
-        errors: FieldErrors::default(),
+        errors,
         time_zones: time_zone_options(),
-    };
-    Ok(render(&page)?.into_response())
+    })
 }
 
 async fn signup(
@@ -76,13 +86,8 @@ async fn signup(
         }
         Err(errors) => errors,
     };
-    let page = SignupPage {
-        layout: layout.with_csrf(&session).await?,
-        form,
-        errors,
-        time_zones: time_zone_options(),
-    };
-    Ok((StatusCode::UNPROCESSABLE_ENTITY, render(&page)?).into_response())
+    let page = signup_page(layout, &session, form, errors).await?;
+    Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response())
 }
 
 #[derive(Template)]
@@ -122,13 +127,24 @@ async fn login_form(
     if signed_in.is_some() {
         return Ok(Redirect::to(next.local_path()).into_response());
     }
-    let page = LoginPage {
-        layout: layout.with_csrf(&session).await?,
-        email: String::new(),
+    Ok(login_page(layout, &session, String::new(), &next, None)
+        .await?
+        .into_response())
+}
+
+async fn login_page(
+    layout: Layout,
+    session: &Session,
+    email: String,
+    next: &Next,
+    error: Option<&'static str>,
+) -> Result<Html<String>, AppError> {
+    render(&LoginPage {
+        layout: layout.with_csrf(session).await?,
+        email,
         next: next.local_path().to_owned(),
-        error: None,
-    };
-    Ok(render(&page)?.into_response())
+        error,
+    })
 }
 
 #[derive(Deserialize)]
@@ -150,13 +166,9 @@ async fn login(
         super::start_session(&session, user).await?;
         return Ok(Redirect::to(form.next.local_path()).into_response());
     }
-    let page = LoginPage {
-        layout: layout.with_csrf(&session).await?,
-        email: form.credentials.email.trim().to_owned(),
-        next: form.next.local_path().to_owned(),
-        error: Some(BAD_CREDENTIALS),
-    };
-    Ok((StatusCode::UNAUTHORIZED, render(&page)?).into_response())
+    let email = form.credentials.email.trim().to_owned();
+    let page = login_page(layout, &session, email, &form.next, Some(BAD_CREDENTIALS)).await?;
+    Ok((StatusCode::UNAUTHORIZED, page).into_response())
 }
 
 /// Ends this session: its row is deleted and the cookie cleared.

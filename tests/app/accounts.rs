@@ -7,7 +7,7 @@ use app::on_backend;
 use serde_json::{Value, json};
 
 use crate::fixtures::TenantFixture;
-use crate::support::{TestApp, csrf_field, each_backend};
+use crate::support::{TestApp, csrf_field, each_backend, new_client};
 
 const PASSWORD: &str = "correct horse battery";
 
@@ -18,26 +18,6 @@ async fn count(app: &TestApp, table: &str) -> i64 {
     .fetch_one(pool)
     .await
     .expect("count rows"))
-}
-
-/// Posts a form as a browser does.
-async fn post_form(
-    app: &TestApp,
-    client: &reqwest::Client,
-    path: &str,
-    fields: &[(&str, &str)],
-) -> reqwest::Response {
-    client
-        .post(app.url(path))
-        .form(fields)
-        .send()
-        .await
-        .expect("POST a form")
-}
-
-/// A client with an empty cookie jar.
-fn fresh() -> reqwest::Client {
-    crate::support::client_with(std::sync::Arc::default(), Default::default())
 }
 
 fn session_cookie(response: &reqwest::Response) -> Option<String> {
@@ -53,19 +33,19 @@ fn session_cookie(response: &reqwest::Response) -> Option<String> {
 /// Signs up through the page, as a browser does; returns the client.
 async fn sign_up(app: &TestApp, email: &str, organisation: &str) -> reqwest::Client {
     let (client, token) = app.visitor().await;
-    let response = post_form(
-        app,
-        &client,
-        "/signup",
-        &[
-            ("csrf_token", token.as_str()),
-            ("email", email),
-            ("password", PASSWORD),
-            ("organisation", organisation),
-            ("time_zone", "Europe/Madrid"),
-        ],
-    )
-    .await;
+    let response = app
+        .post_form(
+            &client,
+            "/signup",
+            &[
+                ("csrf_token", token.as_str()),
+                ("email", email),
+                ("password", PASSWORD),
+                ("organisation", organisation),
+                ("time_zone", "Europe/Madrid"),
+            ],
+        )
+        .await;
     assert_eq!(response.status(), 303, "signed up");
     client
 }
@@ -88,19 +68,19 @@ async fn api_login(
 async fn signup_creates_the_user_tenant_owner_and_first_location_and_signs_in() {
     each_backend(|app| async move {
         let (client, token) = app.visitor().await;
-        let response = post_form(
-            &app,
-            &client,
-            "/signup",
-            &[
-                ("csrf_token", token.as_str()),
-                ("email", "  Maria@Example.COM "),
-                ("password", PASSWORD),
-                ("organisation", "Café Olé"),
-                ("time_zone", "Europe/Madrid"),
-            ],
-        )
-        .await;
+        let response = app
+            .post_form(
+                &client,
+                "/signup",
+                &[
+                    ("csrf_token", token.as_str()),
+                    ("email", "  Maria@Example.COM "),
+                    ("password", PASSWORD),
+                    ("organisation", "Café Olé"),
+                    ("time_zone", "Europe/Madrid"),
+                ],
+            )
+            .await;
         assert_eq!(response.status(), 303);
         assert_eq!(response.headers()["location"], "/t/caf-ol/locations");
 
@@ -314,8 +294,14 @@ async fn the_api_signs_up_and_signs_in_with_a_csrf_token_for_later_requests() {
 async fn a_wrong_password_and_an_unknown_email_get_the_same_answer_in_the_same_time() {
     each_backend(|app| async move {
         sign_up(&app, "maria@example.com", "Maria's").await;
-        let wrong = api_login(&app, &fresh(), "maria@example.com", "not the password").await;
-        let unknown = api_login(&app, &fresh(), "nobody@example.com", "not the password").await;
+        let wrong = api_login(&app, &new_client(), "maria@example.com", "not the password").await;
+        let unknown = api_login(
+            &app,
+            &new_client(),
+            "nobody@example.com",
+            "not the password",
+        )
+        .await;
         assert_eq!(wrong.status(), 401);
         assert_eq!(unknown.status(), 401);
         assert_eq!(
@@ -327,17 +313,17 @@ async fn a_wrong_password_and_an_unknown_email_get_the_same_answer_in_the_same_t
         let (client, token) = app.visitor().await;
         let mut pages = Vec::new();
         for email in ["maria@example.com", "nobody@example.com"] {
-            let response = post_form(
-                &app,
-                &client,
-                "/login",
-                &[
-                    ("csrf_token", token.as_str()),
-                    ("email", email),
-                    ("password", "not the password"),
-                ],
-            )
-            .await;
+            let response = app
+                .post_form(
+                    &client,
+                    "/login",
+                    &[
+                        ("csrf_token", token.as_str()),
+                        ("email", email),
+                        ("password", "not the password"),
+                    ],
+                )
+                .await;
             assert_eq!(response.status(), 401);
             let html = response.text().await.expect("body");
             assert!(html.contains(app::accounts::BAD_CREDENTIALS));
@@ -353,7 +339,7 @@ async fn a_wrong_password_and_an_unknown_email_get_the_same_answer_in_the_same_t
                 let mut times = Vec::new();
                 for _ in 0..5 {
                     let started = Instant::now();
-                    api_login(&app, &fresh(), email, "not the password").await;
+                    api_login(&app, &new_client(), email, "not the password").await;
                     times.push(started.elapsed());
                 }
                 times.sort();
@@ -385,18 +371,18 @@ async fn signing_in_rotates_the_session_id_and_returns_to_the_page_asked_for() {
         .await
         .expect("the visitor's session"));
 
-        let response = post_form(
-            &app,
-            &client,
-            "/login",
-            &[
-                ("csrf_token", token.as_str()),
-                ("email", "maria@example.com"),
-                ("password", PASSWORD),
-                ("next", "/t/marias/settings"),
-            ],
-        )
-        .await;
+        let response = app
+            .post_form(
+                &client,
+                "/login",
+                &[
+                    ("csrf_token", token.as_str()),
+                    ("email", "maria@example.com"),
+                    ("password", PASSWORD),
+                    ("next", "/t/marias/settings"),
+                ],
+            )
+            .await;
         assert_eq!(response.status(), 303);
         assert_eq!(response.headers()["location"], "/t/marias/settings");
         let cookie = session_cookie(&response).expect("a new session cookie");
@@ -417,13 +403,9 @@ async fn signing_in_rotates_the_session_id_and_returns_to_the_page_asked_for() {
             .expect("GET");
         assert_eq!(settings.status(), 200);
         let old_token = token;
-        let refused = post_form(
-            &app,
-            &client,
-            "/logout",
-            &[("csrf_token", old_token.as_str())],
-        )
-        .await;
+        let refused = app
+            .post_form(&client, "/logout", &[("csrf_token", old_token.as_str())])
+            .await;
         assert_eq!(
             refused.status(),
             403,
@@ -436,18 +418,18 @@ async fn signing_in_rotates_the_session_id_and_returns_to_the_page_asked_for() {
             ("/\\evil.example", "/app"),
         ] {
             let (client, token) = app.visitor().await;
-            let response = post_form(
-                &app,
-                &client,
-                "/login",
-                &[
-                    ("csrf_token", token.as_str()),
-                    ("email", "maria@example.com"),
-                    ("password", PASSWORD),
-                    ("next", next),
-                ],
-            )
-            .await;
+            let response = app
+                .post_form(
+                    &client,
+                    "/login",
+                    &[
+                        ("csrf_token", token.as_str()),
+                        ("email", "maria@example.com"),
+                        ("password", PASSWORD),
+                        ("next", next),
+                    ],
+                )
+                .await;
             assert_eq!(response.headers()["location"], lands, "next={next}");
         }
     })
@@ -470,7 +452,7 @@ async fn a_hash_made_with_old_parameters_is_upgraded_at_sign_in() {
         .map(drop)
         .expect("store the old hash"));
         assert_eq!(
-            api_login(&app, &fresh(), "old@example.com", PASSWORD)
+            api_login(&app, &new_client(), "old@example.com", PASSWORD)
                 .await
                 .status(),
             200
@@ -487,7 +469,7 @@ async fn a_hash_made_with_old_parameters_is_upgraded_at_sign_in() {
             "{hash}"
         );
         assert_eq!(
-            api_login(&app, &fresh(), "old@example.com", PASSWORD)
+            api_login(&app, &new_client(), "old@example.com", PASSWORD)
                 .await
                 .status(),
             200,
@@ -513,13 +495,13 @@ async fn logging_out_ends_the_session_and_everywhere_else_ends_the_others() {
         let account = laptop.get(app.url("/account")).send().await.expect("GET");
         let html = account.text().await.expect("body");
         assert!(html.contains("signed in on 2"), "two sessions listed");
-        let response = post_form(
-            &app,
-            &laptop,
-            "/logout/others",
-            &[("csrf_token", &csrf_field(&html))],
-        )
-        .await;
+        let response = app
+            .post_form(
+                &laptop,
+                "/logout/others",
+                &[("csrf_token", &csrf_field(&html))],
+            )
+            .await;
         assert_eq!(response.status(), 303);
         let me = phone.get(app.url("/api/v1/me")).send().await.expect("GET");
         assert_eq!(me.status(), 401, "the phone is signed out");
@@ -528,13 +510,9 @@ async fn logging_out_ends_the_session_and_everywhere_else_ends_the_others() {
         let html = page.text().await.expect("body");
         assert!(html.contains("Signed out of 1 other session."));
 
-        let response = post_form(
-            &app,
-            &laptop,
-            "/logout",
-            &[("csrf_token", &csrf_field(&html))],
-        )
-        .await;
+        let response = app
+            .post_form(&laptop, "/logout", &[("csrf_token", &csrf_field(&html))])
+            .await;
         assert_eq!(response.status(), 303);
         assert_eq!(count(&app, "sessions").await, 0, "the row is deleted");
         let after = laptop.get(app.url("/account")).send().await.expect("GET");
@@ -602,26 +580,26 @@ async fn a_form_without_the_right_csrf_token_is_refused_and_changes_nothing() {
             before,
             "nothing changed"
         );
-        let accepted = post_form(
-            &app,
-            &forged,
-            "/t/alpha/locations",
-            &[
-                ("csrf_token", token.as_str()),
-                ("name", "Real"),
-                ("time_zone", "UTC"),
-            ],
-        )
-        .await;
+        let accepted = app
+            .post_form(
+                &forged,
+                "/t/alpha/locations",
+                &[
+                    ("csrf_token", token.as_str()),
+                    ("name", "Real"),
+                    ("time_zone", "UTC"),
+                ],
+            )
+            .await;
         assert_eq!(accepted.status(), 303, "the right token passes");
 
-        let anonymous = post_form(
-            &app,
-            &app.client,
-            "/login",
-            &[("email", "owner@alpha.test"), ("password", PASSWORD)],
-        )
-        .await;
+        let anonymous = app
+            .post_form(
+                &app.client,
+                "/login",
+                &[("email", "owner@alpha.test"), ("password", PASSWORD)],
+            )
+            .await;
         assert_eq!(
             anonymous.status(),
             403,

@@ -17,16 +17,17 @@ async fn an_owner_adds_edits_and_archives_locations() {
         let html = list.text().await.unwrap();
         assert!(html.contains("alpha Centre") && html.contains("alpha Harbour"));
 
-        let created = owner
-            .post(app.url("/t/alpha/locations"))
-            .form(&[
-                ("name", "  Airport  "),
-                ("address", "Terminal 1"),
-                ("time_zone", "Europe/Madrid"),
-            ])
-            .send()
-            .await
-            .unwrap();
+        let created = app
+            .post_form(
+                &owner,
+                "/t/alpha/locations",
+                &[
+                    ("name", "  Airport  "),
+                    ("address", "Terminal 1"),
+                    ("time_zone", "Europe/Madrid"),
+                ],
+            )
+            .await;
         assert_eq!(created.status(), 303);
         assert_eq!(created.headers()["location"], "/t/alpha/locations");
         let html = owner
@@ -40,12 +41,13 @@ async fn an_owner_adds_edits_and_archives_locations() {
         assert!(html.contains("Added Airport."), "flash shown");
         assert!(html.contains(">Airport</a>"), "trimmed name listed");
 
-        let duplicate = owner
-            .post(app.url("/t/alpha/locations"))
-            .form(&[("name", "airport"), ("time_zone", "Europe/Madrid")])
-            .send()
-            .await
-            .unwrap();
+        let duplicate = app
+            .post_form(
+                &owner,
+                "/t/alpha/locations",
+                &[("name", "airport"), ("time_zone", "Europe/Madrid")],
+            )
+            .await;
         assert_eq!(duplicate.status(), 422);
         let html = duplicate.text().await.unwrap();
         assert!(html.contains("Another active location already has this name."));
@@ -54,28 +56,30 @@ async fn an_owner_adds_edits_and_archives_locations() {
             "the form keeps the input"
         );
 
-        let invalid = owner
-            .post(app.url("/t/alpha/locations"))
-            .form(&[("name", ""), ("time_zone", "Mars/Olympus")])
-            .send()
-            .await
-            .unwrap();
+        let invalid = app
+            .post_form(
+                &owner,
+                "/t/alpha/locations",
+                &[("name", ""), ("time_zone", "Mars/Olympus")],
+            )
+            .await;
         assert_eq!(invalid.status(), 422);
         let html = invalid.text().await.unwrap();
         assert!(html.contains("This field is required."));
         assert!(html.contains("Pick a time zone from the list"));
 
         let id = a.locations[1];
-        let edited = owner
-            .post(app.url(&format!("/t/alpha/locations/{id}")))
-            .form(&[
-                ("name", "Harbour Front"),
-                ("address", "Pier 2"),
-                ("time_zone", "Atlantic/Canary"),
-            ])
-            .send()
-            .await
-            .unwrap();
+        let edited = app
+            .post_form(
+                &owner,
+                &format!("/t/alpha/locations/{id}"),
+                &[
+                    ("name", "Harbour Front"),
+                    ("address", "Pier 2"),
+                    ("time_zone", "Atlantic/Canary"),
+                ],
+            )
+            .await;
         assert_eq!(edited.status(), 303);
         let page = owner
             .get(app.url(&format!("/t/alpha/locations/{id}")))
@@ -101,12 +105,13 @@ async fn an_owner_adds_edits_and_archives_locations() {
             .unwrap();
         assert!(html.contains("Archived"));
         // An archived name is free again.
-        let reused = owner
-            .post(app.url("/t/alpha/locations"))
-            .form(&[("name", "Harbour Front"), ("time_zone", "UTC")])
-            .send()
-            .await
-            .unwrap();
+        let reused = app
+            .post_form(
+                &owner,
+                "/t/alpha/locations",
+                &[("name", "Harbour Front"), ("time_zone", "UTC")],
+            )
+            .await;
         assert_eq!(reused.status(), 303);
     })
     .await;
@@ -130,12 +135,13 @@ async fn roles_below_admin_get_403_with_a_message_for_what_they_see_but_may_not_
             .unwrap();
         assert!(html.contains("alpha Centre") && !html.contains("alpha Harbour"));
 
-        let create = manager
-            .post(app.url("/t/alpha/locations"))
-            .form(&[("name", "New"), ("time_zone", "UTC")])
-            .send()
-            .await
-            .unwrap();
+        let create = app
+            .post_form(
+                &manager,
+                "/t/alpha/locations",
+                &[("name", "New"), ("time_zone", "UTC")],
+            )
+            .await;
         assert_eq!(create.status(), 403);
         assert!(
             create
@@ -145,12 +151,13 @@ async fn roles_below_admin_get_403_with_a_message_for_what_they_see_but_may_not_
                 .contains("Only owners and admins can add locations.")
         );
 
-        let edit = manager
-            .post(app.url(&format!("/t/alpha/locations/{granted}")))
-            .form(&[("name", "Centre North"), ("time_zone", "UTC")])
-            .send()
-            .await
-            .unwrap();
+        let edit = app
+            .post_form(
+                &manager,
+                &format!("/t/alpha/locations/{granted}"),
+                &[("name", "Centre North"), ("time_zone", "UTC")],
+            )
+            .await;
         assert_eq!(edit.status(), 303, "a manager edits a granted location");
 
         let archive = manager
@@ -160,12 +167,13 @@ async fn roles_below_admin_get_403_with_a_message_for_what_they_see_but_may_not_
             .unwrap();
         assert_eq!(archive.status(), 403);
 
-        let staff_edit = staff
-            .post(app.url(&format!("/t/alpha/locations/{granted}")))
-            .form(&[("name", "Mine now"), ("time_zone", "UTC")])
-            .send()
-            .await
-            .unwrap();
+        let staff_edit = app
+            .post_form(
+                &staff,
+                &format!("/t/alpha/locations/{granted}"),
+                &[("name", "Mine now"), ("time_zone", "UTC")],
+            )
+            .await;
         assert_eq!(staff_edit.status(), 403);
         assert!(
             staff_edit

@@ -14,15 +14,26 @@ fn behind_a_proxy() -> Options {
     }
 }
 
+/// A sign-in from `address`, as one trusted proxy reports it (after an
+/// entry the client wrote itself).
 async fn login_from(
     app: &TestApp,
     address: &str,
     email: &str,
     password: &str,
 ) -> reqwest::Response {
+    login_forwarded_for(app, &format!("198.51.100.99, {address}"), email, password).await
+}
+
+async fn login_forwarded_for(
+    app: &TestApp,
+    forwarded_for: &str,
+    email: &str,
+    password: &str,
+) -> reqwest::Response {
     reqwest::Client::new()
         .post(app.url("/api/v1/login"))
-        .header("x-forwarded-for", format!("198.51.100.99, {address}"))
+        .header("x-forwarded-for", forwarded_for)
         .json(&json!({"email": email, "password": password}))
         .send()
         .await
@@ -93,13 +104,8 @@ async fn an_address_gets_a_burst_of_sign_ins_then_429_while_others_go_on() {
             "limited at attempt {attempt}, {refilled} refilled"
         );
         assert!((1..=2).contains(&wait), "one more every 2 s: {wait}");
-        let spoofed = reqwest::Client::new()
-            .post(app.url("/api/v1/login"))
-            .header("x-forwarded-for", "1.2.3.4, 203.0.113.7")
-            .json(&json!({"email": "x@example.com", "password": "wrong guess"}))
-            .send()
-            .await
-            .expect("POST");
+        let spoofed =
+            login_forwarded_for(&app, "1.2.3.4, 203.0.113.7", "x@example.com", "wrong guess").await;
         assert_eq!(
             spoofed.status(),
             429,

@@ -303,7 +303,7 @@ impl TestApp {
                 .await
                 .expect("server runs");
         });
-        let client = client_with(Arc::default(), HeaderMap::new());
+        let client = new_client();
         Self {
             address,
             database_url: database_url.to_owned(),
@@ -344,7 +344,7 @@ impl TestApp {
     /// A new client of a visitor who opened the sign-in page: a session
     /// holding a CSRF token, and the token from the page's form.
     pub async fn visitor(&self) -> (reqwest::Client, String) {
-        let client = client_with(Arc::default(), HeaderMap::new());
+        let client = new_client();
         let html = client
             .get(self.url("/login"))
             .send()
@@ -355,6 +355,21 @@ impl TestApp {
             .expect("body");
         let token = csrf_field(&html);
         (client, token)
+    }
+
+    /// Posts a form from `client`, as a browser does.
+    pub async fn post_form(
+        &self,
+        client: &reqwest::Client,
+        path: &str,
+        fields: &[(&str, &str)],
+    ) -> reqwest::Response {
+        client
+            .post(self.url(path))
+            .form(fields)
+            .send()
+            .await
+            .expect("POST a form")
     }
 
     pub async fn get(&self, path: &str) -> reqwest::Response {
@@ -369,6 +384,11 @@ impl TestApp {
         }
         self.db.close().await;
     }
+}
+
+/// A client with an empty cookie jar.
+pub fn new_client() -> reqwest::Client {
+    client_with(Arc::default(), HeaderMap::new())
 }
 
 /// An HTTP client that keeps cookies in `jar`, sends `headers` with every

@@ -79,12 +79,13 @@ async fn a_user_without_a_tenant_is_sent_to_create_one_and_public_pages_still_wo
             assert_eq!(response.status(), 200, "{path}");
         }
 
-        let created = client
-            .post(app.url("/tenants"))
-            .form(&[("name", "Acme Cafés"), ("time_zone", "Europe/Madrid")])
-            .send()
-            .await
-            .unwrap();
+        let created = app
+            .post_form(
+                &client,
+                "/tenants",
+                &[("name", "Acme Cafés"), ("time_zone", "Europe/Madrid")],
+            )
+            .await;
         assert_eq!(created.status(), 303);
         assert_eq!(created.headers()["location"], "/t/acme-caf-s/locations");
         let html = client
@@ -131,12 +132,13 @@ async fn a_user_without_a_tenant_is_sent_to_create_one_and_public_pages_still_wo
         let enter = client.get(app.url("/app")).send().await.unwrap();
         assert_eq!(enter.headers()["location"], "/tenants");
 
-        let invalid = client
-            .post(app.url("/tenants"))
-            .form(&[("name", " "), ("time_zone", "Nowhere")])
-            .send()
-            .await
-            .unwrap();
+        let invalid = app
+            .post_form(
+                &client,
+                "/tenants",
+                &[("name", " "), ("time_zone", "Nowhere")],
+            )
+            .await;
         assert_eq!(invalid.status(), 422);
     })
     .await;
@@ -147,12 +149,13 @@ async fn owners_and_admins_change_settings_others_get_403() {
     each_backend(|app| async move {
         let a = TenantFixture::create(&app.db, "alpha").await;
         let owner = app.client_for(a.owner).await;
-        let saved = owner
-            .post(app.url("/t/alpha/settings"))
-            .form(&[("name", "Alpha Group"), ("time_zone", "Atlantic/Canary")])
-            .send()
-            .await
-            .unwrap();
+        let saved = app
+            .post_form(
+                &owner,
+                "/t/alpha/settings",
+                &[("name", "Alpha Group"), ("time_zone", "Atlantic/Canary")],
+            )
+            .await;
         assert_eq!(saved.status(), 303);
         let settings: Value = owner
             .get(app.url("/api/v1/t/alpha/settings"))
