@@ -9,6 +9,7 @@ use crate::accounts::email::Email;
 use crate::config::{Config, ConfigError};
 use crate::db::{self, Db};
 use crate::http::{self, AppState, Server};
+use crate::jobs;
 use crate::telemetry;
 use crate::tenancy::scope::{Intent, ScopeError};
 use crate::tenancy::super_admin::{SuperAdmin, all_tenants_unsafe};
@@ -138,23 +139,30 @@ pub async fn connect_and_migrate(config: &Config) -> Result<Db, StartupError> {
 }
 
 async fn serve(db: Db, config: Config) -> Result<(), StartupError> {
+    if config.app_env.is_production() && config.smtp_url.is_none() {
+        tracing::warn!(
+            "APP_ENV=production without SMTP_URL: emails (verification, password reset, invitations) \
+             wait in the job queue until SMTP_URL is set and the app restarts."
+        );
+    }
     let address = format!("{}:{}", config.host, config.port);
-    let server = Server::bind(
-        &config,
-        http::router(AppState::new(db.clone(), config.clone())),
-    )
-    .await
-    .map_err(|source| StartupError::Bind {
-        address: address.clone(),
-        source,
-    })?;
+    let state = AppState::new(db.clone(), config.clone());
+    let server = Server::bind(&config, http::router(state.clone()))
+        .await
+        .map_err(|source| StartupError::Bind {
+            address: address.clone(),
+            source,
+        })?;
     let url = server.local_addr().map_or_else(
         |_| format!("http://{address}"),
         |addr| format!("http://{addr}"),
     );
+    let workers = jobs::start(&state, config.job_workers);
     tracing::info!(%url, backend = db.backend().name(), "listening");
     println!("{} is running at {url}", crate::brand::APP_NAME);
-    server.run().await.map_err(StartupError::Serve)?;
+    let served = server.run().await;
+    workers.stop().await;
+    served.map_err(StartupError::Serve)?;
     db.close().await;
     Ok(())
 }

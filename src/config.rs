@@ -68,6 +68,13 @@ pub struct Config {
     /// How many proxies in front of the app append to `X-Forwarded-For`
     /// (0: the header is ignored and the peer is the client).
     pub trusted_proxy_hops: usize,
+    /// Where email goes (`smtp://`, `smtps://`); unset in development means
+    /// the log and `/dev/mailbox` only.
+    pub smtp_url: Option<Secret>,
+    /// The sender of every email, as `Name <address>`.
+    pub mail_from: String,
+    /// Job-queue workers in this process (0: another process runs them).
+    pub job_workers: usize,
 }
 
 /// A configuration value that can't be used: names the variable and says why.
@@ -156,6 +163,26 @@ impl Config {
                 _ => Err("expected the number of proxies in front of the app, 0 to 10".to_owned()),
             })?;
 
+        let smtp_url = lookup("SMTP_URL")
+            .filter(|v| !v.trim().is_empty())
+            .map(|v| {
+                Variable {
+                    name: "SMTP_URL",
+                    value: v,
+                }
+                .parse_with(|url| crate::mail::check_smtp_url(url).map(|()| Secret(url.to_owned())))
+            })
+            .transpose()?;
+        let mail_from = var(
+            "MAIL_FROM",
+            &format!("{} <noreply@localhost>", crate::brand::APP_NAME),
+        )
+        .parse_with(|from| crate::mail::check_mail_from(from).map(|()| from.to_owned()))?;
+        let job_workers = var("JOB_WORKERS", "2").parse_with(|v| match v.parse::<usize>() {
+            Ok(workers) if workers <= 32 => Ok(workers),
+            _ => Err("expected a number of workers, 0 to 32".to_owned()),
+        })?;
+
         Ok(Self {
             app_env,
             host,
@@ -169,6 +196,9 @@ impl Config {
             max_body_bytes,
             allow_sqlite_in_production,
             trusted_proxy_hops,
+            smtp_url,
+            mail_from,
+            job_workers,
         })
     }
 
@@ -243,6 +273,9 @@ mod tests {
             ("REQUEST_TIMEOUT_SECS", "0"),
             ("ALLOW_SQLITE_IN_PRODUCTION", "maybe"),
             ("TRUSTED_PROXY_HOPS", "-1"),
+            ("SMTP_URL", "mail.example.com"),
+            ("MAIL_FROM", "not an address"),
+            ("JOB_WORKERS", "many"),
         ];
         for (variable, value) in cases {
             let error = config(&[(variable, value)])
@@ -273,8 +306,16 @@ mod tests {
     }
 
     #[test]
-    fn the_metrics_token_never_prints() {
-        let config = config(&[("METRICS_TOKEN", "s3cret")]).expect("valid");
-        assert!(!format!("{config:?}").contains("s3cret"));
+    fn secrets_never_print() {
+        let config = config(&[
+            ("METRICS_TOKEN", "s3cret"),
+            ("SMTP_URL", "smtps://user:hunter2@smtp.example.com"),
+        ])
+        .expect("valid");
+        let printed = format!("{config:?}");
+        assert!(
+            !printed.contains("s3cret") && !printed.contains("hunter2"),
+            "{printed}"
+        );
     }
 }

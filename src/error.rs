@@ -38,6 +38,10 @@ pub enum AppError {
     CsrfRejected,
     #[error("{0}")]
     Conflict(String),
+    /// An emailed link (verification, password reset) that is unknown,
+    /// used or expired: one answer for all three.
+    #[error("This link has expired or was already used. Ask for a new one.")]
+    InvalidLink,
     #[error("the request body is too large")]
     PayloadTooLarge,
     /// Over a rate limit: try again after the duration.
@@ -145,6 +149,7 @@ impl AppError {
             Self::Forbidden(_) => client(StatusCode::FORBIDDEN, "forbidden"),
             Self::CsrfRejected => client(StatusCode::FORBIDDEN, "csrf_failed"),
             Self::Conflict(_) => client(StatusCode::CONFLICT, "conflict"),
+            Self::InvalidLink => client(StatusCode::BAD_REQUEST, "invalid_link"),
             Self::PayloadTooLarge => client(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"),
             Self::RateLimited(wait) => ErrorReport {
                 retry_after: Some(wait.as_secs().max(1)),

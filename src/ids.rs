@@ -142,3 +142,8 @@ typed_id!(
     /// One entry of the super-admin audit log.
     AuditEntryId
 );
+
+typed_id!(
+    /// A job in the durable queue.
+    JobId
+);

@@ -1,8 +1,10 @@
-//! Random tokens (CSRF, and later reset links and API tokens) and comparing
-//! them without leaking, through timing, how much of a guess was right.
+//! Random tokens (CSRF, emailed links, and later API tokens), their stored
+//! digests, and comparing them without leaking, through timing, how much of
+//! a guess was right.
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 /// 256 random bits from the OS, URL-safe (43 characters).
@@ -10,6 +12,15 @@ pub fn random_token() -> String {
     let mut bytes = [0u8; 32];
     getrandom::fill(&mut bytes).expect("the operating system's random source works");
     URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// The SHA-256 digest of `token`, in hex: what the database keeps of a
+/// token, so a copy of the table opens nothing.
+pub fn digest(token: &str) -> String {
+    Sha256::digest(token.as_bytes())
+        .iter()
+        .map(|byte| format!("{byte:02x}"))
+        .collect()
 }
 
 /// Compares in time that depends only on the lengths.

@@ -39,6 +39,8 @@ pub struct UserView {
     pub id: UserId,
     pub email: String,
     pub is_super_admin: bool,
+    /// Whether the email address was confirmed through the emailed link.
+    pub email_verified: bool,
 }
 
 impl From<CurrentUser> for UserView {
@@ -47,6 +49,7 @@ impl From<CurrentUser> for UserView {
             id: user.id,
             email: user.email,
             is_super_admin: user.is_super_admin,
+            email_verified: user.email_verified,
         }
     }
 }

@@ -12,6 +12,9 @@ pub mod email;
 pub mod global;
 pub mod pages;
 pub mod password;
+pub mod reset;
+pub mod tokens;
+pub mod verification;
 
 use axum::extract::{FromRequestParts, OptionalFromRequestParts};
 use axum::http::request::Parts;
@@ -39,6 +42,7 @@ pub struct CurrentUser {
     pub id: UserId,
     pub email: String,
     pub is_super_admin: bool,
+    pub email_verified: bool,
 }
 
 impl FromRequestParts<AppState> for CurrentUser {
@@ -259,7 +263,16 @@ pub async fn attempt_signup(
         Err(errors) => return Ok(Err(errors)),
     };
     rate_limits::count_account(&state.db, Limit::Signup, valid.email.as_str()).await?;
-    signup(&state.db, valid).await
+    let email = valid.email.clone();
+    let created = signup(&state.db, valid).await?;
+    if let Ok((user, _)) = &created {
+        // The account exists now: a failure here must not undo it, and the
+        // banner offers another link.
+        if let Err(error) = verification::send_link(state, *user, &email).await {
+            tracing::error!(%error, "cannot send the verification email after signup");
+        }
+    }
+    Ok(created)
 }
 
 /// Signs `user` in on this session: a new session id (so an id planted

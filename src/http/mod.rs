@@ -43,6 +43,7 @@ pub struct AppState {
     pub metrics: Option<Arc<Metrics>>,
     pub tenant_slugs: Arc<crate::tenancy::SlugCache>,
     pub rate_limits: Arc<crate::rate_limits::RateLimits>,
+    pub mailer: Arc<crate::mail::Mailer>,
 }
 
 impl AppState {
@@ -53,6 +54,7 @@ impl AppState {
             .then(|| Arc::new(Metrics::default()));
         Self {
             db,
+            mailer: Arc::new(crate::mail::Mailer::new(&config)),
             config: Arc::new(config),
             metrics,
             tenant_slugs: Arc::default(),
@@ -79,6 +81,8 @@ pub fn routes() -> Routes {
         .merge(crate::pages::routes())
         .merge(crate::accounts::pages::routes())
         .merge(crate::accounts::api::routes())
+        .merge(crate::accounts::verification::routes())
+        .merge(crate::accounts::reset::routes())
         .merge(crate::locations::pages::routes())
         .merge(crate::locations::api::routes())
         .merge(crate::members::pages::routes())
@@ -87,6 +91,7 @@ pub fn routes() -> Routes {
         .merge(crate::tenants::api::routes())
         .merge(crate::api::routes())
         .merge(crate::admin::pages::routes())
+        .merge(crate::mail::dev_mailbox::routes())
         .merge(health::routes())
         .merge(metrics::routes())
         .merge(assets::routes())

@@ -9,9 +9,12 @@ use axum::http::request::Parts;
 use axum::response::Html;
 use tower_sessions::Session;
 
+use crate::accounts::global::find_user;
 use crate::error::AppError;
+use crate::http::AppState;
 use crate::http::routes::{Access, Routes, get};
 use crate::http::{assets, csrf};
+use crate::ids::UserId;
 use crate::sessions::USER_ID_KEY;
 use crate::sessions::flash::{self, Flash};
 use crate::tenancy::{Action, Member, Tenant};
@@ -40,6 +43,8 @@ pub struct Layout {
     pub flashes: Vec<Flash>,
     pub year: i32,
     pub signed_in: bool,
+    /// The signed-in user hasn't confirmed their email: shows the banner.
+    pub email_unverified: bool,
     /// For the hidden `csrf_token` field of every form (`forms::csrf`).
     /// Empty for a visitor without a session until [`Layout::with_csrf`].
     pub csrf_token: String,
@@ -55,6 +60,7 @@ impl Layout {
             flashes: Vec::new(),
             year: time::OffsetDateTime::now_utc().year(),
             signed_in: false,
+            email_unverified: false,
             csrf_token: String::new(),
         }
     }
@@ -70,14 +76,20 @@ impl Layout {
     }
 }
 
-impl<S: Send + Sync> FromRequestParts<S> for Layout {
+impl FromRequestParts<AppState> for Layout {
     type Rejection = AppError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, AppError> {
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, AppError> {
         let session = Session::from_request_parts(parts, state)
             .await
             .map_err(|(_, reason)| AppError::Internal(reason.to_owned()))?;
-        let signed_in = session.get_value(USER_ID_KEY).await?.is_some();
+        let user: Option<UserId> = session.get(USER_ID_KEY).await?;
+        let email_unverified = match user {
+            Some(user) => find_user(&state.db, user)
+                .await?
+                .is_some_and(|user| !user.email_verified),
+            None => false,
+        };
         // A session that exists anyway gets a token; a visitor without one
         // doesn't get a session just for looking at a page.
         let csrf_token = if session.is_empty().await {
@@ -87,7 +99,8 @@ impl<S: Send + Sync> FromRequestParts<S> for Layout {
         };
         Ok(Self {
             flashes: flash::take(&session).await?,
-            signed_in,
+            signed_in: user.is_some(),
+            email_unverified,
             csrf_token,
             ..Self::plain()
         })

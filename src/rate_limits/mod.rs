@@ -1,5 +1,5 @@
 //! Rate limits on the doors that guessing comes through: sign-in, signup,
-//! password reset, invitation acceptance, second-factor entry.
+//! password reset, verification emails, invitation acceptance, second-factor entry.
 //!
 //! Two limits each, and a request must pass both:
 //! * **per client address**, in memory ([governor]'s GCRA): a burst, then
@@ -23,7 +23,6 @@ use std::time::Duration;
 
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota};
-use sha2::{Digest, Sha256};
 
 use crate::db::Db;
 use crate::error::AppError;
@@ -35,6 +34,8 @@ pub enum Limit {
     Login,
     Signup,
     PasswordReset,
+    /// Asking for another email-verification link.
+    VerificationEmail,
     InvitationAcceptance,
     SecondFactor,
 }
@@ -53,10 +54,11 @@ struct Rule {
 const MINUTE: Duration = Duration::from_secs(60);
 
 impl Limit {
-    pub const ALL: [Limit; 5] = [
+    pub const ALL: [Limit; 6] = [
         Limit::Login,
         Limit::Signup,
         Limit::PasswordReset,
+        Limit::VerificationEmail,
         Limit::InvitationAcceptance,
         Limit::SecondFactor,
     ];
@@ -67,6 +69,7 @@ impl Limit {
             Self::Login => "login",
             Self::Signup => "signup",
             Self::PasswordReset => "password_reset",
+            Self::VerificationEmail => "verification_email",
             Self::InvitationAcceptance => "invitation",
             Self::SecondFactor => "second_factor",
         }
@@ -85,6 +88,7 @@ impl Limit {
             Self::Login => rule(30, Duration::from_secs(2), 10, 15 * MINUTE),
             Self::Signup => rule(20, 3 * MINUTE, 5, 60 * MINUTE),
             Self::PasswordReset => rule(10, 6 * MINUTE, 5, 60 * MINUTE),
+            Self::VerificationEmail => rule(10, 6 * MINUTE, 3, 60 * MINUTE),
             Self::InvitationAcceptance => rule(20, Duration::from_secs(3), 10, 15 * MINUTE),
             Self::SecondFactor => rule(20, Duration::from_secs(3), 5, 5 * MINUTE),
         }
@@ -135,10 +139,7 @@ impl RateLimits {
 /// The account key as stored: a digest, so the table holds no emails (nor
 /// the passwords people type into the email field by mistake).
 fn subject(key: &str) -> String {
-    Sha256::digest(key.trim().to_lowercase().as_bytes())
-        .iter()
-        .map(|byte| format!("{byte:02x}"))
-        .collect()
+    crate::tokens::digest(&key.trim().to_lowercase())
 }
 
 /// Counts one attempt against `account`.

@@ -9,9 +9,9 @@ use serde_json::{Value, json};
 use crate::fixtures::TenantFixture;
 use crate::support::{TestApp, csrf_field, each_backend, new_client};
 
-const PASSWORD: &str = "correct horse battery";
+pub const PASSWORD: &str = "correct horse battery";
 
-async fn count(app: &TestApp, table: &str) -> i64 {
+pub async fn count(app: &TestApp, table: &str) -> i64 {
     on_backend!(&app.db, |pool| sqlx::query_scalar(sqlx::AssertSqlSafe(
         format!("SELECT count(*) FROM {table}")
     ))
@@ -31,7 +31,7 @@ fn session_cookie(response: &reqwest::Response) -> Option<String> {
 }
 
 /// Signs up through the page, as a browser does; returns the client.
-async fn sign_up(app: &TestApp, email: &str, organisation: &str) -> reqwest::Client {
+pub async fn sign_up(app: &TestApp, email: &str, organisation: &str) -> reqwest::Client {
     let (client, token) = app.visitor().await;
     let response = app
         .post_form(
@@ -50,7 +50,7 @@ async fn sign_up(app: &TestApp, email: &str, organisation: &str) -> reqwest::Cli
     client
 }
 
-async fn api_login(
+pub async fn api_login(
     app: &TestApp,
     client: &reqwest::Client,
     email: &str,

@@ -19,6 +19,7 @@ use app::config::Config;
 use app::db::{Backend, DatabaseUrl, Db};
 use app::http::routes::Routes;
 use app::http::{AppState, Server};
+use app::on_backend;
 use reqwest::header::HeaderMap;
 use sqlx::postgres::{PgConnectOptions, PgConnection};
 use sqlx::{AssertSqlSafe, Connection};
@@ -253,6 +254,8 @@ pub struct TestApp {
     pub database_url: String,
     pub client: reqwest::Client,
     pub db: Db,
+    /// The app's state, for running its job queue and reading its mailbox.
+    pub state: AppState,
     stop: Arc<Mutex<Option<Stopper>>>,
 }
 
@@ -284,6 +287,7 @@ impl TestApp {
             .expect("connect and migrate");
         let server_config = config.clone();
         let state = AppState::new(db.clone(), config);
+        let app_state = state.clone();
         // Until accounts exist, tests sign users in through a test-only route.
         let mut routes = app::http::routes().merge(crate::fixtures::sign_in_route());
         if let Some(extra) = options.extra_routes {
@@ -309,6 +313,7 @@ impl TestApp {
             database_url: database_url.to_owned(),
             client,
             db,
+            state: app_state,
             stop: Arc::new(Mutex::new(Some((stop_sender, task)))),
         }
     }
@@ -372,6 +377,62 @@ impl TestApp {
             .expect("POST a form")
     }
 
+    /// Runs a statement on the app's database, as an operator would (for
+    /// setting up a state the app can't be asked for, such as an expiry).
+    pub async fn execute(&self, sql: &str) {
+        let sql = sql.to_owned();
+        on_backend!(&self.db, |pool| sqlx::query(AssertSqlSafe(sql.clone()))
+            .execute(pool)
+            .await
+            .map(drop))
+        .unwrap_or_else(|e| panic!("{sql}: {e}"));
+    }
+
+    /// Runs every due job, as the app's workers would (tests run none in
+    /// the background, so what a job does is seen when the test says).
+    pub async fn run_jobs(&self) -> usize {
+        app::jobs::run_due(&self.state).await.expect("run due jobs")
+    }
+
+    /// The emails sent to `to`, newest first, after running due jobs.
+    pub async fn emails_to(&self, to: &str) -> Vec<app::mail::Outgoing> {
+        self.run_jobs().await;
+        let mailbox = self
+            .state
+            .mailer
+            .dev_mailbox
+            .as_ref()
+            .expect("a development mailbox");
+        mailbox
+            .emails()
+            .into_iter()
+            .map(|kept| kept.email)
+            .filter(|email| email.to == to)
+            .collect()
+    }
+
+    /// The path of the link to `{BASE_URL}{prefix}…` in the newest email to
+    /// `to`, checked to be in both its text and its HTML body.
+    pub async fn link_in_email(&self, to: &str, prefix: &str) -> String {
+        let emails = self.emails_to(to).await;
+        let email = emails.first().unwrap_or_else(|| panic!("an email to {to}"));
+        let base_url = &self.state.config.base_url;
+        let start = format!("{base_url}{prefix}");
+        let at = email
+            .text
+            .find(&start)
+            .unwrap_or_else(|| panic!("a link to {start} in {:?}", email.text));
+        let link = email.text[at..]
+            .split_whitespace()
+            .next()
+            .expect("the link");
+        assert!(
+            email.html.contains(&format!("href=\"{link}\"")),
+            "the HTML body links to {link}"
+        );
+        link[base_url.len()..].to_owned()
+    }
+
     pub async fn get(&self, path: &str) -> reqwest::Response {
         self.client.get(self.url(path)).send().await.expect("GET")
     }
@@ -408,4 +469,79 @@ pub fn csrf_field(html: &str) -> String {
     let start = html.find(marker).expect("a form with a csrf_token field") + marker.len();
     let length = html[start..].find('"').expect("the end of the value");
     html[start..start + length].to_owned()
+}
+
+/// A minimal SMTP server that keeps what it receives, and can be "down"
+/// (it then greets every connection with 421, as a server in trouble does).
+/// Stands in for the mail provider, as a mock server does for Stripe.
+#[derive(Clone)]
+pub struct FakeSmtp {
+    pub url: String,
+    /// Each message's DATA, as received.
+    pub received: Arc<Mutex<Vec<String>>>,
+    pub up: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl FakeSmtp {
+    pub async fn start() -> Self {
+        use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind SMTP");
+        let url = format!("smtp://{}", listener.local_addr().expect("address"));
+        let smtp = Self {
+            url,
+            received: Arc::default(),
+            up: Arc::new(true.into()),
+        };
+        let server = smtp.clone();
+        tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                let server = server.clone();
+                tokio::spawn(async move {
+                    let (read, mut write) = stream.into_split();
+                    let mut lines = BufReader::new(read).lines();
+                    if !server.up.load(std::sync::atomic::Ordering::SeqCst) {
+                        let _ = write.write_all(b"421 down for maintenance\r\n").await;
+                        return;
+                    }
+                    let _ = write.write_all(b"220 fake ESMTP\r\n").await;
+                    while let Ok(Some(line)) = lines.next_line().await {
+                        let command = line.to_uppercase();
+                        let reply: &[u8] = if command.starts_with("DATA") {
+                            let _ = write.write_all(b"354 go on\r\n").await;
+                            let mut data = String::new();
+                            while let Ok(Some(line)) = lines.next_line().await {
+                                if line == "." {
+                                    break;
+                                }
+                                data.push_str(&line);
+                                data.push('\n');
+                            }
+                            server.received.lock().expect("not poisoned").push(data);
+                            b"250 queued\r\n"
+                        } else if command.starts_with("QUIT") {
+                            let _ = write.write_all(b"221 bye\r\n").await;
+                            return;
+                        } else {
+                            b"250 ok\r\n"
+                        };
+                        if write.write_all(reply).await.is_err() {
+                            return;
+                        }
+                    }
+                });
+            }
+        });
+        smtp
+    }
+
+    pub fn set_up(&self, up: bool) {
+        self.up.store(up, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    pub fn received(&self) -> Vec<String> {
+        self.received.lock().expect("not poisoned").clone()
+    }
 }

@@ -1,0 +1,59 @@
+//! Single-use tokens sent by email (verification and password-reset links).
+//! The link carries 256 random bits; the database keeps only their digest,
+//! the purpose, the user, the address it went to and the expiry. Using a
+//! token deletes it.
+//!
+//! Why not a signed, stateless link: a stored token can be used once and
+//! revoked (a password change ends every reset link), needs no signing key
+//! to manage and rotate, and a digest in the table is as useless to a thief
+//! as a signature they can't forge.
+
+use std::time::Duration;
+
+use time::OffsetDateTime;
+
+use super::email::Email;
+use super::global;
+use crate::db::Db;
+use crate::ids::UserId;
+use crate::tokens::{digest, random_token};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Purpose {
+    VerifyEmail,
+    ResetPassword,
+}
+
+impl Purpose {
+    /// As stored in `account_tokens.purpose`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::VerifyEmail => "verify_email",
+            Self::ResetPassword => "reset_password",
+        }
+    }
+
+    pub fn lifetime(self) -> Duration {
+        match self {
+            Self::VerifyEmail => Duration::from_secs(48 * 3600),
+            Self::ResetPassword => Duration::from_secs(3600),
+        }
+    }
+}
+
+/// A new token for `user` at `email`: the value for the link.
+///
+/// # Errors
+/// When the database fails.
+pub async fn issue(
+    db: &Db,
+    purpose: Purpose,
+    user: UserId,
+    email: &Email,
+) -> Result<String, sqlx::Error> {
+    let token = random_token();
+    let lifetime = i64::try_from(purpose.lifetime().as_secs()).unwrap_or(i64::MAX);
+    let expires_at = OffsetDateTime::now_utc().unix_timestamp() + lifetime;
+    global::insert_token(db, &digest(&token), purpose, user, email, expires_at).await?;
+    Ok(token)
+}

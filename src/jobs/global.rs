@@ -1,0 +1,189 @@
+//! The queue's tables, `jobs` and `periodic_runs`. Claiming is one
+//! statement: on PostgreSQL `FOR UPDATE SKIP LOCKED` lets several workers
+//! (and instances) claim different jobs at once; SQLite runs one writing
+//! statement at a time, which is the same guarantee.
+
+use std::time::Duration;
+
+use crate::db::Db;
+use crate::ids::{JobId, TenantId};
+use crate::tenancy::TenantScope;
+use crate::{on_backend, on_tx};
+
+/// A job a worker has claimed (its lease is running).
+pub struct Claimed {
+    pub id: JobId,
+    pub tenant: Option<TenantId>,
+    pub payload: String,
+    /// Including this one.
+    pub attempts: i64,
+    pub max_attempts: i64,
+}
+
+/// Runs the INSERT of `$job` with id `$id` on `$executor` (a pool, a
+/// scope's connection or a transaction), compiled per backend.
+macro_rules! insert_job {
+    ($id:expr, $job:expr, $executor:expr) => {
+        sqlx::query(
+            "INSERT INTO jobs (id, kind, tenant, payload, run_at, max_attempts, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $5)",
+        )
+        .bind($id)
+        .bind($job.kind)
+        .bind($job.tenant)
+        .bind($job.payload)
+        .bind($job.now)
+        .bind($job.max_attempts)
+        .execute($executor)
+        .await
+        .map(drop)
+    };
+}
+
+/// A job ready to insert.
+pub struct NewJob<'a> {
+    pub kind: &'a str,
+    pub tenant: Option<TenantId>,
+    pub payload: &'a str,
+    pub max_attempts: i64,
+    pub now: i64,
+}
+
+pub async fn insert(db: &Db, job: &NewJob<'_>) -> Result<JobId, sqlx::Error> {
+    let id = JobId::new();
+    on_backend!(db, |pool| insert_job!(id, job, pool))?;
+    Ok(id)
+}
+
+/// Inserts in the scope's transaction: the job exists only if the scope
+/// commits.
+pub async fn insert_in(scope: &mut TenantScope, job: &NewJob<'_>) -> Result<JobId, sqlx::Error> {
+    let id = JobId::new();
+    on_tx!(scope.tx(), |conn| insert_job!(id, job, conn))?;
+    Ok(id)
+}
+
+macro_rules! claim_sql {
+    ($lock:literal) => {
+        concat!(
+            "UPDATE jobs SET attempts = attempts + 1, locked_until = $1 WHERE id = (",
+            "SELECT id FROM jobs WHERE dead_at IS NULL AND run_at <= $2 ",
+            "AND (locked_until IS NULL OR locked_until <= $2) ORDER BY run_at, id LIMIT 1",
+            $lock,
+            ") RETURNING id, tenant, payload, attempts, max_attempts"
+        )
+    };
+}
+
+/// Takes the oldest due job that no live lease holds, leasing it until
+/// `now + lease`.
+pub async fn claim(db: &Db, now: i64, lease: Duration) -> Result<Option<Claimed>, sqlx::Error> {
+    let until = now.saturating_add(i64::try_from(lease.as_secs()).unwrap_or(i64::MAX));
+    type Row = (JobId, Option<TenantId>, String, i64, i64);
+    let row: Option<Row> = match db {
+        Db::Sqlite(pool) => {
+            sqlx::query_as(claim_sql!(""))
+                .bind(until)
+                .bind(now)
+                .fetch_optional(pool)
+                .await?
+        }
+        Db::Postgres(postgres) => {
+            sqlx::query_as(claim_sql!(" FOR UPDATE SKIP LOCKED"))
+                .bind(until)
+                .bind(now)
+                .fetch_optional(&postgres.pool)
+                .await?
+        }
+    };
+    Ok(
+        row.map(|(id, tenant, payload, attempts, max_attempts)| Claimed {
+            id,
+            tenant,
+            payload,
+            attempts,
+            max_attempts,
+        }),
+    )
+}
+
+/// Done: the job leaves the queue.
+pub async fn delete(db: &Db, id: JobId) -> Result<(), sqlx::Error> {
+    on_backend!(db, |pool| sqlx::query("DELETE FROM jobs WHERE id = $1")
+        .bind(id)
+        .execute(pool)
+        .await
+        .map(drop))
+}
+
+/// Failed, to be tried again at `run_at`.
+pub async fn reschedule(db: &Db, id: JobId, run_at: i64, error: &str) -> Result<(), sqlx::Error> {
+    on_backend!(db, |pool| sqlx::query(
+        "UPDATE jobs SET run_at = $2, locked_until = NULL, last_error = $3 WHERE id = $1"
+    )
+    .bind(id)
+    .bind(run_at)
+    .bind(error)
+    .execute(pool)
+    .await
+    .map(drop))
+}
+
+/// Failed for the last time: kept, out of the queue, for someone to look at.
+pub async fn bury(db: &Db, id: JobId, now: i64, error: &str) -> Result<(), sqlx::Error> {
+    on_backend!(db, |pool| sqlx::query(
+        "UPDATE jobs SET dead_at = $2, locked_until = NULL, last_error = $3 WHERE id = $1"
+    )
+    .bind(id)
+    .bind(now)
+    .bind(error)
+    .execute(pool)
+    .await
+    .map(drop))
+}
+
+/// Claims `(job, period)` and, if this call claimed it, enqueues the run, in
+/// one transaction: the run is enqueued exactly once, whoever asks.
+pub async fn claim_period(
+    db: &Db,
+    name: &str,
+    period: &str,
+    job: &NewJob<'_>,
+) -> Result<bool, sqlx::Error> {
+    on_backend!(db, |pool| {
+        let mut tx = pool.begin().await?;
+        let claimed = sqlx::query(
+            "INSERT INTO periodic_runs (job, period, claimed_at) VALUES ($1, $2, $3) \
+             ON CONFLICT DO NOTHING",
+        )
+        .bind(name)
+        .bind(period)
+        .bind(job.now)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected()
+            == 1;
+        if claimed {
+            insert_job!(JobId::new(), job, &mut *tx)?;
+        }
+        tx.commit().await?;
+        Ok(claimed)
+    })
+}
+
+/// Forgets dead jobs and periodic claims older than `before`.
+pub async fn delete_finished_before(db: &Db, before: i64) -> Result<u64, sqlx::Error> {
+    on_backend!(db, |pool| {
+        let jobs = sqlx::query("DELETE FROM jobs WHERE dead_at <= $1")
+            .bind(before)
+            .execute(pool)
+            .await?
+            .rows_affected();
+        let runs = sqlx::query("DELETE FROM periodic_runs WHERE claimed_at <= $1")
+            .bind(before)
+            .execute(pool)
+            .await?
+            .rows_affected();
+        Ok(jobs + runs)
+    })
+}

@@ -1,0 +1,342 @@
+//! The durable job queue (ARCHITECTURE §11): work that must happen even if
+//! the instance that asked for it stops, such as sending an email.
+//!
+//! * A [`Job`] is a variant of one enum, stored as JSON in the `jobs` table
+//!   with the tenant it works for, if any, beside it: a job that touches
+//!   tenant data opens its own scope for that tenant, never ambient state.
+//! * [`enqueue`] adds one; [`enqueue_in`] adds one inside a tenant scope's
+//!   transaction, so it exists only if the change that asked for it commits
+//!   (the outbox pattern).
+//! * [`start`] runs workers in this process: each claims the oldest due job
+//!   under a lease ([`LEASE`]), runs it, and deletes it; a failure is tried
+//!   again after a growing delay ([`backoff`]) until the job's attempts run
+//!   out, and then kept as dead, with its last error, for someone to look at.
+//!   A worker that dies mid-job loses its lease, and another takes the job.
+//! * [`PERIODIC`] jobs are enqueued once per period, however many instances
+//!   run (`periodic_runs` holds the claim).
+//!
+//! To add a job: a variant of [`Job`], its arm in [`Job::run`] and, if it
+//! should not get the default number of attempts, in [`Job::max_attempts`].
+
+mod global;
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+
+use crate::db::Db;
+use crate::http::AppState;
+use crate::ids::{JobId, TenantId};
+use crate::tenancy::TenantScope;
+use global::NewJob;
+
+/// Every kind of background work.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Job {
+    /// Deliver one email: the outbox.
+    SendEmail(crate::mail::Outgoing),
+    /// Mail a password-reset link if the email has an account (a job, so
+    /// that the request takes the same time either way).
+    MailPasswordReset { email: String },
+    /// Delete what has expired: sessions, mailed tokens, rate-limit
+    /// counters, and old records of the queue itself.
+    PurgeExpired,
+}
+
+/// Why a run failed, for the job's `last_error` and the log.
+pub type JobError = Box<dyn std::error::Error + Send + Sync>;
+
+impl Job {
+    /// The job's name, as stored in `jobs.kind`.
+    fn kind(&self) -> String {
+        serde_json::to_value(self)
+            .ok()
+            .and_then(|value| value.get("kind")?.as_str().map(str::to_owned))
+            .unwrap_or_default()
+    }
+
+    /// How many runs before the job is given up as dead.
+    fn max_attempts(&self) -> i64 {
+        match self {
+            // About two and a half days of backoff: an SMTP outage delays
+            // mail, it doesn't lose it.
+            Self::SendEmail(_) => 20,
+            Self::MailPasswordReset { .. } | Self::PurgeExpired => 3,
+        }
+    }
+
+    async fn run(self, state: &AppState, _tenant: Option<TenantId>) -> Result<(), JobError> {
+        match self {
+            Self::SendEmail(email) => state.mailer.deliver(&email).await,
+            Self::MailPasswordReset { email } => {
+                crate::accounts::reset::mail_link(state, &email).await
+            }
+            Self::PurgeExpired => purge_expired(&state.db).await,
+        }
+    }
+
+    fn to_new<'a>(
+        &'a self,
+        tenant: Option<TenantId>,
+        payload: &'a str,
+        kind: &'a str,
+    ) -> NewJob<'a> {
+        NewJob {
+            kind,
+            tenant,
+            payload,
+            max_attempts: self.max_attempts(),
+            now: unix_now(),
+        }
+    }
+}
+
+/// How long a worker may hold a job before another may take it. A run is
+/// cut off a little before, so two workers never run one job at once.
+pub const LEASE: Duration = Duration::from_secs(5 * 60);
+const RUN_TIMEOUT: Duration = Duration::from_secs(4 * 60);
+
+/// How often an idle worker looks for due jobs.
+const POLL_INTERVAL: Duration = Duration::from_secs(1);
+
+/// Adds `job`, working for `tenant` if it has one.
+///
+/// # Errors
+/// When the database fails.
+pub async fn enqueue(db: &Db, tenant: Option<TenantId>, job: &Job) -> Result<JobId, sqlx::Error> {
+    let (kind, payload) = (job.kind(), to_json(job));
+    global::insert(db, &job.to_new(tenant, &payload, &kind)).await
+}
+
+/// Adds `job` for the scope's tenant, in the scope's transaction.
+///
+/// # Errors
+/// When the database fails.
+pub async fn enqueue_in(scope: &mut TenantScope, job: &Job) -> Result<JobId, sqlx::Error> {
+    let (kind, payload) = (job.kind(), to_json(job));
+    let tenant = Some(scope.tenant_id());
+    global::insert_in(scope, &job.to_new(tenant, &payload, &kind)).await
+}
+
+fn to_json(job: &Job) -> String {
+    serde_json::to_string(job).expect("a job serialises: it holds only strings and ids")
+}
+
+fn unix_now() -> i64 {
+    OffsetDateTime::now_utc().unix_timestamp()
+}
+
+/// The wait before the next attempt, after `attempts` failed ones: 10 s,
+/// doubling each time, at most 6 hours, plus up to a quarter more at random
+/// so that jobs failing together don't retry together.
+pub fn backoff(attempts: i64) -> Duration {
+    let exponent = u32::try_from(attempts.saturating_sub(1).clamp(0, 16)).unwrap_or(16);
+    let base = Duration::from_secs(10 * 2u64.pow(exponent)).min(Duration::from_secs(6 * 3600));
+    let jitter = f64::from(getrandom::u32().unwrap_or(0)) / f64::from(u32::MAX) / 4.0;
+    base.mul_f64(1.0 + jitter)
+}
+
+/// Runs every job that is due now, one after another, until none is left.
+/// Returns how many ran (whatever their outcome). Workers call it in a loop;
+/// tests call it to run what a request enqueued.
+///
+/// # Errors
+/// When the database fails (a job's own failure is recorded, not returned).
+pub async fn run_due(state: &AppState) -> Result<usize, sqlx::Error> {
+    let mut ran = 0;
+    while let Some(claimed) = global::claim(&state.db, unix_now(), LEASE).await? {
+        run_claimed(state, claimed).await?;
+        ran += 1;
+    }
+    Ok(ran)
+}
+
+async fn run_claimed(state: &AppState, claimed: global::Claimed) -> Result<(), sqlx::Error> {
+    let outcome = match serde_json::from_str::<Job>(&claimed.payload) {
+        // In a task of its own, so a panic fails the job, not the worker.
+        Ok(job) => {
+            let (state, tenant) = (state.clone(), claimed.tenant);
+            let run = tokio::spawn(async move {
+                tokio::time::timeout(RUN_TIMEOUT, job.run(&state, tenant)).await
+            });
+            match run.await {
+                Ok(Ok(Ok(()))) => Ok(()),
+                Ok(Ok(Err(error))) => Err((error.to_string(), false)),
+                Ok(Err(_)) => Err((format!("timed out after {RUN_TIMEOUT:?}"), false)),
+                Err(panic) => Err((format!("panicked: {panic}"), false)),
+            }
+        }
+        // Written by another version of the app: no retry will read it.
+        Err(error) => Err((format!("unreadable payload: {error}"), true)),
+    };
+    match outcome {
+        Ok(()) => global::delete(&state.db, claimed.id).await,
+        Err((error, hopeless)) if hopeless || claimed.attempts >= claimed.max_attempts => {
+            tracing::error!(job = %claimed.id, attempts = claimed.attempts, %error, "job failed for the last time; kept as dead");
+            global::bury(&state.db, claimed.id, unix_now(), &error).await
+        }
+        Err((error, _)) => {
+            let delay = backoff(claimed.attempts);
+            tracing::warn!(job = %claimed.id, attempts = claimed.attempts, retry_in = ?delay, %error, "job failed; will retry");
+            let run_at =
+                unix_now().saturating_add(i64::try_from(delay.as_secs()).unwrap_or(i64::MAX));
+            global::reschedule(&state.db, claimed.id, run_at, &error).await
+        }
+    }
+}
+
+/// A job enqueued once per period.
+pub struct Periodic {
+    pub name: &'static str,
+    pub every: Duration,
+    pub job: fn() -> Job,
+}
+
+/// The periodic jobs. Periods are aligned to UTC (an hourly job's period is
+/// the hour); a job about one tenant's day would use the tenant's zone.
+pub const PERIODIC: [Periodic; 1] = [Periodic {
+    name: "purge_expired",
+    every: Duration::from_secs(3600),
+    job: || Job::PurgeExpired,
+}];
+
+/// Enqueues each periodic job whose current period has no run yet.
+///
+/// # Errors
+/// When the database fails.
+pub async fn schedule_periodic(db: &Db) -> Result<(), sqlx::Error> {
+    let now = unix_now();
+    for periodic in &PERIODIC {
+        let length = i64::try_from(periodic.every.as_secs())
+            .unwrap_or(i64::MAX)
+            .max(1);
+        let start = now - now.rem_euclid(length);
+        let period = OffsetDateTime::from_unix_timestamp(start)
+            .ok()
+            .and_then(|t| {
+                t.format(&time::format_description::well_known::Rfc3339)
+                    .ok()
+            })
+            .unwrap_or_else(|| start.to_string());
+        let job = (periodic.job)();
+        let (kind, payload) = (job.kind(), to_json(&job));
+        if global::claim_period(
+            db,
+            periodic.name,
+            &period,
+            &job.to_new(None, &payload, &kind),
+        )
+        .await?
+        {
+            tracing::info!(job = periodic.name, %period, "periodic job enqueued");
+        }
+    }
+    Ok(())
+}
+
+/// How long dead jobs and periodic claims are kept.
+const KEEP_FINISHED: Duration = Duration::from_secs(30 * 24 * 3600);
+
+async fn purge_expired(db: &Db) -> Result<(), JobError> {
+    let sessions = crate::sessions::DbSessionStore::new(db.clone())
+        .delete_expired()
+        .await?;
+    let tokens = crate::accounts::global::delete_expired_tokens(db).await?;
+    let counters = crate::rate_limits::purge_expired(db).await?;
+    let before = unix_now() - i64::try_from(KEEP_FINISHED.as_secs()).unwrap_or(i64::MAX);
+    let queue = global::delete_finished_before(db, before).await?;
+    tracing::info!(sessions, tokens, counters, queue, "purged expired rows");
+    Ok(())
+}
+
+/// The workers of this process, and the periodic scheduler.
+pub struct Workers {
+    stop: watch::Sender<bool>,
+    tasks: JoinSet<()>,
+}
+
+/// Starts `count` workers (none when 0: another process runs them).
+pub fn start(state: &AppState, count: usize) -> Workers {
+    let (stop, stopped) = watch::channel(false);
+    let mut tasks = JoinSet::new();
+    for _ in 0..count {
+        tasks.spawn(work(state.clone(), stopped.clone()));
+    }
+    if count > 0 {
+        tasks.spawn(schedule(state.db.clone(), stopped));
+    }
+    Workers { stop, tasks }
+}
+
+impl Workers {
+    /// Stops claiming jobs and waits for the ones running (each at most
+    /// [`RUN_TIMEOUT`]); a job cut off by a shutdown is retried after its
+    /// lease.
+    pub async fn stop(mut self) {
+        let _ = self.stop.send(true);
+        while self.tasks.join_next().await.is_some() {}
+    }
+}
+
+async fn work(state: AppState, mut stopped: watch::Receiver<bool>) {
+    while !*stopped.borrow() {
+        if let Err(error) = run_due(&state).await {
+            tracing::error!(%error, "job queue unavailable");
+        }
+        tokio::select! {
+            _ = stopped.changed() => {}
+            () = tokio::time::sleep(POLL_INTERVAL) => {}
+        }
+    }
+}
+
+async fn schedule(db: Db, mut stopped: watch::Receiver<bool>) {
+    while !*stopped.borrow() {
+        if let Err(error) = schedule_periodic(&db).await {
+            tracing::error!(%error, "cannot schedule periodic jobs");
+        }
+        tokio::select! {
+            _ = stopped.changed() => {}
+            () = tokio::time::sleep(Duration::from_secs(60)) => {}
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_from_ten_seconds_up_to_six_hours_with_some_jitter() {
+        for (attempts, base) in [
+            (1, 10),
+            (2, 20),
+            (3, 40),
+            (6, 320),
+            (12, 20_480),
+            (13, 21_600),
+            (40, 21_600),
+        ] {
+            let delay = backoff(attempts).as_secs_f64();
+            let base = f64::from(base);
+            assert!(
+                delay >= base && delay <= base * 1.25,
+                "attempt {attempts}: {delay} s"
+            );
+        }
+    }
+
+    #[test]
+    fn a_job_is_stored_with_its_kind() {
+        assert_eq!(Job::PurgeExpired.kind(), "purge_expired");
+        let json = to_json(&Job::PurgeExpired);
+        assert_eq!(
+            serde_json::from_str::<Job>(&json).unwrap(),
+            Job::PurgeExpired
+        );
+    }
+}
