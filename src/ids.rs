@@ -144,6 +144,16 @@ typed_id!(
 );
 
 typed_id!(
+    /// An invitation into a tenant.
+    InvitationId
+);
+
+typed_id!(
+    /// One location an invitation will grant.
+    InvitationLocationId
+);
+
+typed_id!(
     /// A job in the durable queue.
     JobId
 );

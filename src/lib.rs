@@ -11,6 +11,7 @@ pub mod db;
 pub mod error;
 pub mod http;
 pub mod ids;
+pub mod invitations;
 pub mod jobs;
 pub mod locations;
 pub mod mail;

@@ -24,6 +24,7 @@ macro_rules! mark_verified {
         .bind($now)
         .execute($executor)
         .await
+        .map(drop)
     };
 }
 
@@ -215,6 +216,16 @@ pub async fn reset_password(
         tx.commit().await?;
         Ok(Some(user))
     })
+}
+
+/// Marks `email` verified for `user`, if it is still their address: an
+/// invitation accepted through its emailed link proves they read it.
+///
+/// # Errors
+/// When the database fails.
+pub async fn mark_email_verified(db: &Db, user: UserId, email: &Email) -> Result<(), sqlx::Error> {
+    let now = OffsetDateTime::now_utc();
+    on_backend!(db, |pool| mark_verified!(user, email.as_str(), now, pool))
 }
 
 /// Deletes tokens past their expiry.

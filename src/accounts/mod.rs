@@ -58,6 +58,21 @@ impl FromRequestParts<AppState> for CurrentUser {
     }
 }
 
+impl OptionalFromRequestParts<AppState> for CurrentUser {
+    type Rejection = AppError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Option<Self>, AppError> {
+        match <Self as FromRequestParts<AppState>>::from_request_parts(parts, state).await {
+            Ok(user) => Ok(Some(user)),
+            Err(AppError::Unauthorized) => Ok(None),
+            Err(error) => Err(error),
+        }
+    }
+}
+
 /// Only the signed-in user's id, from the session, without reading the
 /// user's row: for the hot path of tenant requests, whose membership check
 /// fails anyway for a deleted user (memberships cascade with users).
@@ -170,7 +185,7 @@ pub async fn signup(
 /// Inserts a user in the scope that creates their first tenant (or accepts
 /// an invitation), so the two can't exist apart. `None` when the email is
 /// taken.
-async fn insert_user(
+pub(crate) async fn insert_user(
     scope: &mut TenantScope,
     email: &Email,
     password_hash: &str,

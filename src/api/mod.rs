@@ -45,6 +45,11 @@ pub struct ErrorDetail {
         crate::members::api::show,
         crate::members::api::update,
         crate::members::api::remove,
+        crate::invitations::api::list,
+        crate::invitations::api::create,
+        crate::invitations::api::resend,
+        crate::invitations::api::revoke,
+        crate::invitations::accept::accept_api,
         crate::tenants::api::list,
         crate::tenants::api::create,
         crate::tenants::api::settings,
@@ -54,7 +59,7 @@ pub struct ErrorDetail {
         (name = "accounts", description = "Signing up, signing in and out, confirming the email, resetting the password, and who is signed in"),
         (name = "tenants", description = "The caller's organisations and their settings"),
         (name = "locations", description = "A tenant's sites"),
-        (name = "members", description = "Who belongs to a tenant, with which role, where"),
+        (name = "members", description = "Who belongs to a tenant, with which role, where; invitations"),
     ),
 )]
 struct ApiDoc;

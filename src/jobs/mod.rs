@@ -30,7 +30,7 @@ use tokio::task::JoinSet;
 use crate::db::Db;
 use crate::http::AppState;
 use crate::ids::{JobId, TenantId};
-use crate::tenancy::TenantScope;
+use crate::tenancy::{Intent, TenantScope, for_tenant};
 use global::NewJob;
 
 /// Every kind of background work.
@@ -42,8 +42,8 @@ pub enum Job {
     /// Mail a password-reset link if the email has an account (a job, so
     /// that the request takes the same time either way).
     MailPasswordReset { email: String },
-    /// Delete what has expired: sessions, mailed tokens, rate-limit
-    /// counters, and old records of the queue itself.
+    /// Delete what has expired: sessions, mailed tokens, invitations,
+    /// rate-limit counters, and old records of the queue itself.
     PurgeExpired,
 }
 
@@ -249,7 +249,21 @@ async fn purge_expired(db: &Db) -> Result<(), JobError> {
     let counters = crate::rate_limits::purge_expired(db).await?;
     let before = unix_now() - i64::try_from(KEEP_FINISHED.as_secs()).unwrap_or(i64::MAX);
     let queue = global::delete_finished_before(db, before).await?;
-    tracing::info!(sessions, tokens, counters, queue, "purged expired rows");
+    // Invitations are tenant data: purged tenant by tenant, each in its scope.
+    let mut invitations = 0;
+    for tenant in crate::tenancy::global::all_tenant_ids(db).await? {
+        let mut scope = for_tenant(db, tenant, Intent::Write).await?;
+        invitations += crate::invitations::purge_expired(&mut scope).await?;
+        scope.commit().await?;
+    }
+    tracing::info!(
+        sessions,
+        tokens,
+        counters,
+        queue,
+        invitations,
+        "purged expired rows"
+    );
     Ok(())
 }
 

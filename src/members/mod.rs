@@ -162,6 +162,35 @@ pub async fn remove(
     Ok(removed)
 }
 
+/// Adds `user` to the scope's tenant with `role`; `None` (and no change)
+/// when they are a member already.
+///
+/// # Errors
+/// When the database fails.
+pub(crate) async fn add(
+    scope: &mut TenantScope,
+    user: UserId,
+    role: Role,
+) -> Result<Option<MembershipId>, sqlx::Error> {
+    let tenant = scope.tenant_id();
+    let id = MembershipId::new();
+    let inserted = on_tx!(scope.tx(), |conn| {
+        sqlx::query(
+        "INSERT INTO memberships (tenant_id, id, user_id, role, created_at) VALUES ($1, $2, $3, $4, $5) \
+         ON CONFLICT DO NOTHING"
+    )
+    .bind(tenant)
+    .bind(id)
+    .bind(user)
+    .bind(role.as_str())
+    .bind(time::OffsetDateTime::now_utc())
+    .execute(conn)
+    .await
+    .map(|done| done.rows_affected())
+    })?;
+    Ok((inserted == 1).then_some(id))
+}
+
 /// A member about to change, and the tenant's owners, as of the lock.
 struct Locked {
     id: MembershipId,
@@ -234,7 +263,7 @@ async fn lock_target_and_owners(
     })
 }
 
-async fn replace_grants(
+pub(crate) async fn replace_grants(
     scope: &mut TenantScope,
     membership: MembershipId,
     locations: &[LocationId],

@@ -9,6 +9,7 @@ use crate::error::AppError;
 use crate::http::extract::{Form, Path};
 use crate::http::routes::{Access, Routes, get, post};
 use crate::ids::MembershipId;
+use crate::invitations::{self, Invitation};
 use crate::locations::{self, Location, Page};
 use crate::pages::{Layout, TenantNav, render};
 use crate::sessions::flash::{self, Flash};
@@ -35,6 +36,8 @@ struct IndexPage {
     layout: Layout,
     nav: TenantNav,
     members: Vec<MemberEntry>,
+    /// Pending, for those who may manage members.
+    invitations: Vec<Invitation>,
     locations: Vec<Location>,
     roles: [Role; 4],
     can_manage: bool,
@@ -44,18 +47,25 @@ struct IndexPage {
 async fn index(layout: Layout, mut t: InTenant) -> Result<Html<String>, AppError> {
     t.member.authorize(Action::ViewMembers)?;
     let members = super::list(&mut t.scope).await?;
+    let can_manage = t.member.authorize(Action::ManageMembers).is_ok();
+    let invitations = if can_manage {
+        invitations::list(&mut t.scope).await?
+    } else {
+        Vec::new()
+    };
     let locations =
         locations::list(&mut t.scope, t.member.location_visibility(), Page::ALL).await?;
     render(&IndexPage {
         layout,
         nav: TenantNav::new(&t.tenant, &t.member),
         members,
+        invitations,
         locations: locations
             .into_iter()
             .filter(|l| l.archived_at.is_none())
             .collect(),
         roles: Role::ALL,
-        can_manage: t.member.authorize(Action::ManageMembers).is_ok(),
+        can_manage,
         can_manage_owners: t.member.authorize(Action::ManageOwners).is_ok(),
     })
 }

@@ -1,5 +1,5 @@
 //! Queries on the global `tenants` table that run outside any scope: finding
-//! the tenant a URL names, before its scope can be opened.
+//! the tenant a URL names, before its scope can be opened, and listing them.
 
 use crate::db::Db;
 use crate::ids::TenantId;
@@ -15,5 +15,18 @@ pub async fn tenant_id_by_slug(db: &Db, slug: &str) -> Result<Option<TenantId>, 
     )
     .bind(slug)
     .fetch_optional(pool)
+    .await)
+}
+
+/// Every tenant's id, for work done tenant by tenant (each in its own
+/// scope), such as the periodic purge.
+///
+/// # Errors
+/// When the database fails.
+pub async fn all_tenant_ids(db: &Db) -> Result<Vec<TenantId>, sqlx::Error> {
+    on_backend!(db, |pool| sqlx::query_scalar(
+        "SELECT id FROM tenants ORDER BY id"
+    )
+    .fetch_all(pool)
     .await)
 }

@@ -9,7 +9,7 @@ use time::OffsetDateTime;
 
 use crate::db::Db;
 use crate::error::AppError;
-use crate::ids::{LocationId, MembershipId, TenantId, UserId};
+use crate::ids::{LocationId, TenantId, UserId};
 use crate::on_tx;
 use crate::tenancy::scope::UserScope;
 use crate::tenancy::{Intent, Role, Tenant, TenantScope, for_tenant};
@@ -131,18 +131,7 @@ pub(crate) async fn insert(
         }
         slug = format!("{base}-{}", &uuid::Uuid::new_v4().simple().to_string()[..4]);
     }
-    on_tx!(scope.tx(), |conn| {
-        sqlx::query(
-        "INSERT INTO memberships (tenant_id, id, user_id, role, created_at) VALUES ($1, $2, $3, 'owner', $4)"
-    )
-    .bind(id)
-    .bind(MembershipId::new())
-    .bind(owner)
-    .bind(now)
-    .execute(conn)
-    .await
-    .map(drop)
-    })?;
+    crate::members::add(scope, owner, Role::Owner).await?;
     on_tx!(scope.tx(), |conn| {
         sqlx::query(
         "INSERT INTO locations (tenant_id, id, name, time_zone, created_at) VALUES ($1, $2, $3, $4, $5)"

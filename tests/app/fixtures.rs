@@ -4,7 +4,9 @@
 
 use app::db::Db;
 use app::http::routes::{Access, Routes, post};
-use app::ids::{LocationGrantId, LocationId, MembershipId, TenantId, UserId};
+use app::ids::{
+    InvitationId, InvitationLocationId, LocationGrantId, LocationId, MembershipId, TenantId, UserId,
+};
 use app::on_backend;
 use app::tenancy::Role;
 use time::OffsetDateTime;
@@ -120,6 +122,8 @@ pub struct TenantFixture {
     pub staff: UserId,
     pub staff_membership: MembershipId,
     pub locations: [LocationId; 2],
+    /// A pending invitation (staff, at the first location).
+    pub invitation: InvitationId,
 }
 
 impl TenantFixture {
@@ -139,6 +143,7 @@ impl TenantFixture {
         ];
         grant(db, id, manager_membership, locations[0]).await;
         grant(db, id, staff_membership, locations[0]).await;
+        let invitation = invitation(db, id, &format!("invited@{slug}.test"), locations[0]).await;
         Self {
             id,
             slug: slug.to_owned(),
@@ -149,8 +154,47 @@ impl TenantFixture {
             staff,
             staff_membership,
             locations,
+            invitation,
         }
     }
+}
+
+/// A pending staff invitation for `email` at `location`, valid for a day.
+pub async fn invitation(
+    db: &Db,
+    tenant: TenantId,
+    email: &str,
+    location: LocationId,
+) -> InvitationId {
+    let id = InvitationId::new();
+    let expires_at = OffsetDateTime::now_utc().unix_timestamp() + 86_400;
+    on_backend!(db, |pool| async {
+        sqlx::query(
+            "INSERT INTO invitations (tenant_id, id, email, role, token_digest, expires_at, created_at) \
+             VALUES ($1, $2, $3, 'staff', $4, $5, $6)",
+        )
+        .bind(tenant)
+        .bind(id)
+        .bind(email)
+        .bind(app::tokens::digest(&id.to_string()))
+        .bind(expires_at)
+        .bind(OffsetDateTime::now_utc())
+        .execute(pool)
+        .await?;
+        sqlx::query(
+            "INSERT INTO invitation_locations (tenant_id, id, invitation_id, location_id) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(tenant)
+        .bind(InvitationLocationId::new())
+        .bind(id)
+        .bind(location)
+        .execute(pool)
+        .await
+        .map(drop)
+    }
+    .await)
+    .expect("insert invitation");
+    id
 }
 
 /// The tables that hold tenant-owned rows: every table with a tenant_id

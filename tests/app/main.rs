@@ -9,6 +9,7 @@ mod email_links;
 mod errors;
 mod fixtures;
 mod health_and_metrics;
+mod invitations;
 mod jobs_and_mail;
 mod locations;
 mod members;

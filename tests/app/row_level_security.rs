@@ -377,7 +377,9 @@ async fn citus_distribution_follows_foreign_keys_and_needs_citus() {
             Plan {
                 reference: vec!["tenants".to_owned(), "users".to_owned()],
                 distributed: vec![
+                    "invitations".to_owned(),
                     "locations".to_owned(),
+                    "invitation_locations".to_owned(),
                     "memberships".to_owned(),
                     "location_grants".to_owned()
                 ],

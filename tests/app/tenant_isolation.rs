@@ -16,6 +16,7 @@ fn resource_ids(a: &TenantFixture) -> HashMap<&'static str, String> {
     HashMap::from([
         ("location_id", a.locations[0].to_string()),
         ("membership_id", a.manager_membership.to_string()),
+        ("invitation_id", a.invitation.to_string()),
     ])
 }
 
@@ -23,6 +24,7 @@ fn resource_ids(a: &TenantFixture) -> HashMap<&'static str, String> {
 /// input.
 fn valid_body(request: reqwest::RequestBuilder, path: &str) -> reqwest::RequestBuilder {
     let fields = [
+        ("email", "intruder@example.com"),
         ("name", "Taken over"),
         ("address", "Elsewhere"),
         ("time_zone", "UTC"),

@@ -1,0 +1,391 @@
+//! Invitations: owners and admins invite people by email, with a role and,
+//! for managers and staff, the locations they will work at. The emailed
+//! link works for a new user (who signs up through it) and for an existing
+//! one (who joins one more tenant), once, for [`LIFETIME`]; it can be
+//! revoked and resent (a resend replaces the link). Only owners invite
+//! owners. The invitation is the tenant's data: every query here takes the
+//! tenant's scope, and the link names the tenant so that its scope can be
+//! opened before the token is looked up.
+
+pub mod accept;
+pub mod api;
+pub mod pages;
+
+use std::time::Duration;
+
+use askama::Template;
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+use crate::accounts::CurrentUser;
+use crate::accounts::email::Email;
+use crate::error::AppError;
+use crate::http::AppState;
+use crate::ids::{InvitationId, InvitationLocationId, LocationId};
+use crate::mail::{self, Mail};
+use crate::on_tx;
+use crate::tenancy::{Action, Member, Role, Tenant, TenantScope};
+use crate::text_body;
+use crate::tokens::{digest, random_token};
+use crate::validation::FieldErrors;
+
+/// How long a link works.
+pub const LIFETIME: Duration = Duration::from_secs(7 * 24 * 3600);
+
+/// A pending invitation, as the members page and the API show it.
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+pub struct Invitation {
+    pub id: InvitationId,
+    pub email: String,
+    pub role: Role,
+    /// Where a manager or staff member will work once they accept.
+    pub location_ids: Vec<LocationId>,
+    #[serde(with = "time::serde::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    pub expires_at: OffsetDateTime,
+    /// Past its expiry: resend it, or revoke it.
+    pub expired: bool,
+}
+
+/// What an invitation form or JSON body sends.
+#[derive(Clone, Debug, Deserialize, utoipa::ToSchema)]
+pub struct InvitationInput {
+    pub email: String,
+    pub role: Role,
+    /// Locations of the tenant (for managers and staff).
+    #[serde(default)]
+    pub location_ids: Vec<LocationId>,
+}
+
+impl Default for InvitationInput {
+    /// The blank form: staff, no locations.
+    fn default() -> Self {
+        Self {
+            email: String::new(),
+            role: Role::Staff,
+            location_ids: Vec::new(),
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "mail/invitation.html")]
+pub struct InvitationMail {
+    pub app_name: &'static str,
+    pub tenant_name: String,
+    pub inviter: String,
+    pub role: &'static str,
+    pub link: String,
+    pub days: u64,
+}
+
+text_body!(InvitationMail, "mail/invitation.txt");
+
+impl Mail for InvitationMail {
+    fn subject(&self) -> String {
+        format!(
+            "{} invited you to {} on {}",
+            self.inviter, self.tenant_name, self.app_name
+        )
+    }
+}
+
+/// The path of an invitation's link.
+pub fn link_path(tenant: impl std::fmt::Display, token: &str) -> String {
+    format!("/invitations/{tenant}/{token}")
+}
+
+/// Who sends an invitation, and from where links start.
+pub struct Sender<'a> {
+    pub member: &'a Member,
+    pub email: &'a str,
+    pub tenant: &'a Tenant,
+    pub base_url: &'a str,
+}
+
+impl<'a> Sender<'a> {
+    pub fn new(
+        member: &'a Member,
+        tenant: &'a Tenant,
+        user: &'a CurrentUser,
+        state: &'a AppState,
+    ) -> Self {
+        Self {
+            member,
+            email: &user.email,
+            tenant,
+            base_url: &state.config.base_url,
+        }
+    }
+}
+
+/// The pending invitations of the scope's tenant, newest first.
+///
+/// # Errors
+/// When the database fails.
+pub async fn list(scope: &mut TenantScope) -> Result<Vec<Invitation>, AppError> {
+    select(scope, None).await
+}
+
+type InvitationRow = (InvitationId, String, String, i64);
+
+async fn select(
+    scope: &mut TenantScope,
+    only: Option<InvitationId>,
+) -> Result<Vec<Invitation>, AppError> {
+    let tenant = scope.tenant_id();
+    let rows: Vec<InvitationRow> = on_tx!(scope.tx(), |conn| sqlx::query_as(
+        "SELECT id, email, role, expires_at FROM invitations \
+         WHERE tenant_id = $1 AND accepted_at IS NULL AND ($2 IS NULL OR id = $2) ORDER BY id DESC"
+    )
+    .bind(tenant)
+    .bind(only)
+    .fetch_all(conn)
+    .await)?;
+    let places: Vec<(InvitationId, LocationId)> = on_tx!(scope.tx(), |conn| sqlx::query_as(
+        "SELECT invitation_id, location_id FROM invitation_locations \
+         WHERE tenant_id = $1 AND ($2 IS NULL OR invitation_id = $2) ORDER BY location_id"
+    )
+    .bind(tenant)
+    .bind(only)
+    .fetch_all(conn)
+    .await)?;
+    let now = OffsetDateTime::now_utc();
+    rows.into_iter()
+        .map(|(id, email, role, expires_at)| {
+            let expires_at = OffsetDateTime::from_unix_timestamp(expires_at)
+                .map_err(|e| AppError::Internal(format!("invitation expiry: {e}")))?;
+            Ok(Invitation {
+                id,
+                email,
+                role: Role::parse(&role)?,
+                location_ids: places
+                    .iter()
+                    .filter(|(invitation, _)| *invitation == id)
+                    .map(|(_, location)| *location)
+                    .collect(),
+                expires_at,
+                expired: expires_at <= now,
+            })
+        })
+        .collect()
+}
+
+/// Invites `input.email` into the scope's tenant and queues the email, in
+/// the scope's transaction (commit it). The inner error names the field to
+/// fix: a malformed email, someone already a member or already invited, a
+/// location the tenant doesn't have.
+///
+/// # Errors
+/// 403 when the sender may not invite (or not with this role); a database
+/// failure.
+pub async fn invite(
+    scope: &mut TenantScope,
+    sender: &Sender<'_>,
+    input: &InvitationInput,
+) -> Result<Result<Invitation, FieldErrors>, AppError> {
+    authorize(sender.member, input.role)?;
+    let email = match Email::parse(&input.email) {
+        Ok(email) => email,
+        Err(message) => return Ok(Err(FieldErrors::single("email", message))),
+    };
+    if is_member(scope, &email).await? {
+        return Ok(Err(FieldErrors::single(
+            "email",
+            "This person is already a member.",
+        )));
+    }
+    if let Err(errors) = check_locations(scope, &input.location_ids).await? {
+        return Ok(Err(errors));
+    }
+    let tenant = scope.tenant_id();
+    let id = InvitationId::new();
+    let token = random_token();
+    let inserted = on_tx!(scope.tx(), |conn| {
+        sqlx::query(
+        "INSERT INTO invitations (tenant_id, id, email, role, token_digest, invited_by, expires_at, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING"
+    )
+    .bind(tenant)
+    .bind(id)
+    .bind(email.as_str())
+    .bind(input.role.as_str())
+    .bind(digest(&token))
+    .bind(sender.member.user_id)
+    .bind(expiry())
+    .bind(OffsetDateTime::now_utc())
+    .execute(conn)
+    .await
+    .map(|done| done.rows_affected())
+    })?;
+    if inserted == 0 {
+        return Ok(Err(FieldErrors::single(
+            "email",
+            "This email is already invited: resend or revoke that invitation below.",
+        )));
+    }
+    let mut locations = input.location_ids.clone();
+    locations.sort();
+    locations.dedup();
+    for location in locations {
+        on_tx!(scope.tx(), |conn| {
+            sqlx::query(
+            "INSERT INTO invitation_locations (tenant_id, id, invitation_id, location_id) VALUES ($1, $2, $3, $4)"
+        )
+        .bind(tenant)
+        .bind(InvitationLocationId::new())
+        .bind(id)
+        .bind(location)
+        .execute(conn)
+        .await
+        .map(drop)
+        })?;
+    }
+    let invitation = find(scope, id).await?.ok_or(AppError::NotFound)?;
+    send(scope, sender, &invitation, &token).await?;
+    Ok(Ok(invitation))
+}
+
+/// Gives a pending invitation a new link and a new expiry, and mails it;
+/// the old link stops working.
+///
+/// # Errors
+/// 403 for a sender who may not; 404 for an invitation the tenant doesn't
+/// have pending; a database failure.
+pub async fn resend(
+    scope: &mut TenantScope,
+    sender: &Sender<'_>,
+    id: InvitationId,
+) -> Result<Invitation, AppError> {
+    sender.member.authorize(Action::ManageMembers)?;
+    let invitation = find(scope, id).await?.ok_or(AppError::NotFound)?;
+    authorize(sender.member, invitation.role)?;
+    let tenant = scope.tenant_id();
+    let token = random_token();
+    on_tx!(scope.tx(), |conn| sqlx::query(
+        "UPDATE invitations SET token_digest = $3, expires_at = $4 \
+         WHERE tenant_id = $1 AND id = $2 AND accepted_at IS NULL"
+    )
+    .bind(tenant)
+    .bind(id)
+    .bind(digest(&token))
+    .bind(expiry())
+    .execute(conn)
+    .await
+    .map(drop))?;
+    let invitation = find(scope, id).await?.ok_or(AppError::NotFound)?;
+    send(scope, sender, &invitation, &token).await?;
+    Ok(invitation)
+}
+
+/// Withdraws a pending invitation: its link stops working.
+///
+/// # Errors
+/// As [`resend`].
+pub async fn revoke(
+    scope: &mut TenantScope,
+    member: &Member,
+    id: InvitationId,
+) -> Result<Invitation, AppError> {
+    member.authorize(Action::ManageMembers)?;
+    let invitation = find(scope, id).await?.ok_or(AppError::NotFound)?;
+    authorize(member, invitation.role)?;
+    let tenant = scope.tenant_id();
+    on_tx!(scope.tx(), |conn| sqlx::query(
+        "DELETE FROM invitations WHERE tenant_id = $1 AND id = $2 AND accepted_at IS NULL"
+    )
+    .bind(tenant)
+    .bind(id)
+    .execute(conn)
+    .await
+    .map(drop))?;
+    Ok(invitation)
+}
+
+/// Deletes the scope's tenant's invitations that expired more than a
+/// `LIFETIME` ago (recently expired ones stay, so an admin can resend
+/// them), returning how many.
+///
+/// # Errors
+/// When the database fails.
+pub async fn purge_expired(scope: &mut TenantScope) -> Result<u64, sqlx::Error> {
+    let tenant = scope.tenant_id();
+    let lifetime = i64::try_from(LIFETIME.as_secs()).unwrap_or(i64::MAX);
+    let before = OffsetDateTime::now_utc().unix_timestamp() - lifetime;
+    on_tx!(scope.tx(), |conn| sqlx::query(
+        "DELETE FROM invitations WHERE tenant_id = $1 AND accepted_at IS NULL AND expires_at <= $2"
+    )
+    .bind(tenant)
+    .bind(before)
+    .execute(conn)
+    .await
+    .map(|done| done.rows_affected()))
+}
+
+async fn find(scope: &mut TenantScope, id: InvitationId) -> Result<Option<Invitation>, AppError> {
+    Ok(select(scope, Some(id)).await?.pop())
+}
+
+/// Inviting needs `ManageMembers`, and inviting an owner `ManageOwners`.
+fn authorize(member: &Member, role: Role) -> Result<(), AppError> {
+    member.authorize(Action::ManageMembers)?;
+    if role == Role::Owner {
+        member.authorize(Action::ManageOwners)?;
+    }
+    Ok(())
+}
+
+fn expiry() -> i64 {
+    OffsetDateTime::now_utc().unix_timestamp()
+        + i64::try_from(LIFETIME.as_secs()).unwrap_or(i64::MAX)
+}
+
+async fn is_member(scope: &mut TenantScope, email: &Email) -> Result<bool, sqlx::Error> {
+    let tenant = scope.tenant_id();
+    on_tx!(scope.tx(), |conn| sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM memberships m JOIN users u ON u.id = m.user_id \
+                        WHERE m.tenant_id = $1 AND lower(u.email) = $2)"
+    )
+    .bind(tenant)
+    .bind(email.as_str())
+    .fetch_one(conn)
+    .await)
+}
+
+async fn check_locations(
+    scope: &mut TenantScope,
+    locations: &[LocationId],
+) -> Result<Result<(), FieldErrors>, sqlx::Error> {
+    let tenant = scope.tenant_id();
+    let active: Vec<LocationId> = on_tx!(scope.tx(), |conn| sqlx::query_scalar(
+        "SELECT id FROM locations WHERE tenant_id = $1 AND archived_at IS NULL"
+    )
+    .bind(tenant)
+    .fetch_all(conn)
+    .await)?;
+    Ok(match locations.iter().find(|id| !active.contains(id)) {
+        Some(unknown) => Err(FieldErrors::single(
+            "location_ids",
+            format!("{unknown} is not an active location of this organisation."),
+        )),
+        None => Ok(()),
+    })
+}
+
+async fn send(
+    scope: &mut TenantScope,
+    sender: &Sender<'_>,
+    invitation: &Invitation,
+    token: &str,
+) -> Result<(), AppError> {
+    let mail = InvitationMail {
+        app_name: crate::brand::APP_NAME,
+        tenant_name: sender.tenant.name.clone(),
+        inviter: sender.email.to_owned(),
+        role: invitation.role.label(),
+        link: format!("{}{}", sender.base_url, link_path(sender.tenant.id, token)),
+        days: LIFETIME.as_secs() / 86_400,
+    };
+    let to = Email::parse(&invitation.email).map_err(|e| AppError::Internal(e.to_owned()))?;
+    mail::send_in(scope, &to, &mail).await
+}

@@ -1,0 +1,618 @@
+//! Invitations: inviting (owners and admins only), the emailed link for a
+//! new user and for an existing one, accepting twice, the wrong account,
+//! expiry, revoking, resending and the purge, on both databases.
+
+use app::jobs::{self, Job};
+use serde_json::{Value, json};
+
+use crate::accounts::{PASSWORD, count};
+use crate::fixtures::{TenantFixture, user};
+use crate::support::{TestApp, csrf_field, each_backend, new_client};
+
+async fn csrf_of(app: &TestApp, client: &reqwest::Client) -> String {
+    let me: Value = client
+        .get(app.url("/api/v1/me"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    me["csrf_token"].as_str().expect("a CSRF token").to_owned()
+}
+
+async fn invite_api(
+    app: &TestApp,
+    client: &reqwest::Client,
+    slug: &str,
+    body: Value,
+) -> reqwest::Response {
+    client
+        .post(app.url(&format!("/api/v1/t/{slug}/invitations")))
+        .json(&body)
+        .send()
+        .await
+        .expect("POST invitations")
+}
+
+/// The role and location ids of `user`'s membership in `tenant`.
+async fn membership_of(app: &TestApp, slug: &str, email: &str) -> Option<(String, usize)> {
+    let owner = app.client_for(owner_of(app, slug).await).await;
+    let members: Value = owner
+        .get(app.url(&format!("/api/v1/t/{slug}/members")))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    members
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["email"] == email)
+        .map(|m| {
+            (
+                m["role"].as_str().unwrap().to_owned(),
+                m["location_ids"].as_array().unwrap().len(),
+            )
+        })
+}
+
+async fn owner_of(app: &TestApp, slug: &str) -> app::ids::UserId {
+    let email = format!("owner@{slug}.test");
+    app::on_backend!(&app.db, |pool| sqlx::query_scalar(
+        "SELECT id FROM users WHERE email = $1"
+    )
+    .bind(&email)
+    .fetch_one(pool)
+    .await
+    .expect("the fixture's owner"))
+}
+
+#[tokio::test]
+async fn a_new_user_signs_up_through_the_invitation_and_joins_with_its_role_and_locations() {
+    each_backend(|app| async move {
+        let a = TenantFixture::create(&app.db, "alpha").await;
+        let owner = app.client_for(a.owner).await;
+        let form = owner
+            .get(app.url("/t/alpha/invitations/new"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(form.status(), 200);
+        let token = csrf_field(&form.text().await.unwrap());
+        let location = a.locations[1].to_string();
+        let sent = app
+            .post_form(
+                &owner,
+                "/t/alpha/invitations",
+                &[
+                    ("csrf_token", &token),
+                    ("email", " New@Example.com "),
+                    ("role", "manager"),
+                    ("location_ids", &location),
+                ],
+            )
+            .await;
+        assert_eq!(sent.status(), 303);
+        let members_page = owner
+            .get(app.url("/t/alpha/members"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(
+            members_page.contains("new@example.com")
+                && members_page.contains("Pending invitations")
+        );
+
+        let mail = &app.emails_to("new@example.com").await[0];
+        assert!(mail.subject.contains("alpha Ltd"), "{}", mail.subject);
+        assert!(mail.text.contains("owner@alpha.test") && mail.text.contains("Manager"));
+        let link = app.link_in_email("new@example.com", "/invitations/").await;
+
+        let browser = new_client();
+        let page = browser.get(app.url(&link)).send().await.unwrap();
+        assert_eq!(page.status(), 200);
+        let html = page.text().await.unwrap();
+        assert!(
+            html.contains("Choose a password") && html.contains("new@example.com"),
+            "{html}"
+        );
+        let token = csrf_field(&html);
+        let weak = app
+            .post_form(
+                &browser,
+                &link,
+                &[("csrf_token", &token), ("password", "short")],
+            )
+            .await;
+        assert_eq!(weak.status(), 422);
+        assert_eq!(
+            count(&app, "users").await,
+            4,
+            "no account for a refused password"
+        );
+
+        let joined = app
+            .post_form(
+                &browser,
+                &link,
+                &[("csrf_token", &token), ("password", PASSWORD)],
+            )
+            .await;
+        assert_eq!(joined.status(), 303);
+        assert_eq!(joined.headers()["location"], "/t/alpha/locations");
+        let me: Value = browser
+            .get(app.url("/api/v1/me"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(me["user"]["email"], "new@example.com");
+        assert_eq!(
+            me["user"]["email_verified"], true,
+            "the link proved the address"
+        );
+        assert_eq!(me["tenants"][0]["slug"], "alpha");
+        assert_eq!(
+            membership_of(&app, "alpha", "new@example.com").await,
+            Some(("manager".to_owned(), 1))
+        );
+
+        // Accepting again does nothing more.
+        let memberships = count(&app, "memberships").await;
+        let again = app
+            .post_form(
+                &browser,
+                &link,
+                &[("csrf_token", &csrf_of(&app, &browser).await)],
+            )
+            .await;
+        assert_eq!(again.status(), 303);
+        let page_again = browser.get(app.url(&link)).send().await.unwrap();
+        assert_eq!(
+            page_again.status(),
+            303,
+            "the one who accepted is sent to the tenant"
+        );
+        assert_eq!(count(&app, "memberships").await, memberships);
+        let pending: Value = owner
+            .get(app.url("/api/v1/t/alpha/invitations"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let emails: Vec<&str> = pending
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| i["email"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            emails,
+            ["invited@alpha.test"],
+            "accepted: no longer pending"
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn an_existing_user_signs_in_and_joins_an_extra_tenant_once() {
+    each_backend(|app| async move {
+        let a = TenantFixture::create(&app.db, "alpha").await;
+        let b = TenantFixture::create(&app.db, "bravo").await;
+        let admin = app.client_for(a.admin).await;
+        let response = invite_api(
+            &app,
+            &admin,
+            "alpha",
+            json!({"email": "owner@bravo.test", "role": "admin"}),
+        )
+        .await;
+        assert_eq!(response.status(), 201);
+        let invitation: Value = response.json().await.unwrap();
+        assert_eq!(invitation["role"], "admin");
+        assert_eq!(invitation["expired"], false);
+        let link = app.link_in_email("owner@bravo.test", "/invitations/").await;
+
+        let signed_out = new_client()
+            .get(app.url(&link))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(
+            signed_out.contains("Sign in to accept"),
+            "an account exists: sign in first"
+        );
+        assert!(
+            signed_out.contains(&format!("/login?next={}", link.replace('/', "%2F"))),
+            "{signed_out}"
+        );
+
+        let bravo_owner = app.client_for(b.owner).await;
+        let page = bravo_owner
+            .get(app.url(&link))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(page.contains("Join alpha Ltd"), "{page}");
+        let parts: Vec<&str> = link.split('/').collect();
+        let accept = || {
+            let (bravo_owner, app) = (bravo_owner.clone(), app.clone());
+            let body = json!({"tenant_id": parts[2], "token": parts[3]});
+            async move {
+                let token = csrf_of(&app, &bravo_owner).await;
+                bravo_owner
+                    .post(app.url("/api/v1/invitations/accept"))
+                    .header("x-csrf-token", token)
+                    .json(&body)
+                    .send()
+                    .await
+                    .unwrap()
+            }
+        };
+        let accepted = accept().await;
+        assert_eq!(accepted.status(), 200);
+        let accepted: Value = accepted.json().await.unwrap();
+        assert_eq!(
+            (accepted["slug"].as_str(), accepted["role"].as_str()),
+            (Some("alpha"), Some("admin"))
+        );
+        let memberships = count(&app, "memberships").await;
+        assert_eq!(accept().await.status(), 200, "accepting twice is fine…");
+        assert_eq!(
+            count(&app, "memberships").await,
+            memberships,
+            "…and does nothing more"
+        );
+
+        let me: Value = bravo_owner
+            .get(app.url("/api/v1/me"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let slugs: Vec<&str> = me["tenants"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t["slug"].as_str().unwrap())
+            .collect();
+        assert_eq!(slugs, ["alpha", "bravo"]);
+        assert_eq!(
+            bravo_owner
+                .get(app.url("/t/alpha/locations"))
+                .send()
+                .await
+                .unwrap()
+                .status(),
+            200
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn only_the_invited_email_may_accept() {
+    each_backend(|app| async move {
+        let a = TenantFixture::create(&app.db, "alpha").await;
+        let stranger = user(&app.db, "stranger@example.com").await;
+        let client = app.client_for(stranger).await;
+        let link = format!("/invitations/{}/{}", a.id, a.invitation);
+        let page = client
+            .get(app.url(&link))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(
+            page.contains("was sent to") && page.contains("invited@alpha.test"),
+            "{page}"
+        );
+        let token = csrf_of(&app, &client).await;
+        let refused = app
+            .post_form(&client, &link, &[("csrf_token", &token)])
+            .await;
+        assert_eq!(refused.status(), 403);
+        assert_eq!(
+            membership_of(&app, "alpha", "stranger@example.com").await,
+            None
+        );
+        let pending: Value = app
+            .client_for(a.owner)
+            .await
+            .get(app.url("/api/v1/t/alpha/invitations"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(pending.as_array().unwrap().len(), 1, "still pending");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn expired_revoked_and_replaced_links_are_refused_and_resend_gives_a_new_one() {
+    each_backend(|app| async move {
+        let a = TenantFixture::create(&app.db, "alpha").await;
+        let invited = user(&app.db, "invited@alpha.test").await;
+        let invitee = app.client_for(invited).await;
+        let fixture_link = format!("/invitations/{}/{}", a.id, a.invitation);
+
+        app.execute("UPDATE invitations SET expires_at = 1").await;
+        assert_eq!(
+            invitee
+                .get(app.url(&fixture_link))
+                .send()
+                .await
+                .unwrap()
+                .status(),
+            400
+        );
+        let owner = app.client_for(a.owner).await;
+        let listed: Value = owner
+            .get(app.url("/api/v1/t/alpha/invitations"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(
+            listed[0]["expired"], true,
+            "an expired invitation shows as such"
+        );
+
+        // Resending gives a new link and a new expiry; the old link stays dead.
+        let resent = owner
+            .post(app.url(&format!(
+                "/api/v1/t/alpha/invitations/{}/resend",
+                a.invitation
+            )))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resent.status(), 200);
+        let resent: Value = resent.json().await.unwrap();
+        assert_eq!(resent["expired"], false);
+        assert_eq!(
+            invitee
+                .get(app.url(&fixture_link))
+                .send()
+                .await
+                .unwrap()
+                .status(),
+            400,
+            "replaced"
+        );
+        let new_link = app
+            .link_in_email("invited@alpha.test", "/invitations/")
+            .await;
+        assert_ne!(new_link, fixture_link);
+        assert_eq!(
+            invitee
+                .get(app.url(&new_link))
+                .send()
+                .await
+                .unwrap()
+                .status(),
+            200
+        );
+
+        // Revoked: the new link is dead too.
+        let revoked = owner
+            .delete(app.url(&format!("/api/v1/t/alpha/invitations/{}", a.invitation)))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(revoked.status(), 204);
+        let token = csrf_of(&app, &invitee).await;
+        let refused = app
+            .post_form(&invitee, &new_link, &[("csrf_token", &token)])
+            .await;
+        assert_eq!(refused.status(), 400);
+        let parts: Vec<&str> = new_link.split('/').collect();
+        let api = invitee
+            .post(app.url("/api/v1/invitations/accept"))
+            .header("x-csrf-token", &token)
+            .json(&json!({"tenant_id": parts[2], "token": parts[3]}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(api.status(), 400);
+        let body: Value = api.json().await.unwrap();
+        assert_eq!(body["error"]["code"], "invalid_link");
+        assert_eq!(
+            membership_of(&app, "alpha", "invited@alpha.test").await,
+            None
+        );
+
+        // A link naming another tenant, or no tenant, is the same dead link.
+        for link in [
+            format!("/invitations/{}/{}", uuid::Uuid::now_v7(), a.invitation),
+            format!("/invitations/nope/{}", a.invitation),
+        ] {
+            assert_eq!(
+                new_client()
+                    .get(app.url(&link))
+                    .send()
+                    .await
+                    .unwrap()
+                    .status(),
+                400,
+                "{link}"
+            );
+        }
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn only_owners_and_admins_invite_and_only_owners_invite_owners() {
+    each_backend(|app| async move {
+        let a = TenantFixture::create(&app.db, "alpha").await;
+        for (who, role, expected) in [
+            (a.manager, "staff", 403),
+            (a.staff, "staff", 403),
+            (a.admin, "owner", 403),
+            (a.admin, "manager", 201),
+            (a.owner, "owner", 201),
+        ] {
+            let client = app.client_for(who).await;
+            let email = format!("{role}-{expected}-{who}@example.com");
+            let response = invite_api(
+                &app,
+                &client,
+                "alpha",
+                json!({"email": email, "role": role}),
+            )
+            .await;
+            assert_eq!(response.status(), expected, "{role} by {who}");
+        }
+        let manager = app.client_for(a.manager).await;
+        assert_eq!(
+            manager
+                .get(app.url("/t/alpha/invitations/new"))
+                .send()
+                .await
+                .unwrap()
+                .status(),
+            403
+        );
+        let resend = manager
+            .post(app.url(&format!(
+                "/api/v1/t/alpha/invitations/{}/resend",
+                a.invitation
+            )))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resend.status(), 403);
+        let pending: Value = app
+            .client_for(a.owner)
+            .await
+            .get(app.url("/api/v1/t/alpha/invitations"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(
+            pending.as_array().unwrap().len(),
+            3,
+            "the fixture's and the two allowed"
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn inviting_a_member_someone_invited_or_a_foreign_location_is_a_field_error() {
+    each_backend(|app| async move {
+        let a = TenantFixture::create(&app.db, "alpha").await;
+        let b = TenantFixture::create(&app.db, "bravo").await;
+        let owner = app.client_for(a.owner).await;
+        for (body, field) in [
+            (json!({"email": "staff@alpha.test", "role": "staff"}), "already a member"),
+            (json!({"email": "INVITED@alpha.test", "role": "staff"}), "already invited"),
+            (json!({"email": "not-an-email", "role": "staff"}), "email"),
+            (json!({"email": "x@example.com", "role": "staff", "location_ids": [b.locations[0]]}), "not an active location"),
+        ] {
+            let response = invite_api(&app, &owner, "alpha", body.clone()).await;
+            assert_eq!(response.status(), 422, "{body}");
+            let error: Value = response.json().await.unwrap();
+            assert!(error["error"]["message"].as_str().unwrap().contains(field), "{body}: {error}");
+        }
+        assert_eq!(count(&app, "invitations").await, 2, "only the fixtures' invitations");
+        assert!(app.emails_to("x@example.com").await.is_empty());
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn accepting_is_rate_limited_per_link() {
+    each_backend(|app| async move {
+        let a = TenantFixture::create(&app.db, "alpha").await;
+        let client = app
+            .client_for(user(&app.db, "guesser@example.com").await)
+            .await;
+        let token = csrf_of(&app, &client).await;
+        let body = json!({"tenant_id": a.id, "token": "not-the-token"});
+        for _ in 0..10 {
+            let response = client
+                .post(app.url("/api/v1/invitations/accept"))
+                .header("x-csrf-token", &token)
+                .json(&body)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(response.status(), 400);
+        }
+        let refused = client
+            .post(app.url("/api/v1/invitations/accept"))
+            .header("x-csrf-token", &token)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(refused.status(), 429);
+        assert!(refused.headers().contains_key("retry-after"));
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn the_purge_deletes_invitations_long_expired_in_every_tenant() {
+    each_backend(|app| async move {
+        TenantFixture::create(&app.db, "alpha").await;
+        TenantFixture::create(&app.db, "bravo").await;
+        let long_ago = time::OffsetDateTime::now_utc().unix_timestamp() - 8 * 86_400;
+        app.execute(&format!(
+            "UPDATE invitations SET expires_at = {long_ago} WHERE email = 'invited@alpha.test'"
+        ))
+        .await;
+        app.execute(&format!(
+            "UPDATE invitations SET expires_at = {} WHERE email = 'invited@bravo.test'",
+            long_ago + 2 * 86_400
+        ))
+        .await;
+        jobs::enqueue(&app.db, None, &Job::PurgeExpired)
+            .await
+            .expect("enqueue");
+        app.run_jobs().await;
+        let left: Vec<String> = app::on_backend!(&app.db, |pool| sqlx::query_scalar(
+            "SELECT email FROM invitations"
+        )
+        .fetch_all(pool)
+        .await
+        .unwrap());
+        assert_eq!(
+            left,
+            ["invited@bravo.test"],
+            "expired a day ago: kept, so it can be resent"
+        );
+    })
+    .await;
+}
