@@ -28,6 +28,23 @@ macro_rules! mark_verified {
     };
 }
 
+/// Deletes the live token with this digest and purpose on `$executor`,
+/// returning its user and the address it was sent to: using a token is
+/// deleting it, so two uses can't both succeed.
+macro_rules! take_token {
+    ($digest:expr, $purpose:expr, $now:expr, $executor:expr) => {
+        sqlx::query_as::<_, (UserId, String)>(
+            "DELETE FROM account_tokens WHERE digest = $1 AND purpose = $2 AND expires_at > $3 \
+             RETURNING user_id, email",
+        )
+        .bind($digest)
+        .bind($purpose.name())
+        .bind($now.unix_timestamp())
+        .fetch_optional($executor)
+        .await
+    };
+}
+
 /// # Errors
 /// When the database fails.
 pub async fn find_user(db: &Db, id: UserId) -> Result<Option<CurrentUser>, sqlx::Error> {
@@ -153,15 +170,7 @@ pub async fn verify_email(db: &Db, digest: &str) -> Result<Option<UserId>, sqlx:
     let now = OffsetDateTime::now_utc();
     on_backend!(db, |pool| {
         let mut tx = pool.begin().await?;
-        let owner: Option<(UserId, String)> = sqlx::query_as(
-            "DELETE FROM account_tokens WHERE digest = $1 AND purpose = $2 AND expires_at > $3 \
-             RETURNING user_id, email",
-        )
-        .bind(digest)
-        .bind(Purpose::VerifyEmail.name())
-        .bind(now.unix_timestamp())
-        .fetch_optional(&mut *tx)
-        .await?;
+        let owner = take_token!(digest, Purpose::VerifyEmail, now, &mut *tx)?;
         if let Some((user, email)) = &owner {
             mark_verified!(user, email, now, &mut *tx)?;
         }
@@ -186,15 +195,7 @@ pub async fn reset_password(
     let now = OffsetDateTime::now_utc();
     on_backend!(db, |pool| {
         let mut tx = pool.begin().await?;
-        let owner: Option<(UserId, String)> = sqlx::query_as(
-            "DELETE FROM account_tokens WHERE digest = $1 AND purpose = $2 AND expires_at > $3 \
-             RETURNING user_id, email",
-        )
-        .bind(digest)
-        .bind(Purpose::ResetPassword.name())
-        .bind(now.unix_timestamp())
-        .fetch_optional(&mut *tx)
-        .await?;
+        let owner = take_token!(digest, Purpose::ResetPassword, now, &mut *tx)?;
         let Some((user, email)) = owner else {
             return Ok(None);
         };

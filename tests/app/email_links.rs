@@ -154,12 +154,13 @@ async fn resending_the_verification_link_is_rate_limited_and_stops_once_verified
         let link = app
             .link_in_email("resend@example.com", "/verify-email/")
             .await;
-        let api = new_client()
-            .post(app.url("/api/v1/verify-email"))
-            .json(&json!({"token": link.rsplit('/').next().unwrap()}))
-            .send()
-            .await
-            .unwrap();
+        let api = app
+            .post_json(
+                &new_client(),
+                "/api/v1/verify-email",
+                &json!({"token": link.rsplit('/').next().unwrap()}),
+            )
+            .await;
         assert_eq!(api.status(), 204);
         app.execute("DELETE FROM rate_limit_counters").await;
         let body: Value = resend().await.unwrap().json().await.unwrap();
@@ -314,20 +315,21 @@ async fn a_reset_link_sets_the_password_once_and_signs_out_every_other_session()
     .await;
 }
 
+/// Asks for a reset link through the API; returns the emailed link's path.
+async fn api_reset_link(app: &TestApp, email: &str) -> String {
+    let body = json!({"email": email});
+    let requested = app
+        .post_json(&new_client(), "/api/v1/password-reset", &body)
+        .await;
+    assert_eq!(requested.status(), 202);
+    app.link_in_email(email, "/reset-password/").await
+}
+
 #[tokio::test]
 async fn an_expired_reset_link_and_the_api_flow() {
     each_backend(|app| async move {
         sign_up(&app, "apireset@example.com", "Api Reset Ltd").await;
-        let requested = new_client()
-            .post(app.url("/api/v1/password-reset"))
-            .json(&json!({"email": "apireset@example.com"}))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(requested.status(), 202);
-        let link = app
-            .link_in_email("apireset@example.com", "/reset-password/")
-            .await;
+        let link = api_reset_link(&app, "apireset@example.com").await;
         let token = link.rsplit('/').next().unwrap().to_owned();
         let confirm = |password: &'static str| {
             new_client()
@@ -342,16 +344,7 @@ async fn an_expired_reset_link_and_the_api_flow() {
         let body: Value = reused.json().await.unwrap();
         assert_eq!(body["error"]["code"], "invalid_link");
 
-        let requested = new_client()
-            .post(app.url("/api/v1/password-reset"))
-            .json(&json!({"email": "apireset@example.com"}))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(requested.status(), 202);
-        let link = app
-            .link_in_email("apireset@example.com", "/reset-password/")
-            .await;
+        let link = api_reset_link(&app, "apireset@example.com").await;
         expire_tokens(&app).await;
         assert_eq!(
             new_client()

@@ -10,14 +10,7 @@ use crate::fixtures::{TenantFixture, user};
 use crate::support::{TestApp, csrf_field, each_backend, new_client};
 
 async fn csrf_of(app: &TestApp, client: &reqwest::Client) -> String {
-    let me: Value = client
-        .get(app.url("/api/v1/me"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let me: Value = app.get_json(client, "/api/v1/me").await;
     me["csrf_token"].as_str().expect("a CSRF token").to_owned()
 }
 
@@ -38,14 +31,9 @@ async fn invite_api(
 /// The role and location ids of `user`'s membership in `tenant`.
 async fn membership_of(app: &TestApp, slug: &str, email: &str) -> Option<(String, usize)> {
     let owner = app.client_for(owner_of(app, slug).await).await;
-    let members: Value = owner
-        .get(app.url(&format!("/api/v1/t/{slug}/members")))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let members: Value = app
+        .get_json(&owner, &format!("/api/v1/t/{slug}/members"))
+        .await;
     members
         .as_array()
         .unwrap()
@@ -146,14 +134,7 @@ async fn a_new_user_signs_up_through_the_invitation_and_joins_with_its_role_and_
             .await;
         assert_eq!(joined.status(), 303);
         assert_eq!(joined.headers()["location"], "/t/alpha/locations");
-        let me: Value = browser
-            .get(app.url("/api/v1/me"))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let me: Value = app.get_json(&browser, "/api/v1/me").await;
         assert_eq!(me["user"]["email"], "new@example.com");
         assert_eq!(
             me["user"]["email_verified"], true,
@@ -182,14 +163,7 @@ async fn a_new_user_signs_up_through_the_invitation_and_joins_with_its_role_and_
             "the one who accepted is sent to the tenant"
         );
         assert_eq!(count(&app, "memberships").await, memberships);
-        let pending: Value = owner
-            .get(app.url("/api/v1/t/alpha/invitations"))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let pending: Value = app.get_json(&owner, "/api/v1/t/alpha/invitations").await;
         let emails: Vec<&str> = pending
             .as_array()
             .unwrap()
@@ -281,14 +255,7 @@ async fn an_existing_user_signs_in_and_joins_an_extra_tenant_once() {
             "…and does nothing more"
         );
 
-        let me: Value = bravo_owner
-            .get(app.url("/api/v1/me"))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let me: Value = app.get_json(&bravo_owner, "/api/v1/me").await;
         let slugs: Vec<&str> = me["tenants"]
             .as_array()
             .unwrap()
@@ -337,16 +304,8 @@ async fn only_the_invited_email_may_accept() {
             membership_of(&app, "alpha", "stranger@example.com").await,
             None
         );
-        let pending: Value = app
-            .client_for(a.owner)
-            .await
-            .get(app.url("/api/v1/t/alpha/invitations"))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let owner = app.client_for(a.owner).await;
+        let pending = app.get_json(&owner, "/api/v1/t/alpha/invitations").await;
         assert_eq!(pending.as_array().unwrap().len(), 1, "still pending");
     })
     .await;
@@ -371,14 +330,7 @@ async fn expired_revoked_and_replaced_links_are_refused_and_resend_gives_a_new_o
             400
         );
         let owner = app.client_for(a.owner).await;
-        let listed: Value = owner
-            .get(app.url("/api/v1/t/alpha/invitations"))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let listed: Value = app.get_json(&owner, "/api/v1/t/alpha/invitations").await;
         assert_eq!(
             listed[0]["expired"], true,
             "an expired invitation shows as such"
@@ -509,16 +461,8 @@ async fn only_owners_and_admins_invite_and_only_owners_invite_owners() {
             .await
             .unwrap();
         assert_eq!(resend.status(), 403);
-        let pending: Value = app
-            .client_for(a.owner)
-            .await
-            .get(app.url("/api/v1/t/alpha/invitations"))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let owner = app.client_for(a.owner).await;
+        let pending = app.get_json(&owner, "/api/v1/t/alpha/invitations").await;
         assert_eq!(
             pending.as_array().unwrap().len(),
             3,

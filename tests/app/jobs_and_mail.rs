@@ -26,6 +26,27 @@ async fn make_jobs_due(app: &TestApp) {
     app.execute("UPDATE jobs SET run_at = 0").await;
 }
 
+/// The app as deployed (on SQLite too, knowingly).
+fn production() -> Options {
+    Options {
+        vars: vec![
+            ("APP_ENV", "production".to_owned()),
+            ("ALLOW_SQLITE_IN_PRODUCTION", "true".to_owned()),
+        ],
+        ..Options::default()
+    }
+}
+
+/// A rendered email to `to`.
+fn email(to: &str, subject: &str) -> Job {
+    Job::SendEmail(app::mail::Outgoing {
+        to: to.to_owned(),
+        subject: subject.to_owned(),
+        text: "Hello".to_owned(),
+        html: "<p>Hello</p>".to_owned(),
+    })
+}
+
 fn now() -> i64 {
     time::OffsetDateTime::now_utc().unix_timestamp()
 }
@@ -130,16 +151,8 @@ async fn two_instances_share_one_queue_and_run_each_job_once() {
     each_backend(|app| async move {
         let other = app.another_instance(Options::default()).await;
         for n in 0..20 {
-            let email = format!("user{n}@example.com");
-            let mail = app::mail::Outgoing {
-                to: email,
-                subject: format!("Message {n}"),
-                text: "Hello".to_owned(),
-                html: "<p>Hello</p>".to_owned(),
-            };
-            jobs::enqueue(&app.db, None, &Job::SendEmail(mail))
-                .await
-                .expect("enqueue");
+            let job = email(&format!("user{n}@example.com"), &format!("Message {n}"));
+            jobs::enqueue(&app.db, None, &job).await.expect("enqueue");
         }
         let (here, there) = tokio::join!(app.run_jobs(), other.run_jobs());
         assert_eq!(here + there, 20, "every job ran once: {here} + {there}");
@@ -285,60 +298,36 @@ async fn the_dev_mailbox_shows_sent_email_in_development_and_does_not_exist_in_p
     })
     .await;
 
-    each_backend_with(
-        || Options {
-            vars: vec![
-                ("APP_ENV", "production".to_owned()),
-                ("ALLOW_SQLITE_IN_PRODUCTION", "true".to_owned()),
-            ],
-            ..Options::default()
-        },
-        |app| async move {
-            assert!(
-                app.state.mailer.dev_mailbox.is_none(),
-                "production keeps no mail"
-            );
-            for path in ["/dev/mailbox", "/dev/mailbox/1"] {
-                assert_eq!(app.get(path).await.status(), 404, "{path}");
-            }
-        },
-    )
+    each_backend_with(production, |app| async move {
+        assert!(
+            app.state.mailer.dev_mailbox.is_none(),
+            "production keeps no mail"
+        );
+        for path in ["/dev/mailbox", "/dev/mailbox/1"] {
+            assert_eq!(app.get(path).await.status(), 404, "{path}");
+        }
+    })
     .await;
 }
 
 #[tokio::test]
 async fn in_production_without_smtp_mail_waits_in_the_queue() {
-    each_backend_with(
-        || Options {
-            vars: vec![
-                ("APP_ENV", "production".to_owned()),
-                ("ALLOW_SQLITE_IN_PRODUCTION", "true".to_owned()),
-            ],
-            ..Options::default()
-        },
-        |app| async move {
-            let mail = app::mail::Outgoing {
-                to: "waiting@example.com".to_owned(),
-                subject: "Waiting".to_owned(),
-                text: "Hello".to_owned(),
-                html: "<p>Hello</p>".to_owned(),
-            };
-            jobs::enqueue(&app.db, None, &Job::SendEmail(mail))
-                .await
-                .expect("enqueue");
-            app.run_jobs().await;
-            let jobs = job_state(&app, "send_email").await;
-            assert_eq!(jobs.len(), 1);
-            assert!(!jobs[0].3, "not dead: retried later");
-            assert!(
-                jobs[0]
-                    .2
-                    .as_deref()
-                    .unwrap_or_default()
-                    .contains("SMTP_URL"),
-                "{jobs:?}"
-            );
-        },
-    )
+    each_backend_with(production, |app| async move {
+        jobs::enqueue(&app.db, None, &email("waiting@example.com", "Waiting"))
+            .await
+            .expect("enqueue");
+        app.run_jobs().await;
+        let jobs = job_state(&app, "send_email").await;
+        assert_eq!(jobs.len(), 1);
+        assert!(!jobs[0].3, "not dead: retried later");
+        assert!(
+            jobs[0]
+                .2
+                .as_deref()
+                .unwrap_or_default()
+                .contains("SMTP_URL"),
+            "{jobs:?}"
+        );
+    })
     .await;
 }
