@@ -20,6 +20,9 @@ pub enum AppError {
         "this request needs a tenant: tenant data lives under /t/{{slug}}/ (pages) or /api/v1/t/{{slug}}/ (API)"
     )]
     NoTenant,
+    /// A bearer token that is malformed, unknown or revoked.
+    #[error("This API token is unknown or revoked.")]
+    InvalidApiToken,
     /// A sign-in with a wrong password or an unknown email: one answer for both.
     #[error("The email or password is not right.")]
     BadCredentials,
@@ -140,6 +143,7 @@ impl AppError {
             Self::NotFound => ErrorReport::for_status(StatusCode::NOT_FOUND),
             Self::Unauthorized => ErrorReport::for_status(StatusCode::UNAUTHORIZED),
             Self::BadCredentials => client(StatusCode::UNAUTHORIZED, "invalid_credentials"),
+            Self::InvalidApiToken => client(StatusCode::UNAUTHORIZED, "invalid_token"),
             Self::NoTenant => ErrorReport {
                 redirect: Some("/tenants"),
                 ..client(StatusCode::BAD_REQUEST, "no_tenant")

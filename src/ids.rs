@@ -154,6 +154,11 @@ typed_id!(
 );
 
 typed_id!(
+    /// A tenant's API token.
+    ApiTokenId
+);
+
+typed_id!(
     /// A job in the durable queue.
     JobId
 );

@@ -25,7 +25,7 @@ pub struct ErrorDetail {
 
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "SaaS Starter API", description = "Tenant data lives under /api/v1/t/{slug}/. Requests are authenticated with the session cookie that /api/v1/login sets; those that change something send its csrf_token in the X-CSRF-Token header."),
+    info(title = "SaaS Starter API", description = "Tenant data lives under /api/v1/t/{slug}/. Requests are authenticated with the session cookie that /api/v1/login sets (those that change something send its csrf_token in the X-CSRF-Token header), or, under /api/v1/t/{slug}/, with an API token of that tenant sent as Authorization: Bearer (no CSRF token needed)."),
     paths(
         crate::accounts::api::signup,
         crate::accounts::api::login,
@@ -50,6 +50,9 @@ pub struct ErrorDetail {
         crate::invitations::api::resend,
         crate::invitations::api::revoke,
         crate::invitations::accept::accept_api,
+        crate::api_tokens::api::list,
+        crate::api_tokens::api::create,
+        crate::api_tokens::api::revoke,
         crate::tenants::api::list,
         crate::tenants::api::create,
         crate::tenants::api::settings,
@@ -60,6 +63,7 @@ pub struct ErrorDetail {
         (name = "tenants", description = "The caller's organisations and their settings"),
         (name = "locations", description = "A tenant's sites"),
         (name = "members", description = "Who belongs to a tenant, with which role, where; invitations"),
+        (name = "api-tokens", description = "Tokens for programs, sent as Authorization: Bearer"),
     ),
 )]
 struct ApiDoc;

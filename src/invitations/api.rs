@@ -4,12 +4,11 @@
 use axum::http::StatusCode;
 
 use super::{Invitation, InvitationInput, Sender};
-use crate::accounts::CurrentUser;
 use crate::api::ErrorBody;
 use crate::error::AppError;
 use crate::http::AppState;
 use crate::http::extract::{Json, Path};
-use crate::http::routes::{Access, Routes, get, post};
+use crate::http::routes::{Access, Routes, delete, get, post};
 use crate::ids::InvitationId;
 use crate::tenancy::{Action, InTenant};
 use axum::extract::State;
@@ -24,7 +23,7 @@ pub fn routes() -> Routes {
         .add(
             "/api/v1/t/{slug}/invitations/{invitation_id}",
             Access::Tenant,
-            crate::http::routes::delete(revoke),
+            delete(revoke),
         )
         .add(
             "/api/v1/t/{slug}/invitations/{invitation_id}/resend",
@@ -51,11 +50,10 @@ pub(crate) async fn list(mut t: InTenant) -> Result<Json<Vec<Invitation>>, AppEr
         (status = 422, description = "A malformed email, a member already, already invited, an unknown location", body = ErrorBody)))]
 pub(crate) async fn create(
     State(state): State<AppState>,
-    user: CurrentUser,
     mut t: InTenant,
     Json(input): Json<InvitationInput>,
 ) -> Result<(StatusCode, Json<Invitation>), AppError> {
-    let sender = Sender::new(&t.member, &t.tenant, &user, &state);
+    let sender = Sender::new(&t.member, &t.tenant, &state).await?;
     let invitation = super::invite(&mut t.scope, &sender, &input).await??;
     t.scope.commit().await?;
     Ok((StatusCode::CREATED, Json(invitation)))
@@ -71,11 +69,10 @@ pub(crate) async fn create(
     responses((status = 200, body = Invitation), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub(crate) async fn resend(
     State(state): State<AppState>,
-    user: CurrentUser,
     mut t: InTenant,
     Path((_, id)): Path<(String, InvitationId)>,
 ) -> Result<Json<Invitation>, AppError> {
-    let sender = Sender::new(&t.member, &t.tenant, &user, &state);
+    let sender = Sender::new(&t.member, &t.tenant, &state).await?;
     let invitation = super::resend(&mut t.scope, &sender, id).await?;
     t.scope.commit().await?;
     Ok(Json(invitation))

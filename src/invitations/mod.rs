@@ -17,8 +17,8 @@ use askama::Template;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
-use crate::accounts::CurrentUser;
 use crate::accounts::email::Email;
+use crate::accounts::global::find_user;
 use crate::error::AppError;
 use crate::http::AppState;
 use crate::ids::{InvitationId, InvitationLocationId, LocationId};
@@ -95,27 +95,33 @@ pub fn link_path(tenant: impl std::fmt::Display, token: &str) -> String {
     format!("/invitations/{tenant}/{token}")
 }
 
-/// Who sends an invitation, and from where links start.
+/// Who sends an invitation (a member, or an API token acting as its
+/// creator), and from where links start.
 pub struct Sender<'a> {
     pub member: &'a Member,
-    pub email: &'a str,
+    pub email: String,
     pub tenant: &'a Tenant,
     pub base_url: &'a str,
 }
 
 impl<'a> Sender<'a> {
-    pub fn new(
+    /// # Errors
+    /// When the database fails.
+    pub async fn new(
         member: &'a Member,
         tenant: &'a Tenant,
-        user: &'a CurrentUser,
         state: &'a AppState,
-    ) -> Self {
-        Self {
+    ) -> Result<Self, AppError> {
+        let email = find_user(&state.db, member.user_id)
+            .await?
+            .map(|user| user.email)
+            .unwrap_or_default();
+        Ok(Self {
             member,
-            email: &user.email,
+            email,
             tenant,
             base_url: &state.config.base_url,
-        }
+        })
     }
 }
 
@@ -381,7 +387,7 @@ async fn send(
     let mail = InvitationMail {
         app_name: crate::brand::APP_NAME,
         tenant_name: sender.tenant.name.clone(),
-        inviter: sender.email.to_owned(),
+        inviter: sender.email.clone(),
         role: invitation.role.label(),
         link: format!("{}{}", sender.base_url, link_path(sender.tenant.id, token)),
         days: LIFETIME.as_secs() / 86_400,

@@ -8,7 +8,6 @@ use axum::response::{Html, IntoResponse, Redirect, Response};
 use tower_sessions::Session;
 
 use super::{InvitationInput, Sender};
-use crate::accounts::CurrentUser;
 use crate::error::AppError;
 use crate::http::AppState;
 use crate::http::extract::{Form, Path};
@@ -108,12 +107,11 @@ async fn create(
     State(state): State<AppState>,
     layout: Layout,
     session: Session,
-    user: CurrentUser,
     mut t: InTenant,
     Form(fields): Form<Vec<(String, String)>>,
 ) -> Result<Response, AppError> {
     let input = parse_form(fields)?;
-    let sender = Sender::new(&t.member, &t.tenant, &user, &state);
+    let sender = Sender::new(&t.member, &t.tenant, &state).await?;
     match super::invite(&mut t.scope, &sender, &input).await? {
         Ok(invitation) => {
             t.scope.commit().await?;
@@ -131,11 +129,10 @@ async fn create(
 async fn resend(
     State(state): State<AppState>,
     session: Session,
-    user: CurrentUser,
     mut t: InTenant,
     Path((_, id)): Path<(String, InvitationId)>,
 ) -> Result<Redirect, AppError> {
-    let sender = Sender::new(&t.member, &t.tenant, &user, &state);
+    let sender = Sender::new(&t.member, &t.tenant, &state).await?;
     let invitation = super::resend(&mut t.scope, &sender, id).await?;
     t.scope.commit().await?;
     let message = format!(

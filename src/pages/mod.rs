@@ -114,6 +114,7 @@ pub struct TenantNav {
     pub slug: String,
     pub shows_members: bool,
     pub shows_settings: bool,
+    pub shows_api_tokens: bool,
 }
 
 impl TenantNav {
@@ -123,6 +124,7 @@ impl TenantNav {
             slug: tenant.slug.clone(),
             shows_members: member.authorize(Action::ViewMembers).is_ok(),
             shows_settings: member.authorize(Action::EditTenantSettings).is_ok(),
+            shows_api_tokens: member.authorize(Action::ManageApiTokens).is_ok(),
         }
     }
 }

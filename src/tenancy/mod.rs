@@ -69,6 +69,28 @@ impl Role {
             })
     }
 
+    /// The less powerful of two roles (owner > admin > manager > staff).
+    pub fn at_most(self, other: Role) -> Role {
+        if self.rank() >= other.rank() {
+            self
+        } else {
+            other
+        }
+    }
+
+    /// Whether this role is at most as powerful as `other`.
+    pub fn within(self, other: Role) -> bool {
+        self.rank() >= other.rank()
+    }
+
+    /// 0 for owners, up to 3 for staff.
+    fn rank(self) -> usize {
+        Self::ALL
+            .iter()
+            .position(|role| *role == self)
+            .unwrap_or(Self::ALL.len())
+    }
+
     /// Whether the role sees every location rather than its granted ones.
     pub fn sees_all_locations(self) -> bool {
         matches!(self, Self::Owner | Self::Admin)
@@ -106,8 +128,17 @@ impl FromRequestParts<AppState> for InTenant {
     type Rejection = AppError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, AppError> {
-        let SignedIn(user) =
-            <SignedIn as FromRequestParts<_>>::from_request_parts(parts, state).await?;
+        // An API client sends a token and no session; anyone else is the
+        // session's user.
+        let token = bearer_token(parts);
+        let signed_in = match token {
+            Some(_) => None,
+            None => Some(
+                <SignedIn as FromRequestParts<_>>::from_request_parts(parts, state)
+                    .await?
+                    .0,
+            ),
+        };
         let params = RawPathParams::from_request_parts(parts, state)
             .await
             .map_err(|e| AppError::Internal(format!("path parameters: {e}")))?;
@@ -134,8 +165,28 @@ impl FromRequestParts<AppState> for InTenant {
                 }
             };
             let mut scope = for_tenant(&state.db, tenant_id, intent).await?;
+            let (user, token_role) = match (&token, signed_in) {
+                (_, Some(user)) => (user, None),
+                (Some(secret), None) => {
+                    // A token belongs to one tenant: another's URL is a 404.
+                    match crate::api_tokens::tenant_of(secret) {
+                        None => return Err(AppError::InvalidApiToken),
+                        Some(named) if named != tenant_id => return Err(AppError::NotFound),
+                        Some(_) => {}
+                    }
+                    let (creator, role) =
+                        crate::api_tokens::authenticate(&state.db, &mut scope, secret)
+                            .await?
+                            .ok_or(AppError::InvalidApiToken)?;
+                    (creator, Some(role))
+                }
+                (None, None) => return Err(AppError::Unauthorized),
+            };
             match membership_of(&mut scope, user, slug).await? {
-                Lookup::Member(tenant, member) => {
+                Lookup::Member(tenant, mut member) => {
+                    if let Some(role) = token_role {
+                        member.role = role.at_most(member.role);
+                    }
                     return Ok(Self {
                         tenant,
                         member,
@@ -149,6 +200,19 @@ impl FromRequestParts<AppState> for InTenant {
             }
         }
     }
+}
+
+/// The token of an `Authorization: Bearer …` header.
+fn bearer_token(parts: &Parts) -> Option<String> {
+    let value = parts
+        .headers
+        .get(axum::http::header::AUTHORIZATION)?
+        .to_str()
+        .ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| token.trim().to_owned())
 }
 
 /// Tenant ids by URL slug, so a tenant request needn't look its slug up

@@ -21,20 +21,44 @@ pub enum Action {
     ManageMembers,
     /// Make someone an owner, or demote or remove an owner.
     ManageOwners,
+    /// Subscribe, change plan, see invoices (the billing issue).
+    ManageBilling,
+    /// Delete the tenant and its data (built with tenant export).
+    DeleteTenant,
+    /// Create and revoke the tenant's API tokens.
+    ManageApiTokens,
     CreateLocation,
     EditLocation,
     ArchiveLocation,
 }
 
 impl Action {
-    fn allowed(self, role: Role) -> bool {
+    pub const ALL: [Action; 10] = [
+        Action::EditTenantSettings,
+        Action::ViewMembers,
+        Action::ManageMembers,
+        Action::ManageOwners,
+        Action::ManageBilling,
+        Action::DeleteTenant,
+        Action::ManageApiTokens,
+        Action::CreateLocation,
+        Action::EditLocation,
+        Action::ArchiveLocation,
+    ];
+
+    /// The role × action matrix: owners do everything; admins everything
+    /// but ownership and billing; managers edit the locations granted to
+    /// them; staff only read (their own records, in the time-tracking
+    /// module).
+    pub fn allowed(self, role: Role) -> bool {
         use Role::{Admin, Manager, Owner};
         match self {
-            Self::ManageOwners => role == Owner,
+            Self::ManageOwners | Self::ManageBilling | Self::DeleteTenant => role == Owner,
             Self::EditLocation => matches!(role, Owner | Admin | Manager),
             Self::EditTenantSettings
             | Self::ViewMembers
             | Self::ManageMembers
+            | Self::ManageApiTokens
             | Self::CreateLocation
             | Self::ArchiveLocation => matches!(role, Owner | Admin),
         }
@@ -48,6 +72,9 @@ impl Action {
             Self::ViewMembers => "Only owners and admins can see the member list.",
             Self::ManageMembers => "Only owners and admins can change members.",
             Self::ManageOwners => "Only owners can make, demote or remove owners.",
+            Self::ManageBilling => "Only owners can manage billing.",
+            Self::DeleteTenant => "Only owners can delete the organisation.",
+            Self::ManageApiTokens => "Only owners and admins can manage API tokens.",
             Self::CreateLocation => "Only owners and admins can add locations.",
             Self::EditLocation => "Your role does not allow changing locations.",
             Self::ArchiveLocation => "Only owners and admins can archive locations.",
@@ -86,26 +113,44 @@ impl Member {
 mod tests {
     use super::*;
 
+    /// The matrix, cell by cell: (action, [owner, admin, manager, staff]).
+    const MATRIX: [(Action, [bool; 4]); 10] = [
+        (Action::EditTenantSettings, [true, true, false, false]),
+        (Action::ViewMembers, [true, true, false, false]),
+        (Action::ManageMembers, [true, true, false, false]),
+        (Action::ManageOwners, [true, false, false, false]),
+        (Action::ManageBilling, [true, false, false, false]),
+        (Action::DeleteTenant, [true, false, false, false]),
+        (Action::ManageApiTokens, [true, true, false, false]),
+        (Action::CreateLocation, [true, true, false, false]),
+        (Action::EditLocation, [true, true, true, false]),
+        (Action::ArchiveLocation, [true, true, false, false]),
+    ];
+
     #[test]
-    fn owners_and_admins_run_the_tenant_managers_edit_their_locations_staff_read() {
-        let allowed = |role: Role| -> Vec<Action> {
-            [
-                Action::EditTenantSettings,
-                Action::ViewMembers,
-                Action::ManageMembers,
-                Action::ManageOwners,
-                Action::CreateLocation,
-                Action::EditLocation,
-                Action::ArchiveLocation,
-            ]
-            .into_iter()
-            .filter(|action| action.allowed(role))
-            .collect()
-        };
-        assert_eq!(allowed(Role::Owner).len(), 7);
-        assert!(!allowed(Role::Admin).contains(&Action::ManageOwners));
-        assert_eq!(allowed(Role::Admin).len(), 6);
-        assert_eq!(allowed(Role::Manager), vec![Action::EditLocation]);
-        assert!(allowed(Role::Staff).is_empty());
+    fn every_cell_of_the_role_action_matrix() {
+        assert_eq!(
+            MATRIX.map(|(action, _)| action),
+            Action::ALL,
+            "the matrix lists every action"
+        );
+        for (action, allowed) in MATRIX {
+            for (role, expected) in Role::ALL.into_iter().zip(allowed) {
+                assert_eq!(action.allowed(role), expected, "{action:?} for {role:?}");
+                let member = Member {
+                    membership_id: MembershipId::new(),
+                    user_id: crate::ids::UserId::new(),
+                    role,
+                };
+                match member.authorize(action) {
+                    Ok(()) => assert!(expected),
+                    Err(AppError::Forbidden(message)) => {
+                        assert!(!expected, "{action:?} for {role:?}");
+                        assert!(message.ends_with('.'), "a sentence: {message}");
+                    }
+                    Err(other) => panic!("{other:?}"),
+                }
+            }
+        }
     }
 }

@@ -5,7 +5,8 @@
 use app::db::Db;
 use app::http::routes::{Access, Routes, post};
 use app::ids::{
-    InvitationId, InvitationLocationId, LocationGrantId, LocationId, MembershipId, TenantId, UserId,
+    ApiTokenId, InvitationId, InvitationLocationId, LocationGrantId, LocationId, MembershipId,
+    TenantId, UserId,
 };
 use app::on_backend;
 use app::tenancy::Role;
@@ -122,8 +123,12 @@ pub struct TenantFixture {
     pub staff: UserId,
     pub staff_membership: MembershipId,
     pub locations: [LocationId; 2],
-    /// A pending invitation (staff, at the first location).
+    /// A pending invitation (staff, at the first location); its token is
+    /// its id.
     pub invitation: InvitationId,
+    /// The admin's API token (admin role); its secret is `api_token_secret`.
+    pub api_token: ApiTokenId,
+    pub api_token_secret: String,
 }
 
 impl TenantFixture {
@@ -134,7 +139,7 @@ impl TenantFixture {
         let manager = user(db, &format!("manager@{slug}.test")).await;
         let staff = user(db, &format!("staff@{slug}.test")).await;
         membership(db, id, owner, Role::Owner).await;
-        membership(db, id, admin, Role::Admin).await;
+        let admin_membership = membership(db, id, admin, Role::Admin).await;
         let manager_membership = membership(db, id, manager, Role::Manager).await;
         let staff_membership = membership(db, id, staff, Role::Staff).await;
         let locations = [
@@ -144,6 +149,8 @@ impl TenantFixture {
         grant(db, id, manager_membership, locations[0]).await;
         grant(db, id, staff_membership, locations[0]).await;
         let invitation = invitation(db, id, &format!("invited@{slug}.test"), locations[0]).await;
+        let api_token_secret = format!("api_{}_fixture", id.as_uuid().simple());
+        let api_token = api_token(db, id, admin_membership, &api_token_secret).await;
         Self {
             id,
             slug: slug.to_owned(),
@@ -155,8 +162,34 @@ impl TenantFixture {
             staff_membership,
             locations,
             invitation,
+            api_token,
+            api_token_secret,
         }
     }
+}
+
+/// An admin-role API token of `membership` with this secret.
+pub async fn api_token(
+    db: &Db,
+    tenant: TenantId,
+    membership: MembershipId,
+    secret: &str,
+) -> ApiTokenId {
+    let id = ApiTokenId::new();
+    on_backend!(db, |pool| sqlx::query(
+        "INSERT INTO api_tokens (tenant_id, id, name, role, token_digest, membership_id, created_at) \
+         VALUES ($1, $2, 'Fixture', 'admin', $3, $4, $5)"
+    )
+    .bind(tenant)
+    .bind(id)
+    .bind(app::tokens::digest(secret))
+    .bind(membership)
+    .bind(OffsetDateTime::now_utc())
+    .execute(pool)
+    .await
+    .map(drop))
+    .expect("insert API token");
+    id
 }
 
 /// A pending staff invitation for `email` at `location`, valid for a day.

@@ -3,6 +3,7 @@
 
 mod accounts;
 mod api;
+mod api_tokens;
 mod assets_and_styling;
 mod concurrency;
 mod email_links;
@@ -15,6 +16,7 @@ mod locations;
 mod members;
 mod pages_and_sessions;
 mod rate_limits;
+mod role_matrix;
 mod route_registry;
 mod row_level_security;
 mod sql_rule;

@@ -364,7 +364,7 @@ async fn the_app_refuses_to_start_as_a_user_that_bypasses_rls_without_the_scope_
 #[tokio::test]
 async fn citus_distribution_follows_foreign_keys_and_needs_citus() {
     each_backend(|app| async move {
-        use app::db::citus::{CitusError, Plan, distribute, plan};
+        use app::db::citus::{CitusError, distribute, plan};
         if app.backend() == Backend::Sqlite {
             assert!(matches!(
                 distribute(&app.db).await,
@@ -372,19 +372,27 @@ async fn citus_distribution_follows_foreign_keys_and_needs_citus() {
             ));
             return;
         }
+        let plan = plan(&app.db).await.unwrap();
+        assert_eq!(plan.reference, ["tenants", "users"]);
+        let mut distributed = plan.distributed.clone();
+        distributed.sort();
+        let mut tenant_owned = crate::fixtures::tenant_owned_tables(&app.db).await;
+        tenant_owned.sort();
         assert_eq!(
-            plan(&app.db).await.unwrap(),
-            Plan {
-                reference: vec!["tenants".to_owned(), "users".to_owned()],
-                distributed: vec![
-                    "invitations".to_owned(),
-                    "locations".to_owned(),
-                    "invitation_locations".to_owned(),
-                    "memberships".to_owned(),
-                    "location_grants".to_owned()
-                ],
-            }
+            distributed, tenant_owned,
+            "every tenant-owned table is distributed"
         );
+        // Each table comes after the tables its foreign keys name.
+        let at = |table: &str| plan.distributed.iter().position(|t| t == table).unwrap();
+        for (parent, child) in [
+            ("memberships", "location_grants"),
+            ("locations", "location_grants"),
+            ("invitations", "invitation_locations"),
+            ("locations", "invitation_locations"),
+            ("memberships", "api_tokens"),
+        ] {
+            assert!(at(parent) < at(child), "{parent} before {child}: {plan:?}");
+        }
         let error = distribute(&app.db)
             .await
             .expect_err("plain PostgreSQL has no Citus");

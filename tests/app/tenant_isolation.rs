@@ -17,6 +17,7 @@ fn resource_ids(a: &TenantFixture) -> HashMap<&'static str, String> {
         ("location_id", a.locations[0].to_string()),
         ("membership_id", a.manager_membership.to_string()),
         ("invitation_id", a.invitation.to_string()),
+        ("api_token_id", a.api_token.to_string()),
     ])
 }
 
@@ -194,6 +195,47 @@ async fn every_tenant_route_in_another_tenants_url_space_answers_like_no_tenant_
                     send(&app, &client, method, &nowhere).await,
                     "{method} {in_a}"
                 );
+            }
+        }
+        assert_eq!(snapshot(&app.db, a.id).await, before);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn an_api_token_reaches_no_other_tenants_routes() {
+    each_backend(|app| async move {
+        let a = TenantFixture::create(&app.db, "alpha").await;
+        let b = TenantFixture::create(&app.db, "bravo").await;
+        let a_ids = resource_ids(&a);
+        let before = snapshot(&app.db, a.id).await;
+        let mut headers = reqwest::header::HeaderMap::new();
+        headers.insert(
+            reqwest::header::AUTHORIZATION,
+            format!("Bearer {}", b.api_token_secret).parse().unwrap(),
+        );
+        let b_program = crate::support::client_with(std::sync::Arc::default(), headers);
+        let api_routes: Vec<RouteInfo> = app::http::routes()
+            .infos()
+            .iter()
+            .filter(|route| route.access == Access::Tenant && route.path.starts_with("/api/"))
+            .cloned()
+            .collect();
+        assert!(!api_routes.is_empty());
+        for route in &api_routes {
+            for method in &route.methods {
+                let ids = |name: &str| a_ids.get(name).cloned().unwrap_or_default();
+                let in_a = fill(route.path, &a.slug, &ids);
+                let got = send(&app, &b_program, method, &in_a).await;
+                assert_eq!(got.0, 404, "{method} {in_a} with B's token");
+                let nowhere = send(
+                    &app,
+                    &b_program,
+                    method,
+                    &fill(route.path, "no-such-tenant", &ids),
+                )
+                .await;
+                assert_eq!(got, nowhere, "{method} {in_a}");
             }
         }
         assert_eq!(snapshot(&app.db, a.id).await, before);
