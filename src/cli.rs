@@ -145,6 +145,12 @@ async fn serve(db: Db, config: Config) -> Result<(), StartupError> {
              wait in the job queue until SMTP_URL is set and the app restarts."
         );
     }
+    if config.app_env.is_production() && config.encryption_keys == Default::default() {
+        tracing::warn!(
+            "APP_ENV=production without ENCRYPTION_KEYS: two-factor authentication can't be turned on \
+             (and super-admin pages need it). Set ENCRYPTION_KEYS (openssl rand -base64 32)."
+        );
+    }
     let address = format!("{}:{}", config.host, config.port);
     let state = AppState::new(db.clone(), config.clone());
     let server = Server::bind(&config, http::router(state.clone()))

@@ -75,6 +75,8 @@ pub struct Config {
     pub mail_from: String,
     /// Job-queue workers in this process (0: another process runs them).
     pub job_workers: usize,
+    /// Keys for secrets stored encrypted; empty: see `crypto::Keys::load`.
+    pub encryption_keys: crate::crypto::KeyMaterial,
 }
 
 /// A configuration value that can't be used: names the variable and says why.
@@ -183,6 +185,9 @@ impl Config {
             _ => Err("expected a number of workers, 0 to 32".to_owned()),
         })?;
 
+        let encryption_keys =
+            var("ENCRYPTION_KEYS", "").parse_with(crate::crypto::KeyMaterial::parse)?;
+
         Ok(Self {
             app_env,
             host,
@@ -199,6 +204,7 @@ impl Config {
             smtp_url,
             mail_from,
             job_workers,
+            encryption_keys,
         })
     }
 
@@ -276,6 +282,7 @@ mod tests {
             ("SMTP_URL", "mail.example.com"),
             ("MAIL_FROM", "not an address"),
             ("JOB_WORKERS", "many"),
+            ("ENCRYPTION_KEYS", "c2hvcnQ="),
         ];
         for (variable, value) in cases {
             let error = config(&[(variable, value)])

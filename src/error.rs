@@ -20,6 +20,13 @@ pub enum AppError {
         "this request needs a tenant: tenant data lives under /t/{{slug}}/ (pages) or /api/v1/t/{{slug}}/ (API)"
     )]
     NoTenant,
+    /// The password was right; the account also needs a two-factor code.
+    #[error(
+        "This account uses two-factor authentication: send the code from the authenticator app (or a recovery code) as `code`."
+    )]
+    SecondFactorRequired,
+    #[error("That code is not right (or was used already).")]
+    WrongSecondFactor,
     /// A bearer token that is malformed, unknown or revoked.
     #[error("This API token is unknown or revoked.")]
     InvalidApiToken,
@@ -144,6 +151,10 @@ impl AppError {
             Self::Unauthorized => ErrorReport::for_status(StatusCode::UNAUTHORIZED),
             Self::BadCredentials => client(StatusCode::UNAUTHORIZED, "invalid_credentials"),
             Self::InvalidApiToken => client(StatusCode::UNAUTHORIZED, "invalid_token"),
+            Self::SecondFactorRequired => {
+                client(StatusCode::UNAUTHORIZED, "second_factor_required")
+            }
+            Self::WrongSecondFactor => client(StatusCode::UNAUTHORIZED, "invalid_second_factor"),
             Self::NoTenant => ErrorReport {
                 redirect: Some("/tenants"),
                 ..client(StatusCode::BAD_REQUEST, "no_tenant")

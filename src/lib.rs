@@ -8,6 +8,7 @@ pub mod api_tokens;
 pub mod brand;
 pub mod cli;
 pub mod config;
+pub mod crypto;
 pub mod db;
 pub mod error;
 pub mod http;

@@ -17,7 +17,12 @@ pub fn random_token() -> String {
 /// The SHA-256 digest of `token`, in hex: what the database keeps of a
 /// token, so a copy of the table opens nothing.
 pub fn digest(token: &str) -> String {
-    Sha256::digest(token.as_bytes())
+    digest_bytes(token.as_bytes())
+}
+
+/// The SHA-256 digest of `bytes`, in hex.
+pub fn digest_bytes(bytes: &[u8]) -> String {
+    Sha256::digest(bytes)
         .iter()
         .map(|byte| format!("{byte:02x}"))
         .collect()

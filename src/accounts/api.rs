@@ -95,7 +95,9 @@ pub struct SignedInView {
 /// email get the same 401.
 #[utoipa::path(post, path = "/api/v1/login", tag = "accounts",
     request_body = LoginInput,
-    responses((status = 200, body = SignedInView), (status = 401, body = ErrorBody), (status = 429, body = ErrorBody)))]
+    responses((status = 200, body = SignedInView),
+        (status = 401, description = "invalid_credentials; or second_factor_required / invalid_second_factor for an account with two-factor authentication", body = ErrorBody),
+        (status = 429, body = ErrorBody)))]
 pub(crate) async fn login(
     State(state): State<AppState>,
     client: ClientAddress,
@@ -105,7 +107,25 @@ pub(crate) async fn login(
     let user = super::attempt_sign_in(&state, client, &input)
         .await?
         .ok_or(AppError::BadCredentials)?;
-    Ok(Json(sign_in(&state, &session, user).await?))
+    let found = super::global::find_user(&state.db, user)
+        .await?
+        .ok_or(AppError::BadCredentials)?;
+    if found.two_factor {
+        let code = input
+            .code
+            .as_deref()
+            .ok_or(AppError::SecondFactorRequired)?;
+        if !super::two_factor::attempt(&state, client, user, &found.email, code).await? {
+            return Err(AppError::WrongSecondFactor);
+        }
+    }
+    let signed_in = sign_in(&state, &session, user).await?;
+    if found.two_factor {
+        session
+            .insert(super::two_factor::VERIFIED_KEY, true)
+            .await?;
+    }
+    Ok(Json(signed_in))
 }
 
 /// Starts the session and says who it is for.

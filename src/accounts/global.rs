@@ -48,20 +48,22 @@ macro_rules! take_token {
 /// # Errors
 /// When the database fails.
 pub async fn find_user(db: &Db, id: UserId) -> Result<Option<CurrentUser>, sqlx::Error> {
-    let row: Option<(String, bool, bool)> = on_backend!(db, |pool| sqlx::query_as(
-        "SELECT email, is_super_admin, email_verified_at IS NOT NULL FROM users WHERE id = $1"
+    let row: Option<(String, bool, bool, bool)> = on_backend!(db, |pool| sqlx::query_as(
+        "SELECT email, is_super_admin, email_verified_at IS NOT NULL, totp_secret IS NOT NULL \
+         FROM users WHERE id = $1"
     )
     .bind(id)
     .fetch_optional(pool)
     .await)?;
-    Ok(
-        row.map(|(email, is_super_admin, email_verified)| CurrentUser {
+    Ok(row.map(
+        |(email, is_super_admin, email_verified, two_factor)| CurrentUser {
             id,
             email,
             is_super_admin,
             email_verified,
-        }),
-    )
+            two_factor,
+        },
+    ))
 }
 
 /// The user with this email and their password hash (`None` for an account
@@ -241,4 +243,126 @@ pub async fn delete_expired_tokens(db: &Db) -> Result<u64, sqlx::Error> {
     .execute(pool)
     .await
     .map(|done| done.rows_affected()))
+}
+
+/// The user's encrypted TOTP secret, if they enrolled.
+///
+/// # Errors
+/// When the database fails.
+pub async fn totp_secret(db: &Db, user: UserId) -> Result<Option<String>, sqlx::Error> {
+    let secret: Option<Option<String>> = on_backend!(db, |pool| sqlx::query_scalar(
+        "SELECT totp_secret FROM users WHERE id = $1"
+    )
+    .bind(user)
+    .fetch_optional(pool)
+    .await)?;
+    Ok(secret.flatten())
+}
+
+/// Enrols the user: their encrypted secret, the step of the code that
+/// confirmed it (so it can't be used again), and new recovery codes (the
+/// old ones go), in one transaction.
+///
+/// # Errors
+/// When the database fails.
+pub async fn enable_totp(
+    db: &Db,
+    user: UserId,
+    encrypted_secret: &str,
+    step: i64,
+    recovery_digests: &[String],
+) -> Result<(), sqlx::Error> {
+    on_backend!(db, |pool| {
+        let mut tx = pool.begin().await?;
+        sqlx::query("UPDATE users SET totp_secret = $2, totp_last_step = $3 WHERE id = $1")
+            .bind(user)
+            .bind(encrypted_secret)
+            .bind(step)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("DELETE FROM recovery_codes WHERE user_id = $1")
+            .bind(user)
+            .execute(&mut *tx)
+            .await?;
+        for digest in recovery_digests {
+            sqlx::query("INSERT INTO recovery_codes (user_id, digest) VALUES ($1, $2)")
+                .bind(user)
+                .bind(digest)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await
+    })
+}
+
+/// Accepts the code of `step` once: only if no code of this step or a
+/// later one was accepted before (one statement, so two concurrent uses
+/// of a code can't both pass).
+///
+/// # Errors
+/// When the database fails.
+pub async fn accept_totp_step(db: &Db, user: UserId, step: i64) -> Result<bool, sqlx::Error> {
+    let updated = on_backend!(db, |pool| {
+        sqlx::query(
+        "UPDATE users SET totp_last_step = $2 \
+         WHERE id = $1 AND totp_secret IS NOT NULL AND (totp_last_step IS NULL OR totp_last_step < $2)"
+    )
+    .bind(user)
+    .bind(step)
+    .execute(pool)
+    .await
+    .map(|done| done.rows_affected())
+    })?;
+    Ok(updated == 1)
+}
+
+/// Uses up an unused recovery code of the user.
+///
+/// # Errors
+/// When the database fails.
+pub async fn use_recovery_code(db: &Db, user: UserId, digest: &str) -> Result<bool, sqlx::Error> {
+    let updated = on_backend!(db, |pool| {
+        sqlx::query(
+        "UPDATE recovery_codes SET used_at = $3 WHERE user_id = $1 AND digest = $2 AND used_at IS NULL"
+    )
+    .bind(user)
+    .bind(digest)
+    .bind(OffsetDateTime::now_utc().unix_timestamp())
+    .execute(pool)
+    .await
+    .map(|done| done.rows_affected())
+    })?;
+    Ok(updated == 1)
+}
+
+/// How many recovery codes the user has left.
+///
+/// # Errors
+/// When the database fails.
+pub async fn recovery_codes_left(db: &Db, user: UserId) -> Result<i64, sqlx::Error> {
+    on_backend!(db, |pool| sqlx::query_scalar(
+        "SELECT count(*) FROM recovery_codes WHERE user_id = $1 AND used_at IS NULL"
+    )
+    .bind(user)
+    .fetch_one(pool)
+    .await)
+}
+
+/// Turns two-factor authentication off: the secret and the recovery codes go.
+///
+/// # Errors
+/// When the database fails.
+pub async fn disable_totp(db: &Db, user: UserId) -> Result<(), sqlx::Error> {
+    on_backend!(db, |pool| {
+        let mut tx = pool.begin().await?;
+        sqlx::query("UPDATE users SET totp_secret = NULL, totp_last_step = NULL WHERE id = $1")
+            .bind(user)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("DELETE FROM recovery_codes WHERE user_id = $1")
+            .bind(user)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await
+    })
 }

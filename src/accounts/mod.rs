@@ -14,6 +14,7 @@ pub mod pages;
 pub mod password;
 pub mod reset;
 pub mod tokens;
+pub mod two_factor;
 pub mod verification;
 
 use axum::extract::{FromRequestParts, OptionalFromRequestParts};
@@ -43,6 +44,8 @@ pub struct CurrentUser {
     pub email: String,
     pub is_super_admin: bool,
     pub email_verified: bool,
+    /// Enrolled in two-factor authentication.
+    pub two_factor: bool,
 }
 
 impl FromRequestParts<AppState> for CurrentUser {
@@ -210,6 +213,11 @@ pub(crate) async fn insert_user(
 pub struct LoginInput {
     pub email: String,
     pub password: String,
+    /// API sign-in of an account with two-factor authentication: the code
+    /// from the authenticator app, or a recovery code. (Pages ask for it
+    /// on a second page.)
+    #[serde(default)]
+    pub code: Option<String>,
 }
 
 /// The one answer to a wrong password and to an unknown email alike.

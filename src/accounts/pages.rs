@@ -109,12 +109,17 @@ struct Next {
 
 impl Next {
     fn local_path(&self) -> &str {
-        let next = self.next.as_str();
-        if next.starts_with('/') && !next.starts_with("//") && !next.starts_with("/\\") {
-            next
-        } else {
-            "/app"
-        }
+        local_path(&self.next)
+    }
+}
+
+/// `next` if it is a path on this site, else `/app` (`//evil.example` is
+/// a full URL to a browser).
+pub(crate) fn local_path(next: &str) -> &str {
+    if next.starts_with('/') && !next.starts_with("//") && !next.starts_with("/\\") {
+        next
+    } else {
+        "/app"
     }
 }
 
@@ -163,6 +168,17 @@ async fn login(
     Form(form): Form<LoginForm>,
 ) -> Result<Response, AppError> {
     if let Some(user) = super::attempt_sign_in(&state, client, &form.credentials).await? {
+        let two_factor = super::global::find_user(&state.db, user)
+            .await?
+            .is_some_and(|u| u.two_factor);
+        if two_factor {
+            // Not signed in yet: the code comes first.
+            session.cycle_id().await?;
+            session.insert(super::two_factor::PENDING_KEY, user).await?;
+            let next: String =
+                form_urlencoded::byte_serialize(form.next.local_path().as_bytes()).collect();
+            return Ok(Redirect::to(&format!("/login/two-factor?next={next}")).into_response());
+        }
         super::start_session(&session, user).await?;
         return Ok(Redirect::to(form.next.local_path()).into_response());
     }
@@ -198,6 +214,7 @@ struct AccountPage {
     layout: Layout,
     email: String,
     session_count: i64,
+    two_factor: bool,
 }
 
 async fn account(
@@ -212,5 +229,6 @@ async fn account(
         layout,
         email: user.email,
         session_count,
+        two_factor: user.two_factor,
     })
 }

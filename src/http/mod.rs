@@ -44,6 +44,9 @@ pub struct AppState {
     pub tenant_slugs: Arc<crate::tenancy::SlugCache>,
     pub rate_limits: Arc<crate::rate_limits::RateLimits>,
     pub mailer: Arc<crate::mail::Mailer>,
+    /// For secrets stored encrypted; `None` in production without
+    /// `ENCRYPTION_KEYS` (two-factor enrolment then says so).
+    pub keys: Option<Arc<crate::crypto::Keys>>,
 }
 
 impl AppState {
@@ -55,6 +58,12 @@ impl AppState {
         Self {
             db,
             mailer: Arc::new(crate::mail::Mailer::new(&config)),
+            keys: crate::crypto::Keys::load(&config)
+                .unwrap_or_else(|error| {
+                    tracing::error!(%error, "cannot load the development encryption key");
+                    None
+                })
+                .map(Arc::new),
             config: Arc::new(config),
             metrics,
             tenant_slugs: Arc::default(),
@@ -83,6 +92,7 @@ pub fn routes() -> Routes {
         .merge(crate::accounts::api::routes())
         .merge(crate::accounts::verification::routes())
         .merge(crate::accounts::reset::routes())
+        .merge(crate::accounts::two_factor::routes())
         .merge(crate::locations::pages::routes())
         .merge(crate::locations::api::routes())
         .merge(crate::members::pages::routes())

@@ -8,7 +8,9 @@ use axum::http::request::Parts;
 use time::OffsetDateTime;
 
 use super::scope::{Binding, Intent, ScopeError, Tx, begin};
-use crate::accounts::CurrentUser;
+use tower_sessions::Session;
+
+use crate::accounts::{CurrentUser, two_factor};
 use crate::db::Db;
 use crate::error::AppError;
 use crate::http::AppState;
@@ -34,7 +36,8 @@ impl SuperAdmin {
     }
 }
 
-/// A signed-in super-admin. Anyone else gets 404: the admin area is not
+/// A signed-in super-admin whose sign-in passed a second factor (they can
+/// act as any owner). Anyone else gets 404: the admin area is not
 /// advertised.
 impl FromRequestParts<AppState> for SuperAdmin {
     type Rejection = AppError;
@@ -43,6 +46,17 @@ impl FromRequestParts<AppState> for SuperAdmin {
         let user = CurrentUser::from_request_parts(parts, state).await?;
         if !user.is_super_admin {
             return Err(AppError::NotFound);
+        }
+        let session = Session::from_request_parts(parts, state)
+            .await
+            .map_err(|(_, reason)| AppError::Internal(reason.to_owned()))?;
+        let verified: Option<bool> = session.get(two_factor::VERIFIED_KEY).await?;
+        if !user.two_factor || verified != Some(true) {
+            return Err(AppError::Forbidden(
+                "Super-admin pages need two-factor authentication: turn it on at \
+                 /account/two-factor, then sign in again with a code."
+                    .to_owned(),
+            ));
         }
         Ok(Self {
             user: Some(user.id),

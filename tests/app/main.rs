@@ -24,3 +24,4 @@ mod startup;
 mod support;
 mod tenant_isolation;
 mod tenants;
+mod two_factor;

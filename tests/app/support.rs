@@ -456,6 +456,44 @@ impl TestApp {
             .expect("POST JSON")
     }
 
+    /// Turns on two-factor authentication for `client`'s user through the
+    /// page, as a person with an authenticator app does. Returns the app's
+    /// view (for codes) and the recovery codes.
+    pub async fn enrol_two_factor(&self, client: &reqwest::Client) -> (totp_rs::Totp, Vec<String>) {
+        let page = client
+            .get(self.url("/account/two-factor"))
+            .send()
+            .await
+            .expect("GET");
+        assert_eq!(page.status(), 200);
+        let html = page.text().await.expect("body");
+        let marker = r#"<code id="totp-secret""#;
+        let start = html.find(marker).expect("the key is shown");
+        let start = start + html[start..].find('>').expect("the tag's end") + 1;
+        let secret = &html[start..start + html[start..].find('<').expect("the key's end")];
+        let totp = totp_rs::Builder::new()
+            .with_secret(totp_rs::Secret::try_from_base32(secret).expect("a base32 key"))
+            .build()
+            .expect("a TOTP");
+        let token = csrf_field(&html);
+        let code = totp.generate_current().to_string();
+        let enabled = self
+            .post_form(
+                client,
+                "/account/two-factor/enable",
+                &[("csrf_token", &token), ("code", &code)],
+            )
+            .await;
+        assert_eq!(enabled.status(), 200, "two-factor enabled");
+        let html = enabled.text().await.expect("body");
+        let codes = html
+            .split("<li class=\"rounded bg-white px-3 py-1.5\">")
+            .skip(1)
+            .map(|item| item[..item.find('<').expect("the end")].to_owned())
+            .collect();
+        (totp, codes)
+    }
+
     pub async fn get(&self, path: &str) -> reqwest::Response {
         self.client.get(self.url(path)).send().await.expect("GET")
     }

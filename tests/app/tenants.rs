@@ -231,6 +231,13 @@ async fn super_admins_see_every_tenant_and_each_look_is_audited() {
         );
 
         let admin = app.client_for(operator).await;
+        let without = admin.get(app.url("/admin/tenants")).send().await.unwrap();
+        assert_eq!(
+            without.status(),
+            403,
+            "not before two-factor authentication"
+        );
+        app.enrol_two_factor(&admin).await;
         let page = admin.get(app.url("/admin/tenants")).send().await.unwrap();
         assert_eq!(page.status(), 200);
         let html = page.text().await.unwrap();

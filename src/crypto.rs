@@ -1,0 +1,235 @@
+//! Encryption of secrets the app must read back (two-factor secrets), with
+//! the keys in `ENCRYPTION_KEYS`: XChaCha20-Poly1305 with a random nonce per
+//! value, and the value's owner as associated data, so a ciphertext copied
+//! onto another row doesn't decrypt.
+//!
+//! Several keys may be given, comma-separated: the first encrypts, all
+//! decrypt, so a key is rotated by putting the new one first. Each
+//! ciphertext names its key by a short fingerprint. In development a missing
+//! `ENCRYPTION_KEYS` is generated into `data/encryption.key` (with a
+//! warning); in production nothing is generated, start-up warns, and what
+//! needs a key (enrolling two-factor authentication) says so.
+
+use std::path::Path;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use chacha20poly1305::aead::{Aead, KeyInit, Payload};
+use chacha20poly1305::{XChaCha20Poly1305, XNonce};
+
+use crate::config::{AppEnv, Config};
+
+/// Where development keeps its generated key.
+pub const DEV_KEY_FILE: &str = "data/encryption.key";
+
+const VERSION: &str = "v1";
+
+/// The keys, the encrypting one first.
+pub struct Keys(Vec<Key>);
+
+struct Key {
+    fingerprint: String,
+    cipher: XChaCha20Poly1305,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CryptoError {
+    #[error("ENCRYPTION_KEYS is not set: ask the operator to set it (see the README)")]
+    NoKeys,
+    #[error("this value was encrypted with a key that ENCRYPTION_KEYS no longer lists")]
+    UnknownKey,
+    #[error("this value can't be decrypted: it was changed or belongs elsewhere")]
+    Corrupt,
+}
+
+/// Key material as configured, never printed.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct KeyMaterial(Vec<[u8; 32]>);
+
+impl std::fmt::Debug for KeyMaterial {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "KeyMaterial({} keys)", self.0.len())
+    }
+}
+
+impl KeyMaterial {
+    /// Parses `ENCRYPTION_KEYS`.
+    ///
+    /// # Errors
+    /// What is wrong, for the configuration error.
+    pub fn parse(value: &str) -> Result<Self, String> {
+        parse_keys(value).map(Self)
+    }
+}
+
+/// Base64 (standard or URL-safe) keys of 32 bytes, comma-separated.
+fn parse_keys(value: &str) -> Result<Vec<[u8; 32]>, String> {
+    value
+        .split(',')
+        .map(str::trim)
+        .filter(|key| !key.is_empty())
+        .map(|key| {
+            let bytes = STANDARD
+                .decode(key)
+                .or_else(|_| URL_SAFE_NO_PAD.decode(key))
+                .map_err(|_| "expected base64 keys, comma-separated".to_owned())?;
+            <[u8; 32]>::try_from(bytes.as_slice()).map_err(|_| {
+                "each key must be 32 bytes (generate one with: openssl rand -base64 32)".to_owned()
+            })
+        })
+        .collect()
+}
+
+impl Keys {
+    /// The configured keys; in development, a generated one kept in
+    /// [`DEV_KEY_FILE`] when none is configured. `None` in production
+    /// without keys.
+    ///
+    /// # Errors
+    /// When the development key file can't be read or written.
+    pub fn load(config: &Config) -> std::io::Result<Option<Self>> {
+        if !config.encryption_keys.0.is_empty() {
+            return Ok(Some(Self::new(&config.encryption_keys.0)));
+        }
+        if config.app_env != AppEnv::Development {
+            return Ok(None);
+        }
+        let path = Path::new(DEV_KEY_FILE);
+        let key = match std::fs::read_to_string(path) {
+            Ok(text) => parse_keys(&text)
+                .ok()
+                .and_then(|keys| keys.first().copied())
+                .ok_or_else(|| {
+                    std::io::Error::other(format!("{DEV_KEY_FILE} holds no valid key"))
+                })?,
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+                let mut key = [0u8; 32];
+                getrandom::fill(&mut key).map_err(|e| std::io::Error::other(e.to_string()))?;
+                if let Some(folder) = path.parent() {
+                    std::fs::create_dir_all(folder)?;
+                }
+                std::fs::write(path, STANDARD.encode(key))?;
+                tracing::warn!(
+                    "ENCRYPTION_KEYS is not set: generated a development key in {DEV_KEY_FILE}. \
+                     In production, set ENCRYPTION_KEYS."
+                );
+                key
+            }
+            Err(error) => return Err(error),
+        };
+        Ok(Some(Self::new(&[key])))
+    }
+
+    pub fn new(keys: &[[u8; 32]]) -> Self {
+        Self(
+            keys.iter()
+                .map(|key| Key {
+                    fingerprint: fingerprint(key),
+                    cipher: XChaCha20Poly1305::new(&(*key).into()),
+                })
+                .collect(),
+        )
+    }
+
+    /// `plaintext`, encrypted for `owner` (e.g. "totp:<user id>").
+    ///
+    /// # Panics
+    /// Only if the operating system's random source fails.
+    pub fn encrypt(&self, owner: &str, plaintext: &[u8]) -> String {
+        let key = &self.0[0];
+        let mut nonce = [0u8; 24];
+        getrandom::fill(&mut nonce).expect("the operating system's random source works");
+        let nonce = XNonce::from(nonce);
+        let sealed = key
+            .cipher
+            .encrypt(
+                &nonce,
+                Payload {
+                    msg: plaintext,
+                    aad: owner.as_bytes(),
+                },
+            )
+            .expect("encrypting into memory can't fail");
+        let mut bytes = nonce.to_vec();
+        bytes.extend(sealed);
+        format!(
+            "{VERSION}.{}.{}",
+            key.fingerprint,
+            URL_SAFE_NO_PAD.encode(bytes)
+        )
+    }
+
+    /// Reverses [`Keys::encrypt`] for the same `owner`.
+    ///
+    /// # Errors
+    /// A key no longer listed, or a value changed or moved.
+    pub fn decrypt(&self, owner: &str, value: &str) -> Result<Vec<u8>, CryptoError> {
+        let mut parts = value.splitn(3, '.');
+        let (Some(VERSION), Some(fingerprint), Some(sealed)) =
+            (parts.next(), parts.next(), parts.next())
+        else {
+            return Err(CryptoError::Corrupt);
+        };
+        let key = self
+            .0
+            .iter()
+            .find(|key| key.fingerprint == fingerprint)
+            .ok_or(CryptoError::UnknownKey)?;
+        let bytes = URL_SAFE_NO_PAD
+            .decode(sealed)
+            .map_err(|_| CryptoError::Corrupt)?;
+        if bytes.len() < 24 {
+            return Err(CryptoError::Corrupt);
+        }
+        let (nonce, sealed) = bytes.split_at(24);
+        let nonce = XNonce::try_from(nonce).map_err(|_| CryptoError::Corrupt)?;
+        key.cipher
+            .decrypt(
+                &nonce,
+                Payload {
+                    msg: sealed,
+                    aad: owner.as_bytes(),
+                },
+            )
+            .map_err(|_| CryptoError::Corrupt)
+    }
+}
+
+/// A key's public name: the first 8 hex digits of its SHA-256.
+fn fingerprint(key: &[u8; 32]) -> String {
+    let mut digest = crate::tokens::digest_bytes(key);
+    digest.truncate(8);
+    digest
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_value_decrypts_for_its_owner_with_any_listed_key_only() {
+        let (old, new) = ([1u8; 32], [2u8; 32]);
+        let sealed = Keys::new(&[old]).encrypt("totp:alice", b"secret");
+        let rotated = Keys::new(&[new, old]);
+        assert_eq!(rotated.decrypt("totp:alice", &sealed).unwrap(), b"secret");
+        assert!(matches!(
+            rotated.decrypt("totp:bob", &sealed),
+            Err(CryptoError::Corrupt)
+        ));
+        assert!(matches!(
+            Keys::new(&[new]).decrypt("totp:alice", &sealed),
+            Err(CryptoError::UnknownKey)
+        ));
+        let again = Keys::new(&[old]).encrypt("totp:alice", b"secret");
+        assert_ne!(sealed, again, "a fresh nonce each time");
+        assert!(!sealed.contains("secret"));
+    }
+
+    #[test]
+    fn keys_are_32_bytes_of_base64() {
+        let key = STANDARD.encode([7u8; 32]);
+        assert_eq!(parse_keys(&format!("{key}, {key}")).unwrap().len(), 2);
+        assert!(parse_keys("short").is_err());
+        assert!(parse_keys(&STANDARD.encode([7u8; 16])).is_err());
+    }
+}

@@ -1,0 +1,324 @@
+//! Two-factor authentication: enrolment, signing in with a code (pages and
+//! API), a replayed code, recovery codes, disabling, the rate limit, and
+//! super-admins, on both databases.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use serde_json::{Value, json};
+use totp_rs::Totp;
+
+use crate::accounts::{PASSWORD, sign_up};
+use crate::support::{TestApp, csrf_field, each_backend, new_client};
+
+fn now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+/// The code of the step `steps` from now (one step either way is accepted).
+fn code(totp: &Totp, steps: i64) -> String {
+    let time = now().saturating_add_signed(steps * 30);
+    totp.generate(time).to_string()
+}
+
+/// Signs in through the pages up to the code page; returns the client.
+async fn password_step(app: &TestApp, email: &str) -> reqwest::Client {
+    let (client, token) = app.visitor().await;
+    let response = app
+        .post_form(
+            &client,
+            "/login",
+            &[
+                ("csrf_token", &token),
+                ("email", email),
+                ("password", PASSWORD),
+                ("next", "/account"),
+            ],
+        )
+        .await;
+    assert_eq!(response.status(), 303);
+    assert_eq!(
+        response.headers()["location"],
+        "/login/two-factor?next=%2Faccount"
+    );
+    client
+}
+
+async fn code_step(app: &TestApp, client: &reqwest::Client, code: &str) -> reqwest::Response {
+    let form = client
+        .get(app.url("/login/two-factor"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(form.status(), 200);
+    let token = csrf_field(&form.text().await.unwrap());
+    app.post_form(
+        client,
+        "/login/two-factor",
+        &[("csrf_token", &token), ("code", code), ("next", "/account")],
+    )
+    .await
+}
+
+async fn api_login(app: &TestApp, email: &str, code: Option<&str>) -> reqwest::Response {
+    let mut body = json!({"email": email, "password": PASSWORD});
+    if let Some(code) = code {
+        body["code"] = json!(code);
+    }
+    app.post_json(&new_client(), "/api/v1/login", &body).await
+}
+
+#[tokio::test]
+async fn signing_in_asks_for_a_code_once_enrolled_and_a_code_works_once() {
+    each_backend(|app| async move {
+        let client = sign_up(&app, "totp@example.com", "Totp Ltd").await;
+        let (totp, recovery) = app.enrol_two_factor(&client).await;
+        assert_eq!(recovery.len(), 10, "ten recovery codes, shown once");
+        let page = client
+            .get(app.url("/account/two-factor"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(page.contains("10 unused recovery codes") && !page.contains(&recovery[0]));
+
+        // The password alone signs nobody in.
+        let browser = password_step(&app, "totp@example.com").await;
+        assert_eq!(
+            browser
+                .get(app.url("/account"))
+                .send()
+                .await
+                .unwrap()
+                .status(),
+            303
+        );
+        let wrong = code_step(&app, &browser, "000000").await;
+        assert_eq!(wrong.status(), 401);
+        let next = code(&totp, 1);
+        let signed_in = code_step(&app, &browser, &next).await;
+        assert_eq!(signed_in.status(), 303);
+        assert_eq!(signed_in.headers()["location"], "/account");
+        assert_eq!(
+            browser
+                .get(app.url("/account"))
+                .send()
+                .await
+                .unwrap()
+                .status(),
+            200
+        );
+
+        // The same code in another browser: refused, it was used.
+        let other = password_step(&app, "totp@example.com").await;
+        assert_eq!(
+            code_step(&app, &other, &next).await.status(),
+            401,
+            "a used code is not replayed"
+        );
+        assert_eq!(
+            code_step(&app, &other, &code(&totp, 0)).await.status(),
+            401,
+            "nor an older one"
+        );
+        // A recovery code works once.
+        assert_eq!(
+            code_step(&app, &other, &recovery[3].to_uppercase())
+                .await
+                .status(),
+            303
+        );
+        let third = password_step(&app, "totp@example.com").await;
+        assert_eq!(
+            code_step(&app, &third, &recovery[3]).await.status(),
+            401,
+            "a recovery code works once"
+        );
+        let page = client
+            .get(app.url("/account/two-factor"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(page.contains("9 unused recovery codes"));
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn the_api_asks_for_the_code_and_refuses_a_wrong_one() {
+    each_backend(|app| async move {
+        let client = sign_up(&app, "api2fa@example.com", "Api 2fa Ltd").await;
+        let (totp, _) = app.enrol_two_factor(&client).await;
+        let missing = api_login(&app, "api2fa@example.com", None).await;
+        assert_eq!(missing.status(), 401);
+        let body: Value = missing.json().await.unwrap();
+        assert_eq!(body["error"]["code"], "second_factor_required");
+        let wrong = api_login(&app, "api2fa@example.com", Some("123456")).await;
+        let body: Value = wrong.json().await.unwrap();
+        assert_eq!(body["error"]["code"], "invalid_second_factor");
+        let right = api_login(&app, "api2fa@example.com", Some(&code(&totp, 1))).await;
+        assert_eq!(right.status(), 200);
+        let wrong_password = app
+            .post_json(&new_client(), "/api/v1/login", &json!({"email": "api2fa@example.com", "password": "not the password", "code": code(&totp, 1)}))
+            .await;
+        let body: Value = wrong_password.json().await.unwrap();
+        assert_eq!(body["error"]["code"], "invalid_credentials", "the password is checked first");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn enrolling_through_the_api_and_disabling_needs_the_password_and_a_code() {
+    each_backend(|app| async move {
+        let client = sign_up(&app, "off@example.com", "Off Ltd").await;
+        let token = app.get_json(&client, "/api/v1/me").await["csrf_token"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let post = |path: &'static str, body: Value| {
+            let (client, app, token) = (client.clone(), app.clone(), token.clone());
+            async move {
+                client
+                    .post(app.url(path))
+                    .header("x-csrf-token", token)
+                    .json(&body)
+                    .send()
+                    .await
+                    .unwrap()
+            }
+        };
+        let setup: Value = post("/api/v1/account/two-factor/setup", json!({}))
+            .await
+            .json()
+            .await
+            .unwrap();
+        assert!(
+            setup["otpauth_url"]
+                .as_str()
+                .unwrap()
+                .starts_with("otpauth://totp/")
+        );
+        let totp = totp_rs::Builder::new()
+            .with_secret(
+                totp_rs::Secret::try_from_base32(setup["secret"].as_str().unwrap()).unwrap(),
+            )
+            .build()
+            .unwrap();
+        assert_eq!(
+            post(
+                "/api/v1/account/two-factor/enable",
+                json!({"code": "999999"})
+            )
+            .await
+            .status(),
+            422
+        );
+        let enabled = post(
+            "/api/v1/account/two-factor/enable",
+            json!({"code": code(&totp, 0)}),
+        )
+        .await;
+        assert_eq!(enabled.status(), 200);
+        let enabled: Value = enabled.json().await.unwrap();
+        assert_eq!(enabled["recovery_codes"].as_array().unwrap().len(), 10);
+        assert_eq!(
+            app.get_json(&client, "/api/v1/me").await["csrf_token"],
+            enabled["csrf_token"]
+        );
+
+        let disable = |password: &'static str, code: String| {
+            post(
+                "/api/v1/account/two-factor/disable",
+                json!({"password": password, "code": code}),
+            )
+        };
+        assert_eq!(
+            disable("wrong password!", code(&totp, 1)).await.status(),
+            422
+        );
+        assert_eq!(disable(PASSWORD, "000000".to_owned()).await.status(), 422);
+        assert_eq!(disable(PASSWORD, code(&totp, 1)).await.status(), 204);
+        assert_eq!(
+            api_login(&app, "off@example.com", None).await.status(),
+            200,
+            "no code asked any more"
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn wrong_codes_are_rate_limited() {
+    each_backend(|app| async move {
+        let client = sign_up(&app, "guess@example.com", "Guess Ltd").await;
+        app.enrol_two_factor(&client).await;
+        let browser = password_step(&app, "guess@example.com").await;
+        for _ in 0..5 {
+            assert_eq!(code_step(&app, &browser, "111111").await.status(), 401);
+        }
+        let refused = code_step(&app, &browser, "111111").await;
+        assert_eq!(refused.status(), 429);
+        assert!(refused.headers().contains_key("retry-after"));
+        let api = api_login(&app, "guess@example.com", Some("222222")).await;
+        assert_eq!(
+            api.status(),
+            429,
+            "the account's limit holds for the API too"
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_super_admin_needs_a_second_factor_for_admin_pages() {
+    each_backend(|app| async move {
+        let client = sign_up(&app, "ops@example.com", "Ops Ltd").await;
+        app.execute("UPDATE users SET is_super_admin = true").await;
+        let refused = client.get(app.url("/admin/tenants")).send().await.unwrap();
+        assert_eq!(refused.status(), 403);
+        assert!(refused.text().await.unwrap().contains("two-factor"));
+        let (totp, _) = app.enrol_two_factor(&client).await;
+        assert_eq!(
+            client
+                .get(app.url("/admin/tenants"))
+                .send()
+                .await
+                .unwrap()
+                .status(),
+            200
+        );
+
+        // A new sign-in passes the code step before reaching the panel.
+        let browser = password_step(&app, "ops@example.com").await;
+        assert_eq!(
+            browser
+                .get(app.url("/admin/tenants"))
+                .send()
+                .await
+                .unwrap()
+                .status(),
+            303
+        );
+        assert_eq!(
+            code_step(&app, &browser, &code(&totp, 1)).await.status(),
+            303
+        );
+        assert_eq!(
+            browser
+                .get(app.url("/admin/tenants"))
+                .send()
+                .await
+                .unwrap()
+                .status(),
+            200
+        );
+    })
+    .await;
+}
