@@ -366,3 +366,71 @@ pub async fn disable_totp(db: &Db, user: UserId) -> Result<(), sqlx::Error> {
         tx.commit().await
     })
 }
+
+/// Changes the user's email; it needs verifying again. `false` when another
+/// account has the new email.
+///
+/// # Errors
+/// When the database fails.
+pub async fn change_email(db: &Db, user: UserId, email: &Email) -> Result<bool, sqlx::Error> {
+    let changed = on_backend!(db, |pool| sqlx::query(
+        "UPDATE users SET email = $2, email_verified_at = NULL \
+         WHERE id = $1 AND NOT EXISTS (SELECT 1 FROM users WHERE lower(email) = $2)"
+    )
+    .bind(user)
+    .bind(email.as_str())
+    .execute(pool)
+    .await
+    .map(|done| done.rows_affected()));
+    match changed {
+        Ok(changed) => Ok(changed == 1),
+        // Two accounts racing for one email: the unique index decides.
+        Err(sqlx::Error::Database(error)) if error.is_unique_violation() => Ok(false),
+        Err(error) => Err(error),
+    }
+}
+
+/// Sets a new password hash; pending reset links stop working.
+///
+/// # Errors
+/// When the database fails.
+pub async fn set_password_hash(
+    db: &Db,
+    user: UserId,
+    password_hash: &str,
+) -> Result<(), sqlx::Error> {
+    on_backend!(db, |pool| {
+        let mut tx = pool.begin().await?;
+        sqlx::query("UPDATE users SET password_hash = $2 WHERE id = $1")
+            .bind(user)
+            .bind(password_hash)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("DELETE FROM account_tokens WHERE user_id = $1 AND purpose = $2")
+            .bind(user)
+            .bind(Purpose::ResetPassword.name())
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await
+    })
+}
+
+/// Deletes the account with its sessions; its memberships (and their API
+/// tokens), tokens and recovery codes go with it (foreign keys).
+///
+/// # Errors
+/// When the database fails.
+pub async fn delete_user(db: &Db, user: UserId) -> Result<(), sqlx::Error> {
+    on_backend!(db, |pool| {
+        let mut tx = pool.begin().await?;
+        sqlx::query("DELETE FROM sessions WHERE user_id = $1")
+            .bind(user)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("DELETE FROM users WHERE id = $1")
+            .bind(user)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await
+    })
+}

@@ -7,6 +7,7 @@
 //! * [`start_session`] signs a user in on this browser (or API client);
 //! * [`CurrentUser`] and [`SignedIn`] are the extractors for who is signed in.
 
+pub mod account;
 pub mod api;
 pub mod email;
 pub mod global;
@@ -268,6 +269,33 @@ pub async fn attempt_sign_in(
         rate_limits::count_failure(&state.db, Limit::Login, &input.email).await?;
     }
     Ok(user)
+}
+
+/// Checks the signed-in user's password again before a sensitive change
+/// (email, password, two-factor, deleting the account), under their
+/// account's sign-in rate limit, so a borrowed session can't guess it.
+///
+/// # Errors
+/// 429 over the limit; a database failure.
+pub async fn confirm_password(
+    state: &AppState,
+    user: &CurrentUser,
+    password: &str,
+) -> Result<bool, AppError> {
+    rate_limits::ensure_account_allowed(&state.db, Limit::Login, &user.email).await?;
+    let email = Email::parse(&user.email).map_err(|e| AppError::Internal(e.to_owned()))?;
+    let stored = global::credentials(&state.db, &email)
+        .await?
+        .and_then(|(_, stored)| stored);
+    let right = stored.is_some()
+        && !matches!(
+            password::verify(password.to_owned(), stored).await?,
+            Verified::Wrong
+        );
+    if !right {
+        rate_limits::count_failure(&state.db, Limit::Login, &user.email).await?;
+    }
+    Ok(right)
 }
 
 /// A signup under the rate limits: every attempt counts against the

@@ -7,14 +7,13 @@ use axum::response::{Html, IntoResponse, Redirect, Response};
 use serde::Deserialize;
 use tower_sessions::Session;
 
-use super::{BAD_CREDENTIALS, CurrentUser, LoginInput, SignedIn, SignupInput};
+use super::{BAD_CREDENTIALS, LoginInput, SignedIn, SignupInput};
 use crate::error::AppError;
 use crate::http::AppState;
 use crate::http::client_address::ClientAddress;
 use crate::http::extract::{Form, Query};
 use crate::http::routes::{Access, Routes, get, post};
 use crate::pages::{Layout, render};
-use crate::sessions::DbSessionStore;
 use crate::sessions::flash::{self, Flash};
 use crate::validation::{FieldErrors, time_zone_options};
 
@@ -24,7 +23,6 @@ pub fn routes() -> Routes {
         .add("/login", Access::Public, get(login_form).post(login))
         .add("/logout", Access::Public, post(logout))
         .add("/logout/others", Access::SignedIn, post(logout_others))
-        .add("/account", Access::SignedIn, get(account))
 }
 
 #[derive(Template)]
@@ -206,29 +204,4 @@ async fn logout_others(
     };
     flash::push(&session, Flash::success(message)).await?;
     Ok(Redirect::to("/account"))
-}
-
-#[derive(Template)]
-#[template(path = "accounts/account.html")]
-struct AccountPage {
-    layout: Layout,
-    email: String,
-    session_count: i64,
-    two_factor: bool,
-}
-
-async fn account(
-    State(state): State<AppState>,
-    layout: Layout,
-    user: CurrentUser,
-) -> Result<Html<String>, AppError> {
-    let session_count = DbSessionStore::new(state.db.clone())
-        .count_for_user(user.id)
-        .await?;
-    render(&AccountPage {
-        layout,
-        email: user.email,
-        session_count,
-        two_factor: user.two_factor,
-    })
 }

@@ -22,7 +22,7 @@ use time::OffsetDateTime;
 use totp_rs::{Secret, Totp};
 use tower_sessions::Session;
 
-use super::{CurrentUser, global, password};
+use super::{CurrentUser, global};
 use crate::api::ErrorBody;
 use crate::error::AppError;
 use crate::http::client_address::ClientAddress;
@@ -257,18 +257,7 @@ async fn disable(
     password_given: &str,
     code: &str,
 ) -> Result<Result<(), FieldErrors>, AppError> {
-    let Some((_, stored)) = global::credentials(
-        &state.db,
-        &super::email::Email::parse(&user.email).map_err(|e| AppError::Internal(e.to_owned()))?,
-    )
-    .await?
-    else {
-        return Err(AppError::Unauthorized);
-    };
-    if matches!(
-        password::verify(password_given.to_owned(), stored).await?,
-        password::Verified::Wrong
-    ) {
+    if !super::confirm_password(state, user, password_given).await? {
         return Ok(Err(FieldErrors::single(
             "password",
             "That password is not right.",

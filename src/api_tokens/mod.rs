@@ -18,7 +18,7 @@ use time::OffsetDateTime;
 
 use crate::db::Db;
 use crate::error::AppError;
-use crate::ids::{ApiTokenId, TenantId, UserId};
+use crate::ids::{ApiTokenId, MembershipId, TenantId, UserId};
 use crate::on_tx;
 use crate::tenancy::{Action, Intent, Member, Role, TenantScope, for_tenant};
 use crate::tokens::{digest, random_token};
@@ -79,12 +79,24 @@ type TokenRow = (
 /// # Errors
 /// When the database fails.
 pub async fn list(scope: &mut TenantScope) -> Result<Vec<ApiToken>, AppError> {
-    select(scope, None).await
+    select(scope, None, None).await
+}
+
+/// The tokens a member created (for their account page).
+///
+/// # Errors
+/// When the database fails.
+pub async fn created_by(
+    scope: &mut TenantScope,
+    membership: MembershipId,
+) -> Result<Vec<ApiToken>, AppError> {
+    select(scope, None, Some(membership)).await
 }
 
 async fn select(
     scope: &mut TenantScope,
     only: Option<ApiTokenId>,
+    creator: Option<MembershipId>,
 ) -> Result<Vec<ApiToken>, AppError> {
     let tenant = scope.tenant_id();
     let rows: Vec<TokenRow> = on_tx!(scope.tx(), |conn| {
@@ -92,11 +104,12 @@ async fn select(
         "SELECT t.id, t.name, t.role, u.email, t.last_used_at, t.revoked_at, t.created_at \
          FROM api_tokens t JOIN memberships m ON m.tenant_id = t.tenant_id AND m.id = t.membership_id \
          JOIN users u ON u.id = m.user_id \
-         WHERE t.tenant_id = $1 AND ($2 IS NULL OR t.id = $2) \
+         WHERE t.tenant_id = $1 AND ($2 IS NULL OR t.id = $2) AND ($3 IS NULL OR t.membership_id = $3) \
          ORDER BY t.revoked_at IS NOT NULL, t.id DESC"
     )
     .bind(tenant)
     .bind(only)
+    .bind(creator)
     .fetch_all(conn)
     .await
     })?;
@@ -158,7 +171,7 @@ pub async fn create(
     .await
     .map(drop)
     })?;
-    let token = select(scope, Some(id))
+    let token = select(scope, Some(id), None)
         .await?
         .pop()
         .ok_or(AppError::NotFound)?;
@@ -166,32 +179,34 @@ pub async fn create(
 }
 
 /// Revokes a token: from now on it is a 401. Revoking twice is a 404, as
-/// for a token the tenant doesn't have.
+/// for a token the tenant doesn't have. Owners and admins revoke any
+/// token; anyone revokes the tokens they created.
 ///
 /// # Errors
-/// 403 for a member who may not manage tokens; 404; a database failure.
+/// 403 for a member who may not; 404; a database failure.
 pub async fn revoke(
     scope: &mut TenantScope,
     member: &Member,
     id: ApiTokenId,
 ) -> Result<ApiToken, AppError> {
-    member.authorize(Action::ManageApiTokens)?;
+    let may_manage = member.authorize(Action::ManageApiTokens);
     let tenant = scope.tenant_id();
-    let revoked = on_tx!(scope.tx(), |conn| {
-        sqlx::query(
-        "UPDATE api_tokens SET revoked_at = $3 WHERE tenant_id = $1 AND id = $2 AND revoked_at IS NULL"
+    let revoked = on_tx!(scope.tx(), |conn| sqlx::query(
+        "UPDATE api_tokens SET revoked_at = $3 \
+         WHERE tenant_id = $1 AND id = $2 AND revoked_at IS NULL AND ($4 OR membership_id = $5)"
     )
     .bind(tenant)
     .bind(id)
     .bind(OffsetDateTime::now_utc())
+    .bind(may_manage.is_ok())
+    .bind(member.membership_id)
     .execute(conn)
     .await
-    .map(|done| done.rows_affected())
-    })?;
+    .map(|done| done.rows_affected()))?;
     if revoked == 0 {
-        return Err(AppError::NotFound);
+        return Err(may_manage.err().unwrap_or(AppError::NotFound));
     }
-    select(scope, Some(id))
+    select(scope, Some(id), None)
         .await?
         .pop()
         .ok_or(AppError::NotFound)

@@ -101,14 +101,25 @@ async fn create(
     }
 }
 
+/// Where to go after revoking: this page, or the account page's list.
+#[derive(Default, serde::Deserialize)]
+struct RevokeForm {
+    #[serde(default)]
+    return_to: String,
+}
+
 async fn revoke(
     session: Session,
     mut t: InTenant,
     Path((_, id)): Path<(String, ApiTokenId)>,
+    Form(form): Form<RevokeForm>,
 ) -> Result<Redirect, AppError> {
     let token = super::revoke(&mut t.scope, &t.member, id).await?;
     t.scope.commit().await?;
     let message = format!("Revoked the token \"{}\".", token.name);
     flash::push(&session, Flash::success(message)).await?;
+    if form.return_to == "/account" {
+        return Ok(Redirect::to("/account"));
+    }
     Ok(Redirect::to(&format!("/t/{}/api-tokens", t.tenant.slug)))
 }

@@ -93,6 +93,7 @@ pub fn routes() -> Routes {
         .merge(crate::accounts::verification::routes())
         .merge(crate::accounts::reset::routes())
         .merge(crate::accounts::two_factor::routes())
+        .merge(crate::accounts::account::routes())
         .merge(crate::locations::pages::routes())
         .merge(crate::locations::api::routes())
         .merge(crate::members::pages::routes())

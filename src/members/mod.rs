@@ -150,6 +150,57 @@ pub async fn remove(
         locked.keep_an_owner()?;
     }
     let removed = find(scope, id).await?.ok_or(AppError::NotFound)?;
+    delete(scope, id).await?;
+    Ok(removed)
+}
+
+/// The member leaves the tenant (any role may), unless they are its last
+/// owner (409).
+///
+/// # Errors
+/// 409 for the last owner; a database failure.
+pub async fn leave(scope: &mut TenantScope, member: &Member) -> Result<(), AppError> {
+    let locked = lock_target_and_owners(scope, member.membership_id).await?;
+    if locked.role == Role::Owner {
+        locked.keep_an_owner()?;
+    }
+    delete(scope, member.membership_id).await
+}
+
+/// `user`'s membership in the scope's tenant, if any.
+///
+/// # Errors
+/// When the database fails.
+pub async fn membership_id(
+    scope: &mut TenantScope,
+    user: UserId,
+) -> Result<Option<MembershipId>, AppError> {
+    let tenant = scope.tenant_id();
+    Ok(on_tx!(scope.tx(), |conn| sqlx::query_scalar(
+        "SELECT id FROM memberships WHERE tenant_id = $1 AND user_id = $2"
+    )
+    .bind(tenant)
+    .bind(user)
+    .fetch_optional(conn)
+    .await)?)
+}
+
+/// Whether `user` is the only owner of the scope's tenant.
+///
+/// # Errors
+/// When the database fails.
+pub async fn is_last_owner(scope: &mut TenantScope, user: UserId) -> Result<bool, AppError> {
+    let tenant = scope.tenant_id();
+    let owners: Vec<UserId> = on_tx!(scope.tx(), |conn| sqlx::query_scalar(
+        "SELECT user_id FROM memberships WHERE tenant_id = $1 AND role = 'owner'"
+    )
+    .bind(tenant)
+    .fetch_all(conn)
+    .await)?;
+    Ok(owners == [user])
+}
+
+async fn delete(scope: &mut TenantScope, id: MembershipId) -> Result<(), AppError> {
     let tenant = scope.tenant_id();
     on_tx!(scope.tx(), |conn| sqlx::query(
         "DELETE FROM memberships WHERE tenant_id = $1 AND id = $2"
@@ -159,7 +210,7 @@ pub async fn remove(
     .execute(conn)
     .await
     .map(drop))?;
-    Ok(removed)
+    Ok(())
 }
 
 /// Adds `user` to the scope's tenant with `role`; `None` (and no change)

@@ -125,6 +125,60 @@ impl DbSessionStore {
         })
     }
 
+    /// The live sessions of `user`, newest first, each named by a handle
+    /// (a digest of its id: the id itself is the cookie's value, never shown).
+    ///
+    /// # Errors
+    /// When the database fails.
+    pub async fn list_for_user(&self, user: UserId) -> Result<Vec<SessionInfo>, sqlx::Error> {
+        let now = OffsetDateTime::now_utc();
+        let rows: Vec<(String, i64, i64)> = on_backend!(&self.db, |pool| {
+            sqlx::query_as(
+                "SELECT id, created_at, expires_at FROM sessions \
+                 WHERE user_id = $1 AND expires_at > $2 AND created_at > $3 ORDER BY created_at DESC",
+            )
+            .bind(user)
+            .bind(now.unix_timestamp())
+            .bind((now - ABSOLUTE_LIFETIME).unix_timestamp())
+            .fetch_all(pool)
+            .await
+        })?;
+        Ok(rows
+            .into_iter()
+            .map(|(id, created_at, expires_at)| SessionInfo {
+                handle: handle(&id),
+                id,
+                signed_in_at: OffsetDateTime::from_unix_timestamp(created_at).unwrap_or(now),
+                // The idle expiry moves at most once per REFRESH_EVERY.
+                last_active_at: OffsetDateTime::from_unix_timestamp(expires_at)
+                    .map_or(now, |expires| expires - IDLE_LIFETIME),
+            })
+            .collect())
+    }
+
+    /// Ends the session of `user` with this handle; whether there was one.
+    ///
+    /// # Errors
+    /// When the database fails.
+    pub async fn delete_by_handle(&self, user: UserId, handle: &str) -> Result<bool, sqlx::Error> {
+        let Some(session) = self
+            .list_for_user(user)
+            .await?
+            .into_iter()
+            .find(|session| session.handle == handle)
+        else {
+            return Ok(false);
+        };
+        on_backend!(&self.db, |pool| {
+            sqlx::query("DELETE FROM sessions WHERE id = $1 AND user_id = $2")
+                .bind(&session.id)
+                .bind(user)
+                .execute(pool)
+                .await
+                .map(|done| done.rows_affected() == 1)
+        })
+    }
+
     /// Runs an INSERT of `row` (create and save differ only in what happens
     /// on an id conflict); `created_at` is now. Returns the rows written.
     async fn insert(&self, row: Row, sql: &'static str) -> session_store::Result<u64> {
@@ -142,6 +196,30 @@ impl DbSessionStore {
         })
         .map_err(backend_error)
     }
+}
+
+/// One of a user's sessions, as the account page lists it.
+#[derive(Clone, Debug)]
+pub struct SessionInfo {
+    /// The session id: the cookie's value, never sent to a page.
+    id: String,
+    /// A public name for the session (the start of a digest of its id).
+    pub handle: String,
+    pub signed_in_at: OffsetDateTime,
+    /// Within an hour.
+    pub last_active_at: OffsetDateTime,
+}
+
+impl SessionInfo {
+    pub fn is(&self, id: Id) -> bool {
+        self.id == id.to_string()
+    }
+}
+
+fn handle(id: &str) -> String {
+    let mut digest = crate::tokens::digest(id);
+    digest.truncate(16);
+    digest
 }
 
 /// What goes into the row for one record.

@@ -18,6 +18,8 @@ use crate::validation::{self, FieldErrors};
 /// One of the signed-in user's tenants, for the switcher.
 #[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 pub struct TenantChoice {
+    #[serde(skip)]
+    pub id: TenantId,
     pub name: String,
     pub slug: String,
     pub role: Role,
@@ -29,16 +31,19 @@ pub struct TenantChoice {
 /// When the database fails.
 pub async fn choices(scope: &mut UserScope) -> Result<Vec<TenantChoice>, AppError> {
     let user = scope.user_id();
-    let rows: Vec<(String, String, String)> = on_tx!(scope.tx(), |conn| sqlx::query_as(
-        "SELECT t.name, t.slug, m.role FROM memberships m JOIN tenants t ON t.id = m.tenant_id \
+    let rows: Vec<(TenantId, String, String, String)> = on_tx!(scope.tx(), |conn| {
+        sqlx::query_as(
+        "SELECT t.id, t.name, t.slug, m.role FROM memberships m JOIN tenants t ON t.id = m.tenant_id \
          WHERE m.user_id = $1 ORDER BY lower(t.name), t.slug"
     )
     .bind(user)
     .fetch_all(conn)
-    .await)?;
+    .await
+    })?;
     rows.into_iter()
-        .map(|(name, slug, role)| {
+        .map(|(id, name, slug, role)| {
             Ok(TenantChoice {
+                id,
                 name,
                 slug,
                 role: Role::parse(&role)?,

@@ -1,6 +1,7 @@
 //! Integration tests: one binary (linking the app once), a module per
 //! capability. Each test runs on SQLite and PostgreSQL (see support).
 
+mod account;
 mod accounts;
 mod api;
 mod api_tokens;

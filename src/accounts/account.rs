@@ -1,0 +1,529 @@
+//! The account page and what it changes: the email (verified again), the
+//! password (the current one first; other sessions end), sessions (listed,
+//! each revocable), the API tokens the user created, leaving a tenant, and
+//! deleting the account (refused while the user is a tenant's last owner).
+//! Sensitive changes ask for the password again, under the sign-in limit.
+
+use askama::Template;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+use tower_sessions::Session;
+
+use super::email::Email;
+use super::password::{self, Password};
+use super::{CurrentUser, confirm_password, global};
+use crate::api::ErrorBody;
+use crate::api_tokens::ApiToken;
+use crate::error::AppError;
+use crate::http::AppState;
+use crate::http::extract::{Form, Json, Path};
+use crate::http::routes::{Access, Routes, delete, get, post};
+use crate::mail::{self, Mail};
+use crate::pages::{Layout, render};
+use crate::sessions::flash::{self, Flash};
+use crate::sessions::{DbSessionStore, SessionInfo};
+use crate::tenancy::scope::for_user;
+use crate::tenancy::{InTenant, Intent, for_tenant};
+use crate::tenants::TenantChoice;
+use crate::text_body;
+use crate::validation::FieldErrors;
+
+pub fn routes() -> Routes {
+    Routes::new()
+        .add("/account", Access::SignedIn, get(page))
+        .add("/account/email", Access::SignedIn, post(email_page))
+        .add("/account/password", Access::SignedIn, post(password_page))
+        .add(
+            "/account/sessions/{handle}/revoke",
+            Access::SignedIn,
+            post(revoke_session_page),
+        )
+        .add("/account/delete", Access::SignedIn, post(delete_page))
+        .add("/t/{slug}/leave", Access::Tenant, post(leave_page))
+        .add("/api/v1/account/email", Access::SignedIn, post(email_api))
+        .add(
+            "/api/v1/account/password",
+            Access::SignedIn,
+            post(password_api),
+        )
+        .add(
+            "/api/v1/account/sessions",
+            Access::SignedIn,
+            get(sessions_api),
+        )
+        .add(
+            "/api/v1/account/sessions/{handle}",
+            Access::SignedIn,
+            delete(revoke_session_api),
+        )
+        .add(
+            "/api/v1/account/api-tokens",
+            Access::SignedIn,
+            get(tokens_api),
+        )
+        .add("/api/v1/account/delete", Access::SignedIn, post(delete_api))
+        .add("/api/v1/t/{slug}/leave", Access::Tenant, post(leave_api))
+}
+
+#[derive(Template)]
+#[template(path = "mail/email_changed.html")]
+pub struct EmailChangedMail {
+    pub app_name: &'static str,
+    pub new_email: String,
+}
+
+text_body!(EmailChangedMail, "mail/email_changed.txt");
+
+impl Mail for EmailChangedMail {
+    fn subject(&self) -> String {
+        format!("The email of your {} account was changed", self.app_name)
+    }
+}
+
+#[derive(Clone, Debug, Default, Deserialize, utoipa::ToSchema)]
+pub struct EmailChange {
+    pub email: String,
+    /// The current password.
+    pub password: String,
+}
+
+/// Changes the email; it needs verifying again (a link goes to the new
+/// address, a notice to the old one). The inner error names the field.
+async fn change_email(
+    state: &AppState,
+    user: &CurrentUser,
+    input: &EmailChange,
+) -> Result<Result<(), FieldErrors>, AppError> {
+    let email = match Email::parse(&input.email) {
+        Ok(email) => email,
+        Err(message) => return Ok(Err(FieldErrors::single("email", message))),
+    };
+    if email.as_str() == user.email {
+        return Ok(Err(FieldErrors::single(
+            "email",
+            "That is your email already.",
+        )));
+    }
+    if !confirm_password(state, user, &input.password).await? {
+        return Ok(Err(FieldErrors::single(
+            "password",
+            "That password is not right.",
+        )));
+    }
+    if !global::change_email(&state.db, user.id, &email).await? {
+        return Ok(Err(FieldErrors::single(
+            "email",
+            "Another account has this email.",
+        )));
+    }
+    super::verification::send_link(state, user.id, &email).await?;
+    let old = Email::parse(&user.email).map_err(|e| AppError::Internal(e.to_owned()))?;
+    let notice = EmailChangedMail {
+        app_name: crate::brand::APP_NAME,
+        new_email: email.as_str().to_owned(),
+    };
+    mail::send(&state.db, &old, &notice).await?;
+    Ok(Ok(()))
+}
+
+#[derive(Clone, Debug, Default, Deserialize, utoipa::ToSchema)]
+pub struct PasswordChange {
+    pub current_password: String,
+    /// 10 to 128 characters, not a common password.
+    pub new_password: String,
+}
+
+/// Changes the password and ends every other session (this one gets a new
+/// id). The inner error names the field.
+async fn change_password(
+    state: &AppState,
+    session: &Session,
+    user: &CurrentUser,
+    input: &PasswordChange,
+) -> Result<Result<u64, FieldErrors>, AppError> {
+    let new = match Password::parse(&input.new_password) {
+        Ok(password) => password,
+        Err(message) => return Ok(Err(FieldErrors::single("new_password", message))),
+    };
+    if !confirm_password(state, user, &input.current_password).await? {
+        return Ok(Err(FieldErrors::single(
+            "current_password",
+            "That password is not right.",
+        )));
+    }
+    let hash = password::hash(new).await?;
+    global::set_password_hash(&state.db, user.id, &hash).await?;
+    let ended = super::end_other_sessions(&state.db, session, user.id).await?;
+    session.cycle_id().await?;
+    Ok(Ok(ended))
+}
+
+/// Deletes the account, unless the user is the last owner of a tenant
+/// (409, naming them). The inner error is a wrong password.
+async fn delete_account(
+    state: &AppState,
+    session: &Session,
+    user: &CurrentUser,
+    password_given: &str,
+) -> Result<Result<(), FieldErrors>, AppError> {
+    if !confirm_password(state, user, password_given).await? {
+        return Ok(Err(FieldErrors::single(
+            "password",
+            "That password is not right.",
+        )));
+    }
+    let mut last_owner_of = Vec::new();
+    for tenant in tenants(state, user).await? {
+        let mut scope = for_tenant(&state.db, tenant.id, Intent::Read).await?;
+        if crate::members::is_last_owner(&mut scope, user.id).await? {
+            last_owner_of.push(tenant.name);
+        }
+    }
+    if !last_owner_of.is_empty() {
+        return Err(AppError::Conflict(format!(
+            "You are the last owner of {}: make someone else an owner there (or leave it to them) before deleting your account.",
+            last_owner_of.join(", ")
+        )));
+    }
+    global::delete_user(&state.db, user.id).await?;
+    session.flush().await?;
+    Ok(Ok(()))
+}
+
+async fn tenants(state: &AppState, user: &CurrentUser) -> Result<Vec<TenantChoice>, AppError> {
+    let mut scope = for_user(&state.db, user.id).await?;
+    crate::tenants::choices(&mut scope).await
+}
+
+/// A token the user created, with its tenant.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct OwnToken {
+    /// The tenant's URL slug (revoke at DELETE /api/v1/t/{slug}/api-tokens/{id}).
+    pub slug: String,
+    pub tenant_name: String,
+    pub token: ApiToken,
+}
+
+/// The API tokens the user created, in each of their tenants (each read in
+/// that tenant's scope).
+async fn own_tokens(state: &AppState, user: &CurrentUser) -> Result<Vec<OwnToken>, AppError> {
+    let mut own = Vec::new();
+    for tenant in tenants(state, user).await? {
+        let mut scope = for_tenant(&state.db, tenant.id, Intent::Read).await?;
+        let Some(membership) = crate::members::membership_id(&mut scope, user.id).await? else {
+            continue;
+        };
+        for token in crate::api_tokens::created_by(&mut scope, membership).await? {
+            own.push(OwnToken {
+                slug: tenant.slug.clone(),
+                tenant_name: tenant.name.clone(),
+                token,
+            });
+        }
+    }
+    Ok(own)
+}
+
+/// One session, as the page and the API show it.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct SessionView {
+    /// Names the session for revoking (not its secret id).
+    pub handle: String,
+    #[serde(with = "time::serde::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    pub signed_in_at: OffsetDateTime,
+    /// Within an hour.
+    #[serde(with = "time::serde::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    pub last_active_at: OffsetDateTime,
+    /// The session making this request.
+    pub current: bool,
+}
+
+async fn sessions(
+    state: &AppState,
+    session: &Session,
+    user: &CurrentUser,
+) -> Result<Vec<SessionView>, AppError> {
+    let current = session.id();
+    Ok(DbSessionStore::new(state.db.clone())
+        .list_for_user(user.id)
+        .await?
+        .into_iter()
+        .map(|info: SessionInfo| SessionView {
+            current: current.is_some_and(|id| info.is(id)),
+            handle: info.handle,
+            signed_in_at: info.signed_in_at,
+            last_active_at: info.last_active_at,
+        })
+        .collect())
+}
+
+#[derive(Template)]
+#[template(path = "accounts/account.html")]
+struct AccountPage {
+    layout: Layout,
+    user: CurrentUser,
+    sessions: Vec<SessionView>,
+    tenants: Vec<TenantChoice>,
+    tokens: Vec<OwnToken>,
+    errors: FieldErrors,
+    /// The email field, as typed.
+    new_email: String,
+}
+
+async fn account_page(
+    state: &AppState,
+    layout: Layout,
+    session: &Session,
+    user: CurrentUser,
+    errors: FieldErrors,
+    new_email: String,
+) -> Result<Html<String>, AppError> {
+    render(&AccountPage {
+        layout,
+        sessions: sessions(state, session, &user).await?,
+        tenants: tenants(state, &user).await?,
+        tokens: own_tokens(state, &user).await?,
+        user,
+        errors,
+        new_email,
+    })
+}
+
+async fn page(
+    State(state): State<AppState>,
+    layout: Layout,
+    session: Session,
+    user: CurrentUser,
+) -> Result<Html<String>, AppError> {
+    account_page(
+        &state,
+        layout,
+        &session,
+        user,
+        FieldErrors::default(),
+        String::new(),
+    )
+    .await
+}
+
+/// Re-renders the page with `errors` (422), or goes back to it with a flash.
+async fn outcome(
+    state: &AppState,
+    layout: Layout,
+    session: &Session,
+    user: CurrentUser,
+    result: Result<String, (FieldErrors, String)>,
+) -> Result<Response, AppError> {
+    match result {
+        Ok(message) => {
+            flash::push(session, Flash::success(message)).await?;
+            Ok(Redirect::to("/account").into_response())
+        }
+        Err((errors, new_email)) => {
+            let layout = layout.with_csrf(session).await?;
+            let html = account_page(state, layout, session, user, errors, new_email).await?;
+            Ok((StatusCode::UNPROCESSABLE_ENTITY, html).into_response())
+        }
+    }
+}
+
+async fn email_page(
+    State(state): State<AppState>,
+    layout: Layout,
+    session: Session,
+    user: CurrentUser,
+    Form(input): Form<EmailChange>,
+) -> Result<Response, AppError> {
+    let result = match change_email(&state, &user, &input).await? {
+        Ok(()) => Ok(format!(
+            "Your email is now {}: follow the link we sent there to confirm it.",
+            input.email.trim().to_lowercase()
+        )),
+        Err(errors) => Err((errors, input.email)),
+    };
+    outcome(&state, layout, &session, user, result).await
+}
+
+async fn password_page(
+    State(state): State<AppState>,
+    layout: Layout,
+    session: Session,
+    user: CurrentUser,
+    Form(input): Form<PasswordChange>,
+) -> Result<Response, AppError> {
+    let result = match change_password(&state, &session, &user, &input).await? {
+        Ok(ended) => Ok(format!(
+            "Your password is changed; {ended} other sessions were signed out."
+        )),
+        Err(errors) => Err((errors, String::new())),
+    };
+    outcome(&state, layout, &session, user, result).await
+}
+
+async fn revoke_session_page(
+    State(state): State<AppState>,
+    session: Session,
+    user: CurrentUser,
+    Path(handle): Path<String>,
+) -> Result<Redirect, AppError> {
+    revoke_session(&state, &user, &handle).await?;
+    flash::push(&session, Flash::success("That session is signed out.")).await?;
+    Ok(Redirect::to("/account"))
+}
+
+async fn revoke_session(
+    state: &AppState,
+    user: &CurrentUser,
+    handle: &str,
+) -> Result<(), AppError> {
+    let ended = DbSessionStore::new(state.db.clone())
+        .delete_by_handle(user.id, handle)
+        .await?;
+    if ended {
+        Ok(())
+    } else {
+        Err(AppError::NotFound)
+    }
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+pub struct PasswordConfirmation {
+    pub password: String,
+}
+
+/// The page's delete form (its password field has its own id).
+#[derive(Deserialize)]
+struct DeleteForm {
+    delete_password: String,
+}
+
+async fn delete_page(
+    State(state): State<AppState>,
+    layout: Layout,
+    session: Session,
+    user: CurrentUser,
+    Form(input): Form<DeleteForm>,
+) -> Result<Response, AppError> {
+    match delete_account(&state, &session, &user, &input.delete_password).await? {
+        Ok(()) => Ok(Redirect::to("/").into_response()),
+        Err(_) => {
+            let errors = FieldErrors::single("delete_password", "That password is not right.");
+            outcome(&state, layout, &session, user, Err((errors, String::new()))).await
+        }
+    }
+}
+
+async fn leave_page(session: Session, mut t: InTenant) -> Result<Redirect, AppError> {
+    crate::members::leave(&mut t.scope, &t.member).await?;
+    t.scope.commit().await?;
+    flash::push(
+        &session,
+        Flash::success(format!("You left {}.", t.tenant.name)),
+    )
+    .await?;
+    Ok(Redirect::to("/account"))
+}
+
+/// Changes the email (with the current password); it must be verified
+/// again: a link goes to the new address, a notice to the old one.
+#[utoipa::path(post, path = "/api/v1/account/email", tag = "accounts",
+    request_body = EmailChange,
+    responses((status = 204), (status = 401, body = ErrorBody), (status = 422, body = ErrorBody), (status = 429, body = ErrorBody)))]
+pub(crate) async fn email_api(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Json(input): Json<EmailChange>,
+) -> Result<StatusCode, AppError> {
+    change_email(&state, &user, &input).await??;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct PasswordChanged {
+    /// How many other sessions were signed out.
+    pub ended_sessions: u64,
+    /// The session's CSRF token (unchanged; the session id changed).
+    pub csrf_token: String,
+}
+
+/// Changes the password (with the current one) and signs out every other
+/// session.
+#[utoipa::path(post, path = "/api/v1/account/password", tag = "accounts",
+    request_body = PasswordChange,
+    responses((status = 200, body = PasswordChanged), (status = 401, body = ErrorBody), (status = 422, body = ErrorBody), (status = 429, body = ErrorBody)))]
+pub(crate) async fn password_api(
+    State(state): State<AppState>,
+    session: Session,
+    user: CurrentUser,
+    Json(input): Json<PasswordChange>,
+) -> Result<Json<PasswordChanged>, AppError> {
+    let ended_sessions = change_password(&state, &session, &user, &input).await??;
+    Ok(Json(PasswordChanged {
+        ended_sessions,
+        csrf_token: crate::http::csrf::token(&session).await?,
+    }))
+}
+
+/// The caller's sessions, newest first.
+#[utoipa::path(get, path = "/api/v1/account/sessions", tag = "accounts",
+    responses((status = 200, body = [SessionView]), (status = 401, body = ErrorBody)))]
+pub(crate) async fn sessions_api(
+    State(state): State<AppState>,
+    session: Session,
+    user: CurrentUser,
+) -> Result<Json<Vec<SessionView>>, AppError> {
+    Ok(Json(sessions(&state, &session, &user).await?))
+}
+
+/// Signs one of the caller's sessions out.
+#[utoipa::path(delete, path = "/api/v1/account/sessions/{handle}", tag = "accounts",
+    params(("handle" = String, Path, description = "From the session list")),
+    responses((status = 204), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub(crate) async fn revoke_session_api(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Path(handle): Path<String>,
+) -> Result<StatusCode, AppError> {
+    revoke_session(&state, &user, &handle).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// The API tokens the caller created, in each of their tenants.
+#[utoipa::path(get, path = "/api/v1/account/api-tokens", tag = "accounts",
+    responses((status = 200, body = [OwnToken]), (status = 401, body = ErrorBody)))]
+pub(crate) async fn tokens_api(
+    State(state): State<AppState>,
+    user: CurrentUser,
+) -> Result<Json<Vec<OwnToken>>, AppError> {
+    Ok(Json(own_tokens(&state, &user).await?))
+}
+
+/// Deletes the caller's account (with the password), unless they are the
+/// last owner of a tenant (409, naming it).
+#[utoipa::path(post, path = "/api/v1/account/delete", tag = "accounts",
+    request_body = PasswordConfirmation,
+    responses((status = 204), (status = 401, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub(crate) async fn delete_api(
+    State(state): State<AppState>,
+    session: Session,
+    user: CurrentUser,
+    Json(input): Json<PasswordConfirmation>,
+) -> Result<StatusCode, AppError> {
+    delete_account(&state, &session, &user, &input.password).await??;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Leaves the tenant (any role), unless the caller is its last owner (409).
+#[utoipa::path(post, path = "/api/v1/t/{slug}/leave", tag = "tenants",
+    params(("slug" = String, Path, description = "The tenant's URL slug")),
+    responses((status = 204), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+pub(crate) async fn leave_api(mut t: InTenant) -> Result<StatusCode, AppError> {
+    crate::members::leave(&mut t.scope, &t.member).await?;
+    t.scope.commit().await?;
+    Ok(StatusCode::NO_CONTENT)
+}
