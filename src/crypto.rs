@@ -94,28 +94,9 @@ impl Keys {
         if config.app_env != AppEnv::Development {
             return Ok(None);
         }
-        let path = Path::new(DEV_KEY_FILE);
-        let key = match std::fs::read_to_string(path) {
-            Ok(text) => parse_keys(&text)
-                .ok()
-                .and_then(|keys| keys.first().copied())
-                .ok_or_else(|| {
-                    std::io::Error::other(format!("{DEV_KEY_FILE} holds no valid key"))
-                })?,
-            Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
-                let mut key = [0u8; 32];
-                getrandom::fill(&mut key).map_err(|e| std::io::Error::other(e.to_string()))?;
-                if let Some(folder) = path.parent() {
-                    std::fs::create_dir_all(folder)?;
-                }
-                std::fs::write(path, STANDARD.encode(key))?;
-                tracing::warn!(
-                    "ENCRYPTION_KEYS is not set: generated a development key in {DEV_KEY_FILE}. \
-                     In production, set ENCRYPTION_KEYS."
-                );
-                key
-            }
-            Err(error) => return Err(error),
+        let key = match read_key(Path::new(DEV_KEY_FILE))? {
+            Some(key) => key,
+            None => generate_key_file(Path::new(DEV_KEY_FILE))?,
         };
         Ok(Some(Self::new(&[key])))
     }
@@ -195,6 +176,48 @@ impl Keys {
     }
 }
 
+/// The key in `path`, or `None` when there is no such file.
+fn read_key(path: &Path) -> std::io::Result<Option<[u8; 32]>> {
+    match std::fs::read_to_string(path) {
+        Ok(text) => parse_keys(&text)
+            .ok()
+            .and_then(|keys| keys.first().copied())
+            .map(Some)
+            .ok_or_else(|| std::io::Error::other(format!("{} holds no valid key", path.display()))),
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(error) => Err(error),
+    }
+}
+
+/// Writes a new key to `path`, unless another process (or app instance)
+/// just did: the key is written to a file of its own, then linked into
+/// place, which fails if `path` exists, so no one ever reads half a key and
+/// everyone ends up with the same one.
+fn generate_key_file(path: &Path) -> std::io::Result<[u8; 32]> {
+    let mut key = [0u8; 32];
+    getrandom::fill(&mut key).map_err(|e| std::io::Error::other(e.to_string()))?;
+    if let Some(folder) = path.parent() {
+        std::fs::create_dir_all(folder)?;
+    }
+    let draft = path.with_extension(format!("{}.tmp", crate::tokens::random_token()));
+    std::fs::write(&draft, STANDARD.encode(key))?;
+    let linked = std::fs::hard_link(&draft, path);
+    std::fs::remove_file(&draft)?;
+    match linked {
+        Ok(()) => {
+            tracing::warn!(
+                "ENCRYPTION_KEYS is not set: generated a development key in {}. In production, set ENCRYPTION_KEYS.",
+                path.display()
+            );
+            Ok(key)
+        }
+        Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists => {
+            read_key(path)?.ok_or_else(|| std::io::Error::other("the key file vanished"))
+        }
+        Err(error) => Err(error),
+    }
+}
+
 /// A key's public name: the first 8 hex digits of its SHA-256.
 fn fingerprint(key: &[u8; 32]) -> String {
     let mut digest = crate::tokens::digest_bytes(key);
@@ -223,6 +246,28 @@ mod tests {
         let again = Keys::new(&[old]).encrypt("totp:alice", b"secret");
         assert_ne!(sealed, again, "a fresh nonce each time");
         assert!(!sealed.contains("secret"));
+    }
+
+    #[test]
+    fn racing_instances_end_up_with_one_development_key() {
+        let folder = tempfile::tempdir().unwrap();
+        let path = folder.path().join("encryption.key");
+        let keys: Vec<[u8; 32]> = std::thread::scope(|scope| {
+            let handles: Vec<_> = (0..8)
+                .map(|_| scope.spawn(|| generate_key_file(&path).unwrap()))
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        assert!(
+            keys.iter().all(|key| *key == keys[0]),
+            "every instance uses the same key"
+        );
+        assert_eq!(read_key(&path).unwrap(), Some(keys[0]));
+        assert_eq!(
+            std::fs::read_dir(folder.path()).unwrap().count(),
+            1,
+            "no drafts left"
+        );
     }
 
     #[test]
