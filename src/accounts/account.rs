@@ -188,6 +188,15 @@ async fn delete_account(
             last_owner_of.join(", ")
         )));
     }
+    // Leave each tenant under its owners' lock, so a co-owner deleting or
+    // leaving at the same moment can't leave a tenant without an owner.
+    for tenant in tenants(state, user).await? {
+        let mut scope = for_tenant(&state.db, tenant.id, Intent::Write).await?;
+        if let Some(membership) = crate::members::membership_id(&mut scope, user.id).await? {
+            crate::members::leave(&mut scope, membership).await?;
+        }
+        scope.commit().await?;
+    }
     global::delete_user(&state.db, user.id).await?;
     session.flush().await?;
     Ok(Ok(()))
@@ -419,7 +428,8 @@ async fn delete_page(
 }
 
 async fn leave_page(session: Session, mut t: InTenant) -> Result<Redirect, AppError> {
-    crate::members::leave(&mut t.scope, &t.member).await?;
+    t.require_person()?;
+    crate::members::leave(&mut t.scope, t.member.membership_id).await?;
     t.scope.commit().await?;
     flash::push(
         &session,
@@ -521,9 +531,11 @@ pub(crate) async fn delete_api(
 /// Leaves the tenant (any role), unless the caller is its last owner (409).
 #[utoipa::path(post, path = "/api/v1/t/{slug}/leave", tag = "tenants",
     params(("slug" = String, Path, description = "The tenant's URL slug")),
-    responses((status = 204), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+    responses((status = 204), (status = 403, description = "Sent with an API token", body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 pub(crate) async fn leave_api(mut t: InTenant) -> Result<StatusCode, AppError> {
-    crate::members::leave(&mut t.scope, &t.member).await?;
+    t.require_person()?;
+    crate::members::leave(&mut t.scope, t.member.membership_id).await?;
     t.scope.commit().await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -121,9 +121,7 @@ pub(crate) async fn login(
     }
     let signed_in = sign_in(&state, &session, user).await?;
     if found.two_factor {
-        session
-            .insert(super::two_factor::VERIFIED_KEY, true)
-            .await?;
+        super::two_factor::mark_verified(&session, user).await?;
     }
     Ok(Json(signed_in))
 }

@@ -201,11 +201,17 @@ pub async fn reset_password(
         let Some((user, email)) = owner else {
             return Ok(None);
         };
-        sqlx::query("UPDATE users SET password_hash = $2 WHERE id = $1")
-            .bind(user)
-            .bind(password_hash)
-            .execute(&mut *tx)
-            .await?;
+        // A link sent before an email change resets nothing.
+        let updated =
+            sqlx::query("UPDATE users SET password_hash = $2 WHERE id = $1 AND lower(email) = $3")
+                .bind(user)
+                .bind(password_hash)
+                .bind(&email)
+                .execute(&mut *tx)
+                .await?;
+        if updated.rows_affected() == 0 {
+            return Ok(None);
+        }
         mark_verified!(&user, &email, now, &mut *tx)?;
         sqlx::query("DELETE FROM account_tokens WHERE user_id = $1 AND purpose = $2")
             .bind(user)
@@ -261,7 +267,8 @@ pub async fn totp_secret(db: &Db, user: UserId) -> Result<Option<String>, sqlx::
 
 /// Enrols the user: their encrypted secret, the step of the code that
 /// confirmed it (so it can't be used again), and new recovery codes (the
-/// old ones go), in one transaction.
+/// old ones go), in one transaction. `false` (and no change) when they are
+/// enrolled already: a second enrolment must not replace the first.
 ///
 /// # Errors
 /// When the database fails.
@@ -271,15 +278,21 @@ pub async fn enable_totp(
     encrypted_secret: &str,
     step: i64,
     recovery_digests: &[String],
-) -> Result<(), sqlx::Error> {
+) -> Result<bool, sqlx::Error> {
     on_backend!(db, |pool| {
         let mut tx = pool.begin().await?;
-        sqlx::query("UPDATE users SET totp_secret = $2, totp_last_step = $3 WHERE id = $1")
-            .bind(user)
-            .bind(encrypted_secret)
-            .bind(step)
-            .execute(&mut *tx)
-            .await?;
+        let enrolled = sqlx::query(
+            "UPDATE users SET totp_secret = $2, totp_last_step = $3 WHERE id = $1 AND totp_secret IS NULL",
+        )
+        .bind(user)
+        .bind(encrypted_secret)
+        .bind(step)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if enrolled == 0 {
+            return Ok(false);
+        }
         sqlx::query("DELETE FROM recovery_codes WHERE user_id = $1")
             .bind(user)
             .execute(&mut *tx)
@@ -291,7 +304,7 @@ pub async fn enable_totp(
                 .execute(&mut *tx)
                 .await?;
         }
-        tx.commit().await
+        tx.commit().await.map(|()| true)
     })
 }
 
@@ -367,23 +380,36 @@ pub async fn disable_totp(db: &Db, user: UserId) -> Result<(), sqlx::Error> {
     })
 }
 
-/// Changes the user's email; it needs verifying again. `false` when another
-/// account has the new email.
+/// Changes the user's email; it needs verifying again, and every link
+/// mailed to the old address stops working. `false` when another account
+/// has the new email.
 ///
 /// # Errors
 /// When the database fails.
 pub async fn change_email(db: &Db, user: UserId, email: &Email) -> Result<bool, sqlx::Error> {
-    let changed = on_backend!(db, |pool| sqlx::query(
-        "UPDATE users SET email = $2, email_verified_at = NULL \
-         WHERE id = $1 AND NOT EXISTS (SELECT 1 FROM users WHERE lower(email) = $2)"
-    )
-    .bind(user)
-    .bind(email.as_str())
-    .execute(pool)
-    .await
-    .map(|done| done.rows_affected()));
+    let changed = on_backend!(db, |pool| async {
+        let mut tx = pool.begin().await?;
+        let changed = sqlx::query(
+            "UPDATE users SET email = $2, email_verified_at = NULL \
+             WHERE id = $1 AND NOT EXISTS (SELECT 1 FROM users WHERE lower(email) = $2)",
+        )
+        .bind(user)
+        .bind(email.as_str())
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        sqlx::query("DELETE FROM account_tokens WHERE user_id = $1")
+            .bind(user)
+            .execute(&mut *tx)
+            .await?;
+        if changed == 1 {
+            tx.commit().await?;
+        }
+        Ok::<_, sqlx::Error>(changed == 1)
+    }
+    .await);
     match changed {
-        Ok(changed) => Ok(changed == 1),
+        Ok(changed) => Ok(changed),
         // Two accounts racing for one email: the unique index decides.
         Err(sqlx::Error::Database(error)) if error.is_unique_violation() => Ok(false),
         Err(error) => Err(error),

@@ -326,12 +326,15 @@ pub async fn attempt_signup(
     Ok(created)
 }
 
-/// Signs `user` in on this session: a new session id (so an id planted
-/// before sign-in is worthless) and a new CSRF token.
+/// Signs `user` in on this session: nothing of what the session held
+/// before (another user's sign-in, a second factor, an enrolment) carries
+/// over, it gets a new id (so an id planted before sign-in is worthless)
+/// and a new CSRF token.
 ///
 /// # Errors
 /// When the session store fails.
 pub async fn start_session(session: &Session, user: UserId) -> Result<(), AppError> {
+    session.clear().await;
     session.cycle_id().await?;
     session.insert(USER_ID_KEY, user).await?;
     csrf::rotate(session).await?;

@@ -170,7 +170,8 @@ async fn login(
             .await?
             .is_some_and(|u| u.two_factor);
         if two_factor {
-            // Not signed in yet: the code comes first.
+            // Not signed in yet (and no one else either): the code comes first.
+            session.clear().await;
             session.cycle_id().await?;
             session.insert(super::two_factor::PENDING_KEY, user).await?;
             let next: String =

@@ -234,6 +234,19 @@ async fn reset_page(
 ) -> Result<Response, AppError> {
     let (status, live, error) = match reset(&state.db, &token, &form.password).await? {
         Ok(Some(user)) => {
+            let two_factor = global::find_user(&state.db, user)
+                .await?
+                .is_some_and(|user| user.two_factor);
+            // The emailed link proves the mailbox, not the second factor:
+            // an account that has one signs in with it.
+            if two_factor {
+                session.clear().await;
+                flash::push(&session, Flash::success(
+                    "Your new password is set, and every session is signed out. Sign in with it and a code from your app.",
+                ))
+                .await?;
+                return Ok(Redirect::to("/login").into_response());
+            }
             super::start_session(&session, user).await?;
             flash::push(
                 &session,

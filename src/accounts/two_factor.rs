@@ -38,8 +38,9 @@ use crate::validation::FieldErrors;
 
 /// The session key of a sign-in waiting for its code: the user's id.
 pub const PENDING_KEY: &str = "pending_second_factor";
-/// The session key saying this session's sign-in passed a second factor.
-pub const VERIFIED_KEY: &str = "second_factor";
+/// The session key naming the user whose sign-in on this session passed a
+/// second factor (read with [`verified_user`]).
+const VERIFIED_KEY: &str = "second_factor";
 /// The session key holding a secret being enrolled (base32), until confirmed.
 const ENROLMENT_KEY: &str = "totp_enrolment";
 
@@ -139,6 +140,12 @@ async fn enable(
     user: &CurrentUser,
     code: &str,
 ) -> Result<Result<Vec<String>, FieldErrors>, AppError> {
+    if user.two_factor {
+        return Err(AppError::Conflict(
+            "Two-factor authentication is on already: turn it off first to use another app."
+                .to_owned(),
+        ));
+    }
     let Some(keys) = &state.keys else {
         return Ok(Err(FieldErrors::single(
             "code",
@@ -153,15 +160,36 @@ async fn enable(
     let codes: Vec<String> = (0..RECOVERY_CODES).map(|_| recovery_code()).collect();
     let digests: Vec<String> = codes.iter().map(|code| digest(&normalise(code))).collect();
     let step = i64::try_from(step).unwrap_or(i64::MAX);
-    global::enable_totp(&state.db, user.id, &encrypted, step, &digests).await?;
+    if !global::enable_totp(&state.db, user.id, &encrypted, step, &digests).await? {
+        return Err(AppError::Conflict(
+            "Two-factor authentication is on already.".to_owned(),
+        ));
+    }
     session.remove_value(ENROLMENT_KEY).await?;
     // A change of privilege: a new session id, marked as second-factor.
     session.cycle_id().await?;
-    session.insert(VERIFIED_KEY, true).await?;
+    mark_verified(session, user.id).await?;
     Ok(Ok(codes))
 }
 
 const WRONG_CODE: &str = "That code is not right (or was used already): try the next one.";
+
+/// Records that `user`'s sign-in on this session passed a second factor.
+///
+/// # Errors
+/// When the session store fails.
+pub async fn mark_verified(session: &Session, user: UserId) -> Result<(), AppError> {
+    session.insert(VERIFIED_KEY, user).await?;
+    Ok(())
+}
+
+/// The user whose sign-in on this session passed a second factor, if any.
+///
+/// # Errors
+/// When the session store fails.
+pub async fn verified_user(session: &Session) -> Result<Option<UserId>, AppError> {
+    Ok(session.get(VERIFIED_KEY).await?)
+}
 
 /// The ciphertext's owner, so a secret moved to another user's row fails.
 fn owner(user: UserId) -> String {
@@ -455,7 +483,7 @@ async fn code_page(
     if attempt(&state, client, user, &email, &form.code).await? {
         session.remove_value(PENDING_KEY).await?;
         super::start_session(&session, user).await?;
-        session.insert(VERIFIED_KEY, true).await?;
+        mark_verified(&session, user).await?;
         return Ok(Redirect::to(super::pages::local_path(&form.next)).into_response());
     }
     let page = CodePage {

@@ -34,8 +34,9 @@ pub(crate) async fn list(mut t: InTenant) -> Result<Json<Vec<ApiToken>>, AppErro
     Ok(Json(super::list(&mut t.scope).await?))
 }
 
-/// Creates a token with a name and a role no higher than the caller's. Its
-/// `secret` is in this response only: send it as `Authorization: Bearer`.
+/// Creates a token with a name and a role no higher than the caller's
+/// (signed in: a token can't make tokens). Its `secret` is in this response
+/// only: send it as `Authorization: Bearer`.
 #[utoipa::path(post, path = "/api/v1/t/{slug}/api-tokens", tag = "api-tokens",
     params(("slug" = String, Path, description = "The tenant's URL slug")),
     request_body = NewApiToken,
@@ -45,6 +46,7 @@ pub(crate) async fn create(
     mut t: InTenant,
     Json(input): Json<NewApiToken>,
 ) -> Result<(StatusCode, Json<CreatedApiToken>), AppError> {
+    t.require_person()?;
     let created = super::create(&mut t.scope, &t.member, &input).await??;
     t.scope.commit().await?;
     Ok((StatusCode::CREATED, Json(created)))

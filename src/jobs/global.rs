@@ -18,6 +18,10 @@ pub struct Claimed {
     /// Including this one.
     pub attempts: i64,
     pub max_attempts: i64,
+    /// The lease's end, which the worker's later updates must still find:
+    /// a worker that overran its lease (and lost the job to another) must
+    /// not finish it too.
+    lease: i64,
 }
 
 /// Runs the INSERT of `$job` with id `$id` on `$executor` (a pool, a
@@ -103,43 +107,58 @@ pub async fn claim(db: &Db, now: i64, lease: Duration) -> Result<Option<Claimed>
             payload,
             attempts,
             max_attempts,
+            lease: until,
         }),
     )
 }
 
 /// Done: the job leaves the queue.
-pub async fn delete(db: &Db, id: JobId) -> Result<(), sqlx::Error> {
-    on_backend!(db, |pool| sqlx::query("DELETE FROM jobs WHERE id = $1")
-        .bind(id)
-        .execute(pool)
-        .await
-        .map(drop))
+pub async fn delete(db: &Db, job: &Claimed) -> Result<(), sqlx::Error> {
+    on_backend!(db, |pool| sqlx::query(
+        "DELETE FROM jobs WHERE id = $1 AND locked_until = $2"
+    )
+    .bind(job.id)
+    .bind(job.lease)
+    .execute(pool)
+    .await
+    .map(drop))
 }
 
 /// Failed, to be tried again at `run_at`.
-pub async fn reschedule(db: &Db, id: JobId, run_at: i64, error: &str) -> Result<(), sqlx::Error> {
-    on_backend!(db, |pool| sqlx::query(
-        "UPDATE jobs SET run_at = $2, locked_until = NULL, last_error = $3 WHERE id = $1"
+pub async fn reschedule(
+    db: &Db,
+    job: &Claimed,
+    run_at: i64,
+    error: &str,
+) -> Result<(), sqlx::Error> {
+    on_backend!(db, |pool| {
+        sqlx::query(
+        "UPDATE jobs SET run_at = $2, locked_until = NULL, last_error = $3 WHERE id = $1 AND locked_until = $4"
     )
-    .bind(id)
+    .bind(job.id)
     .bind(run_at)
     .bind(error)
+    .bind(job.lease)
     .execute(pool)
     .await
-    .map(drop))
+    .map(drop)
+    })
 }
 
 /// Failed for the last time: kept, out of the queue, for someone to look at.
-pub async fn bury(db: &Db, id: JobId, now: i64, error: &str) -> Result<(), sqlx::Error> {
-    on_backend!(db, |pool| sqlx::query(
-        "UPDATE jobs SET dead_at = $2, locked_until = NULL, last_error = $3 WHERE id = $1"
+pub async fn bury(db: &Db, job: &Claimed, now: i64, error: &str) -> Result<(), sqlx::Error> {
+    on_backend!(db, |pool| {
+        sqlx::query(
+        "UPDATE jobs SET dead_at = $2, locked_until = NULL, last_error = $3 WHERE id = $1 AND locked_until = $4"
     )
-    .bind(id)
+    .bind(job.id)
     .bind(now)
     .bind(error)
+    .bind(job.lease)
     .execute(pool)
     .await
-    .map(drop))
+    .map(drop)
+    })
 }
 
 /// Claims `(job, period)` and, if this call claimed it, enqueues the run, in

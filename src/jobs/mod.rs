@@ -157,6 +157,11 @@ pub async fn run_due(state: &AppState) -> Result<usize, sqlx::Error> {
 
 async fn run_claimed(state: &AppState, claimed: global::Claimed) -> Result<(), sqlx::Error> {
     let outcome = match serde_json::from_str::<Job>(&claimed.payload) {
+        // Its last run never finished (the process died in it): running it
+        // again could kill the next worker too.
+        Ok(_) if claimed.attempts > claimed.max_attempts => {
+            Err(("its last attempt never finished".to_owned(), true))
+        }
         // In a task of its own, so a panic fails the job, not the worker.
         Ok(job) => {
             let (state, tenant) = (state.clone(), claimed.tenant);
@@ -174,17 +179,17 @@ async fn run_claimed(state: &AppState, claimed: global::Claimed) -> Result<(), s
         Err(error) => Err((format!("unreadable payload: {error}"), true)),
     };
     match outcome {
-        Ok(()) => global::delete(&state.db, claimed.id).await,
+        Ok(()) => global::delete(&state.db, &claimed).await,
         Err((error, hopeless)) if hopeless || claimed.attempts >= claimed.max_attempts => {
             tracing::error!(job = %claimed.id, attempts = claimed.attempts, %error, "job failed for the last time; kept as dead");
-            global::bury(&state.db, claimed.id, unix_now(), &error).await
+            global::bury(&state.db, &claimed, unix_now(), &error).await
         }
         Err((error, _)) => {
             let delay = backoff(claimed.attempts);
             tracing::warn!(job = %claimed.id, attempts = claimed.attempts, retry_in = ?delay, %error, "job failed; will retry");
             let run_at =
                 unix_now().saturating_add(i64::try_from(delay.as_secs()).unwrap_or(i64::MAX));
-            global::reschedule(&state.db, claimed.id, run_at, &error).await
+            global::reschedule(&state.db, &claimed, run_at, &error).await
         }
     }
 }

@@ -159,12 +159,12 @@ pub async fn remove(
 ///
 /// # Errors
 /// 409 for the last owner; a database failure.
-pub async fn leave(scope: &mut TenantScope, member: &Member) -> Result<(), AppError> {
-    let locked = lock_target_and_owners(scope, member.membership_id).await?;
+pub async fn leave(scope: &mut TenantScope, membership: MembershipId) -> Result<(), AppError> {
+    let locked = lock_target_and_owners(scope, membership).await?;
     if locked.role == Role::Owner {
         locked.keep_an_owner()?;
     }
-    delete(scope, member.membership_id).await
+    delete(scope, membership).await
 }
 
 /// `user`'s membership in the scope's tenant, if any.

@@ -122,6 +122,27 @@ pub struct InTenant {
     pub tenant: Tenant,
     pub member: Member,
     pub scope: TenantScope,
+    /// The request came with an API token (acting as its creator), not a
+    /// person's session.
+    pub via_api_token: bool,
+}
+
+impl InTenant {
+    /// Refuses requests made with an API token: for what only the person
+    /// may do (leaving the tenant, creating more tokens), so a leaked token
+    /// can't outlive its revocation or lock its creator out.
+    ///
+    /// # Errors
+    /// 403 for a token.
+    pub fn require_person(&self) -> Result<(), AppError> {
+        if self.via_api_token {
+            Err(AppError::Forbidden(
+                "An API token can't do this: sign in as the member.".to_owned(),
+            ))
+        } else {
+            Ok(())
+        }
+    }
 }
 
 impl FromRequestParts<AppState> for InTenant {
@@ -191,6 +212,7 @@ impl FromRequestParts<AppState> for InTenant {
                         tenant,
                         member,
                         scope,
+                        via_api_token: token_role.is_some(),
                     });
                 }
                 // The cached tenant is gone (and its slug maybe taken by

@@ -50,8 +50,8 @@ impl FromRequestParts<AppState> for SuperAdmin {
         let session = Session::from_request_parts(parts, state)
             .await
             .map_err(|(_, reason)| AppError::Internal(reason.to_owned()))?;
-        let verified: Option<bool> = session.get(two_factor::VERIFIED_KEY).await?;
-        if !user.two_factor || verified != Some(true) {
+        let verified = two_factor::verified_user(&session).await?;
+        if !user.two_factor || verified != Some(user.id) {
             return Err(AppError::Forbidden(
                 "Super-admin pages need two-factor authentication: turn it on at \
                  /account/two-factor, then sign in again with a code."

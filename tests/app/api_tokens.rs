@@ -342,3 +342,29 @@ async fn the_page_shows_a_new_token_once_and_revokes_it() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn a_token_can_neither_make_tokens_nor_leave_for_its_creator() {
+    each_backend(|app| async move {
+        let a = TenantFixture::create(&app.db, "alpha").await;
+        let program = bearer(&a.api_token_secret);
+        let made = create_token(&app, &program, "staff").await;
+        assert_eq!(made.status(), 403, "tokens don't breed");
+        let left = program
+            .post(app.url("/api/v1/t/alpha/leave"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(left.status(), 403);
+        assert_eq!(
+            app.get_json(&program, "/api/v1/t/alpha/members")
+                .await
+                .as_array()
+                .unwrap()
+                .len(),
+            4,
+            "the admin is still a member"
+        );
+    })
+    .await;
+}

@@ -383,3 +383,42 @@ async fn reset_requests_are_rate_limited_per_account() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn changing_the_email_voids_the_links_sent_to_the_old_one() {
+    each_backend(|app| async move {
+        let client = sign_up(&app, "moving@example.com", "Moving Ltd").await;
+        let link = api_reset_link(&app, "moving@example.com").await;
+        let token = app.get_json(&client, "/api/v1/me").await["csrf_token"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let changed = client
+            .post(app.url("/api/v1/account/email"))
+            .header("x-csrf-token", token)
+            .json(&json!({"email": "moved@example.com", "password": PASSWORD}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(changed.status(), 204);
+        let reset = app
+            .post_json(
+                &new_client(),
+                "/api/v1/password-reset/confirm",
+                &json!({"token": link.rsplit('/').next().unwrap(), "password": NEW_PASSWORD}),
+            )
+            .await;
+        assert_eq!(
+            reset.status(),
+            400,
+            "the old mailbox can't reset the account any more"
+        );
+        assert_eq!(
+            api_login(&app, &new_client(), "moved@example.com", PASSWORD)
+                .await
+                .status(),
+            200
+        );
+    })
+    .await;
+}

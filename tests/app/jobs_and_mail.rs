@@ -331,3 +331,30 @@ async fn in_production_without_smtp_mail_waits_in_the_queue() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn a_job_whose_last_run_never_finished_is_buried_not_run_again() {
+    each_backend(|app| async move {
+        jobs::enqueue(&app.db, None, &email("crash@example.com", "Crash"))
+            .await
+            .expect("enqueue");
+        // As after a worker died mid-run on the last attempt: its lease has passed.
+        app.execute("UPDATE jobs SET attempts = max_attempts, locked_until = 1")
+            .await;
+        assert_eq!(app.run_jobs().await, 1);
+        let jobs = job_state(&app, "send_email").await;
+        assert!(jobs[0].3, "buried");
+        assert!(
+            jobs[0]
+                .2
+                .as_deref()
+                .unwrap_or_default()
+                .contains("never finished")
+        );
+        assert!(
+            app.emails_to("crash@example.com").await.is_empty(),
+            "not sent again"
+        );
+    })
+    .await;
+}

@@ -322,3 +322,113 @@ async fn a_super_admin_needs_a_second_factor_for_admin_pages() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn a_reset_link_never_signs_a_two_factor_account_in_and_nothing_carries_over() {
+    each_backend(|app| async move {
+        // The victim: a super-admin with two-factor.
+        let victim = sign_up(&app, "root@example.com", "Root Ltd").await;
+        app.execute("UPDATE users SET is_super_admin = true WHERE email = 'root@example.com'")
+            .await;
+        app.enrol_two_factor(&victim).await;
+        // The attacker: signed in with their own second factor, in this browser.
+        let attacker = sign_up(&app, "mallory@example.com", "Mallory Ltd").await;
+        app.enrol_two_factor(&attacker).await;
+        let (status, _) = {
+            let page = attacker
+                .get(app.url("/forgot-password"))
+                .send()
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap();
+            let token = csrf_field(&page);
+            let response = app
+                .post_form(
+                    &attacker,
+                    "/forgot-password",
+                    &[("csrf_token", &token), ("email", "root@example.com")],
+                )
+                .await;
+            (response.status(), ())
+        };
+        assert_eq!(status, 200);
+        let link = app
+            .link_in_email("root@example.com", "/reset-password/")
+            .await;
+        let form = attacker
+            .get(app.url(&link))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let token = csrf_field(&form);
+        let done = app
+            .post_form(
+                &attacker,
+                &link,
+                &[
+                    ("csrf_token", &token),
+                    ("password", "a stolen new passphrase"),
+                ],
+            )
+            .await;
+        assert_eq!(done.status(), 303);
+        assert_eq!(
+            done.headers()["location"],
+            "/login",
+            "the code is still needed"
+        );
+        assert_eq!(
+            attacker
+                .get(app.url("/admin/tenants"))
+                .send()
+                .await
+                .unwrap()
+                .status(),
+            303,
+            "signed out, not the victim"
+        );
+        assert_eq!(
+            attacker
+                .get(app.url("/api/v1/me"))
+                .send()
+                .await
+                .unwrap()
+                .status(),
+            401
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn enrolling_again_cannot_replace_the_factor() {
+    each_backend(|app| async move {
+        let client = sign_up(&app, "twice@example.com", "Twice Ltd").await;
+        let (totp, _) = app.enrol_two_factor(&client).await;
+        let token = app.get_json(&client, "/api/v1/me").await["csrf_token"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let again = client
+            .post(app.url("/api/v1/account/two-factor/enable"))
+            .header("x-csrf-token", token)
+            .json(&json!({"code": code(&totp, 1)}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(again.status(), 409);
+        assert_eq!(
+            api_login(&app, "twice@example.com", Some(&code(&totp, 1)))
+                .await
+                .status(),
+            200,
+            "the first factor still works"
+        );
+    })
+    .await;
+}
