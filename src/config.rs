@@ -75,6 +75,9 @@ pub struct Config {
     pub mail_from: String,
     /// Job-queue workers in this process (0: another process runs them).
     pub job_workers: usize,
+    /// Stripe's API key (test mode `sk_test_…`); unset: billing explains how
+    /// to configure it.
+    pub stripe_secret_key: Option<Secret>,
     /// Keys for secrets stored encrypted; empty: see `crypto::Keys::load`.
     pub encryption_keys: crate::crypto::KeyMaterial,
 }
@@ -185,6 +188,9 @@ impl Config {
             _ => Err("expected a number of workers, 0 to 32".to_owned()),
         })?;
 
+        let stripe_secret_key = lookup("STRIPE_SECRET_KEY")
+            .filter(|v| !v.trim().is_empty())
+            .map(|v| Secret(v.trim().to_owned()));
         let encryption_keys =
             var("ENCRYPTION_KEYS", "").parse_with(crate::crypto::KeyMaterial::parse)?;
 
@@ -204,6 +210,7 @@ impl Config {
             smtp_url,
             mail_from,
             job_workers,
+            stripe_secret_key,
             encryption_keys,
         })
     }

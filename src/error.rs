@@ -48,6 +48,9 @@ pub enum AppError {
     CsrfRejected,
     #[error("{0}")]
     Conflict(String),
+    /// The tenant's plan has no room for one more (locations, members).
+    #[error("{0}")]
+    PlanLimit(String),
     /// An emailed link (verification, password reset) that is unknown,
     /// used or expired: one answer for all three.
     #[error("This link has expired or was already used. Ask for a new one.")]
@@ -165,6 +168,7 @@ impl AppError {
             Self::CsrfRejected => client(StatusCode::FORBIDDEN, "csrf_failed"),
             Self::Conflict(_) => client(StatusCode::CONFLICT, "conflict"),
             Self::InvalidLink => client(StatusCode::BAD_REQUEST, "invalid_link"),
+            Self::PlanLimit(_) => client(StatusCode::FORBIDDEN, "plan_limit"),
             Self::PayloadTooLarge => client(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"),
             Self::RateLimited(wait) => ErrorReport {
                 retry_after: Some(wait.as_secs().max(1)),

@@ -5,6 +5,7 @@ pub mod accounts;
 pub mod admin;
 pub mod api;
 pub mod api_tokens;
+pub mod billing;
 pub mod brand;
 pub mod cli;
 pub mod config;

@@ -63,6 +63,7 @@ pub struct ErrorDetail {
         crate::api_tokens::api::list,
         crate::api_tokens::api::create,
         crate::api_tokens::api::revoke,
+        crate::billing::api::status,
         crate::tenants::api::list,
         crate::tenants::api::create,
         crate::tenants::api::settings,
@@ -74,6 +75,7 @@ pub struct ErrorDetail {
         (name = "locations", description = "A tenant's sites"),
         (name = "members", description = "Who belongs to a tenant, with which role, where; invitations"),
         (name = "api-tokens", description = "Tokens for programs, sent as Authorization: Bearer"),
+        (name = "billing", description = "The tenant's plan, limits and subscription"),
     ),
 )]
 struct ApiDoc;

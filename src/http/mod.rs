@@ -103,6 +103,8 @@ pub fn routes() -> Routes {
         .merge(crate::invitations::accept::routes())
         .merge(crate::api_tokens::pages::routes())
         .merge(crate::api_tokens::api::routes())
+        .merge(crate::billing::pages::routes())
+        .merge(crate::billing::api::routes())
         .merge(crate::tenants::pages::routes())
         .merge(crate::tenants::api::routes())
         .merge(crate::api::routes())

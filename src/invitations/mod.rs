@@ -204,6 +204,11 @@ pub async fn invite(
     if let Err(errors) = check_locations(scope, &input.location_ids).await? {
         return Ok(Err(errors));
     }
+    if is_invited(scope, &email).await? {
+        return Ok(Err(FieldErrors::single("email", ALREADY_INVITED)));
+    }
+    crate::billing::ensure_room(scope, &sender.tenant.slug, crate::billing::Limited::Members)
+        .await?;
     let tenant = scope.tenant_id();
     let id = InvitationId::new();
     let token = random_token();
@@ -225,10 +230,7 @@ pub async fn invite(
     .map(|done| done.rows_affected())
     })?;
     if inserted == 0 {
-        return Ok(Err(FieldErrors::single(
-            "email",
-            "This email is already invited: resend or revoke that invitation below.",
-        )));
+        return Ok(Err(FieldErrors::single("email", ALREADY_INVITED)));
     }
     let mut locations = input.location_ids.clone();
     locations.sort();
@@ -344,6 +346,22 @@ fn authorize(member: &Member, role: Role) -> Result<(), AppError> {
 fn expiry() -> i64 {
     OffsetDateTime::now_utc().unix_timestamp()
         + i64::try_from(LIFETIME.as_secs()).unwrap_or(i64::MAX)
+}
+
+const ALREADY_INVITED: &str =
+    "This email is already invited: resend or revoke that invitation below.";
+
+async fn is_invited(scope: &mut TenantScope, email: &Email) -> Result<bool, sqlx::Error> {
+    let tenant = scope.tenant_id();
+    on_tx!(scope.tx(), |conn| {
+        sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM invitations WHERE tenant_id = $1 AND email = $2 AND accepted_at IS NULL)"
+    )
+    .bind(tenant)
+    .bind(email.as_str())
+    .fetch_one(conn)
+    .await
+    })
 }
 
 async fn is_member(scope: &mut TenantScope, email: &Email) -> Result<bool, sqlx::Error> {

@@ -5,6 +5,7 @@ use serde::Deserialize;
 
 use super::{Location, LocationInput, Page};
 use crate::api::ErrorBody;
+use crate::billing::Limited;
 use crate::error::AppError;
 use crate::http::extract::{Json, Path, Query};
 use crate::http::routes::{Access, Routes, get, post};
@@ -78,7 +79,8 @@ pub(crate) async fn list(
     request_body = LocationInput,
     responses(
         (status = 201, body = Location),
-        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 403, description = "Not the role for it, or the plan's limit (plan_limit)", body = ErrorBody),
+        (status = 404, body = ErrorBody),
         (status = 422, description = "A field is invalid, or the name is taken", body = ErrorBody),
     ))]
 pub(crate) async fn create(
@@ -87,6 +89,7 @@ pub(crate) async fn create(
 ) -> Result<(StatusCode, Json<Location>), AppError> {
     t.member.authorize(Action::CreateLocation)?;
     let valid = input.validate()?;
+    crate::billing::ensure_room(&mut t.scope, &t.tenant.slug, Limited::Locations).await?;
     let location = super::create(&mut t.scope, &valid).await?;
     t.scope.commit().await?;
     Ok((StatusCode::CREATED, Json(location)))

@@ -79,6 +79,12 @@ async fn create(
     Form(form): Form<LocationInput>,
 ) -> Result<Response, AppError> {
     t.member.authorize(Action::CreateLocation)?;
+    crate::billing::ensure_room(
+        &mut t.scope,
+        &t.tenant.slug,
+        crate::billing::Limited::Locations,
+    )
+    .await?;
     let created = match form.validate() {
         Ok(valid) => super::create(&mut t.scope, &valid).await,
         Err(errors) => Err(WriteError::Invalid(errors)),

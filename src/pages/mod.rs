@@ -115,6 +115,7 @@ pub struct TenantNav {
     pub shows_members: bool,
     pub shows_settings: bool,
     pub shows_api_tokens: bool,
+    pub shows_billing: bool,
 }
 
 impl TenantNav {
@@ -125,6 +126,7 @@ impl TenantNav {
             shows_members: member.authorize(Action::ViewMembers).is_ok(),
             shows_settings: member.authorize(Action::EditTenantSettings).is_ok(),
             shows_api_tokens: member.authorize(Action::ManageApiTokens).is_ok(),
+            shows_billing: member.authorize(Action::ManageBilling).is_ok(),
         }
     }
 }

@@ -45,10 +45,12 @@ pub async fn user(db: &Db, email: &str) -> UserId {
     id
 }
 
+/// A tenant on Pro (comped), so the Free plan's limits stay out of tests
+/// about other things (tests/app/billing.rs turns the comp off).
 pub async fn tenant(db: &Db, name: &str, slug: &str) -> TenantId {
     let id = TenantId::new();
     on_backend!(db, |pool| sqlx::query(
-        "INSERT INTO tenants (id, name, slug, time_zone, created_at) VALUES ($1, $2, $3, 'Europe/Madrid', $4)"
+        "INSERT INTO tenants (id, name, slug, time_zone, created_at, comped) VALUES ($1, $2, $3, 'Europe/Madrid', $4, true)"
     )
     .bind(id)
     .bind(name)

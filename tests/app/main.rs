@@ -6,6 +6,7 @@ mod accounts;
 mod api;
 mod api_tokens;
 mod assets_and_styling;
+mod billing;
 mod concurrency;
 mod email_links;
 mod errors;

@@ -58,9 +58,14 @@ fn request(action: Action, f: &TenantFixture, role: Role) -> Option<(Method, Str
             format!("/api/v1/t/{slug}/locations/{}/archive", f.locations[0]),
             Value::Null,
         ),
-        // Billing (the billing issue) and deleting the tenant (with tenant
-        // export) have no routes yet; their cells are pinned by the unit test.
-        Action::ManageBilling | Action::DeleteTenant => return None,
+        Action::ManageBilling => (
+            Method::GET,
+            format!("/api/v1/t/{slug}/billing"),
+            Value::Null,
+        ),
+        // Deleting the tenant comes with tenant export; its cells are pinned
+        // by the unit test.
+        Action::DeleteTenant => return None,
     })
 }
 
@@ -103,7 +108,7 @@ async fn every_role_can_do_exactly_what_the_matrix_allows() {
                 tried += 1;
             }
         }
-        assert_eq!(tried, 8 * 4, "every action with a route, for every role");
+        assert_eq!(tried, 9 * 4, "every action with a route, for every role");
     })
     .await;
 }
