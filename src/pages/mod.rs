@@ -116,6 +116,8 @@ pub struct TenantNav {
     pub shows_settings: bool,
     pub shows_api_tokens: bool,
     pub shows_billing: bool,
+    /// A failed payment, in its grace period: the banner.
+    pub payment_overdue: bool,
 }
 
 impl TenantNav {
@@ -127,6 +129,11 @@ impl TenantNav {
             shows_settings: member.authorize(Action::EditTenantSettings).is_ok(),
             shows_api_tokens: member.authorize(Action::ManageApiTokens).is_ok(),
             shows_billing: member.authorize(Action::ManageBilling).is_ok(),
+            payment_overdue: crate::billing::entitlement(
+                &tenant.billing,
+                time::OffsetDateTime::now_utc(),
+            )
+            .payment_overdue,
         }
     }
 }

@@ -104,6 +104,9 @@ pub struct Tenant {
     pub name: String,
     pub slug: String,
     pub time_zone: String,
+    /// Read with the membership (same query), for `billing::entitlement`.
+    #[serde(skip)]
+    pub billing: crate::billing::BillingState,
 }
 
 /// The signed-in user's membership in the request's tenant.
@@ -205,6 +208,7 @@ impl FromRequestParts<AppState> for InTenant {
             };
             match membership_of(&mut scope, user, slug).await? {
                 Lookup::Member(tenant, mut member) => {
+                    let tenant = *tenant;
                     if let Some(role) = token_role {
                         member.role = role.at_most(member.role);
                     }
@@ -267,10 +271,21 @@ impl SlugCache {
 }
 
 /// The tenant's name, slug and time zone; the membership's id and role.
-type MembershipRow = (String, String, String, Option<MembershipId>, Option<String>);
+type MembershipRow = (
+    String,
+    String,
+    String,
+    Option<MembershipId>,
+    Option<String>,
+    Option<String>,
+    Option<i64>,
+    Option<i64>,
+    bool,
+    Option<i64>,
+);
 
 enum Lookup {
-    Member(Tenant, Member),
+    Member(Box<Tenant>, Member),
     NotAMember,
     StaleSlug,
 }
@@ -283,16 +298,31 @@ async fn membership_of(
     slug: &str,
 ) -> Result<Lookup, AppError> {
     let tenant_id = scope.tenant_id();
-    let row: Option<MembershipRow> = on_tx!(scope.tx(), |conn| sqlx::query_as(
-        "SELECT t.name, t.slug, t.time_zone, m.id, m.role \
+    let row: Option<MembershipRow> = on_tx!(scope.tx(), |conn| {
+        sqlx::query_as(
+        "SELECT t.name, t.slug, t.time_zone, m.id, m.role, \
+                t.subscription_status, t.subscription_period_end, t.past_due_since, t.comped, t.comped_until \
              FROM tenants t LEFT JOIN memberships m ON m.tenant_id = t.id AND m.user_id = $2 \
              WHERE t.id = $1"
     )
     .bind(tenant_id)
     .bind(user)
     .fetch_optional(conn)
-    .await)?;
-    let Some((name, current_slug, time_zone, membership, role)) = row else {
+    .await
+    })?;
+    let Some((
+        name,
+        current_slug,
+        time_zone,
+        membership,
+        role,
+        subscription_status,
+        subscription_period_end,
+        past_due_since,
+        comped,
+        comped_until,
+    )) = row
+    else {
         return Ok(Lookup::StaleSlug);
     };
     if current_slug != slug {
@@ -302,12 +332,19 @@ async fn membership_of(
         return Ok(Lookup::NotAMember);
     };
     Ok(Lookup::Member(
-        Tenant {
+        Box::new(Tenant {
             id: tenant_id,
             name,
             slug: current_slug,
             time_zone,
-        },
+            billing: crate::billing::BillingState {
+                subscription_status,
+                subscription_period_end,
+                past_due_since,
+                comped,
+                comped_until,
+            },
+        }),
         Member {
             membership_id,
             user_id: user,

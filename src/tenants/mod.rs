@@ -155,6 +155,7 @@ pub(crate) async fn insert(
         name: input.name.clone(),
         slug,
         time_zone: input.time_zone.clone(),
+        billing: crate::billing::BillingState::default(),
     })
 }
 

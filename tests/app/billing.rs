@@ -199,3 +199,53 @@ async fn at_the_limit_a_field_error_still_comes_first() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn a_failed_payment_shows_a_banner_on_every_tenant_page_during_the_grace_period() {
+    each_backend(|app| async move {
+        let a = free_tenant(&app).await;
+        let since = now() - 86_400;
+        app.execute(&format!(
+            "UPDATE tenants SET subscription_status = 'past_due', past_due_since = {since}"
+        ))
+        .await;
+        let owner = app.client_for(a.owner).await;
+        let page = owner
+            .get(app.url("/t/alpha/locations"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(
+            page.contains("The last payment for alpha Ltd failed")
+                && page.contains("Update the payment method")
+        );
+        let staff = app.client_for(a.staff).await;
+        let page = staff
+            .get(app.url("/t/alpha/locations"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(
+            page.contains("Ask an owner"),
+            "who can't pay is told who can"
+        );
+        app.execute("UPDATE tenants SET subscription_status = 'active', past_due_since = NULL")
+            .await;
+        let page = owner
+            .get(app.url("/t/alpha/locations"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(!page.contains("The last payment"), "paid: no banner");
+    })
+    .await;
+}
