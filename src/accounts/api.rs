@@ -74,7 +74,10 @@ pub(crate) async fn signup(
     Json(input): Json<SignupInput>,
 ) -> Result<(StatusCode, Json<SignedUp>), AppError> {
     let (user, tenant) = super::attempt_signup(&state, client, &input).await??;
-    let SignedInView { user, csrf_token } = sign_in(&state, &session, user).await?;
+    let user = super::global::find_user(&state.db, user)
+        .await?
+        .ok_or(AppError::BadCredentials)?;
+    let SignedInView { user, csrf_token } = sign_in(&session, user).await?;
     Ok((
         StatusCode::CREATED,
         Json(SignedUp {
@@ -107,35 +110,26 @@ pub(crate) async fn login(
     let user = super::attempt_sign_in(&state, client, &input)
         .await?
         .ok_or(AppError::BadCredentials)?;
-    let found = super::global::find_user(&state.db, user)
-        .await?
-        .ok_or(AppError::BadCredentials)?;
-    if found.two_factor {
+    let (id, two_factor) = (user.id, user.two_factor);
+    if two_factor {
         let code = input
             .code
             .as_deref()
             .ok_or(AppError::SecondFactorRequired)?;
-        if !super::two_factor::attempt(&state, client, user, &found.email, code).await? {
+        if !super::two_factor::attempt(&state, client, id, &user.email, code).await? {
             return Err(AppError::WrongSecondFactor);
         }
     }
-    let signed_in = sign_in(&state, &session, user).await?;
-    if found.two_factor {
-        super::two_factor::mark_verified(&session, user).await?;
+    let signed_in = sign_in(&session, user).await?;
+    if two_factor {
+        super::two_factor::mark_verified(&session, id).await?;
     }
     Ok(Json(signed_in))
 }
 
 /// Starts the session and says who it is for.
-async fn sign_in(
-    state: &AppState,
-    session: &Session,
-    user: UserId,
-) -> Result<SignedInView, AppError> {
-    super::start_session(session, user).await?;
-    let user = super::global::find_user(&state.db, user)
-        .await?
-        .ok_or(AppError::BadCredentials)?;
+async fn sign_in(session: &Session, user: CurrentUser) -> Result<SignedInView, AppError> {
+    super::start_session(session, user.id).await?;
     Ok(SignedInView {
         user: user.into(),
         csrf_token: csrf::token(session).await?,

@@ -52,13 +52,19 @@ pub struct CurrentUser {
 impl FromRequestParts<AppState> for CurrentUser {
     type Rejection = AppError;
 
+    /// Read once per request: the layout and the handler both ask.
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, AppError> {
+        if let Some(user) = parts.extensions.get::<CurrentUser>() {
+            return Ok(user.clone());
+        }
         let id = <SignedIn as FromRequestParts<_>>::from_request_parts(parts, state)
             .await?
             .0;
-        global::find_user(&state.db, id)
+        let user = global::find_user(&state.db, id)
             .await?
-            .ok_or(AppError::Unauthorized)
+            .ok_or(AppError::Unauthorized)?;
+        parts.extensions.insert(user.clone());
+        Ok(user)
     }
 }
 
@@ -261,14 +267,14 @@ pub async fn attempt_sign_in(
     state: &AppState,
     client: ClientAddress,
     input: &LoginInput,
-) -> Result<Option<UserId>, AppError> {
+) -> Result<Option<CurrentUser>, AppError> {
     state.rate_limits.check_address(Limit::Login, client.0)?;
     rate_limits::ensure_account_allowed(&state.db, Limit::Login, &input.email).await?;
-    let user = authenticate(&state.db, input).await?;
-    if user.is_none() {
+    let Some(user) = authenticate(&state.db, input).await? else {
         rate_limits::count_failure(&state.db, Limit::Login, &input.email).await?;
-    }
-    Ok(user)
+        return Ok(None);
+    };
+    Ok(global::find_user(&state.db, user).await?)
 }
 
 /// Checks the signed-in user's password again before a sensitive change

@@ -166,19 +166,18 @@ async fn login(
     Form(form): Form<LoginForm>,
 ) -> Result<Response, AppError> {
     if let Some(user) = super::attempt_sign_in(&state, client, &form.credentials).await? {
-        let two_factor = super::global::find_user(&state.db, user)
-            .await?
-            .is_some_and(|u| u.two_factor);
-        if two_factor {
+        if user.two_factor {
             // Not signed in yet (and no one else either): the code comes first.
             session.clear().await;
             session.cycle_id().await?;
-            session.insert(super::two_factor::PENDING_KEY, user).await?;
+            session
+                .insert(super::two_factor::PENDING_KEY, user.id)
+                .await?;
             let next: String =
                 form_urlencoded::byte_serialize(form.next.local_path().as_bytes()).collect();
             return Ok(Redirect::to(&format!("/login/two-factor?next={next}")).into_response());
         }
-        super::start_session(&session, user).await?;
+        super::start_session(&session, user.id).await?;
         return Ok(Redirect::to(form.next.local_path()).into_response());
     }
     let email = form.credentials.email.trim().to_owned();

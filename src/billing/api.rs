@@ -28,10 +28,9 @@ pub struct BillingStatus {
     responses((status = 200, body = BillingStatus), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub(crate) async fn status(mut t: InTenant) -> Result<Json<BillingStatus>, AppError> {
     t.member.authorize(Action::ManageBilling)?;
-    let state = super::state(&mut t.scope, false).await?;
     Ok(Json(BillingStatus {
-        entitlement: super::entitlement(&state, OffsetDateTime::now_utc()),
+        entitlement: super::entitlement(&t.tenant.billing, OffsetDateTime::now_utc()),
         usage: super::usage_of(&mut t.scope).await?,
-        subscription_status: state.subscription_status,
+        subscription_status: t.tenant.billing.subscription_status.clone(),
     }))
 }

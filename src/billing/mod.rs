@@ -114,28 +114,38 @@ pub fn entitlement(state: &BillingState, now: OffsetDateTime) -> Entitlement {
 
 type StateRow = (Option<String>, Option<i64>, Option<i64>, bool, Option<i64>);
 
-/// The scope's tenant's billing state. With `lock`, the row stays locked
-/// to the end of the scope (PostgreSQL `FOR UPDATE`; SQLite's writing
-/// scopes hold the write lock anyway), so checks and changes that depend on
-/// it can't interleave.
+/// The scope's tenant's billing state, read again under a lock held to the
+/// end of the scope (PostgreSQL `FOR UPDATE`; SQLite's writing scopes hold
+/// the write lock anyway), so a check and the change it allows can't
+/// interleave with another. (Requests that only show the state use the copy
+/// `InTenant` read with the membership.)
 ///
 /// # Errors
 /// When the database fails.
-pub async fn state(scope: &mut TenantScope, lock: bool) -> Result<BillingState, sqlx::Error> {
+async fn locked_state(scope: &mut TenantScope) -> Result<BillingState, sqlx::Error> {
     let tenant = scope.tenant_id();
-    const SELECT: &str = "SELECT subscription_status, subscription_period_end, past_due_since, comped, comped_until \
-                          FROM tenants WHERE id = $1";
+    macro_rules! select {
+        ($lock:literal) => {
+            concat!(
+                "SELECT subscription_status, subscription_period_end, past_due_since, comped, comped_until ",
+                "FROM tenants WHERE id = $1",
+                $lock
+            )
+        };
+    }
     let row: StateRow = match scope.tx() {
-        Tx::Postgres(tx) if lock => {
-            sqlx::query_as(sqlx::AssertSqlSafe(format!("{SELECT} FOR UPDATE")))
+        Tx::Postgres(tx) => {
+            sqlx::query_as(select!(" FOR UPDATE"))
                 .bind(tenant)
                 .fetch_one(&mut **tx)
                 .await?
         }
-        tx => on_tx!(tx, |conn| sqlx::query_as(SELECT)
-            .bind(tenant)
-            .fetch_one(conn)
-            .await)?,
+        Tx::Sqlite(tx) => {
+            sqlx::query_as(select!(""))
+                .bind(tenant)
+                .fetch_one(&mut **tx)
+                .await?
+        }
     };
     let (subscription_status, subscription_period_end, past_due_since, comped, comped_until) = row;
     Ok(BillingState {
@@ -184,7 +194,7 @@ pub async fn ensure_room(
     slug: &str,
     what: Limited,
 ) -> Result<(), AppError> {
-    let entitlement = entitlement(&state(scope, true).await?, OffsetDateTime::now_utc());
+    let entitlement = entitlement(&locked_state(scope).await?, OffsetDateTime::now_utc());
     let (limit, noun) = match what {
         Limited::Locations => (entitlement.limits.locations, "active locations"),
         Limited::Members => (

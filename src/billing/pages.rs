@@ -35,13 +35,12 @@ async fn page(
     mut t: InTenant,
 ) -> Result<Html<String>, AppError> {
     t.member.authorize(Action::ManageBilling)?;
-    let billing = super::state(&mut t.scope, false).await?;
     render(&BillingPage {
         layout,
         nav: TenantNav::new(&t.tenant, &t.member),
-        entitlement: super::entitlement(&billing, OffsetDateTime::now_utc()),
+        entitlement: super::entitlement(&t.tenant.billing, OffsetDateTime::now_utc()),
         usage: super::usage_of(&mut t.scope).await?,
-        subscription_status: billing.subscription_status,
+        subscription_status: t.tenant.billing.subscription_status.clone(),
         stripe_configured: state.config.stripe_secret_key.is_some(),
     })
 }

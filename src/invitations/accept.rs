@@ -164,23 +164,35 @@ async fn open(
     Ok((scope, found))
 }
 
-/// How the acceptance goes for whoever follows the link.
+/// Who follows the link: a signed-in user, or someone signed out whose
+/// password makes the invited account.
 enum Who {
     SignedIn(CurrentUser),
-    /// Signed out, and `password` makes the account.
-    NewAccount {
-        password: String,
-    },
+    NewAccount { password: String },
 }
 
-/// Accepts as the signed-in user, or creates the invited account. Returns
-/// the user and where to go. The inner error is a password to fix.
+impl Who {
+    /// # Errors
+    /// 401 when signed out without a password.
+    fn of(user: Option<CurrentUser>, password: Option<String>) -> Result<Self, AppError> {
+        match (user, password) {
+            (Some(user), _) => Ok(Self::SignedIn(user)),
+            (None, Some(password)) => Ok(Self::NewAccount { password }),
+            (None, None) => Err(AppError::Unauthorized),
+        }
+    }
+}
+
+/// Accepts as the signed-in user, or creates the invited account and signs
+/// it in on `session`. Returns the invitation (for where to go). The inner
+/// error is a password to fix.
 async fn accept(
     state: &AppState,
     client: ClientAddress,
+    session: &Session,
     (tenant, token): (&str, &str),
     who: Who,
-) -> Result<Result<(UserId, Found), FieldErrors>, AppError> {
+) -> Result<Result<Found, FieldErrors>, AppError> {
     state
         .rate_limits
         .check_address(Limit::InvitationAcceptance, client.0)?;
@@ -195,7 +207,7 @@ async fn accept(
             let (mut scope, found) = open(state, tenant, token, Intent::Write).await?;
             accept_in(&mut scope, &found, user.id, &user.email).await?;
             scope.commit().await?;
-            Ok(Ok((user.id, found)))
+            Ok(Ok(found))
         }
         Who::NewAccount { password } => {
             let password = match Password::parse(&password) {
@@ -214,7 +226,8 @@ async fn accept(
             accept_in(&mut scope, &found, user, email.as_str()).await?;
             scope.commit().await?;
             accounts::global::mark_email_verified(&state.db, user, &email).await?;
-            Ok(Ok((user, found)))
+            accounts::start_session(session, user).await?;
+            Ok(Ok(found))
         }
     }
 }
@@ -333,17 +346,17 @@ async fn accept_page(
     Path((tenant, token)): Path<(String, String)>,
     Form(form): Form<AcceptForm>,
 ) -> Result<Response, AppError> {
-    let who = match (user, form.password) {
-        (Some(user), _) => Who::SignedIn(user),
-        (None, Some(password)) => Who::NewAccount { password },
-        (None, None) => return Err(AppError::Unauthorized),
-    };
-    let signing_up = matches!(who, Who::NewAccount { .. });
-    match accept(&state, client, (&tenant, &token), who).await {
-        Ok(Ok((user, found))) => {
-            if signing_up {
-                accounts::start_session(&session, user).await?;
-            }
+    let link = (tenant.as_str(), token.as_str());
+    match accept(
+        &state,
+        client,
+        &session,
+        link,
+        Who::of(user, form.password)?,
+    )
+    .await
+    {
+        Ok(Ok(found)) => {
             crate::sessions::flash::push(
                 &session,
                 crate::sessions::flash::Flash::success(format!(
@@ -408,16 +421,15 @@ pub(crate) async fn accept_api(
     user: Option<CurrentUser>,
     Json(input): Json<AcceptInput>,
 ) -> Result<Json<Accepted>, AppError> {
-    let who = match (user, input.password) {
-        (Some(user), _) => Who::SignedIn(user),
-        (None, Some(password)) => Who::NewAccount { password },
-        (None, None) => return Err(AppError::Unauthorized),
-    };
-    let signing_up = matches!(who, Who::NewAccount { .. });
-    let (user, found) = accept(&state, client, (&input.tenant_id, &input.token), who).await??;
-    if signing_up {
-        accounts::start_session(&session, user).await?;
-    }
+    let link = (input.tenant_id.as_str(), input.token.as_str());
+    let found = accept(
+        &state,
+        client,
+        &session,
+        link,
+        Who::of(user, input.password)?,
+    )
+    .await??;
     Ok(Json(Accepted {
         tenant_name: found.tenant_name,
         slug: found.slug,

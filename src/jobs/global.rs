@@ -33,9 +33,9 @@ macro_rules! insert_job {
              VALUES ($1, $2, $3, $4, $5, $6, $5)",
         )
         .bind($id)
-        .bind($job.kind)
+        .bind(&$job.kind)
         .bind($job.tenant)
-        .bind($job.payload)
+        .bind(&$job.payload)
         .bind($job.now)
         .bind($job.max_attempts)
         .execute($executor)
@@ -45,15 +45,15 @@ macro_rules! insert_job {
 }
 
 /// A job ready to insert.
-pub struct NewJob<'a> {
-    pub kind: &'a str,
+pub struct NewJob {
+    pub kind: String,
     pub tenant: Option<TenantId>,
-    pub payload: &'a str,
+    pub payload: String,
     pub max_attempts: i64,
     pub now: i64,
 }
 
-pub async fn insert(db: &Db, job: &NewJob<'_>) -> Result<JobId, sqlx::Error> {
+pub async fn insert(db: &Db, job: &NewJob) -> Result<JobId, sqlx::Error> {
     let id = JobId::new();
     on_backend!(db, |pool| insert_job!(id, job, pool))?;
     Ok(id)
@@ -61,7 +61,7 @@ pub async fn insert(db: &Db, job: &NewJob<'_>) -> Result<JobId, sqlx::Error> {
 
 /// Inserts in the scope's transaction: the job exists only if the scope
 /// commits.
-pub async fn insert_in(scope: &mut TenantScope, job: &NewJob<'_>) -> Result<JobId, sqlx::Error> {
+pub async fn insert_in(scope: &mut TenantScope, job: &NewJob) -> Result<JobId, sqlx::Error> {
     let id = JobId::new();
     on_tx!(scope.tx(), |conn| insert_job!(id, job, conn))?;
     Ok(id)
@@ -167,7 +167,7 @@ pub async fn claim_period(
     db: &Db,
     name: &str,
     period: &str,
-    job: &NewJob<'_>,
+    job: &NewJob,
 ) -> Result<bool, sqlx::Error> {
     on_backend!(db, |pool| {
         let mut tx = pool.begin().await?;

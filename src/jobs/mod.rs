@@ -51,14 +51,6 @@ pub enum Job {
 pub type JobError = Box<dyn std::error::Error + Send + Sync>;
 
 impl Job {
-    /// The job's name, as stored in `jobs.kind`.
-    fn kind(&self) -> String {
-        serde_json::to_value(self)
-            .ok()
-            .and_then(|value| value.get("kind")?.as_str().map(str::to_owned))
-            .unwrap_or_default()
-    }
-
     /// How many runs before the job is given up as dead.
     fn max_attempts(&self) -> i64 {
         match self {
@@ -79,16 +71,15 @@ impl Job {
         }
     }
 
-    fn to_new<'a>(
-        &'a self,
-        tenant: Option<TenantId>,
-        payload: &'a str,
-        kind: &'a str,
-    ) -> NewJob<'a> {
+    /// The row to insert: the job as JSON, and its name (the JSON's `kind`,
+    /// read from the one serialisation) for `jobs.kind`.
+    fn to_new(&self, tenant: Option<TenantId>) -> NewJob {
+        let payload =
+            serde_json::to_value(self).expect("a job serialises: it holds only strings and ids");
         NewJob {
-            kind,
+            kind: payload["kind"].as_str().unwrap_or_default().to_owned(),
             tenant,
-            payload,
+            payload: payload.to_string(),
             max_attempts: self.max_attempts(),
             now: unix_now(),
         }
@@ -108,8 +99,7 @@ const POLL_INTERVAL: Duration = Duration::from_secs(1);
 /// # Errors
 /// When the database fails.
 pub async fn enqueue(db: &Db, tenant: Option<TenantId>, job: &Job) -> Result<JobId, sqlx::Error> {
-    let (kind, payload) = (job.kind(), to_json(job));
-    global::insert(db, &job.to_new(tenant, &payload, &kind)).await
+    global::insert(db, &job.to_new(tenant)).await
 }
 
 /// Adds `job` for the scope's tenant, in the scope's transaction.
@@ -117,13 +107,8 @@ pub async fn enqueue(db: &Db, tenant: Option<TenantId>, job: &Job) -> Result<Job
 /// # Errors
 /// When the database fails.
 pub async fn enqueue_in(scope: &mut TenantScope, job: &Job) -> Result<JobId, sqlx::Error> {
-    let (kind, payload) = (job.kind(), to_json(job));
     let tenant = Some(scope.tenant_id());
-    global::insert_in(scope, &job.to_new(tenant, &payload, &kind)).await
-}
-
-fn to_json(job: &Job) -> String {
-    serde_json::to_string(job).expect("a job serialises: it holds only strings and ids")
+    global::insert_in(scope, &job.to_new(tenant)).await
 }
 
 fn unix_now() -> i64 {
@@ -228,15 +213,7 @@ pub async fn schedule_periodic(db: &Db) -> Result<(), sqlx::Error> {
             })
             .unwrap_or_else(|| start.to_string());
         let job = (periodic.job)();
-        let (kind, payload) = (job.kind(), to_json(&job));
-        if global::claim_period(
-            db,
-            periodic.name,
-            &period,
-            &job.to_new(None, &payload, &kind),
-        )
-        .await?
-        {
+        if global::claim_period(db, periodic.name, &period, &job.to_new(None)).await? {
             tracing::info!(job = periodic.name, %period, "periodic job enqueued");
         }
     }
@@ -351,10 +328,10 @@ mod tests {
 
     #[test]
     fn a_job_is_stored_with_its_kind() {
-        assert_eq!(Job::PurgeExpired.kind(), "purge_expired");
-        let json = to_json(&Job::PurgeExpired);
+        let row = Job::PurgeExpired.to_new(None);
+        assert_eq!(row.kind, "purge_expired");
         assert_eq!(
-            serde_json::from_str::<Job>(&json).unwrap(),
+            serde_json::from_str::<Job>(&row.payload).unwrap(),
             Job::PurgeExpired
         );
     }

@@ -4,17 +4,16 @@
 use std::sync::LazyLock;
 
 use askama::Template;
-use axum::extract::FromRequestParts;
+use axum::extract::{FromRequestParts, OptionalFromRequestParts};
 use axum::http::request::Parts;
 use axum::response::Html;
 use tower_sessions::Session;
 
-use crate::accounts::global::find_user;
+use crate::accounts::CurrentUser;
 use crate::error::AppError;
 use crate::http::AppState;
 use crate::http::routes::{Access, Routes, get};
 use crate::http::{assets, csrf};
-use crate::ids::UserId;
 use crate::sessions::USER_ID_KEY;
 use crate::sessions::flash::{self, Flash};
 use crate::tenancy::{Action, Member, Tenant};
@@ -83,13 +82,13 @@ impl FromRequestParts<AppState> for Layout {
         let session = Session::from_request_parts(parts, state)
             .await
             .map_err(|(_, reason)| AppError::Internal(reason.to_owned()))?;
-        let user: Option<UserId> = session.get(USER_ID_KEY).await?;
-        let email_unverified = match user {
-            Some(user) => find_user(&state.db, user)
-                .await?
-                .is_some_and(|user| !user.email_verified),
-            None => false,
-        };
+        let signed_in = session.get_value(USER_ID_KEY).await?.is_some();
+        let email_unverified = signed_in
+            && <CurrentUser as OptionalFromRequestParts<AppState>>::from_request_parts(
+                parts, state,
+            )
+            .await?
+            .is_some_and(|user| !user.email_verified);
         // A session that exists anyway gets a token; a visitor without one
         // doesn't get a session just for looking at a page.
         let csrf_token = if session.is_empty().await {
@@ -99,7 +98,7 @@ impl FromRequestParts<AppState> for Layout {
         };
         Ok(Self {
             flashes: flash::take(&session).await?,
-            signed_in: user.is_some(),
+            signed_in,
             email_unverified,
             csrf_token,
             ..Self::plain()
