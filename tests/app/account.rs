@@ -140,10 +140,7 @@ async fn changing_the_password_needs_the_current_one_and_signs_out_other_session
             200
         );
         let new = "an even better passphrase";
-        let token = app.get_json(&client, "/api/v1/me").await["csrf_token"]
-            .as_str()
-            .unwrap()
-            .to_owned();
+        let token = app.csrf_token(&client).await;
         let change = |current: &'static str, new: &'static str| {
             let (client, app, token) = (client.clone(), app.clone(), token.clone());
             async move {
@@ -243,10 +240,7 @@ async fn sessions_are_listed_and_each_can_be_signed_out() {
                 .status(),
             401
         );
-        let token = app.get_json(&client, "/api/v1/me").await["csrf_token"]
-            .as_str()
-            .unwrap()
-            .to_owned();
+        let token = app.csrf_token(&client).await;
         let again = client
             .delete(app.url(&format!("/api/v1/account/sessions/{other}")))
             .header("x-csrf-token", token)
@@ -323,18 +317,11 @@ async fn the_account_page_lists_and_revokes_ones_own_api_tokens() {
         .await;
         assert_eq!(revoked.status(), 303);
         assert_eq!(revoked.headers()["location"], "/account");
-        let refused = crate::support::client_with(std::sync::Arc::default(), {
-            let mut headers = reqwest::header::HeaderMap::new();
-            headers.insert(
-                reqwest::header::AUTHORIZATION,
-                format!("Bearer {}", a.api_token_secret).parse().unwrap(),
-            );
-            headers
-        })
-        .get(app.url("/api/v1/t/alpha/locations"))
-        .send()
-        .await
-        .unwrap();
+        let refused = crate::support::bearer(&a.api_token_secret)
+            .get(app.url("/api/v1/t/alpha/locations"))
+            .send()
+            .await
+            .unwrap();
         assert_eq!(refused.status(), 401);
     })
     .await;

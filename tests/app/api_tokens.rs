@@ -5,17 +5,7 @@
 use serde_json::{Value, json};
 
 use crate::fixtures::TenantFixture;
-use crate::support::{TestApp, csrf_field, each_backend, new_client};
-
-/// A client that sends `secret` as its bearer token, and no cookie.
-fn bearer(secret: &str) -> reqwest::Client {
-    let mut headers = reqwest::header::HeaderMap::new();
-    headers.insert(
-        reqwest::header::AUTHORIZATION,
-        format!("Bearer {secret}").parse().expect("a header value"),
-    );
-    crate::support::client_with(std::sync::Arc::default(), headers)
-}
+use crate::support::{TestApp, bearer, csrf_field, each_backend, new_client};
 
 async fn create_token(app: &TestApp, client: &reqwest::Client, role: &str) -> reqwest::Response {
     app.post_json(

@@ -389,10 +389,7 @@ async fn changing_the_email_voids_the_links_sent_to_the_old_one() {
     each_backend(|app| async move {
         let client = sign_up(&app, "moving@example.com", "Moving Ltd").await;
         let link = api_reset_link(&app, "moving@example.com").await;
-        let token = app.get_json(&client, "/api/v1/me").await["csrf_token"]
-            .as_str()
-            .unwrap()
-            .to_owned();
+        let token = app.csrf_token(&client).await;
         let changed = client
             .post(app.url("/api/v1/account/email"))
             .header("x-csrf-token", token)

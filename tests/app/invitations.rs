@@ -9,11 +9,6 @@ use crate::accounts::{PASSWORD, count};
 use crate::fixtures::{TenantFixture, user};
 use crate::support::{TestApp, csrf_field, each_backend, new_client};
 
-async fn csrf_of(app: &TestApp, client: &reqwest::Client) -> String {
-    let me: Value = app.get_json(client, "/api/v1/me").await;
-    me["csrf_token"].as_str().expect("a CSRF token").to_owned()
-}
-
 async fn invite_api(
     app: &TestApp,
     client: &reqwest::Client,
@@ -152,7 +147,7 @@ async fn a_new_user_signs_up_through_the_invitation_and_joins_with_its_role_and_
             .post_form(
                 &browser,
                 &link,
-                &[("csrf_token", &csrf_of(&app, &browser).await)],
+                &[("csrf_token", &app.csrf_token(&browser).await)],
             )
             .await;
         assert_eq!(again.status(), 303);
@@ -230,7 +225,7 @@ async fn an_existing_user_signs_in_and_joins_an_extra_tenant_once() {
             let (bravo_owner, app) = (bravo_owner.clone(), app.clone());
             let body = json!({"tenant_id": parts[2], "token": parts[3]});
             async move {
-                let token = csrf_of(&app, &bravo_owner).await;
+                let token = app.csrf_token(&bravo_owner).await;
                 bravo_owner
                     .post(app.url("/api/v1/invitations/accept"))
                     .header("x-csrf-token", token)
@@ -295,7 +290,7 @@ async fn only_the_invited_email_may_accept() {
             page.contains("was sent to") && page.contains("invited@alpha.test"),
             "{page}"
         );
-        let token = csrf_of(&app, &client).await;
+        let token = app.csrf_token(&client).await;
         let refused = app
             .post_form(&client, &link, &[("csrf_token", &token)])
             .await;
@@ -379,7 +374,7 @@ async fn expired_revoked_and_replaced_links_are_refused_and_resend_gives_a_new_o
             .await
             .unwrap();
         assert_eq!(revoked.status(), 204);
-        let token = csrf_of(&app, &invitee).await;
+        let token = app.csrf_token(&invitee).await;
         let refused = app
             .post_form(&invitee, &new_link, &[("csrf_token", &token)])
             .await;
@@ -502,7 +497,7 @@ async fn accepting_is_rate_limited_per_link() {
         let client = app
             .client_for(user(&app.db, "guesser@example.com").await)
             .await;
-        let token = csrf_of(&app, &client).await;
+        let token = app.csrf_token(&client).await;
         let body = json!({"tenant_id": a.id, "token": "not-the-token"});
         for _ in 0..10 {
             let response = client

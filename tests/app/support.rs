@@ -441,6 +441,14 @@ impl TestApp {
         response.json().await.expect("a JSON body")
     }
 
+    /// The CSRF token of `client`'s session (from `/api/v1/me`).
+    pub async fn csrf_token(&self, client: &reqwest::Client) -> String {
+        self.get_json(client, "/api/v1/me").await["csrf_token"]
+            .as_str()
+            .expect("a CSRF token")
+            .to_owned()
+    }
+
     /// POSTs `body` as JSON to `path` as `client`.
     pub async fn post_json(
         &self,
@@ -506,6 +514,17 @@ impl TestApp {
         }
         self.db.close().await;
     }
+}
+
+/// A client that sends `secret` as its bearer token, and no cookie: a
+/// program using an API token.
+pub fn bearer(secret: &str) -> reqwest::Client {
+    let mut headers = HeaderMap::new();
+    headers.insert(
+        reqwest::header::AUTHORIZATION,
+        format!("Bearer {secret}").parse().expect("a header value"),
+    );
+    client_with(Arc::default(), headers)
 }
 
 /// A client with an empty cookie jar.

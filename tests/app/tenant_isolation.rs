@@ -209,12 +209,7 @@ async fn an_api_token_reaches_no_other_tenants_routes() {
         let b = TenantFixture::create(&app.db, "bravo").await;
         let a_ids = resource_ids(&a);
         let before = snapshot(&app.db, a.id).await;
-        let mut headers = reqwest::header::HeaderMap::new();
-        headers.insert(
-            reqwest::header::AUTHORIZATION,
-            format!("Bearer {}", b.api_token_secret).parse().unwrap(),
-        );
-        let b_program = crate::support::client_with(std::sync::Arc::default(), headers);
+        let b_program = crate::support::bearer(&b.api_token_secret);
         let api_routes: Vec<RouteInfo> = app::http::routes()
             .infos()
             .iter()

@@ -178,10 +178,7 @@ async fn the_api_asks_for_the_code_and_refuses_a_wrong_one() {
 async fn enrolling_through_the_api_and_disabling_needs_the_password_and_a_code() {
     each_backend(|app| async move {
         let client = sign_up(&app, "off@example.com", "Off Ltd").await;
-        let token = app.get_json(&client, "/api/v1/me").await["csrf_token"]
-            .as_str()
-            .unwrap()
-            .to_owned();
+        let token = app.csrf_token(&client).await;
         let post = |path: &'static str, body: Value| {
             let (client, app, token) = (client.clone(), app.clone(), token.clone());
             async move {
@@ -410,10 +407,7 @@ async fn enrolling_again_cannot_replace_the_factor() {
     each_backend(|app| async move {
         let client = sign_up(&app, "twice@example.com", "Twice Ltd").await;
         let (totp, _) = app.enrol_two_factor(&client).await;
-        let token = app.get_json(&client, "/api/v1/me").await["csrf_token"]
-            .as_str()
-            .unwrap()
-            .to_owned();
+        let token = app.csrf_token(&client).await;
         let again = client
             .post(app.url("/api/v1/account/two-factor/enable"))
             .header("x-csrf-token", token)
