@@ -75,11 +75,27 @@ pub struct Config {
     pub mail_from: String,
     /// Job-queue workers in this process (0: another process runs them).
     pub job_workers: usize,
-    /// Stripe's API key (test mode `sk_test_…`); unset: billing explains how
-    /// to configure it.
-    pub stripe_secret_key: Option<Secret>,
+    pub stripe: StripeConfig,
     /// Keys for secrets stored encrypted; empty: see `crypto::Keys::load`.
     pub encryption_keys: crate::crypto::KeyMaterial,
+}
+
+/// Stripe, from the `STRIPE_*` variables. Each part is optional: without a
+/// key the app runs and the billing page says how to configure it.
+#[derive(Clone, Debug)]
+pub struct StripeConfig {
+    /// The API key: test mode (`sk_test_…`) until going live.
+    pub secret_key: Option<Secret>,
+    /// The signing secret of the webhook endpoint (`whsec_…`).
+    pub webhook_secret: Option<Secret>,
+    pub price_pro_monthly: Option<String>,
+    pub price_pro_yearly: Option<String>,
+    /// Stripe's API, or a mock server's; ends with `/`.
+    pub api_base: String,
+    /// Stripe Tax on Checkout: automatic tax and address collection.
+    pub automatic_tax: bool,
+    /// A free trial on new subscriptions, in days.
+    pub trial_days: Option<u32>,
 }
 
 /// A configuration value that can't be used: names the variable and says why.
@@ -188,9 +204,7 @@ impl Config {
             _ => Err("expected a number of workers, 0 to 32".to_owned()),
         })?;
 
-        let stripe_secret_key = lookup("STRIPE_SECRET_KEY")
-            .filter(|v| !v.trim().is_empty())
-            .map(|v| Secret(v.trim().to_owned()));
+        let stripe = StripeConfig::from_lookup(&lookup)?;
         let encryption_keys =
             var("ENCRYPTION_KEYS", "").parse_with(crate::crypto::KeyMaterial::parse)?;
 
@@ -210,7 +224,7 @@ impl Config {
             smtp_url,
             mail_from,
             job_workers,
-            stripe_secret_key,
+            stripe,
             encryption_keys,
         })
     }
@@ -221,6 +235,64 @@ impl Config {
         self.app_env.is_production()
             && self.database_url.backend() == Backend::Sqlite
             && !self.allow_sqlite_in_production
+    }
+}
+
+impl StripeConfig {
+    fn from_lookup(lookup: &impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let optional = |name: &'static str| {
+            lookup(name)
+                .filter(|v| !v.trim().is_empty())
+                .map(|value| Variable { name, value })
+        };
+        let prefixed = |name: &'static str, prefixes: &'static [&'static str]| {
+            optional(name)
+                .map(|v| {
+                    v.parse_with(|key| {
+                        if prefixes.iter().any(|p| key.starts_with(p)) {
+                            Ok(Secret(key.to_owned()))
+                        } else {
+                            Err(format!("expected a key starting with {}", prefixes.join(" or ")))
+                        }
+                    })
+                })
+                .transpose()
+        };
+        let price = |name: &'static str| optional(name).map(|v| v.value.trim().to_owned());
+        let api_base = optional("STRIPE_API_BASE")
+            .map(|v| {
+                v.parse_with(|url| {
+                    if url.starts_with("https://") || url.starts_with("http://") {
+                        Ok(format!("{}/", url.trim_end_matches('/')))
+                    } else {
+                        Err("expected an absolute http:// or https:// URL".to_owned())
+                    }
+                })
+            })
+            .transpose()?
+            .unwrap_or_else(|| "https://api.stripe.com/".to_owned());
+        let automatic_tax = optional("STRIPE_AUTOMATIC_TAX")
+            .map(|v| v.parse_with(parse_bool))
+            .transpose()?
+            .unwrap_or(false);
+        let trial_days = optional("STRIPE_TRIAL_DAYS")
+            .map(|v| {
+                v.parse_with(|days| match days.parse::<u32>() {
+                    Ok(days) if days <= 730 => Ok(days),
+                    _ => Err("expected a number of days, 0 to 730 (Stripe's maximum)".to_owned()),
+                })
+            })
+            .transpose()?
+            .filter(|days| *days > 0);
+        Ok(Self {
+            secret_key: prefixed("STRIPE_SECRET_KEY", &["sk_", "rk_"])?,
+            webhook_secret: prefixed("STRIPE_WEBHOOK_SECRET", &["whsec_"])?,
+            price_pro_monthly: price("STRIPE_PRICE_PRO_MONTHLY"),
+            price_pro_yearly: price("STRIPE_PRICE_PRO_YEARLY"),
+            api_base,
+            automatic_tax,
+            trial_days,
+        })
     }
 }
 
@@ -290,6 +362,11 @@ mod tests {
             ("MAIL_FROM", "not an address"),
             ("JOB_WORKERS", "many"),
             ("ENCRYPTION_KEYS", "c2hvcnQ="),
+            ("STRIPE_SECRET_KEY", "pk_test_123"),
+            ("STRIPE_WEBHOOK_SECRET", "sk_test_123"),
+            ("STRIPE_API_BASE", "localhost:12111"),
+            ("STRIPE_AUTOMATIC_TAX", "vat"),
+            ("STRIPE_TRIAL_DAYS", "a fortnight"),
         ];
         for (variable, value) in cases {
             let error = config(&[(variable, value)])
@@ -324,6 +401,8 @@ mod tests {
         let config = config(&[
             ("METRICS_TOKEN", "s3cret"),
             ("SMTP_URL", "smtps://user:hunter2@smtp.example.com"),
+            ("STRIPE_SECRET_KEY", "sk_test_hunter2"),
+            ("STRIPE_WEBHOOK_SECRET", "whsec_hunter2"),
         ])
         .expect("valid");
         let printed = format!("{config:?}");

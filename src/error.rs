@@ -62,6 +62,13 @@ pub enum AppError {
     RateLimited(std::time::Duration),
     #[error("{0}")]
     UnsupportedMediaType(String),
+    /// Stripe refused a request or could not be reached (the detail is
+    /// logged, not shown).
+    #[error("Stripe could not complete this just now. Please try again in a moment.")]
+    PaymentProvider(String),
+    /// A feature whose configuration is missing, saying what to set.
+    #[error("{0}")]
+    NotConfigured(String),
     #[error(transparent)]
     Database(#[from] sqlx::Error),
     #[error(transparent)]
@@ -177,6 +184,11 @@ impl AppError {
             Self::UnsupportedMediaType(_) => {
                 client(StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type")
             }
+            Self::PaymentProvider(detail) => ErrorReport {
+                internal: Some(detail.clone()),
+                ..client(StatusCode::BAD_GATEWAY, "payment_provider")
+            },
+            Self::NotConfigured(_) => client(StatusCode::SERVICE_UNAVAILABLE, "not_configured"),
             Self::Database(_) | Self::Template(_) | Self::Session(_) | Self::Internal(_) => {
                 ErrorReport {
                     internal: Some(format!("{self:?}")),

@@ -64,6 +64,8 @@ pub struct ErrorDetail {
         crate::api_tokens::api::create,
         crate::api_tokens::api::revoke,
         crate::billing::api::status,
+        crate::billing::api::checkout,
+        crate::billing::api::portal,
         crate::tenants::api::list,
         crate::tenants::api::create,
         crate::tenants::api::settings,

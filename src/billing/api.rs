@@ -1,17 +1,29 @@
-//! The billing JSON API, under `/api/v1/t/{slug}/billing` (owners).
+//! The billing JSON API, under `/api/v1/t/{slug}/billing` (owners): the
+//! status, and sessions for Stripe Checkout and the Customer Portal.
 
-use serde::Serialize;
+use axum::extract::State;
+use axum::http::StatusCode;
+use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
+use super::stripe::Interval;
 use super::{Entitlement, Usage};
 use crate::api::ErrorBody;
 use crate::error::AppError;
+use crate::http::AppState;
 use crate::http::extract::Json;
-use crate::http::routes::{Access, Routes, get};
+use crate::http::routes::{Access, Routes, get, post};
 use crate::tenancy::{Action, InTenant};
 
 pub fn routes() -> Routes {
-    Routes::new().add("/api/v1/t/{slug}/billing", Access::Tenant, get(status))
+    Routes::new()
+        .add("/api/v1/t/{slug}/billing", Access::Tenant, get(status))
+        .add(
+            "/api/v1/t/{slug}/billing/checkout",
+            Access::Tenant,
+            post(checkout),
+        )
+        .add("/api/v1/t/{slug}/billing/portal", Access::Tenant, post(portal))
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
@@ -20,17 +32,80 @@ pub struct BillingStatus {
     pub usage: Usage,
     /// Stripe's subscription status, if there is a subscription.
     pub subscription_status: Option<String>,
+    /// The end of the period paid for (RFC 3339): the next renewal.
+    #[serde(with = "time::serde::rfc3339::option")]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub current_period_end: Option<OffsetDateTime>,
+    /// When a scheduled cancellation takes effect (RFC 3339).
+    #[serde(with = "time::serde::rfc3339::option")]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub ends_at: Option<OffsetDateTime>,
 }
 
-/// The tenant's plan, its limits and what is used.
+/// The tenant's plan, its limits and what is used, and its subscription.
 #[utoipa::path(get, path = "/api/v1/t/{slug}/billing", tag = "billing",
     params(("slug" = String, Path, description = "The tenant's URL slug")),
     responses((status = 200, body = BillingStatus), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub(crate) async fn status(mut t: InTenant) -> Result<Json<BillingStatus>, AppError> {
     t.member.authorize(Action::ManageBilling)?;
+    let billing = &t.tenant.billing;
+    let at = |unix: Option<i64>| unix.and_then(|u| OffsetDateTime::from_unix_timestamp(u).ok());
     Ok(Json(BillingStatus {
-        entitlement: super::entitlement(&t.tenant.billing, OffsetDateTime::now_utc()),
+        entitlement: super::entitlement(billing, OffsetDateTime::now_utc()),
+        subscription_status: billing.subscription_status.clone(),
+        current_period_end: at(billing.subscription_period_end),
+        ends_at: at(billing.subscription_ends_at),
         usage: super::usage_of(&mut t.scope).await?,
-        subscription_status: t.tenant.billing.subscription_status.clone(),
     }))
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+pub struct CheckoutRequest {
+    /// Which of Pro's prices; monthly when left out.
+    #[serde(default = "monthly")]
+    pub interval: Interval,
+}
+
+fn monthly() -> Interval {
+    Interval::Monthly
+}
+
+/// A Stripe-hosted page to send the user to.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct StripeSession {
+    pub url: String,
+}
+
+/// Opens a Stripe Checkout Session for Pro. The plan changes when Stripe's
+/// webhook confirms the payment, not before.
+#[utoipa::path(post, path = "/api/v1/t/{slug}/billing/checkout", tag = "billing",
+    params(("slug" = String, Path, description = "The tenant's URL slug")),
+    request_body = CheckoutRequest,
+    responses((status = 201, body = StripeSession), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 409, description = "There is a subscription already: use the portal", body = ErrorBody),
+        (status = 502, description = "Stripe failed", body = ErrorBody),
+        (status = 503, description = "Stripe is not configured", body = ErrorBody)))]
+pub(crate) async fn checkout(
+    State(state): State<AppState>,
+    t: InTenant,
+    Json(request): Json<CheckoutRequest>,
+) -> Result<(StatusCode, Json<StripeSession>), AppError> {
+    let url = super::checkout_url(&state, &t, request.interval).await?;
+    Ok((StatusCode::CREATED, Json(StripeSession { url })))
+}
+
+/// Opens a Stripe Customer Portal session, which comes back to the billing
+/// page.
+#[utoipa::path(post, path = "/api/v1/t/{slug}/billing/portal", tag = "billing",
+    params(("slug" = String, Path, description = "The tenant's URL slug")),
+    responses((status = 201, body = StripeSession), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 409, description = "No subscription yet", body = ErrorBody),
+        (status = 502, description = "Stripe failed", body = ErrorBody),
+        (status = 503, description = "Stripe is not configured", body = ErrorBody)))]
+pub(crate) async fn portal(
+    State(state): State<AppState>,
+    t: InTenant,
+) -> Result<(StatusCode, Json<StripeSession>), AppError> {
+    let url = super::portal_url(&state, &t).await?;
+    Ok((StatusCode::CREATED, Json(StripeSession { url })))
 }

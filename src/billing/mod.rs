@@ -9,7 +9,10 @@
 //! a super-admin's comp.
 
 pub mod api;
+mod global;
 pub mod pages;
+pub mod stripe;
+pub mod webhook;
 
 use std::time::Duration;
 
@@ -17,9 +20,11 @@ use serde::Serialize;
 use time::OffsetDateTime;
 
 use crate::error::AppError;
+use crate::http::AppState;
 use crate::on_tx;
-use crate::tenancy::TenantScope;
 use crate::tenancy::scope::Tx;
+use crate::tenancy::{Action, InTenant, TenantScope};
+use stripe::{CheckoutRequest, Interval, Stripe};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
@@ -63,16 +68,60 @@ impl Plan {
 /// while Stripe retries the card.
 pub const GRACE_PERIOD: Duration = Duration::from_secs(7 * 24 * 3600);
 
-/// A tenant's billing state, as stored on its row.
+/// A tenant's billing state, as stored on its row (times in unix seconds).
+/// Read with [`billing_columns!`].
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct BillingState {
+    pub stripe_customer_id: Option<String>,
+    pub stripe_subscription_id: Option<String>,
     /// Stripe's status: active, trialing, past_due, canceled, incomplete, …
     pub subscription_status: Option<String>,
+    /// The Stripe price it is on.
+    pub subscription_price: Option<String>,
+    /// The end of the period paid for: the next renewal.
     pub subscription_period_end: Option<i64>,
+    /// When a scheduled cancellation takes effect.
+    pub subscription_ends_at: Option<i64>,
     pub past_due_since: Option<i64>,
     pub comped: bool,
-    /// A comp's end (unix seconds); `None` with `comped`: indefinitely.
+    /// A comp's end; `None` with `comped`: indefinitely.
     pub comped_until: Option<i64>,
+    pub comp_reason: Option<String>,
+}
+
+/// Reads the columns of [`billing_columns!`] by name, on either backend.
+impl<'r, R> sqlx::FromRow<'r, R> for BillingState
+where
+    R: sqlx::Row,
+    &'r str: sqlx::ColumnIndex<R>,
+    Option<String>: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    Option<i64>: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    bool: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+{
+    fn from_row(row: &'r R) -> Result<Self, sqlx::Error> {
+        Ok(Self {
+            stripe_customer_id: row.try_get("stripe_customer_id")?,
+            stripe_subscription_id: row.try_get("stripe_subscription_id")?,
+            subscription_status: row.try_get("subscription_status")?,
+            subscription_price: row.try_get("subscription_price")?,
+            subscription_period_end: row.try_get("subscription_period_end")?,
+            subscription_ends_at: row.try_get("subscription_ends_at")?,
+            past_due_since: row.try_get("past_due_since")?,
+            comped: row.try_get("comped")?,
+            comped_until: row.try_get("comped_until")?,
+            comp_reason: row.try_get("comp_reason")?,
+        })
+    }
+}
+
+/// The `tenants` columns of a [`BillingState`], for `concat!` into a query.
+#[macro_export]
+macro_rules! billing_columns {
+    () => {
+        "stripe_customer_id, stripe_subscription_id, subscription_status, subscription_price, \
+         subscription_period_end, subscription_ends_at, past_due_since, comped, comped_until, \
+         comp_reason"
+    };
 }
 
 /// What the tenant may do now, and why.
@@ -112,8 +161,6 @@ pub fn entitlement(state: &BillingState, now: OffsetDateTime) -> Entitlement {
     }
 }
 
-type StateRow = (Option<String>, Option<i64>, Option<i64>, bool, Option<i64>);
-
 /// The scope's tenant's billing state, read again under a lock held to the
 /// end of the scope (PostgreSQL `FOR UPDATE`; SQLite's writing scopes hold
 /// the write lock anyway), so a check and the change it allows can't
@@ -122,39 +169,112 @@ type StateRow = (Option<String>, Option<i64>, Option<i64>, bool, Option<i64>);
 ///
 /// # Errors
 /// When the database fails.
-async fn locked_state(scope: &mut TenantScope) -> Result<BillingState, sqlx::Error> {
+pub(crate) async fn locked_state(scope: &mut TenantScope) -> Result<BillingState, sqlx::Error> {
     let tenant = scope.tenant_id();
     macro_rules! select {
         ($lock:literal) => {
             concat!(
-                "SELECT subscription_status, subscription_period_end, past_due_since, comped, comped_until ",
-                "FROM tenants WHERE id = $1",
+                "SELECT ",
+                crate::billing_columns!(),
+                " FROM tenants WHERE id = $1",
                 $lock
             )
         };
     }
-    let row: StateRow = match scope.tx() {
+    match scope.tx() {
         Tx::Postgres(tx) => {
             sqlx::query_as(select!(" FOR UPDATE"))
                 .bind(tenant)
                 .fetch_one(&mut **tx)
-                .await?
+                .await
         }
         Tx::Sqlite(tx) => {
             sqlx::query_as(select!(""))
                 .bind(tenant)
                 .fetch_one(&mut **tx)
-                .await?
+                .await
         }
-    };
-    let (subscription_status, subscription_period_end, past_due_since, comped, comped_until) = row;
-    Ok(BillingState {
-        subscription_status,
-        subscription_period_end,
-        past_due_since,
-        comped,
-        comped_until,
+    }
+}
+
+impl BillingState {
+    /// There is a subscription to manage (in the Customer Portal) rather
+    /// than one to start: anything but none, an unfinished first payment, or
+    /// an ended one.
+    pub fn has_subscription(&self) -> bool {
+        self.subscription_status.as_deref().is_some_and(|status| {
+            !matches!(status, "incomplete" | "incomplete_expired" | "canceled")
+        })
+    }
+}
+
+/// The Stripe client, or a 503 that says what to configure.
+fn stripe_of(state: &AppState) -> Result<&Stripe, AppError> {
+    state.stripe.as_deref().ok_or_else(|| {
+        AppError::NotConfigured(
+            "Billing is not set up on this server: set STRIPE_SECRET_KEY (README, \"Billing\")."
+                .to_owned(),
+        )
     })
+}
+
+/// Where to send an owner who subscribes to Pro: a new Checkout Session's
+/// URL. Nothing changes here until Stripe's webhook says it was paid.
+///
+/// # Errors
+/// 403 for anyone but an owner; 409 with a subscription already; Stripe's
+/// failures.
+pub async fn checkout_url(
+    state: &AppState,
+    t: &InTenant,
+    interval: Interval,
+) -> Result<String, AppError> {
+    t.member.authorize(Action::ManageBilling)?;
+    let stripe = stripe_of(state)?;
+    let billing = &t.tenant.billing;
+    if billing.has_subscription() {
+        return Err(AppError::Conflict(
+            "This organisation already has a subscription: manage it in the customer portal."
+                .to_owned(),
+        ));
+    }
+    let email = crate::accounts::global::find_user(&state.db, t.member.user_id)
+        .await?
+        .map(|user| user.email.to_string());
+    let billing_page = format!("{}/t/{}/billing", state.config.base_url, t.tenant.slug);
+    stripe
+        .checkout(CheckoutRequest {
+            tenant: t.tenant.id,
+            customer: billing.stripe_customer_id.as_deref(),
+            email: email.as_deref(),
+            interval,
+            success_url: format!("{billing_page}/success"),
+            cancel_url: format!("{billing_page}?checkout=canceled"),
+        })
+        .await
+}
+
+/// A Customer Portal session's URL for the tenant's Stripe customer, coming
+/// back to the billing page.
+///
+/// # Errors
+/// 403 for anyone but an owner; 409 before the first checkout; Stripe's
+/// failures.
+pub async fn portal_url(state: &AppState, t: &InTenant) -> Result<String, AppError> {
+    t.member.authorize(Action::ManageBilling)?;
+    let stripe = stripe_of(state)?;
+    let customer = t.tenant.billing.stripe_customer_id.as_deref().ok_or_else(|| {
+        AppError::Conflict("There is nothing to manage yet: subscribe to Pro first.".to_owned())
+    })?;
+    let billing_page = format!("{}/t/{}/billing", state.config.base_url, t.tenant.slug);
+    stripe.portal(customer, billing_page).await
+}
+
+/// A day from unix seconds, as `2026-11-23` (UTC).
+pub fn day(unix: i64) -> String {
+    OffsetDateTime::from_unix_timestamp(unix)
+        .map(|at| at.date().to_string())
+        .unwrap_or_default()
 }
 
 /// What a Free limit counts.

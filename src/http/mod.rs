@@ -47,6 +47,9 @@ pub struct AppState {
     /// For secrets stored encrypted; `None` in production without
     /// `ENCRYPTION_KEYS` (two-factor enrolment then says so).
     pub keys: Option<Arc<crate::crypto::Keys>>,
+    /// Stripe's API; `None` without `STRIPE_SECRET_KEY` (billing pages say
+    /// how to set it up).
+    pub stripe: Option<Arc<crate::billing::stripe::Stripe>>,
 }
 
 impl AppState {
@@ -61,6 +64,12 @@ impl AppState {
             keys: crate::crypto::Keys::load(&config)
                 .unwrap_or_else(|error| {
                     tracing::error!(%error, "cannot load the development encryption key");
+                    None
+                })
+                .map(Arc::new),
+            stripe: crate::billing::stripe::Stripe::from_config(&config.stripe)
+                .unwrap_or_else(|error| {
+                    tracing::error!(%error, "cannot set up the Stripe client");
                     None
                 })
                 .map(Arc::new),
@@ -105,6 +114,7 @@ pub fn routes() -> Routes {
         .merge(crate::api_tokens::api::routes())
         .merge(crate::billing::pages::routes())
         .merge(crate::billing::api::routes())
+        .merge(crate::billing::webhook::routes())
         .merge(crate::tenants::pages::routes())
         .merge(crate::tenants::api::routes())
         .merge(crate::api::routes())

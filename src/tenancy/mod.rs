@@ -270,19 +270,37 @@ impl SlugCache {
     }
 }
 
-/// The tenant's name, slug and time zone; the membership's id and role.
-type MembershipRow = (
-    String,
-    String,
-    String,
-    Option<MembershipId>,
-    Option<String>,
-    Option<String>,
-    Option<i64>,
-    Option<i64>,
-    bool,
-    Option<i64>,
-);
+/// The tenant's name, slug and time zone and billing state; the
+/// membership's id and role.
+struct MembershipRow {
+    name: String,
+    slug: String,
+    time_zone: String,
+    membership_id: Option<MembershipId>,
+    role: Option<String>,
+    billing: crate::billing::BillingState,
+}
+
+impl<'r, R> sqlx::FromRow<'r, R> for MembershipRow
+where
+    R: sqlx::Row,
+    &'r str: sqlx::ColumnIndex<R>,
+    String: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    Option<MembershipId>: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    crate::billing::BillingState: sqlx::FromRow<'r, R>,
+    Option<String>: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+{
+    fn from_row(row: &'r R) -> Result<Self, sqlx::Error> {
+        Ok(Self {
+            name: row.try_get("name")?,
+            slug: row.try_get("slug")?,
+            time_zone: row.try_get("time_zone")?,
+            membership_id: row.try_get("membership_id")?,
+            role: row.try_get("role")?,
+            billing: crate::billing::BillingState::from_row(row)?,
+        })
+    }
+}
 
 enum Lookup {
     Member(Box<Tenant>, Member),
@@ -299,51 +317,33 @@ async fn membership_of(
 ) -> Result<Lookup, AppError> {
     let tenant_id = scope.tenant_id();
     let row: Option<MembershipRow> = on_tx!(scope.tx(), |conn| {
-        sqlx::query_as(
-        "SELECT t.name, t.slug, t.time_zone, m.id, m.role, \
-                t.subscription_status, t.subscription_period_end, t.past_due_since, t.comped, t.comped_until \
-             FROM tenants t LEFT JOIN memberships m ON m.tenant_id = t.id AND m.user_id = $2 \
+        sqlx::query_as(concat!(
+            "SELECT t.name, t.slug, t.time_zone, m.id AS membership_id, m.role, ",
+            crate::billing_columns!(),
+            " FROM tenants t LEFT JOIN memberships m ON m.tenant_id = t.id AND m.user_id = $2 \
              WHERE t.id = $1"
-    )
-    .bind(tenant_id)
-    .bind(user)
-    .fetch_optional(conn)
-    .await
+        ))
+        .bind(tenant_id)
+        .bind(user)
+        .fetch_optional(conn)
+        .await
     })?;
-    let Some((
-        name,
-        current_slug,
-        time_zone,
-        membership,
-        role,
-        subscription_status,
-        subscription_period_end,
-        past_due_since,
-        comped,
-        comped_until,
-    )) = row
-    else {
+    let Some(row) = row else {
         return Ok(Lookup::StaleSlug);
     };
-    if current_slug != slug {
+    if row.slug != slug {
         return Ok(Lookup::StaleSlug);
     }
-    let (Some(membership_id), Some(role)) = (membership, role) else {
+    let (Some(membership_id), Some(role)) = (row.membership_id, row.role) else {
         return Ok(Lookup::NotAMember);
     };
     Ok(Lookup::Member(
         Box::new(Tenant {
             id: tenant_id,
-            name,
-            slug: current_slug,
-            time_zone,
-            billing: crate::billing::BillingState {
-                subscription_status,
-                subscription_period_end,
-                past_due_since,
-                comped,
-                comped_until,
-            },
+            name: row.name,
+            slug: row.slug,
+            time_zone: row.time_zone,
+            billing: row.billing,
         }),
         Member {
             membership_id,

@@ -1,0 +1,32 @@
+//! Billing's queries on the global `tenants` table, outside any scope: which
+//! tenant a Stripe event is about.
+
+use crate::db::Db;
+use crate::ids::TenantId;
+use crate::on_backend;
+
+/// Whether a tenant with `id` exists.
+///
+/// # Errors
+/// When the database fails.
+pub async fn tenant_exists(db: &Db, id: TenantId) -> Result<bool, sqlx::Error> {
+    on_backend!(db, |pool| sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM tenants WHERE id = $1)"
+    )
+    .bind(id)
+    .fetch_one(pool)
+    .await)
+}
+
+/// The tenant whose Stripe customer is `customer`.
+///
+/// # Errors
+/// When the database fails.
+pub async fn tenant_of_customer(db: &Db, customer: &str) -> Result<Option<TenantId>, sqlx::Error> {
+    on_backend!(db, |pool| sqlx::query_scalar(
+        "SELECT id FROM tenants WHERE stripe_customer_id = $1"
+    )
+    .bind(customer)
+    .fetch_optional(pool)
+    .await)
+}

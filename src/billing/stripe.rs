@@ -1,0 +1,305 @@
+//! The calls the app makes to Stripe's API, through async-stripe (which
+//! sends its pinned API version with every request, so the answers parse
+//! into its types whatever version the account defaults to). Each returns
+//! only what the app keeps: a URL to send the owner to, or a
+//! [`SubscriptionSnapshot`].
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use stripe::{Client, ClientBuilder, IdempotencyKey, RequestStrategy, StripeRequest};
+use stripe_billing::Subscription;
+use stripe_billing::billing_portal_session::CreateBillingPortalSession;
+use stripe_billing::subscription::{CancelSubscription, RetrieveSubscription, UpdateSubscription};
+use stripe_checkout::checkout_session::{
+    CreateCheckoutSession, CreateCheckoutSessionAutomaticTax, CreateCheckoutSessionCustomerUpdate,
+    CreateCheckoutSessionCustomerUpdateAddress, CreateCheckoutSessionLineItems,
+    CreateCheckoutSessionSubscriptionData, RetrieveCheckoutSession,
+};
+use stripe_checkout::{
+    CheckoutSessionBillingAddressCollection, CheckoutSessionMode, CheckoutSessionStatus,
+};
+
+use crate::config::StripeConfig;
+use crate::error::AppError;
+use crate::ids::TenantId;
+
+/// The metadata key that names the tenant on a subscription.
+pub const TENANT_METADATA: &str = "tenant_id";
+
+/// A Stripe client with the app's settings; present when
+/// `STRIPE_SECRET_KEY` is set.
+pub struct Stripe {
+    client: Client,
+    prices: Prices,
+    automatic_tax: bool,
+    trial_days: Option<u32>,
+}
+
+/// Pro's prices, by billing interval.
+#[derive(Clone, Debug, Default)]
+pub struct Prices {
+    pub monthly: Option<String>,
+    pub yearly: Option<String>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Interval {
+    Monthly,
+    Yearly,
+}
+
+impl Prices {
+    pub fn get(&self, interval: Interval) -> Option<&str> {
+        match interval {
+            Interval::Monthly => self.monthly.as_deref(),
+            Interval::Yearly => self.yearly.as_deref(),
+        }
+    }
+
+    /// Which of Pro's prices `price` is, if it is one.
+    pub fn interval_of(&self, price: &str) -> Option<Interval> {
+        [Interval::Monthly, Interval::Yearly]
+            .into_iter()
+            .find(|interval| self.get(*interval) == Some(price))
+    }
+}
+
+/// A subscription as the app keeps it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SubscriptionSnapshot {
+    pub id: String,
+    pub customer: String,
+    /// Stripe's status: active, trialing, past_due, canceled, incomplete, …
+    pub status: String,
+    /// The tenant named in its metadata (set at checkout).
+    pub tenant: Option<String>,
+    /// The end of the period paid for (the latest among its items).
+    pub period_end: Option<i64>,
+    /// When a scheduled cancellation takes effect.
+    pub ends_at: Option<i64>,
+    pub price: Option<String>,
+}
+
+impl SubscriptionSnapshot {
+    fn of(subscription: &Subscription) -> Self {
+        let period_end = subscription
+            .items
+            .data
+            .iter()
+            .map(|item| item.current_period_end)
+            .max();
+        let ends_at = if subscription.cancel_at_period_end {
+            period_end
+        } else {
+            subscription.cancel_at
+        };
+        Self {
+            id: subscription.id.to_string(),
+            customer: subscription.customer.id().to_string(),
+            status: subscription.status.as_str().to_owned(),
+            tenant: subscription.metadata.get(TENANT_METADATA).cloned(),
+            period_end,
+            ends_at,
+            price: subscription
+                .items
+                .data
+                .first()
+                .map(|item| item.price.id.to_string()),
+        }
+    }
+
+    /// Still running (or trying to): not canceled, not expired unpaid.
+    pub fn is_live(&self) -> bool {
+        !matches!(self.status.as_str(), "canceled" | "incomplete_expired")
+    }
+}
+
+/// A completed Checkout Session: whose it is and what it created.
+#[derive(Clone, Debug)]
+pub struct CompletedCheckout {
+    pub client_reference_id: Option<String>,
+    pub subscription: Option<String>,
+}
+
+/// What a checkout needs to know about the tenant.
+pub struct CheckoutRequest<'a> {
+    pub tenant: TenantId,
+    /// The tenant's Stripe customer, reused when it has one.
+    pub customer: Option<&'a str>,
+    /// Prefilled on Checkout when there is no customer yet.
+    pub email: Option<&'a str>,
+    pub interval: Interval,
+    pub success_url: String,
+    pub cancel_url: String,
+}
+
+fn provider_error(what: &str) -> impl Fn(stripe::StripeError) -> AppError + '_ {
+    move |error| AppError::PaymentProvider(format!("Stripe, {what}: {error}"))
+}
+
+impl Stripe {
+    /// A client when a secret key is configured.
+    ///
+    /// # Errors
+    /// When the client can't be built from the configuration.
+    pub fn from_config(config: &StripeConfig) -> Result<Option<Self>, stripe::StripeError> {
+        let Some(key) = &config.secret_key else {
+            return Ok(None);
+        };
+        let client = ClientBuilder::new(key.expose())
+            .url(config.api_base.clone())
+            .timeout(Duration::from_secs(20))
+            .app_info(crate::brand::APP_NAME, None, None)
+            .build()?;
+        Ok(Some(Self {
+            client,
+            prices: Prices {
+                monthly: config.price_pro_monthly.clone(),
+                yearly: config.price_pro_yearly.clone(),
+            },
+            automatic_tax: config.automatic_tax,
+            trial_days: config.trial_days,
+        }))
+    }
+
+    pub fn prices(&self) -> &Prices {
+        &self.prices
+    }
+
+    /// Opens a subscription-mode Checkout Session for Pro and returns its URL.
+    /// The tenant id goes in `client_reference_id` and in the subscription's
+    /// metadata, so every later event can be traced to it. The idempotency
+    /// key is per tenant, price and minute: a double click opens one session.
+    ///
+    /// # Errors
+    /// The interval has no price configured; Stripe fails.
+    pub async fn checkout(&self, request: CheckoutRequest<'_>) -> Result<String, AppError> {
+        let price = self.prices.get(request.interval).ok_or_else(|| {
+            AppError::NotConfigured(
+                "This billing interval has no Stripe price: set STRIPE_PRICE_PRO_MONTHLY or \
+                 STRIPE_PRICE_PRO_YEARLY."
+                    .to_owned(),
+            )
+        })?;
+        let tenant = request.tenant.to_string();
+        let mut subscription = CreateCheckoutSessionSubscriptionData::new();
+        subscription.metadata = Some(HashMap::from([(
+            TENANT_METADATA.to_owned(),
+            tenant.clone(),
+        )]));
+        subscription.trial_period_days = self.trial_days;
+        let mut line_item = CreateCheckoutSessionLineItems::new();
+        line_item.price = Some(price.to_owned());
+        line_item.quantity = Some(1);
+        let mut session = CreateCheckoutSession::new()
+            .mode(CheckoutSessionMode::Subscription)
+            .client_reference_id(tenant.clone())
+            .line_items(vec![line_item])
+            .subscription_data(subscription)
+            .success_url(request.success_url)
+            .cancel_url(request.cancel_url);
+        session = match (request.customer, request.email) {
+            (Some(customer), _) => session.customer(customer),
+            (None, Some(email)) => session.customer_email(email),
+            (None, None) => session,
+        };
+        if self.automatic_tax {
+            session = session
+                .automatic_tax(CreateCheckoutSessionAutomaticTax::new(true))
+                .billing_address_collection(CheckoutSessionBillingAddressCollection::Required);
+            if request.customer.is_some() {
+                let mut update = CreateCheckoutSessionCustomerUpdate::new();
+                update.address = Some(CreateCheckoutSessionCustomerUpdateAddress::Auto);
+                session = session.customer_update(update);
+            }
+        }
+        let minute = time::OffsetDateTime::now_utc().unix_timestamp() / 60;
+        let key = IdempotencyKey::new(format!("checkout-{tenant}-{price}-{minute}"))
+            .map_err(|error| AppError::Internal(format!("idempotency key: {error:?}")))?;
+        let created = session
+            .customize()
+            .request_strategy(RequestStrategy::Idempotent(key))
+            .send(&self.client)
+            .await
+            .map_err(provider_error("creating a Checkout Session"))?;
+        created.url.ok_or_else(|| {
+            AppError::PaymentProvider("Stripe returned a Checkout Session without a URL".to_owned())
+        })
+    }
+
+    /// A Customer Portal session for `customer`, returning to `return_url`.
+    ///
+    /// # Errors
+    /// When Stripe fails.
+    pub async fn portal(&self, customer: &str, return_url: String) -> Result<String, AppError> {
+        let session = CreateBillingPortalSession::new()
+            .customer(customer)
+            .return_url(return_url)
+            .send(&self.client)
+            .await
+            .map_err(provider_error("creating a Customer Portal session"))?;
+        Ok(session.url)
+    }
+
+    /// A Checkout Session as it is now, if it completed.
+    ///
+    /// # Errors
+    /// When Stripe fails.
+    pub async fn completed_checkout(&self, id: &str) -> Result<Option<CompletedCheckout>, AppError> {
+        let session = RetrieveCheckoutSession::new(id)
+            .send(&self.client)
+            .await
+            .map_err(provider_error("reading a Checkout Session"))?;
+        if session.status != Some(CheckoutSessionStatus::Complete) {
+            return Ok(None);
+        }
+        Ok(Some(CompletedCheckout {
+            client_reference_id: session.client_reference_id,
+            subscription: session.subscription.map(|s| s.id().to_string()),
+        }))
+    }
+
+    /// A subscription as it is now.
+    ///
+    /// # Errors
+    /// When Stripe fails.
+    pub async fn subscription(&self, id: &str) -> Result<SubscriptionSnapshot, AppError> {
+        let subscription = RetrieveSubscription::new(id)
+            .send(&self.client)
+            .await
+            .map_err(provider_error("reading a subscription"))?;
+        Ok(SubscriptionSnapshot::of(&subscription))
+    }
+
+    /// Schedules the subscription to end at its period's end, or undoes
+    /// that.
+    ///
+    /// # Errors
+    /// When Stripe fails.
+    pub async fn cancel_at_period_end(
+        &self,
+        id: &str,
+        cancel: bool,
+    ) -> Result<SubscriptionSnapshot, AppError> {
+        let subscription = UpdateSubscription::new(id)
+            .cancel_at_period_end(cancel)
+            .send(&self.client)
+            .await
+            .map_err(provider_error("updating a subscription"))?;
+        Ok(SubscriptionSnapshot::of(&subscription))
+    }
+
+    /// Ends the subscription now.
+    ///
+    /// # Errors
+    /// When Stripe fails.
+    pub async fn cancel_now(&self, id: &str) -> Result<SubscriptionSnapshot, AppError> {
+        let subscription = CancelSubscription::new(id)
+            .send(&self.client)
+            .await
+            .map_err(provider_error("canceling a subscription"))?;
+        Ok(SubscriptionSnapshot::of(&subscription))
+    }
+}
