@@ -252,7 +252,10 @@ impl StripeConfig {
                         if prefixes.iter().any(|p| key.starts_with(p)) {
                             Ok(Secret(key.to_owned()))
                         } else {
-                            Err(format!("expected a key starting with {}", prefixes.join(" or ")))
+                            Err(format!(
+                                "expected a key starting with {}",
+                                prefixes.join(" or ")
+                            ))
                         }
                     })
                 })

@@ -5,7 +5,6 @@
 CREATE TABLE stripe_events (
     id           TEXT PRIMARY KEY,
     type         TEXT NOT NULL,
-    tenant_id    UUID,
     processed_at BIGINT NOT NULL
 );
 CREATE INDEX stripe_events_processed_at ON stripe_events (processed_at);
@@ -17,12 +16,13 @@ ALTER TABLE tenants ADD COLUMN subscription_price TEXT;
 -- A tenant is found by its Stripe customer when an event names nothing else.
 CREATE UNIQUE INDEX tenants_stripe_customer_id ON tenants (stripe_customer_id);
 
--- Events are recorded inside the tenant's scope; it may add them, nothing
--- more.
+-- Events are recorded inside the tenant's scope; it may add them (ON
+-- CONFLICT (id) needs to read the id), nothing more.
 DO $$
 BEGIN
     IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'app_tenant') THEN
         REVOKE SELECT, UPDATE, DELETE ON stripe_events FROM app_tenant;
+        GRANT SELECT (id) ON stripe_events TO app_tenant;
     END IF;
 END
 $$;

@@ -5,7 +5,6 @@
 CREATE TABLE stripe_events (
     id           TEXT PRIMARY KEY,
     type         TEXT NOT NULL,
-    tenant_id    TEXT,
     processed_at INTEGER NOT NULL
 );
 CREATE INDEX stripe_events_processed_at ON stripe_events (processed_at);

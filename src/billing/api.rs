@@ -23,7 +23,11 @@ pub fn routes() -> Routes {
             Access::Tenant,
             post(checkout),
         )
-        .add("/api/v1/t/{slug}/billing/portal", Access::Tenant, post(portal))
+        .add(
+            "/api/v1/t/{slug}/billing/portal",
+            Access::Tenant,
+            post(portal),
+        )
 }
 
 #[derive(Serialize, utoipa::ToSchema)]

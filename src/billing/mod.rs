@@ -263,9 +263,14 @@ pub async fn checkout_url(
 pub async fn portal_url(state: &AppState, t: &InTenant) -> Result<String, AppError> {
     t.member.authorize(Action::ManageBilling)?;
     let stripe = stripe_of(state)?;
-    let customer = t.tenant.billing.stripe_customer_id.as_deref().ok_or_else(|| {
-        AppError::Conflict("There is nothing to manage yet: subscribe to Pro first.".to_owned())
-    })?;
+    let customer = t
+        .tenant
+        .billing
+        .stripe_customer_id
+        .as_deref()
+        .ok_or_else(|| {
+            AppError::Conflict("There is nothing to manage yet: subscribe to Pro first.".to_owned())
+        })?;
     let billing_page = format!("{}/t/{}/billing", state.config.base_url, t.tenant.slug);
     stripe.portal(customer, billing_page).await
 }

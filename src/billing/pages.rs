@@ -64,23 +64,29 @@ async fn page(
     t.member.authorize(Action::ManageBilling)?;
     let billing = &t.tenant.billing;
     let prices = state.stripe.as_ref().map(|stripe| stripe.prices());
-    let subscription = billing.subscription_status.clone().map(|status| Subscription {
-        interval: billing
-            .subscription_price
-            .as_deref()
-            .and_then(|price| prices?.interval_of(price))
-            .map(|interval| match interval {
-                Interval::Monthly => "monthly",
-                Interval::Yearly => "yearly",
-            }),
-        next: match (billing.subscription_ends_at, billing.subscription_period_end) {
-            _ if !billing.has_subscription() => None,
-            (Some(end), _) => Some(format!("Ends on {}", super::day(end))),
-            (None, Some(renewal)) => Some(format!("Renews on {}", super::day(renewal))),
-            (None, None) => None,
-        },
-        status,
-    });
+    let subscription = billing
+        .subscription_status
+        .clone()
+        .map(|status| Subscription {
+            interval: billing
+                .subscription_price
+                .as_deref()
+                .and_then(|price| prices?.interval_of(price))
+                .map(|interval| match interval {
+                    Interval::Monthly => "monthly",
+                    Interval::Yearly => "yearly",
+                }),
+            next: match (
+                billing.subscription_ends_at,
+                billing.subscription_period_end,
+            ) {
+                _ if !billing.has_subscription() => None,
+                (Some(end), _) => Some(format!("Ends on {}", super::day(end))),
+                (None, Some(renewal)) => Some(format!("Renews on {}", super::day(renewal))),
+                (None, None) => None,
+            },
+            status,
+        });
     let intervals = prices
         .map(|prices| {
             [

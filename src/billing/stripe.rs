@@ -247,7 +247,10 @@ impl Stripe {
     ///
     /// # Errors
     /// When Stripe fails.
-    pub async fn completed_checkout(&self, id: &str) -> Result<Option<CompletedCheckout>, AppError> {
+    pub async fn completed_checkout(
+        &self,
+        id: &str,
+    ) -> Result<Option<CompletedCheckout>, AppError> {
         let session = RetrieveCheckoutSession::new(id)
             .send(&self.client)
             .await

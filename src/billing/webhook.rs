@@ -245,7 +245,10 @@ async fn receive(
     let event: Event = serde_json::from_slice(&body)
         .map_err(|error| AppError::BadRequest(format!("Not a Stripe event: {error}.")))?;
     let Some(routed) = Routed::of(event) else {
-        return Ok((StatusCode::OK, "ignored: not an event type this app handles"));
+        return Ok((
+            StatusCode::OK,
+            "ignored: not an event type this app handles",
+        ));
     };
     let Some(stripe) = &state.stripe else {
         return Err(AppError::NotConfigured(
@@ -285,7 +288,9 @@ async fn apply(
     let subscription = match &event.subject {
         Subject::Subscription(id) => id.clone(),
         Subject::Checkout(id) => match stripe.completed_checkout(id).await? {
-            Some(checkout) if checkout.client_reference_id.as_deref() == Some(&*tenant.to_string()) => {
+            Some(checkout)
+                if checkout.client_reference_id.as_deref() == Some(&*tenant.to_string()) =>
+            {
                 checkout.subscription
             }
             Some(_) => {
@@ -327,15 +332,13 @@ fn replaces(current: &BillingState, snapshot: &SubscriptionSnapshot) -> bool {
 
 /// Records the event id; `false` when it was recorded already.
 async fn record_event(scope: &mut TenantScope, event: &Routed) -> Result<bool, sqlx::Error> {
-    let tenant = scope.tenant_id();
     let now = OffsetDateTime::now_utc().unix_timestamp();
     let inserted = on_tx!(scope.tx(), |conn| sqlx::query(
-        "INSERT INTO stripe_events (id, type, tenant_id, processed_at) VALUES ($1, $2, $3, $4) \
+        "INSERT INTO stripe_events (id, type, processed_at) VALUES ($1, $2, $3) \
          ON CONFLICT (id) DO NOTHING"
     )
     .bind(&event.id)
     .bind(&event.kind)
-    .bind(tenant)
     .bind(now)
     .execute(conn)
     .await
@@ -391,7 +394,10 @@ mod tests {
         let now = 1_800_000_000;
         let body = r#"{"id":"evt_1"}"#;
         let good = sign(body, "whsec_a", now);
-        assert_eq!(verify_signature(body.as_bytes(), &good, "whsec_a", now), Ok(()));
+        assert_eq!(
+            verify_signature(body.as_bytes(), &good, "whsec_a", now),
+            Ok(())
+        );
         assert_eq!(
             verify_signature(body.as_bytes(), &good, "whsec_a", now + TOLERANCE_SECS),
             Ok(())
@@ -408,7 +414,11 @@ mod tests {
             verify_signature(br#"{"id":"evt_2"}"#, &good, "whsec_a", now),
             Err(SignatureError::Mismatch)
         );
-        let rolled = format!("{},v1={}", sign(body, "whsec_old", now), &good[good.find("v1=").unwrap() + 3..]);
+        let rolled = format!(
+            "{},v1={}",
+            sign(body, "whsec_old", now),
+            &good[good.find("v1=").unwrap() + 3..]
+        );
         assert_eq!(
             verify_signature(body.as_bytes(), &rolled, "whsec_a", now),
             Ok(()),

@@ -23,6 +23,8 @@ mod route_registry;
 mod row_level_security;
 mod sql_rule;
 mod startup;
+mod stripe_billing;
+mod stripe_mock;
 mod support;
 mod tenant_isolation;
 mod tenants;

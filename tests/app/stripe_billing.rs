@@ -1,0 +1,672 @@
+//! Subscribing through Stripe, against the mock server: Checkout, the
+//! Customer Portal, and webhooks (signed with Stripe's algorithm) as the only
+//! source of the subscription's state: redelivered, out of order,
+//! concurrent, failing. On both databases.
+
+use std::sync::Arc;
+
+use reqwest::header::HeaderMap;
+use serde_json::{Value, json};
+
+use crate::fixtures::TenantFixture;
+use crate::stripe_mock::{self, MockStripe, PRICE_MONTHLY, Subscription, WEBHOOK_SECRET};
+use crate::support::{Options, TestApp, client_with, csrf_field, each_backend_with, new_client};
+
+fn now() -> i64 {
+    time::OffsetDateTime::now_utc().unix_timestamp()
+}
+
+/// Runs `body` on each backend with the app pointed at a fresh mock (plus
+/// `vars`).
+async fn with_stripe<F, Fut>(vars: &[(&'static str, &str)], body: F)
+where
+    F: Fn(TestApp, MockStripe) -> Fut,
+    Fut: Future<Output = ()>,
+{
+    let stripe = MockStripe::start().await;
+    let extra: Vec<(&'static str, String)> =
+        vars.iter().map(|(k, v)| (*k, (*v).to_owned())).collect();
+    each_backend_with(
+        || {
+            let mut all = stripe.vars();
+            all.extend(extra.iter().cloned());
+            Options {
+                vars: all,
+                ..Options::default()
+            }
+        },
+        |app| {
+            stripe.reset();
+            body(app, stripe.clone())
+        },
+    )
+    .await;
+}
+
+/// Delivers `payload` to the webhook as Stripe does, signed now.
+async fn deliver(app: &TestApp, payload: &str) -> reqwest::Response {
+    deliver_signed(
+        app,
+        payload,
+        &stripe_mock::sign(payload, WEBHOOK_SECRET, now()),
+    )
+    .await
+}
+
+async fn deliver_signed(app: &TestApp, payload: &str, signature: &str) -> reqwest::Response {
+    new_client()
+        .post(app.url("/webhooks/stripe"))
+        .header("stripe-signature", signature)
+        .header("content-type", "application/json")
+        .body(payload.to_owned())
+        .send()
+        .await
+        .expect("POST /webhooks/stripe")
+}
+
+fn subscription_event(
+    id: &str,
+    kind: &str,
+    subscription: &str,
+    status: &str,
+    tenant: &str,
+) -> String {
+    stripe_mock::event(
+        id,
+        kind,
+        json!({"id": subscription, "object": "subscription", "status": status,
+               "customer": "cus_test_1", "metadata": {"tenant_id": tenant}}),
+    )
+}
+
+fn active(tenant: &str) -> Subscription {
+    Subscription {
+        customer: "cus_test_1".to_owned(),
+        status: "active".to_owned(),
+        tenant: tenant.to_owned(),
+        price: PRICE_MONTHLY.to_owned(),
+        period_end: now() + 30 * 86_400,
+        cancel_at_period_end: false,
+    }
+}
+
+fn with_status(subscription: Subscription, status: &str) -> Subscription {
+    Subscription {
+        status: status.to_owned(),
+        ..subscription
+    }
+}
+
+/// The fixture tenant, on the Free plan.
+async fn free_tenant(app: &TestApp) -> TenantFixture {
+    let tenant = TenantFixture::create(&app.db, "alpha").await;
+    app.execute("UPDATE tenants SET comped = false").await;
+    tenant
+}
+
+async fn billing(app: &TestApp, client: &reqwest::Client) -> Value {
+    app.get_json(client, "/api/v1/t/alpha/billing").await
+}
+
+async fn count(app: &TestApp, sql: &str) -> i64 {
+    app::on_backend!(&app.db, |pool| sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
+        .fetch_one(pool)
+        .await
+        .expect("count"))
+}
+
+#[tokio::test]
+async fn signup_checkout_webhooks_make_the_tenant_pro_and_open_the_portal() {
+    with_stripe(&[], |app, stripe| async move {
+        let jar = Arc::new(reqwest::cookie::Jar::default());
+        let signup: Value = client_with(jar.clone(), HeaderMap::new())
+            .post(app.url("/api/v1/signup"))
+            .json(&json!({"email": "ana@example.com", "password": "correct horse battery staple", "organisation": "Alpha"}))
+            .send()
+            .await
+            .expect("signup")
+            .json()
+            .await
+            .expect("JSON");
+        let tenant = signup["tenant"]["id"].as_str().expect("a tenant id").to_owned();
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            "x-csrf-token",
+            signup["csrf_token"].as_str().expect("a token").parse().expect("a header"),
+        );
+        let owner = client_with(jar, headers);
+        assert_eq!(billing(&app, &owner).await["entitlement"]["plan"], "free");
+
+        let response = app
+            .post_json(&owner, "/api/v1/t/alpha/billing/checkout", &json!({"interval": "monthly"}))
+            .await;
+        assert_eq!(response.status(), 201);
+        let session: Value = response.json().await.expect("JSON");
+        assert_eq!(session["url"], "https://checkout.stripe.test/c/pay/cs_test_1");
+        let created = stripe.requests_to("POST /v1/checkout/sessions");
+        let [request] = created.as_slice() else {
+            panic!("one Checkout Session: {created:?}")
+        };
+        assert_eq!(request.field("client_reference_id"), Some(tenant.as_str()));
+        assert_eq!(request.field("subscription_data[metadata][tenant_id]"), Some(tenant.as_str()));
+        assert_eq!(request.field("mode"), Some("subscription"));
+        assert_eq!(request.field("line_items[0][price]"), Some(PRICE_MONTHLY));
+        assert_eq!(request.field("customer_email"), Some("ana@example.com"));
+        assert!(
+            request.field("success_url").is_some_and(|url| url.ends_with("/t/alpha/billing/success")),
+            "{request:?}"
+        );
+        assert!(request.field("cancel_url").is_some(), "{request:?}");
+        assert!(
+            request.idempotency_key.as_deref().is_some_and(|key| key.contains(&tenant)),
+            "an idempotency key: {request:?}"
+        );
+
+        let waiting = owner
+            .get(app.url("/t/alpha/billing/success"))
+            .send()
+            .await
+            .expect("GET")
+            .text()
+            .await
+            .expect("body");
+        assert!(waiting.contains("Activating"), "the redirect grants nothing");
+        assert!(waiting.contains(r#"http-equiv="refresh""#), "and waits");
+        assert_eq!(billing(&app, &owner).await["entitlement"]["plan"], "free");
+
+        stripe.complete_checkout("cs_test_1", "cus_test_1", "sub_test_1");
+        stripe.set_subscription("sub_test_1", active(&tenant));
+        let completed = stripe_mock::event(
+            "evt_checkout",
+            "checkout.session.completed",
+            json!({"id": "cs_test_1", "object": "checkout.session", "client_reference_id": tenant,
+                   "customer": "cus_test_1", "subscription": "sub_test_1", "metadata": {}}),
+        );
+        assert_eq!(deliver(&app, &completed).await.status(), 200);
+        let created = subscription_event("evt_created", "customer.subscription.created", "sub_test_1", "active", &tenant);
+        assert_eq!(deliver(&app, &created).await.status(), 200);
+
+        let status = billing(&app, &owner).await;
+        assert_eq!(status["entitlement"]["plan"], "pro", "{status}");
+        assert_eq!(status["subscription_status"], "active");
+        assert!(status["current_period_end"].is_string(), "{status}");
+        let done = owner
+            .get(app.url("/t/alpha/billing/success"))
+            .send()
+            .await
+            .expect("GET")
+            .text()
+            .await
+            .expect("body");
+        assert!(done.contains("You are on Pro"), "{done}");
+        let page = owner.get(app.url("/t/alpha/billing")).send().await.expect("GET").text().await.expect("body");
+        assert!(page.contains("Manage billing") && page.contains("Renews on"), "{page}");
+
+        let portal = app.post_json(&owner, "/api/v1/t/alpha/billing/portal", &json!({})).await;
+        assert_eq!(portal.status(), 201);
+        let portal: Value = portal.json().await.expect("JSON");
+        assert_eq!(portal["url"], "https://billing.stripe.test/p/session/cus_test_1");
+        let opened = stripe.requests_to("POST /v1/billing_portal/sessions");
+        assert_eq!(opened[0].field("customer"), Some("cus_test_1"));
+        assert!(
+            opened[0].field("return_url").is_some_and(|url| url.ends_with("/t/alpha/billing")),
+            "{opened:?}"
+        );
+        let again = app
+            .post_json(&owner, "/api/v1/t/alpha/billing/checkout", &json!({}))
+            .await;
+        assert_eq!(again.status(), 409, "subscribed: the portal, not a second checkout");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn the_checkout_and_portal_buttons_redirect_to_stripe_for_owners_only() {
+    with_stripe(
+        &[
+            ("STRIPE_AUTOMATIC_TAX", "true"),
+            ("STRIPE_TRIAL_DAYS", "14"),
+        ],
+        |app, stripe| async move {
+            let a = free_tenant(&app).await;
+            let owner = app.client_for(a.owner).await;
+            let page = owner
+                .get(app.url("/t/alpha/billing"))
+                .send()
+                .await
+                .expect("GET")
+                .text()
+                .await
+                .expect("body");
+            assert!(
+                page.contains("Upgrade to Pro, monthly") && page.contains("Upgrade to Pro, yearly"),
+                "{page}"
+            );
+            let token = csrf_field(&page);
+            let redirect = app
+                .post_form(
+                    &owner,
+                    "/t/alpha/billing/checkout",
+                    &[("csrf_token", &token), ("interval", "yearly")],
+                )
+                .await;
+            assert_eq!(redirect.status(), 303);
+            assert_eq!(
+                redirect.headers()["location"],
+                "https://checkout.stripe.test/c/pay/cs_test_1"
+            );
+            let request = &stripe.requests_to("POST /v1/checkout/sessions")[0];
+            assert_eq!(
+                request.field("line_items[0][price]"),
+                Some(stripe_mock::PRICE_YEARLY)
+            );
+            assert_eq!(
+                request.field("automatic_tax[enabled]"),
+                Some("true"),
+                "Stripe Tax on"
+            );
+            assert_eq!(
+                request.field("billing_address_collection"),
+                Some("required")
+            );
+            assert_eq!(
+                request.field("subscription_data[trial_period_days]"),
+                Some("14")
+            );
+
+            let no_customer = app
+                .post_json(&owner, "/api/v1/t/alpha/billing/portal", &json!({}))
+                .await;
+            assert_eq!(
+                no_customer.status(),
+                409,
+                "nothing to manage before a checkout"
+            );
+
+            for user in [a.admin, a.manager, a.staff] {
+                let member = app.client_for(user).await;
+                let refused = app
+                    .post_json(&member, "/api/v1/t/alpha/billing/checkout", &json!({}))
+                    .await;
+                assert_eq!(refused.status(), 403);
+                let refused = app
+                    .post_json(&member, "/api/v1/t/alpha/billing/portal", &json!({}))
+                    .await;
+                assert_eq!(refused.status(), 403);
+            }
+            assert_eq!(stripe.requests_to("POST /v1/checkout/sessions").len(), 1);
+
+            let bad = app
+                .post_json(
+                    &owner,
+                    "/api/v1/t/alpha/billing/checkout",
+                    &json!({"interval": "weekly"}),
+                )
+                .await;
+            assert_eq!(
+                bad.status(),
+                422,
+                "an unknown interval is refused, not a 500"
+            );
+
+            stripe.set_failing(true);
+            let failed = app
+                .post_json(&owner, "/api/v1/t/alpha/billing/checkout", &json!({}))
+                .await;
+            assert_eq!(failed.status(), 502, "Stripe's failure is named");
+            let body: Value = failed.json().await.expect("JSON");
+            assert_eq!(body["error"]["code"], "payment_provider");
+        },
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn one_event_delivered_ten_times_and_twice_at_once_applies_once() {
+    with_stripe(&[], |app, stripe| async move {
+        let a = free_tenant(&app).await;
+        let tenant = a.id.to_string();
+        stripe.set_subscription("sub_1", active(&tenant));
+        let event = subscription_event(
+            "evt_once",
+            "customer.subscription.created",
+            "sub_1",
+            "active",
+            &tenant,
+        );
+        let (first, second) = tokio::join!(deliver(&app, &event), deliver(&app, &event));
+        assert_eq!(
+            (first.status(), second.status()),
+            (reqwest::StatusCode::OK, reqwest::StatusCode::OK)
+        );
+        // Stripe changes; a redelivery of the old event must not look again.
+        stripe.set_subscription("sub_1", with_status(active(&tenant), "past_due"));
+        for _ in 0..10 {
+            assert_eq!(deliver(&app, &event).await.status(), 200);
+        }
+        assert_eq!(
+            stripe.requests_to("GET /v1/subscriptions/sub_1").len(),
+            1,
+            "applied once"
+        );
+        assert_eq!(count(&app, "SELECT count(*) FROM stripe_events").await, 1);
+        let owner = app.client_for(a.owner).await;
+        assert_eq!(billing(&app, &owner).await["subscription_status"], "active");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn events_out_of_order_or_racing_end_in_stripes_current_state() {
+    with_stripe(&[], |app, stripe| async move {
+        let a = free_tenant(&app).await;
+        let tenant = a.id.to_string();
+        let owner = app.client_for(a.owner).await;
+        stripe.set_subscription("sub_1", active(&tenant));
+        let updated = subscription_event(
+            "evt_updated",
+            "customer.subscription.updated",
+            "sub_1",
+            "active",
+            &tenant,
+        );
+        let created = subscription_event(
+            "evt_created",
+            "customer.subscription.created",
+            "sub_1",
+            "incomplete",
+            &tenant,
+        );
+        assert_eq!(deliver(&app, &updated).await.status(), 200);
+        assert_eq!(
+            deliver(&app, &created).await.status(),
+            200,
+            "the older event, late"
+        );
+        assert_eq!(billing(&app, &owner).await["subscription_status"], "active");
+
+        // The same pair at once, on a second subscription's tenant.
+        let b = TenantFixture::create(&app.db, "beta").await;
+        app.execute("UPDATE tenants SET comped = false").await;
+        let b_tenant = b.id.to_string();
+        stripe.set_subscription(
+            "sub_2",
+            Subscription {
+                customer: "cus_test_2".to_owned(),
+                ..active(&b_tenant)
+            },
+        );
+        let created = subscription_event(
+            "evt_created_2",
+            "customer.subscription.created",
+            "sub_2",
+            "incomplete",
+            &b_tenant,
+        );
+        let updated = subscription_event(
+            "evt_updated_2",
+            "customer.subscription.updated",
+            "sub_2",
+            "active",
+            &b_tenant,
+        );
+        let (one, two) = tokio::join!(deliver(&app, &created), deliver(&app, &updated));
+        assert_eq!(
+            (one.status(), two.status()),
+            (reqwest::StatusCode::OK, reqwest::StatusCode::OK)
+        );
+        let b_owner = app.client_for(b.owner).await;
+        let status = app.get_json(&b_owner, "/api/v1/t/beta/billing").await;
+        assert_eq!(
+            status["subscription_status"], "active",
+            "an incomplete never overwrites active"
+        );
+        assert_eq!(status["entitlement"]["plan"], "pro");
+        assert_eq!(
+            billing(&app, &owner).await["subscription_status"],
+            "active",
+            "alpha untouched"
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_failed_payment_shows_the_banner_until_an_invoice_is_paid() {
+    with_stripe(&[], |app, stripe| async move {
+        let a = free_tenant(&app).await;
+        let tenant = a.id.to_string();
+        let owner = app.client_for(a.owner).await;
+        stripe.set_subscription("sub_1", active(&tenant));
+        deliver(&app, &subscription_event("evt_1", "customer.subscription.created", "sub_1", "active", &tenant)).await;
+
+        stripe.set_subscription("sub_1", with_status(active(&tenant), "past_due"));
+        // An invoice in a current API version names its subscription under
+        // parent; the tenant is found through the customer.
+        let failed = stripe_mock::event(
+            "evt_2",
+            "invoice.payment_failed",
+            json!({"id": "in_1", "object": "invoice", "customer": "cus_test_1",
+                   "parent": {"type": "subscription_details", "subscription_details": {"subscription": "sub_1", "metadata": {}}}}),
+        );
+        assert_eq!(deliver(&app, &failed).await.status(), 200);
+        let status = billing(&app, &owner).await;
+        assert_eq!(status["subscription_status"], "past_due");
+        assert_eq!(status["entitlement"]["plan"], "pro", "in the grace period");
+        assert_eq!(status["entitlement"]["payment_overdue"], true);
+        let page = owner.get(app.url("/t/alpha/locations")).send().await.expect("GET").text().await.expect("body");
+        assert!(page.contains("The last payment for"), "the banner");
+        assert!(page.contains(r#"action="/t/alpha/billing/portal""#), "with the way to the portal");
+
+        stripe.set_subscription("sub_1", active(&tenant));
+        // An invoice in an older API version names it directly.
+        let paid = stripe_mock::event(
+            "evt_3",
+            "invoice.paid",
+            json!({"id": "in_2", "object": "invoice", "customer": "cus_test_1", "subscription": "sub_1"}),
+        );
+        assert_eq!(deliver(&app, &paid).await.status(), 200);
+        let status = billing(&app, &owner).await;
+        assert_eq!(status["subscription_status"], "active");
+        assert_eq!(status["entitlement"]["payment_overdue"], false);
+        let page = owner.get(app.url("/t/alpha/locations")).send().await.expect("GET").text().await.expect("body");
+        assert!(!page.contains("The last payment for"), "no banner");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_deleted_subscription_returns_to_free_keeping_the_data_but_not_a_comp() {
+    with_stripe(&[], |app, stripe| async move {
+        let a = free_tenant(&app).await;
+        let tenant = a.id.to_string();
+        let owner = app.client_for(a.owner).await;
+        stripe.set_subscription("sub_1", active(&tenant));
+        deliver(
+            &app,
+            &subscription_event(
+                "evt_1",
+                "customer.subscription.created",
+                "sub_1",
+                "active",
+                &tenant,
+            ),
+        )
+        .await;
+        for name in ["Third", "Fourth"] {
+            let added = app
+                .post_json(
+                    &owner,
+                    "/api/v1/t/alpha/locations",
+                    &json!({"name": name, "time_zone": "UTC"}),
+                )
+                .await;
+            assert_eq!(added.status(), 201, "Pro has room");
+        }
+
+        stripe.set_subscription("sub_1", with_status(active(&tenant), "canceled"));
+        let deleted = subscription_event(
+            "evt_2",
+            "customer.subscription.deleted",
+            "sub_1",
+            "canceled",
+            &tenant,
+        );
+        assert_eq!(deliver(&app, &deleted).await.status(), 200);
+        let status = billing(&app, &owner).await;
+        assert_eq!(status["entitlement"]["plan"], "free");
+        assert_eq!(status["usage"]["locations"], 4, "nothing is deleted");
+        let refused = app
+            .post_json(
+                &owner,
+                "/api/v1/t/alpha/locations",
+                &json!({"name": "Fifth", "time_zone": "UTC"}),
+            )
+            .await;
+        assert_eq!(refused.status(), 403, "but Free's limit is back");
+
+        // A comp is the operator's: a later deletion leaves it.
+        app.execute("UPDATE tenants SET comped = true, comp_reason = 'partner'")
+            .await;
+        let again = subscription_event(
+            "evt_3",
+            "customer.subscription.deleted",
+            "sub_1",
+            "canceled",
+            &tenant,
+        );
+        assert_eq!(deliver(&app, &again).await.status(), 200);
+        let status = billing(&app, &owner).await;
+        assert_eq!(status["entitlement"]["plan"], "pro");
+        assert_eq!(status["entitlement"]["comped"], true);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn bad_signatures_stale_timestamps_and_malformed_bodies_are_400_and_write_nothing() {
+    with_stripe(&[], |app, stripe| async move {
+        let a = free_tenant(&app).await;
+        let tenant = a.id.to_string();
+        stripe.set_subscription("sub_1", active(&tenant));
+        let event = subscription_event(
+            "evt_1",
+            "customer.subscription.created",
+            "sub_1",
+            "active",
+            &tenant,
+        );
+        let cases = [
+            (
+                "a wrong secret",
+                event.clone(),
+                stripe_mock::sign(&event, "whsec_other", now()),
+            ),
+            (
+                "a stale timestamp",
+                event.clone(),
+                stripe_mock::sign(&event, WEBHOOK_SECRET, now() - 301),
+            ),
+            (
+                "a future timestamp",
+                event.clone(),
+                stripe_mock::sign(&event, WEBHOOK_SECRET, now() + 301),
+            ),
+            ("no signature", event.clone(), String::new()),
+            ("a garbled header", event.clone(), "v1=zz,t=soon".to_owned()),
+            (
+                "a body changed after signing",
+                event.replace("active", "paused"),
+                stripe_mock::sign(&event, WEBHOOK_SECRET, now()),
+            ),
+            (
+                "a malformed body",
+                "{not json".to_owned(),
+                stripe_mock::sign("{not json", WEBHOOK_SECRET, now()),
+            ),
+            (
+                "a body that isn't an event",
+                r#"{"hello": "world"}"#.to_owned(),
+                stripe_mock::sign(r#"{"hello": "world"}"#, WEBHOOK_SECRET, now()),
+            ),
+        ];
+        for (case, payload, signature) in cases {
+            let response = deliver_signed(&app, &payload, &signature).await;
+            assert_eq!(response.status(), 400, "{case}");
+        }
+        assert_eq!(count(&app, "SELECT count(*) FROM stripe_events").await, 0);
+        assert!(stripe.requests().is_empty(), "Stripe was never asked");
+        let owner = app.client_for(a.owner).await;
+        assert_eq!(billing(&app, &owner).await["entitlement"]["plan"], "free");
+
+        let ignored = stripe_mock::event(
+            "evt_x",
+            "customer.created",
+            json!({"id": "cus_9", "object": "customer"}),
+        );
+        assert_eq!(
+            deliver(&app, &ignored).await.status(),
+            200,
+            "an event type it doesn't handle"
+        );
+        assert_eq!(count(&app, "SELECT count(*) FROM stripe_events").await, 0);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_failure_while_processing_is_a_500_that_leaves_nothing_and_the_retry_applies() {
+    with_stripe(&[], |app, stripe| async move {
+        let a = free_tenant(&app).await;
+        let tenant = a.id.to_string();
+        stripe.set_subscription("sub_1", active(&tenant));
+        let event = subscription_event(
+            "evt_1",
+            "customer.subscription.created",
+            "sub_1",
+            "active",
+            &tenant,
+        );
+        stripe.set_failing(true);
+        assert_eq!(
+            deliver(&app, &event).await.status(),
+            500,
+            "Stripe will retry"
+        );
+        assert_eq!(
+            count(&app, "SELECT count(*) FROM stripe_events").await,
+            0,
+            "not recorded"
+        );
+        let owner = app.client_for(a.owner).await;
+        assert_eq!(billing(&app, &owner).await["entitlement"]["plan"], "free");
+
+        stripe.set_failing(false);
+        assert_eq!(deliver(&app, &event).await.status(), 200, "the retry");
+        assert_eq!(billing(&app, &owner).await["entitlement"]["plan"], "pro");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn without_stripe_keys_the_app_runs_and_says_what_to_configure() {
+    crate::support::each_backend(|app| async move {
+        let a = free_tenant(&app).await;
+        let owner = app.client_for(a.owner).await;
+        let refused = app
+            .post_json(&owner, "/api/v1/t/alpha/billing/checkout", &json!({}))
+            .await;
+        assert_eq!(refused.status(), 503);
+        let body: Value = refused.json().await.expect("JSON");
+        assert!(
+            body["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("STRIPE_SECRET_KEY"),
+            "{body}"
+        );
+        let webhook = deliver(&app, "{}").await;
+        assert_eq!(webhook.status(), 503, "nothing to verify with");
+    })
+    .await;
+}

@@ -1,0 +1,397 @@
+//! A local stand-in for Stripe's API, at the HTTP level: the app's real
+//! client talks to it through `STRIPE_API_BASE`. It keeps subscriptions and
+//! Checkout Sessions as Stripe would (the test sets what Stripe "has now"),
+//! answers with minimal but complete objects of the API version the client
+//! pins, and records every request. Webhooks are signed with Stripe's
+//! algorithm by [`sign`].
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use axum::Router;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use hmac::{Hmac, KeyInit, Mac};
+use serde_json::{Value, json};
+use sha2::Sha256;
+
+pub const WEBHOOK_SECRET: &str = "whsec_test_secret";
+pub const PRICE_MONTHLY: &str = "price_pro_monthly";
+pub const PRICE_YEARLY: &str = "price_pro_yearly";
+
+/// One request the app made.
+#[derive(Clone, Debug)]
+pub struct Recorded {
+    pub method: String,
+    pub path: String,
+    pub idempotency_key: Option<String>,
+    pub form: Vec<(String, String)>,
+}
+
+impl Recorded {
+    /// A form field, by its bracketed name (`line_items[0][price]`).
+    pub fn field(&self, name: &str) -> Option<&str> {
+        self.form
+            .iter()
+            .find(|(key, _)| key == name)
+            .map(|(_, value)| value.as_str())
+    }
+}
+
+/// A subscription as Stripe has it.
+#[derive(Clone, Debug)]
+pub struct Subscription {
+    pub customer: String,
+    pub status: String,
+    pub tenant: String,
+    pub price: String,
+    pub period_end: i64,
+    pub cancel_at_period_end: bool,
+}
+
+#[derive(Clone, Debug)]
+struct CheckoutSession {
+    client_reference_id: Option<String>,
+    customer: Option<String>,
+    subscription: Option<String>,
+    complete: bool,
+}
+
+#[derive(Default)]
+struct Books {
+    requests: Vec<Recorded>,
+    subscriptions: HashMap<String, Subscription>,
+    checkouts: HashMap<String, CheckoutSession>,
+    failing: bool,
+    created: u32,
+}
+
+#[derive(Clone)]
+pub struct MockStripe {
+    pub url: String,
+    books: Arc<Mutex<Books>>,
+}
+
+impl MockStripe {
+    pub async fn start() -> Self {
+        let books = Arc::new(Mutex::new(Books::default()));
+        let router = Router::new()
+            .route("/v1/checkout/sessions", post(create_checkout))
+            .route("/v1/checkout/sessions/{id}", get(checkout_session))
+            .route("/v1/billing_portal/sessions", post(create_portal))
+            .route(
+                "/v1/subscriptions/{id}",
+                get(subscription)
+                    .post(update_subscription)
+                    .delete(cancel_subscription),
+            )
+            .with_state(books.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind the mock");
+        let url = format!("http://{}", listener.local_addr().expect("address"));
+        tokio::spawn(async move {
+            axum::serve(listener, router).await.expect("mock serves");
+        });
+        Self { url, books }
+    }
+
+    /// The app's Stripe settings, pointed at this mock.
+    pub fn vars(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("STRIPE_SECRET_KEY", "sk_test_mock".to_owned()),
+            ("STRIPE_WEBHOOK_SECRET", WEBHOOK_SECRET.to_owned()),
+            ("STRIPE_PRICE_PRO_MONTHLY", PRICE_MONTHLY.to_owned()),
+            ("STRIPE_PRICE_PRO_YEARLY", PRICE_YEARLY.to_owned()),
+            ("STRIPE_API_BASE", self.url.clone()),
+        ]
+    }
+
+    /// Forgets everything: a new test's Stripe account.
+    pub fn reset(&self) {
+        *self.books() = Books::default();
+    }
+
+    fn books(&self) -> std::sync::MutexGuard<'_, Books> {
+        self.books.lock().expect("not poisoned")
+    }
+
+    pub fn requests(&self) -> Vec<Recorded> {
+        self.books().requests.clone()
+    }
+
+    /// The requests to `path` (method and path, as `POST /v1/…`).
+    pub fn requests_to(&self, route: &str) -> Vec<Recorded> {
+        self.requests()
+            .into_iter()
+            .filter(|r| format!("{} {}", r.method, r.path) == route)
+            .collect()
+    }
+
+    /// Stripe now has this subscription in this state.
+    pub fn set_subscription(&self, id: &str, subscription: Subscription) {
+        self.books()
+            .subscriptions
+            .insert(id.to_owned(), subscription);
+    }
+
+    /// The customer paid: the session is complete, with its customer and
+    /// subscription.
+    pub fn complete_checkout(&self, session: &str, customer: &str, subscription: &str) {
+        let mut books = self.books();
+        let checkout = books
+            .checkouts
+            .get_mut(session)
+            .expect("a session the app created");
+        checkout.customer = Some(customer.to_owned());
+        checkout.subscription = Some(subscription.to_owned());
+        checkout.complete = true;
+    }
+
+    /// While failing, every request gets Stripe's 500.
+    pub fn set_failing(&self, failing: bool) {
+        self.books().failing = failing;
+    }
+}
+
+type Shared = State<Arc<Mutex<Books>>>;
+
+/// Records the request; Stripe's 500 to answer with while failing.
+fn record(
+    books: &Arc<Mutex<Books>>,
+    method: &str,
+    path: String,
+    headers: &HeaderMap,
+    body: &str,
+) -> Option<Response> {
+    let mut books = books.lock().expect("not poisoned");
+    books.requests.push(Recorded {
+        method: method.to_owned(),
+        path,
+        idempotency_key: headers
+            .get("idempotency-key")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned),
+        form: form_urlencoded::parse(body.as_bytes())
+            .into_owned()
+            .collect(),
+    });
+    books.failing.then(|| {
+        stripe_error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "api_error",
+            "An unknown error occurred",
+        )
+    })
+}
+
+fn stripe_error(status: StatusCode, kind: &str, message: &str) -> Response {
+    (
+        status,
+        axum::Json(json!({"error": {"type": kind, "message": message}})),
+    )
+        .into_response()
+}
+
+fn missing(what: &str, id: &str) -> Response {
+    stripe_error(
+        StatusCode::NOT_FOUND,
+        "invalid_request_error",
+        &format!("No such {what}: '{id}'"),
+    )
+}
+
+async fn create_checkout(State(books): Shared, headers: HeaderMap, body: String) -> Response {
+    if let Some(failed) = record(
+        &books,
+        "POST",
+        "/v1/checkout/sessions".into(),
+        &headers,
+        &body,
+    ) {
+        return failed;
+    }
+    let form: HashMap<String, String> = form_urlencoded::parse(body.as_bytes())
+        .into_owned()
+        .collect();
+    let mut books = books.lock().expect("not poisoned");
+    books.created += 1;
+    let id = format!("cs_test_{}", books.created);
+    let session = CheckoutSession {
+        client_reference_id: form.get("client_reference_id").cloned(),
+        customer: form.get("customer").cloned(),
+        subscription: None,
+        complete: false,
+    };
+    books.checkouts.insert(id.clone(), session.clone());
+    axum::Json(checkout_json(&id, &session)).into_response()
+}
+
+async fn checkout_session(
+    State(books): Shared,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    let path = format!("/v1/checkout/sessions/{id}");
+    if let Some(failed) = record(&books, "GET", path, &headers, "") {
+        return failed;
+    }
+    let books = books.lock().expect("not poisoned");
+    match books.checkouts.get(&id) {
+        Some(session) => axum::Json(checkout_json(&id, session)).into_response(),
+        None => missing("checkout.session", &id),
+    }
+}
+
+async fn create_portal(State(books): Shared, headers: HeaderMap, body: String) -> Response {
+    if let Some(failed) = record(
+        &books,
+        "POST",
+        "/v1/billing_portal/sessions".into(),
+        &headers,
+        &body,
+    ) {
+        return failed;
+    }
+    let form: HashMap<String, String> = form_urlencoded::parse(body.as_bytes())
+        .into_owned()
+        .collect();
+    axum::Json(json!({
+        "id": "bps_test_1", "object": "billing_portal.session", "configuration": "bpc_test_1",
+        "created": 1_800_000_000, "customer": form.get("customer"), "livemode": false,
+        "return_url": form.get("return_url"),
+        "url": format!("https://billing.stripe.test/p/session/{}", form.get("customer").map_or("", String::as_str)),
+    }))
+    .into_response()
+}
+
+async fn subscription(
+    State(books): Shared,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    let path = format!("/v1/subscriptions/{id}");
+    if let Some(failed) = record(&books, "GET", path, &headers, "") {
+        return failed;
+    }
+    let books = books.lock().expect("not poisoned");
+    match books.subscriptions.get(&id) {
+        Some(subscription) => axum::Json(subscription_json(&id, subscription)).into_response(),
+        None => missing("subscription", &id),
+    }
+}
+
+async fn update_subscription(
+    State(books): Shared,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: String,
+) -> Response {
+    let path = format!("/v1/subscriptions/{id}");
+    if let Some(failed) = record(&books, "POST", path, &headers, &body) {
+        return failed;
+    }
+    let mut books = books.lock().expect("not poisoned");
+    let Some(subscription) = books.subscriptions.get_mut(&id) else {
+        return missing("subscription", &id);
+    };
+    for (key, value) in form_urlencoded::parse(body.as_bytes()) {
+        if key == "cancel_at_period_end" {
+            subscription.cancel_at_period_end = value == "true";
+        }
+    }
+    axum::Json(subscription_json(&id, subscription)).into_response()
+}
+
+async fn cancel_subscription(
+    State(books): Shared,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    let path = format!("/v1/subscriptions/{id}");
+    if let Some(failed) = record(&books, "DELETE", path, &headers, "") {
+        return failed;
+    }
+    let mut books = books.lock().expect("not poisoned");
+    let Some(subscription) = books.subscriptions.get_mut(&id) else {
+        return missing("subscription", &id);
+    };
+    subscription.status = "canceled".to_owned();
+    axum::Json(subscription_json(&id, subscription)).into_response()
+}
+
+/// A Checkout Session with the fields the pinned API version requires.
+fn checkout_json(id: &str, session: &CheckoutSession) -> Value {
+    json!({
+        "id": id, "object": "checkout.session", "mode": "subscription",
+        "status": if session.complete { "complete" } else { "open" },
+        "payment_status": if session.complete { "paid" } else { "unpaid" },
+        "url": format!("https://checkout.stripe.test/c/pay/{id}"),
+        "client_reference_id": session.client_reference_id,
+        "customer": session.customer, "subscription": session.subscription,
+        "metadata": {}, "livemode": false, "created": 1_800_000_000, "expires_at": 1_800_086_400,
+        "automatic_tax": {"enabled": false, "liability": null, "status": null, "provider": null},
+        "currency": "eur", "custom_fields": [],
+        "custom_text": {"after_submit": null, "shipping_address": null, "submit": null, "terms_of_service_acceptance": null},
+        "payment_method_types": ["card"], "shipping_options": [],
+    })
+}
+
+/// A subscription with one item, with the fields the pinned API version
+/// requires.
+fn subscription_json(id: &str, s: &Subscription) -> Value {
+    let price = json!({
+        "id": s.price, "object": "price", "active": true, "billing_scheme": "per_unit",
+        "created": 1_800_000_000, "currency": "eur", "livemode": false, "metadata": {},
+        "product": "prod_test_pro", "type": "recurring", "unit_amount": 2900,
+        "recurring": {"interval": "month", "interval_count": 1, "usage_type": "licensed", "meter": null, "trial_period_days": null},
+        "tax_behavior": "unspecified", "lookup_key": null, "nickname": null,
+    });
+    let plan = json!({
+        "id": s.price, "object": "plan", "active": true, "amount": 2900, "billing_scheme": "per_unit",
+        "created": 1_800_000_000, "currency": "eur", "interval": "month", "interval_count": 1,
+        "livemode": false, "metadata": {}, "product": "prod_test_pro", "usage_type": "licensed",
+    });
+    json!({
+        "id": id, "object": "subscription", "status": s.status, "customer": s.customer,
+        "metadata": {"tenant_id": s.tenant},
+        "cancel_at_period_end": s.cancel_at_period_end,
+        "cancel_at": if s.cancel_at_period_end { json!(s.period_end) } else { Value::Null },
+        "created": 1_800_000_000, "start_date": 1_800_000_000, "billing_cycle_anchor": 1_800_000_000,
+        "currency": "eur", "livemode": false, "collection_method": "charge_automatically", "discounts": [],
+        "automatic_tax": {"enabled": false, "liability": null, "disabled_reason": null},
+        "billing_mode": {"type": "classic"}, "billing_schedules": [],
+        "invoice_settings": {"account_tax_ids": null, "issuer": {"type": "self"}},
+        "items": {"object": "list", "url": "/v1/subscription_items", "has_more": false, "data": [{
+            "id": format!("si_{id}"), "object": "subscription_item", "created": 1_800_000_000,
+            "current_period_start": s.period_end - 30 * 86_400, "current_period_end": s.period_end,
+            "metadata": {}, "subscription": id, "discounts": [], "tax_rates": [], "quantity": 1,
+            "price": price, "plan": plan,
+        }]},
+    })
+}
+
+/// A `Stripe-Signature` header for `payload`, as Stripe computes it:
+/// HMAC-SHA256 of `"{t}.{payload}"` with the endpoint's secret.
+pub fn sign(payload: &str, secret: &str, timestamp: i64) -> String {
+    let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("any key length");
+    mac.update(format!("{timestamp}.{payload}").as_bytes());
+    format!(
+        "t={timestamp},v1={}",
+        hex::encode(mac.finalize().into_bytes())
+    )
+}
+
+/// An event as Stripe sends it (its envelope, in another API version than
+/// the client's: the app must only read what routing needs).
+pub fn event(id: &str, kind: &str, object: Value) -> String {
+    json!({
+        "id": id, "object": "event", "api_version": "2024-06-20", "created": 1_800_000_000,
+        "livemode": false, "pending_webhooks": 1,
+        "request": {"id": null, "idempotency_key": null},
+        "data": {"object": object}, "type": kind,
+    })
+    .to_string()
+}
