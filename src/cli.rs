@@ -176,18 +176,23 @@ async fn serve(db: Db, config: Config) -> Result<(), StartupError> {
 async fn print_tenants(db: &Db, reason: &str) -> Result<(), StartupError> {
     let admin = SuperAdmin::for_cli();
     let mut scope = all_tenants_unsafe(db, &admin, reason, Intent::Read).await?;
-    let tenants = crate::admin::tenant_overview(&mut scope)
-        .await
-        .map_err(ScopeError::Database)?;
     println!(
         "{:<36}  {:<24}  {:>7}  {:>9}  name",
         "id", "slug", "members", "locations"
     );
-    for tenant in tenants {
-        println!(
-            "{}  {:<24}  {:>7}  {:>9}  {}",
-            tenant.id, tenant.slug, tenant.members, tenant.locations, tenant.name
-        );
+    for page in 0.. {
+        let (tenants, more) = crate::admin::tenant_overview(&mut scope, "", page)
+            .await
+            .map_err(ScopeError::Database)?;
+        for tenant in tenants {
+            println!(
+                "{}  {:<24}  {:>7}  {:>9}  {}",
+                tenant.id, tenant.slug, tenant.members, tenant.locations, tenant.name
+            );
+        }
+        if !more {
+            break;
+        }
     }
     Ok(())
 }

@@ -16,6 +16,7 @@ use crate::http::routes::{Access, Routes, get};
 use crate::http::{assets, csrf};
 use crate::sessions::USER_ID_KEY;
 use crate::sessions::flash::{self, Flash};
+use crate::tenancy::super_admin::IMPERSONATOR_KEY;
 use crate::tenancy::{Action, Member, Tenant};
 
 pub fn routes() -> Routes {
@@ -44,6 +45,9 @@ pub struct Layout {
     pub signed_in: bool,
     /// The signed-in user hasn't confirmed their email: shows the banner.
     pub email_unverified: bool,
+    /// A super-admin is acting as this user (their email): the banner with
+    /// the way back.
+    pub impersonating: Option<String>,
     /// For the hidden `csrf_token` field of every form (`forms::csrf`).
     /// Empty for a visitor without a session until [`Layout::with_csrf`].
     pub csrf_token: String,
@@ -60,6 +64,7 @@ impl Layout {
             year: time::OffsetDateTime::now_utc().year(),
             signed_in: false,
             email_unverified: false,
+            impersonating: None,
             csrf_token: String::new(),
         }
     }
@@ -83,12 +88,17 @@ impl FromRequestParts<AppState> for Layout {
             .await
             .map_err(|(_, reason)| AppError::Internal(reason.to_owned()))?;
         let signed_in = session.get_value(USER_ID_KEY).await?.is_some();
-        let email_unverified = signed_in
-            && <CurrentUser as OptionalFromRequestParts<AppState>>::from_request_parts(
-                parts, state,
-            )
-            .await?
-            .is_some_and(|user| !user.email_verified);
+        let user = if signed_in {
+            <CurrentUser as OptionalFromRequestParts<AppState>>::from_request_parts(parts, state)
+                .await?
+        } else {
+            None
+        };
+        let email_unverified = user.as_ref().is_some_and(|user| !user.email_verified);
+        let impersonating = match user {
+            Some(user) if session.get_value(IMPERSONATOR_KEY).await?.is_some() => Some(user.email),
+            _ => None,
+        };
         // A session that exists anyway gets a token; a visitor without one
         // doesn't get a session just for looking at a page.
         let csrf_token = if session.is_empty().await {
@@ -100,6 +110,7 @@ impl FromRequestParts<AppState> for Layout {
             flashes: flash::take(&session).await?,
             signed_in,
             email_unverified,
+            impersonating,
             csrf_token,
             ..Self::plain()
         })

@@ -36,17 +36,50 @@ impl SuperAdmin {
     }
 }
 
+/// The session key that holds, while a super-admin acts as a tenant's
+/// owner, the super-admin's own user id: the way back.
+pub const IMPERSONATOR_KEY: &str = "impersonator";
+
+impl SuperAdmin {
+    /// The super-admin who is impersonating this session's user (and still
+    /// is a super-admin), to end it.
+    ///
+    /// # Errors
+    /// When the session store or the database fails.
+    pub(crate) async fn behind_impersonation(
+        session: &Session,
+        db: &Db,
+    ) -> Result<Option<Self>, AppError> {
+        let Some(id) = session.get::<UserId>(IMPERSONATOR_KEY).await? else {
+            return Ok(None);
+        };
+        let admin = crate::accounts::global::find_user(db, id).await?;
+        Ok(admin
+            .filter(|admin| admin.is_super_admin)
+            .map(|admin| Self {
+                user: Some(admin.id),
+                actor: format!("user:{}", admin.email),
+            }))
+    }
+
+    /// The super-admin's user id (`None` for the CLI).
+    pub fn user_id(&self) -> Option<UserId> {
+        self.user
+    }
+}
+
 /// A signed-in super-admin whose sign-in passed a second factor (they can
-/// act as any owner). Anyone else gets 404: the admin area is not
-/// advertised.
+/// act as any owner). Anyone else, signed in or not, gets the 404 of an
+/// unknown route: the admin area is not advertised.
 impl FromRequestParts<AppState> for SuperAdmin {
     type Rejection = AppError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, AppError> {
-        let user = CurrentUser::from_request_parts(parts, state).await?;
-        if !user.is_super_admin {
-            return Err(AppError::NotFound);
-        }
+        let user = match CurrentUser::from_request_parts(parts, state).await {
+            Ok(user) if user.is_super_admin => user,
+            Ok(_) | Err(AppError::Unauthorized) => return Err(AppError::NotFound),
+            Err(other) => return Err(other),
+        };
         let session = Session::from_request_parts(parts, state)
             .await
             .map_err(|(_, reason)| AppError::Internal(reason.to_owned()))?;
@@ -98,13 +131,19 @@ pub async fn all_tenants_unsafe(
     if reason.is_empty() {
         return Err(ScopeError::MissingReason);
     }
-    record(db, admin, reason).await?;
-    tracing::warn!(actor = admin.actor, reason, "all_tenants_unsafe");
+    audit(db, admin, reason).await?;
     let tx = begin(db, Binding::AllTenants, intent).await?;
     Ok(AllTenantsScope { tx })
 }
 
-async fn record(db: &Db, admin: &SuperAdmin, reason: &str) -> Result<(), sqlx::Error> {
+/// Records in the audit log, committed on its own, what a super-admin does
+/// and why: every `all_tenants_unsafe`, and actions that open no scope
+/// (ending an impersonation).
+///
+/// # Errors
+/// When the database fails.
+pub async fn audit(db: &Db, admin: &SuperAdmin, reason: &str) -> Result<(), sqlx::Error> {
+    tracing::warn!(actor = admin.actor, reason, "super-admin audit");
     on_backend!(db, |pool| sqlx::query(
         "INSERT INTO super_admin_audit (id, actor_user_id, actor, reason, created_at) \
          VALUES ($1, $2, $3, $4, $5)"

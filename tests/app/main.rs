@@ -3,6 +3,7 @@
 
 mod account;
 mod accounts;
+mod admin;
 mod api;
 mod api_tokens;
 mod assets_and_styling;

@@ -12,13 +12,13 @@ use crate::fixtures::TenantFixture;
 use crate::stripe_mock::{self, MockStripe, PRICE_MONTHLY, Subscription, WEBHOOK_SECRET};
 use crate::support::{Options, TestApp, client_with, csrf_field, each_backend_with, new_client};
 
-fn now() -> i64 {
+pub fn now() -> i64 {
     time::OffsetDateTime::now_utc().unix_timestamp()
 }
 
 /// Runs `body` on each backend with the app pointed at a fresh mock (plus
 /// `vars`).
-async fn with_stripe<F, Fut>(vars: &[(&'static str, &str)], body: F)
+pub async fn with_stripe<F, Fut>(vars: &[(&'static str, &str)], body: F)
 where
     F: Fn(TestApp, MockStripe) -> Fut,
     Fut: Future<Output = ()>,
@@ -44,7 +44,7 @@ where
 }
 
 /// Delivers `payload` to the webhook as Stripe does, signed now.
-async fn deliver(app: &TestApp, payload: &str) -> reqwest::Response {
+pub async fn deliver(app: &TestApp, payload: &str) -> reqwest::Response {
     deliver_signed(
         app,
         payload,
@@ -53,7 +53,7 @@ async fn deliver(app: &TestApp, payload: &str) -> reqwest::Response {
     .await
 }
 
-async fn deliver_signed(app: &TestApp, payload: &str, signature: &str) -> reqwest::Response {
+pub async fn deliver_signed(app: &TestApp, payload: &str, signature: &str) -> reqwest::Response {
     new_client()
         .post(app.url("/webhooks/stripe"))
         .header("stripe-signature", signature)
@@ -64,7 +64,7 @@ async fn deliver_signed(app: &TestApp, payload: &str, signature: &str) -> reqwes
         .expect("POST /webhooks/stripe")
 }
 
-fn subscription_event(
+pub fn subscription_event(
     id: &str,
     kind: &str,
     subscription: &str,
@@ -79,7 +79,7 @@ fn subscription_event(
     )
 }
 
-fn active(tenant: &str) -> Subscription {
+pub fn active(tenant: &str) -> Subscription {
     Subscription {
         customer: "cus_test_1".to_owned(),
         status: "active".to_owned(),
@@ -90,7 +90,7 @@ fn active(tenant: &str) -> Subscription {
     }
 }
 
-fn with_status(subscription: Subscription, status: &str) -> Subscription {
+pub fn with_status(subscription: Subscription, status: &str) -> Subscription {
     Subscription {
         status: status.to_owned(),
         ..subscription

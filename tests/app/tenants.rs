@@ -226,8 +226,8 @@ async fn super_admins_see_every_tenant_and_each_look_is_audited() {
         );
         assert_eq!(
             app.get("/admin/tenants").await.status(),
-            303,
-            "signed out: sent to sign in"
+            404,
+            "signed out: no panel either"
         );
 
         let admin = app.client_for(operator).await;

@@ -292,7 +292,8 @@ async fn a_super_admin_needs_a_second_factor_for_admin_pages() {
             200
         );
 
-        // A new sign-in passes the code step before reaching the panel.
+        // A new sign-in passes the code step before reaching the panel
+        // (until then, the panel doesn't exist).
         let browser = password_step(&app, "ops@example.com").await;
         assert_eq!(
             browser
@@ -301,7 +302,7 @@ async fn a_super_admin_needs_a_second_factor_for_admin_pages() {
                 .await
                 .unwrap()
                 .status(),
-            303
+            404
         );
         assert_eq!(
             code_step(&app, &browser, &code(&totp, 1)).await.status(),

@@ -1,0 +1,480 @@
+//! The super-admin panel: hidden (the 404 of an unknown route) from everyone
+//! else; tenants searched and paged; comps, cancellations and
+//! reinstatements (through Stripe, the mock); impersonation with a banner
+//! and a way back; every look and action in the audit log. On both
+//! databases.
+
+use reqwest::Method;
+use serde_json::Value;
+
+use crate::fixtures::{TenantFixture, tenant, user};
+use crate::stripe_billing::{active, deliver, subscription_event, with_status, with_stripe};
+use crate::support::{TestApp, csrf_field, each_backend};
+
+/// A signed-in super-admin who passed a second factor.
+async fn super_admin(app: &TestApp) -> reqwest::Client {
+    let operator = user(&app.db, "ops@example.test").await;
+    app.execute("UPDATE users SET is_super_admin = true WHERE email = 'ops@example.test'")
+        .await;
+    let client = app.client_for(operator).await;
+    app.enrol_two_factor(&client).await;
+    client
+}
+
+async fn audit_reasons(app: &TestApp) -> Vec<String> {
+    app::on_backend!(&app.db, |pool| sqlx::query_scalar(
+        "SELECT reason FROM super_admin_audit ORDER BY created_at, id"
+    )
+    .fetch_all(pool)
+    .await)
+    .expect("audit")
+}
+
+async fn text(client: &reqwest::Client, url: String) -> String {
+    client
+        .get(url)
+        .send()
+        .await
+        .expect("GET")
+        .text()
+        .await
+        .expect("body")
+}
+
+/// Posts an admin form (with the page's CSRF field) and returns the
+/// response.
+async fn act(
+    app: &TestApp,
+    client: &reqwest::Client,
+    path: &str,
+    fields: &[(&str, &str)],
+) -> reqwest::Response {
+    let page = text(client, app.url("/admin/tenants")).await;
+    let token = csrf_field(&page);
+    let mut form = vec![("csrf_token", token.as_str())];
+    form.extend_from_slice(fields);
+    app.post_form(client, path, &form).await
+}
+
+async fn end_impersonation(
+    app: &TestApp,
+    client: &reqwest::Client,
+    token: &str,
+) -> reqwest::Response {
+    client
+        .post(app.url("/admin/impersonation/end"))
+        .header(app::http::csrf::HEADER, token)
+        .form(&[("csrf_token", token)])
+        .send()
+        .await
+        .expect("POST")
+}
+
+async fn billing(app: &TestApp, owner: &reqwest::Client) -> Value {
+    app.get_json(owner, "/api/v1/t/alpha/billing").await
+}
+
+#[tokio::test]
+async fn every_admin_route_is_the_404_of_an_unknown_route_for_everyone_else() {
+    each_backend(|app| async move {
+        let a = TenantFixture::create(&app.db, "alpha").await;
+        let owner = app.client_for(a.owner).await;
+        let admin_role = app.client_for(a.admin).await;
+        let visitor = crate::support::new_client();
+        let registry = app::http::routes();
+        let routes: Vec<_> = registry
+            .infos()
+            .into_iter()
+            .filter(|route| route.path.starts_with("/admin"))
+            .collect();
+        assert!(routes.len() >= 9, "{routes:?}");
+        for (who, client) in [
+            ("the owner", &owner),
+            ("an admin member", &admin_role),
+            ("a visitor", &visitor),
+        ] {
+            for route in &routes {
+                let path = route.path.replace("{tenant_id}", &a.id.to_string());
+                for method in &route.methods {
+                    let unknown = client
+                        .request(method.clone(), app.url("/admin/no-such-page"))
+                        .send()
+                        .await
+                        .expect("request");
+                    let response = client
+                        .request(method.clone(), app.url(&path))
+                        .send()
+                        .await
+                        .expect("request");
+                    assert_eq!(
+                        response.status(),
+                        unknown.status(),
+                        "{who}: {method} {path}"
+                    );
+                    if *method == Method::GET {
+                        assert_eq!(response.status(), 404, "{who}: {method} {path}");
+                    }
+                }
+            }
+        }
+        let owner_posts = owner
+            .post(app.url(&format!("/admin/tenants/{}/comp", a.id)))
+            .form(&[("reason", "mine"), ("until", "")])
+            .send()
+            .await
+            .expect("POST");
+        assert_eq!(owner_posts.status(), 404, "with a valid CSRF token too");
+        assert!(
+            audit_reasons(&app).await.is_empty(),
+            "nothing opened, nothing recorded"
+        );
+        let owner_view = billing(&app, &owner).await;
+        assert_eq!(
+            owner_view["entitlement"]["comped"], true,
+            "the fixture's comp, untouched"
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn tenants_are_searched_and_paged_with_plan_status_and_members() {
+    each_backend(|app| async move {
+        TenantFixture::create(&app.db, "alpha").await;
+        for n in 0..27 {
+            tenant(&app.db, &format!("Shop {n:02}"), &format!("shop-{n:02}")).await;
+        }
+        app.execute("UPDATE tenants SET comped = false WHERE slug <> 'alpha'")
+            .await;
+        let admin = super_admin(&app).await;
+        let first = text(&admin, app.url("/admin/tenants")).await;
+        assert_eq!(
+            first.matches("href=\"/admin/tenants/").count(),
+            25,
+            "a page of 25"
+        );
+        assert!(first.contains("page=1"), "and a link to the next");
+        let second = text(&admin, app.url("/admin/tenants?page=1")).await;
+        assert_eq!(second.matches("href=\"/admin/tenants/").count(), 3);
+        assert!(!second.contains("page=2"));
+
+        let found = text(&admin, app.url("/admin/tenants?q=ALPH")).await;
+        assert_eq!(found.matches("href=\"/admin/tenants/").count(), 1);
+        assert!(
+            found.contains("alpha Ltd") && found.contains("Pro (comped)"),
+            "{found}"
+        );
+        assert!(
+            found.contains("<td class=\"px-4 py-2 text-right text-slate-600\">4</td>"),
+            "members"
+        );
+        let wildcard = text(&admin, app.url("/admin/tenants?q=%25")).await;
+        assert_eq!(
+            wildcard.matches("href=\"/admin/tenants/").count(),
+            0,
+            "% is literal"
+        );
+        let free = text(&admin, app.url("/admin/tenants?q=shop-07")).await;
+        assert!(free.contains("Free"), "{free}");
+        assert!(
+            audit_reasons(&app)
+                .await
+                .iter()
+                .filter(|r| r.contains("tenant list"))
+                .count()
+                >= 5
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn comps_are_audited_need_a_reason_and_survive_webhooks() {
+    with_stripe(&[], |app, stripe| async move {
+        let a = TenantFixture::create(&app.db, "alpha").await;
+        app.execute("UPDATE tenants SET comped = false").await;
+        let owner = app.client_for(a.owner).await;
+        let admin = super_admin(&app).await;
+        let comp_path = format!("/admin/tenants/{}/comp", a.id);
+
+        let no_reason = act(&app, &admin, &comp_path, &[("until", ""), ("reason", "  ")]).await;
+        assert_eq!(no_reason.status(), 422);
+        let past = act(
+            &app,
+            &admin,
+            &comp_path,
+            &[("until", "2020-01-01"), ("reason", "x")],
+        )
+        .await;
+        assert_eq!(past.status(), 422, "a past date");
+        assert_eq!(billing(&app, &owner).await["entitlement"]["plan"], "free");
+
+        let comped = act(
+            &app,
+            &admin,
+            &comp_path,
+            &[("until", "2099-12-31"), ("reason", "design partner")],
+        )
+        .await;
+        assert_eq!(comped.status(), 303);
+        let status = billing(&app, &owner).await;
+        assert_eq!(
+            (
+                status["entitlement"]["plan"].as_str(),
+                status["entitlement"]["comped"].as_bool()
+            ),
+            (Some("pro"), Some(true))
+        );
+        let detail = text(&admin, app.url(&format!("/admin/tenants/{}", a.id))).await;
+        assert!(
+            detail.contains("until 2100-01-01") && detail.contains("design partner"),
+            "{detail}"
+        );
+        assert!(
+            audit_reasons(&app)
+                .await
+                .iter()
+                .any(|r| r.contains("comped onto Pro through 2099-12-31")
+                    && r.contains("design partner")),
+            "{:?}",
+            audit_reasons(&app).await
+        );
+
+        // A subscription that ends doesn't take the comp with it.
+        let tenant_id = a.id.to_string();
+        stripe.set_subscription("sub_1", with_status(active(&tenant_id), "canceled"));
+        let deleted = subscription_event(
+            "evt_1",
+            "customer.subscription.deleted",
+            "sub_1",
+            "canceled",
+            &tenant_id,
+        );
+        assert_eq!(deliver(&app, &deleted).await.status(), 200);
+        let status = billing(&app, &owner).await;
+        assert_eq!(status["subscription_status"], "canceled");
+        assert_eq!(status["entitlement"]["plan"], "pro", "still comped");
+
+        let ended = act(
+            &app,
+            &admin,
+            &format!("/admin/tenants/{}/end-comp", a.id),
+            &[("reason", "partnership over")],
+        )
+        .await;
+        assert_eq!(ended.status(), 303);
+        assert_eq!(billing(&app, &owner).await["entitlement"]["plan"], "free");
+        assert!(
+            audit_reasons(&app)
+                .await
+                .iter()
+                .any(|r| r.contains("ended the comp") && r.contains("partnership over"))
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn cancel_and_reinstate_go_through_stripe_and_say_when_a_new_checkout_is_needed() {
+    with_stripe(&[], |app, stripe| async move {
+        let a = TenantFixture::create(&app.db, "alpha").await;
+        app.execute("UPDATE tenants SET comped = false").await;
+        let tenant_id = a.id.to_string();
+        let owner = app.client_for(a.owner).await;
+        stripe.set_subscription("sub_1", active(&tenant_id));
+        deliver(
+            &app,
+            &subscription_event(
+                "evt_1",
+                "customer.subscription.created",
+                "sub_1",
+                "active",
+                &tenant_id,
+            ),
+        )
+        .await;
+        let admin = super_admin(&app).await;
+        let base = format!("/admin/tenants/{}", a.id);
+
+        let cancel = act(
+            &app,
+            &admin,
+            &format!("{base}/cancel"),
+            &[("when", "period_end"), ("reason", "asked by email")],
+        )
+        .await;
+        assert_eq!(cancel.status(), 303);
+        let update = stripe.requests_to("POST /v1/subscriptions/sub_1");
+        assert_eq!(update[0].field("cancel_at_period_end"), Some("true"));
+        let flashed = text(&admin, app.url(&base)).await;
+        assert!(flashed.contains("subscription ends on"), "{flashed}");
+        deliver(
+            &app,
+            &subscription_event(
+                "evt_2",
+                "customer.subscription.updated",
+                "sub_1",
+                "active",
+                &tenant_id,
+            ),
+        )
+        .await;
+        let status = billing(&app, &owner).await;
+        assert!(
+            status["ends_at"].is_string(),
+            "the webhook brought the end date: {status}"
+        );
+        assert_eq!(status["entitlement"]["plan"], "pro", "until then");
+
+        let reinstate = act(
+            &app,
+            &admin,
+            &format!("{base}/reinstate"),
+            &[("reason", "changed their mind")],
+        )
+        .await;
+        assert_eq!(reinstate.status(), 303);
+        let update = stripe.requests_to("POST /v1/subscriptions/sub_1");
+        assert_eq!(
+            update.last().unwrap().field("cancel_at_period_end"),
+            Some("false")
+        );
+        deliver(
+            &app,
+            &subscription_event(
+                "evt_3",
+                "customer.subscription.updated",
+                "sub_1",
+                "active",
+                &tenant_id,
+            ),
+        )
+        .await;
+        assert!(billing(&app, &owner).await["ends_at"].is_null());
+
+        let now = act(
+            &app,
+            &admin,
+            &format!("{base}/cancel"),
+            &[("when", "now"), ("reason", "fraud")],
+        )
+        .await;
+        assert_eq!(now.status(), 303);
+        assert_eq!(
+            stripe.requests_to("DELETE /v1/subscriptions/sub_1").len(),
+            1
+        );
+        deliver(
+            &app,
+            &subscription_event(
+                "evt_4",
+                "customer.subscription.deleted",
+                "sub_1",
+                "canceled",
+                &tenant_id,
+            ),
+        )
+        .await;
+        assert_eq!(billing(&app, &owner).await["entitlement"]["plan"], "free");
+
+        let too_late = act(
+            &app,
+            &admin,
+            &format!("{base}/reinstate"),
+            &[("reason", "retry")],
+        )
+        .await;
+        assert_eq!(too_late.status(), 303);
+        let page = text(&admin, app.url(&base)).await;
+        assert!(page.contains("needs a new checkout"), "{page}");
+        let reasons = audit_reasons(&app).await;
+        for action in [
+            "canceled the subscription at the period's end",
+            "reinstated",
+            "canceled the subscription now",
+        ] {
+            assert!(
+                reasons.iter().any(|r| r.contains(action)),
+                "{action}: {reasons:?}"
+            );
+        }
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn impersonation_is_audited_shows_a_banner_and_ends_back_in_the_panel() {
+    each_backend(|app| async move {
+        let a = TenantFixture::create(&app.db, "alpha").await;
+        let admin = super_admin(&app).await;
+        let path = format!("/admin/tenants/{}/impersonate", a.id);
+        let refused = act(&app, &admin, &path, &[("reason", "")]).await;
+        assert_eq!(refused.status(), 422, "a reason first");
+
+        let started = act(
+            &app,
+            &admin,
+            &path,
+            &[("reason", "ticket 42: can't see the rota")],
+        )
+        .await;
+        assert_eq!(started.status(), 303);
+        assert_eq!(started.headers()["location"], "/t/alpha/locations");
+        let page = text(&admin, app.url("/t/alpha/locations")).await;
+        assert!(
+            page.contains("Impersonating owner@alpha.test"),
+            "the banner"
+        );
+        assert!(
+            page.contains(r#"action="/admin/impersonation/end""#),
+            "the way back"
+        );
+        let me = app.get_json(&admin, "/api/v1/me").await;
+        assert_eq!(me["user"]["email"], "owner@alpha.test");
+        let panel = admin
+            .get(app.url("/admin/tenants"))
+            .send()
+            .await
+            .expect("GET");
+        assert_eq!(
+            panel.status(),
+            404,
+            "acting as the owner, not as a super-admin"
+        );
+        assert!(
+            audit_reasons(&app)
+                .await
+                .iter()
+                .any(|r| r.contains("impersonated the owner") && r.contains("ticket 42"))
+        );
+
+        let token = csrf_field(&page);
+        // The session (and its CSRF token) changed with the sign-in.
+        let ended = end_impersonation(&app, &admin, &token).await;
+        assert_eq!(ended.status(), 303);
+        assert_eq!(ended.headers()["location"], "/admin/tenants");
+        let panel = admin
+            .get(app.url("/admin/tenants"))
+            .send()
+            .await
+            .expect("GET");
+        assert_eq!(panel.status(), 200, "back, second factor included");
+        let back = panel.text().await.expect("body");
+        assert!(!back.contains("Impersonating"), "no banner");
+        assert!(
+            audit_reasons(&app)
+                .await
+                .iter()
+                .any(|r| r.contains("ended the impersonation"))
+        );
+
+        let audit = text(&admin, app.url("/admin/audit")).await;
+        assert!(
+            audit.contains("ticket 42") && audit.contains("user:ops@example.test"),
+            "the audit page"
+        );
+        let again = end_impersonation(&app, &admin, &csrf_field(&audit)).await;
+        assert_eq!(again.status(), 404, "nothing to end");
+    })
+    .await;
+}
