@@ -84,7 +84,7 @@ async fn every_admin_route_is_the_404_of_an_unknown_route_for_everyone_else() {
         let registry = app::http::routes();
         let routes: Vec<_> = registry
             .infos()
-            .into_iter()
+            .iter()
             .filter(|route| route.path.starts_with("/admin"))
             .collect();
         assert!(routes.len() >= 9, "{routes:?}");
