@@ -1,5 +1,5 @@
-//! Billing's queries on the global `tenants` table, outside any scope: which
-//! tenant a Stripe event is about.
+//! Billing's queries on global tables, outside any scope: which tenant a
+//! Stripe event is about, and forgetting old event ids.
 
 use crate::db::Db;
 use crate::ids::TenantId;
@@ -29,4 +29,19 @@ pub async fn tenant_of_customer(db: &Db, customer: &str) -> Result<Option<Tenant
     .bind(customer)
     .fetch_optional(pool)
     .await)
+}
+
+/// Forgets the ids of Stripe events processed before `before` (unix
+/// seconds): Stripe stops retrying after 3 days.
+///
+/// # Errors
+/// When the database fails.
+pub async fn delete_events_before(db: &Db, before: i64) -> Result<u64, sqlx::Error> {
+    on_backend!(db, |pool| sqlx::query(
+        "DELETE FROM stripe_events WHERE processed_at < $1"
+    )
+    .bind(before)
+    .execute(pool)
+    .await
+    .map(|done| done.rows_affected()))
 }

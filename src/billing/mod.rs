@@ -9,7 +9,7 @@
 //! a super-admin's comp.
 
 pub mod api;
-mod global;
+pub mod global;
 pub mod pages;
 pub mod stripe;
 pub mod webhook;

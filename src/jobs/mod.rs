@@ -220,7 +220,7 @@ pub async fn schedule_periodic(db: &Db) -> Result<(), sqlx::Error> {
     Ok(())
 }
 
-/// How long dead jobs and periodic claims are kept.
+/// How long dead jobs, periodic claims and Stripe event ids are kept.
 const KEEP_FINISHED: Duration = Duration::from_secs(30 * 24 * 3600);
 
 async fn purge_expired(db: &Db) -> Result<(), JobError> {
@@ -231,6 +231,7 @@ async fn purge_expired(db: &Db) -> Result<(), JobError> {
     let counters = crate::rate_limits::purge_expired(db).await?;
     let before = unix_now() - i64::try_from(KEEP_FINISHED.as_secs()).unwrap_or(i64::MAX);
     let queue = global::delete_finished_before(db, before).await?;
+    let stripe_events = crate::billing::global::delete_events_before(db, before).await?;
     // Invitations are tenant data: purged tenant by tenant, each in its scope.
     let mut invitations = 0;
     for tenant in crate::tenancy::global::all_tenant_ids(db).await? {
@@ -243,6 +244,7 @@ async fn purge_expired(db: &Db) -> Result<(), JobError> {
         tokens,
         counters,
         queue,
+        stripe_events,
         invitations,
         "purged expired rows"
     );

@@ -194,7 +194,7 @@ async fn a_periodic_job_is_enqueued_once_per_period_however_many_instances_ask()
 }
 
 #[tokio::test]
-async fn the_purge_deletes_expired_sessions_tokens_and_counters_only() {
+async fn the_purge_deletes_expired_sessions_tokens_counters_and_old_stripe_events_only() {
     each_backend(|app| async move {
         let user = crate::fixtures::user(&app.db, "purge@example.com").await;
         let (past, future) = (now() - 10, now() + 3600);
@@ -226,6 +226,14 @@ async fn the_purge_deletes_expired_sessions_tokens_and_counters_only() {
                     .await
                     .expect("insert a counter");
             }
+            for (id, processed) in [("evt_old", now() - 31 * 86_400), ("evt_recent", now() - 86_400)] {
+                sqlx::query("INSERT INTO stripe_events (id, type, processed_at) VALUES ($1, 'invoice.paid', $2)")
+                    .bind(id)
+                    .bind(processed)
+                    .execute(pool)
+                    .await
+                    .expect("insert an event id");
+            }
         });
         jobs::enqueue(&app.db, None, &Job::PurgeExpired).await.expect("enqueue");
         assert_eq!(app.run_jobs().await, 1);
@@ -243,6 +251,7 @@ async fn the_purge_deletes_expired_sessions_tokens_and_counters_only() {
         assert_eq!(left("sessions", "id").await, ["live-session"]);
         assert_eq!(left("account_tokens", "digest").await, ["live-token"]);
         assert_eq!(left("rate_limit_counters", "subject").await, ["current"]);
+        assert_eq!(left("stripe_events", "id").await, ["evt_recent"], "kept past Stripe's retries");
         assert!(job_state(&app, "purge_expired").await.is_empty(), "the purge succeeded");
     })
     .await;
