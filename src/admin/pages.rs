@@ -191,8 +191,10 @@ pub(super) async fn act_on(
     Ok((scope, tenant))
 }
 
-fn back_to(id: TenantId) -> Redirect {
-    Redirect::to(&format!("/admin/tenants/{id}"))
+/// Back to the tenant's page, with what happened.
+async fn back_to(session: &Session, id: TenantId, outcome: Flash) -> Result<Redirect, AppError> {
+    flash::push(session, outcome).await?;
+    Ok(Redirect::to(&format!("/admin/tenants/{id}")))
 }
 
 #[derive(Deserialize)]
@@ -242,12 +244,12 @@ async fn comp(
     let (mut scope, tenant) = act_on(&state, &admin, id, &action, &form.reason).await?;
     super::comp(&mut scope, id, until, form.reason.trim()).await?;
     scope.commit().await?;
-    flash::push(
+    back_to(
         &session,
+        id,
         Flash::success(format!("{} is {action}.", tenant.name)),
     )
-    .await?;
-    Ok(back_to(id))
+    .await
 }
 
 async fn end_comp(
@@ -260,12 +262,12 @@ async fn end_comp(
     let (mut scope, tenant) = act_on(&state, &admin, id, "ended the comp", &form.reason).await?;
     super::end_comp(&mut scope, id).await?;
     scope.commit().await?;
-    flash::push(
+    back_to(
         &session,
+        id,
         Flash::success(format!("{}'s comp has ended.", tenant.name)),
     )
-    .await?;
-    Ok(back_to(id))
+    .await
 }
 
 /// The tenant's Stripe subscription id and the client, or why there is
@@ -330,15 +332,15 @@ async fn cancel(
         Some(end) if result.is_live() => format!("ends on {}", crate::billing::day(end)),
         _ => format!("is {}", result.status),
     };
-    flash::push(
+    back_to(
         &session,
+        id,
         Flash::success(format!(
             "Stripe: {}'s subscription {outcome}. The plan follows when Stripe's webhook arrives.",
             tenant.name
         )),
     )
-    .await?;
-    Ok(back_to(id))
+    .await
 }
 
 /// Undoes a scheduled cancellation. An ended subscription can't come back:
@@ -379,8 +381,7 @@ async fn reinstate(
             tenant.name
         ))
     };
-    flash::push(&session, message).await?;
-    Ok(back_to(id))
+    back_to(&session, id, message).await
 }
 
 #[derive(Template)]

@@ -8,7 +8,9 @@ use reqwest::Method;
 use serde_json::Value;
 
 use crate::fixtures::{TenantFixture, tenant, user};
-use crate::stripe_billing::{active, deliver, subscription_event, with_status, with_stripe};
+use crate::stripe_billing::{
+    active, deliver, subscribed, subscription_event, with_status, with_stripe,
+};
 use crate::support::{TestApp, csrf_field, each_backend};
 
 /// A signed-in super-admin who passed a second factor.
@@ -281,18 +283,7 @@ async fn cancel_and_reinstate_go_through_stripe_and_say_when_a_new_checkout_is_n
         app.execute("UPDATE tenants SET comped = false").await;
         let tenant_id = a.id.to_string();
         let owner = app.client_for(a.owner).await;
-        stripe.set_subscription("sub_1", active(&tenant_id));
-        deliver(
-            &app,
-            &subscription_event(
-                "evt_1",
-                "customer.subscription.created",
-                "sub_1",
-                "active",
-                &tenant_id,
-            ),
-        )
-        .await;
+        subscribed(&app, &stripe, &tenant_id).await;
         let admin = super_admin(&app).await;
         let base = format!("/admin/tenants/{}", a.id);
 

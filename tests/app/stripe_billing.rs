@@ -79,6 +79,20 @@ pub fn subscription_event(
     )
 }
 
+/// `tenant` subscribes: Stripe has `sub_1` active, and its `created`
+/// event arrives.
+pub async fn subscribed(app: &TestApp, stripe: &MockStripe, tenant: &str) {
+    stripe.set_subscription("sub_1", active(tenant));
+    let created = subscription_event(
+        "evt_subscribed",
+        "customer.subscription.created",
+        "sub_1",
+        "active",
+        tenant,
+    );
+    assert_eq!(deliver(app, &created).await.status(), 200);
+}
+
 pub fn active(tenant: &str) -> Subscription {
     Subscription {
         customer: "cus_test_1".to_owned(),
@@ -437,8 +451,7 @@ async fn a_failed_payment_shows_the_banner_until_an_invoice_is_paid() {
         let a = free_tenant(&app).await;
         let tenant = a.id.to_string();
         let owner = app.client_for(a.owner).await;
-        stripe.set_subscription("sub_1", active(&tenant));
-        deliver(&app, &subscription_event("evt_1", "customer.subscription.created", "sub_1", "active", &tenant)).await;
+        subscribed(&app, &stripe, &tenant).await;
 
         stripe.set_subscription("sub_1", with_status(active(&tenant), "past_due"));
         // An invoice in a current API version names its subscription under
@@ -481,18 +494,7 @@ async fn a_deleted_subscription_returns_to_free_keeping_the_data_but_not_a_comp(
         let a = free_tenant(&app).await;
         let tenant = a.id.to_string();
         let owner = app.client_for(a.owner).await;
-        stripe.set_subscription("sub_1", active(&tenant));
-        deliver(
-            &app,
-            &subscription_event(
-                "evt_1",
-                "customer.subscription.created",
-                "sub_1",
-                "active",
-                &tenant,
-            ),
-        )
-        .await;
+        subscribed(&app, &stripe, &tenant).await;
         for name in ["Third", "Fourth"] {
             let added = app
                 .post_json(

@@ -382,13 +382,23 @@ async fn a_reset_link_never_signs_a_two_factor_account_in_and_nothing_carries_ov
         );
         assert_eq!(
             attacker
-                .get(app.url("/admin/tenants"))
+                .get(app.url("/account"))
                 .send()
                 .await
                 .unwrap()
                 .status(),
             303,
             "signed out, not the victim"
+        );
+        assert_eq!(
+            attacker
+                .get(app.url("/admin/tenants"))
+                .send()
+                .await
+                .unwrap()
+                .status(),
+            404,
+            "so no panel"
         );
         assert_eq!(
             attacker
