@@ -276,9 +276,7 @@ fn subscription_of<'a>(
     state: &'a AppState,
     tenant: &TenantSummary,
 ) -> Result<(&'a crate::billing::stripe::Stripe, String), AppError> {
-    let stripe = state.stripe.as_deref().ok_or_else(|| {
-        AppError::NotConfigured("Stripe is not configured: set STRIPE_SECRET_KEY.".to_owned())
-    })?;
+    let stripe = crate::billing::stripe_of(state)?;
     let subscription = tenant
         .billing
         .stripe_subscription_id

@@ -209,7 +209,10 @@ impl BillingState {
 }
 
 /// The Stripe client, or a 503 that says what to configure.
-fn stripe_of(state: &AppState) -> Result<&Stripe, AppError> {
+///
+/// # Errors
+/// 503 without `STRIPE_SECRET_KEY`.
+pub fn stripe_of(state: &AppState) -> Result<&Stripe, AppError> {
     state.stripe.as_deref().ok_or_else(|| {
         AppError::NotConfigured(
             "Billing is not set up on this server: set STRIPE_SECRET_KEY (README, \"Billing\")."
@@ -241,7 +244,7 @@ pub async fn checkout_url(
     let email = crate::accounts::global::find_user(&state.db, t.member.user_id)
         .await?
         .map(|user| user.email.to_string());
-    let billing_page = format!("{}/t/{}/billing", state.config.base_url, t.tenant.slug);
+    let billing_page = billing_page_url(state, t);
     stripe
         .checkout(CheckoutRequest {
             tenant: t.tenant.id,
@@ -271,8 +274,12 @@ pub async fn portal_url(state: &AppState, t: &InTenant) -> Result<String, AppErr
         .ok_or_else(|| {
             AppError::Conflict("There is nothing to manage yet: subscribe to Pro first.".to_owned())
         })?;
-    let billing_page = format!("{}/t/{}/billing", state.config.base_url, t.tenant.slug);
-    stripe.portal(customer, billing_page).await
+    stripe.portal(customer, billing_page_url(state, t)).await
+}
+
+/// The billing page's absolute URL, where Stripe sends the owner back.
+fn billing_page_url(state: &AppState, t: &InTenant) -> String {
+    format!("{}/t/{}/billing", state.config.base_url, t.tenant.slug)
 }
 
 /// A day from unix seconds, as `2026-11-23` (UTC).

@@ -33,8 +33,9 @@ struct BillingPage {
     entitlement: Entitlement,
     usage: Usage,
     subscription: Option<Subscription>,
-    /// The intervals with a Stripe price, when Stripe is set up.
-    intervals: Vec<(&'static str, &'static str)>,
+    /// The intervals with a Stripe price, when Stripe is set up: (form
+    /// value, button label).
+    intervals: Vec<(&'static str, String)>,
     stripe_configured: bool,
     /// A subscription to manage in the portal, rather than one to start.
     manageable: bool,
@@ -72,10 +73,7 @@ async fn page(
                 .subscription_price
                 .as_deref()
                 .and_then(|price| prices?.interval_of(price))
-                .map(|interval| match interval {
-                    Interval::Monthly => "monthly",
-                    Interval::Yearly => "yearly",
-                }),
+                .map(Interval::as_str),
             next: match (
                 billing.subscription_ends_at,
                 billing.subscription_period_end,
@@ -89,14 +87,14 @@ async fn page(
         });
     let intervals = prices
         .map(|prices| {
-            [
-                (Interval::Monthly, ("monthly", "Upgrade to Pro, monthly")),
-                (Interval::Yearly, ("yearly", "Upgrade to Pro, yearly")),
-            ]
-            .into_iter()
-            .filter(|(interval, _)| prices.get(*interval).is_some())
-            .map(|(_, choice)| choice)
-            .collect()
+            Interval::ALL
+                .into_iter()
+                .filter(|interval| prices.get(*interval).is_some())
+                .map(|interval| {
+                    let name = interval.as_str();
+                    (name, format!("Upgrade to Pro, {name}"))
+                })
+                .collect()
         })
         .unwrap_or_default();
     render(&BillingPage {

@@ -50,6 +50,18 @@ pub enum Interval {
     Yearly,
 }
 
+impl Interval {
+    pub const ALL: [Self; 2] = [Self::Monthly, Self::Yearly];
+
+    /// As in forms and the API.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Monthly => "monthly",
+            Self::Yearly => "yearly",
+        }
+    }
+}
+
 impl Prices {
     pub fn get(&self, interval: Interval) -> Option<&str> {
         match interval {
@@ -60,7 +72,7 @@ impl Prices {
 
     /// Which of Pro's prices `price` is, if it is one.
     pub fn interval_of(&self, price: &str) -> Option<Interval> {
-        [Interval::Monthly, Interval::Yearly]
+        Interval::ALL
             .into_iter()
             .find(|interval| self.get(*interval) == Some(price))
     }
@@ -110,10 +122,15 @@ impl SubscriptionSnapshot {
         }
     }
 
-    /// Still running (or trying to): not canceled, not expired unpaid.
     pub fn is_live(&self) -> bool {
-        !matches!(self.status.as_str(), "canceled" | "incomplete_expired")
+        is_live_status(&self.status)
     }
+}
+
+/// Whether a subscription with Stripe's `status` is still running (or
+/// trying to): not canceled, not expired unpaid.
+pub fn is_live_status(status: &str) -> bool {
+    !matches!(status, "canceled" | "incomplete_expired")
 }
 
 /// A completed Checkout Session: whose it is and what it created.

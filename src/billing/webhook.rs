@@ -24,7 +24,7 @@ use sha2::Sha256;
 use time::OffsetDateTime;
 
 use super::global::{tenant_exists, tenant_of_customer};
-use super::stripe::{SubscriptionSnapshot, TENANT_METADATA};
+use super::stripe::{SubscriptionSnapshot, TENANT_METADATA, is_live_status};
 use super::{BillingState, locked_state};
 use crate::error::AppError;
 use crate::http::AppState;
@@ -250,11 +250,7 @@ async fn receive(
             "ignored: not an event type this app handles",
         ));
     };
-    let Some(stripe) = &state.stripe else {
-        return Err(AppError::NotConfigured(
-            "Stripe is not configured: set STRIPE_SECRET_KEY.".to_owned(),
-        ));
-    };
+    let stripe = super::stripe_of(&state)?;
     let Some(tenant) = routed.tenant(&state).await? else {
         tracing::warn!(
             event = routed.id,
@@ -324,7 +320,7 @@ fn replaces(current: &BillingState, snapshot: &SubscriptionSnapshot) -> bool {
             let current_live = current
                 .subscription_status
                 .as_deref()
-                .is_some_and(|status| !matches!(status, "canceled" | "incomplete_expired"));
+                .is_some_and(is_live_status);
             snapshot.is_live() && !current_live
         }
     }
