@@ -5,11 +5,11 @@
 //! databases.
 
 use reqwest::Method;
-use serde_json::Value;
 
+use crate::billing::free_tenant;
 use crate::fixtures::{TenantFixture, tenant, user};
 use crate::stripe_billing::{
-    active, deliver, subscribed, subscription_event, with_status, with_stripe,
+    active, billing, deliver, subscribed, subscription_event, with_status, with_stripe,
 };
 use crate::support::{TestApp, csrf_field, each_backend};
 
@@ -70,10 +70,6 @@ async fn end_impersonation(
         .send()
         .await
         .expect("POST")
-}
-
-async fn billing(app: &TestApp, owner: &reqwest::Client) -> Value {
-    app.get_json(owner, "/api/v1/t/alpha/billing").await
 }
 
 #[tokio::test]
@@ -193,8 +189,7 @@ async fn tenants_are_searched_and_paged_with_plan_status_and_members() {
 #[tokio::test]
 async fn comps_are_audited_need_a_reason_and_survive_webhooks() {
     with_stripe(&[], |app, stripe| async move {
-        let a = TenantFixture::create(&app.db, "alpha").await;
-        app.execute("UPDATE tenants SET comped = false").await;
+        let a = free_tenant(&app).await;
         let owner = app.client_for(a.owner).await;
         let admin = super_admin(&app).await;
         let comp_path = format!("/admin/tenants/{}/comp", a.id);
@@ -279,8 +274,7 @@ async fn comps_are_audited_need_a_reason_and_survive_webhooks() {
 #[tokio::test]
 async fn cancel_and_reinstate_go_through_stripe_and_say_when_a_new_checkout_is_needed() {
     with_stripe(&[], |app, stripe| async move {
-        let a = TenantFixture::create(&app.db, "alpha").await;
-        app.execute("UPDATE tenants SET comped = false").await;
+        let a = free_tenant(&app).await;
         let tenant_id = a.id.to_string();
         let owner = app.client_for(a.owner).await;
         subscribed(&app, &stripe, &tenant_id).await;

@@ -15,13 +15,13 @@ async fn add_location(app: &TestApp, client: &reqwest::Client, name: &str) -> re
 }
 
 /// The fixture tenant, on the Free plan.
-async fn free_tenant(app: &TestApp) -> TenantFixture {
+pub async fn free_tenant(app: &TestApp) -> TenantFixture {
     let tenant = TenantFixture::create(&app.db, "alpha").await;
     app.execute("UPDATE tenants SET comped = false").await;
     tenant
 }
 
-fn now() -> i64 {
+pub fn now() -> i64 {
     time::OffsetDateTime::now_utc().unix_timestamp()
 }
 

@@ -8,13 +8,11 @@ use std::sync::Arc;
 use reqwest::header::HeaderMap;
 use serde_json::{Value, json};
 
+use crate::accounts::{PASSWORD, count};
+use crate::billing::{free_tenant, now};
 use crate::fixtures::TenantFixture;
 use crate::stripe_mock::{self, MockStripe, PRICE_MONTHLY, Subscription, WEBHOOK_SECRET};
 use crate::support::{Options, TestApp, client_with, csrf_field, each_backend_with, new_client};
-
-pub fn now() -> i64 {
-    time::OffsetDateTime::now_utc().unix_timestamp()
-}
 
 /// Runs `body` on each backend with the app pointed at a fresh mock (plus
 /// `vars`).
@@ -111,22 +109,8 @@ pub fn with_status(subscription: Subscription, status: &str) -> Subscription {
     }
 }
 
-/// The fixture tenant, on the Free plan.
-async fn free_tenant(app: &TestApp) -> TenantFixture {
-    let tenant = TenantFixture::create(&app.db, "alpha").await;
-    app.execute("UPDATE tenants SET comped = false").await;
-    tenant
-}
-
-async fn billing(app: &TestApp, client: &reqwest::Client) -> Value {
+pub async fn billing(app: &TestApp, client: &reqwest::Client) -> Value {
     app.get_json(client, "/api/v1/t/alpha/billing").await
-}
-
-async fn count(app: &TestApp, sql: &str) -> i64 {
-    app::on_backend!(&app.db, |pool| sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
-        .fetch_one(pool)
-        .await
-        .expect("count"))
 }
 
 #[tokio::test]
@@ -135,44 +119,68 @@ async fn signup_checkout_webhooks_make_the_tenant_pro_and_open_the_portal() {
         let jar = Arc::new(reqwest::cookie::Jar::default());
         let signup: Value = client_with(jar.clone(), HeaderMap::new())
             .post(app.url("/api/v1/signup"))
-            .json(&json!({"email": "ana@example.com", "password": "correct horse battery staple", "organisation": "Alpha"}))
+            .json(
+                &json!({"email": "ana@example.com", "password": PASSWORD, "organisation": "Alpha"}),
+            )
             .send()
             .await
             .expect("signup")
             .json()
             .await
             .expect("JSON");
-        let tenant = signup["tenant"]["id"].as_str().expect("a tenant id").to_owned();
+        let tenant = signup["tenant"]["id"]
+            .as_str()
+            .expect("a tenant id")
+            .to_owned();
         let mut headers = HeaderMap::new();
         headers.insert(
             "x-csrf-token",
-            signup["csrf_token"].as_str().expect("a token").parse().expect("a header"),
+            signup["csrf_token"]
+                .as_str()
+                .expect("a token")
+                .parse()
+                .expect("a header"),
         );
         let owner = client_with(jar, headers);
         assert_eq!(billing(&app, &owner).await["entitlement"]["plan"], "free");
 
         let response = app
-            .post_json(&owner, "/api/v1/t/alpha/billing/checkout", &json!({"interval": "monthly"}))
+            .post_json(
+                &owner,
+                "/api/v1/t/alpha/billing/checkout",
+                &json!({"interval": "monthly"}),
+            )
             .await;
         assert_eq!(response.status(), 201);
         let session: Value = response.json().await.expect("JSON");
-        assert_eq!(session["url"], "https://checkout.stripe.test/c/pay/cs_test_1");
+        assert_eq!(
+            session["url"],
+            "https://checkout.stripe.test/c/pay/cs_test_1"
+        );
         let created = stripe.requests_to("POST /v1/checkout/sessions");
         let [request] = created.as_slice() else {
             panic!("one Checkout Session: {created:?}")
         };
         assert_eq!(request.field("client_reference_id"), Some(tenant.as_str()));
-        assert_eq!(request.field("subscription_data[metadata][tenant_id]"), Some(tenant.as_str()));
+        assert_eq!(
+            request.field("subscription_data[metadata][tenant_id]"),
+            Some(tenant.as_str())
+        );
         assert_eq!(request.field("mode"), Some("subscription"));
         assert_eq!(request.field("line_items[0][price]"), Some(PRICE_MONTHLY));
         assert_eq!(request.field("customer_email"), Some("ana@example.com"));
         assert!(
-            request.field("success_url").is_some_and(|url| url.ends_with("/t/alpha/billing/success")),
+            request
+                .field("success_url")
+                .is_some_and(|url| url.ends_with("/t/alpha/billing/success")),
             "{request:?}"
         );
         assert!(request.field("cancel_url").is_some(), "{request:?}");
         assert!(
-            request.idempotency_key.as_deref().is_some_and(|key| key.contains(&tenant)),
+            request
+                .idempotency_key
+                .as_deref()
+                .is_some_and(|key| key.contains(&tenant)),
             "an idempotency key: {request:?}"
         );
 
@@ -184,7 +192,10 @@ async fn signup_checkout_webhooks_make_the_tenant_pro_and_open_the_portal() {
             .text()
             .await
             .expect("body");
-        assert!(waiting.contains("Activating"), "the redirect grants nothing");
+        assert!(
+            waiting.contains("Activating"),
+            "the redirect grants nothing"
+        );
         assert!(waiting.contains(r#"http-equiv="refresh""#), "and waits");
         assert_eq!(billing(&app, &owner).await["entitlement"]["plan"], "free");
 
@@ -197,7 +208,13 @@ async fn signup_checkout_webhooks_make_the_tenant_pro_and_open_the_portal() {
                    "customer": "cus_test_1", "subscription": "sub_test_1", "metadata": {}}),
         );
         assert_eq!(deliver(&app, &completed).await.status(), 200);
-        let created = subscription_event("evt_created", "customer.subscription.created", "sub_test_1", "active", &tenant);
+        let created = subscription_event(
+            "evt_created",
+            "customer.subscription.created",
+            "sub_test_1",
+            "active",
+            &tenant,
+        );
         assert_eq!(deliver(&app, &created).await.status(), 200);
 
         let status = billing(&app, &owner).await;
@@ -213,23 +230,44 @@ async fn signup_checkout_webhooks_make_the_tenant_pro_and_open_the_portal() {
             .await
             .expect("body");
         assert!(done.contains("You are on Pro"), "{done}");
-        let page = owner.get(app.url("/t/alpha/billing")).send().await.expect("GET").text().await.expect("body");
-        assert!(page.contains("Manage billing") && page.contains("Renews on"), "{page}");
+        let page = owner
+            .get(app.url("/t/alpha/billing"))
+            .send()
+            .await
+            .expect("GET")
+            .text()
+            .await
+            .expect("body");
+        assert!(
+            page.contains("Manage billing") && page.contains("Renews on"),
+            "{page}"
+        );
 
-        let portal = app.post_json(&owner, "/api/v1/t/alpha/billing/portal", &json!({})).await;
+        let portal = app
+            .post_json(&owner, "/api/v1/t/alpha/billing/portal", &json!({}))
+            .await;
         assert_eq!(portal.status(), 201);
         let portal: Value = portal.json().await.expect("JSON");
-        assert_eq!(portal["url"], "https://billing.stripe.test/p/session/cus_test_1");
+        assert_eq!(
+            portal["url"],
+            "https://billing.stripe.test/p/session/cus_test_1"
+        );
         let opened = stripe.requests_to("POST /v1/billing_portal/sessions");
         assert_eq!(opened[0].field("customer"), Some("cus_test_1"));
         assert!(
-            opened[0].field("return_url").is_some_and(|url| url.ends_with("/t/alpha/billing")),
+            opened[0]
+                .field("return_url")
+                .is_some_and(|url| url.ends_with("/t/alpha/billing")),
             "{opened:?}"
         );
         let again = app
             .post_json(&owner, "/api/v1/t/alpha/billing/checkout", &json!({}))
             .await;
-        assert_eq!(again.status(), 409, "subscribed: the portal, not a second checkout");
+        assert_eq!(
+            again.status(),
+            409,
+            "subscribed: the portal, not a second checkout"
+        );
     })
     .await;
 }
@@ -363,7 +401,7 @@ async fn one_event_delivered_ten_times_and_twice_at_once_applies_once() {
             1,
             "applied once"
         );
-        assert_eq!(count(&app, "SELECT count(*) FROM stripe_events").await, 1);
+        assert_eq!(count(&app, "stripe_events").await, 1);
         let owner = app.client_for(a.owner).await;
         assert_eq!(billing(&app, &owner).await["subscription_status"], "active");
     })
@@ -596,7 +634,7 @@ async fn bad_signatures_stale_timestamps_and_malformed_bodies_are_400_and_write_
             let response = deliver_signed(&app, &payload, &signature).await;
             assert_eq!(response.status(), 400, "{case}");
         }
-        assert_eq!(count(&app, "SELECT count(*) FROM stripe_events").await, 0);
+        assert_eq!(count(&app, "stripe_events").await, 0);
         assert!(stripe.requests().is_empty(), "Stripe was never asked");
         let owner = app.client_for(a.owner).await;
         assert_eq!(billing(&app, &owner).await["entitlement"]["plan"], "free");
@@ -611,7 +649,7 @@ async fn bad_signatures_stale_timestamps_and_malformed_bodies_are_400_and_write_
             200,
             "an event type it doesn't handle"
         );
-        assert_eq!(count(&app, "SELECT count(*) FROM stripe_events").await, 0);
+        assert_eq!(count(&app, "stripe_events").await, 0);
     })
     .await;
 }
@@ -635,11 +673,7 @@ async fn a_failure_while_processing_is_a_500_that_leaves_nothing_and_the_retry_a
             500,
             "Stripe will retry"
         );
-        assert_eq!(
-            count(&app, "SELECT count(*) FROM stripe_events").await,
-            0,
-            "not recorded"
-        );
+        assert_eq!(count(&app, "stripe_events").await, 0, "not recorded");
         let owner = app.client_for(a.owner).await;
         assert_eq!(billing(&app, &owner).await["entitlement"]["plan"], "free");
 
