@@ -5,9 +5,10 @@
 //!   user to run.
 //! - `assets.rs`: every file under `static/` plus the stylesheet, embedded in
 //!   the binary with a content hash for long-lived cache URLs.
-//! - `migrations.rs`: the SQL files under `migrations/{sqlite,postgres}`,
-//!   embedded so the binary migrates a database without the source tree (and
-//!   without compiling sqlx's macros).
+//! - `migrations.rs`: the SQL files under `migrations/{sqlite,postgres}`, and
+//!   a module's own under `migrations/<module>/{sqlite,postgres}`, in one
+//!   sequence of versions, embedded so the binary migrates a database without
+//!   the source tree (and without compiling sqlx's macros).
 
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
@@ -44,12 +45,7 @@ fn main() {
 
     fs::write(out_dir.join("migrations.rs"), migrations_table(&root)).expect("write migrations.rs");
 
-    for dir in [
-        "templates",
-        "static",
-        "migrations/sqlite",
-        "migrations/postgres",
-    ] {
+    for dir in ["templates", "static", "migrations"] {
         println!("cargo:rerun-if-changed={}", root.join(dir).display());
     }
 }
@@ -147,35 +143,62 @@ fn assets_table(assets: &[(String, PathBuf)]) -> String {
     code
 }
 
-/// Files named `NNNN_description.sql`, as sqlx's own tooling names them.
+/// The migration files of `backend`: the core's in `migrations/<backend>/`
+/// and each module's in `migrations/<module>/<backend>/`.
+fn migration_files(root: &Path, backend: &str) -> Vec<PathBuf> {
+    let migrations = root.join("migrations");
+    let mut folders = vec![migrations.join(backend)];
+    for entry in fs::read_dir(&migrations).expect("read migrations/") {
+        let path = entry.expect("read directory entry").path();
+        if path.is_dir() && !["sqlite", "postgres"].iter().any(|b| path.ends_with(b)) {
+            folders.push(path.join(backend));
+        }
+    }
+    folders
+        .iter()
+        .flat_map(|folder| files_under(folder))
+        .collect()
+}
+
+/// Files named `NNNN_description.sql`, as sqlx's own tooling names them,
+/// sorted by version; two files with one version stop the build.
 fn migrations_table(root: &Path) -> String {
     let mut code = String::new();
     for backend in ["sqlite", "postgres"] {
+        let mut migrations: Vec<(i64, String, PathBuf)> = migration_files(root, backend)
+            .into_iter()
+            .filter_map(|path| {
+                let file_name = path.file_name()?.to_string_lossy().into_owned();
+                let stem = file_name.strip_suffix(".sql")?.to_owned();
+                let (version, description) = stem.split_once('_').unwrap_or_else(|| {
+                    panic!("migration {file_name} must be named NNNN_description.sql")
+                });
+                let version: i64 = version
+                    .parse()
+                    .unwrap_or_else(|_| panic!("migration {file_name} must start with a number"));
+                Some((version, description.replace('_', " "), path))
+            })
+            .collect();
+        migrations.sort();
+        for pair in migrations.windows(2) {
+            assert!(
+                pair[0].0 != pair[1].0,
+                "migrations {} and {} share version {}",
+                pair[0].2.display(),
+                pair[1].2.display(),
+                pair[0].0
+            );
+        }
         writeln!(
             code,
             "const {}: &[EmbeddedMigration] = &[",
             backend.to_uppercase()
         )
         .expect("write");
-        for path in files_under(&root.join("migrations").join(backend)) {
-            let file_name = path
-                .file_name()
-                .expect("file name")
-                .to_string_lossy()
-                .into_owned();
-            let Some(stem) = file_name.strip_suffix(".sql") else {
-                continue;
-            };
-            let (version, description) = stem.split_once('_').unwrap_or_else(|| {
-                panic!("migration {file_name} must be named NNNN_description.sql")
-            });
-            let version: i64 = version
-                .parse()
-                .unwrap_or_else(|_| panic!("migration {file_name} must start with a number"));
+        for (version, description, path) in migrations {
             writeln!(
                 code,
-                "    EmbeddedMigration {{ version: {version}, description: {:?}, sql: include_str!({:?}) }},",
-                description.replace('_', " "),
+                "    EmbeddedMigration {{ version: {version}, description: {description:?}, sql: include_str!({:?}) }},",
                 path.display().to_string(),
             )
             .expect("write");

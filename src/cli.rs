@@ -151,6 +151,12 @@ async fn serve(db: Db, config: Config) -> Result<(), StartupError> {
              (and super-admin pages need it). Set ENCRYPTION_KEYS (openssl rand -base64 32)."
         );
     }
+    if config.app_env.is_production() && config.lookup_key == Default::default() {
+        tracing::warn!(
+            "APP_ENV=production without LOOKUP_KEY: kiosk PINs can't be issued or checked. \
+             Set LOOKUP_KEY (openssl rand -base64 32) once, and keep it: changing it voids every PIN."
+        );
+    }
     let address = format!("{}:{}", config.host, config.port);
     let state = AppState::new(db.clone(), config.clone());
     let server = Server::bind(&config, http::router(state.clone()))

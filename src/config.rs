@@ -78,6 +78,8 @@ pub struct Config {
     pub stripe: StripeConfig,
     /// Keys for secrets stored encrypted; empty: see `crypto::Keys::load`.
     pub encryption_keys: crate::crypto::KeyMaterial,
+    /// The key of keyed hashes (kiosk PINs); empty: see `crypto::LookupKey::load`.
+    pub lookup_key: crate::crypto::KeyMaterial,
 }
 
 /// Stripe, from the `STRIPE_*` variables. Each part is optional: without a
@@ -207,6 +209,7 @@ impl Config {
         let stripe = StripeConfig::from_lookup(&lookup)?;
         let encryption_keys =
             var("ENCRYPTION_KEYS", "").parse_with(crate::crypto::KeyMaterial::parse)?;
+        let lookup_key = var("LOOKUP_KEY", "").parse_with(crate::crypto::KeyMaterial::parse_one)?;
 
         Ok(Self {
             app_env,
@@ -226,6 +229,7 @@ impl Config {
             job_workers,
             stripe,
             encryption_keys,
+            lookup_key,
         })
     }
 

@@ -16,6 +16,8 @@ use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use chacha20poly1305::aead::{Aead, KeyInit, Payload};
 use chacha20poly1305::{XChaCha20Poly1305, XNonce};
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
 
 use crate::config::{AppEnv, Config};
 
@@ -60,6 +62,18 @@ impl KeyMaterial {
     pub fn parse(value: &str) -> Result<Self, String> {
         parse_keys(value).map(Self)
     }
+
+    /// Parses a variable that takes a single key.
+    ///
+    /// # Errors
+    /// What is wrong, for the configuration error.
+    pub fn parse_one(value: &str) -> Result<Self, String> {
+        let keys = parse_keys(value)?;
+        if keys.len() > 1 {
+            return Err("expected one key, not a list".to_owned());
+        }
+        Ok(Self(keys))
+    }
 }
 
 /// Base64 (standard or URL-safe) keys of 32 bytes, comma-separated.
@@ -94,10 +108,7 @@ impl Keys {
         if config.app_env != AppEnv::Development {
             return Ok(None);
         }
-        let key = match read_key(Path::new(DEV_KEY_FILE))? {
-            Some(key) => key,
-            None => generate_key_file(Path::new(DEV_KEY_FILE))?,
-        };
+        let key = dev_key(Path::new(DEV_KEY_FILE), "ENCRYPTION_KEYS")?;
         Ok(Some(Self::new(&[key])))
     }
 
@@ -176,6 +187,57 @@ impl Keys {
     }
 }
 
+/// The key of keyed hashes (HMAC-SHA256) that let a short secret be found
+/// by one indexed lookup without being stored: kiosk PINs. A PIN has only
+/// 10,000 values, so a plain or salted hash would be guessed at once from a
+/// copy of the table; without this key it can't be. `LOOKUP_KEY` is one key,
+/// never rotated: changing it invalidates every PIN (they must all be
+/// generated again). Development generates [`DEV_LOOKUP_KEY_FILE`].
+pub struct LookupKey(Hmac<Sha256>);
+
+/// Where development keeps its generated lookup key.
+pub const DEV_LOOKUP_KEY_FILE: &str = "data/lookup.key";
+
+impl LookupKey {
+    /// The configured key; in development, a generated one. `None` in
+    /// production without `LOOKUP_KEY`.
+    ///
+    /// # Errors
+    /// When the development key file can't be read or written.
+    pub fn load(config: &Config) -> std::io::Result<Option<Self>> {
+        let key = match config.lookup_key.0.first() {
+            Some(key) => *key,
+            None if config.app_env == AppEnv::Development => {
+                dev_key(Path::new(DEV_LOOKUP_KEY_FILE), "LOOKUP_KEY")?
+            }
+            None => return Ok(None),
+        };
+        Ok(Some(Self::new(&key)))
+    }
+
+    pub fn new(key: &[u8; 32]) -> Self {
+        Self(<Hmac<Sha256> as KeyInit>::new_from_slice(key).expect("HMAC takes any key length"))
+    }
+
+    /// The keyed hash of `value` for `purpose` (which keeps one use's digests
+    /// from matching another's), in hex.
+    pub fn digest(&self, purpose: &str, value: &str) -> String {
+        let mut mac = self.0.clone();
+        mac.update(purpose.as_bytes());
+        mac.update(&[0]);
+        mac.update(value.as_bytes());
+        hex::encode(mac.finalize().into_bytes())
+    }
+}
+
+/// Development's key for `variable`, generated into `path` on first use.
+fn dev_key(path: &Path, variable: &str) -> std::io::Result<[u8; 32]> {
+    match read_key(path)? {
+        Some(key) => Ok(key),
+        None => generate_key_file(path, variable),
+    }
+}
+
 /// The key in `path`, or `None` when there is no such file.
 fn read_key(path: &Path) -> std::io::Result<Option<[u8; 32]>> {
     match std::fs::read_to_string(path) {
@@ -193,7 +255,7 @@ fn read_key(path: &Path) -> std::io::Result<Option<[u8; 32]>> {
 /// just did: the key is written to a file of its own, then linked into
 /// place, which fails if `path` exists, so no one ever reads half a key and
 /// everyone ends up with the same one.
-fn generate_key_file(path: &Path) -> std::io::Result<[u8; 32]> {
+fn generate_key_file(path: &Path, variable: &str) -> std::io::Result<[u8; 32]> {
     let mut key = [0u8; 32];
     getrandom::fill(&mut key).map_err(|e| std::io::Error::other(e.to_string()))?;
     if let Some(folder) = path.parent() {
@@ -206,7 +268,7 @@ fn generate_key_file(path: &Path) -> std::io::Result<[u8; 32]> {
     match linked {
         Ok(()) => {
             tracing::warn!(
-                "ENCRYPTION_KEYS is not set: generated a development key in {}. In production, set ENCRYPTION_KEYS.",
+                "{variable} is not set: generated a development key in {}. In production, set {variable}.",
                 path.display()
             );
             Ok(key)
@@ -254,7 +316,7 @@ mod tests {
         let path = folder.path().join("encryption.key");
         let keys: Vec<[u8; 32]> = std::thread::scope(|scope| {
             let handles: Vec<_> = (0..8)
-                .map(|_| scope.spawn(|| generate_key_file(&path).unwrap()))
+                .map(|_| scope.spawn(|| generate_key_file(&path, "ENCRYPTION_KEYS").unwrap()))
                 .collect();
             handles.into_iter().map(|h| h.join().unwrap()).collect()
         });

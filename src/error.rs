@@ -69,6 +69,13 @@ pub enum AppError {
     /// A feature whose configuration is missing, saying what to set.
     #[error("{0}")]
     NotConfigured(String),
+    /// A module's own refusal, with its own stable code (`unknown_pin`).
+    #[error("{message}")]
+    Refused {
+        status: StatusCode,
+        code: &'static str,
+        message: String,
+    },
     #[error(transparent)]
     Database(#[from] sqlx::Error),
     #[error(transparent)]
@@ -189,6 +196,7 @@ impl AppError {
                 ..client(StatusCode::BAD_GATEWAY, "payment_provider")
             },
             Self::NotConfigured(_) => client(StatusCode::SERVICE_UNAVAILABLE, "not_configured"),
+            Self::Refused { status, code, .. } => client(*status, code),
             Self::Database(_) | Self::Template(_) | Self::Session(_) | Self::Internal(_) => {
                 ErrorReport {
                     internal: Some(format!("{self:?}")),

@@ -5,33 +5,22 @@
 //! Storage differs per backend: PostgreSQL has a native `uuid` type; in SQLite
 //! ids are hyphenated text, readable in the `sqlite3` shell.
 
-use std::fmt;
-use std::str::FromStr;
-
-use sqlx::encode::IsNull;
-use sqlx::error::BoxDynError;
-use sqlx::postgres::{PgArgumentBuffer, PgTypeInfo, PgValueRef};
-use sqlx::sqlite::{SqliteArgumentsBuffer, SqliteTypeInfo, SqliteValueRef};
-use sqlx::{Decode, Encode, Postgres, Sqlite, Type};
-use uuid::Uuid;
-use uuid::fmt::Hyphenated;
-
 /// Declares an id newtype that encodes as `uuid` on PostgreSQL and as text on
-/// SQLite.
+/// SQLite. Modules declare their own ids with it (`crate::ids::typed_id!`).
 macro_rules! typed_id {
     ($(#[$meta:meta])* $name:ident) => {
         $(#[$meta])*
         #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
         #[serde(transparent)]
-        pub struct $name(Uuid);
+        pub struct $name(::uuid::Uuid);
 
         impl $name {
             /// A fresh, time-ordered id.
             pub fn new() -> Self {
-                Self(Uuid::now_v7())
+                Self(::uuid::Uuid::now_v7())
             }
 
-            pub fn as_uuid(&self) -> Uuid {
+            pub fn as_uuid(&self) -> ::uuid::Uuid {
                 self.0
             }
         }
@@ -42,22 +31,22 @@ macro_rules! typed_id {
             }
         }
 
-        impl From<Uuid> for $name {
-            fn from(id: Uuid) -> Self {
+        impl From<::uuid::Uuid> for $name {
+            fn from(id: ::uuid::Uuid) -> Self {
                 Self(id)
             }
         }
 
-        impl FromStr for $name {
-            type Err = uuid::Error;
+        impl ::std::str::FromStr for $name {
+            type Err = ::uuid::Error;
 
             fn from_str(text: &str) -> Result<Self, Self::Err> {
-                Uuid::parse_str(text).map(Self)
+                ::uuid::Uuid::parse_str(text).map(Self)
             }
         }
 
-        impl fmt::Display for $name {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        impl ::std::fmt::Display for $name {
+            fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
                 self.0.hyphenated().fmt(f)
             }
         }
@@ -75,43 +64,45 @@ macro_rules! typed_id {
 
         impl utoipa::ToSchema for $name {}
 
-        impl Type<Postgres> for $name {
-            fn type_info() -> PgTypeInfo {
-                <Uuid as Type<Postgres>>::type_info()
+        impl ::sqlx::Type<::sqlx::Postgres> for $name {
+            fn type_info() -> ::sqlx::postgres::PgTypeInfo {
+                <::uuid::Uuid as ::sqlx::Type<::sqlx::Postgres>>::type_info()
             }
         }
 
-        impl Encode<'_, Postgres> for $name {
-            fn encode_by_ref(&self, buf: &mut PgArgumentBuffer) -> Result<IsNull, BoxDynError> {
-                <Uuid as Encode<Postgres>>::encode_by_ref(&self.0, buf)
+        impl ::sqlx::Encode<'_, ::sqlx::Postgres> for $name {
+            fn encode_by_ref(&self, buf: &mut ::sqlx::postgres::PgArgumentBuffer) -> Result<::sqlx::encode::IsNull, ::sqlx::error::BoxDynError> {
+                <::uuid::Uuid as ::sqlx::Encode<::sqlx::Postgres>>::encode_by_ref(&self.0, buf)
             }
         }
 
-        impl Decode<'_, Postgres> for $name {
-            fn decode(value: PgValueRef<'_>) -> Result<Self, BoxDynError> {
-                <Uuid as Decode<Postgres>>::decode(value).map(Self)
+        impl ::sqlx::Decode<'_, ::sqlx::Postgres> for $name {
+            fn decode(value: ::sqlx::postgres::PgValueRef<'_>) -> Result<Self, ::sqlx::error::BoxDynError> {
+                <::uuid::Uuid as ::sqlx::Decode<::sqlx::Postgres>>::decode(value).map(Self)
             }
         }
 
-        impl Type<Sqlite> for $name {
-            fn type_info() -> SqliteTypeInfo {
-                <Hyphenated as Type<Sqlite>>::type_info()
+        impl ::sqlx::Type<::sqlx::Sqlite> for $name {
+            fn type_info() -> ::sqlx::sqlite::SqliteTypeInfo {
+                <::uuid::fmt::Hyphenated as ::sqlx::Type<::sqlx::Sqlite>>::type_info()
             }
         }
 
-        impl Encode<'_, Sqlite> for $name {
-            fn encode_by_ref(&self, buf: &mut SqliteArgumentsBuffer) -> Result<IsNull, BoxDynError> {
-                <Hyphenated as Encode<Sqlite>>::encode_by_ref(&self.0.hyphenated(), buf)
+        impl ::sqlx::Encode<'_, ::sqlx::Sqlite> for $name {
+            fn encode_by_ref(&self, buf: &mut ::sqlx::sqlite::SqliteArgumentsBuffer) -> Result<::sqlx::encode::IsNull, ::sqlx::error::BoxDynError> {
+                <::uuid::fmt::Hyphenated as ::sqlx::Encode<::sqlx::Sqlite>>::encode_by_ref(&self.0.hyphenated(), buf)
             }
         }
 
-        impl Decode<'_, Sqlite> for $name {
-            fn decode(value: SqliteValueRef<'_>) -> Result<Self, BoxDynError> {
-                <Hyphenated as Decode<Sqlite>>::decode(value).map(|id| Self(id.into_uuid()))
+        impl ::sqlx::Decode<'_, ::sqlx::Sqlite> for $name {
+            fn decode(value: ::sqlx::sqlite::SqliteValueRef<'_>) -> Result<Self, ::sqlx::error::BoxDynError> {
+                <::uuid::fmt::Hyphenated as ::sqlx::Decode<::sqlx::Sqlite>>::decode(value).map(|id| Self(id.into_uuid()))
             }
         }
     };
 }
+
+pub(crate) use typed_id;
 
 typed_id!(
     /// A person's account (global: one user may belong to several tenants).

@@ -19,6 +19,7 @@ pub mod jobs;
 pub mod locations;
 pub mod mail;
 pub mod members;
+pub mod modules;
 pub mod pages;
 pub mod rate_limits;
 pub mod sessions;

@@ -7,11 +7,28 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
+use crate::ids::TenantId;
+
 /// 256 random bits from the OS, URL-safe (43 characters).
 pub fn random_token() -> String {
     let mut bytes = [0u8; 32];
     getrandom::fill(&mut bytes).expect("the operating system's random source works");
     URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// A secret that names its tenant, `<prefix><tenant id>_<random token>`, so
+/// the tenant scope to look it up in is known before the lookup (API
+/// tokens `api_…`, kiosk devices `kd_…`). Only its [`digest`] is stored.
+pub fn tenant_secret(prefix: &str, tenant: TenantId) -> String {
+    format!("{prefix}{}_{}", tenant.as_uuid().simple(), random_token())
+}
+
+/// The tenant a [`tenant_secret`] with `prefix` names, if it has the shape
+/// of one.
+pub fn tenant_of(prefix: &str, secret: &str) -> Option<TenantId> {
+    let rest = secret.strip_prefix(prefix)?;
+    let (tenant, _) = rest.split_once('_')?;
+    tenant.parse().ok()
 }
 
 /// The SHA-256 digest of `token`, in hex: what the database keeps of a

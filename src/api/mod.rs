@@ -15,7 +15,7 @@ pub struct ErrorBody {
     pub error: ErrorDetail,
 }
 
-#[derive(Serialize, utoipa::ToSchema)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct ErrorDetail {
     /// Stable and machine-readable: not_found, forbidden, invalid, no_tenant, …
     pub code: &'static str,
@@ -86,9 +86,13 @@ pub fn routes() -> Routes {
     Routes::new().add("/api/openapi.json", Access::Public, get(openapi))
 }
 
-/// The document, with the app's own name as its title.
+/// The document, with each module's part and the app's own name as its
+/// title.
 pub fn document() -> utoipa::openapi::OpenApi {
     let mut document = ApiDoc::openapi();
+    for module in crate::modules::ALL {
+        document.merge((module.openapi)());
+    }
     document.info.title = format!("{} API", crate::brand::APP_NAME);
     document
 }

@@ -21,7 +21,7 @@ use crate::error::AppError;
 use crate::ids::{ApiTokenId, MembershipId, TenantId, UserId};
 use crate::on_tx;
 use crate::tenancy::{Action, Intent, Member, Role, TenantScope, for_tenant};
-use crate::tokens::{digest, random_token};
+use crate::tokens::digest;
 use crate::validation::{self, FieldErrors};
 
 const PREFIX: &str = "api_";
@@ -154,7 +154,7 @@ pub async fn create(
     }
     let tenant = scope.tenant_id();
     let id = ApiTokenId::new();
-    let secret = format!("{PREFIX}{}_{}", tenant.as_uuid().simple(), random_token());
+    let secret = crate::tokens::tenant_secret(PREFIX, tenant);
     on_tx!(scope.tx(), |conn| {
         sqlx::query(
         "INSERT INTO api_tokens (tenant_id, id, name, role, token_digest, membership_id, created_at) \
@@ -214,9 +214,7 @@ pub async fn revoke(
 
 /// The tenant a bearer token names, if it has the shape of one.
 pub fn tenant_of(secret: &str) -> Option<TenantId> {
-    let rest = secret.strip_prefix(PREFIX)?;
-    let (tenant, _) = rest.split_once('_')?;
-    tenant.parse().ok()
+    crate::tokens::tenant_of(PREFIX, secret)
 }
 
 /// A live token's id, role, creator and last use.

@@ -50,6 +50,9 @@ pub struct AppState {
     /// Stripe's API; `None` without `STRIPE_SECRET_KEY` (billing pages say
     /// how to set it up).
     pub stripe: Option<Arc<crate::billing::stripe::Stripe>>,
+    /// For keyed hashes (kiosk PINs); `None` in production without
+    /// `LOOKUP_KEY`.
+    pub lookup_key: Option<Arc<crate::crypto::LookupKey>>,
 }
 
 impl AppState {
@@ -73,6 +76,12 @@ impl AppState {
                     None
                 })
                 .map(Arc::new),
+            lookup_key: crate::crypto::LookupKey::load(&config)
+                .unwrap_or_else(|error| {
+                    tracing::error!(%error, "cannot load the development lookup key");
+                    None
+                })
+                .map(Arc::new),
             config: Arc::new(config),
             metrics,
             tenant_slugs: Arc::default(),
@@ -93,8 +102,13 @@ impl FromRef<AppState> for Arc<Config> {
     }
 }
 
-/// Every route of the app, each feature contributing its own.
+/// Every route of the app, each feature and module contributing its own.
 pub fn routes() -> Routes {
+    let modules = crate::modules::ALL
+        .iter()
+        .fold(Routes::new(), |routes, module| {
+            routes.merge((module.routes)())
+        });
     Routes::new()
         .merge(crate::pages::routes())
         .merge(crate::accounts::pages::routes())
@@ -123,6 +137,7 @@ pub fn routes() -> Routes {
         .merge(health::routes())
         .merge(metrics::routes())
         .merge(assets::routes())
+        .merge(modules)
 }
 
 /// The app's router with its full middleware stack.

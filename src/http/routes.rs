@@ -22,6 +22,9 @@ pub enum Access {
     Tenant,
     /// A signed-in super-admin (anyone else gets 404).
     SuperAdmin,
+    /// A machine credential that names its tenant (a kiosk's device token),
+    /// sent as `Authorization: Bearer`, outside the `/t/{slug}` space.
+    Credential,
 }
 
 /// One registered route, as the isolation suite sees it.

@@ -128,6 +128,16 @@ pub struct TenantNav {
     pub shows_billing: bool,
     /// A failed payment, in its grace period: the banner.
     pub payment_overdue: bool,
+    /// The modules' links (`crate::modules`), after the core's.
+    pub module_links: Vec<NavLink>,
+}
+
+/// A link in a tenant's navigation.
+#[derive(Clone, Debug)]
+pub struct NavLink {
+    pub label: &'static str,
+    /// Absolute path, under `/t/{slug}/`.
+    pub href: String,
 }
 
 impl TenantNav {
@@ -144,6 +154,10 @@ impl TenantNav {
                 time::OffsetDateTime::now_utc(),
             )
             .payment_overdue,
+            module_links: crate::modules::ALL
+                .iter()
+                .flat_map(|module| (module.nav)(tenant, member))
+                .collect(),
         }
     }
 }

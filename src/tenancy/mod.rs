@@ -21,7 +21,7 @@ use crate::error::AppError;
 use crate::http::AppState;
 use crate::ids::{MembershipId, TenantId, UserId};
 use crate::on_tx;
-pub use permissions::Action;
+pub use permissions::{Action, Permission};
 pub use scope::{Intent, ScopeError, TenantScope, for_tenant};
 
 /// A member's role in a tenant. Owners and admins see every location; managers
@@ -229,7 +229,7 @@ impl FromRequestParts<AppState> for InTenant {
 }
 
 /// The token of an `Authorization: Bearer …` header.
-fn bearer_token(parts: &Parts) -> Option<String> {
+pub fn bearer_token(parts: &Parts) -> Option<String> {
     let value = parts
         .headers
         .get(axum::http::header::AUTHORIZATION)?

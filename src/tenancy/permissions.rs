@@ -6,7 +6,9 @@
 //!   member can't see is a 404, exactly like a location that doesn't exist;
 //!   repositories apply [`LocationVisibility`] in their SQL.
 //! * may this member's role do this? [`Member::authorize`] answers with a 403
-//!   and a message when it may not.
+//!   and a message when it may not. The core's actions are [`Action`]; a
+//!   product module names its own (an enum implementing [`Permission`]), and
+//!   the same decision point answers for both.
 
 use super::{Member, Role};
 use crate::error::AppError;
@@ -45,12 +47,23 @@ impl Action {
         Action::EditLocation,
         Action::ArchiveLocation,
     ];
+}
 
+/// Something a role may or may not do: the core's [`Action`]s, and each
+/// module's own.
+pub trait Permission: Copy {
+    /// The role × action matrix, for this kind of action.
+    fn allowed(self, role: Role) -> bool;
+    /// Why a role that may not do it is refused: a sentence for the 403.
+    fn refusal(self) -> &'static str;
+}
+
+impl Permission for Action {
     /// The role × action matrix: owners do everything; admins everything
     /// but ownership and billing; managers edit the locations granted to
     /// them; staff only read (their own records, in the time-tracking
     /// module).
-    pub fn allowed(self, role: Role) -> bool {
+    fn allowed(self, role: Role) -> bool {
         use Role::{Admin, Manager, Owner};
         match self {
             Self::ManageOwners | Self::ManageBilling | Self::DeleteTenant => role == Owner,
@@ -93,7 +106,7 @@ pub struct LocationVisibility {
 impl Member {
     /// # Errors
     /// 403 with a message a person can act on.
-    pub fn authorize(&self, action: Action) -> Result<(), AppError> {
+    pub fn authorize(&self, action: impl Permission) -> Result<(), AppError> {
         if action.allowed(self.role) {
             Ok(())
         } else {

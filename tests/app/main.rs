@@ -17,6 +17,7 @@ mod invitations;
 mod jobs_and_mail;
 mod locations;
 mod members;
+mod modules;
 mod pages_and_sessions;
 mod rate_limits;
 mod role_matrix;

@@ -3,7 +3,7 @@
 //! (whose cells are pinned one by one in `tenancy::permissions`' unit test),
 //! and refused with 403 elsewhere. An action without a request here fails.
 
-use app::tenancy::{Action, Role};
+use app::tenancy::{Action, Permission, Role};
 use reqwest::Method;
 use serde_json::{Value, json};
 

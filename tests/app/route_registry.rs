@@ -16,7 +16,7 @@ fn tenant_routes_and_only_they_carry_the_tenant_slug() {
                 "{} is tenant-scoped but not under /t/{{slug}}/",
                 route.path
             ),
-            Access::Public | Access::SignedIn | Access::SuperAdmin => assert!(
+            Access::Public | Access::SignedIn | Access::SuperAdmin | Access::Credential => assert!(
                 !under_tenant,
                 "{} is under a tenant slug but public",
                 route.path

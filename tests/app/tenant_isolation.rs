@@ -11,14 +11,17 @@ use crate::fixtures::{TenantFixture, snapshot};
 use crate::support::{TestApp, each_backend};
 
 /// The path parameters of tenant routes, and which of tenant A's resources
-/// each names. A new parameter fails the suite until it is added here.
-fn resource_ids(a: &TenantFixture) -> HashMap<&'static str, String> {
-    HashMap::from([
+/// each names (each module adds its own: tests/app/modules.rs). A new
+/// parameter fails the suite until it is added.
+async fn resource_ids(app: &TestApp, a: &TenantFixture) -> HashMap<&'static str, String> {
+    let mut ids = HashMap::from([
         ("location_id", a.locations[0].to_string()),
         ("membership_id", a.manager_membership.to_string()),
         ("invitation_id", a.invitation.to_string()),
         ("api_token_id", a.api_token.to_string()),
-    ])
+    ]);
+    ids.extend(crate::modules::resource_ids(app, a).await);
+    ids
 }
 
 /// A body valid for any tenant route, so a refusal is about the id, not the
@@ -85,7 +88,7 @@ async fn another_tenants_ids_look_exactly_like_missing_ones_on_every_route() {
     each_backend(|app| async move {
         let a = TenantFixture::create(&app.db, "alpha").await;
         let b = TenantFixture::create(&app.db, "bravo").await;
-        let a_ids = resource_ids(&a);
+        let a_ids = resource_ids(&app, &a).await;
         let routes = routes_with_ids();
         assert!(
             !routes.is_empty(),
@@ -174,7 +177,7 @@ async fn every_tenant_route_in_another_tenants_url_space_answers_like_no_tenant_
     each_backend(|app| async move {
         let a = TenantFixture::create(&app.db, "alpha").await;
         let b = TenantFixture::create(&app.db, "bravo").await;
-        let a_ids = resource_ids(&a);
+        let a_ids = resource_ids(&app, &a).await;
         let before = snapshot(&app.db, a.id).await;
         let client = app.client_for(b.owner).await;
         let tenant_routes: Vec<RouteInfo> = app::http::routes()
@@ -207,7 +210,7 @@ async fn an_api_token_reaches_no_other_tenants_routes() {
     each_backend(|app| async move {
         let a = TenantFixture::create(&app.db, "alpha").await;
         let b = TenantFixture::create(&app.db, "bravo").await;
-        let a_ids = resource_ids(&a);
+        let a_ids = resource_ids(&app, &a).await;
         let before = snapshot(&app.db, a.id).await;
         let b_program = crate::support::bearer(&b.api_token_secret);
         let api_routes: Vec<RouteInfo> = app::http::routes()

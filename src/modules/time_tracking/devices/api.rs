@@ -1,0 +1,127 @@
+//! Managing kiosk devices: `/api/v1/t/{slug}/kiosks`.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use serde::{Deserialize, Serialize};
+
+use super::Device;
+use crate::api::ErrorBody;
+use crate::error::AppError;
+use crate::http::AppState;
+use crate::http::extract::{Json, Path};
+use crate::http::routes::{Access, Routes, get, post};
+use crate::ids::LocationId;
+use crate::modules::time_tracking::DeviceId;
+use crate::modules::time_tracking::permissions::TimeAction;
+use crate::tenancy::InTenant;
+use crate::validation::{self, FieldErrors};
+
+pub fn routes() -> Routes {
+    Routes::new()
+        .add(
+            "/api/v1/t/{slug}/kiosks",
+            Access::Tenant,
+            get(list).post(create),
+        )
+        .add(
+            "/api/v1/t/{slug}/kiosks/{device_id}/revoke",
+            Access::Tenant,
+            post(revoke),
+        )
+}
+
+/// The kiosks of the locations the caller sees, live ones first.
+#[utoipa::path(get, path = "/api/v1/t/{slug}/kiosks", tag = "time-tracking",
+    params(("slug" = String, Path, description = "The tenant's URL slug")),
+    responses((status = 200, body = [Device]), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub(crate) async fn list(mut t: InTenant) -> Result<Json<Vec<Device>>, AppError> {
+    t.member.authorize(TimeAction::ManageDevices)?;
+    Ok(Json(
+        super::list(&mut t.scope, t.member.location_visibility()).await?,
+    ))
+}
+
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
+pub struct NewDevice {
+    pub location_id: LocationId,
+    /// What the staff call it ("Bar tablet").
+    pub name: String,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct CreatedDevice {
+    pub device: Device,
+    /// Open this link on the tablet, within a day, to pair it (once).
+    pub pairing_url: String,
+    /// The code inside the link.
+    pub pairing_code: String,
+}
+
+/// The link that pairs a tablet: the kiosk page reads the code from the
+/// fragment, which never reaches a server log.
+pub fn pairing_url(base_url: &str, code: &str) -> String {
+    format!("{}/kiosk#pair={code}", base_url.trim_end_matches('/'))
+}
+
+/// Adds a kiosk at a location and returns its one-time pairing link
+/// (owners, admins, and managers at their locations).
+#[utoipa::path(post, path = "/api/v1/t/{slug}/kiosks", tag = "time-tracking",
+    params(("slug" = String, Path, description = "The tenant's URL slug")),
+    request_body = NewDevice,
+    responses(
+        (status = 201, body = CreatedDevice),
+        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody),
+    ))]
+pub(crate) async fn create(
+    State(state): State<AppState>,
+    mut t: InTenant,
+    Json(input): Json<NewDevice>,
+) -> Result<(StatusCode, Json<CreatedDevice>), AppError> {
+    t.member.authorize(TimeAction::ManageDevices)?;
+    let mut errors = FieldErrors::default();
+    let name = validation::text(&mut errors, "name", &input.name, true, 100);
+    let location = crate::locations::find(
+        &mut t.scope,
+        t.member.location_visibility(),
+        input.location_id,
+    )
+    .await?;
+    if location.as_ref().is_none_or(|l| l.archived_at.is_some()) {
+        errors.add("location_id", "Not an active location you manage.");
+    }
+    errors.or_ok(())?;
+    let (id, code) = super::create(&mut t.scope, input.location_id, &name).await?;
+    let device = super::find(&mut t.scope, t.member.location_visibility(), id)
+        .await?
+        .ok_or(AppError::NotFound)?;
+    t.scope.commit().await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(CreatedDevice {
+            device,
+            pairing_url: pairing_url(&state.config.base_url, &code),
+            pairing_code: code,
+        }),
+    ))
+}
+
+/// Revokes a kiosk: its token stops working at once.
+#[utoipa::path(post, path = "/api/v1/t/{slug}/kiosks/{device_id}/revoke", tag = "time-tracking",
+    params(("slug" = String, Path, description = "The tenant's URL slug"), ("device_id" = DeviceId, Path)),
+    responses((status = 200, body = Device), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub(crate) async fn revoke(
+    mut t: InTenant,
+    Path((_, id)): Path<(String, DeviceId)>,
+) -> Result<Json<Device>, AppError> {
+    let visibility = t.member.location_visibility();
+    super::find(&mut t.scope, visibility, id)
+        .await?
+        .ok_or(AppError::NotFound)?;
+    t.member.authorize(TimeAction::ManageDevices)?;
+    super::revoke(&mut t.scope, id).await?;
+    let device = super::find(&mut t.scope, visibility, id)
+        .await?
+        .ok_or(AppError::NotFound)?;
+    t.scope.commit().await?;
+    Ok(Json(device))
+}

@@ -1,0 +1,240 @@
+//! Employees: `/api/v1/t/{slug}/employees`.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use serde::{Deserialize, Serialize};
+
+use super::pin::Pin;
+use super::{Employee, EmployeeInput};
+use crate::api::ErrorBody;
+use crate::crypto::LookupKey;
+use crate::error::AppError;
+use crate::http::AppState;
+use crate::http::extract::{Json, Path};
+use crate::http::routes::{Access, Routes, get, post};
+use crate::ids::{LocationId, MembershipId};
+use crate::modules::time_tracking::EmployeeId;
+use crate::modules::time_tracking::permissions::TimeAction;
+use crate::tenancy::InTenant;
+
+pub fn routes() -> Routes {
+    Routes::new()
+        .add(
+            "/api/v1/t/{slug}/employees",
+            Access::Tenant,
+            get(list).post(create),
+        )
+        .add(
+            "/api/v1/t/{slug}/employees/{employee_id}",
+            Access::Tenant,
+            get(show).patch(update),
+        )
+        .add(
+            "/api/v1/t/{slug}/employees/{employee_id}/pin",
+            Access::Tenant,
+            post(new_pin),
+        )
+}
+
+/// The key PINs are hashed with; without it no PIN can be issued.
+pub(crate) fn lookup_key(state: &AppState) -> Result<&LookupKey, AppError> {
+    state.lookup_key.as_deref().ok_or_else(|| {
+        AppError::NotConfigured(
+            "Kiosk PINs need LOOKUP_KEY: ask the operator to set it (see the README).".to_owned(),
+        )
+    })
+}
+
+fn today(t: &InTenant) -> time::Date {
+    let zone = jiff::tz::db()
+        .get(&t.tenant.time_zone)
+        .unwrap_or(jiff::tz::TimeZone::UTC);
+    let date = jiff::Timestamp::now().to_zoned(zone).date();
+    time::Date::from_calendar_date(
+        i32::from(date.year()),
+        time::Month::try_from(date.month().unsigned_abs()).unwrap_or(time::Month::January),
+        date.day().unsigned_abs(),
+    )
+    .unwrap_or_else(|_| time::OffsetDateTime::now_utc().date())
+}
+
+/// The employees the caller manages (all for owners and admins; those of
+/// their locations for managers).
+#[utoipa::path(get, path = "/api/v1/t/{slug}/employees", tag = "time-tracking",
+    params(("slug" = String, Path, description = "The tenant's URL slug")),
+    responses((status = 200, body = [Employee]), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub(crate) async fn list(mut t: InTenant) -> Result<Json<Vec<Employee>>, AppError> {
+    t.member.authorize(TimeAction::ManageEmployees)?;
+    Ok(Json(
+        super::list(&mut t.scope, t.member.location_visibility()).await?,
+    ))
+}
+
+/// An employee, with a PIN that is shown only in this response.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct WithPin {
+    pub employee: Employee,
+    /// Four digits, generated; tell the employee, it can't be shown again.
+    pub pin: Option<Pin>,
+}
+
+/// Hires an employee and issues their kiosk PIN.
+#[utoipa::path(post, path = "/api/v1/t/{slug}/employees", tag = "time-tracking",
+    params(("slug" = String, Path, description = "The tenant's URL slug")),
+    request_body = EmployeeInput,
+    responses(
+        (status = 201, body = WithPin),
+        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody),
+    ))]
+pub(crate) async fn create(
+    State(state): State<AppState>,
+    mut t: InTenant,
+    Json(input): Json<EmployeeInput>,
+) -> Result<(StatusCode, Json<WithPin>), AppError> {
+    t.member.authorize(TimeAction::ManageEmployees)?;
+    let key = lookup_key(&state)?;
+    let valid = input.validate(today(&t))?;
+    let (employee, pin) =
+        super::create(&mut t.scope, t.member.location_visibility(), key, &valid).await?;
+    t.scope.commit().await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(WithPin {
+            employee,
+            pin: Some(pin),
+        }),
+    ))
+}
+
+async fn visible(t: &mut InTenant, id: EmployeeId) -> Result<Employee, AppError> {
+    super::find(&mut t.scope, t.member.location_visibility(), id)
+        .await?
+        .ok_or(AppError::NotFound)
+}
+
+#[utoipa::path(get, path = "/api/v1/t/{slug}/employees/{employee_id}", tag = "time-tracking",
+    params(("slug" = String, Path, description = "The tenant's URL slug"), ("employee_id" = EmployeeId, Path)),
+    responses((status = 200, body = Employee), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub(crate) async fn show(
+    mut t: InTenant,
+    Path((_, id)): Path<(String, EmployeeId)>,
+) -> Result<Json<Employee>, AppError> {
+    let employee = visible(&mut t, id).await?;
+    t.member.authorize(TimeAction::ManageEmployees)?;
+    Ok(Json(employee))
+}
+
+/// The fields to change; those left out keep their value.
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
+pub struct EmployeePatch {
+    pub name: Option<String>,
+    pub employee_number: Option<String>,
+    pub national_id: Option<String>,
+    #[serde(default, with = "crate::modules::time_tracking::dates::option_date")]
+    #[schema(value_type = Option<String>, format = Date)]
+    pub hire_date: Option<time::Date>,
+    /// `null` clears it.
+    #[serde(
+        default,
+        deserialize_with = "crate::modules::time_tracking::dates::patch_date::deserialize"
+    )]
+    #[schema(value_type = Option<String>, format = Date)]
+    pub leave_date: Option<Option<time::Date>>,
+    pub weekly_minutes: Option<i32>,
+    pub hourly_rate_cents: Option<i64>,
+    pub location_ids: Option<Vec<LocationId>>,
+    /// `null` unlinks the member account.
+    #[serde(default, deserialize_with = "present")]
+    pub membership_id: Option<Option<MembershipId>>,
+    /// `false` deactivates (the PIN stops working); `true` again issues a
+    /// new PIN.
+    pub active: Option<bool>,
+}
+
+/// A field that is present, even as `null`: `Some(None)`.
+fn present<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<Option<MembershipId>>, D::Error> {
+    Option::<MembershipId>::deserialize(deserializer).map(Some)
+}
+
+/// Changes an employee. A new PIN is returned when one had to be issued
+/// (reactivated, or the PIN is taken at a new location).
+#[utoipa::path(patch, path = "/api/v1/t/{slug}/employees/{employee_id}", tag = "time-tracking",
+    params(("slug" = String, Path, description = "The tenant's URL slug"), ("employee_id" = EmployeeId, Path)),
+    request_body = EmployeePatch,
+    responses(
+        (status = 200, body = WithPin),
+        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody),
+    ))]
+pub(crate) async fn update(
+    State(state): State<AppState>,
+    mut t: InTenant,
+    Path((_, id)): Path<(String, EmployeeId)>,
+    Json(patch): Json<EmployeePatch>,
+) -> Result<Json<WithPin>, AppError> {
+    let current = visible(&mut t, id).await?;
+    t.member.authorize(TimeAction::ManageEmployees)?;
+    let key = lookup_key(&state)?;
+    let input = EmployeeInput {
+        name: patch.name.unwrap_or_else(|| current.name.clone()),
+        employee_number: patch
+            .employee_number
+            .unwrap_or_else(|| current.employee_number.clone()),
+        national_id: patch
+            .national_id
+            .unwrap_or_else(|| current.national_id.clone()),
+        hire_date: Some(patch.hire_date.unwrap_or(current.hire_date)),
+        leave_date: patch.leave_date.unwrap_or(current.leave_date),
+        weekly_minutes: patch.weekly_minutes.unwrap_or(current.weekly_minutes),
+        hourly_rate_cents: patch.hourly_rate_cents.unwrap_or(current.hourly_rate_cents),
+        location_ids: patch
+            .location_ids
+            .unwrap_or_else(|| current.location_ids.clone()),
+        membership_id: patch.membership_id.unwrap_or(current.membership_id),
+    };
+    let valid = input.validate(today(&t))?;
+    let active = patch.active.unwrap_or(current.active);
+    let (employee, pin) = super::update(
+        &mut t.scope,
+        t.member.location_visibility(),
+        key,
+        &current,
+        &valid,
+        active,
+    )
+    .await?;
+    t.scope.commit().await?;
+    Ok(Json(WithPin { employee, pin }))
+}
+
+/// Issues a new PIN to an active employee (the old one stops working).
+#[utoipa::path(post, path = "/api/v1/t/{slug}/employees/{employee_id}/pin", tag = "time-tracking",
+    params(("slug" = String, Path, description = "The tenant's URL slug"), ("employee_id" = EmployeeId, Path)),
+    responses(
+        (status = 201, body = WithPin),
+        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody),
+    ))]
+pub(crate) async fn new_pin(
+    State(state): State<AppState>,
+    mut t: InTenant,
+    Path((_, id)): Path<(String, EmployeeId)>,
+) -> Result<(StatusCode, Json<WithPin>), AppError> {
+    let employee = visible(&mut t, id).await?;
+    t.member.authorize(TimeAction::ManageEmployees)?;
+    if !employee.active {
+        return Err(AppError::Conflict(
+            "This employee is inactive: reactivate them to issue a PIN.".to_owned(),
+        ));
+    }
+    let key = lookup_key(&state)?;
+    let pin = super::pin::issue(&mut t.scope, key, id).await?;
+    t.scope.commit().await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(WithPin {
+            employee,
+            pin: Some(pin),
+        }),
+    ))
+}

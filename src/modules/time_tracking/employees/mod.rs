@@ -1,0 +1,469 @@
+//! Employees: the people whose working time is recorded. An employee works
+//! at one or more locations, may be linked to a member account (so they can
+//! sign in and see their own records), and punches at a kiosk with a PIN
+//! ([`pin`]). A manager reaches the employees of the locations granted to
+//! them; owners and admins reach all.
+
+pub mod api;
+pub mod pin;
+
+use serde::{Deserialize, Serialize};
+use time::{Date, OffsetDateTime};
+
+use super::EmployeeId;
+use super::EmployeeLocationId;
+use crate::error::AppError;
+use crate::ids::{LocationId, MembershipId};
+use crate::on_tx;
+use crate::tenancy::TenantScope;
+use crate::tenancy::permissions::LocationVisibility;
+use crate::validation::{self, FieldErrors};
+
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+pub struct Employee {
+    pub id: EmployeeId,
+    pub name: String,
+    /// The tenant's own number for the employee (payroll), unique in it.
+    pub employee_number: String,
+    /// A national identity number (DNI, SSN), as the labour inspector asks.
+    pub national_id: String,
+    #[serde(with = "super::dates::date")]
+    #[schema(value_type = String, format = Date)]
+    pub hire_date: Date,
+    #[serde(with = "super::dates::option_date")]
+    #[schema(value_type = Option<String>, format = Date)]
+    pub leave_date: Option<Date>,
+    /// Contracted working time per week, in minutes (40 h = 2400).
+    pub weekly_minutes: i32,
+    /// Gross pay per hour, in the tenant's currency's minor unit (cents).
+    pub hourly_rate_cents: i64,
+    /// Inactive employees keep their records but have no PIN.
+    pub active: bool,
+    /// The member account linked to the employee, if any.
+    pub membership_id: Option<MembershipId>,
+    pub location_ids: Vec<LocationId>,
+    #[serde(with = "time::serde::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    pub created_at: OffsetDateTime,
+}
+
+type EmployeeRow = (
+    EmployeeId,
+    String,
+    String,
+    String,
+    Date,
+    Option<Date>,
+    i32,
+    i64,
+    bool,
+    Option<MembershipId>,
+    OffsetDateTime,
+);
+
+impl Employee {
+    fn from_row(row: EmployeeRow, location_ids: Vec<LocationId>) -> Self {
+        let (id, name, employee_number, national_id, hire_date, leave_date) =
+            (row.0, row.1, row.2, row.3, row.4, row.5);
+        Self {
+            id,
+            name,
+            employee_number,
+            national_id,
+            hire_date,
+            leave_date,
+            weekly_minutes: row.6,
+            hourly_rate_cents: row.7,
+            active: row.8,
+            membership_id: row.9,
+            location_ids,
+            created_at: row.10,
+        }
+    }
+}
+
+/// An employee's editable fields, as the JSON API and forms send them.
+#[derive(Clone, Debug, Default, Deserialize, utoipa::ToSchema)]
+pub struct EmployeeInput {
+    pub name: String,
+    pub employee_number: String,
+    #[serde(default)]
+    pub national_id: String,
+    /// Default: today.
+    #[serde(default, with = "super::dates::option_date")]
+    #[schema(value_type = Option<String>, format = Date)]
+    pub hire_date: Option<Date>,
+    #[serde(default, with = "super::dates::option_date")]
+    #[schema(value_type = Option<String>, format = Date)]
+    pub leave_date: Option<Date>,
+    #[serde(default)]
+    pub weekly_minutes: i32,
+    #[serde(default)]
+    pub hourly_rate_cents: i64,
+    /// At least one location, each one the caller sees.
+    pub location_ids: Vec<LocationId>,
+    #[serde(default)]
+    pub membership_id: Option<MembershipId>,
+}
+
+/// Checked input, ready to store.
+#[derive(Clone, Debug)]
+pub struct ValidEmployee {
+    pub name: String,
+    pub employee_number: String,
+    pub national_id: String,
+    pub hire_date: Date,
+    pub leave_date: Option<Date>,
+    pub weekly_minutes: i32,
+    pub hourly_rate_cents: i64,
+    pub location_ids: Vec<LocationId>,
+    pub membership_id: Option<MembershipId>,
+}
+
+impl EmployeeInput {
+    /// Trimmed and checked (the locations' visibility is checked on write).
+    ///
+    /// # Errors
+    /// Each field that is wrong, with a message.
+    pub fn validate(&self, today: Date) -> Result<ValidEmployee, FieldErrors> {
+        let mut errors = FieldErrors::default();
+        let hire_date = self.hire_date.unwrap_or(today);
+        if self.leave_date.is_some_and(|leave| leave < hire_date) {
+            errors.add(
+                "leave_date",
+                "The leave date can't be before the hire date.",
+            );
+        }
+        if !(0..=7 * 24 * 60).contains(&self.weekly_minutes) {
+            errors.add("weekly_minutes", "From 0 to 10080 minutes (a whole week).");
+        }
+        if self.hourly_rate_cents < 0 {
+            errors.add("hourly_rate_cents", "Can't be negative.");
+        }
+        let mut location_ids = self.location_ids.clone();
+        location_ids.sort();
+        location_ids.dedup();
+        if location_ids.is_empty() {
+            errors.add("location_ids", "Pick at least one location.");
+        }
+        let valid = ValidEmployee {
+            name: validation::text(&mut errors, "name", &self.name, true, 100),
+            employee_number: validation::text(
+                &mut errors,
+                "employee_number",
+                &self.employee_number,
+                true,
+                30,
+            ),
+            national_id: validation::text(&mut errors, "national_id", &self.national_id, false, 30),
+            hire_date,
+            leave_date: self.leave_date,
+            weekly_minutes: self.weekly_minutes,
+            hourly_rate_cents: self.hourly_rate_cents,
+            location_ids,
+            membership_id: self.membership_id,
+        };
+        errors.or_ok(valid)
+    }
+}
+
+/// The employees the member sees, active ones first, by name.
+///
+/// # Errors
+/// When the database fails.
+pub async fn list(
+    scope: &mut TenantScope,
+    visibility: LocationVisibility,
+) -> Result<Vec<Employee>, sqlx::Error> {
+    select(scope, visibility, None).await
+}
+
+/// One employee, if the member sees them.
+///
+/// # Errors
+/// When the database fails.
+pub async fn find(
+    scope: &mut TenantScope,
+    visibility: LocationVisibility,
+    id: EmployeeId,
+) -> Result<Option<Employee>, sqlx::Error> {
+    Ok(select(scope, visibility, Some(id)).await?.pop())
+}
+
+/// The employees the member sees (owners and admins all, others those
+/// working at a location granted to them), or just `only`.
+async fn select(
+    scope: &mut TenantScope,
+    visibility: LocationVisibility,
+    only: Option<EmployeeId>,
+) -> Result<Vec<Employee>, sqlx::Error> {
+    let tenant = scope.tenant_id();
+    let rows: Vec<EmployeeRow> = on_tx!(scope.tx(), |conn| {
+        sqlx::query_as(
+        "SELECT e.id, e.name, e.employee_number, e.national_id, e.hire_date, e.leave_date, \
+             e.weekly_minutes, e.hourly_rate_cents, e.active, e.membership_id, e.created_at \
+         FROM employees e WHERE e.tenant_id = $1 AND ($4 IS NULL OR e.id = $4) \
+         AND ($2 OR EXISTS (SELECT 1 FROM employee_locations el \
+             JOIN location_grants g ON g.tenant_id = el.tenant_id AND g.location_id = el.location_id \
+             WHERE el.tenant_id = e.tenant_id AND el.employee_id = e.id AND g.membership_id = $3)) \
+         ORDER BY e.active DESC, lower(e.name), e.id"
+    )
+    .bind(tenant)
+    .bind(visibility.all)
+    .bind(visibility.membership)
+    .bind(only)
+    .fetch_all(conn)
+    .await
+    })?;
+    let mut locations = locations_of(scope, only).await?;
+    Ok(rows
+        .into_iter()
+        .map(|row| {
+            let ids = locations.remove(&row.0).unwrap_or_default();
+            Employee::from_row(row, ids)
+        })
+        .collect())
+}
+
+/// The locations of one employee, or of all, by employee.
+async fn locations_of(
+    scope: &mut TenantScope,
+    employee: Option<EmployeeId>,
+) -> Result<std::collections::HashMap<EmployeeId, Vec<LocationId>>, sqlx::Error> {
+    let tenant = scope.tenant_id();
+    let rows: Vec<(EmployeeId, LocationId)> = on_tx!(scope.tx(), |conn| {
+        sqlx::query_as(
+        "SELECT employee_id, location_id FROM employee_locations \
+         WHERE tenant_id = $1 AND ($2 IS NULL OR employee_id = $2) ORDER BY employee_id, location_id"
+    )
+    .bind(tenant)
+    .bind(employee)
+    .fetch_all(conn)
+    .await
+    })?;
+    let mut by_employee = std::collections::HashMap::<_, Vec<_>>::new();
+    for (employee, location) in rows {
+        by_employee.entry(employee).or_default().push(location);
+    }
+    Ok(by_employee)
+}
+
+/// Checks that each location exists in the tenant, is active, and is seen
+/// by the member, and that a linked membership exists.
+async fn check_references(
+    scope: &mut TenantScope,
+    visibility: LocationVisibility,
+    input: &ValidEmployee,
+) -> Result<(), AppError> {
+    let visible = crate::locations::list(scope, visibility, crate::locations::Page::ALL).await?;
+    for id in &input.location_ids {
+        if !visible
+            .iter()
+            .any(|l| l.id == *id && l.archived_at.is_none())
+        {
+            return Err(FieldErrors::single(
+                "location_ids",
+                format!("{id} is not an active location you manage."),
+            )
+            .into());
+        }
+    }
+    if let Some(membership) = input.membership_id {
+        let tenant = scope.tenant_id();
+        let exists: Option<MembershipId> = on_tx!(scope.tx(), |conn| sqlx::query_scalar(
+            "SELECT id FROM memberships WHERE tenant_id = $1 AND id = $2"
+        )
+        .bind(tenant)
+        .bind(membership)
+        .fetch_optional(conn)
+        .await)?;
+        if exists.is_none() {
+            return Err(
+                FieldErrors::single("membership_id", "Not a member of this organisation.").into(),
+            );
+        }
+    }
+    Ok(())
+}
+
+/// The answer when a unique field is taken. Writes detect it without a
+/// failed statement, which on PostgreSQL would abort the request's
+/// transaction.
+async fn taken(
+    scope: &mut TenantScope,
+    input: &ValidEmployee,
+    except: Option<EmployeeId>,
+) -> Result<Option<FieldErrors>, sqlx::Error> {
+    let tenant = scope.tenant_id();
+    let (number, member): (bool, bool) = on_tx!(scope.tx(), |conn| sqlx::query_as(
+        "SELECT \
+           EXISTS (SELECT 1 FROM employees WHERE tenant_id = $1 AND employee_number = $2 \
+                   AND ($4 IS NULL OR id <> $4)), \
+           EXISTS (SELECT 1 FROM employees WHERE tenant_id = $1 AND membership_id = $3 \
+                   AND ($4 IS NULL OR id <> $4))"
+    )
+    .bind(tenant)
+    .bind(&input.employee_number)
+    .bind(input.membership_id)
+    .bind(except)
+    .fetch_one(conn)
+    .await)?;
+    Ok(if number {
+        Some(FieldErrors::single(
+            "employee_number",
+            "Another employee already has this number.",
+        ))
+    } else if member {
+        Some(FieldErrors::single(
+            "membership_id",
+            "This member is already linked to another employee.",
+        ))
+    } else {
+        None
+    })
+}
+
+/// Hires an employee, and issues their PIN (returned: it is shown once).
+///
+/// # Errors
+/// A location the member doesn't see, a taken number, or a database failure.
+pub async fn create(
+    scope: &mut TenantScope,
+    visibility: LocationVisibility,
+    key: &crate::crypto::LookupKey,
+    input: &ValidEmployee,
+) -> Result<(Employee, pin::Pin), AppError> {
+    check_references(scope, visibility, input).await?;
+    if let Some(errors) = taken(scope, input, None).await? {
+        return Err(errors.into());
+    }
+    let tenant = scope.tenant_id();
+    let id = EmployeeId::new();
+    on_tx!(scope.tx(), |conn| sqlx::query(
+        "INSERT INTO employees (tenant_id, id, name, employee_number, national_id, hire_date, \
+             leave_date, weekly_minutes, hourly_rate_cents, active, membership_id, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
+    )
+    .bind(tenant)
+    .bind(id)
+    .bind(&input.name)
+    .bind(&input.employee_number)
+    .bind(&input.national_id)
+    .bind(input.hire_date)
+    .bind(input.leave_date)
+    .bind(input.weekly_minutes)
+    .bind(input.hourly_rate_cents)
+    .bind(true)
+    .bind(input.membership_id)
+    .bind(OffsetDateTime::now_utc())
+    .execute(conn)
+    .await
+    .map(drop))?;
+    set_locations(scope, id, &input.location_ids).await?;
+    let pin = pin::issue(scope, key, id).await?;
+    let employee = find(
+        scope,
+        LocationVisibility {
+            all: true,
+            ..visibility
+        },
+        id,
+    )
+    .await?
+    .ok_or(AppError::NotFound)?;
+    Ok((employee, pin))
+}
+
+/// Changes an employee the caller has already found. Keeps the PIN; new
+/// locations get it too (a new PIN is issued, and returned, when it is taken
+/// at one of them).
+///
+/// # Errors
+/// A location the member doesn't see, a taken number, or a database failure.
+pub async fn update(
+    scope: &mut TenantScope,
+    visibility: LocationVisibility,
+    key: &crate::crypto::LookupKey,
+    current: &Employee,
+    input: &ValidEmployee,
+    active: bool,
+) -> Result<(Employee, Option<pin::Pin>), AppError> {
+    check_references(scope, visibility, input).await?;
+    if let Some(errors) = taken(scope, input, Some(current.id)).await? {
+        return Err(errors.into());
+    }
+    let tenant = scope.tenant_id();
+    on_tx!(scope.tx(), |conn| {
+        sqlx::query(
+        "UPDATE employees SET name = $3, employee_number = $4, national_id = $5, hire_date = $6, \
+             leave_date = $7, weekly_minutes = $8, hourly_rate_cents = $9, active = $10, membership_id = $11 \
+         WHERE tenant_id = $1 AND id = $2"
+    )
+    .bind(tenant)
+    .bind(current.id)
+    .bind(&input.name)
+    .bind(&input.employee_number)
+    .bind(&input.national_id)
+    .bind(input.hire_date)
+    .bind(input.leave_date)
+    .bind(input.weekly_minutes)
+    .bind(input.hourly_rate_cents)
+    .bind(active)
+    .bind(input.membership_id)
+    .execute(conn)
+    .await
+    .map(drop)
+    })?;
+    let kept = pin::current_digest(scope, current.id).await?;
+    set_locations(scope, current.id, &input.location_ids).await?;
+    let new_pin = if active {
+        pin::keep_or_issue(scope, key, current.id, kept).await?
+    } else {
+        pin::clear(scope, current.id).await?;
+        None
+    };
+    let employee = find(
+        scope,
+        LocationVisibility {
+            all: true,
+            ..visibility
+        },
+        current.id,
+    )
+    .await?
+    .ok_or(AppError::NotFound)?;
+    Ok((employee, new_pin))
+}
+
+/// Replaces the employee's locations (their PIN digests are set again by
+/// the caller).
+async fn set_locations(
+    scope: &mut TenantScope,
+    employee: EmployeeId,
+    locations: &[LocationId],
+) -> Result<(), sqlx::Error> {
+    let tenant = scope.tenant_id();
+    on_tx!(scope.tx(), |conn| sqlx::query(
+        "DELETE FROM employee_locations WHERE tenant_id = $1 AND employee_id = $2"
+    )
+    .bind(tenant)
+    .bind(employee)
+    .execute(conn)
+    .await
+    .map(drop))?;
+    for location in locations {
+        on_tx!(scope.tx(), |conn| {
+            sqlx::query(
+            "INSERT INTO employee_locations (tenant_id, id, employee_id, location_id) VALUES ($1, $2, $3, $4)"
+        )
+        .bind(tenant)
+        .bind(EmployeeLocationId::new())
+        .bind(employee)
+        .bind(location)
+        .execute(conn)
+        .await
+        .map(drop)
+        })?;
+    }
+    Ok(())
+}

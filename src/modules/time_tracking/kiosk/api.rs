@@ -1,0 +1,242 @@
+//! The kiosk API: pairing, the device's own details, and punches, one at a
+//! time or in batches (an offline queue draining).
+
+use std::sync::LazyLock;
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde::{Deserialize, Serialize};
+
+use super::{Kiosk, WrongPins};
+use crate::api::{ErrorBody, ErrorDetail};
+use crate::error::AppError;
+use crate::http::AppState;
+use crate::http::extract::Json;
+use crate::http::routes::{Access, Routes, get, post};
+use crate::modules::time_tracking::ClientId;
+use crate::modules::time_tracking::devices::{self, Paired};
+use crate::modules::time_tracking::employees::api::lookup_key;
+use crate::modules::time_tracking::punches::{self, Outcome, Punch, PunchInput};
+use crate::tenancy::{Intent, for_tenant};
+use axum::extract::State;
+
+/// At most this many punches in one batch.
+pub const MAX_BATCH: usize = 500;
+
+static WRONG_PINS: LazyLock<WrongPins> = LazyLock::new(WrongPins::default);
+
+pub fn routes() -> Routes {
+    Routes::new()
+        .add("/api/v1/kiosk/pair", Access::Public, post(pair))
+        .add("/api/v1/kiosk/device", Access::Credential, get(device))
+        .add("/api/v1/kiosk/punches", Access::Credential, post(punch))
+        .add(
+            "/api/v1/kiosk/punches/batch",
+            Access::Credential,
+            post(batch),
+        )
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+pub struct PairRequest {
+    /// The code of the pairing link (`kp_…`).
+    pub code: String,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct PairResponse {
+    /// The device token, shown only now: the kiosk keeps it and sends it as
+    /// `Authorization: Bearer` with every request.
+    pub token: String,
+    pub device: Paired,
+}
+
+/// Exchanges a one-time pairing code for the device's token.
+#[utoipa::path(post, path = "/api/v1/kiosk/pair", tag = "kiosk",
+    request_body = PairRequest,
+    responses(
+        (status = 201, body = PairResponse),
+        (status = 400, description = "The code is unknown, used or expired (invalid_link)", body = ErrorBody),
+    ))]
+pub(crate) async fn pair(
+    State(state): State<AppState>,
+    Json(request): Json<PairRequest>,
+) -> Result<(StatusCode, Json<PairResponse>), AppError> {
+    let code = request.code.trim();
+    let tenant = devices::tenant_of_pairing_code(code).ok_or(AppError::InvalidLink)?;
+    let mut scope = for_tenant(&state.db, tenant, Intent::Write).await?;
+    let token = devices::pair(&mut scope, code)
+        .await?
+        .ok_or(AppError::InvalidLink)?;
+    let device = devices::authenticate(&mut scope, &token)
+        .await?
+        .ok_or(AppError::InvalidLink)?;
+    scope.commit().await?;
+    Ok((StatusCode::CREATED, Json(PairResponse { token, device })))
+}
+
+/// The calling device: its name and location (the kiosk shows them, and
+/// learns whether it is still paired).
+#[utoipa::path(get, path = "/api/v1/kiosk/device", tag = "kiosk",
+    security(("device_token" = [])),
+    responses((status = 200, body = Paired), (status = 401, body = ErrorBody)))]
+pub(crate) async fn device(kiosk: Kiosk) -> Result<Json<Paired>, AppError> {
+    // The scope recorded when the device was last seen.
+    kiosk.scope.commit().await?;
+    Ok(Json(kiosk.device))
+}
+
+/// The answer to one punch, as the single endpoint gives it.
+fn respond(outcome: Outcome) -> Response {
+    match outcome {
+        Outcome::Recorded(punch) => (StatusCode::CREATED, Json(punch)).into_response(),
+        Outcome::Refused(error) => {
+            (StatusCode::UNPROCESSABLE_ENTITY, Json(ErrorBody { error })).into_response()
+        }
+    }
+}
+
+/// Records one punch. The same `client_id` again, at any time, answers as
+/// the first time did and records nothing. Wrong PINs are limited per
+/// device (429 beyond ten a minute).
+#[utoipa::path(post, path = "/api/v1/kiosk/punches", tag = "kiosk",
+    security(("device_token" = [])),
+    request_body = PunchInput,
+    responses(
+        (status = 201, body = Punch),
+        (status = 401, body = ErrorBody),
+        (status = 422, description = "unknown_pin, clock_ahead (the device's clock is more than 5 minutes ahead), or an invalid body", body = ErrorBody),
+        (status = 429, body = ErrorBody),
+    ))]
+pub(crate) async fn punch(
+    State(state): State<AppState>,
+    mut kiosk: Kiosk,
+    Json(input): Json<PunchInput>,
+) -> Result<Response, AppError> {
+    let key = lookup_key(&state)?;
+    if let Some(wait) = WRONG_PINS.wait(kiosk.device.id) {
+        return Err(AppError::RateLimited(wait));
+    }
+    let mut results = punches::record(&mut kiosk.scope, key, &kiosk.device, &[input]).await?;
+    kiosk.scope.commit().await?;
+    let (outcome, fresh) = results
+        .pop()
+        .ok_or_else(|| AppError::Internal("no result".to_owned()))?;
+    count_wrong_pin(&kiosk.device, &outcome, fresh);
+    Ok(respond(outcome))
+}
+
+fn count_wrong_pin(device: &Paired, outcome: &Outcome, fresh: bool) {
+    if fresh && matches!(outcome, Outcome::Refused(e) if e.code == "unknown_pin") {
+        WRONG_PINS.count(device.id);
+    }
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+pub struct BatchRequest {
+    /// Up to 500 punches, each as the single endpoint takes it. One that
+    /// can't be read gets its own error; the others are recorded.
+    #[schema(value_type = Vec<PunchInput>)]
+    pub punches: Vec<serde_json::Value>,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct BatchResponse {
+    /// One per punch sent, in the same order.
+    pub results: Vec<BatchResult>,
+}
+
+/// One punch's result: the status the single endpoint would have answered
+/// with, and its body.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct BatchResult {
+    pub client_id: Option<ClientId>,
+    pub status: u16,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub punch: Option<Punch>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<ErrorDetail>,
+}
+
+impl From<Outcome> for BatchResult {
+    fn from(outcome: Outcome) -> Self {
+        match outcome {
+            Outcome::Recorded(punch) => Self {
+                client_id: Some(punch.client_id),
+                status: StatusCode::CREATED.as_u16(),
+                punch: Some(punch),
+                error: None,
+            },
+            Outcome::Refused(error) => Self {
+                client_id: None,
+                status: StatusCode::UNPROCESSABLE_ENTITY.as_u16(),
+                punch: None,
+                error: Some(error),
+            },
+        }
+    }
+}
+
+/// Records up to 500 punches (a kiosk's offline queue), each exactly once,
+/// with a result per punch. The batch as a whole is never refused for one
+/// punch's sake: not for an unknown PIN, nor for one that can't be read.
+#[utoipa::path(post, path = "/api/v1/kiosk/punches/batch", tag = "kiosk",
+    security(("device_token" = [])),
+    request_body = BatchRequest,
+    responses(
+        (status = 200, body = BatchResponse),
+        (status = 401, body = ErrorBody),
+        (status = 422, description = "More than 500 punches, or not a batch", body = ErrorBody),
+    ))]
+pub(crate) async fn batch(
+    State(state): State<AppState>,
+    mut kiosk: Kiosk,
+    Json(request): Json<BatchRequest>,
+) -> Result<Json<BatchResponse>, AppError> {
+    let key = lookup_key(&state)?;
+    if request.punches.len() > MAX_BATCH {
+        return Err(AppError::Unprocessable(format!(
+            "punches: at most {MAX_BATCH} in one batch; send the rest in another"
+        )));
+    }
+    let mut results: Vec<Option<BatchResult>> = Vec::with_capacity(request.punches.len());
+    let mut readable = Vec::new();
+    for item in request.punches {
+        let client_id = item
+            .get("client_id")
+            .and_then(|id| serde_json::from_value::<ClientId>(id.clone()).ok());
+        match serde_json::from_value::<PunchInput>(item) {
+            Ok(input) => {
+                readable.push(input);
+                results.push(None);
+            }
+            Err(error) => results.push(Some(BatchResult {
+                client_id,
+                status: StatusCode::UNPROCESSABLE_ENTITY.as_u16(),
+                punch: None,
+                error: Some(ErrorDetail {
+                    code: "invalid",
+                    message: format!("This punch can't be read: {error}"),
+                }),
+            })),
+        }
+    }
+    let recorded = punches::record(&mut kiosk.scope, key, &kiosk.device, &readable).await?;
+    kiosk.scope.commit().await?;
+    let mut recorded = readable.iter().zip(recorded);
+    let results = results
+        .into_iter()
+        .map(|result| {
+            result.unwrap_or_else(|| {
+                let (input, (outcome, fresh)) =
+                    recorded.next().expect("one outcome per readable punch");
+                count_wrong_pin(&kiosk.device, &outcome, fresh);
+                BatchResult {
+                    client_id: Some(input.client_id),
+                    ..BatchResult::from(outcome)
+                }
+            })
+        })
+        .collect();
+    Ok(Json(BatchResponse { results }))
+}

@@ -1,0 +1,131 @@
+//! Time tracking: the bundled example product. Working-time records for a
+//! multi-location business that must record every employee's daily start
+//! and end, keep them for four years, and show them to a labour inspector.
+//!
+//! It is built only from the core's public patterns, and is the model for a
+//! module of your own:
+//! * every query takes a tenant scope ([`crate::tenancy::TenantScope`]);
+//! * every route is registered in the route registry, so the isolation
+//!   suite covers it, and every JSON route is in the OpenAPI document;
+//! * what a role may do is decided by [`permissions::TimeAction`], through
+//!   the core's decision point (`Member::authorize`);
+//! * errors are the core's [`crate::error::AppError`].
+//!
+//! Parts: [`employees`] (with their kiosk PINs), [`devices`] (paired kiosk
+//! tablets), [`kiosk`] (the punch API the tablets call), [`punches`]
+//! (recording a punch exactly once), [`log`] (the tamper-evident log) and
+//! [`settings`] (the tenant's shift cap, and the log's head).
+
+pub mod dates;
+pub mod devices;
+pub mod employees;
+pub mod kiosk;
+pub mod log;
+pub mod permissions;
+pub mod punches;
+pub mod settings;
+
+use utoipa::OpenApi;
+
+use crate::http::routes::Routes;
+use crate::ids::typed_id;
+use crate::modules::Module;
+use crate::pages::NavLink;
+use crate::tenancy::{Member, Tenant};
+use permissions::TimeAction;
+
+/// The module, as `crate::modules` registers it.
+pub const MODULE: Module = Module {
+    routes,
+    openapi: ApiDoc::openapi,
+    nav,
+};
+
+fn routes() -> Routes {
+    Routes::new()
+        .merge(employees::api::routes())
+        .merge(devices::api::routes())
+        .merge(kiosk::api::routes())
+}
+
+fn nav(tenant: &Tenant, member: &Member) -> Vec<NavLink> {
+    let slug = &tenant.slug;
+    let mut links = Vec::new();
+    if member.authorize(TimeAction::ManageEmployees).is_ok() {
+        links.push(NavLink {
+            label: "Employees",
+            href: format!("/t/{slug}/employees"),
+        });
+    }
+    if member.authorize(TimeAction::ManageDevices).is_ok() {
+        links.push(NavLink {
+            label: "Kiosks",
+            href: format!("/t/{slug}/kiosks"),
+        });
+    }
+    links
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    paths(
+        employees::api::list,
+        employees::api::create,
+        employees::api::show,
+        employees::api::update,
+        employees::api::new_pin,
+        devices::api::list,
+        devices::api::create,
+        devices::api::revoke,
+        kiosk::api::pair,
+        kiosk::api::device,
+        kiosk::api::punch,
+        kiosk::api::batch,
+    ),
+    tags(
+        (name = "time-tracking", description = "Employees, their kiosk PINs, and paired kiosk tablets"),
+        (name = "kiosk", description = "What a paired kiosk tablet calls, with its device token as Authorization: Bearer"),
+    )
+)]
+struct ApiDoc;
+
+typed_id!(
+    /// A person whose working time is recorded (not necessarily a member).
+    EmployeeId
+);
+
+typed_id!(
+    /// One location an employee works at.
+    EmployeeLocationId
+);
+
+typed_id!(
+    /// A kiosk tablet paired with one location.
+    DeviceId
+);
+
+typed_id!(
+    /// One punch (clock in or out), or an attempt refused.
+    PunchId
+);
+
+typed_id!(
+    /// A punch's id as the kiosk made it, before sending: the idempotency
+    /// key of its replays.
+    ClientId
+);
+
+typed_id!(
+    /// The row a log entry records (a punch, an edit).
+    SubjectId
+);
+
+typed_id!(
+    /// One entry of the tamper-evident log.
+    LogEntryId
+);
+
+typed_id!(
+    /// A tenant's time-tracking settings row.
+    SettingsId
+);
