@@ -68,6 +68,14 @@ pub fn text(
     value.to_owned()
 }
 
+/// A calendar date written `YYYY-MM-DD`, as date inputs send it.
+pub fn parse_date(text: &str) -> Option<time::Date> {
+    let mut parts = text.trim().splitn(3, '-');
+    let year = parts.next()?.parse().ok()?;
+    let month = time::Month::try_from(parts.next()?.parse::<u8>().ok()?).ok()?;
+    time::Date::from_calendar_date(year, month, parts.next()?.parse().ok()?).ok()
+}
+
 /// Checks an IANA time zone name (`Europe/Madrid`) against the bundled
 /// time zone database.
 pub fn time_zone(errors: &mut FieldErrors, field: &'static str, value: &str) -> String {

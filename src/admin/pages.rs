@@ -212,10 +212,7 @@ struct CompForm {
 
 /// The end of `day` (`YYYY-MM-DD`, UTC), in unix seconds.
 fn end_of_day(day: &str) -> Option<i64> {
-    let mut parts = day.trim().splitn(3, '-');
-    let year = parts.next()?.parse().ok()?;
-    let month = time::Month::try_from(parts.next()?.parse::<u8>().ok()?).ok()?;
-    let date = time::Date::from_calendar_date(year, month, parts.next()?.parse().ok()?).ok()?;
+    let date = crate::validation::parse_date(day)?;
     Some(date.next_day()?.midnight().assume_utc().unix_timestamp())
 }
 

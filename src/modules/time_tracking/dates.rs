@@ -1,37 +1,26 @@
 //! Calendar dates in JSON as `YYYY-MM-DD` (ISO 8601), for
-//! `#[serde(with = "dates::date")]` and friends.
+//! `#[serde(with = "dates::date")]` and friends, and the time zones of
+//! locations and tenants.
 
 use serde::{Deserialize, Deserializer, Serializer};
 use time::Date;
 
-/// `2026-11-23`.
-pub fn format(date: Date) -> String {
-    format!(
-        "{:04}-{:02}-{:02}",
-        date.year(),
-        u8::from(date.month()),
-        date.day()
-    )
-}
-
-/// Parses `YYYY-MM-DD`.
-pub fn parse(text: &str) -> Option<Date> {
-    let mut parts = text.trim().splitn(3, '-');
-    let year = parts.next()?.parse().ok()?;
-    let month = time::Month::try_from(parts.next()?.parse::<u8>().ok()?).ok()?;
-    let day = parts.next()?.parse().ok()?;
-    Date::from_calendar_date(year, month, day).ok()
+/// The time zone named `name`, UTC if the bundled database doesn't know
+/// it (names are validated on input, so only a retired name falls back).
+pub fn zone(name: &str) -> jiff::tz::TimeZone {
+    jiff::tz::db().get(name).unwrap_or(jiff::tz::TimeZone::UTC)
 }
 
 fn parse_or_error<E: serde::de::Error>(text: &str) -> Result<Date, E> {
-    parse(text).ok_or_else(|| E::custom(format!("{text:?} is not a date (YYYY-MM-DD)")))
+    crate::validation::parse_date(text)
+        .ok_or_else(|| E::custom(format!("{text:?} is not a date (YYYY-MM-DD)")))
 }
 
 pub mod date {
     use super::{Date, Deserialize, Deserializer, Serializer};
 
     pub fn serialize<S: Serializer>(date: &Date, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_str(&super::format(*date))
+        serializer.collect_str(date)
     }
 
     pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Date, D::Error> {
@@ -44,7 +33,7 @@ pub mod option_date {
 
     pub fn serialize<S: Serializer>(date: &Option<Date>, serializer: S) -> Result<S::Ok, S::Error> {
         match date {
-            Some(date) => serializer.serialize_str(&super::format(*date)),
+            Some(date) => serializer.collect_str(date),
             None => serializer.serialize_none(),
         }
     }

@@ -87,7 +87,7 @@ pub enum Outcome {
 }
 
 /// How a refusal is stored: its code, and its message.
-const UNKNOWN_PIN: &str = "unknown_pin";
+pub const UNKNOWN_PIN: &str = "unknown_pin";
 const CLOCK_AHEAD: &str = "clock_ahead";
 const RECORDED: &str = "recorded";
 
@@ -179,25 +179,29 @@ async fn record_one(
     punch: &PunchInput,
 ) -> Result<(Outcome, bool), sqlx::Error> {
     let received_at = OffsetDateTime::now_utc();
-    let employee = if pin::is_well_formed(&punch.pin) {
-        pin::employee_at(scope, key, device.location_id, &punch.pin).await?
+    let employee = if punch.at - received_at > MAX_CLOCK_AHEAD {
+        Err(CLOCK_AHEAD)
+    } else if pin::is_well_formed(&punch.pin) {
+        pin::employee_at(scope, key, device.location_id, &punch.pin)
+            .await?
+            .ok_or(UNKNOWN_PIN)
     } else {
-        None
+        Err(UNKNOWN_PIN)
     };
     let (outcome, employee_id, message) = match employee {
-        _ if punch.at - received_at > MAX_CLOCK_AHEAD => (
+        Err(CLOCK_AHEAD) => (
             CLOCK_AHEAD,
             None,
             "This tablet's clock is ahead of the real time: punches can't be saved until \
              its date and time are set right."
                 .to_owned(),
         ),
-        None => (
+        Err(_) => (
             UNKNOWN_PIN,
             None,
             "Unknown PIN. Try again, or ask your manager.".to_owned(),
         ),
-        Some((id, name)) => (
+        Ok((id, name)) => (
             RECORDED,
             Some(id),
             greeting(punch, &name, &device.time_zone),
@@ -275,10 +279,11 @@ fn greeting(punch: &PunchInput, name: &str, time_zone: &str) -> String {
 
 /// `at` as HH:MM on the wall clock of `time_zone` (UTC if unknown).
 fn local_time(at: OffsetDateTime, time_zone: &str) -> String {
-    let zone = jiff::tz::db()
-        .get(time_zone)
-        .unwrap_or(jiff::tz::TimeZone::UTC);
     jiff::Timestamp::from_second(at.unix_timestamp())
-        .map(|ts| ts.to_zoned(zone).strftime("%H:%M").to_string())
+        .map(|ts| {
+            ts.to_zoned(super::dates::zone(time_zone))
+                .strftime("%H:%M")
+                .to_string()
+        })
         .unwrap_or_default()
 }

@@ -119,7 +119,7 @@ async fn one_client_id_sent_ten_times_in_a_row_and_ten_at_once_is_one_punch() {
             assert_eq!(send(&app, &token, &body).await, first);
         }
         let concurrent = punch(&maria.pin, "out", "2026-11-20T16:00:00Z");
-        let answers = futures_join(&app, &token, &concurrent, 10).await;
+        let answers = send_concurrently(&app, &token, &concurrent, 10).await;
         assert!(answers.iter().all(|a| *a == answers[0]), "{answers:?}");
         assert_eq!(answers[0].0, 201);
         assert_eq!(count(&app, "punches").await, 2);
@@ -132,7 +132,12 @@ async fn one_client_id_sent_ten_times_in_a_row_and_ten_at_once_is_one_punch() {
     .await;
 }
 
-async fn futures_join(app: &TestApp, token: &str, body: &Value, n: usize) -> Vec<(u16, Value)> {
+async fn send_concurrently(
+    app: &TestApp,
+    token: &str,
+    body: &Value,
+    n: usize,
+) -> Vec<(u16, Value)> {
     let mut tasks = tokio::task::JoinSet::new();
     for _ in 0..n {
         let (app, token, body) = (app.clone(), token.to_owned(), body.clone());

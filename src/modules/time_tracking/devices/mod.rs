@@ -67,9 +67,17 @@ type DeviceRow = (
 
 impl From<DeviceRow> for Device {
     fn from(row: DeviceRow) -> Self {
-        let (id, name, location_id, location_name, pairing_expires_at, paired_at) =
-            (row.0, row.1, row.2, row.3, row.4, row.5);
-        let (last_seen_at, revoked_at, created_at) = (row.6, row.7, row.8);
+        let (
+            id,
+            name,
+            location_id,
+            location_name,
+            pairing_expires_at,
+            paired_at,
+            last_seen_at,
+            revoked_at,
+            created_at,
+        ) = row;
         let status = if revoked_at.is_some() {
             "revoked"
         } else if paired_at.is_some() {

@@ -46,10 +46,11 @@ pub(crate) fn lookup_key(state: &AppState) -> Result<&LookupKey, AppError> {
 }
 
 fn today(t: &InTenant) -> time::Date {
-    let zone = jiff::tz::db()
-        .get(&t.tenant.time_zone)
-        .unwrap_or(jiff::tz::TimeZone::UTC);
-    let date = jiff::Timestamp::now().to_zoned(zone).date();
+    let date = jiff::Timestamp::now()
+        .to_zoned(crate::modules::time_tracking::dates::zone(
+            &t.tenant.time_zone,
+        ))
+        .date();
     time::Date::from_calendar_date(
         i32::from(date.year()),
         time::Month::try_from(date.month().unsigned_abs()).unwrap_or(time::Month::January),

@@ -63,8 +63,19 @@ type EmployeeRow = (
 
 impl Employee {
     fn from_row(row: EmployeeRow, location_ids: Vec<LocationId>) -> Self {
-        let (id, name, employee_number, national_id, hire_date, leave_date) =
-            (row.0, row.1, row.2, row.3, row.4, row.5);
+        let (
+            id,
+            name,
+            employee_number,
+            national_id,
+            hire_date,
+            leave_date,
+            weekly_minutes,
+            hourly_rate_cents,
+            active,
+            membership_id,
+            created_at,
+        ) = row;
         Self {
             id,
             name,
@@ -72,12 +83,12 @@ impl Employee {
             national_id,
             hire_date,
             leave_date,
-            weekly_minutes: row.6,
-            hourly_rate_cents: row.7,
-            active: row.8,
-            membership_id: row.9,
+            weekly_minutes,
+            hourly_rate_cents,
+            active,
+            membership_id,
             location_ids,
-            created_at: row.10,
+            created_at,
         }
     }
 }

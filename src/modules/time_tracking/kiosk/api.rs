@@ -86,13 +86,20 @@ pub(crate) async fn device(kiosk: Kiosk) -> Result<Json<Paired>, AppError> {
     Ok(Json(kiosk.device))
 }
 
+/// The status of a punch's answer, on either endpoint.
+fn status(outcome: &Outcome) -> StatusCode {
+    match outcome {
+        Outcome::Recorded(_) => StatusCode::CREATED,
+        Outcome::Refused(_) => StatusCode::UNPROCESSABLE_ENTITY,
+    }
+}
+
 /// The answer to one punch, as the single endpoint gives it.
 fn respond(outcome: Outcome) -> Response {
+    let status = status(&outcome);
     match outcome {
-        Outcome::Recorded(punch) => (StatusCode::CREATED, Json(punch)).into_response(),
-        Outcome::Refused(error) => {
-            (StatusCode::UNPROCESSABLE_ENTITY, Json(ErrorBody { error })).into_response()
-        }
+        Outcome::Recorded(punch) => (status, Json(punch)).into_response(),
+        Outcome::Refused(error) => (status, Json(ErrorBody { error })).into_response(),
     }
 }
 
@@ -127,7 +134,7 @@ pub(crate) async fn punch(
 }
 
 fn count_wrong_pin(device: &Paired, outcome: &Outcome, fresh: bool) {
-    if fresh && matches!(outcome, Outcome::Refused(e) if e.code == "unknown_pin") {
+    if fresh && matches!(outcome, Outcome::Refused(e) if e.code == punches::UNKNOWN_PIN) {
         WRONG_PINS.count(device.id);
     }
 }
@@ -158,21 +165,18 @@ pub struct BatchResult {
     pub error: Option<ErrorDetail>,
 }
 
-impl From<Outcome> for BatchResult {
-    fn from(outcome: Outcome) -> Self {
-        match outcome {
-            Outcome::Recorded(punch) => Self {
-                client_id: Some(punch.client_id),
-                status: StatusCode::CREATED.as_u16(),
-                punch: Some(punch),
-                error: None,
-            },
-            Outcome::Refused(error) => Self {
-                client_id: None,
-                status: StatusCode::UNPROCESSABLE_ENTITY.as_u16(),
-                punch: None,
-                error: Some(error),
-            },
+impl BatchResult {
+    fn new(client_id: Option<ClientId>, outcome: Outcome) -> Self {
+        let status = status(&outcome).as_u16();
+        let (punch, error) = match outcome {
+            Outcome::Recorded(punch) => (Some(punch), None),
+            Outcome::Refused(error) => (None, Some(error)),
+        };
+        Self {
+            client_id,
+            status,
+            punch,
+            error,
         }
     }
 }
@@ -210,15 +214,13 @@ pub(crate) async fn batch(
                 readable.push(input);
                 results.push(None);
             }
-            Err(error) => results.push(Some(BatchResult {
+            Err(error) => results.push(Some(BatchResult::new(
                 client_id,
-                status: StatusCode::UNPROCESSABLE_ENTITY.as_u16(),
-                punch: None,
-                error: Some(ErrorDetail {
+                Outcome::Refused(ErrorDetail {
                     code: "invalid",
                     message: format!("This punch can't be read: {error}"),
                 }),
-            })),
+            ))),
         }
     }
     let recorded = punches::record(&mut kiosk.scope, key, &kiosk.device, &readable).await?;
@@ -231,10 +233,7 @@ pub(crate) async fn batch(
                 let (input, (outcome, fresh)) =
                     recorded.next().expect("one outcome per readable punch");
                 count_wrong_pin(&kiosk.device, &outcome, fresh);
-                BatchResult {
-                    client_id: Some(input.client_id),
-                    ..BatchResult::from(outcome)
-                }
+                BatchResult::new(Some(input.client_id), outcome)
             })
         })
         .collect();
