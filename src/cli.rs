@@ -1,8 +1,9 @@
 //! The command line: `serve` (the default), `migrate`, `tenants`,
-//! `create-superadmin`, `citus-distribute` and `healthcheck`. Start-up problems
-//! end the process with one line naming the cause, never a backtrace.
+//! `create-superadmin`, `citus-distribute` and `healthcheck`, and the
+//! modules' own subcommands (`crate::modules`). Start-up problems end the
+//! process with one line naming the cause, never a backtrace.
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use std::process::ExitCode;
 
 use crate::accounts::email::Email;
@@ -10,6 +11,7 @@ use crate::config::{Config, ConfigError};
 use crate::db::{self, Db};
 use crate::http::{self, AppState, Server};
 use crate::jobs;
+use crate::modules::{self, Module};
 use crate::telemetry;
 use crate::tenancy::scope::{Intent, ScopeError};
 use crate::tenancy::super_admin::{SuperAdmin, all_tenants_unsafe};
@@ -72,14 +74,37 @@ pub enum StartupError {
     Unhealthy(String),
     #[error("{0}")]
     Usage(String),
+    #[error("{0}")]
+    Module(Box<dyn std::error::Error + Send + Sync>),
+}
+
+/// What the command line asked for.
+enum Asked {
+    Core(Command),
+    Module(&'static Module, clap::ArgMatches),
 }
 
 pub fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let command = modules::ALL.iter().fold(Cli::command(), |command, module| {
+        (module.commands.augment)(command)
+    });
+    let matches = command.get_matches();
+    let module = modules::ALL.iter().find(|module| {
+        matches
+            .subcommand_name()
+            .is_some_and(|name| (module.commands.has)(name))
+    });
+    let asked = match module {
+        Some(module) => Asked::Module(module, matches),
+        None => match Cli::from_arg_matches(&matches) {
+            Ok(cli) => Asked::Core(cli.command.unwrap_or(Command::Serve)),
+            Err(error) => error.exit(),
+        },
+    };
     // A missing .env is normal (production sets real variables); values
     // already in the environment win over the file.
     let _ = dotenvy::dotenv();
-    match run(cli.command.unwrap_or(Command::Serve)) {
+    match run(asked) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("error: {error}");
@@ -88,11 +113,13 @@ pub fn main() -> ExitCode {
     }
 }
 
-fn run(command: Command) -> Result<(), StartupError> {
+fn run(asked: Asked) -> Result<(), StartupError> {
     let config = Config::from_env()?;
-    if let Command::Healthcheck = command {
-        return healthcheck(config.port);
-    }
+    let command = match asked {
+        Asked::Core(Command::Healthcheck) => return healthcheck(config.port),
+        Asked::Core(command) => command,
+        Asked::Module(module, matches) => return run_module(&config, module, matches),
+    };
     telemetry::init(config.log_format);
     let runtime = tokio::runtime::Runtime::new().map_err(StartupError::Runtime)?;
     runtime.block_on(async {
@@ -113,6 +140,21 @@ fn run(command: Command) -> Result<(), StartupError> {
         }
         db.close().await;
         Ok(())
+    })
+}
+
+fn run_module(
+    config: &Config,
+    module: &Module,
+    matches: clap::ArgMatches,
+) -> Result<(), StartupError> {
+    telemetry::init(config.log_format);
+    let runtime = tokio::runtime::Runtime::new().map_err(StartupError::Runtime)?;
+    runtime.block_on(async {
+        let db = connect_and_migrate(config).await?;
+        let ran = (module.commands.run)(db.clone(), matches).await;
+        db.close().await;
+        ran.map_err(StartupError::Module)
     })
 }
 

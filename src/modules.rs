@@ -9,6 +9,10 @@
 
 pub mod time_tracking;
 
+use std::future::Future;
+use std::pin::Pin;
+
+use crate::db::Db;
 use crate::http::routes::Routes;
 use crate::pages::NavLink;
 use crate::tenancy::{Member, Tenant};
@@ -21,7 +25,24 @@ pub struct Module {
     pub openapi: fn() -> utoipa::openapi::OpenApi,
     /// Its links in a tenant's navigation, as this member sees them.
     pub nav: fn(&Tenant, &Member) -> Vec<NavLink>,
+    /// Its subcommands of the app's command line.
+    pub commands: Commands,
 }
+
+/// A module's subcommands: a clap `Subcommand` enum's functions, added to
+/// the app's command line and run once the database is migrated.
+pub struct Commands {
+    /// `<C as clap::Subcommand>::augment_subcommands`.
+    pub augment: fn(clap::Command) -> clap::Command,
+    /// `<C as clap::Subcommand>::has_subcommand`.
+    pub has: fn(&str) -> bool,
+    /// Runs the subcommand in the app's matches.
+    pub run: fn(Db, clap::ArgMatches) -> CommandRun,
+}
+
+/// A running module subcommand; its error is printed as the app's.
+pub type CommandRun =
+    Pin<Box<dyn Future<Output = Result<(), Box<dyn std::error::Error + Send + Sync>>> + Send>>;
 
 /// Every module of this app.
 pub const ALL: &[Module] = &[time_tracking::MODULE];

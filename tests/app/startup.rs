@@ -7,7 +7,7 @@ use std::process::{Child, ChildStdout, Command, Stdio};
 use crate::support::{TestDatabase, each_backend};
 
 /// The app's binary: cargo builds it next to the test's own folder.
-fn binary() -> PathBuf {
+pub fn binary() -> PathBuf {
     let deps = std::env::current_exe().expect("test executable");
     let profile = deps
         .parent()
@@ -22,7 +22,7 @@ fn binary() -> PathBuf {
 
 /// The binary with only the given variables (and no `.env`: it runs in an
 /// empty folder).
-fn command(folder: &std::path::Path, vars: &[(&str, &str)]) -> Command {
+pub fn command(folder: &std::path::Path, vars: &[(&str, &str)]) -> Command {
     let mut command = Command::new(binary());
     command
         .current_dir(folder)

@@ -1,14 +1,60 @@
 //! Calendar dates in JSON as `YYYY-MM-DD` (ISO 8601), for
-//! `#[serde(with = "dates::date")]` and friends, and the time zones of
-//! locations and tenants.
+//! `#[serde(with = "dates::date")]` and friends, and wall-clock time in
+//! the time zones of locations and tenants (through jiff, which bundles
+//! the time-zone database).
 
+use jiff::tz::TimeZone;
 use serde::{Deserialize, Deserializer, Serializer};
-use time::Date;
+use time::{Date, OffsetDateTime};
 
 /// The time zone named `name`, UTC if the bundled database doesn't know
 /// it (names are validated on input, so only a retired name falls back).
-pub fn zone(name: &str) -> jiff::tz::TimeZone {
-    jiff::tz::db().get(name).unwrap_or(jiff::tz::TimeZone::UTC)
+pub fn zone(name: &str) -> TimeZone {
+    jiff::tz::db().get(name).unwrap_or(TimeZone::UTC)
+}
+
+/// `at` on the wall clock of `zone`.
+pub fn local(at: OffsetDateTime, zone: &TimeZone) -> jiff::Zoned {
+    jiff::Timestamp::from_nanosecond(at.unix_timestamp_nanos())
+        .unwrap_or(jiff::Timestamp::UNIX_EPOCH)
+        .to_zoned(zone.clone())
+}
+
+/// The calendar date of `at` in `zone`.
+pub fn local_date(at: OffsetDateTime, zone: &TimeZone) -> Date {
+    let date = local(at, zone).date();
+    time::Month::try_from(date.month().unsigned_abs())
+        .ok()
+        .and_then(|month| {
+            Date::from_calendar_date(i32::from(date.year()), month, date.day().unsigned_abs()).ok()
+        })
+        .unwrap_or_else(|| at.date())
+}
+
+/// Today's date in the time zone named `time_zone`.
+pub fn today(time_zone: &str) -> Date {
+    local_date(OffsetDateTime::now_utc(), &zone(time_zone))
+}
+
+/// The first instant of `date` in `zone` (midnight, or the first valid
+/// time after it when a clock change skips midnight).
+pub fn start_of(date: Date, zone: &TimeZone) -> OffsetDateTime {
+    jiff::civil::Date::new(
+        i16::try_from(date.year()).unwrap_or(1970),
+        i8::try_from(u8::from(date.month())).unwrap_or(1),
+        i8::try_from(date.day()).unwrap_or(1),
+    )
+    .and_then(|civil| civil.to_zoned(zone.clone()))
+    .ok()
+    .and_then(|zoned| {
+        OffsetDateTime::from_unix_timestamp_nanos(zoned.timestamp().as_nanosecond()).ok()
+    })
+    .unwrap_or_else(|| date.midnight().assume_utc())
+}
+
+/// `at` as HH:MM on the wall clock of `zone`.
+pub fn clock(at: OffsetDateTime, zone: &TimeZone) -> String {
+    local(at, zone).strftime("%H:%M").to_string()
 }
 
 fn parse_or_error<E: serde::de::Error>(text: &str) -> Result<Date, E> {

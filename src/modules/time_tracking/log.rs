@@ -13,6 +13,8 @@
 //! both for everyone on either backend, except when the whole tenant is
 //! deleted.
 
+use std::collections::HashMap;
+
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
@@ -26,12 +28,14 @@ use crate::tenancy::TenantScope;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Kind {
     Punch,
+    Edit,
 }
 
 impl Kind {
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Punch => "punch",
+            Self::Edit => "edit",
         }
     }
 }
@@ -93,4 +97,125 @@ pub async fn append(
     head.log_seq = seq;
     head.log_hash = hash;
     Ok(())
+}
+
+/// What a check of a tenant's log found.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct Verification {
+    /// Entries checked.
+    pub entries: i64,
+    /// `null` when the chain, and every record it covers, is intact.
+    pub first_broken: Option<Broken>,
+}
+
+/// The first place the log doesn't hold.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct Broken {
+    /// The entry's sequence number (`null` for a record with no entry).
+    pub seq: Option<i64>,
+    pub entry_id: Option<LogEntryId>,
+    pub problem: String,
+}
+
+type EntryRow = (LogEntryId, i64, String, SubjectId, String, String, String);
+
+/// How many entries verification reads at a time.
+const PAGE: i64 = 1000;
+
+/// Recomputes the tenant's chain from the first entry, and checks each
+/// entry against the punch or edit it records (so a row changed directly
+/// in the database is found too), and that every record has its entry.
+///
+/// # Errors
+/// When the database fails.
+pub async fn verify(scope: &mut TenantScope) -> Result<Verification, sqlx::Error> {
+    let mut records: HashMap<SubjectId, (&'static str, String)> = HashMap::new();
+    for (subject, content) in super::punches::log_contents(scope).await? {
+        records.insert(subject, (Kind::Punch.as_str(), content));
+    }
+    for (subject, content) in super::shifts::edits::log_contents(scope).await? {
+        records.insert(subject, (Kind::Edit.as_str(), content));
+    }
+    let head = super::settings::read(scope).await?;
+    let tenant = scope.tenant_id();
+    let mut previous = (0_i64, String::new());
+    loop {
+        let after = previous.0;
+        let page: Vec<EntryRow> = on_tx!(scope.tx(), |conn| sqlx::query_as(
+            "SELECT id, seq, kind, subject_id, content, prev_hash, hash FROM time_log \
+             WHERE tenant_id = $1 AND seq > $2 ORDER BY seq LIMIT $3"
+        )
+        .bind(tenant)
+        .bind(after)
+        .bind(PAGE)
+        .fetch_all(conn)
+        .await)?;
+        let done = i64::try_from(page.len()).unwrap_or(PAGE) < PAGE;
+        for (id, seq, kind, subject, content, prev_hash, entry_hash) in page {
+            let broken = |problem: String| Verification {
+                entries: seq,
+                first_broken: Some(Broken {
+                    seq: Some(seq),
+                    entry_id: Some(id),
+                    problem,
+                }),
+            };
+            if seq != previous.0 + 1 {
+                return Ok(broken(format!(
+                    "entries #{} to #{} are missing",
+                    previous.0 + 1,
+                    seq - 1
+                )));
+            }
+            if prev_hash != previous.1 {
+                return Ok(broken(
+                    "it doesn't follow the entry before it: its previous hash differs".to_owned(),
+                ));
+            }
+            if hash(&prev_hash, seq, &kind, subject, &content) != entry_hash {
+                return Ok(broken(
+                    "it was changed: its hash doesn't match its content".to_owned(),
+                ));
+            }
+            match records.remove(&subject) {
+                Some((_, record)) if record == content => {}
+                Some(_) => {
+                    return Ok(broken(format!(
+                        "the {kind} {subject} it records was changed in the database"
+                    )));
+                }
+                None => {
+                    return Ok(broken(format!(
+                        "the {kind} {subject} it records is gone from the database"
+                    )));
+                }
+            }
+            previous = (seq, entry_hash);
+        }
+        if done {
+            break;
+        }
+    }
+    let entries = previous.0;
+    let mut first_broken = None;
+    if (head.log_seq, &head.log_hash) != (previous.0, &previous.1) {
+        first_broken = Some(Broken {
+            seq: Some(previous.0 + 1),
+            entry_id: None,
+            problem: format!(
+                "the log ends at entry #{} but its head says #{}: entries were removed",
+                previous.0, head.log_seq
+            ),
+        });
+    } else if let Some((subject, (kind, _))) = records.into_iter().min_by_key(|(s, _)| *s) {
+        first_broken = Some(Broken {
+            seq: None,
+            entry_id: None,
+            problem: format!("the {kind} {subject} has no log entry: it was added in the database"),
+        });
+    }
+    Ok(Verification {
+        entries,
+        first_broken,
+    })
 }

@@ -16,6 +16,7 @@
 //! (recording a punch exactly once), [`log`] (the tamper-evident log) and
 //! [`settings`] (the tenant's shift cap, and the log's head).
 
+pub mod cli;
 pub mod dates;
 pub mod devices;
 pub mod employees;
@@ -24,6 +25,7 @@ pub mod log;
 pub mod permissions;
 pub mod punches;
 pub mod settings;
+pub mod shifts;
 
 use utoipa::OpenApi;
 
@@ -39,6 +41,7 @@ pub const MODULE: Module = Module {
     routes,
     openapi: ApiDoc::openapi,
     nav,
+    commands: cli::COMMANDS,
 };
 
 fn routes() -> Routes {
@@ -46,6 +49,7 @@ fn routes() -> Routes {
         .merge(employees::api::routes())
         .merge(devices::api::routes())
         .merge(kiosk::api::routes())
+        .merge(shifts::api::routes())
 }
 
 fn nav(tenant: &Tenant, member: &Member) -> Vec<NavLink> {
@@ -81,9 +85,17 @@ fn nav(tenant: &Tenant, member: &Member) -> Vec<NavLink> {
         kiosk::api::device,
         kiosk::api::punch,
         kiosk::api::batch,
+        shifts::api::shifts,
+        shifts::api::edit,
+        shifts::api::edit_feed,
+        shifts::api::request_correction,
+        shifts::api::correction_requests,
+        shifts::api::dismiss,
+        shifts::api::review,
+        shifts::api::verify_log,
     ),
     tags(
-        (name = "time-tracking", description = "Employees, their kiosk PINs, and paired kiosk tablets"),
+        (name = "time-tracking", description = "Employees and their kiosk PINs, paired kiosk tablets, shifts and their edits, correction requests, and the tamper-evident log"),
         (name = "kiosk", description = "What a paired kiosk tablet calls, with its device token as Authorization: Bearer"),
     )
 )]
@@ -128,4 +140,19 @@ typed_id!(
 typed_id!(
     /// A tenant's time-tracking settings row.
     SettingsId
+);
+
+typed_id!(
+    /// One edit of a shift (an addition, a correction or a deletion).
+    EditId
+);
+
+typed_id!(
+    /// A staff member's request to correct their record.
+    CorrectionId
+);
+
+typed_id!(
+    /// A punch taken out of the record by an edit.
+    VoidId
 );

@@ -11,18 +11,40 @@ pub enum TimeAction {
     ManageEmployees,
     /// Pair kiosk tablets with a location, and revoke them.
     ManageDevices,
+    /// See other employees' shifts, the review queue and correction
+    /// requests (everyone sees their own).
+    ViewTeamRecords,
+    /// Add, correct and delete shifts (always with a reason), and dismiss
+    /// correction requests. Staff request corrections instead.
+    EditShifts,
+    /// The feed of every edited shift.
+    ViewEditFeed,
+    /// Recompute the tamper-evident log.
+    VerifyLog,
 }
 
 impl TimeAction {
-    pub const ALL: [TimeAction; 2] = [TimeAction::ManageEmployees, TimeAction::ManageDevices];
+    pub const ALL: [TimeAction; 6] = [
+        TimeAction::ManageEmployees,
+        TimeAction::ManageDevices,
+        TimeAction::ViewTeamRecords,
+        TimeAction::EditShifts,
+        TimeAction::ViewEditFeed,
+        TimeAction::VerifyLog,
+    ];
 }
 
 impl Permission for TimeAction {
     /// Owners and admins everywhere, managers at their locations; staff
-    /// see only their own records.
+    /// see only their own records. The owner answers for the records to an
+    /// inspector: the edit feed and the log's check are theirs.
     fn allowed(self, role: Role) -> bool {
         match self {
-            Self::ManageEmployees | Self::ManageDevices => role != Role::Staff,
+            Self::ManageEmployees
+            | Self::ManageDevices
+            | Self::ViewTeamRecords
+            | Self::EditShifts => role != Role::Staff,
+            Self::ViewEditFeed | Self::VerifyLog => role == Role::Owner,
         }
     }
 
@@ -30,6 +52,12 @@ impl Permission for TimeAction {
         match self {
             Self::ManageEmployees => "Only owners, admins and managers can manage employees.",
             Self::ManageDevices => "Only owners, admins and managers can pair or revoke kiosks.",
+            Self::ViewTeamRecords => "You can see your own time records only.",
+            Self::EditShifts => {
+                "Only owners, admins and managers can edit shifts: request a correction instead."
+            }
+            Self::ViewEditFeed => "Only owners can see the feed of edited shifts.",
+            Self::VerifyLog => "Only owners can verify the time-record log.",
         }
     }
 }
@@ -39,9 +67,13 @@ mod tests {
     use super::*;
 
     /// (action, [owner, admin, manager, staff])
-    const MATRIX: [(TimeAction, [bool; 4]); 2] = [
+    const MATRIX: [(TimeAction, [bool; 4]); 6] = [
         (TimeAction::ManageEmployees, [true, true, true, false]),
         (TimeAction::ManageDevices, [true, true, true, false]),
+        (TimeAction::ViewTeamRecords, [true, true, true, false]),
+        (TimeAction::EditShifts, [true, true, true, false]),
+        (TimeAction::ViewEditFeed, [true, false, false, false]),
+        (TimeAction::VerifyLog, [true, false, false, false]),
     ];
 
     #[test]

@@ -9,10 +9,13 @@
 use serde::{Deserialize, Serialize};
 use time::{Duration, OffsetDateTime};
 
+use jiff::tz::TimeZone;
+
 use super::devices::Paired;
 use super::employees::pin;
 use super::settings::{self, Settings};
-use super::{ClientId, EmployeeId, PunchId, SubjectId, log};
+use super::shifts::{self, Flag, Recorded};
+use super::{ClientId, DeviceId, EditId, EmployeeId, PunchId, SubjectId, dates, log};
 use crate::api::ErrorDetail;
 use crate::crypto::LookupKey;
 use crate::ids::LocationId;
@@ -38,7 +41,7 @@ impl Kind {
         }
     }
 
-    fn parse(text: &str) -> Self {
+    pub fn parse(text: &str) -> Self {
         if text == "in" { Self::In } else { Self::Out }
     }
 }
@@ -138,10 +141,90 @@ struct LogContent {
     client_id: ClientId,
     employee_id: EmployeeId,
     location_id: LocationId,
-    device_id: Option<super::DeviceId>,
+    device_id: Option<DeviceId>,
     kind: Kind,
     #[serde(with = "time::serde::rfc3339")]
     at: OffsetDateTime,
+    /// Set for punches an edit added.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    edit_id: Option<EditId>,
+}
+
+impl LogContent {
+    fn of(punch: &Punch, device_id: Option<DeviceId>, edit_id: Option<EditId>) -> Self {
+        Self {
+            punch_id: punch.id,
+            client_id: punch.client_id,
+            employee_id: punch.employee_id,
+            location_id: punch.location_id,
+            device_id,
+            kind: punch.kind,
+            at: punch.at,
+            edit_id,
+        }
+    }
+}
+
+/// A punch to insert.
+struct NewPunch<'a> {
+    id: PunchId,
+    client_id: ClientId,
+    location_id: LocationId,
+    device_id: Option<DeviceId>,
+    employee_id: Option<EmployeeId>,
+    kind: Kind,
+    at: OffsetDateTime,
+    received_at: OffsetDateTime,
+    outcome: &'a str,
+    message: &'a str,
+    edit_id: Option<EditId>,
+}
+
+/// Inserts a punch unless its client id is taken (then `None`); a recorded
+/// one is appended to the log.
+async fn insert(
+    scope: &mut TenantScope,
+    head: &mut Settings,
+    new: &NewPunch<'_>,
+) -> Result<Option<Outcome>, sqlx::Error> {
+    let tenant = scope.tenant_id();
+    let sql = format!(
+        "INSERT INTO punches (tenant_id, id, client_id, location_id, device_id, employee_id, kind, at, \
+             received_at, outcome, message, edit_id) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) \
+         ON CONFLICT (tenant_id, client_id) DO NOTHING RETURNING {RETURNING}"
+    );
+    let inserted: Option<PunchRow> =
+        on_tx!(scope.tx(), |conn| sqlx::query_as(sqlx::AssertSqlSafe(sql))
+            .bind(tenant)
+            .bind(new.id)
+            .bind(new.client_id)
+            .bind(new.location_id)
+            .bind(new.device_id)
+            .bind(new.employee_id)
+            .bind(new.kind.as_str())
+            .bind(new.at.to_offset(time::UtcOffset::UTC))
+            .bind(new.received_at)
+            .bind(new.outcome)
+            .bind(new.message)
+            .bind(new.edit_id)
+            .fetch_optional(conn)
+            .await)?;
+    let Some(row) = inserted else {
+        return Ok(None);
+    };
+    let outcome = outcome(row);
+    if let Outcome::Recorded(punch) = &outcome {
+        log::append(
+            scope,
+            head,
+            log::Kind::Punch,
+            SubjectId::from(punch.id.as_uuid()),
+            &LogContent::of(punch, new.device_id, new.edit_id),
+        )
+        .await?;
+    }
+    Ok(Some(outcome))
 }
 
 /// Records punches from one device, in order, in the scope's transaction
@@ -178,6 +261,7 @@ async fn record_one(
     head: &mut Settings,
     punch: &PunchInput,
 ) -> Result<(Outcome, bool), sqlx::Error> {
+    let id = PunchId::new();
     let received_at = OffsetDateTime::now_utc();
     let employee = if punch.at - received_at > MAX_CLOCK_AHEAD {
         Err(CLOCK_AHEAD)
@@ -201,59 +285,101 @@ async fn record_one(
             None,
             "Unknown PIN. Try again, or ask your manager.".to_owned(),
         ),
-        Ok((id, name)) => (
-            RECORDED,
-            Some(id),
-            greeting(punch, &name, &device.time_zone),
-        ),
+        Ok((employee_id, name)) => {
+            let zone = dates::zone(&device.time_zone);
+            let mut message = greeting(punch, &name, &zone);
+            if punch.kind == Kind::Out {
+                let out = Recorded {
+                    id,
+                    employee_id,
+                    location_id: device.location_id,
+                    kind: punch.kind,
+                    at: punch.at,
+                    received_at,
+                    edit_id: None,
+                };
+                let today = worked_today(scope, head.shift_cap(), &out, &zone).await?;
+                message = format!("{message} · {today}");
+            }
+            (RECORDED, Some(employee_id), message)
+        }
     };
+    let new = NewPunch {
+        id,
+        client_id: punch.client_id,
+        location_id: device.location_id,
+        device_id: Some(device.id),
+        employee_id,
+        kind: punch.kind,
+        at: punch.at,
+        received_at,
+        outcome,
+        message: &message,
+        edit_id: None,
+    };
+    Ok(match insert(scope, head, &new).await? {
+        Some(outcome) => (outcome, true),
+        None => (stored(scope, punch.client_id).await?, false),
+    })
+}
+
+/// A punch an edit adds.
+pub struct EditPunch {
+    pub id: PunchId,
+    pub edit_id: EditId,
+    pub employee_id: EmployeeId,
+    pub location_id: LocationId,
+    pub kind: Kind,
+    pub at: OffsetDateTime,
+}
+
+/// Records a punch an edit adds (under the settings lock the edit holds).
+///
+/// # Errors
+/// When the database fails.
+pub async fn add_by_edit(
+    scope: &mut TenantScope,
+    head: &mut Settings,
+    punch: &EditPunch,
+    now: OffsetDateTime,
+) -> Result<(), sqlx::Error> {
+    let new = NewPunch {
+        id: punch.id,
+        client_id: ClientId::new(),
+        location_id: punch.location_id,
+        device_id: None,
+        employee_id: Some(punch.employee_id),
+        kind: punch.kind,
+        at: punch.at,
+        received_at: now,
+        outcome: RECORDED,
+        message: "Added by an edit.",
+        edit_id: Some(punch.edit_id),
+    };
+    insert(scope, head, &new).await.map(drop)
+}
+
+/// The employee and device time of a punch that counts (recorded, and not
+/// voided by an edit).
+///
+/// # Errors
+/// When the database fails.
+pub async fn counted(
+    scope: &mut TenantScope,
+    id: PunchId,
+) -> Result<Option<(EmployeeId, OffsetDateTime)>, sqlx::Error> {
     let tenant = scope.tenant_id();
-    let id = PunchId::new();
-    let sql = format!(
-        "INSERT INTO punches (tenant_id, id, client_id, location_id, device_id, employee_id, kind, at, \
-             received_at, outcome, message) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) \
-         ON CONFLICT (tenant_id, client_id) DO NOTHING RETURNING {RETURNING}"
-    );
-    let inserted: Option<PunchRow> =
-        on_tx!(scope.tx(), |conn| sqlx::query_as(sqlx::AssertSqlSafe(sql))
-            .bind(tenant)
-            .bind(id)
-            .bind(punch.client_id)
-            .bind(device.location_id)
-            .bind(device.id)
-            .bind(employee_id)
-            .bind(punch.kind.as_str())
-            .bind(punch.at.to_offset(time::UtcOffset::UTC))
-            .bind(received_at)
-            .bind(outcome)
-            .bind(&message)
-            .fetch_optional(conn)
-            .await)?;
-    let Some(row) = inserted else {
-        return Ok((stored(scope, punch.client_id).await?, false));
-    };
-    let outcome = self::outcome(row);
-    if let Outcome::Recorded(recorded) = &outcome {
-        let content = LogContent {
-            punch_id: recorded.id,
-            client_id: recorded.client_id,
-            employee_id: recorded.employee_id,
-            location_id: recorded.location_id,
-            device_id: Some(device.id),
-            kind: recorded.kind,
-            at: recorded.at,
-        };
-        log::append(
-            scope,
-            head,
-            log::Kind::Punch,
-            SubjectId::from(recorded.id.as_uuid()),
-            &content,
-        )
-        .await?;
-    }
-    Ok((outcome, true))
+    on_tx!(scope.tx(), |conn| {
+        sqlx::query_as(
+        "SELECT p.employee_id, p.at FROM punches p \
+         WHERE p.tenant_id = $1 AND p.id = $2 AND p.outcome = 'recorded' \
+         AND NOT EXISTS (SELECT 1 FROM punch_voids v WHERE v.tenant_id = p.tenant_id AND v.punch_id = p.id)"
+    )
+    .bind(tenant)
+    .bind(id)
+    .fetch_optional(conn)
+    .await
+    })
 }
 
 /// The first outcome of a client id already recorded.
@@ -268,22 +394,92 @@ async fn stored(scope: &mut TenantScope, client_id: ClientId) -> Result<Outcome,
     Ok(outcome(row))
 }
 
-/// "Clocked in 08:02 — Maria", in the location's time zone.
-fn greeting(punch: &PunchInput, name: &str, time_zone: &str) -> String {
+/// "Clocked in 08:02 — Maria", on the location's clock.
+fn greeting(punch: &PunchInput, name: &str, zone: &TimeZone) -> String {
     let verb = match punch.kind {
         Kind::In => "Clocked in",
         Kind::Out => "Clocked out",
     };
-    format!("{verb} {} — {name}", local_time(punch.at, time_zone))
+    format!("{verb} {} — {name}", dates::clock(punch.at, zone))
 }
 
-/// `at` as HH:MM on the wall clock of `time_zone` (UTC if unknown).
-fn local_time(at: OffsetDateTime, time_zone: &str) -> String {
-    jiff::Timestamp::from_second(at.unix_timestamp())
-        .map(|ts| {
-            ts.to_zoned(super::dates::zone(time_zone))
-                .strftime("%H:%M")
-                .to_string()
-        })
-        .unwrap_or_default()
+/// For a clock-out's message: "7 h 58 min today", the time counted on the
+/// day the closed shift began, or why it counts nothing.
+async fn worked_today(
+    scope: &mut TenantScope,
+    cap: Duration,
+    out: &Recorded,
+    zone: &TimeZone,
+) -> Result<String, sqlx::Error> {
+    let mut punches = shifts::recorded(
+        scope,
+        Some(out.employee_id),
+        out.at - Duration::DAY - cap,
+        out.at,
+    )
+    .await?;
+    punches.push(out.clone());
+    let shifts = shifts::derive::derive(&punches, cap, out.received_at);
+    let Some(closed) = shifts.iter().find(|s| s.punch_ids.contains(&out.id)) else {
+        return Ok(String::new());
+    };
+    if closed.flags.contains(&Flag::MissingClockIn) {
+        return Ok("no clock-in found: your manager will check it".to_owned());
+    }
+    let day = closed.day(zone);
+    let minutes = shifts
+        .iter()
+        .filter(|s| s.day(zone) == day)
+        .map(|s| s.minutes)
+        .sum();
+    Ok(format!("{} today", shifts::duration_label(minutes)))
+}
+
+/// Every recorded punch's log content, recomputed from its row as it is
+/// now (for [`log::verify`]).
+///
+/// # Errors
+/// When the database fails.
+pub async fn log_contents(
+    scope: &mut TenantScope,
+) -> Result<Vec<(SubjectId, String)>, sqlx::Error> {
+    type Row = (
+        PunchId,
+        ClientId,
+        EmployeeId,
+        LocationId,
+        Option<DeviceId>,
+        String,
+        OffsetDateTime,
+        Option<EditId>,
+    );
+    let tenant = scope.tenant_id();
+    let rows: Vec<Row> = on_tx!(scope.tx(), |conn| sqlx::query_as(
+        "SELECT id, client_id, employee_id, location_id, device_id, kind, at, edit_id \
+         FROM punches WHERE tenant_id = $1 AND outcome = 'recorded'"
+    )
+    .bind(tenant)
+    .fetch_all(conn)
+    .await)?;
+    Ok(rows
+        .into_iter()
+        .map(
+            |(punch_id, client_id, employee_id, location_id, device_id, kind, at, edit_id)| {
+                let content = LogContent {
+                    punch_id,
+                    client_id,
+                    employee_id,
+                    location_id,
+                    device_id,
+                    kind: Kind::parse(&kind),
+                    at,
+                    edit_id,
+                };
+                (
+                    SubjectId::from(punch_id.as_uuid()),
+                    serde_json::to_string(&content).unwrap_or_default(),
+                )
+            },
+        )
+        .collect())
 }

@@ -1,9 +1,14 @@
 //! A tenant's time-tracking settings (the shift cap) and the head of its
 //! log's hash chain: one row per tenant, created on first use.
 
+use time::Duration;
+
 use super::SettingsId;
 use crate::on_tx;
 use crate::tenancy::TenantScope;
+
+/// The cap a tenant starts with (the column's default): 12 hours.
+const DEFAULT_SHIFT_CAP_MINUTES: i32 = 720;
 
 /// The settings row, as locked.
 #[derive(Clone, Debug)]
@@ -34,6 +39,36 @@ pub async fn lock(scope: &mut TenantScope) -> Result<Settings, sqlx::Error> {
     .bind(SettingsId::new())
     .fetch_one(conn)
     .await)?;
+    Ok(Settings {
+        shift_cap_minutes,
+        log_seq,
+        log_hash,
+    })
+}
+
+impl Settings {
+    pub fn shift_cap(&self) -> Duration {
+        Duration::minutes(i64::from(self.shift_cap_minutes))
+    }
+}
+
+/// The tenant's settings, read without locking (the defaults before the
+/// row exists).
+///
+/// # Errors
+/// When the database fails.
+pub async fn read(scope: &mut TenantScope) -> Result<Settings, sqlx::Error> {
+    let tenant = scope.tenant_id();
+    let row: Option<(i32, i64, String)> = on_tx!(scope.tx(), |conn| {
+        sqlx::query_as(
+        "SELECT shift_cap_minutes, log_seq, log_hash FROM time_tracking_settings WHERE tenant_id = $1"
+    )
+    .bind(tenant)
+    .fetch_optional(conn)
+    .await
+    })?;
+    let (shift_cap_minutes, log_seq, log_hash) =
+        row.unwrap_or((DEFAULT_SHIFT_CAP_MINUTES, 0, String::new()));
     Ok(Settings {
         shift_cap_minutes,
         log_seq,

@@ -13,8 +13,8 @@ use crate::http::AppState;
 use crate::http::extract::{Json, Path};
 use crate::http::routes::{Access, Routes, get, post};
 use crate::ids::{LocationId, MembershipId};
-use crate::modules::time_tracking::EmployeeId;
 use crate::modules::time_tracking::permissions::TimeAction;
+use crate::modules::time_tracking::{EmployeeId, dates};
 use crate::tenancy::InTenant;
 
 pub fn routes() -> Routes {
@@ -43,20 +43,6 @@ pub(crate) fn lookup_key(state: &AppState) -> Result<&LookupKey, AppError> {
             "Kiosk PINs need LOOKUP_KEY: ask the operator to set it (see the README).".to_owned(),
         )
     })
-}
-
-fn today(t: &InTenant) -> time::Date {
-    let date = jiff::Timestamp::now()
-        .to_zoned(crate::modules::time_tracking::dates::zone(
-            &t.tenant.time_zone,
-        ))
-        .date();
-    time::Date::from_calendar_date(
-        i32::from(date.year()),
-        time::Month::try_from(date.month().unsigned_abs()).unwrap_or(time::Month::January),
-        date.day().unsigned_abs(),
-    )
-    .unwrap_or_else(|_| time::OffsetDateTime::now_utc().date())
 }
 
 /// The employees the caller manages (all for owners and admins; those of
@@ -94,7 +80,7 @@ pub(crate) async fn create(
 ) -> Result<(StatusCode, Json<WithPin>), AppError> {
     t.member.authorize(TimeAction::ManageEmployees)?;
     let key = lookup_key(&state)?;
-    let valid = input.validate(today(&t))?;
+    let valid = input.validate(dates::today(&t.tenant.time_zone))?;
     let (employee, pin) =
         super::create(&mut t.scope, t.member.location_visibility(), key, &valid).await?;
     t.scope.commit().await?;
@@ -194,7 +180,7 @@ pub(crate) async fn update(
             .unwrap_or_else(|| current.location_ids.clone()),
         membership_id: patch.membership_id.unwrap_or(current.membership_id),
     };
-    let valid = input.validate(today(&t))?;
+    let valid = input.validate(dates::today(&t.tenant.time_zone))?;
     let active = patch.active.unwrap_or(current.active);
     let (employee, pin) = super::update(
         &mut t.scope,

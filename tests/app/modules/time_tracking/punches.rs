@@ -1,106 +1,13 @@
-//! Time tracking: employees and PINs, kiosk pairing, and punches recorded
-//! exactly once, on both backends.
+//! Employees and PINs, kiosk pairing, and punches recorded exactly once.
 
 use std::collections::HashSet;
 
 use serde_json::{Value, json};
 
+use super::{hire, paired_kiosk, punch, send};
 use crate::accounts::count;
 use crate::fixtures::TenantFixture;
 use crate::support::{TestApp, each_backend};
-
-/// A tenant's employee, with the PIN issued at hire.
-pub struct Hired {
-    pub id: String,
-    pub pin: String,
-}
-
-pub async fn hire(app: &TestApp, f: &TenantFixture, name: &str, location: usize) -> Hired {
-    let client = app.client_for(f.owner).await;
-    let response = client
-        .post(app.url(&format!("/api/v1/t/{}/employees", f.slug)))
-        .json(&json!({
-            "name": name,
-            "employee_number": format!("E-{name}"),
-            "hire_date": "2026-01-05",
-            "weekly_minutes": 2400,
-            "location_ids": [f.locations[location]],
-        }))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 201);
-    let body: Value = response.json().await.unwrap();
-    Hired {
-        id: body["employee"]["id"].as_str().unwrap().to_owned(),
-        pin: body["pin"].as_str().unwrap().to_owned(),
-    }
-}
-
-/// A kiosk paired with one of the tenant's locations: (device id, token).
-pub async fn paired_kiosk(app: &TestApp, f: &TenantFixture, location: usize) -> (String, String) {
-    let client = app.client_for(f.owner).await;
-    let created: Value = client
-        .post(app.url(&format!("/api/v1/t/{}/kiosks", f.slug)))
-        .json(&json!({"location_id": f.locations[location], "name": "Bar tablet"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let code = created["pairing_code"].as_str().unwrap();
-    assert!(
-        created["pairing_url"]
-            .as_str()
-            .unwrap()
-            .ends_with(&format!("/kiosk#pair={code}"))
-    );
-    let paired = app
-        .client
-        .post(app.url("/api/v1/kiosk/pair"))
-        .json(&json!({"code": code}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(paired.status(), 201);
-    let paired: Value = paired.json().await.unwrap();
-    (
-        created["device"]["id"].as_str().unwrap().to_owned(),
-        paired["token"].as_str().unwrap().to_owned(),
-    )
-}
-
-/// An employee and a paired kiosk at the tenant's first location, and a
-/// punch (so every table of the module has a row).
-pub async fn resource_ids(app: &TestApp, a: &TenantFixture) -> Vec<(&'static str, String)> {
-    let employee = hire(app, a, "Maria", 0).await;
-    let (device, token) = paired_kiosk(app, a, 0).await;
-    let punched = send(
-        app,
-        &token,
-        &punch(&employee.pin, "in", "2026-11-20T08:00:00Z"),
-    )
-    .await;
-    assert_eq!(punched.0, 201);
-    vec![("employee_id", employee.id), ("device_id", device)]
-}
-
-fn punch(pin: &str, kind: &str, at: &str) -> Value {
-    json!({"client_id": uuid::Uuid::now_v7(), "pin": pin, "kind": kind, "at": at})
-}
-
-async fn send(app: &TestApp, token: &str, body: &Value) -> (u16, Value) {
-    let response = app
-        .client
-        .post(app.url("/api/v1/kiosk/punches"))
-        .bearer_auth(token)
-        .json(body)
-        .send()
-        .await
-        .unwrap();
-    (response.status().as_u16(), response.json().await.unwrap())
-}
 
 #[tokio::test]
 async fn one_client_id_sent_ten_times_in_a_row_and_ten_at_once_is_one_punch() {

@@ -1,0 +1,188 @@
+//! Time tracking's tests, on both backends, and the helpers they share:
+//! [`punches`] (employees and PINs, kiosk pairing, punches recorded exactly
+//! once), [`shifts`] (shifts, edits and correction requests), [`log`] (the
+//! tamper-evident log) and [`roles`] (the module's role matrix over HTTP).
+
+mod log;
+mod punches;
+mod roles;
+mod shifts;
+
+use app::ids::MembershipId;
+use serde_json::{Value, json};
+
+use crate::fixtures::TenantFixture;
+use crate::support::TestApp;
+
+/// A tenant's employee, with the PIN issued at hire.
+pub struct Hired {
+    pub id: String,
+    pub pin: String,
+}
+
+pub async fn hire(app: &TestApp, f: &TenantFixture, name: &str, location: usize) -> Hired {
+    hire_linked(app, f, name, location, None).await
+}
+
+/// Hires an employee linked to a member account, who then sees their own
+/// records.
+pub async fn hire_linked(
+    app: &TestApp,
+    f: &TenantFixture,
+    name: &str,
+    location: usize,
+    membership: Option<MembershipId>,
+) -> Hired {
+    let client = app.client_for(f.owner).await;
+    let response = client
+        .post(app.url(&format!("/api/v1/t/{}/employees", f.slug)))
+        .json(&json!({
+            "name": name,
+            "employee_number": format!("E-{name}"),
+            "hire_date": "2026-01-05",
+            "weekly_minutes": 2400,
+            "location_ids": [f.locations[location]],
+            "membership_id": membership,
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 201);
+    let body: Value = response.json().await.unwrap();
+    Hired {
+        id: body["employee"]["id"].as_str().unwrap().to_owned(),
+        pin: body["pin"].as_str().unwrap().to_owned(),
+    }
+}
+
+/// A kiosk paired with one of the tenant's locations: (device id, token).
+pub async fn paired_kiosk(app: &TestApp, f: &TenantFixture, location: usize) -> (String, String) {
+    let client = app.client_for(f.owner).await;
+    let created: Value = client
+        .post(app.url(&format!("/api/v1/t/{}/kiosks", f.slug)))
+        .json(&json!({"location_id": f.locations[location], "name": "Bar tablet"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let code = created["pairing_code"].as_str().unwrap();
+    assert!(
+        created["pairing_url"]
+            .as_str()
+            .unwrap()
+            .ends_with(&format!("/kiosk#pair={code}"))
+    );
+    let paired = app
+        .client
+        .post(app.url("/api/v1/kiosk/pair"))
+        .json(&json!({"code": code}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(paired.status(), 201);
+    let paired: Value = paired.json().await.unwrap();
+    (
+        created["device"]["id"].as_str().unwrap().to_owned(),
+        paired["token"].as_str().unwrap().to_owned(),
+    )
+}
+
+/// Ids of the module's resources in tenant `a`, with a row in every one of
+/// its tables: an employee (linked to the staff member) who clocked in and
+/// out at a paired kiosk, a correction of that shift, and a correction
+/// request.
+pub async fn resource_ids(app: &TestApp, a: &TenantFixture) -> Vec<(&'static str, String)> {
+    let employee = hire_linked(app, a, "Maria", 0, Some(a.staff_membership)).await;
+    let (device, token) = paired_kiosk(app, a, 0).await;
+    let mut shift = String::new();
+    for (kind, at) in [
+        ("in", "2026-11-20T08:00:00Z"),
+        ("out", "2026-11-20T16:00:00Z"),
+    ] {
+        let (status, body) = send(app, &token, &punch(&employee.pin, kind, at)).await;
+        assert_eq!(status, 201, "{body}");
+        if kind == "in" {
+            shift = body["id"].as_str().unwrap().to_owned();
+        }
+    }
+    let staff = app.client_for(a.staff).await;
+    let request = app
+        .post_json(
+            &staff,
+            &format!(
+                "/api/v1/t/{}/employees/{}/correction-requests",
+                a.slug, employee.id
+            ),
+            &json!({"shift_id": shift, "message": "I started at 07:30."}),
+        )
+        .await;
+    assert_eq!(request.status(), 201);
+    let request: Value = request.json().await.unwrap();
+    let (status, body) = edit(
+        app,
+        a,
+        a.owner,
+        &json!({"action": "correct", "shift_id": shift, "start": "2026-11-20T07:30:00Z",
+                "end": "2026-11-20T16:00:00Z", "reason": "Forgot to clock in on time.",
+                "correction_request_id": request["id"]}),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    vec![
+        ("employee_id", employee.id),
+        ("device_id", device),
+        ("request_id", request["id"].as_str().unwrap().to_owned()),
+    ]
+}
+
+/// Sends a shift edit as `user`.
+pub async fn edit(
+    app: &TestApp,
+    f: &TenantFixture,
+    user: app::ids::UserId,
+    body: &Value,
+) -> (u16, Value) {
+    let client = app.client_for(user).await;
+    let response = app
+        .post_json(&client, &format!("/api/v1/t/{}/shift-edits", f.slug), body)
+        .await;
+    (response.status().as_u16(), response.json().await.unwrap())
+}
+
+/// An employee's shifts on the days `from..=to`, as `user` sees them.
+pub async fn shifts_of(
+    app: &TestApp,
+    f: &TenantFixture,
+    user: app::ids::UserId,
+    employee: &str,
+    from: &str,
+    to: &str,
+) -> Value {
+    let client = app.client_for(user).await;
+    app.get_json(
+        &client,
+        &format!(
+            "/api/v1/t/{}/employees/{employee}/shifts?from={from}&to={to}",
+            f.slug
+        ),
+    )
+    .await
+}
+
+pub fn punch(pin: &str, kind: &str, at: &str) -> Value {
+    json!({"client_id": uuid::Uuid::now_v7(), "pin": pin, "kind": kind, "at": at})
+}
+
+pub async fn send(app: &TestApp, token: &str, body: &Value) -> (u16, Value) {
+    let response = app
+        .client
+        .post(app.url("/api/v1/kiosk/punches"))
+        .bearer_auth(token)
+        .json(body)
+        .send()
+        .await
+        .unwrap();
+    (response.status().as_u16(), response.json().await.unwrap())
+}
