@@ -39,17 +39,27 @@ pub fn today(time_zone: &str) -> Date {
 /// The first instant of `date` in `zone` (midnight, or the first valid
 /// time after it when a clock change skips midnight).
 pub fn start_of(date: Date, zone: &TimeZone) -> OffsetDateTime {
-    jiff::civil::Date::new(
-        i16::try_from(date.year()).unwrap_or(1970),
-        i8::try_from(u8::from(date.month())).unwrap_or(1),
-        i8::try_from(date.day()).unwrap_or(1),
+    at_local(date, "00:00", zone).unwrap_or_else(|| date.midnight().assume_utc())
+}
+
+/// The instant a wall clock in `zone` shows `hh_mm` ("08:02") on `date`
+/// (`None` for text that isn't a time; in a clock change's gap, the time
+/// after it).
+pub fn at_local(date: Date, hh_mm: &str, zone: &TimeZone) -> Option<OffsetDateTime> {
+    let (hours, minutes) = hh_mm.trim().split_once(':')?;
+    let (hours, minutes): (i8, i8) = (hours.parse().ok()?, minutes.parse().ok()?);
+    let civil = jiff::civil::DateTime::new(
+        i16::try_from(date.year()).ok()?,
+        i8::try_from(u8::from(date.month())).ok()?,
+        i8::try_from(date.day()).ok()?,
+        hours,
+        minutes,
+        0,
+        0,
     )
-    .and_then(|civil| civil.to_zoned(zone.clone()))
-    .ok()
-    .and_then(|zoned| {
-        OffsetDateTime::from_unix_timestamp_nanos(zoned.timestamp().as_nanosecond()).ok()
-    })
-    .unwrap_or_else(|| date.midnight().assume_utc())
+    .ok()?;
+    let zoned = civil.to_zoned(zone.clone()).ok()?;
+    OffsetDateTime::from_unix_timestamp_nanos(zoned.timestamp().as_nanosecond()).ok()
 }
 
 /// `at` as HH:MM on the wall clock of `zone`.

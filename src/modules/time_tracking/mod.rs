@@ -22,6 +22,7 @@ pub mod devices;
 pub mod employees;
 pub mod kiosk;
 pub mod log;
+pub mod pages;
 pub mod permissions;
 pub mod punches;
 pub mod settings;
@@ -34,7 +35,6 @@ use crate::ids::typed_id;
 use crate::modules::Module;
 use crate::pages::NavLink;
 use crate::tenancy::{Member, Tenant};
-use permissions::TimeAction;
 
 /// The module, as `crate::modules` registers it.
 pub const MODULE: Module = Module {
@@ -50,24 +50,18 @@ fn routes() -> Routes {
         .merge(devices::api::routes())
         .merge(kiosk::api::routes())
         .merge(shifts::api::routes())
+        .merge(pages::routes())
+        .merge(employees::pages::routes())
+        .merge(devices::pages::routes())
 }
 
-fn nav(tenant: &Tenant, member: &Member) -> Vec<NavLink> {
-    let slug = &tenant.slug;
-    let mut links = Vec::new();
-    if member.authorize(TimeAction::ManageEmployees).is_ok() {
-        links.push(NavLink {
-            label: "Employees",
-            href: format!("/t/{slug}/employees"),
-        });
-    }
-    if member.authorize(TimeAction::ManageDevices).is_ok() {
-        links.push(NavLink {
-            label: "Kiosks",
-            href: format!("/t/{slug}/kiosks"),
-        });
-    }
-    links
+/// One link for everyone: the board for those who see the team, their own
+/// timesheet for staff (`/t/{slug}/time` sends each to theirs).
+fn nav(tenant: &Tenant, _member: &Member) -> Vec<NavLink> {
+    vec![NavLink {
+        label: "Time",
+        href: format!("/t/{}/time", tenant.slug),
+    }]
 }
 
 #[derive(OpenApi)]

@@ -2,19 +2,17 @@
 
 use axum::extract::State;
 use axum::http::StatusCode;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
-use super::Device;
+use super::{Device, NewDevice};
 use crate::api::ErrorBody;
 use crate::error::AppError;
 use crate::http::AppState;
 use crate::http::extract::{Json, Path};
 use crate::http::routes::{Access, Routes, get, post};
-use crate::ids::LocationId;
 use crate::modules::time_tracking::DeviceId;
 use crate::modules::time_tracking::permissions::TimeAction;
 use crate::tenancy::InTenant;
-use crate::validation::{self, FieldErrors};
 
 pub fn routes() -> Routes {
     Routes::new()
@@ -39,13 +37,6 @@ pub(crate) async fn list(mut t: InTenant) -> Result<Json<Vec<Device>>, AppError>
     Ok(Json(
         super::list(&mut t.scope, t.member.location_visibility()).await?,
     ))
-}
-
-#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
-pub struct NewDevice {
-    pub location_id: LocationId,
-    /// What the staff call it ("Bar tablet").
-    pub name: String,
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -78,22 +69,7 @@ pub(crate) async fn create(
     Json(input): Json<NewDevice>,
 ) -> Result<(StatusCode, Json<CreatedDevice>), AppError> {
     t.member.authorize(TimeAction::ManageDevices)?;
-    let mut errors = FieldErrors::default();
-    let name = validation::text(&mut errors, "name", &input.name, true, 100);
-    let location = crate::locations::find(
-        &mut t.scope,
-        t.member.location_visibility(),
-        input.location_id,
-    )
-    .await?;
-    if location.as_ref().is_none_or(|l| l.archived_at.is_some()) {
-        errors.add("location_id", "Not an active location you manage.");
-    }
-    errors.or_ok(())?;
-    let (id, code) = super::create(&mut t.scope, input.location_id, &name).await?;
-    let device = super::find(&mut t.scope, t.member.location_visibility(), id)
-        .await?
-        .ok_or(AppError::NotFound)?;
+    let (device, code) = super::add(&mut t.scope, t.member.location_visibility(), &input).await?;
     t.scope.commit().await?;
     Ok((
         StatusCode::CREATED,

@@ -6,8 +6,9 @@
 //! and only their digests are stored.
 
 pub mod api;
+pub mod pages;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use time::{Duration, OffsetDateTime};
 
 use super::DeviceId;
@@ -17,6 +18,7 @@ use crate::on_tx;
 use crate::tenancy::TenantScope;
 use crate::tenancy::permissions::LocationVisibility;
 use crate::tokens::{digest, tenant_secret};
+use crate::validation::{self, FieldErrors};
 
 /// How long a pairing link works.
 pub const PAIRING_VALIDITY: Duration = Duration::hours(24);
@@ -150,6 +152,38 @@ async fn select(
     .await
     })?;
     Ok(rows.into_iter().map(Device::from).collect())
+}
+
+/// A kiosk to add, as the API and the form send it.
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
+pub struct NewDevice {
+    pub location_id: LocationId,
+    /// What the staff call it ("Bar tablet").
+    pub name: String,
+}
+
+/// Adds a kiosk at a location the member manages; its one-time pairing
+/// code is returned with it.
+///
+/// # Errors
+/// 422 for a missing name or a location the member doesn't manage.
+pub async fn add(
+    scope: &mut TenantScope,
+    visibility: LocationVisibility,
+    input: &NewDevice,
+) -> Result<(Device, String), AppError> {
+    let mut errors = FieldErrors::default();
+    let name = validation::text(&mut errors, "name", &input.name, true, 100);
+    let location = crate::locations::find(scope, visibility, input.location_id).await?;
+    if location.as_ref().is_none_or(|l| l.archived_at.is_some()) {
+        errors.add("location_id", "Not an active location you manage.");
+    }
+    errors.or_ok(())?;
+    let (id, code) = create(scope, input.location_id, &name).await?;
+    let device = find(scope, visibility, id)
+        .await?
+        .ok_or(AppError::NotFound)?;
+    Ok((device, code))
 }
 
 /// Adds a device at a location the caller has already found (so sees), and

@@ -5,18 +5,22 @@
 //! them; owners and admins reach all.
 
 pub mod api;
+pub mod pages;
 pub mod pin;
+
+use std::collections::HashSet;
 
 use serde::{Deserialize, Serialize};
 use time::{Date, OffsetDateTime};
 
 use super::EmployeeId;
 use super::EmployeeLocationId;
+use super::permissions::TimeAction;
 use crate::error::AppError;
 use crate::ids::{LocationId, MembershipId};
 use crate::on_tx;
-use crate::tenancy::TenantScope;
 use crate::tenancy::permissions::LocationVisibility;
+use crate::tenancy::{InTenant, TenantScope};
 use crate::validation::{self, FieldErrors};
 
 #[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
@@ -477,4 +481,58 @@ async fn set_locations(
         })?;
     }
     Ok(())
+}
+
+/// An employee whose time records the caller may read: their own, or
+/// (for owners, admins and managers) one they see.
+///
+/// # Errors
+/// 404 for an employee not in the tenant or not seen, 403 for another's
+/// records to staff.
+pub async fn readable(t: &mut InTenant, id: EmployeeId) -> Result<Employee, AppError> {
+    let anyone = LocationVisibility {
+        all: true,
+        ..t.member.location_visibility()
+    };
+    let employee = find(&mut t.scope, anyone, id)
+        .await?
+        .ok_or(AppError::NotFound)?;
+    if employee.membership_id == Some(t.member.membership_id) {
+        return Ok(employee);
+    }
+    t.member.authorize(TimeAction::ViewTeamRecords)?;
+    find(&mut t.scope, t.member.location_visibility(), id)
+        .await?
+        .ok_or(AppError::NotFound)
+}
+
+/// The employees whose time records the caller may read.
+///
+/// # Errors
+/// When the database fails.
+pub async fn readable_ids(t: &mut InTenant) -> Result<HashSet<EmployeeId>, AppError> {
+    let visibility = t.member.location_visibility();
+    let team = t.member.authorize(TimeAction::ViewTeamRecords).is_ok();
+    let everyone = list(
+        &mut t.scope,
+        LocationVisibility {
+            all: true,
+            ..visibility
+        },
+    )
+    .await?;
+    let seen: HashSet<EmployeeId> = if team {
+        list(&mut t.scope, visibility)
+            .await?
+            .into_iter()
+            .map(|e| e.id)
+            .collect()
+    } else {
+        HashSet::new()
+    };
+    Ok(everyone
+        .into_iter()
+        .filter(|e| seen.contains(&e.id) || e.membership_id == Some(visibility.membership))
+        .map(|e| e.id)
+        .collect())
 }

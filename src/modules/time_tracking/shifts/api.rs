@@ -1,8 +1,6 @@
 //! Shifts, edits, correction requests, the review queue and the log's
 //! check, under `/api/v1/t/{slug}/`.
 
-use std::collections::HashSet;
-
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use time::{Date, OffsetDateTime};
@@ -14,11 +12,10 @@ use crate::api::ErrorBody;
 use crate::error::AppError;
 use crate::http::extract::{Json, Path, Query};
 use crate::http::routes::{Access, Routes, get, post};
-use crate::modules::time_tracking::employees::{self, Employee};
+use crate::modules::time_tracking::employees;
 use crate::modules::time_tracking::permissions::TimeAction;
 use crate::modules::time_tracking::{CorrectionId, EmployeeId, dates, log};
 use crate::tenancy::InTenant;
-use crate::tenancy::permissions::LocationVisibility;
 use crate::validation::FieldErrors;
 
 pub fn routes() -> Routes {
@@ -91,53 +88,6 @@ impl Range {
     }
 }
 
-/// An employee whose records the caller may read: their own, or (for
-/// owners, admins and managers) one they see.
-async fn readable(t: &mut InTenant, id: EmployeeId) -> Result<Employee, AppError> {
-    let anyone = LocationVisibility {
-        all: true,
-        ..t.member.location_visibility()
-    };
-    let employee = employees::find(&mut t.scope, anyone, id)
-        .await?
-        .ok_or(AppError::NotFound)?;
-    if employee.membership_id == Some(t.member.membership_id) {
-        return Ok(employee);
-    }
-    t.member.authorize(TimeAction::ViewTeamRecords)?;
-    employees::find(&mut t.scope, t.member.location_visibility(), id)
-        .await?
-        .ok_or(AppError::NotFound)
-}
-
-/// The employees whose records the caller may read.
-async fn readable_ids(t: &mut InTenant) -> Result<HashSet<EmployeeId>, AppError> {
-    let visibility = t.member.location_visibility();
-    let team = t.member.authorize(TimeAction::ViewTeamRecords).is_ok();
-    let everyone = employees::list(
-        &mut t.scope,
-        LocationVisibility {
-            all: true,
-            ..visibility
-        },
-    )
-    .await?;
-    let seen: HashSet<EmployeeId> = if team {
-        employees::list(&mut t.scope, visibility)
-            .await?
-            .into_iter()
-            .map(|e| e.id)
-            .collect()
-    } else {
-        HashSet::new()
-    };
-    Ok(everyone
-        .into_iter()
-        .filter(|e| seen.contains(&e.id) || e.membership_id == Some(visibility.membership))
-        .map(|e| e.id)
-        .collect())
-}
-
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct EmployeeShifts {
     pub employee_id: EmployeeId,
@@ -164,7 +114,7 @@ pub(crate) async fn shifts(
     Path((_, id)): Path<(String, EmployeeId)>,
     Query(range): Query<Range>,
 ) -> Result<Json<EmployeeShifts>, AppError> {
-    let employee = readable(&mut t, id).await?;
+    let employee = employees::readable(&mut t, id).await?;
     let days = range.days(dates::today(&t.tenant.time_zone))?;
     let shifts = super::on_days(
         &mut t.scope,
@@ -226,7 +176,7 @@ pub(crate) async fn request_correction(
     Path((_, id)): Path<(String, EmployeeId)>,
     Json(input): Json<CorrectionInput>,
 ) -> Result<(StatusCode, Json<CorrectionRequest>), AppError> {
-    let employee = readable(&mut t, id).await?;
+    let employee = employees::readable(&mut t, id).await?;
     if employee.membership_id != Some(t.member.membership_id) {
         return Err(AppError::Forbidden(
             "You can request corrections of your own records only: edit the shift instead."
@@ -260,7 +210,7 @@ pub(crate) async fn correction_requests(
     mut t: InTenant,
     Query(filter): Query<StatusFilter>,
 ) -> Result<Json<Vec<CorrectionRequest>>, AppError> {
-    let readable = readable_ids(&mut t).await?;
+    let readable = employees::readable_ids(&mut t).await?;
     let mut requests = corrections::list(&mut t.scope, filter.status).await?;
     requests.retain(|r| readable.contains(&r.employee_id));
     Ok(Json(requests))
@@ -290,23 +240,16 @@ pub(crate) async fn dismiss(
     let request = corrections::find(&mut t.scope, id)
         .await?
         .ok_or(AppError::NotFound)?;
-    readable(&mut t, request.employee_id).await?;
+    employees::readable(&mut t, request.employee_id).await?;
     t.member.authorize(TimeAction::EditShifts)?;
-    let mut errors = FieldErrors::default();
-    let note = crate::validation::text(&mut errors, "note", &input.note, true, 500);
-    errors.or_ok(())?;
-    corrections::close(
+    let request = corrections::dismiss(
         &mut t.scope,
         id,
-        Status::Dismissed,
         t.member.user_id,
-        Some(&note),
+        &input.note,
         OffsetDateTime::now_utc(),
     )
     .await?;
-    let request = corrections::find(&mut t.scope, id)
-        .await?
-        .ok_or(AppError::NotFound)?;
     t.scope.commit().await?;
     Ok(Json(request))
 }
@@ -339,7 +282,7 @@ pub(crate) async fn review(
 ) -> Result<Json<ReviewQueue>, AppError> {
     t.member.authorize(TimeAction::ViewTeamRecords)?;
     let days = range.days(dates::today(&t.tenant.time_zone))?;
-    let readable = readable_ids(&mut t).await?;
+    let readable = employees::readable_ids(&mut t).await?;
     let mut shifts = super::on_days(&mut t.scope, None, days, OffsetDateTime::now_utc()).await?;
     shifts.retain(|s| !s.flags.is_empty() && readable.contains(&s.employee_id));
     let mut requests = corrections::list(&mut t.scope, Some(Status::Open)).await?;

@@ -198,6 +198,24 @@ pub async fn close(
     Ok(())
 }
 
+/// Dismisses an open request with a note the employee sees.
+///
+/// # Errors
+/// 422 without a note, 409 when it is no longer open.
+pub async fn dismiss(
+    scope: &mut TenantScope,
+    id: CorrectionId,
+    by: UserId,
+    note: &str,
+    now: OffsetDateTime,
+) -> Result<CorrectionRequest, AppError> {
+    let mut errors = FieldErrors::default();
+    let note = validation::text(&mut errors, "note", note, true, 500);
+    errors.or_ok(())?;
+    close(scope, id, Status::Dismissed, by, Some(&note), now).await?;
+    find(scope, id).await?.ok_or(AppError::NotFound)
+}
+
 type RequestRow = (
     CorrectionId,
     EmployeeId,

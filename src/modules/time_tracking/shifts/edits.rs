@@ -20,9 +20,10 @@ use crate::on_tx;
 use crate::tenancy::{Member, TenantScope};
 use crate::validation::{self, FieldErrors};
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize, utoipa::ToSchema)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Action {
+    #[default]
     Add,
     Correct,
     Delete,
@@ -76,7 +77,8 @@ impl From<&Shift> for Snapshot {
 #[derive(Clone, Debug, Deserialize, utoipa::ToSchema)]
 pub struct EditInput {
     pub action: Action,
-    /// For `add`: whose shift it is.
+    /// For `add`: whose shift it is (for the others, if given, it must be
+    /// the shift's employee).
     #[serde(default)]
     pub employee_id: Option<EmployeeId>,
     /// For `correct` and `delete`: the shift's id.
@@ -154,6 +156,7 @@ pub async fn apply(
         }
     };
     let employee_id = match (&before, input.employee_id) {
+        (Some(shift), Some(named)) if shift.employee_id != named => return Err(AppError::NotFound),
         (Some(shift), _) => shift.employee_id,
         (None, Some(id)) => id,
         (None, None) => {

@@ -1,9 +1,10 @@
 //! Time tracking's tests, on both backends, and the helpers they share:
 //! [`punches`] (employees and PINs, kiosk pairing, punches recorded exactly
 //! once), [`shifts`] (shifts, edits and correction requests), [`log`] (the
-//! tamper-evident log) and [`roles`] (the module's role matrix over HTTP).
+//! tamper-evident log), [`pages`] (the HTML pages) and [`roles`] (the module's role matrix over HTTP).
 
 mod log;
+mod pages;
 mod punches;
 mod roles;
 mod shifts;
