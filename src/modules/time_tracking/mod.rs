@@ -13,8 +13,10 @@
 //!
 //! Parts: [`employees`] (with their kiosk PINs), [`devices`] (paired kiosk
 //! tablets), [`kiosk`] (the punch API the tablets call), [`punches`]
-//! (recording a punch exactly once), [`log`] (the tamper-evident log) and
-//! [`settings`] (the tenant's shift cap, and the log's head).
+//! (recording a punch exactly once), [`shifts`] (derived from punches,
+//! their edits and correction requests), [`log`] (the tamper-evident log),
+//! [`settings`] (the tenant's shift cap, and the log's head), [`pages`]
+//! (the HTML pages) and [`cli`] (`verify-log`).
 
 pub mod cli;
 pub mod dates;
