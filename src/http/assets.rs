@@ -37,11 +37,23 @@ pub fn routes() -> Routes {
 /// Never for a name under `static/` or `app.css`; a typo in a template fails
 /// the first test that renders it.
 pub fn url(name: &str) -> String {
-    let asset = ASSETS
+    format!("/static/{}", named(name).hashed_name)
+}
+
+fn named(name: &str) -> &'static Asset {
+    ASSETS
         .iter()
         .find(|asset| asset.name == name)
-        .unwrap_or_else(|| panic!("no asset named {name} under static/"));
-    format!("/static/{}", asset.hashed_name)
+        .unwrap_or_else(|| panic!("no asset named {name} under static/"))
+}
+
+/// An asset's content, for a route that serves it from a URL of its own
+/// (a service worker).
+///
+/// # Panics
+/// As [`url`], for a name that isn't an asset.
+pub fn bytes(name: &str) -> &'static [u8] {
+    named(name).bytes
 }
 
 /// The generated stylesheet (every Tailwind class used by the templates).

@@ -95,7 +95,7 @@ pub async fn postgres_available() -> bool {
         .await
 }
 
-fn running_in_ci() -> bool {
+pub fn running_in_ci() -> bool {
     std::env::var("CI").is_ok_and(|v| v == "true")
 }
 

@@ -51,6 +51,7 @@ fn routes() -> Routes {
         .merge(employees::api::routes())
         .merge(devices::api::routes())
         .merge(kiosk::api::routes())
+        .merge(kiosk::shell::routes())
         .merge(shifts::api::routes())
         .merge(pages::routes())
         .merge(employees::pages::routes())

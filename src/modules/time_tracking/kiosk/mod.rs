@@ -6,6 +6,7 @@
 //! location.
 
 pub mod api;
+pub mod shell;
 
 use std::collections::HashMap;
 use std::sync::Mutex;
