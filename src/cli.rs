@@ -11,7 +11,7 @@ use crate::config::{Config, ConfigError};
 use crate::db::{self, Db};
 use crate::http::{self, AppState, Server};
 use crate::jobs;
-use crate::modules::{self, Module};
+use crate::modules::{self, CommandContext, Module};
 use crate::telemetry;
 use crate::tenancy::scope::{Intent, ScopeError};
 use crate::tenancy::super_admin::{SuperAdmin, all_tenants_unsafe};
@@ -152,7 +152,12 @@ fn run_module(
     let runtime = tokio::runtime::Runtime::new().map_err(StartupError::Runtime)?;
     runtime.block_on(async {
         let db = connect_and_migrate(config).await?;
-        let ran = (module.commands.run)(db.clone(), matches).await;
+        let context = CommandContext {
+            db: db.clone(),
+            config: config.clone(),
+            operator: SuperAdmin::for_cli(),
+        };
+        let ran = (module.commands.run)(context, matches).await;
         db.close().await;
         ran.map_err(StartupError::Module)
     })

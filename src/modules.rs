@@ -12,9 +12,11 @@ pub mod time_tracking;
 use std::future::Future;
 use std::pin::Pin;
 
+use crate::config::Config;
 use crate::db::Db;
 use crate::http::routes::Routes;
 use crate::pages::NavLink;
+use crate::tenancy::super_admin::SuperAdmin;
 use crate::tenancy::{Member, Tenant};
 
 /// What a module adds to the app.
@@ -37,7 +39,17 @@ pub struct Commands {
     /// `<C as clap::Subcommand>::has_subcommand`.
     pub has: fn(&str) -> bool,
     /// Runs the subcommand in the app's matches.
-    pub run: fn(Db, clap::ArgMatches) -> CommandRun,
+    pub run: fn(CommandContext, clap::ArgMatches) -> CommandRun,
+}
+
+/// What a module's subcommand runs with.
+pub struct CommandContext {
+    /// Connected and migrated.
+    pub db: Db,
+    pub config: Config,
+    /// Whoever runs a command on the server holds DATABASE_URL already: an
+    /// operator, for `all_tenants_unsafe` (audited as `cli:<user>`).
+    pub operator: SuperAdmin,
 }
 
 /// A running module subcommand; its error is printed as the app's.

@@ -1,10 +1,11 @@
-//! The module's subcommands of the app's command line.
+//! The module's subcommands of the app's command line: `verify-log` and
+//! `seed-demo`.
 
 use clap::{FromArgMatches, Subcommand};
 
 use super::log;
 use crate::db::Db;
-use crate::modules::{CommandRun, Commands};
+use crate::modules::{CommandContext, CommandRun, Commands};
 use crate::tenancy::global::{all_tenant_ids, tenant_id_by_slug};
 use crate::tenancy::scope::{Intent, for_tenant};
 
@@ -17,6 +18,17 @@ pub enum Command {
         #[arg(long)]
         tenant: Option<String>,
     },
+    /// Create a demo tenant to look around in: a café group with five
+    /// locations, 50 employees and two months of shifts (with overnight
+    /// ones, a few anomalies and edits), comped onto Pro. Runs once.
+    SeedDemo {
+        /// The demo owner's email, to sign in with.
+        #[arg(long, default_value = "demo@example.com")]
+        email: String,
+        /// Their password (default: a generated one, printed at the end).
+        #[arg(long)]
+        password: Option<String>,
+    },
 }
 
 pub const COMMANDS: Commands = Commands {
@@ -25,10 +37,15 @@ pub const COMMANDS: Commands = Commands {
     run,
 };
 
-fn run(db: Db, matches: clap::ArgMatches) -> CommandRun {
+fn run(context: CommandContext, matches: clap::ArgMatches) -> CommandRun {
     Box::pin(async move {
         match Command::from_arg_matches(&matches)? {
-            Command::VerifyLog { tenant } => verify_log(&db, tenant.as_deref()).await,
+            Command::VerifyLog { tenant } => verify_log(&context.db, tenant.as_deref()).await,
+            Command::SeedDemo { email, password } => {
+                let seeded = super::demo::seed(&context, &email, password).await?;
+                println!("{seeded}");
+                Ok(())
+            }
         }
     })
 }

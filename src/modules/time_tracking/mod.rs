@@ -20,6 +20,7 @@
 
 pub mod cli;
 pub mod dates;
+pub mod demo;
 pub mod devices;
 pub mod employees;
 pub mod kiosk;

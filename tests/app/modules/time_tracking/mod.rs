@@ -3,6 +3,7 @@
 //! once), [`shifts`] (shifts, edits and correction requests), [`log`] (the
 //! tamper-evident log), [`pages`] (the HTML pages) and [`roles`] (the module's role matrix over HTTP).
 
+mod demo;
 mod kiosk_browser;
 mod log;
 mod pages;
