@@ -102,6 +102,9 @@ macro_rules! typed_id {
     };
 }
 
+// For product modules (src/modules/), which an app generated without them
+// doesn't have.
+#[allow(unused_imports)]
 pub(crate) use typed_id;
 
 typed_id!(

@@ -4,10 +4,10 @@
 //! core's public patterns, and it is registered here and nowhere else: the
 //! core reaches modules only through [`ALL`].
 //!
-//! `cargo generate … -d time_tracking=false` emits this file without the
-//! lines that name the module (and without its folders).
-
-pub mod time_tracking;
+//! An app generated without a module (`cargo generate … -d <module>=false`)
+//! gets this file without the lines whose trailing comment names the module,
+//! and none of its folders or its Cargo feature: tests/template.rs keeps the
+//! twin in step.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -18,6 +18,8 @@ use crate::http::routes::Routes;
 use crate::pages::NavLink;
 use crate::tenancy::super_admin::SuperAdmin;
 use crate::tenancy::{Member, Tenant};
+#[cfg(feature = "time-tracking")] // module: time_tracking
+pub mod time_tracking; // module: time_tracking
 
 /// What a module adds to the app.
 pub struct Module {
@@ -57,4 +59,7 @@ pub type CommandRun =
     Pin<Box<dyn Future<Output = Result<(), Box<dyn std::error::Error + Send + Sync>>> + Send>>;
 
 /// Every module of this app.
-pub const ALL: &[Module] = &[time_tracking::MODULE];
+pub const ALL: &[Module] = &[
+    #[cfg(feature = "time-tracking")] // module: time_tracking
+    time_tracking::MODULE, // module: time_tracking
+];

@@ -1,10 +1,13 @@
 //! The cargo-generate machinery (this file is template machinery too: the
 //! post hook deletes it from generated apps).
 //!
-//! A few files must name the project, so they exist twice: the working file
-//! at the root, and a Liquid twin under template/ that the post hook moves
-//! into place. These tests keep each twin identical to its root file but for
-//! the placeholders. After changing a root file (adding a dependency, say),
+//! A few files must name the project, or list the optional time-tracking
+//! module, so they exist twice: the working file at the root, and a Liquid
+//! twin under template/ that the post hook moves into place. These tests
+//! keep each twin identical to its root file but for the placeholders, and
+//! for the lines marked `module: time_tracking`, which the twin keeps only
+//! when the app is generated with the module (`-d time_tracking=false`
+//! leaves them out). After changing a root file (adding a dependency, say),
 //! refresh the twins with:
 //!
 //!     UPDATE_TEMPLATE=1 cargo test --test template
@@ -16,6 +19,29 @@ const PLACEHOLDERS: &[(&str, &str)] = &[
     ("saas-starter", "{{project-name}}"),
     ("\"SaaS Starter\"", "\"{{app_name}}\""),
 ];
+
+/// Marks a root line that belongs to the time-tracking module.
+const MODULE_MARKER: &str = "module: time_tracking";
+
+/// The twin a root file must have.
+fn twin_of(original: &str) -> String {
+    let named = PLACEHOLDERS
+        .iter()
+        .fold(original.to_owned(), |text, (from, to)| {
+            text.replace(from, to)
+        });
+    let mut twin = String::new();
+    for line in named.split_inclusive('\n') {
+        if line.contains(MODULE_MARKER) {
+            twin.push_str("{% if time_tracking %}");
+            twin.push_str(line);
+            twin.push_str("{% endif %}");
+        } else {
+            twin.push_str(line);
+        }
+    }
+    twin
+}
 
 fn root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -44,12 +70,10 @@ fn each_template_twin_matches_its_root_file_but_for_the_placeholders() {
     for path in twins {
         let original =
             std::fs::read_to_string(root().join(&path)).unwrap_or_else(|e| panic!("{path}: {e}"));
-        let expected = PLACEHOLDERS
-            .iter()
-            .fold(original.clone(), |text, (from, to)| text.replace(from, to));
+        let expected = twin_of(&original);
         assert_ne!(
             expected, original,
-            "{path} names the project, or it needs no twin"
+            "{path} names the project or the module, or it needs no twin"
         );
         let twin_path = root().join("template").join(&path);
         if update {

@@ -61,8 +61,7 @@ pub trait Permission: Copy {
 impl Permission for Action {
     /// The role × action matrix: owners do everything; admins everything
     /// but ownership and billing; managers edit the locations granted to
-    /// them; staff only read (their own records, in the time-tracking
-    /// module).
+    /// them; staff only read (their own records, in a product module).
     fn allowed(self, role: Role) -> bool {
         use Role::{Admin, Manager, Owner};
         match self {

@@ -96,7 +96,11 @@ pub async fn paired_kiosk(app: &TestApp, f: &TenantFixture, location: usize) -> 
 /// its tables: an employee (linked to the staff member) who clocked in and
 /// out at a paired kiosk, a correction of that shift, and a correction
 /// request.
-pub async fn resource_ids(app: &TestApp, a: &TenantFixture) -> Vec<(&'static str, String)> {
+pub fn resource_ids<'a>(app: &'a TestApp, a: &'a TenantFixture) -> crate::modules::Ids<'a> {
+    Box::pin(all_resources(app, a))
+}
+
+async fn all_resources(app: &TestApp, a: &TenantFixture) -> Vec<(&'static str, String)> {
     let employee = hire_linked(app, a, "Maria", 0, Some(a.staff_membership)).await;
     let (device, token) = paired_kiosk(app, a, 0).await;
     let mut shift = String::new();
