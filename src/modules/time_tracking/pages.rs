@@ -593,7 +593,7 @@ async fn inspection_csv(
                 csv.write_record([
                     entry.employee.employee_number.as_str(),
                     entry.employee.name.as_str(),
-                    entry.employee.national_id.as_str(),
+                    entry.employee.national_id(),
                     shift.location.as_str(),
                     &shift.day.to_string(),
                     shift.start.as_str(),

@@ -170,7 +170,7 @@ pub(crate) async fn update(
             .unwrap_or_else(|| current.employee_number.clone()),
         national_id: patch
             .national_id
-            .unwrap_or_else(|| current.national_id.clone()),
+            .unwrap_or_else(|| current.national_id().to_owned()),
         hire_date: Some(patch.hire_date.unwrap_or(current.hire_date)),
         leave_date: patch.leave_date.unwrap_or(current.leave_date),
         weekly_minutes: patch.weekly_minutes.unwrap_or(current.weekly_minutes),

@@ -392,3 +392,46 @@ async fn staff_see_their_own_records_and_request_corrections_they_cannot_make() 
     })
     .await;
 }
+
+#[tokio::test]
+async fn managers_edit_shifts_only_at_their_locations() {
+    each_backend(|app| async move {
+        let f = TenantFixture::create(&app.db, "cafe").await;
+        // The manager is granted the first location only.
+        let elsewhere = hire(&app, &f, "Jon", 1).await;
+        let here = hire(&app, &f, "Maria", 0).await;
+        let (_, token) = paired_kiosk(&app, &f, 1).await;
+        let day = punches(
+            &app,
+            &token,
+            &elsewhere.pin,
+            &[
+                ("in", "2026-11-20T07:00:00Z"),
+                ("out", "2026-11-20T15:00:00Z"),
+            ],
+        )
+        .await;
+        let correct = json!({
+            "action": "correct", "shift_id": day[0]["id"], "start": "2026-11-20T06:00:00Z",
+            "end": "2026-11-20T15:00:00Z", "reason": "Not mine to change.",
+        });
+        assert_eq!(
+            edit(&app, &f, f.manager, &correct).await.0,
+            404,
+            "not a shift they see"
+        );
+        let add_elsewhere = json!({
+            "action": "add", "employee_id": here.id, "location_id": f.locations[1],
+            "start": "2026-11-19T07:00:00Z", "end": "2026-11-19T15:00:00Z", "reason": "Covering.",
+        });
+        let (status, body) = edit(&app, &f, f.manager, &add_elsewhere).await;
+        assert_eq!(status, 422, "not a location they manage: {body}");
+        assert_eq!(
+            edit(&app, &f, f.owner, &correct).await.0,
+            201,
+            "the owner may"
+        );
+        assert_eq!(count(&app, "shift_edits").await, 1);
+    })
+    .await;
+}
