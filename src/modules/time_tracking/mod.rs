@@ -26,6 +26,7 @@ pub mod employees;
 pub mod kiosk;
 pub mod log;
 pub mod pages;
+pub mod pay;
 pub mod permissions;
 pub mod punches;
 pub mod settings;
