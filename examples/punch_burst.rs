@@ -31,7 +31,6 @@ use app::config::Config;
 use app::crypto::LookupKey;
 use app::db::Db;
 use app::http::AppState;
-use app::ids::MembershipId;
 use app::modules::time_tracking::{devices, employees};
 use app::tenancy::permissions::LocationVisibility;
 use app::tenancy::{Intent, for_tenant};
@@ -58,10 +57,7 @@ struct Kiosk {
 
 async fn seed(db: &Db) -> Vec<Kiosk> {
     let key = LookupKey::new(&KEY);
-    let everyone = LocationVisibility {
-        all: true,
-        membership: MembershipId::default(),
-    };
+    let everyone = LocationVisibility::every_location();
     let today = time::OffsetDateTime::now_utc().date();
     let mut kiosks = Vec::new();
     for t in 0..TENANTS {

@@ -102,6 +102,18 @@ pub struct LocationVisibility {
     pub membership: MembershipId,
 }
 
+impl LocationVisibility {
+    /// Every location of the tenant, whoever asks: for reads already
+    /// authorised another way (a person's own records) and for operator
+    /// commands. (The membership is not consulted when `all` is set.)
+    pub fn every_location() -> Self {
+        Self {
+            all: true,
+            membership: MembershipId::from(uuid::Uuid::nil()),
+        }
+    }
+}
+
 impl Member {
     /// # Errors
     /// 403 with a message a person can act on.

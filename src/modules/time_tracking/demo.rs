@@ -207,15 +207,15 @@ pub async fn seed(
 
 /// The five locations (the signup made the first; it is renamed).
 async fn add_locations(scope: &mut TenantScope) -> Result<Vec<LocationId>, Failure> {
-    let everyone = LocationVisibility {
-        all: true,
-        membership: crate::ids::MembershipId::default(),
-    };
-    let first = crate::locations::list(scope, everyone, crate::locations::Page::ALL)
-        .await?
-        .first()
-        .map(|l| l.id)
-        .ok_or("the signup made no location")?;
+    let first = crate::locations::list(
+        scope,
+        LocationVisibility::every_location(),
+        crate::locations::Page::ALL,
+    )
+    .await?
+    .first()
+    .map(|l| l.id)
+    .ok_or("the signup made no location")?;
     let mut ids = Vec::new();
     for (n, site) in LOCATIONS.iter().enumerate() {
         let input = crate::locations::LocationInput {

@@ -75,6 +75,39 @@ impl Tabs {
     }
 }
 
+/// What a form's refusal tells the person (shown as a flash on the page
+/// the form returns to), or the error to answer with.
+///
+/// # Errors
+/// Anything but a 422 or a 409, unchanged.
+pub fn refusal(error: AppError) -> Result<Flash, AppError> {
+    match error {
+        AppError::Unprocessable(message) | AppError::Conflict(message) => Ok(Flash::error(message)),
+        other => Err(other),
+    }
+}
+
+/// The active locations the member manages, as a select's (value, label)
+/// options, keeping those `keep` accepts.
+///
+/// # Errors
+/// When the database fails.
+pub async fn location_options(
+    t: &mut InTenant,
+    keep: impl Fn(LocationId) -> bool,
+) -> Result<Vec<(String, String)>, AppError> {
+    Ok(crate::locations::list(
+        &mut t.scope,
+        t.member.location_visibility(),
+        crate::locations::Page::ALL,
+    )
+    .await?
+    .into_iter()
+    .filter(|l| l.archived_at.is_none() && keep(l.id))
+    .map(|l| (l.id.to_string(), l.name))
+    .collect())
+}
+
 /// Location names and time zones, to show times on each location's clock.
 pub struct Places {
     zones: HashMap<LocationId, TimeZone>,
@@ -87,10 +120,7 @@ impl Places {
     pub async fn load(scope: &mut TenantScope) -> Result<Self, sqlx::Error> {
         let all = crate::locations::list(
             scope,
-            LocationVisibility {
-                all: true,
-                membership: crate::ids::MembershipId::default(),
-            },
+            LocationVisibility::every_location(),
             crate::locations::Page::ALL,
         )
         .await?;
@@ -153,15 +183,13 @@ pub struct ShiftView {
 
 /// The tenant's employees by id (names for lists).
 async fn names(t: &mut InTenant) -> Result<HashMap<EmployeeId, Employee>, AppError> {
-    let everyone = LocationVisibility {
-        all: true,
-        ..t.member.location_visibility()
-    };
-    Ok(employees::list(&mut t.scope, everyone)
-        .await?
-        .into_iter()
-        .map(|e| (e.id, e))
-        .collect())
+    Ok(
+        employees::list(&mut t.scope, LocationVisibility::every_location())
+            .await?
+            .into_iter()
+            .map(|e| (e.id, e))
+            .collect(),
+    )
 }
 
 fn name_of(people: &HashMap<EmployeeId, Employee>, id: EmployeeId) -> &str {
@@ -269,17 +297,16 @@ async fn review(
         ..range
     };
     let days = range.days(today)?;
-    let readable = employees::readable_ids(&mut t).await?;
+    let readable = employees::readable_all(&mut t).await?;
     let places = Places::load(&mut t.scope).await?;
-    let people = names(&mut t).await?;
     let shifts = shifts::on_days(&mut t.scope, None, days, OffsetDateTime::now_utc())
         .await?
         .iter()
-        .filter(|s| !s.flags.is_empty() && readable.contains(&s.employee_id))
-        .map(|s| places.view(s, name_of(&people, s.employee_id)))
+        .filter(|s| !s.flags.is_empty())
+        .filter_map(|s| Some(places.view(s, &readable.get(&s.employee_id)?.name)))
         .collect();
     let mut requests = corrections::list(&mut t.scope, Some(Status::Open)).await?;
-    requests.retain(|r| readable.contains(&r.employee_id));
+    requests.retain(|r| readable.contains_key(&r.employee_id));
     render(&ReviewPage {
         layout,
         nav: TenantNav::new(&t.tenant, &t.member),
@@ -320,10 +347,7 @@ async fn dismiss(
             t.scope.commit().await?;
             Flash::success(format!("Dismissed {}'s request.", request.employee_name))
         }
-        Err(AppError::Unprocessable(message) | AppError::Conflict(message)) => {
-            Flash::error(message)
-        }
-        Err(other) => return Err(other),
+        Err(error) => refusal(error)?,
     };
     flash::push(&session, message).await?;
     Ok(Redirect::to(&format!("/t/{}/time/review", t.tenant.slug)).into_response())
@@ -468,29 +492,24 @@ async fn inspection_of(t: &mut InTenant, query: &InspectionQuery) -> Result<Insp
     if query.location_id.is_some_and(|id| !visible.contains(&id)) {
         return Err(AppError::NotFound);
     }
-    let readable = employees::readable_ids(t).await?;
+    let readable = employees::readable_all(t).await?;
     let places = Places::load(&mut t.scope).await?;
-    let mut people = names(t).await?;
     let all = shifts::on_days(&mut t.scope, None, days, OffsetDateTime::now_utc()).await?;
     let mut by_employee: Vec<InspectionEmployee> = Vec::new();
     for shift in all.iter().filter(|s| {
-        readable.contains(&s.employee_id)
-            && visible.contains(&s.location_id)
-            && query.location_id.is_none_or(|id| id == s.location_id)
+        visible.contains(&s.location_id) && query.location_id.is_none_or(|id| id == s.location_id)
     }) {
-        let name = name_of(&people, shift.employee_id).to_owned();
-        let view = places.view(shift, &name);
+        let Some(employee) = readable.get(&shift.employee_id) else {
+            continue;
+        };
+        let view = places.view(shift, &employee.name);
         match by_employee.last_mut() {
             Some(last) if last.employee.id == shift.employee_id => last.shifts.push(view),
-            _ => {
-                if let Some(employee) = people.remove(&shift.employee_id) {
-                    by_employee.push(InspectionEmployee {
-                        employee,
-                        shifts: vec![view],
-                        total: String::new(),
-                    });
-                }
-            }
+            _ => by_employee.push(InspectionEmployee {
+                employee: employee.clone(),
+                shifts: vec![view],
+                total: String::new(),
+            }),
         }
     }
     for entry in &mut by_employee {

@@ -13,7 +13,7 @@ use crate::error::AppError;
 use crate::http::AppState;
 use crate::http::extract::{Form, Path};
 use crate::http::routes::{Access, Routes, get, post};
-use crate::modules::time_tracking::pages::Tabs;
+use crate::modules::time_tracking::pages::{Tabs, location_options};
 use crate::modules::time_tracking::permissions::TimeAction;
 use crate::modules::time_tracking::{DeviceId, dates};
 use crate::pages::{Layout, TenantNav, render};
@@ -71,16 +71,7 @@ async fn index_page(
             (d, seen)
         })
         .collect();
-    let locations = crate::locations::list(
-        &mut t.scope,
-        t.member.location_visibility(),
-        crate::locations::Page::ALL,
-    )
-    .await?
-    .into_iter()
-    .filter(|l| l.archived_at.is_none())
-    .map(|l| (l.id.to_string(), l.name))
-    .collect();
+    let locations = location_options(t, |_| true).await?;
     render(&IndexPage {
         layout,
         nav: TenantNav::new(&t.tenant, &t.member),

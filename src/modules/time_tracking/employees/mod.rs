@@ -8,7 +8,7 @@ pub mod api;
 pub mod pages;
 pub mod pin;
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use serde::{Deserialize, Serialize};
 use time::{Date, OffsetDateTime};
@@ -396,16 +396,9 @@ pub async fn create(
     .map(drop))?;
     set_locations(scope, id, &input.location_ids).await?;
     let pin = pin::issue(scope, key, id).await?;
-    let employee = find(
-        scope,
-        LocationVisibility {
-            all: true,
-            ..visibility
-        },
-        id,
-    )
-    .await?
-    .ok_or(AppError::NotFound)?;
+    let employee = find(scope, LocationVisibility::every_location(), id)
+        .await?
+        .ok_or(AppError::NotFound)?;
     Ok((employee, pin))
 }
 
@@ -457,16 +450,9 @@ pub async fn update(
         pin::clear(scope, current.id).await?;
         None
     };
-    let employee = find(
-        scope,
-        LocationVisibility {
-            all: true,
-            ..visibility
-        },
-        current.id,
-    )
-    .await?
-    .ok_or(AppError::NotFound)?;
+    let employee = find(scope, LocationVisibility::every_location(), current.id)
+        .await?
+        .ok_or(AppError::NotFound)?;
     Ok((employee, new_pin))
 }
 
@@ -510,11 +496,7 @@ async fn set_locations(
 /// 404 for an employee not in the tenant or not seen, 403 for another's
 /// records to staff.
 pub async fn readable(t: &mut InTenant, id: EmployeeId) -> Result<Employee, AppError> {
-    let anyone = LocationVisibility {
-        all: true,
-        ..t.member.location_visibility()
-    };
-    let employee = find(&mut t.scope, anyone, id)
+    let employee = find(&mut t.scope, LocationVisibility::every_location(), id)
         .await?
         .ok_or(AppError::NotFound)?;
     if employee.membership_id == Some(t.member.membership_id) {
@@ -526,21 +508,15 @@ pub async fn readable(t: &mut InTenant, id: EmployeeId) -> Result<Employee, AppE
         .ok_or(AppError::NotFound)
 }
 
-/// The employees whose time records the caller may read.
+/// The employees whose time records the caller may read, by id: their own,
+/// and (for owners, admins and managers) those they see.
 ///
 /// # Errors
 /// When the database fails.
-pub async fn readable_ids(t: &mut InTenant) -> Result<HashSet<EmployeeId>, AppError> {
+pub async fn readable_all(t: &mut InTenant) -> Result<HashMap<EmployeeId, Employee>, AppError> {
     let visibility = t.member.location_visibility();
     let team = t.member.authorize(TimeAction::ViewTeamRecords).is_ok();
-    let everyone = list(
-        &mut t.scope,
-        LocationVisibility {
-            all: true,
-            ..visibility
-        },
-    )
-    .await?;
+    let everyone = list(&mut t.scope, LocationVisibility::every_location()).await?;
     let seen: HashSet<EmployeeId> = if team {
         list(&mut t.scope, visibility)
             .await?
@@ -553,6 +529,6 @@ pub async fn readable_ids(t: &mut InTenant) -> Result<HashSet<EmployeeId>, AppEr
     Ok(everyone
         .into_iter()
         .filter(|e| seen.contains(&e.id) || e.membership_id == Some(visibility.membership))
-        .map(|e| e.id)
+        .map(|e| (e.id, e))
         .collect())
 }

@@ -19,7 +19,7 @@ use crate::http::AppState;
 use crate::http::extract::{Form, Path, Query};
 use crate::http::routes::{Access, Routes, get, post};
 use crate::ids::LocationId;
-use crate::modules::time_tracking::pages::{Places, ShiftView, Tabs};
+use crate::modules::time_tracking::pages::{Places, ShiftView, Tabs, location_options, refusal};
 use crate::modules::time_tracking::permissions::TimeAction;
 use crate::modules::time_tracking::shifts::corrections::{
     self, CorrectionInput, CorrectionRequest,
@@ -164,16 +164,7 @@ async fn index_page(
             (e, names.join(", "))
         })
         .collect();
-    let locations = crate::locations::list(
-        &mut t.scope,
-        t.member.location_visibility(),
-        crate::locations::Page::ALL,
-    )
-    .await?
-    .into_iter()
-    .filter(|l| l.archived_at.is_none())
-    .map(|l| (l.id.to_string(), l.name))
-    .collect();
+    let locations = location_options(t, |_| true).await?;
     render(&IndexPage {
         layout,
         nav: TenantNav::new(&t.tenant, &t.member),
@@ -359,17 +350,7 @@ async fn timesheet_page(
         .await?
         .is_some();
     let can_edit = sees && t.member.authorize(TimeAction::EditShifts).is_ok();
-    let managed = crate::locations::list(
-        &mut t.scope,
-        t.member.location_visibility(),
-        crate::locations::Page::ALL,
-    )
-    .await?;
-    let locations = managed
-        .into_iter()
-        .filter(|l| l.archived_at.is_none() && employee.location_ids.contains(&l.id))
-        .map(|l| (l.id.to_string(), l.name))
-        .collect();
+    let locations = location_options(t, |id| employee.location_ids.contains(&id)).await?;
     let mut requests = corrections::list(&mut t.scope, None).await?;
     requests.retain(|r| r.employee_id == id);
     let open_requests = requests
@@ -490,14 +471,6 @@ async fn edit_input(
         reason: form.reason.clone(),
         correction_request_id: form.correction_request_id.parse::<CorrectionId>().ok(),
     })
-}
-
-/// What a form's refusal tells the person, or the error to answer with.
-fn refusal(error: AppError) -> Result<Flash, AppError> {
-    match error {
-        AppError::Unprocessable(message) | AppError::Conflict(message) => Ok(Flash::error(message)),
-        other => Err(other),
-    }
 }
 
 async fn edit_shift(

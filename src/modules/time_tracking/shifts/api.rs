@@ -210,9 +210,9 @@ pub(crate) async fn correction_requests(
     mut t: InTenant,
     Query(filter): Query<StatusFilter>,
 ) -> Result<Json<Vec<CorrectionRequest>>, AppError> {
-    let readable = employees::readable_ids(&mut t).await?;
+    let readable = employees::readable_all(&mut t).await?;
     let mut requests = corrections::list(&mut t.scope, filter.status).await?;
-    requests.retain(|r| readable.contains(&r.employee_id));
+    requests.retain(|r| readable.contains_key(&r.employee_id));
     Ok(Json(requests))
 }
 
@@ -282,11 +282,11 @@ pub(crate) async fn review(
 ) -> Result<Json<ReviewQueue>, AppError> {
     t.member.authorize(TimeAction::ViewTeamRecords)?;
     let days = range.days(dates::today(&t.tenant.time_zone))?;
-    let readable = employees::readable_ids(&mut t).await?;
+    let readable = employees::readable_all(&mut t).await?;
     let mut shifts = super::on_days(&mut t.scope, None, days, OffsetDateTime::now_utc()).await?;
-    shifts.retain(|s| !s.flags.is_empty() && readable.contains(&s.employee_id));
+    shifts.retain(|s| !s.flags.is_empty() && readable.contains_key(&s.employee_id));
     let mut requests = corrections::list(&mut t.scope, Some(Status::Open)).await?;
-    requests.retain(|r| readable.contains(&r.employee_id));
+    requests.retain(|r| readable.contains_key(&r.employee_id));
     Ok(Json(ReviewQueue {
         from: days.first,
         to: days.last,

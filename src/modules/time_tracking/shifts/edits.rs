@@ -13,7 +13,7 @@ use time::{Duration, OffsetDateTime};
 use super::super::punches::{self, Kind, MAX_CLOCK_AHEAD};
 use super::super::settings::{self, Settings};
 use super::super::{CorrectionId, EditId, EmployeeId, PunchId, SubjectId, VoidId, employees, log};
-use super::{Flag, Shift, corrections, derive, recorded};
+use super::{Flag, Shift, around, corrections};
 use crate::error::AppError;
 use crate::ids::{LocationId, UserId};
 use crate::on_tx;
@@ -296,14 +296,8 @@ pub async fn find(
     let Some((employee, at)) = punches::counted(scope, id).await? else {
         return Ok(None);
     };
-    let around = recorded(
-        scope,
-        Some(employee),
-        at - cap - Duration::DAY,
-        at + cap + Duration::DAY,
-    )
-    .await?;
-    Ok(derive::derive(&around, cap, now)
+    Ok(around(scope, employee, (at, at), cap, now)
+        .await?
         .into_iter()
         .find(|shift| shift.id == id))
 }
@@ -318,14 +312,8 @@ async fn overlapping(
     cap: Duration,
     now: OffsetDateTime,
 ) -> Result<Option<Shift>, sqlx::Error> {
-    let around = recorded(
-        scope,
-        Some(employee),
-        start - cap - Duration::DAY,
-        end + cap + Duration::DAY,
-    )
-    .await?;
-    Ok(derive::derive(&around, cap, now).into_iter().find(|shift| {
+    let shifts = around(scope, employee, (start, end), cap, now).await?;
+    Ok(shifts.into_iter().find(|shift| {
         let (from, until) = (shift.anchor(), shift.end.unwrap_or(now));
         Some(shift.id) != replaced && from < end && until > start
     }))

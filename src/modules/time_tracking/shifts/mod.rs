@@ -97,6 +97,23 @@ pub async fn on_days(
         .collect())
 }
 
+/// One employee's shifts that touch `from..to`, each whole (derived from
+/// their punches a cap and a day either side).
+///
+/// # Errors
+/// When the database fails.
+pub async fn around(
+    scope: &mut TenantScope,
+    employee: EmployeeId,
+    (from, to): (OffsetDateTime, OffsetDateTime),
+    cap: Duration,
+    now: OffsetDateTime,
+) -> Result<Vec<Shift>, sqlx::Error> {
+    let margin = cap + Duration::DAY;
+    let punches = recorded(scope, Some(employee), from - margin, to + margin).await?;
+    Ok(derive::derive(&punches, cap, now))
+}
+
 /// Shifts of punches sorted by employee, employee by employee.
 pub fn by_employee(
     punches: &[Recorded],
