@@ -113,3 +113,45 @@ pub mod patch_date {
         super::option_date::deserialize(deserializer).map(Some)
     }
 }
+
+/// Hours as a person writes them ("7.5", "7,5" or "7:30"), in minutes, if
+/// not negative and at most `max_hours`.
+pub fn parse_hours(text: &str, max_hours: i32) -> Option<i32> {
+    let text = text.trim();
+    let minutes = if let Some((hours, minutes)) = text.split_once(':') {
+        let (hours, minutes): (i32, i32) = (hours.parse().ok()?, minutes.parse().ok()?);
+        if !(0..60).contains(&minutes) {
+            return None;
+        }
+        hours.checked_mul(60)?.checked_add(minutes)?
+    } else {
+        let hours: f64 = text.replace(',', ".").parse().ok()?;
+        if !(hours.is_finite() && (0.0..=f64::from(max_hours)).contains(&hours)) {
+            return None;
+        }
+        #[allow(clippy::cast_possible_truncation)] // within max_hours, checked above
+        let minutes = (hours * 60.0).round() as i32;
+        minutes
+    };
+    (0..=max_hours * 60).contains(&minutes).then_some(minutes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hours_are_read_as_people_write_them() {
+        assert_eq!(parse_hours("8", 24), Some(480));
+        assert_eq!(parse_hours("7.5", 24), Some(450));
+        assert_eq!(parse_hours(" 7,5 ", 24), Some(450));
+        assert_eq!(parse_hours("7:30", 24), Some(450));
+        assert_eq!(parse_hours("40", 168), Some(2400));
+        assert_eq!(parse_hours("7:75", 24), None);
+        assert_eq!(parse_hours("24:01", 24), None);
+        assert_eq!(parse_hours("-1", 24), None);
+        assert_eq!(parse_hours("25", 24), None);
+        assert_eq!(parse_hours("NaN", 24), None);
+        assert_eq!(parse_hours("eight", 24), None);
+    }
+}

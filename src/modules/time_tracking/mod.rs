@@ -18,11 +18,13 @@
 //! [`settings`] (the tenant's shift cap, and the log's head), [`pages`]
 //! (the HTML pages) and [`cli`] (`verify-log`).
 
+pub mod absences;
 pub mod cli;
 pub mod dates;
 pub mod demo;
 pub mod devices;
 pub mod employees;
+pub mod holidays;
 pub mod kiosk;
 pub mod log;
 pub mod pages;
@@ -58,6 +60,12 @@ fn routes() -> Routes {
         .merge(pages::routes())
         .merge(employees::pages::routes())
         .merge(devices::pages::routes())
+        .merge(holidays::api::routes())
+        .merge(holidays::pages::routes())
+        .merge(absences::api::routes())
+        .merge(absences::pages::routes())
+        .merge(pay::api::routes())
+        .merge(pay::pages::routes())
 }
 
 /// One link for everyone: the board for those who see the team, their own
@@ -92,6 +100,18 @@ fn nav(tenant: &Tenant, _member: &Member) -> Vec<NavLink> {
         shifts::api::dismiss,
         shifts::api::review,
         shifts::api::verify_log,
+        holidays::api::calendars,
+        holidays::api::list,
+        holidays::api::create,
+        holidays::api::load,
+        holidays::api::remove,
+        absences::api::list,
+        absences::api::create,
+        absences::api::remove,
+        pay::api::show,
+        pay::api::update,
+        pay::api::update_location,
+        pay::api::reset_location,
     ),
     tags(
         (name = "time-tracking", description = "Employees and their kiosk PINs, paired kiosk tablets, shifts and their edits, correction requests, and the tamper-evident log"),
@@ -154,4 +174,19 @@ typed_id!(
 typed_id!(
     /// A punch taken out of the record by an edit.
     VoidId
+);
+
+typed_id!(
+    /// A public holiday at one location.
+    HolidayId
+);
+
+typed_id!(
+    /// An employee's paid absence on one day.
+    AbsenceId
+);
+
+typed_id!(
+    /// A location's own pay rules.
+    LocationPayRulesId
 );

@@ -61,6 +61,9 @@ impl Tabs {
             ("Employees", "employees", TimeAction::ManageEmployees),
             ("Kiosks", "kiosks", TimeAction::ManageDevices),
             ("Review", "time/review", TimeAction::ViewTeamRecords),
+            ("Absences", "time/absences", TimeAction::RecordAbsences),
+            ("Holidays", "time/holidays", TimeAction::ManagePayRules),
+            ("Pay rules", "time/pay-rules", TimeAction::ManagePayRules),
             ("Inspection", "time/inspection", TimeAction::ViewTeamRecords),
             ("Edited shifts", "time/edits", TimeAction::ViewEditFeed),
             ("Log", "time/log", TimeAction::VerifyLog),
@@ -72,6 +75,43 @@ impl Tabs {
                 .map(|(label, path, _)| (label, format!("/t/{slug}/{path}"), path == current))
                 .collect(),
         }
+    }
+}
+
+/// A calendar month, as pages link to it: `?month=2026-11`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Month {
+    /// `2026-11`.
+    pub key: String,
+    /// `November 2026`.
+    pub label: String,
+    pub first: Date,
+    pub last: Date,
+    pub previous: String,
+    pub next: String,
+}
+
+impl Month {
+    /// The month `day` falls in.
+    pub fn of(day: Date) -> Self {
+        let first = day.replace_day(1).unwrap_or(day);
+        let last = first
+            .replace_day(day.month().length(day.year()))
+            .unwrap_or(first);
+        let key = |d: Date| format!("{}-{:02}", d.year(), u8::from(d.month()));
+        Self {
+            key: key(first),
+            label: format!("{} {}", first.month(), first.year()),
+            first,
+            last,
+            previous: key(first.previous_day().unwrap_or(first)),
+            next: key(last.next_day().unwrap_or(last)),
+        }
+    }
+
+    /// `2026-11`, or `None` for anything else.
+    pub fn parse(key: Option<&str>) -> Option<Self> {
+        crate::validation::parse_date(&format!("{}-01", key?.trim())).map(Self::of)
     }
 }
 

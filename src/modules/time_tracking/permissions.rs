@@ -21,16 +21,22 @@ pub enum TimeAction {
     ViewEditFeed,
     /// Recompute the tamper-evident log.
     VerifyLog,
+    /// Record and remove employees' paid absences.
+    RecordAbsences,
+    /// Set pay rules and the locations' holiday calendars.
+    ManagePayRules,
 }
 
 impl TimeAction {
-    pub const ALL: [TimeAction; 6] = [
+    pub const ALL: [TimeAction; 8] = [
         TimeAction::ManageEmployees,
         TimeAction::ManageDevices,
         TimeAction::ViewTeamRecords,
         TimeAction::EditShifts,
         TimeAction::ViewEditFeed,
         TimeAction::VerifyLog,
+        TimeAction::RecordAbsences,
+        TimeAction::ManagePayRules,
     ];
 }
 
@@ -43,7 +49,9 @@ impl Permission for TimeAction {
             Self::ManageEmployees
             | Self::ManageDevices
             | Self::ViewTeamRecords
-            | Self::EditShifts => role != Role::Staff,
+            | Self::EditShifts
+            | Self::RecordAbsences => role != Role::Staff,
+            Self::ManagePayRules => matches!(role, Role::Owner | Role::Admin),
             Self::ViewEditFeed | Self::VerifyLog => role == Role::Owner,
         }
     }
@@ -58,6 +66,10 @@ impl Permission for TimeAction {
             }
             Self::ViewEditFeed => "Only owners can see the feed of edited shifts.",
             Self::VerifyLog => "Only owners can verify the time-record log.",
+            Self::RecordAbsences => "Only owners, admins and managers can record absences.",
+            Self::ManagePayRules => {
+                "Only owners and admins can change pay rules and holiday calendars."
+            }
         }
     }
 }
@@ -67,13 +79,15 @@ mod tests {
     use super::*;
 
     /// (action, [owner, admin, manager, staff])
-    const MATRIX: [(TimeAction, [bool; 4]); 6] = [
+    const MATRIX: [(TimeAction, [bool; 4]); 8] = [
         (TimeAction::ManageEmployees, [true, true, true, false]),
         (TimeAction::ManageDevices, [true, true, true, false]),
         (TimeAction::ViewTeamRecords, [true, true, true, false]),
         (TimeAction::EditShifts, [true, true, true, false]),
         (TimeAction::ViewEditFeed, [true, false, false, false]),
         (TimeAction::VerifyLog, [true, false, false, false]),
+        (TimeAction::RecordAbsences, [true, true, true, false]),
+        (TimeAction::ManagePayRules, [true, true, false, false]),
     ];
 
     #[test]

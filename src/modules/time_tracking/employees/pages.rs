@@ -101,12 +101,14 @@ impl HireForm {
                 None
             }),
         };
-        let weekly_minutes = hundredths(&self.weekly_hours)
-            .and_then(|h| i32::try_from(h * 60 / 100).ok())
-            .unwrap_or_else(|| {
-                errors.add("weekly_hours", "Hours a week, such as 40 or 37.5.");
-                0
-            });
+        let weekly_minutes = match self.weekly_hours.trim() {
+            "" => Some(0),
+            text => dates::parse_hours(text, 168),
+        }
+        .unwrap_or_else(|| {
+            errors.add("weekly_hours", "Hours a week, such as 40 or 37.5.");
+            0
+        });
         let hourly_rate_cents = hundredths(&self.hourly_rate).unwrap_or_else(|| {
             errors.add("hourly_rate", "An amount, such as 12.50.");
             0

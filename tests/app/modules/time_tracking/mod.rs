@@ -7,6 +7,7 @@ mod demo;
 mod kiosk_browser;
 mod log;
 mod pages;
+mod pay;
 mod punches;
 mod roles;
 mod shifts;
@@ -94,8 +95,8 @@ pub async fn paired_kiosk(app: &TestApp, f: &TenantFixture, location: usize) -> 
 
 /// Ids of the module's resources in tenant `a`, with a row in every one of
 /// its tables: an employee (linked to the staff member) who clocked in and
-/// out at a paired kiosk, a correction of that shift, and a correction
-/// request.
+/// out at a paired kiosk, a correction of that shift, a correction
+/// request, a holiday, an absence and a location's own pay rules.
 pub fn resource_ids<'a>(app: &'a TestApp, a: &'a TenantFixture) -> crate::modules::Ids<'a> {
     Box::pin(all_resources(app, a))
 }
@@ -137,10 +138,46 @@ async fn all_resources(app: &TestApp, a: &TenantFixture) -> Vec<(&'static str, S
     )
     .await;
     assert_eq!(status, 201, "{body}");
+    let owner = app.client_for(a.owner).await;
+    let holiday = app
+        .post_json(
+            &owner,
+            &format!("/api/v1/t/{}/locations/{}/holidays", a.slug, a.locations[0]),
+            &json!({"day": "2026-12-25", "name": "Christmas"}),
+        )
+        .await;
+    assert_eq!(holiday.status(), 201);
+    let holiday: Value = holiday.json().await.unwrap();
+    let absence = app
+        .post_json(
+            &owner,
+            &format!("/api/v1/t/{}/absences", a.slug),
+            &json!({"employee_id": employee.id, "day": "2026-11-23", "kind": "vacation", "minutes": 480}),
+        )
+        .await;
+    assert_eq!(absence.status(), 201);
+    let absence: Value = absence.json().await.unwrap();
+    let rules = app
+        .client_for(a.owner)
+        .await
+        .put(app.url(&format!(
+            "/api/v1/t/{}/locations/{}/pay-rules",
+            a.slug, a.locations[0]
+        )))
+        .json(
+            &json!({"daily_overtime_minutes": 480, "weekly_overtime_minutes": 2400,
+                      "overtime_percent": 150, "sunday_holiday_percent": 175}),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(rules.status(), 200);
     vec![
         ("employee_id", employee.id),
         ("device_id", device),
         ("request_id", request["id"].as_str().unwrap().to_owned()),
+        ("holiday_id", holiday["id"].as_str().unwrap().to_owned()),
+        ("absence_id", absence["id"].as_str().unwrap().to_owned()),
     ]
 }
 

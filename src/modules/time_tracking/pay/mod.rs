@@ -13,6 +13,10 @@
 //! * multipliers don't stack: a minute that is both overtime and on a
 //!   Sunday or holiday is paid at the higher of the two, and counted there.
 
+pub mod api;
+pub mod pages;
+pub mod rules;
+
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use jiff::tz::TimeZone;
@@ -33,13 +37,17 @@ pub struct PayRules {
     pub sunday_holiday_percent: i64,
 }
 
-/// Worked time at one location: its wall clock and public holidays.
+/// Worked time at one location: its wall clock, public holidays and pay
+/// rules.
 #[derive(Clone, Copy, Debug)]
-pub struct Worked<'a> {
+pub struct Worked<'a, P> {
     pub start: OffsetDateTime,
     pub end: OffsetDateTime,
     pub zone: &'a TimeZone,
     pub holidays: &'a BTreeSet<Date>,
+    pub rules: &'a PayRules,
+    /// Where it was worked: classified minutes are kept apart by place.
+    pub place: P,
 }
 
 /// Minutes of one kind and another.
@@ -55,7 +63,7 @@ impl Split {
         self.base + self.overtime + self.sunday_holiday
     }
 
-    fn add(&mut self, other: Split) {
+    pub fn add(&mut self, other: Split) {
         self.base += other.base;
         self.overtime += other.overtime;
         self.sunday_holiday += other.sunday_holiday;
@@ -73,19 +81,27 @@ impl Split {
     }
 }
 
-/// Sums the days of `days` in `first..=last`.
-pub fn totals(days: &BTreeMap<Date, Split>, first: Date, last: Date) -> Split {
-    let mut total = Split::default();
-    for split in days.range(first..=last).map(|(_, split)| *split) {
-        total.add(split);
+/// Classified minutes by the calendar day they fall on and where they were
+/// worked.
+pub type Classified<P> = BTreeMap<(Date, P), Split>;
+
+/// The minutes of each place on the days `first..=last`, summed.
+pub fn totals<P: Copy + Ord>(days: &Classified<P>, first: Date, last: Date) -> BTreeMap<P, Split> {
+    let mut totals: BTreeMap<P, Split> = BTreeMap::new();
+    for ((day, place), split) in days {
+        if (first..=last).contains(day) {
+            totals.entry(*place).or_default().add(*split);
+        }
     }
-    total
+    totals
 }
 
-/// The worked minutes of `worked` by the calendar day they fall on, each
-/// classified (see the module's documentation). Times count on the minute
-/// the clock shows: seconds are dropped.
-pub fn classify(worked: &[Worked<'_>], rules: &PayRules) -> BTreeMap<Date, Split> {
+/// One person's worked minutes, by the calendar day they fall on and where
+/// they were worked, each classified under the rules of that place (see
+/// the module's documentation). The day's and the week's thresholds count
+/// the minutes worked at every place. Times count on the minute the clock
+/// shows: seconds are dropped.
+pub fn classify<P: Copy + Ord>(worked: &[Worked<'_, P>]) -> Classified<P> {
     let mut pieces = Vec::new();
     for span in worked {
         let start = to_minute(span.start);
@@ -97,17 +113,17 @@ pub fn classify(worked: &[Worked<'_>], rules: &PayRules) -> BTreeMap<Date, Split
                 .next_day()
                 .map_or(end, |next| dates::start_of(next, span.zone).min(end));
             let special = day.weekday() == Weekday::Sunday || span.holidays.contains(&day);
-            pieces.push((from, until, day, special));
+            pieces.push((from, until, day, special, span));
             from = until;
         }
     }
     pieces.sort_by_key(|(from, ..)| *from);
 
-    let mut days: BTreeMap<Date, Split> = BTreeMap::new();
+    let mut days: Classified<P> = BTreeMap::new();
     let mut worked_on_day: HashMap<Date, i64> = HashMap::new();
     let mut worked_in_week: HashMap<(i32, u8), i64> = HashMap::new();
-    let overtime_pays_more = rules.overtime_percent > rules.sunday_holiday_percent;
-    for (from, until, day, special) in pieces {
+    for (from, until, day, special, span) in pieces {
+        let rules = span.rules;
         let minutes = (until - from).whole_minutes();
         let (year, week, _) = day.to_iso_week_date();
         let on_day = worked_on_day.entry(day).or_default();
@@ -121,8 +137,11 @@ pub fn classify(worked: &[Worked<'_>], rules: &PayRules) -> BTreeMap<Date, Split
         let overtime = minutes - regular;
         *on_day += minutes;
         *in_week += regular;
-        let split = days.entry(day).or_default();
-        match (special, overtime_pays_more) {
+        let split = days.entry((day, span.place)).or_default();
+        match (
+            special,
+            rules.overtime_percent > rules.sunday_holiday_percent,
+        ) {
             (false, _) => {
                 split.base += regular;
                 split.overtime += overtime;
@@ -166,13 +185,28 @@ mod tests {
         day: Date,
         from: &str,
         hours: i64,
-    ) -> Worked<'a> {
+    ) -> Worked<'a, ()> {
+        at(zone, holidays, &RULES, (), day, from, hours)
+    }
+
+    /// A shift at `place`, under `rules`.
+    fn at<'a, P>(
+        zone: &'a TimeZone,
+        holidays: &'a BTreeSet<Date>,
+        rules: &'a PayRules,
+        place: P,
+        day: Date,
+        from: &str,
+        hours: i64,
+    ) -> Worked<'a, P> {
         let start = dates::at_local(day, from, zone).expect("a time");
         Worked {
             start,
             end: start + Duration::hours(hours),
             zone,
             holidays,
+            rules,
+            place,
         }
     }
 
@@ -205,18 +239,18 @@ mod tests {
             let day = Date::from_calendar_date(2026, time::Month::November, day).unwrap();
             worked.push(shift(&zone, &holidays, day, "09:00", hours));
         }
-        let days = classify(&worked, &RULES);
+        let days = classify(&worked);
         let split = |base, overtime, sunday_holiday| Split {
             base,
             overtime,
             sunday_holiday,
         };
-        assert_eq!(days[&date!(2026 - 11 - 05)], split(480, 120, 0));
-        assert_eq!(days[&date!(2026 - 11 - 06)], split(480, 0, 0));
-        assert_eq!(days[&date!(2026 - 11 - 07)], split(0, 480, 0));
-        assert_eq!(days[&date!(2026 - 11 - 08)], split(0, 0, 240));
-        assert_eq!(days[&date!(2026 - 11 - 09)], split(0, 0, 480));
-        let month = totals(&days, date!(2026 - 11 - 01), date!(2026 - 11 - 30));
+        assert_eq!(days[&(date!(2026 - 11 - 05), ())], split(480, 120, 0));
+        assert_eq!(days[&(date!(2026 - 11 - 06), ())], split(480, 0, 0));
+        assert_eq!(days[&(date!(2026 - 11 - 07), ())], split(0, 480, 0));
+        assert_eq!(days[&(date!(2026 - 11 - 08), ())], split(0, 0, 240));
+        assert_eq!(days[&(date!(2026 - 11 - 09), ())], split(0, 0, 480));
+        let month = totals(&days, date!(2026 - 11 - 01), date!(2026 - 11 - 30))[&()];
         assert_eq!(month, split(2400, 600, 720));
         assert_eq!(month.total(), 62 * 60, "every hour worked");
         // €12.00 an hour: 2,400 min × 1.0 + 600 × 1.5 + 720 × 1.75 = 4,560
@@ -229,9 +263,9 @@ mod tests {
         let zone = madrid();
         let holidays = BTreeSet::from([date!(2026 - 12 - 25)]);
         let night = shift(&zone, &holidays, date!(2026 - 12 - 24), "22:00", 6);
-        let days = classify(&[night], &RULES);
+        let days = classify(&[night]);
         assert_eq!(
-            days[&date!(2026 - 12 - 24)],
+            days[&(date!(2026 - 12 - 24), ())],
             Split {
                 base: 120,
                 overtime: 0,
@@ -239,7 +273,7 @@ mod tests {
             }
         );
         assert_eq!(
-            days[&date!(2026 - 12 - 25)],
+            days[&(date!(2026 - 12 - 25), ())],
             Split {
                 base: 0,
                 overtime: 0,
@@ -256,10 +290,18 @@ mod tests {
             overtime_percent: 200,
             ..RULES
         };
-        let sunday = shift(&zone, &holidays, date!(2026 - 11 - 08), "08:00", 10);
-        let days = classify(&[sunday], &rules);
+        let sunday = at(
+            &zone,
+            &holidays,
+            &rules,
+            (),
+            date!(2026 - 11 - 08),
+            "08:00",
+            10,
+        );
+        let days = classify(&[sunday]);
         assert_eq!(
-            days[&date!(2026 - 11 - 08)],
+            days[&(date!(2026 - 11 - 08), ())],
             Split {
                 base: 0,
                 overtime: 120,
@@ -288,14 +330,14 @@ mod tests {
             for (offset, minutes) in sorted {
                 let start = (origin + Duration::minutes(offset)).max(free_from);
                 let end = start + Duration::minutes(minutes);
-                worked.push(Worked { start, end, zone: &zone, holidays: &holidays });
+                worked.push(Worked { start, end, zone: &zone, holidays: &holidays, rules: &RULES, place: () });
                 free_from = end;
             }
-            let days = classify(&worked, &RULES);
+            let days = classify(&worked);
             let worked_minutes: i64 = worked.iter().map(|w| (w.end - w.start).whole_minutes()).sum();
             let classified: i64 = days.values().map(|s| s.total()).sum();
             prop_assert_eq!(classified, worked_minutes);
-            for (day, split) in &days {
+            for ((day, ()), split) in &days {
                 prop_assert!(split.base >= 0 && split.overtime >= 0 && split.sunday_holiday >= 0);
                 let special = day.weekday() == Weekday::Sunday || holidays.contains(day);
                 prop_assert!(!special || split.base == 0, "no base time on {}", day);
@@ -304,17 +346,37 @@ mod tests {
             }
             let november = totals(&days, date!(2026 - 11 - 01), date!(2026 - 11 - 30));
             let mut by_day = Split::default();
-            for (_, split) in days.range(date!(2026 - 11 - 01)..=date!(2026 - 11 - 30)) {
-                by_day.add(*split);
+            for ((day, ()), split) in &days {
+                if day.month() == time::Month::November {
+                    by_day.add(*split);
+                }
             }
-            prop_assert_eq!(november, by_day);
-            prop_assert_eq!(
-                november.pay_cents(1200, &RULES),
-                days.range(date!(2026 - 11 - 01)..=date!(2026 - 11 - 30))
-                    .map(|(_, s)| *s)
-                    .fold(Split::default(), |mut sum, s| { sum.add(s); sum })
-                    .pay_cents(1200, &RULES)
-            );
+            prop_assert_eq!(november.get(&()).copied().unwrap_or_default(), by_day);
         }
+    }
+
+    /// Thresholds count the day's work at every place; each place's minutes
+    /// are priced under its own rules.
+    #[test]
+    fn two_places_share_the_thresholds_and_keep_their_rules() {
+        let zone = madrid();
+        let holidays = BTreeSet::new();
+        let generous = PayRules {
+            overtime_percent: 200,
+            ..RULES
+        };
+        let day = date!(2026 - 11 - 04);
+        let days = classify(&[
+            at(&zone, &holidays, &RULES, 'a', day, "07:00", 6),
+            at(&zone, &holidays, &generous, 'b', day, "14:00", 4),
+        ]);
+        let split = |base, overtime| Split {
+            base,
+            overtime,
+            sunday_holiday: 0,
+        };
+        assert_eq!(days[&(day, 'a')], split(360, 0));
+        assert_eq!(days[&(day, 'b')], split(120, 120));
+        assert_eq!(days[&(day, 'b')].pay_cents(1200, &generous), 7_200);
     }
 }

@@ -1,0 +1,250 @@
+//! The pay rules page: the tenant's rules, and each location's (its own, or
+//! the tenant's).
+
+use askama::Template;
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use serde::Deserialize;
+use tower_sessions::Session;
+
+use super::rules::{self, Rules};
+use crate::error::AppError;
+use crate::http::extract::{Form, Path};
+use crate::http::routes::{Access, Routes, get, post};
+use crate::ids::LocationId;
+use crate::modules::time_tracking::dates;
+use crate::modules::time_tracking::holidays::seen_location;
+use crate::modules::time_tracking::pages::{Tabs, refusal};
+use crate::modules::time_tracking::permissions::TimeAction;
+use crate::pages::{Layout, TenantNav, render};
+use crate::sessions::flash::{self, Flash};
+use crate::tenancy::InTenant;
+
+pub fn routes() -> Routes {
+    Routes::new()
+        .add(
+            "/t/{slug}/time/pay-rules",
+            Access::Tenant,
+            get(index).post(update),
+        )
+        .add(
+            "/t/{slug}/time/pay-rules/{location_id}",
+            Access::Tenant,
+            post(update_location),
+        )
+        .add(
+            "/t/{slug}/time/pay-rules/{location_id}/reset",
+            Access::Tenant,
+            post(reset_location),
+        )
+}
+
+/// A set of rules as the page shows it: a sentence, and the form's
+/// (name, label, value) fields.
+struct RulesView {
+    summary: String,
+    fields: [(&'static str, &'static str, String); 4],
+}
+
+impl RulesView {
+    fn of(rules: Rules) -> Self {
+        let limit = |minutes: Option<i32>, per: &str, period: &str| {
+            minutes.map_or_else(
+                || format!("no {period} limit"),
+                |m| format!("{} {per}", hours_text(m)),
+            )
+        };
+        Self {
+            summary: format!(
+                "Overtime past {} and {}, paid at {} %; Sundays and holidays at {} %.",
+                limit(rules.daily_overtime_minutes, "a day", "daily"),
+                limit(rules.weekly_overtime_minutes, "a week", "weekly"),
+                rules.overtime_percent,
+                rules.sunday_holiday_percent
+            ),
+            fields: [
+                (
+                    "daily_hours",
+                    "Overtime after, hours a day (empty: no daily limit)",
+                    rules
+                        .daily_overtime_minutes
+                        .map(hours_text)
+                        .unwrap_or_default(),
+                ),
+                (
+                    "weekly_hours",
+                    "Overtime after, hours a week (empty: no weekly limit)",
+                    rules
+                        .weekly_overtime_minutes
+                        .map(hours_text)
+                        .unwrap_or_default(),
+                ),
+                (
+                    "overtime_percent",
+                    "Overtime pay, % of the hourly rate",
+                    rules.overtime_percent.to_string(),
+                ),
+                (
+                    "sunday_holiday_percent",
+                    "Sunday and holiday pay, % of the hourly rate",
+                    rules.sunday_holiday_percent.to_string(),
+                ),
+            ],
+        }
+    }
+}
+
+/// "9 h", "7:30 h".
+fn hours_text(minutes: i32) -> String {
+    match minutes % 60 {
+        0 => format!("{} h", minutes / 60),
+        rest => format!("{}:{rest:02} h", minutes / 60),
+    }
+}
+
+#[derive(Template)]
+#[template(path = "time_tracking/pay_rules.html")]
+struct IndexPage {
+    layout: Layout,
+    nav: TenantNav,
+    tabs: Tabs,
+    tenant: RulesView,
+    /// (location id, name, whether it has its own rules, its rules in force)
+    locations: Vec<(String, String, bool, RulesView)>,
+}
+
+async fn index(layout: Layout, mut t: InTenant) -> Result<Html<String>, AppError> {
+    t.member.authorize(TimeAction::ManagePayRules)?;
+    let all = rules::all(&mut t.scope, t.member.location_visibility()).await?;
+    render(&IndexPage {
+        layout,
+        nav: TenantNav::new(&t.tenant, &t.member),
+        tabs: Tabs::new(&t.tenant.slug, &t.member, "time/pay-rules"),
+        tenant: RulesView::of(all.tenant),
+        locations: all
+            .locations
+            .into_iter()
+            .map(|l| {
+                (
+                    l.location_id.to_string(),
+                    l.location_name,
+                    l.own.is_some(),
+                    RulesView::of(l.effective),
+                )
+            })
+            .collect(),
+    })
+}
+
+/// The rules form: hours (`9`, `7:30`; empty for no limit) and percents.
+#[derive(Debug, Default, Deserialize)]
+struct RulesForm {
+    #[serde(default)]
+    daily_hours: String,
+    #[serde(default)]
+    weekly_hours: String,
+    #[serde(default)]
+    overtime_percent: String,
+    #[serde(default)]
+    sunday_holiday_percent: String,
+}
+
+impl RulesForm {
+    fn rules(&self) -> Result<Rules, &'static str> {
+        let limit = |text: &str, max_hours| {
+            let text = text.trim().trim_end_matches('h').trim();
+            if text.is_empty() {
+                Ok(None)
+            } else {
+                dates::parse_hours(text, max_hours).map(Some).ok_or(())
+            }
+        };
+        let percent = |text: &str| text.trim().trim_end_matches('%').trim().parse().ok();
+        Ok(Rules {
+            daily_overtime_minutes: limit(&self.daily_hours, 24)
+                .map_err(|()| "Hours a day: a number of hours up to 24, or empty for no limit.")?,
+            weekly_overtime_minutes: limit(&self.weekly_hours, 168).map_err(
+                |()| "Hours a week: a number of hours up to 168, or empty for no limit.",
+            )?,
+            overtime_percent: percent(&self.overtime_percent)
+                .ok_or("Overtime pay: a percentage, such as 125.")?,
+            sunday_holiday_percent: percent(&self.sunday_holiday_percent)
+                .ok_or("Sunday and holiday pay: a percentage, such as 175.")?,
+        })
+    }
+}
+
+/// Applies a form's change and says how it went, as a flash on the page.
+async fn apply(
+    session: &Session,
+    mut t: InTenant,
+    change: Result<Option<LocationId>, &'static str>,
+    form: &RulesForm,
+    done: String,
+) -> Result<Response, AppError> {
+    let page = format!("/t/{}/time/pay-rules", t.tenant.slug);
+    let outcome = match (change, form.rules()) {
+        (Err(problem), _) | (_, Err(problem)) => Err(AppError::Unprocessable(problem.into())),
+        (Ok(None), Ok(rules)) => rules::set_tenant(&mut t.scope, &rules).await,
+        (Ok(Some(location)), Ok(rules)) => {
+            rules::set_location(&mut t.scope, location, Some(&rules)).await
+        }
+    };
+    let message = match outcome {
+        Ok(()) => {
+            t.scope.commit().await?;
+            Flash::success(done)
+        }
+        Err(error) => refusal(error)?,
+    };
+    flash::push(session, message).await?;
+    Ok(Redirect::to(&page).into_response())
+}
+
+async fn update(
+    session: Session,
+    t: InTenant,
+    Form(form): Form<RulesForm>,
+) -> Result<Response, AppError> {
+    t.member.authorize(TimeAction::ManagePayRules)?;
+    apply(
+        &session,
+        t,
+        Ok(None),
+        &form,
+        "Saved the pay rules.".to_owned(),
+    )
+    .await
+}
+
+async fn update_location(
+    session: Session,
+    mut t: InTenant,
+    Path((_, location)): Path<(String, LocationId)>,
+    Form(form): Form<RulesForm>,
+) -> Result<Response, AppError> {
+    let found = seen_location(&mut t.scope, t.member.location_visibility(), location).await?;
+    t.member.authorize(TimeAction::ManagePayRules)?;
+    let change = match found.archived_at {
+        Some(_) => Err("This location is archived: its pay rules are kept."),
+        None => Ok(Some(location)),
+    };
+    let done = format!("{} now has its own pay rules.", found.name);
+    apply(&session, t, change, &form, done).await
+}
+
+async fn reset_location(
+    session: Session,
+    mut t: InTenant,
+    Path((_, location)): Path<(String, LocationId)>,
+) -> Result<Response, AppError> {
+    let found = seen_location(&mut t.scope, t.member.location_visibility(), location).await?;
+    t.member.authorize(TimeAction::ManagePayRules)?;
+    rules::set_location(&mut t.scope, location, None).await?;
+    t.scope.commit().await?;
+    flash::push(
+        &session,
+        Flash::success(format!("{} uses the company's pay rules.", found.name)),
+    )
+    .await?;
+    Ok(Redirect::to(&format!("/t/{}/time/pay-rules", t.tenant.slug)).into_response())
+}
