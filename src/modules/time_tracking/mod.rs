@@ -112,6 +112,9 @@ fn nav(tenant: &Tenant, _member: &Member) -> Vec<NavLink> {
         pay::api::update,
         pay::api::update_location,
         pay::api::reset_location,
+        pay::api::payroll,
+        pay::api::payroll_xlsx,
+        pay::api::payroll_csv,
     ),
     tags(
         (name = "time-tracking", description = "Employees and their kiosk PINs, paired kiosk tablets, shifts and their edits, correction requests, and the tamper-evident log"),

@@ -64,6 +64,7 @@ impl Tabs {
             ("Absences", "time/absences", TimeAction::RecordAbsences),
             ("Holidays", "time/holidays", TimeAction::ManagePayRules),
             ("Pay rules", "time/pay-rules", TimeAction::ManagePayRules),
+            ("Payroll", "time/payroll", TimeAction::Payroll),
             ("Inspection", "time/inspection", TimeAction::ViewTeamRecords),
             ("Edited shifts", "time/edits", TimeAction::ViewEditFeed),
             ("Log", "time/log", TimeAction::VerifyLog),

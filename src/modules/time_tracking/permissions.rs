@@ -25,10 +25,12 @@ pub enum TimeAction {
     RecordAbsences,
     /// Set pay rules and the locations' holiday calendars.
     ManagePayRules,
+    /// Download the payroll, and see the labour-cost forecast.
+    Payroll,
 }
 
 impl TimeAction {
-    pub const ALL: [TimeAction; 8] = [
+    pub const ALL: [TimeAction; 9] = [
         TimeAction::ManageEmployees,
         TimeAction::ManageDevices,
         TimeAction::ViewTeamRecords,
@@ -37,6 +39,7 @@ impl TimeAction {
         TimeAction::VerifyLog,
         TimeAction::RecordAbsences,
         TimeAction::ManagePayRules,
+        TimeAction::Payroll,
     ];
 }
 
@@ -51,7 +54,7 @@ impl Permission for TimeAction {
             | Self::ViewTeamRecords
             | Self::EditShifts
             | Self::RecordAbsences => role != Role::Staff,
-            Self::ManagePayRules => matches!(role, Role::Owner | Role::Admin),
+            Self::ManagePayRules | Self::Payroll => matches!(role, Role::Owner | Role::Admin),
             Self::ViewEditFeed | Self::VerifyLog => role == Role::Owner,
         }
     }
@@ -70,6 +73,7 @@ impl Permission for TimeAction {
             Self::ManagePayRules => {
                 "Only owners and admins can change pay rules and holiday calendars."
             }
+            Self::Payroll => "Only owners and admins can see payroll.",
         }
     }
 }
@@ -79,7 +83,7 @@ mod tests {
     use super::*;
 
     /// (action, [owner, admin, manager, staff])
-    const MATRIX: [(TimeAction, [bool; 4]); 8] = [
+    const MATRIX: [(TimeAction, [bool; 4]); 9] = [
         (TimeAction::ManageEmployees, [true, true, true, false]),
         (TimeAction::ManageDevices, [true, true, true, false]),
         (TimeAction::ViewTeamRecords, [true, true, true, false]),
@@ -88,6 +92,7 @@ mod tests {
         (TimeAction::VerifyLog, [true, false, false, false]),
         (TimeAction::RecordAbsences, [true, true, true, false]),
         (TimeAction::ManagePayRules, [true, true, false, false]),
+        (TimeAction::Payroll, [true, true, false, false]),
     ];
 
     #[test]

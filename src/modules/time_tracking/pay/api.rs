@@ -1,13 +1,22 @@
 //! Pay rules: `/api/v1/t/{slug}/pay-rules`, and a location's own at
-//! `/api/v1/t/{slug}/locations/{location_id}/pay-rules`.
+//! `/api/v1/t/{slug}/locations/{location_id}/pay-rules`; and a month's
+//! payroll at `/api/v1/t/{slug}/payroll` (JSON, `.xlsx` or `.csv`).
 
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+
+use super::payroll::{self, Payroll};
 use super::rules::{self, AllRules, LocationRules, Rules};
+use super::workbook;
 use crate::api::ErrorBody;
 use crate::error::AppError;
-use crate::http::extract::{Json, Path};
+use crate::http::extract::{Json, Path, Query};
 use crate::http::routes::{Access, Routes, get, put};
 use crate::ids::LocationId;
+use crate::modules::time_tracking::dates;
 use crate::modules::time_tracking::holidays::seen_location;
+use crate::modules::time_tracking::pages::Month;
 use crate::modules::time_tracking::permissions::TimeAction;
 use crate::tenancy::InTenant;
 
@@ -22,6 +31,17 @@ pub fn routes() -> Routes {
             "/api/v1/t/{slug}/locations/{location_id}/pay-rules",
             Access::Tenant,
             put(update_location).delete(reset_location),
+        )
+        .add("/api/v1/t/{slug}/payroll", Access::Tenant, get(payroll))
+        .add(
+            "/api/v1/t/{slug}/payroll.xlsx",
+            Access::Tenant,
+            get(payroll_xlsx),
+        )
+        .add(
+            "/api/v1/t/{slug}/payroll.csv",
+            Access::Tenant,
+            get(payroll_csv),
         )
 }
 
@@ -102,4 +122,102 @@ async fn set_location(
         })?;
     t.scope.commit().await?;
     Ok(Json(shown))
+}
+
+/// Which month's payroll: `?month=2026-11` (default: last month, on the
+/// tenant's clock).
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+pub struct MonthQuery {
+    /// `YYYY-MM`.
+    #[serde(default)]
+    pub month: Option<String>,
+}
+
+impl MonthQuery {
+    /// # Errors
+    /// 422 for anything but a month.
+    pub fn month(&self, time_zone: &str) -> Result<Month, AppError> {
+        match self.month.as_deref() {
+            None | Some("") => {
+                let this = Month::of(dates::today(time_zone));
+                Ok(Month::of(this.first.previous_day().unwrap_or(this.first)))
+            }
+            Some(text) => Month::parse(Some(text))
+                .ok_or_else(|| AppError::Unprocessable("month: A month, such as 2026-11.".into())),
+        }
+    }
+}
+
+/// The month's payroll, computed (owners and admins).
+async fn computed(t: &mut InTenant, query: &MonthQuery) -> Result<(Month, Payroll), AppError> {
+    t.member.authorize(TimeAction::Payroll)?;
+    let month = query.month(&t.tenant.time_zone)?;
+    let payroll = payroll::compute(&mut t.scope, month.first, month.last).await?;
+    Ok((month, payroll))
+}
+
+/// A month's payroll: each location's lines, and each employee's across
+/// locations (owners and admins).
+#[utoipa::path(get, path = "/api/v1/t/{slug}/payroll", tag = "time-tracking",
+    params(("slug" = String, Path, description = "The tenant's URL slug"), MonthQuery),
+    responses((status = 200, body = Payroll), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 422, body = ErrorBody)))]
+pub(crate) async fn payroll(
+    mut t: InTenant,
+    Query(query): Query<MonthQuery>,
+) -> Result<Json<Payroll>, AppError> {
+    Ok(Json(computed(&mut t, &query).await?.1))
+}
+
+/// A download's response.
+fn attachment(content_type: &'static str, filename: String, body: Vec<u8>) -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, content_type.to_owned()),
+            (
+                header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"{filename}\""),
+            ),
+        ],
+        body,
+    )
+        .into_response()
+}
+
+/// The month's payroll workbook: a summary sheet and one sheet per
+/// location (owners and admins).
+#[utoipa::path(get, path = "/api/v1/t/{slug}/payroll.xlsx", tag = "time-tracking",
+    params(("slug" = String, Path, description = "The tenant's URL slug"), MonthQuery),
+    responses((status = 200, content_type = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", body = Vec<u8>),
+        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub(crate) async fn payroll_xlsx(
+    mut t: InTenant,
+    Query(query): Query<MonthQuery>,
+) -> Result<Response, AppError> {
+    let (month, payroll) = computed(&mut t, &query).await?;
+    let body = workbook::xlsx(&payroll).map_err(|e| AppError::Internal(e.to_string()))?;
+    Ok(attachment(
+        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        format!("payroll-{}-{}.xlsx", t.tenant.slug, month.key),
+        body,
+    ))
+}
+
+/// The month's payroll as CSV: one row per location and employee (owners
+/// and admins).
+#[utoipa::path(get, path = "/api/v1/t/{slug}/payroll.csv", tag = "time-tracking",
+    params(("slug" = String, Path, description = "The tenant's URL slug"), MonthQuery),
+    responses((status = 200, content_type = "text/csv", body = String),
+        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub(crate) async fn payroll_csv(
+    mut t: InTenant,
+    Query(query): Query<MonthQuery>,
+) -> Result<Response, AppError> {
+    let (month, payroll) = computed(&mut t, &query).await?;
+    let body = workbook::csv(&payroll).map_err(|e| AppError::Internal(e.to_string()))?;
+    Ok(attachment(
+        "text/csv; charset=utf-8",
+        format!("payroll-{}-{}.csv", t.tenant.slug, month.key),
+        body,
+    ))
 }

@@ -15,7 +15,9 @@
 
 pub mod api;
 pub mod pages;
+pub mod payroll;
 pub mod rules;
+pub mod workbook;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 

@@ -1,19 +1,22 @@
 //! The pay rules page: the tenant's rules, and each location's (its own, or
-//! the tenant's).
+//! the tenant's); and the payroll page: a month's summary, with the
+//! workbook and CSV to download.
 
 use askama::Template;
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use serde::Deserialize;
 use tower_sessions::Session;
 
+use super::api::MonthQuery;
+use super::payroll::{self, Line};
 use super::rules::{self, Rules};
 use crate::error::AppError;
-use crate::http::extract::{Form, Path};
+use crate::http::extract::{Form, Path, Query};
 use crate::http::routes::{Access, Routes, get, post};
 use crate::ids::LocationId;
 use crate::modules::time_tracking::dates;
 use crate::modules::time_tracking::holidays::seen_location;
-use crate::modules::time_tracking::pages::{Tabs, refusal};
+use crate::modules::time_tracking::pages::{Month, Tabs, refusal};
 use crate::modules::time_tracking::permissions::TimeAction;
 use crate::pages::{Layout, TenantNav, render};
 use crate::sessions::flash::{self, Flash};
@@ -36,6 +39,7 @@ pub fn routes() -> Routes {
             Access::Tenant,
             post(reset_location),
         )
+        .add("/t/{slug}/time/payroll", Access::Tenant, get(payroll))
 }
 
 /// A set of rules as the page shows it: a sentence, and the form's
@@ -247,4 +251,101 @@ async fn reset_location(
     )
     .await?;
     Ok(Redirect::to(&format!("/t/{}/time/pay-rules", t.tenant.slug)).into_response())
+}
+
+/// A payroll line as the page shows it.
+struct LineView {
+    national_id: String,
+    name: String,
+    base: String,
+    overtime: String,
+    holiday: String,
+    sunday_holiday: String,
+    gross: String,
+}
+
+impl LineView {
+    fn of(line: &Line, currency: &str) -> Self {
+        let hours = crate::modules::time_tracking::shifts::duration_label;
+        Self {
+            national_id: line.national_id.clone(),
+            name: line.name.clone(),
+            base: hours(line.base_minutes),
+            overtime: hours(line.overtime_minutes),
+            holiday: hours(line.holiday_minutes),
+            sunday_holiday: hours(line.sunday_holiday_minutes),
+            gross: money(line.gross_cents, currency),
+        }
+    }
+}
+
+/// "1,234.56 EUR".
+pub fn money(cents: i64, currency: &str) -> String {
+    let units = (cents / 100).to_string();
+    let mut grouped = String::new();
+    for (i, digit) in units.chars().enumerate() {
+        if i > 0 && (units.len() - i).is_multiple_of(3) {
+            grouped.push(',');
+        }
+        grouped.push(digit);
+    }
+    format!("{grouped}.{:02} {currency}", cents % 100)
+}
+
+#[derive(Template)]
+#[template(path = "time_tracking/payroll.html")]
+struct PayrollPage {
+    layout: Layout,
+    nav: TenantNav,
+    tabs: Tabs,
+    month: Month,
+    summary: Vec<LineView>,
+    total: LineView,
+    /// (location, its total)
+    locations: Vec<(String, LineView)>,
+}
+
+async fn payroll(
+    layout: Layout,
+    mut t: InTenant,
+    Query(query): Query<MonthQuery>,
+) -> Result<Html<String>, AppError> {
+    t.member.authorize(TimeAction::Payroll)?;
+    let month = query.month(&t.tenant.time_zone)?;
+    let payroll = payroll::compute(&mut t.scope, month.first, month.last).await?;
+    let currency = payroll.currency;
+    render(&PayrollPage {
+        layout,
+        nav: TenantNav::new(&t.tenant, &t.member),
+        tabs: Tabs::new(&t.tenant.slug, &t.member, "time/payroll"),
+        month,
+        summary: payroll
+            .summary
+            .iter()
+            .map(|line| LineView::of(line, currency))
+            .collect(),
+        total: LineView::of(&payroll.total, currency),
+        locations: payroll
+            .sheets
+            .iter()
+            .map(|sheet| {
+                (
+                    sheet.location_name.clone(),
+                    LineView::of(&sheet.total, currency),
+                )
+            })
+            .collect(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn money_is_grouped_by_thousands() {
+        assert_eq!(money(0, "EUR"), "0.00 EUR");
+        assert_eq!(money(91_200, "EUR"), "912.00 EUR");
+        assert_eq!(money(123_456_789, "EUR"), "1,234,567.89 EUR");
+    }
 }

@@ -8,6 +8,7 @@ mod kiosk_browser;
 mod log;
 mod pages;
 mod pay;
+mod payroll;
 mod punches;
 mod roles;
 mod shifts;

@@ -55,6 +55,11 @@ fn request(action: TimeAction, f: &TenantFixture, employee: &str) -> (Method, St
             format!("/api/v1/t/{slug}/absences"),
             json!({"employee_id": employee, "day": "2026-11-20", "kind": "vacation", "minutes": 480}),
         ),
+        TimeAction::Payroll => (
+            Method::GET,
+            format!("/api/v1/t/{slug}/payroll?month=2026-11"),
+            Value::Null,
+        ),
         TimeAction::ManagePayRules => (
             Method::PUT,
             format!("/api/v1/t/{slug}/pay-rules"),
