@@ -115,6 +115,7 @@ fn nav(tenant: &Tenant, _member: &Member) -> Vec<NavLink> {
         pay::api::payroll,
         pay::api::payroll_xlsx,
         pay::api::payroll_csv,
+        pay::api::forecast,
     ),
     tags(
         (name = "time-tracking", description = "Employees and their kiosk PINs, paired kiosk tablets, shifts and their edits, correction requests, and the tamper-evident log"),

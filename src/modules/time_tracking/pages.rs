@@ -110,6 +110,16 @@ impl Month {
         }
     }
 
+    /// The month before.
+    pub fn preceding(&self) -> Self {
+        Self::of(self.first.previous_day().unwrap_or(self.first))
+    }
+
+    /// The month after.
+    pub fn following(&self) -> Self {
+        Self::of(self.last.next_day().unwrap_or(self.last))
+    }
+
     /// `2026-11`, or `None` for anything else.
     pub fn parse(key: Option<&str>) -> Option<Self> {
         crate::validation::parse_date(&format!("{}-01", key?.trim())).map(Self::of)
@@ -250,6 +260,49 @@ struct BoardPage {
     tabs: Tabs,
     today: Date,
     locations: Vec<BoardLocation>,
+    /// Next month's labour-cost forecast, for those who see payroll.
+    forecast: Option<ForecastView>,
+}
+
+struct ForecastView {
+    month: Month,
+    /// (location, "N working days", expected cost)
+    locations: Vec<(String, u32, String)>,
+    total: String,
+}
+
+/// Next month's forecast, if the member sees payroll.
+async fn next_month_forecast(
+    t: &mut InTenant,
+    today: Date,
+) -> Result<Option<ForecastView>, AppError> {
+    if t.member.authorize(TimeAction::Payroll).is_err() {
+        return Ok(None);
+    }
+    let month = Month::of(today).following();
+    let forecast = super::pay::forecast::compute(
+        &mut t.scope,
+        t.member.location_visibility(),
+        month.first,
+        month.last,
+    )
+    .await?;
+    let money = |cents| super::pay::pages::money(cents, forecast.currency);
+    Ok(Some(ForecastView {
+        month,
+        total: money(forecast.total_cents),
+        locations: forecast
+            .locations
+            .iter()
+            .map(|l| {
+                (
+                    l.location_name.clone(),
+                    l.working_days,
+                    money(l.expected_cost_cents),
+                )
+            })
+            .collect(),
+    }))
 }
 
 /// Today's board: who is in at each location, since when. Staff go to
@@ -302,12 +355,14 @@ async fn board(layout: Layout, mut t: InTenant) -> Result<Response, AppError> {
         name: l.name,
     })
     .collect();
+    let forecast = next_month_forecast(&mut t, today).await?;
     Ok(render(&BoardPage {
         layout,
         nav: TenantNav::new(&t.tenant, &t.member),
         tabs: Tabs::new(&t.tenant.slug, &t.member, "time"),
         today,
         locations,
+        forecast,
     })?
     .into_response())
 }

@@ -6,6 +6,7 @@ use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 
+use super::forecast::{self, Forecast};
 use super::payroll::{self, Payroll};
 use super::rules::{self, AllRules, LocationRules, Rules};
 use super::workbook;
@@ -43,6 +44,7 @@ pub fn routes() -> Routes {
             Access::Tenant,
             get(payroll_csv),
         )
+        .add("/api/v1/t/{slug}/forecast", Access::Tenant, get(forecast))
 }
 
 /// The tenant's pay rules and each location's (owners and admins).
@@ -124,8 +126,8 @@ async fn set_location(
     Ok(Json(shown))
 }
 
-/// Which month's payroll: `?month=2026-11` (default: last month, on the
-/// tenant's clock).
+/// Which month: `?month=2026-11` (the payroll's default is last month,
+/// the forecast's next month, on the tenant's clock).
 #[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
 pub struct MonthQuery {
     /// `YYYY-MM`.
@@ -134,14 +136,13 @@ pub struct MonthQuery {
 }
 
 impl MonthQuery {
+    /// The month asked for, or `default` of this month.
+    ///
     /// # Errors
     /// 422 for anything but a month.
-    pub fn month(&self, time_zone: &str) -> Result<Month, AppError> {
+    pub fn month(&self, time_zone: &str, default: fn(&Month) -> Month) -> Result<Month, AppError> {
         match self.month.as_deref() {
-            None | Some("") => {
-                let this = Month::of(dates::today(time_zone));
-                Ok(Month::of(this.first.previous_day().unwrap_or(this.first)))
-            }
+            None | Some("") => Ok(default(&Month::of(dates::today(time_zone)))),
             Some(text) => Month::parse(Some(text))
                 .ok_or_else(|| AppError::Unprocessable("month: A month, such as 2026-11.".into())),
         }
@@ -151,7 +152,7 @@ impl MonthQuery {
 /// The month's payroll, computed (owners and admins).
 async fn computed(t: &mut InTenant, query: &MonthQuery) -> Result<(Month, Payroll), AppError> {
     t.member.authorize(TimeAction::Payroll)?;
-    let month = query.month(&t.tenant.time_zone)?;
+    let month = query.month(&t.tenant.time_zone, Month::preceding)?;
     let payroll = payroll::compute(&mut t.scope, month.first, month.last).await?;
     Ok((month, payroll))
 }
@@ -219,5 +220,29 @@ pub(crate) async fn payroll_csv(
         "text/csv; charset=utf-8",
         format!("payroll-{}-{}.csv", t.tenant.slug, month.key),
         body,
+    ))
+}
+
+/// A month's labour-cost forecast per location: working days by the
+/// holiday calendar, and the contracted hours' cost at base rates (owners
+/// and admins; default: next month).
+#[utoipa::path(get, path = "/api/v1/t/{slug}/forecast", tag = "time-tracking",
+    params(("slug" = String, Path, description = "The tenant's URL slug"), MonthQuery),
+    responses((status = 200, body = Forecast), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 422, body = ErrorBody)))]
+pub(crate) async fn forecast(
+    mut t: InTenant,
+    Query(query): Query<MonthQuery>,
+) -> Result<Json<Forecast>, AppError> {
+    t.member.authorize(TimeAction::Payroll)?;
+    let month = query.month(&t.tenant.time_zone, Month::following)?;
+    Ok(Json(
+        forecast::compute(
+            &mut t.scope,
+            t.member.location_visibility(),
+            month.first,
+            month.last,
+        )
+        .await?,
     ))
 }

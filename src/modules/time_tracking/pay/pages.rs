@@ -311,7 +311,7 @@ async fn payroll(
     Query(query): Query<MonthQuery>,
 ) -> Result<Html<String>, AppError> {
     t.member.authorize(TimeAction::Payroll)?;
-    let month = query.month(&t.tenant.time_zone)?;
+    let month = query.month(&t.tenant.time_zone, Month::preceding)?;
     let payroll = payroll::compute(&mut t.scope, month.first, month.last).await?;
     let currency = payroll.currency;
     render(&PayrollPage {

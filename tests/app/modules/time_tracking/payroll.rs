@@ -249,3 +249,89 @@ async fn the_payroll_workbook_reads_back_as_worked_out_by_hand() {
     })
     .await;
 }
+
+/// December 2026 has 23 weekdays; the Centre's national holidays take
+/// Tuesday 8 and Friday 25 (Sunday 6 was no working day anyway). Maria
+/// (40 h a week at €12.00, Centre): 8 h × 21 days × 12 = €2,016.00. Jon
+/// (40 h at €10.00, Harbour, no holidays loaded): 8 h × 23 × 10 =
+/// €1,840.00.
+#[tokio::test]
+async fn the_forecast_counts_working_days_by_each_locations_calendar() {
+    each_backend(|app| async move {
+        let f = TenantFixture::create(&app.db, "cafe").await;
+        let slug = &f.slug;
+        let owner = app.client_for(f.owner).await;
+        for (name, location, rate) in [("Maria", 0, 1200), ("Jon", 1, 1000)] {
+            let hired = hire(&app, &f, name, location).await;
+            let response = owner
+                .patch(app.url(&format!("/api/v1/t/{slug}/employees/{}", hired.id)))
+                .json(&json!({"hourly_rate_cents": rate}))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(response.status(), 200);
+        }
+        let loaded = app
+            .post_json(
+                &owner,
+                &format!(
+                    "/api/v1/t/{slug}/locations/{}/holidays/load",
+                    f.locations[0]
+                ),
+                &json!({"calendar": "es"}),
+            )
+            .await;
+        assert_eq!(loaded.status(), 200);
+        let forecast = app
+            .get_json(&owner, &format!("/api/v1/t/{slug}/forecast?month=2026-12"))
+            .await;
+        let locations: Vec<(&str, u64, i64)> = forecast["locations"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|l| {
+                (
+                    l["location_name"].as_str().unwrap(),
+                    l["working_days"].as_u64().unwrap(),
+                    l["expected_cost_cents"].as_i64().unwrap(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            locations,
+            [("cafe Centre", 21, 201_600), ("cafe Harbour", 23, 184_000)]
+        );
+        assert_eq!(forecast["total_cents"], 385_600);
+
+        let board = owner
+            .get(app.url(&format!("/t/{slug}/time")))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(board.contains("Forecast ·"), "{board}");
+        assert!(board.contains("working days, expected labour cost"));
+        let manager = app.client_for(f.manager).await;
+        let board = manager
+            .get(app.url(&format!("/t/{slug}/time")))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(
+            !board.contains("Forecast ·"),
+            "payroll is for owners and admins"
+        );
+        let refused = manager
+            .get(app.url(&format!("/api/v1/t/{slug}/forecast")))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(refused.status(), 403);
+    })
+    .await;
+}
