@@ -1,4 +1,5 @@
-//! The queue's tables, `jobs` and `periodic_runs`. Claiming is one
+//! The queue's tables, `jobs`, `periodic_runs`, and the scheduled tenant
+//! runs' `scheduled_runs` and `scheduled_effects`. Claiming is one
 //! statement: on PostgreSQL `FOR UPDATE SKIP LOCKED` lets several workers
 //! (and instances) claim different jobs at once; SQLite runs one writing
 //! statement at a time, which is the same guarantee.
@@ -204,5 +205,124 @@ pub async fn delete_finished_before(db: &Db, before: i64) -> Result<u64, sqlx::E
             .await?
             .rows_affected();
         Ok(jobs + runs)
+    })
+}
+
+/// One run of a scheduled tenant job.
+pub struct RunKey<'a> {
+    pub job: &'a str,
+    pub tenant: TenantId,
+    pub period: &'a str,
+}
+
+/// Every tenant's id and IANA time zone.
+pub async fn tenant_time_zones(db: &Db) -> Result<Vec<(TenantId, String)>, sqlx::Error> {
+    on_backend!(db, |pool| sqlx::query_as(
+        "SELECT id, time_zone FROM tenants ORDER BY id"
+    )
+    .fetch_all(pool)
+    .await)
+}
+
+/// The tenants whose run of `job` for `period` is claimed.
+pub async fn claimed_tenants(
+    db: &Db,
+    job: &str,
+    period: &str,
+) -> Result<Vec<TenantId>, sqlx::Error> {
+    on_backend!(db, |pool| sqlx::query_scalar(
+        "SELECT tenant FROM scheduled_runs WHERE job = $1 AND period = $2"
+    )
+    .bind(job)
+    .bind(period)
+    .fetch_all(pool)
+    .await)
+}
+
+/// Claims a scheduled run and, if this call claimed it, enqueues it, in
+/// one transaction: the run is enqueued exactly once, whoever asks.
+pub async fn claim_run(db: &Db, key: &RunKey<'_>, job: &NewJob) -> Result<bool, sqlx::Error> {
+    on_backend!(db, |pool| {
+        let mut tx = pool.begin().await?;
+        let claimed = sqlx::query(
+            "INSERT INTO scheduled_runs (job, tenant, period, claimed_at) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT DO NOTHING",
+        )
+        .bind(key.job)
+        .bind(key.tenant)
+        .bind(key.period)
+        .bind(job.now)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected()
+            == 1;
+        if claimed {
+            insert_job!(JobId::new(), job, &mut *tx)?;
+        }
+        tx.commit().await?;
+        Ok(claimed)
+    })
+}
+
+pub async fn run_completed(db: &Db, key: &RunKey<'_>) -> Result<bool, sqlx::Error> {
+    on_backend!(db, |pool| sqlx::query_scalar(
+        "SELECT completed_at IS NOT NULL FROM scheduled_runs \
+         WHERE job = $1 AND tenant = $2 AND period = $3"
+    )
+    .bind(key.job)
+    .bind(key.tenant)
+    .bind(key.period)
+    .fetch_optional(pool)
+    .await)
+    .map(|completed: Option<bool>| completed.unwrap_or(false))
+}
+
+pub async fn complete_run(db: &Db, key: &RunKey<'_>, now: i64) -> Result<(), sqlx::Error> {
+    on_backend!(db, |pool| sqlx::query(
+        "UPDATE scheduled_runs SET completed_at = $4 WHERE job = $1 AND tenant = $2 AND period = $3"
+    )
+    .bind(key.job)
+    .bind(key.tenant)
+    .bind(key.period)
+    .bind(now)
+    .execute(pool)
+    .await
+    .map(drop))
+}
+
+/// Records that the run is doing `effect`; `false` when it already was.
+pub async fn record_effect(
+    db: &Db,
+    key: &RunKey<'_>,
+    effect: &str,
+    now: i64,
+) -> Result<bool, sqlx::Error> {
+    on_backend!(db, |pool| sqlx::query(
+        "INSERT INTO scheduled_effects (job, tenant, period, effect, recorded_at) \
+         VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING"
+    )
+    .bind(key.job)
+    .bind(key.tenant)
+    .bind(key.period)
+    .bind(effect)
+    .bind(now)
+    .execute(pool)
+    .await
+    .map(|done| done.rows_affected() == 1))
+}
+
+/// Forgets an effect that failed (so it didn't happen).
+pub async fn forget_effect(db: &Db, key: &RunKey<'_>, effect: &str) -> Result<(), sqlx::Error> {
+    on_backend!(db, |pool| {
+        sqlx::query(
+        "DELETE FROM scheduled_effects WHERE job = $1 AND tenant = $2 AND period = $3 AND effect = $4"
+    )
+    .bind(key.job)
+    .bind(key.tenant)
+    .bind(key.period)
+    .bind(effect)
+    .execute(pool)
+    .await
+    .map(drop)
     })
 }

@@ -13,12 +13,14 @@
 //!   out, and then kept as dead, with its last error, for someone to look at.
 //!   A worker that dies mid-job loses its lease, and another takes the job.
 //! * [`PERIODIC`] jobs are enqueued once per period, however many instances
-//!   run (`periodic_runs` holds the claim).
+//!   run (`periodic_runs` holds the claim); [`scheduled`] tenant jobs once
+//!   per tenant and period on the tenant's clock.
 //!
 //! To add a job: a variant of [`Job`], its arm in [`Job::run`] and, if it
 //! should not get the default number of attempts, in [`Job::max_attempts`].
 
 mod global;
+pub mod scheduled;
 
 use std::time::Duration;
 
@@ -45,6 +47,9 @@ pub enum Job {
     /// Delete what has expired: sessions, mailed tokens, invitations,
     /// rate-limit counters, and old records of the queue itself.
     PurgeExpired,
+    /// One period's run of a scheduled tenant job (the tenant is the job's
+    /// own, in the queue's `tenant` column): [`scheduled`].
+    Scheduled { name: String, period: String },
 }
 
 /// Why a run failed, for the job's `last_error` and the log.
@@ -58,16 +63,18 @@ impl Job {
             // mail, it doesn't lose it.
             Self::SendEmail(_) => 20,
             Self::MailPasswordReset { .. } | Self::PurgeExpired => 3,
+            Self::Scheduled { .. } => 10,
         }
     }
 
-    async fn run(self, state: &AppState, _tenant: Option<TenantId>) -> Result<(), JobError> {
+    async fn run(self, state: &AppState, tenant: Option<TenantId>) -> Result<(), JobError> {
         match self {
             Self::SendEmail(email) => state.mailer.deliver(&email).await,
             Self::MailPasswordReset { email } => {
                 crate::accounts::reset::mail_link(state, &email).await
             }
             Self::PurgeExpired => purge_expired(&state.db).await,
+            Self::Scheduled { name, period } => scheduled::run(state, tenant, &name, period).await,
         }
     }
 
@@ -296,6 +303,9 @@ async fn schedule(db: Db, mut stopped: watch::Receiver<bool>) {
     while !*stopped.borrow() {
         if let Err(error) = schedule_periodic(&db).await {
             tracing::error!(%error, "cannot schedule periodic jobs");
+        }
+        if let Err(error) = scheduled::enqueue_due(&db, OffsetDateTime::now_utc()).await {
+            tracing::error!(%error, "cannot schedule tenant jobs");
         }
         tokio::select! {
             _ = stopped.changed() => {}

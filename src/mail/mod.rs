@@ -12,7 +12,7 @@ pub mod dev_mailbox;
 
 use std::sync::Arc;
 
-use lettre::message::{Mailbox, MultiPart};
+use lettre::message::{Attachment as MimeAttachment, Mailbox, MultiPart};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use serde::{Deserialize, Serialize};
 
@@ -31,6 +31,17 @@ pub struct Outgoing {
     pub subject: String,
     pub text: String,
     pub html: String,
+    /// Files sent with it (a scheduled job's report; the outbox's emails
+    /// carry none).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub attachments: Vec<Attachment>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Attachment {
+    pub filename: String,
+    pub content_type: String,
+    pub content: Vec<u8>,
 }
 
 /// An email's content: the `Template` derive renders its HTML body,
@@ -72,13 +83,22 @@ macro_rules! text_body {
     };
 }
 
-fn compose(to: &Email, mail: &impl Mail) -> Result<Job, AppError> {
-    Ok(Job::SendEmail(Outgoing {
+/// `mail` to `to`, rendered.
+///
+/// # Errors
+/// When a template fails (a bug).
+pub fn render(to: &Email, mail: &impl Mail) -> Result<Outgoing, AppError> {
+    Ok(Outgoing {
         to: to.as_str().to_owned(),
         subject: mail.subject(),
         text: mail.text()?,
         html: mail.render()?,
-    }))
+        attachments: Vec::new(),
+    })
+}
+
+fn compose(to: &Email, mail: &impl Mail) -> Result<Job, AppError> {
+    Ok(Job::SendEmail(render(to, mail)?))
 }
 
 /// Queues `mail` to `to`.
@@ -150,14 +170,22 @@ impl Mailer {
     }
 
     fn message(&self, email: &Outgoing) -> Result<Message, JobError> {
-        Ok(Message::builder()
+        let body = MultiPart::alternative_plain_html(email.text.clone(), email.html.clone());
+        let builder = Message::builder()
             .from(self.from.clone())
             .to(email.to.parse()?)
-            .subject(&email.subject)
-            .multipart(MultiPart::alternative_plain_html(
-                email.text.clone(),
-                email.html.clone(),
-            ))?)
+            .subject(&email.subject);
+        if email.attachments.is_empty() {
+            return Ok(builder.multipart(body)?);
+        }
+        let mut mixed = MultiPart::mixed().multipart(body);
+        for file in &email.attachments {
+            mixed = mixed.singlepart(
+                MimeAttachment::new(file.filename.clone())
+                    .body(file.content.clone(), file.content_type.parse()?),
+            );
+        }
+        Ok(builder.multipart(mixed)?)
     }
 }
 

@@ -31,6 +31,8 @@ pub struct Module {
     pub nav: fn(&Tenant, &Member) -> Vec<NavLink>,
     /// Its subcommands of the app's command line.
     pub commands: Commands,
+    /// Its jobs due once per period on each tenant's clock.
+    pub schedules: &'static [crate::jobs::scheduled::Schedule],
 }
 
 /// A module's subcommands: a clap `Subcommand` enum's functions, added to

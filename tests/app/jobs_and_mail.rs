@@ -44,6 +44,7 @@ fn email(to: &str, subject: &str) -> Job {
         subject: subject.to_owned(),
         text: "Hello".to_owned(),
         html: "<p>Hello</p>".to_owned(),
+        attachments: Vec::new(),
     })
 }
 

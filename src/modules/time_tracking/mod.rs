@@ -48,6 +48,7 @@ pub const MODULE: Module = Module {
     openapi: ApiDoc::openapi,
     nav,
     commands: cli::COMMANDS,
+    schedules: &pay::email::SCHEDULES,
 };
 
 fn routes() -> Routes {
@@ -116,6 +117,8 @@ fn nav(tenant: &Tenant, _member: &Member) -> Vec<NavLink> {
         pay::api::payroll_xlsx,
         pay::api::payroll_csv,
         pay::api::forecast,
+        pay::api::payroll_email,
+        pay::api::set_payroll_email,
     ),
     tags(
         (name = "time-tracking", description = "Employees and their kiosk PINs, paired kiosk tablets, shifts and their edits, correction requests, and the tamper-evident log"),

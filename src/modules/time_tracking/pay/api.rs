@@ -6,6 +6,7 @@ use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 
+use super::email::{self, PayrollEmail};
 use super::forecast::{self, Forecast};
 use super::payroll::{self, Payroll};
 use super::rules::{self, AllRules, LocationRules, Rules};
@@ -45,6 +46,11 @@ pub fn routes() -> Routes {
             get(payroll_csv),
         )
         .add("/api/v1/t/{slug}/forecast", Access::Tenant, get(forecast))
+        .add(
+            "/api/v1/t/{slug}/payroll/email",
+            Access::Tenant,
+            get(payroll_email).put(set_payroll_email),
+        )
 }
 
 /// The tenant's pay rules and each location's (owners and admins).
@@ -245,4 +251,30 @@ pub(crate) async fn forecast(
         )
         .await?,
     ))
+}
+
+/// Where the payroll workbook is emailed on the 1st of each month (owners
+/// and admins).
+#[utoipa::path(get, path = "/api/v1/t/{slug}/payroll/email", tag = "time-tracking",
+    params(("slug" = String, Path, description = "The tenant's URL slug")),
+    responses((status = 200, body = PayrollEmail), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub(crate) async fn payroll_email(mut t: InTenant) -> Result<Json<PayrollEmail>, AppError> {
+    t.member.authorize(TimeAction::Payroll)?;
+    Ok(Json(email::accountant(&mut t.scope).await?))
+}
+
+/// Sets the accountant's address (`null` stops the monthly email).
+#[utoipa::path(put, path = "/api/v1/t/{slug}/payroll/email", tag = "time-tracking",
+    params(("slug" = String, Path, description = "The tenant's URL slug")),
+    request_body = PayrollEmail,
+    responses((status = 200, body = PayrollEmail), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 422, body = ErrorBody)))]
+pub(crate) async fn set_payroll_email(
+    mut t: InTenant,
+    Json(input): Json<PayrollEmail>,
+) -> Result<Json<PayrollEmail>, AppError> {
+    t.member.authorize(TimeAction::Payroll)?;
+    let saved = email::set_accountant(&mut t.scope, &input).await?;
+    t.scope.commit().await?;
+    Ok(Json(saved))
 }

@@ -14,6 +14,7 @@
 //!   Sunday or holiday is paid at the higher of the two, and counted there.
 
 pub mod api;
+pub mod email;
 pub mod forecast;
 pub mod pages;
 pub mod payroll;

@@ -40,6 +40,11 @@ pub fn routes() -> Routes {
             post(reset_location),
         )
         .add("/t/{slug}/time/payroll", Access::Tenant, get(payroll))
+        .add(
+            "/t/{slug}/time/payroll/email",
+            Access::Tenant,
+            post(set_payroll_email),
+        )
 }
 
 /// A set of rules as the page shows it: a sentence, and the form's
@@ -303,6 +308,7 @@ struct PayrollPage {
     total: LineView,
     /// (location, its total)
     locations: Vec<(String, LineView)>,
+    accountant_email: String,
 }
 
 async fn payroll(
@@ -313,6 +319,10 @@ async fn payroll(
     t.member.authorize(TimeAction::Payroll)?;
     let month = query.month(&t.tenant.time_zone, Month::preceding)?;
     let payroll = payroll::compute(&mut t.scope, month.first, month.last).await?;
+    let accountant_email = super::email::accountant(&mut t.scope)
+        .await?
+        .accountant_email
+        .unwrap_or_default();
     let currency = payroll.currency;
     render(&PayrollPage {
         layout,
@@ -335,7 +345,39 @@ async fn payroll(
                 )
             })
             .collect(),
+        accountant_email,
     })
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct AccountantForm {
+    #[serde(default)]
+    accountant_email: String,
+}
+
+async fn set_payroll_email(
+    session: Session,
+    mut t: InTenant,
+    Form(form): Form<AccountantForm>,
+) -> Result<Response, AppError> {
+    t.member.authorize(TimeAction::Payroll)?;
+    let input = super::email::PayrollEmail {
+        accountant_email: Some(form.accountant_email),
+    };
+    let message = match super::email::set_accountant(&mut t.scope, &input).await {
+        Ok(saved) => {
+            t.scope.commit().await?;
+            Flash::success(match saved.accountant_email {
+                Some(to) => {
+                    format!("The payroll will be emailed to {to} on the 1st of each month.")
+                }
+                None => "The payroll won't be emailed.".to_owned(),
+            })
+        }
+        Err(error) => refusal(error)?,
+    };
+    flash::push(&session, message).await?;
+    Ok(Redirect::to(&format!("/t/{}/time/payroll", t.tenant.slug)).into_response())
 }
 
 #[cfg(test)]

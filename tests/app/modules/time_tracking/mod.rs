@@ -11,6 +11,7 @@ mod pay;
 mod payroll;
 mod punches;
 mod roles;
+mod scheduled;
 mod shifts;
 
 use app::ids::MembershipId;
