@@ -183,6 +183,26 @@ async fn all_resources(app: &TestApp, a: &TenantFixture) -> Vec<(&'static str, S
     ]
 }
 
+/// The page a form's redirect leads to (test clients don't follow them).
+pub async fn follow(
+    app: &TestApp,
+    client: &reqwest::Client,
+    response: reqwest::Response,
+) -> String {
+    assert_eq!(response.status(), 303, "a redirect");
+    let location = response.headers()["location"].to_str().unwrap().to_owned();
+    page(app, client, &location).await.1
+}
+
+/// A page's status and HTML.
+pub async fn page(app: &TestApp, client: &reqwest::Client, path: &str) -> (u16, String) {
+    let response = client.get(app.url(path)).send().await.expect("GET");
+    (
+        response.status().as_u16(),
+        response.text().await.expect("a body"),
+    )
+}
+
 /// Sends a shift edit as `user`.
 pub async fn edit(
     app: &TestApp,

@@ -3,24 +3,9 @@
 //! correction forms, the review queue, the edit feed, the log check and the
 //! inspection export.
 
-use super::{hire_linked, paired_kiosk, punch, send};
+use super::{follow, hire_linked, page, paired_kiosk, punch, send};
 use crate::fixtures::TenantFixture;
-use crate::support::{TestApp, each_backend};
-
-/// The page a form's redirect leads to (test clients don't follow them).
-async fn follow(app: &TestApp, client: &reqwest::Client, response: reqwest::Response) -> String {
-    assert_eq!(response.status(), 303, "a redirect");
-    let location = response.headers()["location"].to_str().unwrap().to_owned();
-    page(app, client, &location).await.1
-}
-
-async fn page(app: &TestApp, client: &reqwest::Client, path: &str) -> (u16, String) {
-    let response = client.get(app.url(path)).send().await.expect("GET");
-    (
-        response.status().as_u16(),
-        response.text().await.expect("a body"),
-    )
-}
+use crate::support::each_backend;
 
 #[tokio::test]
 async fn the_pages_take_a_manager_from_hiring_to_the_inspection_export() {

@@ -3,7 +3,7 @@
 
 use serde_json::{Value, json};
 
-use super::{hire, hire_linked};
+use super::{follow, hire, hire_linked, page};
 use crate::fixtures::TenantFixture;
 use crate::support::{TestApp, each_backend};
 
@@ -311,13 +311,9 @@ async fn the_pages_load_a_calendar_record_an_absence_and_set_pay_rules() {
         let location = f.locations[0].to_string();
         let maria = hire(&app, &f, "Maria", 0).await;
 
-        let page = owner
-            .get(app.url(&format!("/t/{slug}/time/holidays")))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(page.status(), 200);
-        assert!(page.text().await.unwrap().contains("Load a calendar"));
+        let (status, holidays) = page(&app, &owner, &format!("/t/{slug}/time/holidays")).await;
+        assert_eq!(status, 200);
+        assert!(holidays.contains("Load a calendar"));
         let loaded = app
             .post_form(
                 &owner,
@@ -325,15 +321,7 @@ async fn the_pages_load_a_calendar_record_an_absence_and_set_pay_rules() {
                 &[("location_id", &location), ("calendar", "es-ct")],
             )
             .await;
-        assert_eq!(loaded.status(), 303);
-        let shown = owner
-            .get(app.url(loaded.headers()["location"].to_str().unwrap()))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let shown = follow(&app, &owner, loaded).await;
         assert!(shown.contains("28 holidays added"), "{shown}");
         assert!(shown.contains("Diada Nacional de Catalunya"));
 
@@ -350,15 +338,7 @@ async fn the_pages_load_a_calendar_record_an_absence_and_set_pay_rules() {
                 ],
             )
             .await;
-        assert_eq!(recorded.status(), 303);
-        let month = owner
-            .get(app.url("/t/cafe/time/absences?month=2026-11"))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let month = follow(&app, &owner, recorded).await;
         assert!(
             month.contains("Recorded sick leave for Maria on 2026-11-16."),
             "{month}"
@@ -376,15 +356,7 @@ async fn the_pages_load_a_calendar_record_an_absence_and_set_pay_rules() {
                 ],
             )
             .await;
-        assert_eq!(twice.status(), 303);
-        let refused = owner
-            .get(app.url("/t/cafe/time/absences?month=2026-11"))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let refused = follow(&app, &owner, twice).await;
         assert!(refused.contains("Give the paid hours"), "{refused}");
 
         let saved = app
@@ -399,15 +371,7 @@ async fn the_pages_load_a_calendar_record_an_absence_and_set_pay_rules() {
                 ],
             )
             .await;
-        assert_eq!(saved.status(), 303);
-        let rules = owner
-            .get(app.url(&format!("/t/{slug}/time/pay-rules")))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let rules = follow(&app, &owner, saved).await;
         assert!(rules.contains("now has its own pay rules"), "{rules}");
         assert!(
             rules.contains("Its own rules: Overtime past 8 h a day and no weekly limit"),
@@ -429,12 +393,7 @@ async fn the_pages_load_a_calendar_record_an_absence_and_set_pay_rules() {
             ("time/holidays", 403),
             ("time/pay-rules", 403),
         ] {
-            let status = manager
-                .get(app.url(&format!("/t/{slug}/{path}")))
-                .send()
-                .await
-                .unwrap()
-                .status();
+            let (status, _) = page(&app, &manager, &format!("/t/{slug}/{path}")).await;
             assert_eq!(status, expected, "{path}");
         }
     })

@@ -6,7 +6,7 @@ use std::io::{Cursor, Read};
 use calamine::{Data, Reader, Xlsx, open_workbook_from_rs};
 use serde_json::{Value, json};
 
-use super::{edit, hire};
+use super::{edit, hire, page};
 use crate::fixtures::TenantFixture;
 use crate::support::{TestApp, each_backend};
 
@@ -220,32 +220,16 @@ async fn the_payroll_workbook_reads_back_as_worked_out_by_hand() {
             ]
         );
 
-        let page = owner
-            .get(app.url(&format!("/t/{slug}/time/payroll?month=2026-10")))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(page.status(), 200);
-        let html = page.text().await.unwrap();
+        let (status, html) = page(&app, &owner, &format!("/t/{slug}/time/payroll?month=2026-10")).await;
+        assert_eq!(status, 200);
         assert!(html.contains("600.00 EUR") && html.contains("710.00 EUR"), "{html}");
         assert!(html.contains("/api/v1/t/cafe/payroll.xlsx?month=2026-10"));
 
-        let (status, bad) = {
-            let response = owner
-                .get(app.url(&format!("/api/v1/t/{slug}/payroll?month=December")))
-                .send()
-                .await
-                .unwrap();
-            (response.status().as_u16(), response.text().await.unwrap())
-        };
+        let (status, bad) = page(&app, &owner, &format!("/api/v1/t/{slug}/payroll?month=December")).await;
         assert_eq!(status, 422, "{bad}");
         let manager = app.client_for(f.manager).await;
-        let refused = manager
-            .get(app.url(&format!("/api/v1/t/{slug}/payroll.xlsx?month=2026-10")))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(refused.status(), 403);
+        let (status, _) = page(&app, &manager, &format!("/api/v1/t/{slug}/payroll.xlsx?month=2026-10")).await;
+        assert_eq!(status, 403);
     })
     .await;
 }
@@ -303,35 +287,17 @@ async fn the_forecast_counts_working_days_by_each_locations_calendar() {
         );
         assert_eq!(forecast["total_cents"], 385_600);
 
-        let board = owner
-            .get(app.url(&format!("/t/{slug}/time")))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let (_, board) = page(&app, &owner, &format!("/t/{slug}/time")).await;
         assert!(board.contains("Forecast ·"), "{board}");
         assert!(board.contains("working days, expected labour cost"));
         let manager = app.client_for(f.manager).await;
-        let board = manager
-            .get(app.url(&format!("/t/{slug}/time")))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let (_, board) = page(&app, &manager, &format!("/t/{slug}/time")).await;
         assert!(
             !board.contains("Forecast ·"),
             "payroll is for owners and admins"
         );
-        let refused = manager
-            .get(app.url(&format!("/api/v1/t/{slug}/forecast")))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(refused.status(), 403);
+        let (status, _) = page(&app, &manager, &format!("/api/v1/t/{slug}/forecast")).await;
+        assert_eq!(status, 403);
     })
     .await;
 }
