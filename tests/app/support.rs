@@ -228,14 +228,25 @@ async fn migrated_template() -> &'static str {
 }
 
 fn migrations_hash() -> u64 {
-    let folder = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations/postgres");
-    let mut files: Vec<_> = std::fs::read_dir(folder)
-        .expect("migrations/postgres")
+    // The core's folder and each module's: an app generated without a
+    // module has other migrations, so another template.
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations");
+    let mut folders = vec![root.join("postgres")];
+    for entry in std::fs::read_dir(&root).expect("migrations/") {
+        let module = entry.expect("entry").path().join("postgres");
+        if module.is_dir() {
+            folders.push(module);
+        }
+    }
+    let mut files: Vec<_> = folders
+        .iter()
+        .flat_map(|folder| std::fs::read_dir(folder).expect("a migrations folder"))
         .map(|e| e.expect("entry").path())
         .collect();
     files.sort();
     let mut hasher = DefaultHasher::new();
     for file in files {
+        file.strip_prefix(&root).unwrap_or(&file).hash(&mut hasher);
         std::fs::read(&file)
             .expect("read migration")
             .hash(&mut hasher);
