@@ -181,13 +181,17 @@ pub fn month_before_on_the_first(today: Date) -> Option<String> {
     if today.day() > 3 {
         return None;
     }
-    let before = today.replace_day(1).ok()?.previous_day()?;
-    Some(format!("{}-{:02}", before.year(), u8::from(before.month())))
+    Some(month_key(today.replace_day(1).ok()?.previous_day()?))
 }
 
 /// Likewise, the month that has begun.
 pub fn month_begun_on_the_first(today: Date) -> Option<String> {
-    (today.day() <= 3).then(|| format!("{}-{:02}", today.year(), u8::from(today.month())))
+    (today.day() <= 3).then(|| month_key(today))
+}
+
+/// `YYYY-MM`.
+fn month_key(day: Date) -> String {
+    format!("{}-{:02}", day.year(), u8::from(day.month()))
 }
 
 #[cfg(test)]

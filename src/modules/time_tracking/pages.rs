@@ -725,16 +725,27 @@ async fn inspection_csv(
     let body = csv
         .into_inner()
         .map_err(|e| AppError::Internal(e.to_string()))?;
-    let filename = format!(
-        "attachment; filename=\"time-records-{}-{}-{}.csv\"",
-        t.tenant.slug, inspection.days.first, inspection.days.last
-    );
-    Ok((
+    Ok(attachment(
+        "text/csv; charset=utf-8",
+        &format!(
+            "time-records-{}-{}-{}.csv",
+            t.tenant.slug, inspection.days.first, inspection.days.last
+        ),
+        body,
+    ))
+}
+
+/// A file to download, as a response.
+pub fn attachment(content_type: &str, filename: &str, body: Vec<u8>) -> Response {
+    (
         [
-            (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_owned()),
-            (header::CONTENT_DISPOSITION, filename),
+            (header::CONTENT_TYPE, content_type.to_owned()),
+            (
+                header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"{filename}\""),
+            ),
         ],
         body,
     )
-        .into_response())
+        .into_response()
 }

@@ -48,11 +48,9 @@ impl AbsenceKind {
         }
     }
 
-    fn parse(text: &str) -> Self {
-        Self::ALL
-            .into_iter()
-            .find(|kind| kind.as_str() == text)
-            .unwrap_or(Self::Other)
+    /// The kind named `text` (`vacation`, `sick`, `other`).
+    pub fn parse(text: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|kind| kind.as_str() == text)
     }
 }
 
@@ -107,7 +105,8 @@ fn from_row(row: AbsenceRow) -> Absence {
         employee_id,
         employee_name,
         day,
-        kind: AbsenceKind::parse(&kind),
+        // The column's CHECK allows only the three names.
+        kind: AbsenceKind::parse(&kind).unwrap_or(AbsenceKind::Other),
         minutes,
         note,
         recorded_by,

@@ -121,10 +121,7 @@ impl AddForm {
     fn absence(&self) -> Result<NewAbsence, &'static str> {
         let employee_id = self.employee_id.parse().map_err(|_| "Pick an employee.")?;
         let day = validation::parse_date(&self.day).ok_or("Pick the day.")?;
-        let kind = AbsenceKind::ALL
-            .into_iter()
-            .find(|k| k.as_str() == self.kind)
-            .ok_or("Pick the kind of absence.")?;
+        let kind = AbsenceKind::parse(&self.kind).ok_or("Pick the kind of absence.")?;
         let minutes = dates::parse_hours(&self.hours, 24)
             .filter(|m| *m > 0)
             .ok_or("Give the paid hours, such as 8 or 7:30.")?;

@@ -19,7 +19,9 @@ use crate::http::AppState;
 use crate::http::extract::{Form, Path, Query};
 use crate::http::routes::{Access, Routes, get, post};
 use crate::ids::LocationId;
-use crate::modules::time_tracking::pages::{Places, ShiftView, Tabs, location_options, refusal};
+use crate::modules::time_tracking::pages::{
+    Month, Places, ShiftView, Tabs, location_options, refusal,
+};
 use crate::modules::time_tracking::permissions::TimeAction;
 use crate::modules::time_tracking::shifts::corrections::{
     self, CorrectionInput, CorrectionRequest,
@@ -243,20 +245,22 @@ struct PeriodQuery {
 /// and after it for the links.
 fn period(monthly: bool, day: Date) -> (Days, Date, Date) {
     if monthly {
-        let first = day.replace_day(1).unwrap_or(day);
-        let last =
-            Date::from_calendar_date(day.year(), day.month(), day.month().length(day.year()))
-                .unwrap_or(day);
-        let previous = first.previous_day().unwrap_or(first);
-        let next = last.next_day().unwrap_or(last);
-        (Days { first, last }, previous, next)
-    } else {
-        let first = day - Duration::days(i64::from(day.weekday().number_days_from_monday()));
-        let last = first + Duration::days(6);
+        let month = Month::of(day);
+        let days = Days {
+            first: month.first,
+            last: month.last,
+        };
         (
-            Days { first, last },
-            first - Duration::days(7),
-            first + Duration::days(7),
+            days,
+            month.first.previous_day().unwrap_or(month.first),
+            month.last.next_day().unwrap_or(month.last),
+        )
+    } else {
+        let week = Days::week_of(day);
+        (
+            week,
+            week.first - Duration::days(7),
+            week.first + Duration::days(7),
         )
     }
 }

@@ -2,8 +2,7 @@
 //! `/api/v1/t/{slug}/locations/{location_id}/pay-rules`; and a month's
 //! payroll at `/api/v1/t/{slug}/payroll` (JSON, `.xlsx` or `.csv`).
 
-use axum::http::header;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use serde::Deserialize;
 
 use super::email::{self, PayrollEmail};
@@ -18,7 +17,7 @@ use crate::http::routes::{Access, Routes, get, put};
 use crate::ids::LocationId;
 use crate::modules::time_tracking::dates;
 use crate::modules::time_tracking::holidays::seen_location;
-use crate::modules::time_tracking::pages::Month;
+use crate::modules::time_tracking::pages::{Month, attachment};
 use crate::modules::time_tracking::permissions::TimeAction;
 use crate::tenancy::InTenant;
 
@@ -116,8 +115,11 @@ async fn set_location(
     body: Option<Result<Json<Rules>, AppError>>,
 ) -> Result<Json<LocationRules>, AppError> {
     let visibility = t.member.location_visibility();
-    seen_location(&mut t.scope, visibility, location).await?;
+    let found = seen_location(&mut t.scope, visibility, location).await?;
     t.member.authorize(TimeAction::ManagePayRules)?;
+    if found.archived_at.is_some() {
+        return Err(AppError::Unprocessable(rules::ARCHIVED.into()));
+    }
     let input = body.transpose()?.map(|Json(rules)| rules);
     rules::set_location(&mut t.scope, location, input.as_ref()).await?;
     let shown = rules::all(&mut t.scope, visibility)
@@ -125,9 +127,7 @@ async fn set_location(
         .locations
         .into_iter()
         .find(|l| l.location_id == location)
-        .ok_or_else(|| {
-            AppError::Unprocessable("This location is archived: its pay rules are kept.".into())
-        })?;
+        .ok_or(AppError::NotFound)?;
     t.scope.commit().await?;
     Ok(Json(shown))
 }
@@ -176,21 +176,6 @@ pub(crate) async fn payroll(
     Ok(Json(computed(&mut t, &query).await?.1))
 }
 
-/// A download's response.
-fn attachment(content_type: &'static str, filename: String, body: Vec<u8>) -> Response {
-    (
-        [
-            (header::CONTENT_TYPE, content_type.to_owned()),
-            (
-                header::CONTENT_DISPOSITION,
-                format!("attachment; filename=\"{filename}\""),
-            ),
-        ],
-        body,
-    )
-        .into_response()
-}
-
 /// The month's payroll workbook: a summary sheet and one sheet per
 /// location (owners and admins).
 #[utoipa::path(get, path = "/api/v1/t/{slug}/payroll.xlsx", tag = "time-tracking",
@@ -205,7 +190,7 @@ pub(crate) async fn payroll_xlsx(
     let body = workbook::xlsx(&payroll).map_err(|e| AppError::Internal(e.to_string()))?;
     Ok(attachment(
         "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-        format!("payroll-{}-{}.xlsx", t.tenant.slug, month.key),
+        &format!("payroll-{}-{}.xlsx", t.tenant.slug, month.key),
         body,
     ))
 }
@@ -224,7 +209,7 @@ pub(crate) async fn payroll_csv(
     let body = workbook::csv(&payroll).map_err(|e| AppError::Internal(e.to_string()))?;
     Ok(attachment(
         "text/csv; charset=utf-8",
-        format!("payroll-{}-{}.csv", t.tenant.slug, month.key),
+        &format!("payroll-{}-{}.csv", t.tenant.slug, month.key),
         body,
     ))
 }

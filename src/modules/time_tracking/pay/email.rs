@@ -14,7 +14,6 @@ use super::pages::money;
 use super::{forecast, payroll, workbook};
 use crate::accounts::email::Email;
 use crate::error::AppError;
-use crate::jobs::JobError;
 use crate::jobs::scheduled::{self, Run, RunFuture, Schedule};
 use crate::mail::{Attachment, Mail, render};
 use crate::modules::time_tracking::SettingsId;
@@ -186,8 +185,7 @@ fn forecast_email(run: &Run) -> RunFuture<'_> {
             return Ok(());
         }
         let owners: Vec<String> = crate::members::list(&mut scope)
-            .await
-            .map_err(|e| JobError::from(e.to_string()))?
+            .await?
             .into_iter()
             .filter(|m| m.role == Role::Owner)
             .map(|m| m.email)

@@ -234,7 +234,7 @@ async fn update_location(
     let found = seen_location(&mut t.scope, t.member.location_visibility(), location).await?;
     t.member.authorize(TimeAction::ManagePayRules)?;
     let change = match found.archived_at {
-        Some(_) => Err("This location is archived: its pay rules are kept."),
+        Some(_) => Err(rules::ARCHIVED),
         None => Ok(Some(location)),
     };
     let done = format!("{} now has its own pay rules.", found.name);

@@ -162,8 +162,8 @@ pub async fn compute(
 /// The Monday on or before `first` to the Sunday on or after `last`.
 fn whole_weeks(first: Date, last: Date) -> Days {
     Days {
-        first: first - Duration::days(i64::from(first.weekday().number_days_from_monday())),
-        last: last + Duration::days(i64::from(6 - last.weekday().number_days_from_monday())),
+        first: Days::week_of(first).first,
+        last: Days::week_of(last).last,
     }
 }
 
@@ -210,9 +210,12 @@ impl Context {
         first: Date,
         last: Date,
     ) -> Vec<(LocationId, Line)> {
+        // Every location a line can be on: where they worked, and theirs.
         let pay_rules: HashMap<LocationId, super::PayRules> = spans
             .iter()
-            .map(|(_, _, location)| (*location, self.rules.at(*location).pay()))
+            .map(|(_, _, location)| *location)
+            .chain(employee.location_ids.iter().copied())
+            .map(|location| (location, self.rules.at(location).pay()))
             .collect();
         let worked: Vec<Worked<'_, LocationId>> = spans
             .iter()
@@ -244,7 +247,6 @@ impl Context {
             .into_iter()
             .map(|(location, split)| {
                 let holiday = if Some(location) == home { absent } else { 0 };
-                let rules = self.rules.at(location).pay();
                 let paid = Split {
                     base: split.base + holiday,
                     ..split
@@ -254,7 +256,7 @@ impl Context {
                     overtime_minutes: split.overtime,
                     holiday_minutes: holiday,
                     sunday_holiday_minutes: split.sunday_holiday,
-                    gross_cents: paid.pay_cents(employee.hourly_rate_cents, &rules),
+                    gross_cents: paid.pay_cents(employee.hourly_rate_cents, &pay_rules[&location]),
                     ..blank(employee)
                 };
                 (location, line)

@@ -14,6 +14,9 @@ use crate::tenancy::TenantScope;
 use crate::tenancy::permissions::LocationVisibility;
 use crate::validation::FieldErrors;
 
+/// Why an archived location's rules can't change.
+pub const ARCHIVED: &str = "This location is archived: its pay rules are kept.";
+
 /// Pay rules as they are stored and as the API shows them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Rules {

@@ -36,6 +36,15 @@ impl Days {
         }
     }
 
+    /// The ISO week (Monday to Sunday) `day` falls in.
+    pub fn week_of(day: Date) -> Self {
+        let first = day - Duration::days(i64::from(day.weekday().number_days_from_monday()));
+        Self {
+            first,
+            last: first + Duration::days(6),
+        }
+    }
+
     pub fn contains(self, day: Date) -> bool {
         (self.first..=self.last).contains(&day)
     }
