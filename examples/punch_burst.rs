@@ -28,7 +28,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use app::config::Config;
-use app::crypto::LookupKey;
+use app::crypto::{Keys, LookupKey};
 use app::db::Db;
 use app::http::AppState;
 use app::modules::time_tracking::{devices, employees};
@@ -57,6 +57,7 @@ struct Kiosk {
 
 async fn seed(db: &Db) -> Vec<Kiosk> {
     let key = LookupKey::new(&KEY);
+    let keys = Keys::new(&[KEY]);
     let everyone = LocationVisibility::every_location();
     let today = time::OffsetDateTime::now_utc().date();
     let mut kiosks = Vec::new();
@@ -111,7 +112,7 @@ async fn seed(db: &Db) -> Vec<Kiosk> {
                 }
                 .validate(today)
                 .expect("valid employee");
-                let (_, pin) = employees::create(&mut scope, everyone, &key, &valid)
+                let (_, pin) = employees::create(&mut scope, &keys, everyone, &key, &valid)
                     .await
                     .expect("employee");
                 pins.push(pin.as_str().to_owned());

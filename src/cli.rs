@@ -1,5 +1,5 @@
 //! The command line: `serve` (the default), `migrate`, `tenants`,
-//! `create-superadmin`, `citus-distribute` and `healthcheck`, and the
+//! `create-superadmin`, `citus-distribute`, `rotate-keys` and `healthcheck`, and the
 //! modules' own subcommands (`crate::modules`). Start-up problems end the
 //! process with one line naming the cause, never a backtrace.
 
@@ -43,6 +43,15 @@ enum Command {
     /// tenant-owned table on tenant_id (co-located) and make the global
     /// tables they reference reference tables. Safe to run twice.
     CitusDistribute,
+    /// Re-encrypt every encrypted value (two-factor secrets, personal data)
+    /// under the first key of ENCRYPTION_KEYS, in batches, while the app
+    /// keeps serving. Resumable: run it again after an interruption. Once
+    /// it reports nothing left, the older keys can be removed.
+    RotateKeys {
+        /// Rows re-encrypted per transaction.
+        #[arg(long, default_value_t = 500, value_parser = clap::value_parser!(i64).range(1..=10_000))]
+        batch: i64,
+    },
     /// Exit 0 if the app on this machine's PORT answers /healthz with 200
     /// (for Docker's HEALTHCHECK: the runtime image has no curl).
     Healthcheck,
@@ -135,6 +144,7 @@ fn run(asked: Asked) -> Result<(), StartupError> {
                     println!("{step}");
                 }
             }
+            Command::RotateKeys { batch } => rotate_keys(&db, &config, batch).await?,
             Command::Serve => return serve(db, config).await,
             Command::Healthcheck => unreachable!("answered before the runtime starts"),
         }
@@ -185,23 +195,40 @@ pub async fn connect_and_migrate(config: &Config) -> Result<Db, StartupError> {
     Ok(db)
 }
 
+async fn rotate_keys(db: &Db, config: &Config, batch: i64) -> Result<(), StartupError> {
+    let failed =
+        |error: std::io::Error| StartupError::Usage(format!("cannot read the keys: {error}"));
+    let keys = crate::crypto::Keys::load(config)
+        .map_err(failed)?
+        .ok_or_else(|| StartupError::Usage("set ENCRYPTION_KEYS: the new key first".to_owned()))?;
+    let lookup = crate::crypto::LookupKey::load(config)
+        .map_err(failed)?
+        .ok_or_else(|| StartupError::Usage("set LOOKUP_KEY (blind indexes)".to_owned()))?;
+    let columns = crate::crypto::sealed::all();
+    let rotation = crate::crypto::sealed::rotate(db, &keys, &lookup, &columns, batch)
+        .await
+        .map_err(|error| StartupError::Usage(format!("rotation stopped: {error}")))?;
+    for (column, rewritten) in &rotation.rewritten {
+        println!("{column}: {rewritten} re-encrypted");
+    }
+    if rotation.remaining > 0 {
+        return Err(StartupError::Usage(format!(
+            "{} values were written under an older key meanwhile (does every instance list the new key first?): run rotate-keys again",
+            rotation.remaining
+        )));
+    }
+    println!(
+        "every value is under key {}: older keys can be removed from ENCRYPTION_KEYS",
+        keys.newest_fingerprint()
+    );
+    Ok(())
+}
+
 async fn serve(db: Db, config: Config) -> Result<(), StartupError> {
     if config.app_env.is_production() && config.smtp_url.is_none() {
         tracing::warn!(
             "APP_ENV=production without SMTP_URL: emails (verification, password reset, invitations) \
              wait in the job queue until SMTP_URL is set and the app restarts."
-        );
-    }
-    if config.app_env.is_production() && config.encryption_keys == Default::default() {
-        tracing::warn!(
-            "APP_ENV=production without ENCRYPTION_KEYS: two-factor authentication can't be turned on \
-             (and super-admin pages need it). Set ENCRYPTION_KEYS (openssl rand -base64 32)."
-        );
-    }
-    if config.app_env.is_production() && config.lookup_key == Default::default() {
-        tracing::warn!(
-            "APP_ENV=production without LOOKUP_KEY: kiosk PINs can't be issued or checked. \
-             Set LOOKUP_KEY (openssl rand -base64 32) once, and keep it: changing it voids every PIN."
         );
     }
     let address = format!("{}:{}", config.host, config.port);

@@ -208,8 +208,9 @@ impl Config {
 
         let stripe = StripeConfig::from_lookup(&lookup)?;
         let encryption_keys =
-            var("ENCRYPTION_KEYS", "").parse_with(crate::crypto::KeyMaterial::parse)?;
-        let lookup_key = var("LOOKUP_KEY", "").parse_with(crate::crypto::KeyMaterial::parse_one)?;
+            var("ENCRYPTION_KEYS", "").parse_secret(app_env, crate::crypto::KeyMaterial::parse)?;
+        let lookup_key =
+            var("LOOKUP_KEY", "").parse_secret(app_env, crate::crypto::KeyMaterial::parse_one)?;
 
         Ok(Self {
             app_env,
@@ -321,6 +322,32 @@ impl Variable {
     }
 }
 
+impl Variable {
+    /// Keys: never echoed in the error, and required in production (where
+    /// nothing is generated: data written under a key that is then lost
+    /// can't be read again).
+    fn parse_secret(
+        self,
+        app_env: AppEnv,
+        parse: impl FnOnce(&str) -> Result<crate::crypto::KeyMaterial, String>,
+    ) -> Result<crate::crypto::KeyMaterial, ConfigError> {
+        let name = self.name;
+        let hidden = |reason| ConfigError {
+            variable: name,
+            value: String::new(),
+            reason,
+        };
+        let keys = parse(self.value.trim()).map_err(hidden)?;
+        if app_env.is_production() && keys == crate::crypto::KeyMaterial::default() {
+            return Err(hidden(
+                "required when APP_ENV=production (generate one with: openssl rand -base64 32)"
+                    .to_owned(),
+            ));
+        }
+        Ok(keys)
+    }
+}
+
 fn parse_bool(value: &str) -> Result<bool, String> {
     match value {
         "true" | "1" | "yes" => Ok(true),
@@ -385,22 +412,56 @@ mod tests {
         }
     }
 
+    /// Production with its keys.
+    const KEY: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
+    const PRODUCTION: [(&str, &str); 3] = [
+        ("APP_ENV", "production"),
+        ("ENCRYPTION_KEYS", KEY),
+        ("LOOKUP_KEY", KEY),
+    ];
+
     #[test]
     fn production_on_sqlite_warns_unless_acknowledged() {
-        let production = config(&[("APP_ENV", "production")]).expect("valid");
+        let production = config(&PRODUCTION).expect("valid");
         assert!(production.warns_about_sqlite_in_production());
-        let acknowledged = config(&[
-            ("APP_ENV", "production"),
-            ("ALLOW_SQLITE_IN_PRODUCTION", "true"),
-        ])
-        .expect("valid");
+        let acknowledged =
+            config(&[&PRODUCTION[..], &[("ALLOW_SQLITE_IN_PRODUCTION", "true")]].concat())
+                .expect("valid");
         assert!(!acknowledged.warns_about_sqlite_in_production());
-        let postgres = config(&[
-            ("APP_ENV", "production"),
-            ("DATABASE_URL", "postgres://app@db/app"),
-        ])
+        let postgres = config(
+            &[
+                &PRODUCTION[..],
+                &[("DATABASE_URL", "postgres://app@db/app")],
+            ]
+            .concat(),
+        )
         .expect("valid");
         assert!(!postgres.warns_about_sqlite_in_production());
+    }
+
+    #[test]
+    fn production_needs_both_keys_and_never_echoes_one() {
+        for missing in ["ENCRYPTION_KEYS", "LOOKUP_KEY"] {
+            let vars: Vec<_> = PRODUCTION
+                .into_iter()
+                .filter(|(k, _)| *k != missing)
+                .collect();
+            let error = config(&vars).expect_err("a key is missing");
+            assert_eq!(error.variable, missing);
+            assert!(
+                error
+                    .to_string()
+                    .contains("required when APP_ENV=production"),
+                "{error}"
+            );
+        }
+        let almost = &KEY[..KEY.len() - 4];
+        let error = config(&[("LOOKUP_KEY", almost)]).expect_err("too short");
+        assert!(!error.to_string().contains(almost), "{error}");
+        assert!(
+            config(&[("APP_ENV", "development")]).is_ok(),
+            "development generates keys"
+        );
     }
 
     #[test]

@@ -156,3 +156,9 @@ typed_id!(
     /// A job in the durable queue.
     JobId
 );
+
+typed_id!(
+    /// Any table's row id, for code that walks tables it doesn't know by
+    /// name (key rotation, tenant export).
+    RowId
+);

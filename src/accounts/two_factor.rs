@@ -193,7 +193,7 @@ pub async fn verified_user(session: &Session) -> Result<Option<UserId>, AppError
 
 /// The ciphertext's owner, so a secret moved to another user's row fails.
 fn owner(user: UserId) -> String {
-    format!("totp:{user}")
+    crate::crypto::sealed::TWO_FACTOR_SECRET.owner(user)
 }
 
 /// Codes as typed: without spaces and dashes, lower-cased.

@@ -26,17 +26,6 @@ async fn make_jobs_due(app: &TestApp) {
     app.execute("UPDATE jobs SET run_at = 0").await;
 }
 
-/// The app as deployed (on SQLite too, knowingly).
-fn production() -> Options {
-    Options {
-        vars: vec![
-            ("APP_ENV", "production".to_owned()),
-            ("ALLOW_SQLITE_IN_PRODUCTION", "true".to_owned()),
-        ],
-        ..Options::default()
-    }
-}
-
 /// A rendered email to `to`.
 fn email(to: &str, subject: &str) -> Job {
     Job::SendEmail(app::mail::Outgoing {
@@ -308,7 +297,7 @@ async fn the_dev_mailbox_shows_sent_email_in_development_and_does_not_exist_in_p
     })
     .await;
 
-    each_backend_with(production, |app| async move {
+    each_backend_with(Options::production, |app| async move {
         assert!(
             app.state.mailer.dev_mailbox.is_none(),
             "production keeps no mail"
@@ -322,7 +311,7 @@ async fn the_dev_mailbox_shows_sent_email_in_development_and_does_not_exist_in_p
 
 #[tokio::test]
 async fn in_production_without_smtp_mail_waits_in_the_queue() {
-    each_backend_with(production, |app| async move {
+    each_backend_with(Options::production, |app| async move {
         jobs::enqueue(&app.db, None, &email("waiting@example.com", "Waiting"))
             .await
             .expect("enqueue");

@@ -231,11 +231,8 @@ async fn a_session_in_use_has_its_idle_expiry_pushed_back_at_most_hourly() {
 #[tokio::test]
 async fn session_cookies_are_secure_in_production() {
     let options = || Options {
-        vars: vec![
-            ("APP_ENV", "production".to_owned()),
-            ("ALLOW_SQLITE_IN_PRODUCTION", "true".to_owned()),
-        ],
         extra_routes: Some(probes),
+        ..Options::production()
     };
     each_backend_with(options, |app| async move {
         let response = app

@@ -51,6 +51,8 @@ fn a_bad_configuration_value_stops_the_app_with_one_line_naming_it() {
         ("PORT", "three thousand"),
         ("LOG_FORMAT", "yaml"),
         ("APP_ENV", "staging"),
+        ("ENCRYPTION_KEYS", "not-a-key"),
+        ("LOOKUP_KEY", "c2hvcnQ="),
     ];
     for (variable, value) in cases {
         let (succeeded, stderr) = stderr_of(command(folder.path(), &[(variable, value)]));
@@ -66,6 +68,26 @@ fn a_bad_configuration_value_stops_the_app_with_one_line_naming_it() {
         );
         assert!(!stderr.contains("panicked"), "{stderr}");
     }
+}
+
+#[test]
+fn production_without_its_keys_stops_the_app_with_one_line() {
+    let folder = tempfile::tempdir().expect("folder");
+    let (succeeded, stderr) = stderr_of(command(folder.path(), &[("APP_ENV", "production")]));
+    assert!(
+        !succeeded,
+        "production must not start without ENCRYPTION_KEYS"
+    );
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.starts_with("error: invalid ENCRYPTION_KEYS=")
+            && stderr.contains("required when APP_ENV=production"),
+        "{stderr}"
+    );
+    assert!(
+        !folder.path().join("data").exists(),
+        "production generates no key"
+    );
 }
 
 #[test]

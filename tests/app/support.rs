@@ -36,6 +36,22 @@ pub struct Options {
     pub extra_routes: Option<fn() -> Routes>,
 }
 
+impl Options {
+    /// The app as deployed (on SQLite too, knowingly), with its keys.
+    pub fn production() -> Self {
+        let key = || "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=".to_owned();
+        Self {
+            vars: vec![
+                ("APP_ENV", "production".to_owned()),
+                ("ALLOW_SQLITE_IN_PRODUCTION", "true".to_owned()),
+                ("ENCRYPTION_KEYS", key()),
+                ("LOOKUP_KEY", key()),
+            ],
+            ..Self::default()
+        }
+    }
+}
+
 /// Runs `body` once per available backend, each time on a fresh database.
 pub async fn each_backend<F, Fut>(body: F)
 where

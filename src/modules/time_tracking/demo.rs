@@ -17,7 +17,7 @@ use super::shifts::edits::{self, Action, EditInput};
 use super::shifts::{self, Days, Flag};
 use super::{ClientId, dates};
 use crate::accounts::SignupInput;
-use crate::crypto::LookupKey;
+use crate::crypto::{Keys, LookupKey};
 use crate::error::AppError;
 use crate::ids::LocationId;
 use crate::modules::CommandContext;
@@ -151,6 +151,8 @@ pub async fn seed(
     }
     let key = LookupKey::load(&context.config)?
         .ok_or("seed-demo issues kiosk PINs: set LOOKUP_KEY (see the README)")?;
+    let keys = Keys::load(&context.config)?
+        .ok_or("seed-demo encrypts national ids: set ENCRYPTION_KEYS (see the README)")?;
     let password = password.unwrap_or_else(|| crate::tokens::random_token()[..16].to_owned());
     let signup = SignupInput {
         email: email.to_owned(),
@@ -184,7 +186,7 @@ pub async fn seed(
         role: Role::Owner,
     };
     let locations = add_locations(&mut scope).await?;
-    let staff = hire(&mut scope, &key, &owner, &locations).await?;
+    let staff = hire(&mut scope, &keys, &key, &owner, &locations).await?;
     let mut kiosks = Vec::new();
     for location in &locations {
         kiosks.push(pair_kiosk(&mut scope, *location).await?);
@@ -246,6 +248,7 @@ struct Hand {
 
 async fn hire(
     scope: &mut TenantScope,
+    keys: &Keys,
     key: &LookupKey,
     owner: &Member,
     locations: &[LocationId],
@@ -278,7 +281,8 @@ async fn hire(
         let valid = input
             .validate(dates::today(TIME_ZONE))
             .map_err(|errors| AppError::from(errors).to_string())?;
-        let (_, pin) = employees::create(scope, owner.location_visibility(), key, &valid).await?;
+        let (_, pin) =
+            employees::create(scope, keys, owner.location_visibility(), key, &valid).await?;
         hands.push(Hand {
             index,
             location,

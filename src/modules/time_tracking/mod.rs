@@ -49,6 +49,7 @@ pub const MODULE: Module = Module {
     nav,
     commands: cli::COMMANDS,
     schedules: &pay::email::SCHEDULES,
+    sealed: &[employees::national_id::SEALED],
 };
 
 fn routes() -> Routes {

@@ -8,6 +8,7 @@
 use std::collections::{HashMap, HashSet};
 
 use askama::Template;
+use axum::extract::State;
 use axum::http::header;
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use jiff::tz::TimeZone;
@@ -21,7 +22,9 @@ use super::shifts::api::Range;
 use super::shifts::corrections::{self, CorrectionRequest, Status};
 use super::shifts::{self, Days, Shift, edits};
 use super::{CorrectionId, EmployeeId, dates, log};
+use crate::crypto::Keys;
 use crate::error::AppError;
+use crate::http::AppState;
 use crate::http::extract::{Form, Path, Query};
 use crate::http::routes::{Access, Routes, get, post};
 use crate::ids::LocationId;
@@ -553,6 +556,8 @@ fn empty_as_none<'de, D: serde::Deserializer<'de>>(
 /// One employee's daily records in the export.
 struct InspectionEmployee {
     employee: Employee,
+    /// Decrypted, for the inspector.
+    national_id: String,
     shifts: Vec<ShiftView>,
     total: String,
 }
@@ -565,7 +570,11 @@ struct Inspection {
 
 /// The daily start and end of every shift per employee on the range, at
 /// one location or all the member sees: what a labour inspector asks for.
-async fn inspection_of(t: &mut InTenant, query: &InspectionQuery) -> Result<Inspection, AppError> {
+async fn inspection_of(
+    t: &mut InTenant,
+    keys: &Keys,
+    query: &InspectionQuery,
+) -> Result<Inspection, AppError> {
     t.member.authorize(TimeAction::ViewTeamRecords)?;
     let today = dates::today(&t.tenant.time_zone);
     let range = Range {
@@ -602,6 +611,7 @@ async fn inspection_of(t: &mut InTenant, query: &InspectionQuery) -> Result<Insp
         match by_employee.last_mut() {
             Some(last) if last.employee.id == shift.employee_id => last.shifts.push(view),
             _ => by_employee.push(InspectionEmployee {
+                national_id: employee.national_id(keys)?,
                 employee: employee.clone(),
                 shifts: vec![view],
                 total: String::new(),
@@ -639,11 +649,12 @@ struct InspectionPage {
 }
 
 async fn inspection(
+    State(state): State<AppState>,
     layout: Layout,
     mut t: InTenant,
     Query(query): Query<InspectionQuery>,
 ) -> Result<Html<String>, AppError> {
-    let inspection = inspection_of(&mut t, &query).await?;
+    let inspection = inspection_of(&mut t, employees::api::keys(&state)?, &query).await?;
     let mut locations = vec![(String::new(), "All locations".to_owned())];
     locations.extend(
         crate::locations::list(
@@ -684,10 +695,11 @@ async fn inspection(
 
 /// The same records as CSV, one row per shift.
 async fn inspection_csv(
+    State(state): State<AppState>,
     mut t: InTenant,
     Query(query): Query<InspectionQuery>,
 ) -> Result<Response, AppError> {
-    let inspection = inspection_of(&mut t, &query).await?;
+    let inspection = inspection_of(&mut t, employees::api::keys(&state)?, &query).await?;
     let mut csv = csv::Writer::from_writer(Vec::new());
     let header = [
         "employee_number",
@@ -708,7 +720,7 @@ async fn inspection_csv(
                 csv.write_record([
                     entry.employee.employee_number.as_str(),
                     entry.employee.name.as_str(),
-                    entry.employee.national_id(),
+                    entry.national_id.as_str(),
                     shift.location.as_str(),
                     &shift.day.to_string(),
                     shift.start.as_str(),

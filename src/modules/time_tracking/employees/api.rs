@@ -7,10 +7,10 @@ use serde::{Deserialize, Serialize};
 use super::pin::Pin;
 use super::{Employee, EmployeeInput};
 use crate::api::ErrorBody;
-use crate::crypto::LookupKey;
+use crate::crypto::{Keys, LookupKey};
 use crate::error::AppError;
 use crate::http::AppState;
-use crate::http::extract::{Json, Path};
+use crate::http::extract::{Json, Path, Query};
 use crate::http::routes::{Access, Routes, get, post};
 use crate::ids::{LocationId, MembershipId};
 use crate::modules::time_tracking::permissions::TimeAction;
@@ -45,22 +45,73 @@ pub(crate) fn lookup_key(state: &AppState) -> Result<&LookupKey, AppError> {
     })
 }
 
+/// The keys employees' national ids are encrypted with.
+pub(crate) fn keys(state: &AppState) -> Result<&Keys, AppError> {
+    state.keys.as_deref().ok_or_else(|| {
+        AppError::NotConfigured(
+            "National ids are stored encrypted with ENCRYPTION_KEYS: ask the operator to set it \
+             (see the README)."
+                .to_owned(),
+        )
+    })
+}
+
+/// An employee as the API shows them: with their national id, decrypted.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct EmployeeDetails {
+    #[serde(flatten)]
+    pub employee: Employee,
+    /// A national identity number (DNI, SSN); stored encrypted.
+    pub national_id: String,
+}
+
+impl EmployeeDetails {
+    fn of(employee: Employee, keys: &Keys) -> Result<Self, AppError> {
+        Ok(Self {
+            national_id: employee.national_id(keys)?,
+            employee,
+        })
+    }
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+pub struct ListQuery {
+    /// Only the employees with this national id, however it is written
+    /// ("12.345.678-z" finds "12345678Z").
+    pub national_id: Option<String>,
+}
+
 /// The employees the caller manages (all for owners and admins; those of
 /// their locations for managers).
 #[utoipa::path(get, path = "/api/v1/t/{slug}/employees", tag = "time-tracking",
-    params(("slug" = String, Path, description = "The tenant's URL slug")),
-    responses((status = 200, body = [Employee]), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
-pub(crate) async fn list(mut t: InTenant) -> Result<Json<Vec<Employee>>, AppError> {
+    params(("slug" = String, Path, description = "The tenant's URL slug"), ListQuery),
+    responses((status = 200, body = [EmployeeDetails]), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub(crate) async fn list(
+    State(state): State<AppState>,
+    mut t: InTenant,
+    Query(query): Query<ListQuery>,
+) -> Result<Json<Vec<EmployeeDetails>>, AppError> {
     t.member.authorize(TimeAction::ManageEmployees)?;
-    Ok(Json(
-        super::list(&mut t.scope, t.member.location_visibility()).await?,
-    ))
+    let keys = keys(&state)?;
+    let visibility = t.member.location_visibility();
+    let employees = match query.national_id {
+        Some(national_id) => {
+            let lookup = lookup_key(&state)?;
+            super::with_national_id(&mut t.scope, lookup, visibility, &national_id).await?
+        }
+        None => super::list(&mut t.scope, visibility).await?,
+    };
+    employees
+        .into_iter()
+        .map(|employee| EmployeeDetails::of(employee, keys))
+        .collect::<Result<_, _>>()
+        .map(Json)
 }
 
 /// An employee, with a PIN that is shown only in this response.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct WithPin {
-    pub employee: Employee,
+    pub employee: EmployeeDetails,
     /// Four digits, generated; tell the employee, it can't be shown again.
     pub pin: Option<Pin>,
 }
@@ -79,15 +130,21 @@ pub(crate) async fn create(
     Json(input): Json<EmployeeInput>,
 ) -> Result<(StatusCode, Json<WithPin>), AppError> {
     t.member.authorize(TimeAction::ManageEmployees)?;
-    let key = lookup_key(&state)?;
+    let (keys, key) = (keys(&state)?, lookup_key(&state)?);
     let valid = input.validate(dates::today(&t.tenant.time_zone))?;
-    let (employee, pin) =
-        super::create(&mut t.scope, t.member.location_visibility(), key, &valid).await?;
+    let (employee, pin) = super::create(
+        &mut t.scope,
+        keys,
+        t.member.location_visibility(),
+        key,
+        &valid,
+    )
+    .await?;
     t.scope.commit().await?;
     Ok((
         StatusCode::CREATED,
         Json(WithPin {
-            employee,
+            employee: EmployeeDetails::of(employee, keys)?,
             pin: Some(pin),
         }),
     ))
@@ -101,14 +158,15 @@ async fn visible(t: &mut InTenant, id: EmployeeId) -> Result<Employee, AppError>
 
 #[utoipa::path(get, path = "/api/v1/t/{slug}/employees/{employee_id}", tag = "time-tracking",
     params(("slug" = String, Path, description = "The tenant's URL slug"), ("employee_id" = EmployeeId, Path)),
-    responses((status = 200, body = Employee), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+    responses((status = 200, body = EmployeeDetails), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub(crate) async fn show(
+    State(state): State<AppState>,
     mut t: InTenant,
     Path((_, id)): Path<(String, EmployeeId)>,
-) -> Result<Json<Employee>, AppError> {
+) -> Result<Json<EmployeeDetails>, AppError> {
     let employee = visible(&mut t, id).await?;
     t.member.authorize(TimeAction::ManageEmployees)?;
-    Ok(Json(employee))
+    EmployeeDetails::of(employee, keys(&state)?).map(Json)
 }
 
 /// The fields to change; those left out keep their value.
@@ -162,15 +220,17 @@ pub(crate) async fn update(
 ) -> Result<Json<WithPin>, AppError> {
     let current = visible(&mut t, id).await?;
     t.member.authorize(TimeAction::ManageEmployees)?;
-    let key = lookup_key(&state)?;
+    let (keys, key) = (keys(&state)?, lookup_key(&state)?);
+    let national_id = match patch.national_id {
+        Some(national_id) => national_id,
+        None => current.national_id(keys)?,
+    };
     let input = EmployeeInput {
         name: patch.name.unwrap_or_else(|| current.name.clone()),
         employee_number: patch
             .employee_number
             .unwrap_or_else(|| current.employee_number.clone()),
-        national_id: patch
-            .national_id
-            .unwrap_or_else(|| current.national_id().to_owned()),
+        national_id,
         hire_date: Some(patch.hire_date.unwrap_or(current.hire_date)),
         leave_date: patch.leave_date.unwrap_or(current.leave_date),
         weekly_minutes: patch.weekly_minutes.unwrap_or(current.weekly_minutes),
@@ -184,6 +244,7 @@ pub(crate) async fn update(
     let active = patch.active.unwrap_or(current.active);
     let (employee, pin) = super::update(
         &mut t.scope,
+        keys,
         t.member.location_visibility(),
         key,
         &current,
@@ -192,7 +253,10 @@ pub(crate) async fn update(
     )
     .await?;
     t.scope.commit().await?;
-    Ok(Json(WithPin { employee, pin }))
+    Ok(Json(WithPin {
+        employee: EmployeeDetails::of(employee, keys)?,
+        pin,
+    }))
 }
 
 /// Issues a new PIN to an active employee (the old one stops working).
@@ -214,7 +278,8 @@ pub(crate) async fn new_pin(
             "This employee is inactive: reactivate them to issue a PIN.".to_owned(),
         ));
     }
-    let key = lookup_key(&state)?;
+    let (keys, key) = (keys(&state)?, lookup_key(&state)?);
+    let employee = EmployeeDetails::of(employee, keys)?;
     let pin = super::pin::issue(&mut t.scope, key, id).await?;
     t.scope.commit().await?;
     Ok((

@@ -16,6 +16,7 @@ use time::{Date, OffsetDateTime};
 use super::EmployeeId;
 use super::EmployeeLocationId;
 use super::permissions::TimeAction;
+use crate::crypto::{Keys, LookupKey};
 use crate::error::AppError;
 use crate::ids::{LocationId, MembershipId};
 use crate::on_tx;
@@ -29,9 +30,10 @@ pub struct Employee {
     pub name: String,
     /// The tenant's own number for the employee (payroll), unique in it.
     pub employee_number: String,
-    /// A national identity number (DNI, SSN), as the labour inspector asks.
-    /// Read through [`Employee::national_id`]; stored through [`national_id`].
-    national_id: String,
+    /// A national identity number (DNI, SSN), as the labour inspector asks:
+    /// as stored (encrypted), read with [`Employee::national_id`].
+    #[serde(skip)]
+    sealed_national_id: String,
     #[serde(with = "super::dates::date")]
     #[schema(value_type = String, format = Date)]
     pub hire_date: Date,
@@ -66,24 +68,40 @@ type EmployeeRow = (
     OffsetDateTime,
 );
 
-/// The one way a national id goes to and from its column: plaintext for
-/// now. Encrypting it at rest changes these two functions and nothing else.
+/// National ids are personal data: encrypted by the app before they reach
+/// the database (`crypto::sealed`), and found by their blind index.
 pub mod national_id {
-    /// What the column holds for `plain`.
-    pub fn stored(plain: &str) -> String {
-        plain.to_owned()
-    }
+    use crate::crypto::sealed::{BlindIndex, SealedColumn};
 
-    /// The national id a column value holds.
-    pub fn read(stored: String) -> String {
-        stored
+    pub const SEALED: SealedColumn = SealedColumn {
+        table: "employees",
+        column: "national_id",
+        purpose: "national_id",
+        tenant_owned: true,
+        blind_index: Some(BlindIndex {
+            column: "national_id_index",
+            normalize,
+        }),
+    };
+
+    /// "12.345.678-z" and "12345678Z" are the same id.
+    fn normalize(id: &str) -> String {
+        id.chars()
+            .filter(char::is_ascii_alphanumeric)
+            .map(|c| c.to_ascii_uppercase())
+            .collect()
     }
 }
 
 impl Employee {
-    /// The employee's national identity number (DNI, SSN).
-    pub fn national_id(&self) -> &str {
-        &self.national_id
+    /// The employee's national identity number (DNI, SSN), decrypted.
+    ///
+    /// # Errors
+    /// When it was encrypted with a key no longer configured, or changed.
+    pub fn national_id(&self, keys: &Keys) -> Result<String, AppError> {
+        national_id::SEALED
+            .open(keys, self.id, &self.sealed_national_id)
+            .map_err(|error| AppError::Internal(format!("national id of {}: {error}", self.id)))
     }
 
     fn from_row(row: EmployeeRow, location_ids: Vec<LocationId>) -> Self {
@@ -104,7 +122,7 @@ impl Employee {
             id,
             name,
             employee_number,
-            national_id: national_id::read(national_id),
+            sealed_national_id: national_id,
             hire_date,
             leave_date,
             weekly_minutes,
@@ -210,7 +228,7 @@ pub async fn list(
     scope: &mut TenantScope,
     visibility: LocationVisibility,
 ) -> Result<Vec<Employee>, sqlx::Error> {
-    select(scope, visibility, None).await
+    select(scope, visibility, Only::All).await
 }
 
 /// One employee, if the member sees them.
@@ -222,7 +240,32 @@ pub async fn find(
     visibility: LocationVisibility,
     id: EmployeeId,
 ) -> Result<Option<Employee>, sqlx::Error> {
-    Ok(select(scope, visibility, Some(id)).await?.pop())
+    Ok(select(scope, visibility, Only::Id(id)).await?.pop())
+}
+
+/// The employees the member sees with this national id (however it is
+/// written: see [`national_id::SEALED`]), found by its blind index.
+///
+/// # Errors
+/// When the database fails.
+pub async fn with_national_id(
+    scope: &mut TenantScope,
+    lookup: &LookupKey,
+    visibility: LocationVisibility,
+    national_id: &str,
+) -> Result<Vec<Employee>, sqlx::Error> {
+    match national_id::SEALED.digest(lookup, national_id) {
+        Some(digest) => select(scope, visibility, Only::NationalId(digest)).await,
+        None => Ok(Vec::new()),
+    }
+}
+
+/// Which employees [`select`] reads.
+enum Only {
+    All,
+    Id(EmployeeId),
+    /// By the blind index of their national id.
+    NationalId(String),
 }
 
 /// The employees the member sees (owners and admins all, others those
@@ -230,14 +273,20 @@ pub async fn find(
 async fn select(
     scope: &mut TenantScope,
     visibility: LocationVisibility,
-    only: Option<EmployeeId>,
+    only: Only,
 ) -> Result<Vec<Employee>, sqlx::Error> {
     let tenant = scope.tenant_id();
+    let (id, digest) = match only {
+        Only::All => (None, None),
+        Only::Id(id) => (Some(id), None),
+        Only::NationalId(digest) => (None, Some(digest)),
+    };
     let rows: Vec<EmployeeRow> = on_tx!(scope.tx(), |conn| {
         sqlx::query_as(
         "SELECT e.id, e.name, e.employee_number, e.national_id, e.hire_date, e.leave_date, \
              e.weekly_minutes, e.hourly_rate_cents, e.active, e.membership_id, e.created_at \
          FROM employees e WHERE e.tenant_id = $1 AND ($4 IS NULL OR e.id = $4) \
+         AND ($5 IS NULL OR e.national_id_index = $5) \
          AND ($2 OR EXISTS (SELECT 1 FROM employee_locations el \
              JOIN location_grants g ON g.tenant_id = el.tenant_id AND g.location_id = el.location_id \
              WHERE el.tenant_id = e.tenant_id AND el.employee_id = e.id AND g.membership_id = $3)) \
@@ -246,11 +295,12 @@ async fn select(
     .bind(tenant)
     .bind(visibility.all)
     .bind(visibility.membership)
-    .bind(only)
+    .bind(id)
+    .bind(&digest)
     .fetch_all(conn)
     .await
     })?;
-    let mut locations = locations_of(scope, only).await?;
+    let mut locations = locations_of(scope, id).await?;
     Ok(rows
         .into_iter()
         .map(|row| {
@@ -364,8 +414,9 @@ async fn taken(
 /// A location the member doesn't see, a taken number, or a database failure.
 pub async fn create(
     scope: &mut TenantScope,
+    keys: &Keys,
     visibility: LocationVisibility,
-    key: &crate::crypto::LookupKey,
+    key: &LookupKey,
     input: &ValidEmployee,
 ) -> Result<(Employee, pin::Pin), AppError> {
     check_references(scope, visibility, input).await?;
@@ -376,14 +427,15 @@ pub async fn create(
     let id = EmployeeId::new();
     on_tx!(scope.tx(), |conn| sqlx::query(
         "INSERT INTO employees (tenant_id, id, name, employee_number, national_id, hire_date, \
-             leave_date, weekly_minutes, hourly_rate_cents, active, membership_id, created_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
+             leave_date, weekly_minutes, hourly_rate_cents, active, membership_id, created_at, \
+             national_id_index) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
     )
     .bind(tenant)
     .bind(id)
     .bind(&input.name)
     .bind(&input.employee_number)
-    .bind(national_id::stored(&input.national_id))
+    .bind(national_id::SEALED.seal(keys, id, &input.national_id))
     .bind(input.hire_date)
     .bind(input.leave_date)
     .bind(input.weekly_minutes)
@@ -391,6 +443,7 @@ pub async fn create(
     .bind(true)
     .bind(input.membership_id)
     .bind(OffsetDateTime::now_utc())
+    .bind(national_id::SEALED.digest(key, &input.national_id))
     .execute(conn)
     .await
     .map(drop))?;
@@ -410,8 +463,9 @@ pub async fn create(
 /// A location the member doesn't see, a taken number, or a database failure.
 pub async fn update(
     scope: &mut TenantScope,
+    keys: &Keys,
     visibility: LocationVisibility,
-    key: &crate::crypto::LookupKey,
+    key: &LookupKey,
     current: &Employee,
     input: &ValidEmployee,
     active: bool,
@@ -424,20 +478,22 @@ pub async fn update(
     on_tx!(scope.tx(), |conn| {
         sqlx::query(
         "UPDATE employees SET name = $3, employee_number = $4, national_id = $5, hire_date = $6, \
-             leave_date = $7, weekly_minutes = $8, hourly_rate_cents = $9, active = $10, membership_id = $11 \
+             leave_date = $7, weekly_minutes = $8, hourly_rate_cents = $9, active = $10, membership_id = $11, \
+             national_id_index = $12 \
          WHERE tenant_id = $1 AND id = $2"
     )
     .bind(tenant)
     .bind(current.id)
     .bind(&input.name)
     .bind(&input.employee_number)
-    .bind(national_id::stored(&input.national_id))
+    .bind(national_id::SEALED.seal(keys, current.id, &input.national_id))
     .bind(input.hire_date)
     .bind(input.leave_date)
     .bind(input.weekly_minutes)
     .bind(input.hourly_rate_cents)
     .bind(active)
     .bind(input.membership_id)
+    .bind(national_id::SEALED.digest(key, &input.national_id))
     .execute(conn)
     .await
     .map(drop)

@@ -201,7 +201,7 @@ async fn hire(
     Form(form): Form<HireForm>,
 ) -> Result<Response, AppError> {
     t.member.authorize(TimeAction::ManageEmployees)?;
-    let key = super::api::lookup_key(&state)?;
+    let (keys, key) = (super::api::keys(&state)?, super::api::lookup_key(&state)?);
     let today = dates::today(&t.tenant.time_zone);
     let valid = match form.input().and_then(|input| input.validate(today)) {
         Ok(valid) => valid,
@@ -210,7 +210,15 @@ async fn hire(
             return Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response());
         }
     };
-    match super::create(&mut t.scope, t.member.location_visibility(), key, &valid).await {
+    match super::create(
+        &mut t.scope,
+        keys,
+        t.member.location_visibility(),
+        key,
+        &valid,
+    )
+    .await
+    {
         Ok(hired) => {
             let page = index_page(
                 layout,

@@ -2,6 +2,7 @@
 //! `/api/v1/t/{slug}/locations/{location_id}/pay-rules`; and a month's
 //! payroll at `/api/v1/t/{slug}/payroll` (JSON, `.xlsx` or `.csv`).
 
+use axum::extract::State;
 use axum::response::Response;
 use serde::Deserialize;
 
@@ -12,13 +13,14 @@ use super::rules::{self, AllRules, LocationRules, Rules};
 use super::workbook;
 use crate::api::ErrorBody;
 use crate::error::AppError;
+use crate::http::AppState;
 use crate::http::extract::{Json, Path, Query};
 use crate::http::routes::{Access, Routes, get, put};
 use crate::ids::LocationId;
-use crate::modules::time_tracking::dates;
 use crate::modules::time_tracking::holidays::seen_location;
 use crate::modules::time_tracking::pages::{Month, attachment};
 use crate::modules::time_tracking::permissions::TimeAction;
+use crate::modules::time_tracking::{dates, employees};
 use crate::tenancy::InTenant;
 
 pub fn routes() -> Routes {
@@ -156,10 +158,15 @@ impl MonthQuery {
 }
 
 /// The month's payroll, computed (owners and admins).
-async fn computed(t: &mut InTenant, query: &MonthQuery) -> Result<(Month, Payroll), AppError> {
+async fn computed(
+    state: &AppState,
+    t: &mut InTenant,
+    query: &MonthQuery,
+) -> Result<(Month, Payroll), AppError> {
     t.member.authorize(TimeAction::Payroll)?;
     let month = query.month(&t.tenant.time_zone, Month::preceding)?;
-    let payroll = payroll::compute(&mut t.scope, month.first, month.last).await?;
+    let keys = employees::api::keys(state)?;
+    let payroll = payroll::compute(&mut t.scope, keys, month.first, month.last).await?;
     Ok((month, payroll))
 }
 
@@ -170,10 +177,11 @@ async fn computed(t: &mut InTenant, query: &MonthQuery) -> Result<(Month, Payrol
     responses((status = 200, body = Payroll), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
         (status = 422, body = ErrorBody)))]
 pub(crate) async fn payroll(
+    State(state): State<AppState>,
     mut t: InTenant,
     Query(query): Query<MonthQuery>,
 ) -> Result<Json<Payroll>, AppError> {
-    Ok(Json(computed(&mut t, &query).await?.1))
+    Ok(Json(computed(&state, &mut t, &query).await?.1))
 }
 
 /// The month's payroll workbook: a summary sheet and one sheet per
@@ -183,10 +191,11 @@ pub(crate) async fn payroll(
     responses((status = 200, content_type = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", body = Vec<u8>),
         (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub(crate) async fn payroll_xlsx(
+    State(state): State<AppState>,
     mut t: InTenant,
     Query(query): Query<MonthQuery>,
 ) -> Result<Response, AppError> {
-    let (month, payroll) = computed(&mut t, &query).await?;
+    let (month, payroll) = computed(&state, &mut t, &query).await?;
     let body = workbook::xlsx(&payroll).map_err(|e| AppError::Internal(e.to_string()))?;
     Ok(attachment(
         "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
@@ -202,10 +211,11 @@ pub(crate) async fn payroll_xlsx(
     responses((status = 200, content_type = "text/csv", body = String),
         (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub(crate) async fn payroll_csv(
+    State(state): State<AppState>,
     mut t: InTenant,
     Query(query): Query<MonthQuery>,
 ) -> Result<Response, AppError> {
-    let (month, payroll) = computed(&mut t, &query).await?;
+    let (month, payroll) = computed(&state, &mut t, &query).await?;
     let body = workbook::csv(&payroll).map_err(|e| AppError::Internal(e.to_string()))?;
     Ok(attachment(
         "text/csv; charset=utf-8",

@@ -3,6 +3,7 @@
 //! workbook and CSV to download.
 
 use askama::Template;
+use axum::extract::State;
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use serde::Deserialize;
 use tower_sessions::Session;
@@ -11,13 +12,14 @@ use super::api::MonthQuery;
 use super::payroll::{self, Line};
 use super::rules::{self, Rules};
 use crate::error::AppError;
+use crate::http::AppState;
 use crate::http::extract::{Form, Path, Query};
 use crate::http::routes::{Access, Routes, get, post};
 use crate::ids::LocationId;
-use crate::modules::time_tracking::dates;
 use crate::modules::time_tracking::holidays::seen_location;
 use crate::modules::time_tracking::pages::{Month, Tabs, refusal};
 use crate::modules::time_tracking::permissions::TimeAction;
+use crate::modules::time_tracking::{dates, employees};
 use crate::pages::{Layout, TenantNav, render};
 use crate::sessions::flash::{self, Flash};
 use crate::tenancy::InTenant;
@@ -312,13 +314,15 @@ struct PayrollPage {
 }
 
 async fn payroll(
+    State(state): State<AppState>,
     layout: Layout,
     mut t: InTenant,
     Query(query): Query<MonthQuery>,
 ) -> Result<Html<String>, AppError> {
     t.member.authorize(TimeAction::Payroll)?;
     let month = query.month(&t.tenant.time_zone, Month::preceding)?;
-    let payroll = payroll::compute(&mut t.scope, month.first, month.last).await?;
+    let keys = employees::api::keys(&state)?;
+    let payroll = payroll::compute(&mut t.scope, keys, month.first, month.last).await?;
     let accountant_email = super::email::accountant(&mut t.scope)
         .await?
         .accountant_email

@@ -13,6 +13,8 @@ use time::{Date, Duration, OffsetDateTime};
 
 use super::rules::{self, Effective};
 use super::{Split, Worked, classify, totals};
+use crate::crypto::Keys;
+use crate::error::AppError;
 use crate::ids::LocationId;
 use crate::modules::time_tracking::employees::{self, Employee};
 use crate::modules::time_tracking::shifts::{self, Days};
@@ -79,12 +81,13 @@ pub struct Payroll {
 /// time or paid absences in it. Open shifts don't count until they close.
 ///
 /// # Errors
-/// When the database fails.
+/// When the database fails, or a national id can't be decrypted.
 pub async fn compute(
     scope: &mut TenantScope,
+    keys: &Keys,
     first: Date,
     last: Date,
-) -> Result<Payroll, sqlx::Error> {
+) -> Result<Payroll, AppError> {
     let weeks = whole_weeks(first, last);
     let people = employees::list(scope, LocationVisibility::every_location()).await?;
     let locations = crate::locations::list(
@@ -128,11 +131,12 @@ pub async fn compute(
     for employee in &people {
         let spans = spans.remove(&employee.id).unwrap_or_default();
         let absent = absent.get(&employee.id).copied().unwrap_or(0);
-        let lines = context.lines(employee, &spans, absent, first, last);
+        let national_id = employee.national_id(keys)?;
+        let lines = context.lines(employee, &national_id, &spans, absent, first, last);
         if lines.is_empty() {
             continue;
         }
-        let mut overall = blank(employee);
+        let mut overall = blank(employee, &national_id);
         for (location, line) in lines {
             overall.add(&line);
             by_location.entry(location).or_default().push(line);
@@ -167,10 +171,11 @@ fn whole_weeks(first: Date, last: Date) -> Days {
     }
 }
 
-fn blank(employee: &Employee) -> Line {
+/// An empty line for the employee whose decrypted national id is given.
+fn blank(employee: &Employee, national_id: &str) -> Line {
     Line {
         employee_id: employee.id,
-        national_id: employee.national_id().to_owned(),
+        national_id: national_id.to_owned(),
         name: employee.name.clone(),
         ..Line::default()
     }
@@ -205,6 +210,7 @@ impl Context {
     fn lines(
         &self,
         employee: &Employee,
+        national_id: &str,
         spans: &[(OffsetDateTime, OffsetDateTime, LocationId)],
         absent: i64,
         first: Date,
@@ -257,7 +263,7 @@ impl Context {
                     holiday_minutes: holiday,
                     sunday_holiday_minutes: split.sunday_holiday,
                     gross_cents: paid.pay_cents(employee.hourly_rate_cents, &pay_rules[&location]),
-                    ..blank(employee)
+                    ..blank(employee, national_id)
                 };
                 (location, line)
             })

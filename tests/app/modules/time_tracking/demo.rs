@@ -5,19 +5,40 @@ use serde_json::Value;
 
 use crate::accounts::count;
 use crate::startup::command;
-use crate::support::{TestApp, each_backend};
+use crate::support::{Options, TestApp, each_backend_with};
+
+/// The keys the command and the app under test share: the command runs in a
+/// folder of its own, where development would generate others.
+const KEY: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
+
+fn with_keys() -> Options {
+    Options {
+        vars: vec![
+            ("ENCRYPTION_KEYS", KEY.to_owned()),
+            ("LOOKUP_KEY", KEY.to_owned()),
+        ],
+        ..Options::default()
+    }
+}
 
 fn seed_demo(app: &TestApp, folder: &std::path::Path) -> (bool, String, String) {
-    let output = command(folder, &[("DATABASE_URL", &app.database_url)])
-        .args([
-            "seed-demo",
-            "--email",
-            "Owner@Demo.test",
-            "--password",
-            "a long demo password",
-        ])
-        .output()
-        .expect("run seed-demo");
+    let output = command(
+        folder,
+        &[
+            ("DATABASE_URL", &app.database_url),
+            ("ENCRYPTION_KEYS", KEY),
+            ("LOOKUP_KEY", KEY),
+        ],
+    )
+    .args([
+        "seed-demo",
+        "--email",
+        "Owner@Demo.test",
+        "--password",
+        "a long demo password",
+    ])
+    .output()
+    .expect("run seed-demo");
     (
         output.status.success(),
         String::from_utf8_lossy(&output.stdout).into_owned(),
@@ -27,7 +48,7 @@ fn seed_demo(app: &TestApp, folder: &std::path::Path) -> (bool, String, String) 
 
 #[tokio::test]
 async fn seed_demo_builds_a_cafe_group_with_two_months_of_shifts_once() {
-    each_backend(|app| async move {
+    each_backend_with(with_keys, |app| async move {
         let folder = tempfile::tempdir().expect("folder");
         let (succeeded, out, err) = seed_demo(&app, folder.path());
         assert!(succeeded, "{out}\n{err}");

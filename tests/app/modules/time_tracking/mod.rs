@@ -4,6 +4,7 @@
 //! tamper-evident log), [`pages`] (the HTML pages) and [`roles`] (the module's role matrix over HTTP).
 
 mod demo;
+mod encryption;
 mod kiosk_browser;
 mod log;
 mod pages;

@@ -1,14 +1,17 @@
-//! Encryption of secrets the app must read back (two-factor secrets), with
-//! the keys in `ENCRYPTION_KEYS`: XChaCha20-Poly1305 with a random nonce per
-//! value, and the value's owner as associated data, so a ciphertext copied
-//! onto another row doesn't decrypt.
+//! Encryption of what the app must read back but the database must not see
+//! (two-factor secrets, personal data: [`sealed`]), with the keys in
+//! `ENCRYPTION_KEYS`: XChaCha20-Poly1305 with a random nonce per value, and
+//! the value's owner as associated data, so a ciphertext copied onto
+//! another row doesn't decrypt.
 //!
 //! Several keys may be given, comma-separated: the first encrypts, all
-//! decrypt, so a key is rotated by putting the new one first. Each
-//! ciphertext names its key by a short fingerprint. In development a missing
-//! `ENCRYPTION_KEYS` is generated into `data/encryption.key` (with a
-//! warning); in production nothing is generated, start-up warns, and what
-//! needs a key (enrolling two-factor authentication) says so.
+//! decrypt, so a key is rotated by putting the new one first (and running
+//! `rotate-keys`). Each ciphertext names its key by a short fingerprint. In
+//! development a missing `ENCRYPTION_KEYS` is generated into
+//! `data/encryption.key` (with a warning); production refuses to start
+//! without it (`config`).
+
+pub mod sealed;
 
 use std::path::Path;
 
@@ -121,6 +124,12 @@ impl Keys {
                 })
                 .collect(),
         )
+    }
+
+    /// The fingerprint of the key that encrypts: every value not under it
+    /// is rotated.
+    pub fn newest_fingerprint(&self) -> &str {
+        &self.0[0].fingerprint
     }
 
     /// `plaintext`, encrypted for `owner` (e.g. "totp:<user id>").
