@@ -33,6 +33,9 @@ pub struct Module {
     pub commands: Commands,
     /// Its jobs due once per period on each tenant's clock.
     pub schedules: &'static [crate::jobs::scheduled::Schedule],
+    /// Its tenant-owned columns encrypted by the app (personal data), which
+    /// `rotate-keys` re-encrypts and tenant export writes out decrypted.
+    pub sealed: &'static [crate::crypto::sealed::SealedColumn],
 }
 
 /// A module's subcommands: a clap `Subcommand` enum's functions, added to
