@@ -8,6 +8,7 @@
 //! skipped (the `zz_backends` test target says so at the end of the run);
 //! with `CI=true` it is a failure instead.
 
+use base64::Engine as _;
 use std::collections::hash_map::DefaultHasher;
 use std::future::Future;
 use std::hash::{Hash, Hasher};
@@ -36,16 +37,29 @@ pub struct Options {
     pub extra_routes: Option<fn() -> Routes>,
 }
 
+/// The `LOOKUP_KEY` of apps given their keys.
+pub const LOOKUP_KEY: [u8; 32] = [3; 32];
+
 impl Options {
     /// The app as deployed (on SQLite too, knowingly), with its keys.
     pub fn production() -> Self {
-        let key = || "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=".to_owned();
+        let mut options = Self::with_keys(&[[1; 32]]);
+        options.vars.extend([
+            ("APP_ENV", "production".to_owned()),
+            ("ALLOW_SQLITE_IN_PRODUCTION", "true".to_owned()),
+        ]);
+        options
+    }
+
+    /// An instance whose `ENCRYPTION_KEYS` are `keys` (the encrypting one
+    /// first) and whose `LOOKUP_KEY` is [`LOOKUP_KEY`].
+    pub fn with_keys(keys: &[[u8; 32]]) -> Self {
+        let base64 = |key: &[u8; 32]| base64::engine::general_purpose::STANDARD.encode(key);
+        let listed: Vec<String> = keys.iter().map(base64).collect();
         Self {
             vars: vec![
-                ("APP_ENV", "production".to_owned()),
-                ("ALLOW_SQLITE_IN_PRODUCTION", "true".to_owned()),
-                ("ENCRYPTION_KEYS", key()),
-                ("LOOKUP_KEY", key()),
+                ("ENCRYPTION_KEYS", listed.join(",")),
+                ("LOOKUP_KEY", base64(&LOOKUP_KEY)),
             ],
             ..Self::default()
         }

@@ -8,7 +8,12 @@ use serde_json::{Value, json};
 use totp_rs::Totp;
 
 use crate::accounts::{PASSWORD, sign_up};
-use crate::support::{TestApp, csrf_field, each_backend, new_client};
+use app::crypto::sealed::{all, rotate};
+use app::crypto::{Keys, LookupKey};
+
+use crate::support::{
+    LOOKUP_KEY, Options, TestApp, csrf_field, each_backend, each_backend_with, new_client,
+};
 
 fn now() -> u64 {
     SystemTime::now()
@@ -435,5 +440,31 @@ async fn enrolling_again_cannot_replace_the_factor() {
             "the first factor still works"
         );
     })
+    .await;
+}
+
+#[tokio::test]
+async fn rotate_keys_moves_two_factor_secrets_onto_the_new_key() {
+    let (old, new) = ([1; 32], [2; 32]);
+    each_backend_with(
+        || Options::with_keys(&[old]),
+        |app| async move {
+            let client = sign_up(&app, "rotate@example.com", "Rotate Ltd").await;
+            let (totp, _) = app.enrol_two_factor(&client).await;
+            let keys = Keys::new(&[new, old]);
+            let rotation = rotate(&app.db, &keys, &LookupKey::new(&LOOKUP_KEY), &all(), 10)
+                .await
+                .expect("rotation");
+            assert_eq!(rotation.rewritten[0], ("users.totp_secret".to_owned(), 1));
+            assert_eq!(rotation.remaining, 0);
+
+            // An instance that knows only the new key still checks the code.
+            let after = app.another_instance(Options::with_keys(&[new])).await;
+            let browser = password_step(&after, "rotate@example.com").await;
+            let signed_in = code_step(&after, &browser, &code(&totp, 1)).await;
+            assert_eq!(signed_in.status(), 303);
+            after.stop().await;
+        },
+    )
     .await;
 }

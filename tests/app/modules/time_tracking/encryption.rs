@@ -7,34 +7,16 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use app::crypto::sealed::{all, rotate};
 use app::crypto::{Keys, LookupKey};
-use base64::Engine as _;
 use serde_json::{Value, json};
 use tokio::sync::Mutex;
 
 use app::on_backend;
 
 use crate::fixtures::TenantFixture;
-use crate::support::{Options, TestApp, each_backend_with};
+use crate::support::{LOOKUP_KEY as LOOKUP, Options, TestApp, each_backend_with};
 
 const OLD: [u8; 32] = [1; 32];
 const NEW: [u8; 32] = [2; 32];
-const LOOKUP: [u8; 32] = [3; 32];
-
-fn base64(key: &[u8; 32]) -> String {
-    base64::engine::general_purpose::STANDARD.encode(key)
-}
-
-/// An instance whose ENCRYPTION_KEYS are `keys`, the encrypting one first.
-fn with_keys(keys: &[[u8; 32]]) -> Options {
-    let listed: Vec<String> = keys.iter().map(base64).collect();
-    Options {
-        vars: vec![
-            ("ENCRYPTION_KEYS", listed.join(",")),
-            ("LOOKUP_KEY", base64(&LOOKUP)),
-        ],
-        ..Options::default()
-    }
-}
 
 /// Every employee's stored national id column, by employee id.
 async fn stored(app: &TestApp) -> HashMap<String, String> {
@@ -77,7 +59,7 @@ async fn employees(app: &TestApp, f: &TenantFixture, query: &str) -> Vec<Value> 
 #[tokio::test]
 async fn national_ids_are_encrypted_and_found_by_their_blind_index() {
     each_backend_with(
-        || with_keys(&[OLD]),
+        || Options::with_keys(&[OLD]),
         |app| async move {
             let f = TenantFixture::create(&app.db, "cafe").await;
             let other = TenantFixture::create(&app.db, "deli").await;
@@ -144,7 +126,7 @@ async fn national_ids_are_encrypted_and_found_by_their_blind_index() {
 #[tokio::test]
 async fn rotation_while_requests_keep_writing_leaves_nothing_under_the_old_key() {
     each_backend_with(
-        || with_keys(&[OLD]),
+        || Options::with_keys(&[OLD]),
         |app| async move {
             let f = TenantFixture::create(&app.db, "cafe").await;
             let owner = app.client_for(f.owner).await;
@@ -157,7 +139,7 @@ async fn rotation_while_requests_keep_writing_leaves_nothing_under_the_old_key()
                 ids.push(hired.id);
             }
             // Deployed with the new key first; the old one still decrypts.
-            let rotated = app.another_instance(with_keys(&[NEW, OLD])).await;
+            let rotated = app.another_instance(Options::with_keys(&[NEW, OLD])).await;
             let latest: Arc<Mutex<HashMap<String, String>>> = Arc::new(Mutex::new(
                 ids.iter()
                     .enumerate()
@@ -200,7 +182,7 @@ async fn rotation_while_requests_keep_writing_leaves_nothing_under_the_old_key()
             }
             // Only the new key is needed now: every value still decrypts,
             // to what was written last.
-            let after = app.another_instance(with_keys(&[NEW])).await;
+            let after = app.another_instance(Options::with_keys(&[NEW])).await;
             let latest = latest.lock().await.clone();
             for employee in employees(&after, &f, "").await {
                 let id = employee["id"].as_str().unwrap();
