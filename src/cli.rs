@@ -1,5 +1,6 @@
 //! The command line: `serve` (the default), `migrate`, `tenants`,
-//! `create-superadmin`, `citus-distribute`, `rotate-keys` and `healthcheck`, and the
+//! `create-superadmin`, `citus-distribute`, `rotate-keys`, `export-tenant`,
+//! `import-tenant` and `healthcheck`, and the
 //! modules' own subcommands (`crate::modules`). Start-up problems end the
 //! process with one line naming the cause, never a backtrace.
 
@@ -51,6 +52,24 @@ enum Command {
         /// Rows re-encrypted per transaction.
         #[arg(long, default_value_t = 500, value_parser = clap::value_parser!(i64).range(1..=10_000))]
         batch: i64,
+    },
+    /// Write one organisation's data to an archive (a zip of JSON Lines
+    /// with a manifest of row counts and checksums). It holds personal data
+    /// in plaintext: keep it safe.
+    ExportTenant {
+        /// The organisation's URL slug.
+        slug: String,
+        /// The archive to write.
+        #[arg(long)]
+        output: std::path::PathBuf,
+    },
+    /// Restore an organisation from an archive written by export-tenant,
+    /// into an empty database or alongside others. Refuses a damaged,
+    /// foreign or newer archive (and an organisation that exists) with
+    /// nothing written.
+    ImportTenant {
+        /// The archive to read.
+        file: std::path::PathBuf,
     },
     /// Exit 0 if the app on this machine's PORT answers /healthz with 200
     /// (for Docker's HEALTHCHECK: the runtime image has no curl).
@@ -145,6 +164,10 @@ fn run(asked: Asked) -> Result<(), StartupError> {
                 }
             }
             Command::RotateKeys { batch } => rotate_keys(&db, &config, batch).await?,
+            Command::ExportTenant { slug, output } => {
+                export_tenant(&db, &config, &slug, &output).await?;
+            }
+            Command::ImportTenant { file } => import_tenant(&db, &config, &file).await?,
             Command::Serve => return serve(db, config).await,
             Command::Healthcheck => unreachable!("answered before the runtime starts"),
         }
@@ -195,15 +218,82 @@ pub async fn connect_and_migrate(config: &Config) -> Result<Db, StartupError> {
     Ok(db)
 }
 
-async fn rotate_keys(db: &Db, config: &Config, batch: i64) -> Result<(), StartupError> {
+/// The configured keys (generated in development), or why not.
+fn keys(config: &Config) -> Result<(crate::crypto::Keys, crate::crypto::LookupKey), StartupError> {
     let failed =
         |error: std::io::Error| StartupError::Usage(format!("cannot read the keys: {error}"));
     let keys = crate::crypto::Keys::load(config)
         .map_err(failed)?
-        .ok_or_else(|| StartupError::Usage("set ENCRYPTION_KEYS: the new key first".to_owned()))?;
+        .ok_or_else(|| StartupError::Usage("set ENCRYPTION_KEYS (see the README)".to_owned()))?;
     let lookup = crate::crypto::LookupKey::load(config)
         .map_err(failed)?
-        .ok_or_else(|| StartupError::Usage("set LOOKUP_KEY (blind indexes)".to_owned()))?;
+        .ok_or_else(|| StartupError::Usage("set LOOKUP_KEY (see the README)".to_owned()))?;
+    Ok((keys, lookup))
+}
+
+async fn export_tenant(
+    db: &Db,
+    config: &Config,
+    slug: &str,
+    output: &std::path::Path,
+) -> Result<(), StartupError> {
+    use crate::tenants::portability::{PortabilityError, export};
+    let (keys, _) = keys(config)?;
+    let tenant = crate::tenancy::global::tenant_id_by_slug(db, slug)
+        .await
+        .map_err(StartupError::Connect)?
+        .ok_or_else(|| {
+            StartupError::Usage(PortabilityError::NoSuchTenant(slug.to_owned()).to_string())
+        })?;
+    // Written aside and moved into place: a failed export leaves no file.
+    let partial = output.with_extension("partial");
+    let file = std::fs::File::create(&partial)
+        .map_err(|e| StartupError::Usage(format!("cannot write {}: {e}", partial.display())))?;
+    let exported = match export::export(db, &keys, tenant, std::io::BufWriter::new(file)).await {
+        Ok(exported) => exported,
+        Err(error) => {
+            let _ = std::fs::remove_file(&partial);
+            return Err(StartupError::Usage(format!("export failed: {error}")));
+        }
+    };
+    std::fs::rename(&partial, output)
+        .map_err(|e| StartupError::Usage(format!("cannot write {}: {e}", output.display())))?;
+    println!(
+        "{}: {} rows in {} files, schema {}",
+        output.display(),
+        exported.rows,
+        exported.manifest.files.len(),
+        exported.manifest.schema_version
+    );
+    println!("The archive holds personal data in plaintext: keep it safe, delete it when done.");
+    Ok(())
+}
+
+async fn import_tenant(
+    db: &Db,
+    config: &Config,
+    file: &std::path::Path,
+) -> Result<(), StartupError> {
+    let (keys, lookup) = keys(config)?;
+    let input = std::fs::File::open(file)
+        .map_err(|e| StartupError::Usage(format!("cannot read {}: {e}", file.display())))?;
+    let imported = crate::tenants::portability::import::import(
+        db,
+        &keys,
+        &lookup,
+        std::io::BufReader::new(input),
+    )
+    .await
+    .map_err(|error| StartupError::Usage(format!("nothing imported: {error}")))?;
+    println!("restored {} ({} rows)", imported.slug, imported.rows);
+    for email in &imported.new_users {
+        println!("new account {email}: sets a password through \"Forgot your password?\"");
+    }
+    Ok(())
+}
+
+async fn rotate_keys(db: &Db, config: &Config, batch: i64) -> Result<(), StartupError> {
+    let (keys, lookup) = keys(config)?;
     let columns = crate::crypto::sealed::all();
     let rotation = crate::crypto::sealed::rotate(db, &keys, &lookup, &columns, batch)
         .await

@@ -8,6 +8,7 @@
 
 pub mod citus;
 mod migrations;
+pub mod schema;
 
 use std::str::FromStr;
 use std::sync::Arc;

@@ -2,7 +2,9 @@
 //! several), creating one, and its settings.
 
 pub mod api;
+pub mod global;
 pub mod pages;
+pub mod portability;
 
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
@@ -178,6 +180,33 @@ pub async fn update_settings(
     .execute(conn)
     .await
     .map(drop))
+}
+
+/// Deletes a tenant for good: its Stripe subscription is canceled first
+/// (if that fails, nothing is deleted, and the error says why), then every
+/// row it owns.
+///
+/// # Errors
+/// A live subscription and no Stripe client, a Stripe failure, or a
+/// database failure.
+pub async fn delete(
+    state: &crate::http::AppState,
+    tenant: TenantId,
+    billing: &crate::billing::BillingState,
+) -> Result<(), AppError> {
+    let live = billing.stripe_subscription_id.as_deref().filter(|_| {
+        billing
+            .subscription_status
+            .as_deref()
+            .is_none_or(crate::billing::stripe::is_live_status)
+    });
+    if let Some(subscription) = live {
+        crate::billing::stripe_of(state)?
+            .cancel_now(subscription)
+            .await?;
+    }
+    global::delete(&state.db, tenant).await?;
+    Ok(())
 }
 
 #[cfg(test)]

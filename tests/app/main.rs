@@ -28,6 +28,7 @@ mod startup;
 mod stripe_billing;
 mod stripe_mock;
 mod support;
+mod tenant_export;
 mod tenant_isolation;
 mod tenants;
 mod two_factor;

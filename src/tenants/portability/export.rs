@@ -1,0 +1,196 @@
+//! Writing a tenant's archive.
+
+use std::io::{Seek, Write};
+
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+use zip::write::SimpleFileOptions;
+
+use super::values::{self, Row};
+use super::{
+    FORMAT, FORMAT_VERSION, MANIFEST, Manifest, ManifestFile, ManifestTenant, PortabilityError,
+    SENSITIVE, TENANT_FILE, USERS_FILE, global, is_blind_index, left_out, sealed,
+};
+use crate::crypto::Keys;
+use crate::db::Db;
+use crate::db::schema::{self, Table};
+use crate::ids::TenantId;
+use crate::tenancy::scope::{Intent, TenantScope, Tx, for_tenant};
+
+/// What an export wrote.
+#[derive(Debug)]
+pub struct Exported {
+    pub manifest: Manifest,
+    /// Rows written, every file counted.
+    pub rows: u64,
+}
+
+/// Writes the archive of `tenant` to `out`, read in one transaction (a
+/// consistent snapshot). Encrypted columns are decrypted with `keys`.
+///
+/// # Errors
+/// A value no key decrypts, a database failure, or a write failure.
+pub async fn export<W: Write + Seek>(
+    db: &Db,
+    keys: &Keys,
+    tenant: TenantId,
+    out: W,
+) -> Result<Exported, PortabilityError> {
+    let all = schema::tables(db).await?;
+    let owned = schema::tenant_owned(db).await?;
+    let left_out = left_out(&owned);
+    let mut zip = Archive::new(out);
+
+    let tenant_table = all
+        .get("tenants")
+        .ok_or_else(|| PortabilityError::Damaged("no tenants table".to_owned()))?;
+    let tenant_rows = global::rows_by_id(db, tenant_table, &[tenant.to_string()]).await?;
+    let Some(tenant_row) = tenant_rows.first() else {
+        return Err(PortabilityError::NoSuchTenant(tenant.to_string()));
+    };
+    let text = |name: &str| tenant_row[name].as_str().unwrap_or_default().to_owned();
+    let manifest_tenant = ManifestTenant {
+        id: tenant,
+        slug: text("slug"),
+        name: text("name"),
+    };
+    zip.file(TENANT_FILE, "tenants", &tenant_rows)?;
+
+    let mut scope = for_tenant(db, tenant, Intent::Read).await?;
+    let mut members = Vec::new();
+    for table in owned.iter().filter(|t| !left_out.contains(&t.name)) {
+        let mut rows = read(&mut scope, table).await?;
+        for row in &mut rows {
+            clean(keys, table, row)?;
+        }
+        if table.name == "memberships" {
+            members = rows
+                .iter()
+                .filter_map(|r| r["user_id"].as_str().map(str::to_owned))
+                .collect();
+        }
+        zip.file(&format!("tables/{}.jsonl", table.name), &table.name, &rows)?;
+    }
+    scope.commit().await?;
+
+    let users = all
+        .get("users")
+        .ok_or_else(|| PortabilityError::Damaged("no users table".to_owned()))?;
+    let users: Vec<Row> = global::rows_by_id(db, users, &members)
+        .await?
+        .into_iter()
+        .map(|row| {
+            row.into_iter()
+                .filter(|(column, _)| global::USER_COLUMNS.contains(&column.as_str()))
+                .collect()
+        })
+        .collect();
+    zip.file(USERS_FILE, "users", &users)?;
+
+    let manifest = Manifest {
+        format: FORMAT.to_owned(),
+        format_version: FORMAT_VERSION,
+        schema_version: schema::version(db).await?,
+        exported_at: OffsetDateTime::now_utc()
+            .format(&Rfc3339)
+            .unwrap_or_default(),
+        source_backend: db.backend().name().to_owned(),
+        sensitive: SENSITIVE.to_owned(),
+        tenant: manifest_tenant,
+        files: zip.files,
+        left_out: left_out
+            .iter()
+            .map(|t| format!("{t}: credentials don't travel"))
+            .collect(),
+    };
+    let rows = manifest.files.iter().map(|f| f.rows).sum();
+    let json = serde_json::to_vec_pretty(&manifest).map_err(std::io::Error::other)?;
+    zip.writer.start_file(MANIFEST, options())?;
+    zip.writer.write_all(&json)?;
+    zip.writer.finish()?;
+    Ok(Exported { manifest, rows })
+}
+
+/// A tenant-owned table's rows, by id.
+async fn read(scope: &mut TenantScope, table: &Table) -> Result<Vec<Row>, sqlx::Error> {
+    let tenant = scope.tenant_id();
+    match scope.tx() {
+        Tx::Sqlite(tx) => {
+            let sql = values::select_sql(table, "WHERE tenant_id = $1 ORDER BY id");
+            let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+                .bind(tenant)
+                .fetch_all(&mut **tx)
+                .await?;
+            rows.iter().map(|r| values::from_sqlite(table, r)).collect()
+        }
+        Tx::Postgres(tx) => {
+            let sql = values::select_sql(table, "WHERE tenant_id = $1 ORDER BY id");
+            let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+                .bind(tenant)
+                .fetch_all(&mut **tx)
+                .await?;
+            rows.iter()
+                .map(|r| values::from_postgres(table, r))
+                .collect()
+        }
+    }
+}
+
+/// Decrypts encrypted columns; empties credentials and blind indexes.
+fn clean(keys: &Keys, table: &Table, row: &mut Row) -> Result<(), PortabilityError> {
+    let id = row
+        .get("id")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_owned();
+    for (column, value) in row.iter_mut() {
+        if column.ends_with("_digest") || is_blind_index(&table.name, column) {
+            *value = Value::Null;
+        } else if let (Some(sealed), Some(stored)) = (sealed(&table.name, column), value.as_str()) {
+            let plain = sealed.open(keys, &id, stored).map_err(|error| {
+                PortabilityError::Keys(format!("{}.{column} of {id}: {error}", table.name))
+            })?;
+            *value = Value::from(plain);
+        }
+    }
+    Ok(())
+}
+
+fn options() -> SimpleFileOptions {
+    SimpleFileOptions::default().compression_method(zip::CompressionMethod::Deflated)
+}
+
+/// The zip being written, and what the manifest will say of its files.
+struct Archive<W: Write + Seek> {
+    writer: zip::ZipWriter<W>,
+    files: Vec<ManifestFile>,
+}
+
+impl<W: Write + Seek> Archive<W> {
+    fn new(out: W) -> Self {
+        Self {
+            writer: zip::ZipWriter::new(out),
+            files: Vec::new(),
+        }
+    }
+
+    /// Writes `rows` as JSON Lines to `path`.
+    fn file(&mut self, path: &str, table: &str, rows: &[Row]) -> Result<(), PortabilityError> {
+        let mut bytes = Vec::new();
+        for row in rows {
+            serde_json::to_writer(&mut bytes, row).map_err(std::io::Error::other)?;
+            bytes.push(b'\n');
+        }
+        self.writer.start_file(path, options())?;
+        self.writer.write_all(&bytes)?;
+        self.files.push(ManifestFile {
+            path: path.to_owned(),
+            table: table.to_owned(),
+            rows: rows.len() as u64,
+            sha256: hex::encode(Sha256::digest(&bytes)),
+        });
+        Ok(())
+    }
+}
