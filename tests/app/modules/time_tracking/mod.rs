@@ -5,6 +5,7 @@
 
 mod demo;
 mod encryption;
+mod export;
 mod kiosk_browser;
 mod log;
 mod pages;
