@@ -51,6 +51,11 @@ pub fn routes() -> Routes {
             Access::SuperAdmin,
             post(reinstate),
         )
+        .add(
+            "/admin/tenants/{tenant_id}/delete",
+            Access::SuperAdmin,
+            post(delete_tenant),
+        )
         .add("/admin/audit", Access::SuperAdmin, get(audit))
         .merge(super::impersonation::routes())
 }
@@ -265,6 +270,26 @@ async fn end_comp(
         Flash::success(format!("{}'s comp has ended.", tenant.name)),
     )
     .await
+}
+
+/// Deletes the tenant and everything it holds (audited with the reason):
+/// its Stripe subscription is canceled first.
+async fn delete_tenant(
+    State(state): State<AppState>,
+    session: Session,
+    admin: SuperAdmin,
+    Path(id): Path<TenantId>,
+    Form(form): Form<ReasonForm>,
+) -> Result<Redirect, AppError> {
+    let (scope, tenant) = act_on(&state, &admin, id, "deleted the tenant", &form.reason).await?;
+    scope.commit().await?;
+    crate::tenants::delete(&state, id, &tenant.billing).await?;
+    flash::push(
+        &session,
+        Flash::success(format!("{} and all its data were deleted.", tenant.name)),
+    )
+    .await?;
+    Ok(Redirect::to("/admin/tenants"))
 }
 
 /// The tenant's Stripe subscription id and the client, or why there is

@@ -70,6 +70,8 @@ pub struct ErrorDetail {
         crate::tenants::api::create,
         crate::tenants::api::settings,
         crate::tenants::api::update_settings,
+        crate::tenants::api::remove,
+        crate::tenants::api::export,
     ),
     tags(
         (name = "accounts", description = "Signing up, signing in and out, confirming the email, resetting the password, and who is signed in"),

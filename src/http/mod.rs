@@ -90,6 +90,22 @@ impl AppState {
     }
 }
 
+impl AppState {
+    /// The keys of what is stored encrypted, or why there are none.
+    ///
+    /// # Errors
+    /// 503 when `ENCRYPTION_KEYS` isn't configured (production refuses to
+    /// start without it; development generates one).
+    pub fn keys(&self) -> Result<&crate::crypto::Keys, crate::error::AppError> {
+        self.keys.as_deref().ok_or_else(|| {
+            crate::error::AppError::NotConfigured(
+                "This needs ENCRYPTION_KEYS: ask the operator to set it (see the README)."
+                    .to_owned(),
+            )
+        })
+    }
+}
+
 impl FromRef<AppState> for Db {
     fn from_ref(state: &AppState) -> Self {
         state.db.clone()

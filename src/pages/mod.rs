@@ -171,3 +171,20 @@ struct LandingPage {
 async fn landing(layout: Layout) -> Result<Html<String>, AppError> {
     render(&LandingPage { layout })
 }
+
+/// A file to download, as a response.
+pub fn attachment(content_type: &str, filename: &str, body: Vec<u8>) -> axum::response::Response {
+    use axum::http::header;
+    use axum::response::IntoResponse as _;
+    (
+        [
+            (header::CONTENT_TYPE, content_type.to_owned()),
+            (
+                header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"{filename}\""),
+            ),
+        ],
+        body,
+    )
+        .into_response()
+}

@@ -25,8 +25,10 @@ pub enum Action {
     ManageOwners,
     /// Subscribe, change plan, see invoices (the billing issue).
     ManageBilling,
-    /// Delete the tenant and its data (built with tenant export).
+    /// Delete the tenant and its data.
     DeleteTenant,
+    /// Download the archive of all the tenant's data.
+    ExportTenant,
     /// Create and revoke the tenant's API tokens.
     ManageApiTokens,
     CreateLocation,
@@ -35,13 +37,14 @@ pub enum Action {
 }
 
 impl Action {
-    pub const ALL: [Action; 10] = [
+    pub const ALL: [Action; 11] = [
         Action::EditTenantSettings,
         Action::ViewMembers,
         Action::ManageMembers,
         Action::ManageOwners,
         Action::ManageBilling,
         Action::DeleteTenant,
+        Action::ExportTenant,
         Action::ManageApiTokens,
         Action::CreateLocation,
         Action::EditLocation,
@@ -65,7 +68,9 @@ impl Permission for Action {
     fn allowed(self, role: Role) -> bool {
         use Role::{Admin, Manager, Owner};
         match self {
-            Self::ManageOwners | Self::ManageBilling | Self::DeleteTenant => role == Owner,
+            Self::ManageOwners | Self::ManageBilling | Self::DeleteTenant | Self::ExportTenant => {
+                role == Owner
+            }
             Self::EditLocation => matches!(role, Owner | Admin | Manager),
             Self::EditTenantSettings
             | Self::ViewMembers
@@ -86,6 +91,7 @@ impl Permission for Action {
             Self::ManageOwners => "Only owners can make, demote or remove owners.",
             Self::ManageBilling => "Only owners can manage billing.",
             Self::DeleteTenant => "Only owners can delete the organisation.",
+            Self::ExportTenant => "Only owners can export the organisation's data.",
             Self::ManageApiTokens => "Only owners and admins can manage API tokens.",
             Self::CreateLocation => "Only owners and admins can add locations.",
             Self::EditLocation => "Your role does not allow changing locations.",
@@ -138,13 +144,14 @@ mod tests {
     use super::*;
 
     /// The matrix, cell by cell: (action, [owner, admin, manager, staff]).
-    const MATRIX: [(Action, [bool; 4]); 10] = [
+    const MATRIX: [(Action, [bool; 4]); 11] = [
         (Action::EditTenantSettings, [true, true, false, false]),
         (Action::ViewMembers, [true, true, false, false]),
         (Action::ManageMembers, [true, true, false, false]),
         (Action::ManageOwners, [true, false, false, false]),
         (Action::ManageBilling, [true, false, false, false]),
         (Action::DeleteTenant, [true, false, false, false]),
+        (Action::ExportTenant, [true, false, false, false]),
         (Action::ManageApiTokens, [true, true, false, false]),
         (Action::CreateLocation, [true, true, false, false]),
         (Action::EditLocation, [true, true, true, false]),

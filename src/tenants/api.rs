@@ -11,7 +11,7 @@ use crate::api::ErrorBody;
 use crate::error::AppError;
 use crate::http::AppState;
 use crate::http::extract::Json;
-use crate::http::routes::{Access, Routes, get};
+use crate::http::routes::{Access, Routes, delete, get};
 use crate::tenancy::scope::for_user;
 use crate::tenancy::{Action, InTenant, Tenant};
 
@@ -23,6 +23,58 @@ pub fn routes() -> Routes {
             Access::Tenant,
             get(settings).patch(update_settings),
         )
+        .add("/api/v1/t/{slug}", Access::Tenant, delete(remove))
+        .add("/api/v1/t/{slug}/export", Access::Tenant, get(export))
+}
+
+/// The slug, typed again: a deletion can't be undone.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+pub struct DeleteConfirmation {
+    pub confirm: String,
+}
+
+/// Deletes the organisation and everything it holds (owners, signed in in
+/// person: not with an API token). Its Stripe subscription is canceled
+/// first; if that fails, nothing is deleted.
+#[utoipa::path(delete, path = "/api/v1/t/{slug}", tag = "tenants",
+    params(("slug" = String, Path, description = "The tenant's URL slug")),
+    request_body = DeleteConfirmation,
+    responses(
+        (status = 204), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 422, body = ErrorBody), (status = 502, body = ErrorBody),
+    ))]
+pub(crate) async fn remove(
+    State(state): State<AppState>,
+    t: InTenant,
+    Json(body): Json<DeleteConfirmation>,
+) -> Result<StatusCode, AppError> {
+    t.member.authorize(Action::DeleteTenant)?;
+    t.require_person()?;
+    super::confirm_deletion(&t.tenant, &body.confirm)?;
+    // The request's own transaction ends first: it would hold SQLite's lock.
+    t.scope.commit().await?;
+    super::delete(&state, t.tenant.id, &t.tenant.billing).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// The archive of all the organisation's data (owners): a zip of JSON Lines
+/// with a manifest, as `export-tenant` writes it. It holds personal data in
+/// plaintext.
+#[utoipa::path(get, path = "/api/v1/t/{slug}/export", tag = "tenants",
+    params(("slug" = String, Path, description = "The tenant's URL slug")),
+    responses(
+        (status = 200, content_type = "application/zip", body = Vec<u8>),
+        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+    ))]
+pub(crate) async fn export(
+    State(state): State<AppState>,
+    t: InTenant,
+) -> Result<axum::response::Response, AppError> {
+    t.member.authorize(Action::ExportTenant)?;
+    let keys = state.keys()?;
+    t.scope.commit().await?;
+    let (bytes, name) = super::portability::export::to_bytes(&state.db, keys, t.tenant.id).await?;
+    Ok(crate::pages::attachment("application/zip", &name, bytes))
 }
 
 /// The tenants the caller belongs to, with their role in each.

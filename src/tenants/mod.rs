@@ -182,6 +182,24 @@ pub async fn update_settings(
     .map(drop))
 }
 
+/// Checks the slug typed to confirm a deletion.
+///
+/// # Errors
+/// 422 when it isn't the tenant's.
+pub fn confirm_deletion(tenant: &Tenant, typed: &str) -> Result<(), FieldErrors> {
+    if typed.trim() == tenant.slug {
+        Ok(())
+    } else {
+        Err(FieldErrors::single(
+            "confirm",
+            format!(
+                "Type {} to confirm: everything it holds is deleted.",
+                tenant.slug
+            ),
+        ))
+    }
+}
+
 /// Deletes a tenant for good: its Stripe subscription is canceled first
 /// (if that fails, nothing is deleted, and the error says why), then every
 /// row it owns.

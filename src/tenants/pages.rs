@@ -4,6 +4,7 @@
 use askama::Template;
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Redirect, Response};
+use serde::Deserialize;
 use tower_sessions::Session;
 
 use super::{TenantChoice, TenantInput};
@@ -11,7 +12,7 @@ use crate::accounts::CurrentUser;
 use crate::error::AppError;
 use crate::http::AppState;
 use crate::http::extract::Form;
-use crate::http::routes::{Access, Routes, get};
+use crate::http::routes::{Access, Routes, get, post};
 use crate::pages::{Layout, TenantNav, render};
 use crate::sessions::flash::{self, Flash};
 use crate::tenancy::scope::for_user;
@@ -28,6 +29,7 @@ pub fn routes() -> Routes {
             Access::Tenant,
             get(settings).post(save_settings),
         )
+        .add("/t/{slug}/settings/delete", Access::Tenant, post(delete))
 }
 
 /// Where "open the app" leads: the user's only tenant, or the switcher.
@@ -112,20 +114,64 @@ struct SettingsPage {
     form: TenantInput,
     errors: FieldErrors,
     time_zones: &'static [(String, String)],
+    /// Owners export and delete the organisation.
+    owner: bool,
+}
+
+impl SettingsPage {
+    fn new(layout: Layout, t: &InTenant, form: TenantInput, errors: FieldErrors) -> Self {
+        Self {
+            layout,
+            nav: TenantNav::new(&t.tenant, &t.member),
+            form,
+            errors,
+            time_zones: time_zone_options(),
+            owner: t.member.authorize(Action::DeleteTenant).is_ok(),
+        }
+    }
 }
 
 async fn settings(layout: Layout, t: InTenant) -> Result<Html<String>, AppError> {
     t.member.authorize(Action::EditTenantSettings)?;
-    render(&SettingsPage {
-        layout,
-        nav: TenantNav::new(&t.tenant, &t.member),
-        form: TenantInput {
+    let form = TenantInput {
+        name: t.tenant.name.clone(),
+        time_zone: t.tenant.time_zone.clone(),
+    };
+    render(&SettingsPage::new(layout, &t, form, FieldErrors::default()))
+}
+
+#[derive(Deserialize)]
+struct DeleteForm {
+    #[serde(default)]
+    confirm: String,
+}
+
+/// Deletes the organisation once its slug is typed (owners, in person).
+async fn delete(
+    State(state): State<AppState>,
+    layout: Layout,
+    session: Session,
+    t: InTenant,
+    Form(form): Form<DeleteForm>,
+) -> Result<Response, AppError> {
+    t.member.authorize(Action::DeleteTenant)?;
+    if let Err(errors) = super::confirm_deletion(&t.tenant, &form.confirm) {
+        let current = TenantInput {
             name: t.tenant.name.clone(),
             time_zone: t.tenant.time_zone.clone(),
-        },
-        errors: FieldErrors::default(),
-        time_zones: time_zone_options(),
-    })
+        };
+        let page = render(&SettingsPage::new(layout, &t, current, errors))?;
+        return Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response());
+    }
+    // The request's own transaction ends first: it would hold SQLite's lock.
+    t.scope.commit().await?;
+    super::delete(&state, t.tenant.id, &t.tenant.billing).await?;
+    flash::push(
+        &session,
+        Flash::success(format!("{} and all its data were deleted.", t.tenant.name)),
+    )
+    .await?;
+    Ok(Redirect::to("/tenants").into_response())
 }
 
 async fn save_settings(
@@ -143,13 +189,7 @@ async fn save_settings(
             Ok(Redirect::to(&format!("/t/{}/settings", t.tenant.slug)).into_response())
         }
         Err(errors) => {
-            let page = render(&SettingsPage {
-                layout,
-                nav: TenantNav::new(&t.tenant, &t.member),
-                form,
-                errors,
-                time_zones: time_zone_options(),
-            })?;
+            let page = render(&SettingsPage::new(layout, &t, form, errors))?;
             Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response())
         }
     }

@@ -12,6 +12,7 @@ use crate::stripe_billing::{
     active, billing, deliver, subscribed, subscription_event, with_status, with_stripe,
 };
 use crate::support::{TestApp, csrf_field, each_backend};
+use crate::tenant_export::owned_rows;
 
 /// A signed-in super-admin who passed a second factor.
 async fn super_admin(app: &TestApp) -> reqwest::Client {
@@ -460,6 +461,90 @@ async fn impersonation_is_audited_shows_a_banner_and_ends_back_in_the_panel() {
         );
         let again = end_impersonation(&app, &admin, &csrf_field(&audit)).await;
         assert_eq!(again.status(), 404, "nothing to end");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn deleting_a_tenant_cancels_stripe_first_and_leaves_no_row_in_any_tenant_table() {
+    with_stripe(&[], |app, stripe| async move {
+        let a = free_tenant(&app).await;
+        let kept = TenantFixture::create(&app.db, "kept").await;
+        subscribed(&app, &stripe, &a.id.to_string()).await;
+        let owner = app.client_for(a.owner).await;
+        let delete = |confirm: &str| {
+            owner
+                .delete(app.url("/api/v1/t/alpha"))
+                .json(&serde_json::json!({ "confirm": confirm }))
+                .send()
+        };
+        let has_rows = || async { owned_rows(&app, a.id).await.values().any(|n| *n > 0) };
+
+        assert_eq!(
+            delete("beta").await.unwrap().status(),
+            422,
+            "the slug, typed"
+        );
+        stripe.set_failing(true);
+        let refused = delete("alpha").await.unwrap();
+        assert_eq!(refused.status(), 502, "Stripe failed: nothing deleted");
+        assert!(has_rows().await);
+        stripe.set_failing(false);
+
+        // The owner confirms on the settings page.
+        let page = text(&owner, app.url("/t/alpha/settings")).await;
+        assert!(
+            page.contains("Delete the organisation") && page.contains("/api/v1/t/alpha/export")
+        );
+        let form = [
+            ("csrf_token", csrf_field(&page)),
+            ("confirm", "alpha".to_owned()),
+        ];
+        let fields: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let deleted = app
+            .post_form(&owner, "/t/alpha/settings/delete", &fields)
+            .await;
+        assert_eq!(deleted.status(), 303);
+        assert_eq!(deleted.headers()["location"], "/tenants");
+        assert_eq!(
+            stripe.requests_to("DELETE /v1/subscriptions/sub_1").len(),
+            2,
+            "canceled first (once refused, once done)"
+        );
+        let left = owned_rows(&app, a.id).await;
+        assert!(left.values().all(|n| *n == 0), "rows left: {left:?}");
+        assert_eq!(
+            owned_rows(&app, kept.id).await["tenants"],
+            1,
+            "another tenant is untouched"
+        );
+        assert_eq!(
+            owner
+                .get(app.url("/t/alpha/locations"))
+                .send()
+                .await
+                .unwrap()
+                .status(),
+            404
+        );
+
+        // A super-admin deletes another, with a reason in the audit log.
+        let admin = super_admin(&app).await;
+        let done = act(
+            &app,
+            &admin,
+            &format!("/admin/tenants/{}/delete", kept.id),
+            &[("reason", "closed their account by email")],
+        )
+        .await;
+        assert_eq!(done.status(), 303);
+        assert!(owned_rows(&app, kept.id).await.values().all(|n| *n == 0));
+        assert!(
+            audit_reasons(&app)
+                .await
+                .iter()
+                .any(|r| r.contains("deleted the tenant") && r.contains("closed their account"))
+        );
     })
     .await;
 }

@@ -9,7 +9,6 @@ use std::collections::{HashMap, HashSet};
 
 use askama::Template;
 use axum::extract::State;
-use axum::http::header;
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use jiff::tz::TimeZone;
 use serde::Deserialize;
@@ -28,7 +27,7 @@ use crate::http::AppState;
 use crate::http::extract::{Form, Path, Query};
 use crate::http::routes::{Access, Routes, get, post};
 use crate::ids::LocationId;
-use crate::pages::{Layout, TenantNav, render};
+use crate::pages::{Layout, TenantNav, attachment, render};
 use crate::sessions::flash::{self, Flash};
 use crate::tenancy::permissions::LocationVisibility;
 use crate::tenancy::{InTenant, Member, TenantScope};
@@ -654,7 +653,7 @@ async fn inspection(
     mut t: InTenant,
     Query(query): Query<InspectionQuery>,
 ) -> Result<Html<String>, AppError> {
-    let inspection = inspection_of(&mut t, employees::api::keys(&state)?, &query).await?;
+    let inspection = inspection_of(&mut t, state.keys()?, &query).await?;
     let mut locations = vec![(String::new(), "All locations".to_owned())];
     locations.extend(
         crate::locations::list(
@@ -699,7 +698,7 @@ async fn inspection_csv(
     mut t: InTenant,
     Query(query): Query<InspectionQuery>,
 ) -> Result<Response, AppError> {
-    let inspection = inspection_of(&mut t, employees::api::keys(&state)?, &query).await?;
+    let inspection = inspection_of(&mut t, state.keys()?, &query).await?;
     let mut csv = csv::Writer::from_writer(Vec::new());
     let header = [
         "employee_number",
@@ -745,19 +744,4 @@ async fn inspection_csv(
         ),
         body,
     ))
-}
-
-/// A file to download, as a response.
-pub fn attachment(content_type: &str, filename: &str, body: Vec<u8>) -> Response {
-    (
-        [
-            (header::CONTENT_TYPE, content_type.to_owned()),
-            (
-                header::CONTENT_DISPOSITION,
-                format!("attachment; filename=\"{filename}\""),
-            ),
-        ],
-        body,
-    )
-        .into_response()
 }

@@ -113,6 +113,22 @@ pub async fn export<W: Write + Seek>(
     Ok(Exported { manifest, rows })
 }
 
+/// The archive of `tenant`, in memory (for a download), and its file name.
+///
+/// # Errors
+/// As [`export`].
+pub async fn to_bytes(
+    db: &Db,
+    keys: &Keys,
+    tenant: TenantId,
+) -> Result<(Vec<u8>, String), PortabilityError> {
+    let mut out = std::io::Cursor::new(Vec::new());
+    let exported = export(db, keys, tenant, &mut out).await?;
+    let day = OffsetDateTime::now_utc().date();
+    let name = format!("{}-export-{day}.zip", exported.manifest.tenant.slug);
+    Ok((out.into_inner(), name))
+}
+
 /// A tenant-owned table's rows, by id.
 async fn read(scope: &mut TenantScope, table: &Table) -> Result<Vec<Row>, sqlx::Error> {
     let tenant = scope.tenant_id();

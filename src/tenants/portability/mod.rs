@@ -95,6 +95,16 @@ pub enum PortabilityError {
     Io(#[from] std::io::Error),
 }
 
+impl From<PortabilityError> for crate::error::AppError {
+    fn from(error: PortabilityError) -> Self {
+        match error {
+            PortabilityError::Database(error) => Self::Database(error),
+            PortabilityError::NoSuchTenant(_) => Self::NotFound,
+            other => Self::Internal(other.to_string()),
+        }
+    }
+}
+
 impl From<zip::result::ZipError> for PortabilityError {
     fn from(error: zip::result::ZipError) -> Self {
         Self::Damaged(error.to_string())

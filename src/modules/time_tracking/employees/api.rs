@@ -45,17 +45,6 @@ pub(crate) fn lookup_key(state: &AppState) -> Result<&LookupKey, AppError> {
     })
 }
 
-/// The keys employees' national ids are encrypted with.
-pub(crate) fn keys(state: &AppState) -> Result<&Keys, AppError> {
-    state.keys.as_deref().ok_or_else(|| {
-        AppError::NotConfigured(
-            "National ids are stored encrypted with ENCRYPTION_KEYS: ask the operator to set it \
-             (see the README)."
-                .to_owned(),
-        )
-    })
-}
-
 /// An employee as the API shows them: with their national id, decrypted.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct EmployeeDetails {
@@ -92,7 +81,7 @@ pub(crate) async fn list(
     Query(query): Query<ListQuery>,
 ) -> Result<Json<Vec<EmployeeDetails>>, AppError> {
     t.member.authorize(TimeAction::ManageEmployees)?;
-    let keys = keys(&state)?;
+    let keys = state.keys()?;
     let visibility = t.member.location_visibility();
     let employees = match query.national_id {
         Some(national_id) => {
@@ -130,7 +119,7 @@ pub(crate) async fn create(
     Json(input): Json<EmployeeInput>,
 ) -> Result<(StatusCode, Json<WithPin>), AppError> {
     t.member.authorize(TimeAction::ManageEmployees)?;
-    let (keys, key) = (keys(&state)?, lookup_key(&state)?);
+    let (keys, key) = (state.keys()?, lookup_key(&state)?);
     let valid = input.validate(dates::today(&t.tenant.time_zone))?;
     let (employee, pin) = super::create(
         &mut t.scope,
@@ -166,7 +155,7 @@ pub(crate) async fn show(
 ) -> Result<Json<EmployeeDetails>, AppError> {
     let employee = visible(&mut t, id).await?;
     t.member.authorize(TimeAction::ManageEmployees)?;
-    EmployeeDetails::of(employee, keys(&state)?).map(Json)
+    EmployeeDetails::of(employee, state.keys()?).map(Json)
 }
 
 /// The fields to change; those left out keep their value.
@@ -220,7 +209,7 @@ pub(crate) async fn update(
 ) -> Result<Json<WithPin>, AppError> {
     let current = visible(&mut t, id).await?;
     t.member.authorize(TimeAction::ManageEmployees)?;
-    let (keys, key) = (keys(&state)?, lookup_key(&state)?);
+    let (keys, key) = (state.keys()?, lookup_key(&state)?);
     let national_id = match patch.national_id {
         Some(national_id) => national_id,
         None => current.national_id(keys)?,
@@ -278,7 +267,7 @@ pub(crate) async fn new_pin(
             "This employee is inactive: reactivate them to issue a PIN.".to_owned(),
         ));
     }
-    let (keys, key) = (keys(&state)?, lookup_key(&state)?);
+    let (keys, key) = (state.keys()?, lookup_key(&state)?);
     let employee = EmployeeDetails::of(employee, keys)?;
     let pin = super::pin::issue(&mut t.scope, key, id).await?;
     t.scope.commit().await?;

@@ -201,7 +201,7 @@ async fn hire(
     Form(form): Form<HireForm>,
 ) -> Result<Response, AppError> {
     t.member.authorize(TimeAction::ManageEmployees)?;
-    let (keys, key) = (super::api::keys(&state)?, super::api::lookup_key(&state)?);
+    let (keys, key) = (state.keys()?, super::api::lookup_key(&state)?);
     let today = dates::today(&t.tenant.time_zone);
     let valid = match form.input().and_then(|input| input.validate(today)) {
         Ok(valid) => valid,

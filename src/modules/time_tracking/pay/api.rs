@@ -17,10 +17,11 @@ use crate::http::AppState;
 use crate::http::extract::{Json, Path, Query};
 use crate::http::routes::{Access, Routes, get, put};
 use crate::ids::LocationId;
+use crate::modules::time_tracking::dates;
 use crate::modules::time_tracking::holidays::seen_location;
-use crate::modules::time_tracking::pages::{Month, attachment};
+use crate::modules::time_tracking::pages::Month;
 use crate::modules::time_tracking::permissions::TimeAction;
-use crate::modules::time_tracking::{dates, employees};
+use crate::pages::attachment;
 use crate::tenancy::InTenant;
 
 pub fn routes() -> Routes {
@@ -165,7 +166,7 @@ async fn computed(
 ) -> Result<(Month, Payroll), AppError> {
     t.member.authorize(TimeAction::Payroll)?;
     let month = query.month(&t.tenant.time_zone, Month::preceding)?;
-    let keys = employees::api::keys(state)?;
+    let keys = state.keys()?;
     let payroll = payroll::compute(&mut t.scope, keys, month.first, month.last).await?;
     Ok((month, payroll))
 }

@@ -16,8 +16,8 @@ use crate::accounts::email::Email;
 use crate::error::AppError;
 use crate::jobs::scheduled::{self, Run, RunFuture, Schedule};
 use crate::mail::{Attachment, Mail, render};
+use crate::modules::time_tracking::SettingsId;
 use crate::modules::time_tracking::pages::Month;
-use crate::modules::time_tracking::{SettingsId, employees};
 use crate::tenancy::permissions::LocationVisibility;
 use crate::tenancy::{Intent, Role, TenantScope, for_tenant};
 use crate::{on_tx, text_body};
@@ -127,7 +127,7 @@ fn payroll_email(run: &Run) -> RunFuture<'_> {
         let Some(to) = accountant(&mut scope).await?.accountant_email else {
             return Ok(());
         };
-        let keys = employees::api::keys(&run.state)?;
+        let keys = run.state.keys()?;
         let payroll = payroll::compute(&mut scope, keys, month.first, month.last).await?;
         if payroll.summary.is_empty() {
             return Ok(());

@@ -16,10 +16,10 @@ use crate::http::AppState;
 use crate::http::extract::{Form, Path, Query};
 use crate::http::routes::{Access, Routes, get, post};
 use crate::ids::LocationId;
+use crate::modules::time_tracking::dates;
 use crate::modules::time_tracking::holidays::seen_location;
 use crate::modules::time_tracking::pages::{Month, Tabs, refusal};
 use crate::modules::time_tracking::permissions::TimeAction;
-use crate::modules::time_tracking::{dates, employees};
 use crate::pages::{Layout, TenantNav, render};
 use crate::sessions::flash::{self, Flash};
 use crate::tenancy::InTenant;
@@ -321,7 +321,7 @@ async fn payroll(
 ) -> Result<Html<String>, AppError> {
     t.member.authorize(TimeAction::Payroll)?;
     let month = query.month(&t.tenant.time_zone, Month::preceding)?;
-    let keys = employees::api::keys(&state)?;
+    let keys = state.keys()?;
     let payroll = payroll::compute(&mut t.scope, keys, month.first, month.last).await?;
     let accountant_email = super::email::accountant(&mut t.scope)
         .await?
