@@ -8,8 +8,10 @@ use crate::support::each_backend;
 #[test]
 fn tenant_routes_and_only_they_carry_the_tenant_slug() {
     for route in app::http::routes().infos() {
-        let under_tenant =
-            route.path.starts_with("/t/{slug}/") || route.path.starts_with("/api/v1/t/{slug}/");
+        // The tenant itself (`DELETE /api/v1/t/{slug}`), or under it.
+        let under_tenant = route.path == "/api/v1/t/{slug}"
+            || route.path.starts_with("/t/{slug}/")
+            || route.path.starts_with("/api/v1/t/{slug}/");
         match route.access {
             Access::Tenant => assert!(
                 under_tenant,
