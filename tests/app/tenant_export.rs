@@ -32,19 +32,26 @@ pub async fn import_archive(app: &TestApp, archive: &[u8]) -> Result<Imported, P
     import::import(&app.db, keys, lookup, Cursor::new(archive)).await
 }
 
-/// Each file's rows by path (the manifest's date left out).
-pub fn contents(archive: &[u8]) -> BTreeMap<String, Vec<Value>> {
+/// Every file of the archive, by name, as text.
+fn entries(archive: &[u8]) -> Vec<(String, String)> {
     let mut zip = zip::ZipArchive::new(Cursor::new(archive)).expect("a zip");
     let names: Vec<String> = zip.file_names().map(|n| n.unwrap().into_owned()).collect();
     names
         .into_iter()
-        .filter(|name| name.ends_with(".jsonl"))
         .map(|name| {
             let mut text = String::new();
-            zip.by_name(&name)
-                .unwrap()
-                .read_to_string(&mut text)
-                .unwrap();
+            zip.by_name(&name).unwrap().read_to_string(&mut text).unwrap();
+            (name, text)
+        })
+        .collect()
+}
+
+/// Each file's rows by path (the manifest's date left out).
+pub fn contents(archive: &[u8]) -> BTreeMap<String, Vec<Value>> {
+    entries(archive)
+        .into_iter()
+        .filter(|(name, _)| name.ends_with(".jsonl"))
+        .map(|(name, text)| {
             let rows = text
                 .lines()
                 .map(|line| serde_json::from_str(line).expect("JSON"))
@@ -55,12 +62,10 @@ pub fn contents(archive: &[u8]) -> BTreeMap<String, Vec<Value>> {
 }
 
 fn manifest(archive: &[u8]) -> Value {
-    let mut zip = zip::ZipArchive::new(Cursor::new(archive)).expect("a zip");
-    let mut text = String::new();
-    zip.by_name("manifest.json")
-        .unwrap()
-        .read_to_string(&mut text)
-        .unwrap();
+    let (_, text) = entries(archive)
+        .into_iter()
+        .find(|(name, _)| name == "manifest.json")
+        .expect("a manifest");
     serde_json::from_str(&text).unwrap()
 }
 
@@ -177,21 +182,7 @@ fn rewrite(
     change: impl Fn(&str) -> String,
     fix_checksum: bool,
 ) -> Vec<u8> {
-    let mut files: Vec<(String, String)> = {
-        let mut zip = zip::ZipArchive::new(Cursor::new(archive)).unwrap();
-        let names: Vec<String> = zip.file_names().map(|n| n.unwrap().into_owned()).collect();
-        names
-            .into_iter()
-            .map(|name| {
-                let mut text = String::new();
-                zip.by_name(&name)
-                    .unwrap()
-                    .read_to_string(&mut text)
-                    .unwrap();
-                (name, text)
-            })
-            .collect()
-    };
+    let mut files = entries(archive);
     let changed = change(&files.iter().find(|(n, _)| n == path).unwrap().1);
     if fix_checksum {
         let (_, manifest) = files
