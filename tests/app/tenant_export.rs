@@ -40,7 +40,10 @@ fn entries(archive: &[u8]) -> Vec<(String, String)> {
         .into_iter()
         .map(|name| {
             let mut text = String::new();
-            zip.by_name(&name).unwrap().read_to_string(&mut text).unwrap();
+            zip.by_name(&name)
+                .unwrap()
+                .read_to_string(&mut text)
+                .unwrap();
             (name, text)
         })
         .collect()
