@@ -289,21 +289,11 @@ async fn next_month_forecast(
         month.last,
     )
     .await?;
-    let money = |cents| super::pay::pages::money(cents, forecast.currency);
+    let (locations, total) = forecast.labelled();
     Ok(Some(ForecastView {
         month,
-        total: money(forecast.total_cents),
-        locations: forecast
-            .locations
-            .iter()
-            .map(|l| {
-                (
-                    l.location_name.clone(),
-                    l.working_days,
-                    money(l.expected_cost_cents),
-                )
-            })
-            .collect(),
+        total,
+        locations,
     }))
 }
 

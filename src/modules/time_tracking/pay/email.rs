@@ -191,22 +191,13 @@ fn forecast_email(run: &Run) -> RunFuture<'_> {
             .filter(|m| m.role == Role::Owner)
             .map(|m| m.email)
             .collect();
+        let (locations, total) = forecast.labelled();
         let mail = ForecastMail {
             app_name: crate::brand::APP_NAME,
             tenant_name: tenant_name(&mut scope).await?,
             month: month.label.clone(),
-            total: money(forecast.total_cents, forecast.currency),
-            locations: forecast
-                .locations
-                .iter()
-                .map(|l| {
-                    (
-                        l.location_name.clone(),
-                        l.working_days,
-                        money(l.expected_cost_cents, forecast.currency),
-                    )
-                })
-                .collect(),
+            total,
+            locations,
         };
         drop(scope);
         for owner in owners {

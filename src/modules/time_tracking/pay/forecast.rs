@@ -35,6 +35,26 @@ pub struct Forecast {
     pub total_cents: i64,
 }
 
+impl Forecast {
+    /// Each location as it is shown (name, working days, expected cost as
+    /// money), and the total: for the board and the owners' email.
+    pub fn labelled(&self) -> (Vec<(String, u32, String)>, String) {
+        let money = |cents| super::pages::money(cents, self.currency);
+        let locations = self
+            .locations
+            .iter()
+            .map(|l| {
+                (
+                    l.location_name.clone(),
+                    l.working_days,
+                    money(l.expected_cost_cents),
+                )
+            })
+            .collect();
+        (locations, money(self.total_cents))
+    }
+}
+
 /// The forecast of `first..=last` (a month) for the locations the member
 /// sees.
 ///
