@@ -11,9 +11,10 @@ use zip::write::SimpleFileOptions;
 use super::values::{self, Row};
 use super::{
     FORMAT, FORMAT_VERSION, MANIFEST, Manifest, ManifestFile, ManifestTenant, PortabilityError,
-    SENSITIVE, TENANT_FILE, USERS_FILE, global, is_blind_index, left_out, sealed,
+    SENSITIVE, TENANT_FILE, USERS_FILE, global, left_out, sealed_in,
 };
 use crate::crypto::Keys;
+use crate::crypto::sealed::SealedColumn;
 use crate::db::Db;
 use crate::db::schema::{self, Table};
 use crate::ids::TenantId;
@@ -62,8 +63,9 @@ pub async fn export<W: Write + Seek>(
     let mut members = Vec::new();
     for table in owned.iter().filter(|t| !left_out.contains(&t.name)) {
         let mut rows = read(&mut scope, table).await?;
+        let sealed = sealed_in(&table.name);
         for row in &mut rows {
-            clean(keys, table, row)?;
+            clean(keys, table, &sealed, row)?;
         }
         if table.name == "memberships" {
             members = rows
@@ -132,9 +134,9 @@ pub async fn to_bytes(
 /// A tenant-owned table's rows, by id.
 async fn read(scope: &mut TenantScope, table: &Table) -> Result<Vec<Row>, sqlx::Error> {
     let tenant = scope.tenant_id();
+    let sql = values::select_sql(table, "WHERE tenant_id = $1 ORDER BY id");
     match scope.tx() {
         Tx::Sqlite(tx) => {
-            let sql = values::select_sql(table, "WHERE tenant_id = $1 ORDER BY id");
             let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
                 .bind(tenant)
                 .fetch_all(&mut **tx)
@@ -142,7 +144,6 @@ async fn read(scope: &mut TenantScope, table: &Table) -> Result<Vec<Row>, sqlx::
             rows.iter().map(|r| values::from_sqlite(table, r)).collect()
         }
         Tx::Postgres(tx) => {
-            let sql = values::select_sql(table, "WHERE tenant_id = $1 ORDER BY id");
             let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
                 .bind(tenant)
                 .fetch_all(&mut **tx)
@@ -154,19 +155,34 @@ async fn read(scope: &mut TenantScope, table: &Table) -> Result<Vec<Row>, sqlx::
     }
 }
 
-/// Decrypts encrypted columns; empties credentials and blind indexes.
-fn clean(keys: &Keys, table: &Table, row: &mut Row) -> Result<(), PortabilityError> {
+/// Decrypts the `sealed` columns; empties credentials and blind indexes.
+fn clean(
+    keys: &Keys,
+    table: &Table,
+    sealed: &[&SealedColumn],
+    row: &mut Row,
+) -> Result<(), PortabilityError> {
+    for (column, value) in row.iter_mut() {
+        if column.ends_with("_digest") {
+            *value = Value::Null;
+        }
+    }
     let id = row
         .get("id")
         .and_then(Value::as_str)
         .unwrap_or_default()
         .to_owned();
-    for (column, value) in row.iter_mut() {
-        if column.ends_with("_digest") || is_blind_index(&table.name, column) {
+    for column in sealed {
+        if let Some(index) = &column.blind_index
+            && let Some(value) = row.get_mut(index.column)
+        {
             *value = Value::Null;
-        } else if let (Some(sealed), Some(stored)) = (sealed(&table.name, column), value.as_str()) {
-            let plain = sealed.open(keys, &id, stored).map_err(|error| {
-                PortabilityError::Keys(format!("{}.{column} of {id}: {error}", table.name))
+        }
+        if let Some(value) = row.get_mut(column.column)
+            && let Some(stored) = value.as_str()
+        {
+            let plain = column.open(keys, &id, stored).map_err(|error| {
+                PortabilityError::Keys(format!("{}.{} of {id}: {error}", table.name, column.column))
             })?;
             *value = Value::from(plain);
         }

@@ -12,7 +12,7 @@ use sha2::{Digest, Sha256};
 use super::values::{self, Row};
 use super::{
     FORMAT, FORMAT_VERSION, MANIFEST, Manifest, PortabilityError, TENANT_FILE, USERS_FILE, global,
-    sealed,
+    sealed_in,
 };
 use crate::crypto::{Keys, LookupKey};
 use crate::db::Db;
@@ -85,7 +85,12 @@ pub async fn import<R: Read + Seek>(
         .iter()
         .map(|(table, rows)| (table.as_str(), rows))
         .collect();
-    let (users, new_users, created) = restore_users(db, &tables, by_table.get("users")).await?;
+    let (users, new_users, created) = restore_users(
+        db,
+        &tables,
+        by_table.get("users").map_or(&[], |rows| rows.as_slice()),
+    )
+    .await?;
     let written = async {
         let tenant_rows = by_table
             .get("tenants")
@@ -191,12 +196,12 @@ fn entry<R: Read + Seek>(
 async fn restore_users(
     db: &Db,
     tables: &BTreeMap<String, Table>,
-    rows: Option<&&Vec<Row>>,
+    rows: &[Row],
 ) -> Result<(HashMap<String, UserId>, Vec<String>, Vec<UserId>), PortabilityError> {
     let mut map = HashMap::new();
     let (mut emails, mut created) = (Vec::new(), Vec::new());
     let mut new_rows = Vec::new();
-    for row in rows.map(|r| r.as_slice()).unwrap_or_default() {
+    for row in rows {
         let (Some(archived), Some(email)) = (global::user_id(&row["id"]), row["email"].as_str())
         else {
             return Err(PortabilityError::Damaged(
@@ -241,6 +246,7 @@ fn prepare(
         .filter(|(_, parent)| parent == "users")
         .map(|(column, _)| column.as_str())
         .collect();
+    let sealed = sealed_in(&table.name);
     rows.iter()
         .map(|row| {
             let mut row = row.clone();
@@ -260,18 +266,20 @@ fn prepare(
                     row.insert((*column).to_owned(), Value::from(mapped.to_string()));
                 }
             }
-            let plain: Vec<(String, String)> = row
-                .iter()
-                .filter(|(column, _)| sealed(&table.name, column).is_some())
-                .filter_map(|(column, value)| Some((column.clone(), value.as_str()?.to_owned())))
-                .collect();
-            for (column, plaintext) in plain {
-                let Some(sealed) = sealed(&table.name, &column) else {
+            for column in &sealed {
+                let Some(plaintext) = row
+                    .get(column.column)
+                    .and_then(Value::as_str)
+                    .map(str::to_owned)
+                else {
                     continue;
                 };
-                row.insert(column, Value::from(sealed.seal(keys, &id, &plaintext)));
-                if let Some(index) = &sealed.blind_index {
-                    let digest = sealed.digest(lookup, &plaintext);
+                row.insert(
+                    column.column.to_owned(),
+                    Value::from(column.seal(keys, &id, &plaintext)),
+                );
+                if let Some(index) = &column.blind_index {
+                    let digest = column.digest(lookup, &plaintext);
                     row.insert(
                         index.column.to_owned(),
                         digest.map_or(Value::Null, Value::from),

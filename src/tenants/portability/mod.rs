@@ -136,19 +136,11 @@ fn left_out(tables: &[Table]) -> Vec<String> {
     }
 }
 
-/// The app's encrypted column in `table`, if `column` is one.
-fn sealed(table: &str, column: &str) -> Option<&'static SealedColumn> {
+/// The app's encrypted columns in `table` (looked up once per table, not
+/// per value).
+fn sealed_in(table: &str) -> Vec<&'static SealedColumn> {
     crate::crypto::sealed::all()
         .into_iter()
-        .find(|s| s.tenant_owned && s.table == table && s.column == column)
-}
-
-/// A column whose value is derived from an encrypted one (its blind index):
-/// recomputed on import, never exported.
-fn is_blind_index(table: &str, column: &str) -> bool {
-    crate::crypto::sealed::all().into_iter().any(|s| {
-        s.tenant_owned
-            && s.table == table
-            && s.blind_index.as_ref().is_some_and(|i| i.column == column)
-    })
+        .filter(|s| s.tenant_owned && s.table == table)
+        .collect()
 }
