@@ -13,9 +13,8 @@ use std::fmt::Display;
 use super::{CryptoError, Keys, LookupKey, VERSION};
 use crate::db::Db;
 use crate::ids::{RowId, TenantId};
-use crate::on_backend;
 use crate::on_tx;
-use crate::tenancy::scope::{Intent, ScopeError, TenantScope, for_tenant};
+use crate::tenancy::scope::{Intent, ScopeError, TenantScope, Tx, for_tenant};
 
 /// A column of sealed values. Its table has an `id` column (and, when
 /// tenant-owned, a `tenant_id` one).
@@ -101,7 +100,9 @@ fn open_bytes(keys: &Keys, owner: &str, stored: &str) -> Result<Vec<u8>, CryptoE
 }
 
 fn is_sealed(stored: &str) -> bool {
-    stored.starts_with(&format!("{VERSION}."))
+    stored
+        .strip_prefix(VERSION)
+        .is_some_and(|rest| rest.starts_with('.'))
 }
 
 /// What a rotation did, column by column.
@@ -160,44 +161,20 @@ pub async fn rotate(
         for tenant in owners {
             let mut after = RowId::from(uuid::Uuid::nil());
             loop {
-                let (done, last) = match tenant {
-                    Some(tenant) => {
-                        let mut scope = for_tenant(db, tenant, Intent::Write).await?;
-                        let stale =
-                            tenant_rows::stale(&mut scope, column, &newest, after, batch).await?;
-                        let mut done = 0;
-                        for (id, old) in &stale {
-                            let (new, digest) = reseal(keys, lookup, column, *id, old)?;
-                            done +=
-                                tenant_rows::replace(&mut scope, column, *id, old, &new, digest)
-                                    .await?;
-                        }
-                        scope.commit().await?;
-                        (done, stale.last().map(|(id, _)| *id))
-                    }
-                    None => {
-                        let stale = global::stale(db, column, &newest, after, batch).await?;
-                        let mut done = 0;
-                        for (id, old) in &stale {
-                            let (new, digest) = reseal(keys, lookup, column, *id, old)?;
-                            done += global::replace(db, column, *id, old, &new, digest).await?;
-                        }
-                        (done, stale.last().map(|(id, _)| *id))
-                    }
-                };
-                rewritten += done;
-                match last {
-                    Some(last) => after = last,
+                let mut rows = Rows::open(db, column, tenant, Intent::Write).await?;
+                let stale = rows.stale(&newest, after, batch).await?;
+                for (id, old) in &stale {
+                    let (new, digest) = reseal(keys, lookup, column, *id, old)?;
+                    rewritten += rows.replace(*id, old, &new, digest).await?;
+                }
+                rows.commit().await?;
+                match stale.last() {
+                    Some((last, _)) => after = *last,
                     None => break,
                 }
             }
-            rotation.remaining += match tenant {
-                Some(tenant) => {
-                    let mut scope = for_tenant(db, tenant, Intent::Read).await?;
-                    tenant_rows::count_stale(&mut scope, column, &newest).await?
-                }
-                None => global::count_stale(db, column, &newest).await?,
-            };
+            let mut rows = Rows::open(db, column, tenant, Intent::Read).await?;
+            rotation.remaining += rows.count_stale(&newest).await?;
         }
         rotation.rewritten.push((column.name(), rewritten));
     }
@@ -237,47 +214,123 @@ fn stale_condition(column: &SealedColumn, newest: &str) -> String {
     format!("{c} IS NOT NULL AND {c} <> '' AND {c} NOT LIKE '{newest}'")
 }
 
-mod tenant_rows {
-    use super::*;
+/// One column's rows in one transaction: a tenant's scope for a
+/// tenant-owned column (its rows only, Row-Level Security in force), a
+/// plain transaction for a global one.
+struct Rows<'a> {
+    column: &'a SealedColumn,
+    owner: Owner,
+}
 
-    pub(super) async fn stale(
-        scope: &mut TenantScope,
-        column: &SealedColumn,
+enum Owner {
+    Tenant(TenantScope),
+    Global(Tx),
+}
+
+impl<'a> Rows<'a> {
+    async fn open(
+        db: &Db,
+        column: &'a SealedColumn,
+        tenant: Option<TenantId>,
+        intent: Intent,
+    ) -> Result<Self, RotateError> {
+        let owner = match tenant {
+            Some(tenant) => Owner::Tenant(for_tenant(db, tenant, intent).await?),
+            None => Owner::Global(Tx::global(db).await?),
+        };
+        Ok(Self { column, owner })
+    }
+
+    /// The transaction, and the tenant its statements are bound to.
+    fn tx(&mut self) -> (&mut Tx, Option<TenantId>) {
+        match &mut self.owner {
+            Owner::Tenant(scope) => {
+                let tenant = scope.tenant_id();
+                (scope.tx(), Some(tenant))
+            }
+            Owner::Global(tx) => (tx, None),
+        }
+    }
+
+    /// ` AND tenant_id = $n` in a tenant's scope; nothing on a global table.
+    fn tenant_condition(&self, n: usize) -> String {
+        match self.owner {
+            Owner::Tenant(_) => format!(" AND tenant_id = ${n}"),
+            Owner::Global(_) => String::new(),
+        }
+    }
+
+    async fn commit(self) -> Result<(), RotateError> {
+        match self.owner {
+            Owner::Tenant(scope) => scope.commit().await?,
+            Owner::Global(tx) => tx.commit().await?,
+        }
+        Ok(())
+    }
+
+    /// Up to `batch` values after row `after` not under the newest key.
+    async fn stale(
+        &mut self,
         newest: &str,
         after: RowId,
         batch: i64,
     ) -> Result<Vec<Stale>, sqlx::Error> {
-        let tenant = scope.tenant_id();
         let sql = format!(
-            "SELECT id, {c} FROM {t} WHERE tenant_id = $1 AND id > $2 AND {cond} ORDER BY id LIMIT $3",
-            c = column.column,
-            t = column.table,
-            cond = stale_condition(column, newest),
+            "SELECT id, {c} FROM {t} WHERE id > $1 AND {cond}{tenant} ORDER BY id LIMIT $2",
+            c = self.column.column,
+            t = self.column.table,
+            cond = stale_condition(self.column, newest),
+            tenant = self.tenant_condition(3),
         );
-        on_tx!(scope.tx(), |conn| sqlx::query_as(sqlx::AssertSqlSafe(sql))
-            .bind(tenant)
-            .bind(after)
-            .bind(batch)
+        let (tx, tenant) = self.tx();
+        on_tx!(tx, |conn| {
+            let query = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+                .bind(after)
+                .bind(batch);
+            match tenant {
+                Some(tenant) => query.bind(tenant),
+                None => query,
+            }
             .fetch_all(conn)
-            .await)
+            .await
+        })
     }
 
-    pub(super) async fn replace(
-        scope: &mut TenantScope,
-        column: &SealedColumn,
+    /// Replaces row `id`'s value with `new` (and its blind index), only if
+    /// it still holds `old`.
+    async fn replace(
+        &mut self,
         id: RowId,
         old: &str,
         new: &str,
         digest: Option<String>,
     ) -> Result<u64, sqlx::Error> {
-        let tenant = scope.tenant_id();
-        let sql = update_sql(column);
-        on_tx!(scope.tx(), |conn| {
+        // $1 the row, $2 the new value, $3 the value read; then the tenant
+        // and the blind index's digest, when there are.
+        let tenant_condition = self.tenant_condition(4);
+        let index = self
+            .column
+            .blind_index
+            .as_ref()
+            .map_or(String::new(), |index| {
+                let n = if tenant_condition.is_empty() { 4 } else { 5 };
+                format!(", {} = ${n}", index.column)
+            });
+        let sql = format!(
+            "UPDATE {t} SET {c} = $2{index} WHERE id = $1 AND {c} = $3{tenant_condition}",
+            t = self.column.table,
+            c = self.column.column,
+        );
+        let (tx, tenant) = self.tx();
+        on_tx!(tx, |conn| {
             let query = sqlx::query(sqlx::AssertSqlSafe(sql))
                 .bind(id)
                 .bind(new)
-                .bind(old)
-                .bind(tenant);
+                .bind(old);
+            let query = match tenant {
+                Some(tenant) => query.bind(tenant),
+                None => query,
+            };
             match digest {
                 Some(digest) => query.bind(digest),
                 None => query,
@@ -288,115 +341,24 @@ mod tenant_rows {
         })
     }
 
-    pub(super) async fn count_stale(
-        scope: &mut TenantScope,
-        column: &SealedColumn,
-        newest: &str,
-    ) -> Result<u64, sqlx::Error> {
-        let tenant = scope.tenant_id();
+    /// How many values are not under the newest key.
+    async fn count_stale(&mut self, newest: &str) -> Result<u64, sqlx::Error> {
         let sql = format!(
-            "SELECT COUNT(*) FROM {t} WHERE tenant_id = $1 AND {cond}",
-            t = column.table,
-            cond = stale_condition(column, newest),
+            "SELECT COUNT(*) FROM {t} WHERE {cond}{tenant}",
+            t = self.column.table,
+            cond = stale_condition(self.column, newest),
+            tenant = self.tenant_condition(1),
         );
-        let count: i64 = on_tx!(scope.tx(), |conn| sqlx::query_scalar(sqlx::AssertSqlSafe(
-            sql
-        ))
-        .bind(tenant)
-        .fetch_one(conn)
-        .await)?;
-        Ok(count.unsigned_abs())
-    }
-}
-
-/// The same on a global table (users), straight on the pool.
-mod global {
-    use super::*;
-
-    pub(super) async fn stale(
-        db: &Db,
-        column: &SealedColumn,
-        newest: &str,
-        after: RowId,
-        batch: i64,
-    ) -> Result<Vec<Stale>, sqlx::Error> {
-        let sql = format!(
-            "SELECT id, {c} FROM {t} WHERE id > $1 AND {cond} ORDER BY id LIMIT $2",
-            c = column.column,
-            t = column.table,
-            cond = stale_condition(column, newest),
-        );
-        on_backend!(db, |pool| sqlx::query_as(sqlx::AssertSqlSafe(sql))
-            .bind(after)
-            .bind(batch)
-            .fetch_all(pool)
-            .await)
-    }
-
-    pub(super) async fn replace(
-        db: &Db,
-        column: &SealedColumn,
-        id: RowId,
-        old: &str,
-        new: &str,
-        digest: Option<String>,
-    ) -> Result<u64, sqlx::Error> {
-        let sql = update_sql(column);
-        on_backend!(db, |pool| {
-            let query = sqlx::query(sqlx::AssertSqlSafe(sql.clone()))
-                .bind(id)
-                .bind(new)
-                .bind(old);
-            match digest.clone() {
-                Some(digest) => query.bind(digest),
+        let (tx, tenant) = self.tx();
+        let count: i64 = on_tx!(tx, |conn| {
+            let query = sqlx::query_scalar(sqlx::AssertSqlSafe(sql));
+            match tenant {
+                Some(tenant) => query.bind(tenant),
                 None => query,
             }
-            .execute(pool)
+            .fetch_one(conn)
             .await
-            .map(|done| done.rows_affected())
-        })
-    }
-
-    pub(super) async fn count_stale(
-        db: &Db,
-        column: &SealedColumn,
-        newest: &str,
-    ) -> Result<u64, sqlx::Error> {
-        let sql = format!(
-            "SELECT COUNT(*) FROM {t} WHERE {cond}",
-            t = column.table,
-            cond = stale_condition(column, newest),
-        );
-        let count: i64 = on_backend!(db, |pool| sqlx::query_scalar(sqlx::AssertSqlSafe(
-            sql.clone()
-        ))
-        .fetch_one(pool)
-        .await)?;
+        })?;
         Ok(count.unsigned_abs())
     }
-}
-
-/// Replaces row `$1`'s value with `$2`, only if it still holds what was
-/// read (`$3`); then come the tenant, when tenant-owned, and the blind
-/// index's digest, when there is one.
-fn update_sql(column: &SealedColumn) -> String {
-    let mut next = 4;
-    let mut param = || {
-        next += 1;
-        format!("${}", next - 1)
-    };
-    let tenant = if column.tenant_owned {
-        format!(" AND tenant_id = {}", param())
-    } else {
-        String::new()
-    };
-    let index = match &column.blind_index {
-        Some(index) => format!(", {} = {}", index.column, param()),
-        None => String::new(),
-    };
-    format!(
-        "UPDATE {t} SET {c} = $2{index} WHERE id = $1 AND {c} = $3{tenant}",
-        t = column.table,
-        c = column.column,
-    )
 }

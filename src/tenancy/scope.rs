@@ -53,7 +53,20 @@ pub enum Tx {
 }
 
 impl Tx {
-    pub(super) async fn commit(self) -> Result<(), sqlx::Error> {
+    /// A transaction outside any tenant, for code that walks global tables
+    /// it doesn't know by name (key rotation, tenant import). Tenant rows
+    /// are never reached this way: they go through [`for_tenant`].
+    ///
+    /// # Errors
+    /// When no connection can be had.
+    pub(crate) async fn global(db: &Db) -> Result<Self, sqlx::Error> {
+        Ok(match db {
+            Db::Sqlite(pool) => Self::Sqlite(pool.begin().await?),
+            Db::Postgres(postgres) => Self::Postgres(postgres.pool.begin().await?),
+        })
+    }
+
+    pub(crate) async fn commit(self) -> Result<(), sqlx::Error> {
         match self {
             Self::Sqlite(tx) => tx.commit().await,
             Self::Postgres(tx) => tx.commit().await,

@@ -8,6 +8,7 @@ use crate::db::Db;
 use crate::db::schema::Table;
 use crate::ids::{TenantId, UserId};
 use crate::on_backend;
+use crate::tenancy::scope::Tx;
 
 /// The users an archive carries, by these columns only: never a password
 /// hash, a two-factor secret or a super-admin flag.
@@ -81,23 +82,9 @@ pub async fn insert(
     columns: &[String],
     rows: &[Row],
 ) -> Result<(), sqlx::Error> {
-    match db {
-        Db::Sqlite(pool) => {
-            let mut tx = crate::tenancy::scope::Tx::Sqlite(pool.begin().await?);
-            values::insert(&mut tx, table, columns, rows).await?;
-            if let crate::tenancy::scope::Tx::Sqlite(tx) = tx {
-                tx.commit().await?;
-            }
-        }
-        Db::Postgres(postgres) => {
-            let mut tx = crate::tenancy::scope::Tx::Postgres(postgres.pool.begin().await?);
-            values::insert(&mut tx, table, columns, rows).await?;
-            if let crate::tenancy::scope::Tx::Postgres(tx) = tx {
-                tx.commit().await?;
-            }
-        }
-    }
-    Ok(())
+    let mut tx = Tx::global(db).await?;
+    values::insert(&mut tx, table, columns, rows).await?;
+    tx.commit().await
 }
 
 /// Undoes a failed import: the tenant (its rows go with it) and the users
