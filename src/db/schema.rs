@@ -124,14 +124,10 @@ pub async fn tables(db: &Db) -> Result<BTreeMap<String, Table>, sqlx::Error> {
     Ok(tables)
 }
 
-/// The tables holding a tenant's rows (every one with a `tenant_id`), each
-/// after the tables it references, so rows can be inserted in this order
-/// and deleted in the reverse.
-///
-/// # Errors
-/// When the database fails.
-pub async fn tenant_owned(db: &Db) -> Result<Vec<Table>, sqlx::Error> {
-    let tables = tables(db).await?;
+/// The tables of `tables` holding a tenant's rows (every one with a
+/// `tenant_id`), each after the tables it references, so rows can be
+/// inserted in this order and deleted in the reverse.
+pub fn tenant_owned(tables: &BTreeMap<String, Table>) -> Vec<Table> {
     let owned: BTreeMap<&str, &Table> = tables
         .values()
         .filter(|t| t.has_column("tenant_id"))
@@ -163,5 +159,5 @@ pub async fn tenant_owned(db: &Db) -> Result<Vec<Table>, sqlx::Error> {
             break;
         }
     }
-    Ok(ordered)
+    ordered
 }

@@ -40,7 +40,7 @@ pub async fn export<W: Write + Seek>(
     out: W,
 ) -> Result<Exported, PortabilityError> {
     let all = schema::tables(db).await?;
-    let owned = schema::tenant_owned(db).await?;
+    let owned = schema::tenant_owned(&all);
     let left_out = left_out(&owned);
     let mut zip = Archive::new(out);
 

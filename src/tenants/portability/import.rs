@@ -58,7 +58,7 @@ pub async fn import<R: Read + Seek>(
         });
     }
     let tables = schema::tables(db).await?;
-    let owned = schema::tenant_owned(db).await?;
+    let owned = schema::tenant_owned(&tables);
     for (table, rows) in &checked.files {
         let target = tables.get(table).ok_or_else(|| {
             PortabilityError::Damaged(format!("this database has no table {table}"))
