@@ -68,10 +68,17 @@ pub fn text(
     value.to_owned()
 }
 
-/// A calendar date written `YYYY-MM-DD`, as date inputs send it.
+/// A calendar date written `YYYY-MM-DD`, as date inputs send it, in the
+/// years 1900 to 2999: a business's dates, far enough from the limits of
+/// `time` that the instants around a day (a time zone and a shift either
+/// side) never overflow.
 pub fn parse_date(text: &str) -> Option<time::Date> {
     let mut parts = text.trim().splitn(3, '-');
-    let year = parts.next()?.parse().ok()?;
+    let year = parts
+        .next()?
+        .parse()
+        .ok()
+        .filter(|year| (1900..=2999).contains(year))?;
     let month = time::Month::try_from(parts.next()?.parse::<u8>().ok()?).ok()?;
     time::Date::from_calendar_date(year, month, parts.next()?.parse().ok()?).ok()
 }

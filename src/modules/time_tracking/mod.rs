@@ -55,6 +55,7 @@ pub const MODULE: Module = Module {
 fn routes() -> Routes {
     Routes::new()
         .merge(employees::api::routes())
+        .merge(employees::records::routes())
         .merge(devices::api::routes())
         .merge(kiosk::api::routes())
         .merge(kiosk::shell::routes())
@@ -87,6 +88,8 @@ fn nav(tenant: &Tenant, _member: &Member) -> Vec<NavLink> {
         employees::api::show,
         employees::api::update,
         employees::api::new_pin,
+        employees::records::json,
+        employees::records::csv,
         devices::api::list,
         devices::api::create,
         devices::api::revoke,

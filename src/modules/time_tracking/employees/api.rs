@@ -55,7 +55,7 @@ pub struct EmployeeDetails {
 }
 
 impl EmployeeDetails {
-    fn of(employee: Employee, keys: &Keys) -> Result<Self, AppError> {
+    pub(crate) fn of(employee: Employee, keys: &Keys) -> Result<Self, AppError> {
         Ok(Self {
             national_id: employee.national_id(keys)?,
             employee,

@@ -1,12 +1,13 @@
 //! Employees: the people whose working time is recorded. An employee works
 //! at one or more locations, may be linked to a member account (so they can
-//! sign in and see their own records), and punches at a kiosk with a PIN
-//! ([`pin`]). A manager reaches the employees of the locations granted to
-//! them; owners and admins reach all.
+//! sign in, see their own records and download them: [`records`]), and
+//! punches at a kiosk with a PIN ([`pin`]). A manager reaches the employees
+//! of the locations granted to them; owners and admins reach all.
 
 pub mod api;
 pub mod pages;
 pub mod pin;
+pub mod records;
 
 use std::collections::{HashMap, HashSet};
 

@@ -1,6 +1,7 @@
 //! The employees pages: the list with the hire form, and each employee's
-//! timesheet (by week or month, with totals), where managers edit shifts
-//! and the employee asks for corrections.
+//! timesheet (by week or month, with totals and paid absences), where
+//! managers edit shifts, the employee asks for corrections, and both
+//! download the records ([`super::records`]).
 
 use std::collections::BTreeMap;
 
@@ -19,6 +20,7 @@ use crate::http::AppState;
 use crate::http::extract::{Form, Path, Query};
 use crate::http::routes::{Access, Routes, get, post};
 use crate::ids::LocationId;
+use crate::modules::time_tracking::absences;
 use crate::modules::time_tracking::pages::{
     Month, Places, ShiftView, Tabs, location_options, refusal,
 };
@@ -280,6 +282,8 @@ struct DayRow {
     /// Worked on this calendar day (an overnight shift's hours fall on
     /// both days it spans).
     total: String,
+    /// A paid absence: "Vacation · 8 h 0 min".
+    absence: Option<String>,
 }
 
 #[derive(Template)]
@@ -331,6 +335,19 @@ async fn timesheet_page(
             *worked.entry(day).or_default() += minutes;
         }
     }
+    let absences: BTreeMap<Date, String> =
+        absences::list(&mut t.scope, Some(id), days.first, days.last)
+            .await?
+            .into_iter()
+            .map(|a| {
+                let label = format!(
+                    "{} · {}",
+                    a.kind.label(),
+                    shifts::duration_label(i64::from(a.minutes))
+                );
+                (a.day, label)
+            })
+            .collect();
     let mut rows = Vec::new();
     let mut day = days.first;
     while day <= days.last {
@@ -346,6 +363,7 @@ async fn timesheet_page(
                 .get(&day)
                 .map(|m| shifts::duration_label(*m))
                 .unwrap_or_default(),
+            absence: absences.get(&day).cloned(),
         });
         let Some(following) = day.next_day() else {
             break;
@@ -365,8 +383,7 @@ async fn timesheet_page(
         .is_some();
     let can_edit = sees && t.member.authorize(TimeAction::EditShifts).is_ok();
     let locations = location_options(t, |id| employee.location_ids.contains(&id)).await?;
-    let mut requests = corrections::list(&mut t.scope, None).await?;
-    requests.retain(|r| r.employee_id == id);
+    let requests = corrections::of_employee(&mut t.scope, id).await?;
     let open_requests = requests
         .iter()
         .filter(|r| r.status == corrections::Status::Open)

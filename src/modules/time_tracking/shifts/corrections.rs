@@ -239,7 +239,7 @@ pub async fn find(
     scope: &mut TenantScope,
     id: CorrectionId,
 ) -> Result<Option<CorrectionRequest>, sqlx::Error> {
-    Ok(select(scope, Some(id), None).await?.pop())
+    Ok(select(scope, Some(id), None, None).await?.pop())
 }
 
 /// Requests, newest first (at most 500), of some status or any.
@@ -250,12 +250,24 @@ pub async fn list(
     scope: &mut TenantScope,
     status: Option<Status>,
 ) -> Result<Vec<CorrectionRequest>, sqlx::Error> {
-    select(scope, None, status).await
+    select(scope, None, None, status).await
+}
+
+/// One employee's requests, newest first (at most 500).
+///
+/// # Errors
+/// When the database fails.
+pub async fn of_employee(
+    scope: &mut TenantScope,
+    employee: EmployeeId,
+) -> Result<Vec<CorrectionRequest>, sqlx::Error> {
+    select(scope, None, Some(employee), None).await
 }
 
 async fn select(
     scope: &mut TenantScope,
     only: Option<CorrectionId>,
+    employee: Option<EmployeeId>,
     status: Option<Status>,
 ) -> Result<Vec<CorrectionRequest>, sqlx::Error> {
     let tenant = scope.tenant_id();
@@ -264,11 +276,13 @@ async fn select(
         "SELECT r.id, r.employee_id, e.name, r.shift_id, r.day, r.message, r.status, r.requested_by, \
              r.created_at, r.closed_by, r.closed_at, r.closing_note \
          FROM correction_requests r JOIN employees e ON e.tenant_id = r.tenant_id AND e.id = r.employee_id \
-         WHERE r.tenant_id = $1 AND ($2 IS NULL OR r.id = $2) AND ($3 IS NULL OR r.status = $3) \
+         WHERE r.tenant_id = $1 AND ($2 IS NULL OR r.id = $2) AND ($3 IS NULL OR r.employee_id = $3) \
+         AND ($4 IS NULL OR r.status = $4) \
          ORDER BY r.created_at DESC, r.id DESC LIMIT 500"
     )
     .bind(tenant)
     .bind(only)
+    .bind(employee)
     .bind(status.map(Status::as_str))
     .fetch_all(conn)
     .await

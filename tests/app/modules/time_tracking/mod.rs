@@ -1,7 +1,9 @@
 //! Time tracking's tests, on both backends, and the helpers they share:
 //! [`punches`] (employees and PINs, kiosk pairing, punches recorded exactly
 //! once), [`shifts`] (shifts, edits and correction requests), [`log`] (the
-//! tamper-evident log), [`pages`] (the HTML pages) and [`roles`] (the module's role matrix over HTTP).
+//! tamper-evident log), [`pages`] (the HTML pages), [`records`] (staff
+//! download their own records) and [`roles`] (the module's role matrix over
+//! HTTP).
 
 mod demo;
 mod encryption;
@@ -12,6 +14,7 @@ mod pages;
 mod pay;
 mod payroll;
 mod punches;
+mod records;
 mod roles;
 mod scheduled;
 mod shifts;
