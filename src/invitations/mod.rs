@@ -5,7 +5,8 @@
 //! revoked and resent (a resend replaces the link). Only owners invite
 //! owners. The invitation is the tenant's data: every query here takes the
 //! tenant's scope, and the link names the tenant so that its scope can be
-//! opened before the token is looked up.
+//! opened before the token is looked up. Long-expired ones are purged
+//! daily ([`PURGE_EXPIRED`]).
 
 pub mod accept;
 pub mod api;
@@ -22,9 +23,10 @@ use crate::accounts::global::find_user;
 use crate::error::AppError;
 use crate::http::AppState;
 use crate::ids::{InvitationId, InvitationLocationId, LocationId};
+use crate::jobs::scheduled::{self, Run, RunFuture, Schedule};
 use crate::mail::{self, Mail};
 use crate::on_tx;
-use crate::tenancy::{Action, Member, Role, Tenant, TenantScope};
+use crate::tenancy::{Action, Intent, Member, Role, Tenant, TenantScope, for_tenant};
 use crate::text_body;
 use crate::tokens::{digest, random_token};
 use crate::validation::FieldErrors;
@@ -308,6 +310,25 @@ pub async fn revoke(
     .await
     .map(drop))?;
     Ok(invitation)
+}
+
+/// Each tenant's long-expired invitations are purged once a day on its own
+/// clock, by a scheduled run that names the tenant: no query reaches
+/// across tenants.
+pub const PURGE_EXPIRED: Schedule = Schedule {
+    name: "purge_expired_invitations",
+    due: scheduled::every_day,
+    run: purge_run,
+};
+
+fn purge_run(run: &Run) -> RunFuture<'_> {
+    Box::pin(async move {
+        let mut scope = for_tenant(&run.state.db, run.tenant, Intent::Write).await?;
+        let purged = purge_expired(&mut scope).await?;
+        scope.commit().await?;
+        tracing::info!(tenant = %run.tenant, purged, "expired invitations purged");
+        Ok(())
+    })
 }
 
 /// Deletes the scope's tenant's invitations that expired more than a

@@ -191,7 +191,8 @@ pub async fn claim_period(
     })
 }
 
-/// Forgets dead jobs and periodic claims older than `before`.
+/// Forgets dead jobs, and periodic and scheduled claims (with their
+/// recorded effects), older than `before`.
 pub async fn delete_finished_before(db: &Db, before: i64) -> Result<u64, sqlx::Error> {
     on_backend!(db, |pool| {
         let jobs = sqlx::query("DELETE FROM jobs WHERE dead_at <= $1")
@@ -204,7 +205,12 @@ pub async fn delete_finished_before(db: &Db, before: i64) -> Result<u64, sqlx::E
             .execute(pool)
             .await?
             .rows_affected();
-        Ok(jobs + runs)
+        let scheduled = sqlx::query("DELETE FROM scheduled_runs WHERE claimed_at <= $1")
+            .bind(before)
+            .execute(pool)
+            .await?
+            .rows_affected();
+        Ok(jobs + runs + scheduled)
     })
 }
 

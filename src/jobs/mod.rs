@@ -32,7 +32,7 @@ use tokio::task::JoinSet;
 use crate::db::Db;
 use crate::http::AppState;
 use crate::ids::{JobId, TenantId};
-use crate::tenancy::{Intent, TenantScope, for_tenant};
+use crate::tenancy::TenantScope;
 use global::NewJob;
 
 /// Every kind of background work.
@@ -239,20 +239,14 @@ async fn purge_expired(db: &Db) -> Result<(), JobError> {
     let before = unix_now() - i64::try_from(KEEP_FINISHED.as_secs()).unwrap_or(i64::MAX);
     let queue = global::delete_finished_before(db, before).await?;
     let stripe_events = crate::billing::global::delete_events_before(db, before).await?;
-    // Invitations are tenant data: purged tenant by tenant, each in its scope.
-    let mut invitations = 0;
-    for tenant in crate::tenancy::global::all_tenant_ids(db).await? {
-        let mut scope = for_tenant(db, tenant, Intent::Write).await?;
-        invitations += crate::invitations::purge_expired(&mut scope).await?;
-        scope.commit().await?;
-    }
+    // Invitations are tenant data: each tenant's are purged by its own
+    // scheduled run (`invitations::PURGE_EXPIRED`).
     tracing::info!(
         sessions,
         tokens,
         counters,
         queue,
         stripe_events,
-        invitations,
         "purged expired rows"
     );
     Ok(())

@@ -1,5 +1,6 @@
 //! Scheduled tenant jobs: work due once per period on each tenant's clock,
-//! such as a monthly email on the 1st. Modules declare theirs
+//! such as a monthly email on the 1st. The core's are [`CORE`] (each
+//! tenant's daily purge of expired invitations); modules declare theirs
 //! ([`crate::modules::Module::schedules`]).
 //!
 //! * Every minute the scheduler of each instance computes, for every tenant
@@ -33,6 +34,8 @@ pub struct Schedule {
     /// The period due on the tenant's local date `today`, if any: a job on
     /// the 1st of each month about the month before answers `Some("2026-11")`
     /// on 1 December (and the days after, to catch up after an outage).
+    /// Claims are forgotten after 30 days (the hourly purge), so a period
+    /// must stop being due within them.
     pub due: fn(Date) -> Option<String>,
     /// The work, for one tenant and period.
     pub run: for<'a> fn(&'a Run) -> RunFuture<'a>,
@@ -84,11 +87,16 @@ impl Run {
     }
 }
 
-/// Every schedule, of every module.
+/// The core's schedules, in every app whatever its modules.
+pub const CORE: [Schedule; 1] = [crate::invitations::PURGE_EXPIRED];
+
+/// Every schedule: the core's, then every module's.
 pub fn all() -> impl Iterator<Item = &'static Schedule> {
-    crate::modules::ALL
-        .iter()
-        .flat_map(|module| module.schedules.iter())
+    CORE.iter().chain(
+        crate::modules::ALL
+            .iter()
+            .flat_map(|module| module.schedules.iter()),
+    )
 }
 
 /// The calendar date at `now` in the IANA zone `time_zone` (UTC for an
@@ -172,6 +180,11 @@ pub(super) async fn run(
     (schedule.run)(&run).await?;
     global::complete_run(&state.db, &run.key(), unix_now()).await?;
     Ok(())
+}
+
+/// A daily schedule's [`Schedule::due`]: the day, as `YYYY-MM-DD`.
+pub fn every_day(today: Date) -> Option<String> {
+    Some(today.to_string())
 }
 
 /// A monthly schedule's [`Schedule::due`]: on the first three days of a

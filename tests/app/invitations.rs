@@ -2,8 +2,10 @@
 //! new user and for an existing one, accepting twice, the wrong account,
 //! expiry, revoking, resending and the purge, on both databases.
 
+use app::jobs::scheduled::enqueue_due;
 use app::jobs::{self, Job};
 use serde_json::{Value, json};
+use time::macros::datetime;
 
 use crate::accounts::{PASSWORD, count};
 use crate::fixtures::{TenantFixture, user};
@@ -522,8 +524,12 @@ async fn accepting_is_rate_limited_per_link() {
     .await;
 }
 
+/// Each tenant's long-expired invitations go in its own daily run (the
+/// core's scheduled job, in every app whatever its modules), enqueued once
+/// per tenant and day however many instances race; the hourly purge
+/// forgets the claims after 30 days.
 #[tokio::test]
-async fn the_purge_deletes_invitations_long_expired_in_every_tenant() {
+async fn each_tenant_purges_its_long_expired_invitations_once_a_day() {
     each_backend(|app| async move {
         TenantFixture::create(&app.db, "alpha").await;
         TenantFixture::create(&app.db, "bravo").await;
@@ -537,10 +543,16 @@ async fn the_purge_deletes_invitations_long_expired_in_every_tenant() {
             long_ago + 2 * 86_400
         ))
         .await;
-        jobs::enqueue(&app.db, None, &Job::PurgeExpired)
-            .await
-            .expect("enqueue");
-        app.run_jobs().await;
+        // Mid-month, when no monthly schedule is due.
+        let morning = datetime!(2026-11-16 10:00 UTC);
+        let (first, second) =
+            tokio::join!(enqueue_due(&app.db, morning), enqueue_due(&app.db, morning));
+        assert_eq!(
+            first.unwrap() + second.unwrap(),
+            2,
+            "one run per tenant, however many instances race"
+        );
+        assert_eq!(app.run_jobs().await, 2);
         let left: Vec<String> = app::on_backend!(&app.db, |pool| sqlx::query_scalar(
             "SELECT email FROM invitations"
         )
@@ -552,6 +564,32 @@ async fn the_purge_deletes_invitations_long_expired_in_every_tenant() {
             ["invited@bravo.test"],
             "expired a day ago: kept, so it can be resent"
         );
+        let evening = datetime!(2026-11-16 21:00 UTC);
+        assert_eq!(
+            enqueue_due(&app.db, evening).await.unwrap(),
+            0,
+            "done today"
+        );
+        // 23:30 in UTC is already the 17th in Madrid.
+        let next_day = datetime!(2026-11-16 23:30 UTC);
+        assert_eq!(enqueue_due(&app.db, next_day).await.unwrap(), 2);
+
+        app.execute(&format!(
+            "UPDATE scheduled_runs SET claimed_at = claimed_at - {} WHERE period = '2026-11-16'",
+            31 * 86_400
+        ))
+        .await;
+        jobs::enqueue(&app.db, None, &Job::PurgeExpired)
+            .await
+            .expect("enqueue");
+        app.run_jobs().await;
+        let claims: Vec<String> = app::on_backend!(&app.db, |pool| sqlx::query_scalar(
+            "SELECT period FROM scheduled_runs WHERE job = 'purge_expired_invitations'"
+        )
+        .fetch_all(pool)
+        .await
+        .unwrap());
+        assert_eq!(claims, ["2026-11-17", "2026-11-17"]);
     })
     .await;
 }

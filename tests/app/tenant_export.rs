@@ -15,7 +15,9 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use crate::fixtures::{TenantFixture, tenant_owned_tables};
-use crate::support::{Options, TestApp, TestDatabase, each_backend, postgres_available};
+use crate::support::{
+    Options, TestApp, TestDatabase, each_backend, each_backend_with, postgres_available,
+};
 
 pub async fn export_archive(app: &TestApp, tenant: TenantId) -> Vec<u8> {
     let keys = app.state.keys.as_deref().expect("keys");
@@ -339,5 +341,74 @@ async fn a_damaged_newer_or_conflicting_archive_is_refused_with_nothing_written(
         target.stop().await;
         empty.drop().await;
     })
+    .await;
+}
+
+/// The operator's commands, as the binary runs them: `export-tenant`
+/// writes the archive (and no file at all for an unknown slug), and
+/// `import-tenant` refuses a damaged archive with one line and nothing
+/// written, then restores the good one row for row.
+#[tokio::test]
+async fn the_export_and_import_commands_restore_a_tenant_from_a_file() {
+    each_backend_with(
+        || Options::with_keys(&[[1; 32]]),
+        |app| async move {
+            let f = TenantFixture::create(&app.db, "cafe").await;
+            let before = export_archive(&app, f.id).await;
+            let folder = tempfile::tempdir().expect("folder");
+            let mut vars = Options::with_keys(&[[1; 32]]).vars;
+            vars.push(("DATABASE_URL", app.database_url.clone()));
+            let vars: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            let run = |args: &[&str]| {
+                let output = crate::startup::command(folder.path(), &vars)
+                    .args(args)
+                    .output()
+                    .expect("run the binary");
+                (
+                    output.status.success(),
+                    String::from_utf8_lossy(&output.stdout).into_owned(),
+                    String::from_utf8_lossy(&output.stderr).trim().to_owned(),
+                )
+            };
+            let path = |name: &str| folder.path().join(name).display().to_string();
+
+            let (succeeded, _, stderr) =
+                run(&["export-tenant", "nobody", "--output", &path("x.zip")]);
+            assert!(!succeeded);
+            assert_eq!(stderr.lines().count(), 1, "{stderr}");
+            assert!(stderr.contains("nobody"), "{stderr}");
+            assert!(!folder.path().join("x.zip").exists());
+
+            let (succeeded, stdout, stderr) =
+                run(&["export-tenant", "cafe", "--output", &path("cafe.zip")]);
+            assert!(succeeded, "{stderr}");
+            assert!(stdout.contains("rows in"), "{stdout}");
+            assert!(stdout.contains("personal data in plaintext"), "{stdout}");
+            let archive = std::fs::read(folder.path().join("cafe.zip")).expect("the archive");
+            assert_same_rows(&before, &archive);
+            let damaged = rewrite(
+                &archive,
+                "tenant.jsonl",
+                |t| t.replacen("cafe", "cafd", 1),
+                false,
+            );
+            std::fs::write(folder.path().join("damaged.zip"), damaged).expect("write");
+
+            assert!(app::tenants::global::delete(&app.db, f.id).await.unwrap());
+            let (succeeded, _, stderr) = run(&["import-tenant", &path("damaged.zip")]);
+            assert!(!succeeded);
+            assert_eq!(stderr.lines().count(), 1, "{stderr}");
+            assert!(stderr.starts_with("error: nothing imported:"), "{stderr}");
+            assert!(
+                owned_rows(&app, f.id).await.values().all(|&rows| rows == 0),
+                "nothing written"
+            );
+
+            let (succeeded, stdout, stderr) = run(&["import-tenant", &path("cafe.zip")]);
+            assert!(succeeded, "{stderr}");
+            assert!(stdout.contains("restored cafe ("), "{stdout}");
+            assert_same_rows(&before, &export_archive(&app, f.id).await);
+        },
+    )
     .await;
 }

@@ -468,3 +468,62 @@ async fn rotate_keys_moves_two_factor_secrets_onto_the_new_key() {
     )
     .await;
 }
+
+/// The same through the binary, as an operator runs it: in batches of one,
+/// each column reported, every value under the newest key afterwards, and a
+/// second run that finds nothing left to do.
+#[tokio::test]
+async fn the_rotate_keys_command_reencrypts_in_batches_and_a_second_run_finds_nothing() {
+    let (old, new) = ([1; 32], [2; 32]);
+    each_backend_with(
+        || Options::with_keys(&[old]),
+        |app| async move {
+            for email in ["one@example.com", "two@example.com"] {
+                let client = sign_up(&app, email, "Rotate Ltd").await;
+                app.enrol_two_factor(&client).await;
+            }
+            let folder = tempfile::tempdir().expect("folder");
+            let mut vars = Options::with_keys(&[new, old]).vars;
+            vars.push(("DATABASE_URL", app.database_url.clone()));
+            let vars: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            let run = || {
+                let output = crate::startup::command(folder.path(), &vars)
+                    .args(["rotate-keys", "--batch", "1"])
+                    .output()
+                    .expect("run rotate-keys");
+                assert!(
+                    output.status.success(),
+                    "{}",
+                    String::from_utf8_lossy(&output.stderr)
+                );
+                String::from_utf8_lossy(&output.stdout).into_owned()
+            };
+            let first = run();
+            assert!(
+                first.contains("users.totp_secret: 2 re-encrypted"),
+                "{first}"
+            );
+            assert!(first.contains("older keys can be removed"), "{first}");
+            let again = run();
+            assert!(
+                again.contains("users.totp_secret: 0 re-encrypted"),
+                "{again}"
+            );
+            let stored: Vec<String> = app::on_backend!(&app.db, |pool| sqlx::query_scalar(
+                "SELECT totp_secret FROM users WHERE totp_secret IS NOT NULL"
+            )
+            .fetch_all(pool)
+            .await
+            .unwrap());
+            let newest = Keys::new(&[new]).newest_fingerprint().to_owned();
+            assert_eq!(stored.len(), 2);
+            assert!(
+                stored
+                    .iter()
+                    .all(|s| s.starts_with(&format!("v1.{newest}."))),
+                "{stored:?}"
+            );
+        },
+    )
+    .await;
+}

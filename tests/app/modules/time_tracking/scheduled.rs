@@ -70,16 +70,22 @@ async fn monthly_emails_go_once_per_tenant_and_month_with_two_instances_racing()
         let other = app.another_instance(Options::default()).await;
 
         // 04:00 on 1 December in Madrid, still 30 November in New York.
+        // Each tenant's daily purge of invitations (a core schedule) is
+        // due every day besides.
         let early = datetime!(2026-12-01 03:00 UTC);
         let (a, b) = tokio::join!(enqueue_due(&app.db, early), enqueue_due(&other.db, early));
         assert_eq!(
             a.unwrap() + b.unwrap(),
-            2,
-            "the cafe's payroll and forecast runs, once"
+            2 + 2,
+            "the cafe's payroll and forecast runs, once, and both daily purges"
         );
         let later = datetime!(2026-12-01 15:00 UTC);
         let (a, b) = tokio::join!(enqueue_due(&app.db, later), enqueue_due(&other.db, later));
-        assert_eq!(a.unwrap() + b.unwrap(), 2, "now the deli's too");
+        assert_eq!(
+            a.unwrap() + b.unwrap(),
+            2 + 1,
+            "now the deli's too, and its purge of 1 December"
+        );
         let (a, b) = tokio::join!(enqueue_due(&app.db, later), enqueue_due(&other.db, later));
         assert_eq!(a.unwrap() + b.unwrap(), 0, "nothing twice");
 
@@ -87,7 +93,7 @@ async fn monthly_emails_go_once_per_tenant_and_month_with_two_instances_racing()
             app::jobs::run_due(&app.state),
             app::jobs::run_due(&other.state)
         );
-        assert_eq!(a.unwrap() + b.unwrap(), 4, "each run ran on one instance");
+        assert_eq!(a.unwrap() + b.unwrap(), 7, "each run ran on one instance");
         let payroll = delivered(&[&app, &other], ACCOUNTANT);
         assert_eq!(payroll.len(), 1, "one payroll email");
         assert_eq!(payroll[0].subject, "Payroll November 2026 — cafe Ltd");
@@ -116,10 +122,11 @@ async fn monthly_emails_go_once_per_tenant_and_month_with_two_instances_racing()
             );
         }
 
-        // Later in the catch-up window, and on another instance: nothing.
+        // Later in the catch-up window, and on another instance: only the
+        // day's purges.
         let third = datetime!(2026-12-03 12:00 UTC);
-        assert_eq!(enqueue_due(&other.db, third).await.unwrap(), 0);
-        assert_eq!(app.run_jobs().await, 0);
+        assert_eq!(enqueue_due(&other.db, third).await.unwrap(), 2);
+        assert_eq!(app.run_jobs().await, 2);
         assert_eq!(delivered(&[&app, &other], ACCOUNTANT).len(), 1);
         other.stop().await;
     })
@@ -131,10 +138,14 @@ async fn a_crashed_run_is_retried_after_its_lease_and_never_repeats_an_email() {
     each_backend(|app| async move {
         let cafe = tenant_with_payroll(&app, "cafe").await;
         let first = datetime!(2026-12-01 08:00 UTC);
-        assert_eq!(enqueue_due(&app.db, first).await.unwrap(), 2);
+        assert_eq!(
+            enqueue_due(&app.db, first).await.unwrap(),
+            3,
+            "the payroll, the forecast, and the daily purge of invitations"
+        );
         let now = time::OffsetDateTime::now_utc().unix_timestamp();
 
-        // A worker claimed both runs and died: their leases still run.
+        // A worker claimed the runs and died: their leases still run.
         app.execute(&format!(
             "UPDATE jobs SET attempts = 1, locked_until = {} WHERE kind = 'scheduled'",
             now + 300
@@ -156,7 +167,7 @@ async fn a_crashed_run_is_retried_after_its_lease_and_never_repeats_an_email() {
         .await;
         assert_eq!(
             app.run_jobs().await,
-            2,
+            3,
             "taken again once the lease ran out"
         );
         assert_eq!(
@@ -170,7 +181,7 @@ async fn a_crashed_run_is_retried_after_its_lease_and_never_repeats_an_email() {
             "the forecast hadn't gone: sent on the retry"
         );
         assert_eq!(enqueue_due(&app.db, first).await.unwrap(), 0);
-        assert_eq!(app.run_jobs().await, 0, "both runs completed");
+        assert_eq!(app.run_jobs().await, 0, "every run completed");
     })
     .await;
 }

@@ -1,0 +1,617 @@
+//! Month-end at scale: the payroll workbook, and a tenant's export and
+//! restore. Run with
+//!
+//! ```sh
+//! cargo bench --bench month_end
+//! ```
+//!
+//! On each backend (a SQLite file, and PostgreSQL at BENCH_DATABASE_URL,
+//! default the tests' TEST_DATABASE_URL, a superuser that may create
+//! databases) it:
+//!
+//! 1. seeds, through the library's own functions, two tenants that worked
+//!    last month: 50 employees at 5 locations, and 5,000 at 50 (Monday to
+//!    Friday, a long day now and then, one in ten also on weekends, Spain's
+//!    holidays loaded, a vacation day for one in ten), every punch recorded
+//!    through the kiosk's path;
+//! 2. starts the release binary (`serve`) on that database and downloads
+//!    each tenant's workbook for the month three times
+//!    (`GET /api/v1/t/{slug}/payroll.xlsx`, with an API token), reading the
+//!    summary sheet back: it prints the median time and the server's peak
+//!    RSS while it built the workbook (its high-water mark, reset before each
+//!    download);
+//! 3. seeds the demo tenant with the binary's `seed-demo`, then times
+//!    `export-tenant` of it and `import-tenant` into an empty database, and
+//!    the same for the 5,000-employee tenant: rows per second and each
+//!    command's peak RSS (import holds the archive in memory).
+//!
+//! Targets: the workbook for 5,000 employees in ≤ 2 s and ≤ 200 MB.
+//! BENCH_EMPLOYEES (default 5000) sizes the large tenant; BENCH_BACKENDS
+//! (default `sqlite,postgres`) picks the backends.
+
+use std::io::Cursor;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use app::crypto::{Keys, LookupKey};
+use app::db::Db;
+use app::modules::time_tracking::absences::{self, AbsenceKind, NewAbsence};
+use app::modules::time_tracking::pages::Month;
+use app::modules::time_tracking::punches::{self, Kind, PunchInput};
+use app::modules::time_tracking::{ClientId, dates, devices, employees, holidays};
+use app::tenancy::permissions::LocationVisibility;
+use app::tenancy::{Intent, Member, Role, for_tenant};
+use base64::Engine;
+use calamine::{Reader, Xlsx, open_workbook_from_rs};
+use sqlx::{AssertSqlSafe, Connection};
+
+const ENCRYPTION_KEY: [u8; 32] = [3; 32];
+const LOOKUP_KEY: [u8; 32] = [5; 32];
+const TIME_ZONE: &str = "Europe/Madrid";
+const EMPLOYEES_PER_LOCATION: usize = 100;
+const DOWNLOADS: usize = 3;
+
+fn main() {
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    runtime.block_on(run());
+}
+
+async fn run() {
+    let large: usize = std::env::var("BENCH_EMPLOYEES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(5_000);
+    let backends = std::env::var("BENCH_BACKENDS").unwrap_or_else(|_| "sqlite,postgres".into());
+    let month = Month::of(dates::today(TIME_ZONE)).preceding();
+    println!(
+        "Month-end, {} cores; payroll for {}; every figure includes the binary's start-up where it runs a command",
+        std::thread::available_parallelism().map_or(0, usize::from),
+        month.label
+    );
+    for backend in backends.split(',') {
+        let databases = Databases::create(backend.trim()).await;
+        measure(&databases, large, &month).await;
+        databases.drop().await;
+    }
+}
+
+/// The two databases of one backend: the source, and an empty one to
+/// restore into.
+struct Databases {
+    backend: &'static str,
+    source: String,
+    target: String,
+    /// The SQLite files' folder, or the PostgreSQL server to drop the
+    /// databases on.
+    folder: tempfile::TempDir,
+    admin_url: Option<String>,
+}
+
+impl Databases {
+    async fn create(backend: &str) -> Self {
+        let folder = tempfile::tempdir().expect("a folder");
+        if backend == "sqlite" {
+            let file = |name: &str| format!("sqlite://{}", folder.path().join(name).display());
+            return Self {
+                backend: "SQLite",
+                source: file("source.db"),
+                target: file("target.db"),
+                folder,
+                admin_url: None,
+            };
+        }
+        assert_eq!(backend, "postgres", "BENCH_BACKENDS: sqlite, postgres");
+        let admin_url = std::env::var("BENCH_DATABASE_URL")
+            .or_else(|_| std::env::var("TEST_DATABASE_URL"))
+            .unwrap_or_else(|_| "postgres://app_test:app_test@127.0.0.1:5432/postgres".into());
+        let suffix = &uuid::Uuid::new_v4().simple().to_string()[..8];
+        let (base, _) = admin_url.rsplit_once('/').expect("a database in the URL");
+        let mut admin = sqlx::PgConnection::connect(&admin_url)
+            .await
+            .expect("PostgreSQL at BENCH_DATABASE_URL");
+        let mut urls = Vec::new();
+        for role in ["source", "target"] {
+            let name = format!("bench_month_end_{role}_{suffix}");
+            sqlx::raw_sql(AssertSqlSafe(format!("CREATE DATABASE {name}")))
+                .execute(&mut admin)
+                .await
+                .expect("create a database");
+            urls.push(format!("{base}/{name}"));
+        }
+        let [source, target] = urls.try_into().expect("two databases");
+        Self {
+            backend: "PostgreSQL",
+            source,
+            target,
+            folder,
+            admin_url: Some(admin_url),
+        }
+    }
+
+    async fn drop(self) {
+        let Some(admin_url) = &self.admin_url else {
+            return;
+        };
+        let mut admin = sqlx::PgConnection::connect(admin_url)
+            .await
+            .expect("connect");
+        for url in [&self.source, &self.target] {
+            let (_, name) = url.rsplit_once('/').expect("a database");
+            sqlx::raw_sql(AssertSqlSafe(format!("DROP DATABASE {name} WITH (FORCE)")))
+                .execute(&mut admin)
+                .await
+                .expect("drop a database");
+        }
+    }
+}
+
+async fn measure(databases: &Databases, large: usize, month: &Month) {
+    let backend = databases.backend;
+    let started = Instant::now();
+    let config = config(&databases.source);
+    let db = app::cli::connect_and_migrate(&config)
+        .await
+        .expect("connect and migrate");
+    let small = seed(&db, "Payroll 50", 50, month).await;
+    let big = seed(&db, &format!("Payroll {large}"), large, month).await;
+    db.close().await;
+    eprintln!(
+        "{backend}: seeded {} punches in {:.0} s",
+        small.punches + big.punches,
+        started.elapsed().as_secs_f64()
+    );
+
+    let server = Server::start(databases.folder.path(), &databases.source);
+    for tenant in [&small, &big] {
+        let mut times = Vec::new();
+        let mut peak = 0;
+        let mut size = 0;
+        for _ in 0..DOWNLOADS {
+            server.reset_peak();
+            let started = Instant::now();
+            let workbook = server.payroll(tenant, month).await;
+            times.push(started.elapsed());
+            peak = peak.max(server.peak_kb());
+            size = workbook.len();
+            check(&workbook, tenant);
+        }
+        times.sort();
+        println!(
+            "{backend:<10} payroll.xlsx, {:>5} employees × 1 month: {:>6.3} s (median of {DOWNLOADS}), peak RSS {:>6.1} MB, {:.0} KB",
+            tenant.employees,
+            times[DOWNLOADS / 2].as_secs_f64(),
+            megabytes(peak),
+            size as f64 / 1000.0
+        );
+    }
+    drop(server);
+
+    let folder = databases.folder.path();
+    let run = |url: &str, args: &[&str]| run_command(folder, url, args);
+    let (seeded, _) = run(
+        &databases.source,
+        &["seed-demo", "--email", "owner@demo.test"],
+    );
+    assert!(seeded.contains("Sign in at"), "{seeded}");
+    // What every command spends before its work: start, connect, find
+    // the migrations applied (the target is migrated first).
+    run(&databases.target, &["migrate"]);
+    let (_, start_up) = run(&databases.target, &["migrate"]);
+    for (name, slug) in [
+        ("the demo tenant", "aurora-coffee-group".to_owned()),
+        ("the large tenant", big.slug.clone()),
+    ] {
+        let archive = folder.join(format!("{slug}.zip"));
+        let archive = archive.to_str().expect("a path");
+        let (exported, export) = run(
+            &databases.source,
+            &["export-tenant", &slug, "--output", archive],
+        );
+        let (restored, import) = run(&databases.target, &["import-tenant", archive]);
+        let rows = rows_in(&restored);
+        assert_eq!(rows, rows_in(&exported), "{exported}\n{restored}");
+        for (what, figures) in [("export-tenant", &export), ("import-tenant", &import)] {
+            let seconds = figures.seconds - start_up.seconds;
+            println!(
+                "{backend:<10} {what} of {name:<16} {rows:>7} rows in {:>6.2} s ({:.2} s less start-up): {:>7.0} rows/s, peak RSS {:>6.1} MB",
+                figures.seconds,
+                seconds,
+                rows as f64 / seconds,
+                megabytes(figures.peak_kb)
+            );
+        }
+        let size = std::fs::metadata(archive).expect("the archive").len();
+        println!(
+            "{backend:<10} archive of {name}: {:.1} MB",
+            size as f64 / 1e6
+        );
+    }
+    println!(
+        "{backend:<10} start-up of a command (connect, check migrations): {:.2} s, peak RSS {:.1} MB",
+        start_up.seconds,
+        megabytes(start_up.peak_kb)
+    );
+}
+
+/// A seeded tenant, as the downloads need it.
+struct Seeded {
+    slug: String,
+    /// An admin API token's secret.
+    token: String,
+    employees: usize,
+    locations: usize,
+    punches: usize,
+}
+
+/// The keys as the binary reads them, and the database.
+fn environment(url: &str) -> Vec<(&'static str, String)> {
+    let encode = |key: &[u8]| base64::engine::general_purpose::STANDARD.encode(key);
+    vec![
+        ("DATABASE_URL", url.to_owned()),
+        ("ENCRYPTION_KEYS", encode(&ENCRYPTION_KEY)),
+        ("LOOKUP_KEY", encode(&LOOKUP_KEY)),
+        ("LOG_LEVEL", "warn".to_owned()),
+    ]
+}
+
+fn config(url: &str) -> app::config::Config {
+    let vars = environment(url);
+    app::config::Config::from_lookup(|name| {
+        vars.iter()
+            .find(|(k, _)| *k == name)
+            .map(|(_, v)| v.clone())
+    })
+    .expect("a valid configuration")
+}
+
+/// A small generator of the same numbers every run.
+struct Dice(u64);
+
+impl Dice {
+    fn roll(&mut self, below: u64) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0 % below
+    }
+}
+
+/// A tenant of `employees` people, 100 to a location (fewer: 10), who
+/// worked `month`.
+async fn seed(db: &Db, name: &str, employees: usize, month: &Month) -> Seeded {
+    let keys = Keys::new(&[ENCRYPTION_KEY]);
+    let key = LookupKey::new(&LOOKUP_KEY);
+    let everyone = LocationVisibility::every_location();
+    let per_location = if employees < EMPLOYEES_PER_LOCATION {
+        10
+    } else {
+        EMPLOYEES_PER_LOCATION
+    };
+    let location_count = employees.div_ceil(per_location);
+    let owner = app::ids::UserId::new();
+    app::on_backend!(db, |pool| sqlx::query(
+        "INSERT INTO users (id, email, created_at) VALUES ($1, $2, $3)"
+    )
+    .bind(owner)
+    .bind(format!("owner-{employees}@bench.test"))
+    .bind(time::OffsetDateTime::now_utc())
+    .execute(pool)
+    .await
+    .map(drop))
+    .expect("the owner");
+    let input = app::tenants::TenantInput {
+        name: name.to_owned(),
+        time_zone: TIME_ZONE.to_owned(),
+    };
+    let tenant = app::tenants::create(db, owner, &input)
+        .await
+        .expect("tenant");
+    let mut scope = for_tenant(db, tenant.id, Intent::Write)
+        .await
+        .expect("scope");
+    let owner = Member {
+        membership_id: app::members::membership_id(&mut scope, owner)
+            .await
+            .expect("membership")
+            .expect("the owner's membership"),
+        user_id: owner,
+        role: Role::Owner,
+    };
+    let token = app::api_tokens::create(
+        &mut scope,
+        &owner,
+        &app::api_tokens::NewApiToken {
+            name: "Bench".to_owned(),
+            role: Role::Admin,
+        },
+    )
+    .await
+    .expect("a token")
+    .expect("a valid token")
+    .secret;
+    for l in 1..location_count {
+        let input = app::locations::LocationInput {
+            name: format!("Site {l:02}"),
+            address: String::new(),
+            time_zone: TIME_ZONE.to_owned(),
+        };
+        assert!(app::locations::create(&mut scope, &input).await.is_ok());
+    }
+    let locations = app::locations::list(&mut scope, everyone, app::locations::Page::ALL)
+        .await
+        .expect("locations");
+    let spain = holidays::calendars()
+        .into_iter()
+        .find(|c| c.id == "es")
+        .expect("Spain's calendar");
+    let hire_date = time::Date::from_calendar_date(2024, time::Month::January, 8).ok();
+    let mut staff = Vec::new();
+    for (l, location) in locations.iter().enumerate() {
+        holidays::load(&mut scope, location, &spain)
+            .await
+            .expect("holidays");
+        let (_, code) = devices::create(&mut scope, location.id, "Bench tablet")
+            .await
+            .expect("a kiosk");
+        let secret = devices::pair(&mut scope, &code)
+            .await
+            .expect("pair")
+            .expect("a device token");
+        let kiosk = devices::authenticate(&mut scope, &secret)
+            .await
+            .expect("authenticate")
+            .expect("a paired kiosk");
+        let mut hands = Vec::new();
+        for e in 0..per_location.min(employees - l * per_location) {
+            let n = l * per_location + e;
+            let valid = employees::EmployeeInput {
+                name: format!("Employee {n:05}"),
+                employee_number: format!("B-{n:05}"),
+                national_id: format!("{:08}X", 20_000_000 + n),
+                hire_date,
+                weekly_minutes: 2400,
+                hourly_rate_cents: 1200 + i64::try_from(n % 8).expect("small") * 25,
+                location_ids: vec![location.id],
+                ..Default::default()
+            }
+            .validate(month.last)
+            .expect("a valid employee");
+            let (employee, pin) = employees::create(&mut scope, &keys, everyone, &key, &valid)
+                .await
+                .expect("an employee");
+            hands.push((n, employee, pin));
+        }
+        staff.push((kiosk, hands));
+    }
+    scope.commit().await.expect("commit");
+
+    let zone = dates::zone(TIME_ZONE);
+    let mut dice = Dice(0x6d6f_6e74_685f_656e);
+    let mut punches = 0;
+    for (kiosk, hands) in &staff {
+        let mut queue = Vec::new();
+        let mut scope = for_tenant(db, tenant.id, Intent::Write)
+            .await
+            .expect("scope");
+        for (n, employee, pin) in hands {
+            let vacation = (n % 10 == 3).then(|| month.first + time::Duration::days(9));
+            if let Some(day) = vacation {
+                let absence = NewAbsence {
+                    employee_id: employee.id,
+                    day,
+                    kind: AbsenceKind::Vacation,
+                    minutes: 480,
+                    note: String::new(),
+                };
+                absences::record(&mut scope, owner.user_id, employee, &absence)
+                    .await
+                    .expect("an absence");
+            }
+            let mut day = month.first;
+            while day <= month.last {
+                let weekend = day.weekday().number_days_from_monday() >= 5;
+                if (!weekend || n % 10 == 0) && Some(day) != vacation {
+                    let end = if dice.roll(5) == 0 { "19:00" } else { "17:00" };
+                    let jitter = |dice: &mut Dice| {
+                        time::Duration::minutes(i64::try_from(dice.roll(20)).expect("small") - 10)
+                    };
+                    if let (Some(start), Some(stop)) = (
+                        dates::at_local(day, "09:00", &zone),
+                        dates::at_local(day, end, &zone),
+                    ) {
+                        for (kind, at) in [(Kind::In, start), (Kind::Out, stop)] {
+                            queue.push(PunchInput {
+                                client_id: ClientId::new(),
+                                pin: pin.as_str().to_owned(),
+                                kind,
+                                at: at + jitter(&mut dice),
+                            });
+                        }
+                    }
+                }
+                day = day.next_day().expect("a day");
+            }
+        }
+        scope.commit().await.expect("commit");
+        queue.sort_by_key(|p| p.at);
+        for batch in queue.chunks(500) {
+            let mut scope = for_tenant(db, tenant.id, Intent::Write)
+                .await
+                .expect("scope");
+            let outcomes = punches::record(&mut scope, &key, kiosk, batch)
+                .await
+                .expect("punches");
+            scope.commit().await.expect("commit");
+            assert!(
+                outcomes
+                    .iter()
+                    .all(|(o, _)| matches!(o, punches::Outcome::Recorded(_)))
+            );
+            punches += batch.len();
+        }
+    }
+    Seeded {
+        slug: tenant.slug,
+        token,
+        employees,
+        locations: location_count,
+        punches,
+    }
+}
+
+/// The workbook has a sheet per location after the summary, whose rows
+/// are a header, each employee and a total.
+fn check(workbook: &[u8], tenant: &Seeded) {
+    let mut book: Xlsx<_> = open_workbook_from_rs(Cursor::new(workbook)).expect("an xlsx");
+    assert_eq!(book.sheet_names().len(), tenant.locations + 1);
+    let summary = book.worksheet_range("Summary").expect("a summary sheet");
+    assert_eq!(summary.height(), tenant.employees + 2);
+}
+
+/// The release binary, serving.
+struct Server {
+    child: Child,
+    base: String,
+    client: reqwest::Client,
+}
+
+impl Server {
+    fn start(folder: &Path, url: &str) -> Self {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
+        let child = Command::new(binary())
+            .arg("serve")
+            .envs(environment(url))
+            .env("PORT", port.to_string())
+            .current_dir(folder)
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("start the binary");
+        let server = Self {
+            child,
+            base: format!("http://127.0.0.1:{port}"),
+            client: reqwest::Client::new(),
+        };
+        let healthy = (0..200).any(|_| {
+            std::thread::sleep(Duration::from_millis(50));
+            std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+        });
+        assert!(healthy, "the binary didn't start");
+        server
+    }
+
+    async fn payroll(&self, tenant: &Seeded, month: &Month) -> Vec<u8> {
+        let response = self
+            .client
+            .get(format!(
+                "{}/api/v1/t/{}/payroll.xlsx?month={}",
+                self.base, tenant.slug, month.key
+            ))
+            .bearer_auth(&tenant.token)
+            .send()
+            .await
+            .expect("an answer");
+        assert_eq!(response.status(), 200);
+        response.bytes().await.expect("the workbook").to_vec()
+    }
+
+    /// Starts the high-water mark of the server's RSS again from its
+    /// current RSS (Linux: `clear_refs`).
+    fn reset_peak(&self) {
+        std::fs::write(format!("/proc/{}/clear_refs", self.child.id()), "5")
+            .expect("reset the peak RSS");
+    }
+
+    fn peak_kb(&self) -> u64 {
+        peak_kb(self.child.id()).expect("the server's status")
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A process's peak RSS (VmHWM), in kB.
+fn peak_kb(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmHWM:"))?
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .ok()
+}
+
+struct Ran {
+    seconds: f64,
+    peak_kb: u64,
+}
+
+/// Runs the binary with `args` on `url`; its output, wall time and peak
+/// RSS (read until it exits).
+fn run_command(folder: &Path, url: &str, args: &[&str]) -> (String, Ran) {
+    let started = Instant::now();
+    let mut child = Command::new(binary())
+        .args(args)
+        .envs(environment(url))
+        .current_dir(folder)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run the binary");
+    let mut peak = 0;
+    while child.try_wait().expect("wait").is_none() {
+        peak = peak_kb(child.id()).unwrap_or(0).max(peak);
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    let output = child.wait_with_output().expect("its output");
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(
+        output.status.success(),
+        "{args:?}: {stdout}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    (
+        stdout,
+        Ran {
+            seconds,
+            peak_kb: peak,
+        },
+    )
+}
+
+/// "… 12345 rows …" in a command's output.
+fn rows_in(output: &str) -> u64 {
+    let words: Vec<&str> = output.split_whitespace().collect();
+    words
+        .windows(2)
+        .find(|pair| pair[1].trim_end_matches([',', ')']) == "rows")
+        .and_then(|pair| pair[0].trim_start_matches('(').parse().ok())
+        .unwrap_or_else(|| panic!("no row count in {output}"))
+}
+
+fn megabytes(kb: u64) -> f64 {
+    kb as f64 * 1024.0 / 1e6
+}
+
+fn binary() -> PathBuf {
+    let deps = std::env::current_exe().expect("bench executable");
+    let profile = deps
+        .parent()
+        .and_then(|deps| deps.parent())
+        .expect("target/<profile>");
+    profile.join(format!(
+        "{}{}",
+        env!("CARGO_PKG_NAME"),
+        std::env::consts::EXE_SUFFIX
+    ))
+}
