@@ -2,6 +2,7 @@
 
 use std::io::{Seek, Write};
 
+use futures_util::TryStreamExt;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
@@ -62,18 +63,21 @@ pub async fn export<W: Write + Seek>(
     let mut scope = for_tenant(db, tenant, Intent::Read).await?;
     let mut members = Vec::new();
     for table in owned.iter().filter(|t| !left_out.contains(&t.name)) {
-        let mut rows = read(&mut scope, table).await?;
         let sealed = sealed_in(&table.name);
-        for row in &mut rows {
-            clean(keys, table, &sealed, row)?;
-        }
-        if table.name == "memberships" {
-            members = rows
-                .iter()
-                .filter_map(|r| r["user_id"].as_str().map(str::to_owned))
-                .collect();
-        }
-        zip.file(&format!("tables/{}.jsonl", table.name), &table.name, &rows)?;
+        zip.start(&format!("tables/{}.jsonl", table.name), &table.name)?;
+        // Row by row, as the database sends them: memory stays flat
+        // whatever the table's size.
+        read(&mut scope, table, |mut row| {
+            clean(keys, table, &sealed, &mut row)?;
+            if table.name == "memberships"
+                && let Some(user) = row["user_id"].as_str()
+            {
+                members.push(user.to_owned());
+            }
+            zip.row(&row)
+        })
+        .await?;
+        zip.finish()?;
     }
     scope.commit().await?;
 
@@ -131,28 +135,33 @@ pub async fn to_bytes(
     Ok((out.into_inner(), name))
 }
 
-/// A tenant-owned table's rows, by id.
-async fn read(scope: &mut TenantScope, table: &Table) -> Result<Vec<Row>, sqlx::Error> {
+/// Hands each of a tenant-owned table's rows, by id, to `each`.
+async fn read(
+    scope: &mut TenantScope,
+    table: &Table,
+    mut each: impl FnMut(Row) -> Result<(), PortabilityError>,
+) -> Result<(), PortabilityError> {
     let tenant = scope.tenant_id();
     let sql = values::select_sql(table, "WHERE tenant_id = $1 ORDER BY id");
     match scope.tx() {
         Tx::Sqlite(tx) => {
-            let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            let mut rows = sqlx::query(sqlx::AssertSqlSafe(sql))
                 .bind(tenant)
-                .fetch_all(&mut **tx)
-                .await?;
-            rows.iter().map(|r| values::from_sqlite(table, r)).collect()
+                .fetch(&mut **tx);
+            while let Some(row) = rows.try_next().await? {
+                each(values::from_sqlite(table, &row)?)?;
+            }
         }
         Tx::Postgres(tx) => {
-            let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            let mut rows = sqlx::query(sqlx::AssertSqlSafe(sql))
                 .bind(tenant)
-                .fetch_all(&mut **tx)
-                .await?;
-            rows.iter()
-                .map(|r| values::from_postgres(table, r))
-                .collect()
+                .fetch(&mut **tx);
+            while let Some(row) = rows.try_next().await? {
+                each(values::from_postgres(table, &row)?)?;
+            }
         }
     }
+    Ok(())
 }
 
 /// Decrypts the `sealed` columns; empties credentials and blind indexes.
@@ -198,6 +207,8 @@ fn options() -> SimpleFileOptions {
 struct Archive<W: Write + Seek> {
     writer: zip::ZipWriter<W>,
     files: Vec<ManifestFile>,
+    /// The file being written, and the hash of its bytes so far.
+    open: Option<(ManifestFile, Sha256)>,
 }
 
 impl<W: Write + Seek> Archive<W> {
@@ -205,24 +216,52 @@ impl<W: Write + Seek> Archive<W> {
         Self {
             writer: zip::ZipWriter::new(out),
             files: Vec::new(),
+            open: None,
         }
     }
 
-    /// Writes `rows` as JSON Lines to `path`.
-    fn file(&mut self, path: &str, table: &str, rows: &[Row]) -> Result<(), PortabilityError> {
-        let mut bytes = Vec::new();
-        for row in rows {
-            serde_json::to_writer(&mut bytes, row).map_err(std::io::Error::other)?;
-            bytes.push(b'\n');
-        }
+    /// Starts the JSON Lines file `path`, of `table`'s rows.
+    fn start(&mut self, path: &str, table: &str) -> Result<(), PortabilityError> {
         self.writer.start_file(path, options())?;
-        self.writer.write_all(&bytes)?;
-        self.files.push(ManifestFile {
+        let file = ManifestFile {
             path: path.to_owned(),
             table: table.to_owned(),
-            rows: rows.len() as u64,
-            sha256: hex::encode(Sha256::digest(&bytes)),
-        });
+            rows: 0,
+            sha256: String::new(),
+        };
+        self.open = Some((file, Sha256::new()));
         Ok(())
+    }
+
+    /// Writes a row to the file started last.
+    fn row(&mut self, row: &Row) -> Result<(), PortabilityError> {
+        let Some((file, hash)) = &mut self.open else {
+            return Err(std::io::Error::other("no file started").into());
+        };
+        let mut line = serde_json::to_vec(row).map_err(std::io::Error::other)?;
+        line.push(b'\n');
+        self.writer.write_all(&line)?;
+        hash.update(&line);
+        file.rows += 1;
+        Ok(())
+    }
+
+    /// Ends the file started last, recording its rows and checksum.
+    fn finish(&mut self) -> Result<(), PortabilityError> {
+        let Some((mut file, hash)) = self.open.take() else {
+            return Err(std::io::Error::other("no file started").into());
+        };
+        file.sha256 = hex::encode(hash.finalize());
+        self.files.push(file);
+        Ok(())
+    }
+
+    /// Writes `rows` as the JSON Lines file `path`.
+    fn file(&mut self, path: &str, table: &str, rows: &[Row]) -> Result<(), PortabilityError> {
+        self.start(path, table)?;
+        for row in rows {
+            self.row(row)?;
+        }
+        self.finish()
     }
 }

@@ -3,8 +3,8 @@
 //! tenant of the same id or slug), and a write that fails half-way is
 //! undone.
 
-use std::collections::{BTreeMap, HashMap};
-use std::io::{Read, Seek};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::io::{BufRead, BufReader, Read, Seek};
 
 use serde_json::Value;
 use sha2::{Digest, Sha256};
@@ -31,12 +31,19 @@ pub struct Imported {
     pub new_users: Vec<String>,
 }
 
-/// An archive read and checked, ready to write.
+/// An archive checked, ready to write: the tables' rows stay in the
+/// archive, read again a chunk at a time as they are written.
 struct Checked {
     manifest: Manifest,
-    /// Rows by table, in the manifest's order.
-    files: Vec<(String, Vec<Row>)>,
+    /// The columns each table's rows carry.
+    columns: HashMap<String, BTreeSet<String>>,
+    /// The two small files, read whole.
+    tenant: Vec<Row>,
+    users: Vec<Row>,
 }
+
+/// Rows written per chunk: what an import holds in memory at a time.
+const CHUNK: usize = 1_000;
 
 /// Restores the archive in `input` into `db`, encrypting under `keys`.
 ///
@@ -49,7 +56,8 @@ pub async fn import<R: Read + Seek>(
     lookup: &LookupKey,
     input: R,
 ) -> Result<Imported, PortabilityError> {
-    let checked = read(input)?;
+    let mut zip = zip::ZipArchive::new(input)?;
+    let checked = check(&mut zip)?;
     let here = schema::version(db).await?;
     if checked.manifest.schema_version > here {
         return Err(PortabilityError::Newer {
@@ -59,16 +67,14 @@ pub async fn import<R: Read + Seek>(
     }
     let tables = schema::tables(db).await?;
     let owned = schema::tenant_owned(&tables);
-    for (table, rows) in &checked.files {
+    for (table, columns) in &checked.columns {
         let target = tables.get(table).ok_or_else(|| {
             PortabilityError::Damaged(format!("this database has no table {table}"))
         })?;
-        for column in rows.iter().flat_map(|r| r.keys()) {
-            if !target.has_column(column) {
-                return Err(PortabilityError::Damaged(format!(
-                    "this database has no column {table}.{column}"
-                )));
-            }
+        if let Some(column) = columns.iter().find(|c| !target.has_column(c)) {
+            return Err(PortabilityError::Damaged(format!(
+                "this database has no column {table}.{column}"
+            )));
         }
     }
     let tenant = &checked.manifest.tenant;
@@ -80,31 +86,39 @@ pub async fn import<R: Read + Seek>(
         )));
     }
 
-    let by_table: HashMap<&str, &Vec<Row>> = checked
-        .files
-        .iter()
-        .map(|(table, rows)| (table.as_str(), rows))
-        .collect();
-    let (users, new_users, created) = restore_users(
-        db,
-        &tables,
-        by_table.get("users").map_or(&[], |rows| rows.as_slice()),
-    )
-    .await?;
+    let (users, new_users, created) = restore_users(db, &tables, &checked.users).await?;
     let written = async {
-        let tenant_rows = by_table
-            .get("tenants")
-            .copied()
-            .cloned()
-            .unwrap_or_default();
-        global::insert(db, &tables["tenants"], &columns(&tenant_rows), &tenant_rows).await?;
+        global::insert(
+            db,
+            &tables["tenants"],
+            &columns(&checked.tenant),
+            &checked.tenant,
+        )
+        .await?;
         let mut scope = for_tenant(db, tenant.id, Intent::Write).await?;
         for table in &owned {
-            let Some(rows) = by_table.get(table.name.as_str()) else {
+            let Some(file) = checked
+                .manifest
+                .files
+                .iter()
+                .find(|f| f.table == table.name)
+            else {
                 continue;
             };
-            let rows = prepare(keys, lookup, table, rows, &users)?;
-            values::insert(scope.tx(), table, &columns(&rows), &rows).await?;
+            let mut lines = JsonLines::open(&mut zip, &file.path)?;
+            loop {
+                let mut chunk = Vec::with_capacity(CHUNK);
+                while chunk.len() < CHUNK
+                    && let Some(row) = lines.next(None)?
+                {
+                    chunk.push(row);
+                }
+                if chunk.is_empty() {
+                    break;
+                }
+                let rows = prepare(keys, lookup, table, chunk, &users)?;
+                values::insert(scope.tx(), table, &columns(&rows), &rows).await?;
+            }
         }
         scope.commit().await?;
         Ok::<_, PortabilityError>(())
@@ -117,19 +131,16 @@ pub async fn import<R: Read + Seek>(
     Ok(Imported {
         tenant: tenant.id,
         slug: tenant.slug.clone(),
-        rows: checked
-            .files
-            .iter()
-            .map(|(_, rows)| rows.len() as u64)
-            .sum(),
+        rows: checked.manifest.files.iter().map(|f| f.rows).sum(),
         new_users,
     })
 }
 
-/// Reads the archive and checks every file against the manifest.
-fn read<R: Read + Seek>(input: R) -> Result<Checked, PortabilityError> {
-    let mut zip = zip::ZipArchive::new(input)?;
-    let manifest: Manifest = serde_json::from_slice(&entry(&mut zip, MANIFEST)?)
+/// Checks the archive against its manifest, file by file and line by line
+/// (holding one row at a time): format, checksums, row counts, and that
+/// every line is a row.
+fn check<R: Read + Seek>(zip: &mut zip::ZipArchive<R>) -> Result<Checked, PortabilityError> {
+    let manifest: Manifest = serde_json::from_slice(&entry(zip, MANIFEST)?)
         .map_err(|e| PortabilityError::Damaged(format!("{MANIFEST}: {e}")))?;
     if manifest.format != FORMAT {
         return Err(PortabilityError::Damaged(format!(
@@ -148,32 +159,86 @@ fn read<R: Read + Seek>(input: R) -> Result<Checked, PortabilityError> {
             return Err(PortabilityError::Damaged(format!("{required} is missing")));
         }
     }
-    let mut files = Vec::new();
+    let mut columns: HashMap<String, BTreeSet<String>> = HashMap::new();
+    let (mut tenant, mut users) = (Vec::new(), Vec::new());
     for file in &manifest.files {
-        let bytes = entry(&mut zip, &file.path)?;
-        if hex::encode(Sha256::digest(&bytes)) != file.sha256 {
+        let mut lines = JsonLines::open(zip, &file.path)?;
+        let mut hash = Sha256::new();
+        let mut rows = 0_u64;
+        let carried = columns.entry(file.table.clone()).or_default();
+        while let Some(row) = lines.next(Some(&mut hash))? {
+            rows += 1;
+            carried.extend(row.keys().cloned());
+            match file.path.as_str() {
+                TENANT_FILE => tenant.push(row),
+                USERS_FILE => users.push(row),
+                _ => {}
+            }
+        }
+        if hex::encode(hash.finalize()) != file.sha256 {
             return Err(PortabilityError::Damaged(format!(
                 "{} doesn't match its checksum",
                 file.path
             )));
         }
-        let rows: Vec<Row> = bytes
-            .split(|b| *b == b'\n')
-            .filter(|line| !line.is_empty())
-            .map(serde_json::from_slice)
-            .collect::<Result<_, _>>()
-            .map_err(|e| PortabilityError::Damaged(format!("{}: {e}", file.path)))?;
-        if rows.len() as u64 != file.rows {
+        if rows != file.rows {
             return Err(PortabilityError::Damaged(format!(
-                "{} holds {} rows, the manifest says {}",
-                file.path,
-                rows.len(),
-                file.rows
+                "{} holds {rows} rows, the manifest says {}",
+                file.path, file.rows
             )));
         }
-        files.push((file.table.clone(), rows));
     }
-    Ok(Checked { manifest, files })
+    Ok(Checked {
+        manifest,
+        columns,
+        tenant,
+        users,
+    })
+}
+
+/// A JSON Lines file of the archive, read a row at a time.
+struct JsonLines<'a, R: Read + Seek> {
+    path: String,
+    reader: BufReader<zip::read::ZipFile<'a, R>>,
+    line: Vec<u8>,
+}
+
+impl<'a, R: Read + Seek> JsonLines<'a, R> {
+    fn open(zip: &'a mut zip::ZipArchive<R>, path: &str) -> Result<Self, PortabilityError> {
+        let file = zip
+            .by_name(path)
+            .map_err(|_| PortabilityError::Damaged(format!("{path} is missing")))?;
+        Ok(Self {
+            path: path.to_owned(),
+            reader: BufReader::new(file),
+            line: Vec::new(),
+        })
+    }
+
+    /// The next row; its line's bytes (and those of the empty lines before
+    /// it) are added to `hash`, if given.
+    fn next(&mut self, mut hash: Option<&mut Sha256>) -> Result<Option<Row>, PortabilityError> {
+        loop {
+            self.line.clear();
+            let read = self
+                .reader
+                .read_until(b'\n', &mut self.line)
+                .map_err(|e| PortabilityError::Damaged(format!("{}: {e}", self.path)))?;
+            if read == 0 {
+                return Ok(None);
+            }
+            if let Some(hash) = hash.as_deref_mut() {
+                hash.update(&self.line);
+            }
+            let text = self.line.strip_suffix(b"\n").unwrap_or(&self.line);
+            if text.is_empty() {
+                continue;
+            }
+            return serde_json::from_slice(text)
+                .map(Some)
+                .map_err(|e| PortabilityError::Damaged(format!("{}: {e}", self.path)));
+        }
+    }
 }
 
 /// One file of the archive, whole.
@@ -237,7 +302,7 @@ fn prepare(
     keys: &Keys,
     lookup: &LookupKey,
     table: &Table,
-    rows: &[Row],
+    rows: Vec<Row>,
     users: &HashMap<String, UserId>,
 ) -> Result<Vec<Row>, PortabilityError> {
     let user_columns: Vec<&str> = table
@@ -247,9 +312,8 @@ fn prepare(
         .map(|(column, _)| column.as_str())
         .collect();
     let sealed = sealed_in(&table.name);
-    rows.iter()
-        .map(|row| {
-            let mut row = row.clone();
+    rows.into_iter()
+        .map(|mut row| {
             let id = row
                 .get("id")
                 .and_then(Value::as_str)
