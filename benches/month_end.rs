@@ -30,18 +30,21 @@
 //! (default `sqlite,postgres`) picks the backends.
 
 use std::io::Cursor;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use app::crypto::{Keys, LookupKey};
 use app::db::Db;
 use app::modules::time_tracking::absences::{self, AbsenceKind, NewAbsence};
+use app::modules::time_tracking::demo::Dice;
 use app::modules::time_tracking::pages::Month;
 use app::modules::time_tracking::punches::{self, Kind, PunchInput};
 use app::modules::time_tracking::{ClientId, dates, devices, employees, holidays};
 use app::tenancy::permissions::LocationVisibility;
 use app::tenancy::{Intent, Member, Role, for_tenant};
+
+mod support;
 use base64::Engine;
 use calamine::{Reader, Xlsx, open_workbook_from_rs};
 use sqlx::{AssertSqlSafe, Connection};
@@ -102,9 +105,7 @@ impl Databases {
             };
         }
         assert_eq!(backend, "postgres", "BENCH_BACKENDS: sqlite, postgres");
-        let admin_url = std::env::var("BENCH_DATABASE_URL")
-            .or_else(|_| std::env::var("TEST_DATABASE_URL"))
-            .unwrap_or_else(|_| "postgres://app_test:app_test@127.0.0.1:5432/postgres".into());
+        let admin_url = support::admin_url();
         let suffix = &uuid::Uuid::new_v4().simple().to_string()[..8];
         let (base, _) = admin_url.rsplit_once('/').expect("a database in the URL");
         let mut admin = sqlx::PgConnection::connect(&admin_url)
@@ -265,18 +266,6 @@ fn config(url: &str) -> app::config::Config {
     .expect("a valid configuration")
 }
 
-/// A small generator of the same numbers every run.
-struct Dice(u64);
-
-impl Dice {
-    fn roll(&mut self, below: u64) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0 % below
-    }
-}
-
 /// A tenant of `employees` people, 100 to a location (fewer: 10), who
 /// worked `month`.
 async fn seed(db: &Db, name: &str, employees: usize, month: &Month) -> Seeded {
@@ -289,27 +278,14 @@ async fn seed(db: &Db, name: &str, employees: usize, month: &Month) -> Seeded {
         EMPLOYEES_PER_LOCATION
     };
     let location_count = employees.div_ceil(per_location);
-    let owner = app::ids::UserId::new();
-    app::on_backend!(db, |pool| sqlx::query(
-        "INSERT INTO users (id, email, created_at) VALUES ($1, $2, $3)"
+    let (owner, tenant, locations, mut scope) = support::tenant(
+        db,
+        &format!("owner-{employees}@bench.test"),
+        name,
+        TIME_ZONE,
+        location_count,
     )
-    .bind(owner)
-    .bind(format!("owner-{employees}@bench.test"))
-    .bind(time::OffsetDateTime::now_utc())
-    .execute(pool)
-    .await
-    .map(drop))
-    .expect("the owner");
-    let input = app::tenants::TenantInput {
-        name: name.to_owned(),
-        time_zone: TIME_ZONE.to_owned(),
-    };
-    let tenant = app::tenants::create(db, owner, &input)
-        .await
-        .expect("tenant");
-    let mut scope = for_tenant(db, tenant.id, Intent::Write)
-        .await
-        .expect("scope");
+    .await;
     let owner = Member {
         membership_id: app::members::membership_id(&mut scope, owner)
             .await
@@ -330,17 +306,6 @@ async fn seed(db: &Db, name: &str, employees: usize, month: &Month) -> Seeded {
     .expect("a token")
     .expect("a valid token")
     .secret;
-    for l in 1..location_count {
-        let input = app::locations::LocationInput {
-            name: format!("Site {l:02}"),
-            address: String::new(),
-            time_zone: TIME_ZONE.to_owned(),
-        };
-        assert!(app::locations::create(&mut scope, &input).await.is_ok());
-    }
-    let locations = app::locations::list(&mut scope, everyone, app::locations::Page::ALL)
-        .await
-        .expect("locations");
     let spain = holidays::calendars()
         .into_iter()
         .find(|c| c.id == "es")
@@ -413,9 +378,6 @@ async fn seed(db: &Db, name: &str, employees: usize, month: &Month) -> Seeded {
                 let weekend = day.weekday().number_days_from_monday() >= 5;
                 if (!weekend || n % 10 == 0) && Some(day) != vacation {
                     let end = if dice.roll(5) == 0 { "19:00" } else { "17:00" };
-                    let jitter = |dice: &mut Dice| {
-                        time::Duration::minutes(i64::try_from(dice.roll(20)).expect("small") - 10)
-                    };
                     if let (Some(start), Some(stop)) = (
                         dates::at_local(day, "09:00", &zone),
                         dates::at_local(day, end, &zone),
@@ -425,7 +387,7 @@ async fn seed(db: &Db, name: &str, employees: usize, month: &Month) -> Seeded {
                                 client_id: ClientId::new(),
                                 pin: pin.as_str().to_owned(),
                                 kind,
-                                at: at + jitter(&mut dice),
+                                at: at + dice.jitter(10, 10),
                             });
                         }
                     }
@@ -482,7 +444,7 @@ impl Server {
             .and_then(|l| l.local_addr())
             .expect("a free port")
             .port();
-        let child = Command::new(binary())
+        let child = Command::new(support::binary())
             .arg("serve")
             .envs(environment(url))
             .env("PORT", port.to_string())
@@ -559,7 +521,7 @@ struct Ran {
 /// RSS (read until it exits).
 fn run_command(folder: &Path, url: &str, args: &[&str]) -> (String, Ran) {
     let started = Instant::now();
-    let mut child = Command::new(binary())
+    let mut child = Command::new(support::binary())
         .args(args)
         .envs(environment(url))
         .current_dir(folder)
@@ -601,17 +563,4 @@ fn rows_in(output: &str) -> u64 {
 
 fn megabytes(kb: u64) -> f64 {
     kb as f64 * 1024.0 / 1e6
-}
-
-fn binary() -> PathBuf {
-    let deps = std::env::current_exe().expect("bench executable");
-    let profile = deps
-        .parent()
-        .and_then(|deps| deps.parent())
-        .expect("target/<profile>");
-    profile.join(format!(
-        "{}{}",
-        env!("CARGO_PKG_NAME"),
-        std::env::consts::EXE_SUFFIX
-    ))
 }

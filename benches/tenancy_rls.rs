@@ -27,13 +27,14 @@
 //! the run. Everything shares this machine's cores: wrk, the app, PostgreSQL
 //! and pgbench.
 
-use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::str::FromStr;
 use std::time::Duration;
 
 use sqlx::postgres::{PgConnectOptions, PgConnection};
 use sqlx::{AssertSqlSafe, Connection};
+
+mod support;
 
 const TENANTS: u32 = 1_000;
 const LOCATIONS_PER_TENANT: u32 = 1_000;
@@ -51,9 +52,7 @@ struct Settings {
 }
 
 fn settings() -> Settings {
-    let admin_url = std::env::var("BENCH_DATABASE_URL")
-        .or_else(|_| std::env::var("TEST_DATABASE_URL"))
-        .unwrap_or_else(|_| "postgres://app_test:app_test@127.0.0.1:5432/postgres".to_owned());
+    let admin_url = support::admin_url();
     let number = |name: &str, default: u64| {
         std::env::var(name)
             .ok()
@@ -103,19 +102,6 @@ async fn execute(connection: &mut PgConnection, sql: &str) {
         .unwrap_or_else(|e| panic!("{sql}: {e}"));
 }
 
-fn binary() -> PathBuf {
-    let deps = std::env::current_exe().expect("bench executable");
-    let profile = deps
-        .parent()
-        .and_then(|deps| deps.parent())
-        .expect("target/<profile>");
-    profile.join(format!(
-        "{}{}",
-        env!("CARGO_PKG_NAME"),
-        std::env::consts::EXE_SUFFIX
-    ))
-}
-
 /// What the requests need: the tenant's slug, its id, a signed-in owner's
 /// session cookie.
 struct Fixture {
@@ -125,7 +111,7 @@ struct Fixture {
 }
 
 async fn seed(url: &str) -> Fixture {
-    let migrated = Command::new(binary())
+    let migrated = Command::new(support::binary())
         .arg("migrate")
         .env("DATABASE_URL", url)
         .env("RUST_LOG", "warn")
@@ -237,7 +223,7 @@ impl Drop for Server {
 }
 
 async fn start(url: &str, port: u16, clients: usize) -> Server {
-    let child = Command::new(binary())
+    let child = Command::new(support::binary())
         .arg("serve")
         .env("DATABASE_URL", url)
         .env("PORT", port.to_string())

@@ -113,11 +113,13 @@ impl fmt::Display for Seeded {
     }
 }
 
-/// A small deterministic generator (xorshift), so every demo looks alike.
-struct Dice(u64);
+/// A small deterministic generator (xorshift), so every demo looks alike
+/// (and every benchmark's data).
+pub struct Dice(pub u64);
 
 impl Dice {
-    fn roll(&mut self, below: u64) -> u64 {
+    /// A number in `0..below`.
+    pub fn roll(&mut self, below: u64) -> u64 {
         self.0 ^= self.0 << 13;
         self.0 ^= self.0 >> 7;
         self.0 ^= self.0 << 17;
@@ -125,7 +127,7 @@ impl Dice {
     }
 
     /// Minutes in `-early..=late`.
-    fn jitter(&mut self, early: i64, late: i64) -> Duration {
+    pub fn jitter(&mut self, early: i64, late: i64) -> Duration {
         let span = u64::try_from(early + late + 1).unwrap_or(1);
         Duration::minutes(i64::try_from(self.roll(span)).unwrap_or(0) - early)
     }

@@ -156,20 +156,29 @@ pub async fn recorded(
     to: OffsetDateTime,
 ) -> Result<Vec<Recorded>, sqlx::Error> {
     let tenant = scope.tenant_id();
-    let rows: Vec<RecordedRow> = on_tx!(scope.tx(), |conn| {
-        sqlx::query_as(
+    // Written out per case: `($2 IS NULL OR p.employee_id = $2)` keeps
+    // SQLite (and PostgreSQL's generic plans) off the (tenant_id,
+    // employee_id, at) index, and every clock-out scanned all the
+    // tenant's punches.
+    let employee_condition = match employee {
+        Some(_) => "p.employee_id = $2",
+        None => "$2 IS NULL",
+    };
+    let sql = format!(
         "SELECT p.id, p.employee_id, p.location_id, p.kind, p.at, p.received_at, p.edit_id \
          FROM punches p WHERE p.tenant_id = $1 AND p.outcome = 'recorded' \
-         AND ($2 IS NULL OR p.employee_id = $2) AND p.at >= $3 AND p.at < $4 \
+         AND {employee_condition} AND p.at >= $3 AND p.at < $4 \
          AND NOT EXISTS (SELECT 1 FROM punch_voids v WHERE v.tenant_id = p.tenant_id AND v.punch_id = p.id) \
          ORDER BY p.employee_id, p.at, p.id"
-    )
-    .bind(tenant)
-    .bind(employee)
-    .bind(from)
-    .bind(to)
-    .fetch_all(conn)
-    .await
+    );
+    let rows: Vec<RecordedRow> = on_tx!(scope.tx(), |conn| {
+        sqlx::query_as(sqlx::AssertSqlSafe(sql.clone()))
+            .bind(tenant)
+            .bind(employee)
+            .bind(from)
+            .bind(to)
+            .fetch_all(conn)
+            .await
     })?;
     Ok(rows
         .into_iter()

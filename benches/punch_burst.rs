@@ -1,7 +1,7 @@
 //! A shift-change burst at the kiosks, through the real HTTP API. Run with
 //!
 //! ```sh
-//! cargo run --release --example punch_burst
+//! cargo bench --bench punch_burst
 //! ```
 //!
 //! For each backend (PostgreSQL at BENCH_DATABASE_URL, default the tests'
@@ -33,11 +33,12 @@ use app::db::Db;
 use app::http::AppState;
 use app::modules::time_tracking::{devices, employees};
 use app::tenancy::permissions::LocationVisibility;
-use app::tenancy::{Intent, for_tenant};
 use base64::Engine;
 use serde_json::{Value, json};
 use sqlx::{AssertSqlSafe, Connection};
 use tokio::sync::Semaphore;
+
+mod support;
 
 const TENANTS: usize = 50;
 const LOCATIONS: usize = 5;
@@ -62,45 +63,15 @@ async fn seed(db: &Db) -> Vec<Kiosk> {
     let today = time::OffsetDateTime::now_utc().date();
     let mut kiosks = Vec::new();
     for t in 0..TENANTS {
-        let owner = app::ids::UserId::new();
-        app::on_backend!(db, |pool| sqlx::query(
-            "INSERT INTO users (id, email, created_at) VALUES ($1, $2, $3)"
+        let (_, _, locations, mut scope) = support::tenant(
+            db,
+            &format!("owner{t}@bench.test"),
+            &format!("Bench café {t}"),
+            "Europe/Madrid",
+            LOCATIONS,
         )
-        .bind(owner)
-        .bind(format!("owner{t}@bench.test"))
-        .bind(time::OffsetDateTime::now_utc())
-        .execute(pool)
-        .await
-        .map(drop))
-        .expect("user");
-        let input = app::tenants::TenantInput {
-            name: format!("Bench café {t}"),
-            time_zone: "Europe/Madrid".to_owned(),
-        };
-        let tenant = app::tenants::create(db, owner, &input)
-            .await
-            .expect("tenant");
-        let mut scope = for_tenant(db, tenant.id, Intent::Write)
-            .await
-            .expect("scope");
-        let mut locations: Vec<_> =
-            app::locations::list(&mut scope, everyone, app::locations::Page::ALL)
-                .await
-                .expect("locations")
-                .into_iter()
-                .map(|l| l.id)
-                .collect();
-        for l in 1..LOCATIONS {
-            let input = app::locations::LocationInput {
-                name: format!("Site {l}"),
-                address: String::new(),
-                time_zone: "Europe/Madrid".to_owned(),
-            };
-            match app::locations::create(&mut scope, &input).await {
-                Ok(location) => locations.push(location.id),
-                Err(_) => panic!("location {l} of tenant {t}"),
-            }
-        }
+        .await;
+        let locations: Vec<_> = locations.into_iter().map(|l| l.id).collect();
         for (l, location) in locations.iter().enumerate() {
             let mut pins = Vec::new();
             for e in 0..EMPLOYEES_PER_LOCATION {
@@ -386,9 +357,7 @@ async fn run() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(32);
-    let admin_url = std::env::var("BENCH_DATABASE_URL")
-        .or_else(|_| std::env::var("TEST_DATABASE_URL"))
-        .unwrap_or_else(|_| "postgres://app_test:app_test@127.0.0.1:5432/postgres".to_owned());
+    let admin_url = support::admin_url();
     let database = format!(
         "bench_punch_{}",
         &uuid::Uuid::new_v4().simple().to_string()[..8]
