@@ -14,8 +14,7 @@ RUN mkdir -p src tests benches \
     && touch src/lib.rs \
     && echo 'fn main() {}' > build.rs \
     && echo 'fn main() {}' > tests/zz_backends.rs \
-    && awk '/^\[\[bench\]\]/ { bench = 1 } bench && /^name = / { gsub(/"/, "", $3); print $3; bench = 0 }' Cargo.toml \
-       | while read -r name; do echo 'fn main() {}' > "benches/$name.rs"; done \
+    && for bench in $(awk '/^\[\[bench\]\]/ { b = 1 } b && /^name = / { gsub(/"/, "", $3); print $3; b = 0 }' Cargo.toml); do echo 'fn main() {}' > "benches/$bench.rs"; done \
     && cargo build --release --locked \
     && rm -rf src tests benches build.rs
 
