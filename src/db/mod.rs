@@ -24,6 +24,19 @@ use crate::tenancy::scope::ScopeRole;
 
 pub use migrations::migrate;
 
+/// An optional filter of a query on parameter `param`: `condition` when a
+/// value is bound, `param IS NULL` (always true then) when none is. Written
+/// per case, not as `(param IS NULL OR condition)`: that `OR` keeps SQLite
+/// (and PostgreSQL's generic plans) from using an index for `condition`, so
+/// one employee's rows were found by scanning the whole tenant's.
+pub fn optional_filter(condition: &str, param: &str, bound: bool) -> String {
+    if bound {
+        condition.to_owned()
+    } else {
+        format!("{param} IS NULL")
+    }
+}
+
 /// Runs `$body` with `$pool` bound to whichever pool `$db` holds. The body is
 /// compiled once per backend, so each gets its own driver types.
 #[macro_export]

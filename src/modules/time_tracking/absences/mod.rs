@@ -143,21 +143,27 @@ async fn select(
 ) -> Result<Vec<Absence>, sqlx::Error> {
     let tenant = scope.tenant_id();
     let (first, last) = days.unzip();
-    let rows: Vec<AbsenceRow> = on_tx!(scope.tx(), |conn| {
-        sqlx::query_as(
+    let filters = [
+        crate::db::optional_filter("a.employee_id = $2", "$2", employee.is_some()),
+        crate::db::optional_filter("a.id = $3", "$3", only.is_some()),
+        crate::db::optional_filter("a.day >= $4", "$4", first.is_some()),
+        crate::db::optional_filter("a.day <= $5", "$5", last.is_some()),
+    ]
+    .join(" AND ");
+    let sql = format!(
         "SELECT a.id, a.employee_id, e.name, a.day, a.kind, a.minutes, a.note, a.recorded_by, a.created_at \
          FROM absences a JOIN employees e ON e.tenant_id = a.tenant_id AND e.id = a.employee_id \
-         WHERE a.tenant_id = $1 AND ($2 IS NULL OR a.employee_id = $2) AND ($3 IS NULL OR a.id = $3) \
-         AND ($4 IS NULL OR a.day >= $4) AND ($5 IS NULL OR a.day <= $5) \
-         ORDER BY a.day, lower(e.name), a.id"
-    )
-    .bind(tenant)
-    .bind(employee)
-    .bind(only)
-    .bind(first)
-    .bind(last)
-    .fetch_all(conn)
-    .await
+         WHERE a.tenant_id = $1 AND {filters} ORDER BY a.day, lower(e.name), a.id"
+    );
+    let rows: Vec<AbsenceRow> = on_tx!(scope.tx(), |conn| {
+        sqlx::query_as(sqlx::AssertSqlSafe(sql.clone()))
+            .bind(tenant)
+            .bind(employee)
+            .bind(only)
+            .bind(first)
+            .bind(last)
+            .fetch_all(conn)
+            .await
     })?;
     Ok(rows.into_iter().map(from_row).collect())
 }

@@ -282,24 +282,27 @@ async fn select(
         Only::Id(id) => (Some(id), None),
         Only::NationalId(digest) => (None, Some(digest)),
     };
-    let rows: Vec<EmployeeRow> = on_tx!(scope.tx(), |conn| {
-        sqlx::query_as(
+    let by_id = crate::db::optional_filter("e.id = $4", "$4", id.is_some());
+    let by_national_id =
+        crate::db::optional_filter("e.national_id_index = $5", "$5", digest.is_some());
+    let sql = format!(
         "SELECT e.id, e.name, e.employee_number, e.national_id, e.hire_date, e.leave_date, \
              e.weekly_minutes, e.hourly_rate_cents, e.active, e.membership_id, e.created_at \
-         FROM employees e WHERE e.tenant_id = $1 AND ($4 IS NULL OR e.id = $4) \
-         AND ($5 IS NULL OR e.national_id_index = $5) \
+         FROM employees e WHERE e.tenant_id = $1 AND {by_id} AND {by_national_id} \
          AND ($2 OR EXISTS (SELECT 1 FROM employee_locations el \
              JOIN location_grants g ON g.tenant_id = el.tenant_id AND g.location_id = el.location_id \
              WHERE el.tenant_id = e.tenant_id AND el.employee_id = e.id AND g.membership_id = $3)) \
          ORDER BY e.active DESC, lower(e.name), e.id"
-    )
-    .bind(tenant)
-    .bind(visibility.all)
-    .bind(visibility.membership)
-    .bind(id)
-    .bind(&digest)
-    .fetch_all(conn)
-    .await
+    );
+    let rows: Vec<EmployeeRow> = on_tx!(scope.tx(), |conn| {
+        sqlx::query_as(sqlx::AssertSqlSafe(sql.clone()))
+            .bind(tenant)
+            .bind(visibility.all)
+            .bind(visibility.membership)
+            .bind(id)
+            .bind(&digest)
+            .fetch_all(conn)
+            .await
     })?;
     let mut locations = locations_of(scope, id).await?;
     Ok(rows
@@ -317,15 +320,17 @@ async fn locations_of(
     employee: Option<EmployeeId>,
 ) -> Result<std::collections::HashMap<EmployeeId, Vec<LocationId>>, sqlx::Error> {
     let tenant = scope.tenant_id();
-    let rows: Vec<(EmployeeId, LocationId)> = on_tx!(scope.tx(), |conn| {
-        sqlx::query_as(
+    let by_employee = crate::db::optional_filter("employee_id = $2", "$2", employee.is_some());
+    let sql = format!(
         "SELECT employee_id, location_id FROM employee_locations \
-         WHERE tenant_id = $1 AND ($2 IS NULL OR employee_id = $2) ORDER BY employee_id, location_id"
-    )
-    .bind(tenant)
-    .bind(employee)
-    .fetch_all(conn)
-    .await
+         WHERE tenant_id = $1 AND {by_employee} ORDER BY employee_id, location_id"
+    );
+    let rows: Vec<(EmployeeId, LocationId)> = on_tx!(scope.tx(), |conn| {
+        sqlx::query_as(sqlx::AssertSqlSafe(sql.clone()))
+            .bind(tenant)
+            .bind(employee)
+            .fetch_all(conn)
+            .await
     })?;
     let mut by_employee = std::collections::HashMap::<_, Vec<_>>::new();
     for (employee, location) in rows {

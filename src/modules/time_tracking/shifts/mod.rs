@@ -156,14 +156,10 @@ pub async fn recorded(
     to: OffsetDateTime,
 ) -> Result<Vec<Recorded>, sqlx::Error> {
     let tenant = scope.tenant_id();
-    // Written out per case: `($2 IS NULL OR p.employee_id = $2)` keeps
-    // SQLite (and PostgreSQL's generic plans) off the (tenant_id,
-    // employee_id, at) index, and every clock-out scanned all the
-    // tenant's punches.
-    let employee_condition = match employee {
-        Some(_) => "p.employee_id = $2",
-        None => "$2 IS NULL",
-    };
+    // One employee's through the (tenant_id, employee_id, at) index: every
+    // clock-out reads them.
+    let employee_condition =
+        crate::db::optional_filter("p.employee_id = $2", "$2", employee.is_some());
     let sql = format!(
         "SELECT p.id, p.employee_id, p.location_id, p.kind, p.at, p.received_at, p.edit_id \
          FROM punches p WHERE p.tenant_id = $1 AND p.outcome = 'recorded' \
