@@ -31,7 +31,7 @@
 
 use std::io::Cursor;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use app::crypto::{Keys, LookupKey};
@@ -45,9 +45,11 @@ use app::tenancy::permissions::LocationVisibility;
 use app::tenancy::{Intent, Member, Role, for_tenant};
 
 mod support;
+
 use base64::Engine;
 use calamine::{Reader, Xlsx, open_workbook_from_rs};
 use sqlx::{AssertSqlSafe, Connection};
+use support::Server;
 
 const ENCRYPTION_KEY: [u8; 32] = [3; 32];
 const LOOKUP_KEY: [u8; 32] = [5; 32];
@@ -150,7 +152,7 @@ impl Databases {
 async fn measure(databases: &Databases, large: usize, month: &Month) {
     let backend = databases.backend;
     let started = Instant::now();
-    let config = config(&databases.source);
+    let config = support::config(&environment(&databases.source));
     let db = app::cli::connect_and_migrate(&config)
         .await
         .expect("connect and migrate");
@@ -163,17 +165,18 @@ async fn measure(databases: &Databases, large: usize, month: &Month) {
         started.elapsed().as_secs_f64()
     );
 
-    let server = Server::start(databases.folder.path(), &databases.source);
+    let server = Server::start(databases.folder.path(), &environment(&databases.source)).await;
+    let client = reqwest::Client::new();
     for tenant in [&small, &big] {
         let mut times = Vec::new();
         let mut peak = 0;
         let mut size = 0;
         for _ in 0..DOWNLOADS {
-            server.reset_peak();
+            reset_peak(&server);
             let started = Instant::now();
-            let workbook = server.payroll(tenant, month).await;
+            let workbook = payroll(&client, &server, tenant, month).await;
             times.push(started.elapsed());
-            peak = peak.max(server.peak_kb());
+            peak = peak.max(peak_kb(server.pid()).expect("the server's status"));
             size = workbook.len();
             check(&workbook, tenant);
         }
@@ -251,18 +254,7 @@ fn environment(url: &str) -> Vec<(&'static str, String)> {
         ("DATABASE_URL", url.to_owned()),
         ("ENCRYPTION_KEYS", encode(&ENCRYPTION_KEY)),
         ("LOOKUP_KEY", encode(&LOOKUP_KEY)),
-        ("LOG_LEVEL", "warn".to_owned()),
     ]
-}
-
-fn config(url: &str) -> app::config::Config {
-    let vars = environment(url);
-    app::config::Config::from_lookup(|name| {
-        vars.iter()
-            .find(|(k, _)| *k == name)
-            .map(|(_, v)| v.clone())
-    })
-    .expect("a valid configuration")
 }
 
 /// A tenant of `employees` people, 100 to a location (fewer: 10), who
@@ -430,72 +422,30 @@ fn check(workbook: &[u8], tenant: &Seeded) {
     assert_eq!(summary.height(), tenant.employees + 2);
 }
 
-/// The release binary, serving.
-struct Server {
-    child: Child,
-    base: String,
-    client: reqwest::Client,
+/// The payroll workbook of `tenant` for `month`, as the API serves it.
+async fn payroll(
+    client: &reqwest::Client,
+    server: &Server,
+    tenant: &Seeded,
+    month: &Month,
+) -> Vec<u8> {
+    let response = client
+        .get(format!(
+            "{}/api/v1/t/{}/payroll.xlsx?month={}",
+            server.address, tenant.slug, month.key
+        ))
+        .bearer_auth(&tenant.token)
+        .send()
+        .await
+        .expect("an answer");
+    assert_eq!(response.status(), 200);
+    response.bytes().await.expect("the workbook").to_vec()
 }
 
-impl Server {
-    fn start(folder: &Path, url: &str) -> Self {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("a free port")
-            .port();
-        let child = Command::new(support::binary())
-            .arg("serve")
-            .envs(environment(url))
-            .env("PORT", port.to_string())
-            .current_dir(folder)
-            .stdout(Stdio::null())
-            .spawn()
-            .expect("start the binary");
-        let server = Self {
-            child,
-            base: format!("http://127.0.0.1:{port}"),
-            client: reqwest::Client::new(),
-        };
-        let healthy = (0..200).any(|_| {
-            std::thread::sleep(Duration::from_millis(50));
-            std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
-        });
-        assert!(healthy, "the binary didn't start");
-        server
-    }
-
-    async fn payroll(&self, tenant: &Seeded, month: &Month) -> Vec<u8> {
-        let response = self
-            .client
-            .get(format!(
-                "{}/api/v1/t/{}/payroll.xlsx?month={}",
-                self.base, tenant.slug, month.key
-            ))
-            .bearer_auth(&tenant.token)
-            .send()
-            .await
-            .expect("an answer");
-        assert_eq!(response.status(), 200);
-        response.bytes().await.expect("the workbook").to_vec()
-    }
-
-    /// Starts the high-water mark of the server's RSS again from its
-    /// current RSS (Linux: `clear_refs`).
-    fn reset_peak(&self) {
-        std::fs::write(format!("/proc/{}/clear_refs", self.child.id()), "5")
-            .expect("reset the peak RSS");
-    }
-
-    fn peak_kb(&self) -> u64 {
-        peak_kb(self.child.id()).expect("the server's status")
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// Starts the high-water mark of the server's RSS again from its current
+/// RSS (Linux: `clear_refs`).
+fn reset_peak(server: &Server) {
+    std::fs::write(format!("/proc/{}/clear_refs", server.pid()), "5").expect("reset the peak RSS");
 }
 
 /// A process's peak RSS (VmHWM), in kB.

@@ -118,7 +118,7 @@ impl Drop for Server {
 
 /// The configuration `serve` would read from these variables.
 fn config(url: &str, clients: usize) -> Config {
-    let vars = [
+    support::config(&[
         ("DATABASE_URL", url.to_owned()),
         ("PORT", "0".to_owned()),
         ("DATABASE_POOL_SIZE", clients.min(32).to_string()),
@@ -126,13 +126,7 @@ fn config(url: &str, clients: usize) -> Config {
             "LOOKUP_KEY",
             base64::engine::general_purpose::STANDARD.encode(KEY),
         ),
-    ];
-    Config::from_lookup(|name| {
-        vars.iter()
-            .find(|(k, _)| *k == name)
-            .map(|(_, v)| v.clone())
-    })
-    .expect("a valid configuration")
+    ])
 }
 
 async fn start(config: Config, db: Db) -> Server {

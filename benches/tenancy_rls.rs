@@ -27,7 +27,7 @@
 //! the run. Everything shares this machine's cores: wrk, the app, PostgreSQL
 //! and pgbench.
 
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -35,6 +35,8 @@ use sqlx::postgres::{PgConnectOptions, PgConnection};
 use sqlx::{AssertSqlSafe, Connection};
 
 mod support;
+
+use support::Server;
 
 const TENANTS: u32 = 1_000;
 const LOCATIONS_PER_TENANT: u32 = 1_000;
@@ -210,48 +212,6 @@ async fn without_rls(admin_url: &str, source: &str, copy: &str) {
     }
 }
 
-struct Server {
-    child: Child,
-    address: String,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-async fn start(url: &str, port: u16, clients: usize) -> Server {
-    let child = Command::new(support::binary())
-        .arg("serve")
-        .env("DATABASE_URL", url)
-        .env("PORT", port.to_string())
-        .env("DATABASE_POOL_SIZE", clients.to_string())
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .spawn()
-        .expect("start the app");
-    // From here on, dropping the server (even in a panic) stops the process.
-    let server = Server {
-        child,
-        address: format!("http://127.0.0.1:{port}"),
-    };
-    let client = reqwest::Client::new();
-    for _ in 0..100 {
-        if client
-            .get(format!("{}/healthz", server.address))
-            .send()
-            .await
-            .is_ok_and(|r| r.status() == 200)
-        {
-            return server;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("the app on port {port} did not become healthy");
-}
-
 struct Figures {
     per_second: f64,
     p50_ms: f64,
@@ -377,8 +337,15 @@ async fn run() {
     without_rls(&settings.admin_url, &rls_db, &plain_db).await;
     let plain_url = url_for(&settings.admin_url, &plain_db, Some(OWNER_ROLE));
 
-    let with_rls = start(&rls_url, 38_201, settings.clients).await;
-    let without = start(&plain_url, 38_202, settings.clients).await;
+    let folder = tempfile::tempdir().expect("a folder");
+    let serve = |url: &str| {
+        vec![
+            ("DATABASE_URL", url.to_owned()),
+            ("DATABASE_POOL_SIZE", settings.clients.to_string()),
+        ]
+    };
+    let with_rls = Server::start(folder.path(), &serve(&rls_url)).await;
+    let without = Server::start(folder.path(), &serve(&plain_url)).await;
     eprintln!(
         "{} clients, {} s rounds: warming up, then RLS on / off alternately…",
         settings.clients,

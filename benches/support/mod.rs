@@ -1,9 +1,12 @@
-//! What the benchmarks share: the release binary, the PostgreSQL server to
-//! measure on, and a tenant seeded through the library's own functions.
-//! Each benchmark uses part of it.
+//! What the benchmarks share: the release binary (and serving it), the
+//! configuration from variables, the PostgreSQL server to measure on, and a
+//! tenant seeded through the library's own functions. Each benchmark uses
+//! part of it.
 #![allow(dead_code)]
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
 
 use app::db::Db;
 use app::ids::UserId;
@@ -23,6 +26,73 @@ pub fn binary() -> PathBuf {
         env!("CARGO_PKG_NAME"),
         std::env::consts::EXE_SUFFIX
     ))
+}
+
+/// The app's configuration from these variables alone, as `serve` would
+/// read them.
+pub fn config(vars: &[(&str, String)]) -> app::config::Config {
+    app::config::Config::from_lookup(|name| {
+        vars.iter()
+            .find(|(k, _)| *k == name)
+            .map(|(_, v)| v.clone())
+    })
+    .expect("a valid configuration")
+}
+
+/// The release binary serving on a free local port; dropping it (even in
+/// a panic) stops the process.
+pub struct Server {
+    child: Child,
+    /// `http://127.0.0.1:<port>`.
+    pub address: String,
+}
+
+impl Server {
+    /// Starts `serve` in `folder` with `vars` (and quiet logs), once it
+    /// answers `/healthz`.
+    pub async fn start(folder: &Path, vars: &[(&str, String)]) -> Self {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
+        let child = Command::new(binary())
+            .arg("serve")
+            .envs(vars.iter().map(|(k, v)| (k, v)))
+            .env("PORT", port.to_string())
+            .env("RUST_LOG", "warn")
+            .current_dir(folder)
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("start the app");
+        let server = Self {
+            child,
+            address: format!("http://127.0.0.1:{port}"),
+        };
+        let client = reqwest::Client::new();
+        for _ in 0..100 {
+            if client
+                .get(format!("{}/healthz", server.address))
+                .send()
+                .await
+                .is_ok_and(|r| r.status() == 200)
+            {
+                return server;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("the app at {} did not become healthy", server.address);
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }
 
 /// A PostgreSQL superuser's URL: BENCH_DATABASE_URL, else the tests'

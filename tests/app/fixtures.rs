@@ -258,18 +258,23 @@ pub async fn tenant_owned_tables(db: &Db) -> Vec<String> {
     tables
 }
 
+/// Every table holding a tenant's rows, with the column that names the
+/// tenant: each tenant-owned table (`tenant_id`), and `tenants` (`id`).
+pub async fn tables_of_a_tenant(db: &Db) -> Vec<(String, &'static str)> {
+    let mut tables: Vec<(String, &'static str)> = tenant_owned_tables(db)
+        .await
+        .into_iter()
+        .map(|table| (table, "tenant_id"))
+        .collect();
+    tables.push(("tenants".to_owned(), "id"));
+    tables
+}
+
 /// Every row a tenant owns (and its tenants row), as text, for comparing
 /// before and after.
 pub async fn snapshot(db: &Db, tenant: TenantId) -> Vec<String> {
     let mut rows = Vec::new();
-    let mut tables = tenant_owned_tables(db).await;
-    tables.push("tenants".to_owned());
-    for table in tables {
-        let key = if table == "tenants" {
-            "id"
-        } else {
-            "tenant_id"
-        };
+    for (table, key) in tables_of_a_tenant(db).await {
         let table_rows: Vec<String> = match db {
             Db::Sqlite(pool) => {
                 let columns: Vec<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(

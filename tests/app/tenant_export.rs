@@ -14,7 +14,7 @@ use app::tenants::portability::{PortabilityError, export, import};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use crate::fixtures::{TenantFixture, tenant_owned_tables};
+use crate::fixtures::{TenantFixture, tables_of_a_tenant};
 use crate::support::{
     Options, TestApp, TestDatabase, each_backend, each_backend_with, postgres_available,
 };
@@ -78,14 +78,7 @@ fn manifest(archive: &[u8]) -> Value {
 /// tenant_id, read from the schema), and its tenants row.
 pub async fn owned_rows(app: &TestApp, tenant: TenantId) -> BTreeMap<String, i64> {
     let mut counts = BTreeMap::new();
-    let mut tables = tenant_owned_tables(&app.db).await;
-    tables.push("tenants".to_owned());
-    for table in tables {
-        let key = if table == "tenants" {
-            "id"
-        } else {
-            "tenant_id"
-        };
+    for (table, key) in tables_of_a_tenant(&app.db).await {
         let sql = format!("SELECT COUNT(*) FROM {table} WHERE {key} = $1");
         let count: i64 = app::on_backend!(&app.db, |pool| sqlx::query_scalar(sqlx::AssertSqlSafe(
             sql.clone()

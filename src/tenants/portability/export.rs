@@ -64,7 +64,7 @@ pub async fn export<W: Write + Seek>(
     let mut members = Vec::new();
     for table in owned.iter().filter(|t| !left_out.contains(&t.name)) {
         let sealed = sealed_in(&table.name);
-        zip.start(&format!("tables/{}.jsonl", table.name), &table.name)?;
+        let mut file = zip.start(&format!("tables/{}.jsonl", table.name), &table.name)?;
         // Row by row, as the database sends them: memory stays flat
         // whatever the table's size.
         read(&mut scope, table, |mut row| {
@@ -74,10 +74,10 @@ pub async fn export<W: Write + Seek>(
             {
                 members.push(user.to_owned());
             }
-            zip.row(&row)
+            zip.row(&mut file, &row)
         })
         .await?;
-        zip.finish()?;
+        zip.finish(file);
     }
     scope.commit().await?;
 
@@ -207,8 +207,13 @@ fn options() -> SimpleFileOptions {
 struct Archive<W: Write + Seek> {
     writer: zip::ZipWriter<W>,
     files: Vec<ManifestFile>,
-    /// The file being written, and the hash of its bytes so far.
-    open: Option<(ManifestFile, Sha256)>,
+}
+
+/// A JSON Lines file being written: its rows so far, and the hash of its
+/// bytes.
+struct OpenFile {
+    file: ManifestFile,
+    hash: Sha256,
 }
 
 impl<W: Write + Seek> Archive<W> {
@@ -216,52 +221,47 @@ impl<W: Write + Seek> Archive<W> {
         Self {
             writer: zip::ZipWriter::new(out),
             files: Vec::new(),
-            open: None,
         }
     }
 
     /// Starts the JSON Lines file `path`, of `table`'s rows.
-    fn start(&mut self, path: &str, table: &str) -> Result<(), PortabilityError> {
+    fn start(&mut self, path: &str, table: &str) -> Result<OpenFile, PortabilityError> {
         self.writer.start_file(path, options())?;
-        let file = ManifestFile {
-            path: path.to_owned(),
-            table: table.to_owned(),
-            rows: 0,
-            sha256: String::new(),
-        };
-        self.open = Some((file, Sha256::new()));
-        Ok(())
+        Ok(OpenFile {
+            file: ManifestFile {
+                path: path.to_owned(),
+                table: table.to_owned(),
+                rows: 0,
+                sha256: String::new(),
+            },
+            hash: Sha256::new(),
+        })
     }
 
-    /// Writes a row to the file started last.
-    fn row(&mut self, row: &Row) -> Result<(), PortabilityError> {
-        let Some((file, hash)) = &mut self.open else {
-            return Err(std::io::Error::other("no file started").into());
-        };
+    /// Writes a row to `open`, the file started last.
+    fn row(&mut self, open: &mut OpenFile, row: &Row) -> Result<(), PortabilityError> {
         let mut line = serde_json::to_vec(row).map_err(std::io::Error::other)?;
         line.push(b'\n');
         self.writer.write_all(&line)?;
-        hash.update(&line);
-        file.rows += 1;
+        open.hash.update(&line);
+        open.file.rows += 1;
         Ok(())
     }
 
-    /// Ends the file started last, recording its rows and checksum.
-    fn finish(&mut self) -> Result<(), PortabilityError> {
-        let Some((mut file, hash)) = self.open.take() else {
-            return Err(std::io::Error::other("no file started").into());
-        };
+    /// Ends `open`, recording its rows and checksum.
+    fn finish(&mut self, open: OpenFile) {
+        let OpenFile { mut file, hash } = open;
         file.sha256 = hex::encode(hash.finalize());
         self.files.push(file);
-        Ok(())
     }
 
     /// Writes `rows` as the JSON Lines file `path`.
     fn file(&mut self, path: &str, table: &str, rows: &[Row]) -> Result<(), PortabilityError> {
-        self.start(path, table)?;
+        let mut open = self.start(path, table)?;
         for row in rows {
-            self.row(row)?;
+            self.row(&mut open, row)?;
         }
-        self.finish()
+        self.finish(open);
+        Ok(())
     }
 }
