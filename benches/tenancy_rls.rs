@@ -18,10 +18,13 @@
 //! starts the release binary on each, and drives (with wrk) an authenticated
 //! `GET /api/v1/t/{slug}/locations?limit=50` (50 rows of one tenant) with the
 //! same number of concurrent clients, alternating rounds. Beside them it runs
-//! pgbench with the same SELECT and the same number of clients, as the
-//! superuser (raw PostgreSQL, no HTTP, no scope). It prints requests per
-//! second, p50 and p99 latency, and the ratios. Targets: RLS on ≥ 0.90 × RLS
-//! off; HTTP with RLS ≥ 0.35 × raw pgbench (stretch 0.5).
+//! pgbench with the same SELECT and parameters and the same number of
+//! clients, as the superuser (raw PostgreSQL, no HTTP, no scope), and the
+//! same SELECT behind a bare axum handler on a sqlx pool in this process (no
+//! session, scope, middleware or RLS): the most any app can serve over HTTP
+//! on this machine, so the app's own cost reads apart from the machine's. It
+//! prints requests per second, p50 and p99 latency, and the ratios. Targets:
+//! RLS on ≥ 0.90 × RLS off; HTTP with RLS ≥ 0.35 × raw pgbench (stretch 0.5).
 //!
 //! BENCH_CLIENTS (default 16) and BENCH_SECONDS (per round, default 10) tune
 //! the run. Everything shares this machine's cores: wrk, the app, PostgreSQL
@@ -31,8 +34,11 @@ use std::process::Command;
 use std::str::FromStr;
 use std::time::Duration;
 
-use sqlx::postgres::{PgConnectOptions, PgConnection};
+use app::ids::LocationId;
+use app::locations::Location;
+use sqlx::postgres::{PgConnectOptions, PgConnection, PgPoolOptions};
 use sqlx::{AssertSqlSafe, Connection};
+use time::OffsetDateTime;
 
 mod support;
 
@@ -219,16 +225,11 @@ struct Figures {
 }
 
 /// wrk (a C load generator, like pgbench on the other side) with `clients`
-/// connections for `round`, after checking that the request works.
-async fn load(server: &Server, fixture: &Fixture, clients: usize, round: Duration) -> Figures {
-    let url = format!(
-        "{}/api/v1/t/{}/locations?limit=50",
-        server.address, fixture.slug
-    );
-    let cookie = format!("session={}", fixture.session_id);
+/// connections for `round` on `url`, after checking that the request works.
+async fn load(url: &str, cookie: &str, clients: usize, round: Duration) -> Figures {
     let first: Vec<serde_json::Value> = reqwest::Client::new()
-        .get(&url)
-        .header("cookie", &cookie)
+        .get(url)
+        .header("cookie", cookie)
         .send()
         .await
         .expect("request")
@@ -241,7 +242,7 @@ async fn load(server: &Server, fixture: &Fixture, clients: usize, round: Duratio
         .args(["-c", &clients.to_string()])
         .args(["-d", &format!("{}s", round.as_secs())])
         .args(["-H", &format!("Cookie: {cookie}")])
-        .arg(&url)
+        .arg(url)
         .output()
         .expect("run wrk (is it on PATH? apt-get install wrk)");
     let text = String::from_utf8_lossy(&output.stdout);
@@ -278,23 +279,34 @@ fn milliseconds(text: &str) -> f64 {
     }
 }
 
-/// pgbench with the endpoint's SELECT, as the superuser (no RLS, no scope).
+/// The endpoint's SELECT, as `locations::list` sends it; $1 is the tenant, $2
+/// "sees every location", $3 the membership (for grants), $4 and $5 the page.
+const LIST_SQL: &str = "SELECT id, name, address, time_zone, archived_at, created_at FROM locations l \
+     WHERE tenant_id = $1 AND ($2 OR EXISTS (SELECT 1 FROM location_grants g \
+         WHERE g.tenant_id = l.tenant_id AND g.location_id = l.id AND g.membership_id = $3)) \
+     ORDER BY archived_at IS NOT NULL, lower(name), id LIMIT $4 OFFSET $5";
+
+/// pgbench with the endpoint's SELECT and parameters, prepared, as the
+/// superuser (no RLS, no scope).
 fn pgbench(url: &str, fixture: &Fixture, clients: usize, round: Duration) -> (f64, f64) {
     let script = std::env::temp_dir().join(format!("tenancy_rls_{}.sql", std::process::id()));
-    std::fs::write(
-        &script,
-        format!(
-            "SELECT id, name, address, time_zone, archived_at, created_at FROM locations l \
-             WHERE tenant_id = '{}' AND (true OR EXISTS (SELECT 1 FROM location_grants g \
-             WHERE g.tenant_id = l.tenant_id AND g.location_id = l.id AND g.membership_id = '{}')) \
-             ORDER BY archived_at IS NOT NULL, lower(name), id LIMIT 50 OFFSET 0;\n",
-            fixture.tenant_id,
-            uuid::Uuid::nil()
-        ),
-    )
-    .expect("write the pgbench script");
+    let sql = ["tenant", "all", "membership", "limit", "offset"]
+        .iter()
+        .enumerate()
+        .fold(LIST_SQL.to_owned(), |sql, (i, name)| {
+            sql.replace(&format!("${}", i + 1), &format!(":{name}"))
+        });
+    std::fs::write(&script, format!("{sql};\n")).expect("write the pgbench script");
     let output = Command::new("pgbench")
         .args(["-n", "-M", "prepared", "-j", "2"])
+        .args([
+            "-D",
+            &format!("tenant={}", fixture.tenant_id),
+            "-D",
+            "all=true",
+        ])
+        .args(["-D", &format!("membership={}", uuid::Uuid::nil())])
+        .args(["-D", "limit=50", "-D", "offset=0"])
         .args([
             "-c",
             &clients.to_string(),
@@ -323,6 +335,59 @@ fn pgbench(url: &str, fixture: &Fixture, clients: usize, round: Duration) -> (f6
     (number_after("tps ="), number_after("latency average ="))
 }
 
+/// The ceiling for any app on this machine: the endpoint's SELECT behind a
+/// bare axum handler on a sqlx pool (no session, scope, middleware or RLS),
+/// served by this process. Returns its URL.
+async fn bare_axum(url: &str, fixture: &Fixture, clients: usize) -> String {
+    type Row = (
+        LocationId,
+        String,
+        String,
+        String,
+        Option<OffsetDateTime>,
+        OffsetDateTime,
+    );
+    let pool = PgPoolOptions::new()
+        .max_connections(u32::try_from(clients).unwrap_or(u32::MAX))
+        .test_before_acquire(false)
+        .connect(url)
+        .await
+        .expect("a pool");
+    let tenant: uuid::Uuid = fixture.tenant_id.parse().expect("a tenant id");
+    let list = move || async move {
+        let rows: Vec<Row> = sqlx::query_as(LIST_SQL)
+            .bind(tenant)
+            .bind(true)
+            .bind(uuid::Uuid::nil())
+            .bind(50_i64)
+            .bind(0_i64)
+            .fetch_all(&pool)
+            .await
+            .expect("the locations");
+        let locations: Vec<Location> = rows
+            .into_iter()
+            .map(
+                |(id, name, address, time_zone, archived_at, created_at)| Location {
+                    id,
+                    name,
+                    address,
+                    time_zone,
+                    archived_at,
+                    created_at,
+                },
+            )
+            .collect();
+        axum::Json(locations)
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("a free port");
+    let address = listener.local_addr().expect("its address");
+    let router = axum::Router::new().route("/locations", axum::routing::get(list));
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    format!("http://{address}/locations")
+}
+
 async fn run() {
     let settings = settings();
     let suffix = uuid::Uuid::new_v4().simple().to_string()[..8].to_owned();
@@ -346,28 +411,34 @@ async fn run() {
     };
     let with_rls = Server::start(folder.path(), &serve(&rls_url)).await;
     let without = Server::start(folder.path(), &serve(&plain_url)).await;
+    let endpoint = |server: &Server| {
+        format!(
+            "{}/api/v1/t/{}/locations?limit=50",
+            server.address, fixture.slug
+        )
+    };
+    let (on_url, off_url) = (endpoint(&with_rls), endpoint(&without));
+    let cookie = format!("session={}", fixture.session_id);
+    let clients = settings.clients;
     eprintln!(
-        "{} clients, {} s rounds: warming up, then RLS on / off alternately…",
-        settings.clients,
+        "{clients} clients, {} s rounds: warming up, then RLS on / off alternately…",
         settings.round.as_secs()
     );
-    load(
-        &with_rls,
-        &fixture,
-        settings.clients,
-        Duration::from_secs(2),
-    )
-    .await;
-    load(&without, &fixture, settings.clients, Duration::from_secs(2)).await;
+    let warm_up = Duration::from_secs(2);
+    load(&on_url, &cookie, clients, warm_up).await;
+    load(&off_url, &cookie, clients, warm_up).await;
     let mut on = Vec::new();
     let mut off = Vec::new();
     for _ in 0..2 {
-        on.push(load(&with_rls, &fixture, settings.clients, settings.round).await);
-        off.push(load(&without, &fixture, settings.clients, settings.round).await);
+        on.push(load(&on_url, &cookie, clients, settings.round).await);
+        off.push(load(&off_url, &cookie, clients, settings.round).await);
     }
     drop(with_rls);
     drop(without);
-    let (raw_tps, raw_latency) = pgbench(&rls_url, &fixture, settings.clients, settings.round);
+    let bare_url = bare_axum(&rls_url, &fixture, clients).await;
+    load(&bare_url, &cookie, clients, warm_up).await;
+    let bare = load(&bare_url, &cookie, clients, settings.round).await;
+    let (raw_tps, raw_latency) = pgbench(&rls_url, &fixture, clients, settings.round);
 
     let mean = |rounds: &[Figures], f: fn(&Figures) -> f64| {
         rounds.iter().map(f).sum::<f64>() / rounds.len() as f64
@@ -375,24 +446,25 @@ async fn run() {
     let on_rps = mean(&on, |f| f.per_second);
     let off_rps = mean(&off, |f| f.per_second);
     println!();
+    println!("GET /api/v1/t/{{slug}}/locations?limit=50 — 50 of 1,000,000 rows, {clients} clients");
     println!(
-        "GET /api/v1/t/{{slug}}/locations?limit=50 — 50 of 1,000,000 rows, {} clients",
-        settings.clients
-    );
-    println!(
-        "{:<28} {:>10} {:>10} {:>10}",
+        "{:<36} {:>10} {:>10} {:>10}",
         "", "req/s", "p50 ms", "p99 ms"
     );
-    for (label, rounds) in [("HTTP, RLS on", &on), ("HTTP, RLS off", &off)] {
+    for (label, rounds) in [
+        ("HTTP, RLS on", on.as_slice()),
+        ("HTTP, RLS off", off.as_slice()),
+        ("bare axum + sqlx, same SELECT", std::slice::from_ref(&bare)),
+    ] {
         println!(
-            "{label:<28} {:>10.0} {:>10.2} {:>10.2}",
+            "{label:<36} {:>10.0} {:>10.2} {:>10.2}",
             mean(rounds, |f| f.per_second),
             mean(rounds, |f| f.p50_ms),
             mean(rounds, |f| f.p99_ms)
         );
     }
     println!(
-        "{:<28} {:>10.0} {:>10.2} {:>10}",
+        "{:<36} {:>10.0} {:>10.2} {:>10}",
         "pgbench, same SELECT", raw_tps, raw_latency, "(avg)"
     );
     println!();
@@ -400,6 +472,14 @@ async fn run() {
     println!(
         "HTTP with RLS / raw PostgreSQL: {:.2} (target ≥ 0.35, stretch 0.50)",
         on_rps / raw_tps
+    );
+    println!(
+        "bare axum + sqlx / raw PostgreSQL: {:.2} (what HTTP itself leaves on this machine)",
+        bare.per_second / raw_tps
+    );
+    println!(
+        "HTTP with RLS / bare axum + sqlx: {:.2} (what sessions, tenancy and the middleware cost)",
+        on_rps / bare.per_second
     );
 
     for database in [&rls_db, &plain_db] {

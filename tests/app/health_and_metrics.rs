@@ -81,3 +81,42 @@ async fn metrics_need_the_configured_bearer_token() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn a_pooled_connection_the_server_closed_is_replaced_before_a_request_uses_it() {
+    each_backend_with(
+        || Options {
+            vars: vec![("DATABASE_POOL_SIZE", "1".to_owned())],
+            ..Options::default()
+        },
+        |app| async move {
+            let app::db::Db::Postgres(postgres) = &app.db else {
+                return; // SQLite: no server to close it
+            };
+            assert_eq!(app.get("/healthz").await.status(), 200);
+            // The server ends the pool's one connection, idle now, as a
+            // restart or a proxy's idle timeout would.
+            let database = postgres
+                .pool
+                .connect_options()
+                .get_database()
+                .expect("a database name")
+                .to_owned();
+            let ended: Vec<bool> = sqlx::query_scalar(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1",
+            )
+            .bind(&database)
+            .fetch_all(&mut crate::support::admin().await)
+            .await
+            .expect("terminate");
+            assert_eq!(ended, [true]);
+            tokio::time::sleep(std::time::Duration::from_millis(1_500)).await;
+            assert_eq!(
+                app.get("/healthz").await.status(),
+                200,
+                "the dead connection was found out and replaced"
+            );
+        },
+    )
+    .await;
+}
