@@ -2,7 +2,6 @@
 //! several), creating one, and its settings.
 
 pub mod api;
-pub mod global;
 pub mod pages;
 pub mod portability;
 
@@ -223,8 +222,30 @@ pub async fn delete(
             .cancel_now(subscription)
             .await?;
     }
-    global::delete(&state.db, tenant).await?;
+    let scope = for_tenant(&state.db, tenant, Intent::Write).await?;
+    delete_row(scope).await?;
     Ok(())
+}
+
+/// Deletes the scope's tenant row and commits; every row the tenant owns
+/// goes with it (each tenant-owned table's `tenant_id` cascades, and the time
+/// log's guard lets a whole tenant go). Inside the tenant's own scope: an
+/// app connected as an ordinary owner is bound by the policies, which let a
+/// scope delete its own tenant row and nothing else. Whether there was one.
+///
+/// # Errors
+/// When the database fails.
+pub async fn delete_row(mut scope: TenantScope) -> Result<bool, sqlx::Error> {
+    let tenant = scope.tenant_id();
+    let deleted = on_tx!(scope.tx(), |conn| sqlx::query(
+        "DELETE FROM tenants WHERE id = $1"
+    )
+    .bind(tenant)
+    .execute(conn)
+    .await
+    .map(|done| done.rows_affected() > 0))?;
+    scope.commit().await?;
+    Ok(deleted)
 }
 
 #[cfg(test)]

@@ -478,7 +478,7 @@ async fn deleting_a_tenant_cancels_stripe_first_and_leaves_no_row_in_any_tenant_
                 .json(&serde_json::json!({ "confirm": confirm }))
                 .send()
         };
-        let has_rows = || async { owned_rows(&app, a.id).await.values().any(|n| *n > 0) };
+        let has_rows = || async { owned_rows(&app.db, a.id).await.values().any(|n| *n > 0) };
 
         assert_eq!(
             delete("beta").await.unwrap().status(),
@@ -511,10 +511,10 @@ async fn deleting_a_tenant_cancels_stripe_first_and_leaves_no_row_in_any_tenant_
             2,
             "canceled first (once refused, once done)"
         );
-        let left = owned_rows(&app, a.id).await;
+        let left = owned_rows(&app.db, a.id).await;
         assert!(left.values().all(|n| *n == 0), "rows left: {left:?}");
         assert_eq!(
-            owned_rows(&app, kept.id).await["tenants"],
+            owned_rows(&app.db, kept.id).await["tenants"],
             1,
             "another tenant is untouched"
         );
@@ -538,7 +538,7 @@ async fn deleting_a_tenant_cancels_stripe_first_and_leaves_no_row_in_any_tenant_
         )
         .await;
         assert_eq!(done.status(), 303);
-        assert!(owned_rows(&app, kept.id).await.values().all(|n| *n == 0));
+        assert!(owned_rows(&app.db, kept.id).await.values().all(|n| *n == 0));
         assert!(
             audit_reasons(&app)
                 .await

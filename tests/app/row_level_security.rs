@@ -14,7 +14,10 @@ use sqlx::AssertSqlSafe;
 use sqlx::postgres::PgConnectOptions;
 
 use crate::fixtures::{TenantFixture, tenant_owned_tables};
-use crate::support::{admin, each_backend, postgres_available, test_database_url};
+use crate::support::{
+    self, Options, TestApp, admin, each_backend, postgres_available, test_database_url,
+};
+use crate::tenant_export::{assert_same_rows, export_archive, import_archive, owned_rows};
 
 /// These tests run on PostgreSQL only: a scope's connection, as such.
 fn pg(tx: &mut Tx) -> &mut sqlx::PgConnection {
@@ -291,9 +294,9 @@ async fn ensure_role(name: &str, attributes: &str) {
     .expect("create role");
 }
 
-/// A fresh, empty database owned by `role`, and the app's config for
+/// A fresh, empty database owned by `role`: its name, and the URL for
 /// connecting to it as that role.
-async fn database_owned_by(role: &str) -> (String, Config) {
+async fn database_owned_by(role: &str) -> (String, String) {
     let name = format!("test_{}", uuid::Uuid::new_v4().simple());
     sqlx::query(AssertSqlSafe(format!(
         "CREATE DATABASE {name} OWNER {role}"
@@ -307,8 +310,12 @@ async fn database_owned_by(role: &str) -> (String, Config) {
         options.get_host(),
         options.get_port()
     );
-    let config = Config::from_lookup(|var| (var == "DATABASE_URL").then(|| url.clone())).unwrap();
-    (name, config)
+    (name, url)
+}
+
+/// The app's configuration for the database at `url`.
+fn config_at(url: &str) -> Config {
+    Config::from_lookup(|var| (var == "DATABASE_URL").then(|| url.to_owned())).unwrap()
 }
 
 async fn drop_database(name: &str) {
@@ -326,8 +333,8 @@ async fn an_ordinary_owner_is_bound_by_force_alone() {
         return;
     }
     ensure_role("app_owner_test", "NOSUPERUSER NOCREATEROLE NOBYPASSRLS").await;
-    let (name, config) = database_owned_by("app_owner_test").await;
-    let db = app::cli::connect_and_migrate(&config)
+    let (name, url) = database_owned_by("app_owner_test").await;
+    let db = app::cli::connect_and_migrate(&config_at(&url))
         .await
         .expect("starts as an ordinary owner");
 
@@ -383,8 +390,8 @@ async fn the_app_refuses_to_start_as_a_user_that_bypasses_rls_without_the_scope_
         return;
     }
     ensure_role("app_bypass_test", "NOSUPERUSER NOCREATEROLE BYPASSRLS").await;
-    let (name, config) = database_owned_by("app_bypass_test").await;
-    let error = app::cli::connect_and_migrate(&config)
+    let (name, url) = database_owned_by("app_bypass_test").await;
+    let error = app::cli::connect_and_migrate(&config_at(&url))
         .await
         .expect_err("start-up is refused");
     let message = error.to_string();
@@ -440,4 +447,69 @@ async fn citus_distribution_follows_foreign_keys_and_needs_citus() {
         );
     })
     .await;
+}
+
+#[tokio::test]
+async fn an_ordinary_owner_deletes_exports_and_imports_a_tenant() {
+    if !postgres_available().await {
+        return;
+    }
+    ensure_role("app_owner_life", "NOSUPERUSER NOCREATEROLE NOBYPASSRLS").await;
+    let (name, url) = database_owned_by("app_owner_life").await;
+    let app = TestApp::spawn_on(&url, Options::with_keys(&[[7; 32]])).await;
+    // Counted as the superuser, whom the policies don't bind.
+    let observer = Db::connect(&support::database_url(&name).parse().expect("a URL"), 2)
+        .await
+        .expect("the superuser's view");
+    // Set up as the app itself does it: tenants through their own scopes.
+    let owner = crate::fixtures::user(&app.db, "owner@cafe.test").await;
+    let create = |name: &str| app::tenants::TenantInput {
+        name: name.to_owned(),
+        time_zone: "UTC".to_owned(),
+    };
+    let cafe = app::tenants::create(&app.db, owner, &create("Cafe"))
+        .await
+        .unwrap();
+    let deli = app::tenants::create(&app.db, owner, &create("Deli"))
+        .await
+        .unwrap();
+    let client = app.client_for(owner).await;
+    let created = client
+        .post(app.url("/api/v1/t/cafe/locations"))
+        .json(&serde_json::json!({ "name": "Harbour", "time_zone": "UTC" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), 201);
+    let (cafe_rows, deli_rows) = (
+        owned_rows(&observer, cafe.id).await,
+        owned_rows(&observer, deli.id).await,
+    );
+    assert_eq!(cafe_rows["locations"], 2);
+    let archive = export_archive(&app, cafe.id).await;
+
+    let deleted = client
+        .delete(app.url("/api/v1/t/cafe"))
+        .json(&serde_json::json!({ "confirm": "cafe" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(deleted.status(), 204);
+    let gone = owned_rows(&observer, cafe.id).await;
+    assert!(gone.values().all(|n| *n == 0), "rows left: {gone:?}");
+    assert_eq!(owned_rows(&observer, deli.id).await, deli_rows);
+
+    import_archive(&app, &archive).await.expect("import");
+    assert_eq!(owned_rows(&observer, cafe.id).await, cafe_rows);
+    assert_same_rows(&archive, &export_archive(&app, cafe.id).await);
+    let locations = client
+        .get(app.url("/api/v1/t/cafe/locations"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(locations.status(), 200, "the owner is back in");
+
+    observer.close().await;
+    app.stop().await;
+    drop_database(&name).await;
 }

@@ -311,7 +311,9 @@ impl TestApp {
         Self::spawn_on(&self.database_url, options).await
     }
 
-    async fn spawn_on(database_url: &str, options: Options) -> Self {
+    /// The app on the database at `database_url`, which the caller made
+    /// (and drops): for apps connected as another kind of user.
+    pub async fn spawn_on(database_url: &str, options: Options) -> Self {
         let mut vars = vec![
             ("DATABASE_URL", database_url.to_owned()),
             ("PORT", "0".to_owned()),

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::future::Future;
 use std::io::{Cursor, Read, Write};
 
-use app::db::Backend;
+use app::db::{Backend, Db};
 use app::ids::TenantId;
 use app::tenants::portability::import::Imported;
 use app::tenants::portability::{PortabilityError, export, import};
@@ -76,11 +76,11 @@ fn manifest(archive: &[u8]) -> Value {
 
 /// Rows the tenant owns in each tenant-owned table (every table with a
 /// tenant_id, read from the schema), and its tenants row.
-pub async fn owned_rows(app: &TestApp, tenant: TenantId) -> BTreeMap<String, i64> {
+pub async fn owned_rows(db: &Db, tenant: TenantId) -> BTreeMap<String, i64> {
     let mut counts = BTreeMap::new();
-    for (table, key) in tables_of_a_tenant(&app.db).await {
+    for (table, key) in tables_of_a_tenant(db).await {
         let sql = format!("SELECT COUNT(*) FROM {table} WHERE {key} = $1");
-        let count: i64 = app::on_backend!(&app.db, |pool| sqlx::query_scalar(sqlx::AssertSqlSafe(
+        let count: i64 = app::on_backend!(db, |pool| sqlx::query_scalar(sqlx::AssertSqlSafe(
             sql.clone()
         ))
         .bind(tenant)
@@ -110,12 +110,12 @@ pub fn assert_same_rows(before: &[u8], after: &[u8]) {
 /// Export, delete (every tenant-owned row gone), import, export again: the
 /// same rows.
 pub async fn round_trip(app: &TestApp, tenant: TenantId) {
-    let counts = owned_rows(app, tenant).await;
+    let counts = owned_rows(&app.db, tenant).await;
     let before = export_archive(app, tenant).await;
     app::tenants::delete(&app.state, tenant, &app::billing::BillingState::default())
         .await
         .expect("delete");
-    let gone = owned_rows(app, tenant).await;
+    let gone = owned_rows(&app.db, tenant).await;
     assert!(gone.values().all(|n| *n == 0), "rows left: {gone:?}");
 
     let imported = import_archive(app, &before).await.expect("import");
@@ -126,7 +126,7 @@ pub async fn round_trip(app: &TestApp, tenant: TenantId) {
     let after = export_archive(app, tenant).await;
     assert_same_rows(&before, &after);
     let left_out = manifest(&before)["left_out"].to_string();
-    for (table, count) in owned_rows(app, tenant).await {
+    for (table, count) in owned_rows(&app.db, tenant).await {
         if !left_out.contains(&format!("\"{table}:")) {
             assert_eq!(count, counts[&table], "{table}");
         }
@@ -210,7 +210,7 @@ async fn export_delete_import_restores_every_row() {
     each_backend(|app| async move {
         let f = TenantFixture::create(&app.db, "cafe").await;
         let other = TenantFixture::create(&app.db, "deli").await;
-        let untouched = owned_rows(&app, other.id).await;
+        let untouched = owned_rows(&app.db, other.id).await;
         let archive = export_archive(&app, f.id).await;
         let files = contents(&archive);
         assert_eq!(files["tables/locations.jsonl"].len(), 2);
@@ -228,7 +228,7 @@ async fn export_delete_import_restores_every_row() {
 
         round_trip(&app, f.id).await;
         assert_eq!(
-            owned_rows(&app, other.id).await,
+            owned_rows(&app.db, other.id).await,
             untouched,
             "the other tenant is untouched"
         );
@@ -308,7 +308,7 @@ async fn a_damaged_newer_or_conflicting_archive_is_refused_with_nothing_written(
         ] {
             let error = import_archive(&target, &bad).await.expect_err(case);
             assert!(error.to_string().contains(expect), "{case}: {error}");
-            let counts = owned_rows(&target, f.id).await;
+            let counts = owned_rows(&target.db, f.id).await;
             assert!(
                 counts.values().all(|n| *n == 0),
                 "{case}: nothing written: {counts:?}"
@@ -387,13 +387,19 @@ async fn the_export_and_import_commands_restore_a_tenant_from_a_file() {
             );
             std::fs::write(folder.path().join("damaged.zip"), damaged).expect("write");
 
-            assert!(app::tenants::global::delete(&app.db, f.id).await.unwrap());
+            let scope = app::tenancy::for_tenant(&app.db, f.id, app::tenancy::Intent::Write)
+                .await
+                .unwrap();
+            assert!(app::tenants::delete_row(scope).await.unwrap());
             let (succeeded, _, stderr) = run(&["import-tenant", &path("damaged.zip")]);
             assert!(!succeeded);
             assert_eq!(stderr.lines().count(), 1, "{stderr}");
             assert!(stderr.starts_with("error: nothing imported:"), "{stderr}");
             assert!(
-                owned_rows(&app, f.id).await.values().all(|&rows| rows == 0),
+                owned_rows(&app.db, f.id)
+                    .await
+                    .values()
+                    .all(|&rows| rows == 0),
                 "nothing written"
             );
 

@@ -1,5 +1,6 @@
-//! The global rows an archive carries: the tenants row and its members'
-//! users, read and written outside any tenant scope.
+//! The global rows an archive carries, outside any tenant scope: the
+//! tenants row (read; import writes it in the tenant's scope) and its
+//! members' users.
 
 use serde_json::Value;
 
@@ -74,8 +75,8 @@ pub async fn user_exists(db: &Db, id: UserId) -> Result<bool, sqlx::Error> {
     .await)
 }
 
-/// Inserts rows of a global table, each in its own statement (there are
-/// few: one tenant, its members).
+/// Inserts rows of a global table outside any tenant scope: an archive's
+/// users (few: the tenant's members).
 pub async fn insert(
     db: &Db,
     table: &Table,
@@ -87,10 +88,9 @@ pub async fn insert(
     tx.commit().await
 }
 
-/// Undoes a failed import: the tenant (its rows go with it) and the users
-/// created for it.
-pub async fn remove(db: &Db, tenant: TenantId, users: &[UserId]) -> Result<(), sqlx::Error> {
-    crate::tenants::global::delete(db, tenant).await?;
+/// Undoes a failed import's users (the tenant's own rows were one
+/// transaction, never committed).
+pub async fn remove_users(db: &Db, users: &[UserId]) -> Result<(), sqlx::Error> {
     for user in users {
         on_backend!(db, |pool| sqlx::query("DELETE FROM users WHERE id = $1")
             .bind(*user)

@@ -88,14 +88,17 @@ pub async fn import<R: Read + Seek>(
 
     let (users, new_users, created) = restore_users(db, &tables, &checked.users).await?;
     let written = async {
-        global::insert(
-            db,
+        // The tenants row in the tenant's own scope too: one transaction for
+        // the whole tenant, and the policies let a scope write its own
+        // tenant row (an app connected as an ordinary owner is bound by them).
+        let mut scope = for_tenant(db, tenant.id, Intent::Write).await?;
+        values::insert(
+            scope.tx(),
             &tables["tenants"],
             &columns(&checked.tenant),
             &checked.tenant,
         )
         .await?;
-        let mut scope = for_tenant(db, tenant.id, Intent::Write).await?;
         for table in &owned {
             let Some(file) = checked
                 .manifest
@@ -125,7 +128,7 @@ pub async fn import<R: Read + Seek>(
     }
     .await;
     if let Err(error) = written {
-        global::remove(db, tenant.id, &created).await?;
+        global::remove_users(db, &created).await?;
         return Err(error);
     }
     Ok(Imported {
