@@ -33,6 +33,10 @@ fn valid_body(request: reqwest::RequestBuilder, path: &str) -> reqwest::RequestB
         ("address", "Elsewhere"),
         ("time_zone", "UTC"),
         ("role", "staff"),
+        // A shift edit, a correction request and its dismissal.
+        ("action", "add"),
+        ("message", "Please fix my shift"),
+        ("note", "Seen"),
     ];
     if path.starts_with("/api/") {
         let mut json: serde_json::Map<String, serde_json::Value> = fields
