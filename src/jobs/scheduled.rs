@@ -25,6 +25,7 @@ use super::{Job, JobError, global, unix_now};
 use crate::db::Db;
 use crate::http::AppState;
 use crate::ids::TenantId;
+use crate::tenancy::ScopeError;
 
 /// A job due once per period on each tenant's clock.
 pub struct Schedule {
@@ -164,7 +165,8 @@ pub(super) async fn run(
     name: &str,
     period: String,
 ) -> Result<(), JobError> {
-    let tenant = tenant.ok_or("a scheduled run names its tenant")?;
+    // Never all tenants: a run without its tenant fails as a scope would.
+    let tenant = tenant.ok_or(ScopeError::NoTenant)?;
     let schedule = all()
         .find(|s| s.name == name)
         .ok_or_else(|| format!("no schedule is named {name}"))?;

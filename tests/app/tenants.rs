@@ -58,6 +58,27 @@ async fn without_a_tenant_scopes_give_a_typed_error_never_rows() {
 }
 
 #[tokio::test]
+async fn background_work_without_a_tenant_gets_the_typed_error() {
+    each_backend(|app| async move {
+        TenantFixture::create(&app.db, "alpha").await;
+        let run = app::jobs::Job::Scheduled {
+            name: app::invitations::PURGE_EXPIRED.name.to_owned(),
+            period: "2026-11-23".to_owned(),
+        };
+        app::jobs::enqueue(&app.db, None, &run).await.unwrap();
+        app.run_jobs().await;
+        let last_error: Option<String> = app::on_backend!(&app.db, |pool| {
+            sqlx::query_scalar("SELECT last_error FROM jobs WHERE kind = 'scheduled'")
+                .fetch_one(pool)
+                .await
+        })
+        .unwrap();
+        assert_eq!(last_error, Some(ScopeError::NoTenant.to_string()));
+    })
+    .await;
+}
+
+#[tokio::test]
 async fn a_user_without_a_tenant_is_sent_to_create_one_and_public_pages_still_work() {
     each_backend(|app| async move {
         let newcomer = user(&app.db, "new@example.test").await;
