@@ -51,6 +51,21 @@ fn is_rls_violation(error: &sqlx::Error) -> bool {
     error.to_string().contains("row-level security")
 }
 
+/// The table's columns, in order.
+async fn column_names(db: &Db, table: &str) -> Vec<String> {
+    let Db::Postgres(postgres) = db else {
+        unreachable!()
+    };
+    sqlx::query_scalar(
+        "SELECT column_name::text FROM information_schema.columns \
+         WHERE table_schema = 'public' AND table_name = $1 ORDER BY ordinal_position",
+    )
+    .bind(table)
+    .fetch_all(&postgres.pool)
+    .await
+    .unwrap()
+}
+
 /// A table the scope role may only add to (an audit trail): the test
 /// below checks that it refuses changes instead.
 async fn append_only(db: &Db, table: &str) -> bool {
@@ -93,10 +108,6 @@ async fn inside_a_tenant_scope_unscoped_sql_touches_only_that_tenants_rows() {
         for table in tenant_owned_tables(&app.db).await {
             let own = count_where(&app.db, &table, a.id).await;
             assert!(own > 0 && count_where(&app.db, &table, b.id).await > 0, "{table} has rows of both");
-            if append_only(&app.db, &table).await {
-                continue;
-            }
-
             let mut scope = for_tenant(&app.db, a.id, Intent::Write).await.unwrap();
             let seen: i64 = on_pg!(scope.tx(), |conn| sqlx::query_scalar(AssertSqlSafe(format!(
                 "SELECT count(*) FROM {table}"
@@ -105,6 +116,31 @@ async fn inside_a_tenant_scope_unscoped_sql_touches_only_that_tenants_rows() {
             .await)
             .unwrap();
             assert_eq!(seen, own, "SELECT on {table} sees only A's rows");
+            // A copy of one of A's rows, but B's: refused by the policy (which
+            // PostgreSQL checks before constraints and keys).
+            let columns = column_names(&app.db, &table).await;
+            let values: Vec<&str> = columns
+                .iter()
+                .map(|c| if c == "tenant_id" { "$1::uuid" } else { c })
+                .collect();
+            let planted = on_pg!(scope.tx(), |conn| sqlx::query(AssertSqlSafe(format!(
+                "INSERT INTO {table} ({}) SELECT {} FROM {table} LIMIT 1",
+                columns.join(", "),
+                values.join(", ")
+            )))
+            .bind(b.id)
+            .execute(conn)
+            .await);
+            assert!(
+                planted.as_ref().is_err_and(is_rls_violation),
+                "inserting a row of B into {table} is refused: {planted:?}"
+            );
+            drop(scope);
+            if append_only(&app.db, &table).await {
+                continue;
+            }
+
+            let mut scope = for_tenant(&app.db, a.id, Intent::Write).await.unwrap();
             let updated = on_pg!(scope.tx(), |conn| sqlx::query(AssertSqlSafe(format!(
                 "UPDATE {table} SET tenant_id = tenant_id"
             )))
@@ -192,11 +228,13 @@ async fn inside_a_tenant_scope_unscoped_sql_touches_only_that_tenants_rows() {
             .begin_with("BEGIN; SET LOCAL ROLE app_tenant")
             .await
             .unwrap();
-        let seen: i64 = sqlx::query_scalar("SELECT count(*) FROM locations")
-            .fetch_one(&mut *tx)
-            .await
-            .unwrap();
-        assert_eq!(seen, 0, "the scope role without a tenant sees nothing");
+        for table in tenant_owned_tables(&app.db).await {
+            let seen: i64 = sqlx::query_scalar(AssertSqlSafe(format!("SELECT count(*) FROM {table}")))
+                .fetch_one(&mut *tx)
+                .await
+                .unwrap();
+            assert_eq!(seen, 0, "the scope role without a tenant sees nothing in {table}");
+        }
     })
     .await;
 }
@@ -277,6 +315,22 @@ async fn the_live_schema_keeps_the_tenant_rules_on_every_tenant_owned_table() {
                 }),
                 "{table} has a tenant policy with USING and WITH CHECK: {policies:?}"
             );
+            // The escape hatch is a policy of its own, on its own setting,
+            // and no policy opens rows without one of the scopes' settings.
+            assert!(
+                policies.iter().any(|(_, using, check)| {
+                    let escapes = |clause: &Option<String>| clause.as_deref().is_some_and(|c| c.contains("app.all_tenants"));
+                    escapes(using) && escapes(check)
+                }),
+                "{table} has the all-tenants policy: {policies:?}"
+            );
+            for (name, using, _) in &policies {
+                let using = using.as_deref().unwrap_or_default();
+                assert!(
+                    ["app.tenant_id", "app.all_tenants", "app.user_id"].iter().any(|setting| using.contains(setting)),
+                    "{table}'s policy {name} reads a scope's setting: {using}"
+                );
+            }
         }
     })
     .await;
@@ -403,6 +457,15 @@ async fn the_app_refuses_to_start_as_a_user_that_bypasses_rls_without_the_scope_
         message.contains("GRANT app_tenant TO \"app_bypass_test\""),
         "{message}"
     );
+    // The binary says so and stops, before it serves anything.
+    let folder = tempfile::tempdir().expect("a folder");
+    let output = crate::startup::command(folder.path(), &[("DATABASE_URL", &url), ("PORT", "0")])
+        .arg("serve")
+        .output()
+        .expect("run the binary");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success(), "{stderr}");
+    assert!(stderr.contains("refusing to start"), "{stderr}");
     drop_database(&name).await;
 }
 
