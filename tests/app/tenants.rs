@@ -99,6 +99,15 @@ async fn a_user_without_a_tenant_is_sent_to_create_one_and_public_pages_still_wo
             let response = client.get(app.url(path)).send().await.unwrap();
             assert_eq!(response.status(), 200, "{path}");
         }
+        // Signed in already: the sign-in and signup pages send them on, to
+        // the same place as /app, not to an error.
+        for path in ["/login", "/signup"] {
+            let response = client.get(app.url(path)).send().await.unwrap();
+            assert_eq!(response.status(), 303, "{path}");
+            assert_eq!(response.headers()["location"], "/app", "{path}");
+        }
+        let me = client.get(app.url("/api/v1/me")).send().await.unwrap();
+        assert_eq!(me.status(), 200, "the account API needs no tenant");
 
         let created = app
             .post_form(
