@@ -1,7 +1,8 @@
 //! The one cross-tenant path. [`all_tenants_unsafe`] needs a [`SuperAdmin`]
-//! (which only the request extractor, for a signed-in super-admin, and
-//! operator commands of the CLI construct) and a reason, and records both in
-//! the `super_admin_audit` table before it opens anything.
+//! (which only this module constructs: the request extractor, for a
+//! signed-in super-admin; the way back from an impersonation that such a
+//! super-admin started; and operator commands of the CLI) and a reason, and
+//! records both in the `super_admin_audit` table before it opens anything.
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
@@ -17,8 +18,9 @@ use crate::http::AppState;
 use crate::ids::{AuditEntryId, UserId};
 use crate::on_backend;
 
-/// Proof that a super-admin is acting. The field is private: code outside
-/// this module can only obtain one from the extractor or [`Self::for_cli`].
+/// Proof that a super-admin is acting. The fields are private: code outside
+/// this module can only obtain one from the extractor,
+/// [`Self::behind_impersonation`] or [`Self::for_cli`].
 pub struct SuperAdmin {
     user: Option<UserId>,
     actor: String,
