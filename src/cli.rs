@@ -333,10 +333,11 @@ async fn serve(db: Db, config: Config) -> Result<(), StartupError> {
         |_| format!("http://{address}"),
         |addr| format!("http://{addr}"),
     );
+    let stop = crate::http::shutdown_signal().map_err(StartupError::Serve)?;
     let workers = jobs::start(&state, config.job_workers);
     tracing::info!(%url, backend = db.backend().name(), "listening");
     println!("{} is running at {url}", crate::brand::APP_NAME);
-    let served = server.run().await;
+    let served = server.run_until(stop).await;
     workers.stop().await;
     served.map_err(StartupError::Serve)?;
     db.close().await;

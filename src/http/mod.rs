@@ -224,16 +224,8 @@ impl Server {
         self.listener.local_addr()
     }
 
-    /// Serves until SIGTERM or Ctrl-C, then stops accepting connections and
-    /// lets in-flight requests finish.
-    ///
-    /// # Errors
-    /// When the listener fails.
-    pub async fn run(self) -> std::io::Result<()> {
-        self.run_until(shutdown_signal()).await
-    }
-
-    /// Serves until `stop` completes, then drains as [`Server::run`] does.
+    /// Serves until `stop` completes (for `serve`, [`shutdown_signal`]), then
+    /// stops accepting connections and lets in-flight requests finish.
     ///
     /// # Errors
     /// When the listener fails.
@@ -251,30 +243,32 @@ impl Server {
     }
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        if let Err(e) = tokio::signal::ctrl_c().await {
-            tracing::error!(error = %e, "cannot listen for Ctrl-C");
-            std::future::pending::<()>().await;
-        }
-    };
+/// Completes on SIGTERM or Ctrl-C (SIGINT), listening from the call on. Call
+/// it before announcing the server: axum polls the shutdown future in a task
+/// of its own, which a busy machine may not have run when the first request
+/// is answered, and a SIGTERM before anyone listens kills the process.
+///
+/// # Errors
+/// When the signals can't be listened for.
+pub fn shutdown_signal() -> std::io::Result<impl Future<Output = ()> + Send + 'static> {
     #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(e) => {
-                tracing::error!(error = %e, "cannot listen for SIGTERM");
-                std::future::pending::<()>().await;
+    let signalled = {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut terminate = signal(SignalKind::terminate())?;
+        let mut interrupt = signal(SignalKind::interrupt())?;
+        async move {
+            tokio::select! {
+                _ = terminate.recv() => {},
+                _ = interrupt.recv() => {},
             }
         }
     };
     #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {},
-        () = terminate => {},
-    }
-    tracing::info!("shutting down: finishing in-flight requests");
+    let signalled = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    Ok(async move {
+        signalled.await;
+        tracing::info!("shutting down: finishing in-flight requests");
+    })
 }
