@@ -34,11 +34,9 @@ use std::process::Command;
 use std::str::FromStr;
 use std::time::Duration;
 
-use app::ids::LocationId;
-use app::locations::Location;
+use app::locations::{Location, LocationRow};
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgPoolOptions};
 use sqlx::{AssertSqlSafe, Connection};
-use time::OffsetDateTime;
 
 mod support;
 
@@ -339,14 +337,6 @@ fn pgbench(url: &str, fixture: &Fixture, clients: usize, round: Duration) -> (f6
 /// bare axum handler on a sqlx pool (no session, scope, middleware or RLS),
 /// served by this process. Returns its URL.
 async fn bare_axum(url: &str, fixture: &Fixture, clients: usize) -> String {
-    type Row = (
-        LocationId,
-        String,
-        String,
-        String,
-        Option<OffsetDateTime>,
-        OffsetDateTime,
-    );
     let pool = PgPoolOptions::new()
         .max_connections(u32::try_from(clients).unwrap_or(u32::MAX))
         .test_before_acquire(false)
@@ -355,7 +345,7 @@ async fn bare_axum(url: &str, fixture: &Fixture, clients: usize) -> String {
         .expect("a pool");
     let tenant: uuid::Uuid = fixture.tenant_id.parse().expect("a tenant id");
     let list = move || async move {
-        let rows: Vec<Row> = sqlx::query_as(LIST_SQL)
+        let rows: Vec<LocationRow> = sqlx::query_as(LIST_SQL)
             .bind(tenant)
             .bind(true)
             .bind(uuid::Uuid::nil())
@@ -364,19 +354,7 @@ async fn bare_axum(url: &str, fixture: &Fixture, clients: usize) -> String {
             .fetch_all(&pool)
             .await
             .expect("the locations");
-        let locations: Vec<Location> = rows
-            .into_iter()
-            .map(
-                |(id, name, address, time_zone, archived_at, created_at)| Location {
-                    id,
-                    name,
-                    address,
-                    time_zone,
-                    archived_at,
-                    created_at,
-                },
-            )
-            .collect();
+        let locations: Vec<Location> = rows.into_iter().map(Location::from).collect();
         axum::Json(locations)
     };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")

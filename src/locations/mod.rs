@@ -32,7 +32,9 @@ pub struct Location {
     pub created_at: OffsetDateTime,
 }
 
-type LocationRow = (
+/// A location as its queries select it (`id, name, address, time_zone,
+/// archived_at, created_at`).
+pub type LocationRow = (
     LocationId,
     String,
     String,

@@ -11,7 +11,7 @@ use crate::accounts::{count, sign_up};
 use crate::support::{FakeSmtp, Options, TestApp, each_backend, each_backend_with};
 
 /// A job's (attempts, run_at, last_error, dead) by kind.
-async fn job_state(app: &TestApp, kind: &str) -> Vec<(i64, i64, Option<String>, bool)> {
+pub async fn job_state(app: &TestApp, kind: &str) -> Vec<(i64, i64, Option<String>, bool)> {
     on_backend!(&app.db, |pool| sqlx::query_as(
         "SELECT attempts, run_at, last_error, dead_at IS NOT NULL FROM jobs WHERE kind = $1"
     )

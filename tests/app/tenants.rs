@@ -67,13 +67,14 @@ async fn background_work_without_a_tenant_gets_the_typed_error() {
         };
         app::jobs::enqueue(&app.db, None, &run).await.unwrap();
         app.run_jobs().await;
-        let last_error: Option<String> = app::on_backend!(&app.db, |pool| {
-            sqlx::query_scalar("SELECT last_error FROM jobs WHERE kind = 'scheduled'")
-                .fetch_one(pool)
-                .await
-        })
-        .unwrap();
-        assert_eq!(last_error, Some(ScopeError::NoTenant.to_string()));
+        let [(_, _, last_error, _)] = &crate::jobs_and_mail::job_state(&app, "scheduled").await[..]
+        else {
+            panic!("one scheduled run in the queue");
+        };
+        assert_eq!(
+            last_error.as_deref(),
+            Some(&*ScopeError::NoTenant.to_string())
+        );
     })
     .await;
 }

@@ -156,7 +156,7 @@ async fn select(
          WHERE a.tenant_id = $1 AND {filters} ORDER BY a.day, lower(e.name), a.id"
     );
     let rows: Vec<AbsenceRow> = on_tx!(scope.tx(), |conn| {
-        sqlx::query_as(sqlx::AssertSqlSafe(sql.clone()))
+        sqlx::query_as(sqlx::AssertSqlSafe(sql))
             .bind(tenant)
             .bind(employee)
             .bind(only)

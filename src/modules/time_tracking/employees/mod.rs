@@ -295,7 +295,7 @@ async fn select(
          ORDER BY e.active DESC, lower(e.name), e.id"
     );
     let rows: Vec<EmployeeRow> = on_tx!(scope.tx(), |conn| {
-        sqlx::query_as(sqlx::AssertSqlSafe(sql.clone()))
+        sqlx::query_as(sqlx::AssertSqlSafe(sql))
             .bind(tenant)
             .bind(visibility.all)
             .bind(visibility.membership)
@@ -326,7 +326,7 @@ async fn locations_of(
          WHERE tenant_id = $1 AND {by_employee} ORDER BY employee_id, location_id"
     );
     let rows: Vec<(EmployeeId, LocationId)> = on_tx!(scope.tx(), |conn| {
-        sqlx::query_as(sqlx::AssertSqlSafe(sql.clone()))
+        sqlx::query_as(sqlx::AssertSqlSafe(sql))
             .bind(tenant)
             .bind(employee)
             .fetch_all(conn)

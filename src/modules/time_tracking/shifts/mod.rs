@@ -168,7 +168,7 @@ pub async fn recorded(
          ORDER BY p.employee_id, p.at, p.id"
     );
     let rows: Vec<RecordedRow> = on_tx!(scope.tx(), |conn| {
-        sqlx::query_as(sqlx::AssertSqlSafe(sql.clone()))
+        sqlx::query_as(sqlx::AssertSqlSafe(sql))
             .bind(tenant)
             .bind(employee)
             .bind(from)
