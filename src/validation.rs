@@ -51,8 +51,26 @@ impl From<FieldErrors> for AppError {
     }
 }
 
-/// Trims `value` and checks its length in characters.
+/// Trims `value` and checks its length in characters, for a field that is
+/// one line (a name, an address): line breaks and tabs are refused too.
+/// (Other control characters never get this far: `http::extract`.)
 pub fn text(
+    errors: &mut FieldErrors,
+    field: &'static str,
+    value: &str,
+    required: bool,
+    max: usize,
+) -> String {
+    let value = paragraph(errors, field, value, required, max);
+    if value.contains(['\n', '\r', '\t']) {
+        errors.add(field, "Must be one line, without line breaks or tabs.");
+    }
+    value
+}
+
+/// Trims `value` and checks its length in characters, for free text that
+/// may run over several lines (a message, a note).
+pub fn paragraph(
     errors: &mut FieldErrors,
     field: &'static str,
     value: &str,
@@ -112,4 +130,31 @@ pub fn time_zone_options() -> &'static [(String, String)] {
             .collect()
     });
     &OPTIONS
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_single_line_field_refuses_line_breaks_and_tabs_and_a_paragraph_keeps_them() {
+        for value in ["two\nlines", "a\rb", "a\tb"] {
+            let mut errors = FieldErrors::default();
+            text(&mut errors, "name", value, true, 100);
+            assert_eq!(
+                errors.get("name"),
+                Some("Must be one line, without line breaks or tabs."),
+                "{value:?}"
+            );
+            let mut errors = FieldErrors::default();
+            assert_eq!(paragraph(&mut errors, "note", value, true, 100), value);
+            assert_eq!(errors.get("note"), None, "{value:?}");
+        }
+        let mut errors = FieldErrors::default();
+        assert_eq!(
+            text(&mut errors, "name", "  Café Sol ", true, 100),
+            "Café Sol"
+        );
+        assert_eq!(errors.get("name"), None);
+    }
 }

@@ -9,6 +9,12 @@ use utoipa::OpenApi;
 use crate::http::extract::Json;
 use crate::http::routes::{Access, Routes, get};
 
+/// Whether `path` is the JSON API's: JSON errors, and where API tokens are
+/// accepted.
+pub fn is_api_path(path: &str) -> bool {
+    path.starts_with("/api/")
+}
+
 /// `{"error": {"code": "not_found", "message": "…"}}`
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct ErrorBody {

@@ -212,6 +212,17 @@ pub async fn revoke(
         .ok_or(AppError::NotFound)
 }
 
+/// The API token a request presents. Tokens are accepted under `/api/`
+/// only, by this one rule: pages and forms are for people, so a bearer
+/// header there is ignored and the request is the session's (or nobody's).
+pub fn presented(parts: &axum::http::request::Parts) -> Option<String> {
+    if crate::api::is_api_path(parts.uri.path()) {
+        crate::tenancy::bearer_token(parts)
+    } else {
+        None
+    }
+}
+
 /// The tenant a bearer token names, if it has the shape of one.
 pub fn tenant_of(secret: &str) -> Option<TenantId> {
     crate::tokens::tenant_of(PREFIX, secret)

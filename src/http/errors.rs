@@ -17,7 +17,7 @@ use crate::error::{AppError, ErrorReport};
 use crate::pages::Layout;
 
 pub async fn render_errors(request: Request, next: Next) -> Response {
-    let is_api = request.uri().path().starts_with("/api/");
+    let is_api = crate::api::is_api_path(request.uri().path());
     // Where a browser that must sign in first comes back to.
     let sign_in = (request.method() == Method::GET).then(|| {
         let target = request

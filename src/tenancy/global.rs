@@ -5,11 +5,20 @@ use crate::db::Db;
 use crate::ids::TenantId;
 use crate::on_backend;
 
-/// The tenant whose URL slug is `slug`.
+/// The tenant whose URL slug is `slug`. A text that can't be a slug
+/// (slugs are lowercase ASCII letters, digits and dashes) names none, and
+/// never reaches the database, which might refuse its bytes (PostgreSQL
+/// refuses a NUL in text).
 ///
 /// # Errors
 /// When the database fails.
 pub async fn tenant_id_by_slug(db: &Db, slug: &str) -> Result<Option<TenantId>, sqlx::Error> {
+    if !slug
+        .bytes()
+        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+    {
+        return Ok(None);
+    }
     on_backend!(db, |pool| sqlx::query_scalar(
         "SELECT id FROM tenants WHERE slug = $1"
     )

@@ -152,17 +152,6 @@ impl FromRequestParts<AppState> for InTenant {
     type Rejection = AppError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, AppError> {
-        // An API client sends a token and no session; anyone else is the
-        // session's user.
-        let token = bearer_token(parts);
-        let signed_in = match token {
-            Some(_) => None,
-            None => Some(
-                <SignedIn as FromRequestParts<_>>::from_request_parts(parts, state)
-                    .await?
-                    .0,
-            ),
-        };
         let params = RawPathParams::from_request_parts(parts, state)
             .await
             .map_err(|e| AppError::Internal(format!("path parameters: {e}")))?;
@@ -175,6 +164,28 @@ impl FromRequestParts<AppState> for InTenant {
         } else {
             Intent::Write
         };
+        // An API client sends a token (under /api/ only) and no session;
+        // anyone else is the session's user.
+        match crate::api_tokens::presented(parts) {
+            Some(secret) => Self::with_api_token(state, &secret, slug, intent).await,
+            None => {
+                let SignedIn(user) =
+                    <SignedIn as FromRequestParts<_>>::from_request_parts(parts, state).await?;
+                Self::with_session(state, user, slug, intent).await
+            }
+        }
+    }
+}
+
+impl InTenant {
+    /// A person's request: the slug names the tenant (cached), and the user
+    /// must be a member of it.
+    async fn with_session(
+        state: &AppState,
+        user: UserId,
+        slug: &str,
+        intent: Intent,
+    ) -> Result<Self, AppError> {
         let mut cached = state.tenant_slugs.get(slug);
         loop {
             let from_cache = cached.is_some();
@@ -189,34 +200,13 @@ impl FromRequestParts<AppState> for InTenant {
                 }
             };
             let mut scope = for_tenant(&state.db, tenant_id, intent).await?;
-            let (user, token_role) = match (&token, signed_in) {
-                (_, Some(user)) => (user, None),
-                (Some(secret), None) => {
-                    // A token belongs to one tenant: another's URL is a 404.
-                    match crate::api_tokens::tenant_of(secret) {
-                        None => return Err(AppError::InvalidApiToken),
-                        Some(named) if named != tenant_id => return Err(AppError::NotFound),
-                        Some(_) => {}
-                    }
-                    let (creator, role) =
-                        crate::api_tokens::authenticate(&state.db, &mut scope, secret)
-                            .await?
-                            .ok_or(AppError::InvalidApiToken)?;
-                    (creator, Some(role))
-                }
-                (None, None) => return Err(AppError::Unauthorized),
-            };
             match membership_of(&mut scope, user, slug).await? {
-                Lookup::Member(tenant, mut member) => {
-                    let tenant = *tenant;
-                    if let Some(role) = token_role {
-                        member.role = role.at_most(member.role);
-                    }
+                Lookup::Member(tenant, member) => {
                     return Ok(Self {
-                        tenant,
+                        tenant: *tenant,
                         member,
                         scope,
-                        via_api_token: token_role.is_some(),
+                        via_api_token: false,
                     });
                 }
                 // The cached tenant is gone (and its slug maybe taken by
@@ -224,6 +214,35 @@ impl FromRequestParts<AppState> for InTenant {
                 Lookup::StaleSlug if from_cache => state.tenant_slugs.remove(slug),
                 Lookup::NotAMember | Lookup::StaleSlug => return Err(AppError::NotFound),
             }
+        }
+    }
+
+    /// A program's request. The token names its tenant, so it is checked
+    /// first, before the slug is looked at: a bad token is the same 401
+    /// whether or not the slug exists (no oracle on which organisations
+    /// exist), and a good token on any URL but its tenant's is a 404.
+    async fn with_api_token(
+        state: &AppState,
+        secret: &str,
+        slug: &str,
+        intent: Intent,
+    ) -> Result<Self, AppError> {
+        let tenant_id = crate::api_tokens::tenant_of(secret).ok_or(AppError::InvalidApiToken)?;
+        let mut scope = for_tenant(&state.db, tenant_id, intent).await?;
+        let (creator, token_role) = crate::api_tokens::authenticate(&state.db, &mut scope, secret)
+            .await?
+            .ok_or(AppError::InvalidApiToken)?;
+        match membership_of(&mut scope, creator, slug).await? {
+            Lookup::Member(tenant, mut member) => {
+                member.role = token_role.at_most(member.role);
+                Ok(Self {
+                    tenant: *tenant,
+                    member,
+                    scope,
+                    via_api_token: true,
+                })
+            }
+            Lookup::NotAMember | Lookup::StaleSlug => Err(AppError::NotFound),
         }
     }
 }

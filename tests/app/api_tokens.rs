@@ -135,6 +135,43 @@ async fn unknown_malformed_and_foreign_tokens_are_refused() {
     .await;
 }
 
+/// No oracle on which organisations exist: the token names its tenant and
+/// is checked first, so whatever a bad bearer is (forged with a real tenant's
+/// id, malformed, one letter), an existing slug and a missing one answer
+/// alike, on reads and on writes.
+#[tokio::test]
+async fn a_bad_token_answers_alike_for_an_existing_and_a_missing_tenant() {
+    each_backend(|app| async move {
+        let a = TenantFixture::create(&app.db, "alpha").await;
+        let forged = format!("api_{}_guess", a.id.as_uuid().simple());
+        for secret in [forged.as_str(), "not-a-token", "api_zz_x", "x"] {
+            for (method, suffix) in [
+                (reqwest::Method::GET, "/locations"),
+                (reqwest::Method::POST, "/locations"),
+                (reqwest::Method::DELETE, ""),
+            ] {
+                let mut answers = Vec::new();
+                for slug in ["alpha", "no-such-tenant"] {
+                    let path = format!("/api/v1/t/{slug}{suffix}");
+                    let response = bearer(secret)
+                        .request(method.clone(), app.url(&path))
+                        .json(&serde_json::json!({"name": "Probe"}))
+                        .send()
+                        .await
+                        .unwrap();
+                    answers.push((response.status(), response.text().await.unwrap()));
+                }
+                assert_eq!(answers[0].0, 401, "{method} {suffix} with {secret:?}");
+                assert_eq!(
+                    answers[0], answers[1],
+                    "{method} {suffix} with {secret:?}: an existing slug answers like a missing one"
+                );
+            }
+        }
+    })
+    .await;
+}
+
 #[tokio::test]
 async fn a_token_never_acts_above_its_creator() {
     each_backend(|app| async move {

@@ -1,7 +1,7 @@
 //! Every error has the app's format: an HTML page in the layout for browsers,
 //! `{"error": {"code", "message"}}` under /api/. Bad input is never a 500.
 
-use app::http::extract::{Form, Json};
+use app::http::extract::{Form, Json, Query};
 use app::http::routes::{Access, Routes, get, post};
 use serde::Deserialize;
 use serde_json::Value;
@@ -22,6 +22,14 @@ async fn echo_form(Form(payload): Form<Payload>) -> String {
     payload.name
 }
 
+async fn echo_any(Json(payload): Json<Value>) -> Json<Value> {
+    Json(payload)
+}
+
+async fn echo_query(Query(payload): Query<Payload>) -> String {
+    payload.name
+}
+
 async fn panics() -> &'static str {
     panic!("a bug in a handler")
 }
@@ -29,7 +37,9 @@ async fn panics() -> &'static str {
 fn probes() -> Routes {
     Routes::new()
         .add("/api/v1/probe", Access::Public, post(echo_json))
+        .add("/api/v1/probe/any", Access::Public, post(echo_any))
         .add("/probe/form", Access::Public, post(echo_form))
+        .add("/probe/query", Access::Public, get(echo_query))
         .add("/probe/panic", Access::Public, get(panics))
 }
 
@@ -192,6 +202,83 @@ async fn malformed_json_is_a_400_or_422_naming_the_problem() {
 
         let ok = post(r#"{"name": "a", "count": 1}"#).await.expect("POST");
         assert_eq!(ok.status(), 200, "a good body still works");
+    })
+    .await;
+}
+
+/// Control characters are refused where every body and query string is
+/// read, naming the field (however deep in the JSON); tabs and line breaks
+/// pass there (single-line fields refuse them in `validation::text`).
+#[tokio::test]
+async fn control_characters_in_any_text_are_a_422_naming_the_field() {
+    each_backend_with(options, |app| async move {
+        let post = |path: &'static str, body: &'static [u8]| {
+            app.client
+                .post(app.url(path))
+                .header("content-type", "application/json")
+                .body(body)
+                .send()
+        };
+        let refused = [
+            (
+                "/api/v1/probe",
+                &br#"{"name": "a\u0000", "count": 1}"#[..],
+                "name",
+            ),
+            (
+                "/api/v1/probe",
+                br#"{"name": "\u001b[31mred", "count": 1}"#,
+                "name",
+            ),
+            // U+0085 (a C1 control) sent raw, as UTF-8.
+            (
+                "/api/v1/probe",
+                b"{\"name\": \"a\xc2\x85\", \"count\": 1}",
+                "name",
+            ),
+            (
+                "/api/v1/probe/any",
+                br#"{"punches": [{"note": "ok"}, {"note": "\u0007"}]}"#,
+                "punches[1].note",
+            ),
+            ("/api/v1/probe/any", br#"{"a\u0000b": 1}"#, "a\u{0}b"),
+        ];
+        for (path, body, field) in refused {
+            let (status, code, message) = json_error(post(path, body).await.expect("POST")).await;
+            assert_eq!((status, code.as_str()), (422, "invalid"), "{message}");
+            assert!(
+                message.starts_with(&format!("{field}: must not contain control characters")),
+                "names {field}: {message}"
+            );
+        }
+        let multi_line = post(
+            "/api/v1/probe",
+            br#"{"name": "two\nlines\tand a tab", "count": 1}"#,
+        )
+        .await
+        .expect("POST");
+        assert_eq!(multi_line.status(), 200, "line breaks and tabs pass here");
+
+        let (client, token) = app.visitor().await;
+        let form = client
+            .post(app.url("/probe/form"))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(format!("csrf_token={token}&name=a%00&count=1"))
+            .send()
+            .await
+            .expect("POST");
+        assert_eq!(form.status(), 422);
+        assert!(
+            form.text()
+                .await
+                .expect("body")
+                .contains("name: must not contain control characters")
+        );
+
+        let query = app.get("/probe/query?name=%07&count=1").await;
+        assert_eq!(query.status(), 422);
+        let fine = app.get("/probe/query?name=plain&count=1").await;
+        assert_eq!(fine.status(), 200);
     })
     .await;
 }

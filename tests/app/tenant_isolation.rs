@@ -27,7 +27,16 @@ async fn resource_ids(app: &TestApp, a: &TenantFixture) -> HashMap<&'static str,
 /// A body valid for any tenant route, so a refusal is about the id, not the
 /// input.
 fn valid_body(request: reqwest::RequestBuilder, path: &str) -> reqwest::RequestBuilder {
-    let fields = [
+    body_with(request, path, str::to_owned)
+}
+
+/// The body of [`valid_body`] with each text value passed through `text`.
+fn body_with(
+    request: reqwest::RequestBuilder,
+    path: &str,
+    text: impl Fn(&str) -> String,
+) -> reqwest::RequestBuilder {
+    let fields: Vec<(&str, String)> = [
         ("email", "intruder@example.com"),
         ("name", "Taken over"),
         ("address", "Elsewhere"),
@@ -37,11 +46,14 @@ fn valid_body(request: reqwest::RequestBuilder, path: &str) -> reqwest::RequestB
         ("action", "add"),
         ("message", "Please fix my shift"),
         ("note", "Seen"),
-    ];
+    ]
+    .into_iter()
+    .map(|(name, value)| (name, text(value)))
+    .collect();
     if path.starts_with("/api/") {
         let mut json: serde_json::Map<String, serde_json::Value> = fields
             .iter()
-            .map(|(k, v)| ((*k).to_owned(), serde_json::Value::from(*v)))
+            .map(|(k, v)| ((*k).to_owned(), serde_json::Value::from(v.as_str())))
             .collect();
         json.insert("location_ids".to_owned(), serde_json::Value::Array(vec![]));
         request.json(&json)
@@ -241,6 +253,124 @@ async fn an_api_token_reaches_no_other_tenants_routes() {
             }
         }
         assert_eq!(snapshot(&app.db, a.id).await, before);
+    })
+    .await;
+}
+
+/// The status and redirect of a request from a new visitor (a session and
+/// its CSRF token, as after opening the sign-in page), with `token` as its
+/// bearer if given.
+async fn as_visitor(
+    app: &TestApp,
+    method: &Method,
+    path: &str,
+    token: Option<&str>,
+) -> (u16, Option<String>) {
+    let (visitor, csrf) = app.visitor().await;
+    let mut request = visitor
+        .request(method.clone(), app.url(path))
+        .header(app::http::csrf::HEADER, &csrf);
+    if let Some(secret) = token {
+        request = request.bearer_auth(secret);
+    }
+    let request = if path.starts_with("/api/") {
+        valid_body(request, path)
+    } else {
+        request.form(&[("csrf_token", csrf.as_str()), ("name", "Taken over")])
+    };
+    let response = request.send().await.expect("request");
+    let location = response
+        .headers()
+        .get(reqwest::header::LOCATION)
+        .map(|value| value.to_str().unwrap_or_default().to_owned());
+    (response.status().as_u16(), location)
+}
+
+/// One rule for API tokens, proven on every registered route: a token is
+/// accepted on the tenant's JSON API and nowhere else. Pages and forms
+/// (which don't check what a token may not do) and the routes of every other
+/// access kind answer a request carrying the token exactly as they answer the
+/// same request without it. The caller is a visitor with a session and its
+/// CSRF token, so a form post isn't stopped before it reaches the route.
+#[tokio::test]
+async fn an_api_token_is_accepted_on_its_tenants_api_and_nowhere_else() {
+    each_backend(|app| async move {
+        let a = TenantFixture::create(&app.db, "alpha").await;
+        let missing = |_: &str| uuid::Uuid::now_v7().to_string();
+        for route in app::http::routes().infos() {
+            let path = fill(&route.path.replace("{*path}", "app.css"), &a.slug, &missing);
+            for method in &route.methods {
+                let with_token = as_visitor(&app, method, &path, Some(&a.api_token_secret)).await;
+                if route.access == Access::Tenant && path.starts_with("/api/") {
+                    assert_ne!(
+                        with_token.0, 401,
+                        "{method} {path}: the tenant's API takes its token"
+                    );
+                    continue;
+                }
+                let without = as_visitor(&app, method, &path, None).await;
+                assert_eq!(
+                    with_token,
+                    without,
+                    "{method} {path} ({:?} route): a token must change nothing here ({:?})",
+                    route.access,
+                    app.backend()
+                );
+            }
+        }
+    })
+    .await;
+}
+
+/// Bad bytes are bad input on both backends. Every route, sent a body whose
+/// every text field ends in a NUL byte (which PostgreSQL refuses in text and
+/// SQLite would store), answers without a 500, the routes that read a body
+/// answer 422 naming the field, and a slug holding one is a plain 404.
+#[tokio::test]
+async fn a_nul_byte_in_any_field_or_slug_is_bad_input_on_every_route() {
+    each_backend(|app| async move {
+        let a = TenantFixture::create(&app.db, "alpha").await;
+        let a_ids = resource_ids(&app, &a).await;
+        let mut refused = 0;
+        for route in app::http::routes().infos() {
+            let ids = |name: &str| {
+                a_ids
+                    .get(name)
+                    .cloned()
+                    .unwrap_or_else(|| uuid::Uuid::now_v7().to_string())
+            };
+            let path = fill(&route.path.replace("{*path}", "app.css"), &a.slug, &ids);
+            for method in &route.methods {
+                // A fresh session each time: a route may sign its caller out.
+                let client = app.client_for(a.owner).await;
+                let request = client.request(method.clone(), app.url(&path));
+                let response = body_with(request, &path, |value| format!("{value}\u{0}"))
+                    .send()
+                    .await
+                    .expect("request");
+                let status = response.status().as_u16();
+                let text = response.text().await.expect("body");
+                // (503 is billing's answer when Stripe isn't configured.)
+                assert_ne!(status, 500, "{method} {path} ({:?}): {text}", app.backend());
+                if text.contains("must not contain control characters") {
+                    assert_eq!(status, 422, "{method} {path}");
+                    refused += 1;
+                }
+                if route.path.contains("{slug}") {
+                    let nul_slug = fill(route.path, "alpha%00", &ids);
+                    let response = client
+                        .request(method.clone(), app.url(&nul_slug))
+                        .send()
+                        .await
+                        .expect("request");
+                    assert_eq!(response.status(), 404, "{method} {nul_slug}");
+                }
+            }
+        }
+        assert!(
+            refused >= 20,
+            "the routes that read a body name the field ({refused} did)"
+        );
     })
     .await;
 }

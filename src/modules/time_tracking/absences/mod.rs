@@ -208,7 +208,7 @@ pub async fn record(
     if input.day < employee.hire_date || employee.leave_date.is_some_and(|l| input.day > l) {
         errors.add("day", "Outside the employee's employment.");
     }
-    let note = validation::text(&mut errors, "note", &input.note, false, 200);
+    let note = validation::paragraph(&mut errors, "note", &input.note, false, 200);
     errors.or_ok(())?;
     let tenant = scope.tenant_id();
     let id = AbsenceId::new();

@@ -92,7 +92,7 @@ pub async fn create(
     now: OffsetDateTime,
 ) -> Result<CorrectionRequest, AppError> {
     let mut errors = FieldErrors::default();
-    let message = validation::text(&mut errors, "message", &input.message, true, 1000);
+    let message = validation::paragraph(&mut errors, "message", &input.message, true, 1000);
     let shift_day = match input.shift_id {
         Some(id) => {
             let cap = settings::read(scope).await?.shift_cap();
@@ -210,7 +210,7 @@ pub async fn dismiss(
     now: OffsetDateTime,
 ) -> Result<CorrectionRequest, AppError> {
     let mut errors = FieldErrors::default();
-    let note = validation::text(&mut errors, "note", note, true, 500);
+    let note = validation::paragraph(&mut errors, "note", note, true, 500);
     errors.or_ok(())?;
     close(scope, id, Status::Dismissed, by, Some(&note), now).await?;
     find(scope, id).await?.ok_or(AppError::NotFound)

@@ -141,7 +141,7 @@ pub async fn apply(
 ) -> Result<ShiftEdit, AppError> {
     let reason = {
         let mut errors = FieldErrors::default();
-        let reason = validation::text(&mut errors, "reason", &input.reason, true, 500);
+        let reason = validation::paragraph(&mut errors, "reason", &input.reason, true, 500);
         errors.or_ok(reason)?
     };
     let mut head = settings::lock(scope).await?;
