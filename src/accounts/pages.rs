@@ -111,14 +111,21 @@ impl Next {
     }
 }
 
-/// `next` if it is a path on this site, else `/app` (`//evil.example` is
-/// a full URL to a browser).
+/// `next` if it is a path on this site, else `/app`. A browser normalises
+/// a URL before following it: it drops tabs and line breaks and reads `\`
+/// as `/`, so `/<tab>/evil.example` and `/\evil.example` are other sites
+/// to it, like `//evil.example` and `https://…`. Rather than clean such a
+/// value, anything that could become another origin is refused: not
+/// starting with exactly one `/`, control characters, backslashes, and
+/// encoded slashes or backslashes.
 pub(crate) fn local_path(next: &str) -> &str {
-    if next.starts_with('/') && !next.starts_with("//") && !next.starts_with("/\\") {
-        next
-    } else {
-        "/app"
-    }
+    let lowercase = next.to_ascii_lowercase();
+    let local = next.starts_with('/')
+        && !next.starts_with("//")
+        && !next.chars().any(|c| c.is_control() || c == '\\')
+        && !lowercase.contains("%2f")
+        && !lowercase.contains("%5c");
+    if local { next } else { "/app" }
 }
 
 async fn login_form(
@@ -204,4 +211,38 @@ async fn logout_others(
     };
     flash::push(&session, Flash::success(message)).await?;
     Ok(Redirect::to("/account"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::local_path;
+
+    #[test]
+    fn only_a_path_on_this_site_is_a_place_to_go_after_signing_in() {
+        for kept in [
+            "/t/acme/shifts?from=2026-01-01",
+            "/app",
+            "/account#two-factor",
+        ] {
+            assert_eq!(local_path(kept), kept);
+        }
+        for refused in [
+            "",
+            "https://evil.example/",
+            "javascript:alert(1)",
+            "//evil.example/",
+            " //evil.example/",
+            "/\\evil.example/",
+            "/x\\..\\..\\evil",
+            "/\t/evil.example/",
+            "/\n/evil.example/",
+            "/\r/evil.example/",
+            "/%2F/evil.example/",
+            "/%2f%2fevil.example/",
+            "/%5Cevil.example/",
+            "/\u{0}/evil",
+        ] {
+            assert_eq!(local_path(refused), "/app", "{refused:?}");
+        }
+    }
 }

@@ -1,27 +1,20 @@
-//! The kiosk's offline flow in a real browser: headless Chromium (Debian's
-//! `chromium` and `chromium-driver`, which `.ci/run` installs) driven over
-//! WebDriver, with a TCP proxy between the browser and the app that the
+//! The kiosk's offline flow in a real browser (`crate::browser`), with a
+//! TCP proxy between the browser and the app that the
 //! test takes down and brings back. DevTools' offline emulation doesn't
 //! reach the service worker, so it would prove nothing.
 
 use std::net::SocketAddr;
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::sync::Mutex;
-use std::time::Duration;
 
-use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::{Value, json};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::{JoinHandle, JoinSet};
 
 use super::hire;
 use crate::accounts::count;
+use crate::browser::Browser;
 use crate::fixtures::TenantFixture;
-use crate::support::{TestApp, each_backend, running_in_ci};
-
-const CHROMIUM: &str = "/usr/bin/chromium";
-const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
+use crate::support::{TestApp, each_backend};
 
 /// A TCP proxy to the app that can be taken down (its port closed and its
 /// connections cut, as when a bar's Wi-Fi drops) and brought back.
@@ -74,119 +67,11 @@ impl Proxy {
     }
 }
 
-/// Headless Chromium through chromedriver, in a fresh profile.
-struct Browser {
-    client: Client,
-    driver: Child,
-    _profile: tempfile::TempDir,
-}
-
-impl Browser {
-    /// `None` (the test is skipped, with a note) where Chromium isn't
-    /// installed; under `CI=true` that is a failure.
-    async fn launch() -> Option<Self> {
-        if !Path::new(CHROMEDRIVER).exists() || !Path::new(CHROMIUM).exists() {
-            assert!(
-                !running_in_ci(),
-                "CI=true and {CHROMIUM} or {CHROMEDRIVER} is missing (apt-get install chromium chromium-driver)"
-            );
-            eprintln!("skipped: the browser test needs {CHROMIUM} and {CHROMEDRIVER}");
-            return None;
-        }
-        let port = TcpListener::bind("127.0.0.1:0")
-            .await
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let driver = Command::new(CHROMEDRIVER)
-            .arg(format!("--port={port}"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start chromedriver");
-        let profile = tempfile::tempdir().unwrap();
-        let capabilities = json!({
-            "goog:chromeOptions": {
-                "binary": CHROMIUM,
-                "args": [
-                    "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                    "--disable-quic", "--no-first-run", "--disable-background-networking",
-                    "--disable-component-update", "--disable-sync",
-                    format!("--user-data-dir={}", profile.path().display()),
-                ],
-            },
-        });
-        let webdriver = format!("http://127.0.0.1:{port}");
-        let mut last_error = None;
-        for _ in 0..50 {
-            let connector = hyper_util::client::legacy::connect::HttpConnector::new();
-            match ClientBuilder::new(connector)
-                .capabilities(capabilities.as_object().unwrap().clone())
-                .connect(&webdriver)
-                .await
-            {
-                Ok(client) => {
-                    return Some(Self {
-                        client,
-                        driver,
-                        _profile: profile,
-                    });
-                }
-                Err(error) => last_error = Some(error),
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        panic!("chromedriver never answered: {last_error:?}");
-    }
-
-    /// Runs `script` (an async function body that may `await`) in the page,
-    /// and answers what it returns.
-    async fn run(&self, script: &str) -> Value {
-        let wrapped = format!(
-            "const done = arguments[arguments.length - 1];\
-             (async () => {{ {script} }})().then(done, (e) => done({{ error: String(e) }}));"
-        );
-        self.client
-            .execute_async(&wrapped, vec![])
-            .await
-            .unwrap_or_else(|e| panic!("{script}: {e}"))
-    }
-
-    /// Waits (up to 20 s) until `condition`, a JavaScript expression, holds.
-    async fn wait_until(&self, condition: &str) {
-        for _ in 0..200 {
-            if self.run(&format!("return Boolean({condition});")).await == json!(true) {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        let page = self.client.source().await.unwrap_or_default();
-        panic!("never true: {condition}\n{page}");
-    }
-
-    async fn click(&self, css: &str) {
-        self.client
-            .find(Locator::Css(css))
-            .await
-            .unwrap_or_else(|e| panic!("{css}: {e}"))
-            .click()
-            .await
-            .unwrap_or_else(|e| panic!("click {css}: {e}"));
-    }
-
-    /// Clock in with `pin` through the screen, as a person does.
-    async fn clock_in(&self, pin: &str) {
-        self.click("[data-kind=in]").await;
-        for digit in pin.chars() {
-            self.click(&format!("[data-digit='{digit}']")).await;
-        }
-    }
-
-    async fn close(mut self) {
-        let _ = self.client.clone().close().await;
-        let _ = self.driver.kill();
-        let _ = self.driver.wait();
+/// Clock in with `pin` through the screen, as a person does.
+async fn clock_in(browser: &Browser, pin: &str) {
+    browser.click("[data-kind=in]").await;
+    for digit in pin.chars() {
+        browser.click(&format!("[data-digit='{digit}']")).await;
     }
 }
 
@@ -247,7 +132,7 @@ async fn punches_made_offline_survive_a_reload_and_sync_exactly_once() {
             "the proxy is down"
         );
         for n in 1..=PUNCHES {
-            browser.clock_in(&maria.pin).await;
+            clock_in(&browser, &maria.pin).await;
             browser
                 .wait_until(&format!(
                     "document.getElementById('pending').textContent === '{n} waiting to sync'"
