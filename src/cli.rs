@@ -70,6 +70,11 @@ enum Command {
     ImportTenant {
         /// The archive to read.
         file: std::path::PathBuf,
+        /// The archive was exported by another installation (another
+        /// LOOKUP_KEY), so its signature can't be checked here: import it
+        /// on your word, having checked where it comes from (README).
+        #[arg(long)]
+        from_another_installation: bool,
     },
     /// Exit 0 if the app on this machine's PORT answers /healthz with 200
     /// (for Docker's HEALTHCHECK: the runtime image has no curl).
@@ -167,7 +172,10 @@ fn run(asked: Asked) -> Result<(), StartupError> {
             Command::ExportTenant { slug, output } => {
                 export_tenant(&db, &config, &slug, &output).await?;
             }
-            Command::ImportTenant { file } => import_tenant(&db, &config, &file).await?,
+            Command::ImportTenant {
+                file,
+                from_another_installation,
+            } => import_tenant(&db, &config, &file, from_another_installation).await?,
             Command::Serve => return serve(db, config).await,
             Command::Healthcheck => unreachable!("answered before the runtime starts"),
         }
@@ -238,7 +246,7 @@ async fn export_tenant(
     output: &std::path::Path,
 ) -> Result<(), StartupError> {
     use crate::tenants::portability::{PortabilityError, export};
-    let (keys, _) = keys(config)?;
+    let (keys, lookup) = keys(config)?;
     let tenant = crate::tenancy::global::tenant_id_by_slug(db, slug)
         .await
         .map_err(StartupError::Connect)?
@@ -249,7 +257,8 @@ async fn export_tenant(
     let partial = output.with_extension("partial");
     let file = std::fs::File::create(&partial)
         .map_err(|e| StartupError::Usage(format!("cannot write {}: {e}", partial.display())))?;
-    let exported = match export::export(db, &keys, tenant, std::io::BufWriter::new(file)).await {
+    let out = std::io::BufWriter::new(file);
+    let exported = match export::export(db, &keys, &lookup, tenant, out).await {
         Ok(exported) => exported,
         Err(error) => {
             let _ = std::fs::remove_file(&partial);
@@ -273,21 +282,32 @@ async fn import_tenant(
     db: &Db,
     config: &Config,
     file: &std::path::Path,
+    from_another_installation: bool,
 ) -> Result<(), StartupError> {
+    use crate::tenants::portability::import::{self, Limits, Origin};
     let (keys, lookup) = keys(config)?;
     let input = std::fs::File::open(file)
         .map_err(|e| StartupError::Usage(format!("cannot read {}: {e}", file.display())))?;
-    let imported = crate::tenants::portability::import::import(
+    let origin = if from_another_installation {
+        Origin::AnotherInstallation
+    } else {
+        Origin::ThisInstallation
+    };
+    let imported = import::import(
         db,
         &keys,
         &lookup,
         std::io::BufReader::new(input),
+        origin,
+        &Limits::default(),
     )
     .await
     .map_err(|error| StartupError::Usage(format!("nothing imported: {error}")))?;
     println!("restored {} ({} rows)", imported.slug, imported.rows);
     for email in &imported.new_users {
-        println!("new account {email}: sets a password through \"Forgot your password?\"");
+        println!(
+            "new account {email}: no password yet; they set one with \"Forgot your password?\" on the sign-in page"
+        );
     }
     Ok(())
 }

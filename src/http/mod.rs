@@ -104,6 +104,19 @@ impl AppState {
             )
         })
     }
+
+    /// The key of keyed hashes (kiosk PINs, blind indexes, export
+    /// signatures), or why there is none.
+    ///
+    /// # Errors
+    /// 503 when `LOOKUP_KEY` isn't configured (as for [`Self::keys`]).
+    pub fn lookup_key(&self) -> Result<&crate::crypto::LookupKey, crate::error::AppError> {
+        self.lookup_key.as_deref().ok_or_else(|| {
+            crate::error::AppError::NotConfigured(
+                "This needs LOOKUP_KEY: ask the operator to set it (see the README).".to_owned(),
+            )
+        })
+    }
 }
 
 impl FromRef<AppState> for Db {

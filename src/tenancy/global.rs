@@ -6,17 +6,14 @@ use crate::ids::TenantId;
 use crate::on_backend;
 
 /// The tenant whose URL slug is `slug`. A text that can't be a slug
-/// (slugs are lowercase ASCII letters, digits and dashes) names none, and
+/// ([`is_slug`]) names none, and
 /// never reaches the database, which might refuse its bytes (PostgreSQL
 /// refuses a NUL in text).
 ///
 /// # Errors
 /// When the database fails.
 pub async fn tenant_id_by_slug(db: &Db, slug: &str) -> Result<Option<TenantId>, sqlx::Error> {
-    if !slug
-        .bytes()
-        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-    {
+    if !is_slug(slug) {
         return Ok(None);
     }
     on_backend!(db, |pool| sqlx::query_scalar(
@@ -25,6 +22,15 @@ pub async fn tenant_id_by_slug(db: &Db, slug: &str) -> Result<Option<TenantId>, 
     .bind(slug)
     .fetch_optional(pool)
     .await)
+}
+
+/// Whether `text` has a slug's shape: lowercase ASCII letters, digits and
+/// dashes.
+pub fn is_slug(text: &str) -> bool {
+    !text.is_empty()
+        && text
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
 }
 
 /// Every tenant's id, for work done tenant by tenant (each in its own

@@ -73,7 +73,9 @@ pub(crate) async fn export(
     t.member.authorize(Action::ExportTenant)?;
     let keys = state.keys()?;
     t.scope.commit().await?;
-    let (bytes, name) = super::portability::export::to_bytes(&state.db, keys, t.tenant.id).await?;
+    let lookup = state.lookup_key()?;
+    let (bytes, name) =
+        super::portability::export::to_bytes(&state.db, keys, lookup, t.tenant.id).await?;
     Ok(crate::pages::attachment("application/zip", &name, bytes))
 }
 

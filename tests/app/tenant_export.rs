@@ -9,7 +9,7 @@ use std::io::{Cursor, Read, Write};
 
 use app::db::{Backend, Db};
 use app::ids::TenantId;
-use app::tenants::portability::import::Imported;
+use app::tenants::portability::import::{Imported, Limits, Origin};
 use app::tenants::portability::{PortabilityError, export, import};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
@@ -21,21 +21,32 @@ use crate::support::{
 
 pub async fn export_archive(app: &TestApp, tenant: TenantId) -> Vec<u8> {
     let keys = app.state.keys.as_deref().expect("keys");
+    let lookup = app.state.lookup_key.as_deref().expect("lookup key");
     let mut out = Cursor::new(Vec::new());
-    export::export(&app.db, keys, tenant, &mut out)
+    export::export(&app.db, keys, lookup, tenant, &mut out)
         .await
         .expect("export");
     out.into_inner()
 }
 
+/// Imports an archive this installation exported (its signature checked).
 pub async fn import_archive(app: &TestApp, archive: &[u8]) -> Result<Imported, PortabilityError> {
+    import_with(app, archive, Origin::ThisInstallation, &Limits::default()).await
+}
+
+pub async fn import_with(
+    app: &TestApp,
+    archive: &[u8],
+    origin: Origin,
+    limits: &Limits,
+) -> Result<Imported, PortabilityError> {
     let keys = app.state.keys.as_deref().expect("keys");
     let lookup = app.state.lookup_key.as_deref().expect("lookup key");
-    import::import(&app.db, keys, lookup, Cursor::new(archive)).await
+    import::import(&app.db, keys, lookup, Cursor::new(archive), origin, limits).await
 }
 
 /// Every file of the archive, by name, as text.
-fn entries(archive: &[u8]) -> Vec<(String, String)> {
+pub fn entries(archive: &[u8]) -> Vec<(String, String)> {
     let mut zip = zip::ZipArchive::new(Cursor::new(archive)).expect("a zip");
     let names: Vec<String> = zip.file_names().map(|n| n.unwrap().into_owned()).collect();
     names
@@ -66,7 +77,7 @@ pub fn contents(archive: &[u8]) -> BTreeMap<String, Vec<Value>> {
         .collect()
 }
 
-fn manifest(archive: &[u8]) -> Value {
+pub fn manifest(archive: &[u8]) -> Value {
     let (_, text) = entries(archive)
         .into_iter()
         .find(|(name, _)| name == "manifest.json")
@@ -173,8 +184,9 @@ where
 }
 
 /// The archive with one file changed by `change`; the manifest's checksum
-/// is fixed too when `fix_checksum`.
-fn rewrite(
+/// is fixed too when `fix_checksum` (which voids the signature: such an
+/// archive imports only as one from another installation).
+pub fn rewrite(
     archive: &[u8],
     path: &str,
     change: impl Fn(&str) -> String,
@@ -196,6 +208,11 @@ fn rewrite(
         *manifest = parsed.to_string();
     }
     files.iter_mut().find(|(n, _)| n == path).unwrap().1 = changed;
+    zipped(files)
+}
+
+/// A zip of these files.
+pub fn zipped(files: Vec<(String, String)>) -> Vec<u8> {
     let mut out = zip::ZipWriter::new(Cursor::new(Vec::new()));
     for (name, text) in files {
         out.start_file(name, zip::write::SimpleFileOptions::default())
@@ -300,13 +317,44 @@ async fn a_damaged_newer_or_conflicting_archive_is_refused_with_nothing_written(
             },
             true,
         );
-        for (case, bad, expect) in [
-            ("tampered", tampered, "checksum"),
-            ("truncated", truncated, "damaged"),
-            ("newer", newer, "newer version"),
-            ("refused row", refused_row, "database"),
-        ] {
-            let error = import_archive(&target, &bad).await.expect_err(case);
+        // Each as another installation's archive (its signature not
+        // checked), so the checks behind the signature are what refuse it;
+        // and the edited ones again as this installation's.
+        let edited = [
+            ("newer", newer.clone(), "not signed by this installation"),
+            (
+                "refused row",
+                refused_row.clone(),
+                "not signed by this installation",
+            ),
+        ];
+        for (case, bad, expect, origin) in [
+            (
+                "tampered",
+                tampered,
+                "checksum",
+                Origin::AnotherInstallation,
+            ),
+            (
+                "truncated",
+                truncated,
+                "damaged",
+                Origin::AnotherInstallation,
+            ),
+            ("newer", newer, "newer version", Origin::AnotherInstallation),
+            (
+                "refused row",
+                refused_row,
+                "database",
+                Origin::AnotherInstallation,
+            ),
+        ]
+        .into_iter()
+        .chain(edited.map(|(case, bad, expect)| (case, bad, expect, Origin::ThisInstallation)))
+        {
+            let error = import_with(&target, &bad, origin, &Limits::default())
+                .await
+                .expect_err(case);
             assert!(error.to_string().contains(expect), "{case}: {error}");
             let counts = owned_rows(&target.db, f.id).await;
             assert!(

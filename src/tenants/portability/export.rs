@@ -1,5 +1,6 @@
 //! Writing a tenant's archive.
 
+use std::collections::BTreeSet;
 use std::io::{Seek, Write};
 
 use futures_util::TryStreamExt;
@@ -12,10 +13,11 @@ use zip::write::SimpleFileOptions;
 use super::values::{self, Row};
 use super::{
     FORMAT, FORMAT_VERSION, MANIFEST, Manifest, ManifestFile, ManifestTenant, PortabilityError,
-    SENSITIVE, TENANT_FILE, USERS_FILE, global, left_out, sealed_in,
+    SENSITIVE, SIGNATURE, TENANT_FILE, USERS_FILE, emptied_columns, global, left_out, sealed_in,
+    signature,
 };
-use crate::crypto::Keys;
 use crate::crypto::sealed::SealedColumn;
+use crate::crypto::{Keys, LookupKey};
 use crate::db::Db;
 use crate::db::schema::{self, Table};
 use crate::ids::TenantId;
@@ -30,13 +32,15 @@ pub struct Exported {
 }
 
 /// Writes the archive of `tenant` to `out`, read in one transaction (a
-/// consistent snapshot). Encrypted columns are decrypted with `keys`.
+/// consistent snapshot), its manifest signed with `lookup`. Encrypted
+/// columns are decrypted with `keys`.
 ///
 /// # Errors
 /// A value no key decrypts, a database failure, or a write failure.
 pub async fn export<W: Write + Seek>(
     db: &Db,
     keys: &Keys,
+    lookup: &LookupKey,
     tenant: TenantId,
     out: W,
 ) -> Result<Exported, PortabilityError> {
@@ -64,11 +68,12 @@ pub async fn export<W: Write + Seek>(
     let mut members = Vec::new();
     for table in owned.iter().filter(|t| !left_out.contains(&t.name)) {
         let sealed = sealed_in(&table.name);
+        let emptied = emptied_columns(table);
         let mut file = zip.start(&format!("tables/{}.jsonl", table.name), &table.name)?;
         // Row by row, as the database sends them: memory stays flat
         // whatever the table's size.
         read(&mut scope, table, |mut row| {
-            clean(keys, table, &sealed, &mut row)?;
+            clean(keys, table, &emptied, &sealed, &mut row)?;
             if table.name == "memberships"
                 && let Some(user) = row["user_id"].as_str()
             {
@@ -115,6 +120,8 @@ pub async fn export<W: Write + Seek>(
     let json = serde_json::to_vec_pretty(&manifest).map_err(std::io::Error::other)?;
     zip.writer.start_file(MANIFEST, options())?;
     zip.writer.write_all(&json)?;
+    zip.writer.start_file(SIGNATURE, options())?;
+    zip.writer.write_all(signature(lookup, &json).as_bytes())?;
     zip.writer.finish()?;
     Ok(Exported { manifest, rows })
 }
@@ -126,10 +133,11 @@ pub async fn export<W: Write + Seek>(
 pub async fn to_bytes(
     db: &Db,
     keys: &Keys,
+    lookup: &LookupKey,
     tenant: TenantId,
 ) -> Result<(Vec<u8>, String), PortabilityError> {
     let mut out = std::io::Cursor::new(Vec::new());
-    let exported = export(db, keys, tenant, &mut out).await?;
+    let exported = export(db, keys, lookup, tenant, &mut out).await?;
     let day = OffsetDateTime::now_utc().date();
     let name = format!("{}-export-{day}.zip", exported.manifest.tenant.slug);
     Ok((out.into_inner(), name))
@@ -164,15 +172,17 @@ async fn read(
     Ok(())
 }
 
-/// Decrypts the `sealed` columns; empties credentials and blind indexes.
+/// Empties the `emptied` columns (credentials, blind indexes) and decrypts
+/// the `sealed` ones.
 fn clean(
     keys: &Keys,
     table: &Table,
+    emptied: &BTreeSet<String>,
     sealed: &[&SealedColumn],
     row: &mut Row,
 ) -> Result<(), PortabilityError> {
-    for (column, value) in row.iter_mut() {
-        if column.ends_with("_digest") {
+    for column in emptied {
+        if let Some(value) = row.get_mut(column) {
             *value = Value::Null;
         }
     }
@@ -182,11 +192,6 @@ fn clean(
         .unwrap_or_default()
         .to_owned();
     for column in sealed {
-        if let Some(index) = &column.blind_index
-            && let Some(value) = row.get_mut(index.column)
-        {
-            *value = Value::Null;
-        }
         if let Some(value) = row.get_mut(column.column)
             && let Some(stored) = value.as_str()
         {

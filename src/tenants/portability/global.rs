@@ -1,18 +1,16 @@
-//! The global rows an archive carries, outside any tenant scope: the
-//! tenants row (read; import writes it in the tenant's scope) and its
-//! members' users.
-
-use serde_json::Value;
+//! The global rows an archive carries, read outside any tenant scope: the
+//! tenants row and its members' users (import writes both in the tenant's
+//! scope).
 
 use super::values::{self, Row};
 use crate::db::Db;
 use crate::db::schema::Table;
 use crate::ids::{TenantId, UserId};
 use crate::on_backend;
-use crate::tenancy::scope::Tx;
 
 /// The users an archive carries, by these columns only: never a password
-/// hash, a two-factor secret or a super-admin flag.
+/// hash, a two-factor secret or a super-admin flag. (Import creates an
+/// account from the id, email and creation time alone.)
 pub const USER_COLUMNS: [&str; 4] = ["id", "email", "email_verified_at", "created_at"];
 
 /// Rows of a global `table` whose `id` is one of `ids`.
@@ -73,35 +71,4 @@ pub async fn user_exists(db: &Db, id: UserId) -> Result<bool, sqlx::Error> {
     .bind(id)
     .fetch_one(pool)
     .await)
-}
-
-/// Inserts rows of a global table outside any tenant scope: an archive's
-/// users (few: the tenant's members).
-pub async fn insert(
-    db: &Db,
-    table: &Table,
-    columns: &[String],
-    rows: &[Row],
-) -> Result<(), sqlx::Error> {
-    let mut tx = Tx::global(db).await?;
-    values::insert(&mut tx, table, columns, rows).await?;
-    tx.commit().await
-}
-
-/// Undoes a failed import's users (the tenant's own rows were one
-/// transaction, never committed).
-pub async fn remove_users(db: &Db, users: &[UserId]) -> Result<(), sqlx::Error> {
-    for user in users {
-        on_backend!(db, |pool| sqlx::query("DELETE FROM users WHERE id = $1")
-            .bind(*user)
-            .execute(pool)
-            .await
-            .map(drop))?;
-    }
-    Ok(())
-}
-
-/// A JSON id as the typed id it is.
-pub fn user_id(value: &Value) -> Option<UserId> {
-    value.as_str()?.parse().ok()
 }

@@ -15,14 +15,21 @@
 //! depend on them. Encrypted columns are written **in plaintext** and
 //! encrypted again under the target's keys on import: the archive is
 //! personal data, and the manifest says so.
+//!
+//! `manifest.sig` signs the manifest (and so, through its checksums, every
+//! file) with the installation's `LOOKUP_KEY`; import treats the archive as
+//! untrusted input ([`import`]).
 
 pub mod export;
 mod global;
 pub mod import;
 mod values;
 
+use std::collections::BTreeSet;
+
 use serde::{Deserialize, Serialize};
 
+use crate::crypto::LookupKey;
 use crate::crypto::sealed::SealedColumn;
 use crate::db::schema::Table;
 use crate::ids::TenantId;
@@ -34,6 +41,8 @@ pub const FORMAT: &str = "tenant-export";
 pub const FORMAT_VERSION: u32 = 1;
 
 const MANIFEST: &str = "manifest.json";
+/// The manifest's signature: [`signature`], in hex.
+const SIGNATURE: &str = "manifest.sig";
 const TENANT_FILE: &str = "tenant.jsonl";
 const USERS_FILE: &str = "users.jsonl";
 
@@ -83,6 +92,16 @@ pub enum PortabilityError {
          upgrade this app first"
     )]
     Newer { archive: i64, here: i64 },
+    #[error(
+        "the archive is not signed by this installation: it was edited after export, or comes \
+         from another installation (check it as the README says, then import it with \
+         --from-another-installation)"
+    )]
+    Unsigned,
+    #[error("the archive holds what an export never writes: {0}")]
+    Refused(String),
+    #[error("the archive is too large: {0}")]
+    TooLarge(String),
     #[error("{0}")]
     Conflict(String),
     #[error("{0}")]
@@ -109,6 +128,29 @@ impl From<zip::result::ZipError> for PortabilityError {
     fn from(error: zip::result::ZipError) -> Self {
         Self::Damaged(error.to_string())
     }
+}
+
+/// The signature of a manifest: a keyed hash (HMAC-SHA256) under the
+/// installation's lookup key, for this purpose only.
+fn signature(lookup: &LookupKey, manifest: &[u8]) -> String {
+    lookup.digest("tenant-export-manifest", &String::from_utf8_lossy(manifest))
+}
+
+/// The columns of `table` that export empties and import wants empty:
+/// credentials (`*_digest`: PINs, kiosk device tokens) and the blind
+/// indexes of encrypted columns (recomputed on import).
+fn emptied_columns(table: &Table) -> BTreeSet<String> {
+    let blind_indexes: Vec<&str> = sealed_in(&table.name)
+        .iter()
+        .filter_map(|sealed| sealed.blind_index.as_ref().map(|index| index.column))
+        .collect();
+    table
+        .columns
+        .iter()
+        .map(|c| c.name.as_str())
+        .filter(|name| name.ends_with("_digest") || blind_indexes.contains(name))
+        .map(str::to_owned)
+        .collect()
 }
 
 /// Tables whose rows are credentials, and those that depend on them.

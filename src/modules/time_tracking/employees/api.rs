@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use super::pin::Pin;
 use super::{Employee, EmployeeInput};
 use crate::api::ErrorBody;
-use crate::crypto::{Keys, LookupKey};
+use crate::crypto::Keys;
 use crate::error::AppError;
 use crate::http::AppState;
 use crate::http::extract::{Json, Path, Query};
@@ -34,15 +34,6 @@ pub fn routes() -> Routes {
             Access::Tenant,
             post(new_pin),
         )
-}
-
-/// The key PINs are hashed with; without it no PIN can be issued.
-pub(crate) fn lookup_key(state: &AppState) -> Result<&LookupKey, AppError> {
-    state.lookup_key.as_deref().ok_or_else(|| {
-        AppError::NotConfigured(
-            "Kiosk PINs need LOOKUP_KEY: ask the operator to set it (see the README).".to_owned(),
-        )
-    })
 }
 
 /// An employee as the API shows them: with their national id, decrypted.
@@ -85,7 +76,7 @@ pub(crate) async fn list(
     let visibility = t.member.location_visibility();
     let employees = match query.national_id {
         Some(national_id) => {
-            let lookup = lookup_key(&state)?;
+            let lookup = state.lookup_key()?;
             super::with_national_id(&mut t.scope, lookup, visibility, &national_id).await?
         }
         None => super::list(&mut t.scope, visibility).await?,
@@ -119,7 +110,7 @@ pub(crate) async fn create(
     Json(input): Json<EmployeeInput>,
 ) -> Result<(StatusCode, Json<WithPin>), AppError> {
     t.member.authorize(TimeAction::ManageEmployees)?;
-    let (keys, key) = (state.keys()?, lookup_key(&state)?);
+    let (keys, key) = (state.keys()?, state.lookup_key()?);
     let valid = input.validate(dates::today(&t.tenant.time_zone))?;
     let (employee, pin) = super::create(
         &mut t.scope,
@@ -209,7 +200,7 @@ pub(crate) async fn update(
 ) -> Result<Json<WithPin>, AppError> {
     let current = visible(&mut t, id).await?;
     t.member.authorize(TimeAction::ManageEmployees)?;
-    let (keys, key) = (state.keys()?, lookup_key(&state)?);
+    let (keys, key) = (state.keys()?, state.lookup_key()?);
     let national_id = match patch.national_id {
         Some(national_id) => national_id,
         None => current.national_id(keys)?,
@@ -267,7 +258,7 @@ pub(crate) async fn new_pin(
             "This employee is inactive: reactivate them to issue a PIN.".to_owned(),
         ));
     }
-    let (keys, key) = (state.keys()?, lookup_key(&state)?);
+    let (keys, key) = (state.keys()?, state.lookup_key()?);
     let employee = EmployeeDetails::of(employee, keys)?;
     let pin = super::pin::issue(&mut t.scope, key, id).await?;
     t.scope.commit().await?;

@@ -203,7 +203,7 @@ async fn hire(
     Form(form): Form<HireForm>,
 ) -> Result<Response, AppError> {
     t.member.authorize(TimeAction::ManageEmployees)?;
-    let (keys, key) = (state.keys()?, super::api::lookup_key(&state)?);
+    let (keys, key) = (state.keys()?, state.lookup_key()?);
     let today = dates::today(&t.tenant.time_zone);
     let valid = match form.input().and_then(|input| input.validate(today)) {
         Ok(valid) => valid,
@@ -603,7 +603,7 @@ async fn new_pin(
             "This employee is inactive: reactivate them to issue a PIN.".to_owned(),
         ));
     }
-    let key = super::api::lookup_key(&state)?;
+    let key = state.lookup_key()?;
     let pin = super::pin::issue(&mut t.scope, key, id).await?;
     let page = timesheet_page(layout, &mut t, id, &PeriodQuery::default(), Some(pin)).await?;
     t.scope.commit().await?;

@@ -15,7 +15,6 @@ use crate::http::extract::Json;
 use crate::http::routes::{Access, Routes, get, post};
 use crate::modules::time_tracking::ClientId;
 use crate::modules::time_tracking::devices::{self, Paired};
-use crate::modules::time_tracking::employees::api::lookup_key;
 use crate::modules::time_tracking::punches::{self, Outcome, Punch, PunchInput};
 use crate::tenancy::{Intent, for_tenant};
 use axum::extract::State;
@@ -120,7 +119,7 @@ pub(crate) async fn punch(
     mut kiosk: Kiosk,
     Json(input): Json<PunchInput>,
 ) -> Result<Response, AppError> {
-    let key = lookup_key(&state)?;
+    let key = state.lookup_key()?;
     if let Some(wait) = WRONG_PINS.wait(kiosk.device.id) {
         return Err(AppError::RateLimited(wait));
     }
@@ -197,7 +196,7 @@ pub(crate) async fn batch(
     mut kiosk: Kiosk,
     Json(request): Json<BatchRequest>,
 ) -> Result<Json<BatchResponse>, AppError> {
-    let key = lookup_key(&state)?;
+    let key = state.lookup_key()?;
     if request.punches.len() > MAX_BATCH {
         return Err(AppError::Unprocessable(format!(
             "punches: at most {MAX_BATCH} in one batch; send the rest in another"
