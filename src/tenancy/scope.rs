@@ -54,7 +54,7 @@ pub enum Tx {
 
 impl Tx {
     /// A transaction outside any tenant, for code that walks global tables
-    /// it doesn't know by name (key rotation, tenant import). Tenant rows
+    /// it doesn't know by name (key rotation). Tenant rows
     /// are never reached this way: they go through [`for_tenant`].
     ///
     /// # Errors

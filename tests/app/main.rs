@@ -34,3 +34,4 @@ mod tenant_export;
 mod tenant_isolation;
 mod tenants;
 mod two_factor;
+mod untrusted_archives;

@@ -451,6 +451,22 @@ async fn the_export_and_import_commands_restore_a_tenant_from_a_file() {
                 "nothing written"
             );
 
+            // Edited with its checksums fixed: only the signature tells.
+            let edited = rewrite(
+                &archive,
+                "tenant.jsonl",
+                |t| t.replacen("\"name\":\"", "\"name\":\"Not ", 1),
+                true,
+            );
+            std::fs::write(folder.path().join("edited.zip"), edited).expect("write");
+            let (succeeded, _, stderr) = run(&["import-tenant", &path("edited.zip")]);
+            assert!(!succeeded);
+            assert!(
+                stderr.contains("not signed by this installation")
+                    && stderr.contains("--from-another-installation"),
+                "{stderr}"
+            );
+
             let (succeeded, stdout, stderr) = run(&["import-tenant", &path("cafe.zip")]);
             assert!(succeeded, "{stderr}");
             assert!(stdout.contains("restored cafe ("), "{stdout}");

@@ -9,7 +9,8 @@ use serde_json::{Value, json};
 use super::{edit, hire};
 use crate::fixtures::TenantFixture;
 use crate::support::{TestApp, each_backend};
-use crate::tenant_export::{across_backends, round_trip};
+use crate::tenant_export::{across_backends, export_archive, import_with, owned_rows, round_trip};
+use crate::untrusted_archives::{forge, map_rows};
 
 /// A tenant with some of everything the module stores.
 async fn busy_tenant(app: &TestApp) -> TenantId {
@@ -99,4 +100,67 @@ async fn the_module_data_survives_export_delete_import() {
 #[tokio::test]
 async fn the_module_data_moves_between_backends() {
     across_backends(|app| async move { busy_tenant(&app).await }).await;
+}
+
+/// The module's credentials (employees' PIN digests, kiosks' pairing and
+/// device tokens) and the national ids' blind index are empty in an archive
+/// and must be empty in one imported: a crafted archive can't bring a PIN
+/// or a paired kiosk of its choosing.
+#[tokio::test]
+async fn an_archive_with_a_pin_a_kiosk_token_or_a_blind_index_is_refused() {
+    each_backend(|app| async move {
+        let tenant = busy_tenant(&app).await;
+        let (location, owner): (app::ids::LocationId, app::ids::UserId) =
+            app::on_backend!(&app.db, |pool| sqlx::query_as(
+                "SELECT l.id, m.user_id FROM locations l JOIN memberships m \
+                 ON m.tenant_id = l.tenant_id AND m.role = 'owner' WHERE l.tenant_id = $1 LIMIT 1"
+            )
+            .bind(tenant)
+            .fetch_one(pool)
+            .await)
+            .unwrap();
+        let owner = app.client_for(owner).await;
+        let kiosk = app
+            .post_json(
+                &owner,
+                "/api/v1/t/cafe/kiosks",
+                &json!({"location_id": location, "name": "Bar tablet"}),
+            )
+            .await;
+        assert_eq!(kiosk.status(), 201);
+        let archive = export_archive(&app, tenant).await;
+        app::tenants::delete(&app.state, tenant, &app::billing::BillingState::default())
+            .await
+            .unwrap();
+        for (file, column) in [
+            ("tables/employee_locations.jsonl", "pin_digest"),
+            ("tables/kiosk_devices.jsonl", "token_digest"),
+            ("tables/kiosk_devices.jsonl", "pairing_digest"),
+            ("tables/employees.jsonl", "national_id_index"),
+        ] {
+            let crafted = forge(&archive, |files| {
+                assert!(!files[file].is_empty(), "{file} has rows");
+                let text = map_rows(&files[file], |row| {
+                    row.insert(column.to_owned(), json!("0".repeat(64)));
+                });
+                files.insert(file.to_owned(), text);
+            });
+            let error = import_with(
+                &app,
+                &crafted,
+                app::tenants::portability::import::Origin::AnotherInstallation,
+                &app::tenants::portability::import::Limits::default(),
+            )
+            .await
+            .expect_err(column);
+            assert!(
+                error
+                    .to_string()
+                    .contains(&format!("{column} holds a value: credentials never come")),
+                "{column}: {error}"
+            );
+            assert!(owned_rows(&app.db, tenant).await.values().all(|n| *n == 0));
+        }
+    })
+    .await;
 }
