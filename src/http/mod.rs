@@ -14,7 +14,7 @@ mod security;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use axum::extract::{DefaultBodyLimit, FromRef, Request};
+use axum::extract::{DefaultBodyLimit, FromRef, MatchedPath, Request};
 use axum::http::{HeaderName, StatusCode};
 use axum::{Router, middleware};
 use tower::ServiceBuilder;
@@ -192,7 +192,7 @@ pub fn router_with(state: AppState, routes: Routes) -> Router {
                 .get::<RequestId>()
                 .and_then(|id| id.header_value().to_str().ok())
                 .unwrap_or_default();
-            tracing::info_span!("request", id, method = %request.method(), path = request.uri().path())
+            tracing::info_span!("request", id, method = %request.method(), path = %logged_path(request))
         })
         .on_response(DefaultOnResponse::new().level(tracing::Level::INFO)))
         .layer(PropagateRequestIdLayer::new(x_request_id))
@@ -213,6 +213,18 @@ pub fn router_with(state: AppState, routes: Routes) -> Router {
         .layer(middleware::from_fn(sessions::refresh))
         .layer(stack)
         .with_state(state)
+}
+
+/// The request's path as the logs show it. An emailed link's secret is its
+/// `{token}` path parameter (verification, password reset, invitations): on
+/// such a route the logs show the route (`/reset-password/{token}`), not
+/// the path, so whoever reads the logs can't use the link. Query strings
+/// are never logged.
+fn logged_path(request: &Request) -> String {
+    match request.extensions().get::<MatchedPath>() {
+        Some(route) if route.as_str().contains("{token}") => route.as_str().to_owned(),
+        _ => request.uri().path().to_owned(),
+    }
 }
 
 /// A server bound to its address, ready to run.

@@ -146,19 +146,28 @@ pub async fn reschedule(
     })
 }
 
-/// Failed for the last time: kept, out of the queue, for someone to look at.
-pub async fn bury(db: &Db, job: &Claimed, now: i64, error: &str) -> Result<(), sqlx::Error> {
+/// Failed for the last time: kept, out of the queue, for someone to look at,
+/// with `kept` as its payload (what of the job may be kept: `Job::kept_when_dead`).
+pub async fn bury(
+    db: &Db,
+    job: &Claimed,
+    now: i64,
+    error: &str,
+    kept: &str,
+) -> Result<(), sqlx::Error> {
     on_backend!(db, |pool| {
         sqlx::query(
-        "UPDATE jobs SET dead_at = $2, locked_until = NULL, last_error = $3 WHERE id = $1 AND locked_until = $4"
-    )
-    .bind(job.id)
-    .bind(now)
-    .bind(error)
-    .bind(job.lease)
-    .execute(pool)
-    .await
-    .map(drop)
+            "UPDATE jobs SET dead_at = $2, locked_until = NULL, last_error = $3, payload = $5 \
+         WHERE id = $1 AND locked_until = $4",
+        )
+        .bind(job.id)
+        .bind(now)
+        .bind(error)
+        .bind(job.lease)
+        .bind(kept)
+        .execute(pool)
+        .await
+        .map(drop)
     })
 }
 

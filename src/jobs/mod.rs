@@ -78,6 +78,26 @@ impl Job {
         }
     }
 
+    /// What a dead job keeps of itself, for the record: an email's
+    /// recipient and subject, not its bodies, which may hold a link that
+    /// still works (a verification, an invitation). Delivered jobs leave the
+    /// queue altogether.
+    fn kept_when_dead(payload: &str) -> String {
+        match serde_json::from_str::<Self>(payload) {
+            Ok(Self::SendEmail(email)) => {
+                serde_json::to_value(Self::SendEmail(crate::mail::Outgoing {
+                    text: String::new(),
+                    html: String::new(),
+                    attachments: Vec::new(),
+                    ..email
+                }))
+                .map(|value| value.to_string())
+                .unwrap_or_default()
+            }
+            _ => payload.to_owned(),
+        }
+    }
+
     /// The row to insert: the job as JSON, and its name (the JSON's `kind`,
     /// read from the one serialisation) for `jobs.kind`.
     fn to_new(&self, tenant: Option<TenantId>) -> NewJob {
@@ -174,7 +194,8 @@ async fn run_claimed(state: &AppState, claimed: global::Claimed) -> Result<(), s
         Ok(()) => global::delete(&state.db, &claimed).await,
         Err((error, hopeless)) if hopeless || claimed.attempts >= claimed.max_attempts => {
             tracing::error!(job = %claimed.id, attempts = claimed.attempts, %error, "job failed for the last time; kept as dead");
-            global::bury(&state.db, &claimed, unix_now(), &error).await
+            let kept = Job::kept_when_dead(&claimed.payload);
+            global::bury(&state.db, &claimed, unix_now(), &error, &kept).await
         }
         Err((error, _)) => {
             let delay = backoff(claimed.attempts);

@@ -129,6 +129,16 @@ async fn a_job_that_keeps_failing_is_kept_as_dead_and_not_run_again() {
             assert_eq!(jobs.len(), 1, "kept for inspection");
             assert!(jobs[0].3, "marked dead");
             assert!(jobs[0].2.is_some(), "with its last error");
+            let payload: String = app::on_backend!(&app.db, |pool| sqlx::query_scalar(
+                "SELECT payload FROM jobs WHERE kind = 'send_email'"
+            )
+            .fetch_one(pool)
+            .await)
+            .unwrap();
+            assert!(
+                payload.contains("doomed@example.com") && !payload.contains("/verify-email/"),
+                "a dead email keeps its recipient, not its link: {payload}"
+            );
             make_jobs_due(&app).await;
             assert_eq!(app.run_jobs().await, 0, "a dead job is not claimed again");
         },

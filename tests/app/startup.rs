@@ -263,6 +263,52 @@ async fn json_log_lines_of_a_request_carry_its_request_id() {
     }
 }
 
+/// An emailed link's secret never reaches the logs: on the routes that
+/// carry one, the request's log lines show the route, not the path.
+#[tokio::test]
+async fn secrets_in_emailed_links_are_not_logged() {
+    let folder = tempfile::tempdir().expect("folder");
+    let (mut running, url, output) = start(
+        folder.path(),
+        &[("DATABASE_URL", "sqlite://app.db"), ("LOG_FORMAT", "json")],
+    );
+    let secret = "Zm9vYmFyYmF6cXV4c2VjcmV0dG9rZW4";
+    let tenant = uuid::Uuid::now_v7();
+    let paths = [
+        format!("/verify-email/{secret}"),
+        format!("/reset-password/{secret}"),
+        format!("/invitations/{tenant}/{secret}"),
+    ];
+    for path in &paths {
+        let response = reqwest::get(format!("{url}{path}")).await.expect("GET");
+        assert!(response.status().as_u16() < 500, "{path}");
+    }
+    // A route without a secret still logs its path, ids and all.
+    reqwest::get(format!("{url}/no/such/page/{tenant}"))
+        .await
+        .expect("GET");
+    terminate(&mut running);
+
+    let lines: Vec<String> = output.map(|line| line.expect("read stdout")).collect();
+    let leaked: Vec<&String> = lines.iter().filter(|line| line.contains(secret)).collect();
+    assert!(leaked.is_empty(), "the secret is in the logs: {leaked:#?}");
+    for route in [
+        "/verify-email/{token}",
+        "/reset-password/{token}",
+        "/invitations/{tenant_id}/{token}",
+    ] {
+        assert!(
+            lines.iter().any(|line| line.contains(route)),
+            "{route} is logged: {lines:#?}"
+        );
+    }
+    assert!(
+        lines
+            .iter()
+            .any(|line| line.contains(&format!("/no/such/page/{tenant}")))
+    );
+}
+
 #[tokio::test]
 async fn the_tenants_command_lists_every_tenant_and_records_why() {
     each_backend(|app| async move {
