@@ -131,14 +131,15 @@ async fn enrolment(session: &Session, user: &CurrentUser) -> Result<(Enrolment, 
     ))
 }
 
-/// Confirms the enrolment with a code from the app: stores the secret,
-/// encrypted, and returns new recovery codes (shown once). The inner error
-/// is a wrong code, or no key to encrypt with.
+/// Confirms the enrolment with the current password and a code from the
+/// app: stores the secret, encrypted, and returns new recovery codes (shown
+/// once). The inner error is a wrong password or code, or no key to
+/// encrypt with.
 async fn enable(
     state: &AppState,
     session: &Session,
     user: &CurrentUser,
-    code: &str,
+    input: &EnableInput,
 ) -> Result<Result<Vec<String>, FieldErrors>, AppError> {
     if user.two_factor {
         return Err(AppError::Conflict(
@@ -152,8 +153,14 @@ async fn enable(
             crate::crypto::CryptoError::NoKeys.to_string(),
         )));
     };
+    if !super::confirm_password(state, user, &input.password).await? {
+        return Ok(Err(FieldErrors::single(
+            "password",
+            "That password is not right.",
+        )));
+    }
     let (_, totp) = enrolment(session, user).await?;
-    let Some(step) = totp.check(&normalise(code), now()) else {
+    let Some(step) = totp.check(&normalise(&input.code), now()) else {
         return Ok(Err(FieldErrors::single("code", WRONG_CODE)));
     };
     let encrypted = keys.encrypt(&owner(user.id), totp.secret().as_ref());
@@ -377,8 +384,12 @@ async fn settings_page(
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
-pub struct CodeInput {
-    /// Six digits from the authenticator app, or a recovery code.
+pub struct EnableInput {
+    /// The current password: a session alone can't put an authenticator of
+    /// its choosing on the account.
+    #[serde(default)]
+    pub password: String,
+    /// Six digits from the authenticator app.
     pub code: String,
 }
 
@@ -387,9 +398,9 @@ async fn enable_page(
     layout: Layout,
     session: Session,
     user: CurrentUser,
-    Form(input): Form<CodeInput>,
+    Form(input): Form<EnableInput>,
 ) -> Result<Response, AppError> {
-    let (status, codes, errors) = match enable(&state, &session, &user, &input.code).await? {
+    let (status, codes, errors) = match enable(&state, &session, &user, &input).await? {
         Ok(codes) => (StatusCode::OK, codes, FieldErrors::default()),
         Err(errors) => (StatusCode::UNPROCESSABLE_ENTITY, Vec::new(), errors),
     };
@@ -520,15 +531,15 @@ pub struct Enabled {
 
 /// Confirms enrolment with a code from the app.
 #[utoipa::path(post, path = "/api/v1/account/two-factor/enable", tag = "accounts",
-    request_body = CodeInput,
+    request_body = EnableInput,
     responses((status = 200, body = Enabled), (status = 401, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub(crate) async fn enable_api(
     State(state): State<AppState>,
     session: Session,
     user: CurrentUser,
-    Json(input): Json<CodeInput>,
+    Json(input): Json<EnableInput>,
 ) -> Result<Json<Enabled>, AppError> {
-    let recovery_codes = enable(&state, &session, &user, &input.code).await??;
+    let recovery_codes = enable(&state, &session, &user, &input).await??;
     Ok(Json(Enabled {
         recovery_codes,
         csrf_token: csrf::token(&session).await?,

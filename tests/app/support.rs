@@ -511,6 +511,7 @@ impl TestApp {
     /// page, as a person with an authenticator app does. Returns the app's
     /// view (for codes) and the recovery codes.
     pub async fn enrol_two_factor(&self, client: &reqwest::Client) -> (totp_rs::Totp, Vec<String>) {
+        self.give_password(client).await;
         let page = client
             .get(self.url("/account/two-factor"))
             .send()
@@ -532,7 +533,11 @@ impl TestApp {
             .post_form(
                 client,
                 "/account/two-factor/enable",
-                &[("csrf_token", &token), ("code", &code)],
+                &[
+                    ("csrf_token", &token),
+                    ("password", crate::accounts::PASSWORD),
+                    ("code", &code),
+                ],
             )
             .await;
         assert_eq!(enabled.status(), 200, "two-factor enabled");
@@ -543,6 +548,35 @@ impl TestApp {
             .map(|item| item[..item.find('<').expect("the end")].to_owned())
             .collect();
         (totp, codes)
+    }
+
+    /// Gives `client`'s user the tests' password (`accounts::PASSWORD`) if
+    /// they have none (fixture users), as re-authentication asks for it.
+    pub async fn give_password(&self, client: &reqwest::Client) {
+        static HASH: OnceCell<String> = OnceCell::const_new();
+        let hash = HASH
+            .get_or_init(|| async {
+                let password = app::accounts::password::Password::parse(crate::accounts::PASSWORD)
+                    .expect("a valid password");
+                app::accounts::password::hash(password).await.expect("hash")
+            })
+            .await;
+        let me = self.get_json(client, "/api/v1/me").await;
+        let id: app::ids::UserId = me["user"]["id"]
+            .as_str()
+            .expect("my id")
+            .parse()
+            .expect("an id");
+        let hash = hash.clone();
+        on_backend!(&self.db, |pool| sqlx::query(
+            "UPDATE users SET password_hash = $1 WHERE id = $2 AND password_hash IS NULL"
+        )
+        .bind(&hash)
+        .bind(id)
+        .execute(pool)
+        .await
+        .map(drop))
+        .expect("set a password");
     }
 
     pub async fn get(&self, path: &str) -> reqwest::Response {

@@ -179,6 +179,71 @@ async fn the_api_asks_for_the_code_and_refuses_a_wrong_one() {
     .await;
 }
 
+/// A stolen session alone can't put the thief's authenticator on the
+/// account (which would lock the owner out for good): turning two-factor
+/// on asks for the current password, on the page and through the API.
+#[tokio::test]
+async fn turning_two_factor_on_needs_the_current_password() {
+    each_backend(|app| async move {
+        let stolen = sign_up(&app, "victim@example.com", "Victim Ltd").await;
+        let token = app.csrf_token(&stolen).await;
+        let setup: Value = stolen
+            .post(app.url("/api/v1/account/two-factor/setup"))
+            .header("x-csrf-token", &token)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let totp = totp_rs::Builder::new()
+            .with_secret(
+                totp_rs::Secret::try_from_base32(setup["secret"].as_str().unwrap()).unwrap(),
+            )
+            .build()
+            .unwrap();
+        for password in [None, Some(""), Some("a guess at the password")] {
+            let mut body = json!({"code": code(&totp, 0)});
+            if let Some(password) = password {
+                body["password"] = json!(password);
+            }
+            let api = stolen
+                .post(app.url("/api/v1/account/two-factor/enable"))
+                .header("x-csrf-token", &token)
+                .json(&body)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(api.status(), 422, "{password:?}");
+            let message = api.text().await.unwrap();
+            assert!(message.contains("password"), "{message}");
+            let mut form = vec![("csrf_token", token.as_str())];
+            let current = code(&totp, 0);
+            form.push(("code", current.as_str()));
+            if let Some(password) = password {
+                form.push(("password", password));
+            }
+            let page = app
+                .post_form(&stolen, "/account/two-factor/enable", &form)
+                .await;
+            assert_eq!(page.status(), 422, "{password:?}");
+        }
+        let enrolled: i64 = app::on_backend!(&app.db, |pool| sqlx::query_scalar(
+            "SELECT COUNT(*) FROM users WHERE totp_secret IS NOT NULL"
+        )
+        .fetch_one(pool)
+        .await)
+        .unwrap();
+        assert_eq!(enrolled, 0, "no authenticator was put on the account");
+        assert_eq!(
+            api_login(&app, "victim@example.com", None).await.status(),
+            200,
+            "the owner still signs in with their password alone"
+        );
+    })
+    .await;
+}
+
 #[tokio::test]
 async fn enrolling_through_the_api_and_disabling_needs_the_password_and_a_code() {
     each_backend(|app| async move {
@@ -216,7 +281,7 @@ async fn enrolling_through_the_api_and_disabling_needs_the_password_and_a_code()
         assert_eq!(
             post(
                 "/api/v1/account/two-factor/enable",
-                json!({"code": "999999"})
+                json!({"password": PASSWORD, "code": "999999"})
             )
             .await
             .status(),
@@ -224,7 +289,7 @@ async fn enrolling_through_the_api_and_disabling_needs_the_password_and_a_code()
         );
         let enabled = post(
             "/api/v1/account/two-factor/enable",
-            json!({"code": code(&totp, 0)}),
+            json!({"password": PASSWORD, "code": code(&totp, 0)}),
         )
         .await;
         assert_eq!(enabled.status(), 200);
@@ -427,7 +492,7 @@ async fn enrolling_again_cannot_replace_the_factor() {
         let again = client
             .post(app.url("/api/v1/account/two-factor/enable"))
             .header("x-csrf-token", token)
-            .json(&json!({"code": code(&totp, 1)}))
+            .json(&json!({"password": PASSWORD, "code": code(&totp, 1)}))
             .send()
             .await
             .unwrap();
