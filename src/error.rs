@@ -27,6 +27,10 @@ pub enum AppError {
     SecondFactorRequired,
     #[error("That code is not right (or was used already).")]
     WrongSecondFactor,
+    /// A super-admin's session that hasn't confirmed the password for the
+    /// panel yet (its first entry in each session).
+    #[error("Confirm your password to open the admin panel, at /admin/confirm.")]
+    PanelLocked,
     /// A bearer token that is malformed, unknown or revoked.
     #[error("This API token is unknown or revoked.")]
     InvalidApiToken,
@@ -172,6 +176,10 @@ impl AppError {
                 client(StatusCode::UNAUTHORIZED, "second_factor_required")
             }
             Self::WrongSecondFactor => client(StatusCode::UNAUTHORIZED, "invalid_second_factor"),
+            Self::PanelLocked => ErrorReport {
+                redirect: Some(crate::tenancy::super_admin::CONFIRM_PATH),
+                ..client(StatusCode::FORBIDDEN, "reauthentication_required")
+            },
             Self::NoTenant => ErrorReport {
                 redirect: Some("/tenants"),
                 ..client(StatusCode::BAD_REQUEST, "no_tenant")

@@ -14,7 +14,7 @@ use tower_sessions::Session;
 
 use super::email::Email;
 use super::password::{self, Password};
-use super::{CurrentUser, confirm_password, global};
+use super::{CurrentUser, global, reauthenticate};
 use crate::api::ErrorBody;
 use crate::api_tokens::ApiToken;
 use crate::error::AppError;
@@ -107,11 +107,8 @@ async fn change_email(
             "That is your email already.",
         )));
     }
-    if !confirm_password(state, user, &input.password).await? {
-        return Ok(Err(FieldErrors::single(
-            "password",
-            "That password is not right.",
-        )));
+    if let Err(errors) = reauthenticate(state, user, &input.password, "password").await? {
+        return Ok(Err(errors));
     }
     if !global::change_email(&state.db, user.id, &email).await? {
         return Ok(Err(FieldErrors::single(
@@ -148,11 +145,10 @@ async fn change_password(
         Ok(password) => password,
         Err(message) => return Ok(Err(FieldErrors::single("new_password", message))),
     };
-    if !confirm_password(state, user, &input.current_password).await? {
-        return Ok(Err(FieldErrors::single(
-            "current_password",
-            "That password is not right.",
-        )));
+    if let Err(errors) =
+        reauthenticate(state, user, &input.current_password, "current_password").await?
+    {
+        return Ok(Err(errors));
     }
     let hash = password::hash(new).await?;
     global::set_password_hash(&state.db, user.id, &hash).await?;
@@ -169,11 +165,8 @@ async fn delete_account(
     user: &CurrentUser,
     password_given: &str,
 ) -> Result<Result<(), FieldErrors>, AppError> {
-    if !confirm_password(state, user, password_given).await? {
-        return Ok(Err(FieldErrors::single(
-            "password",
-            "That password is not right.",
-        )));
+    if let Err(errors) = reauthenticate(state, user, password_given, "password").await? {
+        return Ok(Err(errors));
     }
     let mut last_owner_of = Vec::new();
     for tenant in tenants(state, user).await? {

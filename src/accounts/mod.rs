@@ -277,13 +277,61 @@ pub async fn attempt_sign_in(
     Ok(global::find_user(&state.db, user).await?)
 }
 
-/// Checks the signed-in user's password again before a sensitive change
-/// (email, password, two-factor, deleting the account), under their
-/// account's sign-in rate limit, so a borrowed session can't guess it.
+/// The proof of identity a sensitive change asks for: the current
+/// password, sent with the change itself, so a session alone (however
+/// fresh, stolen or borrowed) can't make it. Asked before changing the
+/// email or password, turning two-factor on or off, deleting the account,
+/// creating an API token and deleting an organisation. Checked under the
+/// account's sign-in rate limit, so a borrowed session can't guess it. The
+/// inner error names `field`.
 ///
 /// # Errors
 /// 429 over the limit; a database failure.
-pub async fn confirm_password(
+pub async fn reauthenticate(
+    state: &AppState,
+    user: &CurrentUser,
+    password: &str,
+    field: &'static str,
+) -> Result<Result<(), FieldErrors>, AppError> {
+    if password_is_right(state, user, password).await? {
+        return Ok(Ok(()));
+    }
+    rate_limits::count_failure(&state.db, Limit::Login, &user.email).await?;
+    Ok(Err(wrong_password(field)))
+}
+
+/// [`reauthenticate`] for a member acting in a tenant: in person (an API
+/// token can't prove anything: 403), with their password. A wrong one
+/// rolls the request's transaction back (on SQLite it holds the only write
+/// lock, which counting the failure needs) and leaves a fresh, read-only
+/// one for the rest of the request (a page re-rendered with the error).
+///
+/// # Errors
+/// 403 for an API token; 429 over the limit; a database failure.
+pub async fn reauthenticate_member(
+    state: &AppState,
+    t: &mut crate::tenancy::InTenant,
+    password: &str,
+) -> Result<Result<(), FieldErrors>, AppError> {
+    t.require_person()?;
+    let user = global::find_user(&state.db, t.member.user_id)
+        .await?
+        .ok_or(AppError::Unauthorized)?;
+    if password_is_right(state, &user, password).await? {
+        return Ok(Ok(()));
+    }
+    t.scope = for_tenant(&state.db, t.tenant.id, Intent::Read).await?;
+    rate_limits::count_failure(&state.db, Limit::Login, &user.email).await?;
+    Ok(Err(wrong_password("password")))
+}
+
+fn wrong_password(field: &'static str) -> FieldErrors {
+    FieldErrors::single(field, "That password is not right.")
+}
+
+/// Whether `password` is `user`'s, unless their account's sign-in limit is
+/// used up (429). Reads only.
+async fn password_is_right(
     state: &AppState,
     user: &CurrentUser,
     password: &str,
@@ -293,15 +341,11 @@ pub async fn confirm_password(
     let stored = global::credentials(&state.db, &email)
         .await?
         .and_then(|(_, stored)| stored);
-    let right = stored.is_some()
+    Ok(stored.is_some()
         && !matches!(
             password::verify(password.to_owned(), stored).await?,
             Verified::Wrong
-        );
-    if !right {
-        rate_limits::count_failure(&state.db, Limit::Login, &user.email).await?;
-    }
-    Ok(right)
+        ))
 }
 
 /// A signup under the rate limits: every attempt counts against the

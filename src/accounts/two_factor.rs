@@ -153,11 +153,8 @@ async fn enable(
             crate::crypto::CryptoError::NoKeys.to_string(),
         )));
     };
-    if !super::confirm_password(state, user, &input.password).await? {
-        return Ok(Err(FieldErrors::single(
-            "password",
-            "That password is not right.",
-        )));
+    if let Err(errors) = super::reauthenticate(state, user, &input.password, "password").await? {
+        return Ok(Err(errors));
     }
     let (_, totp) = enrolment(session, user).await?;
     let Some(step) = totp.check(&normalise(&input.code), now()) else {
@@ -292,11 +289,8 @@ async fn disable(
     password_given: &str,
     code: &str,
 ) -> Result<Result<(), FieldErrors>, AppError> {
-    if !super::confirm_password(state, user, password_given).await? {
-        return Ok(Err(FieldErrors::single(
-            "password",
-            "That password is not right.",
-        )));
+    if let Err(errors) = super::reauthenticate(state, user, password_given, "password").await? {
+        return Ok(Err(errors));
     }
     if !attempt(state, client, user.id, &user.email, code).await? {
         return Ok(Err(FieldErrors::single("code", WRONG_CODE)));

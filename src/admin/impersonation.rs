@@ -16,7 +16,7 @@ use crate::http::routes::{Access, Routes, post};
 use crate::ids::{TenantId, UserId};
 use crate::sessions::USER_ID_KEY;
 use crate::sessions::flash::{self, Flash};
-use crate::tenancy::super_admin::{IMPERSONATOR_KEY, SuperAdmin, audit};
+use crate::tenancy::super_admin::{IMPERSONATOR_KEY, SuperAdmin, audit, mark_panel_confirmed};
 
 pub fn routes() -> Routes {
     Routes::new()
@@ -58,8 +58,8 @@ async fn start(
     Ok(Redirect::to(&format!("/t/{}/locations", tenant.slug)))
 }
 
-/// Signs the super-admin back in (their second factor passed before they
-/// started). A session that isn't an impersonation gets a 404.
+/// Signs the super-admin back in (their second factor and the panel's
+/// password passed before they started). A session that isn't an impersonation gets a 404.
 async fn end(State(state): State<AppState>, session: Session) -> Result<Redirect, AppError> {
     let Some(admin) = SuperAdmin::behind_impersonation(&session, &state.db).await? else {
         return Err(AppError::NotFound);
@@ -77,6 +77,7 @@ async fn end(State(state): State<AppState>, session: Session) -> Result<Redirect
     .await?;
     start_session(&session, admin_id).await?;
     two_factor::mark_verified(&session, admin_id).await?;
+    mark_panel_confirmed(&session, admin_id).await?;
     flash::push(&session, Flash::success("Impersonation ended.")).await?;
     Ok(Redirect::to("/admin/tenants"))
 }

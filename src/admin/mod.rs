@@ -2,6 +2,7 @@
 //! reads or changes a tenant goes through `all_tenants_unsafe`, so every
 //! look and every action is in the audit log, with the reason given.
 
+mod confirm;
 pub mod impersonation;
 pub mod pages;
 

@@ -58,6 +58,7 @@ pub fn routes() -> Routes {
         )
         .add("/admin/audit", Access::SuperAdmin, get(audit))
         .merge(super::impersonation::routes())
+        .merge(super::confirm::routes())
 }
 
 async fn home(_admin: SuperAdmin) -> Redirect {

@@ -1,11 +1,13 @@
 //! The API-token JSON API, under `/api/v1/t/{slug}/api-tokens` (owners and
 //! admins).
 
+use axum::extract::State;
 use axum::http::StatusCode;
 
 use super::{ApiToken, CreatedApiToken, NewApiToken};
 use crate::api::ErrorBody;
 use crate::error::AppError;
+use crate::http::AppState;
 use crate::http::extract::{Json, Path};
 use crate::http::routes::{Access, Routes, delete, get};
 use crate::ids::ApiTokenId;
@@ -34,19 +36,22 @@ pub(crate) async fn list(mut t: InTenant) -> Result<Json<Vec<ApiToken>>, AppErro
     Ok(Json(super::list(&mut t.scope).await?))
 }
 
-/// Creates a token with a name and a role no higher than the caller's
-/// (signed in: a token can't make tokens). Its `secret` is in this response
-/// only: send it as `Authorization: Bearer`.
+/// Creates a token with a name and a role no higher than the caller's,
+/// given the caller's password (signed in in person: a token can't make
+/// tokens). Its `secret` is in this response only: send it as
+/// `Authorization: Bearer`.
 #[utoipa::path(post, path = "/api/v1/t/{slug}/api-tokens", tag = "api-tokens",
     params(("slug" = String, Path, description = "The tenant's URL slug")),
     request_body = NewApiToken,
     responses((status = 201, body = CreatedApiToken), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
         (status = 422, body = ErrorBody)))]
 pub(crate) async fn create(
+    State(state): State<AppState>,
     mut t: InTenant,
     Json(input): Json<NewApiToken>,
 ) -> Result<(StatusCode, Json<CreatedApiToken>), AppError> {
-    t.require_person()?;
+    t.member.authorize(Action::ManageApiTokens)?;
+    crate::accounts::reauthenticate_member(&state, &mut t, &input.password).await??;
     let created = super::create(&mut t.scope, &t.member, &input).await??;
     t.scope.commit().await?;
     Ok((StatusCode::CREATED, Json(created)))

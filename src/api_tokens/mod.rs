@@ -55,6 +55,10 @@ pub struct NewApiToken {
     pub name: String,
     /// At most the creator's own role.
     pub role: Role,
+    /// The creator's current password: a session alone can't mint a
+    /// credential.
+    #[serde(default)]
+    pub password: String,
 }
 
 /// A new token: `secret` is the value to send, shown this once.

@@ -2,12 +2,14 @@
 //! that creates one (and shows its secret once), and revoking.
 
 use askama::Template;
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use tower_sessions::Session;
 
 use super::{ApiToken, CreatedApiToken, NewApiToken};
 use crate::error::AppError;
+use crate::http::AppState;
 use crate::http::extract::{Form, Path};
 use crate::http::routes::{Access, Routes, get, post};
 use crate::ids::ApiTokenId;
@@ -75,11 +77,18 @@ async fn index(layout: Layout, mut t: InTenant) -> Result<Html<String>, AppError
 /// Answers with the page itself (not a redirect), so the secret is shown
 /// once and never stored in the session.
 async fn create(
+    State(state): State<AppState>,
     layout: Layout,
     mut t: InTenant,
     Form(input): Form<NewApiToken>,
 ) -> Result<Response, AppError> {
-    match super::create(&mut t.scope, &t.member, &input).await? {
+    t.member.authorize(Action::ManageApiTokens)?;
+    let confirmed = crate::accounts::reauthenticate_member(&state, &mut t, &input.password).await?;
+    let created = match confirmed {
+        Ok(()) => super::create(&mut t.scope, &t.member, &input).await?,
+        Err(errors) => Err(errors),
+    };
+    match created {
         Ok(created) => {
             // Rendered inside the transaction (it lists the new token), and
             // sent only once that commits.

@@ -70,10 +70,61 @@ impl SuperAdmin {
     }
 }
 
-/// A signed-in super-admin whose sign-in passed a second factor (they can
-/// act as any owner). Anyone else, signed in or not, gets the 404 of an
-/// unknown route: the admin area is not advertised.
+/// Where a super-admin confirms their password for the panel.
+pub const CONFIRM_PATH: &str = "/admin/confirm";
+
+/// The session key that records, for this session, the super-admin who
+/// confirmed their password for the panel.
+const PANEL_CONFIRMED_KEY: &str = "admin_panel_confirmed";
+
+/// A signed-in super-admin whose sign-in passed a second factor, and who
+/// confirmed their password for the panel in this session (they can act as
+/// any owner, so a session alone, or a password and a freshly enrolled
+/// authenticator, is not enough). Anyone else, signed in or not, gets the
+/// 404 of an unknown route: the admin area is not advertised. A
+/// super-admin who hasn't confirmed is sent to [`CONFIRM_PATH`].
 impl FromRequestParts<AppState> for SuperAdmin {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, AppError> {
+        let SuperAdminToConfirm(user, session) =
+            SuperAdminToConfirm::from_request_parts(parts, state).await?;
+        if session.get::<UserId>(PANEL_CONFIRMED_KEY).await? != Some(user.id) {
+            return Err(AppError::PanelLocked);
+        }
+        Ok(Self {
+            user: Some(user.id),
+            actor: format!("user:{}", user.email),
+        })
+    }
+}
+
+/// A super-admin as [`SuperAdmin`] asks, but for the confirmation of the
+/// password: what the confirmation page takes.
+pub struct SuperAdminToConfirm(pub CurrentUser, pub Session);
+
+impl SuperAdminToConfirm {
+    /// Records that this session's super-admin confirmed their password.
+    ///
+    /// # Errors
+    /// When the session store fails.
+    pub async fn confirmed(&self) -> Result<(), AppError> {
+        mark_panel_confirmed(&self.1, self.0.id).await
+    }
+}
+
+/// Records that `user`, this session's super-admin, confirmed their
+/// password for the panel: at the door, or on the way back from an
+/// impersonation they started with the panel open.
+///
+/// # Errors
+/// When the session store fails.
+pub(crate) async fn mark_panel_confirmed(session: &Session, user: UserId) -> Result<(), AppError> {
+    session.insert(PANEL_CONFIRMED_KEY, user).await?;
+    Ok(())
+}
+
+impl FromRequestParts<AppState> for SuperAdminToConfirm {
     type Rejection = AppError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, AppError> {
@@ -93,10 +144,7 @@ impl FromRequestParts<AppState> for SuperAdmin {
                     .to_owned(),
             ));
         }
-        Ok(Self {
-            user: Some(user.id),
-            actor: format!("user:{}", user.email),
-        })
+        Ok(Self(user, session))
     }
 }
 

@@ -30,7 +30,11 @@ pub fn routes() -> Routes {
 /// The slug, typed again: a deletion can't be undone.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct DeleteConfirmation {
+    /// The organisation's slug, typed.
     pub confirm: String,
+    /// The owner's current password.
+    #[serde(default)]
+    pub password: String,
 }
 
 /// Deletes the organisation and everything it holds (owners, signed in in
@@ -45,12 +49,11 @@ pub struct DeleteConfirmation {
     ))]
 pub(crate) async fn remove(
     State(state): State<AppState>,
-    t: InTenant,
+    mut t: InTenant,
     Json(body): Json<DeleteConfirmation>,
 ) -> Result<StatusCode, AppError> {
     t.member.authorize(Action::DeleteTenant)?;
-    t.require_person()?;
-    super::confirm_deletion(&t.tenant, &body.confirm)?;
+    super::confirm_deletion(&state, &mut t, &body.confirm, &body.password).await??;
     // The request's own transaction ends first: it would hold SQLite's lock.
     t.scope.commit().await?;
     super::delete(&state, t.tenant.id, &t.tenant.billing).await?;

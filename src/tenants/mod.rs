@@ -181,22 +181,29 @@ pub async fn update_settings(
     .map(drop))
 }
 
-/// Checks the slug typed to confirm a deletion.
+/// An owner's confirmation that the organisation is to be deleted: its
+/// slug typed, and (in person) their current password. The inner error
+/// names the field.
 ///
 /// # Errors
-/// 422 when it isn't the tenant's.
-pub fn confirm_deletion(tenant: &Tenant, typed: &str) -> Result<(), FieldErrors> {
-    if typed.trim() == tenant.slug {
-        Ok(())
-    } else {
-        Err(FieldErrors::single(
+/// 403 for an API token; as `accounts::reauthenticate`.
+pub async fn confirm_deletion(
+    state: &crate::http::AppState,
+    t: &mut crate::tenancy::InTenant,
+    typed: &str,
+    password: &str,
+) -> Result<Result<(), FieldErrors>, AppError> {
+    t.require_person()?;
+    if typed.trim() != t.tenant.slug {
+        return Ok(Err(FieldErrors::single(
             "confirm",
             format!(
                 "Type {} to confirm: everything it holds is deleted.",
-                tenant.slug
+                t.tenant.slug
             ),
-        ))
+        )));
     }
+    crate::accounts::reauthenticate_member(state, t, password).await
 }
 
 /// Deletes a tenant for good: its Stripe subscription is canceled first

@@ -4,7 +4,6 @@
 use askama::Template;
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Redirect, Response};
-use serde::Deserialize;
 use tower_sessions::Session;
 
 use super::{TenantChoice, TenantInput};
@@ -140,22 +139,18 @@ async fn settings(layout: Layout, t: InTenant) -> Result<Html<String>, AppError>
     render(&SettingsPage::new(layout, &t, form, FieldErrors::default()))
 }
 
-#[derive(Deserialize)]
-struct DeleteForm {
-    #[serde(default)]
-    confirm: String,
-}
-
-/// Deletes the organisation once its slug is typed (owners, in person).
+/// Deletes the organisation once its slug and the owner's password are
+/// typed (owners, in person).
 async fn delete(
     State(state): State<AppState>,
     layout: Layout,
     session: Session,
-    t: InTenant,
-    Form(form): Form<DeleteForm>,
+    mut t: InTenant,
+    Form(form): Form<super::api::DeleteConfirmation>,
 ) -> Result<Response, AppError> {
     t.member.authorize(Action::DeleteTenant)?;
-    if let Err(errors) = super::confirm_deletion(&t.tenant, &form.confirm) {
+    let confirmed = super::confirm_deletion(&state, &mut t, &form.confirm, &form.password).await?;
+    if let Err(errors) = confirmed {
         let current = TenantInput {
             name: t.tenant.name.clone(),
             time_zone: t.tenant.time_zone.clone(),

@@ -14,14 +14,121 @@ use crate::stripe_billing::{
 use crate::support::{TestApp, csrf_field, each_backend};
 use crate::tenant_export::owned_rows;
 
-/// A signed-in super-admin who passed a second factor.
+/// A signed-in super-admin who passed a second factor and confirmed their
+/// password for the panel.
 async fn super_admin(app: &TestApp) -> reqwest::Client {
     let operator = user(&app.db, "ops@example.test").await;
     app.execute("UPDATE users SET is_super_admin = true WHERE email = 'ops@example.test'")
         .await;
     let client = app.client_for(operator).await;
     app.enrol_two_factor(&client).await;
+    open_panel(app, &client).await;
     client
+}
+
+/// Confirms the password at the panel's door, as its first entry in the
+/// session asks.
+pub async fn open_panel(app: &TestApp, client: &reqwest::Client) {
+    let opened = app
+        .post_form(
+            client,
+            "/admin/confirm",
+            &[("password", crate::accounts::PASSWORD)],
+        )
+        .await;
+    assert_eq!(opened.status(), 303, "the panel opens");
+    assert_eq!(opened.headers()["location"], "/admin");
+}
+
+/// Holding a super-admin's session, or their password and a freshly
+/// enrolled authenticator, is not enough: the panel asks for the password
+/// at its first entry in each session, and every admin route stays shut
+/// until then.
+#[tokio::test]
+async fn the_panel_asks_for_the_password_at_its_first_entry_in_each_session() {
+    each_backend(|app| async move {
+        let a = TenantFixture::create(&app.db, "alpha").await;
+        let operator = user(&app.db, "ops@example.test").await;
+        app.execute("UPDATE users SET is_super_admin = true WHERE email = 'ops@example.test'")
+            .await;
+        let client = app.client_for(operator).await;
+        let (totp, _) = app.enrol_two_factor(&client).await;
+        let shut = [
+            ("GET", "/admin/tenants".to_owned()),
+            ("GET", format!("/admin/tenants/{}", a.id)),
+            ("POST", format!("/admin/tenants/{}/comp", a.id)),
+            ("POST", format!("/admin/tenants/{}/delete", a.id)),
+            ("POST", format!("/admin/tenants/{}/impersonate", a.id)),
+        ];
+        let before = owned_rows(&app.db, a.id).await;
+        for (method, path) in &shut {
+            let response = client
+                .request(method.parse().unwrap(), app.url(path))
+                .form(&[("reason", "support ticket 1"), ("confirm", "alpha")])
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(response.status(), 303, "{method} {path}");
+            assert_eq!(
+                response.headers()["location"],
+                "/admin/confirm",
+                "{method} {path}"
+            );
+        }
+        assert_eq!(owned_rows(&app.db, a.id).await, before, "nothing was done");
+        assert!(
+            audit_reasons(&app).await.is_empty(),
+            "nothing was looked at"
+        );
+
+        let page = client.get(app.url("/admin/confirm")).send().await.unwrap();
+        assert_eq!(page.status(), 200);
+        let wrong = app
+            .post_form(&client, "/admin/confirm", &[("password", "a guess")])
+            .await;
+        assert_eq!(wrong.status(), 422);
+        let still = client.get(app.url("/admin/tenants")).send().await.unwrap();
+        assert_eq!(still.headers()["location"], "/admin/confirm");
+        open_panel(&app, &client).await;
+        let open = client.get(app.url("/admin/tenants")).send().await.unwrap();
+        assert_eq!(open.status(), 200);
+
+        // Another session of the same super-admin, signed in with the
+        // password and a code, asks again.
+        let other = crate::support::new_client();
+        let next_code = totp.generate(totp_now() + 30).to_string();
+        let signed_in = app
+            .post_json(
+                &other,
+                "/api/v1/login",
+                &serde_json::json!({"email": "ops@example.test",
+                    "password": crate::accounts::PASSWORD, "code": next_code}),
+            )
+            .await;
+        assert_eq!(signed_in.status(), 200);
+        let response = other.get(app.url("/admin/tenants")).send().await.unwrap();
+        assert_eq!(response.status(), 303, "a new session asks again");
+        assert_eq!(response.headers()["location"], "/admin/confirm");
+        // Others still get the 404 of an unknown route.
+        let owner = app.client_for(a.owner).await;
+        assert_eq!(
+            owner
+                .get(app.url("/admin/confirm"))
+                .send()
+                .await
+                .unwrap()
+                .status(),
+            404
+        );
+    })
+    .await;
+}
+
+fn totp_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
 }
 
 async fn audit_reasons(app: &TestApp) -> Vec<String> {
@@ -472,10 +579,11 @@ async fn deleting_a_tenant_cancels_stripe_first_and_leaves_no_row_in_any_tenant_
         let kept = TenantFixture::create(&app.db, "kept").await;
         subscribed(&app, &stripe, &a.id.to_string()).await;
         let owner = app.client_for(a.owner).await;
+        app.give_password(&owner).await;
         let delete = |confirm: &str| {
             owner
                 .delete(app.url("/api/v1/t/alpha"))
-                .json(&serde_json::json!({ "confirm": confirm }))
+                .json(&serde_json::json!({ "confirm": confirm, "password": crate::accounts::PASSWORD }))
                 .send()
         };
         let has_rows = || async { owned_rows(&app.db, a.id).await.values().any(|n| *n > 0) };
@@ -499,6 +607,7 @@ async fn deleting_a_tenant_cancels_stripe_first_and_leaves_no_row_in_any_tenant_
         let form = [
             ("csrf_token", csrf_field(&page)),
             ("confirm", "alpha".to_owned()),
+            ("password", crate::accounts::PASSWORD.to_owned()),
         ];
         let fields: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
         let deleted = app

@@ -4,14 +4,16 @@
 
 use serde_json::{Value, json};
 
+use crate::accounts::PASSWORD;
 use crate::fixtures::TenantFixture;
 use crate::support::{TestApp, bearer, csrf_field, each_backend, new_client};
 
 async fn create_token(app: &TestApp, client: &reqwest::Client, role: &str) -> reqwest::Response {
+    app.give_password(client).await;
     app.post_json(
         client,
         "/api/v1/t/alpha/api-tokens",
-        &json!({"name": "Payroll export", "role": role}),
+        &json!({"name": "Payroll export", "role": role, "password": PASSWORD}),
     )
     .await
 }
@@ -261,7 +263,7 @@ async fn a_token_never_acts_above_its_creator() {
             .post_json(
                 &owner,
                 "/api/v1/t/alpha/api-tokens",
-                &json!({"name": "  ", "role": "staff"}),
+                &json!({"name": "  ", "role": "staff", "password": PASSWORD}),
             )
             .await;
         assert_eq!(empty_name.status(), 422);
@@ -274,6 +276,7 @@ async fn the_page_shows_a_new_token_once_and_revokes_it() {
     each_backend(|app| async move {
         let a = TenantFixture::create(&app.db, "alpha").await;
         let admin = app.client_for(a.admin).await;
+        app.give_password(&admin).await;
         let page = admin
             .get(app.url("/t/alpha/api-tokens"))
             .send()
@@ -294,6 +297,7 @@ async fn the_page_shows_a_new_token_once_and_revokes_it() {
                     ("csrf_token", &token),
                     ("name", "Exporter"),
                     ("role", "manager"),
+                    ("password", PASSWORD),
                 ],
             )
             .await;

@@ -21,6 +21,7 @@ mod members;
 mod modules;
 mod pages_and_sessions;
 mod rate_limits;
+mod reauthentication;
 mod role_matrix;
 mod route_registry;
 mod row_level_security;

@@ -7,6 +7,7 @@ use app::tenancy::{Action, Permission, Role};
 use reqwest::Method;
 use serde_json::{Value, json};
 
+use crate::accounts::PASSWORD;
 use crate::fixtures::TenantFixture;
 use crate::support::each_backend;
 
@@ -39,7 +40,7 @@ fn request(action: Action, f: &TenantFixture, role: Role) -> Option<(Method, Str
         Action::ManageApiTokens => (
             Method::POST,
             format!("/api/v1/t/{slug}/api-tokens"),
-            json!({"name": "Matrix", "role": "staff"}),
+            json!({"name": "Matrix", "role": "staff", "password": PASSWORD}),
         ),
         Action::CreateLocation => (
             Method::POST,
@@ -66,7 +67,7 @@ fn request(action: Action, f: &TenantFixture, role: Role) -> Option<(Method, Str
         Action::DeleteTenant => (
             Method::DELETE,
             format!("/api/v1/t/{slug}"),
-            json!({"confirm": slug}),
+            json!({"confirm": slug, "password": PASSWORD}),
         ),
         Action::ExportTenant => (Method::GET, format!("/api/v1/t/{slug}/export"), Value::Null),
     })
@@ -92,6 +93,7 @@ async fn every_role_can_do_exactly_what_the_matrix_allows() {
                     Role::Staff => f.staff,
                 };
                 let client = app.client_for(user).await;
+                app.give_password(&client).await;
                 let mut request = client.request(method.clone(), app.url(&path));
                 if !body.is_null() {
                     request = request.json(&body);

@@ -537,9 +537,10 @@ async fn an_ordinary_owner_deletes_exports_and_imports_a_tenant() {
     assert_eq!(cafe_rows["locations"], 2);
     let archive = export_archive(&app, cafe.id).await;
 
+    app.give_password(&client).await;
     let deleted = client
         .delete(app.url("/api/v1/t/cafe"))
-        .json(&serde_json::json!({ "confirm": "cafe" }))
+        .json(&serde_json::json!({ "confirm": "cafe", "password": crate::accounts::PASSWORD }))
         .send()
         .await
         .unwrap();

@@ -269,6 +269,7 @@ async fn super_admins_see_every_tenant_and_each_look_is_audited() {
             "not before two-factor authentication"
         );
         app.enrol_two_factor(&admin).await;
+        crate::admin::open_panel(&app, &admin).await;
         let page = admin.get(app.url("/admin/tenants")).send().await.unwrap();
         assert_eq!(page.status(), 200);
         let html = page.text().await.unwrap();
