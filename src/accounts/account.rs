@@ -14,6 +14,7 @@ use tower_sessions::Session;
 
 use super::email::Email;
 use super::password::{self, Password};
+use super::tokens::Purpose;
 use super::{CurrentUser, global, reauthenticate};
 use crate::api::ErrorBody;
 use crate::api_tokens::ApiToken;
@@ -79,7 +80,10 @@ text_body!(EmailChangedMail, "mail/email_changed.txt");
 
 impl Mail for EmailChangedMail {
     fn subject(&self) -> String {
-        format!("The email of your {} account was changed", self.app_name)
+        format!(
+            "A change of your {} account's email was asked for",
+            self.app_name
+        )
     }
 }
 
@@ -90,8 +94,9 @@ pub struct EmailChange {
     pub password: String,
 }
 
-/// Changes the email; it needs verifying again (a link goes to the new
-/// address, a notice to the old one). The inner error names the field.
+/// Starts changing the email: a link goes to the new address, and the
+/// account's email changes only when it is followed (a notice goes to the
+/// current address). The inner error names the field.
 async fn change_email(
     state: &AppState,
     user: &CurrentUser,
@@ -110,13 +115,16 @@ async fn change_email(
     if let Err(errors) = reauthenticate(state, user, &input.password, "password").await? {
         return Ok(Err(errors));
     }
-    if !global::change_email(&state.db, user.id, &email).await? {
+    if global::email_taken(&state.db, user.id, &email).await? {
         return Ok(Err(FieldErrors::single(
             "email",
             "Another account has this email.",
         )));
     }
-    super::verification::send_link(state, user.id, &email).await?;
+    // Nothing changes until the new address proves it is theirs: the link
+    // goes there, and a notice to the address that still signs in.
+    global::cancel_email_changes(&state.db, user.id).await?;
+    super::verification::send_link(state, Purpose::ChangeEmail, user.id, &email).await?;
     let old = Email::parse(&user.email).map_err(|e| AppError::Internal(e.to_owned()))?;
     let notice = EmailChangedMail {
         app_name: crate::brand::APP_NAME,
@@ -343,7 +351,7 @@ async fn email_page(
 ) -> Result<Response, AppError> {
     let result = match change_email(&state, &user, &input).await? {
         Ok(()) => Ok(format!(
-            "Your email is now {}: follow the link we sent there to confirm it.",
+            "We sent a link to {}: your email changes once you follow it.",
             input.email.trim().to_lowercase()
         )),
         Err(errors) => Err((errors, input.email)),
@@ -432,8 +440,9 @@ async fn leave_page(session: Session, mut t: InTenant) -> Result<Redirect, AppEr
     Ok(Redirect::to("/account"))
 }
 
-/// Changes the email (with the current password); it must be verified
-/// again: a link goes to the new address, a notice to the old one.
+/// Starts changing the email (with the current password): a link goes to
+/// the new address, and the email changes only once it is followed; a
+/// notice goes to the current address.
 #[utoipa::path(post, path = "/api/v1/account/email", tag = "accounts",
     request_body = EmailChange,
     responses((status = 204), (status = 401, body = ErrorBody), (status = 422, body = ErrorBody), (status = 429, body = ErrorBody)))]

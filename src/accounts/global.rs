@@ -162,9 +162,12 @@ pub async fn token_is_live(db: &Db, digest: &str, purpose: Purpose) -> Result<bo
     .await)
 }
 
-/// Uses up a live email-verification token and marks its address verified,
-/// if it is still the user's. Returns the user, `None` for a token that is
-/// unknown, used or expired.
+/// Uses up a live link that confirms an address: an email-verification
+/// link marks its address verified, if it is still the user's; an
+/// email-change link makes its address the user's, verified, unless another
+/// account has taken it meanwhile (and links mailed to the old address stop
+/// working). Returns the user, `None` for a link that is unknown, used,
+/// expired, or whose address was taken.
 ///
 /// # Errors
 /// When the database fails.
@@ -172,12 +175,38 @@ pub async fn verify_email(db: &Db, digest: &str) -> Result<Option<UserId>, sqlx:
     let now = OffsetDateTime::now_utc();
     on_backend!(db, |pool| {
         let mut tx = pool.begin().await?;
-        let owner = take_token!(digest, Purpose::VerifyEmail, now, &mut *tx)?;
-        if let Some((user, email)) = &owner {
-            mark_verified!(user, email, now, &mut *tx)?;
+        if let Some((user, email)) = take_token!(digest, Purpose::VerifyEmail, now, &mut *tx)? {
+            mark_verified!(&user, &email, now, &mut *tx)?;
+            tx.commit().await?;
+            return Ok(Some(user));
+        }
+        let Some((user, email)) = take_token!(digest, Purpose::ChangeEmail, now, &mut *tx)? else {
+            return Ok(None);
+        };
+        let changed = match sqlx::query(
+            "UPDATE users SET email = $2, email_verified_at = $3 \
+             WHERE id = $1 AND NOT EXISTS (SELECT 1 FROM users WHERE lower(email) = $2 AND id <> $1)",
+        )
+        .bind(user)
+        .bind(&email)
+        .bind(now)
+        .execute(&mut *tx)
+        .await
+        {
+            Ok(done) => done.rows_affected(),
+            // Another account took the address at this moment: the unique
+            // index decides, and the link is spent.
+            Err(sqlx::Error::Database(error)) if error.is_unique_violation() => return Ok(None),
+            Err(error) => return Err(error),
+        };
+        if changed == 1 {
+            sqlx::query("DELETE FROM account_tokens WHERE user_id = $1")
+                .bind(user)
+                .execute(&mut *tx)
+                .await?;
         }
         tx.commit().await?;
-        Ok(owner.map(|(user, _)| user))
+        Ok((changed == 1).then_some(user))
     })
 }
 
@@ -380,40 +409,33 @@ pub async fn disable_totp(db: &Db, user: UserId) -> Result<(), sqlx::Error> {
     })
 }
 
-/// Changes the user's email; it needs verifying again, and every link
-/// mailed to the old address stops working. `false` when another account
-/// has the new email.
+/// Whether an account other than `user` has `email` (any case).
 ///
 /// # Errors
 /// When the database fails.
-pub async fn change_email(db: &Db, user: UserId, email: &Email) -> Result<bool, sqlx::Error> {
-    let changed = on_backend!(db, |pool| async {
-        let mut tx = pool.begin().await?;
-        let changed = sqlx::query(
-            "UPDATE users SET email = $2, email_verified_at = NULL \
-             WHERE id = $1 AND NOT EXISTS (SELECT 1 FROM users WHERE lower(email) = $2)",
-        )
-        .bind(user)
-        .bind(email.as_str())
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-        sqlx::query("DELETE FROM account_tokens WHERE user_id = $1")
-            .bind(user)
-            .execute(&mut *tx)
-            .await?;
-        if changed == 1 {
-            tx.commit().await?;
-        }
-        Ok::<_, sqlx::Error>(changed == 1)
-    }
-    .await);
-    match changed {
-        Ok(changed) => Ok(changed),
-        // Two accounts racing for one email: the unique index decides.
-        Err(sqlx::Error::Database(error)) if error.is_unique_violation() => Ok(false),
-        Err(error) => Err(error),
-    }
+pub async fn email_taken(db: &Db, user: UserId, email: &Email) -> Result<bool, sqlx::Error> {
+    on_backend!(db, |pool| sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM users WHERE lower(email) = $1 AND id <> $2)"
+    )
+    .bind(email.as_str())
+    .bind(user)
+    .fetch_one(pool)
+    .await)
+}
+
+/// Forgets the user's pending email changes: a new request replaces them.
+///
+/// # Errors
+/// When the database fails.
+pub async fn cancel_email_changes(db: &Db, user: UserId) -> Result<(), sqlx::Error> {
+    on_backend!(db, |pool| sqlx::query(
+        "DELETE FROM account_tokens WHERE user_id = $1 AND purpose = $2"
+    )
+    .bind(user)
+    .bind(Purpose::ChangeEmail.name())
+    .execute(pool)
+    .await
+    .map(drop))
 }
 
 /// Sets a new password hash; pending reset links stop working.

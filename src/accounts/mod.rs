@@ -369,7 +369,9 @@ pub async fn attempt_signup(
     if let Ok((user, _)) = &created {
         // The account exists now: a failure here must not undo it, and the
         // banner offers another link.
-        if let Err(error) = verification::send_link(state, *user, &email).await {
+        if let Err(error) =
+            verification::send_link(state, tokens::Purpose::VerifyEmail, *user, &email).await
+        {
             tracing::error!(%error, "cannot send the verification email after signup");
         }
     }

@@ -22,6 +22,9 @@ use crate::tokens::{digest, random_token};
 pub enum Purpose {
     VerifyEmail,
     ResetPassword,
+    /// A new address to confirm: the account's email changes to it only
+    /// when the link mailed there is followed.
+    ChangeEmail,
 }
 
 impl Purpose {
@@ -30,12 +33,13 @@ impl Purpose {
         match self {
             Self::VerifyEmail => "verify_email",
             Self::ResetPassword => "reset_password",
+            Self::ChangeEmail => "change_email",
         }
     }
 
     pub fn lifetime(self) -> Duration {
         match self {
-            Self::VerifyEmail => Duration::from_secs(48 * 3600),
+            Self::VerifyEmail | Self::ChangeEmail => Duration::from_secs(48 * 3600),
             Self::ResetPassword => Duration::from_secs(3600),
         }
     }

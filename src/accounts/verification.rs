@@ -54,16 +54,23 @@ impl Mail for VerifyEmailMail {
     }
 }
 
-/// Mails `user` a new verification link for `email`.
+/// Mails `user` a new link that confirms `email`: their address
+/// ([`Purpose::VerifyEmail`]), or the one they are changing to
+/// ([`Purpose::ChangeEmail`], which takes effect when the link is followed).
 ///
 /// # Errors
 /// When the database or a template fails.
-pub async fn send_link(state: &AppState, user: UserId, email: &Email) -> Result<(), AppError> {
-    let token = tokens::issue(&state.db, Purpose::VerifyEmail, user, email).await?;
+pub async fn send_link(
+    state: &AppState,
+    purpose: Purpose,
+    user: UserId,
+    email: &Email,
+) -> Result<(), AppError> {
+    let token = tokens::issue(&state.db, purpose, user, email).await?;
     let mail = VerifyEmailMail {
         app_name: crate::brand::APP_NAME,
         link: format!("{}/verify-email/{token}", state.config.base_url),
-        hours: Purpose::VerifyEmail.lifetime().as_secs() / 3600,
+        hours: purpose.lifetime().as_secs() / 3600,
     };
     mail::send(&state.db, email, &mail).await
 }
@@ -93,7 +100,7 @@ async fn resend(
         .check_address(Limit::VerificationEmail, client.0)?;
     rate_limits::count_account(&state.db, Limit::VerificationEmail, &user.id.to_string()).await?;
     let email = Email::parse(&user.email).map_err(|e| AppError::Internal(e.to_owned()))?;
-    send_link(state, user.id, &email).await?;
+    send_link(state, Purpose::VerifyEmail, user.id, &email).await?;
     Ok(Resent::Sent)
 }
 

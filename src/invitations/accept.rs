@@ -96,7 +96,9 @@ async fn find(scope: &mut TenantScope, token: &str) -> Result<Option<Found>, App
     }))
 }
 
-/// Accepts `found` for `user`, whose email must be the invited one: marks
+/// Accepts `found` for `user`, whose email must be the invited one, and
+/// verified (`email_verified`: an account made with someone else's address
+/// can't join where that address was invited, even holding the link): marks
 /// it used (guarded, so two acceptances can't both succeed), and adds the
 /// membership with its location grants unless the user is a member already.
 /// The user who accepted it before gets nothing more.
@@ -105,6 +107,7 @@ async fn accept_in(
     found: &Found,
     user: UserId,
     email: &str,
+    email_verified: bool,
 ) -> Result<(), AppError> {
     if found.accepted_by == Some(user) {
         return Ok(());
@@ -115,6 +118,13 @@ async fn accept_in(
     if !email.eq_ignore_ascii_case(&found.email) {
         return Err(AppError::Forbidden(format!(
             "This invitation was sent to {}: sign in with that email to accept it.",
+            found.email
+        )));
+    }
+    if !email_verified {
+        return Err(AppError::Forbidden(format!(
+            "Confirm your email first: follow the link we sent to {} (the banner sends \
+             another), then open this invitation again.",
             found.email
         )));
     }
@@ -205,7 +215,14 @@ async fn accept(
     match who {
         Who::SignedIn(user) => {
             let (mut scope, found) = open(state, tenant, token, Intent::Write).await?;
-            accept_in(&mut scope, &found, user.id, &user.email).await?;
+            accept_in(
+                &mut scope,
+                &found,
+                user.id,
+                &user.email,
+                user.email_verified,
+            )
+            .await?;
             scope.commit().await?;
             Ok(Ok(found))
         }
@@ -223,7 +240,8 @@ async fn accept(
             let Some(user) = accounts::insert_user(&mut scope, &email, &hash).await? else {
                 return Ok(Err(FieldErrors::single("password", EMAIL_TAKEN)));
             };
-            accept_in(&mut scope, &found, user, email.as_str()).await?;
+            // The link proves its owner reads the invited address.
+            accept_in(&mut scope, &found, user, email.as_str(), true).await?;
             scope.commit().await?;
             accounts::global::mark_email_verified(&state.db, user, &email).await?;
             accounts::start_session(session, user).await?;

@@ -46,6 +46,8 @@ async fn changing_the_email_needs_the_password_and_a_new_confirmation() {
     each_backend(|app| async move {
         let client = sign_up(&app, "old@example.com", "Email Ltd").await;
         sign_up(&app, "taken@example.com", "Taken Ltd").await;
+        let verified_before =
+            app.get_json(&client, "/api/v1/me").await["user"]["email_verified"].clone();
         let wrong = account_form(
             &app,
             &client,
@@ -88,16 +90,35 @@ async fn changing_the_email_needs_the_password_and_a_new_confirmation() {
         )
         .await;
         assert_eq!(changed.status(), 303);
+        // Nothing changes before the new address proves it is theirs: a
+        // session and a password alone can't take the account's email.
         let me = app.get_json(&client, "/api/v1/me").await;
         assert_eq!(
             (
                 me["user"]["email"].as_str(),
                 me["user"]["email_verified"].as_bool()
             ),
-            (Some("new@example.com"), Some(false))
+            (Some("old@example.com"), verified_before.as_bool())
+        );
+        assert_eq!(
+            api_login(&app, &new_client(), "old@example.com", PASSWORD)
+                .await
+                .status(),
+            200,
+            "the old address still signs in"
+        );
+        assert_eq!(
+            api_login(&app, &new_client(), "new@example.com", PASSWORD)
+                .await
+                .status(),
+            401,
+            "the new one doesn't yet"
         );
         let notice = &app.emails_to("old@example.com").await[0];
-        assert!(notice.subject.contains("was changed") && notice.text.contains("new@example.com"));
+        assert!(
+            notice.subject.contains("change") && notice.text.contains("new@example.com"),
+            "{notice:?}"
+        );
         let link = app.link_in_email("new@example.com", "/verify-email/").await;
         assert_eq!(
             new_client()
@@ -108,9 +129,24 @@ async fn changing_the_email_needs_the_password_and_a_new_confirmation() {
                 .status(),
             200
         );
+        let me = app.get_json(&client, "/api/v1/me").await;
         assert_eq!(
-            app.get_json(&client, "/api/v1/me").await["user"]["email_verified"],
-            true
+            (
+                me["user"]["email"].as_str(),
+                me["user"]["email_verified"].as_bool()
+            ),
+            (Some("new@example.com"), Some(true)),
+            "the link made it theirs, verified"
+        );
+        assert_eq!(
+            new_client()
+                .get(app.url(&link))
+                .send()
+                .await
+                .unwrap()
+                .status(),
+            400,
+            "once"
         );
         assert_eq!(
             api_login(&app, &new_client(), "new@example.com", PASSWORD)

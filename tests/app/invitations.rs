@@ -237,6 +237,17 @@ async fn an_existing_user_signs_in_and_joins_an_extra_tenant_once() {
                     .unwrap()
             }
         };
+        // Holding the link isn't enough for an account whose email isn't
+        // confirmed (anyone can sign up with someone else's address).
+        let unverified = accept().await;
+        assert_eq!(unverified.status(), 403);
+        let message = unverified.text().await.unwrap();
+        assert!(message.contains("Confirm your email first"), "{message}");
+        app.execute(&format!(
+            "UPDATE users SET email_verified_at = created_at WHERE id = '{}'",
+            b.owner
+        ))
+        .await;
         let accepted = accept().await;
         assert_eq!(accepted.status(), 200);
         let accepted: Value = accepted.json().await.unwrap();
