@@ -399,7 +399,9 @@ async fn changing_the_email_voids_the_links_sent_to_the_old_one() {
             .unwrap();
         assert_eq!(changed.status(), 204);
         // The change takes effect when the new address confirms it.
-        let confirm = app.link_in_email("moved@example.com", "/verify-email/").await;
+        let confirm = app
+            .link_in_email("moved@example.com", "/verify-email/")
+            .await;
         assert_eq!(
             new_client()
                 .get(app.url(&confirm))

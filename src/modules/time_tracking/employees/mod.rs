@@ -465,8 +465,15 @@ pub async fn create(
 /// locations get it too (a new PIN is issued, and returned, when it is taken
 /// at one of them).
 ///
+/// A manager acts only where they manage: the employee's locations they
+/// don't see stay as they are, whatever `input` lists, and an employee who
+/// also works at one of those keeps their pay and stays active unless an
+/// owner or admin changes it.
+///
 /// # Errors
-/// A location the member doesn't see, a taken number, or a database failure.
+/// A location the member doesn't see, a taken number, a manager changing
+/// the pay or the activity of an employee who also works elsewhere (403),
+/// or a database failure.
 pub async fn update(
     scope: &mut TenantScope,
     keys: &Keys,
@@ -476,7 +483,34 @@ pub async fn update(
     input: &ValidEmployee,
     active: bool,
 ) -> Result<(Employee, Option<pin::Pin>), AppError> {
-    check_references(scope, visibility, input).await?;
+    let seen: Vec<LocationId> =
+        crate::locations::list(scope, visibility, crate::locations::Page::ALL)
+            .await?
+            .into_iter()
+            .map(|location| location.id)
+            .collect();
+    let elsewhere: Vec<LocationId> = current
+        .location_ids
+        .iter()
+        .filter(|id| !seen.contains(id))
+        .copied()
+        .collect();
+    if !elsewhere.is_empty()
+        && (active != current.active || input.hourly_rate_cents != current.hourly_rate_cents)
+    {
+        return Err(AppError::Forbidden(format!(
+            "{} also works at locations you don't manage: ask an owner or admin to change \
+             their pay or to deactivate them.",
+            current.name
+        )));
+    }
+    // What the member asked for where they manage, and the rest as it is.
+    let mut input = input.clone();
+    input.location_ids.retain(|id| !elsewhere.contains(id));
+    check_references(scope, visibility, &input).await?;
+    input.location_ids.extend(&elsewhere);
+    input.location_ids.sort();
+    let input = &input;
     if let Some(errors) = taken(scope, input, Some(current.id)).await? {
         return Err(errors.into());
     }

@@ -114,3 +114,89 @@ async fn every_role_can_do_exactly_what_the_time_tracking_matrix_allows() {
     })
     .await;
 }
+
+/// A manager acts only within their locations: updating an employee who
+/// also works at a location they don't manage leaves that location as it
+/// is, and their pay and activity are for an owner or admin to change.
+#[tokio::test]
+async fn a_manager_changes_an_employee_only_where_they_manage() {
+    each_backend(|app| async move {
+        let f = TenantFixture::create(&app.db, "cafe").await;
+        let [managed, elsewhere] = f.locations;
+        let maria = hire(&app, &f, "Maria", 0).await;
+        let path = format!("/api/v1/t/cafe/employees/{}", maria.id);
+        let owner = app.client_for(f.owner).await;
+        let patch = |client: reqwest::Client, body: Value| {
+            let url = app.url(&path);
+            async move { client.patch(url).json(&body).send().await.unwrap() }
+        };
+        let both = patch(
+            owner.clone(),
+            json!({"location_ids": [managed, elsewhere], "hourly_rate_cents": 1500}),
+        )
+        .await;
+        assert_eq!(both.status(), 200, "the owner puts Maria at both locations");
+
+        let locations_and_pay = || async {
+            let employee = app.get_json(&owner, &path).await;
+            let mut locations: Vec<String> = employee["location_ids"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|id| id.as_str().unwrap().to_owned())
+                .collect();
+            locations.sort();
+            (
+                locations,
+                employee["hourly_rate_cents"].clone(),
+                employee["active"].clone(),
+            )
+        };
+        let before = locations_and_pay().await;
+        assert_eq!(before.0.len(), 2);
+
+        let manager = app.client_for(f.manager).await;
+        // Only the managed location listed: the other one stays.
+        let renamed = patch(
+            manager.clone(),
+            json!({"name": "Maria B", "location_ids": [managed]}),
+        )
+        .await;
+        assert_eq!(renamed.status(), 200);
+        assert_eq!(
+            locations_and_pay().await,
+            before,
+            "the other location stays"
+        );
+        for (body, what) in [
+            (json!({"hourly_rate_cents": 9900}), "pay"),
+            (json!({"active": false}), "deactivation"),
+        ] {
+            let refused = patch(manager.clone(), body).await;
+            assert_eq!(refused.status(), 403, "{what}");
+            let message = refused.text().await.unwrap();
+            assert!(
+                message.contains("ask an owner or admin"),
+                "{what}: {message}"
+            );
+            assert_eq!(locations_and_pay().await, before, "{what}: nothing changed");
+        }
+        // The owner may; and an employee only at the manager's locations
+        // is the manager's to pay.
+        assert_eq!(
+            patch(owner.clone(), json!({"hourly_rate_cents": 1600}))
+                .await
+                .status(),
+            200
+        );
+        let pedro = hire(&app, &f, "Pedro", 0).await;
+        let pedro_pay = manager
+            .patch(app.url(&format!("/api/v1/t/cafe/employees/{}", pedro.id)))
+            .json(&json!({"hourly_rate_cents": 1400}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(pedro_pay.status(), 200);
+    })
+    .await;
+}
