@@ -29,11 +29,15 @@ async fn super_admin(app: &TestApp) -> reqwest::Client {
 /// Confirms the password at the panel's door, as its first entry in the
 /// session asks.
 pub async fn open_panel(app: &TestApp, client: &reqwest::Client) {
+    let door = text(client, app.url("/admin/confirm")).await;
     let opened = app
         .post_form(
             client,
             "/admin/confirm",
-            &[("password", crate::accounts::PASSWORD)],
+            &[
+                ("csrf_token", &csrf_field(&door)),
+                ("password", crate::accounts::PASSWORD),
+            ],
         )
         .await;
     assert_eq!(opened.status(), 303, "the panel opens");

@@ -352,6 +352,7 @@ async fn a_super_admin_needs_a_second_factor_for_admin_pages() {
         assert_eq!(refused.status(), 403);
         assert!(refused.text().await.unwrap().contains("two-factor"));
         let (totp, _) = app.enrol_two_factor(&client).await;
+        crate::admin::open_panel(&app, &client).await;
         assert_eq!(
             client
                 .get(app.url("/admin/tenants"))
@@ -363,7 +364,7 @@ async fn a_super_admin_needs_a_second_factor_for_admin_pages() {
         );
 
         // A new sign-in passes the code step before reaching the panel
-        // (until then, the panel doesn't exist).
+        // (until then, the panel doesn't exist), then the panel's door.
         let browser = password_step(&app, "ops@example.com").await;
         assert_eq!(
             browser
@@ -378,6 +379,7 @@ async fn a_super_admin_needs_a_second_factor_for_admin_pages() {
             code_step(&app, &browser, &code(&totp, 1)).await.status(),
             303
         );
+        crate::admin::open_panel(&app, &browser).await;
         assert_eq!(
             browser
                 .get(app.url("/admin/tenants"))
