@@ -269,11 +269,12 @@ pub async fn attempt_sign_in(
     input: &LoginInput,
 ) -> Result<Option<CurrentUser>, AppError> {
     state.rate_limits.check_address(Limit::Login, client.0)?;
-    rate_limits::ensure_account_allowed(&state.db, Limit::Login, &input.email).await?;
+    let attempt = rate_limits::admit_sign_in(&state.db, &input.email, client.0).await?;
     let Some(user) = authenticate(&state.db, input).await? else {
-        rate_limits::count_failure(&state.db, Limit::Login, &input.email).await?;
+        attempt.failed(&state.db).await?;
         return Ok(None);
     };
+    attempt.succeeded(&state.db).await?;
     Ok(global::find_user(&state.db, user).await?)
 }
 
@@ -281,9 +282,9 @@ pub async fn attempt_sign_in(
 /// password, sent with the change itself, so a session alone (however
 /// fresh, stolen or borrowed) can't make it. Asked before changing the
 /// email or password, turning two-factor on or off, deleting the account,
-/// creating an API token and deleting an organisation. Checked under the
-/// account's sign-in rate limit, so a borrowed session can't guess it. The
-/// inner error names `field`.
+/// creating an API token and deleting an organisation. Under the account's
+/// `Reauthentication` limit (10 failures in 15 minutes), so a borrowed
+/// session can't guess it. The inner error names `field`.
 ///
 /// # Errors
 /// 429 over the limit; a database failure.
@@ -293,18 +294,32 @@ pub async fn reauthenticate(
     password: &str,
     field: &'static str,
 ) -> Result<Result<(), FieldErrors>, AppError> {
-    if password_is_right(state, user, password).await? {
-        return Ok(Ok(()));
+    let attempt = rate_limits::attempt(&state.db, Limit::Reauthentication, &user.email).await?;
+    let email = Email::parse(&user.email).map_err(|e| AppError::Internal(e.to_owned()))?;
+    let stored = global::credentials(&state.db, &email)
+        .await?
+        .and_then(|(_, stored)| stored);
+    let right = stored.is_some()
+        && !matches!(
+            password::verify(password.to_owned(), stored).await?,
+            Verified::Wrong
+        );
+    if !right {
+        return Ok(Err(FieldErrors::single(
+            field,
+            "That password is not right.",
+        )));
     }
-    rate_limits::count_failure(&state.db, Limit::Login, &user.email).await?;
-    Ok(Err(wrong_password(field)))
+    attempt.succeeded(&state.db).await?;
+    Ok(Ok(()))
 }
 
 /// [`reauthenticate`] for a member acting in a tenant: in person (an API
-/// token can't prove anything: 403), with their password. A wrong one
-/// rolls the request's transaction back (on SQLite it holds the only write
-/// lock, which counting the failure needs) and leaves a fresh, read-only
-/// one for the rest of the request (a page re-rendered with the error).
+/// token can't prove anything: 403), with their password. The request's
+/// transaction is ended first and opened again after (counting the attempt
+/// writes, and on SQLite the request's writing transaction holds the only
+/// write lock; the handler has written nothing yet); after a wrong password
+/// it is opened again read-only, for a page re-rendered with the error.
 ///
 /// # Errors
 /// 403 for an API token; 429 over the limit; a database failure.
@@ -317,35 +332,12 @@ pub async fn reauthenticate_member(
     let user = global::find_user(&state.db, t.member.user_id)
         .await?
         .ok_or(AppError::Unauthorized)?;
-    if password_is_right(state, &user, password).await? {
-        return Ok(Ok(()));
-    }
     t.scope = for_tenant(&state.db, t.tenant.id, Intent::Read).await?;
-    rate_limits::count_failure(&state.db, Limit::Login, &user.email).await?;
-    Ok(Err(wrong_password("password")))
-}
-
-fn wrong_password(field: &'static str) -> FieldErrors {
-    FieldErrors::single(field, "That password is not right.")
-}
-
-/// Whether `password` is `user`'s, unless their account's sign-in limit is
-/// used up (429). Reads only.
-async fn password_is_right(
-    state: &AppState,
-    user: &CurrentUser,
-    password: &str,
-) -> Result<bool, AppError> {
-    rate_limits::ensure_account_allowed(&state.db, Limit::Login, &user.email).await?;
-    let email = Email::parse(&user.email).map_err(|e| AppError::Internal(e.to_owned()))?;
-    let stored = global::credentials(&state.db, &email)
-        .await?
-        .and_then(|(_, stored)| stored);
-    Ok(stored.is_some()
-        && !matches!(
-            password::verify(password.to_owned(), stored).await?,
-            Verified::Wrong
-        ))
+    let confirmed = reauthenticate(state, &user, password, "password").await?;
+    if confirmed.is_ok() {
+        t.scope = for_tenant(&state.db, t.tenant.id, Intent::Write).await?;
+    }
+    Ok(confirmed)
 }
 
 /// A signup under the rate limits: every attempt counts against the

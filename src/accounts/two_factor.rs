@@ -271,11 +271,10 @@ pub async fn attempt(
     state
         .rate_limits
         .check_address(Limit::SecondFactor, client.0)?;
-    let account = user.to_string();
-    rate_limits::ensure_account_allowed(&state.db, Limit::SecondFactor, &account).await?;
+    let attempt = rate_limits::attempt(&state.db, Limit::SecondFactor, &user.to_string()).await?;
     let right = verify(state, user, email, code).await?;
-    if !right {
-        rate_limits::count_failure(&state.db, Limit::SecondFactor, &account).await?;
+    if right {
+        attempt.succeeded(&state.db).await?;
     }
     Ok(right)
 }

@@ -74,6 +74,31 @@ pub async fn current(
     Ok(row.map(|(count, started)| hits(count, started, window, now)))
 }
 
+/// Takes back one hit (an attempt that succeeded: only failures count).
+pub async fn refund(db: &Db, bucket: &str, subject: &str) -> Result<(), sqlx::Error> {
+    on_backend!(db, |pool| sqlx::query(
+        "UPDATE rate_limit_counters SET hits = hits - 1 \
+         WHERE bucket = $1 AND subject = $2 AND hits > 0"
+    )
+    .bind(bucket)
+    .bind(subject)
+    .execute(pool)
+    .await
+    .map(drop))
+}
+
+/// Forgets a counter.
+pub async fn clear(db: &Db, bucket: &str, subject: &str) -> Result<(), sqlx::Error> {
+    on_backend!(db, |pool| sqlx::query(
+        "DELETE FROM rate_limit_counters WHERE bucket = $1 AND subject = $2"
+    )
+    .bind(bucket)
+    .bind(subject)
+    .execute(pool)
+    .await
+    .map(drop))
+}
+
 /// Deletes counters whose window started more than `age` ago.
 pub async fn delete_older_than(db: &Db, age: Duration) -> Result<u64, sqlx::Error> {
     let before = OffsetDateTime::now_utc().unix_timestamp()

@@ -38,6 +38,8 @@ pub enum Limit {
     VerificationEmail,
     InvitationAcceptance,
     SecondFactor,
+    /// The password that confirms a sensitive change, per account.
+    Reauthentication,
 }
 
 /// How much a limit allows.
@@ -54,13 +56,14 @@ struct Rule {
 const MINUTE: Duration = Duration::from_secs(60);
 
 impl Limit {
-    pub const ALL: [Limit; 6] = [
+    pub const ALL: [Limit; 7] = [
         Limit::Login,
         Limit::Signup,
         Limit::PasswordReset,
         Limit::VerificationEmail,
         Limit::InvitationAcceptance,
         Limit::SecondFactor,
+        Limit::Reauthentication,
     ];
 
     /// The bucket's name in the database.
@@ -72,6 +75,7 @@ impl Limit {
             Self::VerificationEmail => "verification_email",
             Self::InvitationAcceptance => "invitation",
             Self::SecondFactor => "second_factor",
+            Self::Reauthentication => "reauthentication",
         }
     }
 
@@ -91,6 +95,8 @@ impl Limit {
             Self::VerificationEmail => rule(10, 6 * MINUTE, 3, 60 * MINUTE),
             Self::InvitationAcceptance => rule(20, Duration::from_secs(3), 10, 15 * MINUTE),
             Self::SecondFactor => rule(20, Duration::from_secs(3), 5, 5 * MINUTE),
+            // Per account only: the caller holds the account's session.
+            Self::Reauthentication => rule(20, Duration::from_secs(3), 10, 15 * MINUTE),
         }
     }
 }
@@ -153,27 +159,115 @@ pub async fn count_account(db: &Db, limit: Limit, account: &str) -> Result<(), A
     over_limit(Some(hits), i64::from(rule.account_max))
 }
 
-/// Counts a failed attempt against `account` (a wrong password), refusing
-/// nothing: the next [`ensure_account_allowed`] does.
-///
-/// # Errors
-/// When the database fails.
-pub async fn count_failure(db: &Db, limit: Limit, account: &str) -> Result<(), AppError> {
-    let rule = limit.rule();
-    global::hit(db, limit.name(), &subject(account), rule.account_window).await?;
-    Ok(())
-}
-
-/// Refuses when `account` has used up its window, without counting this
-/// attempt (sign-in counts only failures, after the fact).
+/// Admits one attempt at a secret of `account` (a second-factor code, a
+/// password confirming a sensitive change), or refuses it before anything
+/// is checked. Counted and decided in one statement, so concurrent attempts
+/// can't all slip under the limit; [`Attempt::succeeded`] takes the count
+/// back, so only failures add up.
 ///
 /// # Errors
 /// 429 when the account's window is full; a database failure.
-pub async fn ensure_account_allowed(db: &Db, limit: Limit, account: &str) -> Result<(), AppError> {
+pub async fn attempt(db: &Db, limit: Limit, account: &str) -> Result<Attempt, AppError> {
     let rule = limit.rule();
-    let hits = global::current(db, limit.name(), &subject(account), rule.account_window).await?;
-    // This attempt is not counted yet: refused once the maximum is reached.
-    over_limit(hits, i64::from(rule.account_max) - 1)
+    let subject = subject(account);
+    let hits = global::hit(db, limit.name(), &subject, rule.account_window).await?;
+    over_limit(Some(hits), i64::from(rule.account_max))?;
+    Ok(Attempt {
+        bucket: limit.name(),
+        subject,
+    })
+}
+
+/// An attempt [`attempt`] admitted, counted as a failure until it succeeds.
+#[must_use]
+pub struct Attempt {
+    bucket: &'static str,
+    subject: String,
+}
+
+impl Attempt {
+    /// The secret was right: the attempt doesn't count.
+    ///
+    /// # Errors
+    /// When the database fails.
+    pub async fn succeeded(self, db: &Db) -> Result<(), AppError> {
+        global::refund(db, self.bucket, &self.subject).await?;
+        Ok(())
+    }
+}
+
+/// Sign-in's limits per account, which attackers must not be able to turn
+/// into a lock-out of the owner (OWASP's Authentication Cheat Sheet warns
+/// that account lockout is a denial of service):
+///
+/// * per account *and address*: [`Limit::Login`]'s 10 attempts in 15
+///   minutes, counted and decided in one statement before the password is
+///   hashed (30 concurrent guesses get at most 10 checked); a success clears
+///   the pair's count. Guessing from one address locks out that address
+///   only, so the owner elsewhere still signs in.
+/// * per account, a slower backoff against guessing from many addresses:
+///   past [`ACCOUNT_FAILURES_BEFORE_BACKOFF`] failures in an hour from
+///   anywhere, an address that has failed on the account already waits for
+///   its window to end; an address with no failures still gets its try, so
+///   the owner at home signs in while a botnet gets one guess per address.
+///
+/// # Errors
+/// 429 with `Retry-After`; a database failure.
+pub async fn admit_sign_in(db: &Db, account: &str, address: IpAddr) -> Result<SignIn, AppError> {
+    let rule = Limit::Login.rule();
+    let pair = pair_subject(account, address);
+    let hits = global::hit(db, LOGIN_PAIR, &pair, rule.account_window).await?;
+    let failed_here_before = hits.count > 1;
+    over_limit(Some(hits), i64::from(rule.account_max))?;
+    if failed_here_before {
+        let failures =
+            global::current(db, LOGIN_FAILURES, &subject(account), ACCOUNT_WINDOW).await?;
+        over_limit(failures, ACCOUNT_FAILURES_BEFORE_BACKOFF - 1)?;
+    }
+    Ok(SignIn {
+        pair,
+        account: subject(account),
+    })
+}
+
+/// Failures on one account from every address in [`ACCOUNT_WINDOW`] before
+/// addresses that failed already must wait (see [`admit_sign_in`]).
+pub const ACCOUNT_FAILURES_BEFORE_BACKOFF: i64 = 50;
+const ACCOUNT_WINDOW: Duration = Duration::from_secs(3600);
+/// The per (account, address) and per account buckets of sign-in.
+const LOGIN_PAIR: &str = "login_pair";
+const LOGIN_FAILURES: &str = "login_failures";
+
+/// A sign-in attempt [`admit_sign_in`] admitted.
+#[must_use]
+pub struct SignIn {
+    pair: String,
+    account: String,
+}
+
+impl SignIn {
+    /// The password was wrong: counted against the account, from anywhere.
+    ///
+    /// # Errors
+    /// When the database fails.
+    pub async fn failed(self, db: &Db) -> Result<(), AppError> {
+        global::hit(db, LOGIN_FAILURES, &self.account, ACCOUNT_WINDOW).await?;
+        Ok(())
+    }
+
+    /// The password was right: this address starts afresh.
+    ///
+    /// # Errors
+    /// When the database fails.
+    pub async fn succeeded(self, db: &Db) -> Result<(), AppError> {
+        global::clear(db, LOGIN_PAIR, &self.pair).await?;
+        Ok(())
+    }
+}
+
+/// The key of one account as tried from one address.
+fn pair_subject(account: &str, address: IpAddr) -> String {
+    subject(&format!("{}|{address}", account.trim().to_lowercase()))
 }
 
 /// Refuses when more than `allowed` hits are in the window.
@@ -192,6 +286,7 @@ pub async fn purge_expired(db: &Db) -> Result<u64, sqlx::Error> {
     let longest = Limit::ALL
         .into_iter()
         .map(|limit| limit.rule().account_window)
+        .chain([ACCOUNT_WINDOW])
         .max()
         .unwrap_or(MINUTE);
     global::delete_older_than(db, longest).await

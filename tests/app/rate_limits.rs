@@ -48,35 +48,107 @@ fn retry_after(response: &reqwest::Response) -> u64 {
         .expect("seconds")
 }
 
+async fn sign_up_maria(app: &TestApp) {
+    let signup = reqwest::Client::new()
+        .post(app.url("/api/v1/signup"))
+        .json(
+            &json!({"email": "maria@example.com", "password": PASSWORD, "organisation": "Maria's"}),
+        )
+        .send()
+        .await
+        .expect("signup");
+    assert_eq!(signup.status(), 201);
+}
+
+const PASSWORD: &str = "correct horse battery";
+
+/// Guessing from one address locks that address out of the account, on
+/// every instance, and not the owner: the right password from another
+/// address still signs in (OWASP: lock-outs must not be a denial of
+/// service).
 #[tokio::test]
-async fn an_account_is_locked_after_ten_failures_on_every_instance_and_address() {
+async fn guessing_from_one_address_locks_out_that_address_not_the_owner() {
     each_backend_with(behind_a_proxy, |app| async move {
-        let signup = reqwest::Client::new()
-            .post(app.url("/api/v1/signup"))
-            .json(&json!({"email": "maria@example.com", "password": "correct horse battery", "organisation": "Maria's"}))
-            .send()
-            .await
-            .expect("signup");
-        assert_eq!(signup.status(), 201);
+        sign_up_maria(&app).await;
         for attempt in 1..=10 {
-            let address = format!("203.0.113.{attempt}");
-            let response = login_from(&app, &address, "maria@example.com", "wrong guess").await;
-            assert_eq!(response.status(), 401, "failure {attempt} is only a failure");
+            let response =
+                login_from(&app, "203.0.113.1", "maria@example.com", "wrong guess").await;
+            assert_eq!(
+                response.status(),
+                401,
+                "failure {attempt} is only a failure"
+            );
         }
-        let locked = login_from(&app, "203.0.113.50", "Maria@example.com", "correct horse battery").await;
-        assert_eq!(locked.status(), 429, "even the right password, from a new address");
+        let locked = login_from(&app, "203.0.113.1", "Maria@example.com", PASSWORD).await;
+        assert_eq!(
+            locked.status(),
+            429,
+            "even the right password, from that address"
+        );
         let wait = retry_after(&locked);
         assert!((1..=15 * 60).contains(&wait), "Retry-After {wait}");
         let body: serde_json::Value = locked.json().await.expect("JSON");
         assert_eq!(body["error"]["code"], "rate_limited");
 
         let other = app.another_instance(behind_a_proxy()).await;
-        let elsewhere = login_from(&other, "203.0.113.51", "maria@example.com", "correct horse battery").await;
-        assert_eq!(elsewhere.status(), 429, "another instance sees the same count");
+        let same_address = login_from(&other, "203.0.113.1", "maria@example.com", PASSWORD).await;
+        assert_eq!(
+            same_address.status(),
+            429,
+            "another instance sees the same count"
+        );
         other.stop().await;
 
-        let unknown = login_from(&app, "203.0.113.52", "nobody@example.com", "wrong guess").await;
+        let owner = login_from(&app, "198.51.100.7", "maria@example.com", PASSWORD).await;
+        assert_eq!(owner.status(), 200, "the owner, elsewhere, signs in");
+        let unknown = login_from(&app, "203.0.113.1", "nobody@example.com", "wrong guess").await;
         assert_eq!(unknown.status(), 401, "other accounts are not affected");
+    })
+    .await;
+}
+
+/// Counted and decided in one statement, before any password is hashed:
+/// 30 wrong passwords at once against a limit of 10 get at most 10 checked.
+#[tokio::test]
+async fn concurrent_wrong_passwords_are_checked_at_most_up_to_the_limit() {
+    each_backend_with(behind_a_proxy, |app| async move {
+        sign_up_maria(&app).await;
+        let guesses =
+            (0..30).map(|_| login_from(&app, "203.0.113.2", "maria@example.com", "wrong guess"));
+        let answers: Vec<u16> = futures_util::future::join_all(guesses)
+            .await
+            .iter()
+            .map(|response| response.status().as_u16())
+            .collect();
+        let checked = answers.iter().filter(|status| **status == 401).count();
+        let refused = answers.iter().filter(|status| **status == 429).count();
+        assert_eq!(
+            (checked, refused),
+            (10, 20),
+            "{answers:?} ({:?})",
+            app.backend()
+        );
+    })
+    .await;
+}
+
+/// Guessing from many addresses (a botnet) slows those addresses down once
+/// the account has seen many failures, while an address with none, the
+/// owner's, still signs in.
+#[tokio::test]
+async fn guessing_from_many_addresses_slows_them_not_the_owner() {
+    each_backend_with(behind_a_proxy, |app| async move {
+        sign_up_maria(&app).await;
+        let threshold = app::rate_limits::ACCOUNT_FAILURES_BEFORE_BACKOFF;
+        for n in 0..threshold {
+            let address = format!("192.0.2.{}", n + 1);
+            let response = login_from(&app, &address, "maria@example.com", "wrong guess").await;
+            assert_eq!(response.status(), 401, "{address}");
+        }
+        let again = login_from(&app, "192.0.2.1", "maria@example.com", "wrong guess").await;
+        assert_eq!(again.status(), 429, "an address that failed waits now");
+        let owner = login_from(&app, "198.51.100.7", "maria@example.com", PASSWORD).await;
+        assert_eq!(owner.status(), 200, "the owner still signs in");
     })
     .await;
 }
