@@ -16,7 +16,6 @@ use super::global;
 use super::password::{self, Password};
 use super::tokens::{self, Purpose};
 use crate::api::ErrorBody;
-use crate::db::Db;
 use crate::error::AppError;
 use crate::http::AppState;
 use crate::http::client_address::ClientAddress;
@@ -121,19 +120,32 @@ pub async fn mail_link(state: &AppState, email: &str) -> Result<(), JobError> {
 /// Sets the new password if the token is live; `None` if it is not. The
 /// inner error is a password that breaks the rules.
 ///
+/// Under the `EmailedLink` limits (per address, and per token), and cheap
+/// checks first: a token that isn't live is answered before the new
+/// password is hashed, so guessing costs no argon2.
+///
 /// # Errors
-/// When the database fails.
+/// 429 over a limit; a database failure.
 async fn reset(
-    db: &Db,
+    state: &AppState,
+    client: ClientAddress,
     token: &str,
     new_password: &str,
 ) -> Result<Result<Option<UserId>, FieldErrors>, AppError> {
+    state
+        .rate_limits
+        .check_address(Limit::EmailedLink, client.0)?;
+    let digest = digest(token);
+    if !global::token_is_live(&state.db, &digest, Purpose::ResetPassword).await? {
+        return Ok(Ok(None));
+    }
+    rate_limits::count_account(&state.db, Limit::EmailedLink, &digest).await?;
     let password = match Password::parse(new_password) {
         Ok(password) => password,
         Err(message) => return Ok(Err(FieldErrors::single("password", message))),
     };
     let hash = password::hash(password).await?;
-    Ok(Ok(global::reset_password(db, &digest(token), &hash).await?))
+    Ok(Ok(global::reset_password(&state.db, &digest, &hash).await?))
 }
 
 #[derive(Template)]
@@ -227,12 +239,13 @@ struct NewPasswordForm {
 
 async fn reset_page(
     State(state): State<AppState>,
+    client: ClientAddress,
     layout: Layout,
     session: Session,
     Path(token): Path<String>,
     Form(form): Form<NewPasswordForm>,
 ) -> Result<Response, AppError> {
-    let (status, live, error) = match reset(&state.db, &token, &form.password).await? {
+    let (status, live, error) = match reset(&state, client, &token, &form.password).await? {
         Ok(Some(user)) => {
             let two_factor = global::find_user(&state.db, user)
                 .await?
@@ -305,12 +318,13 @@ pub struct ResetInput {
 /// session of the account. Sign in again afterwards.
 #[utoipa::path(post, path = "/api/v1/password-reset/confirm", tag = "accounts",
     request_body = ResetInput,
-    responses((status = 204), (status = 400, body = ErrorBody), (status = 422, body = ErrorBody)))]
+    responses((status = 204), (status = 400, body = ErrorBody), (status = 422, body = ErrorBody), (status = 429, body = ErrorBody)))]
 pub(crate) async fn reset_api(
     State(state): State<AppState>,
+    client: ClientAddress,
     Json(input): Json<ResetInput>,
 ) -> Result<StatusCode, AppError> {
-    reset(&state.db, &input.token, &input.password)
+    reset(&state, client, &input.token, &input.password)
         .await??
         .ok_or(AppError::InvalidLink)?;
     Ok(StatusCode::NO_CONTENT)

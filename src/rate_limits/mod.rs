@@ -1,5 +1,7 @@
 //! Rate limits on the doors that guessing comes through: sign-in, signup,
-//! password reset, verification emails, invitation acceptance, second-factor entry.
+//! password reset (asking, and using the link), verification emails,
+//! invitation acceptance, second-factor entry, and the password confirming a
+//! sensitive change.
 //!
 //! Two limits each, and a request must pass both:
 //! * **per client address**, in memory ([governor]'s GCRA): a burst, then
@@ -40,6 +42,9 @@ pub enum Limit {
     SecondFactor,
     /// The password that confirms a sensitive change, per account.
     Reauthentication,
+    /// Using an emailed link's secret (a password reset): per address, and
+    /// per link.
+    EmailedLink,
 }
 
 /// How much a limit allows.
@@ -56,7 +61,7 @@ struct Rule {
 const MINUTE: Duration = Duration::from_secs(60);
 
 impl Limit {
-    pub const ALL: [Limit; 7] = [
+    pub const ALL: [Limit; 8] = [
         Limit::Login,
         Limit::Signup,
         Limit::PasswordReset,
@@ -64,6 +69,7 @@ impl Limit {
         Limit::InvitationAcceptance,
         Limit::SecondFactor,
         Limit::Reauthentication,
+        Limit::EmailedLink,
     ];
 
     /// The bucket's name in the database.
@@ -76,6 +82,7 @@ impl Limit {
             Self::InvitationAcceptance => "invitation",
             Self::SecondFactor => "second_factor",
             Self::Reauthentication => "reauthentication",
+            Self::EmailedLink => "emailed_link",
         }
     }
 
@@ -97,6 +104,7 @@ impl Limit {
             Self::SecondFactor => rule(20, Duration::from_secs(3), 5, 5 * MINUTE),
             // Per account only: the caller holds the account's session.
             Self::Reauthentication => rule(20, Duration::from_secs(3), 10, 15 * MINUTE),
+            Self::EmailedLink => rule(20, Duration::from_secs(3), 10, 15 * MINUTE),
         }
     }
 }

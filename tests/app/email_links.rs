@@ -432,3 +432,48 @@ async fn changing_the_email_voids_the_links_sent_to_the_old_one() {
     })
     .await;
 }
+
+/// Using a reset link checks the cheap things first (a dead token is
+/// answered before the new password is even read, let alone hashed with
+/// argon2) and is limited per address and per link.
+#[tokio::test]
+async fn a_reset_checks_the_link_first_and_is_limited_per_address_and_per_link() {
+    each_backend(|app| async move {
+        let confirm = |token: &str, password: &str| {
+            let body = json!({"token": token, "password": password});
+            let app = app.clone();
+            async move {
+                app.post_json(&new_client(), "/api/v1/password-reset/confirm", &body)
+                    .await
+                    .status()
+                    .as_u16()
+            }
+        };
+        assert_eq!(
+            confirm("no-such-token", "short").await,
+            400,
+            "the link is checked before the password"
+        );
+
+        sign_up(&app, "target@example.com", "Target Ltd").await;
+        let link = api_reset_link(&app, "target@example.com").await;
+        let token = link.rsplit('/').next().unwrap().to_owned();
+        let mut statuses = Vec::new();
+        for _ in 0..11 {
+            statuses.push(confirm(&token, "short").await);
+        }
+        assert_eq!(&statuses[..10], &[422; 10], "{statuses:?}");
+        assert_eq!(statuses[10], 429, "ten tries per link: {statuses:?}");
+
+        // Guessing links from one address: a burst, then 429.
+        let mut limited = false;
+        for n in 0..30 {
+            if confirm(&format!("guess-{n}"), NEW_PASSWORD).await == 429 {
+                limited = true;
+                break;
+            }
+        }
+        assert!(limited, "an address guessing links is stopped");
+    })
+    .await;
+}
