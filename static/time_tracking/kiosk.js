@@ -201,8 +201,11 @@ async function drain() {
       }
       if (!response.ok) throw new Error(`batch answered ${response.status}`);
       const { results } = await response.json();
-      const done = new Set(results.map((r) => r.client_id));
+      // A punch answered 429 (too many wrong PINs on this tablet) was not
+      // recorded: it stays queued and goes again after the backoff.
+      const done = new Set(results.filter((r) => r.status !== 429).map((r) => r.client_id));
       await answered(batch.filter((p) => done.has(p.client_id)));
+      if (done.size < results.length) throw new Error("some punches must wait");
       waiting = waiting.slice(BATCH);
     }
     backoff = 1000;

@@ -89,9 +89,14 @@ pub(crate) async fn device(kiosk: Kiosk) -> Result<Json<Paired>, AppError> {
 fn status(outcome: &Outcome) -> StatusCode {
     match outcome {
         Outcome::Recorded(_) => StatusCode::CREATED,
+        Outcome::Refused(error) if error.code == RATE_LIMITED => StatusCode::TOO_MANY_REQUESTS,
         Outcome::Refused(_) => StatusCode::UNPROCESSABLE_ENTITY,
     }
 }
+
+/// A batch's punch past the device's wrong-PIN limit: not recorded, to be
+/// sent again.
+const RATE_LIMITED: &str = "rate_limited";
 
 /// The answer to one punch, as the single endpoint gives it.
 fn respond(outcome: Outcome) -> Response {
@@ -183,6 +188,9 @@ impl BatchResult {
 /// Records up to 500 punches (a kiosk's offline queue), each exactly once,
 /// with a result per punch. The batch as a whole is never refused for one
 /// punch's sake: not for an unknown PIN, nor for one that can't be read.
+/// Wrong PINs count as on the single endpoint: past the device's limit,
+/// each remaining punch is answered 429 (`rate_limited`), not recorded, and
+/// is to be sent again later.
 #[utoipa::path(post, path = "/api/v1/kiosk/punches/batch", tag = "kiosk",
     security(("device_token" = [])),
     request_body = BatchRequest,
@@ -222,16 +230,40 @@ pub(crate) async fn batch(
             ))),
         }
     }
-    let recorded = punches::record(&mut kiosk.scope, key, &kiosk.device, &readable).await?;
+    // In runs no longer than the wrong PINs the device has left, so the
+    // limit falls exactly where the single endpoint's would: punches past
+    // it are refused (429) and stay in the kiosk's queue.
+    let mut recorded = Vec::with_capacity(readable.len());
+    while recorded.len() < readable.len() {
+        let left = WRONG_PINS.left(kiosk.device.id) as usize;
+        if left == 0 {
+            let wait = WRONG_PINS.wait(kiosk.device.id).unwrap_or_default();
+            let refused = ErrorDetail {
+                code: RATE_LIMITED,
+                message: format!(
+                    "Too many wrong PINs on this tablet: this punch is sent again in {} s.",
+                    wait.as_secs().max(1)
+                ),
+            };
+            recorded.resize_with(readable.len(), || {
+                (Outcome::Refused(refused.clone()), false)
+            });
+            break;
+        }
+        let run = &readable[recorded.len()..(recorded.len() + left).min(readable.len())];
+        for (outcome, fresh) in punches::record(&mut kiosk.scope, key, &kiosk.device, run).await? {
+            count_wrong_pin(&kiosk.device, &outcome, fresh);
+            recorded.push((outcome, fresh));
+        }
+    }
     kiosk.scope.commit().await?;
     let mut recorded = readable.iter().zip(recorded);
     let results = results
         .into_iter()
         .map(|result| {
             result.unwrap_or_else(|| {
-                let (input, (outcome, fresh)) =
+                let (input, (outcome, _)) =
                     recorded.next().expect("one outcome per readable punch");
-                count_wrong_pin(&kiosk.device, &outcome, fresh);
                 BatchResult::new(Some(input.client_id), outcome)
             })
         })

@@ -51,11 +51,12 @@ impl FromRequestParts<AppState> for Kiosk {
     }
 }
 
-/// Wrong PINs a device may send to the single-punch endpoint in a
-/// [`WRONG_PIN_WINDOW`] before it is refused (429) until the window ends:
-/// enough for fat fingers, far too few to walk through 10,000 PINs. The
-/// batch endpoint is never refused whole (one mistyped PIN must not jam an
-/// offline queue); its wrong PINs count all the same.
+/// Wrong PINs a device may send in a [`WRONG_PIN_WINDOW`] before its
+/// punches are refused (429) until the window ends: enough for fat fingers,
+/// far too few to walk through 10,000 PINs. Both endpoints count and refuse
+/// alike: the batch endpoint, never refused whole (one mistyped PIN must not
+/// jam an offline queue), answers 429 for each punch past the limit, and the
+/// kiosk keeps those queued and sends them again later.
 const WRONG_PINS_ALLOWED: u32 = 10;
 const WRONG_PIN_WINDOW: Duration = Duration::from_secs(60);
 
@@ -65,6 +66,20 @@ const WRONG_PIN_WINDOW: Duration = Duration::from_secs(60);
 pub struct WrongPins(Mutex<HashMap<DeviceId, (Instant, u32)>>);
 
 impl WrongPins {
+    /// How many more wrong PINs the device may send in its window.
+    pub fn left(&self, device: DeviceId) -> u32 {
+        let counts = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        match counts.get(&device) {
+            Some((start, count)) if start.elapsed() < WRONG_PIN_WINDOW => {
+                WRONG_PINS_ALLOWED.saturating_sub(*count)
+            }
+            _ => WRONG_PINS_ALLOWED,
+        }
+    }
+
     /// How long the device must wait, if it is over the limit.
     pub fn wait(&self, device: DeviceId) -> Option<Duration> {
         let counts = self

@@ -147,6 +147,60 @@ async fn wrong_pins_on_the_single_endpoint_are_limited_per_device() {
     .await;
 }
 
+/// The batch endpoint counts and refuses wrong PINs exactly as the single
+/// one does: a batch of guesses gets ten checked, and the punches past the
+/// limit (a right PIN's too) are refused with 429, not recorded, for the
+/// kiosk to send again; before, a batch of 500 walked through 500 PINs.
+#[tokio::test]
+async fn wrong_pins_in_a_batch_are_limited_as_on_the_single_endpoint() {
+    each_backend(|app| async move {
+        let f = TenantFixture::create(&app.db, "cafe").await;
+        let maria = hire(&app, &f, "Maria", 0).await;
+        let (_, token) = paired_kiosk(&app, &f, 0).await;
+        let guesses: Vec<String> = (0..10_000)
+            .map(|n| format!("{n:04}"))
+            .filter(|pin| *pin != maria.pin)
+            .take(30)
+            .collect();
+        let mut punches: Vec<Value> = guesses
+            .iter()
+            .map(|pin| punch(pin, "in", "2026-11-20T08:00:00Z"))
+            .collect();
+        let right = punch(&maria.pin, "in", "2026-11-20T08:05:00Z");
+        punches.push(right.clone());
+        let response = app
+            .client
+            .post(app.url("/api/v1/kiosk/punches/batch"))
+            .bearer_auth(&token)
+            .json(&json!({ "punches": punches }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200, "never refused whole");
+        let results: Value = response.json().await.unwrap();
+        let statuses: Vec<u64> = results["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["status"].as_u64().unwrap())
+            .collect();
+        assert_eq!(&statuses[..10], &[422; 10], "ten wrong PINs are checked");
+        assert!(
+            statuses[10..].iter().all(|status| *status == 429),
+            "the rest wait, the right PIN's too: {statuses:?}"
+        );
+        assert_eq!(results["results"][30]["error"]["code"], "rate_limited");
+        assert_eq!(
+            count(&app, "time_log").await,
+            0,
+            "nothing past the limit was recorded"
+        );
+        // The single endpoint sees the same count.
+        assert_eq!(send(&app, &token, &right).await.0, 429);
+    })
+    .await;
+}
+
 #[tokio::test]
 async fn a_device_punches_only_for_its_own_location_and_tenant() {
     each_backend(|app| async move {
