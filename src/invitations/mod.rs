@@ -26,6 +26,7 @@ use crate::ids::{InvitationId, InvitationLocationId, LocationId};
 use crate::jobs::scheduled::{self, Run, RunFuture, Schedule};
 use crate::mail::{self, Mail};
 use crate::on_tx;
+use crate::rate_limits::{self, Limit};
 use crate::tenancy::{Action, Intent, Member, Role, Tenant, TenantScope, for_tenant};
 use crate::text_body;
 use crate::tokens::{digest, random_token};
@@ -417,12 +418,17 @@ async fn check_locations(
     })
 }
 
+/// Mails the invitation's link, under the limits on invitation emails: per
+/// tenant (new and resent) and per invitation, each a day.
 async fn send(
     scope: &mut TenantScope,
     sender: &Sender<'_>,
     invitation: &Invitation,
     token: &str,
 ) -> Result<(), AppError> {
+    let tenant = scope.tenant_id().to_string();
+    rate_limits::count_in(scope, Limit::InvitationEmails, &tenant).await?;
+    rate_limits::count_in(scope, Limit::InvitationResends, &invitation.id.to_string()).await?;
     let mail = InvitationMail {
         app_name: crate::brand::APP_NAME,
         tenant_name: sender.tenant.name.clone(),

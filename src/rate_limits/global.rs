@@ -6,7 +6,8 @@ use std::time::Duration;
 use time::OffsetDateTime;
 
 use crate::db::Db;
-use crate::on_backend;
+use crate::tenancy::TenantScope;
+use crate::{on_backend, on_tx};
 
 /// A counter's state after this request.
 pub struct Hits {
@@ -23,34 +24,53 @@ fn hits(count: i64, started: i64, window: Duration, now: i64) -> Hits {
     }
 }
 
-/// Counts one hit, starting a new window when the last one has passed.
-/// One statement, so two instances counting at once both count.
+/// Counts one hit on `$executor` (a pool, or a scope's connection),
+/// starting a new window when the last one has passed. One statement, so
+/// two instances counting at once both count. Evaluates to
+/// `Result<Hits, sqlx::Error>`.
+macro_rules! count_hit {
+    ($bucket:expr, $subject:expr, $window:expr, $executor:expr) => {{
+        let now = OffsetDateTime::now_utc().unix_timestamp();
+        let expired_before = now - i64::try_from($window.as_secs()).unwrap_or(i64::MAX);
+        sqlx::query_as::<_, (i64, i64)>(
+            "INSERT INTO rate_limit_counters (bucket, subject, window_started_at, hits) VALUES ($1, $2, $3, 1) \
+             ON CONFLICT (bucket, subject) DO UPDATE SET \
+               hits = CASE WHEN rate_limit_counters.window_started_at <= $4 THEN 1 \
+                           ELSE rate_limit_counters.hits + 1 END, \
+               window_started_at = CASE WHEN rate_limit_counters.window_started_at <= $4 THEN $3 \
+                           ELSE rate_limit_counters.window_started_at END \
+             RETURNING hits, window_started_at",
+        )
+        .bind($bucket)
+        .bind($subject)
+        .bind(now)
+        .bind(expired_before)
+        .fetch_one($executor)
+        .await
+        .map(|(count, started)| hits(count, started, $window, now))
+    }};
+}
+
+/// Counts one hit (see [`count_hit!`]).
 pub async fn hit(
     db: &Db,
     bucket: &str,
     subject: &str,
     window: Duration,
 ) -> Result<Hits, sqlx::Error> {
-    let now = OffsetDateTime::now_utc().unix_timestamp();
-    let expired_before = now - i64::try_from(window.as_secs()).unwrap_or(i64::MAX);
-    let (count, started): (i64, i64) = on_backend!(db, |pool| {
-        sqlx::query_as(
-        "INSERT INTO rate_limit_counters (bucket, subject, window_started_at, hits) VALUES ($1, $2, $3, 1) \
-         ON CONFLICT (bucket, subject) DO UPDATE SET \
-           hits = CASE WHEN rate_limit_counters.window_started_at <= $4 THEN 1 \
-                       ELSE rate_limit_counters.hits + 1 END, \
-           window_started_at = CASE WHEN rate_limit_counters.window_started_at <= $4 THEN $3 \
-                       ELSE rate_limit_counters.window_started_at END \
-         RETURNING hits, window_started_at"
-    )
-    .bind(bucket)
-    .bind(subject)
-    .bind(now)
-    .bind(expired_before)
-    .fetch_one(pool)
-    .await
-    })?;
-    Ok(hits(count, started, window, now))
+    on_backend!(db, |pool| count_hit!(bucket, subject, window, pool))
+}
+
+/// Counts one hit in the scope's transaction: for work done inside a tenant
+/// request (whose transaction, on SQLite, holds the only write lock), which
+/// counts only if the work commits.
+pub async fn hit_in(
+    scope: &mut TenantScope,
+    bucket: &str,
+    subject: &str,
+    window: Duration,
+) -> Result<Hits, sqlx::Error> {
+    on_tx!(scope.tx(), |conn| count_hit!(bucket, subject, window, conn))
 }
 
 /// The hits of the current window, if one is open.

@@ -28,6 +28,7 @@ use governor::{DefaultKeyedRateLimiter, Quota};
 
 use crate::db::Db;
 use crate::error::AppError;
+use crate::tenancy::TenantScope;
 
 /// What is being limited.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -45,6 +46,10 @@ pub enum Limit {
     /// Using an emailed link's secret (a password reset): per address, and
     /// per link.
     EmailedLink,
+    /// Invitation emails a tenant sends (new and resent), per day.
+    InvitationEmails,
+    /// Emails of one invitation (the first and each resend), per day.
+    InvitationResends,
 }
 
 /// How much a limit allows.
@@ -59,9 +64,10 @@ struct Rule {
 }
 
 const MINUTE: Duration = Duration::from_secs(60);
+const DAY: Duration = Duration::from_secs(24 * 3600);
 
 impl Limit {
-    pub const ALL: [Limit; 8] = [
+    pub const ALL: [Limit; 10] = [
         Limit::Login,
         Limit::Signup,
         Limit::PasswordReset,
@@ -70,6 +76,8 @@ impl Limit {
         Limit::SecondFactor,
         Limit::Reauthentication,
         Limit::EmailedLink,
+        Limit::InvitationEmails,
+        Limit::InvitationResends,
     ];
 
     /// The bucket's name in the database.
@@ -83,6 +91,8 @@ impl Limit {
             Self::SecondFactor => "second_factor",
             Self::Reauthentication => "reauthentication",
             Self::EmailedLink => "emailed_link",
+            Self::InvitationEmails => "invitation_emails",
+            Self::InvitationResends => "invitation_resends",
         }
     }
 
@@ -105,6 +115,10 @@ impl Limit {
             // Per account only: the caller holds the account's session.
             Self::Reauthentication => rule(20, Duration::from_secs(3), 10, 15 * MINUTE),
             Self::EmailedLink => rule(20, Duration::from_secs(3), 10, 15 * MINUTE),
+            // Per tenant and per invitation only (the address is a member's):
+            // enough to onboard a team in a day, too few to spam from.
+            Self::InvitationEmails => rule(1, DAY, 100, DAY),
+            Self::InvitationResends => rule(1, DAY, 5, DAY),
         }
     }
 }
@@ -164,6 +178,18 @@ pub async fn count_account(db: &Db, limit: Limit, account: &str) -> Result<(), A
     let rule = limit.rule();
     let hits = global::hit(db, limit.name(), &subject(account), rule.account_window).await?;
     // This attempt is among the hits: refused beyond the maximum.
+    over_limit(Some(hits), i64::from(rule.account_max))
+}
+
+/// Counts one use of a tenant's `limit` for `key` (an invitation, the
+/// tenant itself) in the scope's transaction, so it counts only if the use
+/// commits.
+///
+/// # Errors
+/// 429 when the window is full; a database failure.
+pub async fn count_in(scope: &mut TenantScope, limit: Limit, key: &str) -> Result<(), AppError> {
+    let rule = limit.rule();
+    let hits = global::hit_in(scope, limit.name(), &subject(key), rule.account_window).await?;
     over_limit(Some(hits), i64::from(rule.account_max))
 }
 

@@ -604,3 +604,76 @@ async fn each_tenant_purges_its_long_expired_invitations_once_a_day() {
     })
     .await;
 }
+
+/// Invitation emails are limited per invitation (five a day, the first
+/// included) and per tenant (a hundred a day, new and resent), so a member
+/// who may invite can't turn the app into a mail cannon; a refused resend
+/// changes nothing (the last link still works).
+#[tokio::test]
+async fn invitation_emails_are_limited_per_invitation_and_per_tenant_each_day() {
+    each_backend(|app| async move {
+        let a = TenantFixture::create(&app.db, "alpha").await;
+        let owner = app.client_for(a.owner).await;
+        let invite = |email: String| {
+            let (owner, app) = (owner.clone(), app.clone());
+            async move {
+                owner
+                    .post(app.url("/api/v1/t/alpha/invitations"))
+                    .json(&json!({"email": email, "role": "staff", "location_ids": []}))
+                    .send()
+                    .await
+                    .unwrap()
+            }
+        };
+        let created: Value = invite("repeat@example.com".to_owned())
+            .await
+            .json()
+            .await
+            .unwrap();
+        let resend_path = format!(
+            "/api/v1/t/alpha/invitations/{}/resend",
+            created["id"].as_str().unwrap()
+        );
+        let mut statuses = Vec::new();
+        for _ in 0..5 {
+            statuses.push(
+                owner
+                    .post(app.url(&resend_path))
+                    .send()
+                    .await
+                    .unwrap()
+                    .status()
+                    .as_u16(),
+            );
+        }
+        assert_eq!(
+            statuses,
+            [200, 200, 200, 200, 429],
+            "five emails a day per invitation"
+        );
+        app.run_jobs().await;
+        let link = app
+            .link_in_email("repeat@example.com", "/invitations/")
+            .await;
+        let page = new_client().get(app.url(&link)).send().await.unwrap();
+        assert_eq!(page.status(), 200, "the last link sent still works");
+
+        // 5 emails so far (the fixture's invitation was written directly):
+        // 95 more new invitations, then the tenant's day is full.
+        for n in 0..95 {
+            let response = invite(format!("bulk{n}@example.com")).await;
+            assert_eq!(response.status(), 201, "invitation {n}");
+        }
+        let refused = invite("one-too-many@example.com".to_owned()).await;
+        assert_eq!(refused.status(), 429, "a hundred a day per tenant");
+        assert!(refused.headers().contains_key("retry-after"));
+        let pending: i64 = app::on_backend!(&app.db, |pool| sqlx::query_scalar(
+            "SELECT COUNT(*) FROM invitations WHERE email = 'one-too-many@example.com'"
+        )
+        .fetch_one(pool)
+        .await)
+        .unwrap();
+        assert_eq!(pending, 0, "a refused invitation isn't written");
+    })
+    .await;
+}
