@@ -120,7 +120,7 @@ pub async fn mail_link(state: &AppState, email: &str) -> Result<(), JobError> {
 /// Sets the new password if the token is live; `None` if it is not. The
 /// inner error is a password that breaks the rules.
 ///
-/// Under the `EmailedLink` limits (per address, and per token), and cheap
+/// Under the `LinkSecret` limits (per address, and per token), and cheap
 /// checks first: a token that isn't live is answered before the new
 /// password is hashed, so guessing costs no argon2.
 ///
@@ -134,12 +134,12 @@ async fn reset(
 ) -> Result<Result<Option<UserId>, FieldErrors>, AppError> {
     state
         .rate_limits
-        .check_address(Limit::EmailedLink, client.0)?;
+        .check_address(Limit::LinkSecret, client.0)?;
     let digest = digest(token);
     if !global::token_is_live(&state.db, &digest, Purpose::ResetPassword).await? {
         return Ok(Ok(None));
     }
-    rate_limits::count_account(&state.db, Limit::EmailedLink, &digest).await?;
+    rate_limits::count_account(&state.db, Limit::LinkSecret, &digest).await?;
     let password = match Password::parse(new_password) {
         Ok(password) => password,
         Err(message) => return Ok(Err(FieldErrors::single("password", message))),

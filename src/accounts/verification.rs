@@ -113,9 +113,13 @@ struct VerifiedPage {
 
 async fn verify_page(
     State(state): State<AppState>,
+    client: ClientAddress,
     layout: Layout,
     Path(token): Path<String>,
 ) -> Result<Response, AppError> {
+    state
+        .rate_limits
+        .check_address(Limit::LinkSecret, client.0)?;
     let verified = global::verify_email(&state.db, &crate::tokens::digest(&token))
         .await?
         .is_some();
@@ -159,11 +163,15 @@ pub struct VerifyInput {
 /// Confirms an email address with the token from the emailed link.
 #[utoipa::path(post, path = "/api/v1/verify-email", tag = "accounts",
     request_body = VerifyInput,
-    responses((status = 204), (status = 400, body = ErrorBody)))]
+    responses((status = 204), (status = 400, body = ErrorBody), (status = 429, body = ErrorBody)))]
 pub(crate) async fn verify_api(
     State(state): State<AppState>,
+    client: ClientAddress,
     Json(input): Json<VerifyInput>,
 ) -> Result<StatusCode, AppError> {
+    state
+        .rate_limits
+        .check_address(Limit::LinkSecret, client.0)?;
     global::verify_email(&state.db, &crate::tokens::digest(&input.token))
         .await?
         .ok_or(AppError::InvalidLink)?;

@@ -43,9 +43,10 @@ pub enum Limit {
     SecondFactor,
     /// The password that confirms a sensitive change, per account.
     Reauthentication,
-    /// Using an emailed link's secret (a password reset): per address, and
-    /// per link.
-    EmailedLink,
+    /// Using a link's secret (a password reset, an email verification, a
+    /// kiosk's pairing code): per address, and per link where checking it
+    /// costs something (a reset hashes the new password).
+    LinkSecret,
     /// Invitation emails a tenant sends (new and resent), per day.
     InvitationEmails,
     /// Emails of one invitation (the first and each resend), per day.
@@ -75,7 +76,7 @@ impl Limit {
         Limit::InvitationAcceptance,
         Limit::SecondFactor,
         Limit::Reauthentication,
-        Limit::EmailedLink,
+        Limit::LinkSecret,
         Limit::InvitationEmails,
         Limit::InvitationResends,
     ];
@@ -90,7 +91,7 @@ impl Limit {
             Self::InvitationAcceptance => "invitation",
             Self::SecondFactor => "second_factor",
             Self::Reauthentication => "reauthentication",
-            Self::EmailedLink => "emailed_link",
+            Self::LinkSecret => "link_secret",
             Self::InvitationEmails => "invitation_emails",
             Self::InvitationResends => "invitation_resends",
         }
@@ -114,7 +115,7 @@ impl Limit {
             Self::SecondFactor => rule(20, Duration::from_secs(3), 5, 5 * MINUTE),
             // Per account only: the caller holds the account's session.
             Self::Reauthentication => rule(20, Duration::from_secs(3), 10, 15 * MINUTE),
-            Self::EmailedLink => rule(20, Duration::from_secs(3), 10, 15 * MINUTE),
+            Self::LinkSecret => rule(20, Duration::from_secs(3), 10, 15 * MINUTE),
             // Per tenant and per invitation only (the address is a member's):
             // enough to onboard a team in a day, too few to spam from.
             Self::InvitationEmails => rule(1, DAY, 100, DAY),

@@ -477,3 +477,28 @@ async fn a_reset_checks_the_link_first_and_is_limited_per_address_and_per_link()
     })
     .await;
 }
+
+/// Guessing email-verification links from one address: a burst, then 429.
+#[tokio::test]
+async fn guessing_verification_links_is_limited_per_address() {
+    each_backend(|app| async move {
+        let mut statuses = Vec::new();
+        for n in 0..25 {
+            let status = app
+                .post_json(
+                    &new_client(),
+                    "/api/v1/verify-email",
+                    &json!({"token": format!("guess-{n}")}),
+                )
+                .await
+                .status()
+                .as_u16();
+            statuses.push(status);
+        }
+        assert_eq!(&statuses[..20], &[400; 20], "{statuses:?}");
+        assert!(statuses[20..].contains(&429), "then 429: {statuses:?}");
+        let page = app.get("/verify-email/guess-page").await;
+        assert_eq!(page.status(), 429, "the page shares the limit");
+    })
+    .await;
+}

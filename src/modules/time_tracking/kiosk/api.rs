@@ -11,11 +11,13 @@ use super::{Kiosk, WrongPins};
 use crate::api::{ErrorBody, ErrorDetail};
 use crate::error::AppError;
 use crate::http::AppState;
+use crate::http::client_address::ClientAddress;
 use crate::http::extract::Json;
 use crate::http::routes::{Access, Routes, get, post};
 use crate::modules::time_tracking::ClientId;
 use crate::modules::time_tracking::devices::{self, Paired};
 use crate::modules::time_tracking::punches::{self, Outcome, Punch, PunchInput};
+use crate::rate_limits::Limit;
 use crate::tenancy::{Intent, for_tenant};
 use axum::extract::State;
 
@@ -56,11 +58,16 @@ pub struct PairResponse {
     responses(
         (status = 201, body = PairResponse),
         (status = 400, description = "The code is unknown, used or expired (invalid_link)", body = ErrorBody),
+        (status = 429, description = "Too many codes tried from this address", body = ErrorBody),
     ))]
 pub(crate) async fn pair(
     State(state): State<AppState>,
+    client: ClientAddress,
     Json(request): Json<PairRequest>,
 ) -> Result<(StatusCode, Json<PairResponse>), AppError> {
+    state
+        .rate_limits
+        .check_address(Limit::LinkSecret, client.0)?;
     let code = request.code.trim();
     let tenant = devices::tenant_of_pairing_code(code).ok_or(AppError::InvalidLink)?;
     let mut scope = for_tenant(&state.db, tenant, Intent::Write).await?;

@@ -201,6 +201,27 @@ async fn wrong_pins_in_a_batch_are_limited_as_on_the_single_endpoint() {
     .await;
 }
 
+/// Guessing pairing codes from one address: a burst, then 429.
+#[tokio::test]
+async fn guessing_pairing_codes_is_limited_per_address() {
+    each_backend(|app| async move {
+        let mut statuses = Vec::new();
+        for n in 0..25 {
+            let response = app
+                .client
+                .post(app.url("/api/v1/kiosk/pair"))
+                .json(&json!({ "code": format!("guess-{n}") }))
+                .send()
+                .await
+                .unwrap();
+            statuses.push(response.status().as_u16());
+        }
+        assert_eq!(&statuses[..20], &[400; 20], "{statuses:?}");
+        assert!(statuses[20..].contains(&429), "then 429: {statuses:?}");
+    })
+    .await;
+}
+
 #[tokio::test]
 async fn a_device_punches_only_for_its_own_location_and_tenant() {
     each_backend(|app| async move {
