@@ -390,13 +390,22 @@ async fn print_tenants(db: &Db, reason: &str) -> Result<(), StartupError> {
 
 async fn create_superadmin(db: &Db, email: &str) -> Result<(), StartupError> {
     let email = Email::parse(email).map_err(|message| StartupError::Usage(message.to_owned()))?;
-    let granted = crate::accounts::global::grant_super_admin(db, &email)
+    use crate::accounts::global::{SuperAdminGrant, grant_super_admin};
+    match grant_super_admin(db, &email)
         .await
-        .map_err(ScopeError::Database)?;
-    if granted.is_none() {
-        return Err(StartupError::Usage(format!(
-            "no account has the email {email}: sign up with it first"
-        )));
+        .map_err(ScopeError::Database)?
+    {
+        SuperAdminGrant::Granted(_) => {}
+        SuperAdminGrant::NoAccount => {
+            return Err(StartupError::Usage(format!(
+                "no account has the email {email}: sign up with it first"
+            )));
+        }
+        SuperAdminGrant::NoSecondFactor => {
+            return Err(StartupError::Usage(format!(
+                "{email} has no two-factor authentication: turn it on at /account/two-factor first"
+            )));
+        }
     }
     tracing::warn!(%email, "granted super-admin");
     println!("{email} is now a super-admin.");

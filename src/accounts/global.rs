@@ -105,18 +105,44 @@ pub async fn upgrade_password_hash(
     .map(drop))
 }
 
-/// Makes the user with this email a super-admin. Only the
-/// `create-superadmin` command calls this: no web path grants it.
+/// What granting super-admin came to.
+#[derive(Debug, PartialEq, Eq)]
+pub enum SuperAdminGrant {
+    Granted(UserId),
+    NoAccount,
+    /// The account has no second factor: a super-admin's password alone
+    /// (or with an authenticator enrolled by whoever has it) must never
+    /// open the panel, so two-factor comes first.
+    NoSecondFactor,
+}
+
+/// Makes the account with `email` a super-admin, if it has two-factor on.
+/// Only the `create-superadmin` command calls this: no web path grants it.
 ///
 /// # Errors
 /// When the database fails.
-pub async fn grant_super_admin(db: &Db, email: &Email) -> Result<Option<UserId>, sqlx::Error> {
-    on_backend!(db, |pool| sqlx::query_scalar(
-        "UPDATE users SET is_super_admin = true WHERE lower(email) = $1 RETURNING id"
+pub async fn grant_super_admin(db: &Db, email: &Email) -> Result<SuperAdminGrant, sqlx::Error> {
+    let granted: Option<UserId> = on_backend!(db, |pool| sqlx::query_scalar(
+        "UPDATE users SET is_super_admin = true \
+         WHERE lower(email) = $1 AND totp_secret IS NOT NULL RETURNING id"
     )
     .bind(email.as_str())
     .fetch_optional(pool)
-    .await)
+    .await)?;
+    if let Some(user) = granted {
+        return Ok(SuperAdminGrant::Granted(user));
+    }
+    let exists: bool = on_backend!(db, |pool| sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM users WHERE lower(email) = $1)"
+    )
+    .bind(email.as_str())
+    .fetch_one(pool)
+    .await)?;
+    Ok(if exists {
+        SuperAdminGrant::NoSecondFactor
+    } else {
+        SuperAdminGrant::NoAccount
+    })
 }
 
 /// Keeps a mailed token's digest, for `user` at `email`, until `expires_at`.

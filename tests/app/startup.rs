@@ -380,6 +380,19 @@ async fn create_superadmin_grants_the_flag_to_an_existing_account_only() {
         assert!(!succeeded);
         assert!(stderr.contains("sign up with it first"), "{stderr}");
 
+        // Not before the account has a second factor: a super-admin's
+        // password alone must never open the panel.
+        let mut without = command(folder.path(), &[("DATABASE_URL", &url)]);
+        without.args(["create-superadmin", "ops@example.com"]);
+        let (succeeded, stderr) = stderr_of(without);
+        assert!(!succeeded);
+        assert!(
+            stderr.contains("has no two-factor authentication"),
+            "{stderr}"
+        );
+        app.execute("UPDATE users SET totp_secret = 'enrolled' WHERE email = 'ops@example.com'")
+            .await;
+
         let mut grant = command(folder.path(), &[("DATABASE_URL", &url)]);
         grant.args(["create-superadmin", " OPS@example.com"]);
         let output = grant.output().expect("run create-superadmin");
