@@ -65,6 +65,18 @@ pub fn map_rows(text: &str, change: impl Fn(&mut serde_json::Map<String, Value>)
         .collect()
 }
 
+/// [`forge`] with every row of `file` changed by `change`.
+pub fn forge_rows(
+    archive: &[u8],
+    file: &str,
+    change: impl Fn(&mut serde_json::Map<String, Value>),
+) -> Vec<u8> {
+    forge(archive, |files| {
+        let text = map_rows(&files[file], change);
+        files.insert(file.to_owned(), text);
+    })
+}
+
 async fn count(app: &TestApp, sql: &str) -> i64 {
     let sql = sql.to_owned();
     on_backend!(&app.db, |pool| sqlx::query_scalar(sqlx::AssertSqlSafe(
@@ -105,17 +117,16 @@ async fn a_crafted_archive_brings_no_privilege_credential_or_other_tenants_row()
         let cafe_id = cafe.id.to_string();
         let stolen_token = format!("api_{}_chosen", cafe.id.as_uuid().simple());
 
-        type Change = Box<dyn FnOnce(&mut BTreeMap<String, String>)>;
-        let users = |change: fn(&mut serde_json::Map<String, Value>)| -> Change {
-            Box::new(move |files| {
-                let text = map_rows(&files["users.jsonl"], change);
-                files.insert("users.jsonl".to_owned(), text);
-            })
-        };
-        let cases: Vec<(&str, Change, &str)> = vec![
+        let token_row = json!({
+            "tenant_id": cafe_id, "id": uuid::Uuid::now_v7(), "name": "backdoor",
+            "role": "owner", "token_digest": app::tokens::digest(&stolen_token),
+            "membership_id": cafe.manager_membership, "created_at": "2026-01-01T00:00:00Z",
+            "last_used_at": null, "revoked_at": null,
+        });
+        let cases: Vec<(&str, Vec<u8>, &str)> = vec![
             (
                 "a super-admin with a chosen password",
-                users(|row| {
+                forge_rows(&archive, "users.jsonl", |row| {
                     row.insert("is_super_admin".to_owned(), json!(true));
                     row.insert(
                         "password_hash".to_owned(),
@@ -126,29 +137,24 @@ async fn a_crafted_archive_brings_no_privilege_credential_or_other_tenants_row()
             ),
             (
                 "a two-factor secret",
-                users(|row| {
+                forge_rows(&archive, "users.jsonl", |row| {
                     row.insert("totp_secret".to_owned(), json!("JBSWY3DPEHPK3PXP"));
                 }),
                 "users.totp_secret is not a column an export writes",
             ),
             (
                 "an API token with a chosen secret",
-                Box::new({
-                    let row = json!({
-                        "tenant_id": cafe_id, "id": uuid::Uuid::now_v7(), "name": "backdoor",
-                        "role": "owner", "token_digest": app::tokens::digest(&stolen_token),
-                        "membership_id": cafe.manager_membership, "created_at": "2026-01-01T00:00:00Z",
-                        "last_used_at": null, "revoked_at": null,
-                    });
-                    move |files: &mut BTreeMap<String, String>| {
-                        files.insert("tables/api_tokens.jsonl".to_owned(), format!("{row}\n"));
-                    }
+                forge(&archive, |files| {
+                    files.insert(
+                        "tables/api_tokens.jsonl".to_owned(),
+                        format!("{token_row}\n"),
+                    );
                 }),
                 "it holds rows of api_tokens, which an export never writes",
             ),
             (
                 "sessions",
-                Box::new(|files: &mut BTreeMap<String, String>| {
+                forge(&archive, |files| {
                     files.insert(
                         "tables/sessions.jsonl".to_owned(),
                         "{\"id\": \"x\", \"data\": \"{}\"}\n".to_owned(),
@@ -158,55 +164,44 @@ async fn a_crafted_archive_brings_no_privilege_credential_or_other_tenants_row()
             ),
             (
                 "a location of another organisation",
-                Box::new({
-                    let deli_id = deli_id.clone();
-                    move |files: &mut BTreeMap<String, String>| {
-                        let text = map_rows(&files["tables/locations.jsonl"], |row| {
-                            row.insert("tenant_id".to_owned(), json!(deli_id));
-                        });
-                        files.insert("tables/locations.jsonl".to_owned(), text);
-                    }
+                forge_rows(&archive, "tables/locations.jsonl", |row| {
+                    row.insert("tenant_id".to_owned(), json!(deli_id));
                 }),
                 "a row of locations belongs to another organisation",
             ),
             (
                 "the tenant row of another organisation",
-                Box::new({
-                    let deli_id = deli_id.clone();
-                    move |files: &mut BTreeMap<String, String>| {
-                        let text = map_rows(&files["tenant.jsonl"], |row| {
-                            row.insert("id".to_owned(), json!(deli_id));
-                        });
-                        files.insert("tenant.jsonl".to_owned(), text);
-                    }
+                forge_rows(&archive, "tenant.jsonl", |row| {
+                    row.insert("id".to_owned(), json!(deli_id));
                 }),
                 "a row of tenants belongs to another organisation",
             ),
             (
                 "a column the table doesn't export",
-                Box::new(|files: &mut BTreeMap<String, String>| {
-                    let text = map_rows(&files["tables/memberships.jsonl"], |row| {
-                        row.insert("is_owner".to_owned(), json!(true));
-                    });
-                    files.insert("tables/memberships.jsonl".to_owned(), text);
+                forge_rows(&archive, "tables/memberships.jsonl", |row| {
+                    row.insert("is_owner".to_owned(), json!(true));
                 }),
                 "memberships.is_owner is not a column an export writes",
             ),
             (
                 "an entry the manifest doesn't list",
-                Box::new(|files: &mut BTreeMap<String, String>| {
+                forge(&archive, |files| {
                     files.insert("notes.txt".to_owned(), "hello".to_owned());
                 }),
                 "it holds notes.txt, which the manifest doesn't list",
             ),
         ];
-        for (case, change, expected) in cases {
-            let crafted = forge(&archive, change);
+        for (case, crafted, expected) in cases {
             // Past the signature on purpose: these rules hold for an archive
             // the operator vouches for, too.
-            let error = import_with(&target, &crafted, Origin::AnotherInstallation, &Limits::default())
-                .await
-                .expect_err(case);
+            let error = import_with(
+                &target,
+                &crafted,
+                Origin::AnotherInstallation,
+                &Limits::default(),
+            )
+            .await
+            .expect_err(case);
             assert!(
                 matches!(error, PortabilityError::Refused(_)),
                 "{case}: {error:?}"
@@ -344,11 +339,8 @@ async fn an_archive_over_a_limit_is_refused_naming_the_limit() {
             assert!(error.to_string().contains(expected), "{error}");
         }
         // The default line limit, met by one row of 2 MiB.
-        let huge = forge(&archive, |files| {
-            let text = map_rows(&files["tables/locations.jsonl"], |row| {
-                row.insert("address".to_owned(), json!("x".repeat(2 << 20)));
-            });
-            files.insert("tables/locations.jsonl".to_owned(), text);
+        let huge = forge_rows(&archive, "tables/locations.jsonl", |row| {
+            row.insert("address".to_owned(), json!("x".repeat(2 << 20)));
         });
         let error = import_with(&app, &huge, Origin::AnotherInstallation, &Limits::default())
             .await

@@ -9,8 +9,10 @@ use serde_json::{Value, json};
 use super::{edit, hire};
 use crate::fixtures::TenantFixture;
 use crate::support::{TestApp, each_backend};
-use crate::tenant_export::{across_backends, export_archive, import_with, owned_rows, round_trip};
-use crate::untrusted_archives::{forge, map_rows};
+use crate::tenant_export::{
+    across_backends, contents, export_archive, import_with, owned_rows, round_trip,
+};
+use crate::untrusted_archives::forge_rows;
 
 /// A tenant with some of everything the module stores.
 async fn busy_tenant(app: &TestApp) -> TenantId {
@@ -138,12 +140,9 @@ async fn an_archive_with_a_pin_a_kiosk_token_or_a_blind_index_is_refused() {
             ("tables/kiosk_devices.jsonl", "pairing_digest"),
             ("tables/employees.jsonl", "national_id_index"),
         ] {
-            let crafted = forge(&archive, |files| {
-                assert!(!files[file].is_empty(), "{file} has rows");
-                let text = map_rows(&files[file], |row| {
-                    row.insert(column.to_owned(), json!("0".repeat(64)));
-                });
-                files.insert(file.to_owned(), text);
+            assert!(!contents(&archive)[file].is_empty(), "{file} has rows");
+            let crafted = forge_rows(&archive, file, |row| {
+                row.insert(column.to_owned(), json!("0".repeat(64)));
             });
             let error = import_with(
                 &app,
