@@ -390,11 +390,14 @@ async fn seed(db: &Db, name: &str, employees: usize, month: &Month) -> Seeded {
         }
         scope.commit().await.expect("commit");
         queue.sort_by_key(|p| p.at);
-        for batch in queue.chunks(500) {
+        // Each day's punches as a kiosk sent them, a minute after the last.
+        let days = queue.chunk_by(|a, b| a.at.date() == b.at.date());
+        for batch in days.flat_map(|day| day.chunks(500)) {
+            let received = batch.last().expect("a punch").at + time::Duration::MINUTE;
             let mut scope = for_tenant(db, tenant.id, Intent::Write)
                 .await
                 .expect("scope");
-            let outcomes = punches::record(&mut scope, &key, kiosk, batch)
+            let outcomes = punches::record(&mut scope, &key, kiosk, batch, received)
                 .await
                 .expect("punches");
             scope.commit().await.expect("commit");

@@ -365,26 +365,35 @@ async fn punch_two_months(
     let mut recorded = 0;
     for (kiosk, mut queue) in kiosks.iter().zip(by_kiosk) {
         queue.sort_by_key(|p| p.at);
-        recorded += record(db, tenant, key, kiosk, &queue).await?;
+        recorded += record(db, tenant, key, kiosk, &queue, Duration::MINUTE).await?;
     }
     for (location, punch) in late {
-        recorded += record(db, tenant, key, &kiosks[location], &[punch]).await?;
+        let kiosk = &kiosks[location];
+        recorded += record(db, tenant, key, kiosk, &[punch], Duration::days(2)).await?;
     }
     Ok(recorded)
 }
 
-/// Records punches as a kiosk's batches do, 500 at a time.
+/// Records punches as a kiosk's batches do, 500 at a time, each day's
+/// received `delay` after its last punch (never later than now), as a
+/// kiosk that sent them then would have.
 async fn record(
     db: &crate::db::Db,
     tenant: crate::ids::TenantId,
     key: &LookupKey,
     kiosk: &Paired,
     queue: &[PunchInput],
+    delay: Duration,
 ) -> Result<usize, Failure> {
+    let now = OffsetDateTime::now_utc();
     let mut recorded = 0;
-    for batch in queue.chunks(crate::modules::time_tracking::kiosk::api::MAX_BATCH) {
+    let days = queue.chunk_by(|a, b| a.at.date() == b.at.date());
+    let batches =
+        days.flat_map(|day| day.chunks(crate::modules::time_tracking::kiosk::api::MAX_BATCH));
+    for batch in batches {
+        let received = batch.last().map_or(now, |last| (last.at + delay).min(now));
         let mut scope = for_tenant(db, tenant, Intent::Write).await?;
-        let outcomes = punches::record(&mut scope, key, kiosk, batch).await?;
+        let outcomes = punches::record(&mut scope, key, kiosk, batch, received).await?;
         scope.commit().await?;
         recorded += outcomes
             .iter()

@@ -17,6 +17,7 @@ use tower_sessions::Session;
 
 use super::employees::{self, Employee};
 use super::permissions::TimeAction;
+use super::punches::{self, Kind};
 use super::shifts::api::Range;
 use super::shifts::corrections::{self, CorrectionRequest, Status};
 use super::shifts::{self, Days, Shift, edits};
@@ -368,11 +369,25 @@ struct ReviewPage {
     days: Days,
     shifts: Vec<ShiftView>,
     requests: Vec<CorrectionRequest>,
+    too_old: Vec<TooOldView>,
+    /// [`punches::MAX_AGE`], for the page to say.
+    max_age_days: i64,
     can_edit: bool,
 }
 
-/// What needs a look: flagged shifts (the last two weeks by default) and
-/// open correction requests.
+/// A punch too old to record, on its location's wall clock.
+struct TooOldView {
+    employee_id: EmployeeId,
+    employee: String,
+    location: String,
+    kind: &'static str,
+    day: Date,
+    time: String,
+    received: Date,
+}
+
+/// What needs a look: flagged shifts and punches that arrived too old to
+/// record (the last two weeks by default), and open correction requests.
 async fn review(
     layout: Layout,
     mut t: InTenant,
@@ -395,6 +410,26 @@ async fn review(
         .collect();
     let mut requests = corrections::list(&mut t.scope, Some(Status::Open)).await?;
     requests.retain(|r| readable.contains_key(&r.employee_id));
+    let tenant_zone = dates::zone(&t.tenant.time_zone);
+    let too_old = punches::too_old(&mut t.scope, days, &tenant_zone)
+        .await?
+        .into_iter()
+        .filter_map(|punch| {
+            let zone = places.zone(punch.location_id);
+            Some(TooOldView {
+                employee_id: punch.employee_id,
+                employee: readable.get(&punch.employee_id)?.name.clone(),
+                location: places.name(punch.location_id),
+                kind: match punch.kind {
+                    Kind::In => "Clock-in",
+                    Kind::Out => "Clock-out",
+                },
+                day: dates::local_date(punch.at, &zone),
+                time: dates::clock(punch.at, &zone),
+                received: dates::local_date(punch.received_at, &tenant_zone),
+            })
+        })
+        .collect();
     render(&ReviewPage {
         layout,
         nav: TenantNav::new(&t.tenant, &t.member),
@@ -402,6 +437,8 @@ async fn review(
         days,
         shifts,
         requests,
+        too_old,
+        max_age_days: punches::MAX_AGE.whole_days(),
         can_edit: t.member.authorize(TimeAction::EditShifts).is_ok(),
     })
 }

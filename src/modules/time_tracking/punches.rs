@@ -3,8 +3,9 @@
 //! replays of an offline queue, two tabs at once): the first arrival is
 //! recorded under a unique constraint on (tenant, client id), and every
 //! later one finds that row and gets the same answer, whatever its body.
-//! Refusals (an unknown PIN, a device clock far ahead) are stored the same
-//! way, so a replay can't turn a refused punch into a recorded one.
+//! Refusals (an unknown PIN, a device clock far ahead, a punch too old to
+//! record) are stored the same way, so a replay can't turn a refused punch
+//! into a recorded one.
 
 use serde::{Deserialize, Serialize};
 use time::{Duration, OffsetDateTime};
@@ -14,7 +15,7 @@ use jiff::tz::TimeZone;
 use super::devices::Paired;
 use super::employees::pin;
 use super::settings::{self, Settings};
-use super::shifts::{self, Flag, Recorded};
+use super::shifts::{self, Days, Flag, Recorded};
 use super::{ClientId, DeviceId, EditId, EmployeeId, PunchId, SubjectId, dates, log};
 use crate::api::ErrorDetail;
 use crate::crypto::LookupKey;
@@ -25,6 +26,13 @@ use crate::tenancy::TenantScope;
 /// How far ahead of the server's clock a device's time may be: further is
 /// a wrong clock, refused so it can't record tomorrow's shift today.
 pub const MAX_CLOCK_AHEAD: Duration = Duration::minutes(5);
+
+/// How old a punch may be when it arrives: the longest a kiosk is expected
+/// to wait offline (a fortnight without network, its queue kept in the
+/// tablet). An older punch is not recorded, so a device token can't
+/// rewrite closed weeks, but it is kept, with its employee, for a manager
+/// to add by hand from Review ([`too_old`]).
+pub const MAX_AGE: Duration = Duration::days(14);
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
@@ -85,13 +93,15 @@ pub struct Punch {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Outcome {
     Recorded(Punch),
-    /// Stored with its error code (`unknown_pin`, `clock_ahead`).
+    /// Stored with its error code (`unknown_pin`, `clock_ahead`,
+    /// `too_old`).
     Refused(ErrorDetail),
 }
 
 /// How a refusal is stored: its code, and its message.
 pub const UNKNOWN_PIN: &str = "unknown_pin";
 const CLOCK_AHEAD: &str = "clock_ahead";
+const TOO_OLD: &str = "too_old";
 const RECORDED: &str = "recorded";
 
 type PunchRow = (
@@ -124,11 +134,10 @@ fn outcome(
             message,
         }),
         _ => Outcome::Refused(ErrorDetail {
-            code: if outcome == CLOCK_AHEAD {
-                CLOCK_AHEAD
-            } else {
-                UNKNOWN_PIN
-            },
+            code: [CLOCK_AHEAD, TOO_OLD]
+                .into_iter()
+                .find(|code| *code == outcome)
+                .unwrap_or(UNKNOWN_PIN),
             message,
         }),
     }
@@ -228,8 +237,10 @@ async fn insert(
 }
 
 /// Records punches from one device, in order, in the scope's transaction
-/// (the caller commits). Each result is the punch's first outcome: a
-/// client id seen before is not recorded again.
+/// (the caller commits), as received at `now` (the kiosk endpoints pass
+/// the server's clock; seeding a history passes when the kiosk would have
+/// sent them). Each result is the punch's first outcome: a client id seen
+/// before is not recorded again.
 ///
 /// The tenant's settings row is locked first, so punch writers in a tenant
 /// take their locks in one order (no deadlock between two batches that
@@ -242,11 +253,12 @@ pub async fn record(
     key: &LookupKey,
     device: &Paired,
     punches: &[PunchInput],
+    now: OffsetDateTime,
 ) -> Result<Vec<(Outcome, bool)>, sqlx::Error> {
     let mut head = settings::lock(scope).await?;
     let mut results = Vec::with_capacity(punches.len());
     for punch in punches {
-        results.push(record_one(scope, key, device, &mut head, punch).await?);
+        results.push(record_one(scope, key, device, &mut head, punch, now).await?);
     }
     settings::advance_log(scope, &head).await?;
     Ok(results)
@@ -260,33 +272,42 @@ async fn record_one(
     device: &Paired,
     head: &mut Settings,
     punch: &PunchInput,
+    received_at: OffsetDateTime,
 ) -> Result<(Outcome, bool), sqlx::Error> {
     let id = PunchId::new();
-    let received_at = OffsetDateTime::now_utc();
-    let employee = if punch.at - received_at > MAX_CLOCK_AHEAD {
-        Err(CLOCK_AHEAD)
-    } else if pin::is_well_formed(&punch.pin) {
-        pin::employee_at(scope, key, device.location_id, &punch.pin)
-            .await?
-            .ok_or(UNKNOWN_PIN)
+    let zone = dates::zone(&device.time_zone);
+    let ahead = punch.at - received_at > MAX_CLOCK_AHEAD;
+    let employee = if !ahead && pin::is_well_formed(&punch.pin) {
+        pin::employee_at(scope, key, device.location_id, &punch.pin).await?
     } else {
-        Err(UNKNOWN_PIN)
+        None
     };
     let (outcome, employee_id, message) = match employee {
-        Err(CLOCK_AHEAD) => (
+        None if ahead => (
             CLOCK_AHEAD,
             None,
             "This tablet's clock is ahead of the real time: punches can't be saved until \
              its date and time are set right."
                 .to_owned(),
         ),
-        Err(_) => (
+        None => (
             UNKNOWN_PIN,
             None,
             "Unknown PIN. Try again, or ask your manager.".to_owned(),
         ),
-        Ok((employee_id, name)) => {
-            let zone = dates::zone(&device.time_zone);
+        Some((employee_id, name)) if received_at - punch.at > MAX_AGE => (
+            TOO_OLD,
+            Some(employee_id),
+            format!(
+                "{name}'s clock-{} of {} {} is more than {} days old: it was not recorded, \
+                 and is kept for your manager to add by hand.",
+                punch.kind.as_str(),
+                dates::local_date(punch.at, &zone),
+                dates::clock(punch.at, &zone),
+                MAX_AGE.whole_days()
+            ),
+        ),
+        Some((employee_id, name)) => {
             let mut message = greeting(punch, &name, &zone);
             if punch.kind == Kind::Out {
                 let out = Recorded {
@@ -321,6 +342,70 @@ async fn record_one(
         Some(outcome) => (outcome, true),
         None => (stored(scope, punch.client_id).await?, false),
     })
+}
+
+/// A punch that arrived more than [`MAX_AGE`] after its time: not
+/// recorded, kept for a manager to add by hand.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct TooOld {
+    pub id: PunchId,
+    pub employee_id: EmployeeId,
+    pub location_id: LocationId,
+    pub kind: Kind,
+    /// The device's time of the punch.
+    #[serde(with = "time::serde::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    pub at: OffsetDateTime,
+    /// When it reached the server.
+    #[serde(with = "time::serde::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    pub received_at: OffsetDateTime,
+}
+
+/// The punches refused as too old that arrived on `days` (on the clock of
+/// `zone`), in order of arrival.
+///
+/// # Errors
+/// When the database fails.
+pub async fn too_old(
+    scope: &mut TenantScope,
+    days: Days,
+    zone: &TimeZone,
+) -> Result<Vec<TooOld>, sqlx::Error> {
+    type Row = (
+        PunchId,
+        EmployeeId,
+        LocationId,
+        String,
+        OffsetDateTime,
+        OffsetDateTime,
+    );
+    let tenant = scope.tenant_id();
+    let from = dates::start_of(days.first, zone);
+    let to = dates::start_of(days.last.next_day().unwrap_or(days.last), zone);
+    let rows: Vec<Row> = on_tx!(scope.tx(), |conn| sqlx::query_as(
+        "SELECT id, employee_id, location_id, kind, at, received_at FROM punches \
+         WHERE tenant_id = $1 AND outcome = 'too_old' AND received_at >= $2 AND received_at < $3 \
+         ORDER BY received_at, id"
+    )
+    .bind(tenant)
+    .bind(from)
+    .bind(to)
+    .fetch_all(conn)
+    .await)?;
+    Ok(rows
+        .into_iter()
+        .map(
+            |(id, employee_id, location_id, kind, at, received_at)| TooOld {
+                id,
+                employee_id,
+                location_id,
+                kind: Kind::parse(&kind),
+                at,
+                received_at,
+            },
+        )
+        .collect())
 }
 
 /// A punch an edit adds.

@@ -6,6 +6,7 @@ use std::sync::LazyLock;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
 
 use super::{Kiosk, WrongPins};
 use crate::api::{ErrorBody, ErrorDetail};
@@ -123,7 +124,7 @@ fn respond(outcome: Outcome) -> Response {
     responses(
         (status = 201, body = Punch),
         (status = 401, body = ErrorBody),
-        (status = 422, description = "unknown_pin, clock_ahead (the device's clock is more than 5 minutes ahead), or an invalid body", body = ErrorBody),
+        (status = 422, description = "unknown_pin; clock_ahead (the device's clock is more than 5 minutes ahead); too_old (the punch is more than 14 days old: not recorded, kept for a manager's review); or an invalid body", body = ErrorBody),
         (status = 429, body = ErrorBody),
     ))]
 pub(crate) async fn punch(
@@ -135,7 +136,14 @@ pub(crate) async fn punch(
     if let Some(wait) = WRONG_PINS.wait(kiosk.device.id) {
         return Err(AppError::RateLimited(wait));
     }
-    let mut results = punches::record(&mut kiosk.scope, key, &kiosk.device, &[input]).await?;
+    let mut results = punches::record(
+        &mut kiosk.scope,
+        key,
+        &kiosk.device,
+        &[input],
+        OffsetDateTime::now_utc(),
+    )
+    .await?;
     kiosk.scope.commit().await?;
     let (outcome, fresh) = results
         .pop()
@@ -193,8 +201,10 @@ impl BatchResult {
 }
 
 /// Records up to 500 punches (a kiosk's offline queue), each exactly once,
-/// with a result per punch. The batch as a whole is never refused for one
-/// punch's sake: not for an unknown PIN, nor for one that can't be read.
+/// with a result per punch (each as the single endpoint answers it:
+/// `unknown_pin`, `clock_ahead`, `too_old`). The batch as a whole is never
+/// refused for one punch's sake: not for an unknown PIN, nor for one that
+/// can't be read.
 /// Wrong PINs count as on the single endpoint: past the device's limit,
 /// each remaining punch is answered 429 (`rate_limited`), not recorded, and
 /// is to be sent again later.
@@ -240,6 +250,7 @@ pub(crate) async fn batch(
     // In runs no longer than the wrong PINs the device has left, so the
     // limit falls exactly where the single endpoint's would: punches past
     // it are refused (429) and stay in the kiosk's queue.
+    let now = OffsetDateTime::now_utc();
     let mut recorded = Vec::with_capacity(readable.len());
     while recorded.len() < readable.len() {
         let left = WRONG_PINS.left(kiosk.device.id) as usize;
@@ -258,7 +269,9 @@ pub(crate) async fn batch(
             break;
         }
         let run = &readable[recorded.len()..(recorded.len() + left).min(readable.len())];
-        for (outcome, fresh) in punches::record(&mut kiosk.scope, key, &kiosk.device, run).await? {
+        for (outcome, fresh) in
+            punches::record(&mut kiosk.scope, key, &kiosk.device, run, now).await?
+        {
             count_wrong_pin(&kiosk.device, &outcome, fresh);
             recorded.push((outcome, fresh));
         }

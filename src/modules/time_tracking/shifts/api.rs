@@ -14,6 +14,7 @@ use crate::http::extract::{Json, Path, Query};
 use crate::http::routes::{Access, Routes, get, post};
 use crate::modules::time_tracking::employees;
 use crate::modules::time_tracking::permissions::TimeAction;
+use crate::modules::time_tracking::punches::{self, TooOld};
 use crate::modules::time_tracking::{CorrectionId, EmployeeId, dates, log};
 use crate::tenancy::InTenant;
 use crate::validation::FieldErrors;
@@ -267,11 +268,14 @@ pub struct ReviewQueue {
     pub shifts: Vec<Shift>,
     /// Open correction requests, newest first.
     pub correction_requests: Vec<CorrectionRequest>,
+    /// Punches that arrived on these days more than 14 days after their
+    /// time: not recorded, to be added by an edit if they are right.
+    pub too_old_punches: Vec<TooOld>,
 }
 
-/// What needs a manager's look: flagged shifts on a range of days, and
-/// every open correction request (owners, admins, and managers at their
-/// locations).
+/// What needs a manager's look: flagged shifts on a range of days, punches
+/// that arrived on those days too old to record, and every open correction
+/// request (owners, admins, and managers at their locations).
 #[utoipa::path(get, path = "/api/v1/t/{slug}/review", tag = "time-tracking",
     params(("slug" = String, Path, description = "The tenant's URL slug"), Range),
     responses((status = 200, body = ReviewQueue), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
@@ -287,11 +291,15 @@ pub(crate) async fn review(
     shifts.retain(|s| !s.flags.is_empty() && readable.contains_key(&s.employee_id));
     let mut requests = corrections::list(&mut t.scope, Some(Status::Open)).await?;
     requests.retain(|r| readable.contains_key(&r.employee_id));
+    let zone = dates::zone(&t.tenant.time_zone);
+    let mut too_old = punches::too_old(&mut t.scope, days, &zone).await?;
+    too_old.retain(|p| readable.contains_key(&p.employee_id));
     Ok(Json(ReviewQueue {
         from: days.first,
         to: days.last,
         shifts,
         correction_requests: requests,
+        too_old_punches: too_old,
     }))
 }
 

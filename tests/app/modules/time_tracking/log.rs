@@ -4,7 +4,7 @@
 
 use serde_json::{Value, json};
 
-use super::{edit, hire, paired_kiosk, punch, send};
+use super::{edit, hire, paired_kiosk, punch, recent, send};
 use crate::fixtures::TenantFixture;
 use crate::startup::command;
 use crate::support::{TestApp, each_backend};
@@ -16,13 +16,13 @@ async fn a_day_with_an_edit(app: &TestApp, f: &TenantFixture) -> String {
     let (_, first) = send(
         app,
         &token,
-        &punch(&maria.pin, "in", "2026-11-20T07:00:00Z"),
+        &punch(&maria.pin, "in", &recent("2026-11-20T07:00:00Z")),
     )
     .await;
     send(
         app,
         &token,
-        &punch(&maria.pin, "out", "2026-11-20T15:00:00Z"),
+        &punch(&maria.pin, "out", &recent("2026-11-20T15:00:00Z")),
     )
     .await;
     let (status, body) = edit(
@@ -30,8 +30,8 @@ async fn a_day_with_an_edit(app: &TestApp, f: &TenantFixture) -> String {
         f,
         f.owner,
         &json!({
-            "action": "correct", "shift_id": first["id"], "start": "2026-11-20T06:30:00Z",
-            "end": "2026-11-20T15:00:00Z", "reason": "Started early.",
+            "action": "correct", "shift_id": first["id"], "start": &recent("2026-11-20T06:30:00Z"),
+            "end": &recent("2026-11-20T15:00:00Z"), "reason": "Started early.",
         }),
     )
     .await;

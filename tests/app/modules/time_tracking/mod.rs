@@ -242,6 +242,39 @@ pub async fn shifts_of(
     .await
 }
 
+/// How many weeks after the week the tests are written in (Monday 16 to
+/// Sunday 22 November 2026, in Madrid) the last complete week begins.
+static WEEKS_LATER: std::sync::LazyLock<i64> = std::sync::LazyLock::new(|| {
+    let today = jiff::Zoned::now().in_tz(MADRID).expect("Madrid").date();
+    let this_monday = today - jiff::Span::new().days(today.weekday().to_monday_zero_offset());
+    let written = jiff::civil::date(2026, 11, 16);
+    i64::from((this_monday - written).get_days()) / 7 - 1
+});
+
+const MADRID: &str = "Europe/Madrid";
+
+/// An instant the tests write in November 2026 (RFC 3339), moved by whole
+/// weeks into the last complete week, on the same weekday and the same
+/// wall-clock time in Madrid; as the API writes instants (UTC). Kiosks
+/// can't record punches older than 14 days, and this way the local times
+/// and durations the tests expect stay as written.
+pub fn recent(at: &str) -> String {
+    let written: jiff::Timestamp = at.parse().expect("an RFC 3339 instant");
+    let moved = written
+        .in_tz(MADRID)
+        .expect("Madrid")
+        .checked_add(jiff::Span::new().weeks(*WEEKS_LATER))
+        .expect("a date");
+    moved.timestamp().to_string()
+}
+
+/// A day the tests write in November 2026 (`YYYY-MM-DD`), moved as
+/// [`recent`] moves instants.
+pub fn recent_day(day: &str) -> String {
+    let written: jiff::civil::Date = day.parse().expect("a date");
+    (written + jiff::Span::new().weeks(*WEEKS_LATER)).to_string()
+}
+
 pub fn punch(pin: &str, kind: &str, at: &str) -> Value {
     json!({"client_id": uuid::Uuid::now_v7(), "pin": pin, "kind": kind, "at": at})
 }

@@ -4,7 +4,7 @@ use std::collections::HashSet;
 
 use serde_json::{Value, json};
 
-use super::{hire, paired_kiosk, punch, send};
+use super::{hire, page, paired_kiosk, punch, recent, send};
 use crate::accounts::count;
 use crate::fixtures::TenantFixture;
 use crate::support::{TestApp, each_backend};
@@ -15,7 +15,7 @@ async fn one_client_id_sent_ten_times_in_a_row_and_ten_at_once_is_one_punch() {
         let f = TenantFixture::create(&app.db, "cafe").await;
         let maria = hire(&app, &f, "Maria", 0).await;
         let (_, token) = paired_kiosk(&app, &f, 0).await;
-        let body = punch(&maria.pin, "in", "2026-11-20T08:02:00+01:00");
+        let body = punch(&maria.pin, "in", &recent("2026-11-20T08:02:00+01:00"));
         let first = send(&app, &token, &body).await;
         assert_eq!(first.0, 201, "{first:?}");
         assert_eq!(
@@ -25,7 +25,7 @@ async fn one_client_id_sent_ten_times_in_a_row_and_ten_at_once_is_one_punch() {
         for _ in 0..9 {
             assert_eq!(send(&app, &token, &body).await, first);
         }
-        let concurrent = punch(&maria.pin, "out", "2026-11-20T16:00:00Z");
+        let concurrent = punch(&maria.pin, "out", &recent("2026-11-20T16:00:00Z"));
         let answers = send_concurrently(&app, &token, &concurrent, 10).await;
         assert!(answers.iter().all(|a| *a == answers[0]), "{answers:?}");
         assert_eq!(answers[0].0, 201);
@@ -64,7 +64,7 @@ async fn refusals_are_stored_answers_and_a_batch_is_never_refused_whole() {
         let maria = hire(&app, &f, "Maria", 0).await;
         let (_, token) = paired_kiosk(&app, &f, 0).await;
         let wrong = if maria.pin == "0000" { "0001" } else { "0000" };
-        let unknown = punch(wrong, "in", "2026-11-20T08:00:00Z");
+        let unknown = punch(wrong, "in", &recent("2026-11-20T08:00:00Z"));
         let answer = send(&app, &token, &unknown).await;
         assert_eq!(answer.0, 422);
         assert_eq!(answer.1["error"]["code"], "unknown_pin");
@@ -77,11 +77,11 @@ async fn refusals_are_stored_answers_and_a_batch_is_never_refused_whole() {
         assert_eq!(future.0, 422);
         assert_eq!(future.1["error"]["code"], "clock_ahead");
 
-        let good = punch(&maria.pin, "in", "2026-11-20T08:01:00Z");
+        let good = punch(&maria.pin, "in", &recent("2026-11-20T08:01:00Z"));
         let batch = json!({"punches": [
             good,
-            {"client_id": uuid::Uuid::now_v7(), "pin": maria.pin, "kind": "sideways", "at": "2026-11-20T08:02:00Z"},
-            punch(wrong, "out", "2026-11-20T08:03:00Z"),
+            {"client_id": uuid::Uuid::now_v7(), "pin": maria.pin, "kind": "sideways", "at": &recent("2026-11-20T08:02:00Z")},
+            punch(wrong, "out", &recent("2026-11-20T08:03:00Z")),
             unknown,
         ]});
         let response = app
@@ -109,6 +109,110 @@ async fn refusals_are_stored_answers_and_a_batch_is_never_refused_whole() {
     .await;
 }
 
+/// A kiosk can't record a punch far in the past: past the offline queue's
+/// 14 days it is refused (`too_old`), on both endpoints and on every
+/// replay, and kept with its employee for a manager on Review.
+#[tokio::test]
+async fn a_punch_older_than_fourteen_days_is_refused_and_kept_for_review() {
+    each_backend(|app| async move {
+        let f = TenantFixture::create(&app.db, "cafe").await;
+        let maria = hire(&app, &f, "Maria", 0).await;
+        let (_, token) = paired_kiosk(&app, &f, 0).await;
+        let days_ago = |days: i64| {
+            (time::OffsetDateTime::now_utc() - time::Duration::days(days))
+                .replace_nanosecond(0)
+                .unwrap()
+                .format(&time::format_description::well_known::Rfc3339)
+                .unwrap()
+        };
+        let old = punch(&maria.pin, "in", &days_ago(15));
+        let refused = send(&app, &token, &old).await;
+        assert_eq!(refused.0, 422, "{refused:?}");
+        assert_eq!(refused.1["error"]["code"], "too_old");
+        let message = refused.1["error"]["message"].as_str().unwrap();
+        assert!(
+            message.contains("Maria") && message.contains("more than 14 days old"),
+            "{message}"
+        );
+        assert_eq!(
+            send(&app, &token, &old).await,
+            refused,
+            "a replay answers the same"
+        );
+        let wrong = if maria.pin == "0000" { "0001" } else { "0000" };
+        let guess = send(&app, &token, &punch(wrong, "in", &days_ago(15))).await;
+        assert_eq!(
+            guess.1["error"]["code"], "unknown_pin",
+            "no employee, nothing to keep"
+        );
+
+        let inside = send(&app, &token, &punch(&maria.pin, "out", &days_ago(13))).await;
+        assert_eq!(inside.0, 201, "13 days old is recorded: {inside:?}");
+        let queued = json!({"punches": [
+            punch(&maria.pin, "out", &days_ago(40)),
+            punch(&maria.pin, "in", &days_ago(1)),
+        ]});
+        let response = app
+            .client
+            .post(app.url("/api/v1/kiosk/punches/batch"))
+            .bearer_auth(&token)
+            .json(&queued)
+            .send()
+            .await
+            .unwrap();
+        let results: Value = response.json().await.unwrap();
+        let answers: Vec<(u64, &str)> = results["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| {
+                (
+                    r["status"].as_u64().unwrap(),
+                    r["error"]["code"].as_str().unwrap_or(""),
+                )
+            })
+            .collect();
+        assert_eq!(answers, [(422, "too_old"), (201, "")]);
+        assert_eq!(
+            count(&app, "time_log").await,
+            2,
+            "only the recorded punches"
+        );
+
+        // Kept for the manager: in the review queue of the day they
+        // arrived, with the employee and the punch's own time.
+        let manager = app.client_for(f.manager).await;
+        let review = app
+            .get_json(&manager, &format!("/api/v1/t/{}/review", f.slug))
+            .await;
+        let kept = review["too_old_punches"].as_array().unwrap();
+        let kept: Vec<(&str, &str)> = kept
+            .iter()
+            .map(|p| {
+                assert_eq!(p["employee_id"], maria.id);
+                (p["kind"].as_str().unwrap(), p["at"].as_str().unwrap())
+            })
+            .collect();
+        assert_eq!(
+            kept,
+            [
+                ("in", old["at"].as_str().unwrap()),
+                ("out", queued["punches"][0]["at"].as_str().unwrap())
+            ]
+        );
+        let (_, review) = page(&app, &manager, &format!("/t/{}/time/review", f.slug)).await;
+        let section = review
+            .split("Punches too old to record")
+            .nth(1)
+            .expect("the section");
+        assert!(
+            section.contains("Maria") && section.contains("Clock-out"),
+            "{section}"
+        );
+    })
+    .await;
+}
+
 #[tokio::test]
 async fn wrong_pins_on_the_single_endpoint_are_limited_per_device() {
     each_backend(|app| async move {
@@ -120,16 +224,20 @@ async fn wrong_pins_on_the_single_endpoint_are_limited_per_device() {
         let mut statuses = HashSet::new();
         for _ in 0..12 {
             statuses.insert(
-                send(&app, &token, &punch(wrong, "in", "2026-11-20T08:00:00Z"))
-                    .await
-                    .0,
+                send(
+                    &app,
+                    &token,
+                    &punch(wrong, "in", &recent("2026-11-20T08:00:00Z")),
+                )
+                .await
+                .0,
             );
         }
         assert_eq!(statuses, HashSet::from([422, 429]));
         let limited = send(
             &app,
             &token,
-            &punch(&maria.pin, "in", "2026-11-20T08:00:00Z"),
+            &punch(&maria.pin, "in", &recent("2026-11-20T08:00:00Z")),
         )
         .await;
         assert_eq!(
@@ -139,7 +247,7 @@ async fn wrong_pins_on_the_single_endpoint_are_limited_per_device() {
         let other = send(
             &app,
             &other_token,
-            &punch(&maria.pin, "in", "2026-11-20T08:00:00Z"),
+            &punch(&maria.pin, "in", &recent("2026-11-20T08:00:00Z")),
         )
         .await;
         assert_eq!(other.0, 201, "another device is not limited");
@@ -164,9 +272,9 @@ async fn wrong_pins_in_a_batch_are_limited_as_on_the_single_endpoint() {
             .collect();
         let mut punches: Vec<Value> = guesses
             .iter()
-            .map(|pin| punch(pin, "in", "2026-11-20T08:00:00Z"))
+            .map(|pin| punch(pin, "in", &recent("2026-11-20T08:00:00Z")))
             .collect();
-        let right = punch(&maria.pin, "in", "2026-11-20T08:05:00Z");
+        let right = punch(&maria.pin, "in", &recent("2026-11-20T08:05:00Z"));
         punches.push(right.clone());
         let response = app
             .client
@@ -231,7 +339,7 @@ async fn a_device_punches_only_for_its_own_location_and_tenant() {
         let at_second = hire(&app, &a, "Jon", 1).await;
         let in_b = hire(&app, &b, "Ana", 0).await;
         let (device, token) = paired_kiosk(&app, &a, 0).await;
-        let at = "2026-11-20T08:00:00Z";
+        let at = &recent("2026-11-20T08:00:00Z");
         assert_eq!(
             send(&app, &token, &punch(&at_first.pin, "in", at)).await.0,
             201
@@ -301,15 +409,19 @@ async fn pins_are_four_digits_unique_at_a_location_and_reissued_on_request() {
             let old = send(
                 &app,
                 &token,
-                &punch(&maria.pin, "in", "2026-11-20T08:00:00Z"),
+                &punch(&maria.pin, "in", &recent("2026-11-20T08:00:00Z")),
             )
             .await;
             assert_eq!(old.0, 422, "the old PIN stopped working");
         }
         assert_eq!(
-            send(&app, &token, &punch(new_pin, "in", "2026-11-20T08:00:00Z"))
-                .await
-                .0,
+            send(
+                &app,
+                &token,
+                &punch(new_pin, "in", &recent("2026-11-20T08:00:00Z"))
+            )
+            .await
+            .0,
             201
         );
         let stored: Vec<String> = app::on_backend!(&app.db, |pool| sqlx::query_scalar(

@@ -5,7 +5,7 @@
 
 use serde_json::{Value, json};
 
-use super::{hire, hire_linked, page, paired_kiosk, punch, send};
+use super::{hire, hire_linked, page, paired_kiosk, punch, recent, recent_day, send};
 use crate::fixtures::TenantFixture;
 use crate::support::{TestApp, each_backend};
 
@@ -47,10 +47,10 @@ async fn an_employee_downloads_their_own_records_and_no_one_elses() {
         // kiosk sends UTC; Madrid is an hour ahead in November).
         let (_, token) = paired_kiosk(&app, &f, 0).await;
         for (kind, at) in [
-            ("in", "2026-11-19T08:00:00Z"),
-            ("out", "2026-11-19T16:30:00Z"),
-            ("in", "2026-11-20T22:00:00Z"),
-            ("out", "2026-11-21T06:00:00Z"),
+            ("in", &recent("2026-11-19T08:00:00Z")),
+            ("out", &recent("2026-11-19T16:30:00Z")),
+            ("in", &recent("2026-11-20T22:00:00Z")),
+            ("out", &recent("2026-11-21T06:00:00Z")),
         ] {
             let (status, body) = send(&app, &token, &punch(&maria.pin, kind, at)).await;
             assert_eq!(status, 201, "{body}");
@@ -59,7 +59,7 @@ async fn an_employee_downloads_their_own_records_and_no_one_elses() {
             .post_json(
                 &owner,
                 &format!("/api/v1/t/{slug}/absences"),
-                &json!({"employee_id": maria.id, "day": "2026-11-18", "kind": "vacation",
+                &json!({"employee_id": maria.id, "day": recent_day("2026-11-18"), "kind": "vacation",
                         "minutes": 480, "note": "Family trip"}),
             )
             .await;
@@ -72,23 +72,24 @@ async fn an_employee_downloads_their_own_records_and_no_one_elses() {
                     "/api/v1/t/{slug}/employees/{}/correction-requests",
                     maria.id
                 ),
-                &json!({"day": "2026-11-19", "message": "I left at 17:45."}),
+                &json!({"day": recent_day("2026-11-19"), "message": "I left at 17:45."}),
             )
             .await;
         assert_eq!(asked.status(), 201);
 
-        // Everything, as JSON, for November.
+        // Everything, as JSON, for the week.
         let records = format!("/api/v1/t/{slug}/employees/{}/records", maria.id);
+        let (monday, sunday) = (recent_day("2026-11-16"), recent_day("2026-11-22"));
         let (status, headers, body) = download(
             &app,
             f.staff,
-            &format!("{records}?from=2026-11-01&to=2026-11-30"),
+            &format!("{records}?from={monday}&to={sunday}"),
         )
         .await;
         assert_eq!(status, 200, "{body}");
         assert_eq!(
             headers["content-disposition"],
-            "attachment; filename=\"records-E-Maria-2026-11-01-2026-11-30.json\""
+            format!("attachment; filename=\"records-E-Maria-{monday}-{sunday}.json\"")
         );
         let json: Value = serde_json::from_str(&body).unwrap();
         assert_eq!(json["employer"], "cafe Ltd");
@@ -112,11 +113,11 @@ async fn an_employee_downloads_their_own_records_and_no_one_elses() {
         assert_eq!(
             shifts,
             [
-                ("2026-11-19", "09:00", "17:30", 510),
-                ("2026-11-20", "23:00", "07:00", 480)
+                (recent_day("2026-11-19").as_str(), "09:00", "17:30", 510),
+                (recent_day("2026-11-20").as_str(), "23:00", "07:00", 480)
             ]
         );
-        assert_eq!(json["shifts"][0]["start"], "2026-11-19T08:00:00Z");
+        assert_eq!(json["shifts"][0]["start"], recent("2026-11-19T08:00:00Z"));
         assert_eq!(json["worked_minutes"], 990);
         assert_eq!(json["absences"][0]["kind"], "vacation");
         assert_eq!(json["absences"][0]["note"], "Family trip");
@@ -130,17 +131,22 @@ async fn an_employee_downloads_their_own_records_and_no_one_elses() {
         let (status, headers, csv) = download(
             &app,
             f.staff,
-            &format!("{records}.csv?from=2026-11-01&to=2026-11-30"),
+            &format!("{records}.csv?from={monday}&to={sunday}"),
         )
         .await;
         assert_eq!(status, 200, "{csv}");
         assert_eq!(headers["content-type"], "text/csv; charset=utf-8");
         assert_eq!(
             csv,
-            "date,record,location,start,end,minutes,flags,edited,note\n\
-             2026-11-18,vacation,,,,480,,,Family trip\n\
-             2026-11-19,shift,cafe Centre,09:00,17:30,510,,no,\n\
-             2026-11-20,shift,cafe Centre,23:00,07:00,480,,no,\n"
+            format!(
+                "date,record,location,start,end,minutes,flags,edited,note\n\
+                 {},vacation,,,,480,,,Family trip\n\
+                 {},shift,cafe Centre,09:00,17:30,510,,no,\n\
+                 {},shift,cafe Centre,23:00,07:00,480,,no,\n",
+                recent_day("2026-11-18"),
+                recent_day("2026-11-19"),
+                recent_day("2026-11-20")
+            )
         );
 
         // By default, everything since the hire date; a period that starts
@@ -150,7 +156,7 @@ async fn an_employee_downloads_their_own_records_and_no_one_elses() {
         let all: Value = serde_json::from_str(&body).unwrap();
         assert_eq!(all["from"], "2026-01-05");
         assert_eq!(all["shifts"].as_array().unwrap().len(), 2);
-        let (_, _, body) = download(&app, f.staff, &format!("{records}?from=2026-11-21")).await;
+        let (_, _, body) = download(&app, f.staff, &format!("{records}?from={}", recent_day("2026-11-21"))).await;
         let later: Value = serde_json::from_str(&body).unwrap();
         assert_eq!(later["shifts"], json!([]));
         assert_eq!(later["absences"], json!([]));
@@ -173,15 +179,16 @@ async fn an_employee_downloads_their_own_records_and_no_one_elses() {
             &app,
             &staff,
             &format!(
-                "/t/{slug}/employees/{}?period=week&day=2026-11-18",
-                maria.id
+                "/t/{slug}/employees/{}?period=week&day={}",
+                maria.id,
+                recent_day("2026-11-18")
             ),
         )
         .await;
         assert_eq!(status, 200);
         assert!(sheet.contains("Download my records"), "{sheet}");
         assert!(sheet.contains(&format!(
-            "href=\"{records}.csv?from=2026-11-16&amp;to=2026-11-22\""
+            "href=\"{records}.csv?from={monday}&amp;to={sunday}\""
         )));
         assert!(sheet.contains("Vacation · 8 h 0 min"), "{sheet}");
     })

@@ -3,7 +3,7 @@
 
 use serde_json::{Value, json};
 
-use super::{edit, hire, hire_linked, paired_kiosk, punch, send, shifts_of};
+use super::{edit, hire, hire_linked, paired_kiosk, punch, recent, recent_day, send, shifts_of};
 use crate::accounts::count;
 use crate::fixtures::TenantFixture;
 use crate::support::{TestApp, each_backend};
@@ -34,14 +34,16 @@ async fn shifts_are_derived_with_overnight_cap_and_anomalies_flagged_never_dropp
         let f = TenantFixture::create(&app.db, "cafe").await;
         let maria = hire(&app, &f, "Maria", 0).await;
         let (_, token) = paired_kiosk(&app, &f, 0).await;
-        // Madrid is UTC+1 in November.
+        // Madrid is UTC+1 in November. The night is Friday's, not
+        // Saturday's: `recent` keeps wall-clock times, and a Saturday night
+        // can hold a clock change.
         let day = punches(
             &app,
             &token,
             &maria.pin,
             &[
-                ("in", "2026-11-20T07:02:00Z"),
-                ("out", "2026-11-20T15:00:00Z"),
+                ("in", &recent("2026-11-19T07:02:00Z")),
+                ("out", &recent("2026-11-19T15:00:00Z")),
             ],
         )
         .await;
@@ -54,8 +56,8 @@ async fn shifts_are_derived_with_overnight_cap_and_anomalies_flagged_never_dropp
             &token,
             &maria.pin,
             &[
-                ("in", "2026-11-21T21:00:00Z"),
-                ("out", "2026-11-22T05:30:00Z"),
+                ("in", &recent("2026-11-20T21:00:00Z")),
+                ("out", &recent("2026-11-21T05:30:00Z")),
             ],
         )
         .await;
@@ -63,22 +65,38 @@ async fn shifts_are_derived_with_overnight_cap_and_anomalies_flagged_never_dropp
             night[1]["message"], "Clocked out 06:30 — Maria · 8 h 30 min today",
             "an overnight shift counts on the day it began"
         );
-        let weekend = shifts_of(&app, &f, f.owner, &maria.id, "2026-11-20", "2026-11-22").await;
-        let minutes: Vec<i64> = weekend["shifts"]
+        let days = shifts_of(
+            &app,
+            &f,
+            f.owner,
+            &maria.id,
+            &recent_day("2026-11-19"),
+            &recent_day("2026-11-21"),
+        )
+        .await;
+        let minutes: Vec<i64> = days["shifts"]
             .as_array()
             .unwrap()
             .iter()
             .map(|s| s["minutes"].as_i64().unwrap())
             .collect();
         assert_eq!(minutes, [478, 510], "the overnight shift is one shift");
-        assert_eq!(weekend["total_minutes"], 988);
+        assert_eq!(days["total_minutes"], 988);
         assert_eq!(
-            weekend["shifts"][0]["id"], day[0]["id"],
+            days["shifts"][0]["id"], day[0]["id"],
             "a shift is named by its first punch"
         );
-        let sunday = shifts_of(&app, &f, f.owner, &maria.id, "2026-11-22", "2026-11-22").await;
+        let saturday = shifts_of(
+            &app,
+            &f,
+            f.owner,
+            &maria.id,
+            &recent_day("2026-11-21"),
+            &recent_day("2026-11-21"),
+        )
+        .await;
         assert_eq!(
-            sunday["shifts"],
+            saturday["shifts"],
             json!([]),
             "it is not counted again on the day it ended"
         );
@@ -87,7 +105,13 @@ async fn shifts_are_derived_with_overnight_cap_and_anomalies_flagged_never_dropp
         // clock-out, a double clock-in, then punches that an offline kiosk
         // kept and sent after later ones.
         let jon = hire(&app, &f, "Jon", 0).await;
-        let orphan = punches(&app, &token, &jon.pin, &[("out", "2026-11-16T15:00:00Z")]).await;
+        let orphan = punches(
+            &app,
+            &token,
+            &jon.pin,
+            &[("out", &recent("2026-11-16T15:00:00Z"))],
+        )
+        .await;
         assert_eq!(
             orphan[0]["message"],
             "Clocked out 16:00 — Jon · no clock-in found: your manager will check it"
@@ -97,17 +121,17 @@ async fn shifts_are_derived_with_overnight_cap_and_anomalies_flagged_never_dropp
             &token,
             &jon.pin,
             &[
-                ("in", "2026-11-18T07:00:00Z"),
-                ("in", "2026-11-19T07:00:00Z"),
-                ("in", "2026-11-19T07:01:00Z"),
-                ("out", "2026-11-19T15:00:00Z"),
+                ("in", &recent("2026-11-18T07:00:00Z")),
+                ("in", &recent("2026-11-19T07:00:00Z")),
+                ("in", &recent("2026-11-19T07:01:00Z")),
+                ("out", &recent("2026-11-19T15:00:00Z")),
             ],
         )
         .await;
         let (_, offline_token) = paired_kiosk(&app, &f, 0).await;
         let late = json!({"punches": [
-            punch(&jon.pin, "in", "2026-11-17T07:00:00Z"),
-            punch(&jon.pin, "out", "2026-11-17T15:00:00Z"),
+            punch(&jon.pin, "in", &recent("2026-11-17T07:00:00Z")),
+            punch(&jon.pin, "out", &recent("2026-11-17T15:00:00Z")),
         ]});
         let synced = app
             .client
@@ -118,7 +142,15 @@ async fn shifts_are_derived_with_overnight_cap_and_anomalies_flagged_never_dropp
             .await
             .unwrap();
         assert_eq!(synced.status(), 200);
-        let week = shifts_of(&app, &f, f.manager, &jon.id, "2026-11-16", "2026-11-19").await;
+        let week = shifts_of(
+            &app,
+            &f,
+            f.manager,
+            &jon.id,
+            &recent_day("2026-11-16"),
+            &recent_day("2026-11-19"),
+        )
+        .await;
         let shifts = week["shifts"].as_array().unwrap();
         let seen: Vec<(Vec<&str>, i64)> = shifts
             .iter()
@@ -135,7 +167,8 @@ async fn shifts_are_derived_with_overnight_cap_and_anomalies_flagged_never_dropp
         );
         assert_eq!(shifts[0]["start"], Value::Null);
         assert_eq!(
-            shifts[2]["end"], "2026-11-18T19:00:00Z",
+            shifts[2]["end"],
+            recent("2026-11-18T19:00:00Z"),
             "closed at the 12-hour cap"
         );
         assert_eq!(
@@ -148,7 +181,12 @@ async fn shifts_are_derived_with_overnight_cap_and_anomalies_flagged_never_dropp
         let queue = app
             .get_json(
                 &manager,
-                &format!("/api/v1/t/{}/review?from=2026-11-16&to=2026-11-22", f.slug),
+                &format!(
+                    "/api/v1/t/{}/review?from={}&to={}",
+                    f.slug,
+                    recent_day("2026-11-16"),
+                    recent_day("2026-11-22")
+                ),
             )
             .await;
         assert_eq!(queue["shifts"].as_array().unwrap().len(), 4, "{queue}");
@@ -176,8 +214,8 @@ async fn edits_keep_before_and_after_with_a_reason_and_never_overwrite() {
             &token,
             &maria.pin,
             &[
-                ("in", "2026-11-20T07:00:00Z"),
-                ("out", "2026-11-20T15:00:00Z"),
+                ("in", &recent("2026-11-20T07:00:00Z")),
+                ("out", &recent("2026-11-20T15:00:00Z")),
             ],
         )
         .await;
@@ -189,7 +227,7 @@ async fn edits_keep_before_and_after_with_a_reason_and_never_overwrite() {
             f.manager,
             &json!({
                 "action": "correct", "shift_id": shift,
-                "start": "2026-11-20T06:30:00Z", "end": "2026-11-20T15:00:00Z", "reason": "  ",
+                "start": &recent("2026-11-20T06:30:00Z"), "end": &recent("2026-11-20T15:00:00Z"), "reason": "  ",
             }),
         )
         .await;
@@ -208,21 +246,21 @@ async fn edits_keep_before_and_after_with_a_reason_and_never_overwrite() {
             f.manager,
             &json!({
                 "action": "correct", "shift_id": shift,
-                "start": "2026-11-20T06:30:00Z", "end": "2026-11-20T15:00:00Z",
+                "start": &recent("2026-11-20T06:30:00Z"), "end": &recent("2026-11-20T15:00:00Z"),
                 "reason": "Started early for the delivery.",
             }),
         )
         .await;
         assert_eq!(status, 201, "{corrected}");
         assert_eq!(corrected["action"], "correct");
-        assert_eq!(corrected["before"]["start"], "2026-11-20T07:00:00Z");
+        assert_eq!(corrected["before"]["start"], recent("2026-11-20T07:00:00Z"));
         assert_eq!(corrected["before"]["minutes"], 480);
-        assert_eq!(corrected["after"]["start"], "2026-11-20T06:30:00Z");
+        assert_eq!(corrected["after"]["start"], recent("2026-11-20T06:30:00Z"));
         assert_eq!(corrected["after"]["minutes"], 510);
         assert_eq!(corrected["editor_email"], "manager@cafe.test");
         assert_eq!(corrected["reason"], "Started early for the delivery.");
 
-        let now = shifts_of(&app, &f, f.owner, &maria.id, "2026-11-20", "2026-11-20").await;
+        let now = shifts_of(&app, &f, f.owner, &maria.id, &recent_day("2026-11-20"), &recent_day("2026-11-20")).await;
         assert_eq!(now["shifts"].as_array().unwrap().len(), 1);
         assert_eq!(now["shifts"][0]["minutes"], 510);
         assert_eq!(now["shifts"][0]["edited"], true);
@@ -249,7 +287,7 @@ async fn edits_keep_before_and_after_with_a_reason_and_never_overwrite() {
             &app,
             &f,
             f.owner,
-            &add("2026-11-20T05:00:00Z", "2026-11-20T07:00:00Z"),
+            &add(&recent("2026-11-20T05:00:00Z"), &recent("2026-11-20T07:00:00Z")),
         )
         .await;
         assert_eq!(status, 409, "{body}");
@@ -257,7 +295,7 @@ async fn edits_keep_before_and_after_with_a_reason_and_never_overwrite() {
             &app,
             &f,
             f.owner,
-            &add("2026-11-19T05:00:00Z", "2026-11-19T18:00:00Z"),
+            &add(&recent("2026-11-19T05:00:00Z"), &recent("2026-11-19T18:00:00Z")),
         )
         .await;
         assert_eq!(status, 422, "longer than the cap: {body}");
@@ -272,12 +310,12 @@ async fn edits_keep_before_and_after_with_a_reason_and_never_overwrite() {
             &app,
             &f,
             f.owner,
-            &add("2026-11-19T07:00:00Z", "2026-11-19T15:00:00Z"),
+            &add(&recent("2026-11-19T07:00:00Z"), &recent("2026-11-19T15:00:00Z")),
         )
         .await;
         assert_eq!(status, 201, "{added}");
         assert_eq!(added["before"], Value::Null);
-        let thursday = shifts_of(&app, &f, f.owner, &maria.id, "2026-11-19", "2026-11-19").await;
+        let thursday = shifts_of(&app, &f, f.owner, &maria.id, &recent_day("2026-11-19"), &recent_day("2026-11-19")).await;
         let added_shift = thursday["shifts"][0]["id"].clone();
         let (status, deleted) = edit(
             &app,
@@ -291,7 +329,7 @@ async fn edits_keep_before_and_after_with_a_reason_and_never_overwrite() {
         assert_eq!(status, 201, "{deleted}");
         assert_eq!(deleted["after"], Value::Null);
         assert_eq!(deleted["before"]["minutes"], 480);
-        let thursday = shifts_of(&app, &f, f.owner, &maria.id, "2026-11-19", "2026-11-19").await;
+        let thursday = shifts_of(&app, &f, f.owner, &maria.id, &recent_day("2026-11-19"), &recent_day("2026-11-19")).await;
         assert_eq!(thursday["shifts"], json!([]));
 
         let owner = app.client_for(f.owner).await;
@@ -324,11 +362,11 @@ async fn staff_see_their_own_records_and_request_corrections_they_cannot_make() 
         let jon = hire(&app, &f, "Jon", 0).await;
         let (_, token) = paired_kiosk(&app, &f, 0).await;
         let day = punches(&app, &token, &maria.pin, &[
-            ("in", "2026-11-20T07:00:00Z"),
-            ("out", "2026-11-20T15:00:00Z"),
+            ("in", &recent("2026-11-20T07:00:00Z")),
+            ("out", &recent("2026-11-20T15:00:00Z")),
         ])
         .await;
-        let own = shifts_of(&app, &f, f.staff, &maria.id, "2026-11-20", "2026-11-20").await;
+        let own = shifts_of(&app, &f, f.staff, &maria.id, &recent_day("2026-11-20"), &recent_day("2026-11-20")).await;
         assert_eq!(own["shifts"].as_array().unwrap().len(), 1);
         let staff = app.client_for(f.staff).await;
         let others = staff
@@ -348,27 +386,27 @@ async fn staff_see_their_own_records_and_request_corrections_they_cannot_make() 
         };
         let (status, wrong_shift) = request(&maria.id, json!({"shift_id": day[0]["id"], "message": "I started at 07:30."})).await;
         assert_eq!(status, 201, "{wrong_shift}");
-        assert_eq!((wrong_shift["status"].as_str(), wrong_shift["day"].as_str()), (Some("open"), Some("2026-11-20")));
-        let (status, missing) = request(&maria.id, json!({"day": "2026-11-19", "message": "The tablet was off all day."})).await;
+        assert_eq!((wrong_shift["status"].as_str(), wrong_shift["day"].as_str()), (Some("open"), Some(recent_day("2026-11-20").as_str())));
+        let (status, missing) = request(&maria.id, json!({"day": recent_day("2026-11-19"), "message": "The tablet was off all day."})).await;
         assert_eq!(status, 201, "{missing}");
         assert_eq!(request(&maria.id, json!({"message": "Something"})).await.0, 422, "which day?");
-        assert_eq!(request(&jon.id, json!({"day": "2026-11-19", "message": "Not mine"})).await.0, 403);
+        assert_eq!(request(&jon.id, json!({"day": recent_day("2026-11-19"), "message": "Not mine"})).await.0, 403);
 
         let manager = app.client_for(f.manager).await;
-        let queue = app.get_json(&manager, &format!("/api/v1/t/{}/review?from=2026-11-19&to=2026-11-20", f.slug)).await;
+        let queue = app.get_json(&manager, &format!("/api/v1/t/{}/review?from={}&to={}", f.slug, recent_day("2026-11-19"), recent_day("2026-11-20"))).await;
         assert_eq!(queue["correction_requests"].as_array().unwrap().len(), 2);
         let mine = app.get_json(&staff, &format!("/api/v1/t/{}/correction-requests", f.slug)).await;
         assert_eq!(mine.as_array().unwrap().len(), 2, "staff see their own requests");
 
         let answer = json!({
-            "action": "correct", "shift_id": day[0]["id"], "start": "2026-11-20T06:30:00Z",
-            "end": "2026-11-20T15:00:00Z", "reason": "As Maria asked.", "correction_request_id": wrong_shift["id"],
+            "action": "correct", "shift_id": day[0]["id"], "start": &recent("2026-11-20T06:30:00Z"),
+            "end": &recent("2026-11-20T15:00:00Z"), "reason": "As Maria asked.", "correction_request_id": wrong_shift["id"],
         });
         let (status, body) = edit(&app, &f, f.manager, &answer).await;
         assert_eq!(status, 201, "{body}");
         let (status, _) = edit(&app, &f, f.manager, &json!({
-            "action": "add", "employee_id": maria.id, "location_id": f.locations[0], "start": "2026-11-19T07:00:00Z",
-            "end": "2026-11-19T15:00:00Z", "reason": "Twice", "correction_request_id": wrong_shift["id"],
+            "action": "add", "employee_id": maria.id, "location_id": f.locations[0], "start": &recent("2026-11-19T07:00:00Z"),
+            "end": &recent("2026-11-19T15:00:00Z"), "reason": "Twice", "correction_request_id": wrong_shift["id"],
         }))
         .await;
         assert_eq!(status, 422, "a resolved request can't be answered again");
@@ -406,14 +444,14 @@ async fn managers_edit_shifts_only_at_their_locations() {
             &token,
             &elsewhere.pin,
             &[
-                ("in", "2026-11-20T07:00:00Z"),
-                ("out", "2026-11-20T15:00:00Z"),
+                ("in", &recent("2026-11-20T07:00:00Z")),
+                ("out", &recent("2026-11-20T15:00:00Z")),
             ],
         )
         .await;
         let correct = json!({
-            "action": "correct", "shift_id": day[0]["id"], "start": "2026-11-20T06:00:00Z",
-            "end": "2026-11-20T15:00:00Z", "reason": "Not mine to change.",
+            "action": "correct", "shift_id": day[0]["id"], "start": &recent("2026-11-20T06:00:00Z"),
+            "end": &recent("2026-11-20T15:00:00Z"), "reason": "Not mine to change.",
         });
         assert_eq!(
             edit(&app, &f, f.manager, &correct).await.0,
@@ -422,7 +460,7 @@ async fn managers_edit_shifts_only_at_their_locations() {
         );
         let add_elsewhere = json!({
             "action": "add", "employee_id": here.id, "location_id": f.locations[1],
-            "start": "2026-11-19T07:00:00Z", "end": "2026-11-19T15:00:00Z", "reason": "Covering.",
+            "start": &recent("2026-11-19T07:00:00Z"), "end": &recent("2026-11-19T15:00:00Z"), "reason": "Covering.",
         });
         let (status, body) = edit(&app, &f, f.manager, &add_elsewhere).await;
         assert_eq!(status, 422, "not a location they manage: {body}");
