@@ -51,33 +51,151 @@ fn is_rls_violation(error: &sqlx::Error) -> bool {
     error.to_string().contains("row-level security")
 }
 
-/// A table the scope role may only add to (an audit trail): the test
-/// below checks that it refuses changes instead.
-async fn append_only(db: &Db, table: &str) -> bool {
+/// Whether the scope role holds `privilege` on `table`.
+async fn scope_role_may(db: &Db, table: &str, privilege: &str) -> bool {
     let Db::Postgres(postgres) = db else {
-        return false;
+        unreachable!()
     };
-    let may_update: bool =
-        sqlx::query_scalar("SELECT has_table_privilege('app_tenant', $1, 'UPDATE')")
-            .bind(table)
-            .fetch_one(&postgres.pool)
-            .await
-            .unwrap();
-    if !may_update {
-        let mut scope = for_tenant(db, TenantId::new(), Intent::Write)
-            .await
-            .unwrap();
-        let changed = on_pg!(scope.tx(), |conn| sqlx::query(AssertSqlSafe(format!(
-            "DELETE FROM {table}"
-        )))
-        .execute(conn)
-        .await);
-        assert!(
-            changed.is_err_and(|e| e.to_string().contains("permission denied")),
-            "{table} refuses deletes"
-        );
+    sqlx::query_scalar("SELECT has_table_privilege('app_tenant', $1, $2)")
+        .bind(table)
+        .bind(privilege)
+        .fetch_one(&postgres.pool)
+        .await
+        .unwrap()
+}
+
+fn is_permission_denied(error: &sqlx::Error) -> bool {
+    error.to_string().contains("permission denied")
+}
+
+/// The scope role's rights on each table that the migrations in `folder`
+/// create, as `GRANT` would name them: "SELECT", "INSERT (email, id)".
+async fn scope_role_grants(db: &Db, folder: &str) -> Vec<(String, Vec<String>)> {
+    let Db::Postgres(postgres) = db else {
+        unreachable!()
+    };
+    let rows: Vec<(String, String, Option<String>)> = sqlx::query_as(
+        "SELECT c.relname::text, a.privilege_type, NULL FROM pg_class c, aclexplode(c.relacl) a \
+         WHERE c.relnamespace = 'public'::regnamespace AND a.grantee = 'app_tenant'::regrole \
+         UNION ALL \
+         SELECT c.relname::text, a.privilege_type, att.attname::text \
+         FROM pg_class c JOIN pg_attribute att ON att.attrelid = c.oid, aclexplode(att.attacl) a \
+         WHERE c.relnamespace = 'public'::regnamespace AND a.grantee = 'app_tenant'::regrole \
+         ORDER BY 1, 2, 3",
+    )
+    .fetch_all(&postgres.pool)
+    .await
+    .unwrap();
+    let mut created = Vec::new();
+    for file in std::fs::read_dir(folder).unwrap() {
+        let sql = std::fs::read_to_string(file.unwrap().path()).unwrap();
+        created.extend(sql.split("CREATE TABLE ").skip(1).filter_map(|rest| {
+            rest.split(|c: char| !(c.is_alphanumeric() || c == '_'))
+                .next()
+                .map(str::to_owned)
+        }));
     }
-    !may_update
+    created.sort();
+    created
+        .into_iter()
+        .map(|table| {
+            let mut rights: Vec<String> = Vec::new();
+            for (_, privilege, column) in rows.iter().filter(|(t, _, _)| *t == table) {
+                match column {
+                    None => rights.push(privilege.clone()),
+                    Some(column) => match rights
+                        .iter_mut()
+                        .find(|r| r.starts_with(&format!("{privilege} (")))
+                    {
+                        Some(listed) => {
+                            listed.pop();
+                            listed.push_str(&format!(", {column})"));
+                        }
+                        None => rights.push(format!("{privilege} ({column})")),
+                    },
+                }
+            }
+            rights.sort();
+            (table, rights)
+        })
+        .collect()
+}
+
+/// Checks the scope role's rights on the tables the migrations in `folder`
+/// create against `expected` (table, rights as `GRANT` names them): a new
+/// table, or a right given or taken away, fails until it is listed here.
+pub async fn assert_scope_role_grants(db: &Db, folder: &str, expected: &[(&str, &[&str])]) {
+    let granted = scope_role_grants(db, folder).await;
+    let mut expected: Vec<(String, Vec<String>)> = expected
+        .iter()
+        .map(|(table, rights)| {
+            let mut rights: Vec<String> = rights.iter().map(|r| (*r).to_owned()).collect();
+            rights.sort();
+            ((*table).to_owned(), rights)
+        })
+        .collect();
+    expected.sort();
+    assert_eq!(granted, expected, "the scope role's rights, table by table");
+}
+
+/// Least privilege: the scope role holds, table by table, only what scopes
+/// do (migrations/postgres/0019): no right at all on credentials and the
+/// queue's bookkeeping, no change to accounts or the audit log.
+#[tokio::test]
+async fn the_scope_role_holds_only_the_rights_its_scopes_need() {
+    each_backend(|app| async move {
+        if app.backend() == Backend::Sqlite {
+            return;
+        }
+        const ALL: &[&str] = &["DELETE", "INSERT", "SELECT", "UPDATE"];
+        assert_scope_role_grants(
+            &app.db,
+            "migrations/postgres",
+            &[
+                ("account_tokens", &[]),
+                ("api_tokens", ALL),
+                ("invitation_locations", ALL),
+                ("invitations", ALL),
+                ("jobs", &["INSERT"]),
+                ("location_grants", ALL),
+                ("locations", ALL),
+                ("memberships", ALL),
+                ("periodic_runs", &[]),
+                ("rate_limit_counters", &["INSERT", "SELECT", "UPDATE"]),
+                ("recovery_codes", &[]),
+                ("scheduled_effects", &[]),
+                ("scheduled_runs", &[]),
+                ("sessions", &[]),
+                ("stripe_events", &["INSERT", "SELECT (id)"]),
+                ("super_admin_audit", &["SELECT"]),
+                ("tenants", ALL),
+                (
+                    "users",
+                    &["INSERT (created_at, email, id, password_hash)", "SELECT"],
+                ),
+            ],
+        )
+        .await;
+        // And in a scope, that is what it can do.
+        let a = TenantFixture::create(&app.db, "alpha").await;
+        for (table, statement) in [
+            ("sessions", "SELECT count(*) FROM sessions"),
+            ("recovery_codes", "SELECT count(*) FROM recovery_codes"),
+            ("account_tokens", "DELETE FROM account_tokens"),
+            ("jobs", "UPDATE jobs SET attempts = 0"),
+            ("users", "UPDATE users SET password_hash = ''"),
+        ] {
+            let mut scope = for_tenant(&app.db, a.id, Intent::Write).await.unwrap();
+            let done = on_pg!(scope.tx(), |conn| sqlx::query(AssertSqlSafe(statement))
+                .execute(conn)
+                .await);
+            assert!(
+                done.as_ref().is_err_and(is_permission_denied),
+                "{table}: {done:?}"
+            );
+        }
+    })
+    .await;
 }
 
 #[tokio::test]
@@ -122,30 +240,43 @@ async fn inside_a_tenant_scope_unscoped_sql_touches_only_that_tenants_rows() {
                 "inserting a row of B into {table} is refused: {planted:?}"
             );
             drop(scope);
-            if append_only(&app.db, &table).await {
-                continue;
-            }
 
+            // What the role may do to the table, it does to A's rows only;
+            // what it may not (an audit trail's changes), it can't do at all.
+            let may_update = scope_role_may(&app.db, &table, "UPDATE").await;
             let mut scope = for_tenant(&app.db, a.id, Intent::Write).await.unwrap();
             let updated = on_pg!(scope.tx(), |conn| sqlx::query(AssertSqlSafe(format!(
                 "UPDATE {table} SET tenant_id = tenant_id"
             )))
             .execute(conn)
-            .await)
-            .unwrap()
-            .rows_affected();
-            assert_eq!(updated as i64, own, "UPDATE on {table} touches only A's rows");
+            .await);
+            match updated {
+                Ok(done) if may_update => {
+                    assert_eq!(done.rows_affected() as i64, own, "UPDATE on {table} touches only A's rows")
+                }
+                Err(e) if !may_update && is_permission_denied(&e) => {}
+                other => panic!("UPDATE on {table} (granted: {may_update}): {other:?}"),
+            }
+            drop(scope);
+            let may_delete = scope_role_may(&app.db, &table, "DELETE").await;
+            let mut scope = for_tenant(&app.db, a.id, Intent::Write).await.unwrap();
             let deleted = on_pg!(scope.tx(), |conn| sqlx::query(AssertSqlSafe(format!("DELETE FROM {table}")))
                 .execute(conn)
                 .await);
             match deleted {
-                Ok(done) => assert_eq!(done.rows_affected() as i64, own, "DELETE on {table} touches only A's rows"),
+                Ok(done) if may_delete => {
+                    assert_eq!(done.rows_affected() as i64, own, "DELETE on {table} touches only A's rows")
+                }
                 // Rows that records point at (an employee's punches) can't
                 // be deleted at all: nothing to count.
-                Err(sqlx::Error::Database(e)) if e.code().as_deref() == Some("23503") => {}
-                Err(e) => panic!("DELETE on {table}: {e}"),
+                Err(sqlx::Error::Database(e)) if may_delete && e.code().as_deref() == Some("23503") => {}
+                Err(e) if !may_delete && is_permission_denied(&e) => {}
+                other => panic!("DELETE on {table} (granted: {may_delete}): {other:?}"),
             }
             drop(scope); // rolled back
+            if !may_update {
+                continue;
+            }
 
             let mut scope = for_tenant(&app.db, a.id, Intent::Write).await.unwrap();
             let moved = on_pg!(scope.tx(), |conn| sqlx::query(AssertSqlSafe(format!(
@@ -183,16 +314,13 @@ async fn inside_a_tenant_scope_unscoped_sql_touches_only_that_tenants_rows() {
         let promoted = on_pg!(scope.tx(), |conn| sqlx::query("UPDATE users SET is_super_admin = true")
             .execute(conn)
             .await);
-        assert!(
-            promoted.as_ref().is_err_and(|e| e.to_string().contains("permission denied")),
-            "{promoted:?}"
-        );
+        assert!(promoted.as_ref().is_err_and(is_permission_denied), "{promoted:?}");
         drop(scope);
         let mut scope = for_tenant(&app.db, a.id, Intent::Write).await.unwrap();
         let erased = on_pg!(scope.tx(), |conn| sqlx::query("DELETE FROM super_admin_audit")
             .execute(conn)
             .await);
-        assert!(erased.as_ref().is_err_and(|e| e.to_string().contains("permission denied")), "{erased:?}");
+        assert!(erased.as_ref().is_err_and(is_permission_denied), "{erased:?}");
         drop(scope);
 
         // No tenant bound: the tables read as empty, but for a user's own

@@ -131,3 +131,38 @@ async fn verification_names_the_first_entry_a_direct_database_change_broke() {
     })
     .await;
 }
+
+/// The module's tables, table by table, for the scope role
+/// (migrations/time_tracking/postgres/0020): what must not change once
+/// written (punches, their voids, edits and the log) can only be added to.
+#[tokio::test]
+async fn the_scope_role_may_only_add_punches_edits_and_log_entries() {
+    each_backend(|app| async move {
+        if app.backend() == app::db::Backend::Sqlite {
+            return;
+        }
+        const ALL: &[&str] = &["DELETE", "INSERT", "SELECT", "UPDATE"];
+        const ADD: &[&str] = &["INSERT", "SELECT"];
+        const CHANGE: &[&str] = &["INSERT", "SELECT", "UPDATE"];
+        crate::row_level_security::assert_scope_role_grants(
+            &app.db,
+            "migrations/time_tracking/postgres",
+            &[
+                ("absences", ALL),
+                ("correction_requests", CHANGE),
+                ("employee_locations", ALL),
+                ("employees", CHANGE),
+                ("holidays", ALL),
+                ("kiosk_devices", CHANGE),
+                ("location_pay_rules", ALL),
+                ("punch_voids", ADD),
+                ("punches", ADD),
+                ("shift_edits", ADD),
+                ("time_log", ADD),
+                ("time_tracking_settings", CHANGE),
+            ],
+        )
+        .await;
+    })
+    .await;
+}
