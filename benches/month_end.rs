@@ -284,6 +284,7 @@ async fn seed(db: &Db, name: &str, employees: usize, month: &Month) -> Seeded {
             .expect("the owner's membership"),
         user_id: owner,
         role: Role::Owner,
+        impersonated_by: None,
     };
     let token = app::api_tokens::create(
         &mut scope,

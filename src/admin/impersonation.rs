@@ -1,13 +1,17 @@
 //! Acting as a tenant's owner, to see what they see: a super-admin gives a
 //! reason (audited), the session becomes the owner's with a marker that
 //! keeps the super-admin's id, every page shows a banner, and "End
-//! impersonation" (audited too) signs the super-admin back in.
+//! impersonation" (audited too) signs the super-admin back in. What they
+//! change meanwhile is theirs: audited as theirs ([`audit_changes`]), and
+//! recorded with them as its author ([`crate::tenancy::Member::author`]).
 
-use axum::extract::State;
-use axum::response::Redirect;
+use axum::extract::{Request, State};
+use axum::middleware::Next;
+use axum::response::{Redirect, Response};
 use tower_sessions::Session;
 
 use super::pages::{ReasonForm, act_on};
+use crate::accounts::global::find_user;
 use crate::accounts::{start_session, two_factor};
 use crate::error::AppError;
 use crate::http::AppState;
@@ -18,6 +22,8 @@ use crate::sessions::USER_ID_KEY;
 use crate::sessions::flash::{self, Flash};
 use crate::tenancy::super_admin::{IMPERSONATOR_KEY, SuperAdmin, audit, mark_panel_confirmed};
 
+const END_PATH: &str = "/admin/impersonation/end";
+
 pub fn routes() -> Routes {
     Routes::new()
         .add(
@@ -25,7 +31,49 @@ pub fn routes() -> Routes {
             Access::SuperAdmin,
             post(start),
         )
-        .add("/admin/impersonation/end", Access::SignedIn, post(end))
+        .add(END_PATH, Access::SignedIn, post(end))
+}
+
+/// Around every request of an impersonating session: the impersonation
+/// lasts only while its super-admin still is one (else the session is
+/// cleared and the request refused), and each change (any method but GET,
+/// HEAD and OPTIONS) is written to the audit log as the super-admin's,
+/// naming the owner acted as, before it runs (committed on its own, so it
+/// stays whatever the request then does).
+///
+/// # Errors
+/// 403 for an impersonation that has ended; a database or session failure.
+pub async fn audit_changes(
+    State(state): State<AppState>,
+    session: Session,
+    request: Request,
+    next: Next,
+) -> Result<Response, AppError> {
+    if session.get::<UserId>(IMPERSONATOR_KEY).await?.is_none() {
+        return Ok(next.run(request).await);
+    }
+    let Some(admin) = SuperAdmin::behind_impersonation(&session, &state.db).await? else {
+        session.flush().await?;
+        return Err(AppError::Forbidden(
+            "This impersonation has ended: its super-admin no longer is one. Sign in again."
+                .to_owned(),
+        ));
+    };
+    if !request.method().is_safe() && request.uri().path() != END_PATH {
+        let acted_as = match session.get::<UserId>(USER_ID_KEY).await? {
+            Some(id) => find_user(&state.db, id)
+                .await?
+                .map_or_else(|| format!("user {id}"), |user| user.email.to_string()),
+            None => "nobody".to_owned(),
+        };
+        let change = format!(
+            "as {acted_as}: {} {}",
+            request.method(),
+            crate::http::logged_path(&request)
+        );
+        audit(&state.db, &admin, &change).await?;
+    }
+    Ok(next.run(request).await)
 }
 
 async fn start(

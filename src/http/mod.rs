@@ -209,6 +209,11 @@ pub fn router_with(state: AppState, routes: Routes) -> Router {
     routes
         .into_router()
         .fallback(errors::not_found)
+        // Inside the CSRF check: only requests that will run are audited.
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            crate::admin::impersonation::audit_changes,
+        ))
         .layer(middleware::from_fn(csrf::verify))
         .layer(middleware::from_fn(sessions::refresh))
         .layer(stack)
@@ -220,7 +225,7 @@ pub fn router_with(state: AppState, routes: Routes) -> Router {
 /// such a route the logs show the route (`/reset-password/{token}`), not
 /// the path, so whoever reads the logs can't use the link. Query strings
 /// are never logged.
-fn logged_path(request: &Request) -> String {
+pub(crate) fn logged_path(request: &Request) -> String {
     match request.extensions().get::<MatchedPath>() {
         Some(route) if route.as_str().contains("{token}") => route.as_str().to_owned(),
         _ => request.uri().path().to_owned(),

@@ -115,7 +115,7 @@ impl<'a> Sender<'a> {
         tenant: &'a Tenant,
         state: &'a AppState,
     ) -> Result<Self, AppError> {
-        let email = find_user(&state.db, member.user_id)
+        let email = find_user(&state.db, member.author())
             .await?
             .map(|user| user.email)
             .unwrap_or_default();
@@ -225,7 +225,7 @@ pub async fn invite(
     .bind(email.as_str())
     .bind(input.role.as_str())
     .bind(digest(&token))
-    .bind(sender.member.user_id)
+    .bind(sender.member.author())
     .bind(expiry())
     .bind(OffsetDateTime::now_utc())
     .execute(conn)

@@ -115,6 +115,18 @@ pub struct Member {
     pub membership_id: MembershipId,
     pub user_id: UserId,
     pub role: Role,
+    /// The super-admin acting as this member (an impersonation), if any.
+    pub impersonated_by: Option<UserId>,
+}
+
+impl Member {
+    /// Who what this member does is recorded as done by: the super-admin
+    /// while impersonating (what they do is theirs, not the owner's), else
+    /// the member. For authors of records (edits, invitations, absences),
+    /// never for what the member may do.
+    pub fn author(&self) -> UserId {
+        self.impersonated_by.unwrap_or(self.user_id)
+    }
 }
 
 /// A request inside one tenant: the tenant from the URL's `{slug}`, the
@@ -171,7 +183,9 @@ impl FromRequestParts<AppState> for InTenant {
             None => {
                 let SignedIn(user) =
                     <SignedIn as FromRequestParts<_>>::from_request_parts(parts, state).await?;
-                Self::with_session(state, user, slug, intent).await
+                let mut request = Self::with_session(state, user, slug, intent).await?;
+                request.member.impersonated_by = super_admin::impersonator(parts, state).await?;
+                Ok(request)
             }
         }
     }
@@ -368,6 +382,7 @@ async fn membership_of(
             membership_id,
             user_id: user,
             role: Role::parse(&role)?,
+            impersonated_by: None,
         },
     ))
 }

@@ -172,6 +172,7 @@ mod tests {
                     membership_id: MembershipId::new(),
                     user_id: crate::ids::UserId::new(),
                     role,
+                    impersonated_by: None,
                 };
                 match member.authorize(action) {
                     Ok(()) => assert!(expected),

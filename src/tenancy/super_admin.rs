@@ -42,6 +42,22 @@ impl SuperAdmin {
 /// owner, the super-admin's own user id: the way back.
 pub const IMPERSONATOR_KEY: &str = "impersonator";
 
+/// The super-admin impersonating the request's user, if any (whether they
+/// still are one is checked for every such request, by
+/// `admin::impersonation::audit_changes`).
+///
+/// # Errors
+/// When the session store fails.
+pub(crate) async fn impersonator(
+    parts: &mut Parts,
+    state: &AppState,
+) -> Result<Option<UserId>, AppError> {
+    let session = Session::from_request_parts(parts, state)
+        .await
+        .map_err(|(_, reason)| AppError::Internal(reason.to_owned()))?;
+    Ok(session.get::<UserId>(IMPERSONATOR_KEY).await?)
+}
+
 impl SuperAdmin {
     /// The super-admin who is impersonating this session's user (and still
     /// is a super-admin), to end it.

@@ -576,6 +576,77 @@ async fn impersonation_is_audited_shows_a_banner_and_ends_back_in_the_panel() {
     .await;
 }
 
+/// A super-admin (ops@example.test) acting as `tenant`'s owner: their
+/// client, and a CSRF token of the session for its requests.
+pub async fn impersonate(app: &TestApp, tenant: &TenantFixture) -> (reqwest::Client, String) {
+    let admin = super_admin(app).await;
+    let path = format!("/admin/tenants/{}/impersonate", tenant.id);
+    let started = act(app, &admin, &path, &[("reason", "ticket 43")]).await;
+    assert_eq!(started.status(), 303);
+    let page = text(&admin, app.url(&format!("/t/{}/members", tenant.slug))).await;
+    let token = csrf_field(&page);
+    (admin, token)
+}
+
+/// What a super-admin changes while acting as an owner is theirs: each
+/// change is audited as theirs, naming the owner, before it runs, and the
+/// records it leaves name them as author; reads are not audited. An
+/// impersonation whose super-admin has lost the privilege ends at once.
+#[tokio::test]
+async fn what_a_super_admin_changes_while_impersonating_is_recorded_as_theirs() {
+    each_backend(|app| async move {
+        let a = TenantFixture::create(&app.db, "alpha").await;
+        let (admin, token) = impersonate(&app, &a).await;
+        let invite = |email: &'static str| {
+            admin
+                .post(app.url("/api/v1/t/alpha/invitations"))
+                .header(app::http::csrf::HEADER, token.clone())
+                .json(&serde_json::json!({"email": email, "role": "staff", "location_ids": [a.locations[0]]}))
+                .send()
+        };
+        let invited = invite("new@alpha.test").await.expect("POST");
+        assert_eq!(invited.status(), 201);
+        let author: String = app::on_backend!(&app.db, |pool| sqlx::query_scalar(
+            "SELECT u.email FROM invitations i JOIN users u ON u.id = i.invited_by \
+             WHERE i.email = 'new@alpha.test'"
+        )
+        .fetch_one(pool)
+        .await)
+        .expect("the invitation");
+        assert_eq!(author, "ops@example.test", "the super-admin invited, not the owner");
+        let reasons = audit_reasons(&app).await;
+        assert!(
+            reasons.contains(&"as owner@alpha.test: POST /api/v1/t/alpha/invitations".to_owned()),
+            "{reasons:?}"
+        );
+        text(&admin, app.url("/t/alpha/members")).await;
+        assert_eq!(audit_reasons(&app).await.len(), reasons.len(), "a read is no change");
+
+        let invitations = || async {
+            let count: i64 = app::on_backend!(&app.db, |pool| sqlx::query_scalar(
+                "SELECT count(*) FROM invitations"
+            )
+            .fetch_one(pool)
+            .await)
+            .expect("a count");
+            count
+        };
+        let before = invitations().await;
+        app.execute("UPDATE users SET is_super_admin = false WHERE email = 'ops@example.test'")
+            .await;
+        let refused = invite("later@alpha.test").await.expect("POST");
+        assert_eq!(refused.status(), 403);
+        assert_eq!(invitations().await, before, "nothing more written");
+        let after = admin
+            .get(app.url("/t/alpha/members"))
+            .send()
+            .await
+            .expect("GET");
+        assert_ne!(after.status(), 200, "the impersonation is over: signed out");
+    })
+    .await;
+}
+
 #[tokio::test]
 async fn deleting_a_tenant_cancels_stripe_first_and_leaves_no_row_in_any_tenant_table() {
     with_stripe(&[], |app, stripe| async move {

@@ -186,6 +186,7 @@ pub async fn seed(
         membership_id,
         user_id: owner,
         role: Role::Owner,
+        impersonated_by: None,
     };
     let locations = add_locations(&mut scope).await?;
     let staff = hire(&mut scope, &keys, &key, &owner, &locations).await?;

@@ -462,7 +462,7 @@ async fn dismiss(
     let message = match corrections::dismiss(
         &mut t.scope,
         id,
-        t.member.user_id,
+        t.member.author(),
         &form.note,
         OffsetDateTime::now_utc(),
     )

@@ -80,7 +80,7 @@ pub(crate) async fn create(
     )
     .await?
     .ok_or_else(|| AppError::Unprocessable("employee_id: Not an employee you manage.".into()))?;
-    let absence = super::record(&mut t.scope, t.member.user_id, &employee, &input).await?;
+    let absence = super::record(&mut t.scope, t.member.author(), &employee, &input).await?;
     t.scope.commit().await?;
     Ok((StatusCode::CREATED, Json(absence)))
 }

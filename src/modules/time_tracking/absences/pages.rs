@@ -156,7 +156,7 @@ async fn add(
     )
     .await?
     .ok_or(AppError::NotFound)?;
-    let message = match super::record(&mut t.scope, t.member.user_id, &employee, &input).await {
+    let message = match super::record(&mut t.scope, t.member.author(), &employee, &input).await {
         Ok(absence) => {
             t.scope.commit().await?;
             Flash::success(format!(

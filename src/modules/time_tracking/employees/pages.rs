@@ -557,7 +557,7 @@ async fn request_correction(
     let created = corrections::create(
         &mut t.scope,
         &employee,
-        t.member.user_id,
+        t.member.author(),
         &input,
         OffsetDateTime::now_utc(),
     )

@@ -187,7 +187,7 @@ pub(crate) async fn request_correction(
     let request = corrections::create(
         &mut t.scope,
         &employee,
-        t.member.user_id,
+        t.member.author(),
         &input,
         OffsetDateTime::now_utc(),
     )
@@ -246,7 +246,7 @@ pub(crate) async fn dismiss(
     let request = corrections::dismiss(
         &mut t.scope,
         id,
-        t.member.user_id,
+        t.member.author(),
         &input.note,
         OffsetDateTime::now_utc(),
     )

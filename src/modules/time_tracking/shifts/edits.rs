@@ -227,7 +227,7 @@ pub async fn apply(
         reason,
         before: before_snapshot,
         after,
-        edited_by: member.user_id,
+        edited_by: member.author(),
         correction_request_id: input.correction_request_id,
     };
     record(scope, &mut head, &edit, before.as_ref(), now).await?;
@@ -236,7 +236,7 @@ pub async fn apply(
             scope,
             request,
             corrections::Status::Resolved,
-            member.user_id,
+            member.author(),
             None,
             now,
         )

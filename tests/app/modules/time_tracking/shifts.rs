@@ -473,3 +473,33 @@ async fn managers_edit_shifts_only_at_their_locations() {
     })
     .await;
 }
+
+/// An edit made by a super-admin acting as the owner names the
+/// super-admin as its editor, not the owner.
+#[tokio::test]
+async fn an_edit_made_while_impersonating_names_the_super_admin() {
+    each_backend(|app| async move {
+        let f = TenantFixture::create(&app.db, "cafe").await;
+        let maria = hire(&app, &f, "Maria", 0).await;
+        let (_, token) = paired_kiosk(&app, &f, 0).await;
+        let day = punches(&app, &token, &maria.pin, &[
+            ("in", &recent("2026-11-20T07:00:00Z")),
+            ("out", &recent("2026-11-20T15:00:00Z")),
+        ])
+        .await;
+        let (admin, csrf) = crate::admin::impersonate(&app, &f).await;
+        let edited = admin
+            .post(app.url(&format!("/api/v1/t/{}/shift-edits", f.slug)))
+            .header(app::http::csrf::HEADER, csrf)
+            .json(&json!({
+                "action": "delete", "shift_id": day[0]["id"], "reason": "Asked by the owner on the phone.",
+            }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(edited.status(), 201);
+        let edit: Value = edited.json().await.unwrap();
+        assert_eq!(edit["editor_email"], "ops@example.test");
+    })
+    .await;
+}
