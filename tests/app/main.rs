@@ -25,6 +25,7 @@ mod reauthentication;
 mod role_matrix;
 mod route_registry;
 mod row_level_security;
+mod schema_parity;
 mod security_page;
 mod sign_in_redirects;
 mod sql_rule;

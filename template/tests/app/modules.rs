@@ -31,3 +31,11 @@ pub async fn resource_ids(app: &TestApp, a: &TenantFixture) -> Vec<(&'static str
     }
     ids
 }
+
+/// Foreign keys each module's PostgreSQL migrations have and its SQLite
+/// ones replace, as (table, columns, referenced table): the schema parity
+/// test accepts these differences, and only these.
+pub const POSTGRES_ONLY_FOREIGN_KEYS: &[&[(&str, &str, &str)]] = &[
+{% if time_tracking %}    #[cfg(feature = "time-tracking")] // module: time_tracking
+{% endif %}{% if time_tracking %}    time_tracking::POSTGRES_ONLY_FOREIGN_KEYS, // module: time_tracking
+{% endif %}];

@@ -511,6 +511,8 @@ async fn edit_shift(
     Form(form): Form<EditForm>,
 ) -> Result<Response, AppError> {
     t.member.authorize(TimeAction::EditShifts)?;
+    // An employee this member can't see is a 404, as on every other route.
+    super::readable(&mut t, id).await?;
     let applied = match edit_input(&mut t, id, &form).await {
         Ok(input) => edits::apply(&mut t.scope, &t.member, &input, OffsetDateTime::now_utc()).await,
         Err(error) => Err(error),
