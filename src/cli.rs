@@ -222,7 +222,9 @@ pub async fn connect_and_migrate(config: &Config) -> Result<Db, StartupError> {
         .await
         .map_err(StartupError::Connect)?;
     db::migrate(&db).await?;
-    crate::tenancy::scope::check_isolation(&db).await?;
+    db::scope_role::check_isolation(&db)
+        .await
+        .map_err(crate::tenancy::ScopeError::from)?;
     Ok(db)
 }
 

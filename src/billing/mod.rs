@@ -19,10 +19,10 @@ use std::time::Duration;
 use serde::Serialize;
 use time::OffsetDateTime;
 
+use crate::db::Tx;
 use crate::error::AppError;
 use crate::http::AppState;
 use crate::on_tx;
-use crate::tenancy::scope::Tx;
 use crate::tenancy::{Action, InTenant, TenantScope};
 use stripe::{CheckoutRequest, Interval, Stripe};
 

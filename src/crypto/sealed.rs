@@ -12,9 +12,10 @@ use std::fmt::Display;
 
 use super::{CryptoError, Keys, LookupKey, VERSION};
 use crate::db::Db;
+use crate::db::Tx;
 use crate::ids::{RowId, TenantId};
 use crate::on_tx;
-use crate::tenancy::scope::{Intent, ScopeError, TenantScope, Tx, for_tenant};
+use crate::tenancy::scope::{Intent, ScopeError, TenantScope, for_tenant};
 
 /// A column of sealed values. Its table has an `id` column (and, when
 /// tenant-owned, a `tenant_id` one).

@@ -9,6 +9,8 @@
 pub mod citus;
 mod migrations;
 pub mod schema;
+pub mod scope_role;
+mod tx;
 
 use std::str::FromStr;
 use std::sync::Arc;
@@ -21,7 +23,7 @@ use sqlx::sqlite::{
 };
 use tokio::sync::OnceCell;
 
-use crate::tenancy::scope::ScopeRole;
+use scope_role::ScopeRole;
 
 /// A pooled PostgreSQL connection that sat idle this long is pinged before
 /// use: a server restart or a proxy's idle timeout may have closed it. A busy
@@ -31,6 +33,7 @@ use crate::tenancy::scope::ScopeRole;
 const IDLE_BEFORE_PING: Duration = Duration::from_secs(1);
 
 pub use migrations::migrate;
+pub use tx::Tx;
 
 /// An optional filter of a query on parameter `param`: `condition` when a
 /// value is bound, `param IS NULL` (always true then) when none is. Written
@@ -126,7 +129,7 @@ pub enum Db {
 }
 
 /// The PostgreSQL pool, and the role tenant scopes run as on it (decided
-/// once, on first use: see `tenancy::scope`).
+/// once, on first use: see [`scope_role`]).
 #[derive(Clone, Debug)]
 pub struct Postgres {
     pub pool: PgPool,

@@ -9,10 +9,10 @@ use std::collections::HashMap;
 
 use serde::Serialize;
 
+use crate::db::Tx;
 use crate::error::AppError;
 use crate::ids::{LocationGrantId, LocationId, MembershipId, UserId};
 use crate::on_tx;
-use crate::tenancy::scope::Tx;
 use crate::tenancy::{Action, Member, Role, TenantScope};
 
 /// A member as the member list shows it.

@@ -21,58 +21,9 @@ use std::fmt::Write as _;
 
 use sqlx::AssertSqlSafe;
 
-use crate::db::{Db, Postgres};
+use crate::db::scope_role::{SCOPE_ROLE, ScopeRole, UnsafeSetup, scope_role};
+use crate::db::{Db, Tx};
 use crate::ids::{TenantId, UserId};
-
-/// The NOLOGIN, NOBYPASSRLS role that scopes switch to (created by the first
-/// migration where the app's user may create roles).
-pub const SCOPE_ROLE: &str = "app_tenant";
-
-/// Runs `$body` with `$conn` bound to the connection of a scope's
-/// transaction (`scope.tx()`), compiled once per backend like `on_backend!`.
-#[macro_export]
-macro_rules! on_tx {
-    ($tx:expr, |$conn:ident| $body:expr) => {
-        match $tx {
-            $crate::tenancy::scope::Tx::Sqlite(tx) => {
-                let $conn = &mut **tx;
-                $body
-            }
-            $crate::tenancy::scope::Tx::Postgres(tx) => {
-                let $conn = &mut **tx;
-                $body
-            }
-        }
-    };
-}
-
-/// An open transaction on either backend.
-pub enum Tx {
-    Sqlite(sqlx::Transaction<'static, sqlx::Sqlite>),
-    Postgres(sqlx::Transaction<'static, sqlx::Postgres>),
-}
-
-impl Tx {
-    /// A transaction outside any tenant, for code that walks global tables
-    /// it doesn't know by name (key rotation). Tenant rows
-    /// are never reached this way: they go through [`for_tenant`].
-    ///
-    /// # Errors
-    /// When no connection can be had.
-    pub(crate) async fn global(db: &Db) -> Result<Self, sqlx::Error> {
-        Ok(match db {
-            Db::Sqlite(pool) => Self::Sqlite(pool.begin().await?),
-            Db::Postgres(postgres) => Self::Postgres(postgres.pool.begin().await?),
-        })
-    }
-
-    pub(crate) async fn commit(self) -> Result<(), sqlx::Error> {
-        match self {
-            Self::Sqlite(tx) => tx.commit().await,
-            Self::Postgres(tx) => tx.commit().await,
-        }
-    }
-}
 
 /// Whether a scope will write. SQLite takes its write lock up front for a
 /// writing scope (`BEGIN IMMEDIATE`: a deferred transaction that later writes
@@ -98,6 +49,15 @@ pub enum ScopeError {
     MissingReason,
     #[error(transparent)]
     Database(#[from] sqlx::Error),
+}
+
+impl From<UnsafeSetup> for ScopeError {
+    fn from(error: UnsafeSetup) -> Self {
+        match error {
+            UnsafeSetup::BypassesRls(message) => Self::BypassesRls(message),
+            UnsafeSetup::Database(error) => Self::Database(error),
+        }
+    }
 }
 
 /// A transaction bound to one tenant.
@@ -222,72 +182,6 @@ fn postgres_begin(role: ScopeRole, binding: &Binding, intent: Intent) -> String 
         Binding::AllTenants => write!(sql, "; SET LOCAL app.all_tenants = 'on'"),
     };
     sql
-}
-
-/// Which role a PostgreSQL scope runs as.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ScopeRole {
-    /// The app's own user: it can't bypass RLS, so FORCE binds it.
-    Connecting,
-    /// `SET LOCAL ROLE app_tenant`: the app's user could bypass RLS.
-    Switch,
-}
-
-/// Checks once per pool that scopes will be bound by Row-Level Security, and
-/// remembers how. Start-up calls it, so an unsafe set-up stops the app
-/// before it serves a request.
-///
-/// # Errors
-/// A message naming the problem and its fix, or a database error.
-pub async fn check_isolation(db: &Db) -> Result<(), ScopeError> {
-    match db {
-        Db::Sqlite(_) => Ok(()),
-        Db::Postgres(postgres) => scope_role(postgres).await.map(drop),
-    }
-}
-
-async fn scope_role(postgres: &Postgres) -> Result<ScopeRole, ScopeError> {
-    postgres
-        .scope_role
-        .get_or_try_init(|| decide_scope_role(&postgres.pool))
-        .await
-        .copied()
-}
-
-async fn decide_scope_role(pool: &sqlx::PgPool) -> Result<ScopeRole, ScopeError> {
-    let (user, bypasses, scope_role_bypasses, can_switch): (String, bool, Option<bool>, Option<bool>) =
-        sqlx::query_as(
-            "SELECT me.rolname::text, me.rolsuper OR me.rolbypassrls, \
-                    scope.rolsuper OR scope.rolbypassrls, \
-                    CASE WHEN scope.oid IS NULL THEN NULL ELSE pg_has_role(current_user, scope.oid, 'MEMBER') END \
-             FROM pg_roles me LEFT JOIN pg_roles scope ON scope.rolname = $1 \
-             WHERE me.rolname = current_user",
-        )
-        .bind(SCOPE_ROLE)
-        .fetch_one(pool)
-        .await?;
-    if !bypasses {
-        return Ok(ScopeRole::Connecting);
-    }
-    let refuse = |problem: String| {
-        ScopeError::BypassesRls(format!(
-            "refusing to start: DATABASE_URL's user \"{user}\" bypasses Row-Level Security \
-             (SUPERUSER or BYPASSRLS), so tenant scopes must switch to the role {SCOPE_ROLE}, but {problem}"
-        ))
-    };
-    match (scope_role_bypasses, can_switch) {
-        (None, _) => Err(refuse(format!(
-            "{SCOPE_ROLE} does not exist. Run `migrate` as this user (it creates the role), \
-             or connect as an ordinary, non-superuser owner."
-        ))),
-        (Some(true), _) => Err(refuse(format!(
-            "{SCOPE_ROLE} can bypass it too. Run ALTER ROLE {SCOPE_ROLE} NOSUPERUSER NOBYPASSRLS."
-        ))),
-        (Some(false), Some(false) | None) => Err(refuse(format!(
-            "\"{user}\" is not a member of {SCOPE_ROLE}. Run GRANT {SCOPE_ROLE} TO \"{user}\"."
-        ))),
-        (Some(false), Some(true)) => Ok(ScopeRole::Switch),
-    }
 }
 
 #[cfg(test)]

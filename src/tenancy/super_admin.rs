@@ -8,7 +8,8 @@ use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use time::OffsetDateTime;
 
-use super::scope::{Binding, Intent, ScopeError, Tx, begin};
+use super::scope::{Binding, Intent, ScopeError, begin};
+use crate::db::Tx;
 use tower_sessions::Session;
 
 use crate::accounts::{CurrentUser, two_factor};

@@ -6,9 +6,9 @@
 use std::str::FromStr;
 
 use app::config::Config;
+use app::db::Tx;
 use app::db::{Backend, Db};
 use app::ids::{LocationId, TenantId};
-use app::tenancy::scope::Tx;
 use app::tenancy::scope::{Intent, for_tenant, for_user};
 use sqlx::AssertSqlSafe;
 use sqlx::postgres::PgConnectOptions;

@@ -19,9 +19,10 @@ use super::{
 use crate::crypto::sealed::SealedColumn;
 use crate::crypto::{Keys, LookupKey};
 use crate::db::Db;
+use crate::db::Tx;
 use crate::db::schema::{self, Table};
 use crate::ids::TenantId;
-use crate::tenancy::scope::{Intent, TenantScope, Tx, for_tenant};
+use crate::tenancy::scope::{Intent, TenantScope, for_tenant};
 
 /// What an export wrote.
 #[derive(Debug)]

@@ -7,8 +7,8 @@ use sqlx::{Row as _, TypeInfo as _, ValueRef as _};
 use time::format_description::well_known::Rfc3339;
 use time::{Date, OffsetDateTime, UtcOffset};
 
+use crate::db::Tx;
 use crate::db::schema::Table;
-use crate::tenancy::scope::Tx;
 
 pub type Row = Map<String, Value>;
 

@@ -1,0 +1,86 @@
+//! The role tenant scopes run as on PostgreSQL, decided once per pool: the
+//! app's own user when it can't bypass Row-Level Security (FORCE binds it),
+//! else [`SCOPE_ROLE`], switched to in every scope. Start-up checks it, so
+//! an unsafe set-up stops the app before it serves a request.
+
+use super::{Db, Postgres};
+
+/// The NOLOGIN, NOBYPASSRLS role that scopes switch to (created by the first
+/// migration where the app's user may create roles).
+pub const SCOPE_ROLE: &str = "app_tenant";
+
+/// A set-up whose scopes would run as a role that bypasses Row-Level
+/// Security, with the fix; or a database error.
+#[derive(Debug, thiserror::Error)]
+pub enum UnsafeSetup {
+    #[error("{0}")]
+    BypassesRls(String),
+    #[error(transparent)]
+    Database(#[from] sqlx::Error),
+}
+
+/// Which role a PostgreSQL scope runs as.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ScopeRole {
+    /// The app's own user: it can't bypass RLS, so FORCE binds it.
+    Connecting,
+    /// `SET LOCAL ROLE app_tenant`: the app's user could bypass RLS.
+    Switch,
+}
+
+/// Checks once per pool that scopes will be bound by Row-Level Security, and
+/// remembers how. Start-up calls it, so an unsafe set-up stops the app
+/// before it serves a request.
+///
+/// # Errors
+/// A message naming the problem and its fix, or a database error.
+pub async fn check_isolation(db: &Db) -> Result<(), UnsafeSetup> {
+    match db {
+        Db::Sqlite(_) => Ok(()),
+        Db::Postgres(postgres) => scope_role(postgres).await.map(drop),
+    }
+}
+
+pub(crate) async fn scope_role(postgres: &Postgres) -> Result<ScopeRole, UnsafeSetup> {
+    postgres
+        .scope_role
+        .get_or_try_init(|| decide_scope_role(&postgres.pool))
+        .await
+        .copied()
+}
+
+async fn decide_scope_role(pool: &sqlx::PgPool) -> Result<ScopeRole, UnsafeSetup> {
+    let (user, bypasses, scope_role_bypasses, can_switch): (String, bool, Option<bool>, Option<bool>) =
+        sqlx::query_as(
+            "SELECT me.rolname::text, me.rolsuper OR me.rolbypassrls, \
+                    scope.rolsuper OR scope.rolbypassrls, \
+                    CASE WHEN scope.oid IS NULL THEN NULL ELSE pg_has_role(current_user, scope.oid, 'MEMBER') END \
+             FROM pg_roles me LEFT JOIN pg_roles scope ON scope.rolname = $1 \
+             WHERE me.rolname = current_user",
+        )
+        .bind(SCOPE_ROLE)
+        .fetch_one(pool)
+        .await?;
+    if !bypasses {
+        return Ok(ScopeRole::Connecting);
+    }
+    let refuse = |problem: String| {
+        UnsafeSetup::BypassesRls(format!(
+            "refusing to start: DATABASE_URL's user \"{user}\" bypasses Row-Level Security \
+             (SUPERUSER or BYPASSRLS), so tenant scopes must switch to the role {SCOPE_ROLE}, but {problem}"
+        ))
+    };
+    match (scope_role_bypasses, can_switch) {
+        (None, _) => Err(refuse(format!(
+            "{SCOPE_ROLE} does not exist. Run `migrate` as this user (it creates the role), \
+             or connect as an ordinary, non-superuser owner."
+        ))),
+        (Some(true), _) => Err(refuse(format!(
+            "{SCOPE_ROLE} can bypass it too. Run ALTER ROLE {SCOPE_ROLE} NOSUPERUSER NOBYPASSRLS."
+        ))),
+        (Some(false), Some(false) | None) => Err(refuse(format!(
+            "\"{user}\" is not a member of {SCOPE_ROLE}. Run GRANT {SCOPE_ROLE} TO \"{user}\"."
+        ))),
+        (Some(false), Some(true)) => Ok(ScopeRole::Switch),
+    }
+}
