@@ -177,7 +177,7 @@ impl AppError {
             }
             Self::WrongSecondFactor => client(StatusCode::UNAUTHORIZED, "invalid_second_factor"),
             Self::PanelLocked => ErrorReport {
-                redirect: Some(crate::tenancy::super_admin::CONFIRM_PATH),
+                redirect: Some(crate::access::super_admin::CONFIRM_PATH),
                 ..client(StatusCode::FORBIDDEN, "reauthentication_required")
             },
             Self::NoTenant => ErrorReport {

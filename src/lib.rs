@@ -1,6 +1,7 @@
 //! The app as a library: `main.rs` only calls [`cli::main`], and the tests
 //! drive the same code through [`http::router`] and [`http::Server`].
 
+pub mod access;
 pub mod accounts;
 pub mod admin;
 pub mod api;

@@ -325,7 +325,7 @@ pub async fn reauthenticate(
 /// 403 for an API token; 429 over the limit; a database failure.
 pub async fn reauthenticate_member(
     state: &AppState,
-    t: &mut crate::tenancy::InTenant,
+    t: &mut crate::access::InTenant,
     password: &str,
 ) -> Result<Result<(), FieldErrors>, AppError> {
     t.require_person()?;

@@ -7,12 +7,12 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
+use crate::access::super_admin::{CONFIRM_PATH, SuperAdminToConfirm};
 use crate::error::AppError;
 use crate::http::AppState;
 use crate::http::extract::Form;
 use crate::http::routes::{Access, Routes, get};
 use crate::pages::{Layout, render};
-use crate::tenancy::super_admin::{CONFIRM_PATH, SuperAdminToConfirm};
 use crate::validation::FieldErrors;
 
 pub fn routes() -> Routes {

@@ -11,6 +11,7 @@ use axum::response::{Redirect, Response};
 use tower_sessions::Session;
 
 use super::pages::{ReasonForm, act_on};
+use crate::access::super_admin::{behind_impersonation, mark_panel_confirmed};
 use crate::accounts::global::find_user;
 use crate::accounts::{start_session, two_factor};
 use crate::error::AppError;
@@ -20,7 +21,7 @@ use crate::http::routes::{Access, Routes, post};
 use crate::ids::{TenantId, UserId};
 use crate::sessions::USER_ID_KEY;
 use crate::sessions::flash::{self, Flash};
-use crate::tenancy::super_admin::{IMPERSONATOR_KEY, SuperAdmin, audit, mark_panel_confirmed};
+use crate::tenancy::super_admin::{IMPERSONATOR_KEY, SuperAdmin, audit};
 
 const END_PATH: &str = "/admin/impersonation/end";
 
@@ -52,7 +53,7 @@ pub async fn audit_changes(
     if session.get::<UserId>(IMPERSONATOR_KEY).await?.is_none() {
         return Ok(next.run(request).await);
     }
-    let Some(admin) = SuperAdmin::behind_impersonation(&session, &state.db).await? else {
+    let Some(admin) = behind_impersonation(&session, &state.db).await? else {
         session.flush().await?;
         return Err(AppError::Forbidden(
             "This impersonation has ended: its super-admin no longer is one. Sign in again."
@@ -109,7 +110,7 @@ async fn start(
 /// Signs the super-admin back in (their second factor and the panel's
 /// password passed before they started). A session that isn't an impersonation gets a 404.
 async fn end(State(state): State<AppState>, session: Session) -> Result<Redirect, AppError> {
-    let Some(admin) = SuperAdmin::behind_impersonation(&session, &state.db).await? else {
+    let Some(admin) = behind_impersonation(&session, &state.db).await? else {
         return Err(AppError::NotFound);
     };
     let (Some(admin_id), Some(acted_as)) =

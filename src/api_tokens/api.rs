@@ -5,13 +5,14 @@ use axum::extract::State;
 use axum::http::StatusCode;
 
 use super::{ApiToken, CreatedApiToken, NewApiToken};
+use crate::access::InTenant;
 use crate::api::ErrorBody;
 use crate::error::AppError;
 use crate::http::AppState;
 use crate::http::extract::{Json, Path};
 use crate::http::routes::{Access, Routes, delete, get};
 use crate::ids::ApiTokenId;
-use crate::tenancy::{Action, InTenant};
+use crate::tenancy::Action;
 
 pub fn routes() -> Routes {
     Routes::new()

@@ -8,6 +8,7 @@ use axum::response::{Html, IntoResponse, Redirect, Response};
 use tower_sessions::Session;
 
 use super::{ApiToken, CreatedApiToken, NewApiToken};
+use crate::access::InTenant;
 use crate::error::AppError;
 use crate::http::AppState;
 use crate::http::extract::{Form, Path};
@@ -15,7 +16,7 @@ use crate::http::routes::{Access, Routes, get, post};
 use crate::ids::ApiTokenId;
 use crate::pages::{Layout, TenantNav, render};
 use crate::sessions::flash::{self, Flash};
-use crate::tenancy::{Action, InTenant, Role};
+use crate::tenancy::{Action, Role};
 use crate::validation::FieldErrors;
 
 pub fn routes() -> Routes {
@@ -58,7 +59,7 @@ async fn page(
     let own = t.member.role;
     render(&IndexPage {
         layout,
-        nav: TenantNav::new(&t.tenant, &t.member),
+        nav: TenantNav::new(t),
         tokens: super::list(&mut t.scope).await?,
         roles: Role::ALL
             .into_iter()

@@ -8,12 +8,13 @@ use time::OffsetDateTime;
 
 use super::stripe::Interval;
 use super::{Entitlement, Usage};
+use crate::access::InTenant;
 use crate::api::ErrorBody;
 use crate::error::AppError;
 use crate::http::AppState;
 use crate::http::extract::Json;
 use crate::http::routes::{Access, Routes, get, post};
-use crate::tenancy::{Action, InTenant};
+use crate::tenancy::Action;
 
 pub fn routes() -> Routes {
     Routes::new()
@@ -52,7 +53,7 @@ pub struct BillingStatus {
     responses((status = 200, body = BillingStatus), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub(crate) async fn status(mut t: InTenant) -> Result<Json<BillingStatus>, AppError> {
     t.member.authorize(Action::ManageBilling)?;
-    let billing = &t.tenant.billing;
+    let billing = &t.billing;
     let at = |unix: Option<i64>| unix.and_then(|u| OffsetDateTime::from_unix_timestamp(u).ok());
     Ok(Json(BillingStatus {
         entitlement: super::entitlement(billing, OffsetDateTime::now_utc()),

@@ -19,11 +19,12 @@ use std::time::Duration;
 use serde::Serialize;
 use time::OffsetDateTime;
 
+use crate::access::InTenant;
 use crate::db::Tx;
 use crate::error::AppError;
 use crate::http::AppState;
 use crate::on_tx;
-use crate::tenancy::{Action, InTenant, TenantScope};
+use crate::tenancy::{Action, TenantScope};
 use stripe::{CheckoutRequest, Interval, Stripe};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
@@ -234,7 +235,7 @@ pub async fn checkout_url(
 ) -> Result<String, AppError> {
     t.member.authorize(Action::ManageBilling)?;
     let stripe = stripe_of(state)?;
-    let billing = &t.tenant.billing;
+    let billing = &t.billing;
     if billing.has_subscription() {
         return Err(AppError::Conflict(
             "This organisation already has a subscription: manage it in the customer portal."
@@ -266,14 +267,9 @@ pub async fn checkout_url(
 pub async fn portal_url(state: &AppState, t: &InTenant) -> Result<String, AppError> {
     t.member.authorize(Action::ManageBilling)?;
     let stripe = stripe_of(state)?;
-    let customer = t
-        .tenant
-        .billing
-        .stripe_customer_id
-        .as_deref()
-        .ok_or_else(|| {
-            AppError::Conflict("There is nothing to manage yet: subscribe to Pro first.".to_owned())
-        })?;
+    let customer = t.billing.stripe_customer_id.as_deref().ok_or_else(|| {
+        AppError::Conflict("There is nothing to manage yet: subscribe to Pro first.".to_owned())
+    })?;
     stripe.portal(customer, billing_page_url(state, t)).await
 }
 

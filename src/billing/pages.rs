@@ -10,12 +10,13 @@ use time::OffsetDateTime;
 
 use super::stripe::Interval;
 use super::{Entitlement, Usage};
+use crate::access::InTenant;
 use crate::error::AppError;
 use crate::http::AppState;
 use crate::http::extract::{Form, Query};
 use crate::http::routes::{Access, Routes, get, post};
 use crate::pages::{Layout, TenantNav, render};
-use crate::tenancy::{Action, InTenant};
+use crate::tenancy::Action;
 
 pub fn routes() -> Routes {
     Routes::new()
@@ -63,7 +64,7 @@ async fn page(
     mut t: InTenant,
 ) -> Result<Html<String>, AppError> {
     t.member.authorize(Action::ManageBilling)?;
-    let billing = &t.tenant.billing;
+    let billing = &t.billing;
     let prices = state.stripe.as_ref().map(|stripe| stripe.prices());
     let subscription = billing
         .subscription_status
@@ -99,7 +100,7 @@ async fn page(
         .unwrap_or_default();
     render(&BillingPage {
         layout,
-        nav: TenantNav::new(&t.tenant, &t.member),
+        nav: TenantNav::new(&t),
         entitlement: super::entitlement(billing, OffsetDateTime::now_utc()),
         usage: super::usage_of(&mut t.scope).await?,
         subscription,
@@ -147,8 +148,8 @@ async fn success(layout: Layout, t: InTenant) -> Result<Html<String>, AppError> 
     t.member.authorize(Action::ManageBilling)?;
     render(&SuccessPage {
         layout,
-        nav: TenantNav::new(&t.tenant, &t.member),
-        active: t.tenant.billing.has_subscription(),
-        entitlement: super::entitlement(&t.tenant.billing, OffsetDateTime::now_utc()),
+        nav: TenantNav::new(&t),
+        active: t.billing.has_subscription(),
+        entitlement: super::entitlement(&t.billing, OffsetDateTime::now_utc()),
     })
 }

@@ -4,13 +4,14 @@
 use axum::http::StatusCode;
 
 use super::{Invitation, InvitationInput, Sender};
+use crate::access::InTenant;
 use crate::api::ErrorBody;
 use crate::error::AppError;
 use crate::http::AppState;
 use crate::http::extract::{Json, Path};
 use crate::http::routes::{Access, Routes, delete, get, post};
 use crate::ids::InvitationId;
-use crate::tenancy::{Action, InTenant};
+use crate::tenancy::Action;
 use axum::extract::State;
 
 pub fn routes() -> Routes {

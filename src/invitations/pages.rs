@@ -8,6 +8,7 @@ use axum::response::{Html, IntoResponse, Redirect, Response};
 use tower_sessions::Session;
 
 use super::{InvitationInput, Sender};
+use crate::access::InTenant;
 use crate::error::AppError;
 use crate::http::AppState;
 use crate::http::extract::{Form, Path};
@@ -16,7 +17,7 @@ use crate::ids::InvitationId;
 use crate::locations::{self, Location, Page};
 use crate::pages::{Layout, TenantNav, render};
 use crate::sessions::flash::{self, Flash};
-use crate::tenancy::{Action, InTenant, Role};
+use crate::tenancy::{Action, Role};
 use crate::validation::FieldErrors;
 
 pub fn routes() -> Routes {
@@ -62,7 +63,7 @@ async fn form_page(
     let can_invite_owners = t.member.authorize(Action::ManageOwners).is_ok();
     render(&NewPage {
         layout,
-        nav: TenantNav::new(&t.tenant, &t.member),
+        nav: TenantNav::new(t),
         email: input.email,
         role: input.role,
         location_ids: input.location_ids,

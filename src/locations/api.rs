@@ -4,13 +4,14 @@ use axum::http::StatusCode;
 use serde::Deserialize;
 
 use super::{Location, LocationInput, Page};
+use crate::access::InTenant;
 use crate::api::ErrorBody;
 use crate::billing::Limited;
 use crate::error::AppError;
 use crate::http::extract::{Json, Path, Query};
 use crate::http::routes::{Access, Routes, get, post};
 use crate::ids::LocationId;
-use crate::tenancy::{Action, InTenant};
+use crate::tenancy::Action;
 
 pub fn routes() -> Routes {
     Routes::new()

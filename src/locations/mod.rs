@@ -9,11 +9,12 @@ pub mod pages;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
+use crate::access::InTenant;
 use crate::error::AppError;
 use crate::ids::LocationId;
 use crate::on_tx;
+use crate::tenancy::TenantScope;
 use crate::tenancy::permissions::LocationVisibility;
-use crate::tenancy::{InTenant, TenantScope};
 use crate::validation::{self, FieldErrors};
 
 #[derive(Clone, Debug, Serialize, utoipa::ToSchema)]

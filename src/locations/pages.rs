@@ -6,13 +6,14 @@ use axum::response::{Html, IntoResponse, Redirect, Response};
 use tower_sessions::Session;
 
 use super::{Location, LocationInput, Page, WriteError};
+use crate::access::InTenant;
 use crate::error::AppError;
 use crate::http::extract::{Form, Path};
 use crate::http::routes::{Access, Routes, get, post};
 use crate::ids::LocationId;
 use crate::pages::{Layout, TenantNav, render};
 use crate::sessions::flash::{self, Flash};
-use crate::tenancy::{Action, InTenant};
+use crate::tenancy::Action;
 use crate::validation::{FieldErrors, time_zone_options};
 
 pub fn routes() -> Routes {
@@ -55,7 +56,7 @@ async fn index_page(
     let locations = super::list(&mut t.scope, t.member.location_visibility(), Page::ALL).await?;
     render(&IndexPage {
         layout,
-        nav: TenantNav::new(&t.tenant, &t.member),
+        nav: TenantNav::new(t),
         locations,
         can_create: t.member.authorize(Action::CreateLocation).is_ok(),
         form,
@@ -130,7 +131,7 @@ impl ShowPage {
     ) -> Self {
         Self {
             layout,
-            nav: TenantNav::new(&t.tenant, &t.member),
+            nav: TenantNav::new(t),
             location,
             can_edit: t.member.authorize(Action::EditLocation).is_ok(),
             can_archive: t.member.authorize(Action::ArchiveLocation).is_ok(),

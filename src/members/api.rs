@@ -3,12 +3,13 @@
 use serde::Deserialize;
 
 use super::{MemberChange, MemberEntry};
+use crate::access::InTenant;
 use crate::api::ErrorBody;
 use crate::error::AppError;
 use crate::http::extract::{Json, Path};
 use crate::http::routes::{Access, Routes, get};
 use crate::ids::{LocationId, MembershipId};
-use crate::tenancy::{Action, InTenant, Role};
+use crate::tenancy::{Action, Role};
 
 pub fn routes() -> Routes {
     Routes::new()

@@ -5,6 +5,7 @@ use axum::response::{Html, Redirect};
 use tower_sessions::Session;
 
 use super::{MemberChange, MemberEntry};
+use crate::access::InTenant;
 use crate::error::AppError;
 use crate::http::extract::{Form, Path};
 use crate::http::routes::{Access, Routes, get, post};
@@ -13,7 +14,7 @@ use crate::invitations::{self, Invitation};
 use crate::locations::{self, Location, Page};
 use crate::pages::{Layout, TenantNav, render};
 use crate::sessions::flash::{self, Flash};
-use crate::tenancy::{Action, InTenant, Role};
+use crate::tenancy::{Action, Role};
 
 pub fn routes() -> Routes {
     Routes::new()
@@ -57,7 +58,7 @@ async fn index(layout: Layout, mut t: InTenant) -> Result<Html<String>, AppError
         locations::list(&mut t.scope, t.member.location_visibility(), Page::ALL).await?;
     render(&IndexPage {
         layout,
-        nav: TenantNav::new(&t.tenant, &t.member),
+        nav: TenantNav::new(&t),
         members,
         invitations,
         locations: locations

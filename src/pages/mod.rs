@@ -9,6 +9,7 @@ use axum::http::request::Parts;
 use axum::response::Html;
 use tower_sessions::Session;
 
+use crate::access::InTenant;
 use crate::accounts::CurrentUser;
 use crate::error::AppError;
 use crate::http::AppState;
@@ -16,8 +17,8 @@ use crate::http::routes::{Access, Routes, get};
 use crate::http::{assets, csrf};
 use crate::sessions::USER_ID_KEY;
 use crate::sessions::flash::{self, Flash};
+use crate::tenancy::Action;
 use crate::tenancy::super_admin::IMPERSONATOR_KEY;
-use crate::tenancy::{Action, Member, Tenant};
 
 pub fn routes() -> Routes {
     Routes::new().add("/", Access::Public, get(landing))
@@ -141,7 +142,8 @@ pub struct NavLink {
 }
 
 impl TenantNav {
-    pub fn new(tenant: &Tenant, member: &Member) -> Self {
+    pub fn new(t: &InTenant) -> Self {
+        let (tenant, member) = (&t.tenant, &t.member);
         Self {
             tenant_name: tenant.name.clone(),
             slug: tenant.slug.clone(),
@@ -150,7 +152,7 @@ impl TenantNav {
             shows_api_tokens: member.authorize(Action::ManageApiTokens).is_ok(),
             shows_billing: member.authorize(Action::ManageBilling).is_ok(),
             payment_overdue: crate::billing::entitlement(
-                &tenant.billing,
+                &t.billing,
                 time::OffsetDateTime::now_utc(),
             )
             .payment_overdue,

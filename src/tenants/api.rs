@@ -6,6 +6,7 @@ use axum::http::StatusCode;
 use serde::Deserialize;
 
 use super::{TenantChoice, TenantInput};
+use crate::access::InTenant;
 use crate::accounts::CurrentUser;
 use crate::api::ErrorBody;
 use crate::error::AppError;
@@ -13,7 +14,7 @@ use crate::http::AppState;
 use crate::http::extract::Json;
 use crate::http::routes::{Access, Routes, delete, get};
 use crate::tenancy::scope::for_user;
-use crate::tenancy::{Action, InTenant, Tenant};
+use crate::tenancy::{Action, Tenant};
 
 pub fn routes() -> Routes {
     Routes::new()
@@ -56,7 +57,7 @@ pub(crate) async fn remove(
     super::confirm_deletion(&state, &mut t, &body.confirm, &body.password).await??;
     // The request's own transaction ends first: it would hold SQLite's lock.
     t.scope.commit().await?;
-    super::delete(&state, t.tenant.id, &t.tenant.billing).await?;
+    super::delete(&state, t.tenant.id, &t.billing).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

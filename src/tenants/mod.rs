@@ -156,7 +156,6 @@ pub(crate) async fn insert(
         name: input.name.clone(),
         slug,
         time_zone: input.time_zone.clone(),
-        billing: crate::billing::BillingState::default(),
     })
 }
 
@@ -189,7 +188,7 @@ pub async fn update_settings(
 /// 403 for an API token; as `accounts::reauthenticate`.
 pub async fn confirm_deletion(
     state: &crate::http::AppState,
-    t: &mut crate::tenancy::InTenant,
+    t: &mut crate::access::InTenant,
     typed: &str,
     password: &str,
 ) -> Result<Result<(), FieldErrors>, AppError> {

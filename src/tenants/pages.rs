@@ -7,6 +7,7 @@ use axum::response::{Html, IntoResponse, Redirect, Response};
 use tower_sessions::Session;
 
 use super::{TenantChoice, TenantInput};
+use crate::access::InTenant;
 use crate::accounts::CurrentUser;
 use crate::error::AppError;
 use crate::http::AppState;
@@ -14,8 +15,8 @@ use crate::http::extract::Form;
 use crate::http::routes::{Access, Routes, get, post};
 use crate::pages::{Layout, TenantNav, render};
 use crate::sessions::flash::{self, Flash};
+use crate::tenancy::Action;
 use crate::tenancy::scope::for_user;
-use crate::tenancy::{Action, InTenant};
 use crate::validation::{FieldErrors, time_zone_options};
 use axum::extract::State;
 
@@ -121,7 +122,7 @@ impl SettingsPage {
     fn new(layout: Layout, t: &InTenant, form: TenantInput, errors: FieldErrors) -> Self {
         Self {
             layout,
-            nav: TenantNav::new(&t.tenant, &t.member),
+            nav: TenantNav::new(t),
             form,
             errors,
             time_zones: time_zone_options(),
@@ -160,7 +161,7 @@ async fn delete(
     }
     // The request's own transaction ends first: it would hold SQLite's lock.
     t.scope.commit().await?;
-    super::delete(&state, t.tenant.id, &t.tenant.billing).await?;
+    super::delete(&state, t.tenant.id, &t.billing).await?;
     flash::push(
         &session,
         Flash::success(format!("{} and all its data were deleted.", t.tenant.name)),

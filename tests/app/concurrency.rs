@@ -4,10 +4,10 @@
 
 use std::collections::HashSet;
 
+use app::access::InTenant;
 use app::error::AppError;
 use app::http::routes::{Access, Routes, get};
 use app::on_tx;
-use app::tenancy::InTenant;
 use serde_json::Value;
 use tokio::task::JoinSet;
 

@@ -319,7 +319,7 @@ fn the_cross_tenant_path_opens_only_through_all_tenants_unsafe() {
         &mut files,
     );
     // (needle, the only files that may contain it)
-    let rules: [(&str, &[&str]); 5] = [
+    let rules: [(&str, &[&str]); 6] = [
         ("app.all_tenants", &["src/tenancy/scope.rs"]),
         (
             "Binding::AllTenants",
@@ -327,9 +327,10 @@ fn the_cross_tenant_path_opens_only_through_all_tenants_unsafe() {
         ),
         ("SuperAdmin::for_cli", &["src/cli.rs"]),
         (
-            "SuperAdmin::behind_impersonation",
-            &["src/admin/impersonation.rs"],
+            "behind_impersonation(",
+            &["src/access/super_admin.rs", "src/admin/impersonation.rs"],
         ),
+        ("SuperAdmin::for_user", &["src/access/super_admin.rs"]),
         // A transaction bound to no tenant: only for the global tables that
         // key rotation walks without knowing them by name.
         ("Tx::global", &["src/crypto/sealed.rs"]),

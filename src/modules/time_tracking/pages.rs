@@ -22,6 +22,7 @@ use super::shifts::api::Range;
 use super::shifts::corrections::{self, CorrectionRequest, Status};
 use super::shifts::{self, Days, Shift, edits};
 use super::{CorrectionId, EmployeeId, dates, log};
+use crate::access::InTenant;
 use crate::crypto::Keys;
 use crate::error::AppError;
 use crate::http::AppState;
@@ -31,7 +32,7 @@ use crate::ids::LocationId;
 use crate::pages::{Layout, TenantNav, attachment, render};
 use crate::sessions::flash::{self, Flash};
 use crate::tenancy::permissions::LocationVisibility;
-use crate::tenancy::{InTenant, Member, TenantScope};
+use crate::tenancy::{Member, TenantScope};
 
 pub fn routes() -> Routes {
     Routes::new()
@@ -351,7 +352,7 @@ async fn board(layout: Layout, mut t: InTenant) -> Result<Response, AppError> {
     let forecast = next_month_forecast(&mut t, today).await?;
     Ok(render(&BoardPage {
         layout,
-        nav: TenantNav::new(&t.tenant, &t.member),
+        nav: TenantNav::new(&t),
         tabs: Tabs::new(&t.tenant.slug, &t.member, "time"),
         today,
         locations,
@@ -432,7 +433,7 @@ async fn review(
         .collect();
     render(&ReviewPage {
         layout,
-        nav: TenantNav::new(&t.tenant, &t.member),
+        nav: TenantNav::new(&t),
         tabs: Tabs::new(&t.tenant.slug, &t.member, "time/review"),
         days,
         shifts,
@@ -532,7 +533,7 @@ async fn edit_feed(layout: Layout, mut t: InTenant) -> Result<Html<String>, AppE
         .collect();
     render(&EditFeedPage {
         layout,
-        nav: TenantNav::new(&t.tenant, &t.member),
+        nav: TenantNav::new(&t),
         tabs: Tabs::new(&t.tenant.slug, &t.member, "time/edits"),
         edits,
     })
@@ -552,7 +553,7 @@ async fn log_check(layout: Layout, mut t: InTenant) -> Result<Html<String>, AppE
     let verification = log::verify(&mut t.scope).await?;
     render(&LogPage {
         layout,
-        nav: TenantNav::new(&t.tenant, &t.member),
+        nav: TenantNav::new(&t),
         tabs: Tabs::new(&t.tenant.slug, &t.member, "time/log"),
         verification,
     })
@@ -700,7 +701,7 @@ async fn inspection(
     let now = OffsetDateTime::now_utc();
     render(&InspectionPage {
         layout,
-        nav: TenantNav::new(&t.tenant, &t.member),
+        nav: TenantNav::new(&t),
         tabs: Tabs::new(&t.tenant.slug, &t.member, "time/inspection"),
         tenant_name: t.tenant.name.clone(),
         csv_query: format!(

@@ -4,6 +4,7 @@ use axum::http::StatusCode;
 use serde::Deserialize;
 
 use super::{Absence, NewAbsence};
+use crate::access::InTenant;
 use crate::api::ErrorBody;
 use crate::error::AppError;
 use crate::http::extract::{Json, Path, Query};
@@ -11,7 +12,6 @@ use crate::http::routes::{Access, Routes, delete, get};
 use crate::modules::time_tracking::permissions::TimeAction;
 use crate::modules::time_tracking::shifts::api::Range;
 use crate::modules::time_tracking::{AbsenceId, EmployeeId, dates, employees};
-use crate::tenancy::InTenant;
 
 pub fn routes() -> Routes {
     Routes::new()

@@ -15,10 +15,11 @@ use time::{Date, OffsetDateTime};
 use super::employees::Employee;
 use super::permissions::TimeAction;
 use super::{AbsenceId, EmployeeId, dates};
+use crate::access::InTenant;
 use crate::error::AppError;
 use crate::ids::UserId;
 use crate::on_tx;
-use crate::tenancy::{InTenant, TenantScope};
+use crate::tenancy::TenantScope;
 use crate::validation::{self, FieldErrors};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]

@@ -8,6 +8,7 @@ use time::Date;
 use tower_sessions::Session;
 
 use super::{Absence, AbsenceKind, NewAbsence};
+use crate::access::InTenant;
 use crate::error::AppError;
 use crate::http::extract::{Form, Path, Query};
 use crate::http::routes::{Access, Routes, get, post};
@@ -17,7 +18,6 @@ use crate::modules::time_tracking::shifts::duration_label;
 use crate::modules::time_tracking::{AbsenceId, dates, employees};
 use crate::pages::{Layout, TenantNav, render};
 use crate::sessions::flash::{self, Flash};
-use crate::tenancy::InTenant;
 use crate::validation;
 
 pub fn routes() -> Routes {
@@ -79,7 +79,7 @@ async fn index(
         .collect();
     render(&IndexPage {
         layout,
-        nav: TenantNav::new(&t.tenant, &t.member),
+        nav: TenantNav::new(&t),
         tabs: Tabs::new(&t.tenant.slug, &t.member, "time/absences"),
         month,
         absences,

@@ -5,6 +5,7 @@ use axum::http::StatusCode;
 use serde::Serialize;
 
 use super::{Device, NewDevice};
+use crate::access::InTenant;
 use crate::api::ErrorBody;
 use crate::error::AppError;
 use crate::http::AppState;
@@ -12,7 +13,6 @@ use crate::http::extract::{Json, Path};
 use crate::http::routes::{Access, Routes, get, post};
 use crate::modules::time_tracking::DeviceId;
 use crate::modules::time_tracking::permissions::TimeAction;
-use crate::tenancy::InTenant;
 
 pub fn routes() -> Routes {
     Routes::new()

@@ -9,6 +9,7 @@ use axum::response::{Html, IntoResponse, Redirect, Response};
 use tower_sessions::Session;
 
 use super::{Device, NewDevice};
+use crate::access::InTenant;
 use crate::error::AppError;
 use crate::http::AppState;
 use crate::http::extract::{Form, Path};
@@ -18,7 +19,6 @@ use crate::modules::time_tracking::permissions::TimeAction;
 use crate::modules::time_tracking::{DeviceId, dates};
 use crate::pages::{Layout, TenantNav, render};
 use crate::sessions::flash::{self, Flash};
-use crate::tenancy::InTenant;
 use crate::validation::FieldErrors;
 
 pub fn routes() -> Routes {
@@ -74,7 +74,7 @@ async fn index_page(
     let locations = location_options(t, |_| true).await?;
     render(&IndexPage {
         layout,
-        nav: TenantNav::new(&t.tenant, &t.member),
+        nav: TenantNav::new(t),
         tabs: Tabs::new(&t.tenant.slug, &t.member, "kiosks"),
         devices,
         locations,

@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use super::pin::Pin;
 use super::{Employee, EmployeeInput};
+use crate::access::InTenant;
 use crate::api::ErrorBody;
 use crate::crypto::Keys;
 use crate::error::AppError;
@@ -15,7 +16,6 @@ use crate::http::routes::{Access, Routes, get, post};
 use crate::ids::{LocationId, MembershipId};
 use crate::modules::time_tracking::permissions::TimeAction;
 use crate::modules::time_tracking::{EmployeeId, dates};
-use crate::tenancy::InTenant;
 
 pub fn routes() -> Routes {
     Routes::new()

@@ -17,12 +17,13 @@ use time::{Date, OffsetDateTime};
 use super::EmployeeId;
 use super::EmployeeLocationId;
 use super::permissions::TimeAction;
+use crate::access::InTenant;
 use crate::crypto::{Keys, LookupKey};
 use crate::error::AppError;
 use crate::ids::{LocationId, MembershipId};
 use crate::on_tx;
+use crate::tenancy::TenantScope;
 use crate::tenancy::permissions::LocationVisibility;
-use crate::tenancy::{InTenant, TenantScope};
 use crate::validation::{self, FieldErrors};
 
 #[derive(Clone, Debug, Serialize, utoipa::ToSchema)]

@@ -15,6 +15,7 @@ use tower_sessions::Session;
 
 use super::pin::Pin;
 use super::{Employee, EmployeeInput};
+use crate::access::InTenant;
 use crate::error::AppError;
 use crate::http::AppState;
 use crate::http::extract::{Form, Path, Query};
@@ -33,7 +34,6 @@ use crate::modules::time_tracking::shifts::{self, Days};
 use crate::modules::time_tracking::{CorrectionId, EmployeeId, PunchId, dates};
 use crate::pages::{Layout, TenantNav, render};
 use crate::sessions::flash::{self, Flash};
-use crate::tenancy::InTenant;
 use crate::validation::{self, FieldErrors};
 
 pub fn routes() -> Routes {
@@ -173,7 +173,7 @@ async fn index_page(
     let locations = location_options(t, |_| true).await?;
     render(&IndexPage {
         layout,
-        nav: TenantNav::new(&t.tenant, &t.member),
+        nav: TenantNav::new(t),
         tabs: Tabs::new(&t.tenant.slug, &t.member, "employees"),
         employees,
         locations,
@@ -391,7 +391,7 @@ async fn timesheet_page(
         .collect();
     render(&TimesheetPage {
         layout,
-        nav: TenantNav::new(&t.tenant, &t.member),
+        nav: TenantNav::new(t),
         tabs: Tabs::new(&t.tenant.slug, &t.member, "employees"),
         monthly,
         days,

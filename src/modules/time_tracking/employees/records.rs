@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 use time::{Date, OffsetDateTime};
 
 use super::api::EmployeeDetails;
+use crate::access::InTenant;
 use crate::api::ErrorBody;
 use crate::error::AppError;
 use crate::http::AppState;
@@ -22,7 +23,6 @@ use crate::modules::time_tracking::shifts::corrections::{self, CorrectionRequest
 use crate::modules::time_tracking::shifts::{self, Days, Shift};
 use crate::modules::time_tracking::{EmployeeId, dates};
 use crate::pages::attachment;
-use crate::tenancy::InTenant;
 use crate::validation::FieldErrors;
 
 pub fn routes() -> Routes {

@@ -6,6 +6,7 @@ use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 
 use super::{Calendar, Holiday, NewHoliday};
+use crate::access::InTenant;
 use crate::api::ErrorBody;
 use crate::error::AppError;
 use crate::http::extract::{Json, Path, Query};
@@ -13,7 +14,6 @@ use crate::http::routes::{Access, Routes, delete, get, post};
 use crate::ids::LocationId;
 use crate::modules::time_tracking::HolidayId;
 use crate::modules::time_tracking::permissions::TimeAction;
-use crate::tenancy::InTenant;
 
 pub fn routes() -> Routes {
     Routes::new()

@@ -7,6 +7,7 @@ use serde::Deserialize;
 use tower_sessions::Session;
 
 use super::{Holiday, NewHoliday};
+use crate::access::InTenant;
 use crate::error::AppError;
 use crate::http::extract::{Form, Path, Query};
 use crate::http::routes::{Access, Routes, get, post};
@@ -16,7 +17,6 @@ use crate::modules::time_tracking::permissions::TimeAction;
 use crate::modules::time_tracking::{HolidayId, dates};
 use crate::pages::{Layout, TenantNav, render};
 use crate::sessions::flash::{self, Flash};
-use crate::tenancy::InTenant;
 use crate::validation;
 
 pub fn routes() -> Routes {
@@ -80,7 +80,7 @@ async fn index(
     };
     render(&IndexPage {
         layout,
-        nav: TenantNav::new(&t.tenant, &t.member),
+        nav: TenantNav::new(&t),
         tabs: Tabs::new(&t.tenant.slug, &t.member, "time/holidays"),
         locations,
         location: location.map(|id| id.to_string()).unwrap_or_default(),

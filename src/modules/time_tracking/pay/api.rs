@@ -11,6 +11,7 @@ use super::forecast::{self, Forecast};
 use super::payroll::{self, Payroll};
 use super::rules::{self, AllRules, LocationRules, Rules};
 use super::workbook;
+use crate::access::InTenant;
 use crate::api::ErrorBody;
 use crate::error::AppError;
 use crate::http::AppState;
@@ -22,7 +23,6 @@ use crate::modules::time_tracking::holidays::seen_location;
 use crate::modules::time_tracking::pages::Month;
 use crate::modules::time_tracking::permissions::TimeAction;
 use crate::pages::attachment;
-use crate::tenancy::InTenant;
 
 pub fn routes() -> Routes {
     Routes::new()

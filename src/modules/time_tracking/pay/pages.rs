@@ -11,6 +11,7 @@ use tower_sessions::Session;
 use super::api::MonthQuery;
 use super::payroll::{self, Line};
 use super::rules::{self, Rules};
+use crate::access::InTenant;
 use crate::error::AppError;
 use crate::http::AppState;
 use crate::http::extract::{Form, Path, Query};
@@ -22,7 +23,6 @@ use crate::modules::time_tracking::pages::{Month, Tabs, refusal};
 use crate::modules::time_tracking::permissions::TimeAction;
 use crate::pages::{Layout, TenantNav, render};
 use crate::sessions::flash::{self, Flash};
-use crate::tenancy::InTenant;
 
 pub fn routes() -> Routes {
     Routes::new()
@@ -128,7 +128,7 @@ async fn index(layout: Layout, mut t: InTenant) -> Result<Html<String>, AppError
     let all = rules::all(&mut t.scope, t.member.location_visibility()).await?;
     render(&IndexPage {
         layout,
-        nav: TenantNav::new(&t.tenant, &t.member),
+        nav: TenantNav::new(&t),
         tabs: Tabs::new(&t.tenant.slug, &t.member, "time/pay-rules"),
         tenant: RulesView::of(all.tenant),
         locations: all
@@ -330,7 +330,7 @@ async fn payroll(
     let currency = payroll.currency;
     render(&PayrollPage {
         layout,
-        nav: TenantNav::new(&t.tenant, &t.member),
+        nav: TenantNav::new(&t),
         tabs: Tabs::new(&t.tenant.slug, &t.member, "time/payroll"),
         month,
         summary: payroll

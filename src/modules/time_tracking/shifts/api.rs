@@ -8,6 +8,7 @@ use time::{Date, OffsetDateTime};
 use super::corrections::{self, CorrectionInput, CorrectionRequest, Status};
 use super::edits::{self, EditInput, ShiftEdit};
 use super::{Days, Shift};
+use crate::access::InTenant;
 use crate::api::ErrorBody;
 use crate::error::AppError;
 use crate::http::extract::{Json, Path, Query};
@@ -16,7 +17,6 @@ use crate::modules::time_tracking::employees;
 use crate::modules::time_tracking::permissions::TimeAction;
 use crate::modules::time_tracking::punches::{self, TooOld};
 use crate::modules::time_tracking::{CorrectionId, EmployeeId, dates, log};
-use crate::tenancy::InTenant;
 use crate::validation::FieldErrors;
 
 pub fn routes() -> Routes {

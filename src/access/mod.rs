@@ -1,0 +1,272 @@
+//! The doors: who is calling and where, for every request. This layer sits
+//! above accounts, API tokens and billing, so the tenancy below it names
+//! none of them:
+//!
+//! * [`caller`]: *who* — a person's session (and the super-admin acting as
+//!   them, if any), or an API token (under `/api/` only);
+//! * [`InTenant`]: *where* and *as what* — the tenant of the URL's
+//!   `{slug}`, the caller's membership in it (a token's role capped by its
+//!   own), and the request's scope;
+//! * [`super_admin`]: the super-admin's extractors, and the way back from
+//!   an impersonation.
+
+pub mod super_admin;
+
+use axum::extract::{FromRequestParts, RawPathParams};
+use axum::http::request::Parts;
+use tower_sessions::Session;
+
+use crate::accounts::SignedIn;
+use crate::billing::BillingState;
+use crate::error::AppError;
+use crate::http::AppState;
+use crate::ids::{MembershipId, UserId};
+use crate::on_tx;
+use crate::tenancy::super_admin::IMPERSONATOR_KEY;
+use crate::tenancy::{Intent, Member, Role, Tenant, TenantScope, for_tenant, global};
+
+/// Who is calling.
+pub enum Caller {
+    /// A person, by their session; `impersonator` is the super-admin acting
+    /// as them.
+    Person {
+        user: UserId,
+        impersonator: Option<UserId>,
+    },
+    /// A program, by an API token (only under `/api/`).
+    Token(String),
+}
+
+/// The request's caller: an API token where tokens belong, else the
+/// session's user (401 without one).
+///
+/// # Errors
+/// 401 for no session and no token; a session store failure.
+pub async fn caller(parts: &mut Parts, state: &AppState) -> Result<Caller, AppError> {
+    if let Some(secret) = crate::api_tokens::presented(parts) {
+        return Ok(Caller::Token(secret));
+    }
+    let SignedIn(user) = SignedIn::from_request_parts(parts, state).await?;
+    let session = Session::from_request_parts(parts, state)
+        .await
+        .map_err(|(_, reason)| AppError::Internal(reason.to_owned()))?;
+    let impersonator = session.get::<UserId>(IMPERSONATOR_KEY).await?;
+    Ok(Caller::Person { user, impersonator })
+}
+
+/// A request inside one tenant: the tenant from the URL's `{slug}`, the
+/// signed-in user's membership in it, and the request's scope (one
+/// transaction for the whole request). A slug that doesn't exist and a
+/// tenant the user doesn't belong to are the same 404.
+pub struct InTenant {
+    pub tenant: Tenant,
+    /// The tenant's billing state, read with the membership (same query),
+    /// for `billing::entitlement`.
+    pub billing: BillingState,
+    pub member: Member,
+    pub scope: TenantScope,
+    /// The request came with an API token (acting as its creator), not a
+    /// person's session.
+    pub via_api_token: bool,
+}
+
+impl InTenant {
+    /// Refuses requests made with an API token: for what only the person
+    /// may do (leaving the tenant, creating more tokens), so a leaked token
+    /// can't outlive its revocation or lock its creator out.
+    ///
+    /// # Errors
+    /// 403 for a token.
+    pub fn require_person(&self) -> Result<(), AppError> {
+        if self.via_api_token {
+            Err(AppError::Forbidden(
+                "An API token can't do this: sign in as the member.".to_owned(),
+            ))
+        } else {
+            Ok(())
+        }
+    }
+}
+
+impl FromRequestParts<AppState> for InTenant {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, AppError> {
+        let params = RawPathParams::from_request_parts(parts, state)
+            .await
+            .map_err(|e| AppError::Internal(format!("path parameters: {e}")))?;
+        let slug = params
+            .iter()
+            .find_map(|(name, value)| (name == "slug").then_some(value))
+            .ok_or_else(|| AppError::Internal("a tenant route without {slug}".to_owned()))?;
+        let intent = if parts.method.is_safe() {
+            Intent::Read
+        } else {
+            Intent::Write
+        };
+        match caller(parts, state).await? {
+            Caller::Token(secret) => Self::with_api_token(state, &secret, slug, intent).await,
+            Caller::Person { user, impersonator } => {
+                let mut request = Self::with_session(state, user, slug, intent).await?;
+                request.member.impersonated_by = impersonator;
+                Ok(request)
+            }
+        }
+    }
+}
+
+impl InTenant {
+    /// A person's request: the slug names the tenant (cached), and the user
+    /// must be a member of it.
+    async fn with_session(
+        state: &AppState,
+        user: UserId,
+        slug: &str,
+        intent: Intent,
+    ) -> Result<Self, AppError> {
+        let mut cached = state.tenant_slugs.get(slug);
+        loop {
+            let from_cache = cached.is_some();
+            let tenant_id = match cached.take() {
+                Some(id) => id,
+                None => {
+                    let id = global::tenant_id_by_slug(&state.db, slug)
+                        .await?
+                        .ok_or(AppError::NotFound)?;
+                    state.tenant_slugs.insert(slug, id);
+                    id
+                }
+            };
+            let mut scope = for_tenant(&state.db, tenant_id, intent).await?;
+            match membership_of(&mut scope, user, slug).await? {
+                Lookup::Member(tenant, billing, member) => {
+                    return Ok(Self {
+                        tenant: *tenant,
+                        billing: *billing,
+                        member,
+                        scope,
+                        via_api_token: false,
+                    });
+                }
+                // The cached tenant is gone (and its slug maybe taken by
+                // another): forget it and look the slug up again, once.
+                Lookup::StaleSlug if from_cache => state.tenant_slugs.remove(slug),
+                Lookup::NotAMember | Lookup::StaleSlug => return Err(AppError::NotFound),
+            }
+        }
+    }
+
+    /// A program's request. The token names its tenant, so it is checked
+    /// first, before the slug is looked at: a bad token is the same 401
+    /// whether or not the slug exists (no oracle on which organisations
+    /// exist), and a good token on any URL but its tenant's is a 404.
+    async fn with_api_token(
+        state: &AppState,
+        secret: &str,
+        slug: &str,
+        intent: Intent,
+    ) -> Result<Self, AppError> {
+        let tenant_id = crate::api_tokens::tenant_of(secret).ok_or(AppError::InvalidApiToken)?;
+        let mut scope = for_tenant(&state.db, tenant_id, intent).await?;
+        let (creator, token_role) = crate::api_tokens::authenticate(&state.db, &mut scope, secret)
+            .await?
+            .ok_or(AppError::InvalidApiToken)?;
+        match membership_of(&mut scope, creator, slug).await? {
+            Lookup::Member(tenant, billing, mut member) => {
+                member.role = token_role.at_most(member.role);
+                Ok(Self {
+                    tenant: *tenant,
+                    billing: *billing,
+                    member,
+                    scope,
+                    via_api_token: true,
+                })
+            }
+            Lookup::NotAMember | Lookup::StaleSlug => Err(AppError::NotFound),
+        }
+    }
+}
+
+/// The tenant's name, slug and time zone and billing state; the
+/// membership's id and role.
+struct MembershipRow {
+    name: String,
+    slug: String,
+    time_zone: String,
+    membership_id: Option<MembershipId>,
+    role: Option<String>,
+    billing: BillingState,
+}
+
+impl<'r, R> sqlx::FromRow<'r, R> for MembershipRow
+where
+    R: sqlx::Row,
+    &'r str: sqlx::ColumnIndex<R>,
+    String: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    Option<MembershipId>: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    BillingState: sqlx::FromRow<'r, R>,
+    Option<String>: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+{
+    fn from_row(row: &'r R) -> Result<Self, sqlx::Error> {
+        Ok(Self {
+            name: row.try_get("name")?,
+            slug: row.try_get("slug")?,
+            time_zone: row.try_get("time_zone")?,
+            membership_id: row.try_get("membership_id")?,
+            role: row.try_get("role")?,
+            billing: BillingState::from_row(row)?,
+        })
+    }
+}
+
+enum Lookup {
+    Member(Box<Tenant>, Box<BillingState>, Member),
+    NotAMember,
+    StaleSlug,
+}
+
+/// The scope's tenant and `user`'s membership in it, checking that the
+/// tenant still has `slug`.
+async fn membership_of(
+    scope: &mut TenantScope,
+    user: UserId,
+    slug: &str,
+) -> Result<Lookup, AppError> {
+    let tenant_id = scope.tenant_id();
+    let row: Option<MembershipRow> = on_tx!(scope.tx(), |conn| {
+        sqlx::query_as(concat!(
+            "SELECT t.name, t.slug, t.time_zone, m.id AS membership_id, m.role, ",
+            crate::billing_columns!(),
+            " FROM tenants t LEFT JOIN memberships m ON m.tenant_id = t.id AND m.user_id = $2 \
+             WHERE t.id = $1"
+        ))
+        .bind(tenant_id)
+        .bind(user)
+        .fetch_optional(conn)
+        .await
+    })?;
+    let Some(row) = row else {
+        return Ok(Lookup::StaleSlug);
+    };
+    if row.slug != slug {
+        return Ok(Lookup::StaleSlug);
+    }
+    let (Some(membership_id), Some(role)) = (row.membership_id, row.role) else {
+        return Ok(Lookup::NotAMember);
+    };
+    Ok(Lookup::Member(
+        Box::new(Tenant {
+            id: tenant_id,
+            name: row.name,
+            slug: row.slug,
+            time_zone: row.time_zone,
+        }),
+        Box::new(row.billing),
+        Member {
+            membership_id,
+            user_id: user,
+            role: Role::parse(&role)?,
+            impersonated_by: None,
+        },
+    ))
+}

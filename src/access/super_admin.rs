@@ -1,0 +1,108 @@
+//! The super-admin's doors: the panel's extractors (a signed-in
+//! super-admin with a second factor, who confirmed their password in this
+//! session), and the way back from an impersonation. They are the only
+//! callers of `SuperAdmin::for_user` (a test checks).
+
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use tower_sessions::Session;
+
+use crate::accounts::{CurrentUser, two_factor};
+use crate::db::Db;
+use crate::error::AppError;
+use crate::http::AppState;
+use crate::ids::UserId;
+use crate::tenancy::super_admin::{IMPERSONATOR_KEY, SuperAdmin};
+
+/// The super-admin who is impersonating this session's user (and still is
+/// a super-admin), to end it or to audit what they do.
+///
+/// # Errors
+/// When the session store or the database fails.
+pub(crate) async fn behind_impersonation(
+    session: &Session,
+    db: &Db,
+) -> Result<Option<SuperAdmin>, AppError> {
+    let Some(id) = session.get::<UserId>(IMPERSONATOR_KEY).await? else {
+        return Ok(None);
+    };
+    let admin = crate::accounts::global::find_user(db, id).await?;
+    Ok(admin
+        .filter(|admin| admin.is_super_admin)
+        .map(|admin| SuperAdmin::for_user(admin.id, admin.email.as_ref())))
+}
+
+/// Where a super-admin confirms their password for the panel.
+pub const CONFIRM_PATH: &str = "/admin/confirm";
+
+/// The session key that records, for this session, the super-admin who
+/// confirmed their password for the panel.
+const PANEL_CONFIRMED_KEY: &str = "admin_panel_confirmed";
+
+/// A signed-in super-admin whose sign-in passed a second factor, and who
+/// confirmed their password for the panel in this session (they can act as
+/// any owner, so a session alone, or a password and a freshly enrolled
+/// authenticator, is not enough). Anyone else, signed in or not, gets the
+/// 404 of an unknown route: the admin area is not advertised. A
+/// super-admin who hasn't confirmed is sent to [`CONFIRM_PATH`].
+impl FromRequestParts<AppState> for SuperAdmin {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, AppError> {
+        let SuperAdminToConfirm(user, session) =
+            SuperAdminToConfirm::from_request_parts(parts, state).await?;
+        if session.get::<UserId>(PANEL_CONFIRMED_KEY).await? != Some(user.id) {
+            return Err(AppError::PanelLocked);
+        }
+        Ok(SuperAdmin::for_user(user.id, user.email.as_ref()))
+    }
+}
+
+/// A super-admin as [`SuperAdmin`] asks, but for the confirmation of the
+/// password: what the confirmation page takes.
+pub struct SuperAdminToConfirm(pub CurrentUser, pub Session);
+
+impl SuperAdminToConfirm {
+    /// Records that this session's super-admin confirmed their password.
+    ///
+    /// # Errors
+    /// When the session store fails.
+    pub async fn confirmed(&self) -> Result<(), AppError> {
+        mark_panel_confirmed(&self.1, self.0.id).await
+    }
+}
+
+/// Records that `user`, this session's super-admin, confirmed their
+/// password for the panel: at the door, or on the way back from an
+/// impersonation they started with the panel open.
+///
+/// # Errors
+/// When the session store fails.
+pub(crate) async fn mark_panel_confirmed(session: &Session, user: UserId) -> Result<(), AppError> {
+    session.insert(PANEL_CONFIRMED_KEY, user).await?;
+    Ok(())
+}
+
+impl FromRequestParts<AppState> for SuperAdminToConfirm {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, AppError> {
+        let user = match CurrentUser::from_request_parts(parts, state).await {
+            Ok(user) if user.is_super_admin => user,
+            Ok(_) | Err(AppError::Unauthorized) => return Err(AppError::NotFound),
+            Err(other) => return Err(other),
+        };
+        let session = Session::from_request_parts(parts, state)
+            .await
+            .map_err(|(_, reason)| AppError::Internal(reason.to_owned()))?;
+        let verified = two_factor::verified_user(&session).await?;
+        if !user.two_factor || verified != Some(user.id) {
+            return Err(AppError::Forbidden(
+                "Super-admin pages need two-factor authentication: turn it on at \
+                 /account/two-factor, then sign in again with a code."
+                    .to_owned(),
+            ));
+        }
+        Ok(Self(user, session))
+    }
+}
