@@ -134,43 +134,6 @@ pub async fn owners(
     .await)
 }
 
-/// Comps the tenant onto Pro until `until` (unix seconds), or indefinitely.
-/// Webhooks never touch these columns, so a comp outlives any
-/// subscription change.
-///
-/// # Errors
-/// When the database fails.
-pub async fn comp(
-    scope: &mut AllTenantsScope,
-    tenant: TenantId,
-    until: Option<i64>,
-    reason: &str,
-) -> Result<(), sqlx::Error> {
-    on_tx!(scope.tx(), |conn| sqlx::query(
-        "UPDATE tenants SET comped = true, comped_until = $2, comp_reason = $3 WHERE id = $1"
-    )
-    .bind(tenant)
-    .bind(until)
-    .bind(reason)
-    .execute(conn)
-    .await
-    .map(drop))
-}
-
-/// Ends the tenant's comp.
-///
-/// # Errors
-/// When the database fails.
-pub async fn end_comp(scope: &mut AllTenantsScope, tenant: TenantId) -> Result<(), sqlx::Error> {
-    on_tx!(scope.tx(), |conn| sqlx::query(
-        "UPDATE tenants SET comped = false, comped_until = NULL, comp_reason = NULL WHERE id = $1"
-    )
-    .bind(tenant)
-    .execute(conn)
-    .await
-    .map(drop))
-}
-
 /// An entry of the audit log.
 #[derive(Clone, Debug)]
 pub struct AuditEntry {

@@ -245,7 +245,7 @@ async fn comp(
         None => "comped onto Pro indefinitely".to_owned(),
     };
     let (mut scope, tenant) = act_on(&state, &admin, id, &action, &form.reason).await?;
-    super::comp(&mut scope, id, until, form.reason.trim()).await?;
+    crate::billing::state::comp(&mut scope, id, until, form.reason.trim()).await?;
     scope.commit().await?;
     back_to(
         &session,
@@ -263,7 +263,7 @@ async fn end_comp(
     Form(form): Form<ReasonForm>,
 ) -> Result<Redirect, AppError> {
     let (mut scope, tenant) = act_on(&state, &admin, id, "ended the comp", &form.reason).await?;
-    super::end_comp(&mut scope, id).await?;
+    crate::billing::state::end_comp(&mut scope, id).await?;
     scope.commit().await?;
     back_to(
         &session,

@@ -11,8 +11,12 @@
 pub mod api;
 pub mod global;
 pub mod pages;
+pub mod state;
 pub mod stripe;
 pub mod webhook;
+
+pub use state::BillingState;
+pub(crate) use state::locked_state;
 
 use std::time::Duration;
 
@@ -20,7 +24,6 @@ use serde::Serialize;
 use time::OffsetDateTime;
 
 use crate::access::InTenant;
-use crate::db::Tx;
 use crate::error::AppError;
 use crate::http::AppState;
 use crate::on_tx;
@@ -69,62 +72,6 @@ impl Plan {
 /// while Stripe retries the card.
 pub const GRACE_PERIOD: Duration = Duration::from_secs(7 * 24 * 3600);
 
-/// A tenant's billing state, as stored on its row (times in unix seconds).
-/// Read with [`billing_columns!`].
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct BillingState {
-    pub stripe_customer_id: Option<String>,
-    pub stripe_subscription_id: Option<String>,
-    /// Stripe's status: active, trialing, past_due, canceled, incomplete, …
-    pub subscription_status: Option<String>,
-    /// The Stripe price it is on.
-    pub subscription_price: Option<String>,
-    /// The end of the period paid for: the next renewal.
-    pub subscription_period_end: Option<i64>,
-    /// When a scheduled cancellation takes effect.
-    pub subscription_ends_at: Option<i64>,
-    pub past_due_since: Option<i64>,
-    pub comped: bool,
-    /// A comp's end; `None` with `comped`: indefinitely.
-    pub comped_until: Option<i64>,
-    pub comp_reason: Option<String>,
-}
-
-/// Reads the columns of [`billing_columns!`] by name, on either backend.
-impl<'r, R> sqlx::FromRow<'r, R> for BillingState
-where
-    R: sqlx::Row,
-    &'r str: sqlx::ColumnIndex<R>,
-    Option<String>: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
-    Option<i64>: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
-    bool: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
-{
-    fn from_row(row: &'r R) -> Result<Self, sqlx::Error> {
-        Ok(Self {
-            stripe_customer_id: row.try_get("stripe_customer_id")?,
-            stripe_subscription_id: row.try_get("stripe_subscription_id")?,
-            subscription_status: row.try_get("subscription_status")?,
-            subscription_price: row.try_get("subscription_price")?,
-            subscription_period_end: row.try_get("subscription_period_end")?,
-            subscription_ends_at: row.try_get("subscription_ends_at")?,
-            past_due_since: row.try_get("past_due_since")?,
-            comped: row.try_get("comped")?,
-            comped_until: row.try_get("comped_until")?,
-            comp_reason: row.try_get("comp_reason")?,
-        })
-    }
-}
-
-/// The `tenants` columns of a [`BillingState`], for `concat!` into a query.
-#[macro_export]
-macro_rules! billing_columns {
-    () => {
-        "stripe_customer_id, stripe_subscription_id, subscription_status, subscription_price, \
-         subscription_period_end, subscription_ends_at, past_due_since, comped, comped_until, \
-         comp_reason"
-    };
-}
-
 /// What the tenant may do now, and why.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Entitlement {
@@ -159,53 +106,6 @@ pub fn entitlement(state: &BillingState, now: OffsetDateTime) -> Entitlement {
         limits: plan.limits(),
         comped,
         payment_overdue: payment_overdue && !comped,
-    }
-}
-
-/// The scope's tenant's billing state, read again under a lock held to the
-/// end of the scope (PostgreSQL `FOR UPDATE`; SQLite's writing scopes hold
-/// the write lock anyway), so a check and the change it allows can't
-/// interleave with another. (Requests that only show the state use the copy
-/// `InTenant` read with the membership.)
-///
-/// # Errors
-/// When the database fails.
-pub(crate) async fn locked_state(scope: &mut TenantScope) -> Result<BillingState, sqlx::Error> {
-    let tenant = scope.tenant_id();
-    macro_rules! select {
-        ($lock:literal) => {
-            concat!(
-                "SELECT ",
-                crate::billing_columns!(),
-                " FROM tenants WHERE id = $1",
-                $lock
-            )
-        };
-    }
-    match scope.tx() {
-        Tx::Postgres(tx) => {
-            sqlx::query_as(select!(" FOR UPDATE"))
-                .bind(tenant)
-                .fetch_one(&mut **tx)
-                .await
-        }
-        Tx::Sqlite(tx) => {
-            sqlx::query_as(select!(""))
-                .bind(tenant)
-                .fetch_one(&mut **tx)
-                .await
-        }
-    }
-}
-
-impl BillingState {
-    /// There is a subscription to manage (in the Customer Portal) rather
-    /// than one to start: anything but none, an unfinished first payment, or
-    /// an ended one.
-    pub fn has_subscription(&self) -> bool {
-        self.subscription_status.as_deref().is_some_and(|status| {
-            !matches!(status, "incomplete" | "incomplete_expired" | "canceled")
-        })
     }
 }
 

@@ -302,7 +302,7 @@ async fn apply(
         if named.is_some_and(|named| named != tenant.to_string()) {
             tracing::warn!(event = event.id, %tenant, subscription = id, "a subscription of another tenant; ignored");
         } else if replaces(&current, &snapshot) {
-            store_subscription(&mut scope, &current, &snapshot).await?;
+            super::state::store_subscription(&mut scope, &current, &snapshot).await?;
         }
     }
     scope.commit().await?;
@@ -340,39 +340,6 @@ async fn record_event(scope: &mut TenantScope, event: &Routed) -> Result<bool, s
     .await
     .map(|done| done.rows_affected()))?;
     Ok(inserted == 1)
-}
-
-/// Stores the subscription on the tenant's row. A comp is the operator's
-/// and stays as it is.
-async fn store_subscription(
-    scope: &mut TenantScope,
-    current: &BillingState,
-    subscription: &SubscriptionSnapshot,
-) -> Result<(), sqlx::Error> {
-    let tenant = scope.tenant_id();
-    let past_due_since = (subscription.status == "past_due").then(|| {
-        current
-            .past_due_since
-            .filter(|_| current.subscription_status.as_deref() == Some("past_due"))
-            .unwrap_or_else(|| OffsetDateTime::now_utc().unix_timestamp())
-    });
-    on_tx!(scope.tx(), |conn| sqlx::query(
-        "UPDATE tenants SET stripe_customer_id = $2, stripe_subscription_id = $3, \
-             subscription_status = $4, subscription_price = $5, subscription_period_end = $6, \
-             subscription_ends_at = $7, past_due_since = $8 \
-         WHERE id = $1"
-    )
-    .bind(tenant)
-    .bind(&subscription.customer)
-    .bind(&subscription.id)
-    .bind(&subscription.status)
-    .bind(&subscription.price)
-    .bind(subscription.period_end)
-    .bind(subscription.ends_at)
-    .bind(past_due_since)
-    .execute(conn)
-    .await
-    .map(drop))
 }
 
 #[cfg(test)]

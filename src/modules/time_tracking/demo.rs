@@ -175,7 +175,7 @@ pub async fn seed(
         Intent::Write,
     )
     .await?;
-    crate::admin::comp(&mut all, tenant.id, None, "Demo data (seed-demo)").await?;
+    crate::billing::state::comp(&mut all, tenant.id, None, "Demo data (seed-demo)").await?;
     all.commit().await?;
 
     let mut scope = for_tenant(db, tenant.id, Intent::Write).await?;
