@@ -14,7 +14,7 @@ use crate::tenancy::TenantScope;
 use crate::tenancy::super_admin::AllTenantsScope;
 
 /// A tenant's billing state, as stored on its row (times in unix seconds).
-/// Read with [`billing_columns!`].
+/// Read with [`billing_columns!`](crate::billing_columns).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct BillingState {
     pub stripe_customer_id: Option<String>,
