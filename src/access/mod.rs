@@ -24,6 +24,7 @@ use crate::ids::{MembershipId, UserId};
 use crate::on_tx;
 use crate::tenancy::super_admin::IMPERSONATOR_KEY;
 use crate::tenancy::{Intent, Member, Role, Tenant, TenantScope, for_tenant, global};
+use crate::validation::FieldErrors;
 
 /// Who is calling.
 pub enum Caller {
@@ -85,6 +86,35 @@ impl InTenant {
         } else {
             Ok(())
         }
+    }
+}
+
+impl InTenant {
+    /// [`crate::accounts::reauthenticate`] for a member acting in a tenant:
+    /// in person (an API token can't prove anything: 403), with their
+    /// password. The request's transaction is ended first and opened again
+    /// after (counting the attempt writes, and on SQLite the request's
+    /// writing transaction holds the only write lock; the handler has
+    /// written nothing yet); after a wrong password it is opened again
+    /// read-only, for a page re-rendered with the error.
+    ///
+    /// # Errors
+    /// 403 for an API token; 429 over the limit; a database failure.
+    pub async fn reauthenticate(
+        &mut self,
+        state: &AppState,
+        password: &str,
+    ) -> Result<Result<(), FieldErrors>, AppError> {
+        self.require_person()?;
+        let user = crate::accounts::global::find_user(&state.db, self.member.user_id)
+            .await?
+            .ok_or(AppError::Unauthorized)?;
+        self.scope = for_tenant(&state.db, self.tenant.id, Intent::Read).await?;
+        let confirmed = crate::accounts::reauthenticate(state, &user, password, "password").await?;
+        if confirmed.is_ok() {
+            self.scope = for_tenant(&state.db, self.tenant.id, Intent::Write).await?;
+        }
+        Ok(confirmed)
     }
 }
 

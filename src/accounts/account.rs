@@ -16,7 +16,6 @@ use super::email::Email;
 use super::password::{self, Password};
 use super::tokens::Purpose;
 use super::{CurrentUser, global, reauthenticate};
-use crate::access::InTenant;
 use crate::api::ErrorBody;
 use crate::api_tokens::ApiToken;
 use crate::error::AppError;
@@ -44,7 +43,6 @@ pub fn routes() -> Routes {
             post(revoke_session_page),
         )
         .add("/account/delete", Access::SignedIn, post(delete_page))
-        .add("/t/{slug}/leave", Access::Tenant, post(leave_page))
         .add("/api/v1/account/email", Access::SignedIn, post(email_api))
         .add(
             "/api/v1/account/password",
@@ -67,7 +65,6 @@ pub fn routes() -> Routes {
             get(tokens_api),
         )
         .add("/api/v1/account/delete", Access::SignedIn, post(delete_api))
-        .add("/api/v1/t/{slug}/leave", Access::Tenant, post(leave_api))
 }
 
 #[derive(Template)]
@@ -429,18 +426,6 @@ async fn delete_page(
     }
 }
 
-async fn leave_page(session: Session, mut t: InTenant) -> Result<Redirect, AppError> {
-    t.require_person()?;
-    crate::members::leave(&mut t.scope, t.member.membership_id).await?;
-    t.scope.commit().await?;
-    flash::push(
-        &session,
-        Flash::success(format!("You left {}.", t.tenant.name)),
-    )
-    .await?;
-    Ok(Redirect::to("/account"))
-}
-
 /// Starts changing the email (with the current password): a link goes to
 /// the new address, and the email changes only once it is followed; a
 /// notice goes to the current address.
@@ -528,17 +513,5 @@ pub(crate) async fn delete_api(
     Json(input): Json<PasswordConfirmation>,
 ) -> Result<StatusCode, AppError> {
     delete_account(&state, &session, &user, &input.password).await??;
-    Ok(StatusCode::NO_CONTENT)
-}
-
-/// Leaves the tenant (any role), unless the caller is its last owner (409).
-#[utoipa::path(post, path = "/api/v1/t/{slug}/leave", tag = "tenants",
-    params(("slug" = String, Path, description = "The tenant's URL slug")),
-    responses((status = 204), (status = 403, description = "Sent with an API token", body = ErrorBody),
-        (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
-pub(crate) async fn leave_api(mut t: InTenant) -> Result<StatusCode, AppError> {
-    t.require_person()?;
-    crate::members::leave(&mut t.scope, t.member.membership_id).await?;
-    t.scope.commit().await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -314,32 +314,6 @@ pub async fn reauthenticate(
     Ok(Ok(()))
 }
 
-/// [`reauthenticate`] for a member acting in a tenant: in person (an API
-/// token can't prove anything: 403), with their password. The request's
-/// transaction is ended first and opened again after (counting the attempt
-/// writes, and on SQLite the request's writing transaction holds the only
-/// write lock; the handler has written nothing yet); after a wrong password
-/// it is opened again read-only, for a page re-rendered with the error.
-///
-/// # Errors
-/// 403 for an API token; 429 over the limit; a database failure.
-pub async fn reauthenticate_member(
-    state: &AppState,
-    t: &mut crate::access::InTenant,
-    password: &str,
-) -> Result<Result<(), FieldErrors>, AppError> {
-    t.require_person()?;
-    let user = global::find_user(&state.db, t.member.user_id)
-        .await?
-        .ok_or(AppError::Unauthorized)?;
-    t.scope = for_tenant(&state.db, t.tenant.id, Intent::Read).await?;
-    let confirmed = reauthenticate(state, &user, password, "password").await?;
-    if confirmed.is_ok() {
-        t.scope = for_tenant(&state.db, t.tenant.id, Intent::Write).await?;
-    }
-    Ok(confirmed)
-}
-
 /// A signup under the rate limits: every attempt counts against the
 /// address, and a valid one against its email.
 ///

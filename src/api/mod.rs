@@ -51,7 +51,7 @@ pub struct ErrorDetail {
         crate::accounts::account::revoke_session_api,
         crate::accounts::account::tokens_api,
         crate::accounts::account::delete_api,
-        crate::accounts::account::leave_api,
+        crate::members::api::leave,
         crate::locations::api::list,
         crate::locations::api::create,
         crate::locations::api::show,

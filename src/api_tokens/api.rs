@@ -52,7 +52,7 @@ pub(crate) async fn create(
     Json(input): Json<NewApiToken>,
 ) -> Result<(StatusCode, Json<CreatedApiToken>), AppError> {
     t.member.authorize(Action::ManageApiTokens)?;
-    crate::accounts::reauthenticate_member(&state, &mut t, &input.password).await??;
+    t.reauthenticate(&state, &input.password).await??;
     let created = super::create(&mut t.scope, &t.member, &input).await??;
     t.scope.commit().await?;
     Ok((StatusCode::CREATED, Json(created)))

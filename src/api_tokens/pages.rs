@@ -84,7 +84,7 @@ async fn create(
     Form(input): Form<NewApiToken>,
 ) -> Result<Response, AppError> {
     t.member.authorize(Action::ManageApiTokens)?;
-    let confirmed = crate::accounts::reauthenticate_member(&state, &mut t, &input.password).await?;
+    let confirmed = t.reauthenticate(&state, &input.password).await?;
     let created = match confirmed {
         Ok(()) => super::create(&mut t.scope, &t.member, &input).await?,
         Err(errors) => Err(errors),

@@ -1,5 +1,6 @@
 //! The members JSON API, under `/api/v1/t/{slug}/members`.
 
+use axum::http::StatusCode;
 use serde::Deserialize;
 
 use super::{MemberChange, MemberEntry};
@@ -7,7 +8,7 @@ use crate::access::InTenant;
 use crate::api::ErrorBody;
 use crate::error::AppError;
 use crate::http::extract::{Json, Path};
-use crate::http::routes::{Access, Routes, get};
+use crate::http::routes::{Access, Routes, get, post};
 use crate::ids::{LocationId, MembershipId};
 use crate::tenancy::{Action, Role};
 
@@ -19,6 +20,7 @@ pub fn routes() -> Routes {
             Access::Tenant,
             get(show).patch(update).delete(remove),
         )
+        .add("/api/v1/t/{slug}/leave", Access::Tenant, post(leave))
 }
 
 /// Every member with their role and locations (owners and admins).
@@ -101,4 +103,16 @@ pub(crate) async fn remove(
     let removed = super::remove(&mut t.scope, &t.member, id).await?;
     t.scope.commit().await?;
     Ok(Json(removed))
+}
+
+/// Leaves the tenant (any role), unless the caller is its last owner (409).
+#[utoipa::path(post, path = "/api/v1/t/{slug}/leave", tag = "tenants",
+    params(("slug" = String, Path, description = "The tenant's URL slug")),
+    responses((status = 204), (status = 403, description = "Sent with an API token", body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+pub(crate) async fn leave(mut t: InTenant) -> Result<StatusCode, AppError> {
+    t.require_person()?;
+    super::leave(&mut t.scope, t.member.membership_id).await?;
+    t.scope.commit().await?;
+    Ok(StatusCode::NO_CONTENT)
 }

@@ -29,6 +29,7 @@ pub fn routes() -> Routes {
             Access::Tenant,
             post(remove),
         )
+        .add("/t/{slug}/leave", Access::Tenant, post(leave))
 }
 
 #[derive(Template)]
@@ -117,4 +118,17 @@ async fn remove(
         return Ok(Redirect::to("/tenants"));
     }
     Ok(Redirect::to(&format!("/t/{}/members", t.tenant.slug)))
+}
+
+/// Leaves the tenant (any role), unless the caller is its last owner.
+async fn leave(session: Session, mut t: InTenant) -> Result<Redirect, AppError> {
+    t.require_person()?;
+    super::leave(&mut t.scope, t.member.membership_id).await?;
+    t.scope.commit().await?;
+    flash::push(
+        &session,
+        Flash::success(format!("You left {}.", t.tenant.name)),
+    )
+    .await?;
+    Ok(Redirect::to("/account"))
 }

@@ -202,7 +202,7 @@ pub async fn confirm_deletion(
             ),
         )));
     }
-    crate::accounts::reauthenticate_member(state, t, password).await
+    t.reauthenticate(state, password).await
 }
 
 /// Deletes a tenant for good: its Stripe subscription is canceled first
