@@ -221,7 +221,7 @@ pub async fn revoke(
 /// header there is ignored and the request is the session's (or nobody's).
 pub fn presented(parts: &axum::http::request::Parts) -> Option<String> {
     if crate::api::is_api_path(parts.uri.path()) {
-        crate::tenancy::bearer_token(parts)
+        crate::http::extract::bearer_token(parts)
     } else {
         None
     }

@@ -225,3 +225,16 @@ fn body_rejection(status: StatusCode, message: String) -> AppError {
         _ => AppError::BadRequest(message),
     }
 }
+
+/// The token of an `Authorization: Bearer …` header.
+pub fn bearer_token(parts: &Parts) -> Option<String> {
+    let value = parts
+        .headers
+        .get(axum::http::header::AUTHORIZATION)?
+        .to_str()
+        .ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| token.trim().to_owned())
+}

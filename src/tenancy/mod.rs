@@ -14,7 +14,6 @@ pub mod permissions;
 pub mod scope;
 pub mod super_admin;
 
-use axum::http::request::Parts;
 use serde::{Deserialize, Serialize};
 
 use crate::error::AppError;
@@ -122,19 +121,6 @@ impl Member {
     pub fn author(&self) -> UserId {
         self.impersonated_by.unwrap_or(self.user_id)
     }
-}
-
-/// The token of an `Authorization: Bearer …` header.
-pub fn bearer_token(parts: &Parts) -> Option<String> {
-    let value = parts
-        .headers
-        .get(axum::http::header::AUTHORIZATION)?
-        .to_str()
-        .ok()?;
-    let (scheme, token) = value.split_once(' ')?;
-    scheme
-        .eq_ignore_ascii_case("bearer")
-        .then(|| token.trim().to_owned())
 }
 
 /// Tenant ids by URL slug, so a tenant request needn't look its slug up

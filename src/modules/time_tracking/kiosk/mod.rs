@@ -20,7 +20,8 @@ use super::DeviceId;
 use super::devices::{self, Paired};
 use crate::error::AppError;
 use crate::http::AppState;
-use crate::tenancy::{Intent, TenantScope, bearer_token, for_tenant};
+use crate::http::extract::bearer_token;
+use crate::tenancy::{Intent, TenantScope, for_tenant};
 
 /// A request from a paired device, inside its tenant's scope.
 pub struct Kiosk {
