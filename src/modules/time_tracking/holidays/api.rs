@@ -64,7 +64,7 @@ pub(crate) async fn list(
     Path((_, location)): Path<(String, LocationId)>,
     Query(query): Query<YearQuery>,
 ) -> Result<Json<Vec<Holiday>>, AppError> {
-    super::seen_location(&mut t.scope, t.member.location_visibility(), location).await?;
+    crate::locations::visible(&mut t, location).await?;
     Ok(Json(super::list(&mut t.scope, location, query.year).await?))
 }
 
@@ -81,8 +81,7 @@ pub(crate) async fn create(
     Path((_, location)): Path<(String, LocationId)>,
     body: Result<Json<NewHoliday>, AppError>,
 ) -> Result<(StatusCode, Json<Holiday>), AppError> {
-    let location =
-        super::seen_location(&mut t.scope, t.member.location_visibility(), location).await?;
+    let location = crate::locations::visible(&mut t, location).await?;
     t.member.authorize(TimeAction::ManagePayRules)?;
     let Json(input) = body?;
     let holiday = super::add(&mut t.scope, &location, &input).await?;
@@ -118,8 +117,7 @@ pub(crate) async fn load(
     Path((_, location)): Path<(String, LocationId)>,
     body: Result<Json<LoadCalendar>, AppError>,
 ) -> Result<Json<Loaded>, AppError> {
-    let location =
-        super::seen_location(&mut t.scope, t.member.location_visibility(), location).await?;
+    let location = crate::locations::visible(&mut t, location).await?;
     t.member.authorize(TimeAction::ManagePayRules)?;
     let Json(input) = body?;
     let calendar = super::calendar(&input.calendar)?;

@@ -18,7 +18,6 @@ use crate::ids::LocationId;
 use crate::locations::Location;
 use crate::on_tx;
 use crate::tenancy::TenantScope;
-use crate::tenancy::permissions::LocationVisibility;
 use crate::validation::{self, FieldErrors};
 
 #[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
@@ -103,20 +102,6 @@ pub fn calendar(id: &str) -> Result<Calendar, AppError> {
         .into_iter()
         .find(|c| c.id == id)
         .ok_or_else(|| AppError::Unprocessable("calendar: Not a calendar the app ships.".into()))
-}
-
-/// A location the member sees, whose calendar a request names.
-///
-/// # Errors
-/// 404 for a location not in the tenant or not seen.
-pub async fn seen_location(
-    scope: &mut TenantScope,
-    visibility: LocationVisibility,
-    id: LocationId,
-) -> Result<Location, AppError> {
-    crate::locations::find(scope, visibility, id)
-        .await?
-        .ok_or(AppError::NotFound)
 }
 
 /// Archived locations keep their calendar as it was.

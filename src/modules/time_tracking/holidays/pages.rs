@@ -73,7 +73,7 @@ async fn index(
         .unwrap_or_else(|| dates::today(&t.tenant.time_zone).year());
     let holidays = match location {
         Some(id) => {
-            super::seen_location(&mut t.scope, t.member.location_visibility(), id).await?;
+            crate::locations::visible(&mut t, id).await?;
             super::list(&mut t.scope, id, Some(year)).await?
         }
         None => Vec::new(),
@@ -120,12 +120,7 @@ async fn add(
     mut t: InTenant,
     Form(form): Form<AddForm>,
 ) -> Result<Response, AppError> {
-    let location = super::seen_location(
-        &mut t.scope,
-        t.member.location_visibility(),
-        form.location_id,
-    )
-    .await?;
+    let location = crate::locations::visible(&mut t, form.location_id).await?;
     t.member.authorize(TimeAction::ManagePayRules)?;
     let today = dates::today(&t.tenant.time_zone);
     let Some(day) = validation::parse_date(&form.day) else {
@@ -159,12 +154,7 @@ async fn load(
     mut t: InTenant,
     Form(form): Form<LoadForm>,
 ) -> Result<Response, AppError> {
-    let location = super::seen_location(
-        &mut t.scope,
-        t.member.location_visibility(),
-        form.location_id,
-    )
-    .await?;
+    let location = crate::locations::visible(&mut t, form.location_id).await?;
     t.member.authorize(TimeAction::ManagePayRules)?;
     let year = dates::today(&t.tenant.time_zone).year();
     let loaded = match super::calendar(&form.calendar) {

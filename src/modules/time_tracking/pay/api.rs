@@ -19,7 +19,6 @@ use crate::http::extract::{Json, Path, Query};
 use crate::http::routes::{Access, Routes, get, put};
 use crate::ids::LocationId;
 use crate::modules::time_tracking::dates;
-use crate::modules::time_tracking::holidays::seen_location;
 use crate::modules::time_tracking::pages::Month;
 use crate::modules::time_tracking::permissions::TimeAction;
 use crate::pages::attachment;
@@ -118,7 +117,7 @@ async fn set_location(
     body: Option<Result<Json<Rules>, AppError>>,
 ) -> Result<Json<LocationRules>, AppError> {
     let visibility = t.member.location_visibility();
-    let found = seen_location(&mut t.scope, visibility, location).await?;
+    let found = crate::locations::visible(&mut t, location).await?;
     t.member.authorize(TimeAction::ManagePayRules)?;
     if found.archived_at.is_some() {
         return Err(AppError::Unprocessable(rules::ARCHIVED.into()));

@@ -18,7 +18,6 @@ use crate::http::extract::{Form, Path, Query};
 use crate::http::routes::{Access, Routes, get, post};
 use crate::ids::LocationId;
 use crate::modules::time_tracking::dates;
-use crate::modules::time_tracking::holidays::seen_location;
 use crate::modules::time_tracking::pages::{Month, Tabs, refusal};
 use crate::modules::time_tracking::permissions::TimeAction;
 use crate::pages::{Layout, TenantNav, render};
@@ -233,7 +232,7 @@ async fn update_location(
     Path((_, location)): Path<(String, LocationId)>,
     Form(form): Form<RulesForm>,
 ) -> Result<Response, AppError> {
-    let found = seen_location(&mut t.scope, t.member.location_visibility(), location).await?;
+    let found = crate::locations::visible(&mut t, location).await?;
     t.member.authorize(TimeAction::ManagePayRules)?;
     let change = match found.archived_at {
         Some(_) => Err(rules::ARCHIVED),
@@ -248,7 +247,7 @@ async fn reset_location(
     mut t: InTenant,
     Path((_, location)): Path<(String, LocationId)>,
 ) -> Result<Response, AppError> {
-    let found = seen_location(&mut t.scope, t.member.location_visibility(), location).await?;
+    let found = crate::locations::visible(&mut t, location).await?;
     t.member.authorize(TimeAction::ManagePayRules)?;
     rules::set_location(&mut t.scope, location, None).await?;
     t.scope.commit().await?;
