@@ -14,7 +14,6 @@ pub mod super_admin;
 
 use axum::extract::{FromRequestParts, RawPathParams};
 use axum::http::request::Parts;
-use tower_sessions::Session;
 
 use crate::accounts::SignedIn;
 use crate::billing::BillingState;
@@ -48,9 +47,7 @@ pub async fn caller(parts: &mut Parts, state: &AppState) -> Result<Caller, AppEr
         return Ok(Caller::Token(secret));
     }
     let SignedIn(user) = SignedIn::from_request_parts(parts, state).await?;
-    let session = Session::from_request_parts(parts, state)
-        .await
-        .map_err(|(_, reason)| AppError::Internal(reason.to_owned()))?;
+    let session = crate::sessions::of(parts, state).await?;
     let impersonator = session.get::<UserId>(IMPERSONATOR_KEY).await?;
     Ok(Caller::Person { user, impersonator })
 }
@@ -87,9 +84,7 @@ impl InTenant {
             Ok(())
         }
     }
-}
 
-impl InTenant {
     /// [`crate::accounts::reauthenticate`] for a member acting in a tenant:
     /// in person (an API token can't prove anything: 403), with their
     /// password. The request's transaction is ended first and opened again

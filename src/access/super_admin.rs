@@ -92,9 +92,7 @@ impl FromRequestParts<AppState> for SuperAdminToConfirm {
             Ok(_) | Err(AppError::Unauthorized) => return Err(AppError::NotFound),
             Err(other) => return Err(other),
         };
-        let session = Session::from_request_parts(parts, state)
-            .await
-            .map_err(|(_, reason)| AppError::Internal(reason.to_owned()))?;
+        let session = crate::sessions::of(parts, state).await?;
         let verified = two_factor::verified_user(&session).await?;
         if !user.two_factor || verified != Some(user.id) {
             return Err(AppError::Forbidden(

@@ -93,9 +93,7 @@ impl<S: Send + Sync> FromRequestParts<S> for SignedIn {
     type Rejection = AppError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, AppError> {
-        let session = Session::from_request_parts(parts, state)
-            .await
-            .map_err(|(_, reason)| AppError::Internal(reason.to_owned()))?;
+        let session = crate::sessions::of(parts, state).await?;
         let id: Option<UserId> = session.get(USER_ID_KEY).await?;
         id.map(Self).ok_or(AppError::Unauthorized)
     }

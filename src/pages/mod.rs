@@ -85,9 +85,7 @@ impl FromRequestParts<AppState> for Layout {
     type Rejection = AppError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, AppError> {
-        let session = Session::from_request_parts(parts, state)
-            .await
-            .map_err(|(_, reason)| AppError::Internal(reason.to_owned()))?;
+        let session = crate::sessions::of(parts, state).await?;
         let signed_in = session.get_value(USER_ID_KEY).await?.is_some();
         let user = if signed_in {
             <CurrentUser as OptionalFromRequestParts<AppState>>::from_request_parts(parts, state)

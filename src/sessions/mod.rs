@@ -11,7 +11,8 @@
 pub mod flash;
 
 use async_trait::async_trait;
-use axum::extract::Request;
+use axum::extract::{FromRequestParts, Request};
+use axum::http::request::Parts;
 use axum::middleware::Next;
 use axum::response::Response;
 use time::{Duration, OffsetDateTime};
@@ -22,6 +23,7 @@ use tower_sessions::{Expiry, Session, SessionManagerLayer};
 
 use crate::config::Config;
 use crate::db::Db;
+use crate::error::AppError;
 use crate::ids::UserId;
 use crate::on_backend;
 
@@ -43,6 +45,17 @@ pub fn layer(db: Db, config: &Config) -> SessionManagerLayer<DbSessionStore> {
         .with_same_site(SameSite::Lax)
         .with_secure(config.app_env.is_production())
         .with_expiry(Expiry::OnInactivity(IDLE_LIFETIME))
+}
+
+/// The request's session, for extractors (the session layer gives every
+/// request one; without the layer, a 500).
+///
+/// # Errors
+/// When the session layer is missing.
+pub async fn of<S: Send + Sync>(parts: &mut Parts, state: &S) -> Result<Session, AppError> {
+    Session::from_request_parts(parts, state)
+        .await
+        .map_err(|(_, reason)| AppError::Internal(reason.to_owned()))
 }
 
 /// Middleware inside the session layer: tower-sessions saves a session (and
