@@ -131,7 +131,7 @@ fn config(url: &str, clients: usize) -> Config {
 
 async fn start(config: Config, db: Db) -> Server {
     let state = AppState::new(db, config.clone());
-    let server = app::http::Server::bind(&config, app::http::router(state))
+    let server = app::http::Server::bind(&config, app::app::router(state))
         .await
         .expect("bind a local port");
     let address = format!("http://{}", server.local_addr().expect("an address"));

@@ -8,11 +8,11 @@ use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use std::process::ExitCode;
 
 use crate::accounts::email::Email;
+use crate::capability::{CommandContext, Commands};
 use crate::config::{Config, ConfigError};
 use crate::db::{self, Db};
-use crate::http::{self, AppState, Server};
+use crate::http::{AppState, Server};
 use crate::jobs;
-use crate::modules::{self, CommandContext, Module};
 use crate::telemetry;
 use crate::tenancy::scope::{Intent, ScopeError};
 use crate::tenancy::super_admin::{SuperAdmin, all_tenants_unsafe};
@@ -108,27 +108,30 @@ pub enum StartupError {
     #[error("{0}")]
     Usage(String),
     #[error("{0}")]
-    Module(Box<dyn std::error::Error + Send + Sync>),
+    Capability(Box<dyn std::error::Error + Send + Sync>),
 }
 
 /// What the command line asked for.
 enum Asked {
     Core(Command),
-    Module(&'static Module, clap::ArgMatches),
+    Capability(&'static Commands, clap::ArgMatches),
 }
 
 pub fn main() -> ExitCode {
-    let command = modules::ALL.iter().fold(Cli::command(), |command, module| {
-        (module.commands.augment)(command)
+    let commands: Vec<&'static Commands> = crate::app::all()
+        .filter_map(|capability| capability.commands.as_ref())
+        .collect();
+    let command = commands.iter().fold(Cli::command(), |command, commands| {
+        (commands.augment)(command)
     });
     let matches = command.get_matches();
-    let module = modules::ALL.iter().find(|module| {
+    let theirs = commands.into_iter().find(|commands| {
         matches
             .subcommand_name()
-            .is_some_and(|name| (module.commands.has)(name))
+            .is_some_and(|name| (commands.has)(name))
     });
-    let asked = match module {
-        Some(module) => Asked::Module(module, matches),
+    let asked = match theirs {
+        Some(commands) => Asked::Capability(commands, matches),
         None => match Cli::from_arg_matches(&matches) {
             Ok(cli) => Asked::Core(cli.command.unwrap_or(Command::Serve)),
             Err(error) => error.exit(),
@@ -151,7 +154,7 @@ fn run(asked: Asked) -> Result<(), StartupError> {
     let command = match asked {
         Asked::Core(Command::Healthcheck) => return healthcheck(config.port),
         Asked::Core(command) => command,
-        Asked::Module(module, matches) => return run_module(&config, module, matches),
+        Asked::Capability(commands, matches) => return run_capability(&config, commands, matches),
     };
     telemetry::init(config.log_format);
     let runtime = tokio::runtime::Runtime::new().map_err(StartupError::Runtime)?;
@@ -184,9 +187,9 @@ fn run(asked: Asked) -> Result<(), StartupError> {
     })
 }
 
-fn run_module(
+fn run_capability(
     config: &Config,
-    module: &Module,
+    commands: &Commands,
     matches: clap::ArgMatches,
 ) -> Result<(), StartupError> {
     telemetry::init(config.log_format);
@@ -198,9 +201,9 @@ fn run_module(
             config: config.clone(),
             operator: SuperAdmin::for_cli(),
         };
-        let ran = (module.commands.run)(context, matches).await;
+        let ran = (commands.run)(context, matches).await;
         db.close().await;
-        ran.map_err(StartupError::Module)
+        ran.map_err(StartupError::Capability)
     })
 }
 
@@ -316,7 +319,7 @@ async fn import_tenant(
 
 async fn rotate_keys(db: &Db, config: &Config, batch: i64) -> Result<(), StartupError> {
     let (keys, lookup) = keys(config)?;
-    let columns = crate::crypto::sealed::all();
+    let columns = crate::app::sealed_columns();
     let rotation = crate::crypto::sealed::rotate(db, &keys, &lookup, &columns, batch)
         .await
         .map_err(|error| StartupError::Usage(format!("rotation stopped: {error}")))?;
@@ -345,7 +348,7 @@ async fn serve(db: Db, config: Config) -> Result<(), StartupError> {
     }
     let address = format!("{}:{}", config.host, config.port);
     let state = AppState::new(db.clone(), config.clone());
-    let server = Server::bind(&config, http::router(state.clone()))
+    let server = Server::bind(&config, crate::app::router(state.clone()))
         .await
         .map_err(|source| StartupError::Bind {
             address: address.clone(),

@@ -1,13 +1,17 @@
 //! The app as a library: `main.rs` only calls [`cli::main`], and the tests
-//! drive the same code through [`http::router`] and [`http::Server`].
+//! drive the same code through [`app::router`] and [`http::Server`].
+//! [`app`] lists every capability once; each capability is a folder that
+//! exposes a [`capability::Capability`].
 
 pub mod access;
 pub mod accounts;
 pub mod admin;
 pub mod api;
 pub mod api_tokens;
+pub mod app;
 pub mod billing;
 pub mod brand;
+pub mod capability;
 pub mod cli;
 pub mod config;
 pub mod crypto;

@@ -11,6 +11,7 @@ use axum::response::{Html, IntoResponse, Redirect, Response};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use tower_sessions::Session;
+use utoipa_axum::routes;
 
 use super::email::Email;
 use super::password::{self, Password};
@@ -21,7 +22,7 @@ use crate::api_tokens::ApiToken;
 use crate::error::AppError;
 use crate::http::AppState;
 use crate::http::extract::{Form, Json, Path};
-use crate::http::routes::{Access, Routes, delete, get, post};
+use crate::http::routes::{Access, Routes, get, post};
 use crate::mail::{self, Mail};
 use crate::pages::{Layout, render};
 use crate::sessions::flash::{self, Flash};
@@ -43,28 +44,12 @@ pub fn routes() -> Routes {
             post(revoke_session_page),
         )
         .add("/account/delete", Access::SignedIn, post(delete_page))
-        .add("/api/v1/account/email", Access::SignedIn, post(email_api))
-        .add(
-            "/api/v1/account/password",
-            Access::SignedIn,
-            post(password_api),
-        )
-        .add(
-            "/api/v1/account/sessions",
-            Access::SignedIn,
-            get(sessions_api),
-        )
-        .add(
-            "/api/v1/account/sessions/{handle}",
-            Access::SignedIn,
-            delete(revoke_session_api),
-        )
-        .add(
-            "/api/v1/account/api-tokens",
-            Access::SignedIn,
-            get(tokens_api),
-        )
-        .add("/api/v1/account/delete", Access::SignedIn, post(delete_api))
+        .api(Access::SignedIn, routes!(email_api))
+        .api(Access::SignedIn, routes!(password_api))
+        .api(Access::SignedIn, routes!(sessions_api))
+        .api(Access::SignedIn, routes!(revoke_session_api))
+        .api(Access::SignedIn, routes!(tokens_api))
+        .api(Access::SignedIn, routes!(delete_api))
 }
 
 #[derive(Template)]

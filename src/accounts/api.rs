@@ -8,13 +8,14 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use serde::Serialize;
 use tower_sessions::Session;
+use utoipa_axum::routes;
 
 use super::{CurrentUser, LoginInput, SignedIn, SignupInput};
 use crate::api::ErrorBody;
 use crate::error::AppError;
 use crate::http::client_address::ClientAddress;
 use crate::http::extract::Json;
-use crate::http::routes::{Access, Routes, get, post};
+use crate::http::routes::{Access, Routes};
 use crate::http::{AppState, csrf};
 use crate::ids::UserId;
 use crate::tenancy::Tenant;
@@ -23,15 +24,11 @@ use crate::tenants::TenantChoice;
 
 pub fn routes() -> Routes {
     Routes::new()
-        .add("/api/v1/signup", Access::Public, post(signup))
-        .add("/api/v1/login", Access::Public, post(login))
-        .add("/api/v1/logout", Access::Public, post(logout))
-        .add(
-            "/api/v1/logout/others",
-            Access::SignedIn,
-            post(logout_others),
-        )
-        .add("/api/v1/me", Access::SignedIn, get(me))
+        .api(Access::Public, routes!(signup))
+        .api(Access::Public, routes!(login))
+        .api(Access::Public, routes!(logout))
+        .api(Access::SignedIn, routes!(logout_others))
+        .api(Access::SignedIn, routes!(me))
 }
 
 #[derive(Serialize, utoipa::ToSchema)]

@@ -24,6 +24,7 @@ use serde::Deserialize;
 use time::OffsetDateTime;
 use tower_sessions::Session;
 
+use crate::capability::{ApiTag, Capability};
 use crate::db::Db;
 use crate::error::AppError;
 use crate::http::client_address::ClientAddress;
@@ -37,6 +38,24 @@ use crate::tenants::TenantInput;
 use crate::validation::{self, FieldErrors};
 use email::Email;
 use password::{Password, Verified};
+
+/// Accounts, as the composition root (`crate::app`) registers it.
+pub const CAPABILITY: Capability = Capability {
+    routes: &[
+        pages::routes,
+        api::routes,
+        verification::routes,
+        reset::routes,
+        two_factor::routes,
+        account::routes,
+    ],
+    api_tags: &[ApiTag {
+        name: "accounts",
+        description: "Signing up, signing in and out, confirming the email, resetting the password, and who is signed in",
+    }],
+    sealed: &[two_factor::SECRET],
+    ..Capability::NONE
+};
 
 /// The signed-in user. Without one, the request is answered 401.
 #[derive(Clone, Debug)]

@@ -10,6 +10,7 @@ use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use serde::Deserialize;
 use tower_sessions::Session;
+use utoipa_axum::routes;
 
 use super::email::Email;
 use super::global;
@@ -20,7 +21,7 @@ use crate::error::AppError;
 use crate::http::AppState;
 use crate::http::client_address::ClientAddress;
 use crate::http::extract::{Form, Json};
-use crate::http::routes::{Access, Routes, get, post};
+use crate::http::routes::{Access, Routes, get};
 use crate::ids::UserId;
 use crate::jobs::{self, Job, JobError};
 use crate::mail::{self, Mail};
@@ -43,12 +44,8 @@ pub fn routes() -> Routes {
             Access::Public,
             get(reset_form).post(reset_page),
         )
-        .add("/api/v1/password-reset", Access::Public, post(request_api))
-        .add(
-            "/api/v1/password-reset/confirm",
-            Access::Public,
-            post(reset_api),
-        )
+        .api(Access::Public, routes!(request_api))
+        .api(Access::Public, routes!(reset_api))
 }
 
 #[derive(Template)]

@@ -21,9 +21,11 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use totp_rs::{Secret, Totp};
 use tower_sessions::Session;
+use utoipa_axum::routes;
 
 use super::{CurrentUser, global};
 use crate::api::ErrorBody;
+use crate::crypto::sealed::SealedColumn;
 use crate::error::AppError;
 use crate::http::client_address::ClientAddress;
 use crate::http::extract::{Form, Json};
@@ -46,6 +48,15 @@ const ENROLMENT_KEY: &str = "totp_enrolment";
 
 const RECOVERY_CODES: usize = 10;
 
+/// Users' two-factor secrets, sealed (`crypto::sealed`).
+pub const SECRET: SealedColumn = SealedColumn {
+    table: "users",
+    column: "totp_secret",
+    purpose: "totp",
+    tenant_owned: false,
+    blind_index: None,
+};
+
 pub fn routes() -> Routes {
     Routes::new()
         .add("/account/two-factor", Access::SignedIn, get(settings_page))
@@ -64,21 +75,9 @@ pub fn routes() -> Routes {
             Access::Public,
             get(code_form).post(code_page),
         )
-        .add(
-            "/api/v1/account/two-factor/setup",
-            Access::SignedIn,
-            post(setup_api),
-        )
-        .add(
-            "/api/v1/account/two-factor/enable",
-            Access::SignedIn,
-            post(enable_api),
-        )
-        .add(
-            "/api/v1/account/two-factor/disable",
-            Access::SignedIn,
-            post(disable_api),
-        )
+        .api(Access::SignedIn, routes!(setup_api))
+        .api(Access::SignedIn, routes!(enable_api))
+        .api(Access::SignedIn, routes!(disable_api))
 }
 
 fn totp(secret: Vec<u8>, email: &str) -> Result<Totp, AppError> {
@@ -197,7 +196,7 @@ pub async fn verified_user(session: &Session) -> Result<Option<UserId>, AppError
 
 /// The ciphertext's owner, so a secret moved to another user's row fails.
 fn owner(user: UserId) -> String {
-    crate::crypto::sealed::TWO_FACTOR_SECRET.owner(user)
+    SECRET.owner(user)
 }
 
 /// Codes as typed: without spaces and dashes, lower-cased.

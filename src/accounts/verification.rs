@@ -8,6 +8,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 use tower_sessions::Session;
+use utoipa_axum::routes;
 
 use super::CurrentUser;
 use super::email::Email;
@@ -30,12 +31,8 @@ pub fn routes() -> Routes {
     Routes::new()
         .add("/verify-email/{token}", Access::Public, get(verify_page))
         .add("/verify-email/resend", Access::SignedIn, post(resend_page))
-        .add("/api/v1/verify-email", Access::Public, post(verify_api))
-        .add(
-            "/api/v1/verify-email/resend",
-            Access::SignedIn,
-            post(resend_api),
-        )
+        .api(Access::Public, routes!(verify_api))
+        .api(Access::SignedIn, routes!(resend_api))
 }
 
 #[derive(Template)]

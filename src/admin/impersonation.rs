@@ -5,6 +5,7 @@
 //! change meanwhile is theirs: audited as theirs ([`audit_changes`]), and
 //! recorded with them as its author ([`crate::tenancy::Member::author`]).
 
+use axum::Router;
 use axum::extract::{Request, State};
 use axum::middleware::Next;
 use axum::response::{Redirect, Response};
@@ -33,6 +34,11 @@ pub fn routes() -> Routes {
             post(start),
         )
         .add(END_PATH, Access::SignedIn, post(end))
+}
+
+/// [`audit_changes`] around every route (`Capability::around`).
+pub fn around(routes: Router<AppState>, state: AppState) -> Router<AppState> {
+    routes.layer(axum::middleware::from_fn_with_state(state, audit_changes))
 }
 
 /// Around every request of an impersonating session: the impersonation

@@ -9,10 +9,18 @@ pub mod pages;
 use time::OffsetDateTime;
 
 use crate::billing::BillingState;
+use crate::capability::Capability;
 use crate::ids::{TenantId, UserId};
 use crate::on_backend;
 use crate::on_tx;
 use crate::tenancy::super_admin::{AllTenantsScope, SuperAdmin};
+
+/// The super-admin panel, as the composition root (`crate::app`) registers it.
+pub const CAPABILITY: Capability = Capability {
+    routes: &[pages::routes],
+    around: &[impersonation::around],
+    ..Capability::NONE
+};
 
 /// Tenants on one page of the list.
 pub const PAGE_SIZE: i64 = 25;

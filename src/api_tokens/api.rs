@@ -3,6 +3,7 @@
 
 use axum::extract::State;
 use axum::http::StatusCode;
+use utoipa_axum::routes;
 
 use super::{ApiToken, CreatedApiToken, NewApiToken};
 use crate::access::InTenant;
@@ -10,22 +11,14 @@ use crate::api::ErrorBody;
 use crate::error::AppError;
 use crate::http::AppState;
 use crate::http::extract::{Json, Path};
-use crate::http::routes::{Access, Routes, delete, get};
+use crate::http::routes::{Access, Routes};
 use crate::ids::ApiTokenId;
 use crate::tenancy::Action;
 
 pub fn routes() -> Routes {
     Routes::new()
-        .add(
-            "/api/v1/t/{slug}/api-tokens",
-            Access::Tenant,
-            get(list).post(create),
-        )
-        .add(
-            "/api/v1/t/{slug}/api-tokens/{api_token_id}",
-            Access::Tenant,
-            delete(revoke),
-        )
+        .api(Access::Tenant, routes!(list, create))
+        .api(Access::Tenant, routes!(revoke))
 }
 
 /// The tenant's API tokens, live ones first (never their secrets).

@@ -16,13 +16,37 @@ pub mod pages;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
+use crate::capability::{ApiTag, Capability};
 use crate::db::Db;
 use crate::error::AppError;
 use crate::ids::{ApiTokenId, MembershipId, TenantId, UserId};
 use crate::on_tx;
-use crate::tenancy::{Action, Intent, Member, Role, TenantScope, for_tenant};
+use crate::pages::NavLink;
+use crate::tenancy::{Action, Intent, Member, Role, Tenant, TenantScope, for_tenant};
 use crate::tokens::digest;
 use crate::validation::{self, FieldErrors};
+
+/// API tokens, as the composition root (`crate::app`) registers it.
+pub const CAPABILITY: Capability = Capability {
+    routes: &[pages::routes, api::routes],
+    api_tags: &[ApiTag {
+        name: "api-tokens",
+        description: "Tokens for programs, sent as Authorization: Bearer",
+    }],
+    nav,
+    ..Capability::NONE
+};
+
+/// The link, for members who may open the page.
+fn nav(tenant: &Tenant, member: &Member) -> Vec<NavLink> {
+    NavLink::if_allowed(
+        tenant,
+        member,
+        Action::ManageApiTokens,
+        "API tokens",
+        "api-tokens",
+    )
+}
 
 const PREFIX: &str = "api_";
 

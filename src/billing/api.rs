@@ -5,6 +5,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
+use utoipa_axum::routes;
 
 use super::stripe::Interval;
 use super::{Entitlement, Usage};
@@ -13,22 +14,14 @@ use crate::api::ErrorBody;
 use crate::error::AppError;
 use crate::http::AppState;
 use crate::http::extract::Json;
-use crate::http::routes::{Access, Routes, get, post};
+use crate::http::routes::{Access, Routes};
 use crate::tenancy::Action;
 
 pub fn routes() -> Routes {
     Routes::new()
-        .add("/api/v1/t/{slug}/billing", Access::Tenant, get(status))
-        .add(
-            "/api/v1/t/{slug}/billing/checkout",
-            Access::Tenant,
-            post(checkout),
-        )
-        .add(
-            "/api/v1/t/{slug}/billing/portal",
-            Access::Tenant,
-            post(portal),
-        )
+        .api(Access::Tenant, routes!(status))
+        .api(Access::Tenant, routes!(checkout))
+        .api(Access::Tenant, routes!(portal))
 }
 
 #[derive(Serialize, utoipa::ToSchema)]

@@ -24,11 +24,29 @@ use serde::Serialize;
 use time::OffsetDateTime;
 
 use crate::access::InTenant;
+use crate::capability::{ApiTag, Capability};
 use crate::error::AppError;
 use crate::http::AppState;
 use crate::on_tx;
-use crate::tenancy::{Action, TenantScope};
+use crate::pages::NavLink;
+use crate::tenancy::{Action, Member, Tenant, TenantScope};
 use stripe::{CheckoutRequest, Interval, Stripe};
+
+/// Billing, as the composition root (`crate::app`) registers it.
+pub const CAPABILITY: Capability = Capability {
+    routes: &[pages::routes, api::routes, webhook::routes],
+    api_tags: &[ApiTag {
+        name: "billing",
+        description: "The tenant's plan, limits and subscription",
+    }],
+    nav,
+    ..Capability::NONE
+};
+
+/// The link, for members who may open the page.
+fn nav(tenant: &Tenant, member: &Member) -> Vec<NavLink> {
+    NavLink::if_allowed(tenant, member, Action::ManageBilling, "Billing", "billing")
+}
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]

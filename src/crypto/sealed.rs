@@ -36,22 +36,6 @@ pub struct BlindIndex {
     pub normalize: fn(&str) -> String,
 }
 
-/// The core's sealed column: users' two-factor secrets.
-pub const TWO_FACTOR_SECRET: SealedColumn = SealedColumn {
-    table: "users",
-    column: "totp_secret",
-    purpose: "totp",
-    tenant_owned: false,
-    blind_index: None,
-};
-
-/// Every sealed column of the app: the core's and its modules'.
-pub fn all() -> Vec<&'static SealedColumn> {
-    std::iter::once(&TWO_FACTOR_SECRET)
-        .chain(crate::modules::ALL.iter().flat_map(|module| module.sealed))
-        .collect()
-}
-
 impl SealedColumn {
     /// The associated data of the value in row `id`.
     pub fn owner(&self, id: impl Display) -> String {

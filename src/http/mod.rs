@@ -131,52 +131,21 @@ impl FromRef<AppState> for Arc<Config> {
     }
 }
 
-/// Every route of the app, each feature and module contributing its own.
+/// The HTTP layer's own routes: health, metrics and the static assets.
 pub fn routes() -> Routes {
-    let modules = crate::modules::ALL
-        .iter()
-        .fold(Routes::new(), |routes, module| {
-            routes.merge((module.routes)())
-        });
     Routes::new()
-        .merge(crate::pages::routes())
-        .merge(crate::accounts::pages::routes())
-        .merge(crate::accounts::api::routes())
-        .merge(crate::accounts::verification::routes())
-        .merge(crate::accounts::reset::routes())
-        .merge(crate::accounts::two_factor::routes())
-        .merge(crate::accounts::account::routes())
-        .merge(crate::locations::pages::routes())
-        .merge(crate::locations::api::routes())
-        .merge(crate::members::pages::routes())
-        .merge(crate::members::api::routes())
-        .merge(crate::invitations::pages::routes())
-        .merge(crate::invitations::api::routes())
-        .merge(crate::invitations::accept::routes())
-        .merge(crate::api_tokens::pages::routes())
-        .merge(crate::api_tokens::api::routes())
-        .merge(crate::billing::pages::routes())
-        .merge(crate::billing::api::routes())
-        .merge(crate::billing::webhook::routes())
-        .merge(crate::tenants::pages::routes())
-        .merge(crate::tenants::api::routes())
-        .merge(crate::api::routes())
-        .merge(crate::admin::pages::routes())
-        .merge(crate::mail::dev_mailbox::routes())
         .merge(health::routes())
         .merge(metrics::routes())
         .merge(assets::routes())
-        .merge(modules)
 }
 
-/// The app's router with its full middleware stack.
-pub fn router(state: AppState) -> Router {
-    router_with(state, routes())
-}
+/// Middleware a capability wraps around every route, inside the CSRF check
+/// (so only requests that will run reach it).
+pub type Around = fn(Router<AppState>, AppState) -> Router<AppState>;
 
-/// The middleware stack around `routes`. Tests use it to mount a probe route
-/// behind the same stack.
-pub fn router_with(state: AppState, routes: Routes) -> Router {
+/// The middleware stack around `routes`, with the capabilities' own
+/// middleware (`around`) innermost.
+pub fn router_with(state: AppState, routes: Routes, around: &[Around]) -> Router {
     let config = &state.config;
     let x_request_id = HeaderName::from_static("x-request-id");
     // Listed outermost first: a request passes through them in this order.
@@ -206,14 +175,10 @@ pub fn router_with(state: AppState, routes: Routes) -> Router {
         .layer(CatchPanicLayer::new())
         .layer(sessions::layer(state.db.clone(), config));
 
-    routes
-        .into_router()
-        .fallback(errors::not_found)
-        // Inside the CSRF check: only requests that will run are audited.
-        .layer(middleware::from_fn_with_state(
-            state.clone(),
-            crate::admin::impersonation::audit_changes,
-        ))
+    let routes = routes.into_router().fallback(errors::not_found);
+    around
+        .iter()
+        .fold(routes, |routes, around| around(routes, state.clone()))
         .layer(middleware::from_fn(csrf::verify))
         .layer(middleware::from_fn(sessions::refresh))
         .layer(stack)

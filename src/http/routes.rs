@@ -1,12 +1,17 @@
 //! The route registry. axum can't list its routes, so every route is added
-//! through [`Routes::add`], which records its path, methods and access. The
-//! isolation suite enumerates tenant-scoped routes from here (HTML pages
-//! included), so a new tenant route without a test fails the build's tests.
+//! through [`Routes::add`] (pages) or [`Routes::api`] (the JSON API), which
+//! record its path, methods and access. The isolation suite enumerates
+//! tenant-scoped routes from here (HTML pages included), so a new tenant
+//! route without a test fails the build's tests. An API route's method and
+//! path are read from its handler's `#[utoipa::path]`, and the registry
+//! gathers those operations into the OpenAPI document: each is written once.
 
 use axum::Router;
 use axum::handler::Handler;
 use axum::http::Method;
 use axum::routing::MethodRouter;
+use utoipa::openapi::path::PathItem;
+use utoipa_axum::router::UtoipaMethodRouter;
 
 use super::AppState;
 
@@ -30,7 +35,7 @@ pub enum Access {
 /// One registered route, as the isolation suite sees it.
 #[derive(Clone, Debug)]
 pub struct RouteInfo {
-    pub path: &'static str,
+    pub path: String,
     pub methods: Vec<Method>,
     pub access: Access,
 }
@@ -40,6 +45,8 @@ pub struct RouteInfo {
 pub struct Routes {
     router: Router<AppState>,
     infos: Vec<RouteInfo>,
+    /// The API routes' operations and the schemas they name.
+    openapi: utoipa::openapi::OpenApi,
 }
 
 impl Default for Routes {
@@ -53,22 +60,57 @@ impl Routes {
         Self {
             router: Router::new(),
             infos: Vec::new(),
+            openapi: utoipa::openapi::OpenApi::default(),
         }
     }
 
-    pub fn add(mut self, path: &'static str, access: Access, endpoint: Endpoint) -> Self {
+    /// A page (or any route outside the documented API).
+    pub fn add(mut self, path: &str, access: Access, endpoint: Endpoint) -> Self {
         self.router = self.router.route(path, endpoint.router);
         self.infos.push(RouteInfo {
-            path,
+            path: path.to_owned(),
             methods: endpoint.methods,
             access,
         });
         self
     }
 
+    /// An API route: `utoipa_axum::routes!(list, create)` names the handlers
+    /// of one path, whose `#[utoipa::path]` annotations give the methods and
+    /// the path, for the router and for the document alike.
+    ///
+    /// # Panics
+    /// When the handlers name more than one path: a programming error that
+    /// every test run would show at once.
+    pub fn api(mut self, access: Access, handlers: UtoipaMethodRouter<AppState>) -> Self {
+        let (schemas, paths, router) = handlers;
+        assert_eq!(
+            paths.paths.len(),
+            1,
+            "one path per Routes::api call: {:?}",
+            paths.paths.keys().collect::<Vec<_>>()
+        );
+        for (path, item) in paths.paths {
+            self.router = self.router.route(&path, router.clone());
+            self.infos.push(RouteInfo {
+                methods: methods_of(&item),
+                path: path.clone(),
+                access,
+            });
+            self.openapi.paths.paths.insert(path, item);
+        }
+        self.openapi
+            .components
+            .get_or_insert_with(Default::default)
+            .schemas
+            .extend(schemas);
+        self
+    }
+
     pub fn merge(mut self, other: Routes) -> Self {
         self.router = self.router.merge(other.router);
         self.infos.extend(other.infos);
+        self.openapi.merge(other.openapi);
         self
     }
 
@@ -76,9 +118,29 @@ impl Routes {
         &self.infos
     }
 
+    /// The API routes' part of the OpenAPI document: their operations and
+    /// the schemas those name.
+    pub fn openapi(&self) -> &utoipa::openapi::OpenApi {
+        &self.openapi
+    }
+
     pub(super) fn into_router(self) -> Router<AppState> {
         self.router
     }
+}
+
+/// The methods a documented path answers.
+fn methods_of(item: &PathItem) -> Vec<Method> {
+    [
+        (Method::GET, item.get.is_some()),
+        (Method::POST, item.post.is_some()),
+        (Method::PUT, item.put.is_some()),
+        (Method::PATCH, item.patch.is_some()),
+        (Method::DELETE, item.delete.is_some()),
+    ]
+    .into_iter()
+    .filter_map(|(method, present)| present.then_some(method))
+    .collect()
 }
 
 /// The handlers of one path, with the methods they answer.

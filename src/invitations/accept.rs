@@ -18,6 +18,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use tower_sessions::Session;
+use utoipa_axum::routes;
 
 use super::link_path;
 use crate::accounts::email::Email;
@@ -27,7 +28,7 @@ use crate::api::ErrorBody;
 use crate::error::AppError;
 use crate::http::client_address::ClientAddress;
 use crate::http::extract::{Form, Json, Path};
-use crate::http::routes::{Access, Routes, get, post};
+use crate::http::routes::{Access, Routes, get};
 use crate::http::{AppState, csrf};
 use crate::ids::{InvitationId, TenantId, UserId};
 use crate::on_tx;
@@ -43,11 +44,7 @@ pub fn routes() -> Routes {
             Access::Public,
             get(page).post(accept_page),
         )
-        .add(
-            "/api/v1/invitations/accept",
-            Access::Public,
-            post(accept_api),
-        )
+        .api(Access::Public, routes!(accept_api))
 }
 
 /// An invitation as its link shows it.

@@ -2,6 +2,7 @@
 //! and admins). Accepting is `/api/v1/invitations/accept` (see `accept`).
 
 use axum::http::StatusCode;
+use utoipa_axum::routes;
 
 use super::{Invitation, InvitationInput, Sender};
 use crate::access::InTenant;
@@ -9,28 +10,16 @@ use crate::api::ErrorBody;
 use crate::error::AppError;
 use crate::http::AppState;
 use crate::http::extract::{Json, Path};
-use crate::http::routes::{Access, Routes, delete, get, post};
+use crate::http::routes::{Access, Routes};
 use crate::ids::InvitationId;
 use crate::tenancy::Action;
 use axum::extract::State;
 
 pub fn routes() -> Routes {
     Routes::new()
-        .add(
-            "/api/v1/t/{slug}/invitations",
-            Access::Tenant,
-            get(list).post(create),
-        )
-        .add(
-            "/api/v1/t/{slug}/invitations/{invitation_id}",
-            Access::Tenant,
-            delete(revoke),
-        )
-        .add(
-            "/api/v1/t/{slug}/invitations/{invitation_id}/resend",
-            Access::Tenant,
-            post(resend),
-        )
+        .api(Access::Tenant, routes!(list, create))
+        .api(Access::Tenant, routes!(revoke))
+        .api(Access::Tenant, routes!(resend))
 }
 
 /// The pending invitations, newest first (expired ones say so).

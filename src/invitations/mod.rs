@@ -20,6 +20,7 @@ use time::OffsetDateTime;
 
 use crate::accounts::email::Email;
 use crate::accounts::global::find_user;
+use crate::capability::Capability;
 use crate::error::AppError;
 use crate::http::AppState;
 use crate::ids::{InvitationId, InvitationLocationId, LocationId};
@@ -31,6 +32,13 @@ use crate::tenancy::{Action, Intent, Member, Role, Tenant, TenantScope, for_tena
 use crate::text_body;
 use crate::tokens::{digest, random_token};
 use crate::validation::FieldErrors;
+
+/// Invitations, as the composition root (`crate::app`) registers it.
+pub const CAPABILITY: Capability = Capability {
+    routes: &[pages::routes, api::routes, accept::routes],
+    schedules: &[PURGE_EXPIRED],
+    ..Capability::NONE
+};
 
 /// How long a link works.
 pub const LIFETIME: Duration = Duration::from_secs(7 * 24 * 3600);

@@ -1,7 +1,7 @@
 //! Scheduled tenant jobs: work due once per period on each tenant's clock,
 //! such as a monthly email on the 1st. The core's are [`CORE`] (each
 //! tenant's daily purge of expired invitations); modules declare theirs
-//! ([`crate::modules::Module::schedules`]).
+//! ([`crate::capability::Capability::schedules`]).
 //!
 //! * Every minute the scheduler of each instance computes, for every tenant
 //!   and schedule, the period due on the tenant's local date ([`Schedule::due`]),
@@ -88,18 +88,6 @@ impl Run {
     }
 }
 
-/// The core's schedules, in every app whatever its modules.
-pub const CORE: [Schedule; 1] = [crate::invitations::PURGE_EXPIRED];
-
-/// Every schedule: the core's, then every module's.
-pub fn all() -> impl Iterator<Item = &'static Schedule> {
-    CORE.iter().chain(
-        crate::modules::ALL
-            .iter()
-            .flat_map(|module| module.schedules.iter()),
-    )
-}
-
 /// The calendar date at `now` in the IANA zone `time_zone` (UTC for an
 /// unknown name).
 fn local_date(now: OffsetDateTime, time_zone: &str) -> Date {
@@ -121,7 +109,7 @@ fn local_date(now: OffsetDateTime, time_zone: &str) -> Date {
 pub async fn enqueue_due(db: &Db, now: OffsetDateTime) -> Result<usize, sqlx::Error> {
     let tenants = global::tenant_time_zones(db).await?;
     let mut enqueued = 0;
-    for schedule in all() {
+    for schedule in crate::app::schedules() {
         let due: Vec<(TenantId, String)> = tenants
             .iter()
             .filter_map(|(tenant, zone)| Some((*tenant, (schedule.due)(local_date(now, zone))?)))
@@ -167,7 +155,7 @@ pub(super) async fn run(
 ) -> Result<(), JobError> {
     // Never all tenants: a run without its tenant fails as a scope would.
     let tenant = tenant.ok_or(ScopeError::NoTenant)?;
-    let schedule = all()
+    let schedule = crate::app::schedules()
         .find(|s| s.name == name)
         .ok_or_else(|| format!("no schedule is named {name}"))?;
     let run = Run {

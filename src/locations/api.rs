@@ -2,6 +2,7 @@
 
 use axum::http::StatusCode;
 use serde::Deserialize;
+use utoipa_axum::routes;
 
 use super::{Location, LocationInput, Page};
 use crate::access::InTenant;
@@ -9,27 +10,15 @@ use crate::api::ErrorBody;
 use crate::billing::Limited;
 use crate::error::AppError;
 use crate::http::extract::{Json, Path, Query};
-use crate::http::routes::{Access, Routes, get, post};
+use crate::http::routes::{Access, Routes};
 use crate::ids::LocationId;
 use crate::tenancy::Action;
 
 pub fn routes() -> Routes {
     Routes::new()
-        .add(
-            "/api/v1/t/{slug}/locations",
-            Access::Tenant,
-            get(list).post(create),
-        )
-        .add(
-            "/api/v1/t/{slug}/locations/{location_id}",
-            Access::Tenant,
-            get(show).patch(update),
-        )
-        .add(
-            "/api/v1/t/{slug}/locations/{location_id}/archive",
-            Access::Tenant,
-            post(archive),
-        )
+        .api(Access::Tenant, routes!(list, create))
+        .api(Access::Tenant, routes!(show, update))
+        .api(Access::Tenant, routes!(archive))
 }
 
 /// Which slice of a list to return.

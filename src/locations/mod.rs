@@ -10,12 +10,31 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 use crate::access::InTenant;
+use crate::capability::{ApiTag, Capability};
 use crate::error::AppError;
 use crate::ids::LocationId;
 use crate::on_tx;
+use crate::pages::NavLink;
 use crate::tenancy::TenantScope;
 use crate::tenancy::permissions::LocationVisibility;
+use crate::tenancy::{Member, Tenant};
 use crate::validation::{self, FieldErrors};
+
+/// Locations, as the composition root (`crate::app`) registers it.
+pub const CAPABILITY: Capability = Capability {
+    routes: &[pages::routes, api::routes],
+    api_tags: &[ApiTag {
+        name: "locations",
+        description: "A tenant's sites",
+    }],
+    nav,
+    ..Capability::NONE
+};
+
+/// Every member sees the link.
+fn nav(tenant: &Tenant, _member: &Member) -> Vec<NavLink> {
+    vec![NavLink::to(tenant, "Locations", "locations")]
+}
 
 #[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 pub struct Location {

@@ -2,25 +2,22 @@
 
 use axum::http::StatusCode;
 use serde::Deserialize;
+use utoipa_axum::routes;
 
 use super::{MemberChange, MemberEntry};
 use crate::access::InTenant;
 use crate::api::ErrorBody;
 use crate::error::AppError;
 use crate::http::extract::{Json, Path};
-use crate::http::routes::{Access, Routes, get, post};
+use crate::http::routes::{Access, Routes};
 use crate::ids::{LocationId, MembershipId};
 use crate::tenancy::{Action, Role};
 
 pub fn routes() -> Routes {
     Routes::new()
-        .add("/api/v1/t/{slug}/members", Access::Tenant, get(list))
-        .add(
-            "/api/v1/t/{slug}/members/{membership_id}",
-            Access::Tenant,
-            get(show).patch(update).delete(remove),
-        )
-        .add("/api/v1/t/{slug}/leave", Access::Tenant, post(leave))
+        .api(Access::Tenant, routes!(list))
+        .api(Access::Tenant, routes!(show, update, remove))
+        .api(Access::Tenant, routes!(leave))
 }
 
 /// Every member with their role and locations (owners and admins).

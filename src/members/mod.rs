@@ -9,11 +9,29 @@ use std::collections::HashMap;
 
 use serde::Serialize;
 
+use crate::capability::{ApiTag, Capability};
 use crate::db::Tx;
 use crate::error::AppError;
 use crate::ids::{LocationGrantId, LocationId, MembershipId, UserId};
 use crate::on_tx;
-use crate::tenancy::{Action, Member, Role, TenantScope};
+use crate::pages::NavLink;
+use crate::tenancy::{Action, Member, Role, Tenant, TenantScope};
+
+/// Members, as the composition root (`crate::app`) registers it.
+pub const CAPABILITY: Capability = Capability {
+    routes: &[pages::routes, api::routes],
+    api_tags: &[ApiTag {
+        name: "members",
+        description: "Who belongs to a tenant, with which role, where; invitations",
+    }],
+    nav,
+    ..Capability::NONE
+};
+
+/// The link, for members who may open the page.
+fn nav(tenant: &Tenant, member: &Member) -> Vec<NavLink> {
+    NavLink::if_allowed(tenant, member, Action::ViewMembers, "Members", "members")
+}
 
 /// A member as the member list shows it.
 #[derive(Clone, Debug, Serialize, utoipa::ToSchema)]

@@ -17,9 +17,10 @@ use crate::http::routes::{Access, Routes, get};
 use crate::http::{assets, csrf};
 use crate::sessions::USER_ID_KEY;
 use crate::sessions::flash::{self, Flash};
-use crate::tenancy::Action;
 use crate::tenancy::super_admin::IMPERSONATOR_KEY;
+use crate::tenancy::{Action, Member, Tenant};
 
+/// The landing page.
 pub fn routes() -> Routes {
     Routes::new().add("/", Access::Public, get(landing))
 }
@@ -116,19 +117,18 @@ impl FromRequestParts<AppState> for Layout {
     }
 }
 
-/// What `tenancy/layout.html` needs: the tenant's name and slug, and which
-/// sections the member's role opens.
+/// What `tenancy/layout.html` needs: the tenant's name and slug, and the
+/// links of its navigation this member sees.
 pub struct TenantNav {
     pub tenant_name: String,
     pub slug: String,
-    pub shows_members: bool,
-    pub shows_settings: bool,
-    pub shows_api_tokens: bool,
-    pub shows_billing: bool,
+    /// Each capability's links (`Capability::nav`), in the composition
+    /// root's order.
+    pub links: Vec<NavLink>,
+    /// The member may manage billing: the overdue banner offers the portal.
+    pub manages_billing: bool,
     /// A failed payment, in its grace period: the banner.
     pub payment_overdue: bool,
-    /// The modules' links (`crate::modules`), after the core's.
-    pub module_links: Vec<NavLink>,
 }
 
 /// A link in a tenant's navigation.
@@ -139,25 +139,45 @@ pub struct NavLink {
     pub href: String,
 }
 
+impl NavLink {
+    /// A link to the tenant's page `/t/{slug}/{page}`.
+    pub fn to(tenant: &Tenant, label: &'static str, page: &str) -> Self {
+        Self {
+            label,
+            href: format!("/t/{}/{page}", tenant.slug),
+        }
+    }
+
+    /// The link to `page`, when the member may take `action` (the page's
+    /// own check), else none.
+    pub fn if_allowed(
+        tenant: &Tenant,
+        member: &Member,
+        action: Action,
+        label: &'static str,
+        page: &str,
+    ) -> Vec<Self> {
+        member
+            .authorize(action)
+            .map(|()| Self::to(tenant, label, page))
+            .into_iter()
+            .collect()
+    }
+}
+
 impl TenantNav {
     pub fn new(t: &InTenant) -> Self {
         let (tenant, member) = (&t.tenant, &t.member);
         Self {
             tenant_name: tenant.name.clone(),
             slug: tenant.slug.clone(),
-            shows_members: member.authorize(Action::ViewMembers).is_ok(),
-            shows_settings: member.authorize(Action::EditTenantSettings).is_ok(),
-            shows_api_tokens: member.authorize(Action::ManageApiTokens).is_ok(),
-            shows_billing: member.authorize(Action::ManageBilling).is_ok(),
+            links: crate::app::nav_links(tenant, member),
+            manages_billing: member.authorize(Action::ManageBilling).is_ok(),
             payment_overdue: crate::billing::entitlement(
                 &t.billing,
                 time::OffsetDateTime::now_utc(),
             )
             .payment_overdue,
-            module_links: crate::modules::ALL
-                .iter()
-                .flat_map(|module| (module.nav)(tenant, member))
-                .collect(),
         }
     }
 }

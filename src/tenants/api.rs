@@ -4,6 +4,7 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use serde::Deserialize;
+use utoipa_axum::routes;
 
 use super::{TenantChoice, TenantInput};
 use crate::access::InTenant;
@@ -12,20 +13,16 @@ use crate::api::ErrorBody;
 use crate::error::AppError;
 use crate::http::AppState;
 use crate::http::extract::Json;
-use crate::http::routes::{Access, Routes, delete, get};
+use crate::http::routes::{Access, Routes};
 use crate::tenancy::scope::for_user;
 use crate::tenancy::{Action, Tenant};
 
 pub fn routes() -> Routes {
     Routes::new()
-        .add("/api/v1/tenants", Access::SignedIn, get(list).post(create))
-        .add(
-            "/api/v1/t/{slug}/settings",
-            Access::Tenant,
-            get(settings).patch(update_settings),
-        )
-        .add("/api/v1/t/{slug}", Access::Tenant, delete(remove))
-        .add("/api/v1/t/{slug}/export", Access::Tenant, get(export))
+        .api(Access::SignedIn, routes!(list, create))
+        .api(Access::Tenant, routes!(settings, update_settings))
+        .api(Access::Tenant, routes!(remove))
+        .api(Access::Tenant, routes!(export))
 }
 
 /// The slug, typed again: a deletion can't be undone.

@@ -8,13 +8,37 @@ pub mod portability;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
+use crate::capability::{ApiTag, Capability};
 use crate::db::Db;
 use crate::error::AppError;
 use crate::ids::{LocationId, TenantId, UserId};
 use crate::on_tx;
+use crate::pages::NavLink;
 use crate::tenancy::scope::UserScope;
-use crate::tenancy::{Intent, Role, Tenant, TenantScope, for_tenant};
+use crate::tenancy::{Action, Intent, Member, Role, Tenant, TenantScope, for_tenant};
 use crate::validation::{self, FieldErrors};
+
+/// Tenants, as the composition root (`crate::app`) registers it.
+pub const CAPABILITY: Capability = Capability {
+    routes: &[pages::routes, api::routes],
+    api_tags: &[ApiTag {
+        name: "tenants",
+        description: "The caller's organisations and their settings",
+    }],
+    nav,
+    ..Capability::NONE
+};
+
+/// The link, for members who may open the page.
+fn nav(tenant: &Tenant, member: &Member) -> Vec<NavLink> {
+    NavLink::if_allowed(
+        tenant,
+        member,
+        Action::EditTenantSettings,
+        "Settings",
+        "settings",
+    )
+}
 
 /// One of the signed-in user's tenants, for the switcher.
 #[derive(Clone, Debug, Serialize, utoipa::ToSchema)]

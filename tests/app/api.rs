@@ -20,7 +20,7 @@ async fn the_openapi_document_lists_exactly_the_registered_api_routes() {
                 documented.insert(format!("{} {path}", method.to_uppercase()));
             }
         }
-        let registered: BTreeSet<String> = app::http::routes()
+        let registered: BTreeSet<String> = app::app::routes()
             .infos()
             .iter()
             .filter(|route| route.path.starts_with("/api/v1/"))

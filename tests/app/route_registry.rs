@@ -7,7 +7,7 @@ use crate::support::each_backend;
 
 #[test]
 fn tenant_routes_and_only_they_carry_the_tenant_slug() {
-    for route in app::http::routes().infos() {
+    for route in app::app::routes().infos() {
         // The tenant itself (`DELETE /api/v1/t/{slug}`), or under it.
         let under_tenant = route.path == "/api/v1/t/{slug}"
             || route.path.starts_with("/t/{slug}/")
@@ -31,7 +31,7 @@ fn tenant_routes_and_only_they_carry_the_tenant_slug() {
 #[tokio::test]
 async fn every_registered_route_is_served() {
     each_backend(|app| async move {
-        for route in app::http::routes().infos() {
+        for route in app::app::routes().infos() {
             let path = route
                 .path
                 .replace("{*path}", "app.css")

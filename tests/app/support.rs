@@ -332,11 +332,11 @@ impl TestApp {
         let state = AppState::new(db.clone(), config);
         let app_state = state.clone();
         // Until accounts exist, tests sign users in through a test-only route.
-        let mut routes = app::http::routes().merge(crate::fixtures::sign_in_route());
+        let mut routes = app::app::routes().merge(crate::fixtures::sign_in_route());
         if let Some(extra) = options.extra_routes {
             routes = routes.merge(extra());
         }
-        let router = app::http::router_with(state, routes);
+        let router = app::app::router_with(state, routes);
         let server = Server::bind(&server_config, router)
             .await
             .expect("bind a local port");

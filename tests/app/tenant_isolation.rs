@@ -79,10 +79,10 @@ fn fill(path: &str, slug: &str, ids: &dyn Fn(&str) -> String) -> String {
 
 /// Routes inside a tenant that name a resource by id.
 fn routes_with_ids() -> Vec<RouteInfo> {
-    app::http::routes()
+    app::app::routes()
         .infos()
         .iter()
-        .filter(|route| route.access == Access::Tenant && !params(route.path).is_empty())
+        .filter(|route| route.access == Access::Tenant && !params(&route.path).is_empty())
         .cloned()
         .collect()
 }
@@ -111,7 +111,7 @@ async fn another_tenants_ids_look_exactly_like_missing_ones_on_every_route() {
             "the registry lists tenant routes with ids"
         );
         for route in &routes {
-            for name in params(route.path) {
+            for name in params(&route.path) {
                 assert!(
                     a_ids.contains_key(name),
                     "{} takes {{{name}}}: add it to resource_ids() in tenant_isolation.rs",
@@ -127,8 +127,8 @@ async fn another_tenants_ids_look_exactly_like_missing_ones_on_every_route() {
                     let foreign = |name: &str| a_ids[name].clone();
                     let missing = |_: &str| uuid::Uuid::now_v7().to_string();
                     for slug in [&b.slug, &a.slug] {
-                        let with_foreign = fill(route.path, slug, &foreign);
-                        let with_missing = fill(route.path, slug, &missing);
+                        let with_foreign = fill(&route.path, slug, &foreign);
+                        let with_missing = fill(&route.path, slug, &missing);
                         let got = send(&app, &client, method, &with_foreign).await;
                         let expected = send(&app, &client, method, &with_missing).await;
                         if user == b.owner {
@@ -145,7 +145,7 @@ async fn another_tenants_ids_look_exactly_like_missing_ones_on_every_route() {
                     }
                     // In A's URL space B is not a member: nothing exists.
                     let in_a =
-                        send(&app, &client, method, &fill(route.path, &a.slug, &foreign)).await;
+                        send(&app, &client, method, &fill(&route.path, &a.slug, &foreign)).await;
                     assert_eq!(in_a.0, 404, "{method} {} in A's space", route.path);
                 }
             }
@@ -173,8 +173,8 @@ async fn a_manager_reaches_only_the_granted_locations() {
         assert!(!location_routes.is_empty());
         for route in &location_routes {
             for method in &route.methods {
-                let ungranted = fill(route.path, &a.slug, &|_| other.to_string());
-                let missing = fill(route.path, &a.slug, &|_| uuid::Uuid::now_v7().to_string());
+                let ungranted = fill(&route.path, &a.slug, &|_| other.to_string());
+                let missing = fill(&route.path, &a.slug, &|_| uuid::Uuid::now_v7().to_string());
                 let got = send(&app, &client, method, &ungranted).await;
                 assert_eq!(
                     got.0, 404,
@@ -183,7 +183,7 @@ async fn a_manager_reaches_only_the_granted_locations() {
                 assert_eq!(got, send(&app, &client, method, &missing).await);
             }
             if route.methods.contains(&Method::GET) {
-                let path = fill(route.path, &a.slug, &|_| granted.to_string());
+                let path = fill(&route.path, &a.slug, &|_| granted.to_string());
                 let (status, _) = send(&app, &client, &Method::GET, &path).await;
                 assert_eq!(status, 200, "GET {path}: the granted location is visible");
             }
@@ -201,7 +201,7 @@ async fn every_tenant_route_in_another_tenants_url_space_answers_like_no_tenant_
         let a_ids = resource_ids(&app, &a).await;
         let before = snapshot(&app.db, a.id).await;
         let client = app.client_for(b.owner).await;
-        let tenant_routes: Vec<RouteInfo> = app::http::routes()
+        let tenant_routes: Vec<RouteInfo> = app::app::routes()
             .infos()
             .iter()
             .filter(|route| route.access == Access::Tenant)
@@ -210,8 +210,8 @@ async fn every_tenant_route_in_another_tenants_url_space_answers_like_no_tenant_
         for route in &tenant_routes {
             for method in &route.methods {
                 let ids = |name: &str| a_ids.get(name).cloned().unwrap_or_default();
-                let in_a = fill(route.path, &a.slug, &ids);
-                let nowhere = fill(route.path, "no-such-tenant", &ids);
+                let in_a = fill(&route.path, &a.slug, &ids);
+                let nowhere = fill(&route.path, "no-such-tenant", &ids);
                 let got = send(&app, &client, method, &in_a).await;
                 assert_eq!(got.0, 404, "{method} {in_a}");
                 assert_eq!(
@@ -234,7 +234,7 @@ async fn an_api_token_reaches_no_other_tenants_routes() {
         let a_ids = resource_ids(&app, &a).await;
         let before = snapshot(&app.db, a.id).await;
         let b_program = crate::support::bearer(&b.api_token_secret);
-        let api_routes: Vec<RouteInfo> = app::http::routes()
+        let api_routes: Vec<RouteInfo> = app::app::routes()
             .infos()
             .iter()
             .filter(|route| route.access == Access::Tenant && route.path.starts_with("/api/"))
@@ -244,14 +244,14 @@ async fn an_api_token_reaches_no_other_tenants_routes() {
         for route in &api_routes {
             for method in &route.methods {
                 let ids = |name: &str| a_ids.get(name).cloned().unwrap_or_default();
-                let in_a = fill(route.path, &a.slug, &ids);
+                let in_a = fill(&route.path, &a.slug, &ids);
                 let got = send(&app, &b_program, method, &in_a).await;
                 assert_eq!(got.0, 404, "{method} {in_a} with B's token");
                 let nowhere = send(
                     &app,
                     &b_program,
                     method,
-                    &fill(route.path, "no-such-tenant", &ids),
+                    &fill(&route.path, "no-such-tenant", &ids),
                 )
                 .await;
                 assert_eq!(got, nowhere, "{method} {in_a}");
@@ -302,7 +302,7 @@ async fn an_api_token_is_accepted_on_its_tenants_api_and_nowhere_else() {
     each_backend(|app| async move {
         let a = TenantFixture::create(&app.db, "alpha").await;
         let missing = |_: &str| uuid::Uuid::now_v7().to_string();
-        for route in app::http::routes().infos() {
+        for route in app::app::routes().infos() {
             let path = fill(&route.path.replace("{*path}", "app.css"), &a.slug, &missing);
             for method in &route.methods {
                 let with_token = as_visitor(&app, method, &path, Some(&a.api_token_secret)).await;
@@ -337,7 +337,7 @@ async fn a_nul_byte_in_any_field_or_slug_is_bad_input_on_every_route() {
         let a = TenantFixture::create(&app.db, "alpha").await;
         let a_ids = resource_ids(&app, &a).await;
         let mut refused = Vec::new();
-        for route in app::http::routes().infos() {
+        for route in app::app::routes().infos() {
             let ids = |name: &str| {
                 a_ids
                     .get(name)
@@ -362,7 +362,7 @@ async fn a_nul_byte_in_any_field_or_slug_is_bad_input_on_every_route() {
                     refused.push(format!("{method} {}", route.path));
                 }
                 if route.path.contains("{slug}") {
-                    let nul_slug = fill(route.path, "alpha%00", &ids);
+                    let nul_slug = fill(&route.path, "alpha%00", &ids);
                     let response = client
                         .request(method.clone(), app.url(&nul_slug))
                         .send()

@@ -8,7 +8,8 @@ use serde_json::{Value, json};
 use totp_rs::Totp;
 
 use crate::accounts::{PASSWORD, sign_up};
-use app::crypto::sealed::{all, rotate};
+use app::app::sealed_columns;
+use app::crypto::sealed::rotate;
 use app::crypto::{Keys, LookupKey};
 
 use crate::support::{
@@ -519,9 +520,15 @@ async fn rotate_keys_moves_two_factor_secrets_onto_the_new_key() {
             let client = sign_up(&app, "rotate@example.com", "Rotate Ltd").await;
             let (totp, _) = app.enrol_two_factor(&client).await;
             let keys = Keys::new(&[new, old]);
-            let rotation = rotate(&app.db, &keys, &LookupKey::new(&LOOKUP_KEY), &all(), 10)
-                .await
-                .expect("rotation");
+            let rotation = rotate(
+                &app.db,
+                &keys,
+                &LookupKey::new(&LOOKUP_KEY),
+                &sealed_columns(),
+                10,
+            )
+            .await
+            .expect("rotation");
             assert_eq!(rotation.rewritten[0], ("users.totp_secret".to_owned(), 1));
             assert_eq!(rotation.remaining, 0);
 

@@ -4,8 +4,8 @@
 use clap::{FromArgMatches, Subcommand};
 
 use super::log;
+use crate::capability::{CommandContext, CommandRun, Commands};
 use crate::db::Db;
-use crate::modules::{CommandContext, CommandRun, Commands};
 use crate::tenancy::global::{all_tenant_ids, tenant_id_by_slug};
 use crate::tenancy::scope::{Intent, for_tenant};
 

@@ -34,102 +34,52 @@ pub mod punches;
 pub mod settings;
 pub mod shifts;
 
-use utoipa::OpenApi;
-
-use crate::http::routes::Routes;
+use crate::capability::{ApiTag, Capability};
 use crate::ids::typed_id;
-use crate::modules::Module;
 use crate::pages::NavLink;
 use crate::tenancy::{Member, Tenant};
 
 /// The module, as `crate::modules` registers it.
-pub const MODULE: Module = Module {
-    routes,
-    openapi: ApiDoc::openapi,
+pub const CAPABILITY: Capability = Capability {
+    routes: &[
+        employees::api::routes,
+        employees::records::routes,
+        devices::api::routes,
+        kiosk::api::routes,
+        kiosk::shell::routes,
+        shifts::api::routes,
+        pages::routes,
+        employees::pages::routes,
+        devices::pages::routes,
+        holidays::api::routes,
+        holidays::pages::routes,
+        absences::api::routes,
+        absences::pages::routes,
+        pay::api::routes,
+        pay::pages::routes,
+    ],
+    api_tags: &[
+        ApiTag {
+            name: "time-tracking",
+            description: "Employees and their kiosk PINs, paired kiosk tablets, shifts and their edits, correction requests, and the tamper-evident log",
+        },
+        ApiTag {
+            name: "kiosk",
+            description: "What a paired kiosk tablet calls, with its device token as Authorization: Bearer",
+        },
+    ],
     nav,
-    commands: cli::COMMANDS,
+    commands: Some(cli::COMMANDS),
     schedules: &pay::email::SCHEDULES,
     sealed: &[employees::national_id::SEALED],
+    ..Capability::NONE
 };
-
-fn routes() -> Routes {
-    Routes::new()
-        .merge(employees::api::routes())
-        .merge(employees::records::routes())
-        .merge(devices::api::routes())
-        .merge(kiosk::api::routes())
-        .merge(kiosk::shell::routes())
-        .merge(shifts::api::routes())
-        .merge(pages::routes())
-        .merge(employees::pages::routes())
-        .merge(devices::pages::routes())
-        .merge(holidays::api::routes())
-        .merge(holidays::pages::routes())
-        .merge(absences::api::routes())
-        .merge(absences::pages::routes())
-        .merge(pay::api::routes())
-        .merge(pay::pages::routes())
-}
 
 /// One link for everyone: the board for those who see the team, their own
 /// timesheet for staff (`/t/{slug}/time` sends each to theirs).
 fn nav(tenant: &Tenant, _member: &Member) -> Vec<NavLink> {
-    vec![NavLink {
-        label: "Time",
-        href: format!("/t/{}/time", tenant.slug),
-    }]
+    vec![NavLink::to(tenant, "Time", "time")]
 }
-
-#[derive(OpenApi)]
-#[openapi(
-    paths(
-        employees::api::list,
-        employees::api::create,
-        employees::api::show,
-        employees::api::update,
-        employees::api::new_pin,
-        employees::records::json,
-        employees::records::csv,
-        devices::api::list,
-        devices::api::create,
-        devices::api::revoke,
-        kiosk::api::pair,
-        kiosk::api::device,
-        kiosk::api::punch,
-        kiosk::api::batch,
-        shifts::api::shifts,
-        shifts::api::edit,
-        shifts::api::edit_feed,
-        shifts::api::request_correction,
-        shifts::api::correction_requests,
-        shifts::api::dismiss,
-        shifts::api::review,
-        shifts::api::verify_log,
-        holidays::api::calendars,
-        holidays::api::list,
-        holidays::api::create,
-        holidays::api::load,
-        holidays::api::remove,
-        absences::api::list,
-        absences::api::create,
-        absences::api::remove,
-        pay::api::show,
-        pay::api::update,
-        pay::api::update_location,
-        pay::api::reset_location,
-        pay::api::payroll,
-        pay::api::payroll_xlsx,
-        pay::api::payroll_csv,
-        pay::api::forecast,
-        pay::api::payroll_email,
-        pay::api::set_payroll_email,
-    ),
-    tags(
-        (name = "time-tracking", description = "Employees and their kiosk PINs, paired kiosk tablets, shifts and their edits, correction requests, and the tamper-evident log"),
-        (name = "kiosk", description = "What a paired kiosk tablet calls, with its device token as Authorization: Bearer"),
-    )
-)]
-struct ApiDoc;
 
 typed_id!(
     /// A person whose working time is recorded (not necessarily a member).

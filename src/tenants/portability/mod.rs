@@ -181,7 +181,7 @@ fn left_out(tables: &[Table]) -> Vec<String> {
 /// The app's encrypted columns in `table` (looked up once per table, not
 /// per value).
 fn sealed_in(table: &str) -> Vec<&'static SealedColumn> {
-    crate::crypto::sealed::all()
+    crate::app::sealed_columns()
         .into_iter()
         .filter(|s| s.tenant_owned && s.table == table)
         .collect()

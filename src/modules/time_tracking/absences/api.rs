@@ -2,29 +2,22 @@
 
 use axum::http::StatusCode;
 use serde::Deserialize;
+use utoipa_axum::routes;
 
 use super::{Absence, NewAbsence};
 use crate::access::InTenant;
 use crate::api::ErrorBody;
 use crate::error::AppError;
 use crate::http::extract::{Json, Path, Query};
-use crate::http::routes::{Access, Routes, delete, get};
+use crate::http::routes::{Access, Routes};
 use crate::modules::time_tracking::permissions::TimeAction;
 use crate::modules::time_tracking::shifts::api::Range;
 use crate::modules::time_tracking::{AbsenceId, EmployeeId, dates, employees};
 
 pub fn routes() -> Routes {
     Routes::new()
-        .add(
-            "/api/v1/t/{slug}/absences",
-            Access::Tenant,
-            get(list).post(create),
-        )
-        .add(
-            "/api/v1/t/{slug}/absences/{absence_id}",
-            Access::Tenant,
-            delete(remove),
-        )
+        .api(Access::Tenant, routes!(list, create))
+        .api(Access::Tenant, routes!(remove))
 }
 
 #[derive(Debug, Default, Deserialize, utoipa::IntoParams)]

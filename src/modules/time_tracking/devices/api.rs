@@ -3,6 +3,7 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use serde::Serialize;
+use utoipa_axum::routes;
 
 use super::{Device, NewDevice};
 use crate::access::InTenant;
@@ -10,22 +11,14 @@ use crate::api::ErrorBody;
 use crate::error::AppError;
 use crate::http::AppState;
 use crate::http::extract::{Json, Path};
-use crate::http::routes::{Access, Routes, get, post};
+use crate::http::routes::{Access, Routes};
 use crate::modules::time_tracking::DeviceId;
 use crate::modules::time_tracking::permissions::TimeAction;
 
 pub fn routes() -> Routes {
     Routes::new()
-        .add(
-            "/api/v1/t/{slug}/kiosks",
-            Access::Tenant,
-            get(list).post(create),
-        )
-        .add(
-            "/api/v1/t/{slug}/kiosks/{device_id}/revoke",
-            Access::Tenant,
-            post(revoke),
-        )
+        .api(Access::Tenant, routes!(list, create))
+        .api(Access::Tenant, routes!(revoke))
 }
 
 /// The kiosks of the locations the caller sees, live ones first.

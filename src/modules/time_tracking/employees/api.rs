@@ -3,6 +3,7 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
+use utoipa_axum::routes;
 
 use super::pin::Pin;
 use super::{Employee, EmployeeInput};
@@ -12,28 +13,16 @@ use crate::crypto::Keys;
 use crate::error::AppError;
 use crate::http::AppState;
 use crate::http::extract::{Json, Path, Query};
-use crate::http::routes::{Access, Routes, get, post};
+use crate::http::routes::{Access, Routes};
 use crate::ids::{LocationId, MembershipId};
 use crate::modules::time_tracking::permissions::TimeAction;
 use crate::modules::time_tracking::{EmployeeId, dates};
 
 pub fn routes() -> Routes {
     Routes::new()
-        .add(
-            "/api/v1/t/{slug}/employees",
-            Access::Tenant,
-            get(list).post(create),
-        )
-        .add(
-            "/api/v1/t/{slug}/employees/{employee_id}",
-            Access::Tenant,
-            get(show).patch(update),
-        )
-        .add(
-            "/api/v1/t/{slug}/employees/{employee_id}/pin",
-            Access::Tenant,
-            post(new_pin),
-        )
+        .api(Access::Tenant, routes!(list, create))
+        .api(Access::Tenant, routes!(show, update))
+        .api(Access::Tenant, routes!(new_pin))
 }
 
 /// An employee as the API shows them: with their national id, decrypted.

@@ -9,6 +9,7 @@ use axum::extract::State;
 use axum::response::Response;
 use serde::{Deserialize, Serialize};
 use time::{Date, OffsetDateTime};
+use utoipa_axum::routes;
 
 use super::api::EmployeeDetails;
 use crate::access::InTenant;
@@ -16,7 +17,7 @@ use crate::api::ErrorBody;
 use crate::error::AppError;
 use crate::http::AppState;
 use crate::http::extract::{Path, Query};
-use crate::http::routes::{Access, Routes, get};
+use crate::http::routes::{Access, Routes};
 use crate::modules::time_tracking::absences::{self, Absence};
 use crate::modules::time_tracking::pages::Places;
 use crate::modules::time_tracking::shifts::corrections::{self, CorrectionRequest};
@@ -27,16 +28,8 @@ use crate::validation::FieldErrors;
 
 pub fn routes() -> Routes {
     Routes::new()
-        .add(
-            "/api/v1/t/{slug}/employees/{employee_id}/records",
-            Access::Tenant,
-            get(json),
-        )
-        .add(
-            "/api/v1/t/{slug}/employees/{employee_id}/records.csv",
-            Access::Tenant,
-            get(csv),
-        )
+        .api(Access::Tenant, routes!(json))
+        .api(Access::Tenant, routes!(csv))
 }
 
 /// The days to include: `?from=2026-01-01&to=2026-12-31`.

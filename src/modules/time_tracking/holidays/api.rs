@@ -4,39 +4,24 @@
 
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
+use utoipa_axum::routes;
 
 use super::{Calendar, Holiday, NewHoliday};
 use crate::access::InTenant;
 use crate::api::ErrorBody;
 use crate::error::AppError;
 use crate::http::extract::{Json, Path, Query};
-use crate::http::routes::{Access, Routes, delete, get, post};
+use crate::http::routes::{Access, Routes};
 use crate::ids::LocationId;
 use crate::modules::time_tracking::HolidayId;
 use crate::modules::time_tracking::permissions::TimeAction;
 
 pub fn routes() -> Routes {
     Routes::new()
-        .add(
-            "/api/v1/t/{slug}/holiday-calendars",
-            Access::Tenant,
-            get(calendars),
-        )
-        .add(
-            "/api/v1/t/{slug}/locations/{location_id}/holidays",
-            Access::Tenant,
-            get(list).post(create),
-        )
-        .add(
-            "/api/v1/t/{slug}/locations/{location_id}/holidays/load",
-            Access::Tenant,
-            post(load),
-        )
-        .add(
-            "/api/v1/t/{slug}/holidays/{holiday_id}",
-            Access::Tenant,
-            delete(remove),
-        )
+        .api(Access::Tenant, routes!(calendars))
+        .api(Access::Tenant, routes!(list, create))
+        .api(Access::Tenant, routes!(load))
+        .api(Access::Tenant, routes!(remove))
 }
 
 /// The calendars the app ships (Spain's national holidays; with

@@ -7,6 +7,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
+use utoipa_axum::routes;
 
 use super::{Kiosk, WrongPins};
 use crate::api::{ErrorBody, ErrorDetail};
@@ -14,7 +15,7 @@ use crate::error::AppError;
 use crate::http::AppState;
 use crate::http::client_address::ClientAddress;
 use crate::http::extract::Json;
-use crate::http::routes::{Access, Routes, get, post};
+use crate::http::routes::{Access, Routes};
 use crate::modules::time_tracking::ClientId;
 use crate::modules::time_tracking::devices::{self, Paired};
 use crate::modules::time_tracking::punches::{self, Outcome, Punch, PunchInput};
@@ -29,14 +30,10 @@ static WRONG_PINS: LazyLock<WrongPins> = LazyLock::new(WrongPins::default);
 
 pub fn routes() -> Routes {
     Routes::new()
-        .add("/api/v1/kiosk/pair", Access::Public, post(pair))
-        .add("/api/v1/kiosk/device", Access::Credential, get(device))
-        .add("/api/v1/kiosk/punches", Access::Credential, post(punch))
-        .add(
-            "/api/v1/kiosk/punches/batch",
-            Access::Credential,
-            post(batch),
-        )
+        .api(Access::Public, routes!(pair))
+        .api(Access::Credential, routes!(device))
+        .api(Access::Credential, routes!(punch))
+        .api(Access::Credential, routes!(batch))
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]

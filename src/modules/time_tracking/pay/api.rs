@@ -5,6 +5,7 @@
 use axum::extract::State;
 use axum::response::Response;
 use serde::Deserialize;
+use utoipa_axum::routes;
 
 use super::email::{self, PayrollEmail};
 use super::forecast::{self, Forecast};
@@ -16,7 +17,7 @@ use crate::api::ErrorBody;
 use crate::error::AppError;
 use crate::http::AppState;
 use crate::http::extract::{Json, Path, Query};
-use crate::http::routes::{Access, Routes, get, put};
+use crate::http::routes::{Access, Routes};
 use crate::ids::LocationId;
 use crate::modules::time_tracking::dates;
 use crate::modules::time_tracking::pages::Month;
@@ -25,33 +26,13 @@ use crate::pages::attachment;
 
 pub fn routes() -> Routes {
     Routes::new()
-        .add(
-            "/api/v1/t/{slug}/pay-rules",
-            Access::Tenant,
-            get(show).put(update),
-        )
-        .add(
-            "/api/v1/t/{slug}/locations/{location_id}/pay-rules",
-            Access::Tenant,
-            put(update_location).delete(reset_location),
-        )
-        .add("/api/v1/t/{slug}/payroll", Access::Tenant, get(payroll))
-        .add(
-            "/api/v1/t/{slug}/payroll.xlsx",
-            Access::Tenant,
-            get(payroll_xlsx),
-        )
-        .add(
-            "/api/v1/t/{slug}/payroll.csv",
-            Access::Tenant,
-            get(payroll_csv),
-        )
-        .add("/api/v1/t/{slug}/forecast", Access::Tenant, get(forecast))
-        .add(
-            "/api/v1/t/{slug}/payroll/email",
-            Access::Tenant,
-            get(payroll_email).put(set_payroll_email),
-        )
+        .api(Access::Tenant, routes!(show, update))
+        .api(Access::Tenant, routes!(update_location, reset_location))
+        .api(Access::Tenant, routes!(payroll))
+        .api(Access::Tenant, routes!(payroll_xlsx))
+        .api(Access::Tenant, routes!(payroll_csv))
+        .api(Access::Tenant, routes!(forecast))
+        .api(Access::Tenant, routes!(payroll_email, set_payroll_email))
 }
 
 /// The tenant's pay rules and each location's (owners and admins).

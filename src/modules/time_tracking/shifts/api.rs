@@ -4,6 +4,7 @@
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use time::{Date, OffsetDateTime};
+use utoipa_axum::routes;
 
 use super::corrections::{self, CorrectionInput, CorrectionRequest, Status};
 use super::edits::{self, EditInput, ShiftEdit};
@@ -12,7 +13,7 @@ use crate::access::InTenant;
 use crate::api::ErrorBody;
 use crate::error::AppError;
 use crate::http::extract::{Json, Path, Query};
-use crate::http::routes::{Access, Routes, get, post};
+use crate::http::routes::{Access, Routes};
 use crate::modules::time_tracking::employees;
 use crate::modules::time_tracking::permissions::TimeAction;
 use crate::modules::time_tracking::punches::{self, TooOld};
@@ -21,37 +22,13 @@ use crate::validation::FieldErrors;
 
 pub fn routes() -> Routes {
     Routes::new()
-        .add(
-            "/api/v1/t/{slug}/employees/{employee_id}/shifts",
-            Access::Tenant,
-            get(shifts),
-        )
-        .add(
-            "/api/v1/t/{slug}/shift-edits",
-            Access::Tenant,
-            get(edit_feed).post(edit),
-        )
-        .add(
-            "/api/v1/t/{slug}/employees/{employee_id}/correction-requests",
-            Access::Tenant,
-            post(request_correction),
-        )
-        .add(
-            "/api/v1/t/{slug}/correction-requests",
-            Access::Tenant,
-            get(correction_requests),
-        )
-        .add(
-            "/api/v1/t/{slug}/correction-requests/{request_id}/dismiss",
-            Access::Tenant,
-            post(dismiss),
-        )
-        .add("/api/v1/t/{slug}/review", Access::Tenant, get(review))
-        .add(
-            "/api/v1/t/{slug}/time-log/verification",
-            Access::Tenant,
-            get(verify_log),
-        )
+        .api(Access::Tenant, routes!(shifts))
+        .api(Access::Tenant, routes!(edit_feed, edit))
+        .api(Access::Tenant, routes!(request_correction))
+        .api(Access::Tenant, routes!(correction_requests))
+        .api(Access::Tenant, routes!(dismiss))
+        .api(Access::Tenant, routes!(review))
+        .api(Access::Tenant, routes!(verify_log))
 }
 
 /// The longest range one request reads.

@@ -5,7 +5,8 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use app::crypto::sealed::{all, rotate};
+use app::app::sealed_columns;
+use app::crypto::sealed::rotate;
 use app::crypto::{Keys, LookupKey};
 use serde_json::{Value, json};
 use tokio::sync::Mutex;
@@ -165,9 +166,15 @@ async fn rotation_while_requests_keep_writing_leaves_nothing_under_the_old_key()
                 })
             };
             let keys = Keys::new(&[NEW, OLD]);
-            let rotation = rotate(&app.db, &keys, &LookupKey::new(&LOOKUP), &all(), 3)
-                .await
-                .expect("rotation");
+            let rotation = rotate(
+                &app.db,
+                &keys,
+                &LookupKey::new(&LOOKUP),
+                &sealed_columns(),
+                3,
+            )
+            .await
+            .expect("rotation");
             stop.store(true, Ordering::Relaxed);
             let writes = writer.await.expect("the writer ran");
             assert!(writes >= ids.len(), "requests kept writing: {writes}");
@@ -200,7 +207,7 @@ async fn rotation_while_requests_keep_writing_leaves_nothing_under_the_old_key()
                 &app.db,
                 &Keys::new(&[NEW]),
                 &LookupKey::new(&LOOKUP),
-                &all(),
+                &sealed_columns(),
                 3,
             )
             .await

@@ -1,0 +1,100 @@
+//! The composition root: every capability of the app, listed once, and what
+//! is built from the list (the router, the OpenAPI document, the tenant
+//! navigation, the schedules, the sealed columns, the command line's
+//! subcommands). Nothing below this file names a capability to register
+//! it: adding one is its folder and a line in [`all`].
+
+use utoipa::openapi::tag::TagBuilder;
+
+use crate::capability::Capability;
+use crate::crypto::sealed::SealedColumn;
+use crate::http::extract::Json;
+use crate::http::routes::{Access, Routes, get};
+use crate::http::{AppState, Around};
+use crate::jobs::scheduled::Schedule;
+use crate::pages::NavLink;
+use crate::tenancy::{Member, Tenant};
+
+/// The core's capabilities and the product modules (`crate::modules`), in
+/// the order of their links in a tenant's navigation: a module's links come
+/// right after the locations.
+pub fn all() -> impl Iterator<Item = &'static Capability> {
+    [&crate::accounts::CAPABILITY, &crate::locations::CAPABILITY]
+        .into_iter()
+        .chain(crate::modules::ALL)
+        .chain([
+            &crate::members::CAPABILITY,
+            &crate::invitations::CAPABILITY,
+            &crate::api_tokens::CAPABILITY,
+            &crate::billing::CAPABILITY,
+            &crate::tenants::CAPABILITY,
+            &crate::admin::CAPABILITY,
+        ])
+}
+
+/// Every route of the app: each capability's, the HTTP layer's own, the
+/// landing page, the development mailbox and the OpenAPI document.
+pub fn routes() -> Routes {
+    all()
+        .flat_map(|capability| capability.routes)
+        .fold(Routes::new(), |all, routes| all.merge(routes()))
+        .merge(crate::http::routes())
+        .merge(crate::pages::routes())
+        .merge(crate::mail::dev_mailbox::routes())
+        .add("/api/openapi.json", Access::Public, get(openapi))
+}
+
+/// The app's router with its full middleware stack.
+pub fn router(state: AppState) -> axum::Router {
+    router_with(state, routes())
+}
+
+/// `routes` behind the app's full middleware stack, the capabilities' own
+/// included. Tests use it to mount a probe route behind the same stack.
+pub fn router_with(state: AppState, routes: Routes) -> axum::Router {
+    let around: Vec<Around> = all()
+        .flat_map(|capability| capability.around)
+        .copied()
+        .collect();
+    crate::http::router_with(state, routes, &around)
+}
+
+/// The OpenAPI 3.1 document of the API: the registered API routes'
+/// operations, the capabilities' tags, and the app's name as its title.
+pub fn document() -> utoipa::openapi::OpenApi {
+    let mut document = crate::api::document();
+    document.merge(routes().openapi().clone());
+    document.tags = Some(
+        all()
+            .flat_map(|capability| capability.api_tags)
+            .map(|tag| {
+                TagBuilder::new()
+                    .name(tag.name)
+                    .description(Some(tag.description))
+                    .build()
+            })
+            .collect(),
+    );
+    document
+}
+
+async fn openapi() -> Json<utoipa::openapi::OpenApi> {
+    Json(document())
+}
+
+/// The links of a tenant's navigation this member sees, in [`all`]'s order.
+pub fn nav_links(tenant: &Tenant, member: &Member) -> Vec<NavLink> {
+    all()
+        .flat_map(|capability| (capability.nav)(tenant, member))
+        .collect()
+}
+
+/// Every schedule: jobs due once per period on each tenant's clock.
+pub fn schedules() -> impl Iterator<Item = &'static Schedule> {
+    all().flat_map(|capability| capability.schedules)
+}
+
+/// Every column the app encrypts.
+pub fn sealed_columns() -> Vec<&'static SealedColumn> {
+    all().flat_map(|capability| capability.sealed).collect()
+}
