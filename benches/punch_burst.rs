@@ -30,7 +30,6 @@ use std::time::Instant;
 use app::config::Config;
 use app::crypto::{Keys, LookupKey};
 use app::db::Db;
-use app::http::AppState;
 use app::modules::time_tracking::{devices, employees};
 use app::tenancy::permissions::LocationVisibility;
 use base64::Engine;
@@ -130,7 +129,7 @@ fn config(url: &str, clients: usize) -> Config {
 }
 
 async fn start(config: Config, db: Db) -> Server {
-    let state = AppState::new(db, config.clone());
+    let state = app::app::state(db, config.clone());
     let server = app::http::Server::bind(&config, app::app::router(state))
         .await
         .expect("bind a local port");

@@ -4,6 +4,8 @@
 //! subcommands). Nothing below this file names a capability to register
 //! it: adding one is its folder and a line in [`all`].
 
+use std::sync::Arc;
+
 use utoipa::openapi::tag::TagBuilder;
 
 use crate::capability::Capability;
@@ -11,9 +13,7 @@ use crate::crypto::sealed::SealedColumn;
 use crate::http::extract::Json;
 use crate::http::routes::{Access, Routes, get};
 use crate::http::{AppState, Around};
-use crate::jobs::scheduled::Schedule;
-use crate::pages::NavLink;
-use crate::tenancy::{Member, Tenant};
+use crate::jobs;
 
 /// The core's capabilities and the product modules (`crate::modules`), in
 /// the order of their links in a tenant's navigation: a module's links come
@@ -40,7 +40,7 @@ pub fn routes() -> Routes {
         .fold(Routes::new(), |all, routes| all.merge(routes()))
         .merge(crate::http::routes())
         .merge(crate::pages::routes())
-        .merge(crate::mail::dev_mailbox::routes())
+        .merge(crate::pages::dev_mailbox::routes())
         .add("/api/openapi.json", Access::Public, get(openapi))
 }
 
@@ -56,7 +56,7 @@ pub fn router_with(state: AppState, routes: Routes) -> axum::Router {
         .flat_map(|capability| capability.around)
         .copied()
         .collect();
-    crate::http::router_with(state, routes, &around)
+    crate::http::router_with(state, routes, &around, crate::pages::error_page)
 }
 
 /// The OpenAPI 3.1 document of the API: the registered API routes'
@@ -82,16 +82,24 @@ async fn openapi() -> Json<utoipa::openapi::OpenApi> {
     Json(document())
 }
 
-/// The links of a tenant's navigation this member sees, in [`all`]'s order.
-pub fn nav_links(tenant: &Tenant, member: &Member) -> Vec<NavLink> {
-    all()
-        .flat_map(|capability| (capability.nav)(tenant, member))
-        .collect()
+/// The app's state, with what the capabilities add to it (the navigation,
+/// the encrypted columns).
+pub fn state(db: crate::db::Db, config: crate::config::Config) -> AppState {
+    AppState {
+        navigation: all().map(|capability| capability.nav).collect(),
+        sealed: sealed_columns().into(),
+        ..AppState::new(db, config)
+    }
 }
 
-/// Every schedule: jobs due once per period on each tenant's clock.
-pub fn schedules() -> impl Iterator<Item = &'static Schedule> {
-    all().flat_map(|capability| capability.schedules)
+/// What the capabilities add to the job queue: their kinds of work, their
+/// schedules and their purges.
+pub fn jobs() -> Arc<jobs::Registry> {
+    Arc::new(jobs::Registry {
+        kinds: all().flat_map(|capability| capability.jobs).collect(),
+        schedules: all().flat_map(|capability| capability.schedules).collect(),
+        purges: all().flat_map(|capability| capability.purges).collect(),
+    })
 }
 
 /// Every column the app encrypts.

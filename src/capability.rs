@@ -11,9 +11,10 @@ use crate::config::Config;
 use crate::crypto::sealed::SealedColumn;
 use crate::db::Db;
 use crate::http::Around;
+use crate::http::routes::NavLink;
 use crate::http::routes::Routes;
 use crate::jobs::scheduled::Schedule;
-use crate::pages::NavLink;
+use crate::jobs::{JobKind, Purge};
 use crate::tenancy::super_admin::SuperAdmin;
 use crate::tenancy::{Member, Tenant};
 
@@ -31,15 +32,19 @@ pub struct Capability {
     pub nav: fn(&Tenant, &Member) -> Vec<NavLink>,
     /// Its subcommands of the app's command line.
     pub commands: Option<Commands>,
+    /// Its kinds of background work.
+    pub jobs: &'static [JobKind],
     /// Its jobs due once per period on each tenant's clock.
     pub schedules: &'static [Schedule],
+    /// What it deletes in the hourly purge.
+    pub purges: &'static [Purge],
     /// Its columns encrypted by the app (personal data, secrets), which
     /// `rotate-keys` re-encrypts and tenant export writes out decrypted.
     pub sealed: &'static [SealedColumn],
 }
 
 impl Capability {
-    /// A capability with nothing: no routes, links, commands, schedules or
+    /// A capability with nothing: no routes, links, commands, jobs or
     /// sealed columns.
     pub const NONE: Self = Self {
         routes: &[],
@@ -47,7 +52,9 @@ impl Capability {
         api_tags: &[],
         nav: no_links,
         commands: None,
+        jobs: &[],
         schedules: &[],
+        purges: &[],
         sealed: &[],
     };
 }

@@ -11,7 +11,7 @@ use crate::accounts::email::Email;
 use crate::capability::{CommandContext, Commands};
 use crate::config::{Config, ConfigError};
 use crate::db::{self, Db};
-use crate::http::{AppState, Server};
+use crate::http::Server;
 use crate::jobs;
 use crate::telemetry;
 use crate::tenancy::scope::{Intent, ScopeError};
@@ -263,7 +263,16 @@ async fn export_tenant(
     let file = std::fs::File::create(&partial)
         .map_err(|e| StartupError::Usage(format!("cannot write {}: {e}", partial.display())))?;
     let out = std::io::BufWriter::new(file);
-    let exported = match export::export(db, &keys, &lookup, tenant, out).await {
+    let exported = match export::export(
+        db,
+        &keys,
+        &lookup,
+        &crate::app::sealed_columns(),
+        tenant,
+        out,
+    )
+    .await
+    {
         Ok(exported) => exported,
         Err(error) => {
             let _ = std::fs::remove_file(&partial);
@@ -302,6 +311,7 @@ async fn import_tenant(
         db,
         &keys,
         &lookup,
+        &crate::app::sealed_columns(),
         std::io::BufReader::new(input),
         origin,
         &Limits::default(),
@@ -347,7 +357,7 @@ async fn serve(db: Db, config: Config) -> Result<(), StartupError> {
         );
     }
     let address = format!("{}:{}", config.host, config.port);
-    let state = AppState::new(db.clone(), config.clone());
+    let state = crate::app::state(db.clone(), config.clone());
     let server = Server::bind(&config, crate::app::router(state.clone()))
         .await
         .map_err(|source| StartupError::Bind {
@@ -359,7 +369,7 @@ async fn serve(db: Db, config: Config) -> Result<(), StartupError> {
         |addr| format!("http://{addr}"),
     );
     let stop = crate::http::shutdown_signal().map_err(StartupError::Serve)?;
-    let workers = jobs::start(&state, config.job_workers);
+    let workers = jobs::start(&state, &crate::app::jobs(), config.job_workers);
     tracing::info!(%url, backend = db.backend().name(), "listening");
     println!("{} is running at {url}", crate::brand::APP_NAME);
     let served = server.run_until(stop).await;

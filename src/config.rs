@@ -6,6 +6,11 @@
 use std::fmt;
 use std::time::Duration;
 
+use base64::Engine as _;
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use lettre::message::Mailbox;
+use lettre::{AsyncSmtpTransport, Tokio1Executor};
+
 use crate::db::{Backend, DatabaseUrl};
 
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://data/app.db";
@@ -77,9 +82,9 @@ pub struct Config {
     pub job_workers: usize,
     pub stripe: StripeConfig,
     /// Keys for secrets stored encrypted; empty: see `crypto::Keys::load`.
-    pub encryption_keys: crate::crypto::KeyMaterial,
+    pub encryption_keys: KeyMaterial,
     /// The key of keyed hashes (kiosk PINs); empty: see `crypto::LookupKey::load`.
-    pub lookup_key: crate::crypto::KeyMaterial,
+    pub lookup_key: KeyMaterial,
 }
 
 /// Stripe, from the `STRIPE_*` variables. Each part is optional: without a
@@ -193,14 +198,14 @@ impl Config {
                     name: "SMTP_URL",
                     value: v,
                 }
-                .parse_with(|url| crate::mail::check_smtp_url(url).map(|()| Secret(url.to_owned())))
+                .parse_with(|url| check_smtp_url(url).map(|()| Secret(url.to_owned())))
             })
             .transpose()?;
         let mail_from = var(
             "MAIL_FROM",
             &format!("{} <noreply@localhost>", crate::brand::APP_NAME),
         )
-        .parse_with(|from| crate::mail::check_mail_from(from).map(|()| from.to_owned()))?;
+        .parse_with(|from| check_mail_from(from).map(|()| from.to_owned()))?;
         let job_workers = var("JOB_WORKERS", "2").parse_with(|v| match v.parse::<usize>() {
             Ok(workers) if workers <= 32 => Ok(workers),
             _ => Err("expected a number of workers, 0 to 32".to_owned()),
@@ -208,9 +213,8 @@ impl Config {
 
         let stripe = StripeConfig::from_lookup(&lookup)?;
         let encryption_keys =
-            var("ENCRYPTION_KEYS", "").parse_secret(app_env, crate::crypto::KeyMaterial::parse)?;
-        let lookup_key =
-            var("LOOKUP_KEY", "").parse_secret(app_env, crate::crypto::KeyMaterial::parse_one)?;
+            var("ENCRYPTION_KEYS", "").parse_secret(app_env, KeyMaterial::parse)?;
+        let lookup_key = var("LOOKUP_KEY", "").parse_secret(app_env, KeyMaterial::parse_one)?;
 
         Ok(Self {
             app_env,
@@ -329,8 +333,8 @@ impl Variable {
     fn parse_secret(
         self,
         app_env: AppEnv,
-        parse: impl FnOnce(&str) -> Result<crate::crypto::KeyMaterial, String>,
-    ) -> Result<crate::crypto::KeyMaterial, ConfigError> {
+        parse: impl FnOnce(&str) -> Result<KeyMaterial, String>,
+    ) -> Result<KeyMaterial, ConfigError> {
         let name = self.name;
         let hidden = |reason| ConfigError {
             variable: name,
@@ -338,7 +342,7 @@ impl Variable {
             reason,
         };
         let keys = parse(self.value.trim()).map_err(hidden)?;
-        if app_env.is_production() && keys == crate::crypto::KeyMaterial::default() {
+        if app_env.is_production() && keys == KeyMaterial::default() {
             return Err(hidden(
                 "required when APP_ENV=production (generate one with: openssl rand -base64 32)"
                     .to_owned(),
@@ -354,6 +358,78 @@ fn parse_bool(value: &str) -> Result<bool, String> {
         "false" | "0" | "no" => Ok(false),
         _ => Err("expected true or false".to_owned()),
     }
+}
+
+/// Key material as configured, never printed.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct KeyMaterial(pub Vec<[u8; 32]>);
+
+impl std::fmt::Debug for KeyMaterial {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "KeyMaterial({} keys)", self.0.len())
+    }
+}
+
+impl KeyMaterial {
+    /// Parses `ENCRYPTION_KEYS`.
+    ///
+    /// # Errors
+    /// What is wrong, for the configuration error.
+    pub fn parse(value: &str) -> Result<Self, String> {
+        parse_keys(value).map(Self)
+    }
+
+    /// Parses a variable that takes a single key.
+    ///
+    /// # Errors
+    /// What is wrong, for the configuration error.
+    pub fn parse_one(value: &str) -> Result<Self, String> {
+        let keys = parse_keys(value)?;
+        if keys.len() > 1 {
+            return Err("expected one key, not a list".to_owned());
+        }
+        Ok(Self(keys))
+    }
+}
+
+/// Base64 (standard or URL-safe) keys of 32 bytes, comma-separated.
+fn parse_keys(value: &str) -> Result<Vec<[u8; 32]>, String> {
+    value
+        .split(',')
+        .map(str::trim)
+        .filter(|key| !key.is_empty())
+        .map(|key| {
+            let bytes = STANDARD
+                .decode(key)
+                .or_else(|_| URL_SAFE_NO_PAD.decode(key))
+                .map_err(|_| "expected base64 keys, comma-separated".to_owned())?;
+            <[u8; 32]>::try_from(bytes.as_slice()).map_err(|_| {
+                "each key must be 32 bytes (generate one with: openssl rand -base64 32)".to_owned()
+            })
+        })
+        .collect()
+}
+
+/// Checks `SMTP_URL` as the configuration is read.
+///
+/// # Errors
+/// What is wrong with it.
+pub fn check_smtp_url(url: &str) -> Result<(), String> {
+    AsyncSmtpTransport::<Tokio1Executor>::from_url(url)
+        .map(drop)
+        .map_err(|e| {
+            format!("expected smtp://, smtps:// or smtp://…?tls=required with a host: {e}")
+        })
+}
+
+/// Checks `MAIL_FROM` as the configuration is read.
+///
+/// # Errors
+/// What is wrong with it.
+pub fn check_mail_from(from: &str) -> Result<(), String> {
+    from.parse::<Mailbox>()
+        .map(drop)
+        .map_err(|e| format!("expected an address such as \"Acme <hello@acme.test>\": {e}"))
 }
 
 #[cfg(test)]
@@ -478,5 +554,13 @@ mod tests {
             !printed.contains("s3cret") && !printed.contains("hunter2"),
             "{printed}"
         );
+    }
+
+    #[test]
+    fn keys_are_32_bytes_of_base64() {
+        let key = STANDARD.encode([7u8; 32]);
+        assert_eq!(parse_keys(&format!("{key}, {key}")).unwrap().len(), 2);
+        assert!(parse_keys("short").is_err());
+        assert!(parse_keys(&STANDARD.encode([7u8; 16])).is_err());
     }
 }

@@ -7,6 +7,10 @@
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 
+/// Where a super-admin confirms their password before the panel opens
+/// ([`AppError::PanelLocked`] sends them there).
+pub const PANEL_CONFIRM_PATH: &str = "/admin/confirm";
+
 #[derive(Debug, thiserror::Error)]
 pub enum AppError {
     #[error("not found")]
@@ -91,19 +95,6 @@ pub enum AppError {
     Internal(String),
 }
 
-impl From<crate::tenancy::ScopeError> for AppError {
-    fn from(error: crate::tenancy::ScopeError) -> Self {
-        use crate::tenancy::ScopeError;
-        match error {
-            ScopeError::NoTenant => Self::NoTenant,
-            ScopeError::Database(e) => Self::Database(e),
-            ScopeError::BypassesRls(_) | ScopeError::MissingReason => {
-                Self::Internal(error.to_string())
-            }
-        }
-    }
-}
-
 /// What the client is told about an error: attached to the response by
 /// `AppError` and read by the error-rendering middleware.
 #[derive(Clone, Debug)]
@@ -177,7 +168,7 @@ impl AppError {
             }
             Self::WrongSecondFactor => client(StatusCode::UNAUTHORIZED, "invalid_second_factor"),
             Self::PanelLocked => ErrorReport {
-                redirect: Some(crate::access::super_admin::CONFIRM_PATH),
+                redirect: Some(PANEL_CONFIRM_PATH),
                 ..client(StatusCode::FORBIDDEN, "reauthentication_required")
             },
             Self::NoTenant => ErrorReport {

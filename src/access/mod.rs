@@ -12,13 +12,16 @@
 
 pub mod super_admin;
 
+use std::sync::Arc;
+
 use axum::extract::{FromRequestParts, RawPathParams};
 use axum::http::request::Parts;
 
 use crate::accounts::SignedIn;
-use crate::billing::BillingState;
+use crate::billing::state::BillingState;
 use crate::error::AppError;
 use crate::http::AppState;
+use crate::http::routes::Navigation;
 use crate::ids::{MembershipId, UserId};
 use crate::on_tx;
 use crate::tenancy::super_admin::IMPERSONATOR_KEY;
@@ -63,6 +66,8 @@ pub struct InTenant {
     pub billing: BillingState,
     pub member: Member,
     pub scope: TenantScope,
+    /// The capabilities' links in the tenant's navigation (`TenantNav`).
+    pub navigation: Arc<[Navigation]>,
     /// The request came with an API token (acting as its creator), not a
     /// person's session.
     pub via_api_token: bool,
@@ -170,6 +175,7 @@ impl InTenant {
                         billing: *billing,
                         member,
                         scope,
+                        navigation: state.navigation.clone(),
                         via_api_token: false,
                     });
                 }
@@ -204,6 +210,7 @@ impl InTenant {
                     billing: *billing,
                     member,
                     scope,
+                    navigation: state.navigation.clone(),
                     via_api_token: true,
                 })
             }

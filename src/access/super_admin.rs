@@ -7,7 +7,7 @@ use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use tower_sessions::Session;
 
-use crate::accounts::{CurrentUser, two_factor};
+use crate::accounts::CurrentUser;
 use crate::db::Db;
 use crate::error::AppError;
 use crate::http::AppState;
@@ -32,9 +32,6 @@ pub(crate) async fn behind_impersonation(
         .map(|admin| SuperAdmin::for_user(admin.id, admin.email.as_ref())))
 }
 
-/// Where a super-admin confirms their password for the panel.
-pub const CONFIRM_PATH: &str = "/admin/confirm";
-
 /// The session key that records, for this session, the super-admin who
 /// confirmed their password for the panel.
 const PANEL_CONFIRMED_KEY: &str = "admin_panel_confirmed";
@@ -44,7 +41,7 @@ const PANEL_CONFIRMED_KEY: &str = "admin_panel_confirmed";
 /// any owner, so a session alone, or a password and a freshly enrolled
 /// authenticator, is not enough). Anyone else, signed in or not, gets the
 /// 404 of an unknown route: the admin area is not advertised. A
-/// super-admin who hasn't confirmed is sent to [`CONFIRM_PATH`].
+/// super-admin who hasn't confirmed is sent to [`crate::error::PANEL_CONFIRM_PATH`].
 impl FromRequestParts<AppState> for SuperAdmin {
     type Rejection = AppError;
 
@@ -93,7 +90,7 @@ impl FromRequestParts<AppState> for SuperAdminToConfirm {
             Err(other) => return Err(other),
         };
         let session = crate::sessions::of(parts, state).await?;
-        let verified = two_factor::verified_user(&session).await?;
+        let verified = crate::accounts::verified_user(&session).await?;
         if !user.two_factor || verified != Some(user.id) {
             return Err(AppError::Forbidden(
                 "Super-admin pages need two-factor authentication: turn it on at \

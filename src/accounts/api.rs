@@ -10,7 +10,8 @@ use serde::Serialize;
 use tower_sessions::Session;
 use utoipa_axum::routes;
 
-use super::{CurrentUser, LoginInput, SignedIn, SignupInput};
+use super::signup::SignupInput;
+use super::{CurrentUser, LoginInput, SignedIn};
 use crate::api::ErrorBody;
 use crate::error::AppError;
 use crate::http::client_address::ClientAddress;
@@ -70,7 +71,7 @@ pub(crate) async fn signup(
     session: Session,
     Json(input): Json<SignupInput>,
 ) -> Result<(StatusCode, Json<SignedUp>), AppError> {
-    let (user, tenant) = super::attempt_signup(&state, client, &input).await??;
+    let (user, tenant) = super::signup::attempt_signup(&state, client, &input).await??;
     let user = super::global::find_user(&state.db, user)
         .await?
         .ok_or(AppError::BadCredentials)?;
@@ -119,7 +120,7 @@ pub(crate) async fn login(
     }
     let signed_in = sign_in(&session, user).await?;
     if two_factor {
-        super::two_factor::mark_verified(&session, id).await?;
+        super::mark_verified(&session, id).await?;
     }
     Ok(Json(signed_in))
 }

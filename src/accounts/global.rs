@@ -9,6 +9,7 @@ use super::email::Email;
 use super::tokens::Purpose;
 use crate::db::Db;
 use crate::ids::UserId;
+use crate::jobs::Purge;
 use crate::on_backend;
 
 /// Marks `$email` verified for `$user` if it is still their address and
@@ -291,6 +292,12 @@ pub async fn mark_email_verified(db: &Db, user: UserId, email: &Email) -> Result
     let now = OffsetDateTime::now_utc();
     on_backend!(db, |pool| mark_verified!(user, email.as_str(), now, pool))
 }
+
+/// Mailed tokens past their expiry, in the hourly purge.
+pub const EXPIRED_TOKENS: Purge = Purge {
+    name: "tokens",
+    run: |db| Box::pin(delete_expired_tokens(db)),
+};
 
 /// Deletes tokens past their expiry.
 ///

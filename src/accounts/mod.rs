@@ -14,6 +14,7 @@ pub mod global;
 pub mod pages;
 pub mod password;
 pub mod reset;
+pub mod signup;
 pub mod tokens;
 pub mod two_factor;
 pub mod verification;
@@ -29,15 +30,14 @@ use crate::db::Db;
 use crate::error::AppError;
 use crate::http::client_address::ClientAddress;
 use crate::http::{AppState, csrf};
-use crate::ids::{TenantId, UserId};
+use crate::ids::UserId;
 use crate::on_tx;
 use crate::rate_limits::{self, Limit};
 use crate::sessions::{DbSessionStore, USER_ID_KEY};
-use crate::tenancy::{Intent, Tenant, TenantScope, for_tenant};
-use crate::tenants::TenantInput;
-use crate::validation::{self, FieldErrors};
+use crate::tenancy::TenantScope;
+use crate::validation::FieldErrors;
 use email::Email;
-use password::{Password, Verified};
+use password::Verified;
 
 /// Accounts, as the composition root (`crate::app`) registers it.
 pub const CAPABILITY: Capability = Capability {
@@ -53,6 +53,8 @@ pub const CAPABILITY: Capability = Capability {
         name: "accounts",
         description: "Signing up, signing in and out, confirming the email, resetting the password, and who is signed in",
     }],
+    jobs: &[reset::MAIL_LINK],
+    purges: &[global::EXPIRED_TOKENS],
     sealed: &[two_factor::SECRET],
     ..Capability::NONE
 };
@@ -130,84 +132,12 @@ impl<S: Send + Sync> OptionalFromRequestParts<S> for SignedIn {
     }
 }
 
-/// What the signup form and the API send.
-#[derive(Clone, Debug, Default, Deserialize, utoipa::ToSchema)]
-pub struct SignupInput {
-    pub email: String,
-    /// 10 to 128 characters, not a common password.
-    pub password: String,
-    /// The organisation's name; also the first location's.
-    #[serde(alias = "organization")]
-    pub organisation: String,
-    /// An IANA time zone name for the organisation; UTC when left out.
-    #[serde(default)]
-    pub time_zone: String,
-}
-
-/// A signup that passed validation.
-pub struct ValidSignup {
-    email: Email,
-    password: Password,
-    tenant: TenantInput,
-}
-
-impl SignupInput {
-    /// # Errors
-    /// Each field that is wrong, with a message.
-    pub fn validate(&self) -> Result<ValidSignup, FieldErrors> {
-        let mut errors = FieldErrors::default();
-        let email = Email::parse(&self.email)
-            .map_err(|message| errors.add("email", message))
-            .ok();
-        let password = Password::parse(&self.password)
-            .map_err(|message| errors.add("password", message))
-            .ok();
-        let time_zone = if self.time_zone.trim().is_empty() {
-            "UTC"
-        } else {
-            &self.time_zone
-        };
-        let tenant = TenantInput {
-            name: validation::text(&mut errors, "organisation", &self.organisation, true, 100),
-            time_zone: validation::time_zone(&mut errors, "time_zone", time_zone),
-        };
-        match (email, password) {
-            (Some(email), Some(password)) => errors.or_ok(ValidSignup {
-                email,
-                password,
-                tenant,
-            }),
-            _ => Err(errors),
-        }
-    }
-}
-
 /// The message for an email that already has an account. Signup signs the
 /// new user straight in, so it can't hide that an account exists (README,
 /// "Accounts"); the per-address rate limit keeps that from being a way to
 /// list them, and sign-in and password reset never tell.
 pub const EMAIL_TAKEN: &str =
     "An account with this email already exists: sign in, or reset your password.";
-
-/// Creates the user, their tenant, its owner membership and a first
-/// location, in one transaction. The inner error is the user's to fix (the
-/// email is taken).
-///
-/// # Errors
-/// When the database fails.
-pub async fn signup(
-    db: &Db,
-    signup: ValidSignup,
-) -> Result<Result<(UserId, Tenant), FieldErrors>, AppError> {
-    let password_hash = password::hash(signup.password).await?;
-    let mut scope = for_tenant(db, TenantId::new(), Intent::Write).await?;
-    let Some(user) = insert_user(&mut scope, &signup.email, &password_hash).await? else {
-        return Ok(Err(FieldErrors::single("email", EMAIL_TAKEN)));
-    };
-    let tenant = crate::tenants::insert(&mut scope, user, &signup.tenant).await?;
-    scope.commit().await?;
-    Ok(Ok((user, tenant)))
-}
 
 /// Inserts a user in the scope that creates their first tenant (or accepts
 /// an invitation), so the two can't exist apart. `None` when the email is
@@ -331,34 +261,25 @@ pub async fn reauthenticate(
     Ok(Ok(()))
 }
 
-/// A signup under the rate limits: every attempt counts against the
-/// address, and a valid one against its email.
+/// The session key naming the user whose sign-in on this session passed a
+/// second factor (read with [`verified_user`]).
+const VERIFIED_KEY: &str = "second_factor";
+
+/// Records that `user`'s sign-in on this session passed a second factor.
 ///
 /// # Errors
-/// 429 over a limit, 422 for invalid input; a database failure.
-pub async fn attempt_signup(
-    state: &AppState,
-    client: ClientAddress,
-    input: &SignupInput,
-) -> Result<Result<(UserId, Tenant), FieldErrors>, AppError> {
-    state.rate_limits.check_address(Limit::Signup, client.0)?;
-    let valid = match input.validate() {
-        Ok(valid) => valid,
-        Err(errors) => return Ok(Err(errors)),
-    };
-    rate_limits::count_account(&state.db, Limit::Signup, valid.email.as_str()).await?;
-    let email = valid.email.clone();
-    let created = signup(&state.db, valid).await?;
-    if let Ok((user, _)) = &created {
-        // The account exists now: a failure here must not undo it, and the
-        // banner offers another link.
-        if let Err(error) =
-            verification::send_link(state, tokens::Purpose::VerifyEmail, *user, &email).await
-        {
-            tracing::error!(%error, "cannot send the verification email after signup");
-        }
-    }
-    Ok(created)
+/// When the session store fails.
+pub async fn mark_verified(session: &Session, user: UserId) -> Result<(), AppError> {
+    session.insert(VERIFIED_KEY, user).await?;
+    Ok(())
+}
+
+/// The user whose sign-in on this session passed a second factor, if any.
+///
+/// # Errors
+/// When the session store fails.
+pub async fn verified_user(session: &Session) -> Result<Option<UserId>, AppError> {
+    Ok(session.get(VERIFIED_KEY).await?)
 }
 
 /// Signs `user` in on this session: nothing of what the session held

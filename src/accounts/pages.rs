@@ -7,7 +7,8 @@ use axum::response::{Html, IntoResponse, Redirect, Response};
 use serde::Deserialize;
 use tower_sessions::Session;
 
-use super::{BAD_CREDENTIALS, LoginInput, SignedIn, SignupInput};
+use super::signup::SignupInput;
+use super::{BAD_CREDENTIALS, LoginInput, SignedIn};
 use crate::error::AppError;
 use crate::http::AppState;
 use crate::http::client_address::ClientAddress;
@@ -72,7 +73,7 @@ async fn signup(
     session: Session,
     Form(form): Form<SignupInput>,
 ) -> Result<Response, AppError> {
-    let errors = match super::attempt_signup(&state, client, &form).await? {
+    let errors = match super::signup::attempt_signup(&state, client, &form).await? {
         Ok((user, tenant)) => {
             super::start_session(&session, user).await?;
             flash::push(

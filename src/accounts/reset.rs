@@ -23,7 +23,7 @@ use crate::http::client_address::ClientAddress;
 use crate::http::extract::{Form, Json};
 use crate::http::routes::{Access, Routes, get};
 use crate::ids::UserId;
-use crate::jobs::{self, Job, JobError};
+use crate::jobs::{self, JobError, JobKind};
 use crate::mail::{self, Mail};
 use crate::pages::{Layout, render};
 use crate::rate_limits::{self, Limit};
@@ -87,19 +87,33 @@ async fn request(
         Err(message) => return Ok(Err(FieldErrors::single("email", message))),
     };
     rate_limits::count_account(&state.db, Limit::PasswordReset, email.as_str()).await?;
-    let job = Job::MailPasswordReset {
-        email: email.as_str().to_owned(),
-    };
+    let job = MAIL_LINK.job(serde_json::json!({ "email": email.as_str() }));
     jobs::enqueue(&state.db, None, &job).await?;
     Ok(Ok(()))
 }
+
+/// Mails a password-reset link if the email has an account: a job, so that
+/// the request takes the same time either way.
+pub const MAIL_LINK: JobKind = JobKind {
+    name: "mail_password_reset",
+    max_attempts: 3,
+    run: |state, fields| {
+        Box::pin(async move {
+            let email = fields
+                .get("email")
+                .and_then(|email| email.as_str())
+                .unwrap_or_default();
+            mail_link(state, email).await
+        })
+    },
+};
 
 /// The job behind a request: mails a link if the account exists, and does
 /// nothing otherwise.
 ///
 /// # Errors
 /// When the database or a template fails (the job is retried).
-pub async fn mail_link(state: &AppState, email: &str) -> Result<(), JobError> {
+async fn mail_link(state: &AppState, email: &str) -> Result<(), JobError> {
     let email = Email::parse(email)?;
     let Some((user, _)) = global::credentials(&state.db, &email).await? else {
         return Ok(());

@@ -40,9 +40,6 @@ use crate::validation::FieldErrors;
 
 /// The session key of a sign-in waiting for its code: the user's id.
 pub const PENDING_KEY: &str = "pending_second_factor";
-/// The session key naming the user whose sign-in on this session passed a
-/// second factor (read with [`verified_user`]).
-const VERIFIED_KEY: &str = "second_factor";
 /// The session key holding a secret being enrolled (base32), until confirmed.
 const ENROLMENT_KEY: &str = "totp_enrolment";
 
@@ -171,28 +168,11 @@ async fn enable(
     session.remove_value(ENROLMENT_KEY).await?;
     // A change of privilege: a new session id, marked as second-factor.
     session.cycle_id().await?;
-    mark_verified(session, user.id).await?;
+    super::mark_verified(session, user.id).await?;
     Ok(Ok(codes))
 }
 
 const WRONG_CODE: &str = "That code is not right (or was used already): try the next one.";
-
-/// Records that `user`'s sign-in on this session passed a second factor.
-///
-/// # Errors
-/// When the session store fails.
-pub async fn mark_verified(session: &Session, user: UserId) -> Result<(), AppError> {
-    session.insert(VERIFIED_KEY, user).await?;
-    Ok(())
-}
-
-/// The user whose sign-in on this session passed a second factor, if any.
-///
-/// # Errors
-/// When the session store fails.
-pub async fn verified_user(session: &Session) -> Result<Option<UserId>, AppError> {
-    Ok(session.get(VERIFIED_KEY).await?)
-}
 
 /// The ciphertext's owner, so a secret moved to another user's row fails.
 fn owner(user: UserId) -> String {
@@ -486,7 +466,7 @@ async fn code_page(
     if attempt(&state, client, user, &email, &form.code).await? {
         session.remove_value(PENDING_KEY).await?;
         super::start_session(&session, user).await?;
-        mark_verified(&session, user).await?;
+        super::mark_verified(&session, user).await?;
         return Ok(Redirect::to(super::pages::local_path(&form.next)).into_response());
     }
     let page = CodePage {

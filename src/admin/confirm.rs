@@ -7,8 +7,9 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
-use crate::access::super_admin::{CONFIRM_PATH, SuperAdminToConfirm};
+use crate::access::super_admin::SuperAdminToConfirm;
 use crate::error::AppError;
+use crate::error::PANEL_CONFIRM_PATH;
 use crate::http::AppState;
 use crate::http::extract::Form;
 use crate::http::routes::{Access, Routes, get};
@@ -16,7 +17,11 @@ use crate::pages::{Layout, render};
 use crate::validation::FieldErrors;
 
 pub fn routes() -> Routes {
-    Routes::new().add(CONFIRM_PATH, Access::SuperAdmin, get(form).post(confirm))
+    Routes::new().add(
+        PANEL_CONFIRM_PATH,
+        Access::SuperAdmin,
+        get(form).post(confirm),
+    )
 }
 
 #[derive(Template)]

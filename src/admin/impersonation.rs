@@ -14,7 +14,7 @@ use tower_sessions::Session;
 use super::pages::{ReasonForm, act_on};
 use crate::access::super_admin::{behind_impersonation, mark_panel_confirmed};
 use crate::accounts::global::find_user;
-use crate::accounts::{start_session, two_factor};
+use crate::accounts::start_session;
 use crate::error::AppError;
 use crate::http::AppState;
 use crate::http::extract::{Form, Path};
@@ -131,7 +131,7 @@ async fn end(State(state): State<AppState>, session: Session) -> Result<Redirect
     )
     .await?;
     start_session(&session, admin_id).await?;
-    two_factor::mark_verified(&session, admin_id).await?;
+    crate::accounts::mark_verified(&session, admin_id).await?;
     mark_panel_confirmed(&session, admin_id).await?;
     flash::push(&session, Flash::success("Impersonation ended.")).await?;
     Ok(Redirect::to("/admin/tenants"))

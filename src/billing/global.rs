@@ -3,6 +3,7 @@
 
 use crate::db::Db;
 use crate::ids::TenantId;
+use crate::jobs::Purge;
 use crate::on_backend;
 
 /// Whether a tenant with `id` exists.
@@ -30,6 +31,12 @@ pub async fn tenant_of_customer(db: &Db, customer: &str) -> Result<Option<Tenant
     .fetch_optional(pool)
     .await)
 }
+
+/// Stripe event ids kept past the queue's own records, in the hourly purge.
+pub const OLD_EVENTS: Purge = Purge {
+    name: "stripe_events",
+    run: |db| Box::pin(delete_events_before(db, crate::jobs::finished_cutoff())),
+};
 
 /// Forgets the ids of Stripe events processed before `before` (unix
 /// seconds): Stripe stops retrying after 3 days.

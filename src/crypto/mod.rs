@@ -22,7 +22,7 @@ use chacha20poly1305::{XChaCha20Poly1305, XNonce};
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
-use crate::config::{AppEnv, Config};
+use crate::config::{AppEnv, Config, KeyMaterial};
 
 /// Where development keeps its generated key.
 pub const DEV_KEY_FILE: &str = "data/encryption.key";
@@ -45,56 +45,6 @@ pub enum CryptoError {
     UnknownKey,
     #[error("this value can't be decrypted: it was changed or belongs elsewhere")]
     Corrupt,
-}
-
-/// Key material as configured, never printed.
-#[derive(Clone, Default, PartialEq, Eq)]
-pub struct KeyMaterial(Vec<[u8; 32]>);
-
-impl std::fmt::Debug for KeyMaterial {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "KeyMaterial({} keys)", self.0.len())
-    }
-}
-
-impl KeyMaterial {
-    /// Parses `ENCRYPTION_KEYS`.
-    ///
-    /// # Errors
-    /// What is wrong, for the configuration error.
-    pub fn parse(value: &str) -> Result<Self, String> {
-        parse_keys(value).map(Self)
-    }
-
-    /// Parses a variable that takes a single key.
-    ///
-    /// # Errors
-    /// What is wrong, for the configuration error.
-    pub fn parse_one(value: &str) -> Result<Self, String> {
-        let keys = parse_keys(value)?;
-        if keys.len() > 1 {
-            return Err("expected one key, not a list".to_owned());
-        }
-        Ok(Self(keys))
-    }
-}
-
-/// Base64 (standard or URL-safe) keys of 32 bytes, comma-separated.
-fn parse_keys(value: &str) -> Result<Vec<[u8; 32]>, String> {
-    value
-        .split(',')
-        .map(str::trim)
-        .filter(|key| !key.is_empty())
-        .map(|key| {
-            let bytes = STANDARD
-                .decode(key)
-                .or_else(|_| URL_SAFE_NO_PAD.decode(key))
-                .map_err(|_| "expected base64 keys, comma-separated".to_owned())?;
-            <[u8; 32]>::try_from(bytes.as_slice()).map_err(|_| {
-                "each key must be 32 bytes (generate one with: openssl rand -base64 32)".to_owned()
-            })
-        })
-        .collect()
 }
 
 impl Keys {
@@ -250,9 +200,9 @@ fn dev_key(path: &Path, variable: &str) -> std::io::Result<[u8; 32]> {
 /// The key in `path`, or `None` when there is no such file.
 fn read_key(path: &Path) -> std::io::Result<Option<[u8; 32]>> {
     match std::fs::read_to_string(path) {
-        Ok(text) => parse_keys(&text)
+        Ok(text) => KeyMaterial::parse(&text)
             .ok()
-            .and_then(|keys| keys.first().copied())
+            .and_then(|keys| keys.0.first().copied())
             .map(Some)
             .ok_or_else(|| std::io::Error::other(format!("{} holds no valid key", path.display()))),
         Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(None),
@@ -339,13 +289,5 @@ mod tests {
             1,
             "no drafts left"
         );
-    }
-
-    #[test]
-    fn keys_are_32_bytes_of_base64() {
-        let key = STANDARD.encode([7u8; 32]);
-        assert_eq!(parse_keys(&format!("{key}, {key}")).unwrap().len(), 2);
-        assert!(parse_keys("short").is_err());
-        assert!(parse_keys(&STANDARD.encode([7u8; 16])).is_err());
     }
 }

@@ -5,18 +5,20 @@
 //! HTML or JSON body (a form re-rendered with its errors, the health check's
 //! 503) pass through untouched.
 
-use askama::Template;
 use axum::body::Body;
-use axum::extract::Request;
+use axum::extract::{Request, State};
 use axum::http::{HeaderValue, Method, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Redirect, Response};
 
 use crate::api::{ErrorBody, ErrorDetail};
 use crate::error::{AppError, ErrorReport};
-use crate::pages::Layout;
 
-pub async fn render_errors(request: Request, next: Next) -> Response {
+pub async fn render_errors(
+    State(error_page): State<ErrorPage>,
+    request: Request,
+    next: Next,
+) -> Response {
     let is_api = crate::api::is_api_path(request.uri().path());
     // Where a browser that must sign in first comes back to.
     let sign_in = (request.method() == Method::GET).then(|| {
@@ -51,7 +53,7 @@ pub async fn render_errors(request: Request, next: Next) -> Response {
     let (content_type, body) = if is_api {
         json_body(&report)
     } else {
-        html_body(&report)
+        html_body(&report, error_page)
     };
     let (mut parts, _) = response.into_parts();
     parts.headers.remove(header::CONTENT_LENGTH);
@@ -85,33 +87,12 @@ fn json_body(report: &ErrorReport) -> (&'static str, String) {
     ("application/json", text)
 }
 
-#[derive(Template)]
-#[template(path = "errors/error.html")]
-struct ErrorPage<'a> {
-    layout: Layout,
-    status: u16,
-    title: &'a str,
-    message: &'a str,
-}
+/// An error's page for a browser, in the site's layout (the page kit's
+/// `pages::error_page`, given to [`super::router_with`]).
+pub type ErrorPage = fn(&ErrorReport) -> askama::Result<String>;
 
-fn html_body(report: &ErrorReport) -> (&'static str, String) {
-    let title = match report.status.as_u16() {
-        404 => "Page not found",
-        401 => "Please sign in",
-        403 => "Not allowed",
-        405 => "Method not allowed",
-        413 => "Too large",
-        429 => "Too many requests",
-        500..=599 => "Something went wrong",
-        _ => "That didn't work",
-    };
-    let page = ErrorPage {
-        layout: Layout::plain(),
-        status: report.status.as_u16(),
-        title,
-        message: &report.message,
-    };
-    match page.render() {
+fn html_body(report: &ErrorReport, error_page: ErrorPage) -> (&'static str, String) {
+    match error_page(report) {
         Ok(html) => ("text/html; charset=utf-8", html),
         Err(e) => {
             tracing::error!(error = %e, "error page failed to render");

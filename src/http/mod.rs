@@ -42,8 +42,14 @@ pub struct AppState {
     pub config: Arc<Config>,
     pub metrics: Option<Arc<Metrics>>,
     pub tenant_slugs: Arc<crate::tenancy::SlugCache>,
+    /// The capabilities' links in a tenant's navigation, in the composition
+    /// root's order (`crate::app::state` sets them).
+    pub navigation: Arc<[routes::Navigation]>,
+    /// The capabilities' encrypted columns (tenant export writes them out
+    /// decrypted); `crate::app::state` sets them.
+    pub sealed: Arc<[&'static crate::crypto::sealed::SealedColumn]>,
     pub rate_limits: Arc<crate::rate_limits::RateLimits>,
-    pub mailer: Arc<crate::mail::Mailer>,
+    pub mailer: Arc<crate::mail::transport::Mailer>,
     /// For secrets stored encrypted; `None` in production without
     /// `ENCRYPTION_KEYS` (two-factor enrolment then says so).
     pub keys: Option<Arc<crate::crypto::Keys>>,
@@ -56,6 +62,9 @@ pub struct AppState {
 }
 
 impl AppState {
+    /// The foundation's state, without what the capabilities add (their
+    /// navigation, their encrypted columns): the app builds it with
+    /// `crate::app::state`.
     pub fn new(db: Db, config: Config) -> Self {
         let metrics = config
             .metrics_token
@@ -63,7 +72,7 @@ impl AppState {
             .then(|| Arc::new(Metrics::default()));
         Self {
             db,
-            mailer: Arc::new(crate::mail::Mailer::new(&config)),
+            mailer: Arc::new(crate::mail::transport::Mailer::new(&config)),
             keys: crate::crypto::Keys::load(&config)
                 .unwrap_or_else(|error| {
                     tracing::error!(%error, "cannot load the development encryption key");
@@ -85,6 +94,8 @@ impl AppState {
             config: Arc::new(config),
             metrics,
             tenant_slugs: Arc::default(),
+            navigation: Arc::new([]),
+            sealed: Arc::new([]),
             rate_limits: Arc::default(),
         }
     }
@@ -144,8 +155,14 @@ pub fn routes() -> Routes {
 pub type Around = fn(Router<AppState>, AppState) -> Router<AppState>;
 
 /// The middleware stack around `routes`, with the capabilities' own
-/// middleware (`around`) innermost.
-pub fn router_with(state: AppState, routes: Routes, around: &[Around]) -> Router {
+/// middleware (`around`) innermost; errors for browsers are shown with
+/// `error_page`.
+pub fn router_with(
+    state: AppState,
+    routes: Routes,
+    around: &[Around],
+    error_page: errors::ErrorPage,
+) -> Router {
     let config = &state.config;
     let x_request_id = HeaderName::from_static("x-request-id");
     // Listed outermost first: a request passes through them in this order.
@@ -168,7 +185,7 @@ pub fn router_with(state: AppState, routes: Routes, around: &[Around]) -> Router
         .layer(middleware::from_fn_with_state(state.metrics.clone(), metrics::record))
         .layer(CompressionLayer::new())
         .layer(middleware::from_fn_with_state(config.app_env.is_production(), security::headers))
-        .layer(middleware::from_fn(errors::render_errors))
+        .layer(middleware::from_fn_with_state(error_page, errors::render_errors))
         .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, config.request_timeout))
         .layer(RequestBodyLimitLayer::new(config.max_body_bytes))
         .layer(DefaultBodyLimit::max(config.max_body_bytes))

@@ -14,6 +14,7 @@ use utoipa::openapi::path::PathItem;
 use utoipa_axum::router::UtoipaMethodRouter;
 
 use super::AppState;
+use crate::tenancy::{Action, Member, Tenant};
 
 /// Who may reach a route. Tenant-scoped routes live under `/t/{slug}/…`
 /// (pages) or `/api/v1/t/{slug}/…` (JSON API).
@@ -181,3 +182,41 @@ macro_rules! methods {
 }
 
 methods!(get => GET, post => POST, put => PUT, patch => PATCH, delete => DELETE);
+
+/// A link in a tenant's navigation.
+#[derive(Clone, Debug)]
+pub struct NavLink {
+    pub label: &'static str,
+    /// Absolute path, under `/t/{slug}/`.
+    pub href: String,
+}
+
+impl NavLink {
+    /// A link to the tenant's page `/t/{slug}/{page}`.
+    pub fn to(tenant: &Tenant, label: &'static str, page: &str) -> Self {
+        Self {
+            label,
+            href: format!("/t/{}/{page}", tenant.slug),
+        }
+    }
+
+    /// The link to `page`, when the member may take `action` (the page's
+    /// own check), else none.
+    pub fn if_allowed(
+        tenant: &Tenant,
+        member: &Member,
+        action: Action,
+        label: &'static str,
+        page: &str,
+    ) -> Vec<Self> {
+        member
+            .authorize(action)
+            .map(|()| Self::to(tenant, label, page))
+            .into_iter()
+            .collect()
+    }
+}
+
+/// A capability's links in a tenant's navigation, as this member sees them
+/// (`Capability::nav`).
+pub type Navigation = fn(&Tenant, &Member) -> Vec<NavLink>;

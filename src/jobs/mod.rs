@@ -16,12 +16,17 @@
 //!   run (`periodic_runs` holds the claim); [`scheduled`] tenant jobs once
 //!   per tenant and period on the tenant's clock.
 //!
-//! To add a job: a variant of [`Job`], its arm in [`Job::run`] and, if it
-//! should not get the default number of attempts, in [`Job::max_attempts`].
+//! The queue's own work (delivering email, the hourly purge, scheduled
+//! runs) is a variant of [`Job`]. A capability's is a [`JobKind`] it lists
+//! in its `Capability::jobs`, queued with [`JobKind::job`]; what it purges
+//! hourly is a [`Purge`]. The composition root hands the lot to the workers
+//! as a [`Registry`].
 
 mod global;
 pub mod scheduled;
 
+use std::pin::Pin;
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -35,21 +40,87 @@ use crate::ids::{JobId, TenantId};
 use crate::tenancy::TenantScope;
 use global::NewJob;
 
-/// Every kind of background work.
+/// Background work, stored as JSON whose `kind` names it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Job {
     /// Deliver one email: the outbox.
-    SendEmail(crate::mail::Outgoing),
-    /// Mail a password-reset link if the email has an account (a job, so
-    /// that the request takes the same time either way).
-    MailPasswordReset { email: String },
-    /// Delete what has expired: sessions, mailed tokens, invitations,
-    /// rate-limit counters, and old records of the queue itself.
+    SendEmail(crate::mail::transport::Outgoing),
+    /// Delete what has expired: sessions, rate-limit counters, old records
+    /// of the queue itself, and each capability's [`Purge`].
     PurgeExpired,
     /// One period's run of a scheduled tenant job (the tenant is the job's
     /// own, in the queue's `tenant` column): [`scheduled`].
     Scheduled { name: String, period: String },
+    /// A capability's own kind of work ([`JobKind`]).
+    #[serde(untagged)]
+    Of(CapabilityJob),
+}
+
+/// A job of a capability's [`JobKind`]: its name and its fields, stored as
+/// `{"kind": name, …fields}` like the queue's own.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CapabilityJob {
+    pub kind: String,
+    #[serde(flatten)]
+    pub fields: serde_json::Map<String, serde_json::Value>,
+    /// Its kind's, when queued (not stored in the payload).
+    #[serde(skip)]
+    max_attempts: i64,
+}
+
+/// A kind of background work a capability queues (`Capability::jobs`).
+pub struct JobKind {
+    /// Its name in the queue (`jobs.kind`, the payload's `kind`); never
+    /// rename one that may be queued.
+    pub name: &'static str,
+    /// How many runs before a job of this kind is given up as dead.
+    pub max_attempts: i64,
+    /// The work, given the job's fields.
+    pub run:
+        for<'a> fn(&'a AppState, &'a serde_json::Map<String, serde_json::Value>) -> JobFuture<'a>,
+}
+
+/// What a [`JobKind`]'s run returns.
+pub type JobFuture<'a> = Pin<Box<dyn Future<Output = Result<(), JobError>> + Send + 'a>>;
+
+impl JobKind {
+    /// A job of this kind with `fields` (a struct, or a `json!` object).
+    ///
+    /// # Panics
+    /// When `fields` isn't a JSON object: a programming error every test
+    /// of the kind shows.
+    pub fn job(&self, fields: impl Serialize) -> Job {
+        let serde_json::Value::Object(fields) =
+            serde_json::to_value(fields).expect("a job's fields serialise")
+        else {
+            panic!("the fields of a {} job are an object", self.name);
+        };
+        Job::Of(CapabilityJob {
+            kind: self.name.to_owned(),
+            fields,
+            max_attempts: self.max_attempts,
+        })
+    }
+}
+
+/// What a capability deletes in the hourly purge (`Capability::purges`).
+pub struct Purge {
+    /// What it deletes, for the log.
+    pub name: &'static str,
+    /// Deletes what has expired; answers how many rows went.
+    pub run: for<'a> fn(&'a Db) -> PurgeFuture<'a>,
+}
+
+/// What a [`Purge`] returns.
+pub type PurgeFuture<'a> = Pin<Box<dyn Future<Output = Result<u64, sqlx::Error>> + Send + 'a>>;
+
+/// What the capabilities add to the queue, gathered by the composition root
+/// (`crate::app::jobs`).
+pub struct Registry {
+    pub kinds: Vec<&'static JobKind>,
+    pub schedules: Vec<&'static scheduled::Schedule>,
+    pub purges: Vec<&'static Purge>,
 }
 
 /// Why a run failed, for the job's `last_error` and the log.
@@ -62,19 +133,32 @@ impl Job {
             // About two and a half days of backoff: an SMTP outage delays
             // mail, it doesn't lose it.
             Self::SendEmail(_) => 20,
-            Self::MailPasswordReset { .. } | Self::PurgeExpired => 3,
+            Self::PurgeExpired => 3,
             Self::Scheduled { .. } => 10,
+            Self::Of(job) => job.max_attempts.max(1),
         }
     }
 
-    async fn run(self, state: &AppState, tenant: Option<TenantId>) -> Result<(), JobError> {
+    async fn run(
+        self,
+        state: &AppState,
+        registry: &Registry,
+        tenant: Option<TenantId>,
+    ) -> Result<(), JobError> {
         match self {
             Self::SendEmail(email) => state.mailer.deliver(&email).await,
-            Self::MailPasswordReset { email } => {
-                crate::accounts::reset::mail_link(state, &email).await
+            Self::PurgeExpired => purge_expired(&state.db, registry).await,
+            Self::Scheduled { name, period } => {
+                scheduled::run(state, registry, tenant, &name, period).await
             }
-            Self::PurgeExpired => purge_expired(&state.db).await,
-            Self::Scheduled { name, period } => scheduled::run(state, tenant, &name, period).await,
+            Self::Of(job) => {
+                let kind = registry
+                    .kinds
+                    .iter()
+                    .find(|kind| kind.name == job.kind)
+                    .ok_or_else(|| format!("no kind of job is named {}", job.kind))?;
+                (kind.run)(state, &job.fields).await
+            }
         }
     }
 
@@ -85,7 +169,7 @@ impl Job {
     fn kept_when_dead(payload: &str) -> String {
         match serde_json::from_str::<Self>(payload) {
             Ok(Self::SendEmail(email)) => {
-                serde_json::to_value(Self::SendEmail(crate::mail::Outgoing {
+                serde_json::to_value(Self::SendEmail(crate::mail::transport::Outgoing {
                     text: String::new(),
                     html: String::new(),
                     attachments: Vec::new(),
@@ -158,16 +242,20 @@ pub fn backoff(attempts: i64) -> Duration {
 ///
 /// # Errors
 /// When the database fails (a job's own failure is recorded, not returned).
-pub async fn run_due(state: &AppState) -> Result<usize, sqlx::Error> {
+pub async fn run_due(state: &AppState, registry: &Arc<Registry>) -> Result<usize, sqlx::Error> {
     let mut ran = 0;
     while let Some(claimed) = global::claim(&state.db, unix_now(), LEASE).await? {
-        run_claimed(state, claimed).await?;
+        run_claimed(state, registry, claimed).await?;
         ran += 1;
     }
     Ok(ran)
 }
 
-async fn run_claimed(state: &AppState, claimed: global::Claimed) -> Result<(), sqlx::Error> {
+async fn run_claimed(
+    state: &AppState,
+    registry: &Arc<Registry>,
+    claimed: global::Claimed,
+) -> Result<(), sqlx::Error> {
     let outcome = match serde_json::from_str::<Job>(&claimed.payload) {
         // Its last run never finished (the process died in it): running it
         // again could kill the next worker too.
@@ -176,9 +264,9 @@ async fn run_claimed(state: &AppState, claimed: global::Claimed) -> Result<(), s
         }
         // In a task of its own, so a panic fails the job, not the worker.
         Ok(job) => {
-            let (state, tenant) = (state.clone(), claimed.tenant);
+            let (state, registry, tenant) = (state.clone(), registry.clone(), claimed.tenant);
             let run = tokio::spawn(async move {
-                tokio::time::timeout(RUN_TIMEOUT, job.run(&state, tenant)).await
+                tokio::time::timeout(RUN_TIMEOUT, job.run(&state, &registry, tenant)).await
             });
             match run.await {
                 Ok(Ok(Ok(()))) => Ok(()),
@@ -251,23 +339,29 @@ pub async fn schedule_periodic(db: &Db) -> Result<(), sqlx::Error> {
 /// How long dead jobs, periodic claims and Stripe event ids are kept.
 const KEEP_FINISHED: Duration = Duration::from_secs(30 * 24 * 3600);
 
-async fn purge_expired(db: &Db) -> Result<(), JobError> {
+/// Before this unix time, finished records (dead jobs, periodic claims,
+/// Stripe event ids) are deleted.
+pub fn finished_cutoff() -> i64 {
+    unix_now() - i64::try_from(KEEP_FINISHED.as_secs()).unwrap_or(i64::MAX)
+}
+
+async fn purge_expired(db: &Db, registry: &Registry) -> Result<(), JobError> {
     let sessions = crate::sessions::DbSessionStore::new(db.clone())
         .delete_expired()
         .await?;
-    let tokens = crate::accounts::global::delete_expired_tokens(db).await?;
     let counters = crate::rate_limits::purge_expired(db).await?;
-    let before = unix_now() - i64::try_from(KEEP_FINISHED.as_secs()).unwrap_or(i64::MAX);
-    let queue = global::delete_finished_before(db, before).await?;
-    let stripe_events = crate::billing::global::delete_events_before(db, before).await?;
-    // Invitations are tenant data: each tenant's are purged by its own
-    // scheduled run (`invitations::PURGE_EXPIRED`).
+    let queue = global::delete_finished_before(db, finished_cutoff()).await?;
+    // Tenant data (invitations) is purged by each tenant's own scheduled
+    // run, never here.
+    let mut theirs = Vec::new();
+    for purge in &registry.purges {
+        theirs.push(format!("{}={}", purge.name, (purge.run)(db).await?));
+    }
     tracing::info!(
         sessions,
-        tokens,
         counters,
         queue,
-        stripe_events,
+        capabilities = theirs.join(" "),
         "purged expired rows"
     );
     Ok(())
@@ -280,14 +374,14 @@ pub struct Workers {
 }
 
 /// Starts `count` workers (none when 0: another process runs them).
-pub fn start(state: &AppState, count: usize) -> Workers {
+pub fn start(state: &AppState, registry: &Arc<Registry>, count: usize) -> Workers {
     let (stop, stopped) = watch::channel(false);
     let mut tasks = JoinSet::new();
     for _ in 0..count {
-        tasks.spawn(work(state.clone(), stopped.clone()));
+        tasks.spawn(work(state.clone(), registry.clone(), stopped.clone()));
     }
     if count > 0 {
-        tasks.spawn(schedule(state.db.clone(), stopped));
+        tasks.spawn(schedule(state.db.clone(), registry.clone(), stopped));
     }
     Workers { stop, tasks }
 }
@@ -302,9 +396,9 @@ impl Workers {
     }
 }
 
-async fn work(state: AppState, mut stopped: watch::Receiver<bool>) {
+async fn work(state: AppState, registry: Arc<Registry>, mut stopped: watch::Receiver<bool>) {
     while !*stopped.borrow() {
-        if let Err(error) = run_due(&state).await {
+        if let Err(error) = run_due(&state, &registry).await {
             tracing::error!(%error, "job queue unavailable");
         }
         tokio::select! {
@@ -314,12 +408,13 @@ async fn work(state: AppState, mut stopped: watch::Receiver<bool>) {
     }
 }
 
-async fn schedule(db: Db, mut stopped: watch::Receiver<bool>) {
+async fn schedule(db: Db, registry: Arc<Registry>, mut stopped: watch::Receiver<bool>) {
     while !*stopped.borrow() {
         if let Err(error) = schedule_periodic(&db).await {
             tracing::error!(%error, "cannot schedule periodic jobs");
         }
-        if let Err(error) = scheduled::enqueue_due(&db, OffsetDateTime::now_utc()).await {
+        if let Err(error) = scheduled::enqueue_due(&db, &registry, OffsetDateTime::now_utc()).await
+        {
             tracing::error!(%error, "cannot schedule tenant jobs");
         }
         tokio::select! {

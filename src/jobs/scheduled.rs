@@ -106,10 +106,14 @@ fn local_date(now: OffsetDateTime, time_zone: &str) -> Date {
 ///
 /// # Errors
 /// When the database fails.
-pub async fn enqueue_due(db: &Db, now: OffsetDateTime) -> Result<usize, sqlx::Error> {
+pub async fn enqueue_due(
+    db: &Db,
+    registry: &super::Registry,
+    now: OffsetDateTime,
+) -> Result<usize, sqlx::Error> {
     let tenants = global::tenant_time_zones(db).await?;
     let mut enqueued = 0;
-    for schedule in crate::app::schedules() {
+    for schedule in &registry.schedules {
         let due: Vec<(TenantId, String)> = tenants
             .iter()
             .filter_map(|(tenant, zone)| Some((*tenant, (schedule.due)(local_date(now, zone))?)))
@@ -149,13 +153,16 @@ pub async fn enqueue_due(db: &Db, now: OffsetDateTime) -> Result<usize, sqlx::Er
 /// completed already; then marks it complete.
 pub(super) async fn run(
     state: &AppState,
+    registry: &super::Registry,
     tenant: Option<TenantId>,
     name: &str,
     period: String,
 ) -> Result<(), JobError> {
     // Never all tenants: a run without its tenant fails as a scope would.
     let tenant = tenant.ok_or(ScopeError::NoTenant)?;
-    let schedule = crate::app::schedules()
+    let schedule = registry
+        .schedules
+        .iter()
         .find(|s| s.name == name)
         .ok_or_else(|| format!("no schedule is named {name}"))?;
     let run = Run {

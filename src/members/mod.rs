@@ -12,9 +12,9 @@ use serde::Serialize;
 use crate::capability::{ApiTag, Capability};
 use crate::db::Tx;
 use crate::error::AppError;
+use crate::http::routes::NavLink;
 use crate::ids::{LocationGrantId, LocationId, MembershipId, UserId};
 use crate::on_tx;
-use crate::pages::NavLink;
 use crate::tenancy::{Action, Member, Role, Tenant, TenantScope};
 
 /// Members, as the composition root (`crate::app`) registers it.

@@ -1,6 +1,8 @@
 //! Pages that belong to no feature: the landing page, and the layout every
 //! page extends (`templates/base.html`).
 
+pub mod dev_mailbox;
+
 use std::sync::LazyLock;
 
 use askama::Template;
@@ -11,14 +13,15 @@ use tower_sessions::Session;
 
 use crate::access::InTenant;
 use crate::accounts::CurrentUser;
-use crate::error::AppError;
+use crate::error::{AppError, ErrorReport};
 use crate::http::AppState;
+use crate::http::routes::NavLink;
 use crate::http::routes::{Access, Routes, get};
 use crate::http::{assets, csrf};
 use crate::sessions::USER_ID_KEY;
 use crate::sessions::flash::{self, Flash};
+use crate::tenancy::Action;
 use crate::tenancy::super_admin::IMPERSONATOR_KEY;
-use crate::tenancy::{Action, Member, Tenant};
 
 /// The landing page.
 pub fn routes() -> Routes {
@@ -131,49 +134,19 @@ pub struct TenantNav {
     pub payment_overdue: bool,
 }
 
-/// A link in a tenant's navigation.
-#[derive(Clone, Debug)]
-pub struct NavLink {
-    pub label: &'static str,
-    /// Absolute path, under `/t/{slug}/`.
-    pub href: String,
-}
-
-impl NavLink {
-    /// A link to the tenant's page `/t/{slug}/{page}`.
-    pub fn to(tenant: &Tenant, label: &'static str, page: &str) -> Self {
-        Self {
-            label,
-            href: format!("/t/{}/{page}", tenant.slug),
-        }
-    }
-
-    /// The link to `page`, when the member may take `action` (the page's
-    /// own check), else none.
-    pub fn if_allowed(
-        tenant: &Tenant,
-        member: &Member,
-        action: Action,
-        label: &'static str,
-        page: &str,
-    ) -> Vec<Self> {
-        member
-            .authorize(action)
-            .map(|()| Self::to(tenant, label, page))
-            .into_iter()
-            .collect()
-    }
-}
-
 impl TenantNav {
     pub fn new(t: &InTenant) -> Self {
         let (tenant, member) = (&t.tenant, &t.member);
         Self {
             tenant_name: tenant.name.clone(),
             slug: tenant.slug.clone(),
-            links: crate::app::nav_links(tenant, member),
+            links: t
+                .navigation
+                .iter()
+                .flat_map(|links| links(tenant, member))
+                .collect(),
             manages_billing: member.authorize(Action::ManageBilling).is_ok(),
-            payment_overdue: crate::billing::entitlement(
+            payment_overdue: crate::billing::plans::entitlement(
                 &t.billing,
                 time::OffsetDateTime::now_utc(),
             )
@@ -207,4 +180,37 @@ pub fn attachment(content_type: &str, filename: &str, body: Vec<u8>) -> axum::re
         body,
     )
         .into_response()
+}
+
+#[derive(Template)]
+#[template(path = "errors/error.html")]
+struct ErrorPage<'a> {
+    layout: Layout,
+    status: u16,
+    title: &'a str,
+    message: &'a str,
+}
+
+/// An error's page for a browser (`http::errors`).
+///
+/// # Errors
+/// When the template fails to render.
+pub fn error_page(report: &ErrorReport) -> askama::Result<String> {
+    let title = match report.status.as_u16() {
+        404 => "Page not found",
+        401 => "Please sign in",
+        403 => "Not allowed",
+        405 => "Method not allowed",
+        413 => "Too large",
+        429 => "Too many requests",
+        500..=599 => "Something went wrong",
+        _ => "That didn't work",
+    };
+    ErrorPage {
+        layout: Layout::plain(),
+        status: report.status.as_u16(),
+        title,
+        message: &report.message,
+    }
+    .render()
 }

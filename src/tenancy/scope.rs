@@ -23,6 +23,7 @@ use sqlx::AssertSqlSafe;
 
 use crate::db::scope_role::{SCOPE_ROLE, ScopeRole, UnsafeSetup, scope_role};
 use crate::db::{Db, Tx};
+use crate::error::AppError;
 use crate::ids::{TenantId, UserId};
 
 /// Whether a scope will write. SQLite takes its write lock up front for a
@@ -49,6 +50,18 @@ pub enum ScopeError {
     MissingReason,
     #[error(transparent)]
     Database(#[from] sqlx::Error),
+}
+
+impl From<ScopeError> for AppError {
+    fn from(error: ScopeError) -> Self {
+        match error {
+            ScopeError::NoTenant => Self::NoTenant,
+            ScopeError::Database(e) => Self::Database(e),
+            ScopeError::BypassesRls(_) | ScopeError::MissingReason => {
+                Self::Internal(error.to_string())
+            }
+        }
+    }
 }
 
 impl From<UnsafeSetup> for ScopeError {

@@ -76,7 +76,8 @@ pub(crate) async fn export(
     t.scope.commit().await?;
     let lookup = state.lookup_key()?;
     let (bytes, name) =
-        super::portability::export::to_bytes(&state.db, keys, lookup, t.tenant.id).await?;
+        super::portability::export::to_bytes(&state.db, keys, lookup, &state.sealed, t.tenant.id)
+            .await?;
     Ok(crate::pages::attachment("application/zip", &name, bytes))
 }
 

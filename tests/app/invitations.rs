@@ -556,8 +556,10 @@ async fn each_tenant_purges_its_long_expired_invitations_once_a_day() {
         .await;
         // Mid-month, when no monthly schedule is due.
         let morning = datetime!(2026-11-16 10:00 UTC);
-        let (first, second) =
-            tokio::join!(enqueue_due(&app.db, morning), enqueue_due(&app.db, morning));
+        let (first, second) = tokio::join!(
+            enqueue_due(&app.db, &app.jobs, morning),
+            enqueue_due(&app.db, &app.jobs, morning)
+        );
         assert_eq!(
             first.unwrap() + second.unwrap(),
             2,
@@ -577,13 +579,13 @@ async fn each_tenant_purges_its_long_expired_invitations_once_a_day() {
         );
         let evening = datetime!(2026-11-16 21:00 UTC);
         assert_eq!(
-            enqueue_due(&app.db, evening).await.unwrap(),
+            enqueue_due(&app.db, &app.jobs, evening).await.unwrap(),
             0,
             "done today"
         );
         // 23:30 in UTC is already the 17th in Madrid.
         let next_day = datetime!(2026-11-16 23:30 UTC);
-        assert_eq!(enqueue_due(&app.db, next_day).await.unwrap(), 2);
+        assert_eq!(enqueue_due(&app.db, &app.jobs, next_day).await.unwrap(), 2);
 
         app.execute(&format!(
             "UPDATE scheduled_runs SET claimed_at = claimed_at - {} WHERE period = '2026-11-16'",

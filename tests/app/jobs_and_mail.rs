@@ -28,7 +28,7 @@ async fn make_jobs_due(app: &TestApp) {
 
 /// A rendered email to `to`.
 fn email(to: &str, subject: &str) -> Job {
-    Job::SendEmail(app::mail::Outgoing {
+    Job::SendEmail(app::mail::transport::Outgoing {
         to: to.to_owned(),
         subject: subject.to_owned(),
         text: "Hello".to_owned(),

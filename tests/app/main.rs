@@ -16,6 +16,7 @@ mod fixtures;
 mod health_and_metrics;
 mod invitations;
 mod jobs_and_mail;
+mod layers;
 mod locations;
 mod members;
 mod modules;

@@ -216,7 +216,7 @@ fn check_source(tables: &Tables, file: &str, source: &str) -> Vec<String> {
     checker.violations
 }
 
-fn rust_files(folder: &Path, found: &mut Vec<PathBuf>) {
+pub(crate) fn rust_files(folder: &Path, found: &mut Vec<PathBuf>) {
     for entry in std::fs::read_dir(folder).expect("read src") {
         let path = entry.expect("entry").path();
         if path.is_dir() {

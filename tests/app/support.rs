@@ -297,6 +297,8 @@ pub struct TestApp {
     pub db: Db,
     /// The app's state, for running its job queue and reading its mailbox.
     pub state: AppState,
+    /// The capabilities' jobs, schedules and purges, for the queue's runs.
+    pub jobs: Arc<app::jobs::Registry>,
     stop: Arc<Mutex<Option<Stopper>>>,
 }
 
@@ -329,7 +331,7 @@ impl TestApp {
             .await
             .expect("connect and migrate");
         let server_config = config.clone();
-        let state = AppState::new(db.clone(), config);
+        let state = app::app::state(db.clone(), config);
         let app_state = state.clone();
         // Until accounts exist, tests sign users in through a test-only route.
         let mut routes = app::app::routes().merge(crate::fixtures::sign_in_route());
@@ -357,6 +359,7 @@ impl TestApp {
             client,
             db,
             state: app_state,
+            jobs: app::app::jobs(),
             stop: Arc::new(Mutex::new(Some((stop_sender, task)))),
         }
     }
@@ -434,11 +437,13 @@ impl TestApp {
     /// Runs every due job, as the app's workers would (tests run none in
     /// the background, so what a job does is seen when the test says).
     pub async fn run_jobs(&self) -> usize {
-        app::jobs::run_due(&self.state).await.expect("run due jobs")
+        app::jobs::run_due(&self.state, &self.jobs)
+            .await
+            .expect("run due jobs")
     }
 
     /// The emails sent to `to`, newest first, after running due jobs.
-    pub async fn emails_to(&self, to: &str) -> Vec<app::mail::Outgoing> {
+    pub async fn emails_to(&self, to: &str) -> Vec<app::mail::transport::Outgoing> {
         self.run_jobs().await;
         let mailbox = self
             .state

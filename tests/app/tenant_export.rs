@@ -23,9 +23,16 @@ pub async fn export_archive(app: &TestApp, tenant: TenantId) -> Vec<u8> {
     let keys = app.state.keys.as_deref().expect("keys");
     let lookup = app.state.lookup_key.as_deref().expect("lookup key");
     let mut out = Cursor::new(Vec::new());
-    export::export(&app.db, keys, lookup, tenant, &mut out)
-        .await
-        .expect("export");
+    export::export(
+        &app.db,
+        keys,
+        lookup,
+        &app::app::sealed_columns(),
+        tenant,
+        &mut out,
+    )
+    .await
+    .expect("export");
     out.into_inner()
 }
 
@@ -42,7 +49,16 @@ pub async fn import_with(
 ) -> Result<Imported, PortabilityError> {
     let keys = app.state.keys.as_deref().expect("keys");
     let lookup = app.state.lookup_key.as_deref().expect("lookup key");
-    import::import(&app.db, keys, lookup, Cursor::new(archive), origin, limits).await
+    import::import(
+        &app.db,
+        keys,
+        lookup,
+        &app::app::sealed_columns(),
+        Cursor::new(archive),
+        origin,
+        limits,
+    )
+    .await
 }
 
 /// Every file of the archive, by name, as text.

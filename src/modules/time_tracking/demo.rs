@@ -16,7 +16,7 @@ use super::punches::{self, Kind, PunchInput};
 use super::shifts::edits::{self, Action, EditInput};
 use super::shifts::{self, Days, Flag};
 use super::{ClientId, dates};
-use crate::accounts::SignupInput;
+use crate::accounts::signup::{self, SignupInput};
 use crate::capability::CommandContext;
 use crate::crypto::{Keys, LookupKey};
 use crate::error::AppError;
@@ -164,7 +164,7 @@ pub async fn seed(
     }
     .validate()
     .map_err(|errors| AppError::from(errors).to_string())?;
-    let (owner, tenant) = crate::accounts::signup(db, signup)
+    let (owner, tenant) = signup::create(db, signup)
         .await?
         .map_err(|errors| AppError::from(errors).to_string())?;
 

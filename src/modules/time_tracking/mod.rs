@@ -35,8 +35,8 @@ pub mod settings;
 pub mod shifts;
 
 use crate::capability::{ApiTag, Capability};
+use crate::http::routes::NavLink;
 use crate::ids::typed_id;
-use crate::pages::NavLink;
 use crate::tenancy::{Member, Tenant};
 
 /// The module, as `crate::modules` registers it.

@@ -34,7 +34,7 @@ pub struct Exported {
 
 /// Writes the archive of `tenant` to `out`, read in one transaction (a
 /// consistent snapshot), its manifest signed with `lookup`. Encrypted
-/// columns are decrypted with `keys`.
+/// columns (the app's `sealed`) are decrypted with `keys`.
 ///
 /// # Errors
 /// A value no key decrypts, a database failure, or a write failure.
@@ -42,6 +42,7 @@ pub async fn export<W: Write + Seek>(
     db: &Db,
     keys: &Keys,
     lookup: &LookupKey,
+    sealed: &[&SealedColumn],
     tenant: TenantId,
     out: W,
 ) -> Result<Exported, PortabilityError> {
@@ -68,8 +69,8 @@ pub async fn export<W: Write + Seek>(
     let mut scope = for_tenant(db, tenant, Intent::Read).await?;
     let mut members = Vec::new();
     for table in owned.iter().filter(|t| !left_out.contains(&t.name)) {
-        let sealed = sealed_in(&table.name);
-        let emptied = emptied_columns(table);
+        let emptied = emptied_columns(sealed, table);
+        let sealed = sealed_in(sealed, &table.name);
         let mut file = zip.start(&format!("tables/{}.jsonl", table.name), &table.name)?;
         // Row by row, as the database sends them: memory stays flat
         // whatever the table's size.
@@ -135,10 +136,11 @@ pub async fn to_bytes(
     db: &Db,
     keys: &Keys,
     lookup: &LookupKey,
+    sealed: &[&SealedColumn],
     tenant: TenantId,
 ) -> Result<(Vec<u8>, String), PortabilityError> {
     let mut out = std::io::Cursor::new(Vec::new());
-    let exported = export(db, keys, lookup, tenant, &mut out).await?;
+    let exported = export(db, keys, lookup, sealed, tenant, &mut out).await?;
     let day = OffsetDateTime::now_utc().date();
     let name = format!("{}-export-{day}.zip", exported.manifest.tenant.slug);
     Ok((out.into_inner(), name))

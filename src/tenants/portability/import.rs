@@ -38,6 +38,7 @@ use super::{
     FORMAT, FORMAT_VERSION, MANIFEST, Manifest, PortabilityError, SIGNATURE, TENANT_FILE,
     USERS_FILE, emptied_columns, global, left_out, sealed_in, signature,
 };
+use crate::crypto::sealed::SealedColumn;
 use crate::crypto::{Keys, LookupKey};
 use crate::db::Db;
 use crate::db::schema::{self, Table};
@@ -115,7 +116,8 @@ struct Expected {
 /// Rows written per chunk: what an import holds in memory at a time.
 const CHUNK: usize = 1_000;
 
-/// Restores the archive in `input` into `db`, encrypting under `keys`.
+/// Restores the archive in `input` into `db`, encrypting the app's `sealed`
+/// columns under `keys`.
 ///
 /// # Errors
 /// An archive that is damaged, unsigned (from this installation), edited,
@@ -125,6 +127,7 @@ pub async fn import<R: Read + Seek>(
     db: &Db,
     keys: &Keys,
     lookup: &LookupKey,
+    sealed: &[&SealedColumn],
     input: R,
     origin: Origin,
     limits: &Limits,
@@ -132,7 +135,7 @@ pub async fn import<R: Read + Seek>(
     let mut zip = zip::ZipArchive::new(input)?;
     let tables = schema::tables(db).await?;
     let owned = schema::tenant_owned(&tables);
-    let expected = expected(&tables, &owned)?;
+    let expected = expected(sealed, &tables, &owned)?;
     let checked = check(&mut zip, lookup, origin, limits, &expected)?;
     let here = schema::version(db).await?;
     if checked.manifest.schema_version > here {
@@ -184,7 +187,7 @@ pub async fn import<R: Read + Seek>(
             if chunk.is_empty() {
                 break;
             }
-            let rows = prepare(keys, lookup, table, chunk, &users)?;
+            let rows = prepare(keys, lookup, sealed, table, chunk, &users)?;
             values::insert(scope.tx(), table, &columns(&rows), &rows).await?;
         }
     }
@@ -199,6 +202,7 @@ pub async fn import<R: Read + Seek>(
 
 /// What export writes, by table name, for this database's schema.
 fn expected(
+    sealed: &[&SealedColumn],
     tables: &BTreeMap<String, Table>,
     owned: &[Table],
 ) -> Result<BTreeMap<String, Expected>, PortabilityError> {
@@ -235,7 +239,7 @@ fn expected(
             t.name.clone(),
             Expected {
                 columns: all_columns(t),
-                emptied: emptied_columns(t),
+                emptied: emptied_columns(sealed, t),
                 tenant_column: Some("tenant_id"),
             },
         );
@@ -575,6 +579,7 @@ async fn members_here(
 fn prepare(
     keys: &Keys,
     lookup: &LookupKey,
+    sealed: &[&SealedColumn],
     table: &Table,
     rows: Vec<Row>,
     users: &HashMap<String, UserId>,
@@ -585,7 +590,7 @@ fn prepare(
         .filter(|(_, parent)| parent == "users")
         .map(|(column, _)| column.as_str())
         .collect();
-    let sealed = sealed_in(&table.name);
+    let sealed = sealed_in(sealed, &table.name);
     rows.into_iter()
         .map(|mut row| {
             let id = row

@@ -139,8 +139,8 @@ fn signature(lookup: &LookupKey, manifest: &[u8]) -> String {
 /// The columns of `table` that export empties and import wants empty:
 /// credentials (`*_digest`: PINs, kiosk device tokens) and the blind
 /// indexes of encrypted columns (recomputed on import).
-fn emptied_columns(table: &Table) -> BTreeSet<String> {
-    let blind_indexes: Vec<&str> = sealed_in(&table.name)
+fn emptied_columns(sealed: &[&SealedColumn], table: &Table) -> BTreeSet<String> {
+    let blind_indexes: Vec<&str> = sealed_in(sealed, &table.name)
         .iter()
         .filter_map(|sealed| sealed.blind_index.as_ref().map(|index| index.column))
         .collect();
@@ -178,11 +178,12 @@ fn left_out(tables: &[Table]) -> Vec<String> {
     }
 }
 
-/// The app's encrypted columns in `table` (looked up once per table, not
-/// per value).
-fn sealed_in(table: &str) -> Vec<&'static SealedColumn> {
-    crate::app::sealed_columns()
-        .into_iter()
+/// The encrypted columns (of the app's, `sealed`) in `table`, looked up
+/// once per table, not per value.
+fn sealed_in<'a>(sealed: &[&'a SealedColumn], table: &str) -> Vec<&'a SealedColumn> {
+    sealed
+        .iter()
+        .copied()
         .filter(|s| s.tenant_owned && s.table == table)
         .collect()
 }

@@ -41,7 +41,7 @@ async fn tenant_with_payroll(app: &TestApp, slug: &str) -> TenantFixture {
 }
 
 /// Every email the instances delivered to `to`.
-fn delivered(instances: &[&TestApp], to: &str) -> Vec<app::mail::Outgoing> {
+fn delivered(instances: &[&TestApp], to: &str) -> Vec<app::mail::transport::Outgoing> {
     instances
         .iter()
         .flat_map(|app| {
@@ -73,25 +73,34 @@ async fn monthly_emails_go_once_per_tenant_and_month_with_two_instances_racing()
         // Each tenant's daily purge of invitations (a core schedule) is
         // due every day besides.
         let early = datetime!(2026-12-01 03:00 UTC);
-        let (a, b) = tokio::join!(enqueue_due(&app.db, early), enqueue_due(&other.db, early));
+        let (a, b) = tokio::join!(
+            enqueue_due(&app.db, &app.jobs, early),
+            enqueue_due(&other.db, &other.jobs, early)
+        );
         assert_eq!(
             a.unwrap() + b.unwrap(),
             2 + 2,
             "the cafe's payroll and forecast runs, once, and both daily purges"
         );
         let later = datetime!(2026-12-01 15:00 UTC);
-        let (a, b) = tokio::join!(enqueue_due(&app.db, later), enqueue_due(&other.db, later));
+        let (a, b) = tokio::join!(
+            enqueue_due(&app.db, &app.jobs, later),
+            enqueue_due(&other.db, &other.jobs, later)
+        );
         assert_eq!(
             a.unwrap() + b.unwrap(),
             2 + 1,
             "now the deli's too, and its purge of 1 December"
         );
-        let (a, b) = tokio::join!(enqueue_due(&app.db, later), enqueue_due(&other.db, later));
+        let (a, b) = tokio::join!(
+            enqueue_due(&app.db, &app.jobs, later),
+            enqueue_due(&other.db, &other.jobs, later)
+        );
         assert_eq!(a.unwrap() + b.unwrap(), 0, "nothing twice");
 
         let (a, b) = tokio::join!(
-            app::jobs::run_due(&app.state),
-            app::jobs::run_due(&other.state)
+            app::jobs::run_due(&app.state, &app.jobs),
+            app::jobs::run_due(&other.state, &other.jobs)
         );
         assert_eq!(a.unwrap() + b.unwrap(), 7, "each run ran on one instance");
         let payroll = delivered(&[&app, &other], ACCOUNTANT);
@@ -125,7 +134,7 @@ async fn monthly_emails_go_once_per_tenant_and_month_with_two_instances_racing()
         // Later in the catch-up window, and on another instance: only the
         // day's purges.
         let third = datetime!(2026-12-03 12:00 UTC);
-        assert_eq!(enqueue_due(&other.db, third).await.unwrap(), 2);
+        assert_eq!(enqueue_due(&other.db, &other.jobs, third).await.unwrap(), 2);
         assert_eq!(app.run_jobs().await, 2);
         assert_eq!(delivered(&[&app, &other], ACCOUNTANT).len(), 1);
         other.stop().await;
@@ -139,7 +148,7 @@ async fn a_crashed_run_is_retried_after_its_lease_and_never_repeats_an_email() {
         let cafe = tenant_with_payroll(&app, "cafe").await;
         let first = datetime!(2026-12-01 08:00 UTC);
         assert_eq!(
-            enqueue_due(&app.db, first).await.unwrap(),
+            enqueue_due(&app.db, &app.jobs, first).await.unwrap(),
             3,
             "the payroll, the forecast, and the daily purge of invitations"
         );
@@ -180,7 +189,7 @@ async fn a_crashed_run_is_retried_after_its_lease_and_never_repeats_an_email() {
             1,
             "the forecast hadn't gone: sent on the retry"
         );
-        assert_eq!(enqueue_due(&app.db, first).await.unwrap(), 0);
+        assert_eq!(enqueue_due(&app.db, &app.jobs, first).await.unwrap(), 0);
         assert_eq!(app.run_jobs().await, 0, "every run completed");
     })
     .await;
