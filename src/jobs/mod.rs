@@ -123,6 +123,12 @@ pub struct Registry {
     pub purges: Vec<&'static Purge>,
 }
 
+impl Registry {
+    fn kind(&self, name: &str) -> Option<&'static JobKind> {
+        self.kinds.iter().copied().find(|kind| kind.name == name)
+    }
+}
+
 /// Why a run failed, for the job's `last_error` and the log.
 pub type JobError = Box<dyn std::error::Error + Send + Sync>;
 
@@ -153,9 +159,7 @@ impl Job {
             }
             Self::Of(job) => {
                 let kind = registry
-                    .kinds
-                    .iter()
-                    .find(|kind| kind.name == job.kind)
+                    .kind(&job.kind)
                     .ok_or_else(|| format!("no kind of job is named {}", job.kind))?;
                 (kind.run)(state, &job.fields).await
             }
@@ -261,6 +265,10 @@ async fn run_claimed(
         // again could kill the next worker too.
         Ok(_) if claimed.attempts > claimed.max_attempts => {
             Err(("its last attempt never finished".to_owned(), true))
+        }
+        // Of a kind no capability of this version has: no retry will run it.
+        Ok(Job::Of(job)) if registry.kind(&job.kind).is_none() => {
+            Err((format!("no kind of job is named {}", job.kind), true))
         }
         // In a task of its own, so a panic fails the job, not the worker.
         Ok(job) => {

@@ -8,7 +8,7 @@ use app::on_backend;
 use app::tenancy::{Intent, for_tenant};
 
 use crate::accounts::{count, sign_up};
-use crate::support::{FakeSmtp, Options, TestApp, each_backend, each_backend_with};
+use crate::support::{FakeSmtp, Options, TestApp, each_backend, each_backend_with, new_client};
 
 /// A job's (attempts, run_at, last_error, dead) by kind.
 pub async fn job_state(app: &TestApp, kind: &str) -> Vec<(i64, i64, Option<String>, bool)> {
@@ -363,6 +363,61 @@ async fn a_job_whose_last_run_never_finished_is_buried_not_run_again() {
         assert!(
             app.emails_to("crash@example.com").await.is_empty(),
             "not sent again"
+        );
+    })
+    .await;
+}
+
+/// A kind of job this version of the app doesn't have (an older one queued
+/// it, say).
+const RETIRED: jobs::JobKind = jobs::JobKind {
+    name: "retired_kind",
+    max_attempts: 5,
+    run: |_, _| Box::pin(async { Ok(()) }),
+};
+
+#[tokio::test]
+async fn a_capability_job_runs_by_its_kind_and_one_of_an_unknown_kind_is_buried_at_once() {
+    each_backend(|app| async move {
+        // A capability's kind (the password reset's) runs from the queue:
+        // its email goes out.
+        sign_up(&app, "kinds@example.com", "Kinds Ltd").await;
+        app.run_jobs().await;
+        let response = new_client()
+            .post(app.url("/api/v1/password-reset"))
+            .json(&serde_json::json!({ "email": "kinds@example.com" }))
+            .send()
+            .await
+            .expect("request a reset");
+        assert_eq!(response.status(), 202);
+        assert_eq!(job_state(&app, "mail_password_reset").await.len(), 1);
+        app.run_jobs().await;
+        assert!(
+            job_state(&app, "mail_password_reset").await.is_empty(),
+            "it ran"
+        );
+        assert_eq!(
+            app.emails_to("kinds@example.com").await.len(),
+            2,
+            "verification, then the reset link"
+        );
+
+        // One no capability knows is kept as dead on its first run, its
+        // payload as it was.
+        jobs::enqueue(&app.db, None, &RETIRED.job(serde_json::json!({ "n": 1 })))
+            .await
+            .expect("enqueue");
+        assert_eq!(app.run_jobs().await, 1);
+        let state = job_state(&app, "retired_kind").await;
+        assert_eq!(state.len(), 1);
+        let (attempts, _, error, dead) = &state[0];
+        assert_eq!((*attempts, *dead), (1, true));
+        assert!(
+            error
+                .as_deref()
+                .unwrap_or_default()
+                .contains("no kind of job is named retired_kind"),
+            "{error:?}"
         );
     })
     .await;
