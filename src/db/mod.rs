@@ -8,6 +8,7 @@
 
 pub mod citus;
 mod migrations;
+pub mod row;
 pub mod schema;
 pub mod scope_role;
 mod tx;

@@ -14,11 +14,11 @@ use crate::capability::{ApiTag, Capability};
 use crate::error::AppError;
 use crate::http::routes::NavLink;
 use crate::ids::LocationId;
-use crate::on_tx;
 use crate::tenancy::TenantScope;
 use crate::tenancy::permissions::LocationVisibility;
 use crate::tenancy::{Member, Tenant};
 use crate::validation::{self, FieldErrors};
+use crate::{on_tx, row};
 
 /// Locations, as the composition root (`crate::app`) registers it.
 pub const CAPABILITY: Capability = Capability {
@@ -36,43 +36,22 @@ fn nav(tenant: &Tenant, _member: &Member) -> Vec<NavLink> {
     vec![NavLink::to(tenant, "Locations", "locations")]
 }
 
-#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
-pub struct Location {
-    pub id: LocationId,
-    pub name: String,
-    pub address: String,
-    /// An IANA time zone name: shifts are split at midnight in it.
-    pub time_zone: String,
-    /// Archived locations keep their history but take no new work.
-    #[serde(with = "time::serde::rfc3339::option")]
-    #[schema(value_type = Option<String>, format = DateTime)]
-    pub archived_at: Option<OffsetDateTime>,
-    #[serde(with = "time::serde::rfc3339")]
-    #[schema(value_type = String, format = DateTime)]
-    pub created_at: OffsetDateTime,
-}
-
-/// A location as its queries select it (`id, name, address, time_zone,
-/// archived_at, created_at`).
-pub type LocationRow = (
-    LocationId,
-    String,
-    String,
-    String,
-    Option<OffsetDateTime>,
-    OffsetDateTime,
-);
-
-impl From<LocationRow> for Location {
-    fn from((id, name, address, time_zone, archived_at, created_at): LocationRow) -> Self {
-        Self {
-            id,
-            name,
-            address,
-            time_zone,
-            archived_at,
-            created_at,
-        }
+row! {
+    columns: location_columns;
+    #[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+    pub struct Location {
+        pub id: LocationId,
+        pub name: String,
+        pub address: String,
+        /// An IANA time zone name: shifts are split at midnight in it.
+        pub time_zone: String,
+        /// Archived locations keep their history but take no new work.
+        #[serde(with = "time::serde::rfc3339::option")]
+        #[schema(value_type = Option<String>, format = DateTime)]
+        pub archived_at: Option<OffsetDateTime>,
+        #[serde(with = "time::serde::rfc3339")]
+        #[schema(value_type = String, format = DateTime)]
+        pub created_at: OffsetDateTime,
     }
 }
 
@@ -125,20 +104,21 @@ pub async fn list(
     page: Page,
 ) -> Result<Vec<Location>, sqlx::Error> {
     let tenant = scope.tenant_id();
-    let rows: Vec<LocationRow> = on_tx!(scope.tx(), |conn| sqlx::query_as(
-        "SELECT id, name, address, time_zone, archived_at, created_at FROM locations l \
+    on_tx!(scope.tx(), |conn| sqlx::query_as(concat!(
+        "SELECT ",
+        location_columns!(),
+        " FROM locations l \
          WHERE tenant_id = $1 AND ($2 OR EXISTS (SELECT 1 FROM location_grants g \
              WHERE g.tenant_id = l.tenant_id AND g.location_id = l.id AND g.membership_id = $3)) \
          ORDER BY archived_at IS NOT NULL, lower(name), id LIMIT $4 OFFSET $5"
-    )
+    ))
     .bind(tenant)
     .bind(visibility.all)
     .bind(visibility.membership)
     .bind(page.limit)
     .bind(page.offset)
     .fetch_all(conn)
-    .await)?;
-    Ok(rows.into_iter().map(Location::from).collect())
+    .await)
 }
 
 /// One location, if the member sees it.
@@ -151,18 +131,19 @@ pub async fn find(
     id: LocationId,
 ) -> Result<Option<Location>, sqlx::Error> {
     let tenant = scope.tenant_id();
-    let row: Option<LocationRow> = on_tx!(scope.tx(), |conn| sqlx::query_as(
-        "SELECT id, name, address, time_zone, archived_at, created_at FROM locations l \
+    on_tx!(scope.tx(), |conn| sqlx::query_as(concat!(
+        "SELECT ",
+        location_columns!(),
+        " FROM locations l \
          WHERE tenant_id = $1 AND id = $4 AND ($2 OR EXISTS (SELECT 1 FROM location_grants g \
              WHERE g.tenant_id = l.tenant_id AND g.location_id = l.id AND g.membership_id = $3))"
-    )
+    ))
     .bind(tenant)
     .bind(visibility.all)
     .bind(visibility.membership)
     .bind(id)
     .fetch_optional(conn)
-    .await)?;
-    Ok(row.map(Location::from))
+    .await)
 }
 
 /// Why a write was refused.
@@ -219,11 +200,12 @@ pub async fn create(
     input: &LocationInput,
 ) -> Result<Location, WriteError> {
     let tenant = scope.tenant_id();
-    let row: Option<LocationRow> = on_tx!(scope.tx(), |conn| sqlx::query_as(
+    let created: Option<Location> = on_tx!(scope.tx(), |conn| sqlx::query_as(concat!(
         "INSERT INTO locations (tenant_id, id, name, address, time_zone, created_at) \
-         VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING \
-         RETURNING id, name, address, time_zone, archived_at, created_at"
-    )
+         VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING RETURNING ",
+        location_columns!(),
+        ""
+    ))
     .bind(tenant)
     .bind(LocationId::new())
     .bind(&input.name)
@@ -232,7 +214,7 @@ pub async fn create(
     .bind(OffsetDateTime::now_utc())
     .fetch_optional(conn)
     .await)?;
-    row.map(Location::from).ok_or_else(name_taken)
+    created.ok_or_else(name_taken)
 }
 
 /// Changes a location the caller has already found (so sees).
@@ -245,13 +227,15 @@ pub async fn update(
     input: &LocationInput,
 ) -> Result<Location, WriteError> {
     let tenant = scope.tenant_id();
-    let row: Option<LocationRow> = on_tx!(scope.tx(), |conn| sqlx::query_as(
+    let updated: Option<Location> = on_tx!(scope.tx(), |conn| sqlx::query_as(concat!(
         "UPDATE locations SET name = $3, address = $4, time_zone = $5 \
          WHERE tenant_id = $1 AND id = $2 AND NOT (archived_at IS NULL AND EXISTS ( \
              SELECT 1 FROM locations other WHERE other.tenant_id = $1 AND other.id <> $2 \
              AND other.archived_at IS NULL AND lower(other.name) = lower($3))) \
-         RETURNING id, name, address, time_zone, archived_at, created_at"
-    )
+         RETURNING ",
+        location_columns!(),
+        ""
+    ))
     .bind(tenant)
     .bind(id)
     .bind(&input.name)
@@ -259,7 +243,7 @@ pub async fn update(
     .bind(&input.time_zone)
     .fetch_optional(conn)
     .await)?;
-    row.map(Location::from).ok_or_else(name_taken)
+    updated.ok_or_else(name_taken)
 }
 
 /// Archives a location the caller has already found; archiving twice keeps
@@ -269,15 +253,15 @@ pub async fn update(
 /// When the database fails.
 pub async fn archive(scope: &mut TenantScope, id: LocationId) -> Result<Location, sqlx::Error> {
     let tenant = scope.tenant_id();
-    let row: LocationRow = on_tx!(scope.tx(), |conn| sqlx::query_as(
+    on_tx!(scope.tx(), |conn| sqlx::query_as(concat!(
         "UPDATE locations SET archived_at = COALESCE(archived_at, $3) \
-         WHERE tenant_id = $1 AND id = $2 \
-         RETURNING id, name, address, time_zone, archived_at, created_at"
-    )
+         WHERE tenant_id = $1 AND id = $2 RETURNING ",
+        location_columns!(),
+        ""
+    ))
     .bind(tenant)
     .bind(id)
     .bind(OffsetDateTime::now_utc())
     .fetch_one(conn)
-    .await)?;
-    Ok(row.into())
+    .await)
 }
