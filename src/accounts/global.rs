@@ -10,7 +10,7 @@ use super::tokens::Purpose;
 use crate::db::Db;
 use crate::ids::UserId;
 use crate::jobs::Purge;
-use crate::on_backend;
+use crate::{on_backend, row};
 
 /// Marks `$email` verified for `$user` if it is still their address and
 /// not verified yet, on `$executor`.
@@ -29,12 +29,20 @@ macro_rules! mark_verified {
     };
 }
 
+row! {
+    /// A used token: its user and the address it was sent to.
+    pub struct TakenToken {
+        pub user_id: UserId,
+        pub email: String,
+    }
+}
+
 /// Deletes the live token with this digest and purpose on `$executor`,
 /// returning its user and the address it was sent to: using a token is
 /// deleting it, so two uses can't both succeed.
 macro_rules! take_token {
     ($digest:expr, $purpose:expr, $now:expr, $executor:expr) => {
-        sqlx::query_as::<_, (UserId, String)>(
+        sqlx::query_as::<_, TakenToken>(
             "DELETE FROM account_tokens WHERE digest = $1 AND purpose = $2 AND expires_at > $3 \
              RETURNING user_id, email",
         )
@@ -49,22 +57,13 @@ macro_rules! take_token {
 /// # Errors
 /// When the database fails.
 pub async fn find_user(db: &Db, id: UserId) -> Result<Option<CurrentUser>, sqlx::Error> {
-    let row: Option<(String, bool, bool, bool)> = on_backend!(db, |pool| sqlx::query_as(
-        "SELECT email, is_super_admin, email_verified_at IS NOT NULL, totp_secret IS NOT NULL \
-         FROM users WHERE id = $1"
+    on_backend!(db, |pool| sqlx::query_as(
+        "SELECT id, email, is_super_admin, email_verified_at IS NOT NULL AS email_verified, \
+         totp_secret IS NOT NULL AS two_factor FROM users WHERE id = $1"
     )
     .bind(id)
     .fetch_optional(pool)
-    .await)?;
-    Ok(row.map(
-        |(email, is_super_admin, email_verified, two_factor)| CurrentUser {
-            id,
-            email,
-            is_super_admin,
-            email_verified,
-            two_factor,
-        },
-    ))
+    .await)
 }
 
 /// The user with this email and their password hash (`None` for an account
@@ -202,12 +201,20 @@ pub async fn verify_email(db: &Db, digest: &str) -> Result<Option<UserId>, sqlx:
     let now = OffsetDateTime::now_utc();
     on_backend!(db, |pool| {
         let mut tx = pool.begin().await?;
-        if let Some((user, email)) = take_token!(digest, Purpose::VerifyEmail, now, &mut *tx)? {
+        if let Some(TakenToken {
+            user_id: user,
+            email,
+        }) = take_token!(digest, Purpose::VerifyEmail, now, &mut *tx)?
+        {
             mark_verified!(&user, &email, now, &mut *tx)?;
             tx.commit().await?;
             return Ok(Some(user));
         }
-        let Some((user, email)) = take_token!(digest, Purpose::ChangeEmail, now, &mut *tx)? else {
+        let Some(TakenToken {
+            user_id: user,
+            email,
+        }) = take_token!(digest, Purpose::ChangeEmail, now, &mut *tx)?
+        else {
             return Ok(None);
         };
         let changed = match sqlx::query(
@@ -254,7 +261,11 @@ pub async fn reset_password(
     on_backend!(db, |pool| {
         let mut tx = pool.begin().await?;
         let owner = take_token!(digest, Purpose::ResetPassword, now, &mut *tx)?;
-        let Some((user, email)) = owner else {
+        let Some(TakenToken {
+            user_id: user,
+            email,
+        }) = owner
+        else {
             return Ok(None);
         };
         // A link sent before an email change resets nothing.

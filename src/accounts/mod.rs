@@ -31,11 +31,11 @@ use crate::error::AppError;
 use crate::http::client_address::ClientAddress;
 use crate::http::{AppState, csrf};
 use crate::ids::UserId;
-use crate::on_tx;
 use crate::rate_limits::{self, Limit};
 use crate::sessions::{DbSessionStore, USER_ID_KEY};
 use crate::tenancy::TenantScope;
 use crate::validation::FieldErrors;
+use crate::{on_tx, row};
 use email::Email;
 use password::Verified;
 
@@ -59,15 +59,17 @@ pub const CAPABILITY: Capability = Capability {
     ..Capability::NONE
 };
 
-/// The signed-in user. Without one, the request is answered 401.
-#[derive(Clone, Debug)]
-pub struct CurrentUser {
-    pub id: UserId,
-    pub email: String,
-    pub is_super_admin: bool,
-    pub email_verified: bool,
-    /// Enrolled in two-factor authentication.
-    pub two_factor: bool,
+row! {
+    /// The signed-in user. Without one, the request is answered 401.
+    #[derive(Clone, Debug)]
+    pub struct CurrentUser {
+        pub id: UserId,
+        pub email: String,
+        pub is_super_admin: bool,
+        pub email_verified: bool,
+        /// Enrolled in two-factor authentication.
+        pub two_factor: bool,
+    }
 }
 
 impl FromRequestParts<AppState> for CurrentUser {

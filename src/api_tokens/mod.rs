@@ -21,10 +21,10 @@ use crate::db::Db;
 use crate::error::AppError;
 use crate::http::routes::NavLink;
 use crate::ids::{ApiTokenId, MembershipId, TenantId, UserId};
-use crate::on_tx;
 use crate::tenancy::{Action, Intent, Member, Role, Tenant, TenantScope, for_tenant};
 use crate::tokens::digest;
 use crate::validation::{self, FieldErrors};
+use crate::{on_tx, row};
 
 /// API tokens, as the composition root (`crate::app`) registers it.
 pub const CAPABILITY: Capability = Capability {
@@ -92,15 +92,18 @@ pub struct CreatedApiToken {
     pub secret: String,
 }
 
-type TokenRow = (
-    ApiTokenId,
-    String,
-    String,
-    String,
-    Option<OffsetDateTime>,
-    Option<OffsetDateTime>,
-    OffsetDateTime,
-);
+row! {
+    /// A token as [`select`] reads it, its role as stored.
+    struct TokenRow {
+        id: ApiTokenId,
+        name: String,
+        role: String,
+        created_by: String,
+        last_used_at: Option<OffsetDateTime>,
+        revoked_at: Option<OffsetDateTime>,
+        created_at: OffsetDateTime,
+    }
+}
 
 /// The tenant's tokens, live ones first, newest first.
 ///
@@ -129,7 +132,8 @@ async fn select(
     let tenant = scope.tenant_id();
     let rows: Vec<TokenRow> = on_tx!(scope.tx(), |conn| {
         sqlx::query_as(
-        "SELECT t.id, t.name, t.role, u.email, t.last_used_at, t.revoked_at, t.created_at \
+        "SELECT t.id, t.name, t.role, u.email AS created_by, t.last_used_at, t.revoked_at, \
+         t.created_at \
          FROM api_tokens t JOIN memberships m ON m.tenant_id = t.tenant_id AND m.id = t.membership_id \
          JOIN users u ON u.id = m.user_id \
          WHERE t.tenant_id = $1 AND ($2 IS NULL OR t.id = $2) AND ($3 IS NULL OR t.membership_id = $3) \
@@ -142,19 +146,17 @@ async fn select(
     .await
     })?;
     rows.into_iter()
-        .map(
-            |(id, name, role, created_by, last_used_at, revoked_at, created_at)| {
-                Ok(ApiToken {
-                    id,
-                    name,
-                    role: Role::parse(&role)?,
-                    created_by,
-                    last_used_at,
-                    revoked_at,
-                    created_at,
-                })
-            },
-        )
+        .map(|row| {
+            Ok(ApiToken {
+                id: row.id,
+                name: row.name,
+                role: Role::parse(&row.role)?,
+                created_by: row.created_by,
+                last_used_at: row.last_used_at,
+                revoked_at: row.revoked_at,
+                created_at: row.created_at,
+            })
+        })
         .collect()
 }
 
@@ -256,8 +258,15 @@ pub fn tenant_of(secret: &str) -> Option<TenantId> {
     crate::tokens::tenant_of(PREFIX, secret)
 }
 
-/// A live token's id, role, creator and last use.
-type LiveRow = (ApiTokenId, String, UserId, Option<OffsetDateTime>);
+row! {
+    /// A live token as [`authenticate`] finds it.
+    struct LiveToken {
+        id: ApiTokenId,
+        role: String,
+        creator: UserId,
+        last_used_at: Option<OffsetDateTime>,
+    }
+}
 
 /// Who `secret` acts as in the scope's tenant: the token's creator, and the
 /// token's role (the caller caps it at the creator's current one). `None`
@@ -273,8 +282,8 @@ pub(crate) async fn authenticate(
     secret: &str,
 ) -> Result<Option<(UserId, Role)>, AppError> {
     let tenant = scope.tenant_id();
-    let row: Option<LiveRow> = on_tx!(scope.tx(), |conn| sqlx::query_as(
-        "SELECT t.id, t.role, m.user_id, t.last_used_at FROM api_tokens t \
+    let live: Option<LiveToken> = on_tx!(scope.tx(), |conn| sqlx::query_as(
+        "SELECT t.id, t.role, m.user_id AS creator, t.last_used_at FROM api_tokens t \
          JOIN memberships m ON m.tenant_id = t.tenant_id AND m.id = t.membership_id \
          WHERE t.tenant_id = $1 AND t.token_digest = $2 AND t.revoked_at IS NULL"
     )
@@ -282,7 +291,13 @@ pub(crate) async fn authenticate(
     .bind(digest(secret))
     .fetch_optional(conn)
     .await)?;
-    let Some((id, role, creator, last_used_at)) = row else {
+    let Some(LiveToken {
+        id,
+        role,
+        creator,
+        last_used_at,
+    }) = live
+    else {
         return Ok(None);
     };
     let now = OffsetDateTime::now_utc();

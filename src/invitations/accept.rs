@@ -31,11 +31,11 @@ use crate::http::extract::{Form, Json, Path};
 use crate::http::routes::{Access, Routes, get};
 use crate::http::{AppState, csrf};
 use crate::ids::{InvitationId, TenantId, UserId};
-use crate::on_tx;
 use crate::pages::{Layout, render};
 use crate::rate_limits::{self, Limit};
 use crate::tenancy::{Intent, Role, TenantScope, for_tenant};
 use crate::validation::FieldErrors;
+use crate::{on_tx, row};
 
 pub fn routes() -> Routes {
     Routes::new()
@@ -58,38 +58,44 @@ struct Found {
     accepted_by: Option<UserId>,
 }
 
-type FoundRow = (
-    InvitationId,
-    String,
-    String,
-    String,
-    String,
-    i64,
-    Option<UserId>,
-);
+row! {
+    /// An invitation with its tenant, as [`find`] reads it.
+    struct FoundRow {
+        id: InvitationId,
+        tenant_name: String,
+        slug: String,
+        email: String,
+        role: String,
+        expires_at: i64,
+        accepted_by: Option<UserId>,
+    }
+}
 
 async fn find(scope: &mut TenantScope, token: &str) -> Result<Option<Found>, AppError> {
     let tenant = scope.tenant_id();
-    let row: Option<FoundRow> = on_tx!(scope.tx(), |conn| sqlx::query_as(
-        "SELECT i.id, t.name, t.slug, i.email, i.role, i.expires_at, i.accepted_by \
+    let row: Option<FoundRow> = on_tx!(scope.tx(), |conn| {
+        sqlx::query_as(
+        "SELECT i.id, t.name AS tenant_name, t.slug, i.email, i.role, i.expires_at, i.accepted_by \
          FROM invitations i JOIN tenants t ON t.id = i.tenant_id \
          WHERE i.tenant_id = $1 AND i.token_digest = $2"
     )
     .bind(tenant)
     .bind(crate::tokens::digest(token))
     .fetch_optional(conn)
-    .await)?;
-    let Some((id, tenant_name, slug, email, role, expires_at, accepted_by)) = row else {
+    .await
+    })?;
+    let Some(row) = row else {
         return Ok(None);
     };
     Ok(Some(Found {
-        id,
-        tenant_name,
-        slug,
-        email,
-        role: Role::parse(&role)?,
-        live: accepted_by.is_none() && expires_at > OffsetDateTime::now_utc().unix_timestamp(),
-        accepted_by,
+        id: row.id,
+        tenant_name: row.tenant_name,
+        slug: row.slug,
+        email: row.email,
+        role: Role::parse(&row.role)?,
+        live: row.accepted_by.is_none()
+            && row.expires_at > OffsetDateTime::now_utc().unix_timestamp(),
+        accepted_by: row.accepted_by,
     }))
 }
 

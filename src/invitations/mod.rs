@@ -26,12 +26,12 @@ use crate::http::AppState;
 use crate::ids::{InvitationId, InvitationLocationId, LocationId};
 use crate::jobs::scheduled::{self, Run, RunFuture, Schedule};
 use crate::mail::{self, Mail};
-use crate::on_tx;
 use crate::rate_limits::{self, Limit};
 use crate::tenancy::{Action, Intent, Member, Role, Tenant, TenantScope, for_tenant};
 use crate::text_body;
 use crate::tokens::{digest, random_token};
 use crate::validation::FieldErrors;
+use crate::{on_tx, row};
 
 /// Invitations, as the composition root (`crate::app`) registers it.
 pub const CAPABILITY: Capability = Capability {
@@ -144,7 +144,23 @@ pub async fn list(scope: &mut TenantScope) -> Result<Vec<Invitation>, AppError> 
     select(scope, None).await
 }
 
-type InvitationRow = (InvitationId, String, String, i64);
+row! {
+    /// A pending invitation as [`select`] reads it.
+    struct InvitationRow {
+        id: InvitationId,
+        email: String,
+        role: String,
+        expires_at: i64,
+    }
+}
+
+row! {
+    /// A location an invitation grants.
+    struct Place {
+        invitation_id: InvitationId,
+        location_id: LocationId,
+    }
+}
 
 async fn select(
     scope: &mut TenantScope,
@@ -159,7 +175,7 @@ async fn select(
     .bind(only)
     .fetch_all(conn)
     .await)?;
-    let places: Vec<(InvitationId, LocationId)> = on_tx!(scope.tx(), |conn| sqlx::query_as(
+    let places: Vec<Place> = on_tx!(scope.tx(), |conn| sqlx::query_as(
         "SELECT invitation_id, location_id FROM invitation_locations \
          WHERE tenant_id = $1 AND ($2 IS NULL OR invitation_id = $2) ORDER BY location_id"
     )
@@ -169,17 +185,17 @@ async fn select(
     .await)?;
     let now = OffsetDateTime::now_utc();
     rows.into_iter()
-        .map(|(id, email, role, expires_at)| {
-            let expires_at = OffsetDateTime::from_unix_timestamp(expires_at)
+        .map(|row| {
+            let expires_at = OffsetDateTime::from_unix_timestamp(row.expires_at)
                 .map_err(|e| AppError::Internal(format!("invitation expiry: {e}")))?;
             Ok(Invitation {
-                id,
-                email,
-                role: Role::parse(&role)?,
+                id: row.id,
+                email: row.email,
+                role: Role::parse(&row.role)?,
                 location_ids: places
                     .iter()
-                    .filter(|(invitation, _)| *invitation == id)
-                    .map(|(_, location)| *location)
+                    .filter(|place| place.invitation_id == row.id)
+                    .map(|place| place.location_id)
                     .collect(),
                 expires_at,
                 expired: expires_at <= now,

@@ -9,20 +9,22 @@ use std::time::Duration;
 use crate::db::Db;
 use crate::ids::{JobId, TenantId};
 use crate::tenancy::TenantScope;
-use crate::{on_backend, on_tx};
+use crate::{on_backend, on_tx, row};
 
-/// A job a worker has claimed (its lease is running).
-pub struct Claimed {
-    pub id: JobId,
-    pub tenant: Option<TenantId>,
-    pub payload: String,
-    /// Including this one.
-    pub attempts: i64,
-    pub max_attempts: i64,
-    /// The lease's end, which the worker's later updates must still find:
-    /// a worker that overran its lease (and lost the job to another) must
-    /// not finish it too.
-    lease: i64,
+row! {
+    /// A job a worker has claimed (its lease is running).
+    pub struct Claimed {
+        pub id: JobId,
+        pub tenant: Option<TenantId>,
+        pub payload: String,
+        /// Including this one.
+        pub attempts: i64,
+        pub max_attempts: i64,
+        /// The lease's end, which the worker's later updates must still
+        /// find: a worker that overran its lease (and lost the job to
+        /// another) must not finish it too.
+        lease: i64,
+    }
 }
 
 /// Runs the INSERT of `$job` with id `$id` on `$executor` (a pool, a
@@ -75,7 +77,7 @@ macro_rules! claim_sql {
             "SELECT id FROM jobs WHERE dead_at IS NULL AND run_at <= $2 ",
             "AND (locked_until IS NULL OR locked_until <= $2) ORDER BY run_at, id LIMIT 1",
             $lock,
-            ") RETURNING id, tenant, payload, attempts, max_attempts"
+            ") RETURNING id, tenant, payload, attempts, max_attempts, locked_until AS lease"
         )
     };
 }
@@ -84,8 +86,7 @@ macro_rules! claim_sql {
 /// `now + lease`.
 pub async fn claim(db: &Db, now: i64, lease: Duration) -> Result<Option<Claimed>, sqlx::Error> {
     let until = now.saturating_add(i64::try_from(lease.as_secs()).unwrap_or(i64::MAX));
-    type Row = (JobId, Option<TenantId>, String, i64, i64);
-    let row: Option<Row> = match db {
+    Ok(match db {
         Db::Sqlite(pool) => {
             sqlx::query_as(claim_sql!(""))
                 .bind(until)
@@ -100,17 +101,7 @@ pub async fn claim(db: &Db, now: i64, lease: Duration) -> Result<Option<Claimed>
                 .fetch_optional(&postgres.pool)
                 .await?
         }
-    };
-    Ok(
-        row.map(|(id, tenant, payload, attempts, max_attempts)| Claimed {
-            id,
-            tenant,
-            payload,
-            attempts,
-            max_attempts,
-            lease: until,
-        }),
-    )
+    })
 }
 
 /// Done: the job leaves the queue.

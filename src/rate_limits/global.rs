@@ -7,7 +7,7 @@ use time::OffsetDateTime;
 
 use crate::db::Db;
 use crate::tenancy::TenantScope;
-use crate::{on_backend, on_tx};
+use crate::{on_backend, on_tx, row};
 
 /// A counter's state after this request.
 pub struct Hits {
@@ -16,10 +16,20 @@ pub struct Hits {
     pub retry_after: Duration,
 }
 
-fn hits(count: i64, started: i64, window: Duration, now: i64) -> Hits {
-    let ends = started.saturating_add(i64::try_from(window.as_secs()).unwrap_or(i64::MAX));
+row! {
+    /// A counter's current window, as stored.
+    struct Window {
+        hits: i64,
+        window_started_at: i64,
+    }
+}
+
+fn hits(counted: Window, window: Duration, now: i64) -> Hits {
+    let ends = counted
+        .window_started_at
+        .saturating_add(i64::try_from(window.as_secs()).unwrap_or(i64::MAX));
     Hits {
-        count,
+        count: counted.hits,
         retry_after: Duration::from_secs(u64::try_from(ends - now).unwrap_or(0).max(1)),
     }
 }
@@ -32,7 +42,7 @@ macro_rules! count_hit {
     ($bucket:expr, $subject:expr, $window:expr, $executor:expr) => {{
         let now = OffsetDateTime::now_utc().unix_timestamp();
         let expired_before = now - i64::try_from($window.as_secs()).unwrap_or(i64::MAX);
-        sqlx::query_as::<_, (i64, i64)>(
+        sqlx::query_as::<_, Window>(
             "INSERT INTO rate_limit_counters (bucket, subject, window_started_at, hits) VALUES ($1, $2, $3, 1) \
              ON CONFLICT (bucket, subject) DO UPDATE SET \
                hits = CASE WHEN rate_limit_counters.window_started_at <= $4 THEN 1 \
@@ -47,7 +57,7 @@ macro_rules! count_hit {
         .bind(expired_before)
         .fetch_one($executor)
         .await
-        .map(|(count, started)| hits(count, started, $window, now))
+        .map(|window| hits(window, $window, now))
     }};
 }
 
@@ -82,7 +92,7 @@ pub async fn current(
 ) -> Result<Option<Hits>, sqlx::Error> {
     let now = OffsetDateTime::now_utc().unix_timestamp();
     let expired_before = now - i64::try_from(window.as_secs()).unwrap_or(i64::MAX);
-    let row: Option<(i64, i64)> = on_backend!(db, |pool| sqlx::query_as(
+    let row: Option<Window> = on_backend!(db, |pool| sqlx::query_as(
         "SELECT hits, window_started_at FROM rate_limit_counters \
          WHERE bucket = $1 AND subject = $2 AND window_started_at > $3"
     )
@@ -91,7 +101,7 @@ pub async fn current(
     .bind(expired_before)
     .fetch_optional(pool)
     .await)?;
-    Ok(row.map(|(count, started)| hits(count, started, window, now)))
+    Ok(row.map(|row| hits(row, window, now)))
 }
 
 /// Takes back one hit (an attempt that succeeded: only failures count).
