@@ -11,9 +11,8 @@ use time::OffsetDateTime;
 use crate::billing::BillingState;
 use crate::capability::Capability;
 use crate::ids::{TenantId, UserId};
-use crate::on_backend;
-use crate::on_tx;
 use crate::tenancy::super_admin::{AllTenantsScope, SuperAdmin};
+use crate::{on_backend, on_tx, row};
 
 /// The super-admin panel, as the composition root (`crate::app`) registers it.
 pub const CAPABILITY: Capability = Capability {
@@ -142,12 +141,14 @@ pub async fn owners(
     .await)
 }
 
-/// An entry of the audit log.
-#[derive(Clone, Debug)]
-pub struct AuditEntry {
-    pub actor: String,
-    pub reason: String,
-    pub created_at: OffsetDateTime,
+row! {
+    /// An entry of the audit log.
+    #[derive(Clone, Debug)]
+    pub struct AuditEntry {
+        pub actor: String,
+        pub reason: String,
+        pub created_at: OffsetDateTime,
+    }
 }
 
 /// Audit entries on one page (from 0), newest first, and whether there are
@@ -160,7 +161,7 @@ pub async fn audit_log(
     _admin: &SuperAdmin,
     page: i64,
 ) -> Result<(Vec<AuditEntry>, bool), sqlx::Error> {
-    let rows: Vec<(String, String, OffsetDateTime)> = on_backend!(db, |pool| sqlx::query_as(
+    let entries: Vec<AuditEntry> = on_backend!(db, |pool| sqlx::query_as(
         "SELECT actor, reason, created_at FROM super_admin_audit \
          ORDER BY created_at DESC, id DESC LIMIT $1 OFFSET $2"
     )
@@ -168,14 +169,6 @@ pub async fn audit_log(
     .bind(page.max(0) * AUDIT_PAGE_SIZE)
     .fetch_all(pool)
     .await)?;
-    let entries = rows
-        .into_iter()
-        .map(|(actor, reason, created_at)| AuditEntry {
-            actor,
-            reason,
-            created_at,
-        })
-        .collect();
     Ok(one_page(entries, AUDIT_PAGE_SIZE))
 }
 

@@ -14,8 +14,8 @@ use super::{CryptoError, Keys, LookupKey, VERSION};
 use crate::db::Db;
 use crate::db::Tx;
 use crate::ids::{RowId, TenantId};
-use crate::on_tx;
 use crate::tenancy::scope::{Intent, ScopeError, TenantScope, for_tenant};
+use crate::{on_tx, row};
 
 /// A column of sealed values. Its table has an `id` column (and, when
 /// tenant-owned, a `tenant_id` one).
@@ -114,8 +114,13 @@ pub enum RotateError {
     Scope(#[from] ScopeError),
 }
 
-/// A value to re-encrypt: its row, and what the column holds now.
-type Stale = (RowId, String);
+row! {
+    /// A value to re-encrypt: its row, and what the column holds now.
+    struct Stale {
+        id: RowId,
+        value: String,
+    }
+}
 
 /// Re-encrypts every value of `columns` that isn't under the newest key (or
 /// isn't encrypted yet), `batch` rows per transaction, so requests keep
@@ -148,13 +153,13 @@ pub async fn rotate(
             loop {
                 let mut rows = Rows::open(db, column, tenant, Intent::Write).await?;
                 let stale = rows.stale(&newest, after, batch).await?;
-                for (id, old) in &stale {
+                for Stale { id, value: old } in &stale {
                     let (new, digest) = reseal(keys, lookup, column, *id, old)?;
                     rewritten += rows.replace(*id, old, &new, digest).await?;
                 }
                 rows.commit().await?;
                 match stale.last() {
-                    Some((last, _)) => after = *last,
+                    Some(last) => after = last.id,
                     None => break,
                 }
             }
@@ -261,7 +266,7 @@ impl<'a> Rows<'a> {
         batch: i64,
     ) -> Result<Vec<Stale>, sqlx::Error> {
         let sql = format!(
-            "SELECT id, {c} FROM {t} WHERE id > $1 AND {cond}{tenant} ORDER BY id LIMIT $2",
+            "SELECT id, {c} AS value FROM {t} WHERE id > $1 AND {cond}{tenant} ORDER BY id LIMIT $2",
             c = self.column.column,
             t = self.column.table,
             cond = stale_condition(self.column, newest),

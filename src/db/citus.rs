@@ -126,23 +126,37 @@ async fn tenant_owned_tables(pool: &PgPool) -> Result<Vec<String>, sqlx::Error> 
     .await
 }
 
+crate::row! {
+    /// A foreign key between two tables (not a table's reference to itself).
+    struct ForeignKey {
+        child: String,
+        parent: String,
+    }
+}
+
+async fn foreign_keys(pool: &PgPool) -> Result<Vec<ForeignKey>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT conrelid::regclass::text AS child, confrelid::regclass::text AS parent \
+         FROM pg_constraint WHERE contype = 'f' AND conrelid <> confrelid",
+    )
+    .fetch_all(pool)
+    .await
+}
+
 /// Parents before children: a table comes after every tenant-owned table it
 /// references.
 async fn in_foreign_key_order(
     pool: &PgPool,
     mut remaining: Vec<String>,
 ) -> Result<Vec<String>, sqlx::Error> {
-    let edges: Vec<(String, String)> = sqlx::query_as(
-        "SELECT conrelid::regclass::text, confrelid::regclass::text FROM pg_constraint \
-         WHERE contype = 'f' AND conrelid <> confrelid",
-    )
-    .fetch_all(pool)
-    .await?;
+    let edges = foreign_keys(pool).await?;
     let mut ordered: Vec<String> = Vec::new();
     while !remaining.is_empty() {
         let ready = remaining.iter().position(|table| {
-            edges.iter().all(|(child, parent)| {
-                child != table || !remaining.contains(parent) || ordered.contains(parent)
+            edges.iter().all(|edge| {
+                edge.child != *table
+                    || !remaining.contains(&edge.parent)
+                    || ordered.contains(&edge.parent)
             })
         });
         // A cycle can't be ordered; take the rest as they are.
@@ -158,16 +172,15 @@ async fn referenced_global_tables(
     pool: &PgPool,
     tenant_owned: &[String],
 ) -> Result<Vec<String>, sqlx::Error> {
-    let edges: Vec<(String, String)> = sqlx::query_as(
-        "SELECT conrelid::regclass::text, confrelid::regclass::text FROM pg_constraint \
-         WHERE contype = 'f' AND conrelid <> confrelid",
-    )
-    .fetch_all(pool)
-    .await?;
+    let edges = foreign_keys(pool).await?;
     let mut referenced: Vec<String> = Vec::new();
     let mut referencing: Vec<String> = tenant_owned.to_vec();
     while let Some(table) = referencing.pop() {
-        for (_, parent) in edges.iter().filter(|(child, _)| *child == table) {
+        for parent in edges
+            .iter()
+            .filter(|edge| edge.child == table)
+            .map(|edge| &edge.parent)
+        {
             if !tenant_owned.contains(parent) && !referenced.contains(parent) {
                 referenced.push(parent.clone());
                 referencing.push(parent.clone());

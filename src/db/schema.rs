@@ -5,7 +5,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::Db;
-use crate::on_backend;
+use crate::{on_backend, row};
 
 /// A table, its columns in order, and the tables its foreign keys name.
 #[derive(Clone, Debug)]
@@ -31,10 +31,24 @@ impl Table {
     }
 }
 
-/// `(table, column, type, nullable)` as the catalog lists it.
-type ColumnRow = (String, String, String, bool);
-/// `(table, column, referenced table)`.
-type ReferenceRow = (String, String, String);
+row! {
+    /// A column as the catalog lists it.
+    struct ColumnRow {
+        table_name: String,
+        column_name: String,
+        kind: String,
+        nullable: bool,
+    }
+}
+
+row! {
+    /// A foreign key's column as the catalog lists it.
+    struct ReferenceRow {
+        table_name: String,
+        column_name: String,
+        referenced: String,
+    }
+}
 
 /// The highest migration applied.
 ///
@@ -56,7 +70,8 @@ pub async fn tables(db: &Db) -> Result<BTreeMap<String, Table>, sqlx::Error> {
     let (columns, references): (Vec<ColumnRow>, Vec<ReferenceRow>) = match db {
         Db::Sqlite(pool) => {
             let columns = sqlx::query_as(
-                    "SELECT m.name, c.name, c.type, c.\"notnull\" = 0 \
+                    "SELECT m.name AS table_name, c.name AS column_name, c.type AS kind, \
+                     c.\"notnull\" = 0 AS nullable \
                      FROM sqlite_master m, pragma_table_info(m.name) c \
                      WHERE m.type = 'table' AND m.name NOT LIKE 'sqlite_%' AND m.name <> '_sqlx_migrations' \
                      ORDER BY m.name, c.cid",
@@ -64,7 +79,7 @@ pub async fn tables(db: &Db) -> Result<BTreeMap<String, Table>, sqlx::Error> {
                 .fetch_all(pool)
                 .await?;
             let references = sqlx::query_as(
-                "SELECT m.name, f.\"from\", f.\"table\" \
+                "SELECT m.name AS table_name, f.\"from\" AS column_name, f.\"table\" AS referenced \
                      FROM sqlite_master m, pragma_foreign_key_list(m.name) f \
                      WHERE m.type = 'table'",
             )
@@ -74,17 +89,19 @@ pub async fn tables(db: &Db) -> Result<BTreeMap<String, Table>, sqlx::Error> {
         }
         Db::Postgres(postgres) => {
             let columns = sqlx::query_as(
-                    "SELECT c.table_name::text, c.column_name::text, c.udt_name::text, c.is_nullable = 'YES' \
+                "SELECT c.table_name::text AS table_name, c.column_name::text AS column_name, \
+                     c.udt_name::text AS kind, c.is_nullable = 'YES' AS nullable \
                      FROM information_schema.columns c JOIN information_schema.tables t \
                        ON t.table_schema = c.table_schema AND t.table_name = c.table_name \
                      WHERE c.table_schema = current_schema() AND t.table_type = 'BASE TABLE' \
                        AND c.table_name <> '_sqlx_migrations' \
                      ORDER BY c.table_name, c.ordinal_position",
-                )
-                .fetch_all(&postgres.pool)
-                .await?;
+            )
+            .fetch_all(&postgres.pool)
+            .await?;
             let references = sqlx::query_as(
-                "SELECT DISTINCT child.relname::text, a.attname::text, parent.relname::text \
+                "SELECT DISTINCT child.relname::text AS table_name, a.attname::text AS column_name, \
+                     parent.relname::text AS referenced \
                      FROM pg_constraint k \
                      JOIN pg_class child ON child.oid = k.conrelid \
                      JOIN pg_class parent ON parent.oid = k.confrelid \
@@ -98,24 +115,26 @@ pub async fn tables(db: &Db) -> Result<BTreeMap<String, Table>, sqlx::Error> {
         }
     };
     let mut tables: BTreeMap<String, Table> = BTreeMap::new();
-    for (table, name, kind, nullable) in columns {
+    for column in columns {
         tables
-            .entry(table.clone())
+            .entry(column.table_name.clone())
             .or_insert_with(|| Table {
-                name: table,
+                name: column.table_name,
                 columns: Vec::new(),
                 references: Vec::new(),
             })
             .columns
             .push(Column {
-                name,
-                kind,
-                nullable,
+                name: column.column_name,
+                kind: column.kind,
+                nullable: column.nullable,
             });
     }
-    for (table, column, referenced) in references {
-        if let Some(table) = tables.get_mut(&table) {
-            table.references.push((column, referenced));
+    for reference in references {
+        if let Some(table) = tables.get_mut(&reference.table_name) {
+            table
+                .references
+                .push((reference.column_name, reference.referenced));
         }
     }
     for table in tables.values_mut() {

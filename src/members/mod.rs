@@ -14,8 +14,8 @@ use crate::db::Tx;
 use crate::error::AppError;
 use crate::http::routes::NavLink;
 use crate::ids::{LocationGrantId, LocationId, MembershipId, UserId};
-use crate::on_tx;
 use crate::tenancy::{Action, Member, Role, Tenant, TenantScope};
+use crate::{on_tx, row};
 
 /// Members, as the composition root (`crate::app`) registers it.
 pub const CAPABILITY: Capability = Capability {
@@ -64,12 +64,38 @@ pub async fn find(
     Ok(select(scope, Some(id)).await?.pop())
 }
 
+row! {
+    /// A member as [`select`] reads them, their role as stored.
+    struct MemberRow {
+        id: MembershipId,
+        user_id: UserId,
+        email: String,
+        role: String,
+    }
+}
+
+row! {
+    /// A location a member is granted.
+    struct Grant {
+        membership_id: MembershipId,
+        location_id: LocationId,
+    }
+}
+
+row! {
+    /// A membership's role as stored.
+    struct RoleRow {
+        id: MembershipId,
+        role: String,
+    }
+}
+
 async fn select(
     scope: &mut TenantScope,
     only: Option<MembershipId>,
 ) -> Result<Vec<MemberEntry>, AppError> {
     let tenant = scope.tenant_id();
-    let rows: Vec<(MembershipId, UserId, String, String)> = on_tx!(scope.tx(), |conn| {
+    let rows: Vec<MemberRow> = on_tx!(scope.tx(), |conn| {
         sqlx::query_as(
             "SELECT m.id, m.user_id, u.email, m.role FROM memberships m JOIN users u ON u.id = m.user_id \
              WHERE m.tenant_id = $1 AND ($2 IS NULL OR m.id = $2) ORDER BY lower(u.email), m.id",
@@ -79,7 +105,7 @@ async fn select(
         .fetch_all(conn)
         .await
     })?;
-    let grants: Vec<(MembershipId, LocationId)> = on_tx!(scope.tx(), |conn| {
+    let grants: Vec<Grant> = on_tx!(scope.tx(), |conn| {
         sqlx::query_as(
             "SELECT membership_id, location_id FROM location_grants \
              WHERE tenant_id = $1 AND ($2 IS NULL OR membership_id = $2) ORDER BY location_id",
@@ -90,17 +116,20 @@ async fn select(
         .await
     })?;
     let mut granted: HashMap<MembershipId, Vec<LocationId>> = HashMap::new();
-    for (membership, location) in grants {
-        granted.entry(membership).or_default().push(location);
+    for grant in grants {
+        granted
+            .entry(grant.membership_id)
+            .or_default()
+            .push(grant.location_id);
     }
     rows.into_iter()
-        .map(|(id, user_id, email, role)| {
+        .map(|row| {
             Ok(MemberEntry {
-                id,
-                user_id,
-                email,
-                role: Role::parse(&role)?,
-                location_ids: granted.remove(&id).unwrap_or_default(),
+                id: row.id,
+                user_id: row.user_id,
+                email: row.email,
+                role: Role::parse(&row.role)?,
+                location_ids: granted.remove(&row.id).unwrap_or_default(),
             })
         })
         .collect()
@@ -292,7 +321,7 @@ async fn lock_target_and_owners(
     id: MembershipId,
 ) -> Result<Locked, AppError> {
     let tenant = scope.tenant_id();
-    let rows: Vec<(MembershipId, String)> = match scope.tx() {
+    let rows: Vec<RoleRow> = match scope.tx() {
         Tx::Postgres(tx) => {
             sqlx::query_as(
                 "SELECT id, role FROM memberships \
@@ -316,7 +345,11 @@ async fn lock_target_and_owners(
     };
     let mut role = None;
     let mut owners = Vec::new();
-    for (member, member_role) in rows {
+    for RoleRow {
+        id: member,
+        role: member_role,
+    } in rows
+    {
         let member_role = Role::parse(&member_role)?;
         if member == id {
             role = Some(member_role);

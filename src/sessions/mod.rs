@@ -25,7 +25,7 @@ use crate::config::Config;
 use crate::db::Db;
 use crate::error::AppError;
 use crate::ids::UserId;
-use crate::on_backend;
+use crate::{on_backend, row};
 
 pub const IDLE_LIFETIME: Duration = Duration::days(7);
 pub const ABSOLUTE_LIFETIME: Duration = Duration::days(30);
@@ -81,6 +81,23 @@ pub async fn refresh(session: Session, request: Request, next: Next) -> Response
 #[derive(Clone, Debug)]
 pub struct DbSessionStore {
     db: Db,
+}
+
+row! {
+    /// A live session, as the account page lists them.
+    struct Stored {
+        id: String,
+        created_at: i64,
+        expires_at: i64,
+    }
+}
+
+row! {
+    /// A session's data, as a request loads it.
+    struct Loaded {
+        data: String,
+        expires_at: i64,
+    }
 }
 
 impl DbSessionStore {
@@ -145,7 +162,7 @@ impl DbSessionStore {
     /// When the database fails.
     pub async fn list_for_user(&self, user: UserId) -> Result<Vec<SessionInfo>, sqlx::Error> {
         let now = OffsetDateTime::now_utc();
-        let rows: Vec<(String, i64, i64)> = on_backend!(&self.db, |pool| {
+        let rows: Vec<Stored> = on_backend!(&self.db, |pool| {
             sqlx::query_as(
                 "SELECT id, created_at, expires_at FROM sessions \
                  WHERE user_id = $1 AND expires_at > $2 AND created_at > $3 ORDER BY created_at DESC",
@@ -158,12 +175,12 @@ impl DbSessionStore {
         })?;
         Ok(rows
             .into_iter()
-            .map(|(id, created_at, expires_at)| SessionInfo {
-                handle: handle(&id),
-                id,
-                signed_in_at: OffsetDateTime::from_unix_timestamp(created_at).unwrap_or(now),
+            .map(|row| SessionInfo {
+                handle: handle(&row.id),
+                id: row.id,
+                signed_in_at: OffsetDateTime::from_unix_timestamp(row.created_at).unwrap_or(now),
                 // The idle expiry moves at most once per REFRESH_EVERY.
-                last_active_at: OffsetDateTime::from_unix_timestamp(expires_at)
+                last_active_at: OffsetDateTime::from_unix_timestamp(row.expires_at)
                     .map_or(now, |expires| expires - IDLE_LIFETIME),
             })
             .collect())
@@ -298,7 +315,7 @@ impl SessionStore for DbSessionStore {
 
     async fn load(&self, id: &Id) -> session_store::Result<Option<Record>> {
         let now = OffsetDateTime::now_utc();
-        let row: Option<(String, i64)> = on_backend!(&self.db, |pool| {
+        let row: Option<Loaded> = on_backend!(&self.db, |pool| {
             sqlx::query_as("SELECT data, expires_at FROM sessions WHERE id = $1 AND expires_at > $2 AND created_at > $3")
                 .bind(id.to_string())
                 .bind(now.unix_timestamp())
@@ -307,7 +324,7 @@ impl SessionStore for DbSessionStore {
                 .await
         })
         .map_err(backend_error)?;
-        let Some((data, expires_at)) = row else {
+        let Some(Loaded { data, expires_at }) = row else {
             return Ok(None);
         };
         Ok(Some(Record {

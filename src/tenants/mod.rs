@@ -13,10 +13,10 @@ use crate::db::Db;
 use crate::error::AppError;
 use crate::http::routes::NavLink;
 use crate::ids::{LocationId, TenantId, UserId};
-use crate::on_tx;
 use crate::tenancy::scope::UserScope;
 use crate::tenancy::{Action, Intent, Member, Role, Tenant, TenantScope, for_tenant};
 use crate::validation::{self, FieldErrors};
+use crate::{on_tx, row};
 
 /// Tenants, as the composition root (`crate::app`) registers it.
 pub const CAPABILITY: Capability = Capability {
@@ -50,13 +50,23 @@ pub struct TenantChoice {
     pub role: Role,
 }
 
+row! {
+    /// A tenant of the user's, with their role in it as stored.
+    struct ChoiceRow {
+        id: TenantId,
+        name: String,
+        slug: String,
+        role: String,
+    }
+}
+
 /// The user's tenants, by name.
 ///
 /// # Errors
 /// When the database fails.
 pub async fn choices(scope: &mut UserScope) -> Result<Vec<TenantChoice>, AppError> {
     let user = scope.user_id();
-    let rows: Vec<(TenantId, String, String, String)> = on_tx!(scope.tx(), |conn| {
+    let rows: Vec<ChoiceRow> = on_tx!(scope.tx(), |conn| {
         sqlx::query_as(
         "SELECT t.id, t.name, t.slug, m.role FROM memberships m JOIN tenants t ON t.id = m.tenant_id \
          WHERE m.user_id = $1 ORDER BY lower(t.name), t.slug"
@@ -66,12 +76,12 @@ pub async fn choices(scope: &mut UserScope) -> Result<Vec<TenantChoice>, AppErro
     .await
     })?;
     rows.into_iter()
-        .map(|(id, name, slug, role)| {
+        .map(|row| {
             Ok(TenantChoice {
-                id,
-                name,
-                slug,
-                role: Role::parse(&role)?,
+                id: row.id,
+                name: row.name,
+                slug: row.slug,
+                role: Role::parse(&row.role)?,
             })
         })
         .collect()
