@@ -66,15 +66,21 @@ pub async fn find_user(db: &Db, id: UserId) -> Result<Option<CurrentUser>, sqlx:
     .await)
 }
 
+row! {
+    /// A user's id and password hash (`None` for an account that has none
+    /// yet).
+    pub struct Credentials {
+        pub id: UserId,
+        pub password_hash: Option<String>,
+    }
+}
+
 /// The user with this email and their password hash (`None` for an account
 /// that has none yet).
 ///
 /// # Errors
 /// When the database fails.
-pub async fn credentials(
-    db: &Db,
-    email: &Email,
-) -> Result<Option<(UserId, Option<String>)>, sqlx::Error> {
+pub async fn credentials(db: &Db, email: &Email) -> Result<Option<Credentials>, sqlx::Error> {
     on_backend!(db, |pool| sqlx::query_as(
         "SELECT id, password_hash FROM users WHERE lower(email) = $1"
     )

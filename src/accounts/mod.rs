@@ -191,7 +191,7 @@ async fn authenticate(db: &Db, input: &LoginInput) -> Result<Option<UserId>, App
         Err(_) => None,
     };
     let (user, stored) = match found {
-        Some((user, stored)) => (Some(user), stored),
+        Some(found) => (Some(found.id), found.password_hash),
         None => (None, None),
     };
     match password::verify(input.password.clone(), stored.clone()).await? {
@@ -247,7 +247,7 @@ pub async fn reauthenticate(
     let email = Email::parse(&user.email).map_err(|e| AppError::Internal(e.to_owned()))?;
     let stored = global::credentials(&state.db, &email)
         .await?
-        .and_then(|(_, stored)| stored);
+        .and_then(|found| found.password_hash);
     let right = stored.is_some()
         && !matches!(
             password::verify(password.to_owned(), stored).await?,

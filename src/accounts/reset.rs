@@ -115,7 +115,8 @@ pub const MAIL_LINK: JobKind = JobKind {
 /// When the database or a template fails (the job is retried).
 async fn mail_link(state: &AppState, email: &str) -> Result<(), JobError> {
     let email = Email::parse(email)?;
-    let Some((user, _)) = global::credentials(&state.db, &email).await? else {
+    let Some(global::Credentials { id: user, .. }) = global::credentials(&state.db, &email).await?
+    else {
         return Ok(());
     };
     let token = tokens::issue(&state.db, Purpose::ResetPassword, user, &email).await?;

@@ -97,7 +97,7 @@ async fn start(
         act_on(&state, &admin, id, "impersonated the owner", &form.reason).await?;
     let owners = super::owners(&mut scope, id).await?;
     scope.commit().await?;
-    let Some((owner, email)) = owners.into_iter().next() else {
+    let Some(super::Owner { id: owner, email }) = owners.into_iter().next() else {
         return Err(AppError::Conflict(format!("{} has no owner.", tenant.name)));
     };
     start_session(&session, owner).await?;

@@ -124,6 +124,14 @@ pub async fn tenant(
     .await)
 }
 
+row! {
+    /// An owner of a tenant.
+    pub struct Owner {
+        pub id: UserId,
+        pub email: String,
+    }
+}
+
 /// The tenant's owners, oldest membership first.
 ///
 /// # Errors
@@ -131,7 +139,7 @@ pub async fn tenant(
 pub async fn owners(
     scope: &mut AllTenantsScope,
     tenant: TenantId,
-) -> Result<Vec<(UserId, String)>, sqlx::Error> {
+) -> Result<Vec<Owner>, sqlx::Error> {
     on_tx!(scope.tx(), |conn| sqlx::query_as(
         "SELECT u.id, u.email FROM memberships m JOIN users u ON u.id = m.user_id \
          WHERE m.tenant_id = $1 AND m.role = 'owner' ORDER BY m.created_at, u.email"

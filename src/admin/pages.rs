@@ -16,7 +16,7 @@ use crate::error::AppError;
 use crate::http::AppState;
 use crate::http::extract::{Form, Path, Query};
 use crate::http::routes::{Access, Routes, get, post};
-use crate::ids::{TenantId, UserId};
+use crate::ids::TenantId;
 use crate::pages::{Layout, render};
 use crate::sessions::flash::{self, Flash};
 use crate::tenancy::Intent;
@@ -135,7 +135,7 @@ async fn tenants(
 struct TenantPage {
     layout: Layout,
     view: TenantView,
-    owners: Vec<(UserId, String)>,
+    owners: Vec<super::Owner>,
 }
 
 impl TenantPage {

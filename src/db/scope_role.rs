@@ -49,18 +49,34 @@ pub(crate) async fn scope_role(postgres: &Postgres) -> Result<ScopeRole, UnsafeS
         .copied()
 }
 
+crate::row! {
+    /// The connecting role, and the scope role as it sees it (`None` when
+    /// the scope role doesn't exist).
+    struct Roles {
+        connecting: String,
+        bypasses: bool,
+        scope_role_bypasses: Option<bool>,
+        can_switch: Option<bool>,
+    }
+}
+
 async fn decide_scope_role(pool: &sqlx::PgPool) -> Result<ScopeRole, UnsafeSetup> {
-    let (user, bypasses, scope_role_bypasses, can_switch): (String, bool, Option<bool>, Option<bool>) =
-        sqlx::query_as(
-            "SELECT me.rolname::text, me.rolsuper OR me.rolbypassrls, \
-                    scope.rolsuper OR scope.rolbypassrls, \
-                    CASE WHEN scope.oid IS NULL THEN NULL ELSE pg_has_role(current_user, scope.oid, 'MEMBER') END \
-             FROM pg_roles me LEFT JOIN pg_roles scope ON scope.rolname = $1 \
-             WHERE me.rolname = current_user",
-        )
-        .bind(SCOPE_ROLE)
-        .fetch_one(pool)
-        .await?;
+    let Roles {
+        connecting: user,
+        bypasses,
+        scope_role_bypasses,
+        can_switch,
+    } = sqlx::query_as(
+        "SELECT me.rolname::text AS connecting, me.rolsuper OR me.rolbypassrls AS bypasses, \
+                scope.rolsuper OR scope.rolbypassrls AS scope_role_bypasses, \
+                CASE WHEN scope.oid IS NULL THEN NULL \
+                     ELSE pg_has_role(current_user, scope.oid, 'MEMBER') END AS can_switch \
+         FROM pg_roles me LEFT JOIN pg_roles scope ON scope.rolname = $1 \
+         WHERE me.rolname = current_user",
+    )
+    .bind(SCOPE_ROLE)
+    .fetch_one(pool)
+    .await?;
     if !bypasses {
         return Ok(ScopeRole::Connecting);
     }

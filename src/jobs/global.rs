@@ -221,8 +221,16 @@ pub struct RunKey<'a> {
     pub period: &'a str,
 }
 
+row! {
+    /// A tenant's id and IANA time zone.
+    pub struct TenantZone {
+        pub id: TenantId,
+        pub time_zone: String,
+    }
+}
+
 /// Every tenant's id and IANA time zone.
-pub async fn tenant_time_zones(db: &Db) -> Result<Vec<(TenantId, String)>, sqlx::Error> {
+pub async fn tenant_time_zones(db: &Db) -> Result<Vec<TenantZone>, sqlx::Error> {
     on_backend!(db, |pool| sqlx::query_as(
         "SELECT id, time_zone FROM tenants ORDER BY id"
     )

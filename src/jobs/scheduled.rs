@@ -114,9 +114,13 @@ pub async fn enqueue_due(
     let tenants = global::tenant_time_zones(db).await?;
     let mut enqueued = 0;
     for schedule in &registry.schedules {
+        // Each tenant with the period due on its clock.
         let due: Vec<(TenantId, String)> = tenants
             .iter()
-            .filter_map(|(tenant, zone)| Some((*tenant, (schedule.due)(local_date(now, zone))?)))
+            .filter_map(|tenant| {
+                let period = (schedule.due)(local_date(now, &tenant.time_zone))?;
+                Some((tenant.id, period))
+            })
             .collect();
         let mut periods: Vec<&str> = due.iter().map(|(_, period)| period.as_str()).collect();
         periods.sort_unstable();
