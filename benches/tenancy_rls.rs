@@ -34,7 +34,7 @@ use std::process::Command;
 use std::str::FromStr;
 use std::time::Duration;
 
-use app::locations::{Location, LocationRow};
+use app::locations::Location;
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgPoolOptions};
 use sqlx::{AssertSqlSafe, Connection};
 
@@ -345,7 +345,7 @@ async fn bare_axum(url: &str, fixture: &Fixture, clients: usize) -> String {
         .expect("a pool");
     let tenant: uuid::Uuid = fixture.tenant_id.parse().expect("a tenant id");
     let list = move || async move {
-        let rows: Vec<LocationRow> = sqlx::query_as(LIST_SQL)
+        let locations: Vec<Location> = sqlx::query_as(LIST_SQL)
             .bind(tenant)
             .bind(true)
             .bind(uuid::Uuid::nil())
@@ -354,7 +354,6 @@ async fn bare_axum(url: &str, fixture: &Fixture, clients: usize) -> String {
             .fetch_all(&pool)
             .await
             .expect("the locations");
-        let locations: Vec<Location> = rows.into_iter().map(Location::from).collect();
         axum::Json(locations)
     };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")

@@ -21,8 +21,8 @@ use time::OffsetDateTime;
 
 use super::settings::Settings;
 use super::{LogEntryId, SubjectId};
-use crate::on_tx;
 use crate::tenancy::TenantScope;
+use crate::{on_tx, row};
 
 /// What an entry records.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -117,7 +117,18 @@ pub struct Broken {
     pub problem: String,
 }
 
-type EntryRow = (LogEntryId, i64, String, SubjectId, String, String, String);
+row! {
+    /// A log entry, as stored.
+    struct EntryRow {
+        id: LogEntryId,
+        seq: i64,
+        kind: String,
+        subject_id: SubjectId,
+        content: String,
+        prev_hash: String,
+        hash: String,
+    }
+}
 
 /// How many entries verification reads at a time.
 const PAGE: i64 = 1000;
@@ -151,7 +162,16 @@ pub async fn verify(scope: &mut TenantScope) -> Result<Verification, sqlx::Error
         .fetch_all(conn)
         .await)?;
         let done = i64::try_from(page.len()).unwrap_or(PAGE) < PAGE;
-        for (id, seq, kind, subject, content, prev_hash, entry_hash) in page {
+        for EntryRow {
+            id,
+            seq,
+            kind,
+            subject_id: subject,
+            content,
+            prev_hash,
+            hash: entry_hash,
+        } in page
+        {
             let broken = |problem: String| Verification {
                 entries: seq,
                 first_broken: Some(Broken {

@@ -20,8 +20,8 @@ use super::{ClientId, DeviceId, EditId, EmployeeId, PunchId, SubjectId, dates, l
 use crate::api::ErrorDetail;
 use crate::crypto::LookupKey;
 use crate::ids::LocationId;
-use crate::on_tx;
 use crate::tenancy::TenantScope;
+use crate::{on_tx, row};
 
 /// How far ahead of the server's clock a device's time may be: further is
 /// a wrong clock, refused so it can't record tomorrow's shift today.
@@ -104,41 +104,40 @@ const CLOCK_AHEAD: &str = "clock_ahead";
 const TOO_OLD: &str = "too_old";
 const RECORDED: &str = "recorded";
 
-type PunchRow = (
-    PunchId,
-    ClientId,
-    Option<EmployeeId>,
-    LocationId,
-    String,
-    OffsetDateTime,
-    OffsetDateTime,
-    String,
-    String,
-);
+row! {
+    columns: punch_columns;
+    /// A punch as stored, whatever its outcome.
+    struct PunchRow {
+        id: PunchId,
+        client_id: ClientId,
+        employee_id: Option<EmployeeId>,
+        location_id: LocationId,
+        kind: String,
+        at: OffsetDateTime,
+        received_at: OffsetDateTime,
+        outcome: String,
+        message: String,
+    }
+}
 
-const RETURNING: &str =
-    "id, client_id, employee_id, location_id, kind, at, received_at, outcome, message";
-
-fn outcome(
-    (id, client_id, employee, location_id, kind, at, received_at, outcome, message): PunchRow,
-) -> Outcome {
-    match (outcome.as_str(), employee) {
+fn outcome(row: PunchRow) -> Outcome {
+    match (row.outcome.as_str(), row.employee_id) {
         (RECORDED, Some(employee_id)) => Outcome::Recorded(Punch {
-            id,
-            client_id,
+            id: row.id,
+            client_id: row.client_id,
             employee_id,
-            location_id,
-            kind: Kind::parse(&kind),
-            at,
-            received_at,
-            message,
+            location_id: row.location_id,
+            kind: Kind::parse(&row.kind),
+            at: row.at,
+            received_at: row.received_at,
+            message: row.message,
         }),
         _ => Outcome::Refused(ErrorDetail {
             code: [CLOCK_AHEAD, TOO_OLD]
                 .into_iter()
-                .find(|code| *code == outcome)
+                .find(|code| *code == row.outcome)
                 .unwrap_or(UNKNOWN_PIN),
-            message,
+            message: row.message,
         }),
     }
 }
@@ -197,14 +196,14 @@ async fn insert(
     new: &NewPunch<'_>,
 ) -> Result<Option<Outcome>, sqlx::Error> {
     let tenant = scope.tenant_id();
-    let sql = format!(
+    let inserted: Option<PunchRow> = on_tx!(scope.tx(), |conn| {
+        sqlx::query_as(concat!(
         "INSERT INTO punches (tenant_id, id, client_id, location_id, device_id, employee_id, kind, at, \
              received_at, outcome, message, edit_id) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) \
-         ON CONFLICT (tenant_id, client_id) DO NOTHING RETURNING {RETURNING}"
-    );
-    let inserted: Option<PunchRow> =
-        on_tx!(scope.tx(), |conn| sqlx::query_as(sqlx::AssertSqlSafe(sql))
+         ON CONFLICT (tenant_id, client_id) DO NOTHING RETURNING ",
+        punch_columns!()
+    ))
             .bind(tenant)
             .bind(new.id)
             .bind(new.client_id)
@@ -218,7 +217,8 @@ async fn insert(
             .bind(new.message)
             .bind(new.edit_id)
             .fetch_optional(conn)
-            .await)?;
+            .await
+    })?;
     let Some(row) = inserted else {
         return Ok(None);
     };
@@ -295,7 +295,10 @@ async fn record_one(
             None,
             "Unknown PIN. Try again, or ask your manager.".to_owned(),
         ),
-        Some((employee_id, name)) if received_at - punch.at > MAX_AGE => (
+        Some(pin::Holder {
+            id: employee_id,
+            name,
+        }) if received_at - punch.at > MAX_AGE => (
             TOO_OLD,
             Some(employee_id),
             format!(
@@ -307,7 +310,10 @@ async fn record_one(
                 MAX_AGE.whole_days()
             ),
         ),
-        Some((employee_id, name)) => {
+        Some(pin::Holder {
+            id: employee_id,
+            name,
+        }) => {
             let mut message = greeting(punch, &name, &zone);
             if punch.kind == Kind::Out {
                 let out = Recorded {
@@ -362,6 +368,18 @@ pub struct TooOld {
     pub received_at: OffsetDateTime,
 }
 
+row! {
+    /// A punch refused as too old, as stored.
+    struct TooOldRow {
+        id: PunchId,
+        employee_id: EmployeeId,
+        location_id: LocationId,
+        kind: String,
+        at: OffsetDateTime,
+        received_at: OffsetDateTime,
+    }
+}
+
 /// The punches refused as too old that arrived on `days` (on the clock of
 /// `zone`), in order of arrival.
 ///
@@ -372,18 +390,10 @@ pub async fn too_old(
     days: Days,
     zone: &TimeZone,
 ) -> Result<Vec<TooOld>, sqlx::Error> {
-    type Row = (
-        PunchId,
-        EmployeeId,
-        LocationId,
-        String,
-        OffsetDateTime,
-        OffsetDateTime,
-    );
     let tenant = scope.tenant_id();
     let from = dates::start_of(days.first, zone);
     let to = dates::start_of(days.last.next_day().unwrap_or(days.last), zone);
-    let rows: Vec<Row> = on_tx!(scope.tx(), |conn| sqlx::query_as(
+    let rows: Vec<TooOldRow> = on_tx!(scope.tx(), |conn| sqlx::query_as(
         "SELECT id, employee_id, location_id, kind, at, received_at FROM punches \
          WHERE tenant_id = $1 AND outcome = 'too_old' AND received_at >= $2 AND received_at < $3 \
          ORDER BY received_at, id"
@@ -395,16 +405,14 @@ pub async fn too_old(
     .await)?;
     Ok(rows
         .into_iter()
-        .map(
-            |(id, employee_id, location_id, kind, at, received_at)| TooOld {
-                id,
-                employee_id,
-                location_id,
-                kind: Kind::parse(&kind),
-                at,
-                received_at,
-            },
-        )
+        .map(|row| TooOld {
+            id: row.id,
+            employee_id: row.employee_id,
+            location_id: row.location_id,
+            kind: Kind::parse(&row.kind),
+            at: row.at,
+            received_at: row.received_at,
+        })
         .collect())
 }
 
@@ -444,15 +452,20 @@ pub async fn add_by_edit(
     insert(scope, head, &new).await.map(drop)
 }
 
+row! {
+    /// Whose a counted punch is, and its device time.
+    pub struct Counted {
+        pub employee_id: EmployeeId,
+        pub at: OffsetDateTime,
+    }
+}
+
 /// The employee and device time of a punch that counts (recorded, and not
 /// voided by an edit).
 ///
 /// # Errors
 /// When the database fails.
-pub async fn counted(
-    scope: &mut TenantScope,
-    id: PunchId,
-) -> Result<Option<(EmployeeId, OffsetDateTime)>, sqlx::Error> {
+pub async fn counted(scope: &mut TenantScope, id: PunchId) -> Result<Option<Counted>, sqlx::Error> {
     let tenant = scope.tenant_id();
     on_tx!(scope.tx(), |conn| {
         sqlx::query_as(
@@ -470,12 +483,15 @@ pub async fn counted(
 /// The first outcome of a client id already recorded.
 async fn stored(scope: &mut TenantScope, client_id: ClientId) -> Result<Outcome, sqlx::Error> {
     let tenant = scope.tenant_id();
-    let sql = format!("SELECT {RETURNING} FROM punches WHERE tenant_id = $1 AND client_id = $2");
-    let row: PunchRow = on_tx!(scope.tx(), |conn| sqlx::query_as(sqlx::AssertSqlSafe(sql))
-        .bind(tenant)
-        .bind(client_id)
-        .fetch_one(conn)
-        .await)?;
+    let row: PunchRow = on_tx!(scope.tx(), |conn| sqlx::query_as(concat!(
+        "SELECT ",
+        punch_columns!(),
+        " FROM punches WHERE tenant_id = $1 AND client_id = $2"
+    ))
+    .bind(tenant)
+    .bind(client_id)
+    .fetch_one(conn)
+    .await)?;
     Ok(outcome(row))
 }
 
@@ -520,6 +536,20 @@ async fn worked_today(
     Ok(format!("{} today", shifts::duration_label(minutes)))
 }
 
+row! {
+    /// What the log holds of a recorded punch, as stored.
+    struct LoggedRow {
+        punch_id: PunchId,
+        client_id: ClientId,
+        employee_id: EmployeeId,
+        location_id: LocationId,
+        device_id: Option<DeviceId>,
+        kind: String,
+        at: OffsetDateTime,
+        edit_id: Option<EditId>,
+    }
+}
+
 /// Every recorded punch's log content, recomputed from its row as it is
 /// now (for [`log::verify`]).
 ///
@@ -528,43 +558,33 @@ async fn worked_today(
 pub async fn log_contents(
     scope: &mut TenantScope,
 ) -> Result<Vec<(SubjectId, String)>, sqlx::Error> {
-    type Row = (
-        PunchId,
-        ClientId,
-        EmployeeId,
-        LocationId,
-        Option<DeviceId>,
-        String,
-        OffsetDateTime,
-        Option<EditId>,
-    );
     let tenant = scope.tenant_id();
-    let rows: Vec<Row> = on_tx!(scope.tx(), |conn| sqlx::query_as(
-        "SELECT id, client_id, employee_id, location_id, device_id, kind, at, edit_id \
+    let rows: Vec<LoggedRow> = on_tx!(scope.tx(), |conn| {
+        sqlx::query_as(
+        "SELECT id AS punch_id, client_id, employee_id, location_id, device_id, kind, at, edit_id \
          FROM punches WHERE tenant_id = $1 AND outcome = 'recorded'"
     )
     .bind(tenant)
     .fetch_all(conn)
-    .await)?;
+    .await
+    })?;
     Ok(rows
         .into_iter()
-        .map(
-            |(punch_id, client_id, employee_id, location_id, device_id, kind, at, edit_id)| {
-                let content = LogContent {
-                    punch_id,
-                    client_id,
-                    employee_id,
-                    location_id,
-                    device_id,
-                    kind: Kind::parse(&kind),
-                    at,
-                    edit_id,
-                };
-                (
-                    SubjectId::from(punch_id.as_uuid()),
-                    serde_json::to_string(&content).unwrap_or_default(),
-                )
-            },
-        )
+        .map(|row| {
+            let content = LogContent {
+                punch_id: row.punch_id,
+                client_id: row.client_id,
+                employee_id: row.employee_id,
+                location_id: row.location_id,
+                device_id: row.device_id,
+                kind: Kind::parse(&row.kind),
+                at: row.at,
+                edit_id: row.edit_id,
+            };
+            (
+                SubjectId::from(row.punch_id.as_uuid()),
+                serde_json::to_string(&content).unwrap_or_default(),
+            )
+        })
         .collect())
 }

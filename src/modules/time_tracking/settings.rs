@@ -4,20 +4,23 @@
 use time::Duration;
 
 use super::SettingsId;
-use crate::on_tx;
 use crate::tenancy::TenantScope;
+use crate::{on_tx, row};
 
 /// The cap a tenant starts with (the column's default): 12 hours.
 const DEFAULT_SHIFT_CAP_MINUTES: i32 = 720;
 
-/// The settings row, as locked.
-#[derive(Clone, Debug)]
-pub struct Settings {
-    /// A shift open longer than this counts as closed at the cap.
-    pub shift_cap_minutes: i32,
-    /// The last log entry's sequence number and hash ('' before the first).
-    pub log_seq: i64,
-    pub log_hash: String,
+row! {
+    /// The settings row, as locked.
+    #[derive(Clone, Debug)]
+    pub struct Settings {
+        /// A shift open longer than this counts as closed at the cap.
+        pub shift_cap_minutes: i32,
+        /// The last log entry's sequence number and hash ('' before the
+        /// first).
+        pub log_seq: i64,
+        pub log_hash: String,
+    }
 }
 
 /// The tenant's settings row, created with the defaults if missing, and
@@ -30,7 +33,7 @@ pub struct Settings {
 /// When the database fails.
 pub async fn lock(scope: &mut TenantScope) -> Result<Settings, sqlx::Error> {
     let tenant = scope.tenant_id();
-    let (shift_cap_minutes, log_seq, log_hash) = on_tx!(scope.tx(), |conn| sqlx::query_as(
+    on_tx!(scope.tx(), |conn| sqlx::query_as(
         "INSERT INTO time_tracking_settings (tenant_id, id) VALUES ($1, $2) \
          ON CONFLICT (tenant_id) DO UPDATE SET log_seq = time_tracking_settings.log_seq \
          RETURNING shift_cap_minutes, log_seq, log_hash"
@@ -38,12 +41,7 @@ pub async fn lock(scope: &mut TenantScope) -> Result<Settings, sqlx::Error> {
     .bind(tenant)
     .bind(SettingsId::new())
     .fetch_one(conn)
-    .await)?;
-    Ok(Settings {
-        shift_cap_minutes,
-        log_seq,
-        log_hash,
-    })
+    .await)
 }
 
 impl Settings {
@@ -59,7 +57,7 @@ impl Settings {
 /// When the database fails.
 pub async fn read(scope: &mut TenantScope) -> Result<Settings, sqlx::Error> {
     let tenant = scope.tenant_id();
-    let row: Option<(i32, i64, String)> = on_tx!(scope.tx(), |conn| {
+    let row: Option<Settings> = on_tx!(scope.tx(), |conn| {
         sqlx::query_as(
         "SELECT shift_cap_minutes, log_seq, log_hash FROM time_tracking_settings WHERE tenant_id = $1"
     )
@@ -67,13 +65,11 @@ pub async fn read(scope: &mut TenantScope) -> Result<Settings, sqlx::Error> {
     .fetch_optional(conn)
     .await
     })?;
-    let (shift_cap_minutes, log_seq, log_hash) =
-        row.unwrap_or((DEFAULT_SHIFT_CAP_MINUTES, 0, String::new()));
-    Ok(Settings {
-        shift_cap_minutes,
-        log_seq,
-        log_hash,
-    })
+    Ok(row.unwrap_or(Settings {
+        shift_cap_minutes: DEFAULT_SHIFT_CAP_MINUTES,
+        log_seq: 0,
+        log_hash: String::new(),
+    }))
 }
 
 /// Stores the log's head after appends (under [`lock`]).

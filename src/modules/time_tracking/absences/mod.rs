@@ -18,9 +18,9 @@ use super::{AbsenceId, EmployeeId, dates};
 use crate::access::InTenant;
 use crate::error::AppError;
 use crate::ids::UserId;
-use crate::on_tx;
 use crate::tenancy::TenantScope;
 use crate::validation::{self, FieldErrors};
+use crate::{on_tx, row};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
@@ -87,31 +87,41 @@ pub struct NewAbsence {
     pub note: String,
 }
 
-type AbsenceRow = (
-    AbsenceId,
-    EmployeeId,
-    String,
-    Date,
-    String,
-    i32,
-    String,
-    UserId,
-    OffsetDateTime,
-);
+row! {
+    /// An absence with its employee's name, as stored.
+    struct AbsenceRow {
+        id: AbsenceId,
+        employee_id: EmployeeId,
+        employee_name: String,
+        day: Date,
+        kind: String,
+        minutes: i32,
+        note: String,
+        recorded_by: UserId,
+        created_at: OffsetDateTime,
+    }
+}
+
+row! {
+    /// An employee's absent minutes over a range.
+    struct AbsentMinutes {
+        employee_id: EmployeeId,
+        minutes: i64,
+    }
+}
 
 fn from_row(row: AbsenceRow) -> Absence {
-    let (id, employee_id, employee_name, day, kind, minutes, note, recorded_by, created_at) = row;
     Absence {
-        id,
-        employee_id,
-        employee_name,
-        day,
+        id: row.id,
+        employee_id: row.employee_id,
+        employee_name: row.employee_name,
+        day: row.day,
         // The column's CHECK allows only the three names.
-        kind: AbsenceKind::parse(&kind).unwrap_or(AbsenceKind::Other),
-        minutes,
-        note,
-        recorded_by,
-        created_at,
+        kind: AbsenceKind::parse(&row.kind).unwrap_or(AbsenceKind::Other),
+        minutes: row.minutes,
+        note: row.note,
+        recorded_by: row.recorded_by,
+        created_at: row.created_at,
     }
 }
 
@@ -152,7 +162,7 @@ async fn select(
     ]
     .join(" AND ");
     let sql = format!(
-        "SELECT a.id, a.employee_id, e.name, a.day, a.kind, a.minutes, a.note, a.recorded_by, a.created_at \
+        "SELECT a.id, a.employee_id, e.name AS employee_name, a.day, a.kind, a.minutes, a.note, a.recorded_by, a.created_at \
          FROM absences a JOIN employees e ON e.tenant_id = a.tenant_id AND e.id = a.employee_id \
          WHERE a.tenant_id = $1 AND {filters} ORDER BY a.day, lower(e.name), a.id"
     );
@@ -179,8 +189,8 @@ pub async fn minutes_by_employee(
     last: Date,
 ) -> Result<HashMap<EmployeeId, i64>, sqlx::Error> {
     let tenant = scope.tenant_id();
-    let rows: Vec<(EmployeeId, i64)> = on_tx!(scope.tx(), |conn| sqlx::query_as(
-        "SELECT employee_id, CAST(SUM(minutes) AS BIGINT) FROM absences \
+    let rows: Vec<AbsentMinutes> = on_tx!(scope.tx(), |conn| sqlx::query_as(
+        "SELECT employee_id, CAST(SUM(minutes) AS BIGINT) AS minutes FROM absences \
          WHERE tenant_id = $1 AND day >= $2 AND day <= $3 GROUP BY employee_id"
     )
     .bind(tenant)
@@ -188,7 +198,10 @@ pub async fn minutes_by_employee(
     .bind(last)
     .fetch_all(conn)
     .await)?;
-    Ok(rows.into_iter().collect())
+    Ok(rows
+        .into_iter()
+        .map(|row| (row.employee_id, row.minutes))
+        .collect())
 }
 
 /// Records an absence of an employee the caller has found (so manages).

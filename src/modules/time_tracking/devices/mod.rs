@@ -14,11 +14,11 @@ use time::{Duration, OffsetDateTime};
 use super::DeviceId;
 use crate::error::AppError;
 use crate::ids::{LocationId, TenantId};
-use crate::on_tx;
 use crate::tenancy::TenantScope;
 use crate::tenancy::permissions::LocationVisibility;
 use crate::tokens::{digest, tenant_secret};
 use crate::validation::{self, FieldErrors};
+use crate::{on_tx, row};
 
 /// How long a pairing link works.
 pub const PAIRING_VALIDITY: Duration = Duration::hours(24);
@@ -55,51 +55,58 @@ pub struct Device {
     pub created_at: OffsetDateTime,
 }
 
-type DeviceRow = (
-    DeviceId,
-    String,
-    LocationId,
-    String,
-    Option<OffsetDateTime>,
-    Option<OffsetDateTime>,
-    Option<OffsetDateTime>,
-    Option<OffsetDateTime>,
-    OffsetDateTime,
-);
+row! {
+    /// A device with its location's name, as stored.
+    struct DeviceRow {
+        id: DeviceId,
+        name: String,
+        location_id: LocationId,
+        location_name: String,
+        pairing_expires_at: Option<OffsetDateTime>,
+        paired_at: Option<OffsetDateTime>,
+        last_seen_at: Option<OffsetDateTime>,
+        revoked_at: Option<OffsetDateTime>,
+        created_at: OffsetDateTime,
+    }
+}
+
+row! {
+    /// A live device's token holder, with its location.
+    struct PairedRow {
+        id: DeviceId,
+        name: String,
+        location_id: LocationId,
+        location_name: String,
+        time_zone: String,
+        last_seen_at: Option<OffsetDateTime>,
+    }
+}
 
 impl From<DeviceRow> for Device {
     fn from(row: DeviceRow) -> Self {
-        let (
-            id,
-            name,
-            location_id,
-            location_name,
-            pairing_expires_at,
-            paired_at,
-            last_seen_at,
-            revoked_at,
-            created_at,
-        ) = row;
-        let status = if revoked_at.is_some() {
+        let status = if row.revoked_at.is_some() {
             "revoked"
-        } else if paired_at.is_some() {
+        } else if row.paired_at.is_some() {
             "paired"
-        } else if pairing_expires_at.is_some_and(|at| at > OffsetDateTime::now_utc()) {
+        } else if row
+            .pairing_expires_at
+            .is_some_and(|at| at > OffsetDateTime::now_utc())
+        {
             "pending"
         } else {
             "expired"
         };
         Self {
-            id,
-            name,
-            location_id,
-            location_name,
+            id: row.id,
+            name: row.name,
+            location_id: row.location_id,
+            location_name: row.location_name,
             status,
-            pairing_expires_at,
-            paired_at,
-            last_seen_at,
-            revoked_at,
-            created_at,
+            pairing_expires_at: row.pairing_expires_at,
+            paired_at: row.paired_at,
+            last_seen_at: row.last_seen_at,
+            revoked_at: row.revoked_at,
+            created_at: row.created_at,
         }
     }
 }
@@ -136,7 +143,7 @@ async fn select(
     let tenant = scope.tenant_id();
     let rows: Vec<DeviceRow> = on_tx!(scope.tx(), |conn| {
         sqlx::query_as(
-        "SELECT d.id, d.name, d.location_id, l.name, d.pairing_expires_at, d.paired_at, \
+        "SELECT d.id, d.name, d.location_id, l.name AS location_name, d.pairing_expires_at, d.paired_at, \
              d.last_seen_at, d.revoked_at, d.created_at \
          FROM kiosk_devices d JOIN locations l ON l.tenant_id = d.tenant_id AND l.id = d.location_id \
          WHERE d.tenant_id = $1 AND ($4 IS NULL OR d.id = $4) \
@@ -294,16 +301,9 @@ pub async fn authenticate(
     token: &str,
 ) -> Result<Option<Paired>, AppError> {
     let tenant = scope.tenant_id();
-    let row: Option<(
-        DeviceId,
-        String,
-        LocationId,
-        String,
-        String,
-        Option<OffsetDateTime>,
-    )> = on_tx!(scope.tx(), |conn| {
+    let row: Option<PairedRow> = on_tx!(scope.tx(), |conn| {
         sqlx::query_as(
-            "SELECT d.id, d.name, d.location_id, l.name, l.time_zone, d.last_seen_at \
+            "SELECT d.id, d.name, d.location_id, l.name AS location_name, l.time_zone, d.last_seen_at \
              FROM kiosk_devices d JOIN locations l ON l.tenant_id = d.tenant_id AND l.id = d.location_id \
              WHERE d.tenant_id = $1 AND d.token_digest = $2 AND d.revoked_at IS NULL \
                AND l.archived_at IS NULL"
@@ -313,7 +313,15 @@ pub async fn authenticate(
         .fetch_optional(conn)
         .await
     })?;
-    let Some((id, name, location_id, location_name, time_zone, last_seen_at)) = row else {
+    let Some(PairedRow {
+        id,
+        name,
+        location_id,
+        location_name,
+        time_zone,
+        last_seen_at,
+    }) = row
+    else {
         return Ok(None);
     };
     let now = OffsetDateTime::now_utc();

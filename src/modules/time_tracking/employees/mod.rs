@@ -21,10 +21,10 @@ use crate::access::InTenant;
 use crate::crypto::{Keys, LookupKey};
 use crate::error::AppError;
 use crate::ids::{LocationId, MembershipId};
-use crate::on_tx;
 use crate::tenancy::TenantScope;
 use crate::tenancy::permissions::LocationVisibility;
 use crate::validation::{self, FieldErrors};
+use crate::{on_tx, row};
 
 #[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 pub struct Employee {
@@ -56,19 +56,38 @@ pub struct Employee {
     pub created_at: OffsetDateTime,
 }
 
-type EmployeeRow = (
-    EmployeeId,
-    String,
-    String,
-    String,
-    Date,
-    Option<Date>,
-    i32,
-    i64,
-    bool,
-    Option<MembershipId>,
-    OffsetDateTime,
-);
+row! {
+    /// An employee as [`select`] reads them (without their locations).
+    struct EmployeeRow {
+        id: EmployeeId,
+        name: String,
+        employee_number: String,
+        national_id: String,
+        hire_date: Date,
+        leave_date: Option<Date>,
+        weekly_minutes: i32,
+        hourly_rate_cents: i64,
+        active: bool,
+        membership_id: Option<MembershipId>,
+        created_at: OffsetDateTime,
+    }
+}
+
+row! {
+    /// A location an employee works at.
+    struct EmployeeLocation {
+        employee_id: EmployeeId,
+        location_id: LocationId,
+    }
+}
+
+row! {
+    /// Whether another employee already has the number, or the membership.
+    struct Taken {
+        number: bool,
+        member: bool,
+    }
+}
 
 /// National ids are personal data: encrypted by the app before they reach
 /// the database (`crypto::sealed`), and found by their blind index.
@@ -107,32 +126,19 @@ impl Employee {
     }
 
     fn from_row(row: EmployeeRow, location_ids: Vec<LocationId>) -> Self {
-        let (
-            id,
-            name,
-            employee_number,
-            national_id,
-            hire_date,
-            leave_date,
-            weekly_minutes,
-            hourly_rate_cents,
-            active,
-            membership_id,
-            created_at,
-        ) = row;
         Self {
-            id,
-            name,
-            employee_number,
-            sealed_national_id: national_id,
-            hire_date,
-            leave_date,
-            weekly_minutes,
-            hourly_rate_cents,
-            active,
-            membership_id,
+            id: row.id,
+            name: row.name,
+            employee_number: row.employee_number,
+            sealed_national_id: row.national_id,
+            hire_date: row.hire_date,
+            leave_date: row.leave_date,
+            weekly_minutes: row.weekly_minutes,
+            hourly_rate_cents: row.hourly_rate_cents,
+            active: row.active,
+            membership_id: row.membership_id,
             location_ids,
-            created_at,
+            created_at: row.created_at,
         }
     }
 }
@@ -309,7 +315,7 @@ async fn select(
     Ok(rows
         .into_iter()
         .map(|row| {
-            let ids = locations.remove(&row.0).unwrap_or_default();
+            let ids = locations.remove(&row.id).unwrap_or_default();
             Employee::from_row(row, ids)
         })
         .collect())
@@ -326,7 +332,7 @@ async fn locations_of(
         "SELECT employee_id, location_id FROM employee_locations \
          WHERE tenant_id = $1 AND {by_employee} ORDER BY employee_id, location_id"
     );
-    let rows: Vec<(EmployeeId, LocationId)> = on_tx!(scope.tx(), |conn| {
+    let rows: Vec<EmployeeLocation> = on_tx!(scope.tx(), |conn| {
         sqlx::query_as(sqlx::AssertSqlSafe(sql))
             .bind(tenant)
             .bind(employee)
@@ -334,8 +340,11 @@ async fn locations_of(
             .await
     })?;
     let mut by_employee = std::collections::HashMap::<_, Vec<_>>::new();
-    for (employee, location) in rows {
-        by_employee.entry(employee).or_default().push(location);
+    for row in rows {
+        by_employee
+            .entry(row.employee_id)
+            .or_default()
+            .push(row.location_id);
     }
     Ok(by_employee)
 }
@@ -387,12 +396,12 @@ async fn taken(
     except: Option<EmployeeId>,
 ) -> Result<Option<FieldErrors>, sqlx::Error> {
     let tenant = scope.tenant_id();
-    let (number, member): (bool, bool) = on_tx!(scope.tx(), |conn| sqlx::query_as(
+    let Taken { number, member } = on_tx!(scope.tx(), |conn| sqlx::query_as(
         "SELECT \
            EXISTS (SELECT 1 FROM employees WHERE tenant_id = $1 AND employee_number = $2 \
-                   AND ($4 IS NULL OR id <> $4)), \
+                   AND ($4 IS NULL OR id <> $4)) AS number, \
            EXISTS (SELECT 1 FROM employees WHERE tenant_id = $1 AND membership_id = $3 \
-                   AND ($4 IS NULL OR id <> $4))"
+                   AND ($4 IS NULL OR id <> $4)) AS member"
     )
     .bind(tenant)
     .bind(&input.employee_number)

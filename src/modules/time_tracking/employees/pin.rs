@@ -15,8 +15,8 @@ use super::super::{EmployeeId, settings};
 use crate::crypto::LookupKey;
 use crate::error::AppError;
 use crate::ids::{LocationId, TenantId};
-use crate::on_tx;
 use crate::tenancy::TenantScope;
+use crate::{on_tx, row};
 
 /// A freshly issued PIN, to show once.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
@@ -176,6 +176,14 @@ pub async fn current_digest(
     Ok(digest.flatten())
 }
 
+row! {
+    /// The employee a PIN belongs to at a location.
+    pub struct Holder {
+        pub id: EmployeeId,
+        pub name: String,
+    }
+}
+
 /// The active employee with this PIN at `location`: one indexed lookup.
 ///
 /// # Errors
@@ -185,7 +193,7 @@ pub async fn employee_at(
     key: &LookupKey,
     location: LocationId,
     pin: &str,
-) -> Result<Option<(EmployeeId, String)>, sqlx::Error> {
+) -> Result<Option<Holder>, sqlx::Error> {
     let tenant = scope.tenant_id();
     let digest = digest(key, tenant, pin);
     on_tx!(scope.tx(), |conn| sqlx::query_as(

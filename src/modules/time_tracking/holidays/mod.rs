@@ -16,18 +16,28 @@ use super::{HolidayId, dates};
 use crate::error::AppError;
 use crate::ids::LocationId;
 use crate::locations::Location;
-use crate::on_tx;
 use crate::tenancy::TenantScope;
 use crate::validation::{self, FieldErrors};
+use crate::{on_tx, row};
 
-#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
-pub struct Holiday {
-    pub id: HolidayId,
-    pub location_id: LocationId,
-    #[serde(with = "dates::date")]
-    #[schema(value_type = String, format = Date)]
-    pub day: Date,
-    pub name: String,
+row! {
+    #[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+    pub struct Holiday {
+        pub id: HolidayId,
+        pub location_id: LocationId,
+        #[serde(with = "dates::date")]
+        #[schema(value_type = String, format = Date)]
+        pub day: Date,
+        pub name: String,
+    }
+}
+
+row! {
+    /// A holiday's location and day.
+    struct HolidayDay {
+        location_id: LocationId,
+        day: Date,
+    }
 }
 
 /// A holiday to add, as the API and the form send it.
@@ -132,7 +142,7 @@ pub async fn list(
             ))
         })
         .unzip();
-    let rows: Vec<(HolidayId, LocationId, Date, String)> = on_tx!(scope.tx(), |conn| {
+    on_tx!(scope.tx(), |conn| {
         sqlx::query_as(
             "SELECT id, location_id, day, name FROM holidays \
              WHERE tenant_id = $1 AND location_id = $2 AND ($3 IS NULL OR day >= $3) \
@@ -144,16 +154,7 @@ pub async fn list(
         .bind(to)
         .fetch_all(conn)
         .await
-    })?;
-    Ok(rows
-        .into_iter()
-        .map(|(id, location_id, day, name)| Holiday {
-            id,
-            location_id,
-            day,
-            name,
-        })
-        .collect())
+    })
 }
 
 /// The holidays of every location on `first..=last`.
@@ -166,7 +167,7 @@ pub async fn by_location(
     last: Date,
 ) -> Result<HashMap<LocationId, BTreeSet<Date>>, sqlx::Error> {
     let tenant = scope.tenant_id();
-    let rows: Vec<(LocationId, Date)> = on_tx!(scope.tx(), |conn| sqlx::query_as(
+    let rows: Vec<HolidayDay> = on_tx!(scope.tx(), |conn| sqlx::query_as(
         "SELECT location_id, day FROM holidays WHERE tenant_id = $1 AND day >= $2 AND day <= $3"
     )
     .bind(tenant)
@@ -175,8 +176,8 @@ pub async fn by_location(
     .fetch_all(conn)
     .await)?;
     let mut holidays: HashMap<LocationId, BTreeSet<Date>> = HashMap::new();
-    for (location, day) in rows {
-        holidays.entry(location).or_default().insert(day);
+    for row in rows {
+        holidays.entry(row.location_id).or_default().insert(row.day);
     }
     Ok(holidays)
 }
@@ -259,20 +260,16 @@ async fn insert(
 /// 404 for a holiday not in the tenant.
 pub async fn remove(scope: &mut TenantScope, id: HolidayId) -> Result<Holiday, AppError> {
     let tenant = scope.tenant_id();
-    let row: Option<(LocationId, Date, String)> = on_tx!(scope.tx(), |conn| sqlx::query_as(
-        "DELETE FROM holidays WHERE tenant_id = $1 AND id = $2 RETURNING location_id, day, name"
+    let removed: Option<Holiday> = on_tx!(scope.tx(), |conn| {
+        sqlx::query_as(
+        "DELETE FROM holidays WHERE tenant_id = $1 AND id = $2 RETURNING id, location_id, day, name"
     )
     .bind(tenant)
     .bind(id)
     .fetch_optional(conn)
-    .await)?;
-    let (location_id, day, name) = row.ok_or(AppError::NotFound)?;
-    Ok(Holiday {
-        id,
-        location_id,
-        day,
-        name,
-    })
+    .await
+    })?;
+    removed.ok_or(AppError::NotFound)
 }
 
 #[cfg(test)]

@@ -9,26 +9,41 @@ use super::PayRules;
 use crate::error::AppError;
 use crate::ids::LocationId;
 use crate::modules::time_tracking::{LocationPayRulesId, SettingsId};
-use crate::on_tx;
 use crate::tenancy::TenantScope;
 use crate::tenancy::permissions::LocationVisibility;
 use crate::validation::FieldErrors;
+use crate::{on_tx, row};
 
 /// Why an archived location's rules can't change.
 pub const ARCHIVED: &str = "This location is archived: its pay rules are kept.";
 
-/// Pay rules as they are stored and as the API shows them.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct Rules {
-    /// Worked minutes a calendar day before overtime; `null`: no daily limit.
-    pub daily_overtime_minutes: Option<i32>,
-    /// Worked minutes an ISO week (Monday to Sunday) before overtime;
-    /// `null`: no weekly limit.
-    pub weekly_overtime_minutes: Option<i32>,
-    /// Overtime pay, as a percentage of the hourly rate (125: ×1.25).
-    pub overtime_percent: i32,
-    /// Pay for time worked on Sundays and public holidays, likewise.
-    pub sunday_holiday_percent: i32,
+row! {
+    columns: rules_columns;
+    /// Pay rules as they are stored and as the API shows them.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+    pub struct Rules {
+        /// Worked minutes a calendar day before overtime; `null`: no daily
+        /// limit.
+        pub daily_overtime_minutes: Option<i32>,
+        /// Worked minutes an ISO week (Monday to Sunday) before overtime;
+        /// `null`: no weekly limit.
+        pub weekly_overtime_minutes: Option<i32>,
+        /// Overtime pay, as a percentage of the hourly rate (125: ×1.25).
+        pub overtime_percent: i32,
+        /// Pay for time worked on Sundays and public holidays, likewise.
+        pub sunday_holiday_percent: i32,
+    }
+}
+
+row! {
+    /// A location's own rules, as stored.
+    struct OwnRules {
+        location_id: LocationId,
+        daily_overtime_minutes: Option<i32>,
+        weekly_overtime_minutes: Option<i32>,
+        overtime_percent: i32,
+        sunday_holiday_percent: i32,
+    }
 }
 
 /// A tenant's rules before it sets its own (the columns' defaults): Spain's
@@ -78,18 +93,6 @@ impl Rules {
     }
 }
 
-type RulesRow = (Option<i32>, Option<i32>, i32, i32);
-type LocationRulesRow = (LocationId, Option<i32>, Option<i32>, i32, i32);
-
-fn from_row((daily, weekly, overtime, sunday_holiday): RulesRow) -> Rules {
-    Rules {
-        daily_overtime_minutes: daily,
-        weekly_overtime_minutes: weekly,
-        overtime_percent: overtime,
-        sunday_holiday_percent: sunday_holiday,
-    }
-}
-
 /// The tenant's rules, and each location's own.
 #[derive(Clone, Debug)]
 pub struct Effective {
@@ -110,30 +113,38 @@ impl Effective {
 /// When the database fails.
 pub async fn effective(scope: &mut TenantScope) -> Result<Effective, sqlx::Error> {
     let tenant = scope.tenant_id();
-    let row: Option<RulesRow> = on_tx!(scope.tx(), |conn| {
-        sqlx::query_as(
-        "SELECT daily_overtime_minutes, weekly_overtime_minutes, overtime_percent, sunday_holiday_percent \
-         FROM time_tracking_settings WHERE tenant_id = $1"
-    )
-    .bind(tenant)
-    .fetch_optional(conn)
-    .await
+    let row: Option<Rules> = on_tx!(scope.tx(), |conn| {
+        sqlx::query_as(concat!(
+            "SELECT ",
+            rules_columns!(),
+            " FROM time_tracking_settings WHERE tenant_id = $1"
+        ))
+        .bind(tenant)
+        .fetch_optional(conn)
+        .await
     })?;
-    let rows: Vec<LocationRulesRow> = on_tx!(scope.tx(), |conn| {
-        sqlx::query_as(
-            "SELECT location_id, daily_overtime_minutes, weekly_overtime_minutes, overtime_percent, \
-                 sunday_holiday_percent FROM location_pay_rules WHERE tenant_id = $1",
-        )
+    let rows: Vec<OwnRules> = on_tx!(scope.tx(), |conn| {
+        sqlx::query_as(concat!(
+            "SELECT location_id, ",
+            rules_columns!(),
+            " FROM location_pay_rules WHERE tenant_id = $1"
+        ))
         .bind(tenant)
         .fetch_all(conn)
         .await
     })?;
     Ok(Effective {
-        tenant: row.map_or(DEFAULT, from_row),
+        tenant: row.unwrap_or(DEFAULT),
         own: rows
             .into_iter()
-            .map(|(location, daily, weekly, overtime, sunday)| {
-                (location, from_row((daily, weekly, overtime, sunday)))
+            .map(|row| {
+                let rules = Rules {
+                    daily_overtime_minutes: row.daily_overtime_minutes,
+                    weekly_overtime_minutes: row.weekly_overtime_minutes,
+                    overtime_percent: row.overtime_percent,
+                    sunday_holiday_percent: row.sunday_holiday_percent,
+                };
+                (row.location_id, rules)
             })
             .collect(),
     })

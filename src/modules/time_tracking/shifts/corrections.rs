@@ -11,9 +11,9 @@ use super::super::{CorrectionId, EmployeeId, PunchId, settings};
 use super::{edits, zones};
 use crate::error::AppError;
 use crate::ids::UserId;
-use crate::on_tx;
 use crate::tenancy::TenantScope;
 use crate::validation::{self, FieldErrors};
+use crate::{on_tx, row};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
@@ -216,20 +216,23 @@ pub async fn dismiss(
     find(scope, id).await?.ok_or(AppError::NotFound)
 }
 
-type RequestRow = (
-    CorrectionId,
-    EmployeeId,
-    String,
-    Option<PunchId>,
-    Date,
-    String,
-    String,
-    UserId,
-    OffsetDateTime,
-    Option<UserId>,
-    Option<OffsetDateTime>,
-    Option<String>,
-);
+row! {
+    /// A request with its employee's name, as stored.
+    struct RequestRow {
+        id: CorrectionId,
+        employee_id: EmployeeId,
+        employee_name: String,
+        shift_id: Option<PunchId>,
+        day: Date,
+        message: String,
+        status: String,
+        requested_by: UserId,
+        created_at: OffsetDateTime,
+        closed_by: Option<UserId>,
+        closed_at: Option<OffsetDateTime>,
+        closing_note: Option<String>,
+    }
+}
 
 /// One request.
 ///
@@ -273,7 +276,7 @@ async fn select(
     let tenant = scope.tenant_id();
     let rows: Vec<RequestRow> = on_tx!(scope.tx(), |conn| {
         sqlx::query_as(
-        "SELECT r.id, r.employee_id, e.name, r.shift_id, r.day, r.message, r.status, r.requested_by, \
+        "SELECT r.id, r.employee_id, e.name AS employee_name, r.shift_id, r.day, r.message, r.status, r.requested_by, \
              r.created_at, r.closed_by, r.closed_at, r.closing_note \
          FROM correction_requests r JOIN employees e ON e.tenant_id = r.tenant_id AND e.id = r.employee_id \
          WHERE r.tenant_id = $1 AND ($2 IS NULL OR r.id = $2) AND ($3 IS NULL OR r.employee_id = $3) \
@@ -289,34 +292,19 @@ async fn select(
     })?;
     Ok(rows
         .into_iter()
-        .map(
-            |(
-                id,
-                employee_id,
-                employee_name,
-                shift_id,
-                day,
-                message,
-                status,
-                requested_by,
-                created_at,
-                closed_by,
-                closed_at,
-                closing_note,
-            )| CorrectionRequest {
-                id,
-                employee_id,
-                employee_name,
-                shift_id,
-                day,
-                message,
-                status: Status::parse(&status),
-                requested_by,
-                created_at,
-                closed_by,
-                closed_at,
-                closing_note,
-            },
-        )
+        .map(|row| CorrectionRequest {
+            id: row.id,
+            employee_id: row.employee_id,
+            employee_name: row.employee_name,
+            shift_id: row.shift_id,
+            day: row.day,
+            message: row.message,
+            status: Status::parse(&row.status),
+            requested_by: row.requested_by,
+            created_at: row.created_at,
+            closed_by: row.closed_by,
+            closed_at: row.closed_at,
+            closing_note: row.closing_note,
+        })
         .collect())
 }

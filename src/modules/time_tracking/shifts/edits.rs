@@ -16,9 +16,9 @@ use super::super::{CorrectionId, EditId, EmployeeId, PunchId, SubjectId, VoidId,
 use super::{Flag, Shift, around, corrections};
 use crate::error::AppError;
 use crate::ids::{LocationId, UserId};
-use crate::on_tx;
 use crate::tenancy::{Member, TenantScope};
 use crate::validation::{self, FieldErrors};
+use crate::{on_tx, row};
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
@@ -293,7 +293,11 @@ pub async fn find(
     cap: Duration,
     now: OffsetDateTime,
 ) -> Result<Option<Shift>, sqlx::Error> {
-    let Some((employee, at)) = punches::counted(scope, id).await? else {
+    let Some(punches::Counted {
+        employee_id: employee,
+        at,
+    }) = punches::counted(scope, id).await?
+    else {
         return Ok(None);
     };
     Ok(around(scope, employee, (at, at), cap, now)
@@ -452,20 +456,47 @@ async fn record(
     Ok(())
 }
 
-type EditRow = (
-    EditId,
-    EmployeeId,
-    String,
-    LocationId,
-    String,
-    String,
-    Option<String>,
-    Option<String>,
-    UserId,
-    Option<String>,
-    Option<CorrectionId>,
-    OffsetDateTime,
-);
+row! {
+    /// An edit with its employee's name and its editor's email, as stored.
+    struct EditRow {
+        id: EditId,
+        employee_id: EmployeeId,
+        employee_name: String,
+        location_id: LocationId,
+        action: String,
+        reason: String,
+        before: Option<String>,
+        after: Option<String>,
+        edited_by: UserId,
+        editor_email: Option<String>,
+        correction_request_id: Option<CorrectionId>,
+        created_at: OffsetDateTime,
+    }
+}
+
+row! {
+    /// What the log holds of an edit, as stored.
+    struct LoggedEdit {
+        id: EditId,
+        employee_id: EmployeeId,
+        location_id: LocationId,
+        action: String,
+        reason: String,
+        before: Option<String>,
+        after: Option<String>,
+        edited_by: UserId,
+        correction_request_id: Option<CorrectionId>,
+    }
+}
+
+row! {
+    /// A punch an edit voided (`voided`) or added.
+    struct EditLink {
+        edit_id: EditId,
+        punch_id: PunchId,
+        voided: bool,
+    }
+}
 
 /// Edits, newest first (at most 200): one, or an employee's, or all.
 ///
@@ -479,8 +510,9 @@ pub async fn feed(
     let tenant = scope.tenant_id();
     let rows: Vec<EditRow> = on_tx!(scope.tx(), |conn| {
         sqlx::query_as(
-        "SELECT e.id, e.employee_id, emp.name, e.location_id, e.action, e.reason, e.before, e.after, \
-             e.edited_by, u.email, e.correction_request_id, e.created_at \
+        "SELECT e.id, e.employee_id, emp.name AS employee_name, e.location_id, e.action, e.reason, \
+             e.before, e.after, e.edited_by, u.email AS editor_email, e.correction_request_id, \
+             e.created_at \
          FROM shift_edits e \
          JOIN employees emp ON emp.tenant_id = e.tenant_id AND emp.id = e.employee_id \
          LEFT JOIN users u ON u.id = e.edited_by \
@@ -495,35 +527,20 @@ pub async fn feed(
     })?;
     Ok(rows
         .into_iter()
-        .map(
-            |(
-                id,
-                employee_id,
-                employee_name,
-                location_id,
-                action,
-                reason,
-                before,
-                after,
-                edited_by,
-                editor_email,
-                correction_request_id,
-                created_at,
-            )| ShiftEdit {
-                id,
-                employee_id,
-                employee_name,
-                location_id,
-                action: Action::parse(&action),
-                reason,
-                before: snapshot(before),
-                after: snapshot(after),
-                edited_by,
-                editor_email,
-                correction_request_id,
-                created_at,
-            },
-        )
+        .map(|row| ShiftEdit {
+            id: row.id,
+            employee_id: row.employee_id,
+            employee_name: row.employee_name,
+            location_id: row.location_id,
+            action: Action::parse(&row.action),
+            reason: row.reason,
+            before: snapshot(row.before),
+            after: snapshot(row.after),
+            edited_by: row.edited_by,
+            editor_email: row.editor_email,
+            correction_request_id: row.correction_request_id,
+            created_at: row.created_at,
+        })
         .collect())
 }
 
@@ -535,19 +552,8 @@ pub async fn feed(
 pub async fn log_contents(
     scope: &mut TenantScope,
 ) -> Result<Vec<(SubjectId, String)>, sqlx::Error> {
-    type Row = (
-        EditId,
-        EmployeeId,
-        LocationId,
-        String,
-        String,
-        Option<String>,
-        Option<String>,
-        UserId,
-        Option<CorrectionId>,
-    );
     let tenant = scope.tenant_id();
-    let rows: Vec<Row> = on_tx!(scope.tx(), |conn| {
+    let rows: Vec<LoggedEdit> = on_tx!(scope.tx(), |conn| {
         sqlx::query_as(
         "SELECT id, employee_id, location_id, action, reason, before, after, edited_by, correction_request_id \
          FROM shift_edits WHERE tenant_id = $1"
@@ -556,9 +562,9 @@ pub async fn log_contents(
     .fetch_all(conn)
     .await
     })?;
-    let links: Vec<(EditId, PunchId, bool)> = on_tx!(scope.tx(), |conn| {
+    let links: Vec<EditLink> = on_tx!(scope.tx(), |conn| {
         sqlx::query_as(
-        "SELECT edit_id, punch_id, true FROM punch_voids WHERE tenant_id = $1 \
+        "SELECT edit_id, punch_id, true AS voided FROM punch_voids WHERE tenant_id = $1 \
          UNION ALL SELECT edit_id, id, false FROM punches WHERE tenant_id = $1 AND edit_id IS NOT NULL \
          ORDER BY 2"
     )
@@ -567,39 +573,30 @@ pub async fn log_contents(
     .await
     })?;
     let mut punches: HashMap<EditId, (Vec<PunchId>, Vec<PunchId>)> = HashMap::new();
-    for (edit, punch, voided) in links {
-        let (voids, adds) = punches.entry(edit).or_default();
-        if voided { voids } else { adds }.push(punch);
+    for link in links {
+        let (voids, adds) = punches.entry(link.edit_id).or_default();
+        if link.voided { voids } else { adds }.push(link.punch_id);
     }
     Ok(rows
         .into_iter()
-        .map(
-            |(
-                id,
-                employee_id,
-                location_id,
-                action,
-                reason,
-                before,
-                after,
-                edited_by,
-                correction_request_id,
-            )| {
-                let edit = Edit {
-                    id,
-                    employee_id,
-                    location_id,
-                    action: Action::parse(&action),
-                    reason,
-                    before: snapshot(before),
-                    after: snapshot(after),
-                    edited_by,
-                    correction_request_id,
-                };
-                let (voided, added) = punches.remove(&id).unwrap_or_default();
-                let content = serde_json::to_string(&edit.log_content(&voided, &added));
-                (SubjectId::from(id.as_uuid()), content.unwrap_or_default())
-            },
-        )
+        .map(|row| {
+            let edit = Edit {
+                id: row.id,
+                employee_id: row.employee_id,
+                location_id: row.location_id,
+                action: Action::parse(&row.action),
+                reason: row.reason,
+                before: snapshot(row.before),
+                after: snapshot(row.after),
+                edited_by: row.edited_by,
+                correction_request_id: row.correction_request_id,
+            };
+            let (voided, added) = punches.remove(&row.id).unwrap_or_default();
+            let content = serde_json::to_string(&edit.log_content(&voided, &added));
+            (
+                SubjectId::from(row.id.as_uuid()),
+                content.unwrap_or_default(),
+            )
+        })
         .collect())
 }

@@ -18,8 +18,8 @@ pub use derive::{Flag, Recorded, Shift};
 use super::punches::Kind;
 use super::{EditId, EmployeeId, PunchId, dates, settings};
 use crate::ids::LocationId;
-use crate::on_tx;
 use crate::tenancy::TenantScope;
+use crate::{on_tx, row};
 
 /// Calendar days, both ends included.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -73,7 +73,7 @@ impl Days {
 /// When the database fails.
 pub async fn zones(scope: &mut TenantScope) -> Result<HashMap<LocationId, TimeZone>, sqlx::Error> {
     let tenant = scope.tenant_id();
-    let rows: Vec<(LocationId, String)> = on_tx!(scope.tx(), |conn| sqlx::query_as(
+    let rows: Vec<LocationZone> = on_tx!(scope.tx(), |conn| sqlx::query_as(
         "SELECT id, time_zone FROM locations WHERE tenant_id = $1"
     )
     .bind(tenant)
@@ -81,7 +81,7 @@ pub async fn zones(scope: &mut TenantScope) -> Result<HashMap<LocationId, TimeZo
     .await)?;
     Ok(rows
         .into_iter()
-        .map(|(id, name)| (id, dates::zone(&name)))
+        .map(|row| (row.id, dates::zone(&row.time_zone)))
         .collect())
 }
 
@@ -134,15 +134,26 @@ pub fn by_employee(
         .flat_map(move |one| derive::derive(one, cap, now))
 }
 
-type RecordedRow = (
-    PunchId,
-    EmployeeId,
-    LocationId,
-    String,
-    OffsetDateTime,
-    OffsetDateTime,
-    Option<EditId>,
-);
+row! {
+    /// A location's IANA time zone.
+    struct LocationZone {
+        id: LocationId,
+        time_zone: String,
+    }
+}
+
+row! {
+    /// A punch that counts, as stored.
+    struct RecordedRow {
+        id: PunchId,
+        employee_id: EmployeeId,
+        location_id: LocationId,
+        kind: String,
+        at: OffsetDateTime,
+        received_at: OffsetDateTime,
+        edit_id: Option<EditId>,
+    }
+}
 
 /// The punches that count (recorded, not voided by an edit) with device
 /// times in `[from, to)`, of one employee or of all, by employee.
@@ -178,17 +189,15 @@ pub async fn recorded(
     })?;
     Ok(rows
         .into_iter()
-        .map(
-            |(id, employee_id, location_id, kind, at, received_at, edit_id)| Recorded {
-                id,
-                employee_id,
-                location_id,
-                kind: Kind::parse(&kind),
-                at,
-                received_at,
-                edit_id,
-            },
-        )
+        .map(|row| Recorded {
+            id: row.id,
+            employee_id: row.employee_id,
+            location_id: row.location_id,
+            kind: Kind::parse(&row.kind),
+            at: row.at,
+            received_at: row.received_at,
+            edit_id: row.edit_id,
+        })
         .collect())
 }
 
