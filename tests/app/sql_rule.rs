@@ -360,3 +360,97 @@ fn the_cross_tenant_path_opens_only_through_all_tenants_unsafe() {
         }
     }
 }
+
+/// Queries read named rows (`row!`), never positional tuples: a `let` whose
+/// type holds a tuple and whose value runs `query_as`, or a
+/// `query_as::<_, (…)>`.
+fn tuple_rows(file: &str, source: &str) -> Vec<String> {
+    struct Finder<'a> {
+        file: &'a str,
+        found: Vec<String>,
+    }
+    fn is_vec(ty: &syn::Type) -> bool {
+        matches!(ty, syn::Type::Path(path) if path.path.segments.last().is_some_and(|s| s.ident == "Vec"))
+    }
+    // A tuple of result sets (`(Vec<A>, Vec<B>)`) is two queries' rows, not
+    // a row.
+    fn has_tuple(ty: &syn::Type) -> bool {
+        match ty {
+            syn::Type::Tuple(tuple) => {
+                !tuple.elems.is_empty() && !tuple.elems.iter().all(is_vec)
+            }
+            syn::Type::Path(path) => path.path.segments.iter().any(|segment| {
+                matches!(&segment.arguments, syn::PathArguments::AngleBracketed(args)
+                    if args.args.iter().any(|arg| matches!(arg, syn::GenericArgument::Type(t) if has_tuple(t))))
+            }),
+            _ => false,
+        }
+    }
+    fn runs_query_as(tokens: TokenStream) -> bool {
+        tokens.into_iter().any(|token| match token {
+            TokenTree::Ident(ident) => ident == "query_as",
+            TokenTree::Group(group) => runs_query_as(group.stream()),
+            _ => false,
+        })
+    }
+    impl<'ast> Visit<'ast> for Finder<'_> {
+        fn visit_local(&mut self, local: &'ast syn::Local) {
+            if let (syn::Pat::Type(typed), Some(init)) = (&local.pat, &local.init)
+                && has_tuple(&typed.ty)
+                && runs_query_as(init.expr.to_token_stream())
+            {
+                self.found.push(format!(
+                    "{}: {} reads a tuple",
+                    self.file,
+                    typed.pat.to_token_stream()
+                ));
+            }
+            visit::visit_local(self, local);
+        }
+        fn visit_macro(&mut self, mac: &'ast syn::Macro) {
+            let text = mac.tokens.to_string().replace(' ', "");
+            if text.contains("query_as::<_,(") {
+                self.found
+                    .push(format!("{}: query_as::<_, (…)> reads a tuple", self.file));
+            }
+            visit::visit_macro(self, mac);
+        }
+        fn visit_expr_path(&mut self, path: &'ast syn::ExprPath) {
+            let text = path.to_token_stream().to_string().replace(' ', "");
+            if text.contains("query_as::<_,(") {
+                self.found
+                    .push(format!("{}: query_as::<_, (…)> reads a tuple", self.file));
+            }
+            visit::visit_expr_path(self, path);
+        }
+    }
+    let parsed = syn::parse_file(source).unwrap_or_else(|e| panic!("{file} parses: {e}"));
+    let mut finder = Finder {
+        file,
+        found: Vec::new(),
+    };
+    finder.visit_file(&parsed);
+    finder.found
+}
+
+#[test]
+fn queries_read_named_rows_not_tuples() {
+    let mut files = Vec::new();
+    rust_files(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("src"),
+        &mut files,
+    );
+    let found: Vec<String> = files
+        .iter()
+        .flat_map(|path| {
+            let source = std::fs::read_to_string(path).expect("read");
+            tuple_rows(&path.display().to_string(), &source)
+        })
+        .collect();
+    assert!(found.is_empty(), "tuple rows:\n{}", found.join("\n"));
+    // The check itself sees both shapes.
+    let planted = "fn f() { let rows: Vec<(i64, String)> = on_tx!(tx, |c| sqlx::query_as(\"SELECT 1\")); \
+                   let n = sqlx::query_as::<_, (i64, i64)>(\"SELECT 1, 2\"); \
+                   let fine: Vec<(i64, i64)> = pairs(); }";
+    assert_eq!(tuple_rows("planted.rs", planted).len(), 2);
+}
