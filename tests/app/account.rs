@@ -3,12 +3,13 @@
 //! tenant, and deleting the account, on both databases.
 
 use app::accounts::password::{Password, hash};
+use app::db::Backend;
 use app::ids::UserId;
 use serde_json::{Value, json};
 
 use crate::accounts::{PASSWORD, api_login, count, sign_up};
 use crate::fixtures::TenantFixture;
-use crate::support::{TestApp, csrf_field, each_backend, new_client};
+use crate::support::{TestApp, backend_test, csrf_field, new_client, run_on};
 
 /// Gives a fixture user (made without one) the test password.
 async fn set_password(app: &TestApp, user: UserId) {
@@ -41,9 +42,9 @@ async fn account_form(
     app.post_form(client, path, &fields).await
 }
 
-#[tokio::test]
-async fn changing_the_email_needs_the_password_and_a_new_confirmation() {
-    each_backend(|app| async move {
+backend_test!(changing_the_email_needs_the_password_and_a_new_confirmation);
+async fn changing_the_email_needs_the_password_and_a_new_confirmation(backend: Backend) {
+    run_on(backend, |app| async move {
         let client = sign_up(&app, "old@example.com", "Email Ltd").await;
         sign_up(&app, "taken@example.com", "Taken Ltd").await;
         let verified_before =
@@ -164,9 +165,11 @@ async fn changing_the_email_needs_the_password_and_a_new_confirmation() {
     .await;
 }
 
-#[tokio::test]
-async fn changing_the_password_needs_the_current_one_and_signs_out_other_sessions() {
-    each_backend(|app| async move {
+backend_test!(changing_the_password_needs_the_current_one_and_signs_out_other_sessions);
+async fn changing_the_password_needs_the_current_one_and_signs_out_other_sessions(
+    backend: Backend,
+) {
+    run_on(backend, |app| async move {
         let client = sign_up(&app, "pw@example.com", "Pw Ltd").await;
         let elsewhere = new_client();
         assert_eq!(
@@ -231,9 +234,9 @@ async fn changing_the_password_needs_the_current_one_and_signs_out_other_session
     .await;
 }
 
-#[tokio::test]
-async fn sessions_are_listed_and_each_can_be_signed_out() {
-    each_backend(|app| async move {
+backend_test!(sessions_are_listed_and_each_can_be_signed_out);
+async fn sessions_are_listed_and_each_can_be_signed_out(backend: Backend) {
+    run_on(backend, |app| async move {
         let client = sign_up(&app, "sessions@example.com", "Sessions Ltd").await;
         let phone = new_client();
         assert_eq!(
@@ -288,9 +291,9 @@ async fn sessions_are_listed_and_each_can_be_signed_out() {
     .await;
 }
 
-#[tokio::test]
-async fn members_leave_a_tenant_but_its_last_owner_cannot() {
-    each_backend(|app| async move {
+backend_test!(members_leave_a_tenant_but_its_last_owner_cannot);
+async fn members_leave_a_tenant_but_its_last_owner_cannot(backend: Backend) {
+    run_on(backend, |app| async move {
         let a = TenantFixture::create(&app.db, "alpha").await;
         let staff = app.client_for(a.staff).await;
         let left = staff
@@ -335,9 +338,9 @@ async fn members_leave_a_tenant_but_its_last_owner_cannot() {
     .await;
 }
 
-#[tokio::test]
-async fn the_account_page_lists_and_revokes_ones_own_api_tokens() {
-    each_backend(|app| async move {
+backend_test!(the_account_page_lists_and_revokes_ones_own_api_tokens);
+async fn the_account_page_lists_and_revokes_ones_own_api_tokens(backend: Backend) {
+    run_on(backend, |app| async move {
         let a = TenantFixture::create(&app.db, "alpha").await;
         let admin = app.client_for(a.admin).await;
         let own = app.get_json(&admin, "/api/v1/account/api-tokens").await;
@@ -363,9 +366,9 @@ async fn the_account_page_lists_and_revokes_ones_own_api_tokens() {
     .await;
 }
 
-#[tokio::test]
-async fn deleting_the_account_needs_the_password_and_is_refused_for_a_last_owner() {
-    each_backend(|app| async move {
+backend_test!(deleting_the_account_needs_the_password_and_is_refused_for_a_last_owner);
+async fn deleting_the_account_needs_the_password_and_is_refused_for_a_last_owner(backend: Backend) {
+    run_on(backend, |app| async move {
         let a = TenantFixture::create(&app.db, "alpha").await;
         set_password(&app, a.owner).await;
         set_password(&app, a.staff).await;

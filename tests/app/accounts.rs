@@ -1,13 +1,14 @@
 //! Accounts: signup, sign-in, sign-out and CSRF, through the pages and the
 //! JSON API, on both databases.
 
+use app::db::Backend;
 use std::time::{Duration, Instant};
 
 use app::on_backend;
 use serde_json::{Value, json};
 
 use crate::fixtures::TenantFixture;
-use crate::support::{TestApp, csrf_field, each_backend, new_client};
+use crate::support::{TestApp, backend_test, csrf_field, new_client, run_on};
 
 pub const PASSWORD: &str = "correct horse battery";
 
@@ -64,9 +65,9 @@ pub async fn api_login(
         .expect("POST /api/v1/login")
 }
 
-#[tokio::test]
-async fn signup_creates_the_user_tenant_owner_and_first_location_and_signs_in() {
-    each_backend(|app| async move {
+backend_test!(signup_creates_the_user_tenant_owner_and_first_location_and_signs_in);
+async fn signup_creates_the_user_tenant_owner_and_first_location_and_signs_in(backend: Backend) {
+    run_on(backend, |app| async move {
         let (client, token) = app.visitor().await;
         let response = app
             .post_form(
@@ -121,9 +122,9 @@ async fn signup_creates_the_user_tenant_owner_and_first_location_and_signs_in() 
     .await;
 }
 
-#[tokio::test]
-async fn each_bad_signup_field_is_named_and_nothing_is_created() {
-    each_backend(|app| async move {
+backend_test!(each_bad_signup_field_is_named_and_nothing_is_created);
+async fn each_bad_signup_field_is_named_and_nothing_is_created(backend: Backend) {
+    run_on(backend, |app| async move {
         sign_up(&app, "taken@example.com", "First Ltd").await;
         let cases = [
             (
@@ -207,9 +208,9 @@ async fn each_bad_signup_field_is_named_and_nothing_is_created() {
     .await;
 }
 
-#[tokio::test]
-async fn the_api_signs_up_and_signs_in_with_a_csrf_token_for_later_requests() {
-    each_backend(|app| async move {
+backend_test!(the_api_signs_up_and_signs_in_with_a_csrf_token_for_later_requests);
+async fn the_api_signs_up_and_signs_in_with_a_csrf_token_for_later_requests(backend: Backend) {
+    run_on(backend, |app| async move {
         let response = app
             .client
             .post(app.url("/api/v1/signup"))
@@ -290,9 +291,11 @@ async fn the_api_signs_up_and_signs_in_with_a_csrf_token_for_later_requests() {
     .await;
 }
 
-#[tokio::test]
-async fn a_wrong_password_and_an_unknown_email_get_the_same_answer_in_the_same_time() {
-    each_backend(|app| async move {
+backend_test!(a_wrong_password_and_an_unknown_email_get_the_same_answer_in_the_same_time);
+async fn a_wrong_password_and_an_unknown_email_get_the_same_answer_in_the_same_time(
+    backend: Backend,
+) {
+    run_on(backend, |app| async move {
         sign_up(&app, "maria@example.com", "Maria's").await;
         let wrong = api_login(&app, &new_client(), "maria@example.com", "not the password").await;
         let unknown = api_login(
@@ -357,9 +360,9 @@ async fn a_wrong_password_and_an_unknown_email_get_the_same_answer_in_the_same_t
     .await;
 }
 
-#[tokio::test]
-async fn signing_in_rotates_the_session_id_and_returns_to_the_page_asked_for() {
-    each_backend(|app| async move {
+backend_test!(signing_in_rotates_the_session_id_and_returns_to_the_page_asked_for);
+async fn signing_in_rotates_the_session_id_and_returns_to_the_page_asked_for(backend: Backend) {
+    run_on(backend, |app| async move {
         sign_up(&app, "maria@example.com", "Marias").await;
         let (client, token) = app.visitor().await;
         let before: String = on_backend!(&app.db, |pool| sqlx::query_scalar(
@@ -434,11 +437,11 @@ async fn signing_in_rotates_the_session_id_and_returns_to_the_page_asked_for() {
     .await;
 }
 
-#[tokio::test]
-async fn a_hash_made_with_old_parameters_is_upgraded_at_sign_in() {
+backend_test!(a_hash_made_with_old_parameters_is_upgraded_at_sign_in);
+async fn a_hash_made_with_old_parameters_is_upgraded_at_sign_in(backend: Backend) {
     // argon2id with m=8192, t=1 of PASSWORD (made with argon2-cffi).
     const OLD: &str = "$argon2id$v=19$m=8192,t=1,p=1$Aew+/r6kYTBdTX8mF7k5Rg$EmA7OuFmuyBebEmGCKbaFz/Ir3ZOazJazzVtvqTKM4A";
-    each_backend(|app| async move {
+    run_on(backend, |app| async move {
         let user = crate::fixtures::user(&app.db, "old@example.com").await;
         on_backend!(&app.db, |pool| sqlx::query(
             "UPDATE users SET password_hash = $1 WHERE id = $2"
@@ -477,9 +480,9 @@ async fn a_hash_made_with_old_parameters_is_upgraded_at_sign_in() {
     .await;
 }
 
-#[tokio::test]
-async fn logging_out_ends_the_session_and_everywhere_else_ends_the_others() {
-    each_backend(|app| async move {
+backend_test!(logging_out_ends_the_session_and_everywhere_else_ends_the_others);
+async fn logging_out_ends_the_session_and_everywhere_else_ends_the_others(backend: Backend) {
+    run_on(backend, |app| async move {
         let laptop = sign_up(&app, "maria@example.com", "Maria's").await;
         let phone = app.client.clone();
         assert_eq!(
@@ -519,9 +522,9 @@ async fn logging_out_ends_the_session_and_everywhere_else_ends_the_others() {
     .await;
 }
 
-#[tokio::test]
-async fn a_form_without_the_right_csrf_token_is_refused_and_changes_nothing() {
-    each_backend(|app| async move {
+backend_test!(a_form_without_the_right_csrf_token_is_refused_and_changes_nothing);
+async fn a_form_without_the_right_csrf_token_is_refused_and_changes_nothing(backend: Backend) {
+    run_on(backend, |app| async move {
         let alpha = TenantFixture::create(&app.db, "alpha").await;
         let signed_in = app.client_for(alpha.owner).await;
         let before = crate::fixtures::snapshot(&app.db, alpha.id).await;

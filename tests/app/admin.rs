@@ -4,6 +4,7 @@
 //! and a way back; every look and action in the audit log. On both
 //! databases.
 
+use app::db::Backend;
 use reqwest::Method;
 
 use crate::billing::free_tenant;
@@ -11,7 +12,7 @@ use crate::fixtures::{TenantFixture, tenant, user};
 use crate::stripe_billing::{
     active, billing, deliver, subscribed, subscription_event, with_status, with_stripe,
 };
-use crate::support::{TestApp, csrf_field, each_backend};
+use crate::support::{TestApp, backend_test, csrf_field, run_on};
 use crate::tenant_export::owned_rows;
 
 /// A signed-in super-admin who passed a second factor and confirmed their
@@ -44,13 +45,13 @@ pub async fn open_panel(app: &TestApp, client: &reqwest::Client) {
     assert_eq!(opened.headers()["location"], "/admin");
 }
 
+backend_test!(the_panel_asks_for_the_password_at_its_first_entry_in_each_session);
 /// Holding a super-admin's session, or their password and a freshly
 /// enrolled authenticator, is not enough: the panel asks for the password
 /// at its first entry in each session, and every admin route stays shut
 /// until then.
-#[tokio::test]
-async fn the_panel_asks_for_the_password_at_its_first_entry_in_each_session() {
-    each_backend(|app| async move {
+async fn the_panel_asks_for_the_password_at_its_first_entry_in_each_session(backend: Backend) {
+    run_on(backend, |app| async move {
         let a = TenantFixture::create(&app.db, "alpha").await;
         let operator = user(&app.db, "ops@example.test").await;
         app.execute("UPDATE users SET is_super_admin = true WHERE email = 'ops@example.test'")
@@ -184,9 +185,9 @@ async fn end_impersonation(
         .expect("POST")
 }
 
-#[tokio::test]
-async fn every_admin_route_is_the_404_of_an_unknown_route_for_everyone_else() {
-    each_backend(|app| async move {
+backend_test!(every_admin_route_is_the_404_of_an_unknown_route_for_everyone_else);
+async fn every_admin_route_is_the_404_of_an_unknown_route_for_everyone_else(backend: Backend) {
+    run_on(backend, |app| async move {
         let a = TenantFixture::create(&app.db, "alpha").await;
         let owner = app.client_for(a.owner).await;
         let admin_role = app.client_for(a.admin).await;
@@ -247,9 +248,9 @@ async fn every_admin_route_is_the_404_of_an_unknown_route_for_everyone_else() {
     .await;
 }
 
-#[tokio::test]
-async fn tenants_are_searched_and_paged_with_plan_status_and_members() {
-    each_backend(|app| async move {
+backend_test!(tenants_are_searched_and_paged_with_plan_status_and_members);
+async fn tenants_are_searched_and_paged_with_plan_status_and_members(backend: Backend) {
+    run_on(backend, |app| async move {
         TenantFixture::create(&app.db, "alpha").await;
         for n in 0..27 {
             tenant(&app.db, &format!("Shop {n:02}"), &format!("shop-{n:02}")).await;
@@ -298,9 +299,9 @@ async fn tenants_are_searched_and_paged_with_plan_status_and_members() {
     .await;
 }
 
-#[tokio::test]
-async fn comps_are_audited_need_a_reason_and_survive_webhooks() {
-    with_stripe(&[], |app, stripe| async move {
+backend_test!(comps_are_audited_need_a_reason_and_survive_webhooks);
+async fn comps_are_audited_need_a_reason_and_survive_webhooks(backend: Backend) {
+    with_stripe(backend, &[], |app, stripe| async move {
         let a = free_tenant(&app).await;
         let owner = app.client_for(a.owner).await;
         let admin = super_admin(&app).await;
@@ -383,9 +384,11 @@ async fn comps_are_audited_need_a_reason_and_survive_webhooks() {
     .await;
 }
 
-#[tokio::test]
-async fn cancel_and_reinstate_go_through_stripe_and_say_when_a_new_checkout_is_needed() {
-    with_stripe(&[], |app, stripe| async move {
+backend_test!(cancel_and_reinstate_go_through_stripe_and_say_when_a_new_checkout_is_needed);
+async fn cancel_and_reinstate_go_through_stripe_and_say_when_a_new_checkout_is_needed(
+    backend: Backend,
+) {
+    with_stripe(backend, &[], |app, stripe| async move {
         let a = free_tenant(&app).await;
         let tenant_id = a.id.to_string();
         let owner = app.client_for(a.owner).await;
@@ -499,9 +502,9 @@ async fn cancel_and_reinstate_go_through_stripe_and_say_when_a_new_checkout_is_n
     .await;
 }
 
-#[tokio::test]
-async fn impersonation_is_audited_shows_a_banner_and_ends_back_in_the_panel() {
-    each_backend(|app| async move {
+backend_test!(impersonation_is_audited_shows_a_banner_and_ends_back_in_the_panel);
+async fn impersonation_is_audited_shows_a_banner_and_ends_back_in_the_panel(backend: Backend) {
+    run_on(backend, |app| async move {
         let a = TenantFixture::create(&app.db, "alpha").await;
         let admin = super_admin(&app).await;
         let path = format!("/admin/tenants/{}/impersonate", a.id);
@@ -588,13 +591,13 @@ pub async fn impersonate(app: &TestApp, tenant: &TenantFixture) -> (reqwest::Cli
     (admin, token)
 }
 
+backend_test!(what_a_super_admin_changes_while_impersonating_is_recorded_as_theirs);
 /// What a super-admin changes while acting as an owner is theirs: each
 /// change is audited as theirs, naming the owner, before it runs, and the
 /// records it leaves name them as author; reads are not audited. An
 /// impersonation whose super-admin has lost the privilege ends at once.
-#[tokio::test]
-async fn what_a_super_admin_changes_while_impersonating_is_recorded_as_theirs() {
-    each_backend(|app| async move {
+async fn what_a_super_admin_changes_while_impersonating_is_recorded_as_theirs(backend: Backend) {
+    run_on(backend, |app| async move {
         let a = TenantFixture::create(&app.db, "alpha").await;
         let (admin, token) = impersonate(&app, &a).await;
         let invite = |email: &'static str| {
@@ -647,9 +650,11 @@ async fn what_a_super_admin_changes_while_impersonating_is_recorded_as_theirs() 
     .await;
 }
 
-#[tokio::test]
-async fn deleting_a_tenant_cancels_stripe_first_and_leaves_no_row_in_any_tenant_table() {
-    with_stripe(&[], |app, stripe| async move {
+backend_test!(deleting_a_tenant_cancels_stripe_first_and_leaves_no_row_in_any_tenant_table);
+async fn deleting_a_tenant_cancels_stripe_first_and_leaves_no_row_in_any_tenant_table(
+    backend: Backend,
+) {
+    with_stripe(backend, &[], |app, stripe| async move {
         let a = free_tenant(&app).await;
         let kept = TenantFixture::create(&app.db, "kept").await;
         subscribed(&app, &stripe, &a.id.to_string()).await;

@@ -1,15 +1,16 @@
 //! The JSON API and its OpenAPI document.
 
+use app::db::Backend;
 use std::collections::BTreeSet;
 
 use serde_json::{Value, json};
 
 use crate::fixtures::TenantFixture;
-use crate::support::each_backend;
+use crate::support::{backend_test, run_on};
 
-#[tokio::test]
-async fn the_openapi_document_lists_exactly_the_registered_api_routes() {
-    each_backend(|app| async move {
+backend_test!(the_openapi_document_lists_exactly_the_registered_api_routes);
+async fn the_openapi_document_lists_exactly_the_registered_api_routes(backend: Backend) {
+    run_on(backend, |app| async move {
         let response = app.get("/api/openapi.json").await;
         assert_eq!(response.status(), 200);
         let document: Value = response.json().await.unwrap();
@@ -37,9 +38,9 @@ async fn the_openapi_document_lists_exactly_the_registered_api_routes() {
     .await;
 }
 
-#[tokio::test]
-async fn locations_through_the_api() {
-    each_backend(|app| async move {
+backend_test!(locations_through_the_api);
+async fn locations_through_the_api(backend: Backend) {
+    run_on(backend, |app| async move {
         let a = TenantFixture::create(&app.db, "alpha").await;
         let owner = app.client_for(a.owner).await;
         let list: Vec<Value> = owner

@@ -2,11 +2,12 @@
 //! their own, shown once, used as `Authorization: Bearer`, revoked; on both
 //! databases.
 
+use app::db::Backend;
 use serde_json::{Value, json};
 
 use crate::accounts::PASSWORD;
 use crate::fixtures::TenantFixture;
-use crate::support::{TestApp, bearer, csrf_field, each_backend, new_client};
+use crate::support::{TestApp, backend_test, bearer, csrf_field, new_client, run_on};
 
 async fn create_token(app: &TestApp, client: &reqwest::Client, role: &str) -> reqwest::Response {
     app.give_password(client).await;
@@ -29,9 +30,9 @@ async fn last_used(app: &TestApp, owner: &reqwest::Client, name: &str) -> Value 
         .clone()
 }
 
-#[tokio::test]
-async fn a_token_is_shown_once_used_as_bearer_and_revoked() {
-    each_backend(|app| async move {
+backend_test!(a_token_is_shown_once_used_as_bearer_and_revoked);
+async fn a_token_is_shown_once_used_as_bearer_and_revoked(backend: Backend) {
+    run_on(backend, |app| async move {
         let a = TenantFixture::create(&app.db, "alpha").await;
         let owner = app.client_for(a.owner).await;
         let created = create_token(&app, &owner, "admin").await;
@@ -97,9 +98,9 @@ async fn a_token_is_shown_once_used_as_bearer_and_revoked() {
     .await;
 }
 
-#[tokio::test]
-async fn unknown_malformed_and_foreign_tokens_are_refused() {
-    each_backend(|app| async move {
+backend_test!(unknown_malformed_and_foreign_tokens_are_refused);
+async fn unknown_malformed_and_foreign_tokens_are_refused(backend: Backend) {
+    run_on(backend, |app| async move {
         let a = TenantFixture::create(&app.db, "alpha").await;
         let b = TenantFixture::create(&app.db, "bravo").await;
         let unknown = format!("api_{}_guess", a.id.as_uuid().simple());
@@ -137,13 +138,13 @@ async fn unknown_malformed_and_foreign_tokens_are_refused() {
     .await;
 }
 
+backend_test!(a_bad_token_answers_alike_for_an_existing_and_a_missing_tenant);
 /// No oracle on which organisations exist: the token names its tenant and
 /// is checked first, so whatever a bad bearer is (forged with a real tenant's
 /// id, malformed, one letter), an existing slug and a missing one answer
 /// alike, on reads and on writes.
-#[tokio::test]
-async fn a_bad_token_answers_alike_for_an_existing_and_a_missing_tenant() {
-    each_backend(|app| async move {
+async fn a_bad_token_answers_alike_for_an_existing_and_a_missing_tenant(backend: Backend) {
+    run_on(backend, |app| async move {
         let a = TenantFixture::create(&app.db, "alpha").await;
         let forged = format!("api_{}_guess", a.id.as_uuid().simple());
         for secret in [forged.as_str(), "not-a-token", "api_zz_x", "x"] {
@@ -174,9 +175,9 @@ async fn a_bad_token_answers_alike_for_an_existing_and_a_missing_tenant() {
     .await;
 }
 
-#[tokio::test]
-async fn a_token_never_acts_above_its_creator() {
-    each_backend(|app| async move {
+backend_test!(a_token_never_acts_above_its_creator);
+async fn a_token_never_acts_above_its_creator(backend: Backend) {
+    run_on(backend, |app| async move {
         let a = TenantFixture::create(&app.db, "alpha").await;
         let admin = app.client_for(a.admin).await;
         assert_eq!(
@@ -271,9 +272,9 @@ async fn a_token_never_acts_above_its_creator() {
     .await;
 }
 
-#[tokio::test]
-async fn the_page_shows_a_new_token_once_and_revokes_it() {
-    each_backend(|app| async move {
+backend_test!(the_page_shows_a_new_token_once_and_revokes_it);
+async fn the_page_shows_a_new_token_once_and_revokes_it(backend: Backend) {
+    run_on(backend, |app| async move {
         let a = TenantFixture::create(&app.db, "alpha").await;
         let admin = app.client_for(a.admin).await;
         app.give_password(&admin).await;
@@ -374,9 +375,9 @@ async fn the_page_shows_a_new_token_once_and_revokes_it() {
     .await;
 }
 
-#[tokio::test]
-async fn a_token_can_neither_make_tokens_nor_leave_for_its_creator() {
-    each_backend(|app| async move {
+backend_test!(a_token_can_neither_make_tokens_nor_leave_for_its_creator);
+async fn a_token_can_neither_make_tokens_nor_leave_for_its_creator(backend: Backend) {
+    run_on(backend, |app| async move {
         let a = TenantFixture::create(&app.db, "alpha").await;
         let program = bearer(&a.api_token_secret);
         let made = create_token(&app, &program, "staff").await;

@@ -2,12 +2,13 @@
 //! fail when a class used in a template has no rule in it (a Tailwind v3 name
 //! that v4 renamed, a typo, or a class the scanner can't see).
 
+use app::db::Backend;
 use std::collections::BTreeSet;
 use std::path::Path;
 
 use app::http::assets;
 
-use crate::support::each_backend;
+use crate::support::{backend_test, run_on};
 
 /// The classes in every `class="…"` attribute under `templates/`, with any
 /// askama tags or expressions inside the attribute removed.
@@ -95,9 +96,9 @@ fn the_scanner_finds_classes_next_to_askama_tags() {
     assert!(css.contains("@media"), "responsive variants are generated");
 }
 
-#[tokio::test]
-async fn assets_have_a_versioned_immutable_url_and_a_revalidated_plain_one() {
-    each_backend(|app| async move {
+backend_test!(assets_have_a_versioned_immutable_url_and_a_revalidated_plain_one);
+async fn assets_have_a_versioned_immutable_url_and_a_revalidated_plain_one(backend: Backend) {
+    run_on(backend, |app| async move {
         let versioned = assets::url("app.css");
         assert!(
             versioned.starts_with("/static/app.")

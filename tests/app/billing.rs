@@ -3,10 +3,11 @@
 //! active or trialing subscription, a past-due one within its grace period,
 //! a comp. On both databases.
 
+use app::db::Backend;
 use serde_json::{Value, json};
 
 use crate::fixtures::TenantFixture;
-use crate::support::{TestApp, csrf_field, each_backend};
+use crate::support::{TestApp, backend_test, csrf_field, run_on};
 
 async fn add_location(app: &TestApp, client: &reqwest::Client, name: &str) -> reqwest::Response {
     let body = json!({"name": name, "time_zone": "UTC"});
@@ -25,9 +26,9 @@ pub fn now() -> i64 {
     time::OffsetDateTime::now_utc().unix_timestamp()
 }
 
-#[tokio::test]
-async fn the_free_plan_limits_locations_and_members_with_a_way_to_upgrade() {
-    each_backend(|app| async move {
+backend_test!(the_free_plan_limits_locations_and_members_with_a_way_to_upgrade);
+async fn the_free_plan_limits_locations_and_members_with_a_way_to_upgrade(backend: Backend) {
+    run_on(backend, |app| async move {
         let a = free_tenant(&app).await;
         let owner = app.client_for(a.owner).await;
         let status = app.get_json(&owner, "/api/v1/t/alpha/billing").await;
@@ -103,9 +104,9 @@ async fn the_free_plan_limits_locations_and_members_with_a_way_to_upgrade() {
     .await;
 }
 
-#[tokio::test]
-async fn two_requests_racing_for_the_last_place_get_one_of_it() {
-    each_backend(|app| async move {
+backend_test!(two_requests_racing_for_the_last_place_get_one_of_it);
+async fn two_requests_racing_for_the_last_place_get_one_of_it(backend: Backend) {
+    run_on(backend, |app| async move {
         let a = free_tenant(&app).await;
         let owner = app.client_for(a.owner).await;
         app.execute("UPDATE locations SET archived_at = created_at WHERE name = 'alpha Harbour'")
@@ -121,9 +122,9 @@ async fn two_requests_racing_for_the_last_place_get_one_of_it() {
     .await;
 }
 
-#[tokio::test]
-async fn pro_lifts_the_limits_while_subscribed_in_grace_or_comped() {
-    each_backend(|app| async move {
+backend_test!(pro_lifts_the_limits_while_subscribed_in_grace_or_comped);
+async fn pro_lifts_the_limits_while_subscribed_in_grace_or_comped(backend: Backend) {
+    run_on(backend, |app| async move {
         let a = free_tenant(&app).await;
         let owner = app.client_for(a.owner).await;
         let plan = |app: TestApp, owner: reqwest::Client| async move {
@@ -156,9 +157,9 @@ async fn pro_lifts_the_limits_while_subscribed_in_grace_or_comped() {
     .await;
 }
 
-#[tokio::test]
-async fn the_billing_page_is_the_owners_and_explains_how_to_configure_stripe() {
-    each_backend(|app| async move {
+backend_test!(the_billing_page_is_the_owners_and_explains_how_to_configure_stripe);
+async fn the_billing_page_is_the_owners_and_explains_how_to_configure_stripe(backend: Backend) {
+    run_on(backend, |app| async move {
         let a = free_tenant(&app).await;
         let owner = app.client_for(a.owner).await;
         let page = owner.get(app.url("/t/alpha/billing")).send().await.unwrap();
@@ -183,9 +184,9 @@ async fn the_billing_page_is_the_owners_and_explains_how_to_configure_stripe() {
     .await;
 }
 
-#[tokio::test]
-async fn at_the_limit_a_field_error_still_comes_first() {
-    each_backend(|app| async move {
+backend_test!(at_the_limit_a_field_error_still_comes_first);
+async fn at_the_limit_a_field_error_still_comes_first(backend: Backend) {
+    run_on(backend, |app| async move {
         let a = free_tenant(&app).await;
         let owner = app.client_for(a.owner).await;
         let again = app
@@ -200,9 +201,11 @@ async fn at_the_limit_a_field_error_still_comes_first() {
     .await;
 }
 
-#[tokio::test]
-async fn a_failed_payment_shows_a_banner_on_every_tenant_page_during_the_grace_period() {
-    each_backend(|app| async move {
+backend_test!(a_failed_payment_shows_a_banner_on_every_tenant_page_during_the_grace_period);
+async fn a_failed_payment_shows_a_banner_on_every_tenant_page_during_the_grace_period(
+    backend: Backend,
+) {
+    run_on(backend, |app| async move {
         let a = free_tenant(&app).await;
         let since = now() - 86_400;
         app.execute(&format!(

@@ -2,6 +2,7 @@
 //! another tenant's rows, and nothing a request set is left on a pooled
 //! connection for the next one.
 
+use app::db::Backend;
 use std::collections::HashSet;
 
 use app::access::InTenant;
@@ -12,7 +13,7 @@ use serde_json::Value;
 use tokio::task::JoinSet;
 
 use crate::fixtures::TenantFixture;
-use crate::support::{Options, TestApp, each_backend_with};
+use crate::support::{Options, TestApp, backend_test, run_on_with};
 
 /// Location names a client sees in a tenant, through the API.
 async fn names(app: &TestApp, client: &reqwest::Client, slug: &str) -> HashSet<String> {
@@ -33,9 +34,9 @@ fn own(slug: &str) -> HashSet<String> {
     HashSet::from([format!("{slug} Centre"), format!("{slug} Harbour")])
 }
 
-#[tokio::test]
-async fn two_tenants_interleaved_over_the_shared_pool_never_see_each_other() {
-    each_backend_with(Options::default, |app| async move {
+backend_test!(two_tenants_interleaved_over_the_shared_pool_never_see_each_other);
+async fn two_tenants_interleaved_over_the_shared_pool_never_see_each_other(backend: Backend) {
+    run_on_with(backend, Options::default, |app| async move {
         let a = TenantFixture::create(&app.db, "alpha").await;
         let b = TenantFixture::create(&app.db, "bravo").await;
         let clients = [
@@ -84,9 +85,10 @@ fn probes() -> Routes {
         )
 }
 
-#[tokio::test]
-async fn on_a_pool_of_one_connection_nothing_carries_over_between_requests() {
-    each_backend_with(
+backend_test!(on_a_pool_of_one_connection_nothing_carries_over_between_requests);
+async fn on_a_pool_of_one_connection_nothing_carries_over_between_requests(backend: Backend) {
+    run_on_with(
+        backend,
         || Options {
             vars: vec![("DATABASE_POOL_SIZE", "1".to_owned())],
             extra_routes: Some(probes),
@@ -130,9 +132,10 @@ async fn on_a_pool_of_one_connection_nothing_carries_over_between_requests() {
     .await;
 }
 
-#[tokio::test]
-async fn a_scope_abandoned_while_opening_leaves_nothing_on_the_pooled_connection() {
-    each_backend_with(
+backend_test!(a_scope_abandoned_while_opening_leaves_nothing_on_the_pooled_connection);
+async fn a_scope_abandoned_while_opening_leaves_nothing_on_the_pooled_connection(backend: Backend) {
+    run_on_with(
+        backend,
         || Options {
             vars: vec![("DATABASE_POOL_SIZE", "1".to_owned())],
             ..Options::default()

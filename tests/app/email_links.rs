@@ -1,10 +1,11 @@
 //! Emailed links: email verification after signup, and password reset,
 //! through the pages and the JSON API, on both databases.
 
+use app::db::Backend;
 use serde_json::{Value, json};
 
 use crate::accounts::{PASSWORD, api_login, count, sign_up};
-use crate::support::{TestApp, csrf_field, each_backend, new_client};
+use crate::support::{TestApp, backend_test, csrf_field, new_client, run_on};
 
 const NEW_PASSWORD: &str = "a brand new passphrase";
 
@@ -24,9 +25,9 @@ fn has_banner(html: &str) -> bool {
     html.contains("Please confirm your email address")
 }
 
-#[tokio::test]
-async fn signup_mails_a_link_that_verifies_the_email_once_and_ends_the_banner() {
-    each_backend(|app| async move {
+backend_test!(signup_mails_a_link_that_verifies_the_email_once_and_ends_the_banner);
+async fn signup_mails_a_link_that_verifies_the_email_once_and_ends_the_banner(backend: Backend) {
+    run_on(backend, |app| async move {
         let client = sign_up(&app, "verify@example.com", "Verify Ltd").await;
         let account = client
             .get(app.url("/account"))
@@ -78,9 +79,9 @@ async fn signup_mails_a_link_that_verifies_the_email_once_and_ends_the_banner() 
     .await;
 }
 
-#[tokio::test]
-async fn an_expired_verification_link_verifies_nothing() {
-    each_backend(|app| async move {
+backend_test!(an_expired_verification_link_verifies_nothing);
+async fn an_expired_verification_link_verifies_nothing(backend: Backend) {
+    run_on(backend, |app| async move {
         let client = sign_up(&app, "late@example.com", "Late Ltd").await;
         let link = app
             .link_in_email("late@example.com", "/verify-email/")
@@ -115,9 +116,9 @@ async fn an_expired_verification_link_verifies_nothing() {
     .await;
 }
 
-#[tokio::test]
-async fn resending_the_verification_link_is_rate_limited_and_stops_once_verified() {
-    each_backend(|app| async move {
+backend_test!(resending_the_verification_link_is_rate_limited_and_stops_once_verified);
+async fn resending_the_verification_link_is_rate_limited_and_stops_once_verified(backend: Backend) {
+    run_on(backend, |app| async move {
         let client = sign_up(&app, "resend@example.com", "Resend Ltd").await;
         let token = me(&app, &client).await["csrf_token"]
             .as_str()
@@ -196,9 +197,9 @@ async fn request_reset(app: &TestApp, email: &str) -> (u16, String) {
     (response.status().as_u16(), response.text().await.unwrap())
 }
 
-#[tokio::test]
-async fn a_reset_request_answers_the_same_whether_or_not_the_account_exists() {
-    each_backend(|app| async move {
+backend_test!(a_reset_request_answers_the_same_whether_or_not_the_account_exists);
+async fn a_reset_request_answers_the_same_whether_or_not_the_account_exists(backend: Backend) {
+    run_on(backend, |app| async move {
         sign_up(&app, "known@example.com", "Known Ltd").await;
         app.run_jobs().await;
         let known = request_reset(&app, "Known@Example.com").await;
@@ -242,9 +243,9 @@ async fn a_reset_request_answers_the_same_whether_or_not_the_account_exists() {
     .await;
 }
 
-#[tokio::test]
-async fn a_reset_link_sets_the_password_once_and_signs_out_every_other_session() {
-    each_backend(|app| async move {
+backend_test!(a_reset_link_sets_the_password_once_and_signs_out_every_other_session);
+async fn a_reset_link_sets_the_password_once_and_signs_out_every_other_session(backend: Backend) {
+    run_on(backend, |app| async move {
         let elsewhere = sign_up(&app, "reset@example.com", "Reset Ltd").await;
         assert_eq!(request_reset(&app, "reset@example.com").await.0, 200);
         let link = app
@@ -325,9 +326,9 @@ async fn api_reset_link(app: &TestApp, email: &str) -> String {
     app.link_in_email(email, "/reset-password/").await
 }
 
-#[tokio::test]
-async fn an_expired_reset_link_and_the_api_flow() {
-    each_backend(|app| async move {
+backend_test!(an_expired_reset_link_and_the_api_flow);
+async fn an_expired_reset_link_and_the_api_flow(backend: Backend) {
+    run_on(backend, |app| async move {
         sign_up(&app, "apireset@example.com", "Api Reset Ltd").await;
         let link = api_reset_link(&app, "apireset@example.com").await;
         let token = link.rsplit('/').next().unwrap().to_owned();
@@ -365,9 +366,9 @@ async fn an_expired_reset_link_and_the_api_flow() {
     .await;
 }
 
-#[tokio::test]
-async fn reset_requests_are_rate_limited_per_account() {
-    each_backend(|app| async move {
+backend_test!(reset_requests_are_rate_limited_per_account);
+async fn reset_requests_are_rate_limited_per_account(backend: Backend) {
+    run_on(backend, |app| async move {
         let ask = || {
             new_client()
                 .post(app.url("/api/v1/password-reset"))
@@ -384,9 +385,9 @@ async fn reset_requests_are_rate_limited_per_account() {
     .await;
 }
 
-#[tokio::test]
-async fn changing_the_email_voids_the_links_sent_to_the_old_one() {
-    each_backend(|app| async move {
+backend_test!(changing_the_email_voids_the_links_sent_to_the_old_one);
+async fn changing_the_email_voids_the_links_sent_to_the_old_one(backend: Backend) {
+    run_on(backend, |app| async move {
         let client = sign_up(&app, "moving@example.com", "Moving Ltd").await;
         let link = api_reset_link(&app, "moving@example.com").await;
         let token = app.csrf_token(&client).await;
@@ -433,12 +434,12 @@ async fn changing_the_email_voids_the_links_sent_to_the_old_one() {
     .await;
 }
 
+backend_test!(a_reset_checks_the_link_first_and_is_limited_per_address_and_per_link);
 /// Using a reset link checks the cheap things first (a dead token is
 /// answered before the new password is even read, let alone hashed with
 /// argon2) and is limited per address and per link.
-#[tokio::test]
-async fn a_reset_checks_the_link_first_and_is_limited_per_address_and_per_link() {
-    each_backend(|app| async move {
+async fn a_reset_checks_the_link_first_and_is_limited_per_address_and_per_link(backend: Backend) {
+    run_on(backend, |app| async move {
         let confirm = |token: &str, password: &str| {
             let body = json!({"token": token, "password": password});
             let app = app.clone();
@@ -478,10 +479,10 @@ async fn a_reset_checks_the_link_first_and_is_limited_per_address_and_per_link()
     .await;
 }
 
+backend_test!(guessing_verification_links_is_limited_per_address);
 /// Guessing email-verification links from one address: a burst, then 429.
-#[tokio::test]
-async fn guessing_verification_links_is_limited_per_address() {
-    each_backend(|app| async move {
+async fn guessing_verification_links_is_limited_per_address(backend: Backend) {
+    run_on(backend, |app| async move {
         let mut statuses = Vec::new();
         for n in 0..25 {
             let status = app

@@ -1,12 +1,13 @@
 //! Every error has the app's format: an HTML page in the layout for browsers,
 //! `{"error": {"code", "message"}}` under /api/. Bad input is never a 500.
 
+use app::db::Backend;
 use app::http::extract::{Form, Json, Query};
 use app::http::routes::{Access, Routes, get, post};
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::support::{Options, each_backend_with};
+use crate::support::{Options, backend_test, run_on_with};
 
 #[derive(Deserialize, serde::Serialize)]
 struct Payload {
@@ -72,9 +73,9 @@ async fn json_error(response: reqwest::Response) -> (u16, String, String) {
     (status, code, message)
 }
 
-#[tokio::test]
-async fn an_unknown_page_is_a_404_page_in_the_layout() {
-    each_backend_with(options, |app| async move {
+backend_test!(an_unknown_page_is_a_404_page_in_the_layout);
+async fn an_unknown_page_is_a_404_page_in_the_layout(backend: Backend) {
+    run_on_with(backend, options, |app| async move {
         let response = app.get("/no/such/page").await;
         assert_eq!(response.status(), 404);
         assert!(
@@ -91,18 +92,18 @@ async fn an_unknown_page_is_a_404_page_in_the_layout() {
     .await;
 }
 
-#[tokio::test]
-async fn an_unknown_api_route_is_a_json_404() {
-    each_backend_with(options, |app| async move {
+backend_test!(an_unknown_api_route_is_a_json_404);
+async fn an_unknown_api_route_is_a_json_404(backend: Backend) {
+    run_on_with(backend, options, |app| async move {
         let (status, code, _) = json_error(app.get("/api/v1/no-such-thing").await).await;
         assert_eq!((status, code.as_str()), (404, "not_found"));
     })
     .await;
 }
 
-#[tokio::test]
-async fn a_wrong_method_is_a_405_that_says_which_are_allowed() {
-    each_backend_with(options, |app| async move {
+backend_test!(a_wrong_method_is_a_405_that_says_which_are_allowed);
+async fn a_wrong_method_is_a_405_that_says_which_are_allowed(backend: Backend) {
+    run_on_with(backend, options, |app| async move {
         let response = app
             .client
             .delete(app.url("/"))
@@ -132,9 +133,9 @@ async fn a_wrong_method_is_a_405_that_says_which_are_allowed() {
     .await;
 }
 
-#[tokio::test]
-async fn an_oversized_body_is_a_413() {
-    each_backend_with(options, |app| async move {
+backend_test!(an_oversized_body_is_a_413);
+async fn an_oversized_body_is_a_413(backend: Backend) {
+    run_on_with(backend, options, |app| async move {
         let big = format!(r#"{{"name": "{}", "count": 1}}"#, "x".repeat(4096));
         let response = app
             .client
@@ -160,9 +161,9 @@ async fn an_oversized_body_is_a_413() {
     .await;
 }
 
-#[tokio::test]
-async fn malformed_json_is_a_400_or_422_naming_the_problem() {
-    each_backend_with(options, |app| async move {
+backend_test!(malformed_json_is_a_400_or_422_naming_the_problem);
+async fn malformed_json_is_a_400_or_422_naming_the_problem(backend: Backend) {
+    run_on_with(backend, options, |app| async move {
         let post = |body: &'static str| {
             app.client
                 .post(app.url("/api/v1/probe"))
@@ -206,12 +207,12 @@ async fn malformed_json_is_a_400_or_422_naming_the_problem() {
     .await;
 }
 
+backend_test!(control_characters_in_any_text_are_a_422_naming_the_field);
 /// Control characters are refused where every body and query string is
 /// read, naming the field (however deep in the JSON); tabs and line breaks
 /// pass there (single-line fields refuse them in `validation::text`).
-#[tokio::test]
-async fn control_characters_in_any_text_are_a_422_naming_the_field() {
-    each_backend_with(options, |app| async move {
+async fn control_characters_in_any_text_are_a_422_naming_the_field(backend: Backend) {
+    run_on_with(backend, options, |app| async move {
         let post = |path: &'static str, body: &'static [u8]| {
             app.client
                 .post(app.url(path))
@@ -283,9 +284,9 @@ async fn control_characters_in_any_text_are_a_422_naming_the_field() {
     .await;
 }
 
-#[tokio::test]
-async fn a_bad_form_is_a_422_page() {
-    each_backend_with(options, |app| async move {
+backend_test!(a_bad_form_is_a_422_page);
+async fn a_bad_form_is_a_422_page(backend: Backend) {
+    run_on_with(backend, options, |app| async move {
         let (client, token) = app.visitor().await;
         let response = client
             .post(app.url("/probe/form"))
@@ -305,9 +306,9 @@ async fn a_bad_form_is_a_422_page() {
     .await;
 }
 
-#[tokio::test]
-async fn a_panicking_handler_is_a_500_page_without_internals() {
-    each_backend_with(options, |app| async move {
+backend_test!(a_panicking_handler_is_a_500_page_without_internals);
+async fn a_panicking_handler_is_a_500_page_without_internals(backend: Backend) {
+    run_on_with(backend, options, |app| async move {
         let response = app.get("/probe/panic").await;
         assert_eq!(response.status(), 500);
         let html = response.text().await.expect("body");

@@ -1,10 +1,11 @@
 use serde_json::Value;
 
-use crate::support::{Options, each_backend, each_backend_with};
+use crate::support::{Options, backend_test, run_on, run_on_with};
+use app::db::Backend;
 
-#[tokio::test]
-async fn healthz_answers_200_with_the_database_check() {
-    each_backend(|app| async move {
+backend_test!(healthz_answers_200_with_the_database_check);
+async fn healthz_answers_200_with_the_database_check(backend: Backend) {
+    run_on(backend, |app| async move {
         let response = app.get("/healthz").await;
         assert_eq!(response.status(), 200);
         let body: Value = response.json().await.expect("JSON");
@@ -15,9 +16,9 @@ async fn healthz_answers_200_with_the_database_check() {
     .await;
 }
 
-#[tokio::test]
-async fn healthz_answers_503_when_the_database_is_down() {
-    each_backend(|app| async move {
+backend_test!(healthz_answers_503_when_the_database_is_down);
+async fn healthz_answers_503_when_the_database_is_down(backend: Backend) {
+    run_on(backend, |app| async move {
         app.db.close().await;
         let response = app.get("/healthz").await;
         assert_eq!(response.status(), 503);
@@ -28,21 +29,21 @@ async fn healthz_answers_503_when_the_database_is_down() {
     .await;
 }
 
-#[tokio::test]
-async fn metrics_do_not_exist_without_a_token() {
-    each_backend(|app| async move {
+backend_test!(metrics_do_not_exist_without_a_token);
+async fn metrics_do_not_exist_without_a_token(backend: Backend) {
+    run_on(backend, |app| async move {
         assert_eq!(app.get("/metrics").await.status(), 404);
     })
     .await;
 }
 
-#[tokio::test]
-async fn metrics_need_the_configured_bearer_token() {
+backend_test!(metrics_need_the_configured_bearer_token);
+async fn metrics_need_the_configured_bearer_token(backend: Backend) {
     let options = || Options {
         vars: vec![("METRICS_TOKEN", "scrape-me".to_owned())],
         ..Options::default()
     };
-    each_backend_with(options, |app| async move {
+    run_on_with(backend, options, |app| async move {
         assert_eq!(app.get("/").await.status(), 200);
         assert_eq!(app.get("/metrics").await.status(), 404, "no token");
         let wrong = app
@@ -82,9 +83,12 @@ async fn metrics_need_the_configured_bearer_token() {
     .await;
 }
 
-#[tokio::test]
-async fn a_pooled_connection_the_server_closed_is_replaced_before_a_request_uses_it() {
-    each_backend_with(
+backend_test!(a_pooled_connection_the_server_closed_is_replaced_before_a_request_uses_it);
+async fn a_pooled_connection_the_server_closed_is_replaced_before_a_request_uses_it(
+    backend: Backend,
+) {
+    run_on_with(
+        backend,
         || Options {
             vars: vec![("DATABASE_POOL_SIZE", "1".to_owned())],
             ..Options::default()

@@ -2,6 +2,7 @@
 //! new user and for an existing one, accepting twice, the wrong account,
 //! expiry, revoking, resending and the purge, on both databases.
 
+use app::db::Backend;
 use app::jobs::scheduled::enqueue_due;
 use app::jobs::{self, Job};
 use serde_json::{Value, json};
@@ -9,7 +10,7 @@ use time::macros::datetime;
 
 use crate::accounts::{PASSWORD, count};
 use crate::fixtures::{TenantFixture, user};
-use crate::support::{TestApp, csrf_field, each_backend, new_client};
+use crate::support::{TestApp, backend_test, csrf_field, new_client, run_on};
 
 async fn invite_api(
     app: &TestApp,
@@ -55,9 +56,11 @@ async fn owner_of(app: &TestApp, slug: &str) -> app::ids::UserId {
     .expect("the fixture's owner"))
 }
 
-#[tokio::test]
-async fn a_new_user_signs_up_through_the_invitation_and_joins_with_its_role_and_locations() {
-    each_backend(|app| async move {
+backend_test!(a_new_user_signs_up_through_the_invitation_and_joins_with_its_role_and_locations);
+async fn a_new_user_signs_up_through_the_invitation_and_joins_with_its_role_and_locations(
+    backend: Backend,
+) {
+    run_on(backend, |app| async move {
         let a = TenantFixture::create(&app.db, "alpha").await;
         let owner = app.client_for(a.owner).await;
         let form = owner
@@ -176,9 +179,9 @@ async fn a_new_user_signs_up_through_the_invitation_and_joins_with_its_role_and_
     .await;
 }
 
-#[tokio::test]
-async fn an_existing_user_signs_in_and_joins_an_extra_tenant_once() {
-    each_backend(|app| async move {
+backend_test!(an_existing_user_signs_in_and_joins_an_extra_tenant_once);
+async fn an_existing_user_signs_in_and_joins_an_extra_tenant_once(backend: Backend) {
+    run_on(backend, |app| async move {
         let a = TenantFixture::create(&app.db, "alpha").await;
         let b = TenantFixture::create(&app.db, "bravo").await;
         let admin = app.client_for(a.admin).await;
@@ -284,9 +287,9 @@ async fn an_existing_user_signs_in_and_joins_an_extra_tenant_once() {
     .await;
 }
 
-#[tokio::test]
-async fn only_the_invited_email_may_accept() {
-    each_backend(|app| async move {
+backend_test!(only_the_invited_email_may_accept);
+async fn only_the_invited_email_may_accept(backend: Backend) {
+    run_on(backend, |app| async move {
         let a = TenantFixture::create(&app.db, "alpha").await;
         let stranger = user(&app.db, "stranger@example.com").await;
         let client = app.client_for(stranger).await;
@@ -319,9 +322,11 @@ async fn only_the_invited_email_may_accept() {
     .await;
 }
 
-#[tokio::test]
-async fn expired_revoked_and_replaced_links_are_refused_and_resend_gives_a_new_one() {
-    each_backend(|app| async move {
+backend_test!(expired_revoked_and_replaced_links_are_refused_and_resend_gives_a_new_one);
+async fn expired_revoked_and_replaced_links_are_refused_and_resend_gives_a_new_one(
+    backend: Backend,
+) {
+    run_on(backend, |app| async move {
         let a = TenantFixture::create(&app.db, "alpha").await;
         let invited = user(&app.db, "invited@alpha.test").await;
         let invitee = app.client_for(invited).await;
@@ -428,9 +433,9 @@ async fn expired_revoked_and_replaced_links_are_refused_and_resend_gives_a_new_o
     .await;
 }
 
-#[tokio::test]
-async fn only_owners_and_admins_invite_and_only_owners_invite_owners() {
-    each_backend(|app| async move {
+backend_test!(only_owners_and_admins_invite_and_only_owners_invite_owners);
+async fn only_owners_and_admins_invite_and_only_owners_invite_owners(backend: Backend) {
+    run_on(backend, |app| async move {
         let a = TenantFixture::create(&app.db, "alpha").await;
         for (who, role, expected) in [
             (a.manager, "staff", 403),
@@ -480,9 +485,11 @@ async fn only_owners_and_admins_invite_and_only_owners_invite_owners() {
     .await;
 }
 
-#[tokio::test]
-async fn inviting_a_member_someone_invited_or_a_foreign_location_is_a_field_error() {
-    each_backend(|app| async move {
+backend_test!(inviting_a_member_someone_invited_or_a_foreign_location_is_a_field_error);
+async fn inviting_a_member_someone_invited_or_a_foreign_location_is_a_field_error(
+    backend: Backend,
+) {
+    run_on(backend, |app| async move {
         let a = TenantFixture::create(&app.db, "alpha").await;
         let b = TenantFixture::create(&app.db, "bravo").await;
         let owner = app.client_for(a.owner).await;
@@ -503,9 +510,9 @@ async fn inviting_a_member_someone_invited_or_a_foreign_location_is_a_field_erro
     .await;
 }
 
-#[tokio::test]
-async fn accepting_is_rate_limited_per_link() {
-    each_backend(|app| async move {
+backend_test!(accepting_is_rate_limited_per_link);
+async fn accepting_is_rate_limited_per_link(backend: Backend) {
+    run_on(backend, |app| async move {
         let a = TenantFixture::create(&app.db, "alpha").await;
         let client = app
             .client_for(user(&app.db, "guesser@example.com").await)
@@ -535,13 +542,13 @@ async fn accepting_is_rate_limited_per_link() {
     .await;
 }
 
+backend_test!(each_tenant_purges_its_long_expired_invitations_once_a_day);
 /// Each tenant's long-expired invitations go in its own daily run (the
 /// core's scheduled job, in every app whatever its modules), enqueued once
 /// per tenant and day however many instances race; the hourly purge
 /// forgets the claims after 30 days.
-#[tokio::test]
-async fn each_tenant_purges_its_long_expired_invitations_once_a_day() {
-    each_backend(|app| async move {
+async fn each_tenant_purges_its_long_expired_invitations_once_a_day(backend: Backend) {
+    run_on(backend, |app| async move {
         TenantFixture::create(&app.db, "alpha").await;
         TenantFixture::create(&app.db, "bravo").await;
         let long_ago = time::OffsetDateTime::now_utc().unix_timestamp() - 8 * 86_400;
@@ -607,13 +614,13 @@ async fn each_tenant_purges_its_long_expired_invitations_once_a_day() {
     .await;
 }
 
+backend_test!(invitation_emails_are_limited_per_invitation_and_per_tenant_each_day);
 /// Invitation emails are limited per invitation (five a day, the first
 /// included) and per tenant (a hundred a day, new and resent), so a member
 /// who may invite can't turn the app into a mail cannon; a refused resend
 /// changes nothing (the last link still works).
-#[tokio::test]
-async fn invitation_emails_are_limited_per_invitation_and_per_tenant_each_day() {
-    each_backend(|app| async move {
+async fn invitation_emails_are_limited_per_invitation_and_per_tenant_each_day(backend: Backend) {
+    run_on(backend, |app| async move {
         let a = TenantFixture::create(&app.db, "alpha").await;
         let owner = app.client_for(a.owner).await;
         let invite = |email: String| {

@@ -2,13 +2,14 @@
 //! with backoff through an SMTP outage, dead jobs, two instances sharing one
 //! queue, periodic jobs, the purge, and the development mailbox.
 
+use app::db::Backend;
 use app::ids::TenantId;
 use app::jobs::{self, Job};
 use app::on_backend;
 use app::tenancy::{Intent, for_tenant};
 
 use crate::accounts::{count, sign_up};
-use crate::support::{FakeSmtp, Options, TestApp, each_backend, each_backend_with, new_client};
+use crate::support::{FakeSmtp, Options, TestApp, backend_test, new_client, run_on, run_on_with};
 
 /// A job's (attempts, run_at, last_error, dead) by kind.
 pub async fn job_state(app: &TestApp, kind: &str) -> Vec<(i64, i64, Option<String>, bool)> {
@@ -41,11 +42,12 @@ fn now() -> i64 {
     time::OffsetDateTime::now_utc().unix_timestamp()
 }
 
-#[tokio::test]
-async fn an_smtp_outage_delays_mail_with_backoff_and_loses_none() {
+backend_test!(an_smtp_outage_delays_mail_with_backoff_and_loses_none);
+async fn an_smtp_outage_delays_mail_with_backoff_and_loses_none(backend: Backend) {
     let smtp = FakeSmtp::start().await;
     let url = smtp.url.clone();
-    each_backend_with(
+    run_on_with(
+        backend,
         || Options {
             vars: vec![("SMTP_URL", url.clone())],
             ..Options::default()
@@ -110,12 +112,13 @@ async fn an_smtp_outage_delays_mail_with_backoff_and_loses_none() {
     .await;
 }
 
-#[tokio::test]
-async fn a_job_that_keeps_failing_is_kept_as_dead_and_not_run_again() {
+backend_test!(a_job_that_keeps_failing_is_kept_as_dead_and_not_run_again);
+async fn a_job_that_keeps_failing_is_kept_as_dead_and_not_run_again(backend: Backend) {
     let smtp = FakeSmtp::start().await;
     smtp.set_up(false);
     let url = smtp.url.clone();
-    each_backend_with(
+    run_on_with(
+        backend,
         || Options {
             vars: vec![("SMTP_URL", url.clone())],
             ..Options::default()
@@ -146,9 +149,9 @@ async fn a_job_that_keeps_failing_is_kept_as_dead_and_not_run_again() {
     .await;
 }
 
-#[tokio::test]
-async fn two_instances_share_one_queue_and_run_each_job_once() {
-    each_backend(|app| async move {
+backend_test!(two_instances_share_one_queue_and_run_each_job_once);
+async fn two_instances_share_one_queue_and_run_each_job_once(backend: Backend) {
+    run_on(backend, |app| async move {
         let other = app.another_instance(Options::default()).await;
         for n in 0..20 {
             let job = email(&format!("user{n}@example.com"), &format!("Message {n}"));
@@ -169,9 +172,9 @@ async fn two_instances_share_one_queue_and_run_each_job_once() {
     .await;
 }
 
-#[tokio::test]
-async fn a_periodic_job_is_enqueued_once_per_period_however_many_instances_ask() {
-    each_backend(|app| async move {
+backend_test!(a_periodic_job_is_enqueued_once_per_period_however_many_instances_ask);
+async fn a_periodic_job_is_enqueued_once_per_period_however_many_instances_ask(backend: Backend) {
+    run_on(backend, |app| async move {
         let other = app.another_instance(Options::default()).await;
         let (a, b) = tokio::join!(
             jobs::schedule_periodic(&app.db),
@@ -193,9 +196,11 @@ async fn a_periodic_job_is_enqueued_once_per_period_however_many_instances_ask()
     .await;
 }
 
-#[tokio::test]
-async fn the_purge_deletes_expired_sessions_tokens_counters_and_old_stripe_events_only() {
-    each_backend(|app| async move {
+backend_test!(the_purge_deletes_expired_sessions_tokens_counters_and_old_stripe_events_only);
+async fn the_purge_deletes_expired_sessions_tokens_counters_and_old_stripe_events_only(
+    backend: Backend,
+) {
+    run_on(backend, |app| async move {
         let user = crate::fixtures::user(&app.db, "purge@example.com").await;
         let (past, future) = (now() - 10, now() + 3600);
         on_backend!(&app.db, |pool| {
@@ -257,10 +262,13 @@ async fn the_purge_deletes_expired_sessions_tokens_counters_and_old_stripe_event
     .await;
 }
 
-#[tokio::test]
-async fn a_job_enqueued_in_a_tenant_scope_carries_its_tenant_and_exists_only_if_the_scope_commits()
-{
-    each_backend(|app| async move {
+backend_test!(
+    a_job_enqueued_in_a_tenant_scope_carries_its_tenant_and_exists_only_if_the_scope_commits
+);
+async fn a_job_enqueued_in_a_tenant_scope_carries_its_tenant_and_exists_only_if_the_scope_commits(
+    backend: Backend,
+) {
+    run_on(backend, |app| async move {
         let tenant: TenantId = crate::fixtures::tenant(&app.db, "Outbox", "outbox").await;
         let mut scope = for_tenant(&app.db, tenant, Intent::Write)
             .await
@@ -289,9 +297,11 @@ async fn a_job_enqueued_in_a_tenant_scope_carries_its_tenant_and_exists_only_if_
     .await;
 }
 
-#[tokio::test]
-async fn the_dev_mailbox_shows_sent_email_in_development_and_does_not_exist_in_production() {
-    each_backend(|app| async move {
+backend_test!(the_dev_mailbox_shows_sent_email_in_development_and_does_not_exist_in_production);
+async fn the_dev_mailbox_shows_sent_email_in_development_and_does_not_exist_in_production(
+    backend: Backend,
+) {
+    run_on(backend, |app| async move {
         sign_up(&app, "mailbox@example.com", "Mailbox Ltd").await;
         app.run_jobs().await;
         let page = app.get("/dev/mailbox").await;
@@ -307,7 +317,7 @@ async fn the_dev_mailbox_shows_sent_email_in_development_and_does_not_exist_in_p
     })
     .await;
 
-    each_backend_with(Options::production, |app| async move {
+    run_on_with(backend, Options::production, |app| async move {
         assert!(
             app.state.mailer.dev_mailbox.is_none(),
             "production keeps no mail"
@@ -319,9 +329,9 @@ async fn the_dev_mailbox_shows_sent_email_in_development_and_does_not_exist_in_p
     .await;
 }
 
-#[tokio::test]
-async fn in_production_without_smtp_mail_waits_in_the_queue() {
-    each_backend_with(Options::production, |app| async move {
+backend_test!(in_production_without_smtp_mail_waits_in_the_queue);
+async fn in_production_without_smtp_mail_waits_in_the_queue(backend: Backend) {
+    run_on_with(backend, Options::production, |app| async move {
         jobs::enqueue(&app.db, None, &email("waiting@example.com", "Waiting"))
             .await
             .expect("enqueue");
@@ -341,9 +351,9 @@ async fn in_production_without_smtp_mail_waits_in_the_queue() {
     .await;
 }
 
-#[tokio::test]
-async fn a_job_whose_last_run_never_finished_is_buried_not_run_again() {
-    each_backend(|app| async move {
+backend_test!(a_job_whose_last_run_never_finished_is_buried_not_run_again);
+async fn a_job_whose_last_run_never_finished_is_buried_not_run_again(backend: Backend) {
+    run_on(backend, |app| async move {
         jobs::enqueue(&app.db, None, &email("crash@example.com", "Crash"))
             .await
             .expect("enqueue");
@@ -376,9 +386,11 @@ const RETIRED: jobs::JobKind = jobs::JobKind {
     run: |_, _| Box::pin(async { Ok(()) }),
 };
 
-#[tokio::test]
-async fn a_capability_job_runs_by_its_kind_and_one_of_an_unknown_kind_is_buried_at_once() {
-    each_backend(|app| async move {
+backend_test!(a_capability_job_runs_by_its_kind_and_one_of_an_unknown_kind_is_buried_at_once);
+async fn a_capability_job_runs_by_its_kind_and_one_of_an_unknown_kind_is_buried_at_once(
+    backend: Backend,
+) {
+    run_on(backend, |app| async move {
         // A capability's kind (the password reset's) runs from the queue:
         // its email goes out.
         sign_up(&app, "kinds@example.com", "Kinds Ltd").await;

@@ -1,11 +1,12 @@
 //! Locations through the pages: what each role may see and do.
 
 use crate::fixtures::TenantFixture;
-use crate::support::each_backend;
+use crate::support::{backend_test, run_on};
+use app::db::Backend;
 
-#[tokio::test]
-async fn an_owner_adds_edits_and_archives_locations() {
-    each_backend(|app| async move {
+backend_test!(an_owner_adds_edits_and_archives_locations);
+async fn an_owner_adds_edits_and_archives_locations(backend: Backend) {
+    run_on(backend, |app| async move {
         let a = TenantFixture::create(&app.db, "alpha").await;
         let owner = app.client_for(a.owner).await;
         let list = owner
@@ -117,9 +118,11 @@ async fn an_owner_adds_edits_and_archives_locations() {
     .await;
 }
 
-#[tokio::test]
-async fn roles_below_admin_get_403_with_a_message_for_what_they_see_but_may_not_do() {
-    each_backend(|app| async move {
+backend_test!(roles_below_admin_get_403_with_a_message_for_what_they_see_but_may_not_do);
+async fn roles_below_admin_get_403_with_a_message_for_what_they_see_but_may_not_do(
+    backend: Backend,
+) {
+    run_on(backend, |app| async move {
         let a = TenantFixture::create(&app.db, "alpha").await;
         let granted = a.locations[0];
         let manager = app.client_for(a.manager).await;
@@ -195,9 +198,9 @@ async fn roles_below_admin_get_403_with_a_message_for_what_they_see_but_may_not_
     .await;
 }
 
-#[tokio::test]
-async fn signed_out_visitors_and_strangers_get_no_tenant_page() {
-    each_backend(|app| async move {
+backend_test!(signed_out_visitors_and_strangers_get_no_tenant_page);
+async fn signed_out_visitors_and_strangers_get_no_tenant_page(backend: Backend) {
+    run_on(backend, |app| async move {
         TenantFixture::create(&app.db, "alpha").await;
         let signed_out = app.get("/t/alpha/locations").await;
         assert_eq!(signed_out.status(), 303, "sent to sign in");

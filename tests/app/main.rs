@@ -1,5 +1,6 @@
 //! Integration tests: one binary (linking the app once), a module per
-//! capability. Each test runs on SQLite and PostgreSQL (see support).
+//! capability. Each test runs as two, `…::sqlite` and `…::postgres`
+//! (`support::backend_test!`).
 
 mod account;
 mod accounts;

@@ -1,13 +1,14 @@
 //! Members: roles, location grants, and the owner rules.
 
+use app::db::Backend;
 use serde_json::{Value, json};
 
 use crate::fixtures::TenantFixture;
-use crate::support::each_backend;
+use crate::support::{backend_test, run_on};
 
-#[tokio::test]
-async fn admins_manage_roles_and_locations_and_only_owners_touch_owners() {
-    each_backend(|app| async move {
+backend_test!(admins_manage_roles_and_locations_and_only_owners_touch_owners);
+async fn admins_manage_roles_and_locations_and_only_owners_touch_owners(backend: Backend) {
+    run_on(backend, |app| async move {
         let a = TenantFixture::create(&app.db, "alpha").await;
         let b = TenantFixture::create(&app.db, "bravo").await;
         let owner = app.client_for(a.owner).await;
@@ -121,9 +122,9 @@ async fn admins_manage_roles_and_locations_and_only_owners_touch_owners() {
     .await;
 }
 
-#[tokio::test]
-async fn the_members_page_changes_and_removes_members() {
-    each_backend(|app| async move {
+backend_test!(the_members_page_changes_and_removes_members);
+async fn the_members_page_changes_and_removes_members(backend: Backend) {
+    run_on(backend, |app| async move {
         let a = TenantFixture::create(&app.db, "alpha").await;
         let owner = app.client_for(a.owner).await;
         let page = owner.get(app.url("/t/alpha/members")).send().await.unwrap();
@@ -185,9 +186,9 @@ async fn the_members_page_changes_and_removes_members() {
     .await;
 }
 
-#[tokio::test]
-async fn two_owners_demoting_each_other_at_once_leave_one_owner() {
-    each_backend(|app| async move {
+backend_test!(two_owners_demoting_each_other_at_once_leave_one_owner);
+async fn two_owners_demoting_each_other_at_once_leave_one_owner(backend: Backend) {
+    run_on(backend, |app| async move {
         let a = TenantFixture::create(&app.db, "alpha").await;
         let owner = app.client_for(a.owner).await;
         let members: Vec<Value> = owner

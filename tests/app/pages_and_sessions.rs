@@ -1,16 +1,17 @@
 use std::time::Duration;
 
+use app::db::Backend;
 use app::http::routes::{Access, Routes, get, post};
 use app::on_backend;
 use app::sessions::flash::{self, Flash};
 use axum::response::Redirect;
 use tower_sessions::Session;
 
-use crate::support::{Options, each_backend, each_backend_with};
+use crate::support::{Options, backend_test, run_on, run_on_with};
 
-#[tokio::test]
-async fn the_landing_page_renders_in_the_layout() {
-    each_backend(|app| async move {
+backend_test!(the_landing_page_renders_in_the_layout);
+async fn the_landing_page_renders_in_the_layout(backend: Backend) {
+    run_on(backend, |app| async move {
         let response = app.get("/").await;
         assert_eq!(response.status(), 200);
         let html = response.text().await.expect("body");
@@ -23,9 +24,9 @@ async fn the_landing_page_renders_in_the_layout() {
     .await;
 }
 
-#[tokio::test]
-async fn every_response_carries_a_request_id_and_security_headers() {
-    each_backend(|app| async move {
+backend_test!(every_response_carries_a_request_id_and_security_headers);
+async fn every_response_carries_a_request_id_and_security_headers(backend: Backend) {
+    run_on(backend, |app| async move {
         for path in ["/", "/no/such/page", "/healthz"] {
             let response = app.get(path).await;
             let headers = response.headers();
@@ -59,9 +60,9 @@ async fn every_response_carries_a_request_id_and_security_headers() {
     .await;
 }
 
-#[tokio::test]
-async fn pages_are_compressed_for_clients_that_accept_it() {
-    each_backend(|app| async move {
+backend_test!(pages_are_compressed_for_clients_that_accept_it);
+async fn pages_are_compressed_for_clients_that_accept_it(backend: Backend) {
+    run_on(backend, |app| async move {
         let response = app
             .client
             .get(app.url("/"))
@@ -97,9 +98,9 @@ fn options() -> Options {
     }
 }
 
-#[tokio::test]
-async fn a_flash_message_survives_the_redirect_and_shows_once() {
-    each_backend_with(options, |app| async move {
+backend_test!(a_flash_message_survives_the_redirect_and_shows_once);
+async fn a_flash_message_survives_the_redirect_and_shows_once(backend: Backend) {
+    run_on_with(backend, options, |app| async move {
         let response = app
             .client
             .post(app.url("/probe/flash"))
@@ -140,9 +141,9 @@ async fn a_flash_message_survives_the_redirect_and_shows_once() {
     .await;
 }
 
-#[tokio::test]
-async fn sessions_live_in_the_database_and_end_at_their_absolute_expiry() {
-    each_backend_with(options, |app| async move {
+backend_test!(sessions_live_in_the_database_and_end_at_their_absolute_expiry);
+async fn sessions_live_in_the_database_and_end_at_their_absolute_expiry(backend: Backend) {
+    run_on_with(backend, options, |app| async move {
         app.client
             .post(app.url("/probe/flash"))
             .send()
@@ -176,9 +177,9 @@ async fn sessions_live_in_the_database_and_end_at_their_absolute_expiry() {
     .await;
 }
 
-#[tokio::test]
-async fn a_session_in_use_has_its_idle_expiry_pushed_back_at_most_hourly() {
-    each_backend_with(options, |app| async move {
+backend_test!(a_session_in_use_has_its_idle_expiry_pushed_back_at_most_hourly);
+async fn a_session_in_use_has_its_idle_expiry_pushed_back_at_most_hourly(backend: Backend) {
+    run_on_with(backend, options, |app| async move {
         let read = || async {
             let row: (String, i64) = on_backend!(&app.db, |pool| sqlx::query_as(
                 "SELECT data, expires_at FROM sessions"
@@ -228,13 +229,13 @@ async fn a_session_in_use_has_its_idle_expiry_pushed_back_at_most_hourly() {
     .await;
 }
 
-#[tokio::test]
-async fn session_cookies_are_secure_in_production() {
+backend_test!(session_cookies_are_secure_in_production);
+async fn session_cookies_are_secure_in_production(backend: Backend) {
     let options = || Options {
         extra_routes: Some(probes),
         ..Options::production()
     };
-    each_backend_with(options, |app| async move {
+    run_on_with(backend, options, |app| async move {
         let response = app
             .client
             .post(app.url("/probe/flash"))
@@ -256,9 +257,9 @@ async fn session_cookies_are_secure_in_production() {
     .await;
 }
 
-#[tokio::test]
-async fn shutdown_lets_in_flight_requests_finish() {
-    each_backend_with(options, |app| async move {
+backend_test!(shutdown_lets_in_flight_requests_finish);
+async fn shutdown_lets_in_flight_requests_finish(backend: Backend) {
+    run_on_with(backend, options, |app| async move {
         let in_flight = tokio::spawn({
             let app = app.clone();
             async move { app.get("/probe/slow").await }

@@ -1,9 +1,10 @@
 //! Rate limits: per client address (in memory, per instance) and per account
 //! (in the database, across instances), answered with 429 and Retry-After.
 
+use app::db::Backend;
 use serde_json::json;
 
-use crate::support::{Options, TestApp, each_backend_with};
+use crate::support::{Options, TestApp, backend_test, run_on_with};
 
 /// Behind one trusted proxy, so each test can play several clients by
 /// setting X-Forwarded-For.
@@ -62,13 +63,13 @@ async fn sign_up_maria(app: &TestApp) {
 
 const PASSWORD: &str = "correct horse battery";
 
+backend_test!(guessing_from_one_address_locks_out_that_address_not_the_owner);
 /// Guessing from one address locks that address out of the account, on
 /// every instance, and not the owner: the right password from another
 /// address still signs in (OWASP: lock-outs must not be a denial of
 /// service).
-#[tokio::test]
-async fn guessing_from_one_address_locks_out_that_address_not_the_owner() {
-    each_backend_with(behind_a_proxy, |app| async move {
+async fn guessing_from_one_address_locks_out_that_address_not_the_owner(backend: Backend) {
+    run_on_with(backend, behind_a_proxy, |app| async move {
         sign_up_maria(&app).await;
         for attempt in 1..=10 {
             let response =
@@ -107,11 +108,11 @@ async fn guessing_from_one_address_locks_out_that_address_not_the_owner() {
     .await;
 }
 
+backend_test!(concurrent_wrong_passwords_are_checked_at_most_up_to_the_limit);
 /// Counted and decided in one statement, before any password is hashed:
 /// 30 wrong passwords at once against a limit of 10 get at most 10 checked.
-#[tokio::test]
-async fn concurrent_wrong_passwords_are_checked_at_most_up_to_the_limit() {
-    each_backend_with(behind_a_proxy, |app| async move {
+async fn concurrent_wrong_passwords_are_checked_at_most_up_to_the_limit(backend: Backend) {
+    run_on_with(backend, behind_a_proxy, |app| async move {
         sign_up_maria(&app).await;
         let guesses =
             (0..30).map(|_| login_from(&app, "203.0.113.2", "maria@example.com", "wrong guess"));
@@ -132,12 +133,12 @@ async fn concurrent_wrong_passwords_are_checked_at_most_up_to_the_limit() {
     .await;
 }
 
+backend_test!(guessing_from_many_addresses_slows_them_not_the_owner);
 /// Guessing from many addresses (a botnet) slows those addresses down once
 /// the account has seen many failures, while an address with none, the
 /// owner's, still signs in.
-#[tokio::test]
-async fn guessing_from_many_addresses_slows_them_not_the_owner() {
-    each_backend_with(behind_a_proxy, |app| async move {
+async fn guessing_from_many_addresses_slows_them_not_the_owner(backend: Backend) {
+    run_on_with(backend, behind_a_proxy, |app| async move {
         sign_up_maria(&app).await;
         let threshold = app::rate_limits::ACCOUNT_FAILURES_BEFORE_BACKOFF;
         for n in 0..threshold {
@@ -153,9 +154,9 @@ async fn guessing_from_many_addresses_slows_them_not_the_owner() {
     .await;
 }
 
-#[tokio::test]
-async fn an_address_gets_a_burst_of_sign_ins_then_429_while_others_go_on() {
-    each_backend_with(behind_a_proxy, |app| async move {
+backend_test!(an_address_gets_a_burst_of_sign_ins_then_429_while_others_go_on);
+async fn an_address_gets_a_burst_of_sign_ins_then_429_while_others_go_on(backend: Backend) {
+    run_on_with(backend, behind_a_proxy, |app| async move {
         let mut limited = None;
         let started = std::time::Instant::now();
         for attempt in 1..=40 {
@@ -189,9 +190,9 @@ async fn an_address_gets_a_burst_of_sign_ins_then_429_while_others_go_on() {
     .await;
 }
 
-#[tokio::test]
-async fn signups_from_one_address_are_limited_too() {
-    each_backend_with(behind_a_proxy, |app| async move {
+backend_test!(signups_from_one_address_are_limited_too);
+async fn signups_from_one_address_are_limited_too(backend: Backend) {
+    run_on_with(backend, behind_a_proxy, |app| async move {
         let mut statuses = Vec::new();
         for _ in 0..21 {
             let response = reqwest::Client::new()

@@ -3,11 +3,12 @@
 //! mint an API token, delete the organisation, change the email or password
 //! or turn two-factor on (tests/app/two_factor.rs) or off.
 
+use app::db::Backend;
 use serde_json::{Value, json};
 
 use crate::accounts::PASSWORD;
 use crate::fixtures::TenantFixture;
-use crate::support::{TestApp, csrf_field, each_backend};
+use crate::support::{TestApp, backend_test, csrf_field, run_on};
 use crate::tenant_export::owned_rows;
 
 /// What a sensitive change could have changed: the tenant's rows (its API
@@ -24,9 +25,9 @@ async fn state(app: &TestApp, f: &TenantFixture) -> (Vec<(String, i64)>, Value) 
     (rows, json!(owner))
 }
 
-#[tokio::test]
-async fn a_session_alone_cannot_make_a_sensitive_change() {
-    each_backend(|app| async move {
+backend_test!(a_session_alone_cannot_make_a_sensitive_change);
+async fn a_session_alone_cannot_make_a_sensitive_change(backend: Backend) {
+    run_on(backend, |app| async move {
         let f = TenantFixture::create(&app.db, "alpha").await;
         let session = app.client_for(f.owner).await;
         app.give_password(&session).await;

@@ -3,13 +3,14 @@
 //! (whose cells are pinned one by one in `tenancy::permissions`' unit test),
 //! and refused with 403 elsewhere. An action without a request here fails.
 
+use app::db::Backend;
 use app::tenancy::{Action, Permission, Role};
 use reqwest::Method;
 use serde_json::{Value, json};
 
 use crate::accounts::PASSWORD;
 use crate::fixtures::TenantFixture;
-use crate::support::each_backend;
+use crate::support::{backend_test, run_on};
 
 /// The request that exercises `action` in the fixture's tenant; `None` for
 /// actions whose routes come with later features.
@@ -73,9 +74,9 @@ fn request(action: Action, f: &TenantFixture, role: Role) -> Option<(Method, Str
     })
 }
 
-#[tokio::test]
-async fn every_role_can_do_exactly_what_the_matrix_allows() {
-    each_backend(|app| async move {
+backend_test!(every_role_can_do_exactly_what_the_matrix_allows);
+async fn every_role_can_do_exactly_what_the_matrix_allows(backend: Backend) {
+    run_on(backend, |app| async move {
         let mut tried = 0;
         for (a, action) in Action::ALL.into_iter().enumerate() {
             for (r, role) in Role::ALL.into_iter().enumerate() {

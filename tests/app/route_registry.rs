@@ -1,9 +1,10 @@
 //! The route registry is what the isolation suite enumerates, so it must
 //! describe the router faithfully.
 
+use app::db::Backend;
 use app::http::routes::Access;
 
-use crate::support::each_backend;
+use crate::support::{backend_test, run_on};
 
 #[test]
 fn tenant_routes_and_only_they_carry_the_tenant_slug() {
@@ -28,9 +29,9 @@ fn tenant_routes_and_only_they_carry_the_tenant_slug() {
     }
 }
 
-#[tokio::test]
-async fn every_registered_route_is_served() {
-    each_backend(|app| async move {
+backend_test!(every_registered_route_is_served);
+async fn every_registered_route_is_served(backend: Backend) {
+    run_on(backend, |app| async move {
         for route in app::app::routes().infos() {
             let path = route
                 .path

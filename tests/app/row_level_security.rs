@@ -15,7 +15,7 @@ use sqlx::postgres::PgConnectOptions;
 
 use crate::fixtures::{TenantFixture, tenant_owned_tables};
 use crate::support::{
-    self, Options, TestApp, admin, each_backend, postgres_available, test_database_url,
+    self, Options, TestApp, admin, backend_test, postgres_available, run_on, test_database_url,
 };
 use crate::tenant_export::{assert_same_rows, export_archive, import_archive, owned_rows};
 
@@ -138,12 +138,12 @@ pub async fn assert_scope_role_grants(db: &Db, folder: &str, expected: &[(&str, 
     assert_eq!(granted, expected, "the scope role's rights, table by table");
 }
 
+backend_test!(the_scope_role_holds_only_the_rights_its_scopes_need);
 /// Least privilege: the scope role holds, table by table, only what scopes
 /// do (migrations/postgres/0019): no right at all on credentials and the
 /// queue's bookkeeping, no change to accounts or the audit log.
-#[tokio::test]
-async fn the_scope_role_holds_only_the_rights_its_scopes_need() {
-    each_backend(|app| async move {
+async fn the_scope_role_holds_only_the_rights_its_scopes_need(backend: Backend) {
+    run_on(backend, |app| async move {
         if app.backend() == Backend::Sqlite {
             return;
         }
@@ -198,9 +198,9 @@ async fn the_scope_role_holds_only_the_rights_its_scopes_need() {
     .await;
 }
 
-#[tokio::test]
-async fn inside_a_tenant_scope_unscoped_sql_touches_only_that_tenants_rows() {
-    each_backend(|app| async move {
+backend_test!(inside_a_tenant_scope_unscoped_sql_touches_only_that_tenants_rows);
+async fn inside_a_tenant_scope_unscoped_sql_touches_only_that_tenants_rows(backend: Backend) {
+    run_on(backend, |app| async move {
         if app.backend() == Backend::Sqlite {
             return;
         }
@@ -353,9 +353,9 @@ async fn inside_a_tenant_scope_unscoped_sql_touches_only_that_tenants_rows() {
     .await;
 }
 
-#[tokio::test]
-async fn the_live_schema_keeps_the_tenant_rules_on_every_tenant_owned_table() {
-    each_backend(|app| async move {
+backend_test!(the_live_schema_keeps_the_tenant_rules_on_every_tenant_owned_table);
+async fn the_live_schema_keeps_the_tenant_rules_on_every_tenant_owned_table(backend: Backend) {
+    run_on(backend, |app| async move {
         let Db::Postgres(postgres) = &app.db else { return };
         let pool = &postgres.pool;
         for table in tenant_owned_tables(&app.db).await {
@@ -583,9 +583,9 @@ async fn the_app_refuses_to_start_as_a_user_that_bypasses_rls_without_the_scope_
     drop_database(&name).await;
 }
 
-#[tokio::test]
-async fn citus_distribution_follows_foreign_keys_and_needs_citus() {
-    each_backend(|app| async move {
+backend_test!(citus_distribution_follows_foreign_keys_and_needs_citus);
+async fn citus_distribution_follows_foreign_keys_and_needs_citus(backend: Backend) {
+    run_on(backend, |app| async move {
         use app::db::citus::{CitusError, distribute, plan};
         if app.backend() == Backend::Sqlite {
             assert!(matches!(

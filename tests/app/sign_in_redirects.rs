@@ -3,11 +3,12 @@
 //! because browsers normalise a URL (dropping tabs and line breaks, reading
 //! `\` as `/`) before following it.
 
+use app::db::Backend;
 use fantoccini::Locator;
 
 use crate::accounts::{PASSWORD, sign_up};
 use crate::browser::Browser;
-use crate::support::{TestApp, each_backend};
+use crate::support::{TestApp, backend_test, run_on};
 
 /// The page's host, and whether it is the app's "somewhere else" probe.
 async fn landed(browser: &Browser) -> (String, String) {
@@ -24,9 +25,9 @@ fn login_url(app: &TestApp, next: &str) -> String {
     app.url(&format!("/login?next={next}"))
 }
 
-#[tokio::test]
-async fn after_signing_in_a_browser_lands_only_on_this_site() {
-    each_backend(|app| async move {
+backend_test!(after_signing_in_a_browser_lands_only_on_this_site);
+async fn after_signing_in_a_browser_lands_only_on_this_site(backend: Backend) {
+    run_on(backend, |app| async move {
         let Some(browser) = Browser::launch().await else {
             return;
         };

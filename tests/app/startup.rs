@@ -1,10 +1,11 @@
 //! The real binary, as `cargo run` and the deploy files start it.
 
+use app::db::Backend;
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 use std::process::{Child, ChildStdout, Command, Stdio};
 
-use crate::support::{TestDatabase, each_backend};
+use crate::support::{TestDatabase, backend_test, run_on};
 
 /// The app's binary: cargo builds it next to the test's own folder.
 pub fn binary() -> PathBuf {
@@ -157,9 +158,9 @@ fn terminate(running: &mut Running) -> std::process::ExitStatus {
     running.0.wait().expect("wait")
 }
 
-#[tokio::test]
-async fn the_binary_starts_prints_its_url_serves_healthz_and_stops_on_sigterm() {
-    each_backend(|app| async move {
+backend_test!(the_binary_starts_prints_its_url_serves_healthz_and_stops_on_sigterm);
+async fn the_binary_starts_prints_its_url_serves_healthz_and_stops_on_sigterm(backend: Backend) {
+    run_on(backend, |app| async move {
         // The harness's app only provides the backend here; the binary gets
         // a database of its own.
         let database = TestDatabase::create(app.backend()).await;
@@ -197,9 +198,9 @@ fn the_first_start_creates_the_sqlite_database_and_its_folder() {
     );
 }
 
-#[tokio::test]
-async fn migrate_applies_migrations_and_exits() {
-    each_backend(|app| async move {
+backend_test!(migrate_applies_migrations_and_exits);
+async fn migrate_applies_migrations_and_exits(backend: Backend) {
+    run_on(backend, |app| async move {
         let database = TestDatabase::create(app.backend()).await;
         let folder = tempfile::tempdir().expect("folder");
         let mut migrate = command(folder.path(), &[("DATABASE_URL", database.url())]);
@@ -309,9 +310,9 @@ async fn secrets_in_emailed_links_are_not_logged() {
     );
 }
 
-#[tokio::test]
-async fn the_tenants_command_lists_every_tenant_and_records_why() {
-    each_backend(|app| async move {
+backend_test!(the_tenants_command_lists_every_tenant_and_records_why);
+async fn the_tenants_command_lists_every_tenant_and_records_why(backend: Backend) {
+    run_on(backend, |app| async move {
         let database = TestDatabase::create(app.backend()).await;
         let config = app::config::Config::from_lookup(|name| {
             (name == "DATABASE_URL").then(|| database.url().to_owned())
@@ -368,9 +369,9 @@ async fn the_tenants_command_lists_every_tenant_and_records_why() {
     .await;
 }
 
-#[tokio::test]
-async fn create_superadmin_grants_the_flag_to_an_existing_account_only() {
-    each_backend(|app| async move {
+backend_test!(create_superadmin_grants_the_flag_to_an_existing_account_only);
+async fn create_superadmin_grants_the_flag_to_an_existing_account_only(backend: Backend) {
+    run_on(backend, |app| async move {
         let user = crate::fixtures::user(&app.db, "ops@example.com").await;
         let url = app.database_url.clone();
         let folder = tempfile::tempdir().expect("folder");

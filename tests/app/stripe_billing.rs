@@ -3,6 +3,7 @@
 //! source of the subscription's state: redelivered, out of order,
 //! concurrent, failing. On both databases.
 
+use app::db::Backend;
 use std::sync::Arc;
 
 use reqwest::header::HeaderMap;
@@ -12,19 +13,22 @@ use crate::accounts::{PASSWORD, count};
 use crate::billing::{free_tenant, now};
 use crate::fixtures::TenantFixture;
 use crate::stripe_mock::{self, MockStripe, PRICE_MONTHLY, Subscription, WEBHOOK_SECRET};
-use crate::support::{Options, TestApp, client_with, csrf_field, each_backend_with, new_client};
+use crate::support::{
+    Options, TestApp, backend_test, client_with, csrf_field, new_client, run_on_with,
+};
 
-/// Runs `body` on each backend with the app pointed at a fresh mock (plus
+/// Runs `body` on `backend` with the app pointed at a fresh mock (plus
 /// `vars`).
-pub async fn with_stripe<F, Fut>(vars: &[(&'static str, &str)], body: F)
+pub async fn with_stripe<F, Fut>(backend: Backend, vars: &[(&'static str, &str)], body: F)
 where
-    F: Fn(TestApp, MockStripe) -> Fut,
+    F: FnOnce(TestApp, MockStripe) -> Fut,
     Fut: Future<Output = ()>,
 {
     let stripe = MockStripe::start().await;
     let extra: Vec<(&'static str, String)> =
         vars.iter().map(|(k, v)| (*k, (*v).to_owned())).collect();
-    each_backend_with(
+    run_on_with(
+        backend,
         || {
             let mut all = stripe.vars();
             all.extend(extra.iter().cloned());
@@ -113,9 +117,9 @@ pub async fn billing(app: &TestApp, client: &reqwest::Client) -> Value {
     app.get_json(client, "/api/v1/t/alpha/billing").await
 }
 
-#[tokio::test]
-async fn signup_checkout_webhooks_make_the_tenant_pro_and_open_the_portal() {
-    with_stripe(&[], |app, stripe| async move {
+backend_test!(signup_checkout_webhooks_make_the_tenant_pro_and_open_the_portal);
+async fn signup_checkout_webhooks_make_the_tenant_pro_and_open_the_portal(backend: Backend) {
+    with_stripe(backend, &[], |app, stripe| async move {
         let jar = Arc::new(reqwest::cookie::Jar::default());
         let signup: Value = client_with(jar.clone(), HeaderMap::new())
             .post(app.url("/api/v1/signup"))
@@ -272,9 +276,10 @@ async fn signup_checkout_webhooks_make_the_tenant_pro_and_open_the_portal() {
     .await;
 }
 
-#[tokio::test]
-async fn the_checkout_and_portal_buttons_redirect_to_stripe_for_owners_only() {
+backend_test!(the_checkout_and_portal_buttons_redirect_to_stripe_for_owners_only);
+async fn the_checkout_and_portal_buttons_redirect_to_stripe_for_owners_only(backend: Backend) {
     with_stripe(
+        backend,
         &[
             ("STRIPE_AUTOMATIC_TAX", "true"),
             ("STRIPE_TRIAL_DAYS", "14"),
@@ -373,9 +378,9 @@ async fn the_checkout_and_portal_buttons_redirect_to_stripe_for_owners_only() {
     .await;
 }
 
-#[tokio::test]
-async fn one_event_delivered_ten_times_and_twice_at_once_applies_once() {
-    with_stripe(&[], |app, stripe| async move {
+backend_test!(one_event_delivered_ten_times_and_twice_at_once_applies_once);
+async fn one_event_delivered_ten_times_and_twice_at_once_applies_once(backend: Backend) {
+    with_stripe(backend, &[], |app, stripe| async move {
         let a = free_tenant(&app).await;
         let tenant = a.id.to_string();
         stripe.set_subscription("sub_1", active(&tenant));
@@ -408,9 +413,9 @@ async fn one_event_delivered_ten_times_and_twice_at_once_applies_once() {
     .await;
 }
 
-#[tokio::test]
-async fn events_out_of_order_or_racing_end_in_stripes_current_state() {
-    with_stripe(&[], |app, stripe| async move {
+backend_test!(events_out_of_order_or_racing_end_in_stripes_current_state);
+async fn events_out_of_order_or_racing_end_in_stripes_current_state(backend: Backend) {
+    with_stripe(backend, &[], |app, stripe| async move {
         let a = free_tenant(&app).await;
         let tenant = a.id.to_string();
         let owner = app.client_for(a.owner).await;
@@ -483,9 +488,9 @@ async fn events_out_of_order_or_racing_end_in_stripes_current_state() {
     .await;
 }
 
-#[tokio::test]
-async fn a_failed_payment_shows_the_banner_until_an_invoice_is_paid() {
-    with_stripe(&[], |app, stripe| async move {
+backend_test!(a_failed_payment_shows_the_banner_until_an_invoice_is_paid);
+async fn a_failed_payment_shows_the_banner_until_an_invoice_is_paid(backend: Backend) {
+    with_stripe(backend, &[], |app, stripe| async move {
         let a = free_tenant(&app).await;
         let tenant = a.id.to_string();
         let owner = app.client_for(a.owner).await;
@@ -526,9 +531,9 @@ async fn a_failed_payment_shows_the_banner_until_an_invoice_is_paid() {
     .await;
 }
 
-#[tokio::test]
-async fn a_deleted_subscription_returns_to_free_keeping_the_data_but_not_a_comp() {
-    with_stripe(&[], |app, stripe| async move {
+backend_test!(a_deleted_subscription_returns_to_free_keeping_the_data_but_not_a_comp);
+async fn a_deleted_subscription_returns_to_free_keeping_the_data_but_not_a_comp(backend: Backend) {
+    with_stripe(backend, &[], |app, stripe| async move {
         let a = free_tenant(&app).await;
         let tenant = a.id.to_string();
         let owner = app.client_for(a.owner).await;
@@ -583,9 +588,11 @@ async fn a_deleted_subscription_returns_to_free_keeping_the_data_but_not_a_comp(
     .await;
 }
 
-#[tokio::test]
-async fn bad_signatures_stale_timestamps_and_malformed_bodies_are_400_and_write_nothing() {
-    with_stripe(&[], |app, stripe| async move {
+backend_test!(bad_signatures_stale_timestamps_and_malformed_bodies_are_400_and_write_nothing);
+async fn bad_signatures_stale_timestamps_and_malformed_bodies_are_400_and_write_nothing(
+    backend: Backend,
+) {
+    with_stripe(backend, &[], |app, stripe| async move {
         let a = free_tenant(&app).await;
         let tenant = a.id.to_string();
         stripe.set_subscription("sub_1", active(&tenant));
@@ -654,9 +661,11 @@ async fn bad_signatures_stale_timestamps_and_malformed_bodies_are_400_and_write_
     .await;
 }
 
-#[tokio::test]
-async fn a_failure_while_processing_is_a_500_that_leaves_nothing_and_the_retry_applies() {
-    with_stripe(&[], |app, stripe| async move {
+backend_test!(a_failure_while_processing_is_a_500_that_leaves_nothing_and_the_retry_applies);
+async fn a_failure_while_processing_is_a_500_that_leaves_nothing_and_the_retry_applies(
+    backend: Backend,
+) {
+    with_stripe(backend, &[], |app, stripe| async move {
         let a = free_tenant(&app).await;
         let tenant = a.id.to_string();
         stripe.set_subscription("sub_1", active(&tenant));
@@ -684,9 +693,9 @@ async fn a_failure_while_processing_is_a_500_that_leaves_nothing_and_the_retry_a
     .await;
 }
 
-#[tokio::test]
-async fn without_stripe_keys_the_app_runs_and_says_what_to_configure() {
-    crate::support::each_backend(|app| async move {
+backend_test!(without_stripe_keys_the_app_runs_and_says_what_to_configure);
+async fn without_stripe_keys_the_app_runs_and_says_what_to_configure(backend: Backend) {
+    crate::support::run_on(backend, |app| async move {
         let a = free_tenant(&app).await;
         let owner = app.client_for(a.owner).await;
         let refused = app

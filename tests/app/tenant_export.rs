@@ -16,7 +16,7 @@ use sha2::{Digest, Sha256};
 
 use crate::fixtures::{TenantFixture, tables_of_a_tenant};
 use crate::support::{
-    Options, TestApp, TestDatabase, each_backend, each_backend_with, postgres_available,
+    Options, TestApp, TestDatabase, backend_test, postgres_available, run_on, run_on_with,
 };
 
 pub async fn export_archive(app: &TestApp, tenant: TenantId) -> Vec<u8> {
@@ -238,9 +238,9 @@ pub fn zipped(files: Vec<(String, String)>) -> Vec<u8> {
     out.finish().unwrap().into_inner()
 }
 
-#[tokio::test]
-async fn export_delete_import_restores_every_row() {
-    each_backend(|app| async move {
+backend_test!(export_delete_import_restores_every_row);
+async fn export_delete_import_restores_every_row(backend: Backend) {
+    run_on(backend, |app| async move {
         let f = TenantFixture::create(&app.db, "cafe").await;
         let other = TenantFixture::create(&app.db, "deli").await;
         let untouched = owned_rows(&app.db, other.id).await;
@@ -285,9 +285,9 @@ async fn an_archive_moves_from_postgres_to_sqlite_and_back_unchanged() {
     across_backends(|app| async move { TenantFixture::create(&app.db, "cafe").await.id }).await;
 }
 
-#[tokio::test]
-async fn a_damaged_newer_or_conflicting_archive_is_refused_with_nothing_written() {
-    each_backend(|app| async move {
+backend_test!(a_damaged_newer_or_conflicting_archive_is_refused_with_nothing_written);
+async fn a_damaged_newer_or_conflicting_archive_is_refused_with_nothing_written(backend: Backend) {
+    run_on(backend, |app| async move {
         let f = TenantFixture::create(&app.db, "cafe").await;
         let archive = export_archive(&app, f.id).await;
         // Into an empty database: the members' accounts don't exist there.
@@ -401,13 +401,14 @@ async fn a_damaged_newer_or_conflicting_archive_is_refused_with_nothing_written(
     .await;
 }
 
+backend_test!(the_export_and_import_commands_restore_a_tenant_from_a_file);
 /// The operator's commands, as the binary runs them: `export-tenant`
 /// writes the archive (and no file at all for an unknown slug), and
 /// `import-tenant` refuses a damaged archive with one line and nothing
 /// written, then restores the good one row for row.
-#[tokio::test]
-async fn the_export_and_import_commands_restore_a_tenant_from_a_file() {
-    each_backend_with(
+async fn the_export_and_import_commands_restore_a_tenant_from_a_file(backend: Backend) {
+    run_on_with(
+        backend,
         || Options::with_keys(&[[1; 32]]),
         |app| async move {
             let f = TenantFixture::create(&app.db, "cafe").await;

@@ -2,13 +2,14 @@
 //! manager only reaches the locations granted, and every tenant route is
 //! covered because the routes are enumerated from the registry.
 
+use app::db::Backend;
 use std::collections::HashMap;
 
 use app::http::routes::{Access, RouteInfo};
 use reqwest::Method;
 
 use crate::fixtures::{TenantFixture, snapshot};
-use crate::support::{TestApp, each_backend};
+use crate::support::{TestApp, backend_test, run_on};
 
 /// The path parameters of tenant routes, and which of tenant A's resources
 /// each names (each module adds its own: tests/app/modules.rs). A new
@@ -99,9 +100,9 @@ async fn send(
     (status, response.text().await.expect("body"))
 }
 
-#[tokio::test]
-async fn another_tenants_ids_look_exactly_like_missing_ones_on_every_route() {
-    each_backend(|app| async move {
+backend_test!(another_tenants_ids_look_exactly_like_missing_ones_on_every_route);
+async fn another_tenants_ids_look_exactly_like_missing_ones_on_every_route(backend: Backend) {
+    run_on(backend, |app| async move {
         let a = TenantFixture::create(&app.db, "alpha").await;
         let b = TenantFixture::create(&app.db, "bravo").await;
         let a_ids = resource_ids(&app, &a).await;
@@ -159,9 +160,9 @@ async fn another_tenants_ids_look_exactly_like_missing_ones_on_every_route() {
     .await;
 }
 
-#[tokio::test]
-async fn a_manager_reaches_only_the_granted_locations() {
-    each_backend(|app| async move {
+backend_test!(a_manager_reaches_only_the_granted_locations);
+async fn a_manager_reaches_only_the_granted_locations(backend: Backend) {
+    run_on(backend, |app| async move {
         let a = TenantFixture::create(&app.db, "alpha").await;
         let [granted, other] = a.locations;
         let before = snapshot(&app.db, a.id).await;
@@ -193,9 +194,11 @@ async fn a_manager_reaches_only_the_granted_locations() {
     .await;
 }
 
-#[tokio::test]
-async fn every_tenant_route_in_another_tenants_url_space_answers_like_no_tenant_at_all() {
-    each_backend(|app| async move {
+backend_test!(every_tenant_route_in_another_tenants_url_space_answers_like_no_tenant_at_all);
+async fn every_tenant_route_in_another_tenants_url_space_answers_like_no_tenant_at_all(
+    backend: Backend,
+) {
+    run_on(backend, |app| async move {
         let a = TenantFixture::create(&app.db, "alpha").await;
         let b = TenantFixture::create(&app.db, "bravo").await;
         let a_ids = resource_ids(&app, &a).await;
@@ -226,9 +229,9 @@ async fn every_tenant_route_in_another_tenants_url_space_answers_like_no_tenant_
     .await;
 }
 
-#[tokio::test]
-async fn an_api_token_reaches_no_other_tenants_routes() {
-    each_backend(|app| async move {
+backend_test!(an_api_token_reaches_no_other_tenants_routes);
+async fn an_api_token_reaches_no_other_tenants_routes(backend: Backend) {
+    run_on(backend, |app| async move {
         let a = TenantFixture::create(&app.db, "alpha").await;
         let b = TenantFixture::create(&app.db, "bravo").await;
         let a_ids = resource_ids(&app, &a).await;
@@ -291,15 +294,15 @@ async fn as_visitor(
     (response.status().as_u16(), location)
 }
 
+backend_test!(an_api_token_is_accepted_on_its_tenants_api_and_nowhere_else);
 /// One rule for API tokens, proven on every registered route: a token is
 /// accepted on the tenant's JSON API and nowhere else. Pages and forms
 /// (which don't check what a token may not do) and the routes of every other
 /// access kind answer a request carrying the token exactly as they answer the
 /// same request without it. The caller is a visitor with a session and its
 /// CSRF token, so a form post isn't stopped before it reaches the route.
-#[tokio::test]
-async fn an_api_token_is_accepted_on_its_tenants_api_and_nowhere_else() {
-    each_backend(|app| async move {
+async fn an_api_token_is_accepted_on_its_tenants_api_and_nowhere_else(backend: Backend) {
+    run_on(backend, |app| async move {
         let a = TenantFixture::create(&app.db, "alpha").await;
         let missing = |_: &str| uuid::Uuid::now_v7().to_string();
         for route in app::app::routes().infos() {
@@ -327,13 +330,13 @@ async fn an_api_token_is_accepted_on_its_tenants_api_and_nowhere_else() {
     .await;
 }
 
+backend_test!(a_nul_byte_in_any_field_or_slug_is_bad_input_on_every_route);
 /// Bad bytes are bad input on both backends. Every route, sent a body whose
 /// every text field ends in a NUL byte (which PostgreSQL refuses in text and
 /// SQLite would store), answers without a 500, the routes that read a body
 /// answer 422 naming the field, and a slug holding one is a plain 404.
-#[tokio::test]
-async fn a_nul_byte_in_any_field_or_slug_is_bad_input_on_every_route() {
-    each_backend(|app| async move {
+async fn a_nul_byte_in_any_field_or_slug_is_bad_input_on_every_route(backend: Backend) {
+    run_on(backend, |app| async move {
         let a = TenantFixture::create(&app.db, "alpha").await;
         let a_ids = resource_ids(&app, &a).await;
         let mut refused = Vec::new();

@@ -1,6 +1,7 @@
 //! The way into a tenant: the switcher, creating one, settings, and what a
 //! user (or a job) without a tenant gets.
 
+use app::db::Backend;
 use app::db::Db;
 use app::error::AppError;
 use app::http::routes::{Access, Routes, get};
@@ -9,7 +10,7 @@ use axum::extract::State;
 use serde_json::{Value, json};
 
 use crate::fixtures::{TenantFixture, user};
-use crate::support::{Options, each_backend, each_backend_with};
+use crate::support::{Options, backend_test, run_on, run_on_with};
 
 /// Stands for any code path that asks for a scope without a tenant.
 pub async fn needs_a_tenant(State(db): State<Db>) -> Result<&'static str, AppError> {
@@ -23,9 +24,10 @@ fn probes() -> Routes {
         .add("/api/probe/no-tenant", Access::Public, get(needs_a_tenant))
 }
 
-#[tokio::test]
-async fn without_a_tenant_scopes_give_a_typed_error_never_rows() {
-    each_backend_with(
+backend_test!(without_a_tenant_scopes_give_a_typed_error_never_rows);
+async fn without_a_tenant_scopes_give_a_typed_error_never_rows(backend: Backend) {
+    run_on_with(
+        backend,
         || Options {
             extra_routes: Some(probes),
             ..Options::default()
@@ -57,9 +59,9 @@ async fn without_a_tenant_scopes_give_a_typed_error_never_rows() {
     .await;
 }
 
-#[tokio::test]
-async fn background_work_without_a_tenant_gets_the_typed_error() {
-    each_backend(|app| async move {
+backend_test!(background_work_without_a_tenant_gets_the_typed_error);
+async fn background_work_without_a_tenant_gets_the_typed_error(backend: Backend) {
+    run_on(backend, |app| async move {
         TenantFixture::create(&app.db, "alpha").await;
         let run = app::jobs::Job::Scheduled {
             name: app::invitations::PURGE_EXPIRED.name.to_owned(),
@@ -79,9 +81,11 @@ async fn background_work_without_a_tenant_gets_the_typed_error() {
     .await;
 }
 
-#[tokio::test]
-async fn a_user_without_a_tenant_is_sent_to_create_one_and_public_pages_still_work() {
-    each_backend(|app| async move {
+backend_test!(a_user_without_a_tenant_is_sent_to_create_one_and_public_pages_still_work);
+async fn a_user_without_a_tenant_is_sent_to_create_one_and_public_pages_still_work(
+    backend: Backend,
+) {
+    run_on(backend, |app| async move {
         let newcomer = user(&app.db, "new@example.test").await;
         let client = app.client_for(newcomer).await;
         let enter = client.get(app.url("/app")).send().await.unwrap();
@@ -175,9 +179,9 @@ async fn a_user_without_a_tenant_is_sent_to_create_one_and_public_pages_still_wo
     .await;
 }
 
-#[tokio::test]
-async fn owners_and_admins_change_settings_others_get_403() {
-    each_backend(|app| async move {
+backend_test!(owners_and_admins_change_settings_others_get_403);
+async fn owners_and_admins_change_settings_others_get_403(backend: Backend) {
+    run_on(backend, |app| async move {
         let a = TenantFixture::create(&app.db, "alpha").await;
         let owner = app.client_for(a.owner).await;
         let saved = app
@@ -230,9 +234,9 @@ async fn owners_and_admins_change_settings_others_get_403() {
     .await;
 }
 
-#[tokio::test]
-async fn super_admins_see_every_tenant_and_each_look_is_audited() {
-    each_backend(|app| async move {
+backend_test!(super_admins_see_every_tenant_and_each_look_is_audited);
+async fn super_admins_see_every_tenant_and_each_look_is_audited(backend: Backend) {
+    run_on(backend, |app| async move {
         let a = TenantFixture::create(&app.db, "alpha").await;
         TenantFixture::create(&app.db, "bravo").await;
         let operator = user(&app.db, "ops@example.test").await;
@@ -291,9 +295,9 @@ async fn super_admins_see_every_tenant_and_each_look_is_audited() {
     .await;
 }
 
-#[tokio::test]
-async fn a_slug_reused_after_its_tenant_is_deleted_leads_to_the_new_tenant() {
-    each_backend(|app| async move {
+backend_test!(a_slug_reused_after_its_tenant_is_deleted_leads_to_the_new_tenant);
+async fn a_slug_reused_after_its_tenant_is_deleted_leads_to_the_new_tenant(backend: Backend) {
+    run_on(backend, |app| async move {
         let old = TenantFixture::create(&app.db, "alpha").await;
         let old_owner = app.client_for(old.owner).await;
         let url = app.url("/t/alpha/locations");

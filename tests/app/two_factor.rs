@@ -2,6 +2,7 @@
 //! API), a replayed code, recovery codes, disabling, the rate limit, and
 //! super-admins, on both databases.
 
+use app::db::Backend;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde_json::{Value, json};
@@ -13,7 +14,7 @@ use app::crypto::sealed::rotate;
 use app::crypto::{Keys, LookupKey};
 
 use crate::support::{
-    LOOKUP_KEY, Options, TestApp, csrf_field, each_backend, each_backend_with, new_client,
+    LOOKUP_KEY, Options, TestApp, backend_test, csrf_field, new_client, run_on, run_on_with,
 };
 
 fn now() -> u64 {
@@ -76,9 +77,9 @@ async fn api_login(app: &TestApp, email: &str, code: Option<&str>) -> reqwest::R
     app.post_json(&new_client(), "/api/v1/login", &body).await
 }
 
-#[tokio::test]
-async fn signing_in_asks_for_a_code_once_enrolled_and_a_code_works_once() {
-    each_backend(|app| async move {
+backend_test!(signing_in_asks_for_a_code_once_enrolled_and_a_code_works_once);
+async fn signing_in_asks_for_a_code_once_enrolled_and_a_code_works_once(backend: Backend) {
+    run_on(backend, |app| async move {
         let client = sign_up(&app, "totp@example.com", "Totp Ltd").await;
         let (totp, recovery) = app.enrol_two_factor(&client).await;
         assert_eq!(recovery.len(), 10, "ten recovery codes, shown once");
@@ -157,9 +158,9 @@ async fn signing_in_asks_for_a_code_once_enrolled_and_a_code_works_once() {
     .await;
 }
 
-#[tokio::test]
-async fn the_api_asks_for_the_code_and_refuses_a_wrong_one() {
-    each_backend(|app| async move {
+backend_test!(the_api_asks_for_the_code_and_refuses_a_wrong_one);
+async fn the_api_asks_for_the_code_and_refuses_a_wrong_one(backend: Backend) {
+    run_on(backend, |app| async move {
         let client = sign_up(&app, "api2fa@example.com", "Api 2fa Ltd").await;
         let (totp, _) = app.enrol_two_factor(&client).await;
         let missing = api_login(&app, "api2fa@example.com", None).await;
@@ -180,12 +181,12 @@ async fn the_api_asks_for_the_code_and_refuses_a_wrong_one() {
     .await;
 }
 
+backend_test!(turning_two_factor_on_needs_the_current_password);
 /// A stolen session alone can't put the thief's authenticator on the
 /// account (which would lock the owner out for good): turning two-factor
 /// on asks for the current password, on the page and through the API.
-#[tokio::test]
-async fn turning_two_factor_on_needs_the_current_password() {
-    each_backend(|app| async move {
+async fn turning_two_factor_on_needs_the_current_password(backend: Backend) {
+    run_on(backend, |app| async move {
         let stolen = sign_up(&app, "victim@example.com", "Victim Ltd").await;
         let token = app.csrf_token(&stolen).await;
         let setup: Value = stolen
@@ -245,9 +246,9 @@ async fn turning_two_factor_on_needs_the_current_password() {
     .await;
 }
 
-#[tokio::test]
-async fn enrolling_through_the_api_and_disabling_needs_the_password_and_a_code() {
-    each_backend(|app| async move {
+backend_test!(enrolling_through_the_api_and_disabling_needs_the_password_and_a_code);
+async fn enrolling_through_the_api_and_disabling_needs_the_password_and_a_code(backend: Backend) {
+    run_on(backend, |app| async move {
         let client = sign_up(&app, "off@example.com", "Off Ltd").await;
         let token = app.csrf_token(&client).await;
         let post = |path: &'static str, body: Value| {
@@ -322,9 +323,9 @@ async fn enrolling_through_the_api_and_disabling_needs_the_password_and_a_code()
     .await;
 }
 
-#[tokio::test]
-async fn wrong_codes_are_rate_limited() {
-    each_backend(|app| async move {
+backend_test!(wrong_codes_are_rate_limited);
+async fn wrong_codes_are_rate_limited(backend: Backend) {
+    run_on(backend, |app| async move {
         let client = sign_up(&app, "guess@example.com", "Guess Ltd").await;
         app.enrol_two_factor(&client).await;
         let browser = password_step(&app, "guess@example.com").await;
@@ -344,9 +345,9 @@ async fn wrong_codes_are_rate_limited() {
     .await;
 }
 
-#[tokio::test]
-async fn a_super_admin_needs_a_second_factor_for_admin_pages() {
-    each_backend(|app| async move {
+backend_test!(a_super_admin_needs_a_second_factor_for_admin_pages);
+async fn a_super_admin_needs_a_second_factor_for_admin_pages(backend: Backend) {
+    run_on(backend, |app| async move {
         let client = sign_up(&app, "ops@example.com", "Ops Ltd").await;
         app.execute("UPDATE users SET is_super_admin = true").await;
         let refused = client.get(app.url("/admin/tenants")).send().await.unwrap();
@@ -394,9 +395,11 @@ async fn a_super_admin_needs_a_second_factor_for_admin_pages() {
     .await;
 }
 
-#[tokio::test]
-async fn a_reset_link_never_signs_a_two_factor_account_in_and_nothing_carries_over() {
-    each_backend(|app| async move {
+backend_test!(a_reset_link_never_signs_a_two_factor_account_in_and_nothing_carries_over);
+async fn a_reset_link_never_signs_a_two_factor_account_in_and_nothing_carries_over(
+    backend: Backend,
+) {
+    run_on(backend, |app| async move {
         // The victim: a super-admin with two-factor.
         let victim = sign_up(&app, "root@example.com", "Root Ltd").await;
         app.execute("UPDATE users SET is_super_admin = true WHERE email = 'root@example.com'")
@@ -486,9 +489,9 @@ async fn a_reset_link_never_signs_a_two_factor_account_in_and_nothing_carries_ov
     .await;
 }
 
-#[tokio::test]
-async fn enrolling_again_cannot_replace_the_factor() {
-    each_backend(|app| async move {
+backend_test!(enrolling_again_cannot_replace_the_factor);
+async fn enrolling_again_cannot_replace_the_factor(backend: Backend) {
+    run_on(backend, |app| async move {
         let client = sign_up(&app, "twice@example.com", "Twice Ltd").await;
         let (totp, _) = app.enrol_two_factor(&client).await;
         let token = app.csrf_token(&client).await;
@@ -511,10 +514,11 @@ async fn enrolling_again_cannot_replace_the_factor() {
     .await;
 }
 
-#[tokio::test]
-async fn rotate_keys_moves_two_factor_secrets_onto_the_new_key() {
+backend_test!(rotate_keys_moves_two_factor_secrets_onto_the_new_key);
+async fn rotate_keys_moves_two_factor_secrets_onto_the_new_key(backend: Backend) {
     let (old, new) = ([1; 32], [2; 32]);
-    each_backend_with(
+    run_on_with(
+        backend,
         || Options::with_keys(&[old]),
         |app| async move {
             let client = sign_up(&app, "rotate@example.com", "Rotate Ltd").await;
@@ -543,13 +547,16 @@ async fn rotate_keys_moves_two_factor_secrets_onto_the_new_key() {
     .await;
 }
 
+backend_test!(the_rotate_keys_command_reencrypts_in_batches_and_a_second_run_finds_nothing);
 /// The same through the binary, as an operator runs it: in batches of one,
 /// each column reported, every value under the newest key afterwards, and a
 /// second run that finds nothing left to do.
-#[tokio::test]
-async fn the_rotate_keys_command_reencrypts_in_batches_and_a_second_run_finds_nothing() {
+async fn the_rotate_keys_command_reencrypts_in_batches_and_a_second_run_finds_nothing(
+    backend: Backend,
+) {
     let (old, new) = ([1; 32], [2; 32]);
-    each_backend_with(
+    run_on_with(
+        backend,
         || Options::with_keys(&[old]),
         |app| async move {
             for email in ["one@example.com", "two@example.com"] {

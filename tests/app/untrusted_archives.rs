@@ -3,6 +3,7 @@
 //! accounts, bring back credentials, reach another organisation, exhaust
 //! memory, or leave half an import behind.
 
+use app::db::Backend;
 use std::collections::BTreeMap;
 use std::io::Read as _;
 use std::process::Stdio;
@@ -18,7 +19,7 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
 use crate::fixtures::TenantFixture;
-use crate::support::{Options, TestApp, TestDatabase, each_backend, each_backend_with};
+use crate::support::{Options, TestApp, TestDatabase, backend_test, run_on, run_on_with};
 use crate::tenant_export::{entries, export_archive, import_with, manifest, owned_rows, zipped};
 
 /// An archive rebuilt from `files` (name → text) after `change`: the
@@ -103,9 +104,9 @@ async fn state_of(app: &TestApp, tenants: &[app::ids::TenantId]) -> Vec<String> 
     state
 }
 
-#[tokio::test]
-async fn a_crafted_archive_brings_no_privilege_credential_or_other_tenants_row() {
-    each_backend(|app| async move {
+backend_test!(a_crafted_archive_brings_no_privilege_credential_or_other_tenants_row);
+async fn a_crafted_archive_brings_no_privilege_credential_or_other_tenants_row(backend: Backend) {
+    run_on(backend, |app| async move {
         let cafe = TenantFixture::create(&app.db, "cafe").await;
         let archive = export_archive(&app, cafe.id).await;
         // The target already serves another organisation.
@@ -226,12 +227,14 @@ async fn a_crafted_archive_brings_no_privilege_credential_or_other_tenants_row()
     .await;
 }
 
+backend_test!(an_archive_is_signed_and_an_edited_or_foreign_one_is_refused_unless_vouched_for);
 /// Export signs the manifest with the installation's key; another
 /// installation refuses the archive unless the operator says where it
 /// comes from, and an archive edited after export is refused here.
-#[tokio::test]
-async fn an_archive_is_signed_and_an_edited_or_foreign_one_is_refused_unless_vouched_for() {
-    each_backend(|app| async move {
+async fn an_archive_is_signed_and_an_edited_or_foreign_one_is_refused_unless_vouched_for(
+    backend: Backend,
+) {
+    run_on(backend, |app| async move {
         let cafe = TenantFixture::create(&app.db, "cafe").await;
         let archive = export_archive(&app, cafe.id).await;
         let names: Vec<String> = entries(&archive).into_iter().map(|(n, _)| n).collect();
@@ -302,9 +305,9 @@ fn another_installation() -> Options {
     }
 }
 
-#[tokio::test]
-async fn an_archive_over_a_limit_is_refused_naming_the_limit() {
-    each_backend(|app| async move {
+backend_test!(an_archive_over_a_limit_is_refused_naming_the_limit);
+async fn an_archive_over_a_limit_is_refused_naming_the_limit(backend: Backend) {
+    run_on(backend, |app| async move {
         let cafe = TenantFixture::create(&app.db, "cafe").await;
         let archive = export_archive(&app, cafe.id).await;
         app::tenants::delete(&app.state, cafe.id, &app::billing::BillingState::default())
@@ -357,15 +360,17 @@ async fn an_archive_over_a_limit_is_refused_naming_the_limit() {
     .await;
 }
 
+backend_test!(randomly_mutated_archives_are_refused_cleanly_or_imported_within_the_rules);
 /// Random mutations of a valid archive (columns added, tenant ids changed,
 /// values grown, credentials set, lines dropped or doubled, bytes cut):
 /// import either refuses with an error, writing nothing, or imports rows
 /// of the manifest's tenant only, and accounts without a password or
 /// privilege. Never a panic. Checksums are fixed and the signature skipped
 /// on most cases, so the mutations reach the checks behind them.
-#[tokio::test]
-async fn randomly_mutated_archives_are_refused_cleanly_or_imported_within_the_rules() {
-    each_backend(|app| async move {
+async fn randomly_mutated_archives_are_refused_cleanly_or_imported_within_the_rules(
+    backend: Backend,
+) {
+    run_on(backend, |app| async move {
         let cafe = TenantFixture::create(&app.db, "cafe").await;
         let archive = export_archive(&app, cafe.id).await;
         let empty = TestDatabase::create(app.db.backend()).await;
@@ -529,11 +534,12 @@ async fn randomly_mutated_archives_are_refused_cleanly_or_imported_within_the_ru
     .await;
 }
 
+backend_test!(an_import_killed_at_any_moment_leaves_all_or_nothing);
 /// An import killed at any moment leaves all of it or none of it, and
 /// running it again says the truth about the accounts it creates.
-#[tokio::test]
-async fn an_import_killed_at_any_moment_leaves_all_or_nothing() {
-    each_backend_with(
+async fn an_import_killed_at_any_moment_leaves_all_or_nothing(backend: Backend) {
+    run_on_with(
+        backend,
         || Options::with_keys(&[[1; 32]]),
         |app| async move {
             let cafe = TenantFixture::create(&app.db, "cafe").await;

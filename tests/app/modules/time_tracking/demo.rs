@@ -1,11 +1,12 @@
 //! `seed-demo`, as a founder runs it on first start: a full product to look
 //! around in, and a clear refusal the second time.
 
+use app::db::Backend;
 use serde_json::Value;
 
 use crate::accounts::count;
 use crate::startup::command;
-use crate::support::{Options, TestApp, each_backend_with};
+use crate::support::{Options, TestApp, backend_test, run_on_with};
 
 /// The keys the command and the app under test share: the command runs in a
 /// folder of its own, where development would generate others.
@@ -46,9 +47,9 @@ fn seed_demo(app: &TestApp, folder: &std::path::Path) -> (bool, String, String) 
     )
 }
 
-#[tokio::test]
-async fn seed_demo_builds_a_cafe_group_with_two_months_of_shifts_once() {
-    each_backend_with(with_keys, |app| async move {
+backend_test!(seed_demo_builds_a_cafe_group_with_two_months_of_shifts_once);
+async fn seed_demo_builds_a_cafe_group_with_two_months_of_shifts_once(backend: Backend) {
+    run_on_with(backend, with_keys, |app| async move {
         let folder = tempfile::tempdir().expect("folder");
         let (succeeded, out, err) = seed_demo(&app, folder.path());
         assert!(succeeded, "{out}\n{err}");

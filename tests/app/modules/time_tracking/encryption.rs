@@ -1,6 +1,7 @@
 //! National ids at rest: encrypted by the app, found by their blind index,
 //! and moved onto a new key by `rotate-keys` while requests keep writing.
 
+use app::db::Backend;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -14,7 +15,7 @@ use tokio::sync::Mutex;
 use app::on_backend;
 
 use crate::fixtures::TenantFixture;
-use crate::support::{LOOKUP_KEY as LOOKUP, Options, TestApp, each_backend_with};
+use crate::support::{LOOKUP_KEY as LOOKUP, Options, TestApp, backend_test, run_on_with};
 
 const OLD: [u8; 32] = [1; 32];
 const NEW: [u8; 32] = [2; 32];
@@ -57,9 +58,10 @@ async fn employees(app: &TestApp, f: &TenantFixture, query: &str) -> Vec<Value> 
     response.json().await.unwrap()
 }
 
-#[tokio::test]
-async fn national_ids_are_encrypted_and_found_by_their_blind_index() {
-    each_backend_with(
+backend_test!(national_ids_are_encrypted_and_found_by_their_blind_index);
+async fn national_ids_are_encrypted_and_found_by_their_blind_index(backend: Backend) {
+    run_on_with(
+        backend,
         || Options::with_keys(&[OLD]),
         |app| async move {
             let f = TenantFixture::create(&app.db, "cafe").await;
@@ -124,9 +126,10 @@ async fn national_ids_are_encrypted_and_found_by_their_blind_index() {
     .await;
 }
 
-#[tokio::test]
-async fn rotation_while_requests_keep_writing_leaves_nothing_under_the_old_key() {
-    each_backend_with(
+backend_test!(rotation_while_requests_keep_writing_leaves_nothing_under_the_old_key);
+async fn rotation_while_requests_keep_writing_leaves_nothing_under_the_old_key(backend: Backend) {
+    run_on_with(
+        backend,
         || Options::with_keys(&[OLD]),
         |app| async move {
             let f = TenantFixture::create(&app.db, "cafe").await;

@@ -3,12 +3,13 @@
 //! holidays and pay rules come back row by row, on both backends and across
 //! them, with the log still verifying and national ids still found.
 
+use app::db::Backend;
 use app::ids::TenantId;
 use serde_json::{Value, json};
 
 use super::{edit, hire};
 use crate::fixtures::TenantFixture;
-use crate::support::{TestApp, each_backend};
+use crate::support::{TestApp, backend_test, run_on};
 use crate::tenant_export::{
     across_backends, contents, export_archive, import_with, owned_rows, round_trip,
 };
@@ -70,9 +71,9 @@ async fn busy_tenant(app: &TestApp) -> TenantId {
     f.id
 }
 
-#[tokio::test]
-async fn the_module_data_survives_export_delete_import() {
-    each_backend(|app| async move {
+backend_test!(the_module_data_survives_export_delete_import);
+async fn the_module_data_survives_export_delete_import(backend: Backend) {
+    run_on(backend, |app| async move {
         let tenant = busy_tenant(&app).await;
         round_trip(&app, tenant).await;
 
@@ -104,13 +105,13 @@ async fn the_module_data_moves_between_backends() {
     across_backends(|app| async move { busy_tenant(&app).await }).await;
 }
 
+backend_test!(an_archive_with_a_pin_a_kiosk_token_or_a_blind_index_is_refused);
 /// The module's credentials (employees' PIN digests, kiosks' pairing and
 /// device tokens) and the national ids' blind index are empty in an archive
 /// and must be empty in one imported: a crafted archive can't bring a PIN
 /// or a paired kiosk of its choosing.
-#[tokio::test]
-async fn an_archive_with_a_pin_a_kiosk_token_or_a_blind_index_is_refused() {
-    each_backend(|app| async move {
+async fn an_archive_with_a_pin_a_kiosk_token_or_a_blind_index_is_refused(backend: Backend) {
+    run_on(backend, |app| async move {
         let tenant = busy_tenant(&app).await;
         let (location, owner): (app::ids::LocationId, app::ids::UserId) =
             app::on_backend!(&app.db, |pool| sqlx::query_as(

@@ -3,6 +3,7 @@
 //! test takes down and brings back. DevTools' offline emulation doesn't
 //! reach the service worker, so it would prove nothing.
 
+use app::db::Backend;
 use std::net::SocketAddr;
 use std::sync::Mutex;
 
@@ -14,7 +15,7 @@ use super::hire;
 use crate::accounts::count;
 use crate::browser::Browser;
 use crate::fixtures::TenantFixture;
-use crate::support::{TestApp, each_backend};
+use crate::support::{TestApp, backend_test, run_on};
 
 /// A TCP proxy to the app that can be taken down (its port closed and its
 /// connections cut, as when a bar's Wi-Fi drops) and brought back.
@@ -91,9 +92,9 @@ async fn pairing_code(app: &TestApp, f: &TenantFixture) -> String {
 
 const PUNCHES: usize = 3;
 
-#[tokio::test]
-async fn punches_made_offline_survive_a_reload_and_sync_exactly_once() {
-    each_backend(|app| async move {
+backend_test!(punches_made_offline_survive_a_reload_and_sync_exactly_once);
+async fn punches_made_offline_survive_a_reload_and_sync_exactly_once(backend: Backend) {
+    run_on(backend, |app| async move {
         let Some(browser) = Browser::launch().await else {
             return;
         };
@@ -177,9 +178,9 @@ async fn punches_made_offline_survive_a_reload_and_sync_exactly_once() {
     .await;
 }
 
-#[tokio::test]
-async fn the_kiosk_is_an_installable_app_that_can_tell_its_version() {
-    each_backend(|app| async move {
+backend_test!(the_kiosk_is_an_installable_app_that_can_tell_its_version);
+async fn the_kiosk_is_an_installable_app_that_can_tell_its_version(backend: Backend) {
+    run_on(backend, |app| async move {
         let shell = app.get("/kiosk").await;
         assert_eq!(shell.status(), 200);
         let html = shell.text().await.unwrap();

@@ -2,12 +2,13 @@
 //! finds a punch changed directly in the database, and an entry changed
 //! past the append-only guard.
 
+use app::db::Backend;
 use serde_json::{Value, json};
 
 use super::{edit, hire, paired_kiosk, punch, recent, send};
 use crate::fixtures::TenantFixture;
 use crate::startup::command;
-use crate::support::{TestApp, each_backend};
+use crate::support::{TestApp, backend_test, run_on};
 
 /// A day's in and out, and a correction of it: five entries.
 async fn a_day_with_an_edit(app: &TestApp, f: &TenantFixture) -> String {
@@ -61,9 +62,9 @@ fn verify_log(app: &TestApp) -> (bool, String) {
     )
 }
 
-#[tokio::test]
-async fn verification_names_the_first_entry_a_direct_database_change_broke() {
-    each_backend(|app| async move {
+backend_test!(verification_names_the_first_entry_a_direct_database_change_broke);
+async fn verification_names_the_first_entry_a_direct_database_change_broke(backend: Backend) {
+    run_on(backend, |app| async move {
         let changed_row = TenantFixture::create(&app.db, "alpha").await;
         let changed_entry = TenantFixture::create(&app.db, "bravo").await;
         let punch_id = a_day_with_an_edit(&app, &changed_row).await;
@@ -132,12 +133,12 @@ async fn verification_names_the_first_entry_a_direct_database_change_broke() {
     .await;
 }
 
+backend_test!(the_scope_role_may_only_add_punches_edits_and_log_entries);
 /// The module's tables, table by table, for the scope role
 /// (migrations/time_tracking/postgres/0020): what must not change once
 /// written (punches, their voids, edits and the log) can only be added to.
-#[tokio::test]
-async fn the_scope_role_may_only_add_punches_edits_and_log_entries() {
-    each_backend(|app| async move {
+async fn the_scope_role_may_only_add_punches_edits_and_log_entries(backend: Backend) {
+    run_on(backend, |app| async move {
         if app.backend() == app::db::Backend::Sqlite {
             return;
         }

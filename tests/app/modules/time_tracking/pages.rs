@@ -5,11 +5,12 @@
 
 use super::{follow, hire_linked, page, paired_kiosk, punch, send};
 use crate::fixtures::TenantFixture;
-use crate::support::each_backend;
+use crate::support::{backend_test, run_on};
+use app::db::Backend;
 
-#[tokio::test]
-async fn the_pages_take_a_manager_from_hiring_to_the_inspection_export() {
-    each_backend(|app| async move {
+backend_test!(the_pages_take_a_manager_from_hiring_to_the_inspection_export);
+async fn the_pages_take_a_manager_from_hiring_to_the_inspection_export(backend: Backend) {
+    run_on(backend, |app| async move {
         let f = TenantFixture::create(&app.db, "cafe").await;
         let slug = &f.slug;
         let owner = app.client_for(f.owner).await;

@@ -1,11 +1,12 @@
 //! Holiday calendars, paid absences and pay rules, over HTTP, on both
 //! backends.
 
+use app::db::Backend;
 use serde_json::{Value, json};
 
 use super::{follow, hire, hire_linked, page};
 use crate::fixtures::TenantFixture;
-use crate::support::{TestApp, each_backend};
+use crate::support::{TestApp, backend_test, run_on};
 
 async fn send(
     app: &TestApp,
@@ -24,9 +25,9 @@ async fn send(
     (status, serde_json::from_str(&text).unwrap_or(Value::Null))
 }
 
-#[tokio::test]
-async fn a_location_loads_the_shipped_calendar_once_and_keeps_its_own_days() {
-    each_backend(|app| async move {
+backend_test!(a_location_loads_the_shipped_calendar_once_and_keeps_its_own_days);
+async fn a_location_loads_the_shipped_calendar_once_and_keeps_its_own_days(backend: Backend) {
+    run_on(backend, |app| async move {
         let f = TenantFixture::create(&app.db, "cafe").await;
         let owner = app.client_for(f.owner).await;
         let location = f.locations[0];
@@ -153,9 +154,9 @@ async fn a_location_loads_the_shipped_calendar_once_and_keeps_its_own_days() {
     .await;
 }
 
-#[tokio::test]
-async fn managers_record_absences_of_their_employees_once_a_day() {
-    each_backend(|app| async move {
+backend_test!(managers_record_absences_of_their_employees_once_a_day);
+async fn managers_record_absences_of_their_employees_once_a_day(backend: Backend) {
+    run_on(backend, |app| async move {
         let f = TenantFixture::create(&app.db, "cafe").await;
         let maria = hire_linked(&app, &f, "Maria", 0, Some(f.staff_membership)).await;
         let jon = hire(&app, &f, "Jon", 0).await;
@@ -235,9 +236,11 @@ async fn managers_record_absences_of_their_employees_once_a_day() {
     .await;
 }
 
-#[tokio::test]
-async fn pay_rules_default_to_the_statutory_limits_and_a_location_may_have_its_own() {
-    each_backend(|app| async move {
+backend_test!(pay_rules_default_to_the_statutory_limits_and_a_location_may_have_its_own);
+async fn pay_rules_default_to_the_statutory_limits_and_a_location_may_have_its_own(
+    backend: Backend,
+) {
+    run_on(backend, |app| async move {
         let f = TenantFixture::create(&app.db, "cafe").await;
         let admin = app.client_for(f.admin).await;
         let path = format!("/api/v1/t/{}/pay-rules", f.slug);
@@ -302,9 +305,9 @@ async fn pay_rules_default_to_the_statutory_limits_and_a_location_may_have_its_o
     .await;
 }
 
-#[tokio::test]
-async fn the_pages_load_a_calendar_record_an_absence_and_set_pay_rules() {
-    each_backend(|app| async move {
+backend_test!(the_pages_load_a_calendar_record_an_absence_and_set_pay_rules);
+async fn the_pages_load_a_calendar_record_an_absence_and_set_pay_rules(backend: Backend) {
+    run_on(backend, |app| async move {
         let f = TenantFixture::create(&app.db, "cafe").await;
         let slug = &f.slug;
         let owner = app.client_for(f.owner).await;

@@ -1,6 +1,7 @@
 //! The payroll over HTTP, on both backends: a month worked out by hand,
 //! read back from the workbook (calamine), the CSV and the JSON.
 
+use app::db::Backend;
 use std::io::{Cursor, Read};
 
 use calamine::{Data, Reader, Xlsx, open_workbook_from_rs};
@@ -8,7 +9,7 @@ use serde_json::{Value, json};
 
 use super::{edit, hire, page};
 use crate::fixtures::TenantFixture;
-use crate::support::{TestApp, each_backend};
+use crate::support::{TestApp, backend_test, run_on};
 
 /// Adds a shift through an edit.
 async fn worked(
@@ -47,6 +48,7 @@ async fn download(
     (kind, disposition, response.bytes().await.unwrap().to_vec())
 }
 
+backend_test!(the_payroll_workbook_reads_back_as_worked_out_by_hand);
 /// October 2026 at two locations, by hand. Rules: 8 h a day, 40 h a
 /// week, overtime at 150 %, Sundays and holidays at 175 %; the Harbour
 /// has its own (9 h a day, overtime at 200 %).
@@ -59,9 +61,8 @@ async fn download(
 ///   Gross: (16 + 8) × 12 + 8 × 12 × 1.5 + 8 × 12 × 1.75 = €600.00.
 /// * Jon (€10.00, Harbour) works 10 h on Monday 5 October: 9 h base and
 ///   1 h overtime at 200 %: €110.00.
-#[tokio::test]
-async fn the_payroll_workbook_reads_back_as_worked_out_by_hand() {
-    each_backend(|app| async move {
+async fn the_payroll_workbook_reads_back_as_worked_out_by_hand(backend: Backend) {
+    run_on(backend, |app| async move {
         let f = TenantFixture::create(&app.db, "cafe").await;
         let slug = &f.slug;
         let owner = app.client_for(f.owner).await;
@@ -234,14 +235,14 @@ async fn the_payroll_workbook_reads_back_as_worked_out_by_hand() {
     .await;
 }
 
+backend_test!(the_forecast_counts_working_days_by_each_locations_calendar);
 /// December 2026 has 23 weekdays; the Centre's national holidays take
 /// Tuesday 8 and Friday 25 (Sunday 6 was no working day anyway). Maria
 /// (40 h a week at €12.00, Centre): 8 h × 21 days × 12 = €2,016.00. Jon
 /// (40 h at €10.00, Harbour, no holidays loaded): 8 h × 23 × 10 =
 /// €1,840.00.
-#[tokio::test]
-async fn the_forecast_counts_working_days_by_each_locations_calendar() {
-    each_backend(|app| async move {
+async fn the_forecast_counts_working_days_by_each_locations_calendar(backend: Backend) {
+    run_on(backend, |app| async move {
         let f = TenantFixture::create(&app.db, "cafe").await;
         let slug = &f.slug;
         let owner = app.client_for(f.owner).await;

@@ -1,5 +1,6 @@
 //! Employees and PINs, kiosk pairing, and punches recorded exactly once.
 
+use app::db::Backend;
 use std::collections::HashSet;
 
 use serde_json::{Value, json};
@@ -7,11 +8,11 @@ use serde_json::{Value, json};
 use super::{hire, page, paired_kiosk, punch, recent, send};
 use crate::accounts::count;
 use crate::fixtures::TenantFixture;
-use crate::support::{TestApp, each_backend};
+use crate::support::{TestApp, backend_test, run_on};
 
-#[tokio::test]
-async fn one_client_id_sent_ten_times_in_a_row_and_ten_at_once_is_one_punch() {
-    each_backend(|app| async move {
+backend_test!(one_client_id_sent_ten_times_in_a_row_and_ten_at_once_is_one_punch);
+async fn one_client_id_sent_ten_times_in_a_row_and_ten_at_once_is_one_punch(backend: Backend) {
+    run_on(backend, |app| async move {
         let f = TenantFixture::create(&app.db, "cafe").await;
         let maria = hire(&app, &f, "Maria", 0).await;
         let (_, token) = paired_kiosk(&app, &f, 0).await;
@@ -57,9 +58,9 @@ async fn send_concurrently(
     answers
 }
 
-#[tokio::test]
-async fn refusals_are_stored_answers_and_a_batch_is_never_refused_whole() {
-    each_backend(|app| async move {
+backend_test!(refusals_are_stored_answers_and_a_batch_is_never_refused_whole);
+async fn refusals_are_stored_answers_and_a_batch_is_never_refused_whole(backend: Backend) {
+    run_on(backend, |app| async move {
         let f = TenantFixture::create(&app.db, "cafe").await;
         let maria = hire(&app, &f, "Maria", 0).await;
         let (_, token) = paired_kiosk(&app, &f, 0).await;
@@ -109,12 +110,12 @@ async fn refusals_are_stored_answers_and_a_batch_is_never_refused_whole() {
     .await;
 }
 
+backend_test!(a_punch_older_than_fourteen_days_is_refused_and_kept_for_review);
 /// A kiosk can't record a punch far in the past: past the offline queue's
 /// 14 days it is refused (`too_old`), on both endpoints and on every
 /// replay, and kept with its employee for a manager on Review.
-#[tokio::test]
-async fn a_punch_older_than_fourteen_days_is_refused_and_kept_for_review() {
-    each_backend(|app| async move {
+async fn a_punch_older_than_fourteen_days_is_refused_and_kept_for_review(backend: Backend) {
+    run_on(backend, |app| async move {
         let f = TenantFixture::create(&app.db, "cafe").await;
         let maria = hire(&app, &f, "Maria", 0).await;
         let (_, token) = paired_kiosk(&app, &f, 0).await;
@@ -213,9 +214,9 @@ async fn a_punch_older_than_fourteen_days_is_refused_and_kept_for_review() {
     .await;
 }
 
-#[tokio::test]
-async fn wrong_pins_on_the_single_endpoint_are_limited_per_device() {
-    each_backend(|app| async move {
+backend_test!(wrong_pins_on_the_single_endpoint_are_limited_per_device);
+async fn wrong_pins_on_the_single_endpoint_are_limited_per_device(backend: Backend) {
+    run_on(backend, |app| async move {
         let f = TenantFixture::create(&app.db, "cafe").await;
         let maria = hire(&app, &f, "Maria", 0).await;
         let (_, token) = paired_kiosk(&app, &f, 0).await;
@@ -255,13 +256,13 @@ async fn wrong_pins_on_the_single_endpoint_are_limited_per_device() {
     .await;
 }
 
+backend_test!(wrong_pins_in_a_batch_are_limited_as_on_the_single_endpoint);
 /// The batch endpoint counts and refuses wrong PINs exactly as the single
 /// one does: a batch of guesses gets ten checked, and the punches past the
 /// limit (a right PIN's too) are refused with 429, not recorded, for the
 /// kiosk to send again; before, a batch of 500 walked through 500 PINs.
-#[tokio::test]
-async fn wrong_pins_in_a_batch_are_limited_as_on_the_single_endpoint() {
-    each_backend(|app| async move {
+async fn wrong_pins_in_a_batch_are_limited_as_on_the_single_endpoint(backend: Backend) {
+    run_on(backend, |app| async move {
         let f = TenantFixture::create(&app.db, "cafe").await;
         let maria = hire(&app, &f, "Maria", 0).await;
         let (_, token) = paired_kiosk(&app, &f, 0).await;
@@ -309,10 +310,10 @@ async fn wrong_pins_in_a_batch_are_limited_as_on_the_single_endpoint() {
     .await;
 }
 
+backend_test!(guessing_pairing_codes_is_limited_per_address);
 /// Guessing pairing codes from one address: a burst, then 429.
-#[tokio::test]
-async fn guessing_pairing_codes_is_limited_per_address() {
-    each_backend(|app| async move {
+async fn guessing_pairing_codes_is_limited_per_address(backend: Backend) {
+    run_on(backend, |app| async move {
         let mut statuses = Vec::new();
         for n in 0..25 {
             let response = app
@@ -330,9 +331,9 @@ async fn guessing_pairing_codes_is_limited_per_address() {
     .await;
 }
 
-#[tokio::test]
-async fn a_device_punches_only_for_its_own_location_and_tenant() {
-    each_backend(|app| async move {
+backend_test!(a_device_punches_only_for_its_own_location_and_tenant);
+async fn a_device_punches_only_for_its_own_location_and_tenant(backend: Backend) {
+    run_on(backend, |app| async move {
         let a = TenantFixture::create(&app.db, "alpha").await;
         let b = TenantFixture::create(&app.db, "bravo").await;
         let at_first = hire(&app, &a, "Maria", 0).await;
@@ -380,9 +381,9 @@ async fn a_device_punches_only_for_its_own_location_and_tenant() {
     .await;
 }
 
-#[tokio::test]
-async fn pins_are_four_digits_unique_at_a_location_and_reissued_on_request() {
-    each_backend(|app| async move {
+backend_test!(pins_are_four_digits_unique_at_a_location_and_reissued_on_request);
+async fn pins_are_four_digits_unique_at_a_location_and_reissued_on_request(backend: Backend) {
+    run_on(backend, |app| async move {
         let f = TenantFixture::create(&app.db, "cafe").await;
         let mut pins = HashSet::new();
         for n in 0..12 {

@@ -3,11 +3,12 @@
 //! CSV: their days), and no one else's; owners, admins and the managers
 //! who see an employee download theirs.
 
+use app::db::Backend;
 use serde_json::{Value, json};
 
 use super::{hire, hire_linked, page, paired_kiosk, punch, recent, recent_day, send};
 use crate::fixtures::TenantFixture;
-use crate::support::{TestApp, each_backend};
+use crate::support::{TestApp, backend_test, run_on};
 
 /// GETs `path` as `user`: status, headers and body.
 async fn download(
@@ -27,9 +28,9 @@ async fn download(
     (status, headers, response.text().await.unwrap())
 }
 
-#[tokio::test]
-async fn an_employee_downloads_their_own_records_and_no_one_elses() {
-    each_backend(|app| async move {
+backend_test!(an_employee_downloads_their_own_records_and_no_one_elses);
+async fn an_employee_downloads_their_own_records_and_no_one_elses(backend: Backend) {
+    run_on(backend, |app| async move {
         let f = TenantFixture::create(&app.db, "cafe").await;
         let slug = &f.slug;
         let maria = hire_linked(&app, &f, "Maria", 0, Some(f.staff_membership)).await;
@@ -195,9 +196,9 @@ async fn an_employee_downloads_their_own_records_and_no_one_elses() {
     .await;
 }
 
-#[tokio::test]
-async fn a_bad_period_is_refused_with_a_message() {
-    each_backend(|app| async move {
+backend_test!(a_bad_period_is_refused_with_a_message);
+async fn a_bad_period_is_refused_with_a_message(backend: Backend) {
+    run_on(backend, |app| async move {
         let f = TenantFixture::create(&app.db, "cafe").await;
         let maria = hire_linked(&app, &f, "Maria", 0, Some(f.staff_membership)).await;
         let records = format!("/api/v1/t/{}/employees/{}/records", f.slug, maria.id);

@@ -3,6 +3,7 @@
 //! `TimeAction::allowed` says (its cells are pinned in the unit test of
 //! `permissions.rs`), and refused with 403 elsewhere.
 
+use app::db::Backend;
 use app::modules::time_tracking::permissions::TimeAction;
 use app::tenancy::{Permission, Role};
 use reqwest::Method;
@@ -10,7 +11,7 @@ use serde_json::{Value, json};
 
 use super::hire;
 use crate::fixtures::TenantFixture;
-use crate::support::each_backend;
+use crate::support::{backend_test, run_on};
 
 /// The request that exercises `action` in the fixture's tenant, about an
 /// employee at the first location (granted to the manager and the staff
@@ -69,9 +70,9 @@ fn request(action: TimeAction, f: &TenantFixture, employee: &str) -> (Method, St
     }
 }
 
-#[tokio::test]
-async fn every_role_can_do_exactly_what_the_time_tracking_matrix_allows() {
-    each_backend(|app| async move {
+backend_test!(every_role_can_do_exactly_what_the_time_tracking_matrix_allows);
+async fn every_role_can_do_exactly_what_the_time_tracking_matrix_allows(backend: Backend) {
+    run_on(backend, |app| async move {
         let mut tried = 0;
         for (a, action) in TimeAction::ALL.into_iter().enumerate() {
             let slug = format!("time-cell-{a}");
@@ -115,12 +116,12 @@ async fn every_role_can_do_exactly_what_the_time_tracking_matrix_allows() {
     .await;
 }
 
+backend_test!(a_manager_changes_an_employee_only_where_they_manage);
 /// A manager acts only within their locations: updating an employee who
 /// also works at a location they don't manage leaves that location as it
 /// is, and their pay and activity are for an owner or admin to change.
-#[tokio::test]
-async fn a_manager_changes_an_employee_only_where_they_manage() {
-    each_backend(|app| async move {
+async fn a_manager_changes_an_employee_only_where_they_manage(backend: Backend) {
+    run_on(backend, |app| async move {
         let f = TenantFixture::create(&app.db, "cafe").await;
         let [managed, elsewhere] = f.locations;
         let maria = hire(&app, &f, "Maria", 0).await;

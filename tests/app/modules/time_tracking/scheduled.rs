@@ -2,6 +2,7 @@
 //! period on the tenant's clock, with two instances racing; a crashed run
 //! retried after its lease; an email that may have gone never sent twice.
 
+use app::db::Backend;
 use std::io::Cursor;
 
 use app::jobs::scheduled::enqueue_due;
@@ -11,7 +12,7 @@ use time::macros::datetime;
 
 use super::{edit, hire};
 use crate::fixtures::TenantFixture;
-use crate::support::{Options, TestApp, each_backend};
+use crate::support::{Options, TestApp, backend_test, run_on};
 
 const ACCOUNTANT: &str = "books@gestoria.test";
 
@@ -57,9 +58,9 @@ fn delivered(instances: &[&TestApp], to: &str) -> Vec<app::mail::transport::Outg
         .collect()
 }
 
-#[tokio::test]
-async fn monthly_emails_go_once_per_tenant_and_month_with_two_instances_racing() {
-    each_backend(|app| async move {
+backend_test!(monthly_emails_go_once_per_tenant_and_month_with_two_instances_racing);
+async fn monthly_emails_go_once_per_tenant_and_month_with_two_instances_racing(backend: Backend) {
+    run_on(backend, |app| async move {
         let cafe = tenant_with_payroll(&app, "cafe").await;
         let deli = TenantFixture::create(&app.db, "deli").await;
         app.execute(&format!(
@@ -142,9 +143,9 @@ async fn monthly_emails_go_once_per_tenant_and_month_with_two_instances_racing()
     .await;
 }
 
-#[tokio::test]
-async fn a_crashed_run_is_retried_after_its_lease_and_never_repeats_an_email() {
-    each_backend(|app| async move {
+backend_test!(a_crashed_run_is_retried_after_its_lease_and_never_repeats_an_email);
+async fn a_crashed_run_is_retried_after_its_lease_and_never_repeats_an_email(backend: Backend) {
+    run_on(backend, |app| async move {
         let cafe = tenant_with_payroll(&app, "cafe").await;
         let first = datetime!(2026-12-01 08:00 UTC);
         assert_eq!(

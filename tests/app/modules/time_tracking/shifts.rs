@@ -1,12 +1,13 @@
 //! Shifts derived from punches through the API, edits that keep before and
 //! after, and staff's correction requests.
 
+use app::db::Backend;
 use serde_json::{Value, json};
 
 use super::{edit, hire, hire_linked, paired_kiosk, punch, recent, recent_day, send, shifts_of};
 use crate::accounts::count;
 use crate::fixtures::TenantFixture;
-use crate::support::{TestApp, each_backend};
+use crate::support::{TestApp, backend_test, run_on};
 
 /// Sends punches in order as `(kind, at)`, each recorded; the answers.
 async fn punches(app: &TestApp, token: &str, pin: &str, punches: &[(&str, &str)]) -> Vec<Value> {
@@ -28,9 +29,11 @@ fn flags(shift: &Value) -> Vec<&str> {
         .collect()
 }
 
-#[tokio::test]
-async fn shifts_are_derived_with_overnight_cap_and_anomalies_flagged_never_dropped() {
-    each_backend(|app| async move {
+backend_test!(shifts_are_derived_with_overnight_cap_and_anomalies_flagged_never_dropped);
+async fn shifts_are_derived_with_overnight_cap_and_anomalies_flagged_never_dropped(
+    backend: Backend,
+) {
+    run_on(backend, |app| async move {
         let f = TenantFixture::create(&app.db, "cafe").await;
         let maria = hire(&app, &f, "Maria", 0).await;
         let (_, token) = paired_kiosk(&app, &f, 0).await;
@@ -203,9 +206,9 @@ async fn shifts_are_derived_with_overnight_cap_and_anomalies_flagged_never_dropp
     .await;
 }
 
-#[tokio::test]
-async fn edits_keep_before_and_after_with_a_reason_and_never_overwrite() {
-    each_backend(|app| async move {
+backend_test!(edits_keep_before_and_after_with_a_reason_and_never_overwrite);
+async fn edits_keep_before_and_after_with_a_reason_and_never_overwrite(backend: Backend) {
+    run_on(backend, |app| async move {
         let f = TenantFixture::create(&app.db, "cafe").await;
         let maria = hire(&app, &f, "Maria", 0).await;
         let (_, token) = paired_kiosk(&app, &f, 0).await;
@@ -354,9 +357,9 @@ async fn edits_keep_before_and_after_with_a_reason_and_never_overwrite() {
     .await;
 }
 
-#[tokio::test]
-async fn staff_see_their_own_records_and_request_corrections_they_cannot_make() {
-    each_backend(|app| async move {
+backend_test!(staff_see_their_own_records_and_request_corrections_they_cannot_make);
+async fn staff_see_their_own_records_and_request_corrections_they_cannot_make(backend: Backend) {
+    run_on(backend, |app| async move {
         let f = TenantFixture::create(&app.db, "cafe").await;
         let maria = hire_linked(&app, &f, "Maria", 0, Some(f.staff_membership)).await;
         let jon = hire(&app, &f, "Jon", 0).await;
@@ -431,9 +434,9 @@ async fn staff_see_their_own_records_and_request_corrections_they_cannot_make() 
     .await;
 }
 
-#[tokio::test]
-async fn managers_edit_shifts_only_at_their_locations() {
-    each_backend(|app| async move {
+backend_test!(managers_edit_shifts_only_at_their_locations);
+async fn managers_edit_shifts_only_at_their_locations(backend: Backend) {
+    run_on(backend, |app| async move {
         let f = TenantFixture::create(&app.db, "cafe").await;
         // The manager is granted the first location only.
         let elsewhere = hire(&app, &f, "Jon", 1).await;
@@ -474,11 +477,11 @@ async fn managers_edit_shifts_only_at_their_locations() {
     .await;
 }
 
+backend_test!(an_edit_made_while_impersonating_names_the_super_admin);
 /// An edit made by a super-admin acting as the owner names the
 /// super-admin as its editor, not the owner.
-#[tokio::test]
-async fn an_edit_made_while_impersonating_names_the_super_admin() {
-    each_backend(|app| async move {
+async fn an_edit_made_while_impersonating_names_the_super_admin(backend: Backend) {
+    run_on(backend, |app| async move {
         let f = TenantFixture::create(&app.db, "cafe").await;
         let maria = hire(&app, &f, "Maria", 0).await;
         let (_, token) = paired_kiosk(&app, &f, 0).await;
