@@ -2,11 +2,13 @@
 //! above accounts, API tokens and billing, so the tenancy below it names
 //! none of them:
 //!
-//! * [`caller`]: *who* — a person's session (and the super-admin acting as
-//!   them, if any), or an API token (under `/api/` only);
-//! * [`InTenant`]: *where* and *as what* — the tenant of the URL's
-//!   `{slug}`, the caller's membership in it (a token's role capped by its
-//!   own), and the request's scope;
+//! * [`InTenant`]: *who*, *where* and *as what* — a person's session (and
+//!   the super-admin acting as them, if any) or an API token (under `/api/`
+//!   only), the tenant of the URL's `{slug}`, the caller's membership in it
+//!   (a token's role capped by its own), and the request's scope. A
+//!   person's session is read in the scope's own transaction, in the same
+//!   query as the membership: a tenant request costs the scope's BEGIN, that
+//!   one check, the handler's queries and the release;
 //! * [`super_admin`]: the super-admin's extractors, and the way back from
 //!   an impersonation.
 
@@ -16,43 +18,38 @@ use std::sync::Arc;
 
 use axum::extract::{FromRequestParts, RawPathParams};
 use axum::http::request::Parts;
+use tower_sessions::Session;
 
 use crate::accounts::SignedIn;
 use crate::billing::state::BillingState;
+use crate::db::Tx;
 use crate::error::AppError;
 use crate::http::AppState;
 use crate::http::routes::Navigation;
-use crate::ids::{MembershipId, UserId};
+use crate::ids::{MembershipId, TenantId, UserId};
 use crate::on_tx;
-use crate::tenancy::super_admin::IMPERSONATOR_KEY;
+use crate::sessions::LiveBounds;
 use crate::tenancy::{Intent, Member, Role, Tenant, TenantScope, for_tenant, global};
 use crate::validation::FieldErrors;
 
-/// Who is calling.
-pub enum Caller {
-    /// A person, by their session; `impersonator` is the super-admin acting
-    /// as them.
-    Person {
-        user: UserId,
-        impersonator: Option<UserId>,
-    },
-    /// A program, by an API token (only under `/api/`).
+/// Who is calling, as the request presents it: a session cookie, or an
+/// API token (only under `/api/`). Nothing is read from the database yet.
+enum Credential {
+    Session(Session),
     Token(String),
 }
 
-/// The request's caller: an API token where tokens belong, else the
-/// session's user (401 without one).
-///
-/// # Errors
-/// 401 for no session and no token; a session store failure.
-pub async fn caller(parts: &mut Parts, state: &AppState) -> Result<Caller, AppError> {
+/// The request's credential: an API token where tokens belong, else the
+/// session (401 without a session cookie).
+async fn credential(parts: &mut Parts, state: &AppState) -> Result<Credential, AppError> {
     if let Some(secret) = crate::api_tokens::presented(parts) {
-        return Ok(Caller::Token(secret));
+        return Ok(Credential::Token(secret));
     }
-    let SignedIn(user) = SignedIn::from_request_parts(parts, state).await?;
     let session = crate::sessions::of(parts, state).await?;
-    let impersonator = session.get::<UserId>(IMPERSONATOR_KEY).await?;
-    Ok(Caller::Person { user, impersonator })
+    if session.id().is_none() {
+        return Err(AppError::Unauthorized);
+    }
+    Ok(Credential::Session(session))
 }
 
 /// A request inside one tenant: the tenant from the URL's `{slug}`, the
@@ -134,23 +131,26 @@ impl FromRequestParts<AppState> for InTenant {
         } else {
             Intent::Write
         };
-        match caller(parts, state).await? {
-            Caller::Token(secret) => Self::with_api_token(state, &secret, slug, intent).await,
-            Caller::Person { user, impersonator } => {
-                let mut request = Self::with_session(state, user, slug, intent).await?;
-                request.member.impersonated_by = impersonator;
-                Ok(request)
+        match credential(parts, state).await? {
+            Credential::Token(secret) => Self::with_api_token(state, &secret, slug, intent).await,
+            Credential::Session(session) => {
+                Self::with_session(parts, state, &session, slug, intent).await
             }
         }
     }
 }
 
 impl InTenant {
-    /// A person's request: the slug names the tenant (cached), and the user
-    /// must be a member of it.
+    /// A person's request: the slug names the tenant (cached), and the
+    /// session's user must be a member of it. The session is read in the
+    /// scope's own query, with the membership, so signing out, "log out
+    /// everywhere else" and a member's removal take effect on the very next
+    /// request. A session that is gone is a 401 whether or not the slug
+    /// exists.
     async fn with_session(
+        parts: &mut Parts,
         state: &AppState,
-        user: UserId,
+        session: &Session,
         slug: &str,
         intent: Intent,
     ) -> Result<Self, AppError> {
@@ -159,17 +159,32 @@ impl InTenant {
             let from_cache = cached.is_some();
             let tenant_id = match cached.take() {
                 Some(id) => id,
-                None => {
-                    let id = global::tenant_id_by_slug(&state.db, slug)
-                        .await?
-                        .ok_or(AppError::NotFound)?;
-                    state.tenant_slugs.insert(slug, id);
-                    id
-                }
+                None => match global::tenant_id_by_slug(&state.db, slug).await? {
+                    Some(id) => {
+                        state.tenant_slugs.insert(slug, id);
+                        id
+                    }
+                    None => {
+                        // No such tenant: still a 401 for a session that is
+                        // gone, so the answer doesn't tell who may probe.
+                        SignedIn::from_request_parts(parts, state).await?;
+                        return Err(AppError::NotFound);
+                    }
+                },
             };
             let mut scope = for_tenant(&state.db, tenant_id, intent).await?;
-            match membership_of(&mut scope, user, slug).await? {
+            let bounds = LiveBounds::now();
+            let found = session_and_membership(&mut scope, session, bounds).await?;
+            let Some(mut found) = found else {
+                return Err(AppError::Unauthorized);
+            };
+            if found.impersonation_ended {
+                return Err(super_admin::impersonation_ended(session).await);
+            }
+            match found.lookup(tenant_id, slug)? {
                 Lookup::Member(tenant, billing, member) => {
+                    crate::sessions::read_in_scope(parts, session, found.expires_at, bounds)
+                        .await?;
                     return Ok(Self {
                         tenant: *tenant,
                         billing: *billing,
@@ -257,8 +272,40 @@ enum Lookup {
     StaleSlug,
 }
 
-/// The scope's tenant and `user`'s membership in it, checking that the
-/// tenant still has `slug`.
+impl MembershipRow {
+    /// What the row (`None`: the scope's tenant is gone) says of `user` in
+    /// the tenant that the URL names by `slug`.
+    fn lookup(
+        row: Option<Self>,
+        tenant: TenantId,
+        user: UserId,
+        slug: &str,
+    ) -> Result<Lookup, AppError> {
+        let Some(row) = row.filter(|row| row.slug == slug) else {
+            return Ok(Lookup::StaleSlug);
+        };
+        let (Some(membership_id), Some(role)) = (row.membership_id, row.role) else {
+            return Ok(Lookup::NotAMember);
+        };
+        Ok(Lookup::Member(
+            Box::new(Tenant {
+                id: tenant,
+                name: row.name,
+                slug: row.slug,
+                time_zone: row.time_zone,
+            }),
+            Box::new(row.billing),
+            Member {
+                membership_id,
+                user_id: user,
+                role: Role::parse(&role)?,
+                impersonated_by: None,
+            },
+        ))
+    }
+}
+
+/// The scope's tenant and `user`'s membership in it.
 async fn membership_of(
     scope: &mut TenantScope,
     user: UserId,
@@ -277,28 +324,95 @@ async fn membership_of(
         .fetch_optional(conn)
         .await
     })?;
-    let Some(row) = row else {
-        return Ok(Lookup::StaleSlug);
-    };
-    if row.slug != slug {
-        return Ok(Lookup::StaleSlug);
+    MembershipRow::lookup(row, tenant_id, user, slug)
+}
+
+/// A person's request, read in one query: the session's user, the
+/// super-admin acting as them, the session's idle expiry, and the scope's
+/// tenant with the user's membership (`None` when the tenant is gone).
+struct SessionRow {
+    user_id: UserId,
+    impersonator: Option<UserId>,
+    /// The impersonator is no longer a super-admin.
+    impersonation_ended: bool,
+    expires_at: i64,
+    tenant: Option<MembershipRow>,
+}
+
+impl<'r, R> sqlx::FromRow<'r, R> for SessionRow
+where
+    R: sqlx::Row,
+    &'r str: sqlx::ColumnIndex<R>,
+    UserId: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    Option<UserId>: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    i64: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    bool: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    MembershipRow: sqlx::FromRow<'r, R>,
+    Option<String>: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+{
+    fn from_row(row: &'r R) -> Result<Self, sqlx::Error> {
+        let tenant_found: Option<String> = row.try_get("name")?;
+        Ok(Self {
+            user_id: row.try_get("user_id")?,
+            impersonator: row.try_get("impersonator")?,
+            impersonation_ended: row.try_get("impersonation_ended")?,
+            expires_at: row.try_get("expires_at")?,
+            tenant: tenant_found
+                .map(|_| MembershipRow::from_row(row))
+                .transpose()?,
+        })
     }
-    let (Some(membership_id), Some(role)) = (row.membership_id, row.role) else {
-        return Ok(Lookup::NotAMember);
+}
+
+impl SessionRow {
+    fn lookup(&mut self, tenant: TenantId, slug: &str) -> Result<Lookup, AppError> {
+        let mut lookup = MembershipRow::lookup(self.tenant.take(), tenant, self.user_id, slug)?;
+        if let Lookup::Member(_, _, member) = &mut lookup {
+            member.impersonated_by = self.impersonator;
+        }
+        Ok(lookup)
+    }
+}
+
+/// The door's query for a person, on the backend whose FROM item reads the
+/// session ([`crate::signed_in_session!`]): `$1` the scope's tenant.
+macro_rules! session_and_membership {
+    ($backend:tt) => {
+        concat!(
+            "SELECT s.user_id, s.impersonator, s.impersonation_ended, s.expires_at, t.name, t.slug, t.time_zone, \
+             m.id AS membership_id, m.role, ",
+            crate::billing_columns!(),
+            " FROM ",
+            crate::signed_in_session!($backend),
+            " s LEFT JOIN tenants t ON t.id = $1 \
+             LEFT JOIN memberships m ON m.tenant_id = t.id AND m.user_id = s.user_id"
+        )
     };
-    Ok(Lookup::Member(
-        Box::new(Tenant {
-            id: tenant_id,
-            name: row.name,
-            slug: row.slug,
-            time_zone: row.time_zone,
-        }),
-        Box::new(row.billing),
-        Member {
-            membership_id,
-            user_id: user,
-            role: Role::parse(&role)?,
-            impersonated_by: None,
-        },
-    ))
+}
+
+/// The request's signed-in session and its user's membership in the
+/// scope's tenant, in the scope's transaction; `None` for a session that is
+/// gone, expired or not signed in.
+async fn session_and_membership(
+    scope: &mut TenantScope,
+    session: &Session,
+    bounds: LiveBounds,
+) -> Result<Option<SessionRow>, AppError> {
+    let Some(id) = session.id() else {
+        return Ok(None);
+    };
+    let tenant_id = scope.tenant_id();
+    let sql = match scope.tx() {
+        Tx::Sqlite(_) => session_and_membership!(sqlite),
+        Tx::Postgres(_) => session_and_membership!(postgres),
+    };
+    Ok(on_tx!(scope.tx(), |conn| {
+        sqlx::query_as(sql)
+            .bind(tenant_id)
+            .bind(id.to_string())
+            .bind(bounds.now)
+            .bind(bounds.started_after)
+            .fetch_optional(conn)
+            .await
+    })?)
 }

@@ -32,6 +32,34 @@ pub(crate) async fn behind_impersonation(
         .map(|admin| SuperAdmin::for_user(admin.id, admin.email.as_ref())))
 }
 
+/// Ends this session's impersonation, whose super-admin no longer is one:
+/// the session is cleared, and the request refused with this 403.
+///
+/// # Errors
+/// The 403; a session store failure.
+pub(crate) async fn impersonation_ended(session: &Session) -> AppError {
+    if let Err(error) = session.flush().await {
+        return error.into();
+    }
+    AppError::Forbidden(
+        "This impersonation has ended: its super-admin no longer is one. Sign in again.".to_owned(),
+    )
+}
+
+/// Whether the request's door reads its session in the tenant scope's own
+/// query, and checks an impersonation there ([`super::InTenant`]): a
+/// route under a tenant's `{slug}` (tests/app/route_registry.rs holds
+/// every tenant route to that). Middleware that needs only to know whether
+/// the session is an impersonation leaves a read of such a route to the
+/// door, so the session isn't loaded on a connection of its own.
+pub fn door_reads_session(request: &axum::extract::Request) -> bool {
+    request.method().is_safe()
+        && request
+            .extensions()
+            .get::<axum::extract::MatchedPath>()
+            .is_some_and(|route| route.as_str().contains("{slug}"))
+}
+
 /// The session key that records, for this session, the super-admin who
 /// confirmed their password for the panel.
 const PANEL_CONFIRMED_KEY: &str = "admin_panel_confirmed";

@@ -10,6 +10,9 @@
 
 pub mod flash;
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
 use async_trait::async_trait;
 use axum::extract::{FromRequestParts, Request};
 use axum::http::request::Parts;
@@ -62,10 +65,13 @@ pub async fn of<S: Send + Sync>(parts: &mut Parts, state: &S) -> Result<Session,
 /// so moves its idle expiry) only when it changed, so this marks a session
 /// in use as changed once per [`REFRESH_EVERY`]: a busy session costs one
 /// write an hour instead of one per request. Visitors without a session
-/// don't get one.
-pub async fn refresh(session: Session, request: Request, next: Next) -> Response {
+/// don't get one. A request whose door read the session in its own query
+/// ([`read_in_scope`]) was refreshed there, and the record is not loaded.
+pub async fn refresh(session: Session, mut request: Request, next: Next) -> Response {
+    let read_in_scope = ReadInScope::default();
+    request.extensions_mut().insert(read_in_scope.clone());
     let response = next.run(request).await;
-    if session.is_empty().await {
+    if read_in_scope.0.load(Ordering::Acquire) || session.is_empty().await {
         return response;
     }
     let now = OffsetDateTime::now_utc().unix_timestamp();
@@ -76,6 +82,79 @@ pub async fn refresh(session: Session, request: Request, next: Next) -> Response
         tracing::warn!(%error, "cannot refresh the session's idle expiry");
     }
     response
+}
+
+/// Set by [`read_in_scope`] for [`refresh`].
+#[derive(Clone, Default)]
+struct ReadInScope(Arc<AtomicBool>);
+
+/// The FROM item through which a door reads its request's signed-in session
+/// inside a tenant scope, in the scope's own query: columns `user_id`,
+/// `impersonator`, `impersonation_ended` (the impersonator is no longer a
+/// super-admin) and `expires_at`, one row for a live, signed-in session and
+/// none otherwise. Binds `$2` the session id and `$3`, `$4` the
+/// [`LiveBounds`]. On PostgreSQL it is the function of
+/// migrations/postgres/0022_session_lookup.sql, since scopes have no right
+/// on the sessions table.
+#[macro_export]
+macro_rules! signed_in_session {
+    (sqlite) => {
+        "(SELECT s.user_id, json_extract(s.data, '$.impersonator') AS impersonator, \
+                 json_extract(s.data, '$.impersonator') IS NOT NULL AND NOT EXISTS ( \
+                     SELECT 1 FROM users a \
+                     WHERE a.id = json_extract(s.data, '$.impersonator') AND a.is_super_admin \
+                 ) AS impersonation_ended, \
+                 s.expires_at \
+          FROM sessions s \
+          WHERE s.id = $2 AND s.user_id IS NOT NULL AND s.expires_at > $3 AND s.created_at > $4)"
+    };
+    (postgres) => {
+        "signed_in_session($2, $3, $4)"
+    };
+}
+
+/// What a live session is, now: its idle expiry after `now` and its start
+/// after `started_after` (unix seconds; the absolute expiry).
+#[derive(Clone, Copy, Debug)]
+pub struct LiveBounds {
+    pub now: i64,
+    pub started_after: i64,
+}
+
+impl LiveBounds {
+    pub fn now() -> Self {
+        let now = OffsetDateTime::now_utc();
+        Self {
+            now: now.unix_timestamp(),
+            started_after: (now - ABSOLUTE_LIFETIME).unix_timestamp(),
+        }
+    }
+}
+
+/// For a door that read the request's session through [`signed_in_session!`]
+/// (so the record is not loaded): tells [`refresh`] so, and when the session
+/// was last saved more than [`REFRESH_EVERY`] ago (`expires_at`, as read),
+/// marks it changed, so that it is saved with a new idle expiry.
+///
+/// # Errors
+/// When the session store fails.
+pub async fn read_in_scope(
+    parts: &mut Parts,
+    session: &Session,
+    expires_at: i64,
+    bounds: LiveBounds,
+) -> Result<(), AppError> {
+    if let Some(read) = parts.extensions.get::<ReadInScope>() {
+        read.0.store(true, Ordering::Release);
+    }
+    let saved_at = expires_at - IDLE_LIFETIME.whole_seconds();
+    if bounds.now - saved_at >= REFRESH_EVERY.whole_seconds() {
+        session.insert(REFRESHED_AT_KEY, bounds.now).await?;
+        // Changed even if the record already said so (an artificial
+        // expiry, or a refresh this same second): the save is the point.
+        session.set_expiry(session.expiry());
+    }
+    Ok(())
 }
 
 #[derive(Clone, Debug)]
@@ -110,11 +189,11 @@ impl DbSessionStore {
     /// # Errors
     /// When the database fails.
     pub async fn delete_expired(&self) -> Result<u64, sqlx::Error> {
-        let now = OffsetDateTime::now_utc();
+        let live = LiveBounds::now();
         on_backend!(&self.db, |pool| {
             sqlx::query("DELETE FROM sessions WHERE expires_at <= $1 OR created_at <= $2")
-                .bind(now.unix_timestamp())
-                .bind((now - ABSOLUTE_LIFETIME).unix_timestamp())
+                .bind(live.now)
+                .bind(live.started_after)
                 .execute(pool)
                 .await
                 .map(|done| done.rows_affected())
@@ -142,14 +221,14 @@ impl DbSessionStore {
     /// # Errors
     /// When the database fails.
     pub async fn count_for_user(&self, user: UserId) -> Result<i64, sqlx::Error> {
-        let now = OffsetDateTime::now_utc();
+        let live = LiveBounds::now();
         on_backend!(&self.db, |pool| {
             sqlx::query_scalar(
                 "SELECT count(*) FROM sessions WHERE user_id = $1 AND expires_at > $2 AND created_at > $3",
             )
             .bind(user)
-            .bind(now.unix_timestamp())
-            .bind((now - ABSOLUTE_LIFETIME).unix_timestamp())
+            .bind(live.now)
+            .bind(live.started_after)
             .fetch_one(pool)
             .await
         })
@@ -314,12 +393,12 @@ impl SessionStore for DbSessionStore {
     }
 
     async fn load(&self, id: &Id) -> session_store::Result<Option<Record>> {
-        let now = OffsetDateTime::now_utc();
+        let live = LiveBounds::now();
         let row: Option<Loaded> = on_backend!(&self.db, |pool| {
             sqlx::query_as("SELECT data, expires_at FROM sessions WHERE id = $1 AND expires_at > $2 AND created_at > $3")
                 .bind(id.to_string())
-                .bind(now.unix_timestamp())
-                .bind((now - ABSOLUTE_LIFETIME).unix_timestamp())
+                .bind(live.now)
+                .bind(live.started_after)
                 .fetch_optional(pool)
                 .await
         })

@@ -650,6 +650,29 @@ async fn what_a_super_admin_changes_while_impersonating_is_recorded_as_theirs(ba
     .await;
 }
 
+backend_test!(an_impersonation_ends_at_the_next_read_inside_the_tenant_once_its_admin_is_no_more);
+/// A read inside a tenant has its session checked by the door, in the
+/// scope's query, not by the audit middleware: the end of an impersonation
+/// must hold there too.
+async fn an_impersonation_ends_at_the_next_read_inside_the_tenant_once_its_admin_is_no_more(
+    backend: Backend,
+) {
+    run_on(backend, |app| async move {
+        let a = TenantFixture::create(&app.db, "alpha").await;
+        let (admin, _) = impersonate(&app, &a).await;
+        let read = || admin.get(app.url("/api/v1/t/alpha/locations")).send();
+        assert_eq!(read().await.expect("GET").status(), 200);
+        app.execute("UPDATE users SET is_super_admin = false WHERE email = 'ops@example.test'")
+            .await;
+        let refused = read().await.expect("GET");
+        assert_eq!(refused.status(), 403);
+        let body = refused.text().await.expect("body");
+        assert!(body.contains("This impersonation has ended"), "{body}");
+        assert_eq!(read().await.expect("GET").status(), 401, "signed out");
+    })
+    .await;
+}
+
 backend_test!(deleting_a_tenant_cancels_stripe_first_and_leaves_no_row_in_any_tenant_table);
 async fn deleting_a_tenant_cancels_stripe_first_and_leaves_no_row_in_any_tenant_table(
     backend: Backend,

@@ -5,12 +5,13 @@ use app::db::Backend;
 use app::db::Db;
 use app::error::AppError;
 use app::http::routes::{Access, Routes, get};
+use app::ids::UserId;
 use app::tenancy::{Intent, ScopeError, for_tenant};
 use axum::extract::State;
 use serde_json::{Value, json};
 
 use crate::fixtures::{TenantFixture, user};
-use crate::support::{Options, backend_test, run_on, run_on_with};
+use crate::support::{Options, TestApp, backend_test, run_on, run_on_with};
 
 /// Stands for any code path that asks for a scope without a tenant.
 pub async fn needs_a_tenant(State(db): State<Db>) -> Result<&'static str, AppError> {
@@ -326,6 +327,121 @@ async fn a_slug_reused_after_its_tenant_is_deleted_leads_to_the_new_tenant(backe
         assert_eq!(page.status(), 200);
         assert!(page.text().await.unwrap().contains("Fresh Start"));
         assert_eq!(old_owner.get(&url).send().await.unwrap().status(), 404);
+    })
+    .await;
+}
+
+/// The session of `user` (test sign-ins make one each) as the door sees it:
+/// its idle expiry, or `None` once it is gone.
+async fn session_expiry(app: &TestApp, user: UserId) -> Option<i64> {
+    app::on_backend!(&app.db, |pool| sqlx::query_scalar(
+        "SELECT expires_at FROM sessions WHERE user_id = $1"
+    )
+    .bind(user)
+    .fetch_optional(pool)
+    .await)
+    .expect("the session row")
+}
+
+async fn set_session(app: &TestApp, user: UserId, column: &str, value: i64) {
+    let sql = format!("UPDATE sessions SET {column} = $1 WHERE user_id = $2");
+    app::on_backend!(&app.db, |pool| sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(value)
+        .bind(user)
+        .execute(pool)
+        .await
+        .map(drop))
+    .expect("change the session");
+}
+
+// The door reads a person's session in the tenant scope's own query, with
+// the membership (src/access/mod.rs): what it reads must be the session's
+// whole truth, as when the session was loaded on its own.
+backend_test!(a_tenant_request_answers_to_the_session_as_it_stands_in_the_database);
+async fn a_tenant_request_answers_to_the_session_as_it_stands_in_the_database(backend: Backend) {
+    run_on(backend, |app| async move {
+        let alpha = TenantFixture::create(&app.db, "alpha").await;
+        TenantFixture::create(&app.db, "beta").await;
+        let status = |client: &reqwest::Client, path: &'static str| {
+            let request = client.get(app.url(path)).send();
+            async move { request.await.expect("GET").status() }
+        };
+        let owner = app.client_for(alpha.owner).await;
+        assert_eq!(status(&owner, "/api/v1/t/alpha/locations").await, 200);
+        assert_eq!(status(&owner, "/t/alpha/locations").await, 200);
+        let beta = "/api/v1/t/beta/locations";
+        assert_eq!(status(&owner, beta).await, 404, "not a member");
+
+        // Past the absolute lifetime: gone, on every tenant URL alike, so a
+        // stale cookie can't tell which organisations exist (the unknown
+        // slug last: the answer to it also drops the cookie).
+        set_session(&app, alpha.owner, "created_at", 0).await;
+        for path in [
+            "/api/v1/t/alpha/locations",
+            beta,
+            "/api/v1/t/no-such-tenant/locations",
+        ] {
+            assert_eq!(status(&owner, path).await, 401, "{path}, expired");
+        }
+        let owner = app.client_for(alpha.owner).await;
+        set_session(&app, alpha.owner, "created_at", 0).await;
+        assert_eq!(
+            status(&owner, "/t/alpha/locations").await,
+            303,
+            "to sign in"
+        );
+
+        // Idle for too long.
+        let owner = app.client_for(alpha.owner).await;
+        assert_eq!(status(&owner, "/api/v1/t/alpha/locations").await, 200);
+        set_session(&app, alpha.owner, "expires_at", 1).await;
+        assert_eq!(status(&owner, "/api/v1/t/alpha/locations").await, 401);
+
+        // A visitor's session (a CSRF token, no sign-in) is no one.
+        let (visitor, _) = app.visitor().await;
+        for path in [
+            "/api/v1/t/alpha/locations",
+            "/api/v1/t/no-such-tenant/locations",
+        ] {
+            let response = visitor.get(app.url(path)).send().await.expect("GET");
+            assert_eq!(response.status(), 401, "{path} for a visitor");
+        }
+    })
+    .await;
+}
+
+backend_test!(a_session_used_only_inside_a_tenant_is_kept_alive_at_most_hourly);
+async fn a_session_used_only_inside_a_tenant_is_kept_alive_at_most_hourly(backend: Backend) {
+    run_on(backend, |app| async move {
+        let alpha = TenantFixture::create(&app.db, "alpha").await;
+        let owner = app.client_for(alpha.owner).await;
+        let list = || owner.get(app.url("/api/v1/t/alpha/locations")).send();
+        let now = time::OffsetDateTime::now_utc().unix_timestamp();
+        let idle = app::sessions::IDLE_LIFETIME.whole_seconds();
+        let hour = app::sessions::REFRESH_EVERY.whole_seconds();
+
+        // Last saved over an hour ago, a minute left: pushed back in full.
+        set_session(&app, alpha.owner, "expires_at", now + 60).await;
+        assert_eq!(list().await.expect("GET").status(), 200);
+        let pushed = session_expiry(&app, alpha.owner).await.expect("a session");
+        assert!(
+            pushed >= now + idle,
+            "pushed back: {pushed} < {}",
+            now + idle
+        );
+
+        // Saved a minute ago: no write.
+        let recent = now + idle - 60;
+        set_session(&app, alpha.owner, "expires_at", recent).await;
+        assert_eq!(list().await.expect("GET").status(), 200);
+        assert_eq!(session_expiry(&app, alpha.owner).await, Some(recent));
+
+        // Saved just over an hour ago: written again.
+        let stale = now + idle - hour - 5;
+        set_session(&app, alpha.owner, "expires_at", stale).await;
+        assert_eq!(list().await.expect("GET").status(), 200);
+        let pushed = session_expiry(&app, alpha.owner).await.expect("a session");
+        assert!(pushed >= now + idle, "pushed back after an hour");
     })
     .await;
 }
