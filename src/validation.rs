@@ -39,6 +39,43 @@ impl FieldErrors {
     }
 }
 
+/// Why a write was refused: input the user can fix, or a fault. Repository
+/// functions that write return it, so a page shows the first beside its
+/// fields (and the API answers 422 naming them, through `AppError`) without
+/// reading a message back out of an error.
+#[derive(Debug)]
+pub enum WriteError {
+    Invalid(FieldErrors),
+    Failed(AppError),
+}
+
+impl From<FieldErrors> for WriteError {
+    fn from(errors: FieldErrors) -> Self {
+        Self::Invalid(errors)
+    }
+}
+
+impl From<AppError> for WriteError {
+    fn from(error: AppError) -> Self {
+        Self::Failed(error)
+    }
+}
+
+impl From<sqlx::Error> for WriteError {
+    fn from(error: sqlx::Error) -> Self {
+        Self::Failed(error.into())
+    }
+}
+
+impl From<WriteError> for AppError {
+    fn from(error: WriteError) -> Self {
+        match error {
+            WriteError::Invalid(errors) => errors.into(),
+            WriteError::Failed(error) => error,
+        }
+    }
+}
+
 impl From<FieldErrors> for AppError {
     fn from(errors: FieldErrors) -> Self {
         let message = errors

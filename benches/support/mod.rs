@@ -127,7 +127,9 @@ pub async fn tenant(
     let input = app::tenants::TenantInput {
         name: name.to_owned(),
         time_zone: time_zone.to_owned(),
-    };
+    }
+    .validate()
+    .expect("a valid tenant");
     let tenant = app::tenants::create(db, owner, &input)
         .await
         .expect("tenant");
@@ -139,7 +141,9 @@ pub async fn tenant(
             name: format!("Site {l:02}"),
             address: String::new(),
             time_zone: time_zone.to_owned(),
-        };
+        }
+        .validate()
+        .expect("a valid location");
         assert!(app::locations::create(&mut scope, &input).await.is_ok());
     }
     let all = app::locations::list(

@@ -13,7 +13,7 @@ use crate::http::client_address::ClientAddress;
 use crate::ids::{TenantId, UserId};
 use crate::rate_limits::{self, Limit};
 use crate::tenancy::{Intent, Tenant, for_tenant};
-use crate::tenants::TenantInput;
+use crate::tenants::ValidTenant;
 use crate::validation::{self, FieldErrors};
 
 /// What the signup form and the API send.
@@ -34,7 +34,7 @@ pub struct SignupInput {
 pub struct ValidSignup {
     email: Email,
     password: Password,
-    tenant: TenantInput,
+    tenant: ValidTenant,
 }
 
 impl SignupInput {
@@ -53,7 +53,7 @@ impl SignupInput {
         } else {
             &self.time_zone
         };
-        let tenant = TenantInput {
+        let tenant = ValidTenant {
             name: validation::text(&mut errors, "organisation", &self.organisation, true, 100),
             time_zone: validation::time_zone(&mut errors, "time_zone", time_zone),
         };

@@ -130,20 +130,23 @@ async fn select(
     creator: Option<MembershipId>,
 ) -> Result<Vec<ApiToken>, AppError> {
     let tenant = scope.tenant_id();
-    let rows: Vec<TokenRow> = on_tx!(scope.tx(), |conn| {
-        sqlx::query_as(
+    let by_id = crate::db::optional_filter("t.id = $2", "$2", only.is_some());
+    let by_creator = crate::db::optional_filter("t.membership_id = $3", "$3", creator.is_some());
+    let sql = format!(
         "SELECT t.id, t.name, t.role, u.email AS created_by, t.last_used_at, t.revoked_at, \
          t.created_at \
          FROM api_tokens t JOIN memberships m ON m.tenant_id = t.tenant_id AND m.id = t.membership_id \
          JOIN users u ON u.id = m.user_id \
-         WHERE t.tenant_id = $1 AND ($2 IS NULL OR t.id = $2) AND ($3 IS NULL OR t.membership_id = $3) \
+         WHERE t.tenant_id = $1 AND {by_id} AND {by_creator} \
          ORDER BY t.revoked_at IS NOT NULL, t.id DESC"
-    )
-    .bind(tenant)
-    .bind(only)
-    .bind(creator)
-    .fetch_all(conn)
-    .await
+    );
+    let rows: Vec<TokenRow> = on_tx!(scope.tx(), |conn| {
+        sqlx::query_as(sqlx::AssertSqlSafe(sql))
+            .bind(tenant)
+            .bind(only)
+            .bind(creator)
+            .fetch_all(conn)
+            .await
     })?;
     rows.into_iter()
         .map(|row| {

@@ -7,7 +7,6 @@
 use time::OffsetDateTime;
 
 use super::stripe::SubscriptionSnapshot;
-use crate::db::Tx;
 use crate::ids::TenantId;
 use crate::on_tx;
 use crate::tenancy::TenantScope;
@@ -89,20 +88,9 @@ pub(crate) async fn locked_state(scope: &mut TenantScope) -> Result<BillingState
             )
         };
     }
-    match scope.tx() {
-        Tx::Postgres(tx) => {
-            sqlx::query_as(select!(" FOR UPDATE"))
-                .bind(tenant)
-                .fetch_one(&mut **tx)
-                .await
-        }
-        Tx::Sqlite(tx) => {
-            sqlx::query_as(select!(""))
-                .bind(tenant)
-                .fetch_one(&mut **tx)
-                .await
-        }
-    }
+    crate::on_tx_locking!(scope.tx(), select!(" FOR UPDATE"), |conn, sql| {
+        sqlx::query_as(sql).bind(tenant).fetch_one(conn).await
+    })
 }
 
 impl BillingState {

@@ -64,6 +64,26 @@ macro_rules! on_backend {
     };
 }
 
+/// [`on_tx_locking!`](crate::on_tx_locking) for a statement run on the
+/// pool, outside any scope (the job queue's claim: `" FOR UPDATE SKIP
+/// LOCKED"` on PostgreSQL; one SQLite statement holds the write lock).
+#[macro_export]
+macro_rules! on_backend_locking {
+    ($db:expr, $statement:ident!($lock:literal), |$pool:ident, $sql:ident| $body:expr) => {
+        match $db {
+            $crate::db::Db::Sqlite($pool) => {
+                let $sql = $statement!("");
+                $body
+            }
+            $crate::db::Db::Postgres(postgres) => {
+                let $pool = &postgres.pool;
+                let $sql = $statement!($lock);
+                $body
+            }
+        }
+    };
+}
+
 /// A parsed, validated `DATABASE_URL`.
 #[derive(Clone)]
 pub enum DatabaseUrl {

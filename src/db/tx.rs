@@ -22,6 +22,41 @@ macro_rules! on_tx {
     };
 }
 
+/// Runs `$body` like [`on_tx!`](crate::on_tx), with `$sql` bound to the
+/// statement that `$statement!` gives for this backend's row lock, for a
+/// read whose rows a change will depend on. PostgreSQL gets
+/// `$statement!($lock)` (`" FOR UPDATE"`: the rows stay locked until the
+/// transaction ends); SQLite gets `$statement!("")`, since it has no row
+/// locks and needs none (a writing scope holds the database's write lock
+/// from its `BEGIN IMMEDIATE`). `$statement` is a local macro of the lock
+/// clause, so each backend's statement is one literal:
+///
+/// ```ignore
+/// macro_rules! owners {
+///     ($lock:literal) => { concat!("SELECT id FROM memberships WHERE tenant_id = $1", $lock) };
+/// }
+/// let ids: Vec<Owner> = on_tx_locking!(scope.tx(), owners!(" FOR UPDATE"), |conn, sql| {
+///     sqlx::query_as(sql).bind(tenant).fetch_all(conn).await
+/// })?;
+/// ```
+#[macro_export]
+macro_rules! on_tx_locking {
+    ($tx:expr, $statement:ident!($lock:literal), |$conn:ident, $sql:ident| $body:expr) => {
+        match $tx {
+            $crate::db::Tx::Sqlite(tx) => {
+                let $conn = &mut **tx;
+                let $sql = $statement!("");
+                $body
+            }
+            $crate::db::Tx::Postgres(tx) => {
+                let $conn = &mut **tx;
+                let $sql = $statement!($lock);
+                $body
+            }
+        }
+    };
+}
+
 /// An open transaction on either backend.
 pub enum Tx {
     Sqlite(sqlx::Transaction<'static, sqlx::Sqlite>),

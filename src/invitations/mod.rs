@@ -167,22 +167,27 @@ async fn select(
     only: Option<InvitationId>,
 ) -> Result<Vec<Invitation>, AppError> {
     let tenant = scope.tenant_id();
-    let rows: Vec<InvitationRow> = on_tx!(scope.tx(), |conn| sqlx::query_as(
+    let by_id = crate::db::optional_filter("id = $2", "$2", only.is_some());
+    let sql = format!(
         "SELECT id, email, role, expires_at FROM invitations \
-         WHERE tenant_id = $1 AND accepted_at IS NULL AND ($2 IS NULL OR id = $2) ORDER BY id DESC"
-    )
-    .bind(tenant)
-    .bind(only)
-    .fetch_all(conn)
-    .await)?;
-    let places: Vec<Place> = on_tx!(scope.tx(), |conn| sqlx::query_as(
+         WHERE tenant_id = $1 AND accepted_at IS NULL AND {by_id} ORDER BY id DESC"
+    );
+    let rows: Vec<InvitationRow> =
+        on_tx!(scope.tx(), |conn| sqlx::query_as(sqlx::AssertSqlSafe(sql))
+            .bind(tenant)
+            .bind(only)
+            .fetch_all(conn)
+            .await)?;
+    let by_invitation = crate::db::optional_filter("invitation_id = $2", "$2", only.is_some());
+    let sql = format!(
         "SELECT invitation_id, location_id FROM invitation_locations \
-         WHERE tenant_id = $1 AND ($2 IS NULL OR invitation_id = $2) ORDER BY location_id"
-    )
-    .bind(tenant)
-    .bind(only)
-    .fetch_all(conn)
-    .await)?;
+         WHERE tenant_id = $1 AND {by_invitation} ORDER BY location_id"
+    );
+    let places: Vec<Place> = on_tx!(scope.tx(), |conn| sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        .bind(tenant)
+        .bind(only)
+        .fetch_all(conn)
+        .await)?;
     let now = OffsetDateTime::now_utc();
     rows.into_iter()
         .map(|row| {

@@ -86,21 +86,12 @@ macro_rules! claim_sql {
 /// `now + lease`.
 pub async fn claim(db: &Db, now: i64, lease: Duration) -> Result<Option<Claimed>, sqlx::Error> {
     let until = now.saturating_add(i64::try_from(lease.as_secs()).unwrap_or(i64::MAX));
-    Ok(match db {
-        Db::Sqlite(pool) => {
-            sqlx::query_as(claim_sql!(""))
-                .bind(until)
-                .bind(now)
-                .fetch_optional(pool)
-                .await?
-        }
-        Db::Postgres(postgres) => {
-            sqlx::query_as(claim_sql!(" FOR UPDATE SKIP LOCKED"))
-                .bind(until)
-                .bind(now)
-                .fetch_optional(&postgres.pool)
-                .await?
-        }
+    crate::on_backend_locking!(db, claim_sql!(" FOR UPDATE SKIP LOCKED"), |pool, sql| {
+        sqlx::query_as(sql)
+            .bind(until)
+            .bind(now)
+            .fetch_optional(pool)
+            .await
     })
 }
 

@@ -17,7 +17,7 @@ use crate::ids::LocationId;
 use crate::tenancy::TenantScope;
 use crate::tenancy::permissions::LocationVisibility;
 use crate::tenancy::{Member, Tenant};
-use crate::validation::{self, FieldErrors};
+use crate::validation::{self, FieldErrors, WriteError};
 use crate::{on_tx, row};
 
 /// Locations, as the composition root (`crate::app`) registers it.
@@ -64,14 +64,20 @@ pub struct LocationInput {
     pub time_zone: String,
 }
 
+/// A location's fields, trimmed and checked: what the repository writes.
+#[derive(Clone, Debug)]
+pub struct ValidLocation {
+    pub name: String,
+    pub address: String,
+    pub time_zone: String,
+}
+
 impl LocationInput {
-    /// Trimmed and checked.
-    ///
     /// # Errors
     /// Each field that is wrong, with a message.
-    pub fn validate(&self) -> Result<LocationInput, FieldErrors> {
+    pub fn validate(&self) -> Result<ValidLocation, FieldErrors> {
         let mut errors = FieldErrors::default();
-        let valid = LocationInput {
+        let valid = ValidLocation {
             name: validation::text(&mut errors, "name", &self.name, true, 100),
             address: validation::text(&mut errors, "address", &self.address, false, 300),
             time_zone: validation::time_zone(&mut errors, "time_zone", &self.time_zone),
@@ -146,29 +152,12 @@ pub async fn find(
     .await)
 }
 
-/// Why a write was refused.
-pub enum WriteError {
-    Invalid(FieldErrors),
-    Failed(AppError),
-}
-
-impl From<sqlx::Error> for WriteError {
-    /// A unique violation here is the name check losing a race with another
-    /// request's write: still a taken name, not a fault.
-    fn from(error: sqlx::Error) -> Self {
-        match &error {
-            sqlx::Error::Database(e) if e.is_unique_violation() => name_taken(),
-            _ => Self::Failed(error.into()),
-        }
-    }
-}
-
-impl From<WriteError> for AppError {
-    fn from(error: WriteError) -> Self {
-        match error {
-            WriteError::Invalid(errors) => errors.into(),
-            WriteError::Failed(error) => error,
-        }
+/// A unique violation is the name check losing a race with another
+/// request's write: still a taken name, not a fault.
+fn taken_in_a_race(error: sqlx::Error) -> WriteError {
+    match &error {
+        sqlx::Error::Database(e) if e.is_unique_violation() => name_taken(),
+        _ => error.into(),
     }
 }
 
@@ -197,7 +186,7 @@ pub async fn visible(t: &mut InTenant, id: LocationId) -> Result<Location, AppEr
 /// A name already used by an active location, or a database failure.
 pub async fn create(
     scope: &mut TenantScope,
-    input: &LocationInput,
+    input: &ValidLocation,
 ) -> Result<Location, WriteError> {
     let tenant = scope.tenant_id();
     let created: Option<Location> = on_tx!(scope.tx(), |conn| sqlx::query_as(concat!(
@@ -213,7 +202,8 @@ pub async fn create(
     .bind(&input.time_zone)
     .bind(OffsetDateTime::now_utc())
     .fetch_optional(conn)
-    .await)?;
+    .await)
+    .map_err(taken_in_a_race)?;
     created.ok_or_else(name_taken)
 }
 
@@ -224,7 +214,7 @@ pub async fn create(
 pub async fn update(
     scope: &mut TenantScope,
     id: LocationId,
-    input: &LocationInput,
+    input: &ValidLocation,
 ) -> Result<Location, WriteError> {
     let tenant = scope.tenant_id();
     let updated: Option<Location> = on_tx!(scope.tx(), |conn| sqlx::query_as(concat!(
@@ -242,7 +232,8 @@ pub async fn update(
     .bind(&input.address)
     .bind(&input.time_zone)
     .fetch_optional(conn)
-    .await)?;
+    .await)
+    .map_err(taken_in_a_race)?;
     updated.ok_or_else(name_taken)
 }
 

@@ -5,7 +5,7 @@ use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use tower_sessions::Session;
 
-use super::{Location, LocationInput, Page, WriteError};
+use super::{Location, LocationInput, Page};
 use crate::access::InTenant;
 use crate::error::AppError;
 use crate::http::extract::{Form, Path};
@@ -14,6 +14,7 @@ use crate::ids::LocationId;
 use crate::pages::{Layout, TenantNav, render};
 use crate::sessions::flash::{self, Flash};
 use crate::tenancy::Action;
+use crate::validation::WriteError;
 use crate::validation::{FieldErrors, time_zone_options};
 
 pub fn routes() -> Routes {

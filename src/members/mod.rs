@@ -10,7 +10,6 @@ use std::collections::HashMap;
 use serde::Serialize;
 
 use crate::capability::{ApiTag, Capability};
-use crate::db::Tx;
 use crate::error::AppError;
 use crate::http::routes::NavLink;
 use crate::ids::{LocationGrantId, LocationId, MembershipId, UserId};
@@ -95,25 +94,29 @@ async fn select(
     only: Option<MembershipId>,
 ) -> Result<Vec<MemberEntry>, AppError> {
     let tenant = scope.tenant_id();
+    let by_id = crate::db::optional_filter("m.id = $2", "$2", only.is_some());
+    let sql = format!(
+        "SELECT m.id, m.user_id, u.email, m.role FROM memberships m JOIN users u ON u.id = m.user_id \
+         WHERE m.tenant_id = $1 AND {by_id} ORDER BY lower(u.email), m.id"
+    );
     let rows: Vec<MemberRow> = on_tx!(scope.tx(), |conn| {
-        sqlx::query_as(
-            "SELECT m.id, m.user_id, u.email, m.role FROM memberships m JOIN users u ON u.id = m.user_id \
-             WHERE m.tenant_id = $1 AND ($2 IS NULL OR m.id = $2) ORDER BY lower(u.email), m.id",
-        )
-        .bind(tenant)
-        .bind(only)
-        .fetch_all(conn)
-        .await
+        sqlx::query_as(sqlx::AssertSqlSafe(sql))
+            .bind(tenant)
+            .bind(only)
+            .fetch_all(conn)
+            .await
     })?;
+    let by_member = crate::db::optional_filter("membership_id = $2", "$2", only.is_some());
+    let sql = format!(
+        "SELECT membership_id, location_id FROM location_grants \
+         WHERE tenant_id = $1 AND {by_member} ORDER BY location_id"
+    );
     let grants: Vec<Grant> = on_tx!(scope.tx(), |conn| {
-        sqlx::query_as(
-            "SELECT membership_id, location_id FROM location_grants \
-             WHERE tenant_id = $1 AND ($2 IS NULL OR membership_id = $2) ORDER BY location_id",
-        )
-        .bind(tenant)
-        .bind(only)
-        .fetch_all(conn)
-        .await
+        sqlx::query_as(sqlx::AssertSqlSafe(sql))
+            .bind(tenant)
+            .bind(only)
+            .fetch_all(conn)
+            .await
     })?;
     let mut granted: HashMap<MembershipId, Vec<LocationId>> = HashMap::new();
     for grant in grants {
@@ -321,28 +324,26 @@ async fn lock_target_and_owners(
     id: MembershipId,
 ) -> Result<Locked, AppError> {
     let tenant = scope.tenant_id();
-    let rows: Vec<RoleRow> = match scope.tx() {
-        Tx::Postgres(tx) => {
-            sqlx::query_as(
-                "SELECT id, role FROM memberships \
-                 WHERE tenant_id = $1 AND (role = 'owner' OR id = $2) ORDER BY id FOR UPDATE",
-            )
-            .bind(tenant)
-            .bind(id)
-            .fetch_all(&mut **tx)
-            .await?
-        }
-        Tx::Sqlite(tx) => {
-            sqlx::query_as(
+    macro_rules! target_and_owners {
+        ($lock:literal) => {
+            concat!(
                 "SELECT id, role FROM memberships \
                  WHERE tenant_id = $1 AND (role = 'owner' OR id = $2) ORDER BY id",
+                $lock
             )
-            .bind(tenant)
-            .bind(id)
-            .fetch_all(&mut **tx)
-            .await?
+        };
+    }
+    let rows: Vec<RoleRow> = crate::on_tx_locking!(
+        scope.tx(),
+        target_and_owners!(" FOR UPDATE"),
+        |conn, sql| {
+            sqlx::query_as(sql)
+                .bind(tenant)
+                .bind(id)
+                .fetch_all(conn)
+                .await
         }
-    };
+    )?;
     let mut role = None;
     let mut owners = Vec::new();
     for RoleRow {

@@ -95,12 +95,19 @@ pub struct TenantInput {
     pub time_zone: String,
 }
 
+/// A tenant's settings, trimmed and checked: what the repository writes.
+#[derive(Clone, Debug)]
+pub struct ValidTenant {
+    pub name: String,
+    pub time_zone: String,
+}
+
 impl TenantInput {
     /// # Errors
     /// Each field that is wrong, with a message.
-    pub fn validate(&self) -> Result<TenantInput, FieldErrors> {
+    pub fn validate(&self) -> Result<ValidTenant, FieldErrors> {
         let mut errors = FieldErrors::default();
-        let valid = TenantInput {
+        let valid = ValidTenant {
             name: validation::text(&mut errors, "name", &self.name, true, 100),
             time_zone: validation::time_zone(&mut errors, "time_zone", &self.time_zone),
         };
@@ -132,7 +139,7 @@ fn slug_from(name: &str) -> String {
 ///
 /// # Errors
 /// When the database fails.
-pub async fn create(db: &Db, owner: UserId, input: &TenantInput) -> Result<Tenant, AppError> {
+pub async fn create(db: &Db, owner: UserId, input: &ValidTenant) -> Result<Tenant, AppError> {
     let mut scope = for_tenant(db, TenantId::new(), Intent::Write).await?;
     let tenant = insert(&mut scope, owner, input).await?;
     scope.commit().await?;
@@ -145,7 +152,7 @@ pub async fn create(db: &Db, owner: UserId, input: &TenantInput) -> Result<Tenan
 pub(crate) async fn insert(
     scope: &mut TenantScope,
     owner: UserId,
-    input: &TenantInput,
+    input: &ValidTenant,
 ) -> Result<Tenant, AppError> {
     let id = scope.tenant_id();
     let base = slug_from(&input.name);
@@ -200,7 +207,7 @@ pub(crate) async fn insert(
 /// When the database fails.
 pub async fn update_settings(
     scope: &mut TenantScope,
-    input: &TenantInput,
+    input: &ValidTenant,
 ) -> Result<(), sqlx::Error> {
     let tenant = scope.tenant_id();
     on_tx!(scope.tx(), |conn| sqlx::query(

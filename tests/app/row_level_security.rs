@@ -645,7 +645,7 @@ async fn an_ordinary_owner_deletes_exports_and_imports_a_tenant() {
         .expect("the superuser's view");
     // Set up as the app itself does it: tenants through their own scopes.
     let owner = crate::fixtures::user(&app.db, "owner@cafe.test").await;
-    let create = |name: &str| app::tenants::TenantInput {
+    let create = |name: &str| app::tenants::ValidTenant {
         name: name.to_owned(),
         time_zone: "UTC".to_owned(),
     };

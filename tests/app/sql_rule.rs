@@ -433,24 +433,95 @@ fn tuple_rows(file: &str, source: &str) -> Vec<String> {
     finder.found
 }
 
-#[test]
-fn queries_read_named_rows_not_tuples() {
+/// What `check` (given a file's name and source) finds in every file of
+/// `src/`.
+fn in_src(check: fn(&str, &str) -> Vec<String>) -> Vec<String> {
     let mut files = Vec::new();
     rust_files(
         &Path::new(env!("CARGO_MANIFEST_DIR")).join("src"),
         &mut files,
     );
-    let found: Vec<String> = files
+    files
         .iter()
         .flat_map(|path| {
             let source = std::fs::read_to_string(path).expect("read");
-            tuple_rows(&path.display().to_string(), &source)
+            check(&path.display().to_string(), &source)
         })
-        .collect();
+        .collect()
+}
+
+#[test]
+fn queries_read_named_rows_not_tuples() {
+    let found = in_src(tuple_rows);
     assert!(found.is_empty(), "tuple rows:\n{}", found.join("\n"));
     // The check itself sees both shapes.
     let planted = "fn f() { let rows: Vec<(i64, String)> = on_tx!(tx, |c| sqlx::query_as(\"SELECT 1\")); \
                    let n = sqlx::query_as::<_, (i64, i64)>(\"SELECT 1, 2\"); \
                    let fine: Vec<(i64, i64)> = pairs(); }";
     assert_eq!(tuple_rows("planted.rs", planted).len(), 2);
+}
+
+/// The string literals of `source` that `matches`, named by `file`.
+fn literals_where(file: &str, source: &str, matches: fn(&str) -> bool) -> Vec<String> {
+    let tokens: TokenStream = source.parse().expect("tokens");
+    let mut literals = Vec::new();
+    string_literals(tokens, &mut literals);
+    literals
+        .into_iter()
+        .filter(|sql| matches(sql))
+        .map(|sql| format!("{file}: {sql}"))
+        .collect()
+}
+
+/// SQL that filters on an optional parameter with `($n IS NULL OR …)`,
+/// which keeps SQLite (and PostgreSQL's generic plans) from using an index
+/// for the condition: `db::optional_filter` is the one way to write one.
+fn or_null_filter(sql: &str) -> bool {
+    sql.split('$').skip(1).any(|after| {
+        let rest = after.trim_start_matches(|c: char| c.is_ascii_digit());
+        rest.len() < after.len() && rest.to_uppercase().starts_with(" IS NULL OR ")
+    })
+}
+
+fn or_null_filters(file: &str, source: &str) -> Vec<String> {
+    literals_where(file, source, or_null_filter)
+}
+
+#[test]
+fn optional_filters_are_written_one_way() {
+    let found = in_src(or_null_filters);
+    assert!(
+        found.is_empty(),
+        "write these with db::optional_filter:\n{}",
+        found.join("\n")
+    );
+    // The check sees the pattern, and leaves a column's own NULL alone.
+    let planted = r#"fn f() { q("SELECT 1 FROM t WHERE tenant_id = $1 AND ($2 IS NULL OR id = $2)");
+                      q("SELECT 1 FROM t WHERE (locked_until IS NULL OR locked_until <= $2)"); }"#;
+    assert_eq!(or_null_filters("planted.rs", planted).len(), 1);
+}
+
+/// A statement with its row lock written in: the lock clause goes to
+/// `on_tx_locking!` / `on_backend_locking!` on its own (`" FOR UPDATE"`),
+/// which gives SQLite the statement without it.
+fn row_lock_written_in(sql: &str) -> bool {
+    let upper = sql.to_uppercase();
+    upper.contains("SELECT ") && upper.contains("FOR UPDATE")
+}
+
+fn stray_row_locks(file: &str, source: &str) -> Vec<String> {
+    literals_where(file, source, row_lock_written_in)
+}
+
+#[test]
+fn postgres_row_locks_are_written_one_way() {
+    let found = in_src(stray_row_locks);
+    assert!(
+        found.is_empty(),
+        "lock rows with on_tx_locking!(tx, statement!(\" FOR UPDATE\"), …):\n{}",
+        found.join("\n")
+    );
+    let planted = r#"fn f() { q("SELECT id FROM t WHERE tenant_id = $1 FOR UPDATE");
+                      on_tx_locking!(tx, s!(" FOR UPDATE"), |c, sql| q(sql)); }"#;
+    assert_eq!(stray_row_locks("planted.rs", planted).len(), 1);
 }

@@ -227,7 +227,9 @@ async fn add_locations(scope: &mut TenantScope) -> Result<Vec<LocationId>, Failu
             name: site.name.to_owned(),
             address: site.address.to_owned(),
             time_zone: TIME_ZONE.to_owned(),
-        };
+        }
+        .validate()
+        .map_err(|_| format!("the demo location {} is invalid", site.name))?;
         let written = if n == 0 {
             crate::locations::update(scope, first, &input).await
         } else {

@@ -141,22 +141,24 @@ async fn select(
     only: Option<DeviceId>,
 ) -> Result<Vec<Device>, sqlx::Error> {
     let tenant = scope.tenant_id();
-    let rows: Vec<DeviceRow> = on_tx!(scope.tx(), |conn| {
-        sqlx::query_as(
+    let by_id = crate::db::optional_filter("d.id = $4", "$4", only.is_some());
+    let sql = format!(
         "SELECT d.id, d.name, d.location_id, l.name AS location_name, d.pairing_expires_at, d.paired_at, \
              d.last_seen_at, d.revoked_at, d.created_at \
          FROM kiosk_devices d JOIN locations l ON l.tenant_id = d.tenant_id AND l.id = d.location_id \
-         WHERE d.tenant_id = $1 AND ($4 IS NULL OR d.id = $4) \
+         WHERE d.tenant_id = $1 AND {by_id} \
          AND ($2 OR EXISTS (SELECT 1 FROM location_grants g \
              WHERE g.tenant_id = d.tenant_id AND g.location_id = d.location_id AND g.membership_id = $3)) \
          ORDER BY d.revoked_at IS NOT NULL, d.created_at DESC, d.id"
-    )
-    .bind(tenant)
-    .bind(visibility.all)
-    .bind(visibility.membership)
-    .bind(only)
-    .fetch_all(conn)
-    .await
+    );
+    let rows: Vec<DeviceRow> = on_tx!(scope.tx(), |conn| {
+        sqlx::query_as(sqlx::AssertSqlSafe(sql))
+            .bind(tenant)
+            .bind(visibility.all)
+            .bind(visibility.membership)
+            .bind(only)
+            .fetch_all(conn)
+            .await
     })?;
     Ok(rows.into_iter().map(Device::from).collect())
 }

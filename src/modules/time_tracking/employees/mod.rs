@@ -396,19 +396,22 @@ async fn taken(
     except: Option<EmployeeId>,
 ) -> Result<Option<FieldErrors>, sqlx::Error> {
     let tenant = scope.tenant_id();
-    let Taken { number, member } = on_tx!(scope.tx(), |conn| sqlx::query_as(
+    let other = crate::db::optional_filter("id <> $4", "$4", except.is_some());
+    let sql = format!(
         "SELECT \
            EXISTS (SELECT 1 FROM employees WHERE tenant_id = $1 AND employee_number = $2 \
-                   AND ($4 IS NULL OR id <> $4)) AS number, \
+                   AND {other}) AS number, \
            EXISTS (SELECT 1 FROM employees WHERE tenant_id = $1 AND membership_id = $3 \
-                   AND ($4 IS NULL OR id <> $4)) AS member"
-    )
-    .bind(tenant)
-    .bind(&input.employee_number)
-    .bind(input.membership_id)
-    .bind(except)
-    .fetch_one(conn)
-    .await)?;
+                   AND {other}) AS member"
+    );
+    let Taken { number, member } =
+        on_tx!(scope.tx(), |conn| sqlx::query_as(sqlx::AssertSqlSafe(sql))
+            .bind(tenant)
+            .bind(&input.employee_number)
+            .bind(input.membership_id)
+            .bind(except)
+            .fetch_one(conn)
+            .await)?;
     Ok(if number {
         Some(FieldErrors::single(
             "employee_number",

@@ -142,18 +142,20 @@ pub async fn list(
             ))
         })
         .unzip();
+    let from_day = crate::db::optional_filter("day >= $3", "$3", from.is_some());
+    let before_day = crate::db::optional_filter("day < $4", "$4", to.is_some());
+    let sql = format!(
+        "SELECT id, location_id, day, name FROM holidays \
+         WHERE tenant_id = $1 AND location_id = $2 AND {from_day} AND {before_day} ORDER BY day"
+    );
     on_tx!(scope.tx(), |conn| {
-        sqlx::query_as(
-            "SELECT id, location_id, day, name FROM holidays \
-             WHERE tenant_id = $1 AND location_id = $2 AND ($3 IS NULL OR day >= $3) \
-             AND ($4 IS NULL OR day < $4) ORDER BY day",
-        )
-        .bind(tenant)
-        .bind(location)
-        .bind(from)
-        .bind(to)
-        .fetch_all(conn)
-        .await
+        sqlx::query_as(sqlx::AssertSqlSafe(sql))
+            .bind(tenant)
+            .bind(location)
+            .bind(from)
+            .bind(to)
+            .fetch_all(conn)
+            .await
     })
 }
 

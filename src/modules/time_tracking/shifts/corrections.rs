@@ -274,21 +274,24 @@ async fn select(
     status: Option<Status>,
 ) -> Result<Vec<CorrectionRequest>, sqlx::Error> {
     let tenant = scope.tenant_id();
-    let rows: Vec<RequestRow> = on_tx!(scope.tx(), |conn| {
-        sqlx::query_as(
+    let by_id = crate::db::optional_filter("r.id = $2", "$2", only.is_some());
+    let by_employee = crate::db::optional_filter("r.employee_id = $3", "$3", employee.is_some());
+    let by_status = crate::db::optional_filter("r.status = $4", "$4", status.is_some());
+    let sql = format!(
         "SELECT r.id, r.employee_id, e.name AS employee_name, r.shift_id, r.day, r.message, r.status, r.requested_by, \
              r.created_at, r.closed_by, r.closed_at, r.closing_note \
          FROM correction_requests r JOIN employees e ON e.tenant_id = r.tenant_id AND e.id = r.employee_id \
-         WHERE r.tenant_id = $1 AND ($2 IS NULL OR r.id = $2) AND ($3 IS NULL OR r.employee_id = $3) \
-         AND ($4 IS NULL OR r.status = $4) \
+         WHERE r.tenant_id = $1 AND {by_id} AND {by_employee} AND {by_status} \
          ORDER BY r.created_at DESC, r.id DESC LIMIT 500"
-    )
-    .bind(tenant)
-    .bind(only)
-    .bind(employee)
-    .bind(status.map(Status::as_str))
-    .fetch_all(conn)
-    .await
+    );
+    let rows: Vec<RequestRow> = on_tx!(scope.tx(), |conn| {
+        sqlx::query_as(sqlx::AssertSqlSafe(sql))
+            .bind(tenant)
+            .bind(only)
+            .bind(employee)
+            .bind(status.map(Status::as_str))
+            .fetch_all(conn)
+            .await
     })?;
     Ok(rows
         .into_iter()

@@ -508,22 +508,25 @@ pub async fn feed(
     employee: Option<EmployeeId>,
 ) -> Result<Vec<ShiftEdit>, sqlx::Error> {
     let tenant = scope.tenant_id();
-    let rows: Vec<EditRow> = on_tx!(scope.tx(), |conn| {
-        sqlx::query_as(
+    let by_id = crate::db::optional_filter("e.id = $2", "$2", only.is_some());
+    let by_employee = crate::db::optional_filter("e.employee_id = $3", "$3", employee.is_some());
+    let sql = format!(
         "SELECT e.id, e.employee_id, emp.name AS employee_name, e.location_id, e.action, e.reason, \
              e.before, e.after, e.edited_by, u.email AS editor_email, e.correction_request_id, \
              e.created_at \
          FROM shift_edits e \
          JOIN employees emp ON emp.tenant_id = e.tenant_id AND emp.id = e.employee_id \
          LEFT JOIN users u ON u.id = e.edited_by \
-         WHERE e.tenant_id = $1 AND ($2 IS NULL OR e.id = $2) AND ($3 IS NULL OR e.employee_id = $3) \
+         WHERE e.tenant_id = $1 AND {by_id} AND {by_employee} \
          ORDER BY e.created_at DESC, e.id DESC LIMIT 200"
-    )
-    .bind(tenant)
-    .bind(only)
-    .bind(employee)
-    .fetch_all(conn)
-    .await
+    );
+    let rows: Vec<EditRow> = on_tx!(scope.tx(), |conn| {
+        sqlx::query_as(sqlx::AssertSqlSafe(sql))
+            .bind(tenant)
+            .bind(only)
+            .bind(employee)
+            .fetch_all(conn)
+            .await
     })?;
     Ok(rows
         .into_iter()
