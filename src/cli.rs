@@ -72,7 +72,7 @@ enum Command {
         file: std::path::PathBuf,
         /// The archive was exported by another installation (another
         /// LOOKUP_KEY), so its signature can't be checked here: import it
-        /// on your word, having checked where it comes from (README).
+        /// on your word, having checked where it comes from (docs/tenancy.md).
         #[arg(long)]
         from_another_installation: bool,
     },

@@ -31,6 +31,25 @@ impl FieldErrors {
         }
     }
 
+    /// For a page: the errors of fields the form doesn't show (the API's
+    /// names for them, or a rule on the whole input) move to its top, under
+    /// `form`; the others stay beside their fields.
+    #[must_use]
+    pub fn beside(self, shown: &[&str]) -> Self {
+        Self(
+            self.0
+                .into_iter()
+                .map(|(field, message)| {
+                    if shown.contains(&field) {
+                        (field, message)
+                    } else {
+                        ("form", message)
+                    }
+                })
+                .collect(),
+        )
+    }
+
     /// One error, for a rule only the database can check (a name taken).
     pub fn single(field: &'static str, message: impl Into<String>) -> Self {
         let mut errors = Self::default();

@@ -43,7 +43,7 @@ fn main() -> ExitCode {
         None => {
             println!(
                 "\nDatabases: PostgreSQL is not reachable at TEST_DATABASE_URL, so the integration tests ran on \
-                 SQLite ONLY.\nStart PostgreSQL (see README, \"Running the tests\") to run them on both.\n"
+                 SQLite ONLY.\nStart PostgreSQL (see docs/testing.md) to run them on both.\n"
             );
             ExitCode::SUCCESS
         }

@@ -7,7 +7,7 @@
 -- row estimate thrown off, sorted them all instead of reading the ordered
 -- index. On a tenant of 1,000 locations (others of 200) the locations list
 -- took 1.5 ms in PostgreSQL instead of 0.07 ms, and the app served 1,575
--- requests a second instead of 3,900 (tenancy_rls bench, README).
+-- requests a second instead of 3,900 (tenancy_rls bench, docs/measured.md).
 --
 -- Now a scope reaches a closed range of tenant ids: its tenant's id twice,
 -- or, in the all-tenants scope, every id. `tenant_id BETWEEN first AND

@@ -135,8 +135,8 @@ impl<S: Send + Sync> OptionalFromRequestParts<S> for SignedIn {
 }
 
 /// The message for an email that already has an account. Signup signs the
-/// new user straight in, so it can't hide that an account exists (README,
-/// "Accounts"); the per-address rate limit keeps that from being a way to
+/// new user straight in, so it can't hide that an account exists
+/// (docs/accounts.md); the per-address rate limit keeps that from being a way to
 /// list them, and sign-in and password reset never tell.
 pub const EMAIL_TAKEN: &str =
     "An account with this email already exists: sign in, or reset your password.";

@@ -56,7 +56,7 @@ fn nav(tenant: &Tenant, member: &Member) -> Vec<NavLink> {
 pub fn stripe_of(state: &AppState) -> Result<&Stripe, AppError> {
     state.stripe.as_deref().ok_or_else(|| {
         AppError::NotConfigured(
-            "Billing is not set up on this server: set STRIPE_SECRET_KEY (README, \"Billing\")."
+            "Billing is not set up on this server: set STRIPE_SECRET_KEY (docs/billing.md)."
                 .to_owned(),
         )
     })

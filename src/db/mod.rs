@@ -30,7 +30,7 @@ use scope_role::ScopeRole;
 /// use: a server restart or a proxy's idle timeout may have closed it. A busy
 /// one (back in the pool moments ago, pinged by the pool as it came back)
 /// isn't: sqlx's default pings on every acquire, two round trips per tenant
-/// request that cost 6% of its throughput (README, "Measured").
+/// request that cost 6% of its throughput (docs/measured.md).
 const IDLE_BEFORE_PING: Duration = Duration::from_secs(1);
 
 pub use migrations::migrate;

@@ -286,8 +286,9 @@ async fn hire(
         let valid = input
             .validate(dates::today(TIME_ZONE))
             .map_err(|errors| AppError::from(errors).to_string())?;
-        let (_, pin) =
-            employees::create(scope, keys, owner.location_visibility(), key, &valid).await?;
+        let (_, pin) = employees::create(scope, keys, owner.location_visibility(), key, &valid)
+            .await
+            .map_err(AppError::from)?;
         hands.push(Hand {
             index,
             location,

@@ -63,7 +63,7 @@ pub enum Origin {
     /// Exported here (the same `LOOKUP_KEY`): the signature must verify.
     ThisInstallation,
     /// Exported by another installation, whose key this one doesn't have:
-    /// the operator vouches for the file (README, "Tenant export").
+    /// the operator vouches for the file (docs/tenancy.md, "Tenant export").
     AnotherInstallation,
 }
 

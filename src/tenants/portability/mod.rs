@@ -94,7 +94,7 @@ pub enum PortabilityError {
     Newer { archive: i64, here: i64 },
     #[error(
         "the archive is not signed by this installation: it was edited after export, or comes \
-         from another installation (check it as the README says, then import it with \
+         from another installation (check it as docs/tenancy.md says, then import it with \
          --from-another-installation)"
     )]
     Unsigned,

@@ -17,7 +17,7 @@ use crate::ids::{LocationId, TenantId};
 use crate::tenancy::TenantScope;
 use crate::tenancy::permissions::LocationVisibility;
 use crate::tokens::{digest, tenant_secret};
-use crate::validation::{self, FieldErrors};
+use crate::validation::{self, FieldErrors, WriteError};
 use crate::{on_tx, row};
 
 /// How long a pairing link works.
@@ -180,7 +180,7 @@ pub async fn add(
     scope: &mut TenantScope,
     visibility: LocationVisibility,
     input: &NewDevice,
-) -> Result<(Device, String), AppError> {
+) -> Result<(Device, String), WriteError> {
     let mut errors = FieldErrors::default();
     let name = validation::text(&mut errors, "name", &input.name, true, 100);
     let location = crate::locations::find(scope, visibility, input.location_id).await?;

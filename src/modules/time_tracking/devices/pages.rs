@@ -19,7 +19,7 @@ use crate::modules::time_tracking::permissions::TimeAction;
 use crate::modules::time_tracking::{DeviceId, dates};
 use crate::pages::{Layout, TenantNav, render};
 use crate::sessions::flash::{self, Flash};
-use crate::validation::FieldErrors;
+use crate::validation::{FieldErrors, WriteError};
 
 pub fn routes() -> Routes {
     Routes::new()
@@ -103,6 +103,11 @@ struct AddForm {
     name: String,
 }
 
+impl AddForm {
+    /// The fields the form shows an error beside.
+    const FIELDS: &[&str] = &["location_id", "name"];
+}
+
 async fn add(
     State(state): State<AppState>,
     layout: Layout,
@@ -133,12 +138,12 @@ async fn add(
             t.scope.commit().await?;
             Ok((StatusCode::CREATED, page).into_response())
         }
-        Err(AppError::Unprocessable(message)) => {
-            let errors = FieldErrors::single("form", message);
+        Err(WriteError::Invalid(errors)) => {
+            let errors = errors.beside(AddForm::FIELDS);
             let page = index_page(layout, &mut t, form, errors, None).await?;
             Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response())
         }
-        Err(other) => Err(other),
+        Err(WriteError::Failed(error)) => Err(error),
     }
 }
 

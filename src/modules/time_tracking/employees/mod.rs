@@ -23,7 +23,7 @@ use crate::error::AppError;
 use crate::ids::{LocationId, MembershipId};
 use crate::tenancy::TenantScope;
 use crate::tenancy::permissions::LocationVisibility;
-use crate::validation::{self, FieldErrors};
+use crate::validation::{self, FieldErrors, WriteError};
 use crate::{on_tx, row};
 
 #[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
@@ -355,7 +355,7 @@ async fn check_references(
     scope: &mut TenantScope,
     visibility: LocationVisibility,
     input: &ValidEmployee,
-) -> Result<(), AppError> {
+) -> Result<(), WriteError> {
     let visible = crate::locations::list(scope, visibility, crate::locations::Page::ALL).await?;
     for id in &input.location_ids {
         if !visible
@@ -437,7 +437,7 @@ pub async fn create(
     visibility: LocationVisibility,
     key: &LookupKey,
     input: &ValidEmployee,
-) -> Result<(Employee, pin::Pin), AppError> {
+) -> Result<(Employee, pin::Pin), WriteError> {
     check_references(scope, visibility, input).await?;
     if let Some(errors) = taken(scope, input, None).await? {
         return Err(errors.into());
@@ -495,7 +495,7 @@ pub async fn update(
     current: &Employee,
     input: &ValidEmployee,
     active: bool,
-) -> Result<(Employee, Option<pin::Pin>), AppError> {
+) -> Result<(Employee, Option<pin::Pin>), WriteError> {
     let seen: Vec<LocationId> =
         crate::locations::list(scope, visibility, crate::locations::Page::ALL)
             .await?
@@ -515,7 +515,8 @@ pub async fn update(
             "{} also works at locations you don't manage: ask an owner or admin to change \
              their pay or to deactivate them.",
             current.name
-        )));
+        ))
+        .into());
     }
     // What the member asked for where they manage, and the rest as it is.
     let mut input = input.clone();

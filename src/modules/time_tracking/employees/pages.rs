@@ -34,7 +34,7 @@ use crate::modules::time_tracking::shifts::{self, Days};
 use crate::modules::time_tracking::{CorrectionId, EmployeeId, PunchId, dates};
 use crate::pages::{Layout, TenantNav, render};
 use crate::sessions::flash::{self, Flash};
-use crate::validation::{self, FieldErrors};
+use crate::validation::{self, FieldErrors, WriteError};
 
 pub fn routes() -> Routes {
     Routes::new()
@@ -96,6 +96,17 @@ fn hundredths(text: &str) -> Option<i64> {
 }
 
 impl HireForm {
+    /// The fields the form shows an error beside.
+    const FIELDS: &[&str] = &[
+        "name",
+        "employee_number",
+        "national_id",
+        "hire_date",
+        "weekly_hours",
+        "hourly_rate",
+        "location_id",
+    ];
+
     fn input(&self) -> Result<EmployeeInput, FieldErrors> {
         let mut errors = FieldErrors::default();
         let hire_date = match self.hire_date.trim() {
@@ -233,12 +244,12 @@ async fn hire(
             t.scope.commit().await?;
             Ok((StatusCode::CREATED, page).into_response())
         }
-        Err(AppError::Unprocessable(message)) => {
-            let errors = FieldErrors::single("form", message);
+        Err(WriteError::Invalid(errors)) => {
+            let errors = errors.beside(HireForm::FIELDS);
             let page = index_page(layout, &mut t, form, errors, None).await?;
             Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response())
         }
-        Err(other) => Err(other),
+        Err(WriteError::Failed(error)) => Err(error),
     }
 }
 

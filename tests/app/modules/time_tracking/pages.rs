@@ -54,6 +54,26 @@ async fn the_pages_take_a_manager_from_hiring_to_the_inspection_export(backend: 
                 .unwrap()
                 .contains("Hours a week, such as 40 or 37.5.")
         );
+        // A refusal only the database can tell is shown beside its field.
+        let taken = app
+            .post_form(
+                &owner,
+                &format!("/t/{slug}/employees"),
+                &[
+                    ("name", "Jon"),
+                    ("employee_number", "E-1"),
+                    ("location_id", &location),
+                ],
+            )
+            .await;
+        assert_eq!(taken.status(), 422);
+        let html = taken.text().await.unwrap();
+        assert!(
+            html.contains(
+                r#"<p id="employee_number-error" class="text-sm text-red-700">Another employee already has this number.</p>"#
+            ),
+            "{html}"
+        );
 
         let added = app
             .post_form(
