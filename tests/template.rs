@@ -23,24 +23,47 @@ const PLACEHOLDERS: &[(&str, &str)] = &[
 /// Marks a root line that belongs to the time-tracking module.
 const MODULE_MARKER: &str = "module: time_tracking";
 
+/// In Markdown, where a line can't carry a comment everywhere (inside a
+/// code block), these lines open and close a block of the module's lines.
+const MODULE_BLOCK: (&str, &str) = (
+    "<!-- module: time_tracking -->",
+    "<!-- end module: time_tracking -->",
+);
+
 /// The twin a root file must have.
 fn twin_of(original: &str) -> String {
-    let named = PLACEHOLDERS
-        .iter()
-        .fold(original.to_owned(), |text, (from, to)| {
-            text.replace(from, to)
-        });
     let mut twin = String::new();
-    for line in named.split_inclusive('\n') {
-        if line.contains(MODULE_MARKER) {
+    for line in original.split_inclusive('\n') {
+        let bare = line.trim_end();
+        if bare == MODULE_BLOCK.0 {
             twin.push_str("{% if time_tracking %}");
             twin.push_str(line);
+        } else if bare == MODULE_BLOCK.1 {
+            twin.push_str(line);
+            twin.push_str("{% endif %}");
+        } else if line.contains(MODULE_MARKER) {
+            twin.push_str("{% if time_tracking %}");
+            twin.push_str(&rendered(line));
             twin.push_str("{% endif %}");
         } else {
-            twin.push_str(line);
+            twin.push_str(&rendered(line));
         }
     }
     twin
+}
+
+/// What stands in the twin for one root line: the placeholders in place of
+/// the project's names, and a line Liquid would read as its own (Railway's
+/// `${{Postgres.DATABASE_URL}}`, an askama tag quoted in the docs) kept as
+/// it is, raw.
+fn rendered(line: &str) -> String {
+    if line.contains("{{") || line.contains("{%") {
+        format!("{{% raw %}}{line}{{% endraw %}}")
+    } else {
+        PLACEHOLDERS
+            .iter()
+            .fold(line.to_owned(), |text, (from, to)| text.replace(from, to))
+    }
 }
 
 fn root() -> &'static Path {
