@@ -83,7 +83,8 @@ pub struct Config {
     pub stripe: StripeConfig,
     /// Keys for secrets stored encrypted; empty: see `crypto::Keys::load`.
     pub encryption_keys: KeyMaterial,
-    /// The key of keyed hashes (kiosk PINs); empty: see `crypto::LookupKey::load`.
+    /// The key of keyed hashes (codes typed at a device, blind indexes, export
+    /// signatures); empty: see `crypto::LookupKey::load`.
     pub lookup_key: KeyMaterial,
 }
 

@@ -18,7 +18,7 @@ pub fn random_token() -> String {
 
 /// A secret that names its tenant, `<prefix><tenant id>_<random token>`, so
 /// the tenant scope to look it up in is known before the lookup (API
-/// tokens `api_…`, kiosk devices `kd_…`). Only its [`digest`] is stored.
+/// tokens `api_…`, a module's devices `kd_…`). Only its [`digest`] is stored.
 pub fn tenant_secret(prefix: &str, tenant: TenantId) -> String {
     format!("{prefix}{}_{}", tenant.as_uuid().simple(), random_token())
 }

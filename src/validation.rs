@@ -144,7 +144,7 @@ pub fn paragraph(
 
 /// A calendar date written `YYYY-MM-DD`, as date inputs send it, in the
 /// years 1900 to 2999: a business's dates, far enough from the limits of
-/// `time` that the instants around a day (a time zone and a shift either
+/// `time` that the instants around a day (a time zone and a day either
 /// side) never overflow.
 pub fn parse_date(text: &str) -> Option<time::Date> {
     let mut parts = text.trim().splitn(3, '-');

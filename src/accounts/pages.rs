@@ -221,7 +221,7 @@ mod tests {
     #[test]
     fn only_a_path_on_this_site_is_a_place_to_go_after_signing_in() {
         for kept in [
-            "/t/acme/shifts?from=2026-01-01",
+            "/t/acme/locations?from=2026-01-01",
             "/app",
             "/account#two-factor",
         ] {

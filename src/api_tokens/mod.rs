@@ -75,7 +75,7 @@ pub struct ApiToken {
 /// What creating a token sends.
 #[derive(Clone, Debug, Deserialize, utoipa::ToSchema)]
 pub struct NewApiToken {
-    /// What it is for ("Payroll export"), 1 to 100 characters.
+    /// What it is for ("Nightly export"), 1 to 100 characters.
     pub name: String,
     /// At most the creator's own role.
     pub role: Role,

@@ -147,11 +147,12 @@ impl Keys {
 }
 
 /// The key of keyed hashes (HMAC-SHA256) that let a short secret be found
-/// by one indexed lookup without being stored: kiosk PINs. A PIN has only
-/// 10,000 values, so a plain or salted hash would be guessed at once from a
-/// copy of the table; without this key it can't be. `LOOKUP_KEY` is one key,
-/// never rotated: changing it invalidates every PIN (they must all be
-/// generated again). Development generates [`DEV_LOOKUP_KEY_FILE`].
+/// by one indexed lookup without being stored (a four-digit code typed at a
+/// device, a blind index). A short code has only 10,000 values, so a plain
+/// or salted hash would be guessed at once from a copy of the table;
+/// without this key it can't be. `LOOKUP_KEY` is one key, never rotated:
+/// changing it invalidates every such hash (they must all be made again).
+/// Development generates [`DEV_LOOKUP_KEY_FILE`].
 pub struct LookupKey(Hmac<Sha256>);
 
 /// Where development keeps its generated lookup key.

@@ -40,7 +40,7 @@ pub use tx::Tx;
 /// value is bound, `param IS NULL` (always true then) when none is. Written
 /// per case, not as `(param IS NULL OR condition)`: that `OR` keeps SQLite
 /// (and PostgreSQL's generic plans) from using an index for `condition`, so
-/// one employee's rows were found by scanning the whole tenant's.
+/// one person's rows were found by scanning the whole tenant's.
 pub fn optional_filter(condition: &str, param: &str, bound: bool) -> String {
     if bound {
         condition.to_owned()

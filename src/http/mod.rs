@@ -56,7 +56,8 @@ pub struct AppState {
     /// Stripe's API; `None` without `STRIPE_SECRET_KEY` (billing pages say
     /// how to set it up).
     pub stripe: Option<Arc<crate::billing::stripe::Stripe>>,
-    /// For keyed hashes (kiosk PINs); `None` in production without
+    /// For keyed hashes (secrets typed at a device, blind indexes, export
+    /// signatures); `None` in production without
     /// `LOOKUP_KEY`.
     pub lookup_key: Option<Arc<crate::crypto::LookupKey>>,
 }
@@ -116,7 +117,7 @@ impl AppState {
         })
     }
 
-    /// The key of keyed hashes (kiosk PINs, blind indexes, export
+    /// The key of keyed hashes (codes typed at a device, blind indexes, export
     /// signatures), or why there is none.
     ///
     /// # Errors

@@ -28,7 +28,7 @@ pub enum Access {
     Tenant,
     /// A signed-in super-admin (anyone else gets 404).
     SuperAdmin,
-    /// A machine credential that names its tenant (a kiosk's device token),
+    /// A machine credential that names its tenant (a device's token),
     /// sent as `Authorization: Bearer`, outside the `/t/{slug}` space.
     Credential,
 }

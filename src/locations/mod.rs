@@ -43,7 +43,7 @@ row! {
         pub id: LocationId,
         pub name: String,
         pub address: String,
-        /// An IANA time zone name: shifts are split at midnight in it.
+        /// An IANA time zone name: the location's days begin at its midnight.
         pub time_zone: String,
         /// Archived locations keep their history but take no new work.
         #[serde(with = "time::serde::rfc3339::option")]

@@ -44,7 +44,7 @@ pub enum Limit {
     /// The password that confirms a sensitive change, per account.
     Reauthentication,
     /// Using a link's secret (a password reset, an email verification, a
-    /// kiosk's pairing code): per address, and per link where checking it
+    /// device's pairing code): per address, and per link where checking it
     /// costs something (a reset hashes the new password).
     LinkSecret,
     /// Invitation emails a tenant sends (new and resent), per day.

@@ -14,7 +14,7 @@ async fn create_token(app: &TestApp, client: &reqwest::Client, role: &str) -> re
     app.post_json(
         client,
         "/api/v1/t/alpha/api-tokens",
-        &json!({"name": "Payroll export", "role": role, "password": PASSWORD}),
+        &json!({"name": "Nightly export", "role": role, "password": PASSWORD}),
     )
     .await
 }
@@ -47,7 +47,7 @@ async fn a_token_is_shown_once_used_as_bearer_and_revoked(backend: Backend) {
             !listed.to_string().contains(&secret),
             "the secret is never listed"
         );
-        assert_eq!(last_used(&app, &owner, "Payroll export").await, Value::Null);
+        assert_eq!(last_used(&app, &owner, "Nightly export").await, Value::Null);
 
         let program = bearer(&secret);
         let locations = app.get_json(&program, "/api/v1/t/alpha/locations").await;
@@ -65,7 +65,7 @@ async fn a_token_is_shown_once_used_as_bearer_and_revoked(backend: Backend) {
         // The use is recorded (in the background).
         let mut recorded = Value::Null;
         for _ in 0..50 {
-            recorded = last_used(&app, &owner, "Payroll export").await;
+            recorded = last_used(&app, &owner, "Nightly export").await;
             if !recorded.is_null() {
                 break;
             }

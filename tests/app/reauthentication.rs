@@ -136,7 +136,7 @@ async fn a_session_alone_cannot_make_a_sensitive_change(backend: Backend) {
             .post_json(
                 &session,
                 "/api/v1/t/alpha/api-tokens",
-                &json!({"name": "Payroll", "role": "staff", "password": PASSWORD}),
+                &json!({"name": "Reports", "role": "staff", "password": PASSWORD}),
             )
             .await;
         assert_eq!(created.status(), 201);

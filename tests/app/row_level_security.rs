@@ -267,8 +267,8 @@ async fn inside_a_tenant_scope_unscoped_sql_touches_only_that_tenants_rows(backe
                 Ok(done) if may_delete => {
                     assert_eq!(done.rows_affected() as i64, own, "DELETE on {table} touches only A's rows")
                 }
-                // Rows that records point at (an employee's punches) can't
-                // be deleted at all: nothing to count.
+                // Rows that records point at (a module's append-only
+                // records) can't be deleted at all: nothing to count.
                 Err(sqlx::Error::Database(e)) if may_delete && e.code().as_deref() == Some("23503") => {}
                 Err(e) if !may_delete && is_permission_denied(&e) => {}
                 other => panic!("DELETE on {table} (granted: {may_delete}): {other:?}"),

@@ -43,9 +43,9 @@ fn body_with(
         ("address", "Elsewhere"),
         ("time_zone", "UTC"),
         ("role", "staff"),
-        // A shift edit, a correction request and its dismissal.
+        // The modules' forms: an action, a request and its answer.
         ("action", "add"),
-        ("message", "Please fix my shift"),
+        ("message", "Please fix my record"),
         ("note", "Seen"),
     ]
     .into_iter()

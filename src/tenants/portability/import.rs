@@ -15,7 +15,7 @@
 //!   ([`global::USER_COLUMNS`]) and the tenant-owned tables that export
 //!   writes, each with export's columns and no others. Never a credential
 //!   table (API tokens, pending invitations); credential columns
-//!   (`*_digest`: PINs, kiosk device tokens) and blind indexes are empty, as
+//!   (`*_digest`: codes and tokens devices hold) and blind indexes are empty, as
 //!   export leaves them.
 //! * **Rows.** Every row belongs to the manifest's tenant.
 //! * **Accounts.** A member whose email has an account here becomes that

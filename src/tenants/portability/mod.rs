@@ -9,7 +9,7 @@
 //! so a new table travels unasked. Values are JSON in one form for both
 //! backends (ids and dates as text, timestamps RFC 3339 in UTC).
 //!
-//! Credentials don't travel: columns named `*_digest` (PINs, kiosk tokens)
+//! Credentials don't travel: columns named `*_digest` (codes and tokens a device holds)
 //! are emptied, and tables whose rows are credentials (a required digest:
 //! API tokens, pending invitations) are left out, with the rows that
 //! depend on them. Encrypted columns are written **in plaintext** and
@@ -137,7 +137,7 @@ fn signature(lookup: &LookupKey, manifest: &[u8]) -> String {
 }
 
 /// The columns of `table` that export empties and import wants empty:
-/// credentials (`*_digest`: PINs, kiosk device tokens) and the blind
+/// credentials (`*_digest`: codes and tokens devices hold) and the blind
 /// indexes of encrypted columns (recomputed on import).
 fn emptied_columns(sealed: &[&SealedColumn], table: &Table) -> BTreeSet<String> {
     let blind_indexes: Vec<&str> = sealed_in(sealed, &table.name)
