@@ -11,7 +11,7 @@ use utoipa::openapi::tag::TagBuilder;
 use crate::capability::Capability;
 use crate::crypto::sealed::SealedColumn;
 use crate::http::extract::Json;
-use crate::http::routes::{Access, Routes, get};
+use crate::http::routes::{Access, Pitch, Routes, get};
 use crate::http::{AppState, Around};
 use crate::jobs;
 
@@ -88,8 +88,17 @@ pub fn state(db: crate::db::Db, config: crate::config::Config) -> AppState {
     AppState {
         navigation: all().map(|capability| capability.nav).collect(),
         sealed: sealed_columns().into(),
+        pitch: pitch(),
         ..AppState::new(db, config)
     }
+}
+
+/// What the landing page says: the first capability's pitch (a product
+/// module's), or the starter's own.
+pub fn pitch() -> &'static Pitch {
+    all()
+        .find_map(|capability| capability.pitch)
+        .unwrap_or(&Pitch::STARTER)
 }
 
 /// What the capabilities add to the job queue: their kinds of work, their

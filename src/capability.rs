@@ -12,7 +12,7 @@ use crate::crypto::sealed::SealedColumn;
 use crate::db::Db;
 use crate::http::Around;
 use crate::http::routes::NavLink;
-use crate::http::routes::Routes;
+use crate::http::routes::{Pitch, Routes};
 use crate::jobs::scheduled::Schedule;
 use crate::jobs::{JobKind, Purge};
 use crate::tenancy::super_admin::SuperAdmin;
@@ -41,6 +41,8 @@ pub struct Capability {
     /// Its columns encrypted by the app (personal data, secrets), which
     /// `rotate-keys` re-encrypts and tenant export writes out decrypted.
     pub sealed: &'static [SealedColumn],
+    /// What the landing page says of the product, for a product module.
+    pub pitch: Option<&'static Pitch>,
 }
 
 impl Capability {
@@ -56,6 +58,7 @@ impl Capability {
         schedules: &[],
         purges: &[],
         sealed: &[],
+        pitch: None,
     };
 }
 

@@ -48,6 +48,8 @@ pub struct AppState {
     /// The capabilities' encrypted columns (tenant export writes them out
     /// decrypted); `crate::app::state` sets them.
     pub sealed: Arc<[&'static crate::crypto::sealed::SealedColumn]>,
+    /// What the landing page says (`crate::app::state` picks it).
+    pub pitch: &'static routes::Pitch,
     pub rate_limits: Arc<crate::rate_limits::RateLimits>,
     pub mailer: Arc<crate::mail::transport::Mailer>,
     /// For secrets stored encrypted; `None` in production without
@@ -97,6 +99,7 @@ impl AppState {
             tenant_slugs: Arc::default(),
             navigation: Arc::new([]),
             sealed: Arc::new([]),
+            pitch: &routes::Pitch::STARTER,
             rate_limits: Arc::default(),
         }
     }

@@ -183,6 +183,50 @@ macro_rules! methods {
 
 methods!(get => GET, post => POST, put => PUT, patch => PATCH, delete => DELETE);
 
+/// What the public landing page says of the product. The first capability
+/// with one (a product module) speaks for the app ([`Pitch::STARTER`] when
+/// none does): its words live with it, so an app generated without it says
+/// nothing of it.
+#[derive(Debug)]
+pub struct Pitch {
+    /// The line above the headline.
+    pub eyebrow: &'static str,
+    pub headline: &'static str,
+    /// What follows the app's name in the first paragraph.
+    pub lead: &'static str,
+    /// Three features: a title and a sentence each.
+    pub features: &'static [(&'static str, &'static str)],
+    /// Who the paid plan is for.
+    pub paid_plan_for: &'static str,
+}
+
+impl Pitch {
+    /// The starter's own, for an app with no product module.
+    pub const STARTER: Pitch = Pitch {
+        eyebrow: "One app, every organisation",
+        headline: "Your product, ready for every organisation that signs up.",
+        lead: "gives each organisation its own space: members with roles, locations, \
+               billing, and data no other organisation can reach.",
+        features: &[
+            (
+                "Every organisation apart",
+                "Each customer's data is kept apart from every other's, by the app and by the \
+                 database underneath.",
+            ),
+            (
+                "Roles that fit the team",
+                "Owners see everything; admins and managers run what they are given; staff see \
+                 their own.",
+            ),
+            (
+                "Billing built in",
+                "Start free, upgrade when you grow: checkout, invoices and plan limits included.",
+            ),
+        ],
+        paid_plan_for: "For teams that have outgrown the free plan.",
+    };
+}
+
 /// A link in a tenant's navigation.
 #[derive(Clone, Debug)]
 pub struct NavLink {

@@ -6,7 +6,7 @@ pub mod dev_mailbox;
 use std::sync::LazyLock;
 
 use askama::Template;
-use axum::extract::{FromRequestParts, OptionalFromRequestParts};
+use axum::extract::{FromRequestParts, OptionalFromRequestParts, State};
 use axum::http::request::Parts;
 use axum::response::Html;
 use tower_sessions::Session;
@@ -16,7 +16,7 @@ use crate::accounts::CurrentUser;
 use crate::error::{AppError, ErrorReport};
 use crate::http::AppState;
 use crate::http::routes::NavLink;
-use crate::http::routes::{Access, Routes, get};
+use crate::http::routes::{Access, Pitch, Routes, get};
 use crate::http::{assets, csrf};
 use crate::sessions::USER_ID_KEY;
 use crate::sessions::flash::{self, Flash};
@@ -159,10 +159,14 @@ impl TenantNav {
 #[template(path = "pages/landing.html")]
 struct LandingPage {
     layout: Layout,
+    pitch: &'static Pitch,
 }
 
-async fn landing(layout: Layout) -> Result<Html<String>, AppError> {
-    render(&LandingPage { layout })
+async fn landing(State(state): State<AppState>, layout: Layout) -> Result<Html<String>, AppError> {
+    render(&LandingPage {
+        layout,
+        pitch: state.pitch,
+    })
 }
 
 /// A file to download, as a response.

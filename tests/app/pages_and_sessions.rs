@@ -17,6 +17,8 @@ async fn the_landing_page_renders_in_the_layout(backend: Backend) {
         let html = response.text().await.expect("body");
         assert!(html.contains("<title>"), "{html}");
         assert!(html.contains(app::brand::APP_NAME));
+        // The product module's pitch, or the starter's own without one.
+        assert!(html.contains(app::app::pitch().headline), "{html}");
         assert!(html.contains(r#"name="viewport""#), "responsive");
         assert!(html.contains("<footer"), "footer");
         assert!(html.contains(r#"aria-label="Main""#), "navigation");

@@ -35,11 +35,38 @@ pub mod settings;
 pub mod shifts;
 
 use crate::capability::{ApiTag, Capability};
-use crate::http::routes::NavLink;
+use crate::http::routes::{NavLink, Pitch};
 use crate::ids::typed_id;
 use crate::tenancy::{Member, Tenant};
 
 /// The module, as `crate::modules` registers it.
+/// What the landing page says of the app with this module.
+const PITCH: Pitch = Pitch {
+    eyebrow: "Working-time records, done right",
+    headline: "Every shift, at every location, recorded and ready for payroll.",
+    lead: "gives multi-location businesses a clock-in kiosk that works offline, records that \
+           stand up to an inspection, and a monthly workbook your accountant can key straight \
+           into payroll.",
+    features: &[
+        (
+            "A kiosk that never loses a punch",
+            "A tablet at each site clocks staff in with a PIN. No signal behind the bar? Punches \
+             are saved on the device and sync when it returns.",
+        ),
+        (
+            "Every location, one account",
+            "Owners see every site; managers see the ones they run; staff see their own hours. \
+             Each business's data is kept apart from every other's.",
+        ),
+        (
+            "Payroll in minutes",
+            "Base, overtime and holiday hours worked out for you, in a monthly workbook with \
+             exactly the columns your accountant asks for.",
+        ),
+    ],
+    paid_plan_for: "For businesses with several locations and a payroll to run.",
+};
+
 pub const CAPABILITY: Capability = Capability {
     routes: &[
         employees::api::routes,
@@ -72,6 +99,7 @@ pub const CAPABILITY: Capability = Capability {
     commands: Some(cli::COMMANDS),
     schedules: &pay::email::SCHEDULES,
     sealed: &[employees::national_id::SEALED],
+    pitch: Some(&PITCH),
     ..Capability::NONE
 };
 

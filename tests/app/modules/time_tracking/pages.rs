@@ -8,6 +8,19 @@ use crate::fixtures::TenantFixture;
 use crate::support::{backend_test, run_on};
 use app::db::Backend;
 
+backend_test!(the_landing_page_pitches_time_tracking);
+async fn the_landing_page_pitches_time_tracking(backend: Backend) {
+    run_on(backend, |app| async move {
+        let html = app.get("/").await.text().await.unwrap();
+        assert!(
+            html.contains("Every shift, at every location, recorded and ready for payroll."),
+            "{html}"
+        );
+        assert!(html.contains("A kiosk that never loses a punch"), "{html}");
+    })
+    .await;
+}
+
 backend_test!(the_pages_take_a_manager_from_hiring_to_the_inspection_export);
 async fn the_pages_take_a_manager_from_hiring_to_the_inspection_export(backend: Backend) {
     run_on(backend, |app| async move {
