@@ -19,6 +19,7 @@ use std::sync::Arc;
 use axum::extract::{FromRequestParts, RawPathParams};
 use axum::http::request::Parts;
 use tower_sessions::Session;
+use tower_sessions::session::Id;
 
 use crate::accounts::SignedIn;
 use crate::billing::state::BillingState;
@@ -32,10 +33,11 @@ use crate::sessions::LiveBounds;
 use crate::tenancy::{Intent, Member, Role, Tenant, TenantScope, for_tenant, global};
 use crate::validation::FieldErrors;
 
-/// Who is calling, as the request presents it: a session cookie, or an
-/// API token (only under `/api/`). Nothing is read from the database yet.
+/// Who is calling, as the request presents it: a session cookie (the
+/// session, and the id its cookie names), or an API token (only under
+/// `/api/`). Nothing is read from the database yet.
 enum Credential {
-    Session(Session),
+    Session(Session, Id),
     Token(String),
 }
 
@@ -46,10 +48,8 @@ async fn credential(parts: &mut Parts, state: &AppState) -> Result<Credential, A
         return Ok(Credential::Token(secret));
     }
     let session = crate::sessions::of(parts, state).await?;
-    if session.id().is_none() {
-        return Err(AppError::Unauthorized);
-    }
-    Ok(Credential::Session(session))
+    let id = session.id().ok_or(AppError::Unauthorized)?;
+    Ok(Credential::Session(session, id))
 }
 
 /// A request inside one tenant: the tenant from the URL's `{slug}`, the
@@ -133,8 +133,8 @@ impl FromRequestParts<AppState> for InTenant {
         };
         match credential(parts, state).await? {
             Credential::Token(secret) => Self::with_api_token(state, &secret, slug, intent).await,
-            Credential::Session(session) => {
-                Self::with_session(parts, state, &session, slug, intent).await
+            Credential::Session(session, id) => {
+                Self::with_session(parts, state, &session, id, slug, intent).await
             }
         }
     }
@@ -151,6 +151,7 @@ impl InTenant {
         parts: &mut Parts,
         state: &AppState,
         session: &Session,
+        id: Id,
         slug: &str,
         intent: Intent,
     ) -> Result<Self, AppError> {
@@ -174,7 +175,7 @@ impl InTenant {
             };
             let mut scope = for_tenant(&state.db, tenant_id, intent).await?;
             let bounds = LiveBounds::now();
-            let found = session_and_membership(&mut scope, session, bounds).await?;
+            let found = session_and_membership(&mut scope, id, bounds).await?;
             let Some(mut found) = found else {
                 return Err(AppError::Unauthorized);
             };
@@ -390,17 +391,14 @@ macro_rules! session_and_membership {
     };
 }
 
-/// The request's signed-in session and its user's membership in the
-/// scope's tenant, in the scope's transaction; `None` for a session that is
-/// gone, expired or not signed in.
+/// The signed-in session `id` and its user's membership in the scope's
+/// tenant, in the scope's transaction; `None` for a session that is gone,
+/// expired or not signed in.
 async fn session_and_membership(
     scope: &mut TenantScope,
-    session: &Session,
+    id: Id,
     bounds: LiveBounds,
 ) -> Result<Option<SessionRow>, AppError> {
-    let Some(id) = session.id() else {
-        return Ok(None);
-    };
     let tenant_id = scope.tenant_id();
     let sql = match scope.tx() {
         Tx::Sqlite(_) => session_and_membership!(sqlite),

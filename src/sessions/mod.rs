@@ -76,12 +76,27 @@ pub async fn refresh(session: Session, mut request: Request, next: Next) -> Resp
     }
     let now = OffsetDateTime::now_utc().unix_timestamp();
     let refreshed_at: Option<i64> = session.get(REFRESHED_AT_KEY).await.ok().flatten();
-    if refreshed_at.is_none_or(|at| now - at >= REFRESH_EVERY.whole_seconds())
-        && let Err(error) = session.insert(REFRESHED_AT_KEY, now).await
+    if refreshed_at.is_none_or(|at| refresh_due(at, now))
+        && let Err(error) = mark_refreshed(&session, now).await
     {
         tracing::warn!(%error, "cannot refresh the session's idle expiry");
     }
     response
+}
+
+/// Whether a session refreshed (or saved) at `since` has its idle expiry
+/// pushed back at `now`: once per [`REFRESH_EVERY`].
+fn refresh_due(since: i64, now: i64) -> bool {
+    now - since >= REFRESH_EVERY.whole_seconds()
+}
+
+/// Marks the session changed, so that it is saved with a new idle expiry.
+async fn mark_refreshed(session: &Session, now: i64) -> Result<(), tower_sessions::session::Error> {
+    session.insert(REFRESHED_AT_KEY, now).await?;
+    // Changed even if the record already said so (an artificial expiry, or
+    // a refresh this same second): the save is the point.
+    session.set_expiry(session.expiry());
+    Ok(())
 }
 
 /// Set by [`read_in_scope`] for [`refresh`].
@@ -99,14 +114,14 @@ struct ReadInScope(Arc<AtomicBool>);
 #[macro_export]
 macro_rules! signed_in_session {
     (sqlite) => {
-        "(SELECT s.user_id, json_extract(s.data, '$.impersonator') AS impersonator, \
-                 json_extract(s.data, '$.impersonator') IS NOT NULL AND NOT EXISTS ( \
-                     SELECT 1 FROM users a \
-                     WHERE a.id = json_extract(s.data, '$.impersonator') AND a.is_super_admin \
+        "(SELECT s.user_id, s.impersonator, \
+                 s.impersonator IS NOT NULL AND NOT EXISTS ( \
+                     SELECT 1 FROM users a WHERE a.id = s.impersonator AND a.is_super_admin \
                  ) AS impersonation_ended, \
                  s.expires_at \
-          FROM sessions s \
-          WHERE s.id = $2 AND s.user_id IS NOT NULL AND s.expires_at > $3 AND s.created_at > $4)"
+          FROM (SELECT user_id, json_extract(data, '$.impersonator') AS impersonator, expires_at \
+                FROM sessions \
+                WHERE id = $2 AND user_id IS NOT NULL AND expires_at > $3 AND created_at > $4) s)"
     };
     (postgres) => {
         "signed_in_session($2, $3, $4)"
@@ -148,11 +163,8 @@ pub async fn read_in_scope(
         read.0.store(true, Ordering::Release);
     }
     let saved_at = expires_at - IDLE_LIFETIME.whole_seconds();
-    if bounds.now - saved_at >= REFRESH_EVERY.whole_seconds() {
-        session.insert(REFRESHED_AT_KEY, bounds.now).await?;
-        // Changed even if the record already said so (an artificial
-        // expiry, or a refresh this same second): the save is the point.
-        session.set_expiry(session.expiry());
+    if refresh_due(saved_at, bounds.now) {
+        mark_refreshed(session, bounds.now).await?;
     }
     Ok(())
 }

@@ -344,14 +344,10 @@ async fn session_expiry(app: &TestApp, user: UserId) -> Option<i64> {
 }
 
 async fn set_session(app: &TestApp, user: UserId, column: &str, value: i64) {
-    let sql = format!("UPDATE sessions SET {column} = $1 WHERE user_id = $2");
-    app::on_backend!(&app.db, |pool| sqlx::query(sqlx::AssertSqlSafe(sql))
-        .bind(value)
-        .bind(user)
-        .execute(pool)
-        .await
-        .map(drop))
-    .expect("change the session");
+    app.execute(&format!(
+        "UPDATE sessions SET {column} = {value} WHERE user_id = '{user}'"
+    ))
+    .await;
 }
 
 // The door reads a person's session in the tenant scope's own query, with
