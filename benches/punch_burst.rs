@@ -129,8 +129,8 @@ fn config(url: &str, clients: usize) -> Config {
 }
 
 async fn start(config: Config, db: Db) -> Server {
-    let state = app::app::state(db, config.clone());
-    let server = app::http::Server::bind(&config, app::app::router(state))
+    let state = app::state(db, config.clone());
+    let server = app::http::Server::bind(&config, app::router(state))
         .await
         .expect("bind a local port");
     let address = format!("http://{}", server.local_addr().expect("an address"));

@@ -1,8 +1,8 @@
 //! What a capability adds to the app, as one value: the core's capabilities
 //! (`accounts`, `locations`, `billing`, …) and the product modules
 //! (`crate::modules`) each expose a [`Capability`], and the composition
-//! root (`crate::app`) lists them once. Nothing else names a capability to
-//! register it: a new one is a folder and a line in `app.rs`.
+//! root (`src/lib.rs`) lists them once. Nothing else names a capability to
+//! register it: a new one is a folder and two lines in `lib.rs`.
 
 use std::future::Future;
 use std::pin::Pin;

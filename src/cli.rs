@@ -118,7 +118,7 @@ enum Asked {
 }
 
 pub fn main() -> ExitCode {
-    let commands: Vec<&'static Commands> = crate::app::all()
+    let commands: Vec<&'static Commands> = crate::all()
         .filter_map(|capability| capability.commands.as_ref())
         .collect();
     let command = commands.iter().fold(Cli::command(), |command, commands| {
@@ -267,7 +267,7 @@ async fn export_tenant(
         db,
         &keys,
         &lookup,
-        &crate::app::sealed_columns(),
+        &crate::sealed_columns(),
         tenant,
         out,
     )
@@ -311,7 +311,7 @@ async fn import_tenant(
         db,
         &keys,
         &lookup,
-        &crate::app::sealed_columns(),
+        &crate::sealed_columns(),
         std::io::BufReader::new(input),
         origin,
         &Limits::default(),
@@ -329,7 +329,7 @@ async fn import_tenant(
 
 async fn rotate_keys(db: &Db, config: &Config, batch: i64) -> Result<(), StartupError> {
     let (keys, lookup) = keys(config)?;
-    let columns = crate::app::sealed_columns();
+    let columns = crate::sealed_columns();
     let rotation = crate::crypto::sealed::rotate(db, &keys, &lookup, &columns, batch)
         .await
         .map_err(|error| StartupError::Usage(format!("rotation stopped: {error}")))?;
@@ -357,8 +357,8 @@ async fn serve(db: Db, config: Config) -> Result<(), StartupError> {
         );
     }
     let address = format!("{}:{}", config.host, config.port);
-    let state = crate::app::state(db.clone(), config.clone());
-    let server = Server::bind(&config, crate::app::router(state.clone()))
+    let state = crate::state(db.clone(), config.clone());
+    let server = Server::bind(&config, crate::router(state.clone()))
         .await
         .map_err(|source| StartupError::Bind {
             address: address.clone(),
@@ -369,7 +369,7 @@ async fn serve(db: Db, config: Config) -> Result<(), StartupError> {
         |addr| format!("http://{addr}"),
     );
     let stop = crate::http::shutdown_signal().map_err(StartupError::Serve)?;
-    let workers = jobs::start(&state, &crate::app::jobs(), config.job_workers);
+    let workers = jobs::start(&state, &crate::job_registry(), config.job_workers);
     tracing::info!(%url, backend = db.backend().name(), "listening");
     println!("{} is running at {url}", crate::brand::APP_NAME);
     let served = server.run_until(stop).await;

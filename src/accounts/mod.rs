@@ -39,7 +39,7 @@ use crate::{on_tx, row};
 use email::Email;
 use password::Verified;
 
-/// Accounts, as the composition root (`crate::app`) registers it.
+/// Accounts, as the composition root (`src/lib.rs`) registers it.
 pub const CAPABILITY: Capability = Capability {
     routes: &[
         pages::routes,

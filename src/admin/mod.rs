@@ -14,7 +14,7 @@ use crate::ids::{TenantId, UserId};
 use crate::tenancy::super_admin::{AllTenantsScope, SuperAdmin};
 use crate::{on_backend, on_tx, row};
 
-/// The super-admin panel, as the composition root (`crate::app`) registers it.
+/// The super-admin panel, as the composition root (`src/lib.rs`) registers it.
 pub const CAPABILITY: Capability = Capability {
     routes: &[pages::routes],
     around: &[impersonation::around],

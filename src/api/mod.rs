@@ -1,6 +1,6 @@
 //! The JSON API's shared parts: the error body every endpoint answers with,
 //! and the OpenAPI 3.1 document's heading. The composition root
-//! (`crate::app`) completes the document from the route registry and serves
+//! (`src/lib.rs`) completes the document from the route registry and serves
 //! it at `/api/openapi.json` (a test checks that it lists exactly the
 //! registered `/api/v1/` routes).
 
@@ -28,7 +28,7 @@ pub struct ErrorDetail {
 }
 
 /// The document's heading: how the API is reached. The operations and tags
-/// come from the registered routes and capabilities (`crate::app::document`).
+/// come from the registered routes and capabilities (`crate::document`).
 #[derive(OpenApi)]
 #[openapi(info(
     title = "SaaS Starter API",

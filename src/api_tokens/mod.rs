@@ -26,7 +26,7 @@ use crate::tokens::digest;
 use crate::validation::{self, FieldErrors};
 use crate::{on_tx, row};
 
-/// API tokens, as the composition root (`crate::app`) registers it.
+/// API tokens, as the composition root (`src/lib.rs`) registers it.
 pub const CAPABILITY: Capability = Capability {
     routes: &[pages::routes, api::routes],
     api_tags: &[ApiTag {

@@ -32,7 +32,7 @@ use crate::on_tx;
 use crate::tenancy::{Action, Member, Tenant, TenantScope};
 use stripe::{CheckoutRequest, Interval, Stripe};
 
-/// Billing, as the composition root (`crate::app`) registers it.
+/// Billing, as the composition root (`src/lib.rs`) registers it.
 pub const CAPABILITY: Capability = Capability {
     routes: &[pages::routes, api::routes, webhook::routes],
     api_tags: &[ApiTag {

@@ -43,12 +43,12 @@ pub struct AppState {
     pub metrics: Option<Arc<Metrics>>,
     pub tenant_slugs: Arc<crate::tenancy::SlugCache>,
     /// The capabilities' links in a tenant's navigation, in the composition
-    /// root's order (`crate::app::state` sets them).
+    /// root's order (`crate::state` sets them).
     pub navigation: Arc<[routes::Navigation]>,
     /// The capabilities' encrypted columns (tenant export writes them out
-    /// decrypted); `crate::app::state` sets them.
+    /// decrypted); `crate::state` sets them.
     pub sealed: Arc<[&'static crate::crypto::sealed::SealedColumn]>,
-    /// What the landing page says (`crate::app::state` picks it).
+    /// What the landing page says (`crate::state` picks it).
     pub pitch: &'static routes::Pitch,
     pub rate_limits: Arc<crate::rate_limits::RateLimits>,
     pub mailer: Arc<crate::mail::transport::Mailer>,
@@ -67,7 +67,7 @@ pub struct AppState {
 impl AppState {
     /// The foundation's state, without what the capabilities add (their
     /// navigation, their encrypted columns): the app builds it with
-    /// `crate::app::state`.
+    /// `crate::state`.
     pub fn new(db: Db, config: Config) -> Self {
         let metrics = config
             .metrics_token

@@ -33,7 +33,7 @@ use crate::tokens::{digest, random_token};
 use crate::validation::FieldErrors;
 use crate::{on_tx, row};
 
-/// Invitations, as the composition root (`crate::app`) registers it.
+/// Invitations, as the composition root (`src/lib.rs`) registers it.
 pub const CAPABILITY: Capability = Capability {
     routes: &[pages::routes, api::routes, accept::routes],
     schedules: &[PURGE_EXPIRED],

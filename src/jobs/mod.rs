@@ -116,7 +116,7 @@ pub struct Purge {
 pub type PurgeFuture<'a> = Pin<Box<dyn Future<Output = Result<u64, sqlx::Error>> + Send + 'a>>;
 
 /// What the capabilities add to the queue, gathered by the composition root
-/// (`crate::app::jobs`).
+/// (`crate::job_registry`).
 pub struct Registry {
     pub kinds: Vec<&'static JobKind>,
     pub schedules: Vec<&'static scheduled::Schedule>,

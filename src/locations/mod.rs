@@ -20,7 +20,7 @@ use crate::tenancy::{Member, Tenant};
 use crate::validation::{self, FieldErrors, WriteError};
 use crate::{on_tx, row};
 
-/// Locations, as the composition root (`crate::app`) registers it.
+/// Locations, as the composition root (`src/lib.rs`) registers it.
 pub const CAPABILITY: Capability = Capability {
     routes: &[pages::routes, api::routes],
     api_tags: &[ApiTag {

@@ -16,7 +16,7 @@ use crate::ids::{LocationGrantId, LocationId, MembershipId, UserId};
 use crate::tenancy::{Action, Member, Role, Tenant, TenantScope};
 use crate::{on_tx, row};
 
-/// Members, as the composition root (`crate::app`) registers it.
+/// Members, as the composition root (`src/lib.rs`) registers it.
 pub const CAPABILITY: Capability = Capability {
     routes: &[pages::routes, api::routes],
     api_tags: &[ApiTag {

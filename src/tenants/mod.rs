@@ -18,7 +18,7 @@ use crate::tenancy::{Action, Intent, Member, Role, Tenant, TenantScope, for_tena
 use crate::validation::{self, FieldErrors};
 use crate::{on_tx, row};
 
-/// Tenants, as the composition root (`crate::app`) registers it.
+/// Tenants, as the composition root (`src/lib.rs`) registers it.
 pub const CAPABILITY: Capability = Capability {
     routes: &[pages::routes, api::routes],
     api_tags: &[ApiTag {

@@ -192,7 +192,7 @@ async fn every_admin_route_is_the_404_of_an_unknown_route_for_everyone_else(back
         let owner = app.client_for(a.owner).await;
         let admin_role = app.client_for(a.admin).await;
         let visitor = crate::support::new_client();
-        let registry = app::app::routes();
+        let registry = app::routes();
         let routes: Vec<_> = registry
             .infos()
             .iter()

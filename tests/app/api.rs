@@ -21,7 +21,7 @@ async fn the_openapi_document_lists_exactly_the_registered_api_routes(backend: B
                 documented.insert(format!("{} {path}", method.to_uppercase()));
             }
         }
-        let registered: BTreeSet<String> = app::app::routes()
+        let registered: BTreeSet<String> = app::routes()
             .infos()
             .iter()
             .filter(|route| route.path.starts_with("/api/v1/"))

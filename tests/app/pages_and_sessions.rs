@@ -18,7 +18,7 @@ async fn the_landing_page_renders_in_the_layout(backend: Backend) {
         assert!(html.contains("<title>"), "{html}");
         assert!(html.contains(app::brand::APP_NAME));
         // The product module's pitch, or the starter's own without one.
-        assert!(html.contains(app::app::pitch().headline), "{html}");
+        assert!(html.contains(app::pitch().headline), "{html}");
         assert!(html.contains(r#"name="viewport""#), "responsive");
         assert!(html.contains("<footer"), "footer");
         assert!(html.contains(r#"aria-label="Main""#), "navigation");

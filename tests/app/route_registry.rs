@@ -8,7 +8,7 @@ use crate::support::{backend_test, run_on};
 
 #[test]
 fn tenant_routes_and_only_they_carry_the_tenant_slug() {
-    for route in app::app::routes().infos() {
+    for route in app::routes().infos() {
         // The tenant itself (`DELETE /api/v1/t/{slug}`), or under it.
         let under_tenant = route.path == "/api/v1/t/{slug}"
             || route.path.starts_with("/t/{slug}/")
@@ -32,7 +32,7 @@ fn tenant_routes_and_only_they_carry_the_tenant_slug() {
 backend_test!(every_registered_route_is_served);
 async fn every_registered_route_is_served(backend: Backend) {
     run_on(backend, |app| async move {
-        for route in app::app::routes().infos() {
+        for route in app::routes().infos() {
             let path = route
                 .path
                 .replace("{*path}", "app.css")

@@ -348,14 +348,14 @@ impl TestApp {
             .await
             .expect("connect and migrate");
         let server_config = config.clone();
-        let state = app::app::state(db.clone(), config);
+        let state = app::state(db.clone(), config);
         let app_state = state.clone();
         // Until accounts exist, tests sign users in through a test-only route.
-        let mut routes = app::app::routes().merge(crate::fixtures::sign_in_route());
+        let mut routes = app::routes().merge(crate::fixtures::sign_in_route());
         if let Some(extra) = options.extra_routes {
             routes = routes.merge(extra());
         }
-        let router = app::app::router_with(state, routes);
+        let router = app::router_with(state, routes);
         let server = Server::bind(&server_config, router)
             .await
             .expect("bind a local port");
@@ -376,7 +376,7 @@ impl TestApp {
             client,
             db,
             state: app_state,
-            jobs: app::app::jobs(),
+            jobs: app::job_registry(),
             stop: Arc::new(Mutex::new(Some((stop_sender, task)))),
         }
     }

@@ -27,7 +27,7 @@ pub async fn export_archive(app: &TestApp, tenant: TenantId) -> Vec<u8> {
         &app.db,
         keys,
         lookup,
-        &app::app::sealed_columns(),
+        &app::sealed_columns(),
         tenant,
         &mut out,
     )
@@ -53,7 +53,7 @@ pub async fn import_with(
         &app.db,
         keys,
         lookup,
-        &app::app::sealed_columns(),
+        &app::sealed_columns(),
         Cursor::new(archive),
         origin,
         limits,

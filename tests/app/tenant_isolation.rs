@@ -80,7 +80,7 @@ fn fill(path: &str, slug: &str, ids: &dyn Fn(&str) -> String) -> String {
 
 /// Routes inside a tenant that name a resource by id.
 fn routes_with_ids() -> Vec<RouteInfo> {
-    app::app::routes()
+    app::routes()
         .infos()
         .iter()
         .filter(|route| route.access == Access::Tenant && !params(&route.path).is_empty())
@@ -204,7 +204,7 @@ async fn every_tenant_route_in_another_tenants_url_space_answers_like_no_tenant_
         let a_ids = resource_ids(&app, &a).await;
         let before = snapshot(&app.db, a.id).await;
         let client = app.client_for(b.owner).await;
-        let tenant_routes: Vec<RouteInfo> = app::app::routes()
+        let tenant_routes: Vec<RouteInfo> = app::routes()
             .infos()
             .iter()
             .filter(|route| route.access == Access::Tenant)
@@ -237,7 +237,7 @@ async fn an_api_token_reaches_no_other_tenants_routes(backend: Backend) {
         let a_ids = resource_ids(&app, &a).await;
         let before = snapshot(&app.db, a.id).await;
         let b_program = crate::support::bearer(&b.api_token_secret);
-        let api_routes: Vec<RouteInfo> = app::app::routes()
+        let api_routes: Vec<RouteInfo> = app::routes()
             .infos()
             .iter()
             .filter(|route| route.access == Access::Tenant && route.path.starts_with("/api/"))
@@ -305,7 +305,7 @@ async fn an_api_token_is_accepted_on_its_tenants_api_and_nowhere_else(backend: B
     run_on(backend, |app| async move {
         let a = TenantFixture::create(&app.db, "alpha").await;
         let missing = |_: &str| uuid::Uuid::now_v7().to_string();
-        for route in app::app::routes().infos() {
+        for route in app::routes().infos() {
             let path = fill(&route.path.replace("{*path}", "app.css"), &a.slug, &missing);
             for method in &route.methods {
                 let with_token = as_visitor(&app, method, &path, Some(&a.api_token_secret)).await;
@@ -340,7 +340,7 @@ async fn a_nul_byte_in_any_field_or_slug_is_bad_input_on_every_route(backend: Ba
         let a = TenantFixture::create(&app.db, "alpha").await;
         let a_ids = resource_ids(&app, &a).await;
         let mut refused = Vec::new();
-        for route in app::app::routes().infos() {
+        for route in app::routes().infos() {
             let ids = |name: &str| {
                 a_ids
                     .get(name)

@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use totp_rs::Totp;
 
 use crate::accounts::{PASSWORD, sign_up};
-use app::app::sealed_columns;
+use app::sealed_columns;
 use app::crypto::sealed::rotate;
 use app::crypto::{Keys, LookupKey};
 

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use app::app::sealed_columns;
+use app::sealed_columns;
 use app::crypto::sealed::rotate;
 use app::crypto::{Keys, LookupKey};
 use serde_json::{Value, json};
