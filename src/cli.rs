@@ -263,22 +263,14 @@ async fn export_tenant(
     let file = std::fs::File::create(&partial)
         .map_err(|e| StartupError::Usage(format!("cannot write {}: {e}", partial.display())))?;
     let out = std::io::BufWriter::new(file);
-    let exported = match export::export(
-        db,
-        &keys,
-        &lookup,
-        &crate::sealed_columns(),
-        tenant,
-        out,
-    )
-    .await
-    {
-        Ok(exported) => exported,
-        Err(error) => {
-            let _ = std::fs::remove_file(&partial);
-            return Err(StartupError::Usage(format!("export failed: {error}")));
-        }
-    };
+    let exported =
+        match export::export(db, &keys, &lookup, &crate::sealed_columns(), tenant, out).await {
+            Ok(exported) => exported,
+            Err(error) => {
+                let _ = std::fs::remove_file(&partial);
+                return Err(StartupError::Usage(format!("export failed: {error}")));
+            }
+        };
     std::fs::rename(&partial, output)
         .map_err(|e| StartupError::Usage(format!("cannot write {}: {e}", output.display())))?;
     println!(
