@@ -4,7 +4,7 @@ use axum::http::StatusCode;
 use serde::Deserialize;
 use utoipa_axum::routes;
 
-use super::{Location, LocationInput, Page};
+use super::{Location, LocationAction, LocationInput, Page};
 use crate::access::InTenant;
 use crate::api::ErrorBody;
 use crate::billing::Limited;
@@ -12,7 +12,6 @@ use crate::error::AppError;
 use crate::http::extract::{Json, Path, Query};
 use crate::http::routes::{Access, Routes};
 use crate::ids::LocationId;
-use crate::tenancy::Action;
 
 pub fn routes() -> Routes {
     Routes::new()
@@ -77,7 +76,7 @@ pub(crate) async fn create(
     mut t: InTenant,
     Json(input): Json<LocationInput>,
 ) -> Result<(StatusCode, Json<Location>), AppError> {
-    t.member.authorize(Action::CreateLocation)?;
+    t.member.authorize(LocationAction::Create)?;
     let valid = input.validate()?;
     crate::billing::ensure_room(&mut t.scope, &t.tenant.slug, Limited::Locations).await?;
     let location = super::create(&mut t.scope, &valid).await?;
@@ -123,7 +122,7 @@ pub(crate) async fn update(
     Json(patch): Json<LocationPatch>,
 ) -> Result<Json<Location>, AppError> {
     let current = super::visible(&mut t, id).await?;
-    t.member.authorize(Action::EditLocation)?;
+    t.member.authorize(LocationAction::Edit)?;
     let input = LocationInput {
         name: patch.name.unwrap_or(current.name),
         address: patch.address.unwrap_or(current.address),
@@ -146,7 +145,7 @@ pub(crate) async fn archive(
     Path((_, id)): Path<(String, LocationId)>,
 ) -> Result<Json<Location>, AppError> {
     super::visible(&mut t, id).await?;
-    t.member.authorize(Action::ArchiveLocation)?;
+    t.member.authorize(LocationAction::Archive)?;
     let location = super::archive(&mut t.scope, id).await?;
     t.scope.commit().await?;
     Ok(Json(location))

@@ -16,7 +16,7 @@ use crate::http::routes::NavLink;
 use crate::ids::LocationId;
 use crate::tenancy::TenantScope;
 use crate::tenancy::permissions::LocationVisibility;
-use crate::tenancy::{Member, Tenant};
+use crate::tenancy::{Member, Permission, Role, Tenant};
 use crate::validation::{self, FieldErrors, WriteError};
 use crate::{on_tx, row};
 
@@ -30,6 +30,39 @@ pub const CAPABILITY: Capability = Capability {
     nav,
     ..Capability::NONE
 };
+
+/// What each role may do with locations, answered by the core's decision
+/// point: `member.authorize(LocationAction::…)`. Which locations a member
+/// reaches at all is the other question, answered in SQL by
+/// [`LocationVisibility`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LocationAction {
+    Create,
+    /// Managers edit the locations granted to them.
+    Edit,
+    Archive,
+}
+
+impl LocationAction {
+    pub const ALL: [LocationAction; 3] = [Self::Create, Self::Edit, Self::Archive];
+}
+
+impl Permission for LocationAction {
+    fn allowed(self, role: Role) -> bool {
+        match self {
+            Self::Create | Self::Archive => matches!(role, Role::Owner | Role::Admin),
+            Self::Edit => role != Role::Staff,
+        }
+    }
+
+    fn refusal(self) -> &'static str {
+        match self {
+            Self::Create => "Only owners and admins can add locations.",
+            Self::Edit => "Your role does not allow changing locations.",
+            Self::Archive => "Only owners and admins can archive locations.",
+        }
+    }
+}
 
 /// Every member sees the link.
 fn nav(tenant: &Tenant, _member: &Member) -> Vec<NavLink> {
@@ -255,4 +288,21 @@ pub async fn archive(scope: &mut TenantScope, id: LocationId) -> Result<Location
     .bind(OffsetDateTime::now_utc())
     .fetch_one(conn)
     .await)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_cell_of_the_locations_matrix() {
+        crate::tenancy::permissions::assert_matrix(
+            &[
+                (LocationAction::Create, [true, true, false, false]),
+                (LocationAction::Edit, [true, true, true, false]),
+                (LocationAction::Archive, [true, true, false, false]),
+            ],
+            &LocationAction::ALL,
+        );
+    }
 }

@@ -5,7 +5,7 @@ use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use tower_sessions::Session;
 
-use super::{Location, LocationInput, Page};
+use super::{Location, LocationAction, LocationInput, Page};
 use crate::access::InTenant;
 use crate::error::AppError;
 use crate::http::extract::{Form, Path};
@@ -13,7 +13,7 @@ use crate::http::routes::{Access, Routes, get, post};
 use crate::ids::LocationId;
 use crate::pages::{Layout, TenantNav, render};
 use crate::sessions::flash::{self, Flash};
-use crate::tenancy::Action;
+
 use crate::validation::WriteError;
 use crate::validation::{FieldErrors, time_zone_options};
 
@@ -59,7 +59,7 @@ async fn index_page(
         layout,
         nav: TenantNav::new(t),
         locations,
-        can_create: t.member.authorize(Action::CreateLocation).is_ok(),
+        can_create: t.member.authorize(LocationAction::Create).is_ok(),
         form,
         errors,
         time_zones: time_zone_options(),
@@ -80,7 +80,7 @@ async fn create(
     mut t: InTenant,
     Form(form): Form<LocationInput>,
 ) -> Result<Response, AppError> {
-    t.member.authorize(Action::CreateLocation)?;
+    t.member.authorize(LocationAction::Create)?;
     crate::billing::ensure_room(
         &mut t.scope,
         &t.tenant.slug,
@@ -134,8 +134,8 @@ impl ShowPage {
             layout,
             nav: TenantNav::new(t),
             location,
-            can_edit: t.member.authorize(Action::EditLocation).is_ok(),
-            can_archive: t.member.authorize(Action::ArchiveLocation).is_ok(),
+            can_edit: t.member.authorize(LocationAction::Edit).is_ok(),
+            can_archive: t.member.authorize(LocationAction::Archive).is_ok(),
             form,
             errors,
             time_zones: time_zone_options(),
@@ -171,7 +171,7 @@ async fn update(
     Form(form): Form<LocationInput>,
 ) -> Result<Response, AppError> {
     let location = super::visible(&mut t, id).await?;
-    t.member.authorize(Action::EditLocation)?;
+    t.member.authorize(LocationAction::Edit)?;
     let updated = match form.validate() {
         Ok(valid) => super::update(&mut t.scope, id, &valid).await,
         Err(errors) => Err(WriteError::Invalid(errors)),
@@ -200,7 +200,7 @@ async fn archive(
     Path((_, id)): Path<(String, LocationId)>,
 ) -> Result<Redirect, AppError> {
     super::visible(&mut t, id).await?;
-    t.member.authorize(Action::ArchiveLocation)?;
+    t.member.authorize(LocationAction::Archive)?;
     let location = super::archive(&mut t.scope, id).await?;
     t.scope.commit().await?;
     flash::push(

@@ -31,13 +31,10 @@ pub enum Action {
     ExportTenant,
     /// Create and revoke the tenant's API tokens.
     ManageApiTokens,
-    CreateLocation,
-    EditLocation,
-    ArchiveLocation,
 }
 
 impl Action {
-    pub const ALL: [Action; 11] = [
+    pub const ALL: [Action; 8] = [
         Action::EditTenantSettings,
         Action::ViewMembers,
         Action::ManageMembers,
@@ -46,14 +43,11 @@ impl Action {
         Action::DeleteTenant,
         Action::ExportTenant,
         Action::ManageApiTokens,
-        Action::CreateLocation,
-        Action::EditLocation,
-        Action::ArchiveLocation,
     ];
 }
 
-/// Something a role may or may not do: the core's [`Action`]s, and each
-/// module's own.
+/// Something a role may or may not do: the core's tenant-wide [`Action`]s,
+/// and each capability's or module's own (`locations::LocationAction`).
 pub trait Permission: Copy {
     /// The role × action matrix, for this kind of action.
     fn allowed(self, role: Role) -> bool;
@@ -63,21 +57,17 @@ pub trait Permission: Copy {
 
 impl Permission for Action {
     /// The role × action matrix: owners do everything; admins everything
-    /// but ownership and billing; managers edit the locations granted to
-    /// them; staff only read (their own records, in a product module).
+    /// but ownership and billing; managers and staff none of these.
     fn allowed(self, role: Role) -> bool {
-        use Role::{Admin, Manager, Owner};
+        use Role::{Admin, Owner};
         match self {
             Self::ManageOwners | Self::ManageBilling | Self::DeleteTenant | Self::ExportTenant => {
                 role == Owner
             }
-            Self::EditLocation => matches!(role, Owner | Admin | Manager),
             Self::EditTenantSettings
             | Self::ViewMembers
             | Self::ManageMembers
-            | Self::ManageApiTokens
-            | Self::CreateLocation
-            | Self::ArchiveLocation => matches!(role, Owner | Admin),
+            | Self::ManageApiTokens => matches!(role, Owner | Admin),
         }
     }
 
@@ -93,9 +83,6 @@ impl Permission for Action {
             Self::DeleteTenant => "Only owners can delete the organisation.",
             Self::ExportTenant => "Only owners can export the organisation's data.",
             Self::ManageApiTokens => "Only owners and admins can manage API tokens.",
-            Self::CreateLocation => "Only owners and admins can add locations.",
-            Self::EditLocation => "Your role does not allow changing locations.",
-            Self::ArchiveLocation => "Only owners and admins can archive locations.",
         }
     }
 }
@@ -139,50 +126,55 @@ impl Member {
     }
 }
 
+/// The unit test of a kind of action: `matrix` pins every cell, (action,
+/// [owner, admin, manager, staff]), lists `all` in order, and each refusal
+/// is a sentence the 403 can show.
+#[cfg(test)]
+pub(crate) fn assert_matrix<A: Permission + std::fmt::Debug + PartialEq>(
+    matrix: &[(A, [bool; 4])],
+    all: &[A],
+) {
+    let listed: Vec<A> = matrix.iter().map(|(action, _)| *action).collect();
+    assert_eq!(listed, all, "the matrix lists every action");
+    for &(action, allowed) in matrix {
+        for (role, expected) in Role::ALL.into_iter().zip(allowed) {
+            assert_eq!(action.allowed(role), expected, "{action:?} for {role:?}");
+            let member = Member {
+                membership_id: MembershipId::new(),
+                user_id: crate::ids::UserId::new(),
+                role,
+                impersonated_by: None,
+            };
+            match member.authorize(action) {
+                Ok(()) => assert!(expected),
+                Err(AppError::Forbidden(message)) => {
+                    assert!(!expected, "{action:?} for {role:?}");
+                    assert!(message.ends_with('.'), "a sentence: {message}");
+                }
+                Err(other) => panic!("{other:?}"),
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    /// The matrix, cell by cell: (action, [owner, admin, manager, staff]).
-    const MATRIX: [(Action, [bool; 4]); 11] = [
-        (Action::EditTenantSettings, [true, true, false, false]),
-        (Action::ViewMembers, [true, true, false, false]),
-        (Action::ManageMembers, [true, true, false, false]),
-        (Action::ManageOwners, [true, false, false, false]),
-        (Action::ManageBilling, [true, false, false, false]),
-        (Action::DeleteTenant, [true, false, false, false]),
-        (Action::ExportTenant, [true, false, false, false]),
-        (Action::ManageApiTokens, [true, true, false, false]),
-        (Action::CreateLocation, [true, true, false, false]),
-        (Action::EditLocation, [true, true, true, false]),
-        (Action::ArchiveLocation, [true, true, false, false]),
-    ];
-
     #[test]
     fn every_cell_of_the_role_action_matrix() {
-        assert_eq!(
-            MATRIX.map(|(action, _)| action),
-            Action::ALL,
-            "the matrix lists every action"
+        assert_matrix(
+            &[
+                (Action::EditTenantSettings, [true, true, false, false]),
+                (Action::ViewMembers, [true, true, false, false]),
+                (Action::ManageMembers, [true, true, false, false]),
+                (Action::ManageOwners, [true, false, false, false]),
+                (Action::ManageBilling, [true, false, false, false]),
+                (Action::DeleteTenant, [true, false, false, false]),
+                (Action::ExportTenant, [true, false, false, false]),
+                (Action::ManageApiTokens, [true, true, false, false]),
+            ],
+            &Action::ALL,
         );
-        for (action, allowed) in MATRIX {
-            for (role, expected) in Role::ALL.into_iter().zip(allowed) {
-                assert_eq!(action.allowed(role), expected, "{action:?} for {role:?}");
-                let member = Member {
-                    membership_id: MembershipId::new(),
-                    user_id: crate::ids::UserId::new(),
-                    role,
-                    impersonated_by: None,
-                };
-                match member.authorize(action) {
-                    Ok(()) => assert!(expected),
-                    Err(AppError::Forbidden(message)) => {
-                        assert!(!expected, "{action:?} for {role:?}");
-                        assert!(message.ends_with('.'), "a sentence: {message}");
-                    }
-                    Err(other) => panic!("{other:?}"),
-                }
-            }
-        }
     }
 }

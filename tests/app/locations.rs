@@ -1,8 +1,11 @@
 //! Locations through the pages: what each role may see and do.
 
-use crate::fixtures::TenantFixture;
+use crate::fixtures::{Attempt, TenantFixture, assert_role_matrix};
 use crate::support::{backend_test, run_on};
 use app::db::Backend;
+use app::locations::LocationAction;
+use reqwest::Method;
+use serde_json::{Value, json};
 
 backend_test!(an_owner_adds_edits_and_archives_locations);
 async fn an_owner_adds_edits_and_archives_locations(backend: Backend) {
@@ -223,6 +226,37 @@ async fn signed_out_visitors_and_strangers_get_no_tenant_page(backend: Backend) 
             .await
             .unwrap();
         assert_eq!(missing.status(), 404);
+    })
+    .await;
+}
+
+backend_test!(every_role_can_do_exactly_what_the_locations_matrix_allows);
+async fn every_role_can_do_exactly_what_the_locations_matrix_allows(backend: Backend) {
+    run_on(backend, |app| async move {
+        assert_role_matrix(&app, &LocationAction::ALL, async |action, f| {
+            let slug = &f.slug;
+            // The first location is granted to the manager and the staff
+            // member, so a refusal is the role's, not visibility's.
+            let location = f.locations[0];
+            match action {
+                LocationAction::Create => Attempt(
+                    Method::POST,
+                    format!("/api/v1/t/{slug}/locations"),
+                    json!({"name": "Airport", "time_zone": "UTC"}),
+                ),
+                LocationAction::Edit => Attempt(
+                    Method::PATCH,
+                    format!("/api/v1/t/{slug}/locations/{location}"),
+                    json!({"address": "1 Main Street"}),
+                ),
+                LocationAction::Archive => Attempt(
+                    Method::POST,
+                    format!("/api/v1/t/{slug}/locations/{location}/archive"),
+                    Value::Null,
+                ),
+            }
+        })
+        .await;
     })
     .await;
 }

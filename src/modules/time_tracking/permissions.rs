@@ -82,27 +82,21 @@ impl Permission for TimeAction {
 mod tests {
     use super::*;
 
-    /// (action, [owner, admin, manager, staff])
-    const MATRIX: [(TimeAction, [bool; 4]); 9] = [
-        (TimeAction::ManageEmployees, [true, true, true, false]),
-        (TimeAction::ManageDevices, [true, true, true, false]),
-        (TimeAction::ViewTeamRecords, [true, true, true, false]),
-        (TimeAction::EditShifts, [true, true, true, false]),
-        (TimeAction::ViewEditFeed, [true, false, false, false]),
-        (TimeAction::VerifyLog, [true, false, false, false]),
-        (TimeAction::RecordAbsences, [true, true, true, false]),
-        (TimeAction::ManagePayRules, [true, true, false, false]),
-        (TimeAction::Payroll, [true, true, false, false]),
-    ];
-
     #[test]
     fn every_cell_of_the_time_tracking_matrix() {
-        assert_eq!(MATRIX.map(|(action, _)| action), TimeAction::ALL);
-        for (action, allowed) in MATRIX {
-            for (role, expected) in Role::ALL.into_iter().zip(allowed) {
-                assert_eq!(action.allowed(role), expected, "{action:?} for {role:?}");
-            }
-            assert!(action.refusal().ends_with('.'));
-        }
+        crate::tenancy::permissions::assert_matrix(
+            &[
+                (TimeAction::ManageEmployees, [true, true, true, false]),
+                (TimeAction::ManageDevices, [true, true, true, false]),
+                (TimeAction::ViewTeamRecords, [true, true, true, false]),
+                (TimeAction::EditShifts, [true, true, true, false]),
+                (TimeAction::ViewEditFeed, [true, false, false, false]),
+                (TimeAction::VerifyLog, [true, false, false, false]),
+                (TimeAction::RecordAbsences, [true, true, true, false]),
+                (TimeAction::ManagePayRules, [true, true, false, false]),
+                (TimeAction::Payroll, [true, true, false, false]),
+            ],
+            &TimeAction::ALL,
+        );
     }
 }
