@@ -60,6 +60,7 @@ pub struct Invitation {
 
 /// What an invitation form or JSON body sends.
 #[derive(Clone, Debug, Deserialize, utoipa::ToSchema)]
+#[schema(examples(json!({"email": "new.hire@example.com", "role": "staff"})))]
 pub struct InvitationInput {
     pub email: String,
     pub role: Role,

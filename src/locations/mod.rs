@@ -88,8 +88,10 @@ row! {
     }
 }
 
-/// A location's editable fields, as a form or JSON body sends them.
+/// A location's editable fields, as a form or JSON body sends them. The
+/// example is also how the isolation suite creates one.
 #[derive(Clone, Debug, Default, Deserialize, utoipa::ToSchema)]
+#[schema(examples(json!({"name": "Harbour Café", "address": "1 Quay Street", "time_zone": "Europe/Lisbon"})))]
 pub struct LocationInput {
     pub name: String,
     #[serde(default)]

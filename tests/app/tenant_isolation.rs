@@ -12,17 +12,70 @@ use crate::fixtures::{TenantFixture, snapshot};
 use crate::support::{TestApp, backend_test, run_on};
 
 /// The path parameters of tenant routes, and which of tenant A's resources
-/// each names (each module adds its own: tests/app/modules.rs). A new
-/// parameter fails the suite until it is added.
-async fn resource_ids(app: &TestApp, a: &TenantFixture) -> HashMap<&'static str, String> {
-    let mut ids = HashMap::from([
+/// each names: the fixture's, each module's (tests/app/modules.rs), and for
+/// any other parameter one created through the API
+/// ([`created_through_the_api`]). A parameter with none of these fails the
+/// suite.
+async fn resource_ids(app: &TestApp, a: &TenantFixture) -> HashMap<String, String> {
+    let mut ids: HashMap<String, String> = [
         ("location_id", a.locations[0].to_string()),
         ("membership_id", a.manager_membership.to_string()),
-        ("invitation_id", a.invitation.to_string()),
         ("api_token_id", a.api_token.to_string()),
-    ]);
-    ids.extend(crate::modules::resource_ids(app, a).await);
+    ]
+    .into_iter()
+    .chain(crate::modules::resource_ids(app, a).await)
+    .map(|(name, id)| (name.to_owned(), id))
+    .collect();
+    for route in routes_with_ids() {
+        for name in params(&route.path) {
+            if !ids.contains_key(name)
+                && let Some(id) = created_through_the_api(app, a, name).await
+            {
+                ids.insert(name.to_owned(), id);
+            }
+        }
+    }
     ids
+}
+
+/// The API path that creates what `{name}` names: the collection above it
+/// (`/api/v1/t/{slug}/invitations` for `{invitation_id}`).
+fn collection_of(name: &str) -> Option<String> {
+    app::routes().infos().iter().find_map(|route| {
+        let (collection, _) = route.path.split_once(&format!("/{{{name}}}"))?;
+        collection.starts_with("/api/").then(|| collection.to_owned())
+    })
+}
+
+/// The id of a resource of tenant A made as a client would make one: its
+/// owner POSTs to the collection the parameter names, with the example the
+/// OpenAPI document gives for the body (`#[schema(examples(json!(…)))]` on
+/// its input type). So a new resource with a create route and an example is
+/// in this suite with no line here.
+async fn created_through_the_api(app: &TestApp, a: &TenantFixture, name: &str) -> Option<String> {
+    let collection = collection_of(name)?;
+    let document = serde_json::to_value(app::document()).expect("the document as JSON");
+    let schema =
+        &document["paths"][&collection]["post"]["requestBody"]["content"]["application/json"]
+            ["schema"];
+    let schema = match schema["$ref"].as_str() {
+        Some(reference) => {
+            let component = reference.strip_prefix("#/components/schemas/")?;
+            &document["components"]["schemas"][component]
+        }
+        None => schema,
+    };
+    let example = schema["examples"].get(0)?;
+    let owner = app.client_for(a.owner).await;
+    let path = collection.replace("{slug}", &a.slug);
+    let response = app.post_json(&owner, &path, example).await;
+    let status = response.status();
+    let body: serde_json::Value = response.json().await.expect("a JSON answer");
+    assert!(
+        status.is_success(),
+        "POST {path} with the example {example} gave {status}: {body}"
+    );
+    Some(body["id"].as_str()?.to_owned())
 }
 
 /// A body valid for any tenant route, so a refusal is about the id, not the
@@ -115,7 +168,9 @@ async fn another_tenants_ids_look_exactly_like_missing_ones_on_every_route(backe
             for name in params(&route.path) {
                 assert!(
                     a_ids.contains_key(name),
-                    "{} takes {{{name}}}: add it to resource_ids() in tenant_isolation.rs",
+                    "{} takes {{{name}}}: give the input of the API route that creates one \
+                     an example (#[schema(examples(json!(…)))]), or add an id to \
+                     resource_ids() in tenant_isolation.rs",
                     route.path
                 );
             }

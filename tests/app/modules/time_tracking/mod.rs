@@ -127,7 +127,7 @@ async fn all_resources(app: &TestApp, a: &TenantFixture) -> Vec<(&'static str, S
         ("in", "2026-11-20T08:00:00Z"),
         ("out", "2026-11-20T16:00:00Z"),
     ] {
-        let (status, body) = send(app, &token, &punch(&employee.pin, kind, at)).await;
+        let (status, body) = send(app, &token, &punch(&employee.pin, kind, &recent(at))).await;
         assert_eq!(status, 201, "{body}");
         if kind == "in" {
             shift = body["id"].as_str().unwrap().to_owned();
@@ -150,8 +150,8 @@ async fn all_resources(app: &TestApp, a: &TenantFixture) -> Vec<(&'static str, S
         app,
         a,
         a.owner,
-        &json!({"action": "correct", "shift_id": shift, "start": "2026-11-20T07:30:00Z",
-                "end": "2026-11-20T16:00:00Z", "reason": "Forgot to clock in on time.",
+        &json!({"action": "correct", "shift_id": shift, "start": recent("2026-11-20T07:30:00Z"),
+                "end": recent("2026-11-20T16:00:00Z"), "reason": "Forgot to clock in on time.",
                 "correction_request_id": request["id"]}),
     )
     .await;
