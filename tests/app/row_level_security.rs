@@ -205,6 +205,81 @@ async fn the_scope_role_holds_only_the_rights_its_scopes_need(backend: Backend) 
     .await;
 }
 
+backend_test!(one_call_makes_a_new_table_tenant_owned);
+/// `app_tenant_table()` (migration 0024), which a new tenant-owned table's
+/// PostgreSQL migration calls: after it the table is fenced as every other
+/// (RLS enabled and forced, the one policy, the scope role's rights), and
+/// narrower rights are granted as asked; anything but a list of DML rights
+/// is refused.
+async fn one_call_makes_a_new_table_tenant_owned(backend: Backend) {
+    run_on(backend, |app| async move {
+        if app.backend() == Backend::Sqlite {
+            return;
+        }
+        let a = TenantFixture::create(&app.db, "alpha").await;
+        let b = TenantFixture::create(&app.db, "bravo").await;
+        for (table, rights) in [("probe_notes", None), ("probe_records", Some("SELECT, INSERT"))] {
+            app.execute(&format!(
+                "CREATE TABLE {table} (tenant_id UUID NOT NULL REFERENCES tenants (id), \
+                 id UUID NOT NULL, PRIMARY KEY (tenant_id, id))"
+            ))
+            .await;
+            app.execute(&match rights {
+                None => format!("SELECT app_tenant_table('{table}')"),
+                Some(rights) => format!("SELECT app_tenant_table('{table}', '{rights}')"),
+            })
+            .await;
+            for tenant in [a.id, b.id] {
+                app.execute(&format!(
+                    "INSERT INTO {table} VALUES ('{tenant}', '{}')",
+                    uuid::Uuid::now_v7()
+                ))
+                .await;
+            }
+            let mut scope = for_tenant(&app.db, a.id, Intent::Write).await.unwrap();
+            let seen: i64 = on_pg!(scope.tx(), |conn| sqlx::query_scalar(AssertSqlSafe(
+                format!("SELECT count(*) FROM {table}")
+            ))
+            .fetch_one(conn)
+            .await)
+            .unwrap();
+            assert_eq!(seen, 1, "{table}: a scope sees its tenant's row only");
+            let planted = on_pg!(scope.tx(), |conn| sqlx::query(AssertSqlSafe(format!(
+                "INSERT INTO {table} VALUES ($1, $2)"
+            )))
+            .bind(b.id)
+            .bind(uuid::Uuid::now_v7())
+            .execute(conn)
+            .await);
+            assert!(
+                planted.as_ref().is_err_and(is_rls_violation),
+                "{table}: a row of another tenant is refused: {planted:?}"
+            );
+            drop(scope);
+            let all = ["SELECT", "INSERT", "UPDATE", "DELETE"];
+            let granted = rights.map_or(&all[..], |_| &all[..2]);
+            for privilege in all {
+                assert_eq!(
+                    scope_role_may(&app.db, table, privilege).await,
+                    granted.contains(&privilege),
+                    "{table}: {privilege}"
+                );
+            }
+        }
+        let Db::Postgres(postgres) = &app.db else {
+            unreachable!()
+        };
+        let refused = sqlx::query("SELECT app_tenant_table('probe_notes', 'ALL; DROP TABLE tenants')")
+            .execute(&postgres.pool)
+            .await;
+        assert!(
+            refused.as_ref().is_err_and(|e| e.to_string().contains("rights must be a list")),
+            "{refused:?}"
+        );
+    })
+    .await;
+}
+
 backend_test!(inside_a_tenant_scope_unscoped_sql_touches_only_that_tenants_rows);
 async fn inside_a_tenant_scope_unscoped_sql_touches_only_that_tenants_rows(backend: Backend) {
     run_on(backend, |app| async move {
@@ -213,8 +288,10 @@ async fn inside_a_tenant_scope_unscoped_sql_touches_only_that_tenants_rows(backe
         }
         let a = TenantFixture::create(&app.db, "alpha").await;
         let b = TenantFixture::create(&app.db, "bravo").await;
-        crate::modules::resource_ids(&app, &a).await;
-        crate::modules::resource_ids(&app, &b).await;
+        // A row in every tenant-owned table, as the isolation suite makes
+        // them: the fixture's, the modules', the rest through the API.
+        crate::tenant_isolation::resource_ids(&app, &a).await;
+        crate::tenant_isolation::resource_ids(&app, &b).await;
         let schema = app::db::schema::tables(&app.db).await.unwrap();
         for table in tenant_owned_tables(&app.db).await {
             let own = count_where(&app.db, &table, a.id).await;

@@ -16,7 +16,7 @@ use crate::support::{TestApp, backend_test, run_on};
 /// any other parameter one created through the API
 /// ([`created_through_the_api`]). A parameter with none of these fails the
 /// suite.
-async fn resource_ids(app: &TestApp, a: &TenantFixture) -> HashMap<String, String> {
+pub async fn resource_ids(app: &TestApp, a: &TenantFixture) -> HashMap<String, String> {
     let mut ids: HashMap<String, String> = [
         ("location_id", a.locations[0].to_string()),
         ("membership_id", a.manager_membership.to_string()),
