@@ -66,6 +66,10 @@ const LAYERS: &[&[&str]] = &[
         "accounts/account.rs",
     ],
     &["admin"],
+    // A capability folder not named above: a new one is a leaf, free to
+    // import any capability below and imported by none (name it above
+    // once another needs it).
+    &[ANY_OTHER_FOLDER],
     &["modules"],
     // The composition root and the command line.
     &["modules.rs"],
@@ -74,8 +78,13 @@ const LAYERS: &[&[&str]] = &[
     &["main.rs"],
 ];
 
+/// The unit in [`LAYERS`] of every folder it names nowhere else.
+const ANY_OTHER_FOLDER: &str = "*/";
+
 /// The declared unit of `file` (relative to `src/`): the longest entry of
-/// [`LAYERS`] that names it or its folder, with its layer.
+/// [`LAYERS`] that names it or its folder, with its layer; a file in a
+/// folder named nowhere is in [`ANY_OTHER_FOLDER`]'s layer. A top-level
+/// file must be named.
 fn unit_of(file: &str) -> Option<(&'static str, usize)> {
     LAYERS
         .iter()
@@ -83,6 +92,12 @@ fn unit_of(file: &str) -> Option<(&'static str, usize)> {
         .flat_map(|(layer, units)| units.iter().map(move |unit| (*unit, layer)))
         .filter(|(unit, _)| file == *unit || file.starts_with(&format!("{unit}/")))
         .max_by_key(|(unit, _)| unit.len())
+        .or_else(|| {
+            let layer = LAYERS
+                .iter()
+                .position(|units| units.contains(&ANY_OTHER_FOLDER))?;
+            file.contains('/').then_some((ANY_OTHER_FOLDER, layer))
+        })
 }
 
 fn folder_of(file: &str) -> &str {
@@ -261,8 +276,9 @@ fn the_rule_catches_an_import_from_above_and_lets_one_from_below_pass() {
             "accounts/mod.rs",
             "use crate::tenancy::Tenant; fn g() { crate::ids::typed(); }",
         ),
-        ("accounts/global.rs", ""),
+        ("accounts/global.rs", "use crate::notes::Note;"),
         ("accounts/email.rs", "use super::global;"),
+        ("notes/mod.rs", "use crate::accounts::global::find_user;"),
         ("ids.rs", ""),
         ("http/mod.rs", "fn h() { crate::router(); }"),
         ("lib.rs", "pub mod http;"),
@@ -274,6 +290,7 @@ fn the_rule_catches_an_import_from_above_and_lets_one_from_below_pass() {
     assert_eq!(
         violations(&files),
         [
+            "accounts/global.rs -> crate::notes::Note (*/, not below)",
             "http/mod.rs -> crate::router (lib.rs, not below)",
             "stray.rs is in no layer: declare it in LAYERS",
             "tenancy/mod.rs -> crate::accounts::email (accounts, not below)",
