@@ -2,7 +2,7 @@
 //! own (`src/modules/<name>/`, `templates/<name>/`, `static/<name>/`,
 //! `migrations/<name>/`, `tests/app/modules/<name>/`) built only from the
 //! core's public patterns. It registers like a core capability, with a
-//! [`Capability`], listed here; the composition root (`crate::app`) reaches
+//! [`Capability`], listed here; the composition root (`src/lib.rs`) reaches
 //! modules only through [`ALL`].
 //!
 //! An app generated without a module (`cargo generate … -d <module>=false`)
