@@ -77,6 +77,7 @@ pub const CAPABILITY: Capability = Capability {
         shifts::api::routes,
         pages::routes,
         employees::pages::routes,
+        employees::timesheet::routes,
         devices::pages::routes,
         holidays::api::routes,
         holidays::pages::routes,

@@ -8,6 +8,7 @@ pub mod api;
 pub mod pages;
 pub mod pin;
 pub mod records;
+pub mod timesheet;
 
 use std::collections::{HashMap, HashSet};
 

@@ -3,7 +3,7 @@
 //! review queue ([`review`]), the owners' feed of edited shifts
 //! ([`edit_feed`]), the log's check ([`log_check`]) and the inspection
 //! export, printable and CSV ([`inspection`]). Employees and their
-//! timesheets are in [`super::employees::pages`], kiosks in
+//! timesheets are in [`super::employees::timesheet`], kiosks in
 //! [`super::devices::pages`]. Pages call the same functions as the JSON
 //! API; what they add is presentation: times on each location's wall clock.
 
