@@ -223,8 +223,20 @@ async fn without_rls(admin_url: &str, source: &str, copy: &str) {
         )
         .await;
     }
-    // The functions too (the door's session lookup is granted to no one
-    // else), as if the owner had run the migrations.
+    // The views and functions too (the door's session view is granted to
+    // no one else), as if the owner had run the migrations.
+    let views: Vec<String> =
+        sqlx::query_scalar("SELECT viewname::text FROM pg_views WHERE schemaname = 'public'")
+            .fetch_all(&mut copy_connection)
+            .await
+            .expect("views");
+    for view in views {
+        execute(
+            &mut copy_connection,
+            &format!("ALTER VIEW {view} OWNER TO {OWNER_ROLE}"),
+        )
+        .await;
+    }
     let functions: Vec<String> = sqlx::query_scalar(
         "SELECT p.oid::regprocedure::text FROM pg_proc p \
          JOIN pg_namespace n ON n.oid = p.pronamespace WHERE n.nspname = 'public'",

@@ -30,7 +30,9 @@ use crate::http::routes::Navigation;
 use crate::ids::{MembershipId, TenantId, UserId};
 use crate::on_tx;
 use crate::sessions::LiveBounds;
-use crate::tenancy::{Intent, Member, Role, Tenant, TenantScope, for_tenant, global};
+use crate::tenancy::{
+    Intent, Member, Role, Tenant, TenantScope, for_tenant, for_tenant_reading_session, global,
+};
 use crate::validation::FieldErrors;
 
 /// Who is calling, as the request presents it: a session cookie (the
@@ -173,7 +175,8 @@ impl InTenant {
                     }
                 },
             };
-            let mut scope = for_tenant(&state.db, tenant_id, intent).await?;
+            let mut scope =
+                for_tenant_reading_session(&state.db, tenant_id, &id.to_string(), intent).await?;
             let bounds = LiveBounds::now();
             let found = session_and_membership(&mut scope, id, bounds).await?;
             let Some(mut found) = found else {

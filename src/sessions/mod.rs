@@ -108,9 +108,11 @@ struct ReadInScope(Arc<AtomicBool>);
 /// `impersonator`, `impersonation_ended` (the impersonator is no longer a
 /// super-admin) and `expires_at`, one row for a live, signed-in session and
 /// none otherwise. Binds `$2` the session id and `$3`, `$4` the
-/// [`LiveBounds`]. On PostgreSQL it is the function of
-/// migrations/postgres/0022_session_lookup.sql, since scopes have no right
-/// on the sessions table.
+/// [`LiveBounds`]. On PostgreSQL it reads the `current_session` view
+/// (migrations/postgres/0025_current_session.sql), since scopes have no
+/// right on the sessions table: the scope must be opened with
+/// `tenancy::for_tenant_reading_session`, which names the session the
+/// view shows.
 #[macro_export]
 macro_rules! signed_in_session {
     (sqlite) => {
@@ -124,7 +126,8 @@ macro_rules! signed_in_session {
                 WHERE id = $2 AND user_id IS NOT NULL AND expires_at > $3 AND created_at > $4) s)"
     };
     (postgres) => {
-        "signed_in_session($2, $3, $4)"
+        "(SELECT user_id, impersonator, impersonation_ended, expires_at FROM current_session \
+          WHERE id = $2 AND expires_at > $3 AND created_at > $4)"
     };
 }
 

@@ -90,7 +90,30 @@ pub async fn for_tenant(
     intent: Intent,
 ) -> Result<TenantScope, ScopeError> {
     let tenant = tenant.into().ok_or(ScopeError::NoTenant)?;
-    let tx = begin(db, Binding::Tenant(tenant), intent).await?;
+    let tx = begin(db, Binding::Tenant(tenant, None), intent).await?;
+    Ok(TenantScope { tenant, tx })
+}
+
+/// Opens a scope bound to `tenant` that may also read one session, the
+/// request's (`session_id`, its cookie's secret), through the
+/// `current_session` view on PostgreSQL: for the door that checks the
+/// session and the membership in the scope's own transaction. An id with
+/// other characters than a session id's (base64url) names no session.
+///
+/// # Errors
+/// As [`for_tenant`].
+pub async fn for_tenant_reading_session(
+    db: &Db,
+    tenant: TenantId,
+    session_id: &str,
+    intent: Intent,
+) -> Result<TenantScope, ScopeError> {
+    let tx = begin(
+        db,
+        Binding::Tenant(tenant, session_literal(session_id)),
+        intent,
+    )
+    .await?;
     Ok(TenantScope { tenant, tx })
 }
 
@@ -139,10 +162,23 @@ impl UserScope {
     }
 }
 
+/// `session_id` if it has only a session id's characters (base64url, as
+/// tower-sessions writes them), so it can stand in the scope's statement.
+fn session_literal(session_id: &str) -> Option<String> {
+    let is_session_id = !session_id.is_empty()
+        && session_id.len() <= 64
+        && session_id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    is_session_id.then(|| session_id.to_owned())
+}
+
 /// What a transaction is bound to, on PostgreSQL a transaction-local setting
 /// that the policies of migrations/postgres/0002_tenancy.sql read.
 pub(super) enum Binding {
-    Tenant(TenantId),
+    /// A tenant, and the session its scope may read (checked to be a
+    /// session id's characters only: it is written into the statement).
+    Tenant(TenantId, Option<String>),
     User(UserId),
     /// Only through `all_tenants_unsafe`, which audits it first.
     AllTenants,
@@ -183,14 +219,19 @@ fn postgres_begin(role: ScopeRole, binding: &Binding, intent: Intent) -> String 
         Intent::Read => "BEGIN READ ONLY",
         Intent::Write => "BEGIN",
     });
-    // First, so that Citus carries the settings below to its workers; plain
+    // Before Citus is told to carry settings to its workers: a session id
+    // is a credential, read only on the coordinator.
+    if let Binding::Tenant(_, Some(session)) = binding {
+        let _ = write!(sql, "; SET LOCAL app.session_id = '{session}'");
+    }
+    // So that Citus carries the settings below to its workers; plain
     // PostgreSQL keeps it as a harmless placeholder.
     sql.push_str("; SET LOCAL citus.propagate_set_commands = 'local'");
     if role == ScopeRole::Switch {
         let _ = write!(sql, "; SET LOCAL ROLE {SCOPE_ROLE}");
     }
     let _ = match binding {
-        Binding::Tenant(tenant) => write!(sql, "; SET LOCAL app.tenant_id = '{tenant}'"),
+        Binding::Tenant(tenant, _) => write!(sql, "; SET LOCAL app.tenant_id = '{tenant}'"),
         Binding::User(user) => write!(sql, "; SET LOCAL app.user_id = '{user}'"),
         Binding::AllTenants => write!(sql, "; SET LOCAL app.all_tenants = 'on'"),
     };
@@ -205,10 +246,28 @@ mod tests {
     fn a_scope_opens_with_one_statement_that_binds_role_and_tenant() {
         let tenant: TenantId = "0190a8a4-1b2c-7d3e-8f40-5a6b7c8d9e0f".parse().unwrap();
         assert_eq!(
-            postgres_begin(ScopeRole::Switch, &Binding::Tenant(tenant), Intent::Write),
+            postgres_begin(
+                ScopeRole::Switch,
+                &Binding::Tenant(tenant, None),
+                Intent::Write
+            ),
             "BEGIN; SET LOCAL citus.propagate_set_commands = 'local'; SET LOCAL ROLE app_tenant; \
              SET LOCAL app.tenant_id = '0190a8a4-1b2c-7d3e-8f40-5a6b7c8d9e0f'"
         );
+        let session = session_literal("Abc-123_xyz");
+        assert_eq!(
+            postgres_begin(
+                ScopeRole::Switch,
+                &Binding::Tenant(tenant, session),
+                Intent::Read
+            ),
+            "BEGIN READ ONLY; SET LOCAL app.session_id = 'Abc-123_xyz'; \
+             SET LOCAL citus.propagate_set_commands = 'local'; SET LOCAL ROLE app_tenant; \
+             SET LOCAL app.tenant_id = '0190a8a4-1b2c-7d3e-8f40-5a6b7c8d9e0f'"
+        );
+        for not_an_id in ["", "x'; RESET ROLE; --", "a b", &"a".repeat(65)] {
+            assert_eq!(session_literal(not_an_id), None, "{not_an_id}");
+        }
         assert_eq!(
             postgres_begin(ScopeRole::Connecting, &Binding::AllTenants, Intent::Read),
             "BEGIN READ ONLY; SET LOCAL citus.propagate_set_commands = 'local'; SET LOCAL app.all_tenants = 'on'"

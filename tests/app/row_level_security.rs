@@ -9,7 +9,7 @@ use app::config::Config;
 use app::db::Tx;
 use app::db::{Backend, Db};
 use app::ids::{LocationId, TenantId};
-use app::tenancy::scope::{Intent, for_tenant, for_user};
+use app::tenancy::scope::{Intent, for_tenant, for_tenant_reading_session, for_user};
 use sqlx::AssertSqlSafe;
 use sqlx::postgres::PgConnectOptions;
 
@@ -201,6 +201,55 @@ async fn the_scope_role_holds_only_the_rights_its_scopes_need(backend: Backend) 
                 "{table}: {done:?}"
             );
         }
+    })
+    .await;
+}
+
+backend_test!(a_scope_reads_only_the_session_it_was_opened_for);
+/// The door reads its request's session through the `current_session`
+/// view (the scope role has no right on `sessions`): a scope opened for a
+/// session sees that one row, whatever it asks for, and any other scope
+/// sees none.
+async fn a_scope_reads_only_the_session_it_was_opened_for(backend: Backend) {
+    run_on(backend, |app| async move {
+        if app.backend() == Backend::Sqlite {
+            return;
+        }
+        let a = TenantFixture::create(&app.db, "alpha").await;
+        for user in [a.owner, a.admin, a.staff] {
+            app.client_for(user).await;
+        }
+        let Db::Postgres(postgres) = &app.db else {
+            unreachable!()
+        };
+        let sessions: Vec<String> = sqlx::query_scalar("SELECT id FROM sessions ORDER BY id")
+            .fetch_all(&postgres.pool)
+            .await
+            .unwrap();
+        assert_eq!(sessions.len(), 3);
+        let own = &sessions[0];
+        let count_in = async |session: Option<&str>, sql: String| {
+            let mut scope = match session {
+                Some(id) => for_tenant_reading_session(&app.db, a.id, id, Intent::Read).await,
+                None => for_tenant(&app.db, a.id, Intent::Read).await,
+            }
+            .unwrap();
+            on_pg!(scope.tx(), |conn| sqlx::query_scalar::<_, i64>(AssertSqlSafe(sql))
+                .fetch_one(conn)
+                .await)
+        };
+        let all = "SELECT count(*) FROM current_session".to_owned();
+        assert_eq!(count_in(Some(own), all.clone()).await.unwrap(), 1);
+        let other = format!("SELECT count(*) FROM current_session WHERE id = '{}'", sessions[1]);
+        assert_eq!(
+            count_in(Some(own), other).await.unwrap(),
+            0,
+            "another session, asked for by id, is not there"
+        );
+        let denied = count_in(Some(own), "SELECT count(*) FROM sessions".to_owned()).await;
+        assert!(denied.as_ref().is_err_and(is_permission_denied), "{denied:?}");
+        let unnamed = count_in(None, all).await.unwrap();
+        assert_eq!(unnamed, 0, "a scope opened for no session sees none");
     })
     .await;
 }
