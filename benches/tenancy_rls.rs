@@ -225,31 +225,28 @@ async fn without_rls(admin_url: &str, source: &str, copy: &str) {
     }
     // The views and functions too (the door's session view is granted to
     // no one else), as if the owner had run the migrations.
-    let views: Vec<String> =
-        sqlx::query_scalar("SELECT viewname::text FROM pg_views WHERE schemaname = 'public'")
+    for (kind, names) in [
+        (
+            "VIEW",
+            "SELECT viewname::text FROM pg_views WHERE schemaname = 'public'",
+        ),
+        (
+            "FUNCTION",
+            "SELECT p.oid::regprocedure::text FROM pg_proc p \
+             JOIN pg_namespace n ON n.oid = p.pronamespace WHERE n.nspname = 'public'",
+        ),
+    ] {
+        let names: Vec<String> = sqlx::query_scalar(names)
             .fetch_all(&mut copy_connection)
             .await
-            .expect("views");
-    for view in views {
-        execute(
-            &mut copy_connection,
-            &format!("ALTER VIEW {view} OWNER TO {OWNER_ROLE}"),
-        )
-        .await;
-    }
-    let functions: Vec<String> = sqlx::query_scalar(
-        "SELECT p.oid::regprocedure::text FROM pg_proc p \
-         JOIN pg_namespace n ON n.oid = p.pronamespace WHERE n.nspname = 'public'",
-    )
-    .fetch_all(&mut copy_connection)
-    .await
-    .expect("functions");
-    for function in functions {
-        execute(
-            &mut copy_connection,
-            &format!("ALTER FUNCTION {function} OWNER TO {OWNER_ROLE}"),
-        )
-        .await;
+            .expect("names");
+        for name in names {
+            execute(
+                &mut copy_connection,
+                &format!("ALTER {kind} {name} OWNER TO {OWNER_ROLE}"),
+            )
+            .await;
+        }
     }
 }
 
