@@ -157,6 +157,7 @@ impl InTenant {
         slug: &str,
         intent: Intent,
     ) -> Result<Self, AppError> {
+        let session_id = id.to_string();
         let mut cached = state.tenant_slugs.get(slug);
         loop {
             let from_cache = cached.is_some();
@@ -176,9 +177,9 @@ impl InTenant {
                 },
             };
             let mut scope =
-                for_tenant_reading_session(&state.db, tenant_id, &id.to_string(), intent).await?;
+                for_tenant_reading_session(&state.db, tenant_id, &session_id, intent).await?;
             let bounds = LiveBounds::now();
-            let found = session_and_membership(&mut scope, id, bounds).await?;
+            let found = session_and_membership(&mut scope, &session_id, bounds).await?;
             let Some(mut found) = found else {
                 return Err(AppError::Unauthorized);
             };
@@ -394,12 +395,12 @@ macro_rules! session_and_membership {
     };
 }
 
-/// The signed-in session `id` and its user's membership in the scope's
-/// tenant, in the scope's transaction; `None` for a session that is gone,
-/// expired or not signed in.
+/// The signed-in session `session_id` and its user's membership in the
+/// scope's tenant, in the scope's transaction; `None` for a session that is
+/// gone, expired or not signed in.
 async fn session_and_membership(
     scope: &mut TenantScope,
-    id: Id,
+    session_id: &str,
     bounds: LiveBounds,
 ) -> Result<Option<SessionRow>, AppError> {
     let tenant_id = scope.tenant_id();
@@ -410,7 +411,7 @@ async fn session_and_membership(
     Ok(on_tx!(scope.tx(), |conn| {
         sqlx::query_as(sql)
             .bind(tenant_id)
-            .bind(id.to_string())
+            .bind(session_id)
             .bind(bounds.now)
             .bind(bounds.started_after)
             .fetch_optional(conn)

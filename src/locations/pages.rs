@@ -13,9 +13,7 @@ use crate::http::routes::{Access, Routes, get, post};
 use crate::ids::LocationId;
 use crate::pages::{Layout, TenantNav, render};
 use crate::sessions::flash::{self, Flash};
-
-use crate::validation::WriteError;
-use crate::validation::{FieldErrors, time_zone_options};
+use crate::validation::{FieldErrors, WriteError, time_zone_options};
 
 pub fn routes() -> Routes {
     Routes::new()

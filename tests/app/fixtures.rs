@@ -173,9 +173,7 @@ impl TenantFixture {
             api_token_secret,
         }
     }
-}
 
-impl TenantFixture {
     /// The fixture's member with `role`.
     pub fn user_with(&self, role: Role) -> UserId {
         match role {
