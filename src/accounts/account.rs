@@ -226,11 +226,9 @@ pub struct SessionView {
     /// Names the session for revoking (not its secret id).
     pub handle: String,
     #[serde(with = "time::serde::rfc3339")]
-    #[schema(value_type = String, format = DateTime)]
     pub signed_in_at: OffsetDateTime,
     /// Within an hour.
     #[serde(with = "time::serde::rfc3339")]
-    #[schema(value_type = String, format = DateTime)]
     pub last_active_at: OffsetDateTime,
     /// The session making this request.
     pub current: bool,

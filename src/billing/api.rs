@@ -32,11 +32,9 @@ pub struct BillingStatus {
     pub subscription_status: Option<String>,
     /// The end of the period paid for (RFC 3339): the next renewal.
     #[serde(with = "time::serde::rfc3339::option")]
-    #[schema(value_type = Option<String>, format = DateTime)]
     pub current_period_end: Option<OffsetDateTime>,
     /// When a scheduled cancellation takes effect (RFC 3339).
     #[serde(with = "time::serde::rfc3339::option")]
-    #[schema(value_type = Option<String>, format = DateTime)]
     pub ends_at: Option<OffsetDateTime>,
 }
 

@@ -52,7 +52,6 @@ pub struct Invitation {
     /// Where a manager or staff member will work once they accept.
     pub location_ids: Vec<LocationId>,
     #[serde(with = "time::serde::rfc3339")]
-    #[schema(value_type = String, format = DateTime)]
     pub expires_at: OffsetDateTime,
     /// Past its expiry: resend it, or revoke it.
     pub expired: bool,

@@ -80,10 +80,8 @@ row! {
         pub time_zone: String,
         /// Archived locations keep their history but take no new work.
         #[serde(with = "time::serde::rfc3339::option")]
-        #[schema(value_type = Option<String>, format = DateTime)]
         pub archived_at: Option<OffsetDateTime>,
         #[serde(with = "time::serde::rfc3339")]
-        #[schema(value_type = String, format = DateTime)]
         pub created_at: OffsetDateTime,
     }
 }

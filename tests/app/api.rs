@@ -38,6 +38,41 @@ async fn the_openapi_document_lists_exactly_the_registered_api_routes(backend: B
     .await;
 }
 
+/// Timestamps travel as RFC 3339 strings and days as ISO dates, and the
+/// document says so: utoipa derives both from the field's `time` type, so
+/// a field typed as text, or a type utoipa doesn't know, shows up here.
+/// Found by name: `at` or `…_at` is a moment, `day` or `…_date` a day.
+#[test]
+fn the_document_gives_every_moment_and_day_its_format() {
+    let document = serde_json::to_value(app::document()).unwrap();
+    let schemas = document["components"]["schemas"]
+        .as_object()
+        .expect("schemas");
+    let mut checked = 0;
+    for (schema, body) in schemas {
+        let Some(properties) = body["properties"].as_object() else {
+            continue;
+        };
+        for (name, property) in properties {
+            let format = if name == "at" || name.ends_with("_at") {
+                "date-time"
+            } else if name == "day" || name.ends_with("_date") {
+                "date"
+            } else {
+                continue;
+            };
+            let kind = &property["type"];
+            assert!(
+                kind == "string" || *kind == json!(["string", "null"]),
+                "{schema}.{name} is {kind}, not a string"
+            );
+            assert_eq!(property["format"], format, "{schema}.{name}");
+            checked += 1;
+        }
+    }
+    assert!(checked > 0, "no timestamp in the document to check");
+}
+
 backend_test!(locations_through_the_api);
 async fn locations_through_the_api(backend: Backend) {
     run_on(backend, |app| async move {

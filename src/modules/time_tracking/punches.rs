@@ -65,7 +65,7 @@ pub struct PunchInput {
     pub kind: Kind,
     /// The device's time of the punch, RFC 3339 with its offset.
     #[serde(with = "time::serde::rfc3339")]
-    #[schema(value_type = String, format = DateTime, example = "2026-11-23T08:02:00+01:00")]
+    #[schema(example = "2026-11-23T08:02:00+01:00")]
     pub at: OffsetDateTime,
 }
 
@@ -79,11 +79,9 @@ pub struct Punch {
     pub kind: Kind,
     /// The device's time (what the punch counts for).
     #[serde(with = "time::serde::rfc3339")]
-    #[schema(value_type = String, format = DateTime)]
     pub at: OffsetDateTime,
     /// When the server first received it.
     #[serde(with = "time::serde::rfc3339")]
-    #[schema(value_type = String, format = DateTime)]
     pub received_at: OffsetDateTime,
     /// For the kiosk's screen: "Clocked in 08:02 — Maria".
     pub message: String,
@@ -360,11 +358,9 @@ pub struct TooOld {
     pub kind: Kind,
     /// The device's time of the punch.
     #[serde(with = "time::serde::rfc3339")]
-    #[schema(value_type = String, format = DateTime)]
     pub at: OffsetDateTime,
     /// When it reached the server.
     #[serde(with = "time::serde::rfc3339")]
-    #[schema(value_type = String, format = DateTime)]
     pub received_at: OffsetDateTime,
 }
 

@@ -61,7 +61,6 @@ pub struct Absence {
     pub employee_id: EmployeeId,
     pub employee_name: String,
     #[serde(with = "dates::date")]
-    #[schema(value_type = String, format = Date)]
     pub day: Date,
     pub kind: AbsenceKind,
     /// Paid minutes (7 h 30 min = 450).
@@ -69,7 +68,6 @@ pub struct Absence {
     pub note: String,
     pub recorded_by: UserId,
     #[serde(with = "time::serde::rfc3339")]
-    #[schema(value_type = String, format = DateTime)]
     pub created_at: OffsetDateTime,
 }
 
@@ -78,7 +76,6 @@ pub struct Absence {
 pub struct NewAbsence {
     pub employee_id: EmployeeId,
     #[serde(with = "dates::date")]
-    #[schema(value_type = String, format = Date)]
     pub day: Date,
     pub kind: AbsenceKind,
     /// Paid minutes, 1 to 1,440.

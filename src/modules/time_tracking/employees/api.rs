@@ -145,7 +145,6 @@ pub struct EmployeePatch {
     pub employee_number: Option<String>,
     pub national_id: Option<String>,
     #[serde(default, with = "crate::modules::time_tracking::dates::option_date")]
-    #[schema(value_type = Option<String>, format = Date)]
     pub hire_date: Option<time::Date>,
     /// `null` clears it.
     #[serde(

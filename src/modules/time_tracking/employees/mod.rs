@@ -38,10 +38,8 @@ pub struct Employee {
     #[serde(skip)]
     sealed_national_id: String,
     #[serde(with = "super::dates::date")]
-    #[schema(value_type = String, format = Date)]
     pub hire_date: Date,
     #[serde(with = "super::dates::option_date")]
-    #[schema(value_type = Option<String>, format = Date)]
     pub leave_date: Option<Date>,
     /// Contracted working time per week, in minutes (40 h = 2400).
     pub weekly_minutes: i32,
@@ -53,7 +51,6 @@ pub struct Employee {
     pub membership_id: Option<MembershipId>,
     pub location_ids: Vec<LocationId>,
     #[serde(with = "time::serde::rfc3339")]
-    #[schema(value_type = String, format = DateTime)]
     pub created_at: OffsetDateTime,
 }
 
@@ -153,10 +150,8 @@ pub struct EmployeeInput {
     pub national_id: String,
     /// Default: today.
     #[serde(default, with = "super::dates::option_date")]
-    #[schema(value_type = Option<String>, format = Date)]
     pub hire_date: Option<Date>,
     #[serde(default, with = "super::dates::option_date")]
-    #[schema(value_type = Option<String>, format = Date)]
     pub leave_date: Option<Date>,
     #[serde(default)]
     pub weekly_minutes: i32,

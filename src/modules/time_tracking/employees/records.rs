@@ -37,11 +37,9 @@ pub fn routes() -> Routes {
 pub struct Period {
     /// The first day (default: the hire date).
     #[serde(default, with = "crate::modules::time_tracking::dates::option_date")]
-    #[param(value_type = Option<String>, format = Date)]
     pub from: Option<Date>,
     /// The last day, included (default: today, in the tenant's time zone).
     #[serde(default, with = "crate::modules::time_tracking::dates::option_date")]
-    #[param(value_type = Option<String>, format = Date)]
     pub to: Option<Date>,
 }
 
@@ -51,13 +49,10 @@ pub struct Records {
     /// The employer (the tenant's name).
     pub employer: String,
     #[serde(with = "time::serde::rfc3339")]
-    #[schema(value_type = String, format = DateTime)]
     pub generated_at: OffsetDateTime,
     #[serde(with = "dates::date")]
-    #[schema(value_type = String, format = Date)]
     pub from: Date,
     #[serde(with = "dates::date")]
-    #[schema(value_type = String, format = Date)]
     pub to: Date,
     pub employee: EmployeeDetails,
     /// The names of the employee's locations.
@@ -78,7 +73,6 @@ pub struct RecordedShift {
     pub shift: Shift,
     /// The day it began, on its location's clock.
     #[serde(with = "dates::date")]
-    #[schema(value_type = String, format = Date)]
     pub day: Date,
     pub location: String,
     /// HH:MM on the location's clock (`None` for a missing clock-in).

@@ -26,7 +26,6 @@ row! {
         pub id: HolidayId,
         pub location_id: LocationId,
         #[serde(with = "dates::date")]
-        #[schema(value_type = String, format = Date)]
         pub day: Date,
         pub name: String,
     }
@@ -44,7 +43,6 @@ row! {
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct NewHoliday {
     #[serde(with = "dates::date")]
-    #[schema(value_type = String, format = Date)]
     pub day: Date,
     pub name: String,
 }
@@ -62,7 +60,6 @@ pub struct Calendar {
 #[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 pub struct ShippedHoliday {
     #[serde(with = "dates::date")]
-    #[schema(value_type = String, format = Date)]
     pub day: Date,
     pub name: String,
 }

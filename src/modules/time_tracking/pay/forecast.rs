@@ -24,10 +24,8 @@ pub struct LocationForecast {
 #[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 pub struct Forecast {
     #[serde(with = "dates::date")]
-    #[schema(value_type = String, format = Date)]
     pub first: Date,
     #[serde(with = "dates::date")]
-    #[schema(value_type = String, format = Date)]
     pub last: Date,
     pub currency: &'static str,
     /// The active locations the member sees, by name.

@@ -64,10 +64,8 @@ pub struct Sheet {
 #[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 pub struct Payroll {
     #[serde(with = "dates::date")]
-    #[schema(value_type = String, format = Date)]
     pub first: Date,
     #[serde(with = "dates::date")]
-    #[schema(value_type = String, format = Date)]
     pub last: Date,
     pub currency: &'static str,
     /// One per location with anything to pay, by name.

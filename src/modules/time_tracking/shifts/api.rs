@@ -39,11 +39,9 @@ const MAX_DAYS: i64 = 366;
 pub struct Range {
     /// The first day (default: six days before `to`).
     #[serde(default, with = "crate::modules::time_tracking::dates::option_date")]
-    #[param(value_type = Option<String>, format = Date)]
     pub from: Option<Date>,
     /// The last day, included (default: today, in the tenant's time zone).
     #[serde(default, with = "crate::modules::time_tracking::dates::option_date")]
-    #[param(value_type = Option<String>, format = Date)]
     pub to: Option<Date>,
 }
 
@@ -70,10 +68,8 @@ impl Range {
 pub struct EmployeeShifts {
     pub employee_id: EmployeeId,
     #[serde(with = "crate::modules::time_tracking::dates::date")]
-    #[schema(value_type = String, format = Date)]
     pub from: Date,
     #[serde(with = "crate::modules::time_tracking::dates::date")]
-    #[schema(value_type = String, format = Date)]
     pub to: Date,
     /// Each shift on the day it began, in its location's time zone.
     pub shifts: Vec<Shift>,
@@ -235,10 +231,8 @@ pub(crate) async fn dismiss(
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ReviewQueue {
     #[serde(with = "crate::modules::time_tracking::dates::date")]
-    #[schema(value_type = String, format = Date)]
     pub from: Date,
     #[serde(with = "crate::modules::time_tracking::dates::date")]
-    #[schema(value_type = String, format = Date)]
     pub to: Date,
     /// Flagged shifts (missing clock-outs and other anomalies), by employee
     /// and start.

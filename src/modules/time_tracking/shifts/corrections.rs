@@ -50,17 +50,14 @@ pub struct CorrectionRequest {
     /// The shift it is about, if it names one.
     pub shift_id: Option<PunchId>,
     #[serde(with = "super::super::dates::date")]
-    #[schema(value_type = String, format = Date)]
     pub day: Date,
     pub message: String,
     pub status: Status,
     pub requested_by: UserId,
     #[serde(with = "time::serde::rfc3339")]
-    #[schema(value_type = String, format = DateTime)]
     pub created_at: OffsetDateTime,
     pub closed_by: Option<UserId>,
     #[serde(with = "time::serde::rfc3339::option")]
-    #[schema(value_type = Option<String>, format = DateTime)]
     pub closed_at: Option<OffsetDateTime>,
     /// Why it was dismissed.
     pub closing_note: Option<String>,
@@ -74,7 +71,6 @@ pub struct CorrectionInput {
     pub shift_id: Option<PunchId>,
     /// The day it is about (default: the shift's day).
     #[serde(default, with = "super::super::dates::option_date")]
-    #[schema(value_type = Option<String>, format = Date)]
     pub day: Option<Date>,
     /// What is wrong, and what is right.
     pub message: String,

@@ -70,11 +70,9 @@ pub struct Shift {
     pub location_id: LocationId,
     /// `None` for a clock-out with no clock-in.
     #[serde(with = "time::serde::rfc3339::option")]
-    #[schema(value_type = Option<String>, format = DateTime)]
     pub start: Option<OffsetDateTime>,
     /// The clock-out, or the cap when it is missing; `None` while open.
     #[serde(with = "time::serde::rfc3339::option")]
-    #[schema(value_type = Option<String>, format = DateTime)]
     pub end: Option<OffsetDateTime>,
     /// Counted working time: to the end, or to now while open.
     pub minutes: i64,

@@ -52,10 +52,8 @@ impl Action {
 pub struct Snapshot {
     pub location_id: LocationId,
     #[serde(with = "time::serde::rfc3339::option")]
-    #[schema(value_type = Option<String>, format = DateTime)]
     pub start: Option<OffsetDateTime>,
     #[serde(with = "time::serde::rfc3339::option")]
-    #[schema(value_type = Option<String>, format = DateTime)]
     pub end: Option<OffsetDateTime>,
     pub minutes: i64,
     pub flags: Vec<Flag>,
@@ -90,10 +88,8 @@ pub struct EditInput {
     /// For `add` and `correct`: RFC 3339 with an offset (seconds and below
     /// are dropped).
     #[serde(default, with = "time::serde::rfc3339::option")]
-    #[schema(value_type = Option<String>, format = DateTime)]
     pub start: Option<OffsetDateTime>,
     #[serde(default, with = "time::serde::rfc3339::option")]
-    #[schema(value_type = Option<String>, format = DateTime)]
     pub end: Option<OffsetDateTime>,
     /// Why: kept with the edit, and shown in the owners' feed.
     pub reason: String,
@@ -120,7 +116,6 @@ pub struct ShiftEdit {
     pub editor_email: Option<String>,
     pub correction_request_id: Option<CorrectionId>,
     #[serde(with = "time::serde::rfc3339")]
-    #[schema(value_type = String, format = DateTime)]
     pub created_at: OffsetDateTime,
 }
 
