@@ -30,7 +30,7 @@ async fn super_admin(app: &TestApp) -> reqwest::Client {
 /// Confirms the password at the panel's door, as its first entry in the
 /// session asks.
 pub async fn open_panel(app: &TestApp, client: &reqwest::Client) {
-    let door = text(client, app.url("/admin/confirm")).await;
+    let door = app.page(client, "/admin/confirm").await.1;
     let opened = app
         .post_form(
             client,
@@ -145,17 +145,6 @@ async fn audit_reasons(app: &TestApp) -> Vec<String> {
     .expect("audit")
 }
 
-async fn text(client: &reqwest::Client, url: String) -> String {
-    client
-        .get(url)
-        .send()
-        .await
-        .expect("GET")
-        .text()
-        .await
-        .expect("body")
-}
-
 /// Posts an admin form (with the page's CSRF field) and returns the
 /// response.
 async fn act(
@@ -164,7 +153,7 @@ async fn act(
     path: &str,
     fields: &[(&str, &str)],
 ) -> reqwest::Response {
-    let page = text(client, app.url("/admin/tenants")).await;
+    let page = app.page(client, "/admin/tenants").await.1;
     let token = csrf_field(&page);
     let mut form = vec![("csrf_token", token.as_str())];
     form.extend_from_slice(fields);
@@ -258,18 +247,18 @@ async fn tenants_are_searched_and_paged_with_plan_status_and_members(backend: Ba
         app.execute("UPDATE tenants SET comped = false WHERE slug <> 'alpha'")
             .await;
         let admin = super_admin(&app).await;
-        let first = text(&admin, app.url("/admin/tenants")).await;
+        let first = app.page(&admin, "/admin/tenants").await.1;
         assert_eq!(
             first.matches("href=\"/admin/tenants/").count(),
             25,
             "a page of 25"
         );
         assert!(first.contains("page=1"), "and a link to the next");
-        let second = text(&admin, app.url("/admin/tenants?page=1")).await;
+        let second = app.page(&admin, "/admin/tenants?page=1").await.1;
         assert_eq!(second.matches("href=\"/admin/tenants/").count(), 3);
         assert!(!second.contains("page=2"));
 
-        let found = text(&admin, app.url("/admin/tenants?q=ALPH")).await;
+        let found = app.page(&admin, "/admin/tenants?q=ALPH").await.1;
         assert_eq!(found.matches("href=\"/admin/tenants/").count(), 1);
         assert!(
             found.contains("alpha Ltd") && found.contains("Pro (comped)"),
@@ -279,13 +268,13 @@ async fn tenants_are_searched_and_paged_with_plan_status_and_members(backend: Ba
             found.contains("<td class=\"px-4 py-2 text-right text-slate-600\">4</td>"),
             "members"
         );
-        let wildcard = text(&admin, app.url("/admin/tenants?q=%25")).await;
+        let wildcard = app.page(&admin, "/admin/tenants?q=%25").await.1;
         assert_eq!(
             wildcard.matches("href=\"/admin/tenants/").count(),
             0,
             "% is literal"
         );
-        let free = text(&admin, app.url("/admin/tenants?q=shop-07")).await;
+        let free = app.page(&admin, "/admin/tenants?q=shop-07").await.1;
         assert!(free.contains("Free"), "{free}");
         assert!(
             audit_reasons(&app)
@@ -335,7 +324,7 @@ async fn comps_are_audited_need_a_reason_and_survive_webhooks(backend: Backend) 
             ),
             (Some("pro"), Some(true))
         );
-        let detail = text(&admin, app.url(&format!("/admin/tenants/{}", a.id))).await;
+        let detail = app.page(&admin, &format!("/admin/tenants/{}", a.id)).await.1;
         assert!(
             detail.contains("until 2100-01-01") && detail.contains("design partner"),
             "{detail}"
@@ -406,7 +395,7 @@ async fn cancel_and_reinstate_go_through_stripe_and_say_when_a_new_checkout_is_n
         assert_eq!(cancel.status(), 303);
         let update = stripe.requests_to("POST /v1/subscriptions/sub_1");
         assert_eq!(update[0].field("cancel_at_period_end"), Some("true"));
-        let flashed = text(&admin, app.url(&base)).await;
+        let flashed = app.page(&admin, &base).await.1;
         assert!(flashed.contains("subscription ends on"), "{flashed}");
         deliver(
             &app,
@@ -485,7 +474,7 @@ async fn cancel_and_reinstate_go_through_stripe_and_say_when_a_new_checkout_is_n
         )
         .await;
         assert_eq!(too_late.status(), 303);
-        let page = text(&admin, app.url(&base)).await;
+        let page = app.page(&admin, &base).await.1;
         assert!(page.contains("needs a new checkout"), "{page}");
         let reasons = audit_reasons(&app).await;
         for action in [
@@ -520,7 +509,7 @@ async fn impersonation_is_audited_shows_a_banner_and_ends_back_in_the_panel(back
         .await;
         assert_eq!(started.status(), 303);
         assert_eq!(started.headers()["location"], "/t/alpha/locations");
-        let page = text(&admin, app.url("/t/alpha/locations")).await;
+        let page = app.page(&admin, "/t/alpha/locations").await.1;
         assert!(
             page.contains("Impersonating owner@alpha.test"),
             "the banner"
@@ -568,7 +557,7 @@ async fn impersonation_is_audited_shows_a_banner_and_ends_back_in_the_panel(back
                 .any(|r| r.contains("ended the impersonation"))
         );
 
-        let audit = text(&admin, app.url("/admin/audit")).await;
+        let audit = app.page(&admin, "/admin/audit").await.1;
         assert!(
             audit.contains("ticket 42") && audit.contains("user:ops@example.test"),
             "the audit page"
@@ -586,7 +575,7 @@ pub async fn impersonate(app: &TestApp, tenant: &TenantFixture) -> (reqwest::Cli
     let path = format!("/admin/tenants/{}/impersonate", tenant.id);
     let started = act(app, &admin, &path, &[("reason", "ticket 43")]).await;
     assert_eq!(started.status(), 303);
-    let page = text(&admin, app.url(&format!("/t/{}/members", tenant.slug))).await;
+    let page = app.page(&admin, &format!("/t/{}/members", tenant.slug)).await.1;
     let token = csrf_field(&page);
     (admin, token)
 }
@@ -622,7 +611,7 @@ async fn what_a_super_admin_changes_while_impersonating_is_recorded_as_theirs(ba
             reasons.contains(&"as owner@alpha.test: POST /api/v1/t/alpha/invitations".to_owned()),
             "{reasons:?}"
         );
-        text(&admin, app.url("/t/alpha/members")).await;
+        app.page(&admin, "/t/alpha/members").await;
         assert_eq!(audit_reasons(&app).await.len(), reasons.len(), "a read is no change");
 
         let invitations = || async {
@@ -703,7 +692,7 @@ async fn deleting_a_tenant_cancels_stripe_first_and_leaves_no_row_in_any_tenant_
         stripe.set_failing(false);
 
         // The owner confirms on the settings page.
-        let page = text(&owner, app.url("/t/alpha/settings")).await;
+        let page = app.page(&owner, "/t/alpha/settings").await.1;
         assert!(
             page.contains("Delete the organisation") && page.contains("/api/v1/t/alpha/export")
         );

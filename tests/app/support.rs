@@ -506,6 +506,15 @@ impl TestApp {
         response.json().await.expect("a JSON body")
     }
 
+    /// GETs `path` as `client`: the status and the body (a page's HTML).
+    pub async fn page(&self, client: &reqwest::Client, path: &str) -> (u16, String) {
+        let response = client.get(self.url(path)).send().await.expect("GET");
+        (
+            response.status().as_u16(),
+            response.text().await.expect("a body"),
+        )
+    }
+
     /// The CSRF token of `client`'s session (from `/api/v1/me`).
     pub async fn csrf_token(&self, client: &reqwest::Client) -> String {
         self.get_json(client, "/api/v1/me").await["csrf_token"]

@@ -207,16 +207,7 @@ pub async fn follow(
 ) -> String {
     assert_eq!(response.status(), 303, "a redirect");
     let location = response.headers()["location"].to_str().unwrap().to_owned();
-    page(app, client, &location).await.1
-}
-
-/// A page's status and HTML.
-pub async fn page(app: &TestApp, client: &reqwest::Client, path: &str) -> (u16, String) {
-    let response = client.get(app.url(path)).send().await.expect("GET");
-    (
-        response.status().as_u16(),
-        response.text().await.expect("a body"),
-    )
+    app.page(client, &location).await.1
 }
 
 /// Sends a shift edit as `user`.

@@ -3,7 +3,7 @@
 //! correction forms, the review queue, the edit feed, the log check and the
 //! inspection export.
 
-use super::{follow, hire_linked, page, paired_kiosk, punch, send};
+use super::{follow, hire_linked, paired_kiosk, punch, send};
 use crate::fixtures::TenantFixture;
 use crate::support::{backend_test, run_on};
 use app::db::Backend;
@@ -108,7 +108,7 @@ async fn the_pages_take_a_manager_from_hiring_to_the_inspection_export(backend: 
             .unwrap();
         let (status, _) = send(&app, &token, &punch(&maria.pin, "in", &at)).await;
         assert_eq!(status, 201);
-        let (status, board) = page(&app, &owner, &format!("/t/{slug}/time")).await;
+        let (status, board) = app.page(&owner, &format!("/t/{slug}/time")).await;
         assert_eq!(status, 200);
         assert!(board.contains("Ana") && board.contains("1 in"), "{board}");
 
@@ -143,9 +143,7 @@ async fn the_pages_take_a_manager_from_hiring_to_the_inspection_export(backend: 
 
         // The manager adds the missing shift from the timesheet, on the
         // location's clock, answering the request.
-        let (_, sheet) = page(
-            &app,
-            &owner,
+        let (_, sheet) = app.page(&owner,
             &format!("/t/{slug}/employees/{}?day=2026-11-19", maria.id),
         )
         .await;
@@ -183,19 +181,17 @@ async fn the_pages_take_a_manager_from_hiring_to_the_inspection_export(backend: 
             "its hours split by day"
         );
 
-        let (_, review) = page(&app, &owner, &format!("/t/{slug}/time/review")).await;
+        let (_, review) = app.page(&owner, &format!("/t/{slug}/time/review")).await;
         assert!(review.contains("No open requests."), "resolved by the edit");
-        let (_, feed) = page(&app, &owner, &format!("/t/{slug}/time/edits")).await;
+        let (_, feed) = app.page(&owner, &format!("/t/{slug}/time/edits")).await;
         assert!(feed.contains("Tablet was off.") && feed.contains("owner@cafe.test"));
-        let (_, log) = page(&app, &owner, &format!("/t/{slug}/time/log")).await;
+        let (_, log) = app.page(&owner, &format!("/t/{slug}/time/log")).await;
         assert!(
             log.contains("Intact") && log.contains("4 entries checked."),
             "{log}"
         );
 
-        let (status, print) = page(
-            &app,
-            &owner,
+        let (status, print) = app.page(&owner,
             &format!("/t/{slug}/time/inspection?from=2026-11-19&to=2026-11-19"),
         )
         .await;
@@ -233,14 +229,14 @@ async fn the_pages_take_a_manager_from_hiring_to_the_inspection_export(backend: 
             "kiosks",
         ] {
             assert_eq!(
-                page(&app, &staff, &format!("/t/{slug}/{path}")).await.0,
+                app.page(&staff, &format!("/t/{slug}/{path}")).await.0,
                 403,
                 "{path} as staff"
             );
         }
         let manager = app.client_for(f.manager).await;
         assert_eq!(
-            page(&app, &manager, &format!("/t/{slug}/time/edits"))
+            app.page(&manager, &format!("/t/{slug}/time/edits"))
                 .await
                 .0,
             403,

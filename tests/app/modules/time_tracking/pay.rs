@@ -4,7 +4,7 @@
 use app::db::Backend;
 use serde_json::{Value, json};
 
-use super::{follow, hire, hire_linked, page};
+use super::{follow, hire, hire_linked};
 use crate::fixtures::TenantFixture;
 use crate::support::{TestApp, backend_test, run_on};
 
@@ -314,7 +314,7 @@ async fn the_pages_load_a_calendar_record_an_absence_and_set_pay_rules(backend: 
         let location = f.locations[0].to_string();
         let maria = hire(&app, &f, "Maria", 0).await;
 
-        let (status, holidays) = page(&app, &owner, &format!("/t/{slug}/time/holidays")).await;
+        let (status, holidays) = app.page(&owner, &format!("/t/{slug}/time/holidays")).await;
         assert_eq!(status, 200);
         assert!(holidays.contains("Load a calendar"));
         let loaded = app
@@ -396,7 +396,7 @@ async fn the_pages_load_a_calendar_record_an_absence_and_set_pay_rules(backend: 
             ("time/holidays", 403),
             ("time/pay-rules", 403),
         ] {
-            let (status, _) = page(&app, &manager, &format!("/t/{slug}/{path}")).await;
+            let (status, _) = app.page(&manager, &format!("/t/{slug}/{path}")).await;
             assert_eq!(status, expected, "{path}");
         }
     })

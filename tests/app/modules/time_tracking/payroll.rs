@@ -7,7 +7,7 @@ use std::io::{Cursor, Read};
 use calamine::{Data, Reader, Xlsx, open_workbook_from_rs};
 use serde_json::{Value, json};
 
-use super::{edit, hire, page};
+use super::{edit, hire};
 use crate::fixtures::TenantFixture;
 use crate::support::{TestApp, backend_test, run_on};
 
@@ -221,15 +221,15 @@ async fn the_payroll_workbook_reads_back_as_worked_out_by_hand(backend: Backend)
             ]
         );
 
-        let (status, html) = page(&app, &owner, &format!("/t/{slug}/time/payroll?month=2026-10")).await;
+        let (status, html) = app.page(&owner, &format!("/t/{slug}/time/payroll?month=2026-10")).await;
         assert_eq!(status, 200);
         assert!(html.contains("600.00 EUR") && html.contains("710.00 EUR"), "{html}");
         assert!(html.contains("/api/v1/t/cafe/payroll.xlsx?month=2026-10"));
 
-        let (status, bad) = page(&app, &owner, &format!("/api/v1/t/{slug}/payroll?month=December")).await;
+        let (status, bad) = app.page(&owner, &format!("/api/v1/t/{slug}/payroll?month=December")).await;
         assert_eq!(status, 422, "{bad}");
         let manager = app.client_for(f.manager).await;
-        let (status, _) = page(&app, &manager, &format!("/api/v1/t/{slug}/payroll.xlsx?month=2026-10")).await;
+        let (status, _) = app.page(&manager, &format!("/api/v1/t/{slug}/payroll.xlsx?month=2026-10")).await;
         assert_eq!(status, 403);
     })
     .await;
@@ -288,16 +288,16 @@ async fn the_forecast_counts_working_days_by_each_locations_calendar(backend: Ba
         );
         assert_eq!(forecast["total_cents"], 385_600);
 
-        let (_, board) = page(&app, &owner, &format!("/t/{slug}/time")).await;
+        let (_, board) = app.page(&owner, &format!("/t/{slug}/time")).await;
         assert!(board.contains("Forecast ·"), "{board}");
         assert!(board.contains("working days, expected labour cost"));
         let manager = app.client_for(f.manager).await;
-        let (_, board) = page(&app, &manager, &format!("/t/{slug}/time")).await;
+        let (_, board) = app.page(&manager, &format!("/t/{slug}/time")).await;
         assert!(
             !board.contains("Forecast ·"),
             "payroll is for owners and admins"
         );
-        let (status, _) = page(&app, &manager, &format!("/api/v1/t/{slug}/forecast")).await;
+        let (status, _) = app.page(&manager, &format!("/api/v1/t/{slug}/forecast")).await;
         assert_eq!(status, 403);
     })
     .await;

@@ -5,7 +5,7 @@ use std::collections::HashSet;
 
 use serde_json::{Value, json};
 
-use super::{hire, page, paired_kiosk, punch, recent, send};
+use super::{hire, paired_kiosk, punch, recent, send};
 use crate::accounts::count;
 use crate::fixtures::TenantFixture;
 use crate::support::{TestApp, backend_test, run_on};
@@ -201,7 +201,7 @@ async fn a_punch_older_than_fourteen_days_is_refused_and_kept_for_review(backend
                 ("out", queued["punches"][0]["at"].as_str().unwrap())
             ]
         );
-        let (_, review) = page(&app, &manager, &format!("/t/{}/time/review", f.slug)).await;
+        let (_, review) = app.page(&manager, &format!("/t/{}/time/review", f.slug)).await;
         let section = review
             .split("Punches too old to record")
             .nth(1)

@@ -6,7 +6,7 @@
 use app::db::Backend;
 use serde_json::{Value, json};
 
-use super::{hire, hire_linked, page, paired_kiosk, punch, recent, recent_day, send};
+use super::{hire, hire_linked, paired_kiosk, punch, recent, recent_day, send};
 use crate::fixtures::TenantFixture;
 use crate::support::{TestApp, backend_test, run_on};
 
@@ -176,9 +176,7 @@ async fn an_employee_downloads_their_own_records_and_no_one_elses(backend: Backe
         assert_eq!(download(&app, f.manager, &records).await.0, 200);
 
         // The timesheet links to the downloads and shows the absence.
-        let (status, sheet) = page(
-            &app,
-            &staff,
+        let (status, sheet) = app.page(&staff,
             &format!(
                 "/t/{slug}/employees/{}?period=week&day={}",
                 maria.id,
