@@ -54,8 +54,6 @@ macro_rules! take_token {
     };
 }
 
-/// # Errors
-/// When the database fails.
 pub async fn find_user(db: &Db, id: UserId) -> Result<Option<CurrentUser>, sqlx::Error> {
     on_backend!(db, |pool| sqlx::query_as(
         "SELECT id, email, is_super_admin, email_verified_at IS NOT NULL AS email_verified, \
@@ -77,9 +75,6 @@ row! {
 
 /// The user with this email and their password hash (`None` for an account
 /// that has none yet).
-///
-/// # Errors
-/// When the database fails.
 pub async fn credentials(db: &Db, email: &Email) -> Result<Option<Credentials>, sqlx::Error> {
     on_backend!(db, |pool| sqlx::query_as(
         "SELECT id, password_hash FROM users WHERE lower(email) = $1"
@@ -91,9 +86,6 @@ pub async fn credentials(db: &Db, email: &Email) -> Result<Option<Credentials>, 
 
 /// Replaces a password hash made with old parameters, unless it changed in
 /// the meantime (a password reset racing the sign-in).
-///
-/// # Errors
-/// When the database fails.
 pub async fn upgrade_password_hash(
     db: &Db,
     user: UserId,
@@ -124,9 +116,6 @@ pub enum SuperAdminGrant {
 
 /// Makes the account with `email` a super-admin, if it has two-factor on.
 /// Only the `create-superadmin` command calls this: no web path grants it.
-///
-/// # Errors
-/// When the database fails.
 pub async fn grant_super_admin(db: &Db, email: &Email) -> Result<SuperAdminGrant, sqlx::Error> {
     let granted: Option<UserId> = on_backend!(db, |pool| sqlx::query_scalar(
         "UPDATE users SET is_super_admin = true \
@@ -152,9 +141,6 @@ pub async fn grant_super_admin(db: &Db, email: &Email) -> Result<SuperAdminGrant
 }
 
 /// Keeps a mailed token's digest, for `user` at `email`, until `expires_at`.
-///
-/// # Errors
-/// When the database fails.
 pub async fn insert_token(
     db: &Db,
     digest: &str,
@@ -179,9 +165,6 @@ pub async fn insert_token(
 }
 
 /// Whether a live token with this digest exists, without using it.
-///
-/// # Errors
-/// When the database fails.
 pub async fn token_is_live(db: &Db, digest: &str, purpose: Purpose) -> Result<bool, sqlx::Error> {
     on_backend!(db, |pool| sqlx::query_scalar(
         "SELECT EXISTS (SELECT 1 FROM account_tokens \
@@ -200,9 +183,6 @@ pub async fn token_is_live(db: &Db, digest: &str, purpose: Purpose) -> Result<bo
 /// account has taken it meanwhile (and links mailed to the old address stop
 /// working). Returns the user, `None` for a link that is unknown, used,
 /// expired, or whose address was taken.
-///
-/// # Errors
-/// When the database fails.
 pub async fn verify_email(db: &Db, digest: &str) -> Result<Option<UserId>, sqlx::Error> {
     let now = OffsetDateTime::now_utc();
     on_backend!(db, |pool| {
@@ -255,9 +235,6 @@ pub async fn verify_email(db: &Db, digest: &str) -> Result<Option<UserId>, sqlx:
 /// every session and every other reset link of the user, in one
 /// transaction. Returns the user, `None` for a token that is unknown, used
 /// or expired.
-///
-/// # Errors
-/// When the database fails.
 pub async fn reset_password(
     db: &Db,
     digest: &str,
@@ -302,9 +279,6 @@ pub async fn reset_password(
 
 /// Marks `email` verified for `user`, if it is still their address: an
 /// invitation accepted through its emailed link proves they read it.
-///
-/// # Errors
-/// When the database fails.
 pub async fn mark_email_verified(db: &Db, user: UserId, email: &Email) -> Result<(), sqlx::Error> {
     let now = OffsetDateTime::now_utc();
     on_backend!(db, |pool| mark_verified!(user, email.as_str(), now, pool))
@@ -317,9 +291,6 @@ pub const EXPIRED_TOKENS: Purge = Purge {
 };
 
 /// Deletes tokens past their expiry.
-///
-/// # Errors
-/// When the database fails.
 pub async fn delete_expired_tokens(db: &Db) -> Result<u64, sqlx::Error> {
     on_backend!(db, |pool| sqlx::query(
         "DELETE FROM account_tokens WHERE expires_at <= $1"
@@ -331,9 +302,6 @@ pub async fn delete_expired_tokens(db: &Db) -> Result<u64, sqlx::Error> {
 }
 
 /// The user's encrypted TOTP secret, if they enrolled.
-///
-/// # Errors
-/// When the database fails.
 pub async fn totp_secret(db: &Db, user: UserId) -> Result<Option<String>, sqlx::Error> {
     let secret: Option<Option<String>> = on_backend!(db, |pool| sqlx::query_scalar(
         "SELECT totp_secret FROM users WHERE id = $1"
@@ -348,9 +316,6 @@ pub async fn totp_secret(db: &Db, user: UserId) -> Result<Option<String>, sqlx::
 /// confirmed it (so it can't be used again), and new recovery codes (the
 /// old ones go), in one transaction. `false` (and no change) when they are
 /// enrolled already: a second enrolment must not replace the first.
-///
-/// # Errors
-/// When the database fails.
 pub async fn enable_totp(
     db: &Db,
     user: UserId,
@@ -390,9 +355,6 @@ pub async fn enable_totp(
 /// Accepts the code of `step` once: only if no code of this step or a
 /// later one was accepted before (one statement, so two concurrent uses
 /// of a code can't both pass).
-///
-/// # Errors
-/// When the database fails.
 pub async fn accept_totp_step(db: &Db, user: UserId, step: i64) -> Result<bool, sqlx::Error> {
     let updated = on_backend!(db, |pool| {
         sqlx::query(
@@ -409,9 +371,6 @@ pub async fn accept_totp_step(db: &Db, user: UserId, step: i64) -> Result<bool, 
 }
 
 /// Uses up an unused recovery code of the user.
-///
-/// # Errors
-/// When the database fails.
 pub async fn use_recovery_code(db: &Db, user: UserId, digest: &str) -> Result<bool, sqlx::Error> {
     let updated = on_backend!(db, |pool| {
         sqlx::query(
@@ -428,9 +387,6 @@ pub async fn use_recovery_code(db: &Db, user: UserId, digest: &str) -> Result<bo
 }
 
 /// How many recovery codes the user has left.
-///
-/// # Errors
-/// When the database fails.
 pub async fn recovery_codes_left(db: &Db, user: UserId) -> Result<i64, sqlx::Error> {
     on_backend!(db, |pool| sqlx::query_scalar(
         "SELECT count(*) FROM recovery_codes WHERE user_id = $1 AND used_at IS NULL"
@@ -441,9 +397,6 @@ pub async fn recovery_codes_left(db: &Db, user: UserId) -> Result<i64, sqlx::Err
 }
 
 /// Turns two-factor authentication off: the secret and the recovery codes go.
-///
-/// # Errors
-/// When the database fails.
 pub async fn disable_totp(db: &Db, user: UserId) -> Result<(), sqlx::Error> {
     on_backend!(db, |pool| {
         let mut tx = pool.begin().await?;
@@ -460,9 +413,6 @@ pub async fn disable_totp(db: &Db, user: UserId) -> Result<(), sqlx::Error> {
 }
 
 /// Whether an account other than `user` has `email` (any case).
-///
-/// # Errors
-/// When the database fails.
 pub async fn email_taken(db: &Db, user: UserId, email: &Email) -> Result<bool, sqlx::Error> {
     on_backend!(db, |pool| sqlx::query_scalar(
         "SELECT EXISTS (SELECT 1 FROM users WHERE lower(email) = $1 AND id <> $2)"
@@ -474,9 +424,6 @@ pub async fn email_taken(db: &Db, user: UserId, email: &Email) -> Result<bool, s
 }
 
 /// Forgets the user's pending email changes: a new request replaces them.
-///
-/// # Errors
-/// When the database fails.
 pub async fn cancel_email_changes(db: &Db, user: UserId) -> Result<(), sqlx::Error> {
     on_backend!(db, |pool| sqlx::query(
         "DELETE FROM account_tokens WHERE user_id = $1 AND purpose = $2"
@@ -489,9 +436,6 @@ pub async fn cancel_email_changes(db: &Db, user: UserId) -> Result<(), sqlx::Err
 }
 
 /// Sets a new password hash; pending reset links stop working.
-///
-/// # Errors
-/// When the database fails.
 pub async fn set_password_hash(
     db: &Db,
     user: UserId,
@@ -515,9 +459,6 @@ pub async fn set_password_hash(
 
 /// Deletes the account with its sessions; its memberships (and their API
 /// tokens), tokens and recovery codes go with it (foreign keys).
-///
-/// # Errors
-/// When the database fails.
 pub async fn delete_user(db: &Db, user: UserId) -> Result<(), sqlx::Error> {
     on_backend!(db, |pool| {
         let mut tx = pool.begin().await?;

@@ -182,9 +182,6 @@ pub const BAD_CREDENTIALS: &str = "The email or password is not right.";
 /// The user these credentials belong to, or `None`. An unknown or malformed
 /// email costs the same password check as a known one, so the time taken
 /// doesn't tell which it was. A hash made with old parameters is replaced.
-///
-/// # Errors
-/// When the database fails.
 async fn authenticate(db: &Db, input: &LoginInput) -> Result<Option<UserId>, AppError> {
     let found = match Email::parse(&input.email) {
         Ok(email) => global::credentials(db, &email).await?,
@@ -301,9 +298,6 @@ pub async fn start_session(session: &Session, user: UserId) -> Result<(), AppErr
 
 /// Ends every other session of `user` ("log out everywhere else"); this one
 /// stays. Returns how many ended.
-///
-/// # Errors
-/// When the database fails.
 pub async fn end_other_sessions(db: &Db, session: &Session, user: UserId) -> Result<u64, AppError> {
     let Some(current) = session.id() else {
         return Err(AppError::Unauthorized);

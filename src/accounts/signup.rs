@@ -71,9 +71,6 @@ impl SignupInput {
 /// Creates the user, their tenant, its owner membership and a first
 /// location, in one transaction. The inner error is the user's to fix (the
 /// email is taken).
-///
-/// # Errors
-/// When the database fails.
 pub async fn create(
     db: &Db,
     signup: ValidSignup,

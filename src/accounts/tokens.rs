@@ -46,9 +46,6 @@ impl Purpose {
 }
 
 /// A new token for `user` at `email`: the value for the link.
-///
-/// # Errors
-/// When the database fails.
 pub async fn issue(
     db: &Db,
     purpose: Purpose,

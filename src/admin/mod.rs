@@ -85,9 +85,6 @@ fn contains_pattern(text: &str) -> String {
 /// One page (from 0) of the tenants whose name or slug contains `search`,
 /// newest first, with their members, active locations and billing state;
 /// and whether there are more.
-///
-/// # Errors
-/// When the database fails.
 pub async fn tenant_overview(
     scope: &mut AllTenantsScope,
     search: &str,
@@ -108,9 +105,6 @@ pub async fn tenant_overview(
 }
 
 /// One tenant, as in the overview.
-///
-/// # Errors
-/// When the database fails.
 pub async fn tenant(
     scope: &mut AllTenantsScope,
     id: TenantId,
@@ -133,9 +127,6 @@ row! {
 }
 
 /// The tenant's owners, oldest membership first.
-///
-/// # Errors
-/// When the database fails.
 pub async fn owners(
     scope: &mut AllTenantsScope,
     tenant: TenantId,
@@ -161,9 +152,6 @@ row! {
 
 /// Audit entries on one page (from 0), newest first, and whether there are
 /// more.
-///
-/// # Errors
-/// When the database fails.
 pub async fn audit_log(
     db: &crate::db::Db,
     _admin: &SuperAdmin,

@@ -103,17 +103,11 @@ row! {
 }
 
 /// The tenant's tokens, live ones first, newest first.
-///
-/// # Errors
-/// When the database fails.
 pub async fn list(scope: &mut TenantScope) -> Result<Vec<ApiToken>, AppError> {
     select(scope, None, None).await
 }
 
 /// The tokens a member created (for their account page).
-///
-/// # Errors
-/// When the database fails.
 pub async fn created_by(
     scope: &mut TenantScope,
     membership: MembershipId,
@@ -273,9 +267,6 @@ row! {
 /// for an unknown or revoked token. The use is recorded at most once a
 /// minute, in a task of its own: the request's scope may be read-only,
 /// and on SQLite a writing one holds the only write lock.
-///
-/// # Errors
-/// When the database fails.
 pub(crate) async fn authenticate(
     db: &Db,
     scope: &mut TenantScope,

@@ -7,9 +7,6 @@ use crate::jobs::Purge;
 use crate::on_backend;
 
 /// Whether a tenant with `id` exists.
-///
-/// # Errors
-/// When the database fails.
 pub async fn tenant_exists(db: &Db, id: TenantId) -> Result<bool, sqlx::Error> {
     on_backend!(db, |pool| sqlx::query_scalar(
         "SELECT EXISTS (SELECT 1 FROM tenants WHERE id = $1)"
@@ -20,9 +17,6 @@ pub async fn tenant_exists(db: &Db, id: TenantId) -> Result<bool, sqlx::Error> {
 }
 
 /// The tenant whose Stripe customer is `customer`.
-///
-/// # Errors
-/// When the database fails.
 pub async fn tenant_of_customer(db: &Db, customer: &str) -> Result<Option<TenantId>, sqlx::Error> {
     on_backend!(db, |pool| sqlx::query_scalar(
         "SELECT id FROM tenants WHERE stripe_customer_id = $1"
@@ -40,9 +34,6 @@ pub const OLD_EVENTS: Purge = Purge {
 
 /// Forgets the ids of Stripe events processed before `before` (unix
 /// seconds): Stripe stops retrying after 3 days.
-///
-/// # Errors
-/// When the database fails.
 pub async fn delete_events_before(db: &Db, before: i64) -> Result<u64, sqlx::Error> {
     on_backend!(db, |pool| sqlx::query(
         "DELETE FROM stripe_events WHERE processed_at < $1"

@@ -189,8 +189,6 @@ pub struct Usage {
     pub members: i64,
 }
 
-/// # Errors
-/// When the database fails.
 pub async fn usage_of(scope: &mut TenantScope) -> Result<Usage, sqlx::Error> {
     Ok(Usage {
         locations: usage(scope, Limited::Locations).await?,

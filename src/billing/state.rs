@@ -73,9 +73,6 @@ macro_rules! billing_columns {
 /// the write lock anyway), so a check and the change it allows can't
 /// interleave with another. (Requests that only show the state use the copy
 /// `InTenant` read with the membership.)
-///
-/// # Errors
-/// When the database fails.
 pub(crate) async fn locked_state(scope: &mut TenantScope) -> Result<BillingState, sqlx::Error> {
     let tenant = scope.tenant_id();
     macro_rules! select {
@@ -140,9 +137,6 @@ pub(crate) async fn store_subscription(
 /// Comps the tenant onto Pro until `until` (unix seconds), or indefinitely.
 /// Webhooks never touch these columns, so a comp outlives any
 /// subscription change.
-///
-/// # Errors
-/// When the database fails.
 pub async fn comp(
     scope: &mut AllTenantsScope,
     tenant: TenantId,
@@ -161,9 +155,6 @@ pub async fn comp(
 }
 
 /// Ends the tenant's comp.
-///
-/// # Errors
-/// When the database fails.
 pub async fn end_comp(scope: &mut AllTenantsScope, tenant: TenantId) -> Result<(), sqlx::Error> {
     on_tx!(scope.tx(), |conn| sqlx::query(
         "UPDATE tenants SET comped = false, comped_until = NULL, comp_reason = NULL WHERE id = $1"

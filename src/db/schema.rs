@@ -51,9 +51,6 @@ row! {
 }
 
 /// The highest migration applied.
-///
-/// # Errors
-/// When the database fails.
 pub async fn version(db: &Db) -> Result<i64, sqlx::Error> {
     on_backend!(db, |pool| sqlx::query_scalar(
         "SELECT COALESCE(MAX(version), 0) FROM _sqlx_migrations WHERE success"
@@ -63,9 +60,6 @@ pub async fn version(db: &Db) -> Result<i64, sqlx::Error> {
 }
 
 /// Every table of the app (not the migrations' bookkeeping), by name.
-///
-/// # Errors
-/// When the database fails.
 pub async fn tables(db: &Db) -> Result<BTreeMap<String, Table>, sqlx::Error> {
     let (columns, references): (Vec<ColumnRow>, Vec<ReferenceRow>) = match db {
         Db::Sqlite(pool) => {

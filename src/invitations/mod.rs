@@ -116,8 +116,6 @@ pub struct Sender<'a> {
 }
 
 impl<'a> Sender<'a> {
-    /// # Errors
-    /// When the database fails.
     pub async fn new(
         member: &'a Member,
         tenant: &'a Tenant,
@@ -137,9 +135,6 @@ impl<'a> Sender<'a> {
 }
 
 /// The pending invitations of the scope's tenant, newest first.
-///
-/// # Errors
-/// When the database fails.
 pub async fn list(scope: &mut TenantScope) -> Result<Vec<Invitation>, AppError> {
     select(scope, None).await
 }
@@ -364,9 +359,6 @@ fn purge_run(run: &Run) -> RunFuture<'_> {
 /// Deletes the scope's tenant's invitations that expired more than a
 /// `LIFETIME` ago (recently expired ones stay, so an admin can resend
 /// them), returning how many.
-///
-/// # Errors
-/// When the database fails.
 pub async fn purge_expired(scope: &mut TenantScope) -> Result<u64, sqlx::Error> {
     let tenant = scope.tenant_id();
     let lifetime = i64::try_from(LIFETIME.as_secs()).unwrap_or(i64::MAX);

@@ -210,17 +210,11 @@ const RUN_TIMEOUT: Duration = Duration::from_secs(4 * 60);
 const POLL_INTERVAL: Duration = Duration::from_secs(1);
 
 /// Adds `job`, working for `tenant` if it has one.
-///
-/// # Errors
-/// When the database fails.
 pub async fn enqueue(db: &Db, tenant: Option<TenantId>, job: &Job) -> Result<JobId, sqlx::Error> {
     global::insert(db, &job.to_new(tenant)).await
 }
 
 /// Adds `job` for the scope's tenant, in the scope's transaction.
-///
-/// # Errors
-/// When the database fails.
 pub async fn enqueue_in(scope: &mut TenantScope, job: &Job) -> Result<JobId, sqlx::Error> {
     let tenant = Some(scope.tenant_id());
     global::insert_in(scope, &job.to_new(tenant)).await
@@ -319,9 +313,6 @@ pub const PERIODIC: [Periodic; 1] = [Periodic {
 }];
 
 /// Enqueues each periodic job whose current period has no run yet.
-///
-/// # Errors
-/// When the database fails.
 pub async fn schedule_periodic(db: &Db) -> Result<(), sqlx::Error> {
     let now = unix_now();
     for periodic in &PERIODIC {

@@ -103,9 +103,6 @@ fn local_date(now: OffsetDateTime, time_zone: &str) -> Date {
 
 /// Enqueues every run due at `now` (each tenant's local date) that isn't
 /// claimed yet. Returns how many this call enqueued.
-///
-/// # Errors
-/// When the database fails.
 pub async fn enqueue_due(
     db: &Db,
     registry: &super::Registry,

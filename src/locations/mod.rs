@@ -134,9 +134,6 @@ impl Page {
 }
 
 /// The locations the member sees, active ones first, by name.
-///
-/// # Errors
-/// When the database fails.
 pub async fn list(
     scope: &mut TenantScope,
     visibility: LocationVisibility,
@@ -161,9 +158,6 @@ pub async fn list(
 }
 
 /// One location, if the member sees it.
-///
-/// # Errors
-/// When the database fails.
 pub async fn find(
     scope: &mut TenantScope,
     visibility: LocationVisibility,
@@ -272,9 +266,6 @@ pub async fn update(
 
 /// Archives a location the caller has already found; archiving twice keeps
 /// the first date.
-///
-/// # Errors
-/// When the database fails.
 pub async fn archive(scope: &mut TenantScope, id: LocationId) -> Result<Location, sqlx::Error> {
     let tenant = scope.tenant_id();
     on_tx!(scope.tx(), |conn| sqlx::query_as(concat!(

@@ -45,17 +45,11 @@ pub struct MemberEntry {
 }
 
 /// Every member of the scope's tenant, by email.
-///
-/// # Errors
-/// When the database fails.
 pub async fn list(scope: &mut TenantScope) -> Result<Vec<MemberEntry>, AppError> {
     select(scope, None).await
 }
 
 /// One member, if the scope's tenant has it.
-///
-/// # Errors
-/// When the database fails.
 pub async fn find(
     scope: &mut TenantScope,
     id: MembershipId,
@@ -218,9 +212,6 @@ pub async fn leave(scope: &mut TenantScope, membership: MembershipId) -> Result<
 }
 
 /// `user`'s membership in the scope's tenant, if any.
-///
-/// # Errors
-/// When the database fails.
 pub async fn membership_id(
     scope: &mut TenantScope,
     user: UserId,
@@ -236,9 +227,6 @@ pub async fn membership_id(
 }
 
 /// Whether `user` is the only owner of the scope's tenant.
-///
-/// # Errors
-/// When the database fails.
 pub async fn is_last_owner(scope: &mut TenantScope, user: UserId) -> Result<bool, AppError> {
     let tenant = scope.tenant_id();
     let owners: Vec<UserId> = on_tx!(scope.tx(), |conn| sqlx::query_scalar(
@@ -265,9 +253,6 @@ async fn delete(scope: &mut TenantScope, id: MembershipId) -> Result<(), AppErro
 
 /// Adds `user` to the scope's tenant with `role`; `None` (and no change)
 /// when they are a member already.
-///
-/// # Errors
-/// When the database fails.
 pub(crate) async fn add(
     scope: &mut TenantScope,
     user: UserId,

@@ -222,9 +222,6 @@ pub struct Attempt {
 
 impl Attempt {
     /// The secret was right: the attempt doesn't count.
-    ///
-    /// # Errors
-    /// When the database fails.
     pub async fn succeeded(self, db: &Db) -> Result<(), AppError> {
         global::refund(db, self.bucket, &self.subject).await?;
         Ok(())
@@ -282,18 +279,12 @@ pub struct SignIn {
 
 impl SignIn {
     /// The password was wrong: counted against the account, from anywhere.
-    ///
-    /// # Errors
-    /// When the database fails.
     pub async fn failed(self, db: &Db) -> Result<(), AppError> {
         global::hit(db, LOGIN_FAILURES, &self.account, ACCOUNT_WINDOW).await?;
         Ok(())
     }
 
     /// The password was right: this address starts afresh.
-    ///
-    /// # Errors
-    /// When the database fails.
     pub async fn succeeded(self, db: &Db) -> Result<(), AppError> {
         global::clear(db, LOGIN_PAIR, &self.pair).await?;
         Ok(())
@@ -314,9 +305,6 @@ fn over_limit(hits: Option<global::Hits>, allowed: i64) -> Result<(), AppError> 
 }
 
 /// Forgets counters whose window has passed (the periodic purge).
-///
-/// # Errors
-/// When the database fails.
 pub async fn purge_expired(db: &Db) -> Result<u64, sqlx::Error> {
     let longest = Limit::ALL
         .into_iter()

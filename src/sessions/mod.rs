@@ -200,9 +200,6 @@ impl DbSessionStore {
     }
 
     /// Removes sessions past either expiry.
-    ///
-    /// # Errors
-    /// When the database fails.
     pub async fn delete_expired(&self) -> Result<u64, sqlx::Error> {
         let live = LiveBounds::now();
         on_backend!(&self.db, |pool| {
@@ -217,9 +214,6 @@ impl DbSessionStore {
 
     /// Ends every session of `user` but `keep` ("log out everywhere else").
     /// Returns how many ended.
-    ///
-    /// # Errors
-    /// When the database fails.
     pub async fn delete_others(&self, user: UserId, keep: Id) -> Result<u64, sqlx::Error> {
         on_backend!(&self.db, |pool| {
             sqlx::query("DELETE FROM sessions WHERE user_id = $1 AND id <> $2")
@@ -232,9 +226,6 @@ impl DbSessionStore {
     }
 
     /// How many live sessions `user` has.
-    ///
-    /// # Errors
-    /// When the database fails.
     pub async fn count_for_user(&self, user: UserId) -> Result<i64, sqlx::Error> {
         let live = LiveBounds::now();
         on_backend!(&self.db, |pool| {
@@ -251,9 +242,6 @@ impl DbSessionStore {
 
     /// The live sessions of `user`, newest first, each named by a handle
     /// (a digest of its id: the id itself is the cookie's value, never shown).
-    ///
-    /// # Errors
-    /// When the database fails.
     pub async fn list_for_user(&self, user: UserId) -> Result<Vec<SessionInfo>, sqlx::Error> {
         let now = OffsetDateTime::now_utc();
         let rows: Vec<Stored> = on_backend!(&self.db, |pool| {
@@ -281,9 +269,6 @@ impl DbSessionStore {
     }
 
     /// Ends the session of `user` with this handle; whether there was one.
-    ///
-    /// # Errors
-    /// When the database fails.
     pub async fn delete_by_handle(&self, user: UserId, handle: &str) -> Result<bool, sqlx::Error> {
         let Some(session) = self
             .list_for_user(user)

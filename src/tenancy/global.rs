@@ -9,9 +9,6 @@ use crate::on_backend;
 /// ([`is_slug`]) names none, and
 /// never reaches the database, which might refuse its bytes (PostgreSQL
 /// refuses a NUL in text).
-///
-/// # Errors
-/// When the database fails.
 pub async fn tenant_id_by_slug(db: &Db, slug: &str) -> Result<Option<TenantId>, sqlx::Error> {
     if !is_slug(slug) {
         return Ok(None);
@@ -35,9 +32,6 @@ pub fn is_slug(text: &str) -> bool {
 
 /// Every tenant's id, for work done tenant by tenant (each in its own
 /// scope), such as the periodic purge.
-///
-/// # Errors
-/// When the database fails.
 pub async fn all_tenant_ids(db: &Db) -> Result<Vec<TenantId>, sqlx::Error> {
     on_backend!(db, |pool| sqlx::query_scalar(
         "SELECT id FROM tenants ORDER BY id"

@@ -95,9 +95,6 @@ pub async fn all_tenants_unsafe(
 /// Records in the audit log, committed on its own, what a super-admin does
 /// and why: every `all_tenants_unsafe`, and actions that open no scope
 /// (ending an impersonation).
-///
-/// # Errors
-/// When the database fails.
 pub async fn audit(db: &Db, admin: &SuperAdmin, reason: &str) -> Result<(), sqlx::Error> {
     tracing::warn!(actor = admin.actor, reason, "super-admin audit");
     on_backend!(db, |pool| sqlx::query(

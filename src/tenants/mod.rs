@@ -61,9 +61,6 @@ row! {
 }
 
 /// The user's tenants, by name.
-///
-/// # Errors
-/// When the database fails.
 pub async fn choices(scope: &mut UserScope) -> Result<Vec<TenantChoice>, AppError> {
     let user = scope.user_id();
     let rows: Vec<ChoiceRow> = on_tx!(scope.tx(), |conn| {
@@ -136,9 +133,6 @@ fn slug_from(name: &str) -> String {
 
 /// Creates a tenant with `owner` as its owner and a first location named
 /// after it, in one transaction.
-///
-/// # Errors
-/// When the database fails.
 pub async fn create(db: &Db, owner: UserId, input: &ValidTenant) -> Result<Tenant, AppError> {
     let mut scope = for_tenant(db, TenantId::new(), Intent::Write).await?;
     let tenant = insert(&mut scope, owner, input).await?;
@@ -202,9 +196,6 @@ pub(crate) async fn insert(
 
 /// Changes the scope's tenant's name and time zone (the slug stays: it is
 /// in every link).
-///
-/// # Errors
-/// When the database fails.
 pub async fn update_settings(
     scope: &mut TenantScope,
     input: &ValidTenant,
@@ -279,9 +270,6 @@ pub async fn delete(
 /// log's guard lets a whole tenant go). Inside the tenant's own scope: an
 /// app connected as an ordinary owner is bound by the policies, which let a
 /// scope delete its own tenant row and nothing else. Whether there was one.
-///
-/// # Errors
-/// When the database fails.
 pub async fn delete_row(mut scope: TenantScope) -> Result<bool, sqlx::Error> {
     let tenant = scope.tenant_id();
     let deleted = on_tx!(scope.tx(), |conn| sqlx::query(

@@ -62,9 +62,6 @@ pub fn hash(prev_hash: &str, seq: i64, kind: &str, subject: SubjectId, content: 
 /// exactly when the change it records does. `head` is the tenant's locked
 /// settings row ([`settings::lock`]), moved on to the new entry; the caller
 /// stores it with [`settings::advance_log`] once its appends are done.
-///
-/// # Errors
-/// When the database fails.
 pub async fn append(
     scope: &mut TenantScope,
     head: &mut Settings,
@@ -136,9 +133,6 @@ const PAGE: i64 = 1000;
 /// Recomputes the tenant's chain from the first entry, and checks each
 /// entry against the punch or edit it records (so a row changed directly
 /// in the database is found too), and that every record has its entry.
-///
-/// # Errors
-/// When the database fails.
 pub async fn verify(scope: &mut TenantScope) -> Result<Verification, sqlx::Error> {
     let mut records: HashMap<SubjectId, (&'static str, String)> = HashMap::new();
     for (subject, content) in super::punches::log_contents(scope).await? {

@@ -378,9 +378,6 @@ row! {
 
 /// The punches refused as too old that arrived on `days` (on the clock of
 /// `zone`), in order of arrival.
-///
-/// # Errors
-/// When the database fails.
 pub async fn too_old(
     scope: &mut TenantScope,
     days: Days,
@@ -423,9 +420,6 @@ pub struct EditPunch {
 }
 
 /// Records a punch an edit adds (under the settings lock the edit holds).
-///
-/// # Errors
-/// When the database fails.
 pub async fn add_by_edit(
     scope: &mut TenantScope,
     head: &mut Settings,
@@ -458,9 +452,6 @@ row! {
 
 /// The employee and device time of a punch that counts (recorded, and not
 /// voided by an edit).
-///
-/// # Errors
-/// When the database fails.
 pub async fn counted(scope: &mut TenantScope, id: PunchId) -> Result<Option<Counted>, sqlx::Error> {
     let tenant = scope.tenant_id();
     on_tx!(scope.tx(), |conn| {
@@ -548,9 +539,6 @@ row! {
 
 /// Every recorded punch's log content, recomputed from its row as it is
 /// now (for [`log::verify`]).
-///
-/// # Errors
-/// When the database fails.
 pub async fn log_contents(
     scope: &mut TenantScope,
 ) -> Result<Vec<(SubjectId, String)>, sqlx::Error> {

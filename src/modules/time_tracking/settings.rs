@@ -28,9 +28,6 @@ row! {
 /// PINs or appending to the log in this tenant. One statement on both
 /// backends (an upsert that touches the row takes its lock on PostgreSQL;
 /// SQLite's writing scopes are serial anyway).
-///
-/// # Errors
-/// When the database fails.
 pub async fn lock(scope: &mut TenantScope) -> Result<Settings, sqlx::Error> {
     let tenant = scope.tenant_id();
     on_tx!(scope.tx(), |conn| sqlx::query_as(
@@ -52,9 +49,6 @@ impl Settings {
 
 /// The tenant's settings, read without locking (the defaults before the
 /// row exists).
-///
-/// # Errors
-/// When the database fails.
 pub async fn read(scope: &mut TenantScope) -> Result<Settings, sqlx::Error> {
     let tenant = scope.tenant_id();
     let row: Option<Settings> = on_tx!(scope.tx(), |conn| {
@@ -73,9 +67,6 @@ pub async fn read(scope: &mut TenantScope) -> Result<Settings, sqlx::Error> {
 }
 
 /// Stores the log's head after appends (under [`lock`]).
-///
-/// # Errors
-/// When the database fails.
 pub async fn advance_log(scope: &mut TenantScope, head: &Settings) -> Result<(), sqlx::Error> {
     let tenant = scope.tenant_id();
     on_tx!(scope.tx(), |conn| sqlx::query(

@@ -123,9 +123,6 @@ fn from_row(row: AbsenceRow) -> Absence {
 }
 
 /// Absences on `first..=last`, of one employee or all, by day and name.
-///
-/// # Errors
-/// When the database fails.
 pub async fn list(
     scope: &mut TenantScope,
     employee: Option<EmployeeId>,
@@ -136,9 +133,6 @@ pub async fn list(
 }
 
 /// One absence.
-///
-/// # Errors
-/// When the database fails.
 pub async fn find(scope: &mut TenantScope, id: AbsenceId) -> Result<Option<Absence>, sqlx::Error> {
     Ok(select(scope, None, Some(id), None).await?.pop())
 }
@@ -177,9 +171,6 @@ async fn select(
 }
 
 /// Paid absence minutes on `first..=last`, by employee.
-///
-/// # Errors
-/// When the database fails.
 pub async fn minutes_by_employee(
     scope: &mut TenantScope,
     first: Date,
@@ -263,9 +254,6 @@ pub async fn removable(t: &mut InTenant, id: AbsenceId) -> Result<Absence, AppEr
 }
 
 /// Removes an absence the caller has found.
-///
-/// # Errors
-/// When the database fails.
 pub async fn remove(scope: &mut TenantScope, id: AbsenceId) -> Result<(), sqlx::Error> {
     let tenant = scope.tenant_id();
     on_tx!(scope.tx(), |conn| sqlx::query(

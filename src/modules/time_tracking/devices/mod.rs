@@ -108,9 +108,6 @@ impl From<DeviceRow> for Device {
 
 /// The devices of the locations the member sees, live ones first, newest
 /// first.
-///
-/// # Errors
-/// When the database fails.
 pub async fn list(
     scope: &mut TenantScope,
     visibility: LocationVisibility,
@@ -119,9 +116,6 @@ pub async fn list(
 }
 
 /// One device, if the member sees its location.
-///
-/// # Errors
-/// When the database fails.
 pub async fn find(
     scope: &mut TenantScope,
     visibility: LocationVisibility,
@@ -192,9 +186,6 @@ pub async fn add(
 
 /// Adds a device at a location the caller has already found (so sees), and
 /// returns it with its one-time pairing code.
-///
-/// # Errors
-/// When the database fails.
 pub async fn create(
     scope: &mut TenantScope,
     location: LocationId,
@@ -225,9 +216,6 @@ pub async fn create(
 
 /// Revokes a device the caller has already found: its token stops working
 /// at once, and an unused pairing link with it.
-///
-/// # Errors
-/// When the database fails.
 pub async fn revoke(scope: &mut TenantScope, id: DeviceId) -> Result<(), sqlx::Error> {
     let tenant = scope.tenant_id();
     on_tx!(scope.tx(), |conn| sqlx::query(
@@ -253,9 +241,6 @@ pub fn tenant_of_token(token: &str) -> Option<TenantId> {
 
 /// Exchanges a live pairing code for a device token, once: the code is
 /// cleared in the same statement that checks it.
-///
-/// # Errors
-/// When the database fails.
 pub async fn pair(scope: &mut TenantScope, code: &str) -> Result<Option<String>, sqlx::Error> {
     let tenant = scope.tenant_id();
     let token = tenant_secret(TOKEN_PREFIX, tenant);
@@ -290,9 +275,6 @@ pub struct Paired {
 
 /// The live device whose token this is; its location must be active.
 /// Records when it was last seen (at most once a minute).
-///
-/// # Errors
-/// When the database fails.
 pub async fn authenticate(
     scope: &mut TenantScope,
     token: &str,

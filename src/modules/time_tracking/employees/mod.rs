@@ -225,9 +225,6 @@ impl EmployeeInput {
 }
 
 /// The employees the member sees, active ones first, by name.
-///
-/// # Errors
-/// When the database fails.
 pub async fn list(
     scope: &mut TenantScope,
     visibility: LocationVisibility,
@@ -236,9 +233,6 @@ pub async fn list(
 }
 
 /// One employee, if the member sees them.
-///
-/// # Errors
-/// When the database fails.
 pub async fn find(
     scope: &mut TenantScope,
     visibility: LocationVisibility,
@@ -249,9 +243,6 @@ pub async fn find(
 
 /// The employees the member sees with this national id (however it is
 /// written: see [`national_id::SEALED`]), found by its blind index.
-///
-/// # Errors
-/// When the database fails.
 pub async fn with_national_id(
     scope: &mut TenantScope,
     lookup: &LookupKey,
@@ -616,9 +607,6 @@ pub async fn readable(t: &mut InTenant, id: EmployeeId) -> Result<Employee, AppE
 
 /// The employees whose time records the caller may read, by id: their own,
 /// and (for owners, admins and managers) those they see.
-///
-/// # Errors
-/// When the database fails.
 pub async fn readable_all(t: &mut InTenant) -> Result<HashMap<EmployeeId, Employee>, AppError> {
     let visibility = t.member.location_visibility();
     let team = t.member.authorize(TimeAction::ViewTeamRecords).is_ok();

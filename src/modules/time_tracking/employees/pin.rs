@@ -140,9 +140,6 @@ async fn assign(
 }
 
 /// Takes the PIN away (an employee made inactive).
-///
-/// # Errors
-/// When the database fails.
 pub async fn clear(scope: &mut TenantScope, employee: EmployeeId) -> Result<(), sqlx::Error> {
     let tenant = scope.tenant_id();
     on_tx!(scope.tx(), |conn| sqlx::query(
@@ -156,9 +153,6 @@ pub async fn clear(scope: &mut TenantScope, employee: EmployeeId) -> Result<(), 
 }
 
 /// The digest the employee's PIN has now, if any.
-///
-/// # Errors
-/// When the database fails.
 pub async fn current_digest(
     scope: &mut TenantScope,
     employee: EmployeeId,
@@ -185,9 +179,6 @@ row! {
 }
 
 /// The active employee with this PIN at `location`: one indexed lookup.
-///
-/// # Errors
-/// When the database fails.
 pub async fn employee_at(
     scope: &mut TenantScope,
     key: &LookupKey,

@@ -122,9 +122,6 @@ fn refuse_archived(location: &Location) -> Result<(), AppError> {
 }
 
 /// A location's holidays (of one year, or all), by day.
-///
-/// # Errors
-/// When the database fails.
 pub async fn list(
     scope: &mut TenantScope,
     location: LocationId,
@@ -157,9 +154,6 @@ pub async fn list(
 }
 
 /// The holidays of every location on `first..=last`.
-///
-/// # Errors
-/// When the database fails.
 pub async fn by_location(
     scope: &mut TenantScope,
     first: Date,

@@ -132,9 +132,6 @@ pub fn refusal(error: AppError) -> Result<Flash, AppError> {
 
 /// The active locations the member manages, as a select's (value, label)
 /// options, keeping those `keep` accepts.
-///
-/// # Errors
-/// When the database fails.
 pub async fn location_options(
     t: &mut InTenant,
     keep: impl Fn(LocationId) -> bool,
@@ -158,8 +155,6 @@ pub struct Places {
 }
 
 impl Places {
-    /// # Errors
-    /// When the database fails.
     pub async fn load(scope: &mut TenantScope) -> Result<Self, sqlx::Error> {
         let all = crate::locations::list(
             scope,

@@ -44,9 +44,6 @@ pub struct PayrollEmail {
 }
 
 /// The tenant's accountant address.
-///
-/// # Errors
-/// When the database fails.
 pub async fn accountant(scope: &mut TenantScope) -> Result<PayrollEmail, sqlx::Error> {
     let tenant = scope.tenant_id();
     let email: Option<Option<String>> = on_tx!(scope.tx(), |conn| sqlx::query_scalar(

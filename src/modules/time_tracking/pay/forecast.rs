@@ -55,9 +55,6 @@ impl Forecast {
 
 /// The forecast of `first..=last` (a month) for the locations the member
 /// sees.
-///
-/// # Errors
-/// When the database fails.
 pub async fn compute(
     scope: &mut TenantScope,
     visibility: LocationVisibility,

@@ -108,9 +108,6 @@ impl Effective {
 }
 
 /// The rules in force.
-///
-/// # Errors
-/// When the database fails.
 pub async fn effective(scope: &mut TenantScope) -> Result<Effective, sqlx::Error> {
     let tenant = scope.tenant_id();
     let row: Option<Rules> = on_tx!(scope.tx(), |conn| {
@@ -244,9 +241,6 @@ pub struct AllRules {
 }
 
 /// The tenant's rules and those of each active location the member sees.
-///
-/// # Errors
-/// When the database fails.
 pub async fn all(
     scope: &mut TenantScope,
     visibility: LocationVisibility,

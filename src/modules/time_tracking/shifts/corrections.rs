@@ -231,9 +231,6 @@ row! {
 }
 
 /// One request.
-///
-/// # Errors
-/// When the database fails.
 pub async fn find(
     scope: &mut TenantScope,
     id: CorrectionId,
@@ -242,9 +239,6 @@ pub async fn find(
 }
 
 /// Requests, newest first (at most 500), of some status or any.
-///
-/// # Errors
-/// When the database fails.
 pub async fn list(
     scope: &mut TenantScope,
     status: Option<Status>,
@@ -253,9 +247,6 @@ pub async fn list(
 }
 
 /// One employee's requests, newest first (at most 500).
-///
-/// # Errors
-/// When the database fails.
 pub async fn of_employee(
     scope: &mut TenantScope,
     employee: EmployeeId,

@@ -279,9 +279,6 @@ fn times(
 
 /// The shift whose first punch is `id`, as it is now (`None` when no
 /// shift begins with it, or an edit replaced it).
-///
-/// # Errors
-/// When the database fails.
 pub async fn find(
     scope: &mut TenantScope,
     id: PunchId,
@@ -494,9 +491,6 @@ row! {
 }
 
 /// Edits, newest first (at most 200): one, or an employee's, or all.
-///
-/// # Errors
-/// When the database fails.
 pub async fn feed(
     scope: &mut TenantScope,
     only: Option<EditId>,
@@ -544,9 +538,6 @@ pub async fn feed(
 
 /// Every edit's log content, recomputed from its rows as they are now (for
 /// [`log::verify`]).
-///
-/// # Errors
-/// When the database fails.
 pub async fn log_contents(
     scope: &mut TenantScope,
 ) -> Result<Vec<(SubjectId, String)>, sqlx::Error> {

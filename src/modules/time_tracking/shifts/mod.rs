@@ -68,9 +68,6 @@ impl Days {
 
 /// The time zone of each of the tenant's locations (archived ones too:
 /// their records stay).
-///
-/// # Errors
-/// When the database fails.
 pub async fn zones(scope: &mut TenantScope) -> Result<HashMap<LocationId, TimeZone>, sqlx::Error> {
     let tenant = scope.tenant_id();
     let rows: Vec<LocationZone> = on_tx!(scope.tx(), |conn| sqlx::query_as(
@@ -87,9 +84,6 @@ pub async fn zones(scope: &mut TenantScope) -> Result<HashMap<LocationId, TimeZo
 
 /// The shifts counted on `days` (each on the day it began in its
 /// location's time zone), of one employee or of all, by employee and start.
-///
-/// # Errors
-/// When the database fails.
 pub async fn on_days(
     scope: &mut TenantScope,
     employee: Option<EmployeeId>,
@@ -108,9 +102,6 @@ pub async fn on_days(
 
 /// One employee's shifts that touch `from..to`, each whole (derived from
 /// their punches a cap and a day either side).
-///
-/// # Errors
-/// When the database fails.
 pub async fn around(
     scope: &mut TenantScope,
     employee: EmployeeId,
@@ -157,9 +148,6 @@ row! {
 
 /// The punches that count (recorded, not voided by an edit) with device
 /// times in `[from, to)`, of one employee or of all, by employee.
-///
-/// # Errors
-/// When the database fails.
 pub async fn recorded(
     scope: &mut TenantScope,
     employee: Option<EmployeeId>,
