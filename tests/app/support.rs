@@ -350,7 +350,8 @@ impl TestApp {
         let server_config = config.clone();
         let state = app::state(db.clone(), config);
         let app_state = state.clone();
-        // Until accounts exist, tests sign users in through a test-only route.
+        // Tests sign users in through a test-only route: the sign-in form
+        // would cost every test argon2's hashing (fixtures::sign_in_route).
         let mut routes = app::routes().merge(crate::fixtures::sign_in_route());
         if let Some(extra) = options.extra_routes {
             routes = routes.merge(extra());
