@@ -85,13 +85,8 @@ async fn signup_creates_the_user_tenant_owner_and_first_location_and_signs_in(ba
         assert_eq!(response.status(), 303);
         assert_eq!(response.headers()["location"], "/t/caf-ol/locations");
 
-        let page = client
-            .get(app.url("/t/caf-ol/locations"))
-            .send()
-            .await
-            .expect("GET");
-        assert_eq!(page.status(), 200, "signed in and inside the new tenant");
-        let html = page.text().await.expect("body");
+        let (status, html) = app.page(&client, "/t/caf-ol/locations").await;
+        assert_eq!(status, 200, "signed in and inside the new tenant");
         assert!(html.contains("Welcome to"), "a welcome flash");
         assert!(
             html.contains("Café Olé"),
@@ -493,8 +488,7 @@ async fn logging_out_ends_the_session_and_everywhere_else_ends_the_others(backen
         );
         assert_eq!(app.get("/api/v1/me").await.status(), 200, "the phone is in");
 
-        let account = laptop.get(app.url("/account")).send().await.expect("GET");
-        let html = account.text().await.expect("body");
+        let html = app.page(&laptop, "/account").await.1;
         assert!(html.contains("signed in on 2"), "two sessions listed");
         let response = app
             .post_form(
@@ -506,9 +500,8 @@ async fn logging_out_ends_the_session_and_everywhere_else_ends_the_others(backen
         assert_eq!(response.status(), 303);
         let me = phone.get(app.url("/api/v1/me")).send().await.expect("GET");
         assert_eq!(me.status(), 401, "the phone is signed out");
-        let page = laptop.get(app.url("/account")).send().await.expect("GET");
-        assert_eq!(page.status(), 200, "the laptop is still in");
-        let html = page.text().await.expect("body");
+        let (status, html) = app.page(&laptop, "/account").await;
+        assert_eq!(status, 200, "the laptop is still in");
         assert!(html.contains("Signed out of 1 other session."));
 
         let response = app

@@ -542,13 +542,8 @@ async fn impersonation_is_audited_shows_a_banner_and_ends_back_in_the_panel(back
         let ended = end_impersonation(&app, &admin, &token).await;
         assert_eq!(ended.status(), 303);
         assert_eq!(ended.headers()["location"], "/admin/tenants");
-        let panel = admin
-            .get(app.url("/admin/tenants"))
-            .send()
-            .await
-            .expect("GET");
-        assert_eq!(panel.status(), 200, "back, second factor included");
-        let back = panel.text().await.expect("body");
+        let (status, back) = app.page(&admin, "/admin/tenants").await;
+        assert_eq!(status, 200, "back, second factor included");
         assert!(!back.contains("Impersonating"), "no banner");
         assert!(
             audit_reasons(&app)

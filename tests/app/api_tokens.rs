@@ -278,13 +278,8 @@ async fn the_page_shows_a_new_token_once_and_revokes_it(backend: Backend) {
         let a = TenantFixture::create(&app.db, "alpha").await;
         let admin = app.client_for(a.admin).await;
         app.give_password(&admin).await;
-        let page = admin
-            .get(app.url("/t/alpha/api-tokens"))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(page.status(), 200);
-        let html = page.text().await.unwrap();
+        let (status, html) = app.page(&admin, "/t/alpha/api-tokens").await;
+        assert_eq!(status, 200);
         assert!(
             !html.contains(r#"<option value="owner""#),
             "an admin can't pick owner"

@@ -151,7 +151,7 @@ async fn pro_lifts_the_limits_while_subscribed_in_grace_or_comped(backend: Backe
         }
         app.execute("UPDATE tenants SET comped = true, comped_until = NULL WHERE slug = 'alpha'").await;
         assert_eq!(add_location(&app, &owner, "Third").await.status(), 201, "no limit on Pro");
-        let page = owner.get(app.url("/t/alpha/billing")).send().await.unwrap().text().await.unwrap();
+        let page = app.page(&owner, "/t/alpha/billing").await.1;
         assert!(page.contains("Pro plan (complimentary)"), "{page}");
     })
     .await;
@@ -162,9 +162,8 @@ async fn the_billing_page_is_the_owners_and_explains_how_to_configure_stripe(bac
     run_on(backend, |app| async move {
         let a = free_tenant(&app).await;
         let owner = app.client_for(a.owner).await;
-        let page = owner.get(app.url("/t/alpha/billing")).send().await.unwrap();
-        assert_eq!(page.status(), 200);
-        let html = page.text().await.unwrap();
+        let (status, html) = app.page(&owner, "/t/alpha/billing").await;
+        assert_eq!(status, 200);
         assert!(html.contains("Free plan") && html.contains("2 of 2"));
         assert!(
             html.contains("stripe listen --forward-to"),

@@ -52,9 +52,9 @@ async fn signup_mails_a_link_that_verifies_the_email_once_and_ends_the_banner(ba
             .await;
 
         // The link works without signing in (another device).
-        let response = new_client().get(app.url(&link)).send().await.unwrap();
-        assert_eq!(response.status(), 200);
-        assert!(response.text().await.unwrap().contains("Email confirmed"));
+        let (status, page) = app.page(&new_client(), &link).await;
+        assert_eq!(status, 200);
+        assert!(page.contains("Email confirmed"));
 
         assert_eq!(me(&app, &client).await["user"]["email_verified"], true);
         let account = client
@@ -253,9 +253,9 @@ async fn a_reset_link_sets_the_password_once_and_signs_out_every_other_session(b
             .await;
 
         let browser = new_client();
-        let form = browser.get(app.url(&link)).send().await.unwrap();
-        assert_eq!(form.status(), 200);
-        let token = csrf_field(&form.text().await.unwrap());
+        let (status, form) = app.page(&browser, &link).await;
+        assert_eq!(status, 200);
+        let token = csrf_field(&form);
 
         let weak = app
             .post_form(

@@ -63,13 +63,9 @@ async fn a_new_user_signs_up_through_the_invitation_and_joins_with_its_role_and_
     run_on(backend, |app| async move {
         let a = TenantFixture::create(&app.db, "alpha").await;
         let owner = app.client_for(a.owner).await;
-        let form = owner
-            .get(app.url("/t/alpha/invitations/new"))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(form.status(), 200);
-        let token = csrf_field(&form.text().await.unwrap());
+        let (status, form) = app.page(&owner, "/t/alpha/invitations/new").await;
+        assert_eq!(status, 200);
+        let token = csrf_field(&form);
         let location = a.locations[1].to_string();
         let sent = app
             .post_form(
@@ -103,9 +99,8 @@ async fn a_new_user_signs_up_through_the_invitation_and_joins_with_its_role_and_
         let link = app.link_in_email("new@example.com", "/invitations/").await;
 
         let browser = new_client();
-        let page = browser.get(app.url(&link)).send().await.unwrap();
-        assert_eq!(page.status(), 200);
-        let html = page.text().await.unwrap();
+        let (status, html) = app.page(&browser, &link).await;
+        assert_eq!(status, 200);
         assert!(
             html.contains("Choose a password") && html.contains("new@example.com"),
             "{html}"

@@ -12,13 +12,8 @@ async fn an_owner_adds_edits_and_archives_locations(backend: Backend) {
     run_on(backend, |app| async move {
         let a = TenantFixture::create(&app.db, "alpha").await;
         let owner = app.client_for(a.owner).await;
-        let list = owner
-            .get(app.url("/t/alpha/locations"))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(list.status(), 200);
-        let html = list.text().await.unwrap();
+        let (status, html) = app.page(&owner, "/t/alpha/locations").await;
+        assert_eq!(status, 200);
         assert!(html.contains("alpha Centre") && html.contains("alpha Harbour"));
 
         let created = app
@@ -85,12 +80,7 @@ async fn an_owner_adds_edits_and_archives_locations(backend: Backend) {
             )
             .await;
         assert_eq!(edited.status(), 303);
-        let page = owner
-            .get(app.url(&format!("/t/alpha/locations/{id}")))
-            .send()
-            .await
-            .unwrap();
-        let html = page.text().await.unwrap();
+        let html = app.page(&owner, &format!("/t/alpha/locations/{id}")).await.1;
         assert!(html.contains("Harbour Front") && html.contains("Pier 2"));
 
         let archived = owner

@@ -127,9 +127,8 @@ async fn the_members_page_changes_and_removes_members(backend: Backend) {
     run_on(backend, |app| async move {
         let a = TenantFixture::create(&app.db, "alpha").await;
         let owner = app.client_for(a.owner).await;
-        let page = owner.get(app.url("/t/alpha/members")).send().await.unwrap();
-        assert_eq!(page.status(), 200);
-        let html = page.text().await.unwrap();
+        let (status, html) = app.page(&owner, "/t/alpha/members").await;
+        assert_eq!(status, 200);
         assert!(html.contains("staff@alpha.test") && html.contains("manager@alpha.test"));
 
         let form = format!(

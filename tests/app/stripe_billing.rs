@@ -510,7 +510,7 @@ async fn a_failed_payment_shows_the_banner_until_an_invoice_is_paid(backend: Bac
         assert_eq!(status["subscription_status"], "past_due");
         assert_eq!(status["entitlement"]["plan"], "pro", "in the grace period");
         assert_eq!(status["entitlement"]["payment_overdue"], true);
-        let page = owner.get(app.url("/t/alpha/locations")).send().await.expect("GET").text().await.expect("body");
+        let page = app.page(&owner, "/t/alpha/locations").await.1;
         assert!(page.contains("The last payment for"), "the banner");
         assert!(page.contains(r#"action="/t/alpha/billing/portal""#), "with the way to the portal");
 
@@ -525,7 +525,7 @@ async fn a_failed_payment_shows_the_banner_until_an_invoice_is_paid(backend: Bac
         let status = billing(&app, &owner).await;
         assert_eq!(status["subscription_status"], "active");
         assert_eq!(status["entitlement"]["payment_overdue"], false);
-        let page = owner.get(app.url("/t/alpha/locations")).send().await.expect("GET").text().await.expect("body");
+        let page = app.page(&owner, "/t/alpha/locations").await.1;
         assert!(!page.contains("The last payment for"), "no banner");
     })
     .await;

@@ -507,7 +507,8 @@ impl TestApp {
         response.json().await.expect("a JSON body")
     }
 
-    /// GETs `path` as `client`: the status and the body (a page's HTML).
+    /// GETs `path` as `client`: the status and the body as text (a page's
+    /// HTML, a CSV export).
     pub async fn page(&self, client: &reqwest::Client, path: &str) -> (u16, String) {
         let response = client.get(self.url(path)).send().await.expect("GET");
         (

@@ -275,9 +275,8 @@ async fn super_admins_see_every_tenant_and_each_look_is_audited(backend: Backend
         );
         app.enrol_two_factor(&admin).await;
         crate::admin::open_panel(&app, &admin).await;
-        let page = admin.get(app.url("/admin/tenants")).send().await.unwrap();
-        assert_eq!(page.status(), 200);
-        let html = page.text().await.unwrap();
+        let (status, html) = app.page(&admin, "/admin/tenants").await;
+        assert_eq!(status, 200);
         assert!(html.contains("alpha Ltd") && html.contains("bravo Ltd"));
         let audit: Vec<(String, String)> = app::on_backend!(&app.db, |pool| sqlx::query_as(
             "SELECT actor, reason FROM super_admin_audit"

@@ -111,16 +111,13 @@ async fn seed_demo_builds_a_cafe_group_with_two_months_of_shifts_once(backend: B
                 "missing_clock_out"
             ]
         );
-        let csv = client
-            .get(app.url(&format!(
-                "/t/{slug}/time/inspection.csv?from={from}&to={today}&location_id="
-            )))
-            .send()
+        let csv = app
+            .page(
+                &client,
+                &format!("/t/{slug}/time/inspection.csv?from={from}&to={today}&location_id="),
+            )
             .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+            .1;
         let overnight = csv.lines().skip(1).any(|line| {
             let fields: Vec<&str> = line.split(',').collect();
             fields.len() == 10
