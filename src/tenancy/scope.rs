@@ -6,13 +6,19 @@
 //! opens with one simple-query string (one round trip)
 //!
 //! ```sql
-//! BEGIN; SET LOCAL citus.propagate_set_commands = 'local';
-//! SET LOCAL ROLE app_tenant; SET LOCAL app.tenant_id = '<uuid>'
+//! SET LOCAL citus.propagate_set_commands = 'local';
+//! SET LOCAL ROLE app_tenant; SET LOCAL app.tenant_id = '<uuid>'; BEGIN
 //! ```
 //!
 //! SET LOCAL ends with the transaction, so nothing is left on a pooled
 //! connection (a session-level SET would leak to the next request), and unlike
-//! `set_config(…, true)` Citus carries it to its workers. The role switch
+//! `set_config(…, true)` Citus carries it to its workers. The settings come
+//! before the BEGIN: PostgreSQL runs a multi-statement string in one implicit
+//! transaction, which the final BEGIN makes explicit, settings and all; if a
+//! setting is refused, that implicit transaction ends with the error and the
+//! connection is left as it was. (With BEGIN first, the refusal would leave
+//! it inside a failed transaction that sqlx doesn't know it opened, and every
+//! later use of that pooled connection would fail.) The role switch
 //! happens only when the app's database user could bypass RLS (a superuser or
 //! BYPASSRLS role); an ordinary owner is bound by FORCE ROW LEVEL SECURITY
 //! alone. On SQLite the application's filters are the only layer.
@@ -212,21 +218,19 @@ pub(super) async fn begin(db: &Db, binding: Binding, intent: Intent) -> Result<T
     Ok(tx?)
 }
 
-/// The statement that opens a scope. Its only variable parts are typed ids
-/// (UUIDs), never text from a request.
+/// The statement that opens a scope: its settings, then BEGIN (see the
+/// module's comment for why in that order). Its only variable parts are
+/// typed ids (UUIDs), never text from a request.
 fn postgres_begin(role: ScopeRole, binding: &Binding, intent: Intent) -> String {
-    let mut sql = String::from(match intent {
-        Intent::Read => "BEGIN READ ONLY",
-        Intent::Write => "BEGIN",
-    });
+    let mut sql = String::new();
     // Before Citus is told to carry settings to its workers: a session id
     // is a credential, read only on the coordinator.
     if let Binding::Tenant(_, Some(session)) = binding {
-        let _ = write!(sql, "; SET LOCAL app.session_id = '{session}'");
+        let _ = write!(sql, "SET LOCAL app.session_id = '{session}'; ");
     }
     // So that Citus carries the settings below to its workers; plain
     // PostgreSQL keeps it as a harmless placeholder.
-    sql.push_str("; SET LOCAL citus.propagate_set_commands = 'local'");
+    sql.push_str("SET LOCAL citus.propagate_set_commands = 'local'");
     if role == ScopeRole::Switch {
         let _ = write!(sql, "; SET LOCAL ROLE {SCOPE_ROLE}");
     }
@@ -235,6 +239,10 @@ fn postgres_begin(role: ScopeRole, binding: &Binding, intent: Intent) -> String 
         Binding::User(user) => write!(sql, "; SET LOCAL app.user_id = '{user}'"),
         Binding::AllTenants => write!(sql, "; SET LOCAL app.all_tenants = 'on'"),
     };
+    sql.push_str(match intent {
+        Intent::Read => "; BEGIN READ ONLY",
+        Intent::Write => "; BEGIN",
+    });
     sql
 }
 
@@ -251,8 +259,8 @@ mod tests {
                 &Binding::Tenant(tenant, None),
                 Intent::Write
             ),
-            "BEGIN; SET LOCAL citus.propagate_set_commands = 'local'; SET LOCAL ROLE app_tenant; \
-             SET LOCAL app.tenant_id = '0190a8a4-1b2c-7d3e-8f40-5a6b7c8d9e0f'"
+            "SET LOCAL citus.propagate_set_commands = 'local'; SET LOCAL ROLE app_tenant; \
+             SET LOCAL app.tenant_id = '0190a8a4-1b2c-7d3e-8f40-5a6b7c8d9e0f'; BEGIN"
         );
         let session = session_literal("Abc-123_xyz");
         assert_eq!(
@@ -261,16 +269,16 @@ mod tests {
                 &Binding::Tenant(tenant, session),
                 Intent::Read
             ),
-            "BEGIN READ ONLY; SET LOCAL app.session_id = 'Abc-123_xyz'; \
+            "SET LOCAL app.session_id = 'Abc-123_xyz'; \
              SET LOCAL citus.propagate_set_commands = 'local'; SET LOCAL ROLE app_tenant; \
-             SET LOCAL app.tenant_id = '0190a8a4-1b2c-7d3e-8f40-5a6b7c8d9e0f'"
+             SET LOCAL app.tenant_id = '0190a8a4-1b2c-7d3e-8f40-5a6b7c8d9e0f'; BEGIN READ ONLY"
         );
         for not_an_id in ["", "x'; RESET ROLE; --", "a b", &"a".repeat(65)] {
             assert_eq!(session_literal(not_an_id), None, "{not_an_id}");
         }
         assert_eq!(
             postgres_begin(ScopeRole::Connecting, &Binding::AllTenants, Intent::Read),
-            "BEGIN READ ONLY; SET LOCAL citus.propagate_set_commands = 'local'; SET LOCAL app.all_tenants = 'on'"
+            "SET LOCAL citus.propagate_set_commands = 'local'; SET LOCAL app.all_tenants = 'on'; BEGIN READ ONLY"
         );
     }
 }

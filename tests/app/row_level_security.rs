@@ -721,6 +721,66 @@ async fn the_app_refuses_to_start_as_a_user_that_bypasses_rls_without_the_scope_
     drop_database(&name).await;
 }
 
+/// A scope that can't open (here: its role switch refused, as after a
+/// `REVOKE app_tenant`) fails its request and leaves its connection as it
+/// found it: the opening statement is all or nothing, so no connection goes
+/// back to the pool inside a failed transaction, and the next request on it
+/// works as soon as the grant is back.
+#[tokio::test]
+async fn a_scope_that_cannot_open_leaves_its_connection_usable() {
+    if !postgres_available().await {
+        return;
+    }
+    let role = "app_regrant_test";
+    ensure_role(role, "NOSUPERUSER NOCREATEROLE BYPASSRLS").await;
+    let grant = |verb: &'static str| async move {
+        let sql = match verb {
+            "grant" => format!("GRANT app_tenant TO {role}"),
+            _ => format!("REVOKE app_tenant FROM {role}"),
+        };
+        sqlx::query(AssertSqlSafe(sql))
+            .execute(&mut admin().await)
+            .await
+            .expect(verb);
+    };
+    grant("grant").await;
+    let (name, url) = database_owned_by(role).await;
+    // One connection, so the request after the failure gets the same one.
+    let config = Config::from_lookup(|var| match var {
+        "DATABASE_URL" => Some(url.clone()),
+        "DATABASE_POOL_SIZE" => Some("1".to_owned()),
+        _ => None,
+    })
+    .unwrap();
+    let db = app::cli::connect_and_migrate(&config)
+        .await
+        .expect("starts with the grant");
+    let tenant = TenantId::new();
+
+    grant("revoke").await;
+    let refused = for_tenant(&db, tenant, Intent::Read).await;
+    grant("grant").await;
+    let error = refused.err().expect("no scope without the role");
+    assert!(
+        error.to_string().contains("permission denied to set role"),
+        "{error}"
+    );
+
+    let mut scope = for_tenant(&db, tenant, Intent::Read)
+        .await
+        .expect("the same connection opens the next scope");
+    let seen: i64 = on_pg!(scope.tx(), |conn| sqlx::query_scalar(
+        "SELECT count(*) FROM locations"
+    )
+    .fetch_one(conn)
+    .await)
+    .expect("and queries in it");
+    assert_eq!(seen, 0);
+    drop(scope);
+    db.close().await;
+    drop_database(&name).await;
+}
+
 backend_test!(citus_distribution_follows_foreign_keys_and_needs_citus);
 async fn citus_distribution_follows_foreign_keys_and_needs_citus(backend: Backend) {
     run_on(backend, |app| async move {
