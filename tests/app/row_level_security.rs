@@ -733,17 +733,15 @@ async fn a_scope_that_cannot_open_leaves_its_connection_usable() {
     }
     let role = "app_regrant_test";
     ensure_role(role, "NOSUPERUSER NOCREATEROLE BYPASSRLS").await;
-    let grant = |verb: &'static str| async move {
-        let sql = match verb {
-            "grant" => format!("GRANT app_tenant TO {role}"),
-            _ => format!("REVOKE app_tenant FROM {role}"),
-        };
-        sqlx::query(AssertSqlSafe(sql))
+    let as_admin = |sql: String| async move {
+        sqlx::query(AssertSqlSafe(sql.clone()))
             .execute(&mut admin().await)
             .await
-            .expect(verb);
+            .unwrap_or_else(|e| panic!("{sql}: {e}"));
     };
-    grant("grant").await;
+    let grant = || as_admin(format!("GRANT app_tenant TO {role}"));
+    let revoke = || as_admin(format!("REVOKE app_tenant FROM {role}"));
+    grant().await;
     let (name, url) = database_owned_by(role).await;
     // One connection, so the request after the failure gets the same one.
     let config = Config::from_lookup(|var| match var {
@@ -757,9 +755,9 @@ async fn a_scope_that_cannot_open_leaves_its_connection_usable() {
         .expect("starts with the grant");
     let tenant = TenantId::new();
 
-    grant("revoke").await;
+    revoke().await;
     let refused = for_tenant(&db, tenant, Intent::Read).await;
-    grant("grant").await;
+    grant().await;
     let error = refused.err().expect("no scope without the role");
     assert!(
         error.to_string().contains("permission denied to set role"),
