@@ -3,25 +3,33 @@
 # the one binary as an unprivileged user. Migrations run at start (`serve`
 # applies pending ones first), or separately with `app migrate`.
 
+# Cargo's manifests alone (the root's, its lock and each crate's under
+# crates/), copied out so that the dependency layer below is rebuilt only
+# when one of them changes, not on every edit of the app's sources.
+FROM rust:1.95-slim-bookworm AS manifests
+WORKDIR /build
+COPY . .
+RUN mkdir /manifests && cp --parents Cargo.toml Cargo.lock crates/*/Cargo.toml /manifests/
+
 FROM rust:1.95-slim-bookworm AS build
 WORKDIR /build
 
-# Dependencies first, in a layer of their own: it is rebuilt only when
-# Cargo.toml or Cargo.lock change, not on every edit of the app's sources.
-COPY Cargo.toml Cargo.lock ./
+# Dependencies first, in a layer of their own, built with placeholder
+# sources for every target the manifests declare.
+COPY --from=manifests /manifests ./
 RUN mkdir -p src tests benches \
     && echo 'fn main() {}' > src/main.rs \
     && touch src/lib.rs \
-    && echo 'fn main() {}' > build.rs \
+    && for crate in crates/*/; do mkdir -p "${crate}src" && touch "${crate}src/lib.rs" && echo 'fn main() {}' > "${crate}build.rs"; done \
     && echo 'fn main() {}' > tests/zz_backends.rs \
     && for bench in $(awk '/^\[\[bench\]\]/ { b = 1 } b && /^name = / { gsub(/"/, "", $3); print $3; b = 0 }' Cargo.toml); do echo 'fn main() {}' > "benches/$bench.rs"; done \
     && cargo build --release --locked \
-    && rm -rf src tests benches build.rs
+    && rm -rf src tests benches crates
 
 COPY . .
 # The sources may be older than the placeholder build above: touch them so
-# cargo rebuilds the app itself.
-RUN touch src/main.rs src/lib.rs build.rs \
+# cargo rebuilds the app's crates.
+RUN touch src/main.rs src/lib.rs crates/*/src/lib.rs crates/*/build.rs \
     && cargo build --release --locked \
     && cp target/release/saas-starter /build/app
 

@@ -1,5 +1,5 @@
-//! The app as a library, and its composition root: every folder of `src/`
-//! declared, every capability listed once ([`all`]), and what is built from
+//! The app as a library, and its composition root: the kernel's modules
+//! re-exported, every capability listed once ([`all`]), and what is built from
 //! the list (the router, the OpenAPI document, the tenant navigation, the
 //! schedules, the sealed columns, the command line's subcommands). Nothing
 //! else names a capability to register it: a new one is its folder, a
@@ -7,32 +7,20 @@
 //! [`cli::main`]; the tests drive the same code through [`router`] and
 //! [`http::Server`].
 
-// The foundation: no capability in it (tests/app/layers.rs keeps it so).
-pub mod api;
-pub mod brand;
-pub mod capability;
+// The foundation, the doors' extractors and the pages' kit, from the
+// kernel crate (crates/kernel), under their own names.
+pub use kernel::{
+    access, api, brand, capability, config, crypto, db, error, http, ids, jobs, mail, pages,
+    rate_limits, sessions, telemetry, tenancy, tokens, validation,
+};
+// Its macros, for the doors, the tests and resources of your own
+// (docs/adding-a-resource.md).
+pub use kernel::{on_backend, on_tx, on_tx_locking, row, text_body, typed_id};
+
 pub mod cli;
-pub mod config;
-pub mod crypto;
-pub mod db;
-pub mod error;
-pub mod http;
-pub mod ids;
-pub mod jobs;
-pub mod mail;
-pub mod rate_limits;
-pub mod sessions;
-pub mod telemetry;
-pub mod tenancy;
-pub mod tokens;
-pub mod validation;
 
-// The doors (who is asking, in which tenant) and the pages' kit.
-pub mod access;
-pub mod pages;
-
-// The capabilities, each a folder exposing a `CAPABILITY`, and the product
-// modules (`modules.rs`).
+// The capabilities, each a folder exposing a `CAPABILITY` (its records come
+// from the kernel), and the product modules (`modules.rs`).
 pub mod accounts;
 pub mod admin;
 pub mod api_tokens;

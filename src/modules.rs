@@ -1,7 +1,7 @@
-//! The product modules the app is built with. A module is a folder of its
-//! own (`src/modules/<name>/`, `templates/<name>/`, `static/<name>/`,
-//! `migrations/<name>/`, `tests/app/modules/<name>/`) built only from the
-//! core's public patterns. It registers like a core capability, with a
+//! The product modules the app is built with. A module is a crate of its
+//! own (`crates/<name>/`, with `templates/<name>/`, `static/<name>/`,
+//! `migrations/<name>/` and `tests/app/modules/<name>/`) built only from
+//! the kernel's public patterns. It registers like a core capability, with a
 //! [`Capability`], listed here; the composition root (`src/lib.rs`) reaches
 //! modules only through [`ALL`].
 //!
@@ -12,7 +12,7 @@
 
 use crate::capability::Capability;
 #[cfg(feature = "time-tracking")] // module: time_tracking
-pub mod time_tracking; // module: time_tracking
+pub use time_tracking; // module: time_tracking
 
 /// Every module of this app.
 pub const ALL: &[Capability] = &[

@@ -1,5 +1,5 @@
 //! The product modules the app is built with. A module is a folder of its
-//! own (`src/modules/<name>/`, `templates/<name>/`, `static/<name>/`,
+//! own (a crate, `crates/<name>/`, `templates/<name>/`, `static/<name>/`,
 //! `migrations/<name>/`, `tests/app/modules/<name>/`) built only from the
 //! core's public patterns. It registers like a core capability, with a
 //! [`Capability`], listed here; the composition root (`src/lib.rs`) reaches
@@ -12,7 +12,7 @@
 
 use crate::capability::Capability;
 {% if time_tracking %}#[cfg(feature = "time-tracking")] // module: time_tracking
-{% endif %}{% if time_tracking %}pub mod time_tracking; // module: time_tracking
+{% endif %}{% if time_tracking %}pub use time_tracking; // module: time_tracking
 {% endif %}
 /// Every module of this app.
 pub const ALL: &[Capability] = &[

@@ -1,4 +1,6 @@
-//! The layers of `src/`, lowest first, and the rule that keeps them: a file
+//! The layers of the app's code, lowest first, and the rule that keeps them
+//! (the three crates read as one: [`sources`]; Cargo already refuses an
+//! import from a crate above, this orders the folders within): a file
 //! may import (`crate::…`, in `use` lines, paths and macros alike) any file
 //! of its own folder, and from other folders only what sits in a lower
 //! layer. So the foundation names no capability, a capability names only
@@ -11,7 +13,6 @@
 //! above, each file named.
 
 use std::collections::BTreeMap;
-use std::path::Path;
 use std::str::FromStr;
 
 use proc_macro2::{TokenStream, TokenTree};
@@ -229,28 +230,52 @@ fn violations(files: &BTreeMap<String, String>) -> Vec<String> {
     found
 }
 
-fn sources(root: &Path) -> BTreeMap<String, String> {
-    let mut files = Vec::new();
-    crate::sql_rule::rust_files(root, &mut files);
+/// Every source file of the app's crates, keyed by its unit path as if
+/// they were one crate: the kernel's (`crates/kernel/src/`) and the root's
+/// (`src/`) by their paths, a module crate's (`crates/<name>/src/`) under
+/// `modules/<name>/`. Paths are read the same way: `kernel::x` is
+/// `crate::x` (the kernel names itself so too), and a module's `crate::x` is `crate::modules::<name>::x`. A
+/// capability's folder in both crates (its records in the kernel, its
+/// doors at the root) is one unit, its two `mod.rs` one file.
+fn sources() -> BTreeMap<String, String> {
+    let mut files: BTreeMap<String, String> = BTreeMap::new();
+    for (name, path) in crate::sql_rule::app_sources() {
+        let name = name.replace('\\', "/");
+        let source = std::fs::read_to_string(&path).expect("read a source file");
+        let kernel_or_root = name
+            .strip_prefix("src/")
+            .or_else(|| name.strip_prefix("crates/kernel/src/"));
+        let (key, source) = if let Some(relative) = kernel_or_root {
+            (relative.to_owned(), source.replace("kernel::", "crate::"))
+        } else {
+            let (module, relative) = name
+                .strip_prefix("crates/")
+                .and_then(|rest| rest.split_once("/src/"))
+                .expect("a crate's source");
+            let relative = if relative == "lib.rs" { "mod.rs" } else { relative };
+            let source = source
+                .replace("crate::", &format!("crate::modules::{module}::"))
+                .replace("kernel::", "crate::");
+            (format!("modules/{module}/{relative}"), source)
+        };
+        let merged = files.entry(key).or_default();
+        merged.push_str(&source);
+        merged.push('\n');
+    }
     files
-        .into_iter()
-        .map(|path| {
-            let relative = path
-                .strip_prefix(root)
-                .expect("under src")
-                .to_string_lossy()
-                .replace('\\', "/");
-            let source = std::fs::read_to_string(&path).expect("read a source file");
-            (relative, source)
-        })
-        .collect()
 }
 
 #[test]
-fn every_import_in_src_points_down_the_layers() {
-    let files = sources(&Path::new(env!("CARGO_MANIFEST_DIR")).join("src"));
-    for known in ["lib.rs", "tenancy/mod.rs", "access/mod.rs", "http/mod.rs"] {
-        assert!(files.contains_key(known), "read src/: {known} is there");
+fn every_import_in_the_app_points_down_the_layers() {
+    let files = sources();
+    for known in [
+        "lib.rs",
+        "tenancy/mod.rs",
+        "access/mod.rs",
+        "http/mod.rs",
+        "locations/api.rs",
+    ] {
+        assert!(files.contains_key(known), "read the sources: {known} is there");
     }
     let found = violations(&files);
     assert!(

@@ -216,6 +216,28 @@ fn check_source(tables: &Tables, file: &str, source: &str) -> Vec<String> {
     checker.violations
 }
 
+/// Every Rust file of the app's crates (`src/` and `crates/*/src/`), each
+/// with its path from the repository's root.
+pub(crate) fn app_sources() -> Vec<(String, PathBuf)> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut folders = vec![root.join("src")];
+    for entry in std::fs::read_dir(root.join("crates")).expect("read crates") {
+        folders.push(entry.expect("entry").path().join("src"));
+    }
+    let mut files = Vec::new();
+    for folder in folders {
+        rust_files(&folder, &mut files);
+    }
+    files.sort();
+    files
+        .into_iter()
+        .map(|path| {
+            let name = path.strip_prefix(root).expect("under the root");
+            (name.display().to_string(), path)
+        })
+        .collect()
+}
+
 pub(crate) fn rust_files(folder: &Path, found: &mut Vec<PathBuf>) {
     for entry in std::fs::read_dir(folder).expect("read src") {
         let path = entry.expect("entry").path();
@@ -259,21 +281,11 @@ async fn sql_on_tenant_tables_lives_only_in_functions_that_take_a_scope() {
         tables.global.contains(&"tenants".to_owned())
             && tables.global.contains(&"users".to_owned())
     );
-    let mut files = Vec::new();
-    rust_files(
-        &Path::new(env!("CARGO_MANIFEST_DIR")).join("src"),
-        &mut files,
-    );
     let mut violations = Vec::new();
     let mut checked_sql = 0;
-    for file in &files {
+    for (name, file) in app_sources() {
         let source = std::fs::read_to_string(file).expect("read");
         checked_sql += source.matches("sqlx::query").count();
-        let name = file
-            .strip_prefix(env!("CARGO_MANIFEST_DIR"))
-            .unwrap_or(file)
-            .display()
-            .to_string();
         violations.extend(check_source(&tables, &name, &source));
     }
     assert!(checked_sql > 20, "the scan found the app's queries");
@@ -313,42 +325,30 @@ async fn the_rule_catches_an_unscoped_query_and_a_stray_global_one() {
 
 #[test]
 fn the_cross_tenant_path_opens_only_through_all_tenants_unsafe() {
-    let mut files = Vec::new();
-    rust_files(
-        &Path::new(env!("CARGO_MANIFEST_DIR")).join("src"),
-        &mut files,
-    );
+    let files = app_sources();
     // (needle, the only files that may contain it)
     let rules: [(&str, &[&str]); 6] = [
-        ("app.all_tenants", &["src/tenancy/scope.rs"]),
+        ("app.all_tenants", &["crates/kernel/src/tenancy/scope.rs"]),
         (
             "Binding::AllTenants",
-            &["src/tenancy/scope.rs", "src/tenancy/super_admin.rs"],
+            &["crates/kernel/src/tenancy/scope.rs", "crates/kernel/src/tenancy/super_admin.rs"],
         ),
         ("SuperAdmin::for_cli", &["src/cli.rs"]),
         (
             "behind_impersonation(",
-            &["src/access/super_admin.rs", "src/admin/impersonation.rs"],
+            &["crates/kernel/src/access/super_admin.rs", "src/admin/impersonation.rs"],
         ),
-        ("SuperAdmin::for_user", &["src/access/super_admin.rs"]),
+        ("SuperAdmin::for_user", &["crates/kernel/src/access/super_admin.rs"]),
         // A transaction bound to no tenant: only for the global tables that
         // key rotation walks without knowing them by name.
-        ("Tx::global", &["src/crypto/sealed.rs"]),
+        ("Tx::global", &["crates/kernel/src/crypto/sealed.rs"]),
     ];
     for (needle, allowed) in rules {
         let mut seen_in = Vec::new();
-        for file in &files {
+        for (name, file) in &files {
             let source = std::fs::read_to_string(file).expect("read");
             if source.contains(needle) {
-                let name = file
-                    .strip_prefix(env!("CARGO_MANIFEST_DIR"))
-                    .unwrap_or(file);
-                seen_in.push(
-                    name.display()
-                        .to_string()
-                        .trim_start_matches('/')
-                        .to_owned(),
-                );
+                seen_in.push(name.clone());
             }
         }
         assert!(!seen_in.is_empty(), "{needle} is used somewhere");
@@ -434,18 +434,13 @@ fn tuple_rows(file: &str, source: &str) -> Vec<String> {
 }
 
 /// What `check` (given a file's name and source) finds in every file of
-/// `src/`.
+/// the app's crates.
 fn in_src(check: fn(&str, &str) -> Vec<String>) -> Vec<String> {
-    let mut files = Vec::new();
-    rust_files(
-        &Path::new(env!("CARGO_MANIFEST_DIR")).join("src"),
-        &mut files,
-    );
-    files
+    app_sources()
         .iter()
-        .flat_map(|path| {
+        .flat_map(|(name, path)| {
             let source = std::fs::read_to_string(path).expect("read");
-            check(&path.display().to_string(), &source)
+            check(name, &source)
         })
         .collect()
 }

@@ -350,7 +350,7 @@ async fn set_session(app: &TestApp, user: UserId, column: &str, value: i64) {
 }
 
 // The door reads a person's session in the tenant scope's own query, with
-// the membership (src/access/mod.rs): what it reads must be the session's
+// the membership (crates/kernel/src/access/mod.rs): what it reads must be the session's
 // whole truth, as when the session was loaded on its own.
 backend_test!(a_tenant_request_answers_to_the_session_as_it_stands_in_the_database);
 async fn a_tenant_request_answers_to_the_session_as_it_stands_in_the_database(backend: Backend) {
