@@ -1,7 +1,7 @@
-//! The product modules the app is built with. A module is a folder of its
-//! own (a crate, `crates/<name>/`, `templates/<name>/`, `static/<name>/`,
-//! `migrations/<name>/`, `tests/app/modules/<name>/`) built only from the
-//! core's public patterns. It registers like a core capability, with a
+//! The product modules the app is built with. A module is a crate of its
+//! own (`crates/<name>/`, with `templates/<name>/`, `static/<name>/`,
+//! `migrations/<name>/` and `tests/app/modules/<name>/`) built only from
+//! the kernel's public patterns. It registers like a core capability, with a
 //! [`Capability`], listed here; the composition root (`src/lib.rs`) reaches
 //! modules only through [`ALL`].
 //!
