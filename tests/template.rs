@@ -173,7 +173,7 @@ fn lean_lock() -> String {
         .args(["update", "--workspace", "--offline"])
         .current_dir(scratch.path())
         .output()
-        .expect("run cargo metadata");
+        .expect("run cargo update");
     assert!(
         resolved.status.success(),
         "cargo resolves the app without the module: {}",

@@ -1,6 +1,6 @@
-//! The super-admin panel: the doors (pages and API handlers) and the registration. The
-//! records are the kernel's (`kernel::admin`), re-exported here, so
-//! `crate::admin` is the whole capability.
+//! The super-admin panel: the doors (pages and API handlers) and the
+//! registration. The records are the kernel's (`kernel::admin`),
+//! re-exported here, so `crate::admin` is the whole capability.
 
 mod confirm;
 pub mod impersonation;

@@ -234,9 +234,10 @@ fn violations(files: &BTreeMap<String, String>) -> Vec<String> {
 /// they were one crate: the kernel's (`crates/kernel/src/`) and the root's
 /// (`src/`) by their paths, a module crate's (`crates/<name>/src/`) under
 /// `modules/<name>/`. Paths are read the same way: `kernel::x` is
-/// `crate::x` (the kernel names itself so too), and a module's `crate::x` is `crate::modules::<name>::x`. A
-/// capability's folder in both crates (its records in the kernel, its
-/// doors at the root) is one unit, its two `mod.rs` one file.
+/// `crate::x` (the kernel names itself so too), and a module's `crate::x`
+/// is `crate::modules::<name>::x`. A capability's folder in both crates
+/// (its records in the kernel, its doors at the root) is one unit, its two
+/// `mod.rs` one file.
 fn sources() -> BTreeMap<String, String> {
     let mut files: BTreeMap<String, String> = BTreeMap::new();
     for (name, path) in crate::sql_rule::app_sources() {
