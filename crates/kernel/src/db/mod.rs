@@ -24,7 +24,7 @@ use sqlx::sqlite::{
 };
 use tokio::sync::OnceCell;
 
-use scope_role::ScopeRole;
+use scope_role::ScopeSetup;
 
 /// A pooled PostgreSQL connection that sat idle this long is pinged before
 /// use: a server restart or a proxy's idle timeout may have closed it. A busy
@@ -149,12 +149,12 @@ pub enum Db {
     Postgres(Postgres),
 }
 
-/// The PostgreSQL pool, and the role tenant scopes run as on it (decided
-/// once, on first use: see [`scope_role`]).
+/// The PostgreSQL pool, and how tenant scopes open on it (decided once, on
+/// first use: see [`scope_role`]).
 #[derive(Clone, Debug)]
 pub struct Postgres {
     pub pool: PgPool,
-    pub(crate) scope_role: Arc<OnceCell<ScopeRole>>,
+    pub(crate) scope_setup: Arc<OnceCell<ScopeSetup>>,
 }
 
 impl Db {
@@ -203,7 +203,7 @@ impl Db {
                     .await?;
                 Ok(Self::Postgres(Postgres {
                     pool,
-                    scope_role: Arc::default(),
+                    scope_setup: Arc::default(),
                 }))
             }
         }

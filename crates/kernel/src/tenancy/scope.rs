@@ -6,19 +6,23 @@
 //! opens with one simple-query string (one round trip)
 //!
 //! ```sql
-//! SET LOCAL citus.propagate_set_commands = 'local';
-//! SET LOCAL ROLE app_tenant; SET LOCAL app.tenant_id = '<uuid>'; BEGIN
+//! BEGIN; SELECT set_config('role', 'app_tenant', true),
+//!               set_config('app.tenant_id', '<uuid>', true)
 //! ```
 //!
-//! SET LOCAL ends with the transaction, so nothing is left on a pooled
-//! connection (a session-level SET would leak to the next request), and unlike
-//! `set_config(…, true)` Citus carries it to its workers. The settings come
-//! before the BEGIN: PostgreSQL runs a multi-statement string in one implicit
-//! transaction, which the final BEGIN makes explicit, settings and all; if a
-//! setting is refused, that implicit transaction ends with the error and the
-//! connection is left as it was. (With BEGIN first, the refusal would leave
-//! it inside a failed transaction that sqlx doesn't know it opened, and every
-//! later use of that pooled connection would fail.) The role switch
+//! Transaction-local settings end with the transaction, so nothing is left on
+//! a pooled connection (a session-level SET would leak to the next request).
+//! One SELECT of `set_config` calls costs the server a third less than the
+//! same settings as SET LOCAL statements, one per setting; but Citus carries
+//! only SET LOCAL statements to its workers, so on a Citus coordinator the
+//! scope opens with `BEGIN; SET LOCAL citus.propagate_set_commands = 'local';
+//! SET LOCAL ROLE app_tenant; SET LOCAL app.tenant_id = '<uuid>'`. BEGIN
+//! comes first: outside a transaction block PostgreSQL still applies a SET
+//! LOCAL of a multi-statement string, but warns about each one, to the client
+//! and to its log, and Citus carries none. If a setting is refused, the
+//! transaction is left failed; sqlx (0.9.1 and later) counts it as open
+//! before the round trip, so the failed BEGIN rolls it back and the pooled
+//! connection stays usable. The role switch
 //! happens only when the app's database user could bypass RLS (a superuser or
 //! BYPASSRLS role); an ordinary owner is bound by FORCE ROW LEVEL SECURITY
 //! alone. On SQLite the application's filters are the only layer.
@@ -27,7 +31,7 @@ use std::fmt::Write as _;
 
 use sqlx::AssertSqlSafe;
 
-use crate::db::scope_role::{SCOPE_ROLE, ScopeRole, UnsafeSetup, scope_role};
+use crate::db::scope_role::{SCOPE_ROLE, ScopeRole, ScopeSetup, UnsafeSetup, scope_setup};
 use crate::db::{Db, Tx};
 use crate::error::AppError;
 use crate::ids::{TenantId, UserId};
@@ -207,8 +211,8 @@ pub(super) async fn begin(db: &Db, binding: Binding, intent: Intent) -> Result<T
             tokio::spawn(async move { pool.begin_with(begin).await.map(Tx::Sqlite) }).await
         }
         Db::Postgres(postgres) => {
-            let role = scope_role(postgres).await?;
-            let sql = postgres_begin(role, &binding, intent);
+            let setup = scope_setup(postgres).await?;
+            let sql = postgres_begin(setup, &binding, intent);
             let pool = postgres.pool.clone();
             tokio::spawn(async move { pool.begin_with(AssertSqlSafe(sql)).await.map(Tx::Postgres) })
                 .await
@@ -218,31 +222,42 @@ pub(super) async fn begin(db: &Db, binding: Binding, intent: Intent) -> Result<T
     Ok(tx?)
 }
 
-/// The statement that opens a scope: its settings, then BEGIN (see the
-/// module's comment for why in that order). Its only variable parts are
-/// typed ids (UUIDs), never text from a request.
-fn postgres_begin(role: ScopeRole, binding: &Binding, intent: Intent) -> String {
-    let mut sql = String::new();
+/// The statement that opens a scope: BEGIN, then its settings (see the
+/// module's comment for why in that order and in which form). Its only
+/// variable parts are typed ids (UUIDs) and a session id checked to be a
+/// session id's characters, never other text from a request.
+fn postgres_begin(setup: ScopeSetup, binding: &Binding, intent: Intent) -> String {
+    let mut settings: Vec<(&str, String)> = Vec::new();
     // Before Citus is told to carry settings to its workers: a session id
     // is a credential, read only on the coordinator.
     if let Binding::Tenant(_, Some(session)) = binding {
-        let _ = write!(sql, "SET LOCAL app.session_id = '{session}'; ");
+        settings.push(("app.session_id", session.clone()));
     }
-    // So that Citus carries the settings below to its workers; plain
-    // PostgreSQL keeps it as a harmless placeholder.
-    sql.push_str("SET LOCAL citus.propagate_set_commands = 'local'");
-    if role == ScopeRole::Switch {
-        let _ = write!(sql, "; SET LOCAL ROLE {SCOPE_ROLE}");
+    if setup.citus {
+        settings.push(("citus.propagate_set_commands", "local".to_owned()));
     }
-    let _ = match binding {
-        Binding::Tenant(tenant, _) => write!(sql, "; SET LOCAL app.tenant_id = '{tenant}'"),
-        Binding::User(user) => write!(sql, "; SET LOCAL app.user_id = '{user}'"),
-        Binding::AllTenants => write!(sql, "; SET LOCAL app.all_tenants = 'on'"),
-    };
-    sql.push_str(match intent {
-        Intent::Read => "; BEGIN READ ONLY",
-        Intent::Write => "; BEGIN",
+    if setup.role == ScopeRole::Switch {
+        settings.push(("role", SCOPE_ROLE.to_owned()));
+    }
+    settings.push(match binding {
+        Binding::Tenant(tenant, _) => ("app.tenant_id", tenant.to_string()),
+        Binding::User(user) => ("app.user_id", user.to_string()),
+        Binding::AllTenants => ("app.all_tenants", "on".to_owned()),
     });
+    let mut sql = String::from(match intent {
+        Intent::Read => "BEGIN READ ONLY",
+        Intent::Write => "BEGIN",
+    });
+    if setup.citus {
+        for (name, value) in &settings {
+            let _ = write!(sql, "; SET LOCAL {name} = '{value}'");
+        }
+    } else {
+        for (i, (name, value)) in settings.iter().enumerate() {
+            let separator = if i == 0 { "; SELECT" } else { "," };
+            let _ = write!(sql, "{separator} set_config('{name}', '{value}', true)");
+        }
+    }
     sql
 }
 
@@ -253,32 +268,59 @@ mod tests {
     #[test]
     fn a_scope_opens_with_one_statement_that_binds_role_and_tenant() {
         let tenant: TenantId = "0190a8a4-1b2c-7d3e-8f40-5a6b7c8d9e0f".parse().unwrap();
+        let plain = |role| ScopeSetup { role, citus: false };
+        let citus = |role| ScopeSetup { role, citus: true };
         assert_eq!(
             postgres_begin(
-                ScopeRole::Switch,
+                plain(ScopeRole::Switch),
                 &Binding::Tenant(tenant, None),
                 Intent::Write
             ),
-            "SET LOCAL citus.propagate_set_commands = 'local'; SET LOCAL ROLE app_tenant; \
-             SET LOCAL app.tenant_id = '0190a8a4-1b2c-7d3e-8f40-5a6b7c8d9e0f'; BEGIN"
+            "BEGIN; SELECT set_config('role', 'app_tenant', true), \
+             set_config('app.tenant_id', '0190a8a4-1b2c-7d3e-8f40-5a6b7c8d9e0f', true)"
         );
         let session = session_literal("Abc-123_xyz");
         assert_eq!(
             postgres_begin(
-                ScopeRole::Switch,
+                plain(ScopeRole::Switch),
+                &Binding::Tenant(tenant, session.clone()),
+                Intent::Read
+            ),
+            "BEGIN READ ONLY; SELECT set_config('app.session_id', 'Abc-123_xyz', true), \
+             set_config('role', 'app_tenant', true), \
+             set_config('app.tenant_id', '0190a8a4-1b2c-7d3e-8f40-5a6b7c8d9e0f', true)"
+        );
+        // On Citus, SET LOCAL statements, the session's before Citus is
+        // told to carry them.
+        assert_eq!(
+            postgres_begin(
+                citus(ScopeRole::Switch),
                 &Binding::Tenant(tenant, session),
                 Intent::Read
             ),
-            "SET LOCAL app.session_id = 'Abc-123_xyz'; \
-             SET LOCAL citus.propagate_set_commands = 'local'; SET LOCAL ROLE app_tenant; \
-             SET LOCAL app.tenant_id = '0190a8a4-1b2c-7d3e-8f40-5a6b7c8d9e0f'; BEGIN READ ONLY"
+            "BEGIN READ ONLY; SET LOCAL app.session_id = 'Abc-123_xyz'; \
+             SET LOCAL citus.propagate_set_commands = 'local'; SET LOCAL role = 'app_tenant'; \
+             SET LOCAL app.tenant_id = '0190a8a4-1b2c-7d3e-8f40-5a6b7c8d9e0f'"
         );
         for not_an_id in ["", "x'; RESET ROLE; --", "a b", &"a".repeat(65)] {
             assert_eq!(session_literal(not_an_id), None, "{not_an_id}");
         }
         assert_eq!(
-            postgres_begin(ScopeRole::Connecting, &Binding::AllTenants, Intent::Read),
-            "SET LOCAL citus.propagate_set_commands = 'local'; SET LOCAL app.all_tenants = 'on'; BEGIN READ ONLY"
+            postgres_begin(
+                plain(ScopeRole::Connecting),
+                &Binding::AllTenants,
+                Intent::Read
+            ),
+            "BEGIN READ ONLY; SELECT set_config('app.all_tenants', 'on', true)"
+        );
+        assert_eq!(
+            postgres_begin(
+                citus(ScopeRole::Connecting),
+                &Binding::AllTenants,
+                Intent::Read
+            ),
+            "BEGIN READ ONLY; SET LOCAL citus.propagate_set_commands = 'local'; \
+             SET LOCAL app.all_tenants = 'on'"
         );
     }
 }
