@@ -8,10 +8,14 @@
 //!   (a token's role capped by its own), and the request's scope. A
 //!   person's session is read in the scope's own transaction, in the same
 //!   query as the membership: a tenant request costs the scope's BEGIN, that
-//!   one check, the handler's queries and the release;
+//!   one check, the handler's queries and the release. On PostgreSQL the
+//!   door remembers what it read ([`memory`]), and the next request of the
+//!   session in that tenant only asks, in the statement that opens its
+//!   scope, whether those rows are unchanged;
 //! * [`super_admin`]: the super-admin's extractors, and the way back from
 //!   an impersonation.
 
+mod memory;
 pub mod super_admin;
 
 use std::sync::Arc;
@@ -31,7 +35,8 @@ use crate::ids::{MembershipId, TenantId, UserId};
 use crate::on_tx;
 use crate::sessions::LiveBounds;
 use crate::tenancy::{
-    Intent, Member, Role, Tenant, TenantScope, for_tenant, for_tenant_reading_session, global,
+    Intent, Member, Role, RowVersions, Tenant, TenantScope, for_tenant, for_tenant_if_unchanged,
+    for_tenant_reading_session, global,
 };
 use crate::validation::FieldErrors;
 
@@ -176,9 +181,33 @@ impl InTenant {
                     }
                 },
             };
+            let bounds = LiveBounds::now();
+            if let Some(remembered) = memory::recall(&session_id, tenant_id) {
+                let unchanged = if remembered.tenant.slug == slug {
+                    for_tenant_if_unchanged(
+                        &state.db,
+                        tenant_id,
+                        &session_id,
+                        remembered.versions,
+                        bounds,
+                        intent,
+                    )
+                    .await?
+                } else {
+                    None
+                };
+                if let Some(metrics) = &state.metrics {
+                    metrics.door_memory(unchanged.is_some());
+                }
+                if let Some(scope) = unchanged {
+                    crate::sessions::read_in_scope(parts, session, remembered.expires_at, bounds)
+                        .await?;
+                    return Ok(Self::remembered(state, remembered, scope));
+                }
+                memory::forget(&session_id, tenant_id);
+            }
             let mut scope =
                 for_tenant_reading_session(&state.db, tenant_id, &session_id, intent).await?;
-            let bounds = LiveBounds::now();
             let found = session_and_membership(&mut scope, &session_id, bounds).await?;
             let Some(mut found) = found else {
                 return Err(AppError::Unauthorized);
@@ -190,6 +219,18 @@ impl InTenant {
                 Lookup::Member(tenant, billing, member) => {
                     crate::sessions::read_in_scope(parts, session, found.expires_at, bounds)
                         .await?;
+                    // Not an impersonation: whether the impersonator is still
+                    // a super-admin is a fourth row, read every time.
+                    if let (Some(versions), None) = (found.versions, member.impersonated_by) {
+                        let remembered = memory::Remembered {
+                            versions,
+                            expires_at: found.expires_at,
+                            tenant: (*tenant).clone(),
+                            billing: (*billing).clone(),
+                            member: member.clone(),
+                        };
+                        memory::remember(&session_id, tenant_id, remembered);
+                    }
                     return Ok(Self {
                         tenant: *tenant,
                         billing: *billing,
@@ -204,6 +245,18 @@ impl InTenant {
                 Lookup::StaleSlug if from_cache => state.tenant_slugs.remove(slug),
                 Lookup::NotAMember | Lookup::StaleSlug => return Err(AppError::NotFound),
             }
+        }
+    }
+
+    /// A request whose door's rows are as the memory has them.
+    fn remembered(state: &AppState, remembered: memory::Remembered, scope: TenantScope) -> Self {
+        Self {
+            tenant: remembered.tenant,
+            billing: remembered.billing,
+            member: remembered.member,
+            scope,
+            navigation: state.navigation.clone(),
+            via_api_token: false,
         }
     }
 
@@ -341,6 +394,9 @@ struct SessionRow {
     /// The impersonator is no longer a super-admin.
     impersonation_ended: bool,
     expires_at: i64,
+    /// The session's, the tenant's and the membership's (PostgreSQL, a
+    /// member's request).
+    versions: Option<RowVersions>,
     tenant: Option<MembershipRow>,
 }
 
@@ -351,13 +407,28 @@ where
     UserId: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
     Option<UserId>: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
     i64: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    Option<i64>: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
     bool: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
     MembershipRow: sqlx::FromRow<'r, R>,
     Option<String>: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
 {
     fn from_row(row: &'r R) -> Result<Self, sqlx::Error> {
         let tenant_found: Option<String> = row.try_get("name")?;
+        let version = |column| row.try_get::<Option<i64>, _>(column);
+        let versions = match (
+            version("session_version")?,
+            version("tenant_version")?,
+            version("membership_version")?,
+        ) {
+            (Some(session), Some(tenant), Some(membership)) => Some(RowVersions {
+                session,
+                tenant,
+                membership,
+            }),
+            _ => None,
+        };
         Ok(Self {
+            versions,
             user_id: row.try_get("user_id")?,
             impersonator: row.try_get("impersonator")?,
             impersonation_ended: row.try_get("impersonation_ended")?,
@@ -379,13 +450,25 @@ impl SessionRow {
     }
 }
 
+/// The tenant's and the membership's row versions, for the door's memory
+/// (PostgreSQL's `xmin`; NULL on SQLite, which remembers nothing).
+macro_rules! row_versions {
+    (sqlite) => {
+        "NULL AS tenant_version, NULL AS membership_version, "
+    };
+    (postgres) => {
+        "t.xmin::text::bigint AS tenant_version, m.xmin::text::bigint AS membership_version, "
+    };
+}
+
 /// The door's query for a person, on the backend whose FROM item reads the
 /// session ([`crate::signed_in_session!`]): `$1` the scope's tenant.
 macro_rules! session_and_membership {
     ($backend:tt) => {
         concat!(
             "SELECT s.user_id, s.impersonator, s.impersonation_ended, s.expires_at, t.name, t.slug, t.time_zone, \
-             m.id AS membership_id, m.role, ",
+             m.id AS membership_id, m.role, s.version AS session_version, ",
+            row_versions!($backend),
             crate::billing_columns!(),
             " FROM ",
             crate::signed_in_session!($backend),

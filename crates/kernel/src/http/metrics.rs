@@ -5,6 +5,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
@@ -23,6 +24,23 @@ const BUCKETS: [f64; 10] = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 
 #[derive(Default)]
 pub struct Metrics {
     series: Mutex<BTreeMap<(Method, String, u16), Series>>,
+    /// Requests whose door's rows the memory had (`crate::access`'s),
+    /// found unchanged and changed.
+    door_memory_hits: AtomicU64,
+    door_memory_misses: AtomicU64,
+}
+
+impl Metrics {
+    /// Counts a request whose door's rows the memory had: `unchanged`, or
+    /// read again.
+    pub fn door_memory(&self, unchanged: bool) {
+        let counter = if unchanged {
+            &self.door_memory_hits
+        } else {
+            &self.door_memory_misses
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
 }
 
 #[derive(Default)]
@@ -131,6 +149,21 @@ async fn export(State(state): State<AppState>, headers: HeaderMap) -> Result<Res
         );
     }
     drop(series);
+
+    text.push_str(
+        "# HELP door_memory_total Tenant requests whose door's rows were remembered, by whether they were unchanged.\n",
+    );
+    text.push_str("# TYPE door_memory_total counter\n");
+    for (outcome, counter) in [
+        ("unchanged", &metrics.door_memory_hits),
+        ("changed", &metrics.door_memory_misses),
+    ] {
+        let _ = writeln!(
+            text,
+            "door_memory_total{{outcome=\"{outcome}\"}} {}",
+            counter.load(Ordering::Relaxed)
+        );
+    }
 
     let pool = state.db.pool_usage();
     text.push_str("# HELP db_pool_connections Database connections, by state.\n");

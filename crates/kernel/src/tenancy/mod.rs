@@ -19,7 +19,10 @@ use serde::{Deserialize, Serialize};
 use crate::error::AppError;
 use crate::ids::{MembershipId, TenantId, UserId};
 pub use permissions::{Action, Permission};
-pub use scope::{Intent, ScopeError, TenantScope, for_tenant, for_tenant_reading_session};
+pub use scope::{
+    Intent, RowVersions, ScopeError, TenantScope, for_tenant, for_tenant_if_unchanged,
+    for_tenant_reading_session,
+};
 
 /// A member's role in a tenant. Owners and admins see every location; managers
 /// and staff see the locations granted to them.

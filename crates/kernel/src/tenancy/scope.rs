@@ -35,6 +35,7 @@ use crate::db::scope_role::{SCOPE_ROLE, ScopeRole, ScopeSetup, UnsafeSetup, scop
 use crate::db::{Db, Tx};
 use crate::error::AppError;
 use crate::ids::{TenantId, UserId};
+use crate::sessions::LiveBounds;
 
 /// Whether a scope will write. SQLite takes its write lock up front for a
 /// writing scope (`BEGIN IMMEDIATE`: a deferred transaction that later writes
@@ -100,7 +101,7 @@ pub async fn for_tenant(
     intent: Intent,
 ) -> Result<TenantScope, ScopeError> {
     let tenant = tenant.into().ok_or(ScopeError::NoTenant)?;
-    let tx = begin(db, Binding::Tenant(tenant, None), intent).await?;
+    let tx = begin(db, Binding::Tenant(tenant, None, None), intent).await?;
     Ok(TenantScope { tenant, tx })
 }
 
@@ -120,11 +121,73 @@ pub async fn for_tenant_reading_session(
 ) -> Result<TenantScope, ScopeError> {
     let tx = begin(
         db,
-        Binding::Tenant(tenant, session_literal(session_id)),
+        Binding::Tenant(tenant, session_literal(session_id), None),
         intent,
     )
     .await?;
     Ok(TenantScope { tenant, tx })
+}
+
+/// The versions of the rows a door read for a session in a tenant
+/// (PostgreSQL's `xmin` of the session, the tenant and the membership):
+/// what `access`'s memory checks a later request against.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RowVersions {
+    pub session: i64,
+    pub tenant: i64,
+    pub membership: i64,
+}
+
+/// The door's check in a scope's opening statement: the rows are still
+/// `versions`, and the session still live at `bounds`.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Unchanged {
+    versions: RowVersions,
+    bounds: LiveBounds,
+}
+
+/// [`for_tenant_reading_session`], opened only if the session, the tenant
+/// and the membership are still the versions a door read and the session
+/// is still live, checked in the scope's opening statement
+/// (`door_unchanged`, migrations/postgres/0026_door_memory.sql): `None`
+/// when anything changed (and on SQLite, where nothing is remembered).
+///
+/// # Errors
+/// As [`for_tenant`].
+pub async fn for_tenant_if_unchanged(
+    db: &Db,
+    tenant: TenantId,
+    session_id: &str,
+    versions: RowVersions,
+    bounds: LiveBounds,
+    intent: Intent,
+) -> Result<Option<TenantScope>, ScopeError> {
+    let Some(session) = session_literal(session_id) else {
+        return Ok(None);
+    };
+    if matches!(db, Db::Sqlite(_)) {
+        return Ok(None);
+    }
+    let check = Unchanged { versions, bounds };
+    match begin(
+        db,
+        Binding::Tenant(tenant, Some(session), Some(check)),
+        intent,
+    )
+    .await
+    {
+        Ok(tx) => Ok(Some(TenantScope { tenant, tx })),
+        Err(ScopeError::Database(e)) if is_no_data_found(&e) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// `door_unchanged`'s refusal (SQLSTATE P0002, no_data_found).
+fn is_no_data_found(error: &sqlx::Error) -> bool {
+    error
+        .as_database_error()
+        .and_then(|e| e.code())
+        .is_some_and(|code| code == "P0002")
 }
 
 impl TenantScope {
@@ -187,39 +250,43 @@ fn session_literal(session_id: &str) -> Option<String> {
 /// that the policies of migrations/postgres/0002_tenancy.sql read.
 pub(super) enum Binding {
     /// A tenant, and the session its scope may read (checked to be a
-    /// session id's characters only: it is written into the statement).
-    Tenant(TenantId, Option<String>),
+    /// session id's characters only: it is written into the statement),
+    /// with the door's check when the scope opens only if the door's rows
+    /// are unchanged.
+    Tenant(TenantId, Option<String>, Option<Unchanged>),
     User(UserId),
     /// Only through `all_tenants_unsafe`, which audits it first.
     AllTenants,
 }
 
-/// Opens the transaction. The BEGIN runs to completion in a task of its
-/// own: a request dropped half-way (its client gone, a timeout) would
-/// otherwise abandon sqlx's begin after the server started the transaction
-/// but before sqlx counted it, and the connection would go back to the pool
-/// inside it, with the scope's role and tenant still set (seen under load, and
-/// in tests/app/concurrency.rs). Once counted, dropping rolls it back.
+/// Opens the transaction. A request dropped half-way (its client gone, a
+/// timeout) must not leave its connection inside the scope's transaction,
+/// with the scope's role and tenant still set (seen under load, and in
+/// tests/app/concurrency.rs). On PostgreSQL sqlx (0.9.1 and later) counts
+/// the transaction as open before the BEGIN's round trip, so an abandoned
+/// opening is rolled back; on SQLite the BEGIN runs to completion in a task
+/// of its own, and once counted, dropping rolls it back.
 pub(super) async fn begin(db: &Db, binding: Binding, intent: Intent) -> Result<Tx, ScopeError> {
-    let opened = match db {
+    match db {
         Db::Sqlite(pool) => {
             let begin = match intent {
                 Intent::Read => "BEGIN",
                 Intent::Write => "BEGIN IMMEDIATE",
             };
             let pool = pool.clone();
-            tokio::spawn(async move { pool.begin_with(begin).await.map(Tx::Sqlite) }).await
+            let opened = tokio::spawn(async move { pool.begin_with(begin).await.map(Tx::Sqlite) })
+                .await
+                .map_err(|e| ScopeError::Database(sqlx::Error::Io(std::io::Error::other(e))))?;
+            Ok(opened?)
         }
         Db::Postgres(postgres) => {
             let setup = scope_setup(postgres).await?;
             let sql = postgres_begin(setup, &binding, intent);
-            let pool = postgres.pool.clone();
-            tokio::spawn(async move { pool.begin_with(AssertSqlSafe(sql)).await.map(Tx::Postgres) })
-                .await
+            Ok(Tx::Postgres(
+                postgres.pool.begin_with(AssertSqlSafe(sql)).await?,
+            ))
         }
-    };
-    let tx = opened.map_err(|e| ScopeError::Database(sqlx::Error::Io(std::io::Error::other(e))))?;
-    Ok(tx?)
+    }
 }
 
 /// The statement that opens a scope: BEGIN, then its settings (see the
@@ -230,7 +297,7 @@ fn postgres_begin(setup: ScopeSetup, binding: &Binding, intent: Intent) -> Strin
     let mut settings: Vec<(&str, String)> = Vec::new();
     // Before Citus is told to carry settings to its workers: a session id
     // is a credential, read only on the coordinator.
-    if let Binding::Tenant(_, Some(session)) = binding {
+    if let Binding::Tenant(_, Some(session), _) = binding {
         settings.push(("app.session_id", session.clone()));
     }
     if setup.citus {
@@ -240,7 +307,7 @@ fn postgres_begin(setup: ScopeSetup, binding: &Binding, intent: Intent) -> Strin
         settings.push(("role", SCOPE_ROLE.to_owned()));
     }
     settings.push(match binding {
-        Binding::Tenant(tenant, _) => ("app.tenant_id", tenant.to_string()),
+        Binding::Tenant(tenant, _, _) => ("app.tenant_id", tenant.to_string()),
         Binding::User(user) => ("app.user_id", user.to_string()),
         Binding::AllTenants => ("app.all_tenants", "on".to_owned()),
     });
@@ -248,14 +315,36 @@ fn postgres_begin(setup: ScopeSetup, binding: &Binding, intent: Intent) -> Strin
         Intent::Read => "BEGIN READ ONLY",
         Intent::Write => "BEGIN",
     });
+    // Last, and in the same SELECT on plain PostgreSQL: it reads as its
+    // owner, bound by the tenant's setting when FORCE applies to the owner
+    // (were it evaluated first, it would only miss, never pass wrongly).
+    let check = match binding {
+        Binding::Tenant(tenant, Some(session), Some(Unchanged { versions, bounds })) => {
+            Some(format!(
+                "door_unchanged('{session}', '{tenant}', {}, {}, {}, {}, {})",
+                versions.session,
+                versions.tenant,
+                versions.membership,
+                bounds.now,
+                bounds.started_after
+            ))
+        }
+        _ => None,
+    };
     if setup.citus {
         for (name, value) in &settings {
             let _ = write!(sql, "; SET LOCAL {name} = '{value}'");
+        }
+        if let Some(check) = check {
+            let _ = write!(sql, "; SELECT {check}");
         }
     } else {
         for (i, (name, value)) in settings.iter().enumerate() {
             let separator = if i == 0 { "; SELECT" } else { "," };
             let _ = write!(sql, "{separator} set_config('{name}', '{value}', true)");
+        }
+        if let Some(check) = check {
+            let _ = write!(sql, ", {check}");
         }
     }
     sql
@@ -273,7 +362,7 @@ mod tests {
         assert_eq!(
             postgres_begin(
                 plain(ScopeRole::Switch),
-                &Binding::Tenant(tenant, None),
+                &Binding::Tenant(tenant, None, None),
                 Intent::Write
             ),
             "BEGIN; SELECT set_config('role', 'app_tenant', true), \
@@ -283,7 +372,7 @@ mod tests {
         assert_eq!(
             postgres_begin(
                 plain(ScopeRole::Switch),
-                &Binding::Tenant(tenant, session.clone()),
+                &Binding::Tenant(tenant, session.clone(), None),
                 Intent::Read
             ),
             "BEGIN READ ONLY; SELECT set_config('app.session_id', 'Abc-123_xyz', true), \
@@ -295,12 +384,40 @@ mod tests {
         assert_eq!(
             postgres_begin(
                 citus(ScopeRole::Switch),
-                &Binding::Tenant(tenant, session),
+                &Binding::Tenant(tenant, session.clone(), None),
                 Intent::Read
             ),
             "BEGIN READ ONLY; SET LOCAL app.session_id = 'Abc-123_xyz'; \
              SET LOCAL citus.propagate_set_commands = 'local'; SET LOCAL role = 'app_tenant'; \
              SET LOCAL app.tenant_id = '0190a8a4-1b2c-7d3e-8f40-5a6b7c8d9e0f'"
+        );
+        // The door's check: last, in the same SELECT (its own statement on
+        // Citus).
+        let check = Unchanged {
+            versions: RowVersions {
+                session: 11,
+                tenant: 12,
+                membership: 13,
+            },
+            bounds: LiveBounds {
+                now: 1_700_000_000,
+                started_after: 1_690_000_000,
+            },
+        };
+        let checked = Binding::Tenant(tenant, session.clone(), Some(check));
+        assert_eq!(
+            postgres_begin(plain(ScopeRole::Connecting), &checked, Intent::Read),
+            "BEGIN READ ONLY; SELECT set_config('app.session_id', 'Abc-123_xyz', true), \
+             set_config('app.tenant_id', '0190a8a4-1b2c-7d3e-8f40-5a6b7c8d9e0f', true), \
+             door_unchanged('Abc-123_xyz', '0190a8a4-1b2c-7d3e-8f40-5a6b7c8d9e0f', \
+             11, 12, 13, 1700000000, 1690000000)"
+        );
+        assert!(
+            postgres_begin(citus(ScopeRole::Connecting), &checked, Intent::Read).ends_with(
+                "SET LOCAL app.tenant_id = '0190a8a4-1b2c-7d3e-8f40-5a6b7c8d9e0f'; \
+                 SELECT door_unchanged('Abc-123_xyz', '0190a8a4-1b2c-7d3e-8f40-5a6b7c8d9e0f', \
+                 11, 12, 13, 1700000000, 1690000000)"
+            )
         );
         for not_an_id in ["", "x'; RESET ROLE; --", "a b", &"a".repeat(65)] {
             assert_eq!(session_literal(not_an_id), None, "{not_an_id}");
