@@ -1,4 +1,5 @@
--- PostgreSQL only: the row versions and the check behind the door's memory
--- (SQLite runs in the app's process, with no round trip to save). Both
--- backends keep one sequence of versions, which a tenant archive records.
+-- PostgreSQL only: the door's memory, its row versions and its check
+-- (SQLite runs in the app's process, with no round trip to save). This
+-- file keeps the two backends' migrations numbered alike, as a tenant
+-- archive records the schema's version.
 SELECT 1;

@@ -12,15 +12,20 @@ use crate::support::{Options, TestApp, backend_test, run_on_with};
 
 const METRICS_TOKEN: &str = "scrape-me";
 
-fn with_metrics() -> Options {
+/// `/metrics` on, and one connection: a miss's failed opening must leave
+/// it usable for the full door that follows.
+pub fn with_metrics() -> Options {
     Options {
-        vars: vec![("METRICS_TOKEN", METRICS_TOKEN.to_owned())],
+        vars: vec![
+            ("METRICS_TOKEN", METRICS_TOKEN.to_owned()),
+            ("DATABASE_POOL_SIZE", "1".to_owned()),
+        ],
         ..Options::default()
     }
 }
 
 /// `door_memory_total` by outcome: (unchanged, changed).
-async fn remembered(app: &TestApp) -> (u64, u64) {
+pub async fn remembered(app: &TestApp) -> (u64, u64) {
     let text = app
         .client
         .get(app.url("/metrics"))

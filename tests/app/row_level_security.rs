@@ -723,9 +723,9 @@ async fn the_app_refuses_to_start_as_a_user_that_bypasses_rls_without_the_scope_
 
 /// A scope that can't open (here: its role switch refused, as after a
 /// `REVOKE app_tenant`) fails its request and leaves its connection as it
-/// found it: the opening statement is all or nothing, so no connection goes
-/// back to the pool inside a failed transaction, and the next request on it
-/// works as soon as the grant is back.
+/// found it: sqlx rolls back the failed opening before the connection goes
+/// back to the pool, so none goes back inside a failed transaction, and the
+/// next request on it works as soon as the grant is back.
 #[tokio::test]
 async fn a_scope_that_cannot_open_leaves_its_connection_usable() {
     if !postgres_available().await {
@@ -820,6 +820,38 @@ async fn citus_distribution_follows_foreign_keys_and_needs_citus(backend: Backen
         );
     })
     .await;
+}
+
+/// The door's check (`door_unchanged`) runs as its owner: an ordinary owner
+/// is bound by FORCE, so it sees the tenant only once the scope's tenant
+/// setting is made, earlier in the same statement; were it not, every
+/// request would read the door in full.
+#[tokio::test]
+async fn an_ordinary_owners_door_serves_a_sessions_next_requests_from_memory() {
+    if !postgres_available().await {
+        return;
+    }
+    ensure_role("app_owner_memory", "NOSUPERUSER NOCREATEROLE NOBYPASSRLS").await;
+    let (name, url) = database_owned_by("app_owner_memory").await;
+    let app = TestApp::spawn_on(&url, crate::door_memory::with_metrics()).await;
+    let owner = crate::fixtures::user(&app.db, "owner@cafe.test").await;
+    let cafe = app::tenants::ValidTenant {
+        name: "Cafe".to_owned(),
+        time_zone: "UTC".to_owned(),
+    };
+    app::tenants::create(&app.db, owner, &cafe).await.unwrap();
+    let client = app.client_for(owner).await;
+    for _ in 0..3 {
+        let response = client
+            .get(app.url("/api/v1/t/cafe/locations"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+    }
+    assert_eq!(crate::door_memory::remembered(&app).await, (2, 0));
+    app.stop().await;
+    drop_database(&name).await;
 }
 
 #[tokio::test]

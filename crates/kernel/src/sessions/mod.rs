@@ -106,9 +106,9 @@ struct ReadInScope(Arc<AtomicBool>);
 /// The FROM item through which a door reads its request's signed-in session
 /// inside a tenant scope, in the scope's own query: columns `user_id`,
 /// `impersonator`, `impersonation_ended` (the impersonator is no longer a
-/// super-admin), `expires_at` and `version` (on PostgreSQL the row's `xmin`,
-/// for the door's memory; NULL on SQLite), one row for a live, signed-in
-/// session and none otherwise. Binds `$2` the session id and `$3`, `$4` the
+/// super-admin), `expires_at`, and `version` and `row_id` (on PostgreSQL
+/// the row's `xmin` and `ctid`, for the door's memory; NULL on SQLite), one
+/// row for a live, signed-in session and none otherwise. Binds `$2` the session id and `$3`, `$4` the
 /// [`LiveBounds`]. On PostgreSQL it reads the `current_session` view
 /// (migrations/postgres/0025_current_session.sql), since scopes have no
 /// right on the sessions table: the scope must be opened with
@@ -121,13 +121,14 @@ macro_rules! signed_in_session {
                  s.impersonator IS NOT NULL AND NOT EXISTS ( \
                      SELECT 1 FROM users a WHERE a.id = s.impersonator AND a.is_super_admin \
                  ) AS impersonation_ended, \
-                 s.expires_at, NULL AS version \
+                 s.expires_at, NULL AS version, NULL AS row_id \
           FROM (SELECT user_id, json_extract(data, '$.impersonator') AS impersonator, expires_at \
                 FROM sessions \
                 WHERE id = $2 AND user_id IS NOT NULL AND expires_at > $3 AND created_at > $4) s)"
     };
     (postgres) => {
-        "(SELECT user_id, impersonator, impersonation_ended, expires_at, version FROM current_session \
+        "(SELECT user_id, impersonator, impersonation_ended, expires_at, version, \
+                 row_id::text AS row_id FROM current_session \
           WHERE id = $2 AND expires_at > $3 AND created_at > $4)"
     };
 }

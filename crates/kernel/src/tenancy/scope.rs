@@ -16,7 +16,7 @@
 //! same settings as SET LOCAL statements, one per setting; but Citus carries
 //! only SET LOCAL statements to its workers, so on a Citus coordinator the
 //! scope opens with `BEGIN; SET LOCAL citus.propagate_set_commands = 'local';
-//! SET LOCAL ROLE app_tenant; SET LOCAL app.tenant_id = '<uuid>'`. BEGIN
+//! SET LOCAL role = 'app_tenant'; SET LOCAL app.tenant_id = '<uuid>'`. BEGIN
 //! comes first: outside a transaction block PostgreSQL still applies a SET
 //! LOCAL of a multi-statement string, but warns about each one, to the client
 //! and to its log, and Citus carries none. If a setting is refused, the
@@ -128,54 +128,82 @@ pub async fn for_tenant_reading_session(
     Ok(TenantScope { tenant, tx })
 }
 
-/// The versions of the rows a door read for a session in a tenant
-/// (PostgreSQL's `xmin` of the session, the tenant and the membership):
-/// what `access`'s memory checks a later request against.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// The row versions a door read for a session in a tenant: where the
+/// session's and the membership's rows were (PostgreSQL's `ctid`) and which
+/// transactions wrote the session, the tenant and the membership as they
+/// were (`xmin`). What `access`'s memory checks a later request against.
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RowVersions {
-    pub session: i64,
-    pub tenant: i64,
-    pub membership: i64,
+    session_row: String,
+    session: i64,
+    tenant: i64,
+    membership_row: String,
+    membership: i64,
+}
+
+impl RowVersions {
+    /// `None` unless both rows are `ctid`s as PostgreSQL writes them,
+    /// `(block,offset)`: they are written into the opening statement.
+    pub fn new(
+        session_row: &str,
+        session: i64,
+        tenant: i64,
+        membership_row: &str,
+        membership: i64,
+    ) -> Option<Self> {
+        let is_tid = |text: &str| {
+            text.strip_prefix('(')
+                .and_then(|rest| rest.strip_suffix(')'))
+                .and_then(|pair| pair.split_once(','))
+                .is_some_and(|(block, offset)| {
+                    [block, offset].iter().all(|number| {
+                        !number.is_empty() && number.bytes().all(|b| b.is_ascii_digit())
+                    })
+                })
+        };
+        (is_tid(session_row) && is_tid(membership_row)).then(|| Self {
+            session_row: session_row.to_owned(),
+            session,
+            tenant,
+            membership_row: membership_row.to_owned(),
+            membership,
+        })
+    }
 }
 
 /// The door's check in a scope's opening statement: the rows are still
 /// `versions`, and the session still live at `bounds`.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub(super) struct Unchanged {
     versions: RowVersions,
     bounds: LiveBounds,
 }
 
-/// [`for_tenant_reading_session`], opened only if the session, the tenant
-/// and the membership are still the versions a door read and the session
-/// is still live, checked in the scope's opening statement
-/// (`door_unchanged`, migrations/postgres/0026_door_memory.sql): `None`
-/// when anything changed (and on SQLite, where nothing is remembered).
+/// A scope bound to `tenant`, opened only if the session, the tenant and the
+/// membership a door read are still the live row versions and the session
+/// still live, checked in the scope's opening statement (`door_unchanged`,
+/// migrations/postgres/0026_door_memory.sql); the scope may not read the
+/// session. `None` when anything changed, and on SQLite and Citus, where
+/// nothing is checked this way (on Citus a row's `xmin` and `ctid` are its
+/// placement's, which a shard move changes).
 ///
 /// # Errors
 /// As [`for_tenant`].
 pub async fn for_tenant_if_unchanged(
     db: &Db,
     tenant: TenantId,
-    session_id: &str,
     versions: RowVersions,
     bounds: LiveBounds,
     intent: Intent,
 ) -> Result<Option<TenantScope>, ScopeError> {
-    let Some(session) = session_literal(session_id) else {
+    let Db::Postgres(postgres) = db else {
         return Ok(None);
     };
-    if matches!(db, Db::Sqlite(_)) {
+    if scope_setup(postgres).await?.citus {
         return Ok(None);
     }
     let check = Unchanged { versions, bounds };
-    match begin(
-        db,
-        Binding::Tenant(tenant, Some(session), Some(check)),
-        intent,
-    )
-    .await
-    {
+    match begin(db, Binding::Tenant(tenant, None, Some(check)), intent).await {
         Ok(tx) => Ok(Some(TenantScope { tenant, tx })),
         Err(ScopeError::Database(e)) if is_no_data_found(&e) => Ok(None),
         Err(e) => Err(e),
@@ -315,20 +343,19 @@ fn postgres_begin(setup: ScopeSetup, binding: &Binding, intent: Intent) -> Strin
         Intent::Read => "BEGIN READ ONLY",
         Intent::Write => "BEGIN",
     });
-    // Last, and in the same SELECT on plain PostgreSQL: it reads as its
-    // owner, bound by the tenant's setting when FORCE applies to the owner
-    // (were it evaluated first, it would only miss, never pass wrongly).
+    // Last, and in the same SELECT: it reads the scope's tenant setting,
+    // so evaluated before it, it would only miss, never pass wrongly.
     let check = match binding {
-        Binding::Tenant(tenant, Some(session), Some(Unchanged { versions, bounds })) => {
-            Some(format!(
-                "door_unchanged('{session}', '{tenant}', {}, {}, {}, {}, {})",
-                versions.session,
-                versions.tenant,
-                versions.membership,
-                bounds.now,
-                bounds.started_after
-            ))
-        }
+        Binding::Tenant(_, _, Some(Unchanged { versions, bounds })) => Some(format!(
+            "public.door_unchanged('{}', {}, {}, '{}', {}, {}, {})",
+            versions.session_row,
+            versions.session,
+            versions.tenant,
+            versions.membership_row,
+            versions.membership,
+            bounds.now,
+            bounds.started_after
+        )),
         _ => None,
     };
     if setup.citus {
@@ -391,34 +418,35 @@ mod tests {
              SET LOCAL citus.propagate_set_commands = 'local'; SET LOCAL role = 'app_tenant'; \
              SET LOCAL app.tenant_id = '0190a8a4-1b2c-7d3e-8f40-5a6b7c8d9e0f'"
         );
-        // The door's check: last, in the same SELECT (its own statement on
-        // Citus).
+        // The door's check: last, in the same SELECT, and without the
+        // session's id (a failed statement is logged with its text).
+        let versions = RowVersions::new("(0,7)", 11, 12, "(3,14)", 13).expect("ctids");
         let check = Unchanged {
-            versions: RowVersions {
-                session: 11,
-                tenant: 12,
-                membership: 13,
-            },
+            versions,
             bounds: LiveBounds {
                 now: 1_700_000_000,
                 started_after: 1_690_000_000,
             },
         };
-        let checked = Binding::Tenant(tenant, session.clone(), Some(check));
+        let checked = Binding::Tenant(tenant, None, Some(check));
         assert_eq!(
-            postgres_begin(plain(ScopeRole::Connecting), &checked, Intent::Read),
-            "BEGIN READ ONLY; SELECT set_config('app.session_id', 'Abc-123_xyz', true), \
+            postgres_begin(plain(ScopeRole::Switch), &checked, Intent::Read),
+            "BEGIN READ ONLY; SELECT set_config('role', 'app_tenant', true), \
              set_config('app.tenant_id', '0190a8a4-1b2c-7d3e-8f40-5a6b7c8d9e0f', true), \
-             door_unchanged('Abc-123_xyz', '0190a8a4-1b2c-7d3e-8f40-5a6b7c8d9e0f', \
-             11, 12, 13, 1700000000, 1690000000)"
+             public.door_unchanged('(0,7)', 11, 12, '(3,14)', 13, 1700000000, 1690000000)"
         );
-        assert!(
-            postgres_begin(citus(ScopeRole::Connecting), &checked, Intent::Read).ends_with(
-                "SET LOCAL app.tenant_id = '0190a8a4-1b2c-7d3e-8f40-5a6b7c8d9e0f'; \
-                 SELECT door_unchanged('Abc-123_xyz', '0190a8a4-1b2c-7d3e-8f40-5a6b7c8d9e0f', \
-                 11, 12, 13, 1700000000, 1690000000)"
-            )
-        );
+        for not_a_ctid in ["", "(1)", "(1,)", "(,2)", "(1,2", "(1,2)'; --", "(-1,2)"] {
+            assert_eq!(
+                RowVersions::new(not_a_ctid, 1, 2, "(0,1)", 3),
+                None,
+                "{not_a_ctid}"
+            );
+            assert_eq!(
+                RowVersions::new("(0,1)", 1, 2, not_a_ctid, 3),
+                None,
+                "{not_a_ctid}"
+            );
+        }
         for not_an_id in ["", "x'; RESET ROLE; --", "a b", &"a".repeat(65)] {
             assert_eq!(session_literal(not_an_id), None, "{not_an_id}");
         }
