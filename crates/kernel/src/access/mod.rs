@@ -204,7 +204,13 @@ impl InTenant {
                 if let Some(scope) = unchanged {
                     crate::sessions::read_in_scope(parts, session, remembered.expires_at, bounds)
                         .await?;
-                    return Ok(Self::remembered(state, remembered, scope));
+                    let memory::Remembered {
+                        tenant,
+                        billing,
+                        member,
+                        ..
+                    } = remembered;
+                    return Ok(Self::person(state, tenant, billing, member, scope));
                 }
                 memory::forget(&session_id, tenant_id);
             }
@@ -234,14 +240,7 @@ impl InTenant {
                         };
                         memory::remember(&session_id, tenant_id, remembered);
                     }
-                    return Ok(Self {
-                        tenant: *tenant,
-                        billing: *billing,
-                        member,
-                        scope,
-                        navigation: state.navigation.clone(),
-                        via_api_token: false,
-                    });
+                    return Ok(Self::person(state, *tenant, *billing, member, scope));
                 }
                 // The cached tenant is gone (and its slug maybe taken by
                 // another): forget it and look the slug up again, once.
@@ -251,12 +250,19 @@ impl InTenant {
         }
     }
 
-    /// A request whose door's rows are as the memory has them.
-    fn remembered(state: &AppState, remembered: memory::Remembered, scope: TenantScope) -> Self {
+    /// A person's request, whether the door read its rows now or found them
+    /// unchanged since it remembered them.
+    fn person(
+        state: &AppState,
+        tenant: Tenant,
+        billing: BillingState,
+        member: Member,
+        scope: TenantScope,
+    ) -> Self {
         Self {
-            tenant: remembered.tenant,
-            billing: remembered.billing,
-            member: remembered.member,
+            tenant,
+            billing,
+            member,
             scope,
             navigation: state.navigation.clone(),
             via_api_token: false,

@@ -108,10 +108,11 @@ struct ReadInScope(Arc<AtomicBool>);
 /// `impersonator`, `impersonation_ended` (the impersonator is no longer a
 /// super-admin), `expires_at`, and `version` and `row_id` (on PostgreSQL
 /// the row's `xmin` and `ctid`, for the door's memory; NULL on SQLite), one
-/// row for a live, signed-in session and none otherwise. Binds `$2` the session id and `$3`, `$4` the
-/// [`LiveBounds`]. On PostgreSQL it reads the `current_session` view
-/// (migrations/postgres/0025_current_session.sql), since scopes have no
-/// right on the sessions table: the scope must be opened with
+/// row for a live, signed-in session and none otherwise. Binds `$2` the
+/// session id and `$3`, `$4` the [`LiveBounds`]. On PostgreSQL it reads
+/// the `current_session` view (migrations/postgres/0025_current_session.sql
+/// and 0026), since scopes have no right on the sessions table: the scope
+/// must be opened with
 /// `tenancy::for_tenant_reading_session`, which names the session the
 /// view shows.
 #[macro_export]
