@@ -383,7 +383,14 @@ async fn reinstate(
     .await?;
     scope.commit().await?;
     let (stripe, subscription) = subscription_of(&state, &tenant)?;
-    let current = stripe.subscription(&subscription).await?;
+    let Some(current) = stripe.subscription(&subscription).await? else {
+        let gone = Flash::error(format!(
+            "Stripe no longer has {}'s subscription {subscription}: there is nothing to \
+             reinstate. The owner needs a new checkout, from the billing page.",
+            tenant.name
+        ));
+        return back_to(&session, id, gone).await;
+    };
     let message = if !current.is_live() {
         Flash::error(format!(
             "{}'s subscription has already ended ({}): it can't be reinstated. The owner needs a \

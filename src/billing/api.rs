@@ -86,7 +86,7 @@ pub(crate) async fn checkout(
     t: InTenant,
     Json(request): Json<CheckoutRequest>,
 ) -> Result<(StatusCode, Json<StripeSession>), AppError> {
-    let url = super::checkout_url(&state, &t, request.interval).await?;
+    let url = super::checkout_url(&state, t, request.interval).await?;
     Ok((StatusCode::CREATED, Json(StripeSession { url })))
 }
 
@@ -102,6 +102,6 @@ pub(crate) async fn portal(
     State(state): State<AppState>,
     t: InTenant,
 ) -> Result<(StatusCode, Json<StripeSession>), AppError> {
-    let url = super::portal_url(&state, &t).await?;
+    let url = super::portal_url(&state, t).await?;
     Ok((StatusCode::CREATED, Json(StripeSession { url })))
 }

@@ -19,6 +19,7 @@ pub const CAPABILITY: Capability = Capability {
         description: "The tenant's plan, limits and subscription",
     }],
     nav,
+    jobs: &[sync::STRIPE_EVENT],
     purges: &[global::OLD_EVENTS],
     ..Capability::NONE
 };

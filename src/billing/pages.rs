@@ -122,13 +122,13 @@ async fn checkout(
     t: InTenant,
     Form(form): Form<CheckoutForm>,
 ) -> Result<Redirect, AppError> {
-    let url = super::checkout_url(&state, &t, form.interval).await?;
+    let url = super::checkout_url(&state, t, form.interval).await?;
     Ok(Redirect::to(&url))
 }
 
 /// Sends the owner to the Customer Portal.
 async fn portal(State(state): State<AppState>, t: InTenant) -> Result<Redirect, AppError> {
-    let url = super::portal_url(&state, &t).await?;
+    let url = super::portal_url(&state, t).await?;
     Ok(Redirect::to(&url))
 }
 

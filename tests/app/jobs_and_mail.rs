@@ -232,7 +232,7 @@ async fn the_purge_deletes_expired_sessions_tokens_counters_and_old_stripe_event
                     .expect("insert a counter");
             }
             for (id, processed) in [("evt_old", now() - 31 * 86_400), ("evt_recent", now() - 86_400)] {
-                sqlx::query("INSERT INTO stripe_events (id, type, processed_at) VALUES ($1, 'invoice.paid', $2)")
+                sqlx::query("INSERT INTO stripe_events (id, type, received_at) VALUES ($1, 'invoice.paid', $2)")
                     .bind(id)
                     .bind(processed)
                     .execute(pool)
@@ -431,6 +431,44 @@ async fn a_capability_job_runs_by_its_kind_and_one_of_an_unknown_kind_is_buried_
                 .contains("no kind of job is named retired_kind"),
             "{error:?}"
         );
+    })
+    .await;
+}
+
+backend_test!(a_tenant_lease_has_one_holder_at_a_time_and_outlives_no_dead_worker);
+/// One worker at a time holds a tenant's lease on a kind of work; another
+/// tenant's, or another kind's, is free; a released lease is free at once,
+/// and one whose holder died (and never released it) when it expires.
+async fn a_tenant_lease_has_one_holder_at_a_time_and_outlives_no_dead_worker(backend: Backend) {
+    use app::jobs::lease::TenantLease;
+    use std::time::Duration;
+    run_on(backend, |app| async move {
+        let alpha: TenantId = crate::fixtures::tenant(&app.db, "Alpha", "alpha").await;
+        let beta: TenantId = crate::fixtures::tenant(&app.db, "Beta", "beta").await;
+        let take = |tenant, name| TenantLease::acquire(&app.db, tenant, name, Duration::ZERO);
+        let held = take(alpha, "billing").await.expect("db").expect("free");
+        assert!(take(alpha, "billing").await.expect("db").is_none(), "held");
+        let other_tenant = take(beta, "billing").await.expect("db").expect("beta's is free");
+        let other_kind = take(alpha, "export").await.expect("db").expect("another kind's is free");
+
+        // A second worker waits for the first to release.
+        let waiting = tokio::spawn({
+            let db = app.db.clone();
+            async move { TenantLease::acquire(&db, alpha, "billing", Duration::from_secs(10)).await }
+        });
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        held.release(&app.db).await.expect("release");
+        let next = waiting.await.expect("task").expect("db").expect("taken once released");
+
+        // Its holder dies: the lease stays held until it expires.
+        drop(next);
+        assert!(take(alpha, "billing").await.expect("db").is_none(), "still held");
+        app.execute("UPDATE tenant_leases SET expires_at = 0").await;
+        let taken_over = take(alpha, "billing").await.expect("db").expect("expired: taken over");
+        for lease in [taken_over, other_tenant, other_kind] {
+            lease.release(&app.db).await.expect("release");
+        }
+        assert_eq!(count(&app, "tenant_leases").await, 0);
     })
     .await;
 }

@@ -2,8 +2,10 @@
 //! client talks to it through `STRIPE_API_BASE`. It keeps subscriptions and
 //! Checkout Sessions as Stripe would (the test sets what Stripe "has now"),
 //! answers with minimal but complete objects of the API version the client
-//! pins, and records every request. Webhooks are signed with Stripe's
-//! algorithm by [`sign`].
+//! pins, and records every request. Like Stripe, it answers a repeated
+//! idempotency key with the first answer, and a key reused with other
+//! parameters with a 400; it can fail (500) or hang. Webhooks are signed
+//! with Stripe's algorithm by [`sign`].
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -15,6 +17,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use hmac::{Hmac, KeyInit, Mac};
 use serde_json::{Value, json};
+use tokio::sync::watch;
 use sha2::Sha256;
 
 pub const WEBHOOK_SECRET: &str = "whsec_test_secret";
@@ -45,10 +48,12 @@ impl Recorded {
 pub struct Subscription {
     pub customer: String,
     pub status: String,
+    /// In its metadata; empty for none.
     pub tenant: String,
     pub price: String,
     pub period_end: i64,
     pub cancel_at_period_end: bool,
+    pub created: i64,
 }
 
 #[derive(Clone, Debug)]
@@ -66,17 +71,22 @@ struct Books {
     checkouts: HashMap<String, CheckoutSession>,
     failing: bool,
     created: u32,
+    /// Idempotency keys of created Checkout Sessions: the parameters sent
+    /// with each, and the session made.
+    keys: HashMap<String, (String, String)>,
 }
 
 #[derive(Clone)]
 pub struct MockStripe {
     pub url: String,
     books: Arc<Mutex<Books>>,
+    hanging: Arc<watch::Sender<bool>>,
 }
 
 impl MockStripe {
     pub async fn start() -> Self {
         let books = Arc::new(Mutex::new(Books::default()));
+        let hanging = Arc::new(watch::Sender::new(false));
         let router = Router::new()
             .route("/v1/checkout/sessions", post(create_checkout))
             .route("/v1/checkout/sessions/{id}", get(checkout_session))
@@ -87,6 +97,10 @@ impl MockStripe {
                     .post(update_subscription)
                     .delete(cancel_subscription),
             )
+            .layer(axum::middleware::from_fn_with_state(
+                hanging.subscribe(),
+                hang_while_told,
+            ))
             .with_state(books.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
@@ -95,7 +109,11 @@ impl MockStripe {
         tokio::spawn(async move {
             axum::serve(listener, router).await.expect("mock serves");
         });
-        Self { url, books }
+        Self {
+            url,
+            books,
+            hanging,
+        }
     }
 
     /// The app's Stripe settings, pointed at this mock.
@@ -154,6 +172,23 @@ impl MockStripe {
     pub fn set_failing(&self, failing: bool) {
         self.books().failing = failing;
     }
+
+    /// While hanging, requests are held unanswered (until the client gives
+    /// up, or the hang ends).
+    pub fn set_hanging(&self, hanging: bool) {
+        self.hanging.send_replace(hanging);
+    }
+}
+
+/// Holds each request while the mock hangs.
+async fn hang_while_told(
+    State(hanging): State<watch::Receiver<bool>>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let mut hanging = hanging.clone();
+    let _ = hanging.wait_for(|hanging| !hanging).await;
+    next.run(request).await
 }
 
 type Shared = State<Arc<Mutex<Books>>>;
@@ -217,8 +252,26 @@ async fn create_checkout(State(books): Shared, headers: HeaderMap, body: String)
         .into_owned()
         .collect();
     let mut books = books.lock().expect("not poisoned");
+    let key = headers
+        .get("idempotency-key")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    if let Some((sent, id)) = key.as_ref().and_then(|key| books.keys.get(key)) {
+        if *sent != body {
+            return stripe_error(
+                StatusCode::BAD_REQUEST,
+                "idempotency_error",
+                "Keys for idempotent requests can only be used with the same parameters they \
+                 were first used with.",
+            );
+        }
+        return axum::Json(checkout_json(id, &books.checkouts[id])).into_response();
+    }
     books.created += 1;
     let id = format!("cs_test_{}", books.created);
+    if let Some(key) = key {
+        books.keys.insert(key, (body.clone(), id.clone()));
+    }
     let session = CheckoutSession {
         client_reference_id: form.get("client_reference_id").cloned(),
         customer: form.get("customer").cloned(),
@@ -356,10 +409,11 @@ fn subscription_json(id: &str, s: &Subscription) -> Value {
     });
     json!({
         "id": id, "object": "subscription", "status": s.status, "customer": s.customer,
-        "metadata": {"tenant_id": s.tenant},
+        // One made in Stripe's dashboard names no tenant.
+        "metadata": if s.tenant.is_empty() { json!({}) } else { json!({"tenant_id": s.tenant}) },
         "cancel_at_period_end": s.cancel_at_period_end,
         "cancel_at": if s.cancel_at_period_end { json!(s.period_end) } else { Value::Null },
-        "created": 1_800_000_000, "start_date": 1_800_000_000, "billing_cycle_anchor": 1_800_000_000,
+        "created": s.created, "start_date": s.created, "billing_cycle_anchor": s.created,
         "currency": "eur", "livemode": false, "collection_method": "charge_automatically", "discounts": [],
         "automatic_tax": {"enabled": false, "liability": null, "disabled_reason": null},
         "billing_mode": {"type": "classic"}, "billing_schedules": [],

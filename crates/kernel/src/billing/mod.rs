@@ -12,6 +12,7 @@ pub mod global;
 pub mod plans;
 pub mod state;
 pub mod stripe;
+pub mod sync;
 pub mod webhook;
 
 pub use plans::{Entitlement, GRACE_PERIOD, Limits, Plan, entitlement};
@@ -49,25 +50,26 @@ pub fn stripe_of(state: &AppState) -> Result<&Stripe, AppError> {
 /// failures.
 pub async fn checkout_url(
     state: &AppState,
-    t: &InTenant,
+    t: InTenant,
     interval: Interval,
 ) -> Result<String, AppError> {
     t.member.authorize(Action::ManageBilling)?;
     let stripe = stripe_of(state)?;
-    let billing = &t.billing;
-    if billing.has_subscription() {
+    if t.billing.has_subscription() {
         return Err(AppError::Conflict(
             "This organisation already has a subscription: manage it in the customer portal."
                 .to_owned(),
         ));
     }
-    let email = crate::accounts::global::find_user(&state.db, t.member.user_id)
+    let billing_page = billing_page_url(state, &t);
+    let (tenant, billing, user) = (t.tenant.id, t.billing, t.member.user_id);
+    before_stripe(t.scope).await?;
+    let email = crate::accounts::global::find_user(&state.db, user)
         .await?
         .map(|user| user.email.to_string());
-    let billing_page = billing_page_url(state, t);
     stripe
         .checkout(CheckoutRequest {
-            tenant: t.tenant.id,
+            tenant,
             customer: billing.stripe_customer_id.as_deref(),
             email: email.as_deref(),
             interval,
@@ -83,13 +85,23 @@ pub async fn checkout_url(
 /// # Errors
 /// 403 for anyone but an owner; 409 before the first checkout; Stripe's
 /// failures.
-pub async fn portal_url(state: &AppState, t: &InTenant) -> Result<String, AppError> {
+pub async fn portal_url(state: &AppState, t: InTenant) -> Result<String, AppError> {
     t.member.authorize(Action::ManageBilling)?;
     let stripe = stripe_of(state)?;
-    let customer = t.billing.stripe_customer_id.as_deref().ok_or_else(|| {
+    let customer = t.billing.stripe_customer_id.clone().ok_or_else(|| {
         AppError::Conflict("There is nothing to manage yet: subscribe to Pro first.".to_owned())
     })?;
-    stripe.portal(customer, billing_page_url(state, t)).await
+    let return_url = billing_page_url(state, &t);
+    before_stripe(t.scope).await?;
+    stripe.portal(&customer, return_url).await
+}
+
+/// Ends the request's transaction before Stripe is called: held across the
+/// network, it would keep a pooled connection (and a writing request's
+/// SQLite lock, which every tenant shares) for as long as Stripe takes.
+async fn before_stripe(scope: TenantScope) -> Result<(), AppError> {
+    scope.commit().await?;
+    Ok(())
 }
 
 /// The billing page's absolute URL, where Stripe sends the owner back.

@@ -85,6 +85,9 @@ pub struct SubscriptionSnapshot {
     pub customer: String,
     /// Stripe's status: active, trialing, past_due, canceled, incomplete, …
     pub status: String,
+    /// When it was created (unix seconds): of two equally standing, the
+    /// newer is the tenant's ([`the_tenants`]).
+    pub created: i64,
     /// The tenant named in its metadata (set at checkout).
     pub tenant: Option<String>,
     /// The end of the period paid for (the latest among its items).
@@ -111,6 +114,7 @@ impl SubscriptionSnapshot {
             id: subscription.id.to_string(),
             customer: subscription.customer.id().to_string(),
             status: subscription.status.as_str().to_owned(),
+            created: subscription.created,
             tenant: subscription.metadata.get(TENANT_METADATA).cloned(),
             period_end,
             ends_at,
@@ -124,6 +128,36 @@ impl SubscriptionSnapshot {
 
     pub fn is_live(&self) -> bool {
         is_live_status(&self.status)
+    }
+
+    /// How far along it is: paying (or about to) over stalled (unpaid,
+    /// paused) over a first payment not made yet over ended.
+    fn standing(&self) -> u8 {
+        match self.status.as_str() {
+            "active" | "trialing" | "past_due" => 3,
+            "canceled" | "incomplete_expired" => 0,
+            "incomplete" => 1,
+            _ => 2,
+        }
+    }
+}
+
+/// Which of two subscriptions is the tenant's, when it has more than one
+/// (a checkout left `incomplete` and its paid replacement; one made in
+/// Stripe's dashboard while an old one ends): the one further along, then
+/// the newer, then (for a total order) the greater id. Whatever order their
+/// events arrive in, keeping the winner of each comparison ends on the same
+/// one.
+pub fn the_tenants(
+    a: Option<SubscriptionSnapshot>,
+    b: Option<SubscriptionSnapshot>,
+) -> Option<SubscriptionSnapshot> {
+    match (a, b) {
+        (Some(a), Some(b)) => {
+            let rank = |s: &SubscriptionSnapshot| (s.standing(), s.created, s.id.clone());
+            Some(if rank(&b) > rank(&a) { b } else { a })
+        }
+        (a, b) => a.or(b),
     }
 }
 
@@ -154,6 +188,19 @@ pub struct CheckoutRequest<'a> {
 
 fn provider_error(what: &str) -> impl Fn(stripe::StripeError) -> AppError + '_ {
     move |error| AppError::PaymentProvider(format!("Stripe, {what}: {error}"))
+}
+
+/// A read's answer, `None` when Stripe has no such object (404): a retry
+/// would get the same.
+fn unless_missing<T>(
+    what: &str,
+    answer: Result<T, stripe::StripeError>,
+) -> Result<Option<T>, AppError> {
+    match answer {
+        Ok(object) => Ok(Some(object)),
+        Err(stripe::StripeError::Stripe(_, 404)) => Ok(None),
+        Err(error) => Err(provider_error(what)(error)),
+    }
 }
 
 impl Stripe {
@@ -232,8 +279,16 @@ impl Stripe {
                 session = session.customer_update(update);
             }
         }
+        // Stripe answers a key it saw with other parameters with a 400, so
+        // the key names the parameters: a double click opens one session, a
+        // checkout after the customer was linked (or at another price)
+        // another.
         let minute = time::OffsetDateTime::now_utc().unix_timestamp() / 60;
-        let key = IdempotencyKey::new(format!("checkout-{tenant}-{price}-{minute}"))
+        let parameters = crate::tokens::digest(&format!(
+            "{price}\n{:?}\n{:?}\n{:?}\n{}",
+            request.customer, request.email, self.trial_days, self.automatic_tax
+        ));
+        let key = IdempotencyKey::new(format!("checkout-{tenant}-{minute}-{}", &parameters[..16]))
             .map_err(|error| AppError::Internal(format!("idempotency key: {error:?}")))?;
         let created = session
             .customize()
@@ -260,7 +315,8 @@ impl Stripe {
         Ok(session.url)
     }
 
-    /// A Checkout Session as it is now, if it completed.
+    /// A Checkout Session as it is now, if it completed (and Stripe still
+    /// has it).
     ///
     /// # Errors
     /// When Stripe fails.
@@ -268,10 +324,10 @@ impl Stripe {
         &self,
         id: &str,
     ) -> Result<Option<CompletedCheckout>, AppError> {
-        let session = RetrieveCheckoutSession::new(id)
-            .send(&self.client)
-            .await
-            .map_err(provider_error("reading a Checkout Session"))?;
+        let answer = RetrieveCheckoutSession::new(id).send(&self.client).await;
+        let Some(session) = unless_missing("reading a Checkout Session", answer)? else {
+            return Ok(None);
+        };
         if session.status != Some(CheckoutSessionStatus::Complete) {
             return Ok(None);
         }
@@ -281,16 +337,14 @@ impl Stripe {
         }))
     }
 
-    /// A subscription as it is now.
+    /// A subscription as it is now; `None` when Stripe has no such
+    /// subscription.
     ///
     /// # Errors
     /// When Stripe fails.
-    pub async fn subscription(&self, id: &str) -> Result<SubscriptionSnapshot, AppError> {
-        let subscription = RetrieveSubscription::new(id)
-            .send(&self.client)
-            .await
-            .map_err(provider_error("reading a subscription"))?;
-        Ok(SubscriptionSnapshot::of(&subscription))
+    pub async fn subscription(&self, id: &str) -> Result<Option<SubscriptionSnapshot>, AppError> {
+        let answer = RetrieveSubscription::new(id).send(&self.client).await;
+        Ok(unless_missing("reading a subscription", answer)?.map(|s| SubscriptionSnapshot::of(&s)))
     }
 
     /// Schedules the subscription to end at its period's end, or undoes
@@ -321,5 +375,95 @@ impl Stripe {
             .await
             .map_err(provider_error("canceling a subscription"))?;
         Ok(SubscriptionSnapshot::of(&subscription))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn snapshot(id: &str, status: &str, created: i64) -> SubscriptionSnapshot {
+        SubscriptionSnapshot {
+            id: id.to_owned(),
+            customer: "cus_1".to_owned(),
+            status: status.to_owned(),
+            created,
+            tenant: None,
+            period_end: None,
+            ends_at: None,
+            price: None,
+        }
+    }
+
+    /// Every order of every pair of a tenant's subscriptions ends on the
+    /// same one: paying over stalled over incomplete over ended, then the
+    /// newer.
+    #[test]
+    fn the_tenants_subscription_is_the_same_whatever_order_they_are_seen_in() {
+        let cases = [
+            (
+                vec![
+                    snapshot("sub_a", "incomplete", 10),
+                    snapshot("sub_b", "active", 5),
+                    snapshot("sub_c", "incomplete_expired", 20),
+                ],
+                "sub_b",
+            ),
+            (
+                vec![
+                    snapshot("sub_a", "canceled", 30),
+                    snapshot("sub_b", "active", 10),
+                    snapshot("sub_c", "trialing", 20),
+                ],
+                "sub_c",
+            ),
+            (
+                vec![
+                    snapshot("sub_a", "unpaid", 30),
+                    snapshot("sub_b", "past_due", 10),
+                    snapshot("sub_c", "incomplete", 40),
+                ],
+                "sub_b",
+            ),
+            (
+                vec![
+                    snapshot("sub_a", "canceled", 10),
+                    snapshot("sub_b", "incomplete", 5),
+                ],
+                "sub_b",
+            ),
+            (
+                vec![
+                    snapshot("sub_a", "canceled", 10),
+                    snapshot("sub_b", "canceled", 20),
+                ],
+                "sub_b",
+            ),
+        ];
+        for (subscriptions, expected) in cases {
+            let n = subscriptions.len();
+            for order in permutations(n) {
+                let chosen = order.iter().fold(None, |kept, &i| {
+                    the_tenants(kept, Some(subscriptions[i].clone()))
+                });
+                assert_eq!(chosen.map(|s| s.id).as_deref(), Some(expected), "{order:?}");
+            }
+        }
+        assert_eq!(the_tenants(None, None), None);
+    }
+
+    fn permutations(n: usize) -> Vec<Vec<usize>> {
+        if n == 0 {
+            return vec![Vec::new()];
+        }
+        let mut all = Vec::new();
+        for rest in permutations(n - 1) {
+            for at in 0..=rest.len() {
+                let mut order = rest.clone();
+                order.insert(at, n - 1);
+                all.push(order);
+            }
+        }
+        all
     }
 }

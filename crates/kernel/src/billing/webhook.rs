@@ -1,17 +1,19 @@
 //! `POST /webhooks/stripe`: Stripe's events, the only source of a tenant's
-//! subscription state (ARCHITECTURE §5).
+//! subscription state (ARCHITECTURE §5). The endpoint is an inbox, as
+//! Stripe advises: it answers at once and leaves the work to a job
+//! ([`super::sync`]), so a slow Stripe never holds a request, a connection
+//! or a lock.
 //!
 //! 1. The signature is checked (HMAC-SHA256 of `"{t}.{body}"` with the
 //!    endpoint's secret, 300 s tolerance): bad, missing or stale → 400, and
 //!    nothing is written. So is a body that isn't an event.
-//! 2. Only what routing needs is parsed (ids, `client_reference_id`,
-//!    metadata, customer): an endpoint sends events in its own API version.
-//! 3. In the tenant's scope, under a lock on its billing row, the event id is
-//!    recorded (unique: a redelivery changes nothing) and the subscription is
-//!    fetched from Stripe as it is now and stored, in one transaction. Events
-//!    arrive out of order; fetching makes the order irrelevant.
-//! 4. Any failure (Stripe unreachable, the database) is a 500: the
-//!    transaction rolls back, the event id with it, and Stripe retries.
+//! 2. Only what routing needs is read (ids, `client_reference_id`, the
+//!    tenant in metadata, the customer, an invoice's subscription): an
+//!    endpoint sends events in its own API version. A type the app doesn't
+//!    handle is answered 200 and forgotten.
+//! 3. The event is recorded under its unique id with the job that will
+//!    process it, in one transaction, and answered 200. A redelivery changes
+//!    nothing (200 again). A failure to record is a 500, and Stripe retries.
 
 use std::collections::HashMap;
 
@@ -23,15 +25,12 @@ use serde::Deserialize;
 use sha2::Sha256;
 use time::OffsetDateTime;
 
-use super::global::{tenant_exists, tenant_of_customer};
-use super::stripe::{SubscriptionSnapshot, TENANT_METADATA, is_live_status};
-use super::{BillingState, locked_state};
+use super::global::{Recorded, record_event};
+use super::stripe::TENANT_METADATA;
+use super::sync::{Routing, Subject};
 use crate::error::AppError;
 use crate::http::AppState;
 use crate::http::routes::{Access, Routes, post};
-use crate::ids::TenantId;
-use crate::on_tx;
-use crate::tenancy::{Intent, TenantScope, for_tenant};
 
 pub fn routes() -> Routes {
     Routes::new().add("/webhooks/stripe", Access::Public, post(receive))
@@ -157,74 +156,45 @@ impl IdOrObject {
     }
 }
 
-/// What an event asks the app to look at.
-enum Subject {
-    /// A Checkout Session: read it for its subscription.
-    Checkout(String),
-    /// A subscription, or an invoice's (if it has one).
-    Subscription(Option<String>),
-}
-
-/// An event the app handles, reduced to what routing needs.
-struct Routed {
-    id: String,
-    kind: String,
-    subject: Subject,
-    /// Where the tenant may be named, in order of trust.
-    client_reference_id: Option<String>,
-    metadata_tenant: Option<String>,
-    customer: Option<String>,
-}
-
-impl Routed {
-    /// `None` for an event type the app doesn't handle.
-    fn of(event: Event) -> Option<Self> {
-        let object = event.data.object;
-        let details = object.parent.and_then(|p| p.subscription_details);
-        let metadata_tenant = object
+/// What an event of a type the app handles asks its job to look at;
+/// `None` for any other type.
+fn routing_of(kind: &str, object: EventObject) -> Option<Routing> {
+    let details = object.parent.and_then(|p| p.subscription_details);
+    // Every place the tenant may be named, the most trusted first. An
+    // invoice's own metadata is there but empty: its subscription's is in
+    // its details.
+    let tenants = [
+        object.client_reference_id,
+        object
             .metadata
+            .and_then(|mut metadata| metadata.remove(TENANT_METADATA)),
+        details
             .as_ref()
-            .or(details.as_ref().and_then(|d| d.metadata.as_ref()))
-            .and_then(|metadata| metadata.get(TENANT_METADATA).cloned());
-        let subject = match event.kind.as_str() {
-            "checkout.session.completed" => Subject::Checkout(object.id),
-            "customer.subscription.created"
-            | "customer.subscription.updated"
-            | "customer.subscription.deleted" => Subject::Subscription(Some(object.id)),
-            "invoice.paid" | "invoice.payment_failed" => Subject::Subscription(
-                details
-                    .and_then(|d| d.subscription)
-                    .or(object.subscription)
-                    .map(IdOrObject::into_id),
-            ),
-            _ => return None,
-        };
-        Some(Self {
-            id: event.id,
-            kind: event.kind,
-            subject,
-            client_reference_id: object.client_reference_id,
-            metadata_tenant,
-            customer: object.customer.map(IdOrObject::into_id),
-        })
-    }
-
-    /// The tenant: by `client_reference_id`, then metadata, then customer.
-    async fn tenant(&self, state: &AppState) -> Result<Option<TenantId>, sqlx::Error> {
-        let named = [&self.client_reference_id, &self.metadata_tenant]
-            .into_iter()
-            .flatten()
-            .filter_map(|id| id.parse::<TenantId>().ok());
-        for id in named {
-            if tenant_exists(&state.db, id).await? {
-                return Ok(Some(id));
-            }
-        }
-        match &self.customer {
-            Some(customer) => tenant_of_customer(&state.db, customer).await,
-            None => Ok(None),
-        }
-    }
+            .and_then(|d| d.metadata.as_ref())
+            .and_then(|metadata| metadata.get(TENANT_METADATA).cloned()),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    let subject = match kind {
+        "checkout.session.completed" => Subject::Checkout { session: object.id },
+        "customer.subscription.created"
+        | "customer.subscription.updated"
+        | "customer.subscription.deleted" => Subject::Subscription { id: object.id },
+        "invoice.paid" | "invoice.payment_failed" => Subject::Invoice {
+            id: object.id,
+            subscription: details
+                .and_then(|d| d.subscription)
+                .or(object.subscription)
+                .map(IdOrObject::into_id),
+        },
+        _ => return None,
+    };
+    Some(Routing {
+        subject,
+        tenants,
+        customer: object.customer.map(IdOrObject::into_id),
+    })
 }
 
 async fn receive(
@@ -246,102 +216,22 @@ async fn receive(
         .map_err(|error| AppError::BadRequest(format!("Stripe signature refused: {error}.")))?;
     let event: Event = serde_json::from_slice(&body)
         .map_err(|error| AppError::BadRequest(format!("Not a Stripe event: {error}.")))?;
-    let Some(routed) = Routed::of(event) else {
+    let Some(routing) = routing_of(&event.kind, event.data.object) else {
         return Ok((
             StatusCode::OK,
             "ignored: not an event type this app handles",
         ));
     };
-    let stripe = super::stripe_of(&state)?;
-    let Some(tenant) = routed.tenant(&state).await? else {
-        tracing::warn!(
-            event = routed.id,
-            kind = routed.kind,
-            "a Stripe event names no tenant of this app; ignored"
-        );
-        return Ok((StatusCode::OK, "ignored: no tenant of this app"));
-    };
-    apply(&state, stripe, tenant, &routed)
-        .await
-        // Stripe retries on any failure; say 500 whatever failed.
-        .map_err(|error| match error {
-            AppError::PaymentProvider(detail) => AppError::Internal(detail),
-            other => other,
-        })
-}
-
-/// Records the event and stores the subscription as Stripe has it now, in
-/// one transaction under the tenant's billing-row lock.
-async fn apply(
-    state: &AppState,
-    stripe: &super::stripe::Stripe,
-    tenant: TenantId,
-    event: &Routed,
-) -> Result<(StatusCode, &'static str), AppError> {
-    let mut scope = for_tenant(&state.db, tenant, Intent::Write).await?;
-    let current = locked_state(&mut scope).await?;
-    if !record_event(&mut scope, event).await? {
-        return Ok((StatusCode::OK, "already processed"));
+    // Without the client, the job could do nothing: say so to Stripe,
+    // which keeps the event and retries, rather than queue it to fail.
+    super::stripe_of(&state)?;
+    let payload = serde_json::to_string(&routing)
+        .map_err(|error| AppError::Internal(format!("an event's routing: {error}")))?;
+    let job = super::sync::STRIPE_EVENT.job(serde_json::json!({ "event": event.id }));
+    match record_event(&state.db, &event.id, &event.kind, &payload, &job).await? {
+        Recorded::New => Ok((StatusCode::OK, "received")),
+        Recorded::Again => Ok((StatusCode::OK, "already received")),
     }
-    let subscription = match &event.subject {
-        Subject::Subscription(id) => id.clone(),
-        Subject::Checkout(id) => match stripe.completed_checkout(id).await? {
-            Some(checkout)
-                if checkout.client_reference_id.as_deref() == Some(&*tenant.to_string()) =>
-            {
-                checkout.subscription
-            }
-            Some(_) => {
-                tracing::warn!(event = event.id, %tenant, "a checkout for another tenant; ignored");
-                None
-            }
-            None => None,
-        },
-    };
-    if let Some(id) = subscription {
-        let snapshot = stripe.subscription(&id).await?;
-        let named = snapshot.tenant.as_deref();
-        if named.is_some_and(|named| named != tenant.to_string()) {
-            tracing::warn!(event = event.id, %tenant, subscription = id, "a subscription of another tenant; ignored");
-        } else if replaces(&current, &snapshot) {
-            super::state::store_subscription(&mut scope, &current, &snapshot).await?;
-        }
-    }
-    scope.commit().await?;
-    Ok((StatusCode::OK, "processed"))
-}
-
-/// Whether `snapshot` should be the tenant's subscription: it is the one on
-/// file (or there is none), or it is live and the one on file no longer is
-/// (a new subscription after an ended one; an old one ending changes nothing).
-fn replaces(current: &BillingState, snapshot: &SubscriptionSnapshot) -> bool {
-    match &current.stripe_subscription_id {
-        None => true,
-        Some(id) if *id == snapshot.id => true,
-        Some(_) => {
-            let current_live = current
-                .subscription_status
-                .as_deref()
-                .is_some_and(is_live_status);
-            snapshot.is_live() && !current_live
-        }
-    }
-}
-
-/// Records the event id; `false` when it was recorded already.
-async fn record_event(scope: &mut TenantScope, event: &Routed) -> Result<bool, sqlx::Error> {
-    let now = OffsetDateTime::now_utc().unix_timestamp();
-    let inserted = on_tx!(scope.tx(), |conn| sqlx::query(
-        "INSERT INTO stripe_events (id, type, processed_at) VALUES ($1, $2, $3) \
-         ON CONFLICT (id) DO NOTHING"
-    )
-    .bind(&event.id)
-    .bind(&event.kind)
-    .bind(now)
-    .execute(conn)
-    .await
-    .map(|done| done.rows_affected()))?;
-    Ok(inserted == 1)
 }
 
 #[cfg(test)]

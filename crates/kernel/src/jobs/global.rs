@@ -107,6 +107,83 @@ pub async fn delete(db: &Db, job: &Claimed) -> Result<(), sqlx::Error> {
     .map(drop))
 }
 
+/// Inserts under `id` unless a job with that id exists (waiting, running,
+/// dead); whether it did.
+pub async fn insert_as(db: &Db, id: JobId, job: &NewJob) -> Result<bool, sqlx::Error> {
+    on_backend!(db, |pool| sqlx::query(
+        "INSERT INTO jobs (id, kind, tenant, payload, run_at, max_attempts, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $5) ON CONFLICT (id) DO NOTHING"
+    )
+    .bind(id)
+    .bind(&job.kind)
+    .bind(job.tenant)
+    .bind(&job.payload)
+    .bind(job.now)
+    .bind(job.max_attempts)
+    .execute(pool)
+    .await
+    .map(|done| done.rows_affected() == 1))
+}
+
+/// Takes `tenant`'s lease on `name` for `holder` until `expires_at`: a new
+/// one, or one whose holder let it expire; whether it did.
+pub async fn take_lease(
+    db: &Db,
+    tenant: TenantId,
+    name: &str,
+    holder: &str,
+    now: i64,
+    expires_at: i64,
+) -> Result<bool, sqlx::Error> {
+    let taken: Option<String> = on_backend!(db, |pool| sqlx::query_scalar(
+        "INSERT INTO tenant_leases (tenant, name, holder, expires_at) VALUES ($1, $2, $3, $4) \
+         ON CONFLICT (tenant, name) DO UPDATE \
+         SET holder = excluded.holder, expires_at = excluded.expires_at \
+         WHERE tenant_leases.expires_at <= $5 \
+         RETURNING holder"
+    )
+    .bind(tenant)
+    .bind(name)
+    .bind(holder)
+    .bind(expires_at)
+    .bind(now)
+    .fetch_optional(pool)
+    .await)?;
+    Ok(taken.as_deref() == Some(holder))
+}
+
+/// Ends `holder`'s lease (if it still holds it).
+pub async fn release_lease(
+    db: &Db,
+    tenant: TenantId,
+    name: &str,
+    holder: &str,
+) -> Result<(), sqlx::Error> {
+    on_backend!(db, |pool| sqlx::query(
+        "DELETE FROM tenant_leases WHERE tenant = $1 AND name = $2 AND holder = $3"
+    )
+    .bind(tenant)
+    .bind(name)
+    .bind(holder)
+    .execute(pool)
+    .await
+    .map(drop))
+}
+
+/// Brings a job waiting for its next attempt forward to `now` (one that is
+/// running, dead or gone is left alone).
+pub async fn run_soon(db: &Db, id: JobId, now: i64) -> Result<(), sqlx::Error> {
+    on_backend!(db, |pool| sqlx::query(
+        "UPDATE jobs SET run_at = $2 \
+         WHERE id = $1 AND run_at > $2 AND dead_at IS NULL AND locked_until IS NULL"
+    )
+    .bind(id)
+    .bind(now)
+    .execute(pool)
+    .await
+    .map(drop))
+}
+
 /// Failed, to be tried again at `run_at`.
 pub async fn reschedule(
     db: &Db,
@@ -182,8 +259,8 @@ pub async fn claim_period(
     })
 }
 
-/// Forgets dead jobs, and periodic and scheduled claims (with their
-/// recorded effects), older than `before`.
+/// Forgets dead jobs, periodic and scheduled claims (with their recorded
+/// effects) and expired leases, older than `before`.
 pub async fn delete_finished_before(db: &Db, before: i64) -> Result<u64, sqlx::Error> {
     on_backend!(db, |pool| {
         let jobs = sqlx::query("DELETE FROM jobs WHERE dead_at <= $1")
@@ -201,7 +278,13 @@ pub async fn delete_finished_before(db: &Db, before: i64) -> Result<u64, sqlx::E
             .execute(pool)
             .await?
             .rows_affected();
-        Ok(jobs + runs + scheduled)
+        // Leases whose holder died without releasing them.
+        let leases = sqlx::query("DELETE FROM tenant_leases WHERE expires_at <= $1")
+            .bind(before)
+            .execute(pool)
+            .await?
+            .rows_affected();
+        Ok(jobs + runs + scheduled + leases)
     })
 }
 

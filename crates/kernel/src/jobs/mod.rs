@@ -23,6 +23,7 @@
 //! as a [`Registry`].
 
 mod global;
+pub mod lease;
 pub mod scheduled;
 
 use std::pin::Pin;
@@ -218,6 +219,23 @@ pub async fn enqueue(db: &Db, tenant: Option<TenantId>, job: &Job) -> Result<Job
 pub async fn enqueue_in(scope: &mut TenantScope, job: &Job) -> Result<JobId, sqlx::Error> {
     let tenant = Some(scope.tenant_id());
     global::insert_in(scope, &job.to_new(tenant)).await
+}
+
+/// Adds `job` under `id`, unless a job with that id is in the queue
+/// already (then runs it now if it is waiting to retry). For a caller that
+/// records the id first and enqueues second, and does both again on a
+/// retry (an inbox, when its sender redelivers): a crash between the two
+/// loses nothing, and the job is added once.
+pub async fn ensure_enqueued(
+    db: &Db,
+    id: JobId,
+    tenant: Option<TenantId>,
+    job: &Job,
+) -> Result<(), sqlx::Error> {
+    if !global::insert_as(db, id, &job.to_new(tenant)).await? {
+        global::run_soon(db, id, unix_now()).await?;
+    }
+    Ok(())
 }
 
 fn unix_now() -> i64 {

@@ -1,0 +1,264 @@
+//! The job that processes one of Stripe's events from the inbox
+//! ([`super::webhook`]): it finds the tenant and the subscription the event
+//! is about, and stores the tenant's subscription as Stripe has it now.
+//!
+//! * Stripe is read outside any database transaction, while the worker
+//!   holds the tenant's `billing` lease ([`TenantLease`]): one tenant's
+//!   events are processed one at a time, so two readings of a subscription
+//!   are never applied out of order; what was read is applied under a short
+//!   lock on the tenant's row.
+//! * Events arrive in any order, twice, or late; the job reads the
+//!   subscriptions as they are now, so the order doesn't matter.
+//! * When a tenant has more than one subscription (a checkout left
+//!   `incomplete` and its paid replacement; one made in Stripe's dashboard
+//!   while an old one ends), the one on file is read again beside the
+//!   event's and [`the_tenants`] picks: live over incomplete over ended,
+//!   then the newer.
+//! * Stripe failing or slow fails the job, which the queue retries with
+//!   backoff (a redelivery of the event runs it at once). An answer no retry
+//!   can change (no such subscription, no tenant of this app) finishes the
+//!   event with that outcome, kept in `stripe_events.outcome`.
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use super::global::{finish_event, inbox_event, tenant_exists, tenant_of_customer};
+use super::state::{locked_state, store_subscription};
+use super::stripe::{Stripe, SubscriptionSnapshot, the_tenants};
+use crate::http::AppState;
+use crate::ids::TenantId;
+use crate::jobs::lease::TenantLease;
+use crate::jobs::{JobError, JobKind};
+use crate::tenancy::{Intent, for_tenant};
+
+/// Processes one event of the inbox: `{"event": id}`.
+pub const STRIPE_EVENT: JobKind = JobKind {
+    name: "stripe_event",
+    // Backoff from 10 s to 6 h: about four days, past Stripe's own three.
+    max_attempts: 25,
+    run: |state, fields| Box::pin(run(state, fields)),
+};
+
+/// What an event asks the job to look at, as the inbox keeps it.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Subject {
+    /// A completed Checkout Session: read it for its subscription.
+    Checkout {
+        session: String,
+    },
+    Subscription {
+        id: String,
+    },
+    /// An invoice, and its subscription if it is a subscription's.
+    Invoice {
+        id: String,
+        subscription: Option<String>,
+    },
+}
+
+/// What the job routes an event by.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Routing {
+    pub subject: Subject,
+    /// The tenants the event names (`client_reference_id`, metadata), the
+    /// most trusted first; the first that exists is the one.
+    pub tenants: Vec<String>,
+    pub customer: Option<String>,
+}
+
+/// How long a worker waits for another to finish with the same tenant
+/// before its job fails and is retried later.
+const LEASE_PATIENCE: Duration = Duration::from_secs(10);
+
+async fn run(
+    state: &AppState,
+    fields: &serde_json::Map<String, serde_json::Value>,
+) -> Result<(), JobError> {
+    let id = fields
+        .get("event")
+        .and_then(serde_json::Value::as_str)
+        .ok_or("a stripe_event job without its event id")?;
+    let Some(event) = inbox_event(&state.db, id).await? else {
+        return Ok(()); // purged
+    };
+    if event.processed_at.is_some() {
+        return Ok(());
+    }
+    let stripe = super::stripe_of(state)?;
+    let routing: Routing = serde_json::from_str(&event.payload)?;
+    let outcome = process(state, stripe, &routing).await?;
+    if outcome != Outcome::Applied {
+        tracing::info!(
+            event = id,
+            kind = event.kind,
+            outcome = outcome.as_str(),
+            "a Stripe event changed nothing"
+        );
+    }
+    finish_event(&state.db, id, outcome.as_str()).await?;
+    Ok(())
+}
+
+/// What processing an event did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Outcome {
+    /// The tenant's subscription is stored as Stripe has it now.
+    Applied,
+    CheckoutIncomplete,
+    /// An invoice of no subscription.
+    NoSubscription,
+    NoTenant,
+    /// The subscription names another tenant than the event leads to.
+    OtherTenant,
+    /// Stripe has no such subscription (or Checkout Session) any more.
+    Gone,
+}
+
+impl Outcome {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Applied => "applied",
+            Self::CheckoutIncomplete => "ignored: the checkout is not complete",
+            Self::NoSubscription => "ignored: not a subscription's invoice",
+            Self::NoTenant => "ignored: no tenant of this app",
+            Self::OtherTenant => "ignored: the subscription names another tenant",
+            Self::Gone => "ignored: Stripe no longer has it",
+        }
+    }
+}
+
+async fn process(
+    state: &AppState,
+    stripe: &Stripe,
+    routing: &Routing,
+) -> Result<Outcome, JobError> {
+    let mut named = routing.tenants.clone();
+    let subscription = match &routing.subject {
+        Subject::Subscription { id } => id.clone(),
+        Subject::Invoice { subscription, .. } => match subscription {
+            Some(id) => id.clone(),
+            None => return Ok(Outcome::NoSubscription),
+        },
+        Subject::Checkout { session } => match stripe.completed_checkout(session).await? {
+            None => return Ok(Outcome::CheckoutIncomplete),
+            Some(checkout) => {
+                // Stripe's own record of whose checkout it was comes first.
+                named.splice(0..0, checkout.client_reference_id);
+                match checkout.subscription {
+                    Some(id) => id,
+                    None => return Ok(Outcome::NoSubscription),
+                }
+            }
+        },
+    };
+    let Some(tenant) = tenant_of(state, stripe, &named, routing, &subscription).await? else {
+        return Ok(Outcome::NoTenant);
+    };
+    let Some(lease) = TenantLease::acquire(&state.db, tenant, "billing", LEASE_PATIENCE).await?
+    else {
+        return Err("another worker is processing this tenant's billing events".into());
+    };
+    let outcome = sync_tenant(state, stripe, tenant, &subscription).await;
+    if let Err(error) = lease.release(&state.db).await {
+        tracing::warn!(%error, %tenant, "a billing lease was not released; it expires on its own");
+    }
+    outcome
+}
+
+/// The tenant an event leads to: the first it names that exists, else its
+/// customer's, else (an invoice before the checkout's events; a
+/// subscription made in Stripe's dashboard) the one its subscription names.
+async fn tenant_of(
+    state: &AppState,
+    stripe: &Stripe,
+    named: &[String],
+    routing: &Routing,
+    subscription: &str,
+) -> Result<Option<TenantId>, JobError> {
+    for id in named.iter().filter_map(|id| id.parse::<TenantId>().ok()) {
+        if tenant_exists(&state.db, id).await? {
+            return Ok(Some(id));
+        }
+    }
+    if let Some(customer) = &routing.customer
+        && let Some(tenant) = tenant_of_customer(&state.db, customer).await?
+    {
+        return Ok(Some(tenant));
+    }
+    let Some(snapshot) = stripe.subscription(subscription).await? else {
+        return Ok(None);
+    };
+    match snapshot.tenant.and_then(|id| id.parse::<TenantId>().ok()) {
+        Some(id) if tenant_exists(&state.db, id).await? => Ok(Some(id)),
+        _ => Ok(None),
+    }
+}
+
+/// Under the tenant's lease: reads the event's subscription and the one on
+/// file from Stripe, outside any transaction, and stores the tenant's.
+async fn sync_tenant(
+    state: &AppState,
+    stripe: &Stripe,
+    tenant: TenantId,
+    subscription: &str,
+) -> Result<Outcome, JobError> {
+    let Some(on_file) = on_file(state, tenant).await? else {
+        return Ok(Outcome::NoTenant);
+    };
+    let candidate = stripe.subscription(subscription).await?;
+    if candidate
+        .as_ref()
+        .and_then(|s| s.tenant.as_deref())
+        .is_some_and(|named| named != tenant.to_string())
+    {
+        tracing::warn!(%tenant, subscription, "a subscription of another tenant; ignored");
+        return Ok(Outcome::OtherTenant);
+    }
+    let current = match on_file.as_deref() {
+        Some(id) if id != subscription => stripe.subscription(id).await?,
+        _ => None,
+    };
+    let Some(chosen) = the_tenants(current, candidate) else {
+        return Ok(Outcome::Gone);
+    };
+    apply(state, tenant, on_file.as_deref(), &chosen).await
+}
+
+/// The subscription on file: `None` when the tenant is gone, `Some(None)`
+/// when it has none.
+async fn on_file(state: &AppState, tenant: TenantId) -> Result<Option<Option<String>>, JobError> {
+    let mut scope = for_tenant(&state.db, tenant, Intent::Write).await?;
+    let read = match locked_state(&mut scope).await {
+        Ok(billing) => Some(billing.stripe_subscription_id),
+        Err(sqlx::Error::RowNotFound) => None,
+        Err(error) => return Err(error.into()),
+    };
+    scope.commit().await?;
+    Ok(read)
+}
+
+/// Stores `chosen` in a short transaction under the tenant row's lock, if
+/// the subscription on file is still the one the choice was made against.
+async fn apply(
+    state: &AppState,
+    tenant: TenantId,
+    on_file: Option<&str>,
+    chosen: &SubscriptionSnapshot,
+) -> Result<Outcome, JobError> {
+    let mut scope = for_tenant(&state.db, tenant, Intent::Write).await?;
+    let current = match locked_state(&mut scope).await {
+        Ok(billing) => billing,
+        Err(sqlx::Error::RowNotFound) => return Ok(Outcome::NoTenant),
+        Err(error) => return Err(error.into()),
+    };
+    if current.stripe_subscription_id.as_deref() != on_file {
+        // Only a lease holder stores a subscription: a lease that expired
+        // under a stalled worker. Start again.
+        return Err("the subscription on file changed while Stripe was read".into());
+    }
+    store_subscription(&mut scope, &current, chosen).await?;
+    scope.commit().await?;
+    Ok(Outcome::Applied)
+}

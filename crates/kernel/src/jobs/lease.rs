@@ -1,0 +1,67 @@
+//! A lease on one kind of work for one tenant (`tenant_leases`): while a
+//! worker holds it, no other worker does that work for that tenant. The
+//! billing job holds the tenant's `billing` lease across its reads of
+//! Stripe and the short transaction that applies them, so two readings of
+//! one subscription are never applied out of order, and no database
+//! transaction is held across the network.
+//!
+//! A lease lasts [`super::LEASE`], longer than any job may run
+//! ([`super::RUN_TIMEOUT`]): a worker that dies holding one frees it when it
+//! expires, and a live holder has always finished, or been cut off, first.
+
+use std::time::Duration;
+
+use crate::db::Db;
+use crate::ids::TenantId;
+
+/// A held lease; [`release`](Self::release) it when done.
+#[must_use = "a lease is held until released or expired"]
+pub struct TenantLease {
+    tenant: TenantId,
+    name: &'static str,
+    holder: String,
+}
+
+/// How often a waiting worker asks again.
+const RETRY_EVERY: Duration = Duration::from_millis(100);
+
+impl TenantLease {
+    /// Takes `tenant`'s lease on `name`, waiting up to `patience` while
+    /// another worker holds it; `None` if it is still held then.
+    ///
+    /// # Errors
+    /// When the database fails.
+    pub async fn acquire(
+        db: &Db,
+        tenant: TenantId,
+        name: &'static str,
+        patience: Duration,
+    ) -> Result<Option<Self>, sqlx::Error> {
+        let holder = crate::tokens::random_token();
+        let give_up = tokio::time::Instant::now() + patience;
+        loop {
+            let now = super::unix_now();
+            let lease = i64::try_from(super::LEASE.as_secs()).unwrap_or(i64::MAX);
+            let expires_at = now.saturating_add(lease);
+            if super::global::take_lease(db, tenant, name, &holder, now, expires_at).await? {
+                return Ok(Some(Self {
+                    tenant,
+                    name,
+                    holder,
+                }));
+            }
+            if tokio::time::Instant::now() + RETRY_EVERY > give_up {
+                return Ok(None);
+            }
+            tokio::time::sleep(RETRY_EVERY).await;
+        }
+    }
+
+    /// Lets the next worker take it.
+    ///
+    /// # Errors
+    /// When the database fails (the lease then expires on its own).
+    pub async fn release(self, db: &Db) -> Result<(), sqlx::Error> {
+        super::global::release_lease(db, self.tenant, self.name, &self.holder).await
+    }
+}

@@ -1,0 +1,431 @@
+//! Stripe's webhooks as an inbox: the endpoint records and answers at once,
+//! a job reads Stripe outside any transaction under the tenant's lease, and
+//! "the tenant's subscription" is defined when there are several. Each case
+//! here once left a tenant wrong or the database held; on both databases.
+
+use std::time::Duration;
+
+use app::db::Backend;
+use serde_json::json;
+
+use crate::accounts::{count, sign_up};
+use crate::billing::{free_tenant, now};
+use crate::fixtures::TenantFixture;
+use crate::stripe_billing::{
+    active, billing, deliver, pending_jobs, post_event, subscription_event, with_status,
+    with_stripe,
+};
+use crate::stripe_mock::{self, Subscription};
+use crate::support::{TestApp, backend_test, new_client};
+
+/// The outcome the inbox kept for `event`, once processed.
+async fn outcome(app: &TestApp, event: &str) -> Option<String> {
+    app::on_backend!(&app.db, |pool| sqlx::query_scalar(
+        "SELECT outcome FROM stripe_events WHERE id = $1"
+    )
+    .bind(event)
+    .fetch_one(pool)
+    .await
+    .expect("the event is in the inbox"))
+}
+
+backend_test!(a_paid_replacement_of_a_checkout_left_incomplete_is_the_tenants_in_any_order);
+/// A first checkout's payment failed (its subscription stays `incomplete`);
+/// the owner checks out again and pays. The paid one is the tenant's,
+/// whichever subscription's events come first.
+async fn a_paid_replacement_of_a_checkout_left_incomplete_is_the_tenants_in_any_order(
+    backend: Backend,
+) {
+    with_stripe(backend, &[], |app, stripe| async move {
+        let a = free_tenant(&app).await;
+        let tenant = a.id.to_string();
+        let owner = app.client_for(a.owner).await;
+        let first = Subscription {
+            created: now() - 120,
+            ..with_status(active(&tenant), "incomplete")
+        };
+        stripe.set_subscription("sub_first", first.clone());
+        let created = |event: &str, id: &str, status: &str| {
+            subscription_event(event, "customer.subscription.created", id, status, &tenant)
+        };
+        deliver(&app, &created("evt_1", "sub_first", "incomplete")).await;
+        assert_eq!(billing(&app, &owner).await["subscription_status"], "incomplete");
+        let retry = app
+            .post_json(&owner, "/api/v1/t/alpha/billing/checkout", &json!({}))
+            .await;
+        assert_eq!(retry.status(), 201, "an incomplete one offers a new checkout");
+
+        stripe.set_subscription("sub_paid", active(&tenant));
+        deliver(&app, &created("evt_2", "sub_paid", "active")).await;
+        let status = billing(&app, &owner).await;
+        assert_eq!(status["subscription_status"], "active", "{status}");
+        assert_eq!(status["entitlement"]["plan"], "pro");
+
+        // The first one expires a day later; its late events change nothing.
+        stripe.set_subscription("sub_first", with_status(first, "incomplete_expired"));
+        let expired = subscription_event(
+            "evt_3",
+            "customer.subscription.updated",
+            "sub_first",
+            "incomplete_expired",
+            &tenant,
+        );
+        deliver(&app, &expired).await;
+        deliver(&app, &created("evt_4", "sub_first", "incomplete")).await;
+        assert_eq!(billing(&app, &owner).await["entitlement"]["plan"], "pro");
+
+        // The other order, on a second tenant: the paid one's events first.
+        let b = TenantFixture::create(&app.db, "beta").await;
+        app.execute("UPDATE tenants SET comped = false").await;
+        let b_tenant = b.id.to_string();
+        let customer = |s: Subscription| Subscription {
+            customer: "cus_beta".to_owned(),
+            ..s
+        };
+        stripe.set_subscription(
+            "sub_b_first",
+            customer(Subscription {
+                created: now() - 120,
+                ..with_status(active(&b_tenant), "incomplete_expired")
+            }),
+        );
+        stripe.set_subscription("sub_b_paid", customer(active(&b_tenant)));
+        for (event, id, status) in [
+            ("evt_b1", "sub_b_paid", "active"),
+            ("evt_b2", "sub_b_first", "incomplete"),
+            ("evt_b3", "sub_b_first", "incomplete_expired"),
+        ] {
+            let event = subscription_event(
+                event,
+                "customer.subscription.updated",
+                id,
+                status,
+                &b_tenant,
+            );
+            deliver(&app, &event).await;
+        }
+        let b_owner = app.client_for(b.owner).await;
+        let status = app.get_json(&b_owner, "/api/v1/t/beta/billing").await;
+        assert_eq!(status["entitlement"]["plan"], "pro", "{status}");
+    })
+    .await;
+}
+
+backend_test!(a_subscription_made_outside_checkout_while_the_old_ones_end_is_retried_wins);
+/// The old subscription ended in Stripe, but its deletion event failed to
+/// arrive and is being retried; meanwhile the founder made a new one in
+/// Stripe's dashboard (no tenant in its metadata: found by the customer).
+async fn a_subscription_made_outside_checkout_while_the_old_ones_end_is_retried_wins(
+    backend: Backend,
+) {
+    with_stripe(backend, &[], |app, stripe| async move {
+        let a = free_tenant(&app).await;
+        let tenant = a.id.to_string();
+        let owner = app.client_for(a.owner).await;
+        stripe.set_subscription(
+            "sub_old",
+            Subscription {
+                created: now() - 86_400,
+                ..active(&tenant)
+            },
+        );
+        let created = subscription_event(
+            "evt_1",
+            "customer.subscription.created",
+            "sub_old",
+            "active",
+            &tenant,
+        );
+        deliver(&app, &created).await;
+        stripe.set_subscription(
+            "sub_old",
+            Subscription {
+                created: now() - 86_400,
+                ..with_status(active(&tenant), "canceled")
+            },
+        );
+        stripe.set_subscription(
+            "sub_dashboard",
+            Subscription {
+                tenant: String::new(),
+                ..active(&tenant)
+            },
+        );
+        let made = stripe_mock::event(
+            "evt_2",
+            "customer.subscription.created",
+            json!({"id": "sub_dashboard", "object": "subscription", "status": "active",
+                   "customer": "cus_test_1", "metadata": {}}),
+        );
+        deliver(&app, &made).await;
+        let deleted = subscription_event(
+            "evt_3",
+            "customer.subscription.deleted",
+            "sub_old",
+            "canceled",
+            &tenant,
+        );
+        deliver(&app, &deleted).await;
+        let status = billing(&app, &owner).await;
+        assert_eq!(status["subscription_status"], "active", "{status}");
+        assert_eq!(status["entitlement"]["plan"], "pro");
+    })
+    .await;
+}
+
+backend_test!(an_invoice_paid_before_the_checkouts_events_finds_its_tenant_through_the_subscription);
+/// Stripe sends invoices with an empty `metadata` of their own; the tenant
+/// is in the subscription's, under `parent.subscription_details` (or only
+/// on the subscription itself, in older API versions).
+async fn an_invoice_paid_before_the_checkouts_events_finds_its_tenant_through_the_subscription(
+    backend: Backend,
+) {
+    with_stripe(backend, &[], |app, stripe| async move {
+        let a = free_tenant(&app).await;
+        let tenant = a.id.to_string();
+        stripe.set_subscription("sub_1", active(&tenant));
+        let paid = stripe_mock::event(
+            "evt_paid",
+            "invoice.paid",
+            json!({"id": "in_1", "object": "invoice", "customer": "cus_test_1", "metadata": {},
+                   "parent": {"type": "subscription_details", "subscription_details":
+                       {"subscription": "sub_1", "metadata": {"tenant_id": tenant}}}}),
+        );
+        deliver(&app, &paid).await;
+        let owner = app.client_for(a.owner).await;
+        assert_eq!(billing(&app, &owner).await["entitlement"]["plan"], "pro");
+        assert_eq!(outcome(&app, "evt_paid").await.as_deref(), Some("applied"));
+
+        let b = TenantFixture::create(&app.db, "beta").await;
+        app.execute("UPDATE tenants SET comped = false").await;
+        stripe.set_subscription(
+            "sub_2",
+            Subscription {
+                customer: "cus_beta".to_owned(),
+                ..active(&b.id.to_string())
+            },
+        );
+        let paid = stripe_mock::event(
+            "evt_paid_2",
+            "invoice.paid",
+            json!({"id": "in_2", "object": "invoice", "customer": "cus_beta", "metadata": {},
+                   "subscription": "sub_2"}),
+        );
+        deliver(&app, &paid).await;
+        let b_owner = app.client_for(b.owner).await;
+        let status = app.get_json(&b_owner, "/api/v1/t/beta/billing").await;
+        assert_eq!(status["entitlement"]["plan"], "pro", "{status}");
+    })
+    .await;
+}
+
+backend_test!(a_hanging_stripe_holds_no_lock_and_no_connection);
+/// While Stripe answers nothing, a dozen deliveries for one tenant are
+/// answered at once, workers wait on Stripe holding nothing of the
+/// database, and sign-ups, other tenants' writes and the health check go
+/// on. When Stripe answers, the events apply.
+async fn a_hanging_stripe_holds_no_lock_and_no_connection(backend: Backend) {
+    with_stripe(backend, &[], |app, stripe| async move {
+        let a = free_tenant(&app).await;
+        let tenant = a.id.to_string();
+        stripe.set_subscription("sub_1", active(&tenant));
+        let owner = app.client_for(a.owner).await;
+        let b = TenantFixture::create(&app.db, "beta").await;
+        let b_admin = app.client_for(b.admin).await;
+        stripe.set_hanging(true);
+
+        let within = |what: &'static str| {
+            move |answer: Result<reqwest::Response, tokio::time::error::Elapsed>| {
+                answer.unwrap_or_else(|_| panic!("{what}: no answer in 10 s"))
+            }
+        };
+        let mut deliveries = tokio::task::JoinSet::new();
+        for n in 0..12 {
+            let event = subscription_event(
+                &format!("evt_{n}"),
+                "customer.subscription.updated",
+                "sub_1",
+                "active",
+                &tenant,
+            );
+            let signature = stripe_mock::sign(&event, stripe_mock::WEBHOOK_SECRET, now());
+            let request = new_client()
+                .post(app.url("/webhooks/stripe"))
+                .header("stripe-signature", signature)
+                .body(event);
+            deliveries.spawn(async move { request.send().await.expect("POST").status() });
+        }
+        let answers = tokio::time::timeout(Duration::from_secs(10), deliveries.join_all())
+            .await
+            .expect("twelve deliveries answered in 10 s");
+        assert!(answers.iter().all(|status| *status == 200), "all received: {answers:?}");
+
+        // Four workers and an owner's checkout, all waiting on Stripe.
+        let workers: Vec<_> = (0..4)
+            .map(|_| {
+                let state = app.state.clone();
+                let jobs = app.jobs.clone();
+                tokio::spawn(async move { app::jobs::run_due(&state, &jobs).await })
+            })
+            .collect();
+        let checkout = {
+            let (owner, url) = (owner.clone(), app.url("/api/v1/t/alpha/billing/checkout"));
+            tokio::spawn(async move { owner.post(url).json(&json!({})).send().await })
+        };
+        tokio::time::sleep(Duration::from_millis(500)).await;
+
+        let limit = Duration::from_secs(10);
+        let health = tokio::time::timeout(limit, reqwest::get(app.url("/healthz"))).await;
+        assert_eq!(within("/healthz")(health.map(|r| r.expect("GET"))).status(), 200);
+        tokio::time::timeout(limit, sign_up(&app, "newcomer@example.com", "Gamma"))
+            .await
+            .expect("a sign-up in 10 s");
+        let added = tokio::time::timeout(
+            limit,
+            app.post_json(
+                &b_admin,
+                "/api/v1/t/beta/locations",
+                &json!({"name": "Annex", "time_zone": "UTC"}),
+            ),
+        )
+        .await;
+        assert_eq!(within("beta's write")(added).status(), 201);
+        assert_eq!(billing(&app, &owner).await["entitlement"]["plan"], "free");
+
+        stripe.set_hanging(false);
+        for worker in workers {
+            worker.await.expect("a worker").expect("the queue");
+        }
+        let checkout = checkout.await.expect("the checkout").expect("an answer");
+        assert_eq!(checkout.status(), 201);
+        app.run_jobs().await;
+        assert_eq!(billing(&app, &owner).await["entitlement"]["plan"], "pro");
+        assert_eq!(pending_jobs(&app, "stripe_event").await, 0, "all processed");
+        assert_eq!(count(&app, "stripe_events").await, 12);
+    })
+    .await;
+}
+
+backend_test!(a_checkout_retried_after_the_customer_was_linked_is_a_new_request_to_stripe);
+/// Stripe refuses an idempotency key reused with other parameters: a
+/// double click opens one session, but a retry after the first checkout
+/// linked the customer (its payment failed) is another request.
+async fn a_checkout_retried_after_the_customer_was_linked_is_a_new_request_to_stripe(
+    backend: Backend,
+) {
+    with_stripe(backend, &[], |app, stripe| async move {
+        let a = free_tenant(&app).await;
+        let tenant = a.id.to_string();
+        let owner = app.client_for(a.owner).await;
+        let body = json!({});
+        let checkout = || app.post_json(&owner, "/api/v1/t/alpha/billing/checkout", &body);
+        let (one, two) = tokio::join!(checkout(), checkout());
+        assert_eq!((one.status(), two.status()), (reqwest::StatusCode::CREATED, reqwest::StatusCode::CREATED));
+        let (one, two): (serde_json::Value, serde_json::Value) =
+            (one.json().await.expect("JSON"), two.json().await.expect("JSON"));
+        assert_eq!(one["url"], two["url"], "a double click: one session");
+
+        stripe.set_subscription("sub_1", with_status(active(&tenant), "incomplete"));
+        let created = subscription_event(
+            "evt_1",
+            "customer.subscription.created",
+            "sub_1",
+            "incomplete",
+            &tenant,
+        );
+        deliver(&app, &created).await;
+        let retry = checkout().await;
+        assert_eq!(retry.status(), 201, "not Stripe's idempotency_error");
+        let requests = stripe.requests_to("POST /v1/checkout/sessions");
+        let last = requests.last().expect("the retry");
+        assert_eq!(last.field("customer"), Some("cus_test_1"));
+        assert_ne!(last.idempotency_key, requests[0].idempotency_key);
+    })
+    .await;
+}
+
+backend_test!(events_that_lead_nowhere_are_finished_with_a_reason_not_retried_forever);
+/// A subscription Stripe no longer has, a tenant that isn't this app's, an
+/// invoice of no subscription: each is answered 200, processed once, and
+/// kept with why it changed nothing.
+async fn events_that_lead_nowhere_are_finished_with_a_reason_not_retried_forever(
+    backend: Backend,
+) {
+    with_stripe(backend, &[], |app, stripe| async move {
+        let a = free_tenant(&app).await;
+        let tenant = a.id.to_string();
+        let gone = subscription_event(
+            "evt_gone",
+            "customer.subscription.updated",
+            "sub_deleted_in_test_mode",
+            "active",
+            &tenant,
+        );
+        assert_eq!(deliver(&app, &gone).await.status(), 200);
+        assert_eq!(
+            outcome(&app, "evt_gone").await.as_deref(),
+            Some("ignored: Stripe no longer has it")
+        );
+        stripe.set_subscription(
+            "sub_elsewhere",
+            Subscription {
+                customer: "cus_elsewhere".to_owned(),
+                ..active("0b7e2a4e-0000-4000-8000-000000000000")
+            },
+        );
+        let elsewhere = stripe_mock::event(
+            "evt_elsewhere",
+            "customer.subscription.created",
+            json!({"id": "sub_elsewhere", "object": "subscription", "customer": "cus_elsewhere",
+                   "metadata": {"tenant_id": "0b7e2a4e-0000-4000-8000-000000000000"}}),
+        );
+        assert_eq!(deliver(&app, &elsewhere).await.status(), 200);
+        assert_eq!(
+            outcome(&app, "evt_elsewhere").await.as_deref(),
+            Some("ignored: no tenant of this app")
+        );
+        let one_off = stripe_mock::event(
+            "evt_one_off",
+            "invoice.paid",
+            json!({"id": "in_9", "object": "invoice", "customer": "cus_test_1", "metadata": {}}),
+        );
+        assert_eq!(deliver(&app, &one_off).await.status(), 200);
+        assert_eq!(
+            outcome(&app, "evt_one_off").await.as_deref(),
+            Some("ignored: not a subscription's invoice")
+        );
+        assert_eq!(pending_jobs(&app, "stripe_event").await, 0, "none left to retry");
+        let owner = app.client_for(a.owner).await;
+        assert_eq!(billing(&app, &owner).await["entitlement"]["plan"], "free");
+    })
+    .await;
+}
+
+backend_test!(an_event_whose_job_was_lost_is_queued_again_by_stripes_redelivery);
+/// The event is recorded first and its job queued second: a crash between
+/// the two leaves an event without a job, which Stripe's retry (it got no
+/// answer) queues again.
+async fn an_event_whose_job_was_lost_is_queued_again_by_stripes_redelivery(backend: Backend) {
+    with_stripe(backend, &[], |app, stripe| async move {
+        let a = free_tenant(&app).await;
+        let tenant = a.id.to_string();
+        stripe.set_subscription("sub_1", active(&tenant));
+        let event = subscription_event(
+            "evt_1",
+            "customer.subscription.created",
+            "sub_1",
+            "active",
+            &tenant,
+        );
+        assert_eq!(post_event(&app, &event).await.status(), 200);
+        app.execute("DELETE FROM jobs").await;
+        app.run_jobs().await;
+        let owner = app.client_for(a.owner).await;
+        assert_eq!(billing(&app, &owner).await["entitlement"]["plan"], "free");
+
+        deliver(&app, &event).await;
+        assert_eq!(billing(&app, &owner).await["entitlement"]["plan"], "pro");
+        assert_eq!(outcome(&app, "evt_1").await.as_deref(), Some("applied"));
+    })
+    .await;
+}
