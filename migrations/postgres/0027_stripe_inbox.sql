@@ -1,4 +1,5 @@
--- Stripe's webhooks become an inbox (crates/kernel/src/billing/inbox.rs).
+-- Stripe's webhooks become an inbox (crates/kernel/src/billing/webhook.rs,
+-- and sync.rs, the job).
 -- The endpoint records each event, under its unique id, with a job to
 -- process it, and answers at once; the job reads Stripe outside any
 -- transaction and applies what it read under a short lock. Before, the
@@ -10,7 +11,7 @@
 -- its job finished (NULL until then); outcome: what the job did, for the
 -- operator; payload: the parts of the event the job routes by (never the
 -- whole event, which may hold a customer's details); job_id: the job, which
--- Stripe's redelivery of the same event runs sooner.
+-- a redelivery of the same event queues again if it was lost.
 ALTER TABLE stripe_events ADD COLUMN received_at BIGINT;
 UPDATE stripe_events SET received_at = processed_at;
 ALTER TABLE stripe_events ALTER COLUMN received_at SET NOT NULL;

@@ -4,7 +4,8 @@
 //! answers with minimal but complete objects of the API version the client
 //! pins, and records every request. Like Stripe, it answers a repeated
 //! idempotency key with the first answer, and a key reused with other
-//! parameters with a 400; it can fail (500) or hang. Webhooks are signed
+//! parameters with a 400; it can fail (500), hang, or hold one answer back
+//! (a reading that reaches the app late). Webhooks are signed
 //! with Stripe's algorithm by [`sign`].
 
 use std::collections::HashMap;
@@ -17,7 +18,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use hmac::{Hmac, KeyInit, Mac};
 use serde_json::{Value, json};
-use tokio::sync::watch;
+use tokio::sync::{oneshot, watch};
 use sha2::Sha256;
 
 pub const WEBHOOK_SECRET: &str = "whsec_test_secret";
@@ -81,16 +82,23 @@ pub struct MockStripe {
     pub url: String,
     books: Arc<Mutex<Books>>,
     hanging: Arc<watch::Sender<bool>>,
+    held: Held,
 }
+
+/// The next answer to a route (`GET /v1/…`) to hold back once made, until
+/// the test lets it go.
+type Held = Arc<Mutex<Option<(String, oneshot::Receiver<()>)>>>;
 
 impl MockStripe {
     pub async fn start() -> Self {
         let books = Arc::new(Mutex::new(Books::default()));
         let hanging = Arc::new(watch::Sender::new(false));
+        let held = Held::default();
         let router = Router::new()
             .route("/v1/checkout/sessions", post(create_checkout))
             .route("/v1/checkout/sessions/{id}", get(checkout_session))
             .route("/v1/billing_portal/sessions", post(create_portal))
+            .route("/v1/subscriptions", get(list_subscriptions))
             .route(
                 "/v1/subscriptions/{id}",
                 get(subscription)
@@ -98,7 +106,7 @@ impl MockStripe {
                     .delete(cancel_subscription),
             )
             .layer(axum::middleware::from_fn_with_state(
-                hanging.subscribe(),
+                (hanging.subscribe(), held.clone()),
                 hang_while_told,
             ))
             .with_state(books.clone());
@@ -113,6 +121,7 @@ impl MockStripe {
             url,
             books,
             hanging,
+            held,
         }
     }
 
@@ -178,17 +187,42 @@ impl MockStripe {
     pub fn set_hanging(&self, hanging: bool) {
         self.hanging.send_replace(hanging);
     }
+
+    /// The next request to `route` (`GET /v1/subscriptions`) is answered
+    /// as things are then, but the answer is held back until the returned
+    /// sender is used or dropped: a reading that reaches the app late.
+    pub fn hold_next_answer(&self, route: &str) -> oneshot::Sender<()> {
+        let (release, held) = oneshot::channel();
+        *self.held.lock().expect("not poisoned") = Some((route.to_owned(), held));
+        release
+    }
 }
 
-/// Holds each request while the mock hangs.
+/// Holds each request while the mock hangs, and the answer it was told to
+/// hold.
 async fn hang_while_told(
-    State(hanging): State<watch::Receiver<bool>>,
+    State((hanging, held)): State<(watch::Receiver<bool>, Held)>,
     request: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> Response {
     let mut hanging = hanging.clone();
     let _ = hanging.wait_for(|hanging| !hanging).await;
-    next.run(request).await
+    let route = format!("{} {}", request.method(), request.uri().path());
+    let hold = {
+        let mut held = held.lock().expect("not poisoned");
+        match held.take() {
+            Some((wanted, hold)) if wanted == route => Some(hold),
+            other => {
+                *held = other;
+                None
+            }
+        }
+    };
+    let response = next.run(request).await;
+    if let Some(hold) = hold {
+        let _ = hold.await;
+    }
+    response
 }
 
 type Shared = State<Arc<Mutex<Books>>>;
@@ -334,6 +368,30 @@ async fn subscription(
         Some(subscription) => axum::Json(subscription_json(&id, subscription)).into_response(),
         None => missing("subscription", &id),
     }
+}
+
+/// A customer's subscriptions, whatever their status, newest first.
+async fn list_subscriptions(
+    State(books): Shared,
+    axum::extract::Query(query): axum::extract::Query<HashMap<String, String>>,
+    headers: HeaderMap,
+) -> Response {
+    if let Some(failed) = record(&books, "GET", "/v1/subscriptions".into(), &headers, "") {
+        return failed;
+    }
+    let books = books.lock().expect("not poisoned");
+    let customer = query.get("customer");
+    let mut theirs: Vec<(&String, &Subscription)> = books
+        .subscriptions
+        .iter()
+        .filter(|(_, s)| Some(&s.customer) == customer)
+        .collect();
+    theirs.sort_by_key(|(id, s)| std::cmp::Reverse((s.created, (*id).clone())));
+    axum::Json(json!({
+        "object": "list", "url": "/v1/subscriptions", "has_more": false,
+        "data": theirs.into_iter().map(|(id, s)| subscription_json(id, s)).collect::<Vec<_>>(),
+    }))
+    .into_response()
 }
 
 async fn update_subscription(

@@ -195,6 +195,11 @@ async fn an_invoice_paid_before_the_checkouts_events_finds_its_tenant_through_th
         let owner = app.client_for(a.owner).await;
         assert_eq!(billing(&app, &owner).await["entitlement"]["plan"], "pro");
         assert_eq!(outcome(&app, "evt_paid").await.as_deref(), Some("applied"));
+        assert_eq!(
+            stripe.requests_to("GET /v1/subscriptions/sub_1").len(),
+            1,
+            "routed by the details' metadata, without asking Stripe first"
+        );
 
         let b = TenantFixture::create(&app.db, "beta").await;
         app.execute("UPDATE tenants SET comped = false").await;
@@ -298,7 +303,12 @@ async fn a_hanging_stripe_holds_no_lock_and_no_connection(backend: Backend) {
         }
         let checkout = checkout.await.expect("the checkout").expect("an answer");
         assert_eq!(checkout.status(), 201);
-        app.run_jobs().await;
+        // Jobs that found the tenant's lease held, or Stripe timing out,
+        // wait to retry: as if their backoff had passed.
+        for _ in 0..5 {
+            crate::jobs_and_mail::make_jobs_due(&app).await;
+            app.run_jobs().await;
+        }
         assert_eq!(billing(&app, &owner).await["entitlement"]["plan"], "pro");
         assert_eq!(pending_jobs(&app, "stripe_event").await, 0, "all processed");
         assert_eq!(count(&app, "stripe_events").await, 12);
@@ -426,6 +436,134 @@ async fn an_event_whose_job_was_lost_is_queued_again_by_stripes_redelivery(backe
         deliver(&app, &event).await;
         assert_eq!(billing(&app, &owner).await["entitlement"]["plan"], "pro");
         assert_eq!(outcome(&app, "evt_1").await.as_deref(), Some("applied"));
+    })
+    .await;
+}
+
+backend_test!(a_subscription_that_ends_hands_over_to_another_still_running);
+/// Two subscriptions run (a dashboard one beside the checkout's); the newer,
+/// on file, ends. The older still paying is the tenant's, though no event
+/// of its own comes.
+async fn a_subscription_that_ends_hands_over_to_another_still_running(backend: Backend) {
+    with_stripe(backend, &[], |app, stripe| async move {
+        let a = free_tenant(&app).await;
+        let tenant = a.id.to_string();
+        let owner = app.client_for(a.owner).await;
+        let older = Subscription {
+            created: now() - 86_400,
+            ..active(&tenant)
+        };
+        stripe.set_subscription("sub_older", older.clone());
+        stripe.set_subscription("sub_newer", active(&tenant));
+        let updated = |event: &str, id: &str, status: &str| {
+            subscription_event(event, "customer.subscription.updated", id, status, &tenant)
+        };
+        deliver(&app, &updated("evt_1", "sub_newer", "active")).await;
+        stripe.set_subscription("sub_newer", with_status(active(&tenant), "canceled"));
+        deliver(&app, &updated("evt_2", "sub_newer", "canceled")).await;
+        let status = billing(&app, &owner).await;
+        assert_eq!(status["subscription_status"], "active", "{status}");
+        assert_eq!(status["entitlement"]["plan"], "pro");
+    })
+    .await;
+}
+
+backend_test!(two_readings_of_a_subscription_are_never_applied_out_of_order);
+/// A worker's reading of Stripe reaches it late. While it holds the
+/// tenant's lease, another worker with a newer event waits, and applies
+/// its newer reading after. If the lease ran out under the slow worker (a
+/// stalled machine) and the other applied first, the slow one's stale
+/// reading is refused and its job retried.
+async fn two_readings_of_a_subscription_are_never_applied_out_of_order(backend: Backend) {
+    with_stripe(backend, &[], |app, stripe| async move {
+        let a = free_tenant(&app).await;
+        let tenant = a.id.to_string();
+        let owner = app.client_for(a.owner).await;
+        let updated = |event: &str, status: &str| {
+            subscription_event(event, "customer.subscription.updated", "sub_1", status, &tenant)
+        };
+        let worker = || {
+            let (state, jobs) = (app.state.clone(), app.jobs.clone());
+            tokio::spawn(async move { app::jobs::run_due(&state, &jobs).await })
+        };
+        let pause = || tokio::time::sleep(Duration::from_millis(500));
+
+        // The lease: the second waits for the first.
+        stripe.set_subscription("sub_1", active(&tenant));
+        let release = stripe.hold_next_answer("GET /v1/subscriptions");
+        post_event(&app, &updated("evt_1", "active")).await;
+        let slow = worker();
+        pause().await;
+        stripe.set_subscription("sub_1", with_status(active(&tenant), "canceled"));
+        post_event(&app, &updated("evt_2", "canceled")).await;
+        let next = worker();
+        pause().await;
+        drop(release);
+        slow.await.expect("a worker").expect("the queue");
+        next.await.expect("a worker").expect("the queue");
+        assert_eq!(billing(&app, &owner).await["subscription_status"], "canceled");
+        assert_eq!(outcome(&app, "evt_1").await.as_deref(), Some("applied"));
+        assert_eq!(outcome(&app, "evt_2").await.as_deref(), Some("applied"));
+        assert_eq!(pending_jobs(&app, "stripe_event").await, 0, "none failed");
+
+        // The lease runs out under the slow worker.
+        stripe.set_subscription("sub_1", active(&tenant));
+        let release = stripe.hold_next_answer("GET /v1/subscriptions");
+        post_event(&app, &updated("evt_3", "active")).await;
+        let slow = worker();
+        pause().await;
+        stripe.set_subscription("sub_1", with_status(active(&tenant), "past_due"));
+        app.execute("UPDATE tenant_leases SET expires_at = 0").await;
+        deliver(&app, &updated("evt_4", "past_due")).await;
+        assert_eq!(billing(&app, &owner).await["subscription_status"], "past_due");
+        drop(release);
+        slow.await.expect("a worker").expect("the queue");
+        assert_eq!(
+            billing(&app, &owner).await["subscription_status"],
+            "past_due",
+            "the stale reading is refused"
+        );
+        assert_eq!(pending_jobs(&app, "stripe_event").await, 1, "and retried");
+        crate::jobs_and_mail::make_jobs_due(&app).await;
+        app.run_jobs().await;
+        assert_eq!(billing(&app, &owner).await["subscription_status"], "past_due");
+        assert_eq!(pending_jobs(&app, "stripe_event").await, 0);
+    })
+    .await;
+}
+
+backend_test!(a_resent_event_that_changed_nothing_is_looked_at_anew);
+/// An event that led nowhere (the subscription wasn't at Stripe yet: a
+/// test-mode key mix-up, since fixed) is processed again when resent from
+/// Stripe's dashboard; an applied one's resend changes nothing.
+async fn a_resent_event_that_changed_nothing_is_looked_at_anew(backend: Backend) {
+    with_stripe(backend, &[], |app, stripe| async move {
+        let a = free_tenant(&app).await;
+        let tenant = a.id.to_string();
+        let event = subscription_event(
+            "evt_1",
+            "customer.subscription.created",
+            "sub_1",
+            "active",
+            &tenant,
+        );
+        deliver(&app, &event).await;
+        assert_eq!(
+            outcome(&app, "evt_1").await.as_deref(),
+            Some("ignored: Stripe no longer has it")
+        );
+        stripe.set_subscription("sub_1", active(&tenant));
+        assert_eq!(deliver(&app, &event).await.text().await.expect("body"), "already received");
+        assert_eq!(outcome(&app, "evt_1").await.as_deref(), Some("applied"));
+        let owner = app.client_for(a.owner).await;
+        assert_eq!(billing(&app, &owner).await["entitlement"]["plan"], "pro");
+        let reads = stripe.requests_to("GET /v1/subscriptions/sub_1").len();
+        deliver(&app, &event).await;
+        assert_eq!(
+            stripe.requests_to("GET /v1/subscriptions/sub_1").len(),
+            reads,
+            "applied: a resend reads nothing"
+        );
     })
     .await;
 }

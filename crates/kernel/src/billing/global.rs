@@ -37,10 +37,12 @@ pub enum Recorded {
 
 /// Records an event (its id, type and what its job routes by) and makes
 /// sure the job that will process it is queued. The event is recorded
-/// first, with its job's id, and the job added second; a redelivery of an
-/// event not processed yet adds that job again if a crash lost it, or runs
-/// it now if it waits to retry (Stripe retrying is a sign that what failed
-/// may have passed). Once processed, a redelivery changes nothing.
+/// first, with its job's id, and the job added second. A redelivery of an
+/// event (Stripe retrying one it got no answer for; a resend from its
+/// dashboard or CLI) that isn't applied yet processes it again: its job is
+/// added again if a crash lost it, given a new start if it died, run now if
+/// it waits to retry, and an event that changed nothing is looked at anew.
+/// An applied event's redelivery changes nothing.
 pub async fn record_event(
     db: &Db,
     id: &str,
@@ -61,13 +63,15 @@ pub async fn record_event(
     .execute(pool)
     .await
     .map(|done| done.rows_affected() == 1))?;
-    let waiting: Option<Option<JobId>> = on_backend!(db, |pool| sqlx::query_scalar(
-        "SELECT job_id FROM stripe_events WHERE id = $1 AND processed_at IS NULL"
+    let to_process: Option<Option<JobId>> = on_backend!(db, |pool| sqlx::query_scalar(
+        "UPDATE stripe_events SET processed_at = NULL, outcome = NULL \
+         WHERE id = $1 AND (outcome IS NULL OR outcome <> $2) RETURNING job_id"
     )
     .bind(id)
+    .bind(APPLIED)
     .fetch_optional(pool)
     .await)?;
-    if let Some(Some(job_id)) = waiting {
+    if let Some(Some(job_id)) = to_process {
         crate::jobs::ensure_enqueued(db, job_id, None, job).await?;
     }
     Ok(if inserted {
@@ -76,6 +80,9 @@ pub async fn record_event(
         Recorded::Again
     })
 }
+
+/// The outcome of an event that changed the tenant's subscription.
+pub const APPLIED: &str = "applied";
 
 row! {
     /// An event in the inbox.

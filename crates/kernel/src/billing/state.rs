@@ -68,6 +68,19 @@ macro_rules! billing_columns {
     };
 }
 
+/// The scope's tenant's billing state, as it is now (no lock).
+pub(crate) async fn current_state(scope: &mut TenantScope) -> Result<BillingState, sqlx::Error> {
+    let tenant = scope.tenant_id();
+    on_tx!(scope.tx(), |conn| sqlx::query_as(concat!(
+        "SELECT ",
+        crate::billing_columns!(),
+        " FROM tenants WHERE id = $1"
+    ))
+    .bind(tenant)
+    .fetch_one(conn)
+    .await)
+}
+
 /// The scope's tenant's billing state, read again under a lock held to the
 /// end of the scope (PostgreSQL `FOR UPDATE`; SQLite's writing scopes hold
 /// the write lock anyway), so a check and the change it allows can't
@@ -91,6 +104,23 @@ pub(crate) async fn locked_state(scope: &mut TenantScope) -> Result<BillingState
 }
 
 impl BillingState {
+    /// Whether `other` holds the same subscription in the same state (a
+    /// comp, the operator's, may differ).
+    pub fn same_subscription(&self, other: &Self) -> bool {
+        let subscription = |s: &Self| {
+            (
+                s.stripe_customer_id.clone(),
+                s.stripe_subscription_id.clone(),
+                s.subscription_status.clone(),
+                s.subscription_price.clone(),
+                s.subscription_period_end,
+                s.subscription_ends_at,
+                s.past_due_since,
+            )
+        };
+        subscription(self) == subscription(other)
+    }
+
     /// There is a subscription to manage (in the Customer Portal) rather
     /// than one to start: anything but none, an unfinished first payment, or
     /// an ended one.

@@ -10,7 +10,10 @@ use std::time::Duration;
 use stripe::{Client, ClientBuilder, IdempotencyKey, RequestStrategy, StripeRequest};
 use stripe_billing::Subscription;
 use stripe_billing::billing_portal_session::CreateBillingPortalSession;
-use stripe_billing::subscription::{CancelSubscription, RetrieveSubscription, UpdateSubscription};
+use stripe_billing::subscription::{
+    CancelSubscription, ListSubscription, ListSubscriptionStatus, RetrieveSubscription,
+    UpdateSubscription,
+};
 use stripe_checkout::checkout_session::{
     CreateCheckoutSession, CreateCheckoutSessionAutomaticTax, CreateCheckoutSessionCustomerUpdate,
     CreateCheckoutSessionCustomerUpdateAddress, CreateCheckoutSessionLineItems,
@@ -235,7 +238,8 @@ impl Stripe {
     /// Opens a subscription-mode Checkout Session for Pro and returns its URL.
     /// The tenant id goes in `client_reference_id` and in the subscription's
     /// metadata, so every later event can be traced to it. The idempotency
-    /// key is per tenant, price and minute: a double click opens one session.
+    /// key is per tenant, minute and parameters: a double click opens one
+    /// session.
     ///
     /// # Errors
     /// The interval has no price configured; Stripe fails.
@@ -248,6 +252,22 @@ impl Stripe {
             )
         })?;
         let tenant = request.tenant.to_string();
+        // Stripe answers a key it saw with other parameters with a 400, so
+        // the key names the parameters: a double click opens one session, a
+        // checkout after the customer was linked (or at another price)
+        // another.
+        let minute = time::OffsetDateTime::now_utc().unix_timestamp() / 60;
+        let parameters = crate::tokens::digest(&format!(
+            "{price}\n{:?}\n{:?}\n{:?}\n{}\n{}\n{}",
+            request.customer,
+            request.email,
+            self.trial_days,
+            self.automatic_tax,
+            request.success_url,
+            request.cancel_url
+        ));
+        let key = IdempotencyKey::new(format!("checkout-{tenant}-{minute}-{}", &parameters[..16]))
+            .map_err(|error| AppError::Internal(format!("idempotency key: {error:?}")))?;
         let mut subscription = CreateCheckoutSessionSubscriptionData::new();
         subscription.metadata = Some(HashMap::from([(
             TENANT_METADATA.to_owned(),
@@ -279,17 +299,6 @@ impl Stripe {
                 session = session.customer_update(update);
             }
         }
-        // Stripe answers a key it saw with other parameters with a 400, so
-        // the key names the parameters: a double click opens one session, a
-        // checkout after the customer was linked (or at another price)
-        // another.
-        let minute = time::OffsetDateTime::now_utc().unix_timestamp() / 60;
-        let parameters = crate::tokens::digest(&format!(
-            "{price}\n{:?}\n{:?}\n{:?}\n{}",
-            request.customer, request.email, self.trial_days, self.automatic_tax
-        ));
-        let key = IdempotencyKey::new(format!("checkout-{tenant}-{minute}-{}", &parameters[..16]))
-            .map_err(|error| AppError::Internal(format!("idempotency key: {error:?}")))?;
         let created = session
             .customize()
             .request_strategy(RequestStrategy::Idempotent(key))
@@ -345,6 +354,29 @@ impl Stripe {
     pub async fn subscription(&self, id: &str) -> Result<Option<SubscriptionSnapshot>, AppError> {
         let answer = RetrieveSubscription::new(id).send(&self.client).await;
         Ok(unless_missing("reading a subscription", answer)?.map(|s| SubscriptionSnapshot::of(&s)))
+    }
+
+    /// Every subscription of `customer`, whatever its status (the newest
+    /// 100: a customer with more has bigger problems); none when Stripe has
+    /// no such customer.
+    ///
+    /// # Errors
+    /// When Stripe fails.
+    pub async fn subscriptions_of(
+        &self,
+        customer: &str,
+    ) -> Result<Vec<SubscriptionSnapshot>, AppError> {
+        let answer = ListSubscription::new()
+            .customer(customer)
+            .status(ListSubscriptionStatus::All)
+            .limit(100)
+            .send(&self.client)
+            .await;
+        Ok(
+            unless_missing("listing a customer's subscriptions", answer)?
+                .map(|list| list.data.iter().map(SubscriptionSnapshot::of).collect())
+                .unwrap_or_default(),
+        )
     }
 
     /// Schedules the subscription to end at its period's end, or undoes

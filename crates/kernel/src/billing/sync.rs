@@ -4,27 +4,28 @@
 //!
 //! * Stripe is read outside any database transaction, while the worker
 //!   holds the tenant's `billing` lease ([`TenantLease`]): one tenant's
-//!   events are processed one at a time, so two readings of a subscription
-//!   are never applied out of order; what was read is applied under a short
-//!   lock on the tenant's row.
+//!   events are processed one at a time, so two readings are never applied
+//!   out of order; what was read is applied under a short lock on the
+//!   tenant's row, if the row is still as it was before Stripe was read.
 //! * Events arrive in any order, twice, or late; the job reads the
 //!   subscriptions as they are now, so the order doesn't matter.
-//! * When a tenant has more than one subscription (a checkout left
-//!   `incomplete` and its paid replacement; one made in Stripe's dashboard
-//!   while an old one ends), the one on file is read again beside the
-//!   event's and [`the_tenants`] picks: live over incomplete over ended,
-//!   then the newer.
+//! * The tenant's subscription is chosen among all of its customers'
+//!   subscriptions (a checkout left `incomplete` and its paid replacement;
+//!   one made in Stripe's dashboard while an old one ends) by
+//!   [`the_tenants`]: running over incomplete over ended, then the newer.
 //! * Stripe failing or slow fails the job, which the queue retries with
-//!   backoff (a redelivery of the event runs it at once). An answer no retry
-//!   can change (no such subscription, no tenant of this app) finishes the
-//!   event with that outcome, kept in `stripe_events.outcome`.
+//!   backoff. An answer no retry can change (no such subscription, no
+//!   tenant of this app) finishes the event with that outcome, kept in
+//!   `stripe_events.outcome`; the event's redelivery (a resend from Stripe's
+//!   dashboard) processes it again.
 
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use super::BillingState;
 use super::global::{finish_event, inbox_event, tenant_exists, tenant_of_customer};
-use super::state::{locked_state, store_subscription};
+use super::state::{current_state, locked_state, store_subscription};
 use super::stripe::{Stripe, SubscriptionSnapshot, the_tenants};
 use crate::http::AppState;
 use crate::ids::TenantId;
@@ -70,7 +71,7 @@ pub struct Routing {
 
 /// How long a worker waits for another to finish with the same tenant
 /// before its job fails and is retried later.
-const LEASE_PATIENCE: Duration = Duration::from_secs(10);
+const LEASE_PATIENCE: Duration = Duration::from_secs(5);
 
 async fn run(
     state: &AppState,
@@ -119,7 +120,7 @@ enum Outcome {
 impl Outcome {
     fn as_str(self) -> &'static str {
         match self {
-            Self::Applied => "applied",
+            Self::Applied => super::global::APPLIED,
             Self::CheckoutIncomplete => "ignored: the checkout is not complete",
             Self::NoSubscription => "ignored: not a subscription's invoice",
             Self::NoTenant => "ignored: no tenant of this app",
@@ -161,9 +162,7 @@ async fn process(
         return Err("another worker is processing this tenant's billing events".into());
     };
     let outcome = sync_tenant(state, stripe, tenant, &subscription).await;
-    if let Err(error) = lease.release(&state.db).await {
-        tracing::warn!(%error, %tenant, "a billing lease was not released; it expires on its own");
-    }
+    lease.release().await;
     outcome
 }
 
@@ -196,8 +195,10 @@ async fn tenant_of(
     }
 }
 
-/// Under the tenant's lease: reads the event's subscription and the one on
-/// file from Stripe, outside any transaction, and stores the tenant's.
+/// Under the tenant's lease: reads from Stripe, outside any transaction,
+/// the event's subscription and every subscription of the tenant's
+/// customers (the event's and the one on file may be two, after a second
+/// checkout before the first was linked), and stores the tenant's.
 async fn sync_tenant(
     state: &AppState,
     stripe: &Stripe,
@@ -207,31 +208,49 @@ async fn sync_tenant(
     let Some(on_file) = on_file(state, tenant).await? else {
         return Ok(Outcome::NoTenant);
     };
-    let candidate = stripe.subscription(subscription).await?;
-    if candidate
-        .as_ref()
-        .and_then(|s| s.tenant.as_deref())
-        .is_some_and(|named| named != tenant.to_string())
-    {
+    let named = stripe.subscription(subscription).await?;
+    let theirs = |s: &SubscriptionSnapshot| {
+        s.tenant
+            .as_deref()
+            .is_none_or(|named| named == tenant.to_string())
+    };
+    if named.as_ref().is_some_and(|s| !theirs(s)) {
         tracing::warn!(%tenant, subscription, "a subscription of another tenant; ignored");
         return Ok(Outcome::OtherTenant);
     }
-    let current = match on_file.as_deref() {
-        Some(id) if id != subscription => stripe.subscription(id).await?,
-        _ => None,
-    };
-    let Some(chosen) = the_tenants(current, candidate) else {
+    let mut customers: Vec<String> = named.iter().map(|s| s.customer.clone()).collect();
+    if let Some(customer) = &on_file.stripe_customer_id
+        && !customers.contains(customer)
+    {
+        customers.push(customer.clone());
+    }
+    // Looking at all of them, not only the two an event names, is what
+    // makes the choice the same whatever events come: a subscription that
+    // ends hands over to any other still running, with no event of its own.
+    // A later reading of one replaces an earlier.
+    let mut readings: Vec<SubscriptionSnapshot> = named.into_iter().collect();
+    for customer in &customers {
+        for candidate in stripe.subscriptions_of(customer).await? {
+            if theirs(&candidate) {
+                readings.retain(|reading| reading.id != candidate.id);
+                readings.push(candidate);
+            }
+        }
+    }
+    let chosen = readings
+        .into_iter()
+        .fold(None, |kept, reading| the_tenants(kept, Some(reading)));
+    let Some(chosen) = chosen else {
         return Ok(Outcome::Gone);
     };
-    apply(state, tenant, on_file.as_deref(), &chosen).await
+    apply(state, tenant, &on_file, &chosen).await
 }
 
-/// The subscription on file: `None` when the tenant is gone, `Some(None)`
-/// when it has none.
-async fn on_file(state: &AppState, tenant: TenantId) -> Result<Option<Option<String>>, JobError> {
-    let mut scope = for_tenant(&state.db, tenant, Intent::Write).await?;
-    let read = match locked_state(&mut scope).await {
-        Ok(billing) => Some(billing.stripe_subscription_id),
+/// The tenant's billing state; `None` when the tenant is gone.
+async fn on_file(state: &AppState, tenant: TenantId) -> Result<Option<BillingState>, JobError> {
+    let mut scope = for_tenant(&state.db, tenant, Intent::Read).await?;
+    let read = match current_state(&mut scope).await {
+        Ok(billing) => Some(billing),
         Err(sqlx::Error::RowNotFound) => None,
         Err(error) => return Err(error.into()),
     };
@@ -240,11 +259,11 @@ async fn on_file(state: &AppState, tenant: TenantId) -> Result<Option<Option<Str
 }
 
 /// Stores `chosen` in a short transaction under the tenant row's lock, if
-/// the subscription on file is still the one the choice was made against.
+/// the subscription on file is still as it was read before Stripe was.
 async fn apply(
     state: &AppState,
     tenant: TenantId,
-    on_file: Option<&str>,
+    on_file: &BillingState,
     chosen: &SubscriptionSnapshot,
 ) -> Result<Outcome, JobError> {
     let mut scope = for_tenant(&state.db, tenant, Intent::Write).await?;
@@ -253,9 +272,10 @@ async fn apply(
         Err(sqlx::Error::RowNotFound) => return Ok(Outcome::NoTenant),
         Err(error) => return Err(error.into()),
     };
-    if current.stripe_subscription_id.as_deref() != on_file {
-        // Only a lease holder stores a subscription: a lease that expired
-        // under a stalled worker. Start again.
+    if !current.same_subscription(on_file) {
+        // Only a lease holder stores a subscription: this one's lease ran
+        // out while it read Stripe (a stalled machine), and another stored
+        // a newer reading. Start again from that.
         return Err("the subscription on file changed while Stripe was read".into());
     }
     store_subscription(&mut scope, &current, chosen).await?;

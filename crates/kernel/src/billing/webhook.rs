@@ -11,9 +11,11 @@
 //!    tenant in metadata, the customer, an invoice's subscription): an
 //!    endpoint sends events in its own API version. A type the app doesn't
 //!    handle is answered 200 and forgotten.
-//! 3. The event is recorded under its unique id with the job that will
-//!    process it, in one transaction, and answered 200. A redelivery changes
-//!    nothing (200 again). A failure to record is a 500, and Stripe retries.
+//! 3. The event is recorded under its unique id with the id of the job
+//!    that will process it, the job is queued, and the answer is 200. A
+//!    redelivery of an event not applied yet processes it again
+//!    ([`record_event`]); of an applied one, changes nothing. A failure to
+//!    record is a 500, and Stripe retries.
 
 use std::collections::HashMap;
 

@@ -107,9 +107,16 @@ pub async fn delete(db: &Db, job: &Claimed) -> Result<(), sqlx::Error> {
     .map(drop))
 }
 
-/// Inserts under `id` unless a job with that id exists (waiting, running,
-/// dead); whether it did.
+/// Inserts under `id` unless a live job with that id exists (waiting or
+/// running); a dead one is replaced. Whether it inserted.
 pub async fn insert_as(db: &Db, id: JobId, job: &NewJob) -> Result<bool, sqlx::Error> {
+    on_backend!(db, |pool| sqlx::query(
+        "DELETE FROM jobs WHERE id = $1 AND dead_at IS NOT NULL"
+    )
+    .bind(id)
+    .execute(pool)
+    .await
+    .map(drop))?;
     on_backend!(db, |pool| sqlx::query(
         "INSERT INTO jobs (id, kind, tenant, payload, run_at, max_attempts, created_at) \
          VALUES ($1, $2, $3, $4, $5, $6, $5) ON CONFLICT (id) DO NOTHING"

@@ -6,20 +6,24 @@
 //! transaction is held across the network.
 //!
 //! A lease lasts [`super::LEASE`], longer than any job may run
-//! ([`super::RUN_TIMEOUT`]): a worker that dies holding one frees it when it
-//! expires, and a live holder has always finished, or been cut off, first.
+//! ([`super::RUN_TIMEOUT`]): a live holder has always finished, or been cut
+//! off, first (and a run cut off releases it as it is dropped); a process
+//! that dies holding one frees it when it expires.
 
 use std::time::Duration;
 
 use crate::db::Db;
 use crate::ids::TenantId;
 
-/// A held lease; [`release`](Self::release) it when done.
-#[must_use = "a lease is held until released or expired"]
+/// A held lease, released when dropped (a run cut off by its timeout, too)
+/// or with [`release`](Self::release).
+#[must_use = "a lease is held until dropped"]
 pub struct TenantLease {
+    db: Db,
     tenant: TenantId,
     name: &'static str,
-    holder: String,
+    /// `None` once released.
+    holder: Option<String>,
 }
 
 /// How often a waiting worker asks again.
@@ -45,9 +49,10 @@ impl TenantLease {
             let expires_at = now.saturating_add(lease);
             if super::global::take_lease(db, tenant, name, &holder, now, expires_at).await? {
                 return Ok(Some(Self {
+                    db: db.clone(),
                     tenant,
                     name,
-                    holder,
+                    holder: Some(holder),
                 }));
             }
             if tokio::time::Instant::now() + RETRY_EVERY > give_up {
@@ -57,11 +62,30 @@ impl TenantLease {
         }
     }
 
-    /// Lets the next worker take it.
-    ///
-    /// # Errors
-    /// When the database fails (the lease then expires on its own).
-    pub async fn release(self, db: &Db) -> Result<(), sqlx::Error> {
-        super::global::release_lease(db, self.tenant, self.name, &self.holder).await
+    /// Lets the next worker take it now. A failure is logged: the lease
+    /// then expires on its own.
+    pub async fn release(mut self) {
+        if let Some(holder) = self.holder.take() {
+            release(&self.db, self.tenant, self.name, &holder).await;
+        }
+    }
+}
+
+impl Drop for TenantLease {
+    /// Released in the background: a job's run dropped half-way (cut off
+    /// by its timeout, a panic) frees the tenant at once, not in 5 minutes.
+    fn drop(&mut self) {
+        if let Some(holder) = self.holder.take()
+            && let Ok(runtime) = tokio::runtime::Handle::try_current()
+        {
+            let (db, tenant, name) = (self.db.clone(), self.tenant, self.name);
+            runtime.spawn(async move { release(&db, tenant, name, &holder).await });
+        }
+    }
+}
+
+async fn release(db: &Db, tenant: TenantId, name: &str, holder: &str) {
+    if let Err(error) = super::global::release_lease(db, tenant, name, holder).await {
+        tracing::warn!(%error, %tenant, lease = name, "a lease was not released; it expires on its own");
     }
 }

@@ -222,10 +222,11 @@ pub async fn enqueue_in(scope: &mut TenantScope, job: &Job) -> Result<JobId, sql
 }
 
 /// Adds `job` under `id`, unless a job with that id is in the queue
-/// already (then runs it now if it is waiting to retry). For a caller that
-/// records the id first and enqueues second, and does both again on a
-/// retry (an inbox, when its sender redelivers): a crash between the two
-/// loses nothing, and the job is added once.
+/// already (then runs it now if it is waiting to retry); a dead one is
+/// given a new start. For a caller that records the id first and enqueues
+/// second, and does both again when asked again (an inbox, when its sender
+/// redelivers): a crash between the two loses nothing, and the job is
+/// added once.
 pub async fn ensure_enqueued(
     db: &Db,
     id: JobId,
