@@ -129,7 +129,7 @@ fn config(url: &str, clients: usize) -> Config {
 }
 
 async fn start(config: Config, db: Db) -> Server {
-    let state = app::state(db, config.clone());
+    let state = app::state(db, config.clone()).expect("the plans");
     let server = app::http::Server::bind(&config, app::router(state))
         .await
         .expect("bind a local port");

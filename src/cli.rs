@@ -107,6 +107,10 @@ pub enum StartupError {
     Unhealthy(String),
     #[error("{0}")]
     Usage(String),
+    /// The plans can't be sold as defined, or a setting names a price no
+    /// plan has.
+    #[error("{0}")]
+    Plans(String),
     #[error("{0}")]
     Capability(Box<dyn std::error::Error + Send + Sync>),
 }
@@ -349,7 +353,7 @@ async fn serve(db: Db, config: Config) -> Result<(), StartupError> {
         );
     }
     let address = format!("{}:{}", config.host, config.port);
-    let state = crate::state(db.clone(), config.clone());
+    let state = crate::state(db.clone(), config.clone()).map_err(StartupError::Plans)?;
     let server = Server::bind(&config, crate::router(state.clone()))
         .await
         .map_err(|source| StartupError::Bind {

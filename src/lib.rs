@@ -29,6 +29,7 @@ pub mod invitations;
 pub mod locations;
 pub mod members;
 pub mod modules;
+pub mod plans;
 pub mod tenants;
 
 use std::sync::Arc;
@@ -109,14 +110,46 @@ async fn openapi() -> Json<utoipa::openapi::OpenApi> {
 }
 
 /// The app's state, with what the capabilities add to it (the navigation,
-/// the encrypted columns).
-pub fn state(db: crate::db::Db, config: crate::config::Config) -> AppState {
-    AppState {
+/// the encrypted columns) and the plans it sells.
+///
+/// # Errors
+/// The plans can't be sold as defined, or `STRIPE_PRICES` names a price
+/// no plan has: one line saying so.
+pub fn state(db: crate::db::Db, config: crate::config::Config) -> Result<AppState, String> {
+    let plans = catalog()?;
+    for key in config.stripe.price_overrides.keys() {
+        let sold = plans.plans().iter().any(|plan| {
+            billing::stripe::Interval::ALL.iter().any(|interval| {
+                plan.price(*interval).is_some() && plan.lookup_key(*interval) == *key
+            })
+        });
+        if !sold {
+            return Err(format!(
+                "invalid STRIPE_PRICES={key}=…: no plan in src/plans.rs has that price (the \
+                 keys are <plan>_monthly and <plan>_yearly of its priced plans)"
+            ));
+        }
+    }
+    Ok(AppState {
         navigation: all().map(|capability| capability.nav).collect(),
         sealed: sealed_columns().into(),
         pitch: pitch(),
+        plans,
         ..AppState::new(db, config)
-    }
+    })
+}
+
+/// The plans of `src/plans.rs`, checked, with the seat per-seat plans bill
+/// by: the first module's that declares one, else members.
+///
+/// # Errors
+/// What is wrong with them, naming the plan.
+pub fn catalog() -> Result<billing::Catalog, String> {
+    let seat = all()
+        .find_map(|capability| capability.seat)
+        .unwrap_or(&crate::members::MEMBERS);
+    billing::Catalog::new(crate::plans::PLANS, seat)
+        .map_err(|error| format!("src/plans.rs: {error}"))
 }
 
 /// What the landing page says: the first capability's pitch (a product

@@ -11,7 +11,7 @@ use time::OffsetDateTime;
 use tower_sessions::Session;
 
 use super::{AuditEntry, TenantSummary};
-use crate::billing::{Entitlement, entitlement};
+use crate::billing::{Catalog, Entitlement, entitlement};
 use crate::error::AppError;
 use crate::http::AppState;
 use crate::http::extract::{Form, Path, Query};
@@ -72,9 +72,9 @@ struct TenantView {
 }
 
 impl TenantView {
-    fn of(tenant: TenantSummary) -> Self {
+    fn of(plans: Catalog, tenant: TenantSummary) -> Self {
         Self {
-            entitlement: entitlement(&tenant.billing, OffsetDateTime::now_utc()),
+            entitlement: entitlement(plans, &tenant.billing, OffsetDateTime::now_utc()),
             tenant,
         }
     }
@@ -123,7 +123,10 @@ async fn tenants(
     let (tenants, more) = super::tenant_overview(&mut scope, &query.q, page).await?;
     render(&TenantsPage {
         layout,
-        tenants: tenants.into_iter().map(TenantView::of).collect(),
+        tenants: tenants
+            .into_iter()
+            .map(|tenant| TenantView::of(state.plans, tenant))
+            .collect(),
         search: query.q,
         page,
         more,
@@ -163,7 +166,7 @@ async fn tenant(
     let owners = super::owners(&mut scope, id).await?;
     render(&TenantPage {
         layout,
-        view: TenantView::of(tenant),
+        view: TenantView::of(state.plans, tenant),
         owners,
     })
 }
@@ -241,8 +244,8 @@ async fn comp(
         },
     };
     let action = match until {
-        Some(_) => format!("comped onto Pro through {}", form.until.trim()),
-        None => "comped onto Pro indefinitely".to_owned(),
+        Some(_) => format!("comped onto the top plan through {}", form.until.trim()),
+        None => "comped onto the top plan indefinitely".to_owned(),
     };
     let (mut scope, tenant) = act_on(&state, &admin, id, &action, &form.reason).await?;
     crate::billing::state::comp(&mut scope, id, until, form.reason.trim()).await?;

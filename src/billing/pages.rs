@@ -6,7 +6,6 @@ use askama::Template;
 use axum::extract::State;
 use axum::response::{Html, Redirect};
 use serde::Deserialize;
-use time::OffsetDateTime;
 
 use super::stripe::Interval;
 use super::{Entitlement, Usage};
@@ -32,11 +31,10 @@ struct BillingPage {
     layout: Layout,
     nav: TenantNav,
     entitlement: Entitlement,
-    usage: Usage,
+    usage: Vec<Usage>,
     subscription: Option<Subscription>,
-    /// The intervals with a Stripe price, when Stripe is set up: (form
-    /// value, button label).
-    intervals: Vec<(&'static str, String)>,
+    /// The paid plans on sale here, when Stripe is set up.
+    offers: Vec<Offer>,
     stripe_configured: bool,
     /// A subscription to manage in the portal, rather than one to start.
     manageable: bool,
@@ -46,9 +44,17 @@ struct BillingPage {
 /// The subscription, as the page words it.
 struct Subscription {
     status: String,
-    interval: Option<&'static str>,
     /// "Renews on …" or "Ends on …".
     next: Option<String>,
+}
+
+/// A paid plan the owner can check out, with a button per interval it is
+/// sold at: (form value, label).
+struct Offer {
+    key: &'static str,
+    name: &'static str,
+    description: &'static str,
+    buttons: Vec<(&'static str, String)>,
 }
 
 #[derive(Deserialize)]
@@ -64,17 +70,12 @@ async fn page(
     mut t: InTenant,
 ) -> Result<Html<String>, AppError> {
     t.member.authorize(Action::ManageBilling)?;
+    let entitlement = t.entitlement();
     let billing = &t.billing;
-    let prices = state.stripe.as_ref().map(|stripe| stripe.prices());
     let subscription = billing
         .subscription_status
         .clone()
         .map(|status| Subscription {
-            interval: billing
-                .subscription_price
-                .as_deref()
-                .and_then(|price| prices?.interval_of(price))
-                .map(Interval::as_str),
             next: match (
                 billing.subscription_ends_at,
                 billing.subscription_period_end,
@@ -86,33 +87,48 @@ async fn page(
             },
             status,
         });
-    let intervals = prices
-        .map(|prices| {
-            Interval::ALL
-                .into_iter()
-                .filter(|interval| prices.get(*interval).is_some())
-                .map(|interval| {
-                    let name = interval.as_str();
-                    (name, format!("Upgrade to Pro, {name}"))
+    let offers = state
+        .stripe
+        .as_deref()
+        .map(|stripe| {
+            t.plans
+                .plans()
+                .iter()
+                .map(|plan| Offer {
+                    key: plan.key,
+                    name: plan.name,
+                    description: plan.description,
+                    buttons: Interval::ALL
+                        .into_iter()
+                        .filter(|interval| stripe.sells(plan, *interval))
+                        .map(|interval| {
+                            let name = interval.as_str();
+                            (name, format!("Upgrade to {}, {name}", plan.name))
+                        })
+                        .collect(),
                 })
+                .filter(|offer| !offer.buttons.is_empty())
                 .collect()
         })
         .unwrap_or_default();
+    let manageable = billing.has_subscription();
+    let usage = super::usage_of(&mut t.scope, t.plans, &entitlement).await?;
     render(&BillingPage {
         layout,
         nav: TenantNav::new(&t),
-        entitlement: super::entitlement(billing, OffsetDateTime::now_utc()),
-        usage: super::usage_of(&mut t.scope).await?,
+        entitlement,
+        usage,
         subscription,
-        intervals,
+        offers,
         stripe_configured: state.stripe.is_some(),
-        manageable: billing.has_subscription(),
+        manageable,
         checkout_canceled: query.checkout.as_deref() == Some("canceled"),
     })
 }
 
 #[derive(Deserialize)]
 struct CheckoutForm {
+    plan: String,
     interval: Interval,
 }
 
@@ -122,7 +138,7 @@ async fn checkout(
     t: InTenant,
     Form(form): Form<CheckoutForm>,
 ) -> Result<Redirect, AppError> {
-    let url = super::checkout_url(&state, t, form.interval).await?;
+    let url = super::checkout_url(&state, t, &form.plan, form.interval).await?;
     Ok(Redirect::to(&url))
 }
 
@@ -150,6 +166,6 @@ async fn success(layout: Layout, t: InTenant) -> Result<Html<String>, AppError> 
         layout,
         nav: TenantNav::new(&t),
         active: t.billing.has_subscription(),
-        entitlement: super::entitlement(&t.billing, OffsetDateTime::now_utc()),
+        entitlement: t.entitlement(),
     })
 }

@@ -7,7 +7,6 @@ use utoipa_axum::routes;
 use super::{Location, LocationAction, LocationInput, Page};
 use crate::access::InTenant;
 use crate::api::ErrorBody;
-use crate::billing::Limited;
 use crate::error::AppError;
 use crate::http::extract::{Json, Path, Query};
 use crate::http::routes::{Access, Routes};
@@ -78,7 +77,7 @@ pub(crate) async fn create(
 ) -> Result<(StatusCode, Json<Location>), AppError> {
     t.member.authorize(LocationAction::Create)?;
     let valid = input.validate()?;
-    crate::billing::ensure_room(&mut t.scope, &t.tenant.slug, Limited::Locations).await?;
+    crate::billing::ensure_room(&mut t.scope, t.plans, &t.tenant.slug, &super::LOCATIONS).await?;
     let location = super::create(&mut t.scope, &valid).await?;
     t.scope.commit().await?;
     Ok((StatusCode::CREATED, Json(location)))

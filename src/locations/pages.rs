@@ -79,12 +79,7 @@ async fn create(
     Form(form): Form<LocationInput>,
 ) -> Result<Response, AppError> {
     t.member.authorize(LocationAction::Create)?;
-    crate::billing::ensure_room(
-        &mut t.scope,
-        &t.tenant.slug,
-        crate::billing::Limited::Locations,
-    )
-    .await?;
+    crate::billing::ensure_room(&mut t.scope, t.plans, &t.tenant.slug, &super::LOCATIONS).await?;
     let created = match form.validate() {
         Ok(valid) => super::create(&mut t.scope, &valid).await,
         Err(errors) => Err(WriteError::Invalid(errors)),

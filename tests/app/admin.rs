@@ -261,7 +261,7 @@ async fn tenants_are_searched_and_paged_with_plan_status_and_members(backend: Ba
         let found = app.page(&admin, "/admin/tenants?q=ALPH").await.1;
         assert_eq!(found.matches("href=\"/admin/tenants/").count(), 1);
         assert!(
-            found.contains("alpha Ltd") && found.contains("Pro (comped)"),
+            found.contains("alpha Ltd") && found.contains("Business (comped)"),
             "{found}"
         );
         assert!(
@@ -322,7 +322,7 @@ async fn comps_are_audited_need_a_reason_and_survive_webhooks(backend: Backend) 
                 status["entitlement"]["plan"].as_str(),
                 status["entitlement"]["comped"].as_bool()
             ),
-            (Some("pro"), Some(true))
+            (Some("business"), Some(true))
         );
         let detail = app.page(&admin, &format!("/admin/tenants/{}", a.id)).await.1;
         assert!(
@@ -333,7 +333,7 @@ async fn comps_are_audited_need_a_reason_and_survive_webhooks(backend: Backend) 
             audit_reasons(&app)
                 .await
                 .iter()
-                .any(|r| r.contains("comped onto Pro through 2099-12-31")
+                .any(|r| r.contains("comped onto the top plan through 2099-12-31")
                     && r.contains("design partner")),
             "{:?}",
             audit_reasons(&app).await
@@ -352,7 +352,7 @@ async fn comps_are_audited_need_a_reason_and_survive_webhooks(backend: Backend) 
         assert_eq!(deliver(&app, &deleted).await.status(), 200);
         let status = billing(&app, &owner).await;
         assert_eq!(status["subscription_status"], "canceled");
-        assert_eq!(status["entitlement"]["plan"], "pro", "still comped");
+        assert_eq!(status["entitlement"]["plan"], "business", "still comped");
 
         let ended = act(
             &app,

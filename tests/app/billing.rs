@@ -26,6 +26,13 @@ pub fn now() -> i64 {
     time::OffsetDateTime::now_utc().unix_timestamp()
 }
 
+/// A mistake in src/plans.rs fails here, before the app refuses to start.
+#[test]
+fn the_plans_in_src_plans_rs_can_be_sold() {
+    let plans = app::catalog().expect("src/plans.rs");
+    assert!(plans.plans().len() > 1, "a free plan and something to sell");
+}
+
 backend_test!(the_free_plan_limits_locations_and_members_with_a_way_to_upgrade);
 async fn the_free_plan_limits_locations_and_members_with_a_way_to_upgrade(backend: Backend) {
     run_on(backend, |app| async move {
@@ -33,13 +40,16 @@ async fn the_free_plan_limits_locations_and_members_with_a_way_to_upgrade(backen
         let owner = app.client_for(a.owner).await;
         let status = app.get_json(&owner, "/api/v1/t/alpha/billing").await;
         assert_eq!(status["entitlement"]["plan"], "free");
+        let limits = &status["entitlement"]["limits"];
+        assert_eq!((&limits["locations"], &limits["members"]), (&json!(2), &json!(5)));
+        let usage = &status["usage"];
         assert_eq!(
-            status["entitlement"]["limits"],
-            json!({"locations": 2, "members": 5})
+            usage["locations"],
+            json!({"quota": "locations", "noun": "active locations", "used": 2, "limit": 2})
         );
         assert_eq!(
-            status["usage"],
-            json!({"locations": 2, "members": 5}),
+            (&usage["members"]["used"], &usage["members"]["limit"]),
+            (&json!(5), &json!(5)),
             "4 members and 1 invitation"
         );
 
@@ -75,7 +85,7 @@ async fn the_free_plan_limits_locations_and_members_with_a_way_to_upgrade(backen
             )
             .await;
         assert_eq!(form.status(), 403, "the page is refused the same way");
-        assert!(form.text().await.unwrap().contains("Upgrade to Pro"));
+        assert!(form.text().await.unwrap().contains("Upgrade at /t/alpha/billing"));
 
         let invited = app
             .post_json(
@@ -132,12 +142,13 @@ async fn pro_lifts_the_limits_while_subscribed_in_grace_or_comped(backend: Backe
         };
         let day = 86_400;
         for (state, expected_plan, overdue) in [
-            ("subscription_status = 'active'".to_owned(), "pro", false),
-            ("subscription_status = 'trialing'".to_owned(), "pro", false),
-            (format!("subscription_status = 'past_due', past_due_since = {}", now() - 2 * day), "pro", true),
-            (format!("subscription_status = 'past_due', past_due_since = {}", now() - 8 * day), "free", false),
-            ("subscription_status = 'canceled'".to_owned(), "free", false),
-            ("subscription_status = 'canceled', comped = true".to_owned(), "pro", false),
+            ("subscription_status = 'active', subscription_plan = 'starter'".to_owned(), "starter", false),
+            ("subscription_status = 'trialing', subscription_plan = 'pro'".to_owned(), "pro", false),
+            (format!("subscription_status = 'past_due', subscription_plan = 'pro', past_due_since = {}", now() - 2 * day), "pro", true),
+            (format!("subscription_status = 'past_due', subscription_plan = 'pro', past_due_since = {}", now() - 8 * day), "free", false),
+            ("subscription_status = 'canceled', subscription_plan = 'pro'".to_owned(), "free", false),
+            // A comp grants the top plan, whatever the subscription says.
+            ("subscription_status = 'canceled', comped = true".to_owned(), "business", false),
             (format!("comped = true, comped_until = {}", now() - 1), "free", false),
         ] {
             app.execute(
@@ -150,9 +161,9 @@ async fn pro_lifts_the_limits_while_subscribed_in_grace_or_comped(backend: Backe
             assert_eq!(entitlement["payment_overdue"], overdue, "{state}");
         }
         app.execute("UPDATE tenants SET comped = true, comped_until = NULL WHERE slug = 'alpha'").await;
-        assert_eq!(add_location(&app, &owner, "Third").await.status(), 201, "no limit on Pro");
+        assert_eq!(add_location(&app, &owner, "Third").await.status(), 201, "no limit on the top plan");
         let page = app.page(&owner, "/t/alpha/billing").await.1;
-        assert!(page.contains("Pro plan (complimentary)"), "{page}");
+        assert!(page.contains("Business plan (complimentary)"), "{page}");
     })
     .await;
 }

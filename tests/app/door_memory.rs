@@ -82,8 +82,8 @@ async fn a_remembered_door_sees_every_change_to_its_rows_on_the_next_request(bac
         // The tenant's row: a comp given by a super-admin on any instance.
         app.execute("UPDATE tenants SET comped = true WHERE slug = 'alpha'")
             .await;
-        assert_eq!(billing(&app, &owner).await.1["entitlement"]["plan"], "pro");
-        assert_eq!(billing(&app, &owner).await.1["entitlement"]["plan"], "pro");
+        assert_eq!(billing(&app, &owner).await.1["entitlement"]["plan"], "business");
+        assert_eq!(billing(&app, &owner).await.1["entitlement"]["plan"], "business");
         assert_eq!(remembered(&app).await, step(true));
 
         // The membership's row: the owner is now staff, who may not see

@@ -31,6 +31,7 @@ const LAYERS: &[&[&str]] = &[
         "api",
         "crypto/sealed.rs",
         "billing/stripe.rs",
+        "billing/catalog.rs",
         "mail/transport.rs",
         "mail/dev_mailbox.rs",
     ],
@@ -74,6 +75,7 @@ const LAYERS: &[&[&str]] = &[
     &["modules"],
     // The composition root and the command line.
     &["modules.rs"],
+    &["plans.rs"],
     &["lib.rs"],
     &["cli.rs"],
     &["main.rs"],

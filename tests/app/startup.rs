@@ -54,6 +54,9 @@ fn a_bad_configuration_value_stops_the_app_with_one_line_naming_it() {
         ("APP_ENV", "staging"),
         ("ENCRYPTION_KEYS", "not-a-key"),
         ("LOOKUP_KEY", "c2hvcnQ="),
+        ("STRIPE_PRICES", "pro_monthly:price_1"),
+        ("STRIPE_PRICES", "pro_montly=price_1"),
+        ("STRIPE_PRICES", "free_monthly=price_1"),
     ];
     for (variable, value) in cases {
         let (succeeded, stderr) = stderr_of(command(folder.path(), &[(variable, value)]));

@@ -113,6 +113,7 @@ pub fn active(tenant: &str) -> Subscription {
         period_end: now() + 30 * 86_400,
         cancel_at_period_end: false,
         created: now(),
+        lookup_key: None,
     }
 }
 
@@ -162,7 +163,7 @@ async fn signup_checkout_webhooks_make_the_tenant_pro_and_open_the_portal(backen
             .post_json(
                 &owner,
                 "/api/v1/t/alpha/billing/checkout",
-                &json!({"interval": "monthly"}),
+                &json!({"plan": "pro", "interval": "monthly"}),
             )
             .await;
         assert_eq!(response.status(), 201);
@@ -182,6 +183,11 @@ async fn signup_checkout_webhooks_make_the_tenant_pro_and_open_the_portal(backen
         );
         assert_eq!(request.field("mode"), Some("subscription"));
         assert_eq!(request.field("line_items[0][price]"), Some(PRICE_MONTHLY));
+        assert_eq!(
+            request.field("line_items[0][quantity]"),
+            Some("1"),
+            "Pro is sold by the seat: one, at signup"
+        );
         assert_eq!(request.field("customer_email"), Some("ana@example.com"));
         assert!(
             request
@@ -290,10 +296,7 @@ backend_test!(the_checkout_and_portal_buttons_redirect_to_stripe_for_owners_only
 async fn the_checkout_and_portal_buttons_redirect_to_stripe_for_owners_only(backend: Backend) {
     with_stripe(
         backend,
-        &[
-            ("STRIPE_AUTOMATIC_TAX", "true"),
-            ("STRIPE_TRIAL_DAYS", "14"),
-        ],
+        &[("STRIPE_AUTOMATIC_TAX", "true")],
         |app, stripe| async move {
             let a = free_tenant(&app).await;
             let owner = app.client_for(a.owner).await;
@@ -309,12 +312,18 @@ async fn the_checkout_and_portal_buttons_redirect_to_stripe_for_owners_only(back
                 page.contains("Upgrade to Pro, monthly") && page.contains("Upgrade to Pro, yearly"),
                 "{page}"
             );
+            assert!(
+                page.contains("Upgrade to Starter, monthly")
+                    && !page.contains("Upgrade to Starter, yearly")
+                    && !page.contains("Upgrade to Business"),
+                "only what has a Stripe price: {page}"
+            );
             let token = csrf_field(&page);
             let redirect = app
                 .post_form(
                     &owner,
                     "/t/alpha/billing/checkout",
-                    &[("csrf_token", &token), ("interval", "yearly")],
+                    &[("csrf_token", &token), ("plan", "pro"), ("interval", "yearly")],
                 )
                 .await;
             assert_eq!(redirect.status(), 303);
@@ -338,7 +347,8 @@ async fn the_checkout_and_portal_buttons_redirect_to_stripe_for_owners_only(back
             );
             assert_eq!(
                 request.field("subscription_data[trial_period_days]"),
-                Some("14")
+                Some("14"),
+                "the plan's trial"
             );
 
             let no_customer = app
@@ -570,7 +580,7 @@ async fn a_deleted_subscription_returns_to_free_keeping_the_data_but_not_a_comp(
         assert_eq!(deliver(&app, &deleted).await.status(), 200);
         let status = billing(&app, &owner).await;
         assert_eq!(status["entitlement"]["plan"], "free");
-        assert_eq!(status["usage"]["locations"], 4, "nothing is deleted");
+        assert_eq!(status["usage"]["locations"]["used"], 4, "nothing is deleted");
         let refused = app
             .post_json(
                 &owner,
@@ -592,7 +602,7 @@ async fn a_deleted_subscription_returns_to_free_keeping_the_data_but_not_a_comp(
         );
         assert_eq!(deliver(&app, &again).await.status(), 200);
         let status = billing(&app, &owner).await;
-        assert_eq!(status["entitlement"]["plan"], "pro");
+        assert_eq!(status["entitlement"]["plan"], "business", "a comp's");
         assert_eq!(status["entitlement"]["comped"], true);
     })
     .await;
@@ -743,6 +753,53 @@ async fn without_stripe_keys_the_app_runs_and_says_what_to_configure(backend: Ba
         );
         let webhook = deliver(&app, "{}").await;
         assert_eq!(webhook.status(), 503, "nothing to verify with");
+    })
+    .await;
+}
+
+backend_test!(a_subscriptions_plan_is_the_one_its_price_is_of);
+/// The plan follows the subscription's price: an override in
+/// STRIPE_PRICES, else its lookup key (`<plan>_<interval>`); a price of no
+/// plan keeps the paying tenant on the top plan.
+async fn a_subscriptions_plan_is_the_one_its_price_is_of(backend: Backend) {
+    with_stripe(backend, &[], |app, stripe| async move {
+        let a = free_tenant(&app).await;
+        let tenant = a.id.to_string();
+        let owner = app.client_for(a.owner).await;
+        let mut n = 0;
+        let mut on = |price: &str, lookup_key: Option<&str>| {
+            n += 1;
+            stripe.set_subscription(
+                "sub_1",
+                Subscription {
+                    price: price.to_owned(),
+                    lookup_key: lookup_key.map(str::to_owned),
+                    ..active(&tenant)
+                },
+            );
+            subscription_event(
+                &format!("evt_{n}"),
+                "customer.subscription.updated",
+                "sub_1",
+                "active",
+                &tenant,
+            )
+        };
+        deliver(&app, &on(stripe_mock::PRICE_STARTER_MONTHLY, None)).await;
+        let status = billing(&app, &owner).await;
+        assert_eq!(status["entitlement"]["plan"], "starter", "{status}");
+        assert_eq!(status["entitlement"]["limits"]["locations"], 5);
+        assert!(status["entitlement"]["limits"]["members"].is_null(), "no limit");
+
+        deliver(&app, &on("price_made_by_stripe_sync", Some("pro_yearly"))).await;
+        assert_eq!(billing(&app, &owner).await["entitlement"]["plan"], "pro");
+
+        deliver(&app, &on("price_made_by_hand", None)).await;
+        assert_eq!(
+            billing(&app, &owner).await["entitlement"]["plan"],
+            "business",
+            "a paying customer is never cut off"
+        );
     })
     .await;
 }

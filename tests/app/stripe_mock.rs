@@ -24,6 +24,7 @@ use sha2::Sha256;
 pub const WEBHOOK_SECRET: &str = "whsec_test_secret";
 pub const PRICE_MONTHLY: &str = "price_pro_monthly";
 pub const PRICE_YEARLY: &str = "price_pro_yearly";
+pub const PRICE_STARTER_MONTHLY: &str = "price_starter_monthly";
 
 /// One request the app made.
 #[derive(Clone, Debug)]
@@ -55,6 +56,8 @@ pub struct Subscription {
     pub period_end: i64,
     pub cancel_at_period_end: bool,
     pub created: i64,
+    /// Its price's lookup key (`stripe-sync` sets `<plan>_<interval>`).
+    pub lookup_key: Option<String>,
 }
 
 #[derive(Clone, Debug)]
@@ -130,8 +133,13 @@ impl MockStripe {
         vec![
             ("STRIPE_SECRET_KEY", "sk_test_mock".to_owned()),
             ("STRIPE_WEBHOOK_SECRET", WEBHOOK_SECRET.to_owned()),
-            ("STRIPE_PRICE_PRO_MONTHLY", PRICE_MONTHLY.to_owned()),
-            ("STRIPE_PRICE_PRO_YEARLY", PRICE_YEARLY.to_owned()),
+            (
+                "STRIPE_PRICES",
+                format!(
+                    "pro_monthly={PRICE_MONTHLY},pro_yearly={PRICE_YEARLY},\
+                     starter_monthly={PRICE_STARTER_MONTHLY}"
+                ),
+            ),
             ("STRIPE_API_BASE", self.url.clone()),
         ]
     }
@@ -458,7 +466,7 @@ fn subscription_json(id: &str, s: &Subscription) -> Value {
         "created": 1_800_000_000, "currency": "eur", "livemode": false, "metadata": {},
         "product": "prod_test_pro", "type": "recurring", "unit_amount": 2900,
         "recurring": {"interval": "month", "interval_count": 1, "usage_type": "licensed", "meter": null, "trial_period_days": null},
-        "tax_behavior": "unspecified", "lookup_key": null, "nickname": null,
+        "tax_behavior": "unspecified", "lookup_key": s.lookup_key, "nickname": null,
     });
     let plan = json!({
         "id": s.price, "object": "plan", "active": true, "amount": 2900, "billing_scheme": "per_unit",

@@ -348,7 +348,7 @@ impl TestApp {
             .await
             .expect("connect and migrate");
         let server_config = config.clone();
-        let state = app::state(db.clone(), config);
+        let state = app::state(db.clone(), config).expect("the plans and STRIPE_PRICES");
         let app_state = state.clone();
         // Tests sign users in through a test-only route: the sign-in form
         // would cost every test argon2's hashing (fixtures::sign_in_route).

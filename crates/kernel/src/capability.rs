@@ -7,6 +7,7 @@
 use std::future::Future;
 use std::pin::Pin;
 
+use crate::billing::catalog::Quota;
 use crate::config::Config;
 use crate::crypto::sealed::SealedColumn;
 use crate::db::Db;
@@ -43,6 +44,10 @@ pub struct Capability {
     pub sealed: &'static [SealedColumn],
     /// What the landing page says of the product, for a product module.
     pub pitch: Option<&'static Pitch>,
+    /// What the app is sold by, for a product module that sells by
+    /// something other than members (the time-tracking module: active
+    /// employees): the seat of per-seat plans.
+    pub seat: Option<&'static Quota>,
 }
 
 impl Capability {
@@ -59,6 +64,7 @@ impl Capability {
         purges: &[],
         sealed: &[],
         pitch: None,
+        seat: None,
     };
 }
 

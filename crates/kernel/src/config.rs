@@ -3,6 +3,7 @@
 //! and in `.env.example`. A bad value stops start-up with one line naming the
 //! variable.
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::time::Duration;
 
@@ -96,14 +97,13 @@ pub struct StripeConfig {
     pub secret_key: Option<Secret>,
     /// The signing secret of the webhook endpoint (`whsec_…`).
     pub webhook_secret: Option<Secret>,
-    pub price_pro_monthly: Option<String>,
-    pub price_pro_yearly: Option<String>,
+    /// Prices to use instead of the ones `stripe-sync` made, by lookup key
+    /// (`STRIPE_PRICES=pro_monthly=price_…,pro_yearly=price_…`).
+    pub price_overrides: BTreeMap<String, String>,
     /// Stripe's API, or a mock server's; ends with `/`.
     pub api_base: String,
     /// Stripe Tax on Checkout: automatic tax and address collection.
     pub automatic_tax: bool,
-    /// A free trial on new subscriptions, in days.
-    pub trial_days: Option<u32>,
 }
 
 /// A configuration value that can't be used: names the variable and says why.
@@ -271,7 +271,10 @@ impl StripeConfig {
                 })
                 .transpose()
         };
-        let price = |name: &'static str| optional(name).map(|v| v.value.trim().to_owned());
+        let price_overrides = optional("STRIPE_PRICES")
+            .map(|v| v.parse_with(parse_price_overrides))
+            .transpose()?
+            .unwrap_or_default();
         let api_base = optional("STRIPE_API_BASE")
             .map(|v| {
                 v.parse_with(|url| {
@@ -288,25 +291,31 @@ impl StripeConfig {
             .map(|v| v.parse_with(parse_bool))
             .transpose()?
             .unwrap_or(false);
-        let trial_days = optional("STRIPE_TRIAL_DAYS")
-            .map(|v| {
-                v.parse_with(|days| match days.parse::<u32>() {
-                    Ok(days) if days <= 730 => Ok(days),
-                    _ => Err("expected a number of days, 0 to 730 (Stripe's maximum)".to_owned()),
-                })
-            })
-            .transpose()?
-            .filter(|days| *days > 0);
         Ok(Self {
             secret_key: prefixed("STRIPE_SECRET_KEY", &["sk_", "rk_"])?,
             webhook_secret: prefixed("STRIPE_WEBHOOK_SECRET", &["whsec_"])?,
-            price_pro_monthly: price("STRIPE_PRICE_PRO_MONTHLY"),
-            price_pro_yearly: price("STRIPE_PRICE_PRO_YEARLY"),
+            price_overrides,
             api_base,
             automatic_tax,
-            trial_days,
         })
     }
+}
+
+/// `pro_monthly=price_…,pro_yearly=price_…` as a map.
+fn parse_price_overrides(value: &str) -> Result<BTreeMap<String, String>, String> {
+    value
+        .split(',')
+        .map(str::trim)
+        .filter(|pair| !pair.is_empty())
+        .map(|pair| match pair.split_once('=') {
+            Some((key, price)) if !key.trim().is_empty() && price.trim().starts_with("price_") => {
+                Ok((key.trim().to_owned(), price.trim().to_owned()))
+            }
+            _ => Err(format!(
+                "expected lookup_key=price_… pairs separated by commas, not {pair:?}"
+            )),
+        })
+        .collect()
 }
 
 struct Variable {
@@ -477,7 +486,7 @@ mod tests {
             ("STRIPE_WEBHOOK_SECRET", "sk_test_123"),
             ("STRIPE_API_BASE", "localhost:12111"),
             ("STRIPE_AUTOMATIC_TAX", "vat"),
-            ("STRIPE_TRIAL_DAYS", "a fortnight"),
+            ("STRIPE_PRICES", "pro_monthly:price_1"),
         ];
         for (variable, value) in cases {
             let error = config(&[(variable, value)])

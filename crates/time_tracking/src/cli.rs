@@ -20,7 +20,7 @@ pub enum Command {
     },
     /// Create a demo tenant to look around in: a café group with five
     /// locations, 50 employees and two months of shifts (with overnight
-    /// ones, a few anomalies and edits), comped onto Pro. Runs once.
+    /// ones, a few anomalies and edits), comped onto the top plan. Runs once.
     SeedDemo {
         /// The demo owner's email, to sign in with.
         #[arg(long, default_value = "demo@example.com")]

@@ -3,7 +3,7 @@
 //! employees with PINs and a paired kiosk per location, and two months of
 //! shifts recorded through the same path as a real kiosk's punches, with a
 //! few anomalies (forgotten clock-outs, double clock-ins, stray clock-outs,
-//! late arrivals) and edits. Comped onto Pro, so the Free plan's limits
+//! late arrivals) and edits. Comped onto the top plan, so the Free plan's limits
 //! don't apply. It runs once: a second run is refused.
 
 use std::fmt;
@@ -171,7 +171,7 @@ pub async fn seed(
     let mut all = all_tenants_unsafe(
         db,
         &context.operator,
-        "seed-demo: comp the demo tenant onto Pro",
+        "seed-demo: comp the demo tenant onto the top plan",
         Intent::Write,
     )
     .await?;

@@ -101,6 +101,7 @@ pub const CAPABILITY: Capability = Capability {
     schedules: &pay::email::SCHEDULES,
     sealed: &[employees::national_id::SEALED],
     pitch: Some(&PITCH),
+    seat: Some(&employees::ACTIVE_EMPLOYEES),
     ..Capability::NONE
 };
 

@@ -72,12 +72,24 @@ pub struct InTenant {
     pub scope: TenantScope,
     /// The capabilities' links in the tenant's navigation (`TenantNav`).
     pub navigation: Arc<[Navigation]>,
+    /// The plans the app sells, which [`Self::entitlement`] reads.
+    pub plans: crate::billing::catalog::Catalog,
     /// The request came with an API token (acting as its creator), not a
     /// person's session.
     pub via_api_token: bool,
 }
 
 impl InTenant {
+    /// What the tenant may do now: `billing::entitlement` of the billing
+    /// state read with the membership.
+    pub fn entitlement(&self) -> crate::billing::plans::Entitlement {
+        crate::billing::plans::entitlement(
+            self.plans,
+            &self.billing,
+            time::OffsetDateTime::now_utc(),
+        )
+    }
+
     /// Refuses requests made with an API token: for what only the person
     /// may do (leaving the tenant, creating more tokens), so a leaked token
     /// can't outlive its revocation or lock its creator out.
@@ -265,6 +277,7 @@ impl InTenant {
             member,
             scope,
             navigation: state.navigation.clone(),
+            plans: state.plans,
             via_api_token: false,
         }
     }
@@ -293,6 +306,7 @@ impl InTenant {
                     member,
                     scope,
                     navigation: state.navigation.clone(),
+                    plans: state.plans,
                     via_api_token: true,
                 })
             }

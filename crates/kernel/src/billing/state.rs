@@ -22,6 +22,9 @@ pub struct BillingState {
     pub subscription_status: Option<String>,
     /// The Stripe price it is on.
     pub subscription_price: Option<String>,
+    /// The plan that price is of (its key in `src/plans.rs`), when the app
+    /// could place it.
+    pub subscription_plan: Option<String>,
     /// The end of the period paid for: the next renewal.
     pub subscription_period_end: Option<i64>,
     /// When a scheduled cancellation takes effect.
@@ -48,6 +51,7 @@ where
             stripe_subscription_id: row.try_get("stripe_subscription_id")?,
             subscription_status: row.try_get("subscription_status")?,
             subscription_price: row.try_get("subscription_price")?,
+            subscription_plan: row.try_get("subscription_plan")?,
             subscription_period_end: row.try_get("subscription_period_end")?,
             subscription_ends_at: row.try_get("subscription_ends_at")?,
             past_due_since: row.try_get("past_due_since")?,
@@ -63,8 +67,8 @@ where
 macro_rules! billing_columns {
     () => {
         "stripe_customer_id, stripe_subscription_id, subscription_status, subscription_price, \
-         subscription_period_end, subscription_ends_at, past_due_since, comped, comped_until, \
-         comp_reason"
+         subscription_plan, subscription_period_end, subscription_ends_at, past_due_since, comped, \
+         comped_until, comp_reason"
     };
 }
 
@@ -137,6 +141,7 @@ pub(crate) async fn store_subscription(
     scope: &mut TenantScope,
     current: &BillingState,
     subscription: &SubscriptionSnapshot,
+    plan: Option<&str>,
 ) -> Result<(), sqlx::Error> {
     let tenant = scope.tenant_id();
     let past_due_since = (subscription.status == "past_due").then(|| {
@@ -148,7 +153,7 @@ pub(crate) async fn store_subscription(
     on_tx!(scope.tx(), |conn| sqlx::query(
         "UPDATE tenants SET stripe_customer_id = $2, stripe_subscription_id = $3, \
              subscription_status = $4, subscription_price = $5, subscription_period_end = $6, \
-             subscription_ends_at = $7, past_due_since = $8 \
+             subscription_ends_at = $7, past_due_since = $8, subscription_plan = $9 \
          WHERE id = $1"
     )
     .bind(tenant)
@@ -159,12 +164,13 @@ pub(crate) async fn store_subscription(
     .bind(subscription.period_end)
     .bind(subscription.ends_at)
     .bind(past_due_since)
+    .bind(plan)
     .execute(conn)
     .await
     .map(drop))
 }
 
-/// Comps the tenant onto Pro until `until` (unix seconds), or indefinitely.
+/// Comps the tenant onto the top plan until `until` (unix seconds), or indefinitely.
 /// Webhooks never touch these columns, so a comp outlives any
 /// subscription change.
 pub async fn comp(

@@ -4,7 +4,7 @@
 //! only what the app keeps: a URL to send the owner to, or a
 //! [`SubscriptionSnapshot`].
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
 use stripe::{Client, ClientBuilder, IdempotencyKey, RequestStrategy, StripeRequest};
@@ -23,6 +23,7 @@ use stripe_checkout::{
     CheckoutSessionBillingAddressCollection, CheckoutSessionMode, CheckoutSessionStatus,
 };
 
+use super::catalog::{Catalog, Plan};
 use crate::config::StripeConfig;
 use crate::error::AppError;
 use crate::ids::TenantId;
@@ -34,16 +35,9 @@ pub const TENANT_METADATA: &str = "tenant_id";
 /// `STRIPE_SECRET_KEY` is set.
 pub struct Stripe {
     client: Client,
-    prices: Prices,
+    /// Price ids by lookup key, instead of looking them up.
+    overrides: BTreeMap<String, String>,
     automatic_tax: bool,
-    trial_days: Option<u32>,
-}
-
-/// Pro's prices, by billing interval.
-#[derive(Clone, Debug, Default)]
-pub struct Prices {
-    pub monthly: Option<String>,
-    pub yearly: Option<String>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Deserialize, utoipa::ToSchema)]
@@ -56,28 +50,12 @@ pub enum Interval {
 impl Interval {
     pub const ALL: [Self; 2] = [Self::Monthly, Self::Yearly];
 
-    /// As in forms and the API.
+    /// As in forms, the API and lookup keys.
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Monthly => "monthly",
             Self::Yearly => "yearly",
         }
-    }
-}
-
-impl Prices {
-    pub fn get(&self, interval: Interval) -> Option<&str> {
-        match interval {
-            Interval::Monthly => self.monthly.as_deref(),
-            Interval::Yearly => self.yearly.as_deref(),
-        }
-    }
-
-    /// Which of Pro's prices `price` is, if it is one.
-    pub fn interval_of(&self, price: &str) -> Option<Interval> {
-        Interval::ALL
-            .into_iter()
-            .find(|interval| self.get(*interval) == Some(price))
     }
 }
 
@@ -98,6 +76,8 @@ pub struct SubscriptionSnapshot {
     /// When a scheduled cancellation takes effect.
     pub ends_at: Option<i64>,
     pub price: Option<String>,
+    /// Its price's lookup key (`pro_monthly`), which names the plan.
+    pub lookup_key: Option<String>,
 }
 
 impl SubscriptionSnapshot {
@@ -126,6 +106,11 @@ impl SubscriptionSnapshot {
                 .data
                 .first()
                 .map(|item| item.price.id.to_string()),
+            lookup_key: subscription
+                .items
+                .data
+                .first()
+                .and_then(|item| item.price.lookup_key.clone()),
         }
     }
 
@@ -177,14 +162,17 @@ pub struct CompletedCheckout {
     pub subscription: Option<String>,
 }
 
-/// What a checkout needs to know about the tenant.
+/// What a checkout needs to know about the tenant and what it buys.
 pub struct CheckoutRequest<'a> {
     pub tenant: TenantId,
+    pub plan: &'static Plan,
+    pub interval: Interval,
+    /// Seats, for a per-seat plan.
+    pub quantity: u64,
     /// The tenant's Stripe customer, reused when it has one.
     pub customer: Option<&'a str>,
     /// Prefilled on Checkout when there is no customer yet.
     pub email: Option<&'a str>,
-    pub interval: Interval,
     pub success_url: String,
     pub cancel_url: String,
 }
@@ -222,34 +210,61 @@ impl Stripe {
             .build()?;
         Ok(Some(Self {
             client,
-            prices: Prices {
-                monthly: config.price_pro_monthly.clone(),
-                yearly: config.price_pro_yearly.clone(),
-            },
+            overrides: config.price_overrides.clone(),
             automatic_tax: config.automatic_tax,
-            trial_days: config.trial_days,
         }))
     }
 
-    pub fn prices(&self) -> &Prices {
-        &self.prices
+    /// The price to sell `plan` at for `interval`: an override, else (once
+    /// `stripe-sync` made it) the price with its lookup key.
+    fn price_of(&self, plan: &Plan, interval: Interval) -> Option<&str> {
+        self.overrides
+            .get(&plan.lookup_key(interval))
+            .map(String::as_str)
     }
 
-    /// Opens a subscription-mode Checkout Session for Pro and returns its URL.
+    /// Whether `plan` can be bought for `interval` here.
+    pub fn sells(&self, plan: &Plan, interval: Interval) -> bool {
+        plan.price(interval).is_some() && self.price_of(plan, interval).is_some()
+    }
+
+    /// The plan `subscription` pays for: the one whose price it is (an
+    /// override), else the one its price's lookup key names.
+    pub fn plan_of(
+        &self,
+        plans: Catalog,
+        subscription: &SubscriptionSnapshot,
+    ) -> Option<&'static Plan> {
+        let key = self
+            .overrides
+            .iter()
+            .find(|(_, price)| subscription.price.as_deref() == Some(price.as_str()))
+            .map(|(key, _)| key.as_str())
+            .or(subscription.lookup_key.as_deref())?;
+        let plan = Interval::ALL
+            .iter()
+            .find_map(|interval| key.strip_suffix(&format!("_{}", interval.as_str())))?;
+        plans.get(plan)
+    }
+
+    /// Opens a subscription-mode Checkout Session for a plan and returns its
+    /// URL.
     /// The tenant id goes in `client_reference_id` and in the subscription's
     /// metadata, so every later event can be traced to it. The idempotency
     /// key is per tenant, minute and parameters: a double click opens one
     /// session.
     ///
     /// # Errors
-    /// The interval has no price configured; Stripe fails.
+    /// The plan has no price for the interval; Stripe fails.
     pub async fn checkout(&self, request: CheckoutRequest<'_>) -> Result<String, AppError> {
-        let price = self.prices.get(request.interval).ok_or_else(|| {
-            AppError::NotConfigured(
-                "This billing interval has no Stripe price: set STRIPE_PRICE_PRO_MONTHLY or \
-                 STRIPE_PRICE_PRO_YEARLY."
-                    .to_owned(),
-            )
+        let (plan, interval) = (request.plan, request.interval);
+        let price = self.price_of(plan, interval).ok_or_else(|| {
+            AppError::NotConfigured(format!(
+                "{} has no Stripe price for {}: run `app stripe-sync`, or set STRIPE_PRICES={}=price_….",
+                plan.name,
+                interval.as_str(),
+                plan.lookup_key(interval)
+            ))
         })?;
         let tenant = request.tenant.to_string();
         // Stripe answers a key it saw with other parameters with a 400, so
@@ -258,10 +273,11 @@ impl Stripe {
         // another.
         let minute = time::OffsetDateTime::now_utc().unix_timestamp() / 60;
         let parameters = crate::tokens::digest(&format!(
-            "{price}\n{:?}\n{:?}\n{:?}\n{}\n{}\n{}",
+            "{price}\n{}\n{:?}\n{:?}\n{}\n{}\n{}\n{}",
+            request.quantity,
             request.customer,
             request.email,
-            self.trial_days,
+            plan.trial_days,
             self.automatic_tax,
             request.success_url,
             request.cancel_url
@@ -273,10 +289,10 @@ impl Stripe {
             TENANT_METADATA.to_owned(),
             tenant.clone(),
         )]));
-        subscription.trial_period_days = self.trial_days;
+        subscription.trial_period_days = (plan.trial_days > 0).then_some(plan.trial_days);
         let mut line_item = CreateCheckoutSessionLineItems::new();
         line_item.price = Some(price.to_owned());
-        line_item.quantity = Some(1);
+        line_item.quantity = Some(request.quantity.max(1));
         let mut session = CreateCheckoutSession::new()
             .mode(CheckoutSessionMode::Subscription)
             .client_reference_id(tenant.clone())
@@ -424,6 +440,7 @@ mod tests {
             period_end: None,
             ends_at: None,
             price: None,
+            lookup_key: None,
         }
     }
 

@@ -278,7 +278,14 @@ async fn apply(
         // a newer reading. Start again from that.
         return Err("the subscription on file changed while Stripe was read".into());
     }
-    store_subscription(&mut scope, &current, chosen).await?;
+    let plan = state
+        .stripe
+        .as_deref()
+        .and_then(|s| s.plan_of(state.plans, chosen));
+    if plan.is_none() && chosen.is_live() {
+        tracing::warn!(%tenant, subscription = chosen.id, price = chosen.price, "a subscription whose price is of no plan in src/plans.rs: it gets the top plan");
+    }
+    store_subscription(&mut scope, &current, chosen, plan.map(|plan| plan.key)).await?;
     scope.commit().await?;
     Ok(Outcome::Applied)
 }

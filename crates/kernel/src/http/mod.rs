@@ -58,6 +58,8 @@ pub struct AppState {
     /// Stripe's API; `None` without `STRIPE_SECRET_KEY` (billing pages say
     /// how to set it up).
     pub stripe: Option<Arc<crate::billing::stripe::Stripe>>,
+    /// The plans the app sells (`src/plans.rs`; `crate::state` sets them).
+    pub plans: crate::billing::catalog::Catalog,
     /// For keyed hashes (secrets typed at a device, blind indexes, export
     /// signatures); `None` in production without
     /// `LOOKUP_KEY`.
@@ -88,6 +90,7 @@ impl AppState {
                     None
                 })
                 .map(Arc::new),
+            plans: crate::billing::catalog::Catalog::unlimited(),
             lookup_key: crate::crypto::LookupKey::load(&config)
                 .unwrap_or_else(|error| {
                     tracing::error!(%error, "cannot load the development lookup key");

@@ -103,6 +103,8 @@ pub struct Sender<'a> {
     pub email: String,
     pub tenant: &'a Tenant,
     pub base_url: &'a str,
+    /// Whose limit on members applies.
+    pub plans: crate::billing::Catalog,
 }
 
 impl<'a> Sender<'a> {
@@ -120,6 +122,7 @@ impl<'a> Sender<'a> {
             email,
             tenant,
             base_url: &state.config.base_url,
+            plans: state.plans,
         })
     }
 }
@@ -224,8 +227,13 @@ pub async fn invite(
     if is_invited(scope, &email).await? {
         return Ok(Err(FieldErrors::single("email", ALREADY_INVITED)));
     }
-    crate::billing::ensure_room(scope, &sender.tenant.slug, crate::billing::Limited::Members)
-        .await?;
+    crate::billing::ensure_room(
+        scope,
+        sender.plans,
+        &sender.tenant.slug,
+        &crate::members::MEMBERS,
+    )
+    .await?;
     let tenant = scope.tenant_id();
     let id = InvitationId::new();
     let token = random_token();

@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 use crate::access::InTenant;
+use crate::billing::Quota;
 use crate::error::AppError;
 use crate::ids::LocationId;
 use crate::tenancy::TenantScope;
@@ -14,6 +15,23 @@ use crate::tenancy::permissions::LocationVisibility;
 use crate::tenancy::{Permission, Role};
 use crate::validation::{self, FieldErrors, WriteError};
 use crate::{on_tx, row};
+
+/// Active locations: what a plan's limit on locations counts.
+pub const LOCATIONS: Quota = Quota {
+    key: "locations",
+    noun: "active locations",
+    count: |scope| Box::pin(count_active(scope)),
+};
+
+async fn count_active(scope: &mut TenantScope) -> Result<i64, sqlx::Error> {
+    let tenant = scope.tenant_id();
+    on_tx!(scope.tx(), |conn| sqlx::query_scalar(
+        "SELECT count(*) FROM locations WHERE tenant_id = $1 AND archived_at IS NULL"
+    )
+    .bind(tenant)
+    .fetch_one(conn)
+    .await)
+}
 
 /// What each role may do with locations, answered by the core's decision
 /// point: `member.authorize(LocationAction::…)`. Which locations a member

@@ -6,10 +6,31 @@ use std::collections::HashMap;
 
 use serde::Serialize;
 
+use crate::billing::Quota;
 use crate::error::AppError;
 use crate::ids::{LocationGrantId, LocationId, MembershipId, UserId};
 use crate::tenancy::{Action, Member, Role, TenantScope};
 use crate::{on_tx, row};
+
+/// Members, pending invitations included: what a plan's limit on members
+/// counts, and the seat a per-seat plan bills by unless a module sells by
+/// something else.
+pub const MEMBERS: Quota = Quota {
+    key: "members",
+    noun: "members (pending invitations count)",
+    count: |scope| Box::pin(count(scope)),
+};
+
+async fn count(scope: &mut TenantScope) -> Result<i64, sqlx::Error> {
+    let tenant = scope.tenant_id();
+    on_tx!(scope.tx(), |conn| sqlx::query_scalar(
+        "SELECT (SELECT count(*) FROM memberships WHERE tenant_id = $1) \
+              + (SELECT count(*) FROM invitations WHERE tenant_id = $1 AND accepted_at IS NULL)"
+    )
+    .bind(tenant)
+    .fetch_one(conn)
+    .await)
+}
 
 /// A member as the member list shows it.
 #[derive(Clone, Debug, Serialize, utoipa::ToSchema)]

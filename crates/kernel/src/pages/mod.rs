@@ -146,11 +146,7 @@ impl TenantNav {
                 .flat_map(|links| links(tenant, member))
                 .collect(),
             manages_billing: member.authorize(Action::ManageBilling).is_ok(),
-            payment_overdue: crate::billing::plans::entitlement(
-                &t.billing,
-                time::OffsetDateTime::now_utc(),
-            )
-            .payment_overdue,
+            payment_overdue: t.entitlement().payment_overdue,
         }
     }
 }

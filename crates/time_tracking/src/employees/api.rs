@@ -101,6 +101,13 @@ pub(crate) async fn create(
     t.member.authorize(TimeAction::ManageEmployees)?;
     let (keys, key) = (state.keys()?, state.lookup_key()?);
     let valid = input.validate(dates::today(&t.tenant.time_zone))?;
+    kernel::billing::ensure_room(
+        &mut t.scope,
+        t.plans,
+        &t.tenant.slug,
+        &super::ACTIVE_EMPLOYEES,
+    )
+    .await?;
     let (employee, pin) = super::create(
         &mut t.scope,
         keys,

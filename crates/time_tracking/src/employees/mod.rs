@@ -19,6 +19,7 @@ use super::EmployeeId;
 use super::EmployeeLocationId;
 use super::permissions::TimeAction;
 use kernel::access::InTenant;
+use kernel::billing::Quota;
 use kernel::crypto::{Keys, LookupKey};
 use kernel::error::AppError;
 use kernel::ids::{LocationId, MembershipId};
@@ -26,6 +27,24 @@ use kernel::tenancy::TenantScope;
 use kernel::tenancy::permissions::LocationVisibility;
 use kernel::validation::{self, FieldErrors, WriteError};
 use kernel::{on_tx, row};
+
+/// Active employees: what a plan's limit on employees counts, and what
+/// this module sells by (the seat of per-seat plans, `Capability::seat`).
+pub const ACTIVE_EMPLOYEES: Quota = Quota {
+    key: "active_employees",
+    noun: "active employees",
+    count: |scope| Box::pin(count_active(scope)),
+};
+
+async fn count_active(scope: &mut TenantScope) -> Result<i64, sqlx::Error> {
+    let tenant = scope.tenant_id();
+    on_tx!(scope.tx(), |conn| sqlx::query_scalar(
+        "SELECT count(*) FROM employees WHERE tenant_id = $1 AND active"
+    )
+    .bind(tenant)
+    .fetch_one(conn)
+    .await)
+}
 
 #[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 pub struct Employee {

@@ -186,6 +186,13 @@ async fn hire(
             return Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response());
         }
     };
+    kernel::billing::ensure_room(
+        &mut t.scope,
+        t.plans,
+        &t.tenant.slug,
+        &super::ACTIVE_EMPLOYEES,
+    )
+    .await?;
     match super::create(
         &mut t.scope,
         keys,

@@ -176,6 +176,11 @@ pub(crate) async fn payroll_xlsx(
     mut t: InTenant,
     Query(query): Query<MonthQuery>,
 ) -> Result<Response, AppError> {
+    kernel::billing::ensure_feature(
+        &t.entitlement(),
+        &t.tenant.slug,
+        &workbook::PAYROLL_WORKBOOK,
+    )?;
     let (month, payroll) = computed(&state, &mut t, &query).await?;
     let body = workbook::xlsx(&payroll).map_err(|e| AppError::Internal(e.to_string()))?;
     Ok(attachment(

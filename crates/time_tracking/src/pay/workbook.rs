@@ -7,6 +7,13 @@ use std::collections::HashSet;
 use rust_xlsxwriter::{Format, FormatBorder, Workbook, Worksheet, XlsxError};
 
 use super::payroll::{Line, Payroll};
+use kernel::billing::Feature;
+
+/// The .xlsx workbook is a plan's feature (`src/plans.rs`); the CSV isn't.
+pub const PAYROLL_WORKBOOK: Feature = Feature {
+    key: "payroll_workbook",
+    name: "The payroll workbook (.xlsx)",
+};
 
 /// The columns, in order, with their widths in characters.
 const COLUMNS: [(&str, f64); 7] = [

@@ -13,6 +13,7 @@ mod log;
 mod pages;
 mod pay;
 mod payroll;
+mod plans;
 mod punches;
 mod records;
 mod roles;
