@@ -9,6 +9,7 @@ use tower_sessions::Session;
 
 use super::signup::SignupInput;
 use super::{BAD_CREDENTIALS, LoginInput, SignedIn};
+use crate::billing::ChosenPlan;
 use crate::error::AppError;
 use crate::http::AppState;
 use crate::http::client_address::ClientAddress;
@@ -33,12 +34,26 @@ struct SignupPage {
     form: SignupInput,
     errors: FieldErrors,
     time_zones: &'static [(String, String)],
+    /// The plan chosen on the pricing page, carried to checkout: (key,
+    /// interval, what the page says of it).
+    chosen: Option<(&'static str, &'static str, String)>,
+}
+
+/// The signup form's fields, and the plan chosen on the pricing page.
+#[derive(Deserialize)]
+struct SignupForm {
+    #[serde(flatten)]
+    input: SignupInput,
+    #[serde(flatten)]
+    chosen: ChosenPlan,
 }
 
 async fn signup_form(
+    State(state): State<AppState>,
     layout: Layout,
     session: Session,
     signed_in: Option<SignedIn>,
+    Query(chosen): Query<ChosenPlan>,
 ) -> Result<Response, AppError> {
     if signed_in.is_some() {
         return Ok(Redirect::to("/app").into_response());
@@ -47,15 +62,24 @@ async fn signup_form(
         time_zone: "UTC".to_owned(),
         ..SignupInput::default()
     };
-    Ok(signup_page(layout, &session, form, FieldErrors::default())
-        .await?
-        .into_response())
+    Ok(signup_page(
+        &state,
+        layout,
+        &session,
+        form,
+        &chosen,
+        FieldErrors::default(),
+    )
+    .await?
+    .into_response())
 }
 
 async fn signup_page(
+    state: &AppState,
     layout: Layout,
     session: &Session,
     form: SignupInput,
+    chosen: &ChosenPlan,
     errors: FieldErrors,
 ) -> Result<Html<String>, AppError> {
     render(&SignupPage {
@@ -63,17 +87,27 @@ async fn signup_page(
         form,
         errors,
         time_zones: time_zone_options(),
+        chosen: chosen.on_sale(state).map(|(plan, interval)| {
+            let says = format!(
+                "You chose {}, billed {}: once your account exists, you go on to checkout.",
+                plan.name,
+                interval.as_str()
+            );
+            (plan.key, interval.as_str(), says)
+        }),
     })
 }
 
+/// Creates the account and its organisation, signed in; then to the
+/// checkout of the plan chosen on the pricing page, if one was.
 async fn signup(
     State(state): State<AppState>,
     client: ClientAddress,
     layout: Layout,
     session: Session,
-    Form(form): Form<SignupInput>,
+    Form(form): Form<SignupForm>,
 ) -> Result<Response, AppError> {
-    let errors = match super::signup::attempt_signup(&state, client, &form).await? {
+    let errors = match super::signup::attempt_signup(&state, client, &form.input).await? {
         Ok((user, tenant)) => {
             super::start_session(&session, user).await?;
             flash::push(
@@ -81,11 +115,15 @@ async fn signup(
                 Flash::success(format!("Welcome to {}!", layout.app_name)),
             )
             .await?;
-            return Ok(Redirect::to(&format!("/t/{}/locations", tenant.slug)).into_response());
+            let next = match form.chosen.query(&state) {
+                Some(query) => format!("/t/{}/billing{query}", tenant.slug),
+                None => format!("/t/{}/locations", tenant.slug),
+            };
+            return Ok(Redirect::to(&next).into_response());
         }
         Err(errors) => errors,
     };
-    let page = signup_page(layout, &session, form, errors).await?;
+    let page = signup_page(&state, layout, &session, form.input, &form.chosen, errors).await?;
     Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response())
 }
 

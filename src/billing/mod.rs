@@ -4,6 +4,7 @@
 
 pub mod api;
 pub mod pages;
+pub mod pricing;
 
 pub use kernel::billing::*;
 
@@ -13,7 +14,7 @@ use kernel::tenancy::{Action, Member, Tenant};
 
 /// Billing, as the composition root (`src/lib.rs`) registers it.
 pub const CAPABILITY: Capability = Capability {
-    routes: &[pages::routes, api::routes, webhook::routes],
+    routes: &[pages::routes, api::routes, pricing::routes, webhook::routes],
     api_tags: &[ApiTag {
         name: "billing",
         description: "The tenant's plan, limits and subscription",

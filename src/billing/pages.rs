@@ -7,6 +7,7 @@ use axum::extract::State;
 use axum::response::{Html, Redirect};
 use serde::Deserialize;
 
+use super::ChosenPlan;
 use super::stripe::Interval;
 use super::{Entitlement, Usage};
 use crate::access::InTenant;
@@ -39,6 +40,9 @@ struct BillingPage {
     /// A subscription to manage in the portal, rather than one to start.
     manageable: bool,
     checkout_canceled: bool,
+    /// The plan chosen before signing up, to check out now: (key,
+    /// interval, button label).
+    chosen: Option<(&'static str, &'static str, String)>,
 }
 
 /// The subscription, as the page words it.
@@ -61,6 +65,8 @@ struct Offer {
 struct PageQuery {
     #[serde(default)]
     checkout: Option<String>,
+    #[serde(flatten)]
+    chosen: ChosenPlan,
 }
 
 async fn page(
@@ -112,6 +118,14 @@ async fn page(
         })
         .unwrap_or_default();
     let manageable = billing.has_subscription();
+    let chosen = query
+        .chosen
+        .on_sale(&state)
+        .filter(|_| !manageable)
+        .map(|(plan, interval)| {
+            let label = format!("Continue to checkout: {}, {}", plan.name, interval.as_str());
+            (plan.key, interval.as_str(), label)
+        });
     let usage = super::usage_of(&mut t.scope, t.plans, &entitlement).await?;
     render(&BillingPage {
         layout,
@@ -123,6 +137,7 @@ async fn page(
         stripe_configured: state.stripe.is_some(),
         manageable,
         checkout_canceled: query.checkout.as_deref() == Some("canceled"),
+        chosen,
     })
 }
 

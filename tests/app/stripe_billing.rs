@@ -803,3 +803,83 @@ async fn a_subscriptions_plan_is_the_one_its_price_is_of(backend: Backend) {
     })
     .await;
 }
+
+backend_test!(the_pricing_page_leads_through_signup_to_the_chosen_plans_checkout);
+/// `/pricing` shows the plans of src/plans.rs, monthly or yearly; a paid
+/// plan's button opens the signup form with the plan, which the signup
+/// carries to the billing page's checkout.
+async fn the_pricing_page_leads_through_signup_to_the_chosen_plans_checkout(backend: Backend) {
+    with_stripe(backend, &[], |app, stripe| async move {
+        let visitor = new_client();
+        let landing = app.page(&visitor, "/").await.1;
+        assert!(landing.contains(r#"href="/pricing""#), "the landing page links it");
+        let (status, monthly) = app.page(&visitor, "/pricing").await;
+        assert_eq!(status, 200);
+        for shown in [
+            "Free", "Starter", "Pro", "Business", "€7", "€499", "Up to 2 active locations",
+            "Unlimited active locations", "14-day free trial",
+            r#"href="/signup?plan=pro&#38;interval=monthly""#,
+        ] {
+            assert!(monthly.contains(shown), "{shown}: {monthly}");
+        }
+        let yearly = app.page(&visitor, "/pricing?interval=yearly").await.1;
+        assert!(yearly.contains("€70") && yearly.contains("a year"), "{yearly}");
+        assert!(yearly.contains(r#"href="/signup?plan=pro&#38;interval=yearly""#));
+        let bad = app.page(&visitor, "/pricing?interval=weekly").await.0;
+        assert!((400..500).contains(&bad), "a bad interval is the visitor's: {bad}");
+
+        let form = visitor
+            .get(app.url("/signup?plan=pro&interval=monthly"))
+            .send()
+            .await
+            .expect("GET")
+            .text()
+            .await
+            .expect("body");
+        assert!(form.contains("You chose Pro, billed monthly"), "{form}");
+        let token = csrf_field(&form);
+        let signed_up = app
+            .post_form(
+                &visitor,
+                "/signup",
+                &[
+                    ("csrf_token", token.as_str()),
+                    ("email", "ana@example.com"),
+                    ("password", PASSWORD),
+                    ("organisation", "Alpha"),
+                    ("time_zone", "UTC"),
+                    ("plan", "pro"),
+                    ("interval", "monthly"),
+                ],
+            )
+            .await;
+        assert_eq!(signed_up.status(), 303);
+        let next = signed_up.headers()["location"].to_str().expect("a path").to_owned();
+        assert_eq!(next, "/t/alpha/billing?plan=pro&interval=monthly");
+        let billing_page = app.page(&visitor, &next).await.1;
+        assert!(
+            billing_page.contains("Continue to checkout: Pro, monthly"),
+            "{billing_page}"
+        );
+        let redirect = app
+            .post_form(
+                &visitor,
+                "/t/alpha/billing/checkout",
+                &[
+                    ("csrf_token", &csrf_field(&billing_page)),
+                    ("plan", "pro"),
+                    ("interval", "monthly"),
+                ],
+            )
+            .await;
+        assert_eq!(redirect.status(), 303);
+        let request = &stripe.requests_to("POST /v1/checkout/sessions")[0];
+        assert_eq!(request.field("line_items[0][price]"), Some(PRICE_MONTHLY));
+
+        // A plan not on sale here is not carried: the signup goes on as usual.
+        let other = new_client();
+        let form = app.page(&other, "/signup?plan=business&interval=monthly").await.1;
+        assert!(!form.contains("You chose"), "{form}");
+    })
+    .await;
+}

@@ -21,6 +21,8 @@ pub struct Quota {
     /// What it counts, in the plural, as the billing page and a refusal
     /// say it: "active locations".
     pub noun: &'static str,
+    /// One of them, as a price per seat says it: "active location".
+    pub one: &'static str,
     /// How many the scope's tenant has now.
     pub count: for<'a> fn(&'a mut TenantScope) -> CountFuture<'a>,
 }
@@ -80,6 +82,25 @@ pub struct Price {
     pub currency: &'static str,
 }
 
+impl Price {
+    /// The amount as people read it: `€7`, `€4.50`, `12.00 CHF`.
+    pub fn display(&self) -> String {
+        let units = self.amount / 100;
+        let cents = self.amount % 100;
+        let number = if cents == 0 {
+            units.to_string()
+        } else {
+            format!("{units}.{cents:02}")
+        };
+        match self.currency {
+            "eur" => format!("€{number}"),
+            "usd" => format!("${number}"),
+            "gbp" => format!("£{number}"),
+            other => format!("{number} {}", other.to_uppercase()),
+        }
+    }
+}
+
 /// How a plan's price becomes a bill.
 pub enum Pricing {
     /// The price, whatever the tenant's size.
@@ -122,6 +143,7 @@ impl Plan {
 const NO_SEAT: Quota = Quota {
     key: "seats",
     noun: "seats",
+    one: "seat",
     count: |_| Box::pin(async { Ok(0) }),
 };
 
@@ -254,5 +276,23 @@ impl Catalog {
             }
         }
         seen
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prices_read_as_money() {
+        let price = |amount, currency| Price {
+            interval: Interval::Monthly,
+            amount,
+            currency,
+        };
+        assert_eq!(price(700, "eur").display(), "€7");
+        assert_eq!(price(450, "usd").display(), "$4.50");
+        assert_eq!(price(499_005, "gbp").display(), "£4990.05");
+        assert_eq!(price(1200, "chf").display(), "12 CHF");
     }
 }

@@ -100,6 +100,40 @@ pub async fn checkout_url(
         .await
 }
 
+/// The plan `key` if it is on sale here for `interval`: priced in
+/// `src/plans.rs`, with a Stripe price, Stripe set up.
+pub fn on_sale(state: &AppState, key: &str, interval: Interval) -> Option<&'static Plan> {
+    let stripe = state.stripe.as_deref()?;
+    state
+        .plans
+        .get(key)
+        .filter(|plan| stripe.sells(plan, interval))
+}
+
+/// A plan chosen before signing up (`/pricing` → `/signup?plan=…`), which
+/// the signup carries to the billing page's checkout.
+#[derive(Clone, Debug, Default, serde::Deserialize)]
+pub struct ChosenPlan {
+    #[serde(default)]
+    pub plan: Option<String>,
+    #[serde(default)]
+    pub interval: Option<Interval>,
+}
+
+impl ChosenPlan {
+    /// The plan, if it is on sale at the interval (monthly when none).
+    pub fn on_sale(&self, state: &AppState) -> Option<(&'static Plan, Interval)> {
+        let interval = self.interval.unwrap_or(Interval::Monthly);
+        on_sale(state, self.plan.as_deref()?, interval).map(|plan| (plan, interval))
+    }
+
+    /// As a query string (`?plan=pro&interval=monthly`), if on sale.
+    pub fn query(&self, state: &AppState) -> Option<String> {
+        self.on_sale(state)
+            .map(|(plan, interval)| format!("?plan={}&interval={}", plan.key, interval.as_str()))
+    }
+}
+
 /// The key of the first paid plan (what a checkout that names none buys);
 /// the free plan's when none is paid (a checkout then says there is none).
 pub fn cheapest_paid(plans: Catalog) -> &'static str {
@@ -235,6 +269,7 @@ mod tests {
     const THINGS: Quota = Quota {
         key: "things",
         noun: "things",
+        one: "thing",
         count: |_| Box::pin(async { Ok(0) }),
     };
     const EXTRA: Feature = Feature {

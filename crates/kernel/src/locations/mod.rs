@@ -20,6 +20,7 @@ use crate::{on_tx, row};
 pub const LOCATIONS: Quota = Quota {
     key: "locations",
     noun: "active locations",
+    one: "active location",
     count: |scope| Box::pin(count_active(scope)),
 };
 

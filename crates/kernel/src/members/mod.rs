@@ -18,6 +18,7 @@ use crate::{on_tx, row};
 pub const MEMBERS: Quota = Quota {
     key: "members",
     noun: "members (pending invitations count)",
+    one: "member",
     count: |scope| Box::pin(count(scope)),
 };
 

@@ -33,6 +33,7 @@ use kernel::{on_tx, row};
 pub const ACTIVE_EMPLOYEES: Quota = Quota {
     key: "active_employees",
     noun: "active employees",
+    one: "active employee",
     count: |scope| Box::pin(count_active(scope)),
 };
 
