@@ -20,7 +20,7 @@ pub const CAPABILITY: Capability = Capability {
         description: "The tenant's plan, limits and subscription",
     }],
     nav,
-    jobs: &[sync::STRIPE_EVENT],
+    jobs: &[sync::STRIPE_EVENT, seats::SEATS],
     purges: &[global::OLD_EVENTS],
     ..Capability::NONE
 };

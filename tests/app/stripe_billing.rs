@@ -114,6 +114,7 @@ pub fn active(tenant: &str) -> Subscription {
         cancel_at_period_end: false,
         created: now(),
         lookup_key: None,
+        quantity: 1,
     }
 }
 
@@ -880,6 +881,50 @@ async fn the_pricing_page_leads_through_signup_to_the_chosen_plans_checkout(back
         let other = new_client();
         let form = app.page(&other, "/signup?plan=business&interval=monthly").await.1;
         assert!(!form.contains("You chose"), "{form}");
+    })
+    .await;
+}
+
+backend_test!(a_per_seat_quantity_follows_the_members_when_they_are_the_seat);
+/// Members are the seat unless a module sells by something else (the app
+/// generated without the time-tracking module): invitations and departures
+/// change the billed quantity, a minute later, in one change. With a
+/// module's seat, they change nothing in Stripe.
+async fn a_per_seat_quantity_follows_the_members_when_they_are_the_seat(backend: Backend) {
+    with_stripe(backend, &[], |app, stripe| async move {
+        let a = free_tenant(&app).await;
+        let tenant = a.id.to_string();
+        subscribed(&app, &stripe, &tenant).await;
+        let owner = app.client_for(a.owner).await;
+        for email in ["one@example.com", "two@example.com"] {
+            let invited = app
+                .post_json(
+                    &owner,
+                    "/api/v1/t/alpha/invitations",
+                    &json!({"email": email, "role": "admin"}),
+                )
+                .await;
+            assert_eq!(invited.status(), 201);
+        }
+        let removed = owner
+            .delete(app.url(&format!(
+                "/api/v1/t/alpha/members/{}",
+                a.staff_membership
+            )))
+            .send()
+            .await
+            .expect("DELETE");
+        assert_eq!(removed.status(), 200);
+        crate::jobs_and_mail::make_jobs_due(&app).await;
+        app.run_jobs().await;
+        let updates = stripe.requests_to("POST /v1/subscriptions/sub_1");
+        let billed = stripe.subscription("sub_1").expect("sub_1").quantity;
+        if app::catalog().expect("plans").seat().key == "members" {
+            assert_eq!(billed, 6, "4 members and 1 invitation, 2 invited, 1 gone");
+            assert_eq!(updates.len(), 1, "one change for the three");
+        } else {
+            assert!(updates.is_empty(), "a module's seat: {updates:?}");
+        }
     })
     .await;
 }

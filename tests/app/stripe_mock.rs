@@ -58,6 +58,8 @@ pub struct Subscription {
     pub created: i64,
     /// Its price's lookup key (`stripe-sync` sets `<plan>_<interval>`).
     pub lookup_key: Option<String>,
+    /// Seats billed.
+    pub quantity: i64,
 }
 
 #[derive(Clone, Debug)]
@@ -163,6 +165,11 @@ impl MockStripe {
             .into_iter()
             .filter(|r| format!("{} {}", r.method, r.path) == route)
             .collect()
+    }
+
+    /// The subscription as Stripe has it now.
+    pub fn subscription(&self, id: &str) -> Option<Subscription> {
+        self.books().subscriptions.get(id).cloned()
     }
 
     /// Stripe now has this subscription in this state.
@@ -417,8 +424,10 @@ async fn update_subscription(
         return missing("subscription", &id);
     };
     for (key, value) in form_urlencoded::parse(body.as_bytes()) {
-        if key == "cancel_at_period_end" {
-            subscription.cancel_at_period_end = value == "true";
+        match &*key {
+            "cancel_at_period_end" => subscription.cancel_at_period_end = value == "true",
+            "items[0][quantity]" => subscription.quantity = value.parse().unwrap_or(0),
+            _ => {}
         }
     }
     axum::Json(subscription_json(&id, subscription)).into_response()
@@ -487,7 +496,7 @@ fn subscription_json(id: &str, s: &Subscription) -> Value {
         "items": {"object": "list", "url": "/v1/subscription_items", "has_more": false, "data": [{
             "id": format!("si_{id}"), "object": "subscription_item", "created": 1_800_000_000,
             "current_period_start": s.period_end - 30 * 86_400, "current_period_end": s.period_end,
-            "metadata": {}, "subscription": id, "discounts": [], "tax_rates": [], "quantity": 1,
+            "metadata": {}, "subscription": id, "discounts": [], "tax_rates": [], "quantity": s.quantity,
             "price": price, "plan": plan,
         }]},
     })

@@ -11,6 +11,7 @@
 pub mod catalog;
 pub mod global;
 pub mod plans;
+pub mod seats;
 pub mod state;
 pub mod stripe;
 pub mod sync;

@@ -25,6 +25,8 @@ pub struct BillingState {
     /// The plan that price is of (its key in `src/plans.rs`), when the app
     /// could place it.
     pub subscription_plan: Option<String>,
+    /// How many seats it bills, as Stripe last said.
+    pub subscription_quantity: Option<i64>,
     /// The end of the period paid for: the next renewal.
     pub subscription_period_end: Option<i64>,
     /// When a scheduled cancellation takes effect.
@@ -52,6 +54,7 @@ where
             subscription_status: row.try_get("subscription_status")?,
             subscription_price: row.try_get("subscription_price")?,
             subscription_plan: row.try_get("subscription_plan")?,
+            subscription_quantity: row.try_get("subscription_quantity")?,
             subscription_period_end: row.try_get("subscription_period_end")?,
             subscription_ends_at: row.try_get("subscription_ends_at")?,
             past_due_since: row.try_get("past_due_since")?,
@@ -67,8 +70,8 @@ where
 macro_rules! billing_columns {
     () => {
         "stripe_customer_id, stripe_subscription_id, subscription_status, subscription_price, \
-         subscription_plan, subscription_period_end, subscription_ends_at, past_due_since, comped, \
-         comped_until, comp_reason"
+         subscription_plan, subscription_quantity, subscription_period_end, subscription_ends_at, \
+         past_due_since, comped, comped_until, comp_reason"
     };
 }
 
@@ -117,6 +120,7 @@ impl BillingState {
                 s.stripe_subscription_id.clone(),
                 s.subscription_status.clone(),
                 s.subscription_price.clone(),
+                s.subscription_quantity,
                 s.subscription_period_end,
                 s.subscription_ends_at,
                 s.past_due_since,
@@ -153,7 +157,8 @@ pub(crate) async fn store_subscription(
     on_tx!(scope.tx(), |conn| sqlx::query(
         "UPDATE tenants SET stripe_customer_id = $2, stripe_subscription_id = $3, \
              subscription_status = $4, subscription_price = $5, subscription_period_end = $6, \
-             subscription_ends_at = $7, past_due_since = $8, subscription_plan = $9 \
+             subscription_ends_at = $7, past_due_since = $8, subscription_plan = $9, \
+             subscription_quantity = $10 \
          WHERE id = $1"
     )
     .bind(tenant)
@@ -165,6 +170,7 @@ pub(crate) async fn store_subscription(
     .bind(subscription.ends_at)
     .bind(past_due_since)
     .bind(plan)
+    .bind(subscription.quantity)
     .execute(conn)
     .await
     .map(drop))

@@ -12,7 +12,7 @@ use stripe_billing::Subscription;
 use stripe_billing::billing_portal_session::CreateBillingPortalSession;
 use stripe_billing::subscription::{
     CancelSubscription, ListSubscription, ListSubscriptionStatus, RetrieveSubscription,
-    UpdateSubscription,
+    UpdateSubscription, UpdateSubscriptionItems,
 };
 use stripe_checkout::checkout_session::{
     CreateCheckoutSession, CreateCheckoutSessionAutomaticTax, CreateCheckoutSessionCustomerUpdate,
@@ -78,6 +78,9 @@ pub struct SubscriptionSnapshot {
     pub price: Option<String>,
     /// Its price's lookup key (`pro_monthly`), which names the plan.
     pub lookup_key: Option<String>,
+    /// Its item (the one the app sells), and how many it bills.
+    pub item: Option<String>,
+    pub quantity: Option<i64>,
 }
 
 impl SubscriptionSnapshot {
@@ -111,6 +114,17 @@ impl SubscriptionSnapshot {
                 .data
                 .first()
                 .and_then(|item| item.price.lookup_key.clone()),
+            item: subscription
+                .items
+                .data
+                .first()
+                .map(|item| item.id.to_string()),
+            quantity: subscription
+                .items
+                .data
+                .first()
+                .and_then(|item| item.quantity)
+                .and_then(|quantity| i64::try_from(quantity).ok()),
         }
     }
 
@@ -413,6 +427,34 @@ impl Stripe {
         Ok(SubscriptionSnapshot::of(&subscription))
     }
 
+    /// Sets how many seats the subscription's item bills, prorated as
+    /// Stripe does by default. The idempotency key names the quantity and
+    /// `attempt` (a period): a retry sends the same request once.
+    ///
+    /// # Errors
+    /// When Stripe fails.
+    pub async fn set_quantity(
+        &self,
+        subscription: &str,
+        item: &str,
+        quantity: u64,
+        attempt: &str,
+    ) -> Result<SubscriptionSnapshot, AppError> {
+        let mut change = UpdateSubscriptionItems::new();
+        change.id = Some(item.to_owned());
+        change.quantity = Some(quantity);
+        let key = IdempotencyKey::new(format!("seats-{subscription}-{quantity}-{attempt}"))
+            .map_err(|error| AppError::Internal(format!("idempotency key: {error:?}")))?;
+        let subscription = UpdateSubscription::new(subscription)
+            .items(vec![change])
+            .customize()
+            .request_strategy(RequestStrategy::Idempotent(key))
+            .send(&self.client)
+            .await
+            .map_err(provider_error("changing a subscription's quantity"))?;
+        Ok(SubscriptionSnapshot::of(&subscription))
+    }
+
     /// Ends the subscription now.
     ///
     /// # Errors
@@ -441,6 +483,8 @@ mod tests {
             ends_at: None,
             price: None,
             lookup_key: None,
+            item: None,
+            quantity: None,
         }
     }
 

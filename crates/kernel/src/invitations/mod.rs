@@ -274,6 +274,7 @@ pub async fn invite(
         .map(drop)
         })?;
     }
+    crate::billing::seats::changed(scope).await?;
     let invitation = find(scope, id).await?.ok_or(AppError::NotFound)?;
     send(scope, sender, &invitation, &token).await?;
     Ok(Ok(invitation))
@@ -332,6 +333,7 @@ pub async fn revoke(
     .execute(conn)
     .await
     .map(drop))?;
+    crate::billing::seats::changed(scope).await?;
     Ok(invitation)
 }
 
@@ -348,6 +350,9 @@ fn purge_run(run: &Run) -> RunFuture<'_> {
     Box::pin(async move {
         let mut scope = for_tenant(&run.state.db, run.tenant, Intent::Write).await?;
         let purged = purge_expired(&mut scope).await?;
+        if purged > 0 {
+            crate::billing::seats::changed(&mut scope).await?;
+        }
         scope.commit().await?;
         tracing::info!(tenant = %run.tenant, purged, "expired invitations purged");
         Ok(())

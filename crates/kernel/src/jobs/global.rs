@@ -33,14 +33,15 @@ macro_rules! insert_job {
     ($id:expr, $job:expr, $executor:expr) => {
         sqlx::query(
             "INSERT INTO jobs (id, kind, tenant, payload, run_at, max_attempts, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $5)",
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
         )
         .bind($id)
         .bind(&$job.kind)
         .bind($job.tenant)
         .bind(&$job.payload)
-        .bind($job.now)
+        .bind($job.run_at)
         .bind($job.max_attempts)
+        .bind($job.now)
         .execute($executor)
         .await
         .map(drop)
@@ -54,6 +55,8 @@ pub struct NewJob {
     pub payload: String,
     pub max_attempts: i64,
     pub now: i64,
+    /// When it is due: now, unless it waits.
+    pub run_at: i64,
 }
 
 pub async fn insert(db: &Db, job: &NewJob) -> Result<JobId, sqlx::Error> {
@@ -119,14 +122,15 @@ pub async fn insert_as(db: &Db, id: JobId, job: &NewJob) -> Result<bool, sqlx::E
     .map(drop))?;
     on_backend!(db, |pool| sqlx::query(
         "INSERT INTO jobs (id, kind, tenant, payload, run_at, max_attempts, created_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $5) ON CONFLICT (id) DO NOTHING"
+         VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (id) DO NOTHING"
     )
     .bind(id)
     .bind(&job.kind)
     .bind(job.tenant)
     .bind(&job.payload)
-    .bind(job.now)
+    .bind(job.run_at)
     .bind(job.max_attempts)
+    .bind(job.now)
     .execute(pool)
     .await
     .map(|done| done.rows_affected() == 1))

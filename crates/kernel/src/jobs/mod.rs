@@ -192,12 +192,14 @@ impl Job {
     fn to_new(&self, tenant: Option<TenantId>) -> NewJob {
         let payload =
             serde_json::to_value(self).expect("a job serialises: it holds only strings and ids");
+        let now = unix_now();
         NewJob {
             kind: payload["kind"].as_str().unwrap_or_default().to_owned(),
             tenant,
             payload: payload.to_string(),
             max_attempts: self.max_attempts(),
-            now: unix_now(),
+            now,
+            run_at: now,
         }
     }
 }
@@ -217,8 +219,21 @@ pub async fn enqueue(db: &Db, tenant: Option<TenantId>, job: &Job) -> Result<Job
 
 /// Adds `job` for the scope's tenant, in the scope's transaction.
 pub async fn enqueue_in(scope: &mut TenantScope, job: &Job) -> Result<JobId, sqlx::Error> {
-    let tenant = Some(scope.tenant_id());
-    global::insert_in(scope, &job.to_new(tenant)).await
+    enqueue_in_after(scope, job, Duration::ZERO).await
+}
+
+/// [`enqueue_in`], due `delay` from now: time for a burst of changes to
+/// gather before the job looks at them.
+pub async fn enqueue_in_after(
+    scope: &mut TenantScope,
+    job: &Job,
+    delay: Duration,
+) -> Result<JobId, sqlx::Error> {
+    let mut new = job.to_new(Some(scope.tenant_id()));
+    new.run_at = new
+        .now
+        .saturating_add(i64::try_from(delay.as_secs()).unwrap_or(i64::MAX));
+    global::insert_in(scope, &new).await
 }
 
 /// Adds `job` under `id`, unless a job with that id is in the queue

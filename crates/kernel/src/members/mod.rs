@@ -249,6 +249,7 @@ async fn delete(scope: &mut TenantScope, id: MembershipId) -> Result<(), AppErro
     .execute(conn)
     .await
     .map(drop))?;
+    crate::billing::seats::changed(scope).await?;
     Ok(())
 }
 

@@ -474,6 +474,7 @@ pub async fn create(
     .await
     .map(drop))?;
     set_locations(scope, id, &input.location_ids).await?;
+    kernel::billing::seats::changed(scope).await?;
     let pin = pin::issue(scope, key, id).await?;
     let employee = find(scope, LocationVisibility::every_location(), id)
         .await?
@@ -559,6 +560,9 @@ pub async fn update(
     .await
     .map(drop)
     })?;
+    if active != current.active {
+        kernel::billing::seats::changed(scope).await?;
+    }
     let kept = pin::current_digest(scope, current.id).await?;
     set_locations(scope, current.id, &input.location_ids).await?;
     let new_pin = if active {

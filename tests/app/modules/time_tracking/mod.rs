@@ -18,6 +18,7 @@ mod punches;
 mod records;
 mod roles;
 mod scheduled;
+mod seats;
 mod shifts;
 
 use app::ids::MembershipId;
