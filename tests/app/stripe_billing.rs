@@ -190,6 +190,7 @@ async fn signup_checkout_webhooks_make_the_tenant_pro_and_open_the_portal(backen
             "Pro is sold by the seat: one, at signup"
         );
         assert_eq!(request.field("customer_email"), Some("ana@example.com"));
+        assert_eq!(request.field("allow_promotion_codes"), None, "off unless set");
         assert!(
             request
                 .field("success_url")
@@ -297,7 +298,10 @@ backend_test!(the_checkout_and_portal_buttons_redirect_to_stripe_for_owners_only
 async fn the_checkout_and_portal_buttons_redirect_to_stripe_for_owners_only(backend: Backend) {
     with_stripe(
         backend,
-        &[("STRIPE_AUTOMATIC_TAX", "true")],
+        &[
+            ("STRIPE_AUTOMATIC_TAX", "true"),
+            ("STRIPE_PROMOTION_CODES", "true"),
+        ],
         |app, stripe| async move {
             let a = free_tenant(&app).await;
             let owner = app.client_for(a.owner).await;
@@ -351,6 +355,7 @@ async fn the_checkout_and_portal_buttons_redirect_to_stripe_for_owners_only(back
                 Some("14"),
                 "the plan's trial"
             );
+            assert_eq!(request.field("allow_promotion_codes"), Some("true"));
 
             let no_customer = app
                 .post_json(&owner, "/api/v1/t/alpha/billing/portal", &json!({}))

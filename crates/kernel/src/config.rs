@@ -104,6 +104,8 @@ pub struct StripeConfig {
     pub api_base: String,
     /// Stripe Tax on Checkout: automatic tax and address collection.
     pub automatic_tax: bool,
+    /// Checkout takes promotion codes (made in Stripe's dashboard).
+    pub promotion_codes: bool,
 }
 
 /// A configuration value that can't be used: names the variable and says why.
@@ -291,12 +293,17 @@ impl StripeConfig {
             .map(|v| v.parse_with(parse_bool))
             .transpose()?
             .unwrap_or(false);
+        let promotion_codes = optional("STRIPE_PROMOTION_CODES")
+            .map(|v| v.parse_with(parse_bool))
+            .transpose()?
+            .unwrap_or(false);
         Ok(Self {
             secret_key: prefixed("STRIPE_SECRET_KEY", &["sk_", "rk_"])?,
             webhook_secret: prefixed("STRIPE_WEBHOOK_SECRET", &["whsec_"])?,
             price_overrides,
             api_base,
             automatic_tax,
+            promotion_codes,
         })
     }
 }
@@ -486,6 +493,7 @@ mod tests {
             ("STRIPE_WEBHOOK_SECRET", "sk_test_123"),
             ("STRIPE_API_BASE", "localhost:12111"),
             ("STRIPE_AUTOMATIC_TAX", "vat"),
+            ("STRIPE_PROMOTION_CODES", "sometimes"),
             ("STRIPE_PRICES", "pro_monthly:price_1"),
         ];
         for (variable, value) in cases {

@@ -38,6 +38,7 @@ pub struct Stripe {
     /// Price ids by lookup key, instead of looking them up.
     overrides: BTreeMap<String, String>,
     automatic_tax: bool,
+    promotion_codes: bool,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Deserialize, utoipa::ToSchema)]
@@ -226,6 +227,7 @@ impl Stripe {
             client,
             overrides: config.price_overrides.clone(),
             automatic_tax: config.automatic_tax,
+            promotion_codes: config.promotion_codes,
         }))
     }
 
@@ -287,7 +289,8 @@ impl Stripe {
         // another.
         let minute = time::OffsetDateTime::now_utc().unix_timestamp() / 60;
         let parameters = crate::tokens::digest(&format!(
-            "{price}\n{}\n{:?}\n{:?}\n{}\n{}\n{}\n{}",
+            "{price}\n{}\n{}\n{:?}\n{:?}\n{}\n{}\n{}\n{}",
+            self.promotion_codes,
             request.quantity,
             request.customer,
             request.email,
@@ -319,6 +322,9 @@ impl Stripe {
             (None, Some(email)) => session.customer_email(email),
             (None, None) => session,
         };
+        if self.promotion_codes {
+            session = session.allow_promotion_codes(true);
+        }
         if self.automatic_tax {
             session = session
                 .automatic_tax(CreateCheckoutSessionAutomaticTax::new(true))
