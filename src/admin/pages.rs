@@ -10,11 +10,12 @@ use serde::Deserialize;
 use time::OffsetDateTime;
 use tower_sessions::Session;
 
+use super::revenue::Revenue;
 use super::{AuditEntry, TenantSummary};
 use crate::billing::{Catalog, Entitlement, entitlement};
 use crate::error::AppError;
 use crate::http::AppState;
-use crate::http::extract::{Form, Path, Query};
+use crate::http::extract::{Form, Json, Path, Query};
 use crate::http::routes::{Access, Routes, get, post};
 use crate::ids::TenantId;
 use crate::pages::{Layout, render};
@@ -57,6 +58,8 @@ pub fn routes() -> Routes {
             post(delete_tenant),
         )
         .add("/admin/audit", Access::SuperAdmin, get(audit))
+        .add("/admin/revenue", Access::SuperAdmin, get(revenue))
+        .add("/admin/revenue.json", Access::SuperAdmin, get(revenue_json))
         .merge(super::impersonation::routes())
         .merge(super::confirm::routes())
 }
@@ -444,4 +447,56 @@ async fn audit(
         page,
         more,
     })
+}
+
+#[derive(Template)]
+#[template(path = "admin/revenue.html")]
+struct RevenuePage {
+    layout: Layout,
+    revenue: Revenue,
+    /// MRR per currency, as money: ("EUR", "€436.83").
+    mrr: Vec<(String, String)>,
+}
+
+/// The revenue figures, read in an audited scope.
+async fn figures(state: &AppState, admin: &SuperAdmin) -> Result<Revenue, AppError> {
+    let mut scope =
+        all_tenants_unsafe(&state.db, admin, "viewed the revenue figures", Intent::Read).await?;
+    let revenue =
+        super::revenue::revenue(&mut scope, state.plans, OffsetDateTime::now_utc()).await?;
+    scope.commit().await?;
+    Ok(revenue)
+}
+
+/// MRR, subscriptions and tenants per plan, trials, past due, recent
+/// cancellations and comps, from what the webhooks stored.
+async fn revenue(
+    State(state): State<AppState>,
+    layout: Layout,
+    admin: SuperAdmin,
+) -> Result<Html<String>, AppError> {
+    let revenue = figures(&state, &admin).await?;
+    let mrr = revenue
+        .mrr
+        .iter()
+        .map(|(currency, amount)| {
+            (
+                currency.to_uppercase(),
+                crate::billing::catalog::money(*amount, currency),
+            )
+        })
+        .collect();
+    render(&RevenuePage {
+        layout,
+        revenue,
+        mrr,
+    })
+}
+
+/// The same figures as JSON.
+async fn revenue_json(
+    State(state): State<AppState>,
+    admin: SuperAdmin,
+) -> Result<Json<Revenue>, AppError> {
+    Ok(Json(figures(&state, &admin).await?))
 }

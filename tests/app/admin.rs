@@ -744,3 +744,56 @@ async fn deleting_a_tenant_cancels_stripe_first_and_leaves_no_row_in_any_tenant_
     })
     .await;
 }
+
+backend_test!(the_revenue_page_adds_up_what_the_webhooks_stored);
+/// Eight tenants in hand-set states; the figures worked out by hand: MRR
+/// per currency from active and past-due subscriptions (not trials),
+/// subscriptions and tenants per plan, trials, past due, cancellations in
+/// the last 30 days (not older), comps. Looking is audited.
+async fn the_revenue_page_adds_up_what_the_webhooks_stored(backend: Backend) {
+    run_on(backend, |app| async move {
+        let day = 86_400;
+        let now = crate::billing::now();
+        let states = [
+            ("a", "subscription_status = 'active', subscription_plan = 'pro', subscription_monthly_amount = 2100, subscription_currency = 'eur'".to_owned()),
+            ("b", "subscription_status = 'active', subscription_plan = 'business', subscription_monthly_amount = 41583, subscription_currency = 'eur'".to_owned()),
+            ("c", format!("subscription_status = 'past_due', past_due_since = {now}, subscription_plan = 'starter', subscription_monthly_amount = 1200, subscription_currency = 'usd'")),
+            ("d", "subscription_status = 'trialing', subscription_plan = 'pro', subscription_monthly_amount = 700, subscription_currency = 'eur'".to_owned()),
+            ("e", format!("subscription_status = 'canceled', subscription_plan = 'pro', subscription_ended_at = {}", now - 5 * day)),
+            ("f", format!("subscription_status = 'canceled', subscription_plan = 'pro', subscription_ended_at = {}", now - 40 * day)),
+            ("g", "comped = true".to_owned()),
+            ("h", "comped = false".to_owned()),
+        ];
+        for (slug, state) in &states {
+            tenant(&app.db, &format!("Shop {slug}"), slug).await;
+            app.execute(&format!("UPDATE tenants SET comped = false WHERE slug = '{slug}'"))
+                .await;
+            app.execute(&format!("UPDATE tenants SET {state} WHERE slug = '{slug}'"))
+                .await;
+        }
+        let admin = super_admin(&app).await;
+        let figures = app.get_json(&admin, "/admin/revenue.json").await;
+        assert_eq!(
+            figures,
+            serde_json::json!({
+                "mrr": {"eur": 2100 + 41583, "usd": 1200},
+                "subscriptions": {"business": 1, "pro": 2, "starter": 1},
+                "tenants": {"business": 2, "free": 3, "pro": 2, "starter": 1},
+                "trialing": 1,
+                "past_due": 1,
+                "canceled_last_30_days": 1,
+                "comped": 1,
+            })
+        );
+        let page = app.page(&admin, "/admin/revenue").await.1;
+        assert!(page.contains("€436.83") && page.contains("$12"), "{page}");
+        assert!(
+            audit_reasons(&app)
+                .await
+                .iter()
+                .any(|reason| reason.contains("viewed the revenue figures")),
+            "audited"
+        );
+    })
+    .await;
+}

@@ -792,6 +792,16 @@ async fn a_subscriptions_plan_is_the_one_its_price_is_of(backend: Backend) {
             )
         };
         deliver(&app, &on(stripe_mock::PRICE_STARTER_MONTHLY, None)).await;
+        let earns: (Option<i64>, Option<String>) = app::on_backend!(&app.db, |pool| {
+            sqlx::query_as(
+                "SELECT subscription_monthly_amount, subscription_currency FROM tenants \
+                 WHERE slug = 'alpha'",
+            )
+            .fetch_one(pool)
+            .await
+            .expect("read")
+        });
+        assert_eq!(earns, (Some(2900), Some("eur".to_owned())), "its price a month");
         let status = billing(&app, &owner).await;
         assert_eq!(status["entitlement"]["plan"], "starter", "{status}");
         assert_eq!(status["entitlement"]["limits"]["locations"], 5);

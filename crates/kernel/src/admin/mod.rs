@@ -2,6 +2,8 @@
 //! reads or changes a tenant goes through `all_tenants_unsafe`, so every
 //! look and every action is in the audit log, with the reason given.
 
+pub mod revenue;
+
 use time::OffsetDateTime;
 
 use crate::billing::BillingState;

@@ -83,21 +83,27 @@ pub struct Price {
 }
 
 impl Price {
-    /// The amount as people read it: `€7`, `€4.50`, `12.00 CHF`.
+    /// The amount as people read it: `€7`.
     pub fn display(&self) -> String {
-        let units = self.amount / 100;
-        let cents = self.amount % 100;
-        let number = if cents == 0 {
-            units.to_string()
-        } else {
-            format!("{units}.{cents:02}")
-        };
-        match self.currency {
-            "eur" => format!("€{number}"),
-            "usd" => format!("${number}"),
-            "gbp" => format!("£{number}"),
-            other => format!("{number} {}", other.to_uppercase()),
-        }
+        money(self.amount, self.currency)
+    }
+}
+
+/// An amount in `currency`'s minor unit as people read it: `€7`, `$4.50`,
+/// `12 CHF`.
+pub fn money(amount: i64, currency: &str) -> String {
+    let units = amount / 100;
+    let cents = (amount % 100).abs();
+    let number = if cents == 0 {
+        units.to_string()
+    } else {
+        format!("{units}.{cents:02}")
+    };
+    match currency {
+        "eur" => format!("€{number}"),
+        "usd" => format!("${number}"),
+        "gbp" => format!("£{number}"),
+        other => format!("{number} {}", other.to_uppercase()),
     }
 }
 

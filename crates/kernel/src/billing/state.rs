@@ -27,6 +27,11 @@ pub struct BillingState {
     pub subscription_plan: Option<String>,
     /// How many seats it bills, as Stripe last said.
     pub subscription_quantity: Option<i64>,
+    /// What it brings in a month (minor unit), in `subscription_currency`.
+    pub subscription_monthly_amount: Option<i64>,
+    pub subscription_currency: Option<String>,
+    /// When it ended.
+    pub subscription_ended_at: Option<i64>,
     /// The end of the period paid for: the next renewal.
     pub subscription_period_end: Option<i64>,
     /// When a scheduled cancellation takes effect.
@@ -55,6 +60,9 @@ where
             subscription_price: row.try_get("subscription_price")?,
             subscription_plan: row.try_get("subscription_plan")?,
             subscription_quantity: row.try_get("subscription_quantity")?,
+            subscription_monthly_amount: row.try_get("subscription_monthly_amount")?,
+            subscription_currency: row.try_get("subscription_currency")?,
+            subscription_ended_at: row.try_get("subscription_ended_at")?,
             subscription_period_end: row.try_get("subscription_period_end")?,
             subscription_ends_at: row.try_get("subscription_ends_at")?,
             past_due_since: row.try_get("past_due_since")?,
@@ -70,8 +78,9 @@ where
 macro_rules! billing_columns {
     () => {
         "stripe_customer_id, stripe_subscription_id, subscription_status, subscription_price, \
-         subscription_plan, subscription_quantity, subscription_period_end, subscription_ends_at, \
-         past_due_since, comped, comped_until, comp_reason"
+         subscription_plan, subscription_quantity, subscription_monthly_amount, \
+         subscription_currency, subscription_ended_at, subscription_period_end, \
+         subscription_ends_at, past_due_since, comped, comped_until, comp_reason"
     };
 }
 
@@ -158,7 +167,8 @@ pub(crate) async fn store_subscription(
         "UPDATE tenants SET stripe_customer_id = $2, stripe_subscription_id = $3, \
              subscription_status = $4, subscription_price = $5, subscription_period_end = $6, \
              subscription_ends_at = $7, past_due_since = $8, subscription_plan = $9, \
-             subscription_quantity = $10 \
+             subscription_quantity = $10, subscription_monthly_amount = $11, \
+             subscription_currency = $12, subscription_ended_at = $13 \
          WHERE id = $1"
     )
     .bind(tenant)
@@ -171,6 +181,9 @@ pub(crate) async fn store_subscription(
     .bind(past_due_since)
     .bind(plan)
     .bind(subscription.quantity)
+    .bind(subscription.monthly_amount)
+    .bind(&subscription.currency)
+    .bind(subscription.ended_at)
     .execute(conn)
     .await
     .map(drop))

@@ -82,6 +82,14 @@ pub struct SubscriptionSnapshot {
     /// Its item (the one the app sells), and how many it bills.
     pub item: Option<String>,
     pub quantity: Option<i64>,
+    /// What it brings in a month, in the currency's minor unit: its price
+    /// per unit times its quantity, a year's divided by 12 (the revenue
+    /// page's MRR). `None` for a price that isn't per unit (tiered).
+    pub monthly_amount: Option<i64>,
+    /// Its price's currency: `eur`.
+    pub currency: Option<String>,
+    /// When it ended (unix seconds), if it has.
+    pub ended_at: Option<i64>,
 }
 
 impl SubscriptionSnapshot {
@@ -97,6 +105,24 @@ impl SubscriptionSnapshot {
         } else {
             subscription.cancel_at
         };
+        let first = subscription.items.data.first();
+        let quantity = first
+            .and_then(|item| item.quantity)
+            .and_then(|quantity| i64::try_from(quantity).ok());
+        let monthly_amount = first.and_then(|item| {
+            let recurring = item.price.recurring.as_ref()?;
+            let per_period = item.price.unit_amount?.checked_mul(quantity.unwrap_or(1))?;
+            let count = i64::try_from(recurring.interval_count.max(1)).ok()?;
+            // Per month, from a period of `count` days, weeks, months or years.
+            let (times, per) = match recurring.interval.as_str() {
+                "day" => (365, 12),
+                "week" => (52, 12),
+                "month" => (1, 1),
+                "year" => (1, 12),
+                _ => return None,
+            };
+            Some(per_period * times / (per * count))
+        });
         Self {
             id: subscription.id.to_string(),
             customer: subscription.customer.id().to_string(),
@@ -120,12 +146,10 @@ impl SubscriptionSnapshot {
                 .data
                 .first()
                 .map(|item| item.id.to_string()),
-            quantity: subscription
-                .items
-                .data
-                .first()
-                .and_then(|item| item.quantity)
-                .and_then(|quantity| i64::try_from(quantity).ok()),
+            quantity,
+            monthly_amount,
+            currency: first.map(|item| item.price.currency.to_string()),
+            ended_at: subscription.ended_at,
         }
     }
 
@@ -491,6 +515,9 @@ mod tests {
             lookup_key: None,
             item: None,
             quantity: None,
+            monthly_amount: None,
+            currency: None,
+            ended_at: None,
         }
     }
 
