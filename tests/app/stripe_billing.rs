@@ -595,6 +595,11 @@ async fn a_deleted_subscription_returns_to_free_keeping_the_data_but_not_a_comp(
             )
             .await;
         assert_eq!(refused.status(), 403, "but Free's limit is back");
+        let page = app.page(&owner, "/t/alpha/billing").await.1;
+        assert!(
+            page.contains("Over the Free plan's limit: 4 active locations, where it allows 2"),
+            "a banner says what is over: {page}"
+        );
 
         // A comp is the operator's: a later deletion leaves it.
         app.execute("UPDATE tenants SET comped = true, comp_reason = 'partner'")
