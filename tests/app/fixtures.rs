@@ -138,6 +138,21 @@ pub struct TenantFixture {
     pub api_token_secret: String,
 }
 
+/// A billing email the tenant's owners were sent (a receipt, for an event
+/// long processed).
+async fn billing_notice(db: &Db, tenant: TenantId) {
+    on_backend!(db, |pool| sqlx::query(
+        "INSERT INTO billing_notices (tenant_id, id, event_id, kind, sent_at) \
+         VALUES ($1, $2, 'evt_fixture', 'receipt', 0)"
+    )
+    .bind(tenant)
+    .bind(app::ids::BillingNoticeId::new())
+    .execute(pool)
+    .await
+    .map(drop))
+    .expect("insert a billing notice");
+}
+
 impl TenantFixture {
     pub async fn create(db: &Db, slug: &str) -> Self {
         let id = tenant(db, &format!("{slug} Ltd"), slug).await;
@@ -158,6 +173,7 @@ impl TenantFixture {
         let invitation = invitation(db, id, &format!("invited@{slug}.test"), locations[0]).await;
         let api_token_secret = format!("api_{}_fixture", id.as_uuid().simple());
         let api_token = api_token(db, id, admin_membership, &api_token_secret).await;
+        billing_notice(db, id).await;
         Self {
             id,
             slug: slug.to_owned(),

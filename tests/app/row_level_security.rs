@@ -171,6 +171,8 @@ async fn the_scope_role_holds_only_the_rights_its_scopes_need(backend: Backend) 
             &app.db,
             "migrations/postgres",
             &[
+                // What was emailed for an event, recorded with the email.
+                ("billing_notices", &["INSERT", "SELECT"]),
                 ("jobs", &["INSERT"]),
                 ("rate_limit_counters", &["INSERT", "SELECT", "UPDATE"]),
                 ("super_admin_audit", &["SELECT"]),

@@ -567,3 +567,116 @@ async fn a_resent_event_that_changed_nothing_is_looked_at_anew(backend: Backend)
     })
     .await;
 }
+
+backend_test!(owners_get_each_lifecycle_email_once_per_event);
+/// A failed payment, a trial about to end and a cancellation each email the
+/// tenant's owners (no one else) once, however often the event comes or its
+/// job runs; an old subscription ending beside a running one emails no
+/// one; receipts only when asked for.
+async fn owners_get_each_lifecycle_email_once_per_event(backend: Backend) {
+    with_stripe(backend, &[], |app, stripe| async move {
+        let a = free_tenant(&app).await;
+        let tenant = a.id.to_string();
+        let subscription = |status: &str| with_status(active(&tenant), status);
+        let event = |id: &str, kind: &str, status: &str| {
+            subscription_event(id, kind, "sub_1", status, &tenant)
+        };
+        let subjects = |emails: Vec<app::mail::transport::Outgoing>| {
+            emails.into_iter().map(|email| email.subject).collect::<Vec<_>>()
+        };
+
+        stripe.set_subscription("sub_1", subscription("past_due"));
+        let failed = stripe_mock::event(
+            "evt_failed",
+            "invoice.payment_failed",
+            json!({"id": "in_1", "object": "invoice", "customer": "cus_test_1", "metadata": {},
+                   "parent": {"type": "subscription_details", "subscription_details":
+                       {"subscription": "sub_1", "metadata": {"tenant_id": tenant}}}}),
+        );
+        let (one, two) = tokio::join!(deliver(&app, &failed), deliver(&app, &failed));
+        assert_eq!((one.status().as_u16(), two.status().as_u16()), (200, 200));
+        deliver(&app, &failed).await;
+        // Its job run again from the start (as after a failure further on).
+        app.execute("UPDATE stripe_events SET processed_at = NULL, outcome = NULL")
+            .await;
+        deliver(&app, &failed).await;
+        let owner = app.emails_to("owner@alpha.test").await;
+        assert_eq!(
+            subjects(owner.clone()),
+            [format!("{}: a payment failed for alpha Ltd", app::brand::APP_NAME)],
+            "once"
+        );
+        assert!(
+            owner[0].text.contains("/t/alpha/billing") && owner[0].html.contains("Update the payment method"),
+            "{}",
+            owner[0].text
+        );
+        assert!(app.emails_to("admin@alpha.test").await.is_empty(), "owners only");
+
+        stripe.set_subscription("sub_1", subscription("trialing"));
+        deliver(&app, &event("evt_trial", "customer.subscription.trial_will_end", "trialing")).await;
+        deliver(&app, &event("evt_trial", "customer.subscription.trial_will_end", "trialing")).await;
+        let owner = app.emails_to("owner@alpha.test").await;
+        assert_eq!(subjects(owner.clone())[0], format!("{}: the trial ends in 3 days for alpha Ltd", app::brand::APP_NAME));
+        assert_eq!(owner.len(), 2);
+        let period_end = crate::billing::now() + 30 * 86_400;
+        assert!(owner[0].text.contains(&app::billing::day(period_end)), "the date: {}", owner[0].text);
+
+        // Paid: no receipt unless asked for.
+        stripe.set_subscription("sub_1", subscription("active"));
+        let paid = stripe_mock::event(
+            "evt_paid",
+            "invoice.paid",
+            json!({"id": "in_2", "object": "invoice", "customer": "cus_test_1", "subscription": "sub_1"}),
+        );
+        deliver(&app, &paid).await;
+        assert_eq!(app.emails_to("owner@alpha.test").await.len(), 2, "no receipt");
+
+        // An old subscription ending beside the running one: no email.
+        stripe.set_subscription(
+            "sub_old",
+            Subscription {
+                created: crate::billing::now() - 86_400,
+                ..subscription("canceled")
+            },
+        );
+        let old_ended = subscription_event(
+            "evt_old",
+            "customer.subscription.deleted",
+            "sub_old",
+            "canceled",
+            &tenant,
+        );
+        deliver(&app, &old_ended).await;
+        assert_eq!(app.emails_to("owner@alpha.test").await.len(), 2, "not the tenant's");
+
+        stripe.set_subscription("sub_1", subscription("canceled"));
+        deliver(&app, &event("evt_deleted", "customer.subscription.deleted", "canceled")).await;
+        let owner = app.emails_to("owner@alpha.test").await;
+        assert_eq!(owner.len(), 3);
+        assert_eq!(owner[0].subject, format!("{}: the subscription was canceled for alpha Ltd", app::brand::APP_NAME));
+    })
+    .await;
+}
+
+backend_test!(receipts_go_to_owners_when_asked_for);
+async fn receipts_go_to_owners_when_asked_for(backend: Backend) {
+    with_stripe(backend, &[("STRIPE_RECEIPT_EMAILS", "true")], |app, stripe| async move {
+        let a = free_tenant(&app).await;
+        let tenant = a.id.to_string();
+        stripe.set_subscription("sub_1", active(&tenant));
+        let paid = stripe_mock::event(
+            "evt_paid",
+            "invoice.paid",
+            json!({"id": "in_2", "object": "invoice", "customer": "cus_test_1", "subscription": "sub_1",
+                   "metadata": {}, "parent": {"type": "subscription_details", "subscription_details":
+                       {"subscription": "sub_1", "metadata": {"tenant_id": tenant}}}}),
+        );
+        deliver(&app, &paid).await;
+        deliver(&app, &paid).await;
+        let owner = app.emails_to("owner@alpha.test").await;
+        assert_eq!(owner.len(), 1, "once");
+        assert_eq!(owner[0].subject, format!("{}: payment received for alpha Ltd", app::brand::APP_NAME));
+    })
+    .await;
+}

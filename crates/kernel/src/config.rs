@@ -106,6 +106,8 @@ pub struct StripeConfig {
     pub automatic_tax: bool,
     /// Checkout takes promotion codes (made in Stripe's dashboard).
     pub promotion_codes: bool,
+    /// Owners get a receipt by email for each paid invoice.
+    pub receipt_emails: bool,
 }
 
 /// A configuration value that can't be used: names the variable and says why.
@@ -297,6 +299,10 @@ impl StripeConfig {
             .map(|v| v.parse_with(parse_bool))
             .transpose()?
             .unwrap_or(false);
+        let receipt_emails = optional("STRIPE_RECEIPT_EMAILS")
+            .map(|v| v.parse_with(parse_bool))
+            .transpose()?
+            .unwrap_or(false);
         Ok(Self {
             secret_key: prefixed("STRIPE_SECRET_KEY", &["sk_", "rk_"])?,
             webhook_secret: prefixed("STRIPE_WEBHOOK_SECRET", &["whsec_"])?,
@@ -304,6 +310,7 @@ impl StripeConfig {
             api_base,
             automatic_tax,
             promotion_codes,
+            receipt_emails,
         })
     }
 }
@@ -494,6 +501,7 @@ mod tests {
             ("STRIPE_API_BASE", "localhost:12111"),
             ("STRIPE_AUTOMATIC_TAX", "vat"),
             ("STRIPE_PROMOTION_CODES", "sometimes"),
+            ("STRIPE_RECEIPT_EMAILS", "often"),
             ("STRIPE_PRICES", "pro_monthly:price_1"),
         ];
         for (variable, value) in cases {

@@ -158,3 +158,8 @@ typed_id!(
     /// name (key rotation, tenant export).
     RowId
 );
+
+typed_id!(
+    /// A billing email sent for one of Stripe's events (`billing_notices`).
+    BillingNoticeId
+);

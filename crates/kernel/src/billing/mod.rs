@@ -10,6 +10,7 @@
 
 pub mod catalog;
 pub mod global;
+pub mod notices;
 pub mod plans;
 pub mod seats;
 pub mod state;

@@ -24,7 +24,8 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use super::BillingState;
-use super::global::{finish_event, inbox_event, tenant_exists, tenant_of_customer};
+use super::global::{InboxEvent, finish_event, inbox_event, tenant_exists, tenant_of_customer};
+use super::notices::{self, Notice};
 use super::state::{current_state, locked_state, store_subscription};
 use super::stripe::{Stripe, SubscriptionSnapshot, the_tenants};
 use crate::http::AppState;
@@ -89,7 +90,7 @@ async fn run(
     }
     let stripe = super::stripe_of(state)?;
     let routing: Routing = serde_json::from_str(&event.payload)?;
-    let outcome = process(state, stripe, &routing).await?;
+    let outcome = process(state, stripe, &event, &routing).await?;
     if outcome != Outcome::Applied {
         tracing::info!(
             event = id,
@@ -133,6 +134,7 @@ impl Outcome {
 async fn process(
     state: &AppState,
     stripe: &Stripe,
+    event: &InboxEvent,
     routing: &Routing,
 ) -> Result<Outcome, JobError> {
     let mut named = routing.tenants.clone();
@@ -161,7 +163,7 @@ async fn process(
     else {
         return Err("another worker is processing this tenant's billing events".into());
     };
-    let outcome = sync_tenant(state, stripe, tenant, &subscription).await;
+    let outcome = sync_tenant(state, stripe, event, tenant, &subscription).await;
     lease.release().await;
     outcome
 }
@@ -202,6 +204,7 @@ async fn tenant_of(
 async fn sync_tenant(
     state: &AppState,
     stripe: &Stripe,
+    event: &InboxEvent,
     tenant: TenantId,
     subscription: &str,
 ) -> Result<Outcome, JobError> {
@@ -243,7 +246,13 @@ async fn sync_tenant(
     let Some(chosen) = chosen else {
         return Ok(Outcome::Gone);
     };
-    apply(state, tenant, &on_file, &chosen).await
+    // The event's own news for the owners, when its subscription is the
+    // tenant's.
+    let notice = (chosen.id == subscription)
+        .then(|| Notice::of(&event.kind, &chosen, state.config.stripe.receipt_emails))
+        .flatten()
+        .map(|notice| (event.id.as_str(), notice));
+    apply(state, tenant, &on_file, &chosen, notice).await
 }
 
 /// The tenant's billing state; `None` when the tenant is gone.
@@ -265,6 +274,7 @@ async fn apply(
     tenant: TenantId,
     on_file: &BillingState,
     chosen: &SubscriptionSnapshot,
+    notice: Option<(&str, Notice)>,
 ) -> Result<Outcome, JobError> {
     let mut scope = for_tenant(&state.db, tenant, Intent::Write).await?;
     let current = match locked_state(&mut scope).await {
@@ -286,6 +296,18 @@ async fn apply(
         tracing::warn!(%tenant, subscription = chosen.id, price = chosen.price, "a subscription whose price is of no plan in src/plans.rs: it gets the top plan");
     }
     store_subscription(&mut scope, &current, chosen, plan.map(|plan| plan.key)).await?;
+    if let Some((event, notice)) = notice {
+        let plan = plan.unwrap_or_else(|| state.plans.top()).name;
+        notices::send(
+            &mut scope,
+            &state.config.base_url,
+            event,
+            notice,
+            plan,
+            chosen,
+        )
+        .await?;
+    }
     scope.commit().await?;
     Ok(Outcome::Applied)
 }

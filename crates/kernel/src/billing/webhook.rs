@@ -182,7 +182,8 @@ fn routing_of(kind: &str, object: EventObject) -> Option<Routing> {
         "checkout.session.completed" => Subject::Checkout { session: object.id },
         "customer.subscription.created"
         | "customer.subscription.updated"
-        | "customer.subscription.deleted" => Subject::Subscription { id: object.id },
+        | "customer.subscription.deleted"
+        | "customer.subscription.trial_will_end" => Subject::Subscription { id: object.id },
         "invoice.paid" | "invoice.payment_failed" => Subject::Invoice {
             id: object.id,
             subscription: details
