@@ -35,7 +35,7 @@ struct PlanCard {
     description: &'static str,
     /// `€7`, or `Free`; `None`: not sold at this interval.
     price: Option<String>,
-    /// What the price is for: "per seat (active employee) a month".
+    /// What the price is for: "per member a month".
     per: String,
     trial: Option<String>,
     /// "Up to 2 active locations", "Unlimited members", …

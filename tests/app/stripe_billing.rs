@@ -907,7 +907,7 @@ async fn the_pricing_page_leads_through_signup_to_the_chosen_plans_checkout(back
 
 backend_test!(a_per_seat_quantity_follows_the_members_when_they_are_the_seat);
 /// Members are the seat unless a module sells by something else (the app
-/// generated without the time-tracking module): invitations and departures
+/// generated without the product module): invitations and departures
 /// change the billed quantity, a minute later, in one change. With a
 /// module's seat, they change nothing in Stripe.
 async fn a_per_seat_quantity_follows_the_members_when_they_are_the_seat(backend: Backend) {

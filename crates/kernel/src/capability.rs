@@ -45,8 +45,7 @@ pub struct Capability {
     /// What the landing page says of the product, for a product module.
     pub pitch: Option<&'static Pitch>,
     /// What the app is sold by, for a product module that sells by
-    /// something other than members (the time-tracking module: active
-    /// employees): the seat of per-seat plans.
+    /// something other than members: the seat of per-seat plans.
     pub seat: Option<&'static Quota>,
 }
 

@@ -13,7 +13,7 @@ use super::stripe::Interval;
 use crate::tenancy::TenantScope;
 
 /// Something a plan may limit, counted per tenant, and what a per-seat
-/// plan may bill by: locations, members, a module's active employees.
+/// plan may bill by: locations, members, what a module counts.
 pub struct Quota {
     /// Its name in the API (`limits.<key>`), in Stripe's metadata and in
     /// the code; never rename one a plan in Stripe uses.
@@ -30,7 +30,7 @@ pub struct Quota {
 /// What a [`Quota`]'s count returns.
 pub type CountFuture<'a> = Pin<Box<dyn Future<Output = Result<i64, sqlx::Error>> + Send + 'a>>;
 
-/// Something only some plans include (the payroll workbook, single
+/// Something only some plans include (a module's export, single
 /// sign-on), which code asks about with `Entitlement::allows`.
 pub struct Feature {
     pub key: &'static str,
@@ -113,8 +113,7 @@ pub enum Pricing {
     Flat,
     /// The price per seat, for each seat beyond the first `included`
     /// (which cost nothing). A seat is a member, unless a module declares
-    /// what the app is sold by (`Capability::seat`: the time-tracking
-    /// module's active employees): [`Catalog::seat`].
+    /// what the app is sold by (`Capability::seat`): [`Catalog::seat`].
     PerSeat { included: i64 },
 }
 
