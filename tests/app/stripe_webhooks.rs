@@ -680,3 +680,88 @@ async fn receipts_go_to_owners_when_asked_for(backend: Backend) {
     })
     .await;
 }
+
+backend_test!(every_event_type_shuffled_duplicated_and_concurrent_ends_in_stripes_state_with_one_email);
+/// Every type the app handles, each twice, in a scrambled order, all at
+/// once: the tenant ends on Stripe's state, and the owners get the emails
+/// the events call for in that state (the failed payment, the paid
+/// invoice's receipt; no trial email, the subscription isn't trialing),
+/// each once.
+async fn every_event_type_shuffled_duplicated_and_concurrent_ends_in_stripes_state_with_one_email(
+    backend: Backend,
+) {
+    with_stripe(backend, &[("STRIPE_RECEIPT_EMAILS", "true")], |app, stripe| async move {
+        let a = free_tenant(&app).await;
+        let tenant = a.id.to_string();
+        stripe.set_subscription("sub_1", with_status(active(&tenant), "past_due"));
+        let invoice = |id: &str, kind: &str| {
+            stripe_mock::event(
+                id,
+                kind,
+                json!({"id": format!("in_{id}"), "object": "invoice", "customer": "cus_test_1",
+                       "metadata": {}, "parent": {"type": "subscription_details",
+                       "subscription_details": {"subscription": "sub_1", "metadata": {"tenant_id": tenant}}}}),
+            )
+        };
+        let mut events = vec![
+            subscription_event("evt_a", "customer.subscription.created", "sub_1", "incomplete", &tenant),
+            subscription_event("evt_b", "customer.subscription.updated", "sub_1", "active", &tenant),
+            subscription_event("evt_c", "customer.subscription.trial_will_end", "sub_1", "trialing", &tenant),
+            invoice("evt_d", "invoice.paid"),
+            invoice("evt_e", "invoice.payment_failed"),
+            subscription_event("evt_f", "customer.subscription.updated", "sub_1", "past_due", &tenant),
+        ];
+        events.extend(events.clone());
+        // A fixed scramble: reversed halves, interleaved.
+        let (first, second) = events.split_at(6);
+        let scrambled: Vec<String> = second
+            .iter()
+            .rev()
+            .zip(first.iter())
+            .flat_map(|(x, y)| [x.clone(), y.clone()])
+            .collect();
+        let mut deliveries = tokio::task::JoinSet::new();
+        for event in scrambled {
+            let request = new_client()
+                .post(app.url("/webhooks/stripe"))
+                .header(
+                    "stripe-signature",
+                    stripe_mock::sign(&event, stripe_mock::WEBHOOK_SECRET, now()),
+                )
+                .body(event);
+            deliveries.spawn(async move { request.send().await.expect("POST").status() });
+        }
+        let statuses = deliveries.join_all().await;
+        assert!(statuses.iter().all(|status| *status == 200), "{statuses:?}");
+        let workers: Vec<_> = (0..3)
+            .map(|_| {
+                let (state, jobs) = (app.state.clone(), app.jobs.clone());
+                tokio::spawn(async move { app::jobs::run_due(&state, &jobs).await })
+            })
+            .collect();
+        for worker in workers {
+            worker.await.expect("a worker").expect("the queue");
+        }
+        for _ in 0..3 {
+            crate::jobs_and_mail::make_jobs_due(&app).await;
+            app.run_jobs().await;
+        }
+        assert_eq!(pending_jobs(&app, "stripe_event").await, 0, "all processed");
+        assert_eq!(count(&app, "stripe_events").await, 6, "each once");
+        let owner = app.client_for(a.owner).await;
+        let status = billing(&app, &owner).await;
+        assert_eq!(status["subscription_status"], "past_due", "{status}");
+        let emails = app.emails_to("owner@alpha.test").await;
+        let mut subjects: Vec<String> = emails.into_iter().map(|email| email.subject).collect();
+        subjects.sort();
+        assert_eq!(
+            subjects,
+            [
+                format!("{}: a payment failed for alpha Ltd", app::brand::APP_NAME),
+                format!("{}: payment received for alpha Ltd", app::brand::APP_NAME),
+            ],
+            "what the events call for in Stripe's state (past due: no trial email), each once"
+        );
+    })
+    .await;
+}
