@@ -20,7 +20,6 @@ use super::catalog::Pricing;
 use super::state::{current_state, locked_state, store_subscription};
 use crate::http::AppState;
 use crate::ids::TenantId;
-use crate::jobs::lease::TenantLease;
 use crate::jobs::{JobError, JobKind};
 use crate::on_tx;
 use crate::tenancy::{Intent, TenantScope, for_tenant};
@@ -66,11 +65,7 @@ async fn run(
             .cloned()
             .ok_or("a billing_seats job without its tenant")?,
     )?;
-    let Some(lease) =
-        TenantLease::acquire(&state.db, tenant, "billing", Duration::from_secs(5)).await?
-    else {
-        return Err("another worker is processing this tenant's billing".into());
-    };
+    let lease = super::sync::billing_lease(state, tenant).await?;
     let outcome = sync(state, tenant).await;
     lease.release().await;
     outcome

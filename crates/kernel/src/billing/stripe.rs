@@ -131,21 +131,9 @@ impl SubscriptionSnapshot {
             tenant: subscription.metadata.get(TENANT_METADATA).cloned(),
             period_end,
             ends_at,
-            price: subscription
-                .items
-                .data
-                .first()
-                .map(|item| item.price.id.to_string()),
-            lookup_key: subscription
-                .items
-                .data
-                .first()
-                .and_then(|item| item.price.lookup_key.clone()),
-            item: subscription
-                .items
-                .data
-                .first()
-                .map(|item| item.id.to_string()),
+            price: first.map(|item| item.price.id.to_string()),
+            lookup_key: first.and_then(|item| item.price.lookup_key.clone()),
+            item: first.map(|item| item.id.to_string()),
             quantity,
             monthly_amount,
             currency: first.map(|item| item.price.currency.to_string()),

@@ -74,6 +74,21 @@ pub struct Routing {
 /// before its job fails and is retried later.
 const LEASE_PATIENCE: Duration = Duration::from_secs(5);
 
+/// The tenant's `billing` lease, which every job that reads Stripe and
+/// stores what it read holds (this one, and `seats`), waiting a little for
+/// another worker to finish; if it doesn't, the job fails and is retried.
+///
+/// # Errors
+/// The lease is still held; the database fails.
+pub(super) async fn billing_lease(
+    state: &AppState,
+    tenant: TenantId,
+) -> Result<TenantLease, JobError> {
+    TenantLease::acquire(&state.db, tenant, "billing", LEASE_PATIENCE)
+        .await?
+        .ok_or_else(|| "another worker is processing this tenant's billing".into())
+}
+
 async fn run(
     state: &AppState,
     fields: &serde_json::Map<String, serde_json::Value>,
@@ -159,10 +174,7 @@ async fn process(
     let Some(tenant) = tenant_of(state, stripe, &named, routing, &subscription).await? else {
         return Ok(Outcome::NoTenant);
     };
-    let Some(lease) = TenantLease::acquire(&state.db, tenant, "billing", LEASE_PATIENCE).await?
-    else {
-        return Err("another worker is processing this tenant's billing events".into());
-    };
+    let lease = billing_lease(state, tenant).await?;
     let outcome = sync_tenant(state, stripe, event, tenant, &subscription).await;
     lease.release().await;
     outcome
