@@ -1,7 +1,7 @@
 //! The command line: `serve` (the default), `migrate`, `tenants`,
-//! `create-superadmin`, `citus-distribute`, `rotate-keys`, `export-tenant`,
-//! `import-tenant` and `healthcheck`, and the
-//! modules' own subcommands (`crate::modules`). Start-up problems end the
+//! `create-superadmin`, `citus-distribute`, `stripe-sync`, `rotate-keys`,
+//! `export-tenant`, `import-tenant` and `healthcheck`, and the modules' own
+//! subcommands (`crate::modules`). Start-up problems end the
 //! process with one line naming the cause, never a backtrace.
 
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
@@ -76,6 +76,11 @@ enum Command {
         #[arg(long)]
         from_another_installation: bool,
     },
+    /// Make Stripe's products, prices and Customer Portal configuration
+    /// say what src/plans.rs says (STRIPE_SECRET_KEY: test mode first).
+    /// Prints each change; a second run changes nothing. Never deletes:
+    /// a replaced price is archived, and its subscriptions keep it.
+    StripeSync,
     /// Exit 0 if the app on this machine's PORT answers /healthz with 200
     /// (for Docker's HEALTHCHECK: the runtime image has no curl).
     Healthcheck,
@@ -157,6 +162,7 @@ fn run(asked: Asked) -> Result<(), StartupError> {
     let config = Config::from_env()?;
     let command = match asked {
         Asked::Core(Command::Healthcheck) => return healthcheck(config.port),
+        Asked::Core(Command::StripeSync) => return stripe_sync(&config),
         Asked::Core(command) => command,
         Asked::Capability(commands, matches) => return run_capability(&config, commands, matches),
     };
@@ -184,7 +190,9 @@ fn run(asked: Asked) -> Result<(), StartupError> {
                 from_another_installation,
             } => import_tenant(&db, &config, &file, from_another_installation).await?,
             Command::Serve => return serve(db, config).await,
-            Command::Healthcheck => unreachable!("answered before the runtime starts"),
+            Command::Healthcheck | Command::StripeSync => {
+                unreachable!("answered before the database is reached")
+            }
         }
         db.close().await;
         Ok(())
@@ -209,6 +217,35 @@ fn run_capability(
         db.close().await;
         ran.map_err(StartupError::Capability)
     })
+}
+
+/// `stripe-sync`: needs Stripe and the plans, not the database.
+fn stripe_sync(config: &Config) -> Result<(), StartupError> {
+    let plans = crate::catalog().map_err(StartupError::Plans)?;
+    let stripe = crate::billing::stripe::Stripe::from_config(&config.stripe)
+        .map_err(|error| StartupError::Usage(format!("cannot reach Stripe: {error}")))?
+        .ok_or_else(|| {
+            StartupError::Usage(
+                "set STRIPE_SECRET_KEY (a test-mode key first: docs/billing.md)".to_owned(),
+            )
+        })?;
+    let runtime = tokio::runtime::Runtime::new().map_err(StartupError::Runtime)?;
+    let mut changes = 0;
+    let return_url = format!("{}/", config.base_url.trim_end_matches('/'));
+    let synced = runtime.block_on(crate::billing::stripe_sync::sync(
+        &stripe,
+        plans,
+        &return_url,
+        &mut |change| {
+            changes += 1;
+            println!("{change}");
+        },
+    ));
+    synced.map_err(|error| StartupError::Usage(format!("stripe-sync stopped: {error}")))?;
+    if changes == 0 {
+        println!("Stripe already sells what src/plans.rs says: nothing changed.");
+    }
+    Ok(())
 }
 
 /// Connects, applies pending migrations (first start creates everything) and

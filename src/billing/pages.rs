@@ -93,30 +93,29 @@ async fn page(
             },
             status,
         });
-    let offers = state
-        .stripe
-        .as_deref()
-        .map(|stripe| {
-            t.plans
-                .plans()
-                .iter()
-                .map(|plan| Offer {
-                    key: plan.key,
-                    name: plan.name,
-                    description: plan.description,
-                    buttons: Interval::ALL
-                        .into_iter()
-                        .filter(|interval| stripe.sells(plan, *interval))
-                        .map(|interval| {
-                            let name = interval.as_str();
-                            (name, format!("Upgrade to {}, {name}", plan.name))
-                        })
-                        .collect(),
-                })
-                .filter(|offer| !offer.buttons.is_empty())
-                .collect()
-        })
-        .unwrap_or_default();
+    // Every priced plan, once Stripe is set up (Checkout finds its price).
+    let offers = if state.stripe.is_some() {
+        t.plans
+            .plans()
+            .iter()
+            .map(|plan| Offer {
+                key: plan.key,
+                name: plan.name,
+                description: plan.description,
+                buttons: Interval::ALL
+                    .into_iter()
+                    .filter(|interval| plan.price(*interval).is_some())
+                    .map(|interval| {
+                        let name = interval.as_str();
+                        (name, format!("Upgrade to {}, {name}", plan.name))
+                    })
+                    .collect(),
+            })
+            .filter(|offer| !offer.buttons.is_empty())
+            .collect()
+    } else {
+        Vec::new()
+    };
     let manageable = billing.has_subscription();
     let chosen = query
         .chosen

@@ -318,10 +318,9 @@ async fn the_checkout_and_portal_buttons_redirect_to_stripe_for_owners_only(back
                 "{page}"
             );
             assert!(
-                page.contains("Upgrade to Starter, monthly")
-                    && !page.contains("Upgrade to Starter, yearly")
-                    && !page.contains("Upgrade to Business"),
-                "only what has a Stripe price: {page}"
+                page.contains("Upgrade to Starter, yearly")
+                    && page.contains("Upgrade to Business, monthly"),
+                "every priced plan: {page}"
             );
             let token = csrf_field(&page);
             let redirect = app
@@ -897,10 +896,13 @@ async fn the_pricing_page_leads_through_signup_to_the_chosen_plans_checkout(back
         let request = &stripe.requests_to("POST /v1/checkout/sessions")[0];
         assert_eq!(request.field("line_items[0][price]"), Some(PRICE_MONTHLY));
 
-        // A plan not on sale here is not carried: the signup goes on as usual.
+        // A plan not on sale (free, or no such plan) is not carried: the
+        // signup goes on as usual.
         let other = new_client();
-        let form = app.page(&other, "/signup?plan=business&interval=monthly").await.1;
-        assert!(!form.contains("You chose"), "{form}");
+        for chosen in ["plan=free&interval=monthly", "plan=enterprise"] {
+            let form = app.page(&other, &format!("/signup?{chosen}")).await.1;
+            assert!(!form.contains("You chose"), "{chosen}: {form}");
+        }
     })
     .await;
 }

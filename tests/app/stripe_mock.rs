@@ -8,7 +8,7 @@
 //! (a reading that reaches the app late). Webhooks are signed
 //! with Stripe's algorithm by [`sign`].
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 
 use axum::Router;
@@ -62,6 +62,48 @@ pub struct Subscription {
     pub quantity: i64,
 }
 
+/// A price as Stripe has it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Price {
+    pub product: String,
+    pub lookup_key: Option<String>,
+    pub active: bool,
+    pub currency: String,
+    /// `month` or `year`.
+    pub interval: String,
+    /// Per unit; `None` for a tiered price.
+    pub unit_amount: Option<i64>,
+    /// A graduated price's tiers: up to how many (`None`: the rest), at
+    /// what per unit.
+    pub tiers: Vec<(Option<i64>, i64)>,
+}
+
+/// A product as Stripe has it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Product {
+    pub name: String,
+    pub description: Option<String>,
+    pub active: bool,
+}
+
+/// A Customer Portal configuration: what it was made with.
+#[derive(Clone, Debug)]
+pub struct PortalConfiguration {
+    pub active: bool,
+    pub metadata: HashMap<String, String>,
+    pub form: Vec<(String, String)>,
+}
+
+impl PortalConfiguration {
+    /// A form field it was made with, by its bracketed name.
+    pub fn field(&self, name: &str) -> Option<&str> {
+        self.form
+            .iter()
+            .find(|(key, _)| key == name)
+            .map(|(_, value)| value.as_str())
+    }
+}
+
 #[derive(Clone, Debug)]
 struct CheckoutSession {
     client_reference_id: Option<String>,
@@ -75,6 +117,11 @@ struct Books {
     requests: Vec<Recorded>,
     subscriptions: HashMap<String, Subscription>,
     checkouts: HashMap<String, CheckoutSession>,
+    products: BTreeMap<String, Product>,
+    prices: BTreeMap<String, Price>,
+    configurations: BTreeMap<String, PortalConfiguration>,
+    /// Prices and configurations made, for their ids.
+    made: u32,
     failing: bool,
     created: u32,
     /// Idempotency keys of created Checkout Sessions: the parameters sent
@@ -103,6 +150,18 @@ impl MockStripe {
             .route("/v1/checkout/sessions", post(create_checkout))
             .route("/v1/checkout/sessions/{id}", get(checkout_session))
             .route("/v1/billing_portal/sessions", post(create_portal))
+            .route(
+                "/v1/billing_portal/configurations",
+                get(list_configurations).post(create_configuration),
+            )
+            .route(
+                "/v1/billing_portal/configurations/{id}",
+                post(update_configuration),
+            )
+            .route("/v1/products", post(create_product))
+            .route("/v1/products/{id}", get(product).post(update_product))
+            .route("/v1/prices", get(list_prices).post(create_price))
+            .route("/v1/prices/{id}", post(update_price))
             .route("/v1/subscriptions", get(list_subscriptions))
             .route(
                 "/v1/subscriptions/{id}",
@@ -190,6 +249,39 @@ impl MockStripe {
         checkout.customer = Some(customer.to_owned());
         checkout.subscription = Some(subscription.to_owned());
         checkout.complete = true;
+    }
+
+    /// The products, by id.
+    pub fn products(&self) -> BTreeMap<String, Product> {
+        self.books().products.clone()
+    }
+
+    /// Stripe now has this product.
+    pub fn set_product(&self, id: &str, product: Product) {
+        self.books().products.insert(id.to_owned(), product);
+    }
+
+    /// The prices, by id.
+    pub fn prices(&self) -> BTreeMap<String, Price> {
+        self.books().prices.clone()
+    }
+
+    /// The price holding `lookup_key`, with its id.
+    pub fn price_with_lookup_key(&self, lookup_key: &str) -> Option<(String, Price)> {
+        self.prices()
+            .into_iter()
+            .find(|(_, price)| price.lookup_key.as_deref() == Some(lookup_key))
+    }
+
+    /// Stripe now has this price (made by hand in the dashboard, or by an
+    /// earlier `stripe-sync` from other plans).
+    pub fn set_price(&self, id: &str, price: Price) {
+        self.books().prices.insert(id.to_owned(), price);
+    }
+
+    /// The Customer Portal configurations, by id.
+    pub fn portal_configurations(&self) -> BTreeMap<String, PortalConfiguration> {
+        self.books().configurations.clone()
     }
 
     /// While failing, every request gets Stripe's 500.
@@ -448,6 +540,298 @@ async fn cancel_subscription(
     };
     subscription.status = "canceled".to_owned();
     axum::Json(subscription_json(&id, subscription)).into_response()
+}
+
+fn form_of(body: &str) -> Vec<(String, String)> {
+    form_urlencoded::parse(body.as_bytes()).into_owned().collect()
+}
+
+fn first<'a>(form: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    form.iter()
+        .find(|(key, _)| key == name)
+        .map(|(_, value)| value.as_str())
+}
+
+/// Metadata from a form's `metadata[key]=value` fields.
+fn metadata_of(form: &[(String, String)]) -> HashMap<String, String> {
+    form.iter()
+        .filter_map(|(key, value)| {
+            let key = key.strip_prefix("metadata[")?.strip_suffix(']')?;
+            Some((key.to_owned(), value.clone()))
+        })
+        .collect()
+}
+
+async fn create_product(State(books): Shared, headers: HeaderMap, body: String) -> Response {
+    if let Some(failed) = record(&books, "POST", "/v1/products".into(), &headers, &body) {
+        return failed;
+    }
+    let form = form_of(&body);
+    let mut books = books.lock().expect("not poisoned");
+    let id = first(&form, "id").unwrap_or("prod_test").to_owned();
+    if books.products.contains_key(&id) {
+        return stripe_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_request_error",
+            &format!("Product already exists: {id}"),
+        );
+    }
+    let product = Product {
+        name: first(&form, "name").unwrap_or_default().to_owned(),
+        description: first(&form, "description").map(str::to_owned),
+        active: first(&form, "active") != Some("false"),
+    };
+    books.products.insert(id.clone(), product.clone());
+    axum::Json(product_json(&id, &product)).into_response()
+}
+
+async fn product(State(books): Shared, Path(id): Path<String>, headers: HeaderMap) -> Response {
+    if let Some(failed) = record(&books, "GET", format!("/v1/products/{id}"), &headers, "") {
+        return failed;
+    }
+    let books = books.lock().expect("not poisoned");
+    match books.products.get(&id) {
+        Some(product) => axum::Json(product_json(&id, product)).into_response(),
+        None => missing("product", &id),
+    }
+}
+
+async fn update_product(
+    State(books): Shared,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: String,
+) -> Response {
+    if let Some(failed) = record(&books, "POST", format!("/v1/products/{id}"), &headers, &body) {
+        return failed;
+    }
+    let form = form_of(&body);
+    let mut books = books.lock().expect("not poisoned");
+    let Some(product) = books.products.get_mut(&id) else {
+        return missing("product", &id);
+    };
+    if let Some(name) = first(&form, "name") {
+        product.name = name.to_owned();
+    }
+    if let Some(description) = first(&form, "description") {
+        product.description = Some(description.to_owned());
+    }
+    if let Some(active) = first(&form, "active") {
+        product.active = active == "true";
+    }
+    axum::Json(product_json(&id, product)).into_response()
+}
+
+/// Prices filtered as Stripe filters them: by lookup keys, product and
+/// whether active.
+async fn list_prices(
+    State(books): Shared,
+    axum::extract::RawQuery(query): axum::extract::RawQuery,
+    headers: HeaderMap,
+) -> Response {
+    let query = form_of(query.as_deref().unwrap_or_default());
+    if let Some(failed) = record(&books, "GET", "/v1/prices".into(), &headers, "") {
+        return failed;
+    }
+    let keys: Vec<&str> = query
+        .iter()
+        .filter(|(key, _)| key.starts_with("lookup_keys"))
+        .map(|(_, value)| value.as_str())
+        .collect();
+    let books = books.lock().expect("not poisoned");
+    let data: Vec<Value> = books
+        .prices
+        .iter()
+        .filter(|(_, p)| keys.is_empty() || p.lookup_key.as_deref().is_some_and(|k| keys.contains(&k)))
+        .filter(|(_, p)| first(&query, "product").is_none_or(|product| p.product == product))
+        .filter(|(_, p)| first(&query, "active").is_none_or(|active| (active == "true") == p.active))
+        .map(|(id, p)| price_json(id, p))
+        .collect();
+    axum::Json(json!({"object": "list", "url": "/v1/prices", "has_more": false, "data": data}))
+        .into_response()
+}
+
+async fn create_price(State(books): Shared, headers: HeaderMap, body: String) -> Response {
+    if let Some(failed) = record(&books, "POST", "/v1/prices".into(), &headers, &body) {
+        return failed;
+    }
+    let form = form_of(&body);
+    let mut books = books.lock().expect("not poisoned");
+    let lookup_key = first(&form, "lookup_key").map(str::to_owned);
+    let holder = books
+        .prices
+        .iter()
+        .find(|(_, p)| p.lookup_key.is_some() && p.lookup_key == lookup_key)
+        .map(|(id, _)| id.clone());
+    if let Some(holder) = holder {
+        if first(&form, "transfer_lookup_key") != Some("true") {
+            return stripe_error(
+                StatusCode::BAD_REQUEST,
+                "invalid_request_error",
+                &format!("A price (`{holder}`) already uses that lookup key."),
+            );
+        }
+        books.prices.get_mut(&holder).expect("held").lookup_key = None;
+    }
+    let Some(product) = first(&form, "product").filter(|p| books.products.contains_key(*p)) else {
+        return missing("product", first(&form, "product").unwrap_or_default());
+    };
+    let tiers = (0..)
+        .map_while(|i| {
+            let up_to = first(&form, &format!("tiers[{i}][up_to]"))?;
+            let amount = first(&form, &format!("tiers[{i}][unit_amount]"))?;
+            Some((up_to.parse().ok(), amount.parse().unwrap_or(0)))
+        })
+        .collect();
+    let price = Price {
+        product: product.to_owned(),
+        lookup_key,
+        active: true,
+        currency: first(&form, "currency").unwrap_or_default().to_owned(),
+        interval: first(&form, "recurring[interval]").unwrap_or_default().to_owned(),
+        unit_amount: first(&form, "unit_amount").and_then(|a| a.parse().ok()),
+        tiers,
+    };
+    books.made += 1;
+    let id = format!("price_made_{}", books.made);
+    books.prices.insert(id.clone(), price.clone());
+    axum::Json(price_json(&id, &price)).into_response()
+}
+
+async fn update_price(
+    State(books): Shared,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: String,
+) -> Response {
+    if let Some(failed) = record(&books, "POST", format!("/v1/prices/{id}"), &headers, &body) {
+        return failed;
+    }
+    let form = form_of(&body);
+    let mut books = books.lock().expect("not poisoned");
+    let Some(price) = books.prices.get_mut(&id) else {
+        return missing("price", &id);
+    };
+    if let Some(active) = first(&form, "active") {
+        price.active = active == "true";
+    }
+    axum::Json(price_json(&id, price)).into_response()
+}
+
+async fn list_configurations(
+    State(books): Shared,
+    axum::extract::RawQuery(query): axum::extract::RawQuery,
+    headers: HeaderMap,
+) -> Response {
+    let query = form_of(query.as_deref().unwrap_or_default());
+    let path = "/v1/billing_portal/configurations".to_owned();
+    if let Some(failed) = record(&books, "GET", path, &headers, "") {
+        return failed;
+    }
+    let books = books.lock().expect("not poisoned");
+    let data: Vec<Value> = books
+        .configurations
+        .iter()
+        .filter(|(_, c)| first(&query, "active").is_none_or(|active| (active == "true") == c.active))
+        .map(|(id, c)| configuration_json(id, c))
+        .collect();
+    axum::Json(json!({"object": "list", "url": "/v1/billing_portal/configurations", "has_more": false, "data": data}))
+        .into_response()
+}
+
+async fn create_configuration(State(books): Shared, headers: HeaderMap, body: String) -> Response {
+    let path = "/v1/billing_portal/configurations".to_owned();
+    if let Some(failed) = record(&books, "POST", path, &headers, &body) {
+        return failed;
+    }
+    let form = form_of(&body);
+    let mut books = books.lock().expect("not poisoned");
+    books.made += 1;
+    let id = format!("bpc_made_{}", books.made);
+    let configuration = PortalConfiguration {
+        active: true,
+        metadata: metadata_of(&form),
+        form,
+    };
+    books.configurations.insert(id.clone(), configuration.clone());
+    axum::Json(configuration_json(&id, &configuration)).into_response()
+}
+
+async fn update_configuration(
+    State(books): Shared,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: String,
+) -> Response {
+    let path = format!("/v1/billing_portal/configurations/{id}");
+    if let Some(failed) = record(&books, "POST", path, &headers, &body) {
+        return failed;
+    }
+    let form = form_of(&body);
+    let mut books = books.lock().expect("not poisoned");
+    let Some(configuration) = books.configurations.get_mut(&id) else {
+        return missing("billing_portal.configuration", &id);
+    };
+    if let Some(active) = first(&form, "active") {
+        configuration.active = active == "true";
+    }
+    axum::Json(configuration_json(&id, configuration)).into_response()
+}
+
+fn product_json(id: &str, product: &Product) -> Value {
+    json!({
+        "id": id, "object": "product", "active": product.active, "created": 1_800_000_000,
+        "updated": 1_800_000_000, "default_price": null, "description": product.description,
+        "images": [], "livemode": false, "marketing_features": [], "metadata": {},
+        "name": product.name, "package_dimensions": null, "shippable": null,
+        "statement_descriptor": null, "tax_code": null, "type": "service", "unit_label": null, "url": null,
+    })
+}
+
+fn price_json(id: &str, price: &Price) -> Value {
+    let tiered = !price.tiers.is_empty();
+    json!({
+        "id": id, "object": "price", "active": price.active,
+        "billing_scheme": if tiered { "tiered" } else { "per_unit" },
+        "created": 1_800_000_000, "currency": price.currency, "livemode": false, "metadata": {},
+        "product": price.product, "type": "recurring", "unit_amount": price.unit_amount,
+        "recurring": {"interval": price.interval, "interval_count": 1, "usage_type": "licensed", "meter": null, "trial_period_days": null},
+        "tax_behavior": "unspecified", "lookup_key": price.lookup_key, "nickname": null,
+        "tiers_mode": if tiered { json!("graduated") } else { Value::Null },
+        "tiers": tiered.then(|| price.tiers.iter().map(|(up_to, amount)| json!({
+            "up_to": up_to, "unit_amount": amount, "unit_amount_decimal": amount.to_string(),
+            "flat_amount": null, "flat_amount_decimal": null,
+        })).collect::<Vec<_>>()),
+    })
+}
+
+/// A configuration with the fields the pinned API version requires; its
+/// subscription update products from what it was made with.
+fn configuration_json(id: &str, c: &PortalConfiguration) -> Value {
+    let products: Vec<Value> = (0..)
+        .map_while(|i| {
+            let product = c.field(&format!("features[subscription_update][products][{i}][product]"))?;
+            let prices: Vec<&str> = (0..)
+                .map_while(|j| c.field(&format!("features[subscription_update][products][{i}][prices][{j}]")))
+                .collect();
+            Some(json!({"product": product, "prices": prices, "adjustable_quantity": {"enabled": false, "maximum": null, "minimum": 1}}))
+        })
+        .collect();
+    json!({
+        "id": id, "object": "billing_portal.configuration", "active": c.active, "application": null,
+        "business_profile": {"headline": c.field("business_profile[headline]"), "privacy_policy_url": null, "terms_of_service_url": null},
+        "created": 1_800_000_000, "updated": 1_800_000_000, "default_return_url": c.field("default_return_url"),
+        "features": {
+            "customer_update": {"allowed_updates": [], "enabled": true},
+            "invoice_history": {"enabled": true},
+            "payment_method_update": {"enabled": true, "payment_method_configuration": null},
+            "subscription_cancel": {"cancellation_reason": {"enabled": false, "options": []}, "enabled": true, "mode": "at_period_end", "proration_behavior": "none"},
+            "subscription_update": {"billing_cycle_anchor": null, "default_allowed_updates": ["price"], "enabled": true, "products": products,
+                "proration_behavior": "create_prorations", "schedule_at_period_end": {"conditions": []}, "trial_update_behavior": "end_trial"},
+        },
+        "is_default": false, "livemode": false, "login_page": {"enabled": false, "url": null},
+        "metadata": c.metadata, "name": c.field("name"),
+    })
 }
 
 /// A Checkout Session with the fields the pinned API version requires.

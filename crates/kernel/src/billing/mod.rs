@@ -15,6 +15,7 @@ pub mod plans;
 pub mod seats;
 pub mod state;
 pub mod stripe;
+pub mod stripe_sync;
 pub mod sync;
 pub mod webhook;
 
@@ -105,11 +106,11 @@ pub async fn checkout_url(
 /// The plan `key` if it is on sale here for `interval`: priced in
 /// `src/plans.rs`, with a Stripe price, Stripe set up.
 pub fn on_sale(state: &AppState, key: &str, interval: Interval) -> Option<&'static Plan> {
-    let stripe = state.stripe.as_deref()?;
+    state.stripe.as_ref()?;
     state
         .plans
         .get(key)
-        .filter(|plan| stripe.sells(plan, interval))
+        .filter(|plan| plan.price(interval).is_some())
 }
 
 /// A plan chosen before signing up (`/pricing` → `/signup?plan=…`), which

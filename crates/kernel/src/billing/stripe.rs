@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use stripe::{Client, ClientBuilder, IdempotencyKey, RequestStrategy, StripeRequest};
 use stripe_billing::Subscription;
+use stripe_billing::billing_portal_configuration::ListBillingPortalConfiguration;
 use stripe_billing::billing_portal_session::CreateBillingPortalSession;
 use stripe_billing::subscription::{
     CancelSubscription, ListSubscription, ListSubscriptionStatus, RetrieveSubscription,
@@ -22,6 +23,7 @@ use stripe_checkout::checkout_session::{
 use stripe_checkout::{
     CheckoutSessionBillingAddressCollection, CheckoutSessionMode, CheckoutSessionStatus,
 };
+use stripe_product::price::ListPrice;
 
 use super::catalog::{Catalog, Plan};
 use crate::config::StripeConfig;
@@ -31,10 +33,14 @@ use crate::ids::TenantId;
 /// The metadata key that names the tenant on a subscription.
 pub const TENANT_METADATA: &str = "tenant_id";
 
+/// The metadata key that marks the Customer Portal configuration
+/// `stripe-sync` made, with the version of what it says.
+pub(super) const PORTAL_METADATA: &str = "stripe_sync";
+
 /// A Stripe client with the app's settings; present when
 /// `STRIPE_SECRET_KEY` is set.
 pub struct Stripe {
-    client: Client,
+    pub(super) client: Client,
     /// Price ids by lookup key, instead of looking them up.
     overrides: BTreeMap<String, String>,
     automatic_tax: bool,
@@ -204,13 +210,13 @@ pub struct CheckoutRequest<'a> {
     pub cancel_url: String,
 }
 
-fn provider_error(what: &str) -> impl Fn(stripe::StripeError) -> AppError + '_ {
+pub(super) fn provider_error(what: &str) -> impl Fn(stripe::StripeError) -> AppError + '_ {
     move |error| AppError::PaymentProvider(format!("Stripe, {what}: {error}"))
 }
 
 /// A read's answer, `None` when Stripe has no such object (404): a retry
 /// would get the same.
-fn unless_missing<T>(
+pub(super) fn unless_missing<T>(
     what: &str,
     answer: Result<T, stripe::StripeError>,
 ) -> Result<Option<T>, AppError> {
@@ -243,17 +249,36 @@ impl Stripe {
         }))
     }
 
-    /// The price to sell `plan` at for `interval`: an override, else (once
-    /// `stripe-sync` made it) the price with its lookup key.
-    fn price_of(&self, plan: &Plan, interval: Interval) -> Option<&str> {
-        self.overrides
-            .get(&plan.lookup_key(interval))
-            .map(String::as_str)
+    /// The price to sell `plan` at for `interval`: an override, else the
+    /// active price holding its lookup key (`stripe-sync` made it).
+    async fn price_of(&self, plan: &Plan, interval: Interval) -> Result<Option<String>, AppError> {
+        let key = plan.lookup_key(interval);
+        if let Some(price) = self.overrides.get(&key) {
+            return Ok(Some(price.clone()));
+        }
+        let prices = ListPrice::new()
+            .lookup_keys(vec![key])
+            .active(true)
+            .send(&self.client)
+            .await
+            .map_err(provider_error("looking up a price"))?;
+        Ok(prices.data.first().map(|price| price.id.to_string()))
     }
 
-    /// Whether `plan` can be bought for `interval` here.
-    pub fn sells(&self, plan: &Plan, interval: Interval) -> bool {
-        plan.price(interval).is_some() && self.price_of(plan, interval).is_some()
+    /// The Customer Portal configuration `stripe-sync` made, and the
+    /// version of what it says; `None` before it ran (Stripe's default
+    /// configuration is used then).
+    pub(super) async fn portal_configuration(&self) -> Result<Option<(String, String)>, AppError> {
+        let configurations = ListBillingPortalConfiguration::new()
+            .active(true)
+            .limit(100)
+            .send(&self.client)
+            .await
+            .map_err(provider_error("listing Customer Portal configurations"))?;
+        Ok(configurations.data.into_iter().find_map(|configuration| {
+            let version = configuration.metadata?.remove(PORTAL_METADATA)?;
+            Some((configuration.id.to_string(), version))
+        }))
     }
 
     /// The plan `subscription` pays for: the one whose price it is (an
@@ -286,7 +311,7 @@ impl Stripe {
     /// The plan has no price for the interval; Stripe fails.
     pub async fn checkout(&self, request: CheckoutRequest<'_>) -> Result<String, AppError> {
         let (plan, interval) = (request.plan, request.interval);
-        let price = self.price_of(plan, interval).ok_or_else(|| {
+        let price = self.price_of(plan, interval).await?.ok_or_else(|| {
             AppError::NotConfigured(format!(
                 "{} has no Stripe price for {}: run `app stripe-sync`, or set STRIPE_PRICES={}=price_….",
                 plan.name,
@@ -363,9 +388,13 @@ impl Stripe {
     /// # Errors
     /// When Stripe fails.
     pub async fn portal(&self, customer: &str, return_url: String) -> Result<String, AppError> {
-        let session = CreateBillingPortalSession::new()
+        let mut session = CreateBillingPortalSession::new()
             .customer(customer)
-            .return_url(return_url)
+            .return_url(return_url);
+        if let Some((configuration, _)) = self.portal_configuration().await? {
+            session = session.configuration(configuration);
+        }
+        let session = session
             .send(&self.client)
             .await
             .map_err(provider_error("creating a Customer Portal session"))?;
