@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use utoipa_axum::routes;
 
+use super::invoices::Invoice;
 use super::stripe::Interval;
 use super::{EntitlementSummary, Usage};
 use crate::access::InTenant;
@@ -40,6 +41,9 @@ pub struct BillingStatus {
     /// When a scheduled cancellation takes effect (RFC 3339).
     #[serde(with = "time::serde::rfc3339::option")]
     pub ends_at: Option<OffsetDateTime>,
+    /// The latest invoices, newest first (as Stripe's `invoice.*` events
+    /// reported them).
+    pub invoices: Vec<Invoice>,
 }
 
 /// The tenant's plan, its limits and what is used, and its subscription.
@@ -50,6 +54,7 @@ pub(crate) async fn status(mut t: InTenant) -> Result<Json<BillingStatus>, AppEr
     t.member.authorize(Action::ManageBilling)?;
     let entitlement = t.entitlement();
     let usage = super::usage_of(&mut t.scope, t.plans, &entitlement).await?;
+    let invoices = super::invoices::recent(&mut t.scope).await?;
     let billing = &t.billing;
     let at = |unix: Option<i64>| unix.and_then(|u| OffsetDateTime::from_unix_timestamp(u).ok());
     Ok(Json(BillingStatus {
@@ -57,6 +62,7 @@ pub(crate) async fn status(mut t: InTenant) -> Result<Json<BillingStatus>, AppEr
         subscription_status: billing.subscription_status.clone(),
         current_period_end: at(billing.subscription_period_end),
         ends_at: at(billing.subscription_ends_at),
+        invoices,
         usage: usage
             .into_iter()
             .map(|usage| (usage.quota.clone(), usage))

@@ -7,8 +7,8 @@ use axum::extract::State;
 use axum::response::{Html, Redirect};
 use serde::Deserialize;
 
-use super::ChosenPlan;
 use super::stripe::Interval;
+use super::{ChosenPlan, catalog, invoices};
 use super::{Entitlement, Usage};
 use crate::access::InTenant;
 use crate::error::AppError;
@@ -43,6 +43,30 @@ struct BillingPage {
     /// The plan chosen before signing up, to check out now: (key,
     /// interval, button label).
     chosen: Option<(&'static str, &'static str, String)>,
+    invoices: Vec<InvoiceRow>,
+}
+
+/// An invoice, as the page lists it.
+struct InvoiceRow {
+    number: String,
+    date: String,
+    amount: String,
+    status: String,
+    hosted: Option<String>,
+    pdf: Option<String>,
+}
+
+impl InvoiceRow {
+    fn of(invoice: invoices::Invoice) -> Self {
+        Self {
+            number: invoice.number.unwrap_or_else(|| invoice.id.clone()),
+            date: super::day(invoice.created),
+            amount: catalog::money(invoice.total, &invoice.currency),
+            status: invoice.status,
+            hosted: invoice.hosted_invoice_url,
+            pdf: invoice.invoice_pdf,
+        }
+    }
 }
 
 /// The subscription, as the page words it.
@@ -126,6 +150,7 @@ async fn page(
             (plan.key, interval.as_str(), label)
         });
     let usage = super::usage_of(&mut t.scope, t.plans, &entitlement).await?;
+    let invoices = invoices::recent(&mut t.scope).await?;
     render(&BillingPage {
         layout,
         nav: TenantNav::new(&t),
@@ -137,6 +162,7 @@ async fn page(
         manageable,
         checkout_canceled: query.checkout.as_deref() == Some("canceled"),
         chosen,
+        invoices: invoices.into_iter().map(InvoiceRow::of).collect(),
     })
 }
 

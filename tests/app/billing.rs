@@ -19,6 +19,8 @@ async fn add_location(app: &TestApp, client: &reqwest::Client, name: &str) -> re
 pub async fn free_tenant(app: &TestApp) -> TenantFixture {
     let tenant = TenantFixture::create(&app.db, "alpha").await;
     app.execute("UPDATE tenants SET comped = false").await;
+    app.execute(&format!("DELETE FROM invoices WHERE tenant_id = '{}'", tenant.id))
+        .await;
     tenant
 }
 

@@ -138,6 +138,21 @@ pub struct TenantFixture {
     pub api_token_secret: String,
 }
 
+/// An invoice of the tenant's, as an `invoice.paid` event stored it.
+async fn invoice(db: &Db, tenant: TenantId) {
+    on_backend!(db, |pool| sqlx::query(
+        "INSERT INTO invoices (tenant_id, id, number, status, total, amount_due, currency, \
+         created, hosted_invoice_url, invoice_pdf) \
+         VALUES ($1, $2, 'FIXTURE-0001', 'paid', 700, 0, 'eur', 0, NULL, NULL)"
+    )
+    .bind(tenant)
+    .bind(format!("in_fixture_{tenant}"))
+    .execute(pool)
+    .await
+    .map(drop))
+    .expect("insert an invoice");
+}
+
 /// A billing email the tenant's owners were sent (a receipt, for an event
 /// long processed).
 async fn billing_notice(db: &Db, tenant: TenantId) {
@@ -174,6 +189,7 @@ impl TenantFixture {
         let api_token_secret = format!("api_{}_fixture", id.as_uuid().simple());
         let api_token = api_token(db, id, admin_membership, &api_token_secret).await;
         billing_notice(db, id).await;
+        invoice(db, id).await;
         Self {
             id,
             slug: slug.to_owned(),

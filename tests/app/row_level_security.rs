@@ -173,6 +173,8 @@ async fn the_scope_role_holds_only_the_rights_its_scopes_need(backend: Backend) 
             &[
                 // What was emailed for an event, recorded with the email.
                 ("billing_notices", &["INSERT", "SELECT"]),
+                // Stripe's invoices, as their events stored them.
+                ("invoices", &["INSERT", "SELECT", "UPDATE"]),
                 ("jobs", &["INSERT"]),
                 ("rate_limit_counters", &["INSERT", "SELECT", "UPDATE"]),
                 ("super_admin_audit", &["SELECT"]),

@@ -62,6 +62,22 @@ pub struct Subscription {
     pub quantity: i64,
 }
 
+/// An invoice as Stripe has it.
+#[derive(Clone, Debug)]
+pub struct Invoice {
+    pub customer: String,
+    /// Its subscription's, or none for a one-off invoice.
+    pub subscription: Option<String>,
+    /// In its subscription's metadata; empty for none.
+    pub tenant: String,
+    /// draft, open, paid, void or uncollectible.
+    pub status: String,
+    pub number: Option<String>,
+    pub total: i64,
+    pub amount_due: i64,
+    pub created: i64,
+}
+
 /// A price as Stripe has it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Price {
@@ -117,6 +133,7 @@ struct Books {
     requests: Vec<Recorded>,
     subscriptions: HashMap<String, Subscription>,
     checkouts: HashMap<String, CheckoutSession>,
+    invoices: HashMap<String, Invoice>,
     products: BTreeMap<String, Product>,
     prices: BTreeMap<String, Price>,
     configurations: BTreeMap<String, PortalConfiguration>,
@@ -158,6 +175,7 @@ impl MockStripe {
                 "/v1/billing_portal/configurations/{id}",
                 post(update_configuration),
             )
+            .route("/v1/invoices/{id}", get(invoice))
             .route("/v1/products", post(create_product))
             .route("/v1/products/{id}", get(product).post(update_product))
             .route("/v1/prices", get(list_prices).post(create_price))
@@ -254,6 +272,11 @@ impl MockStripe {
     /// The products, by id.
     pub fn products(&self) -> BTreeMap<String, Product> {
         self.books().products.clone()
+    }
+
+    /// Stripe now has this invoice in this state.
+    pub fn set_invoice(&self, id: &str, invoice: Invoice) {
+        self.books().invoices.insert(id.to_owned(), invoice);
     }
 
     /// Stripe now has this product.
@@ -776,6 +799,47 @@ async fn update_configuration(
         configuration.active = active == "true";
     }
     axum::Json(configuration_json(&id, configuration)).into_response()
+}
+
+async fn invoice(State(books): Shared, Path(id): Path<String>, headers: HeaderMap) -> Response {
+    if let Some(failed) = record(&books, "GET", format!("/v1/invoices/{id}"), &headers, "") {
+        return failed;
+    }
+    let books = books.lock().expect("not poisoned");
+    match books.invoices.get(&id) {
+        Some(invoice) => axum::Json(invoice_json(&id, invoice)).into_response(),
+        None => missing("invoice", &id),
+    }
+}
+
+/// An invoice with the fields the pinned API version requires; a
+/// subscription's names it (and its metadata) in `parent`.
+fn invoice_json(id: &str, i: &Invoice) -> Value {
+    let finalized = i.status != "draft";
+    let parent = i.subscription.as_ref().map(|subscription| json!({
+        "type": "subscription_details", "quote_details": null,
+        "subscription_details": {
+            "subscription": subscription,
+            "metadata": if i.tenant.is_empty() { json!({}) } else { json!({"tenant_id": i.tenant}) },
+        },
+    }));
+    json!({
+        "id": id, "object": "invoice", "customer": i.customer, "status": i.status,
+        "number": i.number, "total": i.total, "subtotal": i.total, "amount_due": i.amount_due,
+        "amount_paid": i.total - i.amount_due, "amount_remaining": i.amount_due,
+        "amount_overpaid": 0, "amount_shipping": 0, "attempt_count": 1, "attempted": true,
+        "automatic_tax": {"enabled": false, "liability": null, "status": null, "provider": null, "disabled_reason": null},
+        "collection_method": "charge_automatically", "created": i.created, "currency": "eur",
+        "default_tax_rates": [], "discounts": [], "issuer": {"type": "self"},
+        "lines": {"object": "list", "url": format!("/v1/invoices/{id}/lines"), "has_more": false, "data": []},
+        "livemode": false, "metadata": {}, "parent": parent,
+        "payment_settings": {"default_mandate": null, "payment_method_options": null, "payment_method_types": null},
+        "period_end": i.created, "period_start": i.created - 30 * 86_400,
+        "post_payment_credit_notes_amount": 0, "pre_payment_credit_notes_amount": 0, "starting_balance": 0,
+        "status_transitions": {"finalized_at": finalized.then_some(i.created), "marked_uncollectible_at": null, "paid_at": null, "voided_at": null},
+        "hosted_invoice_url": finalized.then(|| format!("https://invoice.stripe.test/i/{id}")),
+        "invoice_pdf": finalized.then(|| format!("https://pay.stripe.test/invoice/{id}/pdf")),
+    })
 }
 
 fn product_json(id: &str, product: &Product) -> Value {

@@ -29,6 +29,28 @@ async fn outcome(app: &TestApp, event: &str) -> Option<String> {
     .expect("the event is in the inbox"))
 }
 
+/// The invoices in a billing status: (id, status), in its order.
+fn listed_invoices(status: &serde_json::Value) -> Vec<(String, String)> {
+    status["invoices"]
+        .as_array()
+        .expect("invoices")
+        .iter()
+        .map(|i| (i["id"].as_str().unwrap_or("").to_owned(), i["status"].as_str().unwrap_or("").to_owned()))
+        .collect()
+}
+
+/// An `invoice.*` event about `invoice`, of `sub_1`, naming `tenant` as
+/// Stripe does: in its subscription's details, its own metadata empty.
+fn invoice_event(id: &str, kind: &str, invoice: &str, tenant: &str) -> String {
+    stripe_mock::event(
+        id,
+        kind,
+        json!({"id": invoice, "object": "invoice", "customer": "cus_test_1",
+               "metadata": {}, "parent": {"type": "subscription_details",
+               "subscription_details": {"subscription": "sub_1", "metadata": {"tenant_id": tenant}}}}),
+    )
+}
+
 backend_test!(a_paid_replacement_of_a_checkout_left_incomplete_is_the_tenants_in_any_order);
 /// A first checkout's payment failed (its subscription stays `incomplete`);
 /// the owner checks out again and pays. The paid one is the tenant's,
@@ -397,12 +419,12 @@ async fn events_that_lead_nowhere_are_finished_with_a_reason_not_retried_forever
         let one_off = stripe_mock::event(
             "evt_one_off",
             "invoice.paid",
-            json!({"id": "in_9", "object": "invoice", "customer": "cus_test_1", "metadata": {}}),
+            json!({"id": "in_9", "object": "invoice", "customer": "cus_unknown", "metadata": {}}),
         );
         assert_eq!(deliver(&app, &one_off).await.status(), 200);
         assert_eq!(
             outcome(&app, "evt_one_off").await.as_deref(),
-            Some("ignored: not a subscription's invoice")
+            Some("ignored: no tenant of this app")
         );
         assert_eq!(pending_jobs(&app, "stripe_event").await, 0, "none left to retry");
         let owner = app.client_for(a.owner).await;
@@ -694,26 +716,47 @@ async fn every_event_type_shuffled_duplicated_and_concurrent_ends_in_stripes_sta
         let a = free_tenant(&app).await;
         let tenant = a.id.to_string();
         stripe.set_subscription("sub_1", with_status(active(&tenant), "past_due"));
-        let invoice = |id: &str, kind: &str| {
-            stripe_mock::event(
+        // Stripe's invoices now: one paid, one whose payment failed, one
+        // voided, one uncollectible, and a draft (not listed).
+        for (id, status, due, created) in [
+            ("in_1", "paid", 0, now() - 400),
+            ("in_2", "open", 700, now() - 300),
+            ("in_3", "void", 0, now() - 200),
+            ("in_4", "uncollectible", 700, now() - 100),
+            ("in_5", "draft", 700, now()),
+        ] {
+            stripe.set_invoice(
                 id,
-                kind,
-                json!({"id": format!("in_{id}"), "object": "invoice", "customer": "cus_test_1",
-                       "metadata": {}, "parent": {"type": "subscription_details",
-                       "subscription_details": {"subscription": "sub_1", "metadata": {"tenant_id": tenant}}}}),
-            )
-        };
+                stripe_mock::Invoice {
+                    customer: "cus_test_1".to_owned(),
+                    subscription: Some("sub_1".to_owned()),
+                    tenant: tenant.clone(),
+                    status: status.to_owned(),
+                    number: (status != "draft").then(|| format!("A-{id}")),
+                    total: 700,
+                    amount_due: due,
+                    created,
+                },
+            );
+        }
+        let invoice = |id: &str, kind: &str, invoice: &str| invoice_event(id, kind, invoice, &tenant);
         let mut events = vec![
             subscription_event("evt_a", "customer.subscription.created", "sub_1", "incomplete", &tenant),
             subscription_event("evt_b", "customer.subscription.updated", "sub_1", "active", &tenant),
             subscription_event("evt_c", "customer.subscription.trial_will_end", "sub_1", "trialing", &tenant),
-            invoice("evt_d", "invoice.paid"),
-            invoice("evt_e", "invoice.payment_failed"),
+            invoice("evt_d", "invoice.paid", "in_1"),
+            invoice("evt_e", "invoice.payment_failed", "in_2"),
             subscription_event("evt_f", "customer.subscription.updated", "sub_1", "past_due", &tenant),
+            invoice("evt_g", "invoice.finalized", "in_2"),
+            invoice("evt_h", "invoice.voided", "in_3"),
+            invoice("evt_i", "invoice.marked_uncollectible", "in_4"),
+            invoice("evt_j", "invoice.updated", "in_5"),
+            invoice("evt_k", "invoice.finalized", "in_1"),
         ];
+        let kinds = events.len();
         events.extend(events.clone());
         // A fixed scramble: reversed halves, interleaved.
-        let (first, second) = events.split_at(6);
+        let (first, second) = events.split_at(kinds);
         let scrambled: Vec<String> = second
             .iter()
             .rev()
@@ -747,10 +790,17 @@ async fn every_event_type_shuffled_duplicated_and_concurrent_ends_in_stripes_sta
             app.run_jobs().await;
         }
         assert_eq!(pending_jobs(&app, "stripe_event").await, 0, "all processed");
-        assert_eq!(count(&app, "stripe_events").await, 6, "each once");
+        assert_eq!(count(&app, "stripe_events").await, kinds as i64, "each once");
         let owner = app.client_for(a.owner).await;
         let status = billing(&app, &owner).await;
         assert_eq!(status["subscription_status"], "past_due", "{status}");
+        let listed = listed_invoices(&status);
+        assert_eq!(
+            listed,
+            [("in_4", "uncollectible"), ("in_3", "void"), ("in_2", "open"), ("in_1", "paid")]
+                .map(|(id, status)| (id.to_owned(), status.to_owned())),
+            "each as Stripe has it, newest first, no draft: {status}"
+        );
         let emails = app.emails_to("owner@alpha.test").await;
         let mut subjects: Vec<String> = emails.into_iter().map(|email| email.subject).collect();
         subjects.sort();
@@ -762,6 +812,98 @@ async fn every_event_type_shuffled_duplicated_and_concurrent_ends_in_stripes_sta
             ],
             "what the events call for in Stripe's state (past due: no trial email), each once"
         );
+    })
+    .await;
+}
+
+backend_test!(the_billing_page_lists_the_tenants_invoices_as_stripe_has_them_without_asking_stripe);
+/// Invoices come from their events, re-read from Stripe: listed with their
+/// number, date, amount, status and links; updated by later events; only
+/// the tenant's (an invoice Stripe says is another's is not stored, a
+/// one-off invoice is the tenant's by its customer); and a page view asks
+/// Stripe nothing.
+async fn the_billing_page_lists_the_tenants_invoices_as_stripe_has_them_without_asking_stripe(
+    backend: Backend,
+) {
+    with_stripe(backend, &[], |app, stripe| async move {
+        let a = free_tenant(&app).await;
+        let b = TenantFixture::create(&app.db, "beta").await;
+        let tenant = a.id.to_string();
+        crate::stripe_billing::subscribed(&app, &stripe, &tenant).await;
+        let invoice = |status: &str, tenant: &str, subscription: Option<&str>| stripe_mock::Invoice {
+            customer: "cus_test_1".to_owned(),
+            subscription: subscription.map(str::to_owned),
+            tenant: tenant.to_owned(),
+            status: status.to_owned(),
+            number: Some("ALPHA-0001".to_owned()),
+            total: 1_450,
+            amount_due: if status == "paid" { 0 } else { 1_450 },
+            created: now() - 60,
+        };
+        let event = |id: &str, kind: &str, invoice: &str| invoice_event(id, kind, invoice, &tenant);
+        stripe.set_invoice("in_a", invoice("open", &tenant, Some("sub_1")));
+        deliver(&app, &event("evt_1", "invoice.payment_failed", "in_a")).await;
+        let owner = app.client_for(a.owner).await;
+        let listed = billing(&app, &owner).await["invoices"].clone();
+        assert_eq!(listed[0]["status"], "open", "{listed}");
+        assert_eq!(listed[0]["amount_due"], 1_450);
+
+        stripe.set_invoice("in_a", invoice("paid", &tenant, Some("sub_1")));
+        deliver(&app, &event("evt_2", "invoice.paid", "in_a")).await;
+        // Stripe says this one is beta's: not stored, whatever the event
+        // said.
+        stripe.set_invoice("in_b", invoice("paid", &b.id.to_string(), Some("sub_1")));
+        deliver(&app, &event("evt_3", "invoice.paid", "in_b")).await;
+        assert_eq!(
+            outcome(&app, "evt_3").await.as_deref(),
+            Some("ignored: it is another tenant's")
+        );
+        // A one-off invoice of the tenant's customer.
+        stripe.set_invoice(
+            "in_c",
+            stripe_mock::Invoice {
+                number: Some("ALPHA-0002".to_owned()),
+                created: now(),
+                ..invoice("paid", "", None)
+            },
+        );
+        let one_off = stripe_mock::event(
+            "evt_4",
+            "invoice.paid",
+            json!({"id": "in_c", "object": "invoice", "customer": "cus_test_1", "metadata": {}}),
+        );
+        deliver(&app, &one_off).await;
+
+        let asked = stripe.requests().len();
+        let status = billing(&app, &owner).await;
+        let page = app.page(&owner, "/t/alpha/billing").await.1;
+        assert_eq!(stripe.requests().len(), asked, "a page view asks Stripe nothing");
+        let listed = listed_invoices(&status);
+        assert_eq!(
+            listed,
+            [("in_c", "paid"), ("in_a", "paid")].map(|(id, status)| (id.to_owned(), status.to_owned())),
+            "{status}"
+        );
+        for shown in [
+            "ALPHA-0001",
+            "ALPHA-0002",
+            "€14.50",
+            &app::billing::day(now() - 60),
+            "https://invoice.stripe.test/i/in_a",
+            "https://pay.stripe.test/invoice/in_a/pdf",
+        ] {
+            assert!(page.contains(shown), "{shown}: {page}");
+        }
+
+        let b_owner = app.client_for(b.owner).await;
+        let theirs = app.get_json(&b_owner, "/api/v1/t/beta/billing").await;
+        let ids: Vec<&str> = theirs["invoices"]
+            .as_array()
+            .expect("invoices")
+            .iter()
+            .filter_map(|i| i["id"].as_str())
+            .collect();
+        assert_eq!(ids, [format!("in_fixture_{}", b.id)], "none of alpha's");
     })
     .await;
 }

@@ -10,6 +10,7 @@
 
 pub mod catalog;
 pub mod global;
+pub mod invoices;
 pub mod notices;
 pub mod plans;
 pub mod seats;

@@ -11,6 +11,7 @@ use stripe::{Client, ClientBuilder, IdempotencyKey, RequestStrategy, StripeReque
 use stripe_billing::Subscription;
 use stripe_billing::billing_portal_configuration::ListBillingPortalConfiguration;
 use stripe_billing::billing_portal_session::CreateBillingPortalSession;
+use stripe_billing::invoice::RetrieveInvoice;
 use stripe_billing::subscription::{
     CancelSubscription, ListSubscription, ListSubscriptionStatus, RetrieveSubscription,
     UpdateSubscription, UpdateSubscriptionItems,
@@ -26,6 +27,7 @@ use stripe_checkout::{
 use stripe_product::price::ListPrice;
 
 use super::catalog::{Catalog, Plan};
+use super::invoices::Invoice;
 use crate::config::StripeConfig;
 use crate::error::AppError;
 use crate::ids::TenantId;
@@ -186,6 +188,15 @@ pub fn the_tenants(
 /// trying to): not canceled, not expired unpaid.
 pub fn is_live_status(status: &str) -> bool {
     !matches!(status, "canceled" | "incomplete_expired")
+}
+
+/// An invoice as Stripe has it now, and whose it is.
+#[derive(Clone, Debug)]
+pub struct InvoiceReading {
+    pub invoice: Invoice,
+    pub customer: Option<String>,
+    /// The tenant its subscription names, for a subscription's invoice.
+    pub tenant: Option<String>,
 }
 
 /// A completed Checkout Session: whose it is and what it created.
@@ -431,6 +442,38 @@ impl Stripe {
     pub async fn subscription(&self, id: &str) -> Result<Option<SubscriptionSnapshot>, AppError> {
         let answer = RetrieveSubscription::new(id).send(&self.client).await;
         Ok(unless_missing("reading a subscription", answer)?.map(|s| SubscriptionSnapshot::of(&s)))
+    }
+
+    /// An invoice as it is now; `None` when Stripe has no such invoice.
+    ///
+    /// # Errors
+    /// When Stripe fails.
+    pub async fn invoice(&self, id: &str) -> Result<Option<InvoiceReading>, AppError> {
+        let answer = RetrieveInvoice::new(id).send(&self.client).await;
+        Ok(
+            unless_missing("reading an invoice", answer)?.map(|invoice| InvoiceReading {
+                customer: invoice.customer.as_ref().map(|c| c.id().to_string()),
+                tenant: invoice
+                    .parent
+                    .as_ref()
+                    .and_then(|parent| parent.subscription_details.as_ref())
+                    .and_then(|details| details.metadata.as_ref())
+                    .and_then(|metadata| metadata.get(TENANT_METADATA).cloned()),
+                invoice: Invoice {
+                    id: id.to_owned(),
+                    number: invoice.number,
+                    status: invoice
+                        .status
+                        .map_or_else(|| "draft".to_owned(), |status| status.as_str().to_owned()),
+                    total: invoice.total,
+                    amount_due: invoice.amount_due,
+                    currency: invoice.currency.to_string(),
+                    created: invoice.created,
+                    hosted_invoice_url: invoice.hosted_invoice_url,
+                    invoice_pdf: invoice.invoice_pdf,
+                },
+            }),
+        )
     }
 
     /// Every subscription of `customer`, whatever its status (the newest

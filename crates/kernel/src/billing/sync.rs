@@ -1,6 +1,8 @@
 //! The job that processes one of Stripe's events from the inbox
 //! ([`super::webhook`]): it finds the tenant and the subscription the event
-//! is about, and stores the tenant's subscription as Stripe has it now.
+//! is about, and stores the tenant's subscription as Stripe has it now; an
+//! invoice's event also stores the invoice as Stripe has it now
+//! ([`super::invoices`]).
 //!
 //! * Stripe is read outside any database transaction, while the worker
 //!   holds the tenant's `billing` lease ([`TenantLease`]): one tenant's
@@ -25,6 +27,7 @@ use serde::{Deserialize, Serialize};
 
 use super::BillingState;
 use super::global::{InboxEvent, finish_event, inbox_event, tenant_exists, tenant_of_customer};
+use super::invoices;
 use super::notices::{self, Notice};
 use super::state::{current_state, locked_state, store_subscription};
 use super::stripe::{Stripe, SubscriptionSnapshot, the_tenants};
@@ -124,7 +127,7 @@ enum Outcome {
     /// The tenant's subscription is stored as Stripe has it now.
     Applied,
     CheckoutIncomplete,
-    /// An invoice of no subscription.
+    /// A completed checkout that made no subscription (a one-off payment).
     NoSubscription,
     NoTenant,
     /// The subscription names another tenant than the event leads to.
@@ -138,9 +141,9 @@ impl Outcome {
         match self {
             Self::Applied => super::global::APPLIED,
             Self::CheckoutIncomplete => "ignored: the checkout is not complete",
-            Self::NoSubscription => "ignored: not a subscription's invoice",
+            Self::NoSubscription => "ignored: the checkout made no subscription",
             Self::NoTenant => "ignored: no tenant of this app",
-            Self::OtherTenant => "ignored: the subscription names another tenant",
+            Self::OtherTenant => "ignored: it is another tenant's",
             Self::Gone => "ignored: Stripe no longer has it",
         }
     }
@@ -153,29 +156,44 @@ async fn process(
     routing: &Routing,
 ) -> Result<Outcome, JobError> {
     let mut named = routing.tenants.clone();
-    let subscription = match &routing.subject {
-        Subject::Subscription { id } => id.clone(),
-        Subject::Invoice { subscription, .. } => match subscription {
-            Some(id) => id.clone(),
-            None => return Ok(Outcome::NoSubscription),
-        },
+    let (subscription, invoice) = match &routing.subject {
+        Subject::Subscription { id } => (Some(id.clone()), None),
+        Subject::Invoice { id, subscription } => (subscription.clone(), Some(id.as_str())),
         Subject::Checkout { session } => match stripe.completed_checkout(session).await? {
             None => return Ok(Outcome::CheckoutIncomplete),
             Some(checkout) => {
                 // Stripe's own record of whose checkout it was comes first.
                 named.splice(0..0, checkout.client_reference_id);
                 match checkout.subscription {
-                    Some(id) => id,
+                    Some(id) => (Some(id), None),
                     None => return Ok(Outcome::NoSubscription),
                 }
             }
         },
     };
-    let Some(tenant) = tenant_of(state, stripe, &named, routing, &subscription).await? else {
+    let tenant = tenant_of(state, stripe, &named, routing, subscription.as_deref()).await?;
+    let Some(tenant) = tenant else {
         return Ok(Outcome::NoTenant);
     };
     let lease = billing_lease(state, tenant).await?;
-    let outcome = sync_tenant(state, stripe, event, tenant, &subscription).await;
+    let outcome = async {
+        let mut outcome = Outcome::Applied;
+        if let Some(subscription) = &subscription {
+            outcome = sync_tenant(state, stripe, event, tenant, subscription).await?;
+        }
+        if let Some(invoice) = invoice
+            && outcome == Outcome::Applied
+        {
+            let stored = sync_invoice(state, stripe, tenant, invoice).await?;
+            // A subscription's event applied whatever became of the
+            // invoice (a draft Stripe deleted).
+            if subscription.is_none() || stored != Outcome::Gone {
+                outcome = stored;
+            }
+        }
+        Ok(outcome)
+    }
+    .await;
     lease.release().await;
     outcome
 }
@@ -188,7 +206,7 @@ async fn tenant_of(
     stripe: &Stripe,
     named: &[String],
     routing: &Routing,
-    subscription: &str,
+    subscription: Option<&str>,
 ) -> Result<Option<TenantId>, JobError> {
     for id in named.iter().filter_map(|id| id.parse::<TenantId>().ok()) {
         if tenant_exists(&state.db, id).await? {
@@ -200,6 +218,9 @@ async fn tenant_of(
     {
         return Ok(Some(tenant));
     }
+    let Some(subscription) = subscription else {
+        return Ok(None);
+    };
     let Some(snapshot) = stripe.subscription(subscription).await? else {
         return Ok(None);
     };
@@ -265,6 +286,36 @@ async fn sync_tenant(
         .flatten()
         .map(|notice| (event.id.as_str(), notice));
     apply(state, tenant, &on_file, &chosen, notice).await
+}
+
+/// Under the tenant's lease: reads the invoice from Stripe, outside any
+/// transaction, and stores it as it is now if it is the tenant's (its
+/// subscription names the tenant; without one, its customer is the
+/// tenant's).
+async fn sync_invoice(
+    state: &AppState,
+    stripe: &Stripe,
+    tenant: TenantId,
+    id: &str,
+) -> Result<Outcome, JobError> {
+    let Some(reading) = stripe.invoice(id).await? else {
+        return Ok(Outcome::Gone);
+    };
+    let Some(on_file) = on_file(state, tenant).await? else {
+        return Ok(Outcome::NoTenant);
+    };
+    let theirs = match &reading.tenant {
+        Some(named) => *named == tenant.to_string(),
+        None => reading.customer.is_some() && reading.customer == on_file.stripe_customer_id,
+    };
+    if !theirs {
+        tracing::warn!(%tenant, invoice = id, "an invoice of another tenant; ignored");
+        return Ok(Outcome::OtherTenant);
+    }
+    let mut scope = for_tenant(&state.db, tenant, Intent::Write).await?;
+    invoices::store(&mut scope, &reading.invoice).await?;
+    scope.commit().await?;
+    Ok(Outcome::Applied)
 }
 
 /// The tenant's billing state; `None` when the tenant is gone.

@@ -184,7 +184,12 @@ fn routing_of(kind: &str, object: EventObject) -> Option<Routing> {
         | "customer.subscription.updated"
         | "customer.subscription.deleted"
         | "customer.subscription.trial_will_end" => Subject::Subscription { id: object.id },
-        "invoice.paid" | "invoice.payment_failed" => Subject::Invoice {
+        "invoice.finalized"
+        | "invoice.updated"
+        | "invoice.paid"
+        | "invoice.payment_failed"
+        | "invoice.voided"
+        | "invoice.marked_uncollectible" => Subject::Invoice {
             id: object.id,
             subscription: details
                 .and_then(|d| d.subscription)
