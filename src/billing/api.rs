@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use utoipa_axum::routes;
 
+use super::change::ChangePreview;
 use super::invoices::Invoice;
 use super::stripe::Interval;
 use super::{EntitlementSummary, Usage};
@@ -25,6 +26,8 @@ pub fn routes() -> Routes {
         .api(Access::Tenant, routes!(status))
         .api(Access::Tenant, routes!(checkout))
         .api(Access::Tenant, routes!(portal))
+        .api(Access::Tenant, routes!(preview_change))
+        .api(Access::Tenant, routes!(change))
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
@@ -127,4 +130,84 @@ pub(crate) async fn portal(
 ) -> Result<(StatusCode, Json<StripeSession>), AppError> {
     let url = super::portal_url(&state, t).await?;
     Ok((StatusCode::CREATED, Json(StripeSession { url })))
+}
+
+/// A plan to change to.
+#[derive(Deserialize, utoipa::ToSchema)]
+pub struct PlanChoice {
+    /// The plan's key (`GET /api/v1/plans`).
+    pub plan: String,
+    /// Monthly when left out.
+    #[serde(default = "monthly")]
+    pub interval: Interval,
+}
+
+/// A previewed plan change, to make.
+#[derive(Deserialize, utoipa::ToSchema)]
+pub struct PlanChange {
+    pub plan: String,
+    #[serde(default = "monthly")]
+    pub interval: Interval,
+    /// The preview's `proration_at` (from the last hour): the charge is
+    /// the one previewed.
+    #[serde(with = "time::serde::rfc3339")]
+    pub proration_at: OffsetDateTime,
+}
+
+/// What was asked of Stripe.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct ChangeRequested {
+    pub plan: String,
+    pub interval: Interval,
+}
+
+/// What changing the subscription to another plan or interval costs now:
+/// Stripe's prorated invoice, charged at once (a credit for a downgrade).
+#[utoipa::path(post, path = "/api/v1/t/{slug}/billing/change/preview", tag = "billing",
+    params(("slug" = String, Path, description = "The tenant's URL slug")),
+    request_body = PlanChoice,
+    responses((status = 200, body = ChangePreview), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 409, description = "No running subscription, or on that plan already", body = ErrorBody),
+        (status = 422, description = "No such plan sold at that interval", body = ErrorBody),
+        (status = 502, description = "Stripe failed", body = ErrorBody),
+        (status = 503, description = "Stripe is not configured", body = ErrorBody)))]
+pub(crate) async fn preview_change(
+    State(state): State<AppState>,
+    t: InTenant,
+    Json(choice): Json<PlanChoice>,
+) -> Result<Json<ChangePreview>, AppError> {
+    let preview = super::change::preview(&state, t, &choice.plan, choice.interval).await?;
+    Ok(Json(preview))
+}
+
+/// Changes the subscription as previewed, invoiced now. The tenant's plan
+/// follows when Stripe's webhook confirms it.
+#[utoipa::path(post, path = "/api/v1/t/{slug}/billing/change", tag = "billing",
+    params(("slug" = String, Path, description = "The tenant's URL slug")),
+    request_body = PlanChange,
+    responses((status = 202, body = ChangeRequested), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 409, description = "No running subscription, or on that plan already", body = ErrorBody),
+        (status = 422, description = "No such plan sold at that interval, or a stale preview", body = ErrorBody),
+        (status = 502, description = "Stripe failed", body = ErrorBody),
+        (status = 503, description = "Stripe is not configured", body = ErrorBody)))]
+pub(crate) async fn change(
+    State(state): State<AppState>,
+    t: InTenant,
+    Json(change): Json<PlanChange>,
+) -> Result<(StatusCode, Json<ChangeRequested>), AppError> {
+    super::change::confirm(
+        &state,
+        t,
+        &change.plan,
+        change.interval,
+        change.proration_at,
+    )
+    .await?;
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(ChangeRequested {
+            plan: change.plan,
+            interval: change.interval,
+        }),
+    ))
 }

@@ -24,6 +24,11 @@ pub fn routes() -> Routes {
         .add("/t/{slug}/billing/checkout", Access::Tenant, post(checkout))
         .add("/t/{slug}/billing/portal", Access::Tenant, post(portal))
         .add("/t/{slug}/billing/success", Access::Tenant, get(success))
+        .add(
+            "/t/{slug}/billing/change",
+            Access::Tenant,
+            get(preview_change).post(change),
+        )
 }
 
 #[derive(Template)]
@@ -40,6 +45,8 @@ struct BillingPage {
     /// A subscription to manage in the portal, rather than one to start.
     manageable: bool,
     checkout_canceled: bool,
+    /// A plan change was just asked of Stripe: the plan's name.
+    changing: Option<&'static str>,
     /// The plan chosen before signing up, to check out now: (key,
     /// interval, button label).
     chosen: Option<(&'static str, &'static str, String)>,
@@ -89,6 +96,9 @@ struct Offer {
 struct PageQuery {
     #[serde(default)]
     checkout: Option<String>,
+    /// A plan change just asked for: its plan.
+    #[serde(default)]
+    changed: Option<String>,
     #[serde(flatten)]
     chosen: ChosenPlan,
 }
@@ -161,6 +171,11 @@ async fn page(
         stripe_configured: state.stripe.is_some(),
         manageable,
         checkout_canceled: query.checkout.as_deref() == Some("canceled"),
+        changing: query
+            .changed
+            .as_deref()
+            .and_then(|key| t.plans.get(key))
+            .map(|plan| plan.name),
         chosen,
         invoices: invoices.into_iter().map(InvoiceRow::of).collect(),
     })
@@ -186,6 +201,68 @@ async fn checkout(
 async fn portal(State(state): State<AppState>, t: InTenant) -> Result<Redirect, AppError> {
     let url = super::portal_url(&state, t).await?;
     Ok(Redirect::to(&url))
+}
+
+#[derive(Template)]
+#[template(path = "billing/change.html")]
+struct ChangePage {
+    layout: Layout,
+    nav: TenantNav,
+    current: &'static str,
+    preview: super::change::ChangePreview,
+    /// The preview's moment, as the form sends it back (RFC 3339).
+    proration_at: String,
+}
+
+#[derive(Deserialize)]
+struct ChangeQuery {
+    plan: String,
+    interval: Interval,
+}
+
+/// What a change of plan costs now, with the button that makes it.
+async fn preview_change(
+    State(state): State<AppState>,
+    layout: Layout,
+    t: InTenant,
+    Query(query): Query<ChangeQuery>,
+) -> Result<Html<String>, AppError> {
+    let nav = TenantNav::new(&t);
+    let current = t.entitlement().plan.name;
+    let preview = super::change::preview(&state, t, &query.plan, query.interval).await?;
+    let proration_at = preview
+        .proration_at
+        .format(&time::format_description::well_known::Rfc3339)
+        .map_err(|error| AppError::Internal(format!("a proration date: {error}")))?;
+    render(&ChangePage {
+        layout,
+        nav,
+        current,
+        preview,
+        proration_at,
+    })
+}
+
+#[derive(Deserialize)]
+struct ChangeForm {
+    plan: String,
+    interval: Interval,
+    #[serde(with = "time::serde::rfc3339")]
+    proration_at: time::OffsetDateTime,
+}
+
+/// Makes the previewed change; the billing page says it is on its way.
+async fn change(
+    State(state): State<AppState>,
+    t: InTenant,
+    Form(form): Form<ChangeForm>,
+) -> Result<Redirect, AppError> {
+    let slug = t.tenant.slug.clone();
+    super::change::confirm(&state, t, &form.plan, form.interval, form.proration_at).await?;
+    Ok(Redirect::to(&format!(
+        "/t/{slug}/billing?changed={}",
+        form.plan
+    )))
 }
 
 #[derive(Template)]

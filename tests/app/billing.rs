@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use crate::fixtures::TenantFixture;
 use crate::support::{TestApp, backend_test, csrf_field, run_on};
 
-async fn add_location(app: &TestApp, client: &reqwest::Client, name: &str) -> reqwest::Response {
+pub async fn add_location(app: &TestApp, client: &reqwest::Client, name: &str) -> reqwest::Response {
     let body = json!({"name": name, "time_zone": "UTC"});
     app.post_json(client, "/api/v1/t/alpha/locations", &body)
         .await

@@ -18,9 +18,31 @@ use crate::support::{
 };
 
 /// Runs `body` on `backend` with the app pointed at a fresh mock (plus
-/// `vars`).
+/// `vars`), selling the mock's prices by `STRIPE_PRICES`.
 pub async fn with_stripe<F, Fut>(backend: Backend, vars: &[(&'static str, &str)], body: F)
 where
+    F: FnOnce(TestApp, MockStripe) -> Fut,
+    Fut: Future<Output = ()>,
+{
+    run_with_mock(backend, vars, true, body).await;
+}
+
+/// As [`with_stripe`], without `STRIPE_PRICES`: the app finds each price
+/// by its lookup key (once `stripe-sync` made them), as a founder's does.
+pub async fn with_stripe_by_lookup_key<F, Fut>(backend: Backend, body: F)
+where
+    F: FnOnce(TestApp, MockStripe) -> Fut,
+    Fut: Future<Output = ()>,
+{
+    run_with_mock(backend, &[], false, body).await;
+}
+
+async fn run_with_mock<F, Fut>(
+    backend: Backend,
+    vars: &[(&'static str, &str)],
+    overrides: bool,
+    body: F,
+) where
     F: FnOnce(TestApp, MockStripe) -> Fut,
     Fut: Future<Output = ()>,
 {
@@ -31,6 +53,7 @@ where
         backend,
         || {
             let mut all = stripe.vars();
+            all.retain(|(name, _)| overrides || *name != "STRIPE_PRICES");
             all.extend(extra.iter().cloned());
             Options {
                 vars: all,

@@ -175,6 +175,7 @@ impl MockStripe {
                 "/v1/billing_portal/configurations/{id}",
                 post(update_configuration),
             )
+            .route("/v1/invoices/create_preview", post(preview_invoice))
             .route("/v1/invoices/{id}", get(invoice))
             .route("/v1/products", post(create_product))
             .route("/v1/products/{id}", get(product).post(update_product))
@@ -535,6 +536,7 @@ async fn update_subscription(
         return failed;
     }
     let mut books = books.lock().expect("not poisoned");
+    let prices = books.prices.clone();
     let Some(subscription) = books.subscriptions.get_mut(&id) else {
         return missing("subscription", &id);
     };
@@ -542,6 +544,10 @@ async fn update_subscription(
         match &*key {
             "cancel_at_period_end" => subscription.cancel_at_period_end = value == "true",
             "items[0][quantity]" => subscription.quantity = value.parse().unwrap_or(0),
+            "items[0][price]" => {
+                subscription.lookup_key = prices.get(&*value).and_then(|p| p.lookup_key.clone());
+                subscription.price = value.into_owned();
+            }
             _ => {}
         }
     }
@@ -799,6 +805,46 @@ async fn update_configuration(
         configuration.active = active == "true";
     }
     axum::Json(configuration_json(&id, configuration)).into_response()
+}
+
+/// The invoice a subscription change would make now, prorated as Stripe
+/// does: the difference between the new and the old price (times their
+/// quantities) for the part of the period left after the proration date.
+async fn preview_invoice(State(books): Shared, headers: HeaderMap, body: String) -> Response {
+    let path = "/v1/invoices/create_preview".to_owned();
+    if let Some(failed) = record(&books, "POST", path, &headers, &body) {
+        return failed;
+    }
+    let form = form_of(&body);
+    let books = books.lock().expect("not poisoned");
+    let id = first(&form, "subscription").unwrap_or_default();
+    let Some(subscription) = books.subscriptions.get(id) else {
+        return missing("subscription", id);
+    };
+    let details = |field: &str| first(&form, &format!("subscription_details[{field}]"));
+    let new_price = details("items][0][price").unwrap_or_default();
+    let Some(new) = books.prices.get(new_price) else {
+        return missing("price", new_price);
+    };
+    let amount = |price: Option<&Price>| price.and_then(|p| p.unit_amount).unwrap_or(2900);
+    let quantity: i64 = details("items][0][quantity").and_then(|q| q.parse().ok()).unwrap_or(1);
+    let at: i64 = details("proration_date").and_then(|d| d.parse().ok()).unwrap_or_default();
+    let period = 30 * 86_400;
+    let left = (subscription.period_end - at).clamp(0, period);
+    let difference = amount(Some(new)) * quantity
+        - amount(books.prices.get(&subscription.price)) * subscription.quantity;
+    let total = difference * left / period;
+    let preview = Invoice {
+        customer: subscription.customer.clone(),
+        subscription: Some(id.to_owned()),
+        tenant: subscription.tenant.clone(),
+        status: "draft".to_owned(),
+        number: None,
+        total,
+        amount_due: total.max(0),
+        created: at,
+    };
+    axum::Json(invoice_json("upcoming_in", &preview)).into_response()
 }
 
 async fn invoice(State(books): Shared, Path(id): Path<String>, headers: HeaderMap) -> Response {

@@ -11,13 +11,13 @@ use serde_json::{Value, json};
 
 use crate::billing::free_tenant;
 use crate::startup::command;
-use crate::stripe_billing::subscribed;
+use crate::stripe_billing::{subscribed, with_stripe_by_lookup_key};
 use crate::stripe_mock::{MockStripe, Price};
-use crate::support::{Options, backend_test, run_on_with};
+use crate::support::backend_test;
 
 /// Runs `app stripe-sync` against `stripe`: whether it succeeded, and what
 /// it printed (stdout, then stderr).
-async fn stripe_sync(stripe: &MockStripe) -> (bool, String) {
+pub async fn stripe_sync(stripe: &MockStripe) -> (bool, String) {
     let url = stripe.url.clone();
     tokio::task::spawn_blocking(move || {
         let folder = tempfile::tempdir().expect("folder");
@@ -239,21 +239,7 @@ backend_test!(the_app_sells_what_stripe_sync_made_with_no_price_id_in_its_enviro
 async fn the_app_sells_what_stripe_sync_made_with_no_price_id_in_its_environment(
     backend: Backend,
 ) {
-    let stripe = MockStripe::start().await;
-    let vars: Vec<_> = stripe
-        .vars()
-        .into_iter()
-        .filter(|(name, _)| *name != "STRIPE_PRICES")
-        .collect();
-    run_on_with(
-        backend,
-        || Options {
-            vars: vars.clone(),
-            ..Options::default()
-        },
-        |app| {
-            let stripe = stripe.clone();
-            async move {
+    with_stripe_by_lookup_key(backend, |app, stripe| async move {
             stripe.reset();
             let a = free_tenant(&app).await;
             let owner = app.client_for(a.owner).await;
@@ -299,9 +285,7 @@ async fn the_app_sells_what_stripe_sync_made_with_no_price_id_in_its_environment
                 .expect("made");
             let opened = stripe.requests_to("POST /v1/billing_portal/sessions");
             assert_eq!(opened[0].field("configuration"), Some(configuration.as_str()));
-            }
-        },
-    )
+    })
     .await;
 }
 

@@ -9,6 +9,7 @@
 //! due, and a super-admin's comp.
 
 pub mod catalog;
+pub mod change;
 pub mod global;
 pub mod invoices;
 pub mod notices;

@@ -11,10 +11,14 @@ use stripe::{Client, ClientBuilder, IdempotencyKey, RequestStrategy, StripeReque
 use stripe_billing::Subscription;
 use stripe_billing::billing_portal_configuration::ListBillingPortalConfiguration;
 use stripe_billing::billing_portal_session::CreateBillingPortalSession;
-use stripe_billing::invoice::RetrieveInvoice;
+use stripe_billing::invoice::{
+    CreatePreviewInvoice, CreatePreviewInvoiceSubscriptionDetails,
+    CreatePreviewInvoiceSubscriptionDetailsItems,
+    CreatePreviewInvoiceSubscriptionDetailsProrationBehavior, RetrieveInvoice,
+};
 use stripe_billing::subscription::{
     CancelSubscription, ListSubscription, ListSubscriptionStatus, RetrieveSubscription,
-    UpdateSubscription, UpdateSubscriptionItems,
+    UpdateSubscription, UpdateSubscriptionItems, UpdateSubscriptionProrationBehavior,
 };
 use stripe_checkout::checkout_session::{
     CreateCheckoutSession, CreateCheckoutSessionAutomaticTax, CreateCheckoutSessionCustomerUpdate,
@@ -49,7 +53,9 @@ pub struct Stripe {
     promotion_codes: bool,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Deserialize, utoipa::ToSchema)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, serde::Deserialize, serde::Serialize, utoipa::ToSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Interval {
     Monthly,
@@ -199,6 +205,18 @@ pub struct InvoiceReading {
     pub tenant: Option<String>,
 }
 
+/// Moving a subscription's item to another price (and quantity), prorated
+/// as of a moment.
+#[derive(Clone, Debug)]
+pub struct PriceChange {
+    pub subscription: String,
+    pub item: String,
+    pub price: String,
+    pub quantity: u64,
+    /// Unix seconds.
+    pub proration_date: i64,
+}
+
 /// A completed Checkout Session: whose it is and what it created.
 #[derive(Clone, Debug)]
 pub struct CompletedCheckout {
@@ -276,6 +294,22 @@ impl Stripe {
         Ok(prices.data.first().map(|price| price.id.to_string()))
     }
 
+    /// [`Self::price_of`], or a 503 saying to run `stripe-sync`.
+    pub(super) async fn price_for(
+        &self,
+        plan: &Plan,
+        interval: Interval,
+    ) -> Result<String, AppError> {
+        self.price_of(plan, interval).await?.ok_or_else(|| {
+            AppError::NotConfigured(format!(
+                "{} has no Stripe price for {}: run `app stripe-sync`, or set STRIPE_PRICES={}=price_….",
+                plan.name,
+                interval.as_str(),
+                plan.lookup_key(interval)
+            ))
+        })
+    }
+
     /// The Customer Portal configuration `stripe-sync` made, and the
     /// version of what it says; `None` before it ran (Stripe's default
     /// configuration is used then).
@@ -322,14 +356,7 @@ impl Stripe {
     /// The plan has no price for the interval; Stripe fails.
     pub async fn checkout(&self, request: CheckoutRequest<'_>) -> Result<String, AppError> {
         let (plan, interval) = (request.plan, request.interval);
-        let price = self.price_of(plan, interval).await?.ok_or_else(|| {
-            AppError::NotConfigured(format!(
-                "{} has no Stripe price for {}: run `app stripe-sync`, or set STRIPE_PRICES={}=price_….",
-                plan.name,
-                interval.as_str(),
-                plan.lookup_key(interval)
-            ))
-        })?;
+        let price = self.price_for(plan, interval).await?;
         let tenant = request.tenant.to_string();
         // Stripe answers a key it saw with other parameters with a 400, so
         // the key names the parameters: a double click opens one session, a
@@ -542,6 +569,70 @@ impl Stripe {
             .send(&self.client)
             .await
             .map_err(provider_error("changing a subscription's quantity"))?;
+        Ok(SubscriptionSnapshot::of(&subscription))
+    }
+
+    /// What `change` would invoice now (its total, which a downgrade makes
+    /// negative: a credit), and in which currency.
+    ///
+    /// # Errors
+    /// When Stripe fails.
+    pub async fn preview_price_change(
+        &self,
+        change: &PriceChange,
+    ) -> Result<(i64, String), AppError> {
+        let mut item = CreatePreviewInvoiceSubscriptionDetailsItems::new();
+        item.id = Some(change.item.clone());
+        item.price = Some(change.price.clone());
+        item.quantity = Some(change.quantity);
+        let mut details = CreatePreviewInvoiceSubscriptionDetails::new();
+        details.items = Some(vec![item]);
+        details.proration_behavior =
+            Some(CreatePreviewInvoiceSubscriptionDetailsProrationBehavior::AlwaysInvoice);
+        details.proration_date = Some(change.proration_date);
+        let invoice = CreatePreviewInvoice::new()
+            .subscription(change.subscription.as_str())
+            .subscription_details(details)
+            .send(&self.client)
+            .await
+            .map_err(provider_error("previewing a plan change"))?;
+        Ok((invoice.total, invoice.currency.to_string()))
+    }
+
+    /// Makes `change`, invoiced now: what [`Self::preview_price_change`]
+    /// showed for it. The idempotency key names all of it: a double submit
+    /// changes once.
+    ///
+    /// # Errors
+    /// When Stripe fails.
+    pub async fn change_price(
+        &self,
+        change: &PriceChange,
+    ) -> Result<SubscriptionSnapshot, AppError> {
+        let mut item = UpdateSubscriptionItems::new();
+        item.id = Some(change.item.clone());
+        item.price = Some(change.price.clone());
+        item.quantity = Some(change.quantity);
+        let PriceChange {
+            subscription,
+            price,
+            quantity,
+            proration_date,
+            ..
+        } = change;
+        let key = IdempotencyKey::new(format!(
+            "change-{subscription}-{price}-{quantity}-{proration_date}"
+        ))
+        .map_err(|error| AppError::Internal(format!("idempotency key: {error:?}")))?;
+        let subscription = UpdateSubscription::new(subscription.as_str())
+            .items(vec![item])
+            .proration_behavior(UpdateSubscriptionProrationBehavior::AlwaysInvoice)
+            .proration_date(*proration_date)
+            .customize()
+            .request_strategy(RequestStrategy::Idempotent(key))
+            .send(&self.client)
+            .await
+            .map_err(provider_error("changing a subscription's plan"))?;
         Ok(SubscriptionSnapshot::of(&subscription))
     }
 
