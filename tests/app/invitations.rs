@@ -46,14 +46,7 @@ async fn membership_of(app: &TestApp, slug: &str, email: &str) -> Option<(String
 }
 
 async fn owner_of(app: &TestApp, slug: &str) -> app::ids::UserId {
-    let email = format!("owner@{slug}.test");
-    app::on_backend!(&app.db, |pool| sqlx::query_scalar(
-        "SELECT id FROM users WHERE email = $1"
-    )
-    .bind(&email)
-    .fetch_one(pool)
-    .await
-    .expect("the fixture's owner"))
+    app.user_id(&format!("owner@{slug}.test")).await
 }
 
 backend_test!(a_new_user_signs_up_through_the_invitation_and_joins_with_its_role_and_locations);

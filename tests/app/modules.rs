@@ -32,6 +32,37 @@ pub async fn resource_ids(app: &TestApp, a: &TenantFixture) -> Vec<(&'static str
     ids
 }
 
+/// A module's function that adds one of what it sells by (its
+/// `Capability::seat`) to the tenant `slug`, as its owner `client`.
+pub type AddSeat = for<'a> fn(&'a TestApp, &'a reqwest::Client, &'a str) -> SeatAdded<'a>;
+
+/// What an [`AddSeat`] returns.
+pub type SeatAdded<'a> = Pin<Box<dyn Future<Output = ()> + 'a>>;
+
+/// The modules that sell by something of their own; the first is the
+/// seat, as `app::catalog` chooses it.
+const SEATS: &[AddSeat] = &[
+    #[cfg(feature = "time-tracking")] // module: time_tracking
+    time_tracking::seats::add_seat, // module: time_tracking
+];
+
+/// Adds one seat to the tenant `slug`, as its owner: what a module sells
+/// by, else a member (an invitation counts).
+pub async fn add_seat(app: &TestApp, owner: &reqwest::Client, slug: &str) {
+    if let Some(add) = SEATS.first() {
+        return add(app, owner, slug).await;
+    }
+    let email = format!("seat-{}@example.com", uuid::Uuid::now_v7());
+    let invited = app
+        .post_json(
+            owner,
+            &format!("/api/v1/t/{slug}/invitations"),
+            &serde_json::json!({"email": email, "role": "admin"}),
+        )
+        .await;
+    assert_eq!(invited.status(), 201, "a member invited");
+}
+
 /// Foreign keys each module's PostgreSQL migrations have and its SQLite
 /// ones replace, as (table, columns, referenced table): the schema parity
 /// test accepts these differences, and only these.

@@ -29,12 +29,16 @@ where
 
 /// As [`with_stripe`], without `STRIPE_PRICES`: the app finds each price
 /// by its lookup key (once `stripe-sync` made them), as a founder's does.
-pub async fn with_stripe_by_lookup_key<F, Fut>(backend: Backend, body: F)
+pub async fn with_stripe_by_lookup_key<F, Fut>(
+    backend: Backend,
+    vars: &[(&'static str, &str)],
+    body: F,
+)
 where
     F: FnOnce(TestApp, MockStripe) -> Fut,
     Fut: Future<Output = ()>,
 {
-    run_with_mock(backend, &[], false, body).await;
+    run_with_mock(backend, vars, false, body).await;
 }
 
 async fn run_with_mock<F, Fut>(

@@ -27,7 +27,7 @@ backend_test!(an_owner_previews_and_confirms_a_plan_change_and_a_downgrade_keeps
 async fn an_owner_previews_and_confirms_a_plan_change_and_a_downgrade_keeps_the_data(
     backend: Backend,
 ) {
-    with_stripe_by_lookup_key(backend, |app, stripe| async move {
+    with_stripe_by_lookup_key(backend, &[], |app, stripe| async move {
                 stripe.reset();
                 assert!(stripe_sync(&stripe).await.0);
                 let price = |key: &str| stripe.price_with_lookup_key(key).expect("synced").0;

@@ -239,7 +239,7 @@ backend_test!(the_app_sells_what_stripe_sync_made_with_no_price_id_in_its_enviro
 async fn the_app_sells_what_stripe_sync_made_with_no_price_id_in_its_environment(
     backend: Backend,
 ) {
-    with_stripe_by_lookup_key(backend, |app, stripe| async move {
+    with_stripe_by_lookup_key(backend, &[], |app, stripe| async move {
             stripe.reset();
             let a = free_tenant(&app).await;
             let owner = app.client_for(a.owner).await;

@@ -410,6 +410,17 @@ impl TestApp {
         client_with(jar, headers)
     }
 
+    /// The user with `email`.
+    pub async fn user_id(&self, email: &str) -> app::ids::UserId {
+        app::on_backend!(&self.db, |pool| sqlx::query_scalar(
+            "SELECT id FROM users WHERE email = $1"
+        )
+        .bind(email)
+        .fetch_one(pool)
+        .await
+        .expect("a user with that email"))
+    }
+
     /// A new client of a visitor who opened the sign-in page: a session
     /// holding a CSRF token, and the token from the page's form.
     pub async fn visitor(&self) -> (reqwest::Client, String) {

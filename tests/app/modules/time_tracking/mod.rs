@@ -18,7 +18,7 @@ mod punches;
 mod records;
 mod roles;
 mod scheduled;
-mod seats;
+pub mod seats;
 mod shifts;
 
 use app::ids::MembershipId;

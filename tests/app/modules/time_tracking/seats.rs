@@ -9,7 +9,51 @@ use serde_json::json;
 use crate::billing::free_tenant;
 use crate::jobs_and_mail::make_jobs_due;
 use crate::stripe_billing::{subscribed, with_stripe};
-use crate::support::backend_test;
+use crate::support::{TestApp, backend_test};
+
+/// Hires one employee in the tenant `slug`, as its owner `client`, at
+/// its first location (made if it has none): one more seat.
+pub fn add_seat<'a>(
+    app: &'a TestApp,
+    owner: &'a reqwest::Client,
+    slug: &'a str,
+) -> crate::modules::SeatAdded<'a> {
+    Box::pin(async move {
+        let listed = app
+            .get_json(owner, &format!("/api/v1/t/{slug}/locations"))
+            .await;
+        let location = match listed[0]["id"].as_str() {
+            Some(id) => id.to_owned(),
+            None => {
+                let made: serde_json::Value = app
+                    .post_json(
+                        owner,
+                        &format!("/api/v1/t/{slug}/locations"),
+                        &json!({"name": "Main", "time_zone": "UTC"}),
+                    )
+                    .await
+                    .json()
+                    .await
+                    .expect("JSON");
+                made["id"].as_str().expect("an id").to_owned()
+            }
+        };
+        let n = &uuid::Uuid::now_v7().simple().to_string()[20..];
+        let hired = app
+            .post_json(
+                owner,
+                &format!("/api/v1/t/{slug}/employees"),
+                &json!({
+                    "name": "One More", "employee_number": format!("E-{n}"),
+                    "hire_date": "2026-01-05", "weekly_minutes": 2400,
+                    "location_ids": [location],
+                }),
+            )
+            .await;
+        let status = hired.status();
+        assert_eq!(status, 201, "an employee hired: {}", hired.text().await.unwrap_or_default());
+    })
+}
 
 backend_test!(a_burst_of_500_hires_changes_the_billed_quantity_once);
 async fn a_burst_of_500_hires_changes_the_billed_quantity_once(backend: Backend) {
