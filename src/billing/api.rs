@@ -148,10 +148,11 @@ pub struct PlanChange {
     pub plan: String,
     #[serde(default = "monthly")]
     pub interval: Interval,
-    /// The preview's `proration_at` (from the last hour): the charge is
-    /// the one previewed.
+    /// The preview's `proration_at` (from the last hour) and `quantity`:
+    /// the charge is the one previewed.
     #[serde(with = "time::serde::rfc3339")]
     pub proration_at: OffsetDateTime,
+    pub quantity: u64,
 }
 
 /// What was asked of Stripe.
@@ -195,14 +196,13 @@ pub(crate) async fn change(
     t: InTenant,
     Json(change): Json<PlanChange>,
 ) -> Result<(StatusCode, Json<ChangeRequested>), AppError> {
-    super::change::confirm(
-        &state,
-        t,
-        &change.plan,
-        change.interval,
-        change.proration_at,
-    )
-    .await?;
+    let previewed = super::change::Previewed {
+        plan: change.plan.clone(),
+        interval: change.interval,
+        proration_at: change.proration_at,
+        quantity: change.quantity,
+    };
+    super::change::confirm(&state, t, previewed).await?;
     Ok((
         StatusCode::ACCEPTED,
         Json(ChangeRequested {

@@ -249,6 +249,7 @@ struct ChangeForm {
     interval: Interval,
     #[serde(with = "time::serde::rfc3339")]
     proration_at: time::OffsetDateTime,
+    quantity: u64,
 }
 
 /// Makes the previewed change; the billing page says it is on its way.
@@ -258,7 +259,13 @@ async fn change(
     Form(form): Form<ChangeForm>,
 ) -> Result<Redirect, AppError> {
     let slug = t.tenant.slug.clone();
-    super::change::confirm(&state, t, &form.plan, form.interval, form.proration_at).await?;
+    let previewed = super::change::Previewed {
+        plan: form.plan.clone(),
+        interval: form.interval,
+        proration_at: form.proration_at,
+        quantity: form.quantity,
+    };
+    super::change::confirm(&state, t, previewed).await?;
     Ok(Redirect::to(&format!(
         "/t/{slug}/billing?changed={}",
         form.plan

@@ -140,6 +140,8 @@ struct Books {
     /// Prices and configurations made, for their ids.
     made: u32,
     failing: bool,
+    /// Cards decline: a change that waits for its payment stays pending.
+    declining: bool,
     created: u32,
     /// Idempotency keys of created Checkout Sessions: the parameters sent
     /// with each, and the session made.
@@ -303,9 +305,22 @@ impl MockStripe {
         self.books().prices.insert(id.to_owned(), price);
     }
 
+    /// Stripe now has this Customer Portal configuration.
+    pub fn set_portal_configuration(&self, id: &str, configuration: PortalConfiguration) {
+        self.books()
+            .configurations
+            .insert(id.to_owned(), configuration);
+    }
+
     /// The Customer Portal configurations, by id.
     pub fn portal_configurations(&self) -> BTreeMap<String, PortalConfiguration> {
         self.books().configurations.clone()
+    }
+
+    /// While declining, a change made with `pending_if_incomplete` waits
+    /// for a payment that fails.
+    pub fn set_declining(&self, declining: bool) {
+        self.books().declining = declining;
     }
 
     /// While failing, every request gets Stripe's 500.
@@ -496,7 +511,7 @@ async fn subscription(
     }
     let books = books.lock().expect("not poisoned");
     match books.subscriptions.get(&id) {
-        Some(subscription) => axum::Json(subscription_json(&id, subscription)).into_response(),
+        Some(subscription) => axum::Json(subscription_json(&id, subscription, &books.prices)).into_response(),
         None => missing("subscription", &id),
     }
 }
@@ -520,7 +535,7 @@ async fn list_subscriptions(
     theirs.sort_by_key(|(id, s)| std::cmp::Reverse((s.created, (*id).clone())));
     axum::Json(json!({
         "object": "list", "url": "/v1/subscriptions", "has_more": false,
-        "data": theirs.into_iter().map(|(id, s)| subscription_json(id, s)).collect::<Vec<_>>(),
+        "data": theirs.into_iter().map(|(id, s)| subscription_json(id, s, &books.prices)).collect::<Vec<_>>(),
     }))
     .into_response()
 }
@@ -537,9 +552,32 @@ async fn update_subscription(
     }
     let mut books = books.lock().expect("not poisoned");
     let prices = books.prices.clone();
+    let declining = books.declining;
     let Some(subscription) = books.subscriptions.get_mut(&id) else {
         return missing("subscription", &id);
     };
+    let form = form_of(&body);
+    if declining
+        && first(&form, "payment_behavior") == Some("pending_if_incomplete")
+        && first(&form, "items[0][price]").is_some()
+    {
+        // The invoice for the change is not paid: the change waits, and
+        // the subscription stays as it was.
+        let mut answer = subscription_json(&id, subscription, &prices);
+        let unpaid = Invoice {
+            customer: subscription.customer.clone(),
+            subscription: Some(id.clone()),
+            tenant: subscription.tenant.clone(),
+            status: "open".to_owned(),
+            number: Some("CHANGE-0001".to_owned()),
+            total: 100,
+            amount_due: 100,
+            created: subscription.created,
+        };
+        answer["pending_update"] = json!({"expires_at": subscription.created + 82_800});
+        answer["latest_invoice"] = invoice_json("in_change", &unpaid);
+        return axum::Json(answer).into_response();
+    }
     for (key, value) in form_urlencoded::parse(body.as_bytes()) {
         match &*key {
             "cancel_at_period_end" => subscription.cancel_at_period_end = value == "true",
@@ -551,7 +589,7 @@ async fn update_subscription(
             _ => {}
         }
     }
-    axum::Json(subscription_json(&id, subscription)).into_response()
+    axum::Json(subscription_json(&id, subscription, &prices)).into_response()
 }
 
 async fn cancel_subscription(
@@ -564,11 +602,12 @@ async fn cancel_subscription(
         return failed;
     }
     let mut books = books.lock().expect("not poisoned");
+    let prices = books.prices.clone();
     let Some(subscription) = books.subscriptions.get_mut(&id) else {
         return missing("subscription", &id);
     };
     subscription.status = "canceled".to_owned();
-    axum::Json(subscription_json(&id, subscription)).into_response()
+    axum::Json(subscription_json(&id, subscription, &prices)).into_response()
 }
 
 fn form_of(body: &str) -> Vec<(String, String)> {
@@ -831,9 +870,16 @@ async fn preview_invoice(State(books): Shared, headers: HeaderMap, body: String)
     let at: i64 = details("proration_date").and_then(|d| d.parse().ok()).unwrap_or_default();
     let period = 30 * 86_400;
     let left = (subscription.period_end - at).clamp(0, period);
-    let difference = amount(Some(new)) * quantity
-        - amount(books.prices.get(&subscription.price)) * subscription.quantity;
-    let total = difference * left / period;
+    let old = price_of(&subscription.price, &books.prices, subscription.lookup_key.as_ref());
+    let unused = old.unit_amount.unwrap_or(0) * subscription.quantity * left / period;
+    // Another interval starts a new period now: the whole new price, less
+    // what is unused of the old; the same interval, the difference for
+    // what is left.
+    let total = if new.interval == old.interval {
+        amount(Some(new)) * quantity * left / period - unused
+    } else {
+        amount(Some(new)) * quantity - unused
+    };
     let preview = Invoice {
         customer: subscription.customer.clone(),
         subscription: Some(id.to_owned()),
@@ -963,18 +1009,29 @@ fn checkout_json(id: &str, session: &CheckoutSession) -> Value {
 
 /// A subscription with one item, with the fields the pinned API version
 /// requires.
-fn subscription_json(id: &str, s: &Subscription) -> Value {
-    let price = json!({
-        "id": s.price, "object": "price", "active": true, "billing_scheme": "per_unit",
-        "created": 1_800_000_000, "currency": "eur", "livemode": false, "metadata": {},
-        "product": "prod_test_pro", "type": "recurring", "unit_amount": 2900,
-        "recurring": {"interval": "month", "interval_count": 1, "usage_type": "licensed", "meter": null, "trial_period_days": null},
-        "tax_behavior": "unspecified", "lookup_key": s.lookup_key, "nickname": null,
-    });
+/// A subscription's price as Stripe has it: from the mock's prices when it
+/// is one of them (its lookup key is the price's: a replaced price has
+/// none), else €29 a month of a product of no plan, with the lookup key the
+/// test gave the subscription.
+fn price_of(id: &str, prices: &BTreeMap<String, Price>, lookup_key: Option<&String>) -> Price {
+    prices.get(id).cloned().unwrap_or_else(|| Price {
+        product: "prod_test_pro".to_owned(),
+        lookup_key: lookup_key.cloned(),
+        active: true,
+        currency: "eur".to_owned(),
+        interval: "month".to_owned(),
+        unit_amount: Some(2900),
+        tiers: Vec::new(),
+    })
+}
+
+fn subscription_json(id: &str, s: &Subscription, prices: &BTreeMap<String, Price>) -> Value {
+    let of = price_of(&s.price, prices, s.lookup_key.as_ref());
+    let price = price_json(&s.price, &of);
     let plan = json!({
-        "id": s.price, "object": "plan", "active": true, "amount": 2900, "billing_scheme": "per_unit",
-        "created": 1_800_000_000, "currency": "eur", "interval": "month", "interval_count": 1,
-        "livemode": false, "metadata": {}, "product": "prod_test_pro", "usage_type": "licensed",
+        "id": s.price, "object": "plan", "active": true, "amount": of.unit_amount, "billing_scheme": "per_unit",
+        "created": 1_800_000_000, "currency": of.currency, "interval": of.interval, "interval_count": 1,
+        "livemode": false, "metadata": {}, "product": of.product, "usage_type": "licensed",
     });
     json!({
         "id": id, "object": "subscription", "status": s.status, "customer": s.customer,

@@ -196,7 +196,7 @@ async fn a_price_that_no_longer_matches_is_replaced_and_archived_never_deleted()
     // The Portal offers the new price, in a new configuration.
     let configurations = stripe.portal_configurations();
     assert!(!configurations[&old_portal].active, "the old one is deactivated");
-    let current: Vec<_> = configurations.values().filter(|c| c.active).collect();
+    let current: Vec<_> = configurations.values().filter(|c| c.active).cloned().collect();
     assert_eq!(current.len(), 1);
     let offered: Vec<&str> = current[0]
         .form
@@ -208,6 +208,24 @@ async fn a_price_that_no_longer_matches_is_replaced_and_archived_never_deleted()
 
     let (succeeded, printed) = stripe_sync(&stripe).await;
     assert!(succeeded && printed.contains("nothing changed"), "{printed}");
+
+    // A run that stopped between making a configuration and deactivating
+    // the old one: the next deactivates it.
+    let current = current[0].clone();
+    stripe.set_portal_configuration(
+        "bpc_left_active",
+        crate::stripe_mock::PortalConfiguration {
+            metadata: [("stripe_sync".to_owned(), "an older version".to_owned())].into(),
+            ..current
+        },
+    );
+    let (succeeded, printed) = stripe_sync(&stripe).await;
+    assert!(succeeded, "{printed}");
+    assert_eq!(
+        printed.trim(),
+        "deactivated Customer Portal configuration bpc_left_active"
+    );
+    assert!(!stripe.portal_configurations()["bpc_left_active"].active);
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -364,4 +382,45 @@ async fn included_seats_are_a_graduated_price_and_a_renamed_product_is_named_bac
     );
     assert_eq!(sync().await, vec!["updated product plan_team (Team)".to_owned()]);
     assert_eq!(stripe.products()["plan_team"], made);
+}
+
+backend_test!(subscribers_of_a_replaced_price_keep_their_plan);
+/// A price replaced by `stripe-sync` loses its lookup key; the
+/// subscriptions still on it keep their plan (its product names it), not
+/// the top plan of a price the app can't place.
+async fn subscribers_of_a_replaced_price_keep_their_plan(backend: Backend) {
+    with_stripe_by_lookup_key(backend, &[], |app, stripe| async move {
+        assert!(stripe_sync(&stripe).await.0);
+        let a = free_tenant(&app).await;
+        let tenant = a.id.to_string();
+        let (old, mut synced) = stripe.price_with_lookup_key("starter_monthly").expect("made");
+        stripe.set_subscription(
+            "sub_1",
+            crate::stripe_mock::Subscription {
+                price: old.clone(),
+                ..crate::stripe_billing::active(&tenant)
+            },
+        );
+        let event = |id: &str| {
+            crate::stripe_billing::subscription_event(
+                id,
+                "customer.subscription.updated",
+                "sub_1",
+                "active",
+                &tenant,
+            )
+        };
+        crate::stripe_billing::deliver(&app, &event("evt_1")).await;
+        let owner = app.client_for(a.owner).await;
+        let plan = || async { crate::stripe_billing::billing(&app, &owner).await["entitlement"]["plan"].clone() };
+        assert_eq!(plan().await, "starter");
+
+        synced.unit_amount = Some(300);
+        stripe.set_price(&old, synced);
+        assert!(stripe_sync(&stripe).await.0);
+        assert!(stripe.prices()[&old].lookup_key.is_none(), "replaced");
+        crate::stripe_billing::deliver(&app, &event("evt_2")).await;
+        assert_eq!(plan().await, "starter", "still Starter, on the old price");
+    })
+    .await;
 }

@@ -92,12 +92,12 @@ impl Price {
 /// An amount in `currency`'s minor unit as people read it: `€7`, `$4.50`,
 /// `12 CHF`.
 pub fn money(amount: i64, currency: &str) -> String {
-    let units = amount / 100;
-    let cents = (amount % 100).abs();
+    let sign = if amount < 0 { "-" } else { "" };
+    let (units, cents) = (amount.unsigned_abs() / 100, amount.unsigned_abs() % 100);
     let number = if cents == 0 {
-        units.to_string()
+        format!("{sign}{units}")
     } else {
-        format!("{units}.{cents:02}")
+        format!("{sign}{units}.{cents:02}")
     };
     match currency {
         "eur" => format!("€{number}"),
@@ -115,6 +115,12 @@ pub enum Pricing {
     /// (which cost nothing). A seat is a member, unless a module declares
     /// what the app is sold by (`Capability::seat`): [`Catalog::seat`].
     PerSeat { included: i64 },
+}
+
+impl Pricing {
+    pub fn is_per_seat(&self) -> bool {
+        matches!(self, Self::PerSeat { .. })
+    }
 }
 
 impl Plan {
@@ -207,9 +213,13 @@ impl Catalog {
                         price.interval.as_str()
                     ));
                 }
-                if price.amount < 0 || price.currency.len() != 3 {
+                if price.amount < 0
+                    || price.currency.len() != 3
+                    || !price.currency.chars().all(|c| c.is_ascii_lowercase())
+                {
                     return Err(format!(
-                        "plan {key}: a price needs an amount ≥ 0 and a 3-letter currency"
+                        "plan {key}: a price needs an amount ≥ 0 and a currency in 3 lowercase \
+                         letters, as Stripe writes it (\"eur\")"
                     ));
                 }
             }
@@ -299,5 +309,8 @@ mod tests {
         assert_eq!(price(450, "usd").display(), "$4.50");
         assert_eq!(price(499_005, "gbp").display(), "£4990.05");
         assert_eq!(price(1200, "chf").display(), "12 CHF");
+        // Credits (a downgrade's invoice) keep their sign, under a unit too.
+        assert_eq!(money(-50, "eur"), "€-0.50");
+        assert_eq!(money(-1_250, "usd"), "$-12.50");
     }
 }

@@ -24,6 +24,10 @@ use crate::tenancy::Action;
 /// How long a preview's proration date may be confirmed.
 const PREVIEW_LIFETIME: i64 = 3600;
 
+/// How far ahead of this server's clock a preview's date may be (another
+/// server's clock).
+const CLOCK_SKEW: i64 = 60;
+
 /// A plan change as Stripe previews it.
 #[derive(Clone, Debug, serde::Serialize, utoipa::ToSchema)]
 pub struct ChangePreview {
@@ -40,8 +44,12 @@ pub struct ChangePreview {
     pub currency: String,
     /// Its size as people read it (`€12.50`), charged or credited.
     pub amount_now_display: String,
-    /// What the new plan costs each period from the next renewal.
+    /// What the new plan costs each period.
     pub recurring_display: String,
+    /// The billing interval changes (monthly to yearly or back): Stripe
+    /// starts a new period now, so the amount now is a whole new period
+    /// less what is unused of the current one.
+    pub cycle_resets: bool,
     /// The moment the proration is computed for: confirm with it to be
     /// charged what was shown.
     #[serde(with = "time::serde::rfc3339")]
@@ -53,6 +61,8 @@ pub struct ChangePreview {
 struct Change {
     plan: &'static Plan,
     interval: Interval,
+    /// Monthly to yearly or back: Stripe starts a new period now.
+    cycle_resets: bool,
     price_change: PriceChange,
 }
 
@@ -100,9 +110,11 @@ async fn prepare<'a>(
             interval.as_str()
         )));
     }
+    let cycle_resets = current.interval.as_deref() != Some(interval.stripe_name());
     let price_change = PriceChange {
         subscription: current.id,
         item: current.item.unwrap_or_default(),
+        from: current.price.unwrap_or_default(),
         price,
         quantity: u64::try_from(quantity.max(1)).unwrap_or(1),
         proration_date: OffsetDateTime::now_utc().unix_timestamp(),
@@ -112,6 +124,7 @@ async fn prepare<'a>(
         Change {
             plan,
             interval,
+            cycle_resets,
             price_change,
         },
     ))
@@ -154,6 +167,7 @@ pub async fn preview(
         amount_now,
         currency,
         recurring_display,
+        cycle_resets: change.cycle_resets,
         proration_at: OffsetDateTime::from_unix_timestamp(change.price_change.proration_date)
             .map_err(|error| AppError::Internal(format!("a proration date: {error}")))?,
     })
@@ -166,26 +180,36 @@ fn per(interval: Interval) -> &'static str {
     }
 }
 
-/// Changes the subscription to `plan` at `interval`, prorated as of
-/// `proration_at` (a preview's, from the last hour) and invoiced now.
+/// A previewed change, to make.
+pub struct Previewed {
+    pub plan: String,
+    pub interval: Interval,
+    /// The preview's moment and seat count: the charge is the one shown.
+    pub proration_at: OffsetDateTime,
+    pub quantity: u64,
+}
+
+/// Changes the subscription as `previewed` (a preview from the last hour),
+/// prorated as of its moment and invoiced now, once paid.
 ///
 /// # Errors
-/// As [`preview`]; 422 for a proration date not from a recent preview.
-pub async fn confirm(
-    state: &AppState,
-    t: InTenant,
-    plan: &str,
-    interval: Interval,
-    proration_at: OffsetDateTime,
-) -> Result<(), AppError> {
-    let proration_date = proration_at.unix_timestamp();
+/// As [`preview`]; 422 for a proration date not from a recent preview; 409
+/// when the seat count changed since, or the payment did not go through.
+pub async fn confirm(state: &AppState, t: InTenant, previewed: Previewed) -> Result<(), AppError> {
+    let proration_date = previewed.proration_at.unix_timestamp();
     let now = OffsetDateTime::now_utc().unix_timestamp();
-    if !(now - PREVIEW_LIFETIME..=now).contains(&proration_date) {
+    if !(now - PREVIEW_LIFETIME..=now + CLOCK_SKEW).contains(&proration_date) {
         return Err(AppError::Unprocessable(
             "proration_at: the preview is out of date; preview the change again.".into(),
         ));
     }
-    let (stripe, mut change) = prepare(state, t, plan, interval).await?;
+    let (stripe, mut change) = prepare(state, t, &previewed.plan, previewed.interval).await?;
+    if change.price_change.quantity != previewed.quantity {
+        return Err(AppError::Conflict(format!(
+            "The seat count changed since the preview ({} then, {} now): preview the change again.",
+            previewed.quantity, change.price_change.quantity
+        )));
+    }
     change.price_change.proration_date = proration_date;
     stripe.change_price(&change.price_change).await?;
     Ok(())

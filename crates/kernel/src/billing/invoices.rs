@@ -39,7 +39,9 @@ crate::row! {
 /// How many the billing page lists.
 pub const RECENT: i64 = 12;
 
-/// Stores `invoice` as read from Stripe (a draft is not kept).
+/// Stores `invoice` as read from Stripe (a draft is not kept). Paid and
+/// void are final in Stripe: a reading that is not (one that reached a
+/// stalled worker late) doesn't overwrite them.
 ///
 /// # Errors
 /// When the database fails.
@@ -55,7 +57,8 @@ pub async fn store(scope: &mut TenantScope, invoice: &Invoice) -> Result<(), sql
          ON CONFLICT (tenant_id, id) DO UPDATE SET number = excluded.number, \
          status = excluded.status, total = excluded.total, amount_due = excluded.amount_due, \
          currency = excluded.currency, created = excluded.created, \
-         hosted_invoice_url = excluded.hosted_invoice_url, invoice_pdf = excluded.invoice_pdf"
+         hosted_invoice_url = excluded.hosted_invoice_url, invoice_pdf = excluded.invoice_pdf \
+         WHERE invoices.status NOT IN ('paid', 'void') OR excluded.status IN ('paid', 'void')"
     )
     .bind(tenant)
     .bind(&invoice.id)

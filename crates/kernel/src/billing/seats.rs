@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use super::catalog::Pricing;
+use super::catalog::{Plan, Pricing};
 use super::state::{current_state, locked_state, store_subscription};
 use crate::http::AppState;
 use crate::ids::TenantId;
@@ -71,8 +71,21 @@ async fn run(
     outcome
 }
 
+/// What a subscription on `plan` should bill: the seats for a per-seat
+/// plan, one for a flat one.
+fn billed(plan: &Plan, seats: i64) -> i64 {
+    match plan.pricing {
+        Pricing::Flat => 1,
+        Pricing::PerSeat { .. } => seats,
+    }
+}
+
 /// Under the tenant's lease: counts the seats, and sets the quantity in
-/// Stripe if it bills another.
+/// Stripe if it bills another than its plan's pricing calls for (the
+/// seats, or one for a flat plan: a switch between the two, in the
+/// Customer Portal or the app, brings the quantity in line here). The plan
+/// is read from Stripe's subscription as it is then, not from the row: a
+/// change the webhook hasn't brought yet is not mistaken for the old plan.
 async fn sync(state: &AppState, tenant: TenantId) -> Result<(), JobError> {
     let Some(stripe) = state.stripe.as_deref() else {
         return Ok(());
@@ -83,31 +96,31 @@ async fn sync(state: &AppState, tenant: TenantId) -> Result<(), JobError> {
         Err(sqlx::Error::RowNotFound) => return Ok(()), // deleted since
         Err(error) => return Err(error.into()),
     };
-    let per_seat = billing
-        .subscription_plan
-        .as_deref()
-        .and_then(|key| state.plans.get(key))
-        .is_some_and(|plan| matches!(plan.pricing, Pricing::PerSeat { .. }));
     let running = matches!(
         billing.subscription_status.as_deref(),
         Some("active" | "trialing" | "past_due")
     );
-    let (Some(subscription), true, true) = (&billing.stripe_subscription_id, per_seat, running)
-    else {
+    let (Some(subscription), true) = (&billing.stripe_subscription_id, running) else {
         return Ok(());
     };
     let seats = (state.plans.seat().count)(&mut scope).await?.max(1);
     scope.commit().await?;
-    if billing.subscription_quantity == Some(seats) {
+    let on_file = billing
+        .subscription_plan
+        .as_deref()
+        .and_then(|key| state.plans.get(key));
+    if on_file.is_some_and(|plan| billing.subscription_quantity == Some(billed(plan, seats))) {
         return Ok(());
     }
     let Some(current) = stripe.subscription(subscription).await? else {
         return Ok(()); // gone: its events say so
     };
-    let Some(item) = current.item.clone() else {
+    let (Some(item), Some(plan)) = (current.item.clone(), stripe.plan_of(state.plans, &current))
+    else {
         return Ok(());
     };
-    let updated = if current.quantity == Some(seats) {
+    let quantity = billed(plan, seats);
+    let updated = if current.quantity == Some(quantity) {
         current
     } else {
         let minute = time::OffsetDateTime::now_utc().unix_timestamp() / 60;
@@ -115,7 +128,7 @@ async fn sync(state: &AppState, tenant: TenantId) -> Result<(), JobError> {
             .set_quantity(
                 subscription,
                 &item,
-                u64::try_from(seats).unwrap_or(1),
+                u64::try_from(quantity).unwrap_or(1),
                 &minute.to_string(),
             )
             .await?
@@ -128,4 +141,14 @@ async fn sync(state: &AppState, tenant: TenantId) -> Result<(), JobError> {
         scope.commit().await?;
     }
     Ok(())
+}
+
+/// Queues the job at once, in the scope's transaction: the subscription
+/// moved between a flat and a per-seat plan, whose quantity Stripe kept.
+///
+/// # Errors
+/// When the database fails.
+pub(super) async fn plan_changed(scope: &mut TenantScope) -> Result<(), sqlx::Error> {
+    let job = SEATS.job(json!({ "tenant": scope.tenant_id() }));
+    crate::jobs::enqueue_in(scope, &job).await.map(drop)
 }

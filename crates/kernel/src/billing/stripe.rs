@@ -18,7 +18,8 @@ use stripe_billing::invoice::{
 };
 use stripe_billing::subscription::{
     CancelSubscription, ListSubscription, ListSubscriptionStatus, RetrieveSubscription,
-    UpdateSubscription, UpdateSubscriptionItems, UpdateSubscriptionProrationBehavior,
+    UpdateSubscription, UpdateSubscriptionItems, UpdateSubscriptionPaymentBehavior,
+    UpdateSubscriptionProrationBehavior,
 };
 use stripe_checkout::checkout_session::{
     CreateCheckoutSession, CreateCheckoutSessionAutomaticTax, CreateCheckoutSessionCustomerUpdate,
@@ -65,6 +66,14 @@ pub enum Interval {
 impl Interval {
     pub const ALL: [Self; 2] = [Self::Monthly, Self::Yearly];
 
+    /// As Stripe's prices say it: `month`, `year`.
+    pub fn stripe_name(self) -> &'static str {
+        match self {
+            Self::Monthly => "month",
+            Self::Yearly => "year",
+        }
+    }
+
     /// As in forms, the API and lookup keys.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -91,8 +100,14 @@ pub struct SubscriptionSnapshot {
     /// When a scheduled cancellation takes effect.
     pub ends_at: Option<i64>,
     pub price: Option<String>,
-    /// Its price's lookup key (`pro_monthly`), which names the plan.
+    /// Its price's product: `plan_<key>` for a price `stripe-sync` made,
+    /// which names the plan (and stays on a price replaced since).
+    pub product: Option<String>,
+    /// Its price's lookup key (`pro_monthly`): the plan, for a price made
+    /// by hand with one.
     pub lookup_key: Option<String>,
+    /// Its price's billing period: `month`, `year`.
+    pub interval: Option<String>,
     /// Its item (the one the app sells), and how many it bills.
     pub item: Option<String>,
     pub quantity: Option<i64>,
@@ -146,7 +161,11 @@ impl SubscriptionSnapshot {
             period_end,
             ends_at,
             price: first.map(|item| item.price.id.to_string()),
+            product: first.map(|item| item.price.product.id().to_string()),
             lookup_key: first.and_then(|item| item.price.lookup_key.clone()),
+            interval: first
+                .and_then(|item| item.price.recurring.as_ref())
+                .map(|recurring| recurring.interval.as_str().to_owned()),
             item: first.map(|item| item.id.to_string()),
             quantity,
             monthly_amount,
@@ -211,6 +230,8 @@ pub struct InvoiceReading {
 pub struct PriceChange {
     pub subscription: String,
     pub item: String,
+    /// The price it is on now.
+    pub from: String,
     pub price: String,
     pub quantity: u64,
     /// Unix seconds.
@@ -310,39 +331,64 @@ impl Stripe {
         })
     }
 
-    /// The Customer Portal configuration `stripe-sync` made, and the
-    /// version of what it says; `None` before it ran (Stripe's default
-    /// configuration is used then).
-    pub(super) async fn portal_configuration(&self) -> Result<Option<(String, String)>, AppError> {
+    /// The Customer Portal configuration `stripe-sync` made; `None` before
+    /// it ran (Stripe's default configuration is used then).
+    pub(super) async fn portal_configuration(&self) -> Result<Option<String>, AppError> {
+        Ok(self
+            .portal_configurations()
+            .await?
+            .into_iter()
+            .next()
+            .map(|(id, _)| id))
+    }
+
+    /// The active Customer Portal configurations `stripe-sync` made, each
+    /// with the version of what it says (one, unless a run stopped
+    /// half-way).
+    pub(super) async fn portal_configurations(&self) -> Result<Vec<(String, String)>, AppError> {
         let configurations = ListBillingPortalConfiguration::new()
             .active(true)
             .limit(100)
             .send(&self.client)
             .await
             .map_err(provider_error("listing Customer Portal configurations"))?;
-        Ok(configurations.data.into_iter().find_map(|configuration| {
-            let version = configuration.metadata?.remove(PORTAL_METADATA)?;
-            Some((configuration.id.to_string(), version))
-        }))
+        Ok(configurations
+            .data
+            .into_iter()
+            .filter_map(|configuration| {
+                let version = configuration.metadata?.remove(PORTAL_METADATA)?;
+                Some((configuration.id.to_string(), version))
+            })
+            .collect())
     }
 
     /// The plan `subscription` pays for: the one whose price it is (an
-    /// override), else the one its price's lookup key names.
+    /// override), else the one its price's product is (`plan_<key>`, made
+    /// by `stripe-sync`: a subscriber stays on a price replaced since, which
+    /// lost its lookup key), else the one its lookup key names.
     pub fn plan_of(
         &self,
         plans: Catalog,
         subscription: &SubscriptionSnapshot,
     ) -> Option<&'static Plan> {
-        let key = self
+        let overridden = self
             .overrides
             .iter()
             .find(|(_, price)| subscription.price.as_deref() == Some(price.as_str()))
-            .map(|(key, _)| key.as_str())
-            .or(subscription.lookup_key.as_deref())?;
-        let plan = Interval::ALL
-            .iter()
-            .find_map(|interval| key.strip_suffix(&format!("_{}", interval.as_str())))?;
-        plans.get(plan)
+            .map(|(key, _)| key.as_str());
+        let by_key = |key: &str| {
+            Interval::ALL
+                .iter()
+                .find_map(|interval| key.strip_suffix(&format!("_{}", interval.as_str())))
+                .and_then(|plan| plans.get(plan))
+        };
+        overridden
+            .and_then(by_key)
+            .or_else(|| {
+                let product = subscription.product.as_deref()?;
+                plans.get(product.strip_prefix(super::stripe_sync::PRODUCT_PREFIX)?)
+            })
+            .or_else(|| subscription.lookup_key.as_deref().and_then(by_key))
     }
 
     /// Opens a subscription-mode Checkout Session for a plan and returns its
@@ -429,7 +475,7 @@ impl Stripe {
         let mut session = CreateBillingPortalSession::new()
             .customer(customer)
             .return_url(return_url);
-        if let Some((configuration, _)) = self.portal_configuration().await? {
+        if let Some(configuration) = self.portal_configuration().await? {
             session = session.configuration(configuration);
         }
         let session = session
@@ -572,8 +618,8 @@ impl Stripe {
         Ok(SubscriptionSnapshot::of(&subscription))
     }
 
-    /// What `change` would invoice now (its total, which a downgrade makes
-    /// negative: a credit), and in which currency.
+    /// What `change` would charge now (after the customer's credit
+    /// balance; negative: a credit, for a downgrade), and in which currency.
     ///
     /// # Errors
     /// When Stripe fails.
@@ -596,7 +642,14 @@ impl Stripe {
             .send(&self.client)
             .await
             .map_err(provider_error("previewing a plan change"))?;
-        Ok((invoice.total, invoice.currency.to_string()))
+        // Charged: what is due after the customer's credit balance;
+        // credited: the negative total.
+        let now = if invoice.total > 0 {
+            invoice.amount_due
+        } else {
+            invoice.total
+        };
+        Ok((now, invoice.currency.to_string()))
     }
 
     /// Makes `change`, invoiced now: what [`Self::preview_price_change`]
@@ -615,24 +668,47 @@ impl Stripe {
         item.quantity = Some(change.quantity);
         let PriceChange {
             subscription,
+            from,
             price,
             quantity,
             proration_date,
             ..
         } = change;
         let key = IdempotencyKey::new(format!(
-            "change-{subscription}-{price}-{quantity}-{proration_date}"
+            "change-{subscription}-{from}-{price}-{quantity}-{proration_date}"
         ))
         .map_err(|error| AppError::Internal(format!("idempotency key: {error:?}")))?;
+        // The change waits for its payment: a declined card (or one that
+        // asks for authentication) leaves the plan as it was.
         let subscription = UpdateSubscription::new(subscription.as_str())
             .items(vec![item])
             .proration_behavior(UpdateSubscriptionProrationBehavior::AlwaysInvoice)
             .proration_date(*proration_date)
+            .payment_behavior(UpdateSubscriptionPaymentBehavior::PendingIfIncomplete)
+            .expand(vec!["latest_invoice".to_owned()])
             .customize()
             .request_strategy(RequestStrategy::Idempotent(key))
             .send(&self.client)
             .await
             .map_err(provider_error("changing a subscription's plan"))?;
+        if subscription.pending_update.is_some() {
+            let invoice = match &subscription.latest_invoice {
+                Some(stripe_types::Expandable::Object(invoice)) => {
+                    invoice.hosted_invoice_url.clone()
+                }
+                _ => None,
+            };
+            return Err(AppError::Conflict(match invoice {
+                Some(url) => format!(
+                    "The payment for the change did not go through, so the plan stays as it \
+                     was: pay the invoice at {url}, or update the card (Manage billing) and \
+                     preview the change again."
+                ),
+                None => "The payment for the change did not go through, so the plan stays as \
+                         it was: update the card (Manage billing) and preview the change again."
+                    .to_owned(),
+            }));
+        }
         Ok(SubscriptionSnapshot::of(&subscription))
     }
 
@@ -663,7 +739,9 @@ mod tests {
             period_end: None,
             ends_at: None,
             price: None,
+            product: None,
             lookup_key: None,
+            interval: None,
             item: None,
             quantity: None,
             monthly_amount: None,

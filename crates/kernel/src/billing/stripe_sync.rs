@@ -47,9 +47,12 @@ use crate::error::AppError;
 /// The metadata key naming a product's or price's plan.
 const PLAN_METADATA: &str = "plan";
 
+/// What a plan's product id starts with; the plan's key follows.
+pub const PRODUCT_PREFIX: &str = "plan_";
+
 /// The Stripe product of `plan`.
 pub fn product_id(plan: &Plan) -> String {
-    format!("plan_{}", plan.key)
+    format!("{PRODUCT_PREFIX}{}", plan.key)
 }
 
 /// Brings Stripe's products, prices and Portal configuration in line with
@@ -209,10 +212,7 @@ fn included(plan: &Plan) -> Option<i64> {
 
 /// Whether Stripe's `price` bills what `plan` says for its interval.
 fn matches(existing: &stripe_product::Price, plan: &Plan, price: &Price, product: &str) -> bool {
-    let interval = match price.interval {
-        Interval::Monthly => "month",
-        Interval::Yearly => "year",
-    };
+    let interval = price.interval.stripe_name();
     let billed = match included(plan) {
         None => {
             existing.billing_scheme == PriceBillingScheme::PerUnit
@@ -308,10 +308,35 @@ async fn sync_portal(
         said.insert(product.as_str(), prices.join(" "));
     }
     let version = crate::tokens::digest(&format!("{said:?}"))[..16].to_owned();
-    let current = stripe.portal_configuration().await?;
-    if current.as_ref().is_some_and(|(_, v)| *v == version) {
-        return Ok(());
+    let (current, others): (Vec<_>, Vec<_>) = stripe
+        .portal_configurations()
+        .await?
+        .into_iter()
+        .partition(|(_, v)| *v == version);
+    if current.is_empty() {
+        create_portal(stripe, sold, return_url, version, report).await?;
     }
+    // Older ones (or one left active by a run that stopped half-way).
+    for (old, _) in others {
+        UpdateBillingPortalConfiguration::new(old.as_str())
+            .active(false)
+            .send(&stripe.client)
+            .await
+            .map_err(provider_error(
+                "deactivating a Customer Portal configuration",
+            ))?;
+        report(format!("deactivated Customer Portal configuration {old}"));
+    }
+    Ok(())
+}
+
+async fn create_portal(
+    stripe: &Stripe,
+    sold: &[(String, Vec<String>)],
+    return_url: &str,
+    version: String,
+    report: &mut dyn FnMut(String),
+) -> Result<(), AppError> {
     let mut features = CreateBillingPortalConfigurationFeatures::new();
     let mut customer = CreateBillingPortalConfigurationFeaturesCustomerUpdate::new(true);
     customer.allowed_updates = Some(vec![
@@ -339,7 +364,7 @@ async fn sync_portal(
             .collect(),
     );
     update.proration_behavior = Some(
-        CreateBillingPortalConfigurationFeaturesSubscriptionUpdateProrationBehavior::CreateProrations,
+        CreateBillingPortalConfigurationFeaturesSubscriptionUpdateProrationBehavior::AlwaysInvoice,
     );
     features.subscription_update = Some(update);
     let mut profile = CreateBillingPortalConfigurationBusinessProfile::new();
@@ -357,15 +382,5 @@ async fn sync_portal(
         created.id,
         sold.len()
     ));
-    if let Some((old, _)) = current {
-        UpdateBillingPortalConfiguration::new(old.as_str())
-            .active(false)
-            .send(&stripe.client)
-            .await
-            .map_err(provider_error(
-                "deactivating a Customer Portal configuration",
-            ))?;
-        report(format!("deactivated Customer Portal configuration {old}"));
-    }
     Ok(())
 }

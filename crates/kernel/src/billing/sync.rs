@@ -27,10 +27,10 @@ use serde::{Deserialize, Serialize};
 
 use super::BillingState;
 use super::global::{InboxEvent, finish_event, inbox_event, tenant_exists, tenant_of_customer};
-use super::invoices;
 use super::notices::{self, Notice};
 use super::state::{current_state, locked_state, store_subscription};
 use super::stripe::{Stripe, SubscriptionSnapshot, the_tenants};
+use super::{invoices, seats};
 use crate::http::AppState;
 use crate::ids::TenantId;
 use crate::jobs::lease::TenantLease;
@@ -359,6 +359,19 @@ async fn apply(
         tracing::warn!(%tenant, subscription = chosen.id, price = chosen.price, "a subscription whose price is of no plan in src/plans.rs: it gets the top plan");
     }
     store_subscription(&mut scope, &current, chosen, plan.map(|plan| plan.key)).await?;
+    // Stripe keeps the quantity when the price changes: a move between a
+    // flat and a per-seat plan (in the Portal) bills the wrong one until
+    // the seats job sets it.
+    let before = current
+        .subscription_plan
+        .as_deref()
+        .and_then(|key| state.plans.get(key));
+    if let (Some(before), Some(after)) = (before, plan)
+        && before.pricing.is_per_seat() != after.pricing.is_per_seat()
+        && chosen.is_live()
+    {
+        seats::plan_changed(&mut scope).await?;
+    }
     if let Some((event, notice)) = notice {
         let plan = plan.unwrap_or_else(|| state.plans.top()).name;
         notices::send(
