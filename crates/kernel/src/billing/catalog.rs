@@ -144,6 +144,22 @@ impl Plan {
         self.prices.is_empty()
     }
 
+    /// What a subscription to it billed `interval` brings in a month at
+    /// `quantity` seats, in its price's minor unit: a year's divided by 12;
+    /// for a per-seat plan, the seats beyond those included.
+    pub fn monthly_amount(&self, interval: Interval, quantity: i64) -> Option<i64> {
+        let price = self.price(interval)?;
+        let units = match self.pricing {
+            Pricing::Flat => 1,
+            Pricing::PerSeat { included } => (quantity - included).max(0),
+        };
+        let per_period = price.amount.checked_mul(units)?;
+        Some(match interval {
+            Interval::Monthly => per_period,
+            Interval::Yearly => per_period / 12,
+        })
+    }
+
     /// Stripe's lookup key of its price for `interval`: `pro_monthly`.
     pub fn lookup_key(&self, interval: Interval) -> String {
         format!("{}_{}", self.key, interval.as_str())
@@ -312,5 +328,38 @@ mod tests {
         // Credits (a downgrade's invoice) keep their sign, under a unit too.
         assert_eq!(money(-50, "eur"), "€-0.50");
         assert_eq!(money(-1_250, "usd"), "$-12.50");
+    }
+
+    /// What a subscription brings in a month: per seat beyond those
+    /// included, a year's in twelfths, a flat price whatever the seats.
+    #[test]
+    fn a_plans_monthly_amount_counts_only_the_seats_it_bills() {
+        let plan = |pricing| Plan {
+            key: "team",
+            name: "Team",
+            description: "",
+            limits: &[],
+            features: &[],
+            prices: &[
+                Price {
+                    interval: Interval::Monthly,
+                    amount: 900,
+                    currency: "usd",
+                },
+                Price {
+                    interval: Interval::Yearly,
+                    amount: 9_600,
+                    currency: "usd",
+                },
+            ],
+            trial_days: 0,
+            pricing,
+        };
+        let included = plan(Pricing::PerSeat { included: 5 });
+        assert_eq!(included.monthly_amount(Interval::Monthly, 8), Some(2_700));
+        assert_eq!(included.monthly_amount(Interval::Monthly, 3), Some(0));
+        assert_eq!(included.monthly_amount(Interval::Yearly, 6), Some(800));
+        let flat = plan(Pricing::Flat);
+        assert_eq!(flat.monthly_amount(Interval::Monthly, 40), Some(900));
     }
 }

@@ -136,7 +136,7 @@ async fn sync(state: &AppState, tenant: TenantId) -> Result<(), JobError> {
     let mut scope = for_tenant(&state.db, tenant, Intent::Write).await?;
     let locked = locked_state(&mut scope).await?;
     if locked.stripe_subscription_id.as_deref() == Some(subscription.as_str()) {
-        let plan = stripe.plan_of(state.plans, &updated).map(|plan| plan.key);
+        let plan = stripe.plan_of(state.plans, &updated);
         store_subscription(&mut scope, &locked, &updated, plan).await?;
         scope.commit().await?;
     }

@@ -6,7 +6,8 @@
 
 use time::OffsetDateTime;
 
-use super::stripe::SubscriptionSnapshot;
+use super::catalog::Plan;
+use super::stripe::{Interval, SubscriptionSnapshot};
 use crate::ids::TenantId;
 use crate::on_tx;
 use crate::tenancy::TenantScope;
@@ -85,7 +86,10 @@ macro_rules! billing_columns {
 }
 
 /// The scope's tenant's billing state, as it is now (no lock).
-pub(crate) async fn current_state(scope: &mut TenantScope) -> Result<BillingState, sqlx::Error> {
+///
+/// # Errors
+/// When the database fails, or the tenant is gone (`RowNotFound`).
+pub async fn current_state(scope: &mut TenantScope) -> Result<BillingState, sqlx::Error> {
     let tenant = scope.tenant_id();
     on_tx!(scope.tx(), |conn| sqlx::query_as(concat!(
         "SELECT ",
@@ -148,15 +152,23 @@ impl BillingState {
     }
 }
 
-/// Stores the subscription on the tenant's row. A comp is the operator's
-/// and stays as it is.
+/// Stores the subscription on the tenant's row, with the plan its price
+/// is of. A comp is the operator's and stays as it is.
 pub(crate) async fn store_subscription(
     scope: &mut TenantScope,
     current: &BillingState,
     subscription: &SubscriptionSnapshot,
-    plan: Option<&str>,
+    plan: Option<&Plan>,
 ) -> Result<(), sqlx::Error> {
     let tenant = scope.tenant_id();
+    // A graduated price (seats included) has no amount per unit: what it
+    // brings is the plan's price for the seats beyond those included.
+    let monthly_amount = subscription.monthly_amount.or_else(|| {
+        let interval = Interval::ALL
+            .into_iter()
+            .find(|interval| subscription.interval.as_deref() == Some(interval.stripe_name()))?;
+        plan?.monthly_amount(interval, subscription.quantity?)
+    });
     let past_due_since = (subscription.status == "past_due").then(|| {
         current
             .past_due_since
@@ -179,9 +191,9 @@ pub(crate) async fn store_subscription(
     .bind(subscription.period_end)
     .bind(subscription.ends_at)
     .bind(past_due_since)
-    .bind(plan)
+    .bind(plan.map(|plan| plan.key))
     .bind(subscription.quantity)
-    .bind(subscription.monthly_amount)
+    .bind(monthly_amount)
     .bind(&subscription.currency)
     .bind(subscription.ended_at)
     .execute(conn)

@@ -358,7 +358,7 @@ async fn apply(
     if plan.is_none() && chosen.is_live() {
         tracing::warn!(%tenant, subscription = chosen.id, price = chosen.price, "a subscription whose price is of no plan in src/plans.rs: it gets the top plan");
     }
-    store_subscription(&mut scope, &current, chosen, plan.map(|plan| plan.key)).await?;
+    store_subscription(&mut scope, &current, chosen, plan).await?;
     // Stripe keeps the quantity when the price changes: a move between a
     // flat and a per-seat plan (in the Portal) bills the wrong one until
     // the seats job sets it.

@@ -1,7 +1,8 @@
 //! The module's scheduled jobs ([`kernel::jobs::scheduled`]), both on the 1st
 //! of each month on the tenant's clock:
 //! * `payroll_email`: last month's payroll workbook to the accountant's
-//!   address, if one is set and there is anything to pay;
+//!   address, if one is set, the plan includes the workbook and there is
+//!   anything to pay;
 //! * `forecast_email`: the month's labour-cost forecast to the owners.
 //!
 //! Each email is handed to SMTP through [`Run::once`]: a run retried after a
@@ -125,6 +126,14 @@ fn payroll_email(run: &Run) -> RunFuture<'_> {
         let Some(to) = accountant(&mut scope).await?.accountant_email else {
             return Ok(());
         };
+        // The workbook is a plan's feature, emailed or downloaded.
+        let billing = kernel::billing::state::current_state(&mut scope).await?;
+        let now = time::OffsetDateTime::now_utc();
+        if !kernel::billing::entitlement(run.state.plans, &billing, now)
+            .allows(&workbook::PAYROLL_WORKBOOK)
+        {
+            return Ok(());
+        }
         let keys = run.state.keys()?;
         let payroll = payroll::compute(&mut scope, keys, month.first, month.last).await?;
         if payroll.summary.is_empty() {

@@ -195,3 +195,21 @@ async fn a_crashed_run_is_retried_after_its_lease_and_never_repeats_an_email(bac
     })
     .await;
 }
+
+backend_test!(the_monthly_payroll_workbook_goes_only_on_a_plan_that_includes_it);
+/// The workbook is a plan's feature (Pro and up): on Free the accountant
+/// gets no monthly email; the owners' forecast still goes.
+async fn the_monthly_payroll_workbook_goes_only_on_a_plan_that_includes_it(backend: Backend) {
+    run_on(backend, |app| async move {
+        let cafe = tenant_with_payroll(&app, "cafe").await;
+        app.execute("UPDATE tenants SET comped = false").await;
+        enqueue_due(&app.db, &app.jobs, datetime!(2026-12-01 08:00 UTC))
+            .await
+            .unwrap();
+        app.run_jobs().await;
+        assert!(delivered(&[&app], ACCOUNTANT).is_empty(), "not on Free");
+        let to = format!("owner@{}.test", cafe.slug);
+        assert_eq!(delivered(&[&app], &to).len(), 1, "the forecast goes");
+    })
+    .await;
+}
