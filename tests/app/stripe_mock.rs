@@ -142,6 +142,8 @@ struct Books {
     failing: bool,
     /// Cards decline: a change that waits for its payment stays pending.
     declining: bool,
+    /// Routes (`GET /v1/…`) answered with Stripe's 500.
+    failing_routes: Vec<String>,
     created: u32,
     /// Idempotency keys of created Checkout Sessions: the parameters sent
     /// with each, and the session made.
@@ -323,6 +325,11 @@ impl MockStripe {
         self.books().declining = declining;
     }
 
+    /// Requests to `route` (`GET /v1/…`) get Stripe's 500 from now on.
+    pub fn fail_route(&self, route: &str) {
+        self.books().failing_routes.push(route.to_owned());
+    }
+
     /// While failing, every request gets Stripe's 500.
     pub fn set_failing(&self, failing: bool) {
         self.books().failing = failing;
@@ -382,6 +389,7 @@ fn record(
     body: &str,
 ) -> Option<Response> {
     let mut books = books.lock().expect("not poisoned");
+    let route = format!("{method} {path}");
     books.requests.push(Recorded {
         method: method.to_owned(),
         path,
@@ -393,7 +401,8 @@ fn record(
             .into_owned()
             .collect(),
     });
-    books.failing.then(|| {
+    let failing = books.failing || books.failing_routes.contains(&route);
+    failing.then(|| {
         stripe_error(
             StatusCode::INTERNAL_SERVER_ERROR,
             "api_error",

@@ -303,6 +303,14 @@ async fn the_app_sells_what_stripe_sync_made_with_no_price_id_in_its_environment
                 .expect("made");
             let opened = stripe.requests_to("POST /v1/billing_portal/sessions");
             assert_eq!(opened[0].field("configuration"), Some(configuration.as_str()));
+            // If it can't be read, the Portal opens with Stripe's default.
+            stripe.fail_route("GET /v1/billing_portal/configurations");
+            let portal = app
+                .post_json(&owner, "/api/v1/t/alpha/billing/portal", &json!({}))
+                .await;
+            assert_eq!(portal.status(), 201);
+            let opened = stripe.requests_to("POST /v1/billing_portal/sessions");
+            assert_eq!(opened[1].field("configuration"), None);
     })
     .await;
 }

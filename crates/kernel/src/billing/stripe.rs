@@ -475,8 +475,14 @@ impl Stripe {
         let mut session = CreateBillingPortalSession::new()
             .customer(customer)
             .return_url(return_url);
-        if let Some(configuration) = self.portal_configuration().await? {
-            session = session.configuration(configuration);
+        // Stripe's default configuration, if stripe-sync's can't be read:
+        // the customer still reaches their billing.
+        match self.portal_configuration().await {
+            Ok(Some(configuration)) => session = session.configuration(configuration),
+            Ok(None) => {}
+            Err(error) => {
+                tracing::warn!(%error, "the Customer Portal opens with Stripe's default configuration")
+            }
         }
         let session = session
             .send(&self.client)
