@@ -61,10 +61,7 @@ async fn page(
     let quotas = plans.limited_quotas();
     let seat = plans.seat().one;
     let card = |plan: &'static Plan| {
-        let period = match interval {
-            Interval::Monthly => "a month",
-            Interval::Yearly => "a year",
-        };
+        let period = interval.per();
         PlanCard {
             name: plan.name,
             description: plan.description,

@@ -206,13 +206,7 @@ async fn an_invoice_paid_before_the_checkouts_events_finds_its_tenant_through_th
         let a = free_tenant(&app).await;
         let tenant = a.id.to_string();
         stripe.set_subscription("sub_1", active(&tenant));
-        let paid = stripe_mock::event(
-            "evt_paid",
-            "invoice.paid",
-            json!({"id": "in_1", "object": "invoice", "customer": "cus_test_1", "metadata": {},
-                   "parent": {"type": "subscription_details", "subscription_details":
-                       {"subscription": "sub_1", "metadata": {"tenant_id": tenant}}}}),
-        );
+        let paid = invoice_event("evt_paid", "invoice.paid", "in_1", &tenant);
         deliver(&app, &paid).await;
         let owner = app.client_for(a.owner).await;
         assert_eq!(billing(&app, &owner).await["entitlement"]["plan"], "pro");
@@ -608,13 +602,7 @@ async fn owners_get_each_lifecycle_email_once_per_event(backend: Backend) {
         };
 
         stripe.set_subscription("sub_1", subscription("past_due"));
-        let failed = stripe_mock::event(
-            "evt_failed",
-            "invoice.payment_failed",
-            json!({"id": "in_1", "object": "invoice", "customer": "cus_test_1", "metadata": {},
-                   "parent": {"type": "subscription_details", "subscription_details":
-                       {"subscription": "sub_1", "metadata": {"tenant_id": tenant}}}}),
-        );
+        let failed = invoice_event("evt_failed", "invoice.payment_failed", "in_1", &tenant);
         let (one, two) = tokio::join!(deliver(&app, &failed), deliver(&app, &failed));
         assert_eq!((one.status().as_u16(), two.status().as_u16()), (200, 200));
         deliver(&app, &failed).await;

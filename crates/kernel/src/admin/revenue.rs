@@ -61,7 +61,7 @@ pub fn figures(plans: Catalog, states: &[BillingState], now: OffsetDateTime) -> 
         *revenue.tenants.entry(on.plan.key.to_owned()).or_default() += 1;
         revenue.comped += i64::from(on.comped);
         let status = state.subscription_status.as_deref().unwrap_or_default();
-        if matches!(status, "active" | "trialing" | "past_due") {
+        if crate::billing::stripe::is_running_status(status) {
             let plan = state.subscription_plan.clone().unwrap_or_default();
             *revenue.subscriptions.entry(plan).or_default() += 1;
         }

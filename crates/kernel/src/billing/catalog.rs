@@ -124,6 +124,15 @@ impl Pricing {
 }
 
 impl Plan {
+    /// How many a subscription to it bills when the tenant has `seats`:
+    /// the seats (at least one) for a per-seat plan, one for a flat one.
+    pub fn quantity(&self, seats: i64) -> i64 {
+        match self.pricing {
+            Pricing::Flat => 1,
+            Pricing::PerSeat { .. } => seats.max(1),
+        }
+    }
+
     /// Its limit on `quota`; `None` is no limit.
     pub fn limit(&self, quota: &Quota) -> Option<i64> {
         self.limits

@@ -88,10 +88,7 @@ async fn prepare<'a>(
             interval.as_str()
         ))
     })?;
-    let quantity = match plan.pricing {
-        Pricing::Flat => 1,
-        Pricing::PerSeat { .. } => (t.plans.seat().count)(&mut t.scope).await?,
-    };
+    let quantity = plan.quantity((t.plans.seat().count)(&mut t.scope).await?);
     before_stripe(t.scope).await?;
     let current = stripe
         .subscription(&subscription)
@@ -116,7 +113,7 @@ async fn prepare<'a>(
         item: current.item.unwrap_or_default(),
         from: current.price.unwrap_or_default(),
         price,
-        quantity: u64::try_from(quantity.max(1)).unwrap_or(1),
+        quantity: u64::try_from(quantity).unwrap_or(1),
         proration_date: OffsetDateTime::now_utc().unix_timestamp(),
     };
     Ok((
@@ -149,12 +146,12 @@ pub async fn preview(
         .price(change.interval)
         .ok_or_else(|| AppError::Internal("a plan on sale without its price".into()))?;
     let recurring_display = match change.plan.pricing {
-        Pricing::Flat => format!("{} {}", price.display(), per(change.interval)),
+        Pricing::Flat => format!("{} {}", price.display(), change.interval.per()),
         Pricing::PerSeat { .. } => format!(
             "{} per {} {} ({} now)",
             price.display(),
             state.plans.seat().one,
-            per(change.interval),
+            change.interval.per(),
             quantity
         ),
     };
@@ -171,13 +168,6 @@ pub async fn preview(
         proration_at: OffsetDateTime::from_unix_timestamp(change.price_change.proration_date)
             .map_err(|error| AppError::Internal(format!("a proration date: {error}")))?,
     })
-}
-
-fn per(interval: Interval) -> &'static str {
-    match interval {
-        Interval::Monthly => "a month",
-        Interval::Yearly => "a year",
-    }
 }
 
 /// A previewed change, to make.

@@ -81,10 +81,7 @@ pub async fn checkout_url(
                 interval.as_str()
             ))
         })?;
-    let quantity = match plan.pricing {
-        catalog::Pricing::Flat => 1,
-        catalog::Pricing::PerSeat { .. } => (t.plans.seat().count)(&mut t.scope).await?,
-    };
+    let quantity = plan.quantity((t.plans.seat().count)(&mut t.scope).await?);
     let billing_page = billing_page_url(state, &t);
     let (tenant, billing, user) = (t.tenant.id, t.billing, t.member.user_id);
     before_stripe(t.scope).await?;

@@ -16,7 +16,6 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use super::catalog::{Plan, Pricing};
 use super::state::{current_state, locked_state, store_subscription};
 use crate::http::AppState;
 use crate::ids::TenantId;
@@ -71,15 +70,6 @@ async fn run(
     outcome
 }
 
-/// What a subscription on `plan` should bill: the seats for a per-seat
-/// plan, one for a flat one.
-fn billed(plan: &Plan, seats: i64) -> i64 {
-    match plan.pricing {
-        Pricing::Flat => 1,
-        Pricing::PerSeat { .. } => seats,
-    }
-}
-
 /// Under the tenant's lease: counts the seats, and sets the quantity in
 /// Stripe if it bills another than its plan's pricing calls for (the
 /// seats, or one for a flat plan: a switch between the two, in the
@@ -96,20 +86,20 @@ async fn sync(state: &AppState, tenant: TenantId) -> Result<(), JobError> {
         Err(sqlx::Error::RowNotFound) => return Ok(()), // deleted since
         Err(error) => return Err(error.into()),
     };
-    let running = matches!(
-        billing.subscription_status.as_deref(),
-        Some("active" | "trialing" | "past_due")
-    );
+    let running = billing
+        .subscription_status
+        .as_deref()
+        .is_some_and(super::stripe::is_running_status);
     let (Some(subscription), true) = (&billing.stripe_subscription_id, running) else {
         return Ok(());
     };
-    let seats = (state.plans.seat().count)(&mut scope).await?.max(1);
+    let seats = (state.plans.seat().count)(&mut scope).await?;
     scope.commit().await?;
     let on_file = billing
         .subscription_plan
         .as_deref()
         .and_then(|key| state.plans.get(key));
-    if on_file.is_some_and(|plan| billing.subscription_quantity == Some(billed(plan, seats))) {
+    if on_file.is_some_and(|plan| billing.subscription_quantity == Some(plan.quantity(seats))) {
         return Ok(());
     }
     let Some(current) = stripe.subscription(subscription).await? else {
@@ -119,7 +109,7 @@ async fn sync(state: &AppState, tenant: TenantId) -> Result<(), JobError> {
     else {
         return Ok(());
     };
-    let quantity = billed(plan, seats);
+    let quantity = plan.quantity(seats);
     let updated = if current.quantity == Some(quantity) {
         current
     } else {

@@ -66,6 +66,14 @@ pub enum Interval {
 impl Interval {
     pub const ALL: [Self; 2] = [Self::Monthly, Self::Yearly];
 
+    /// As a price reads: "€7 a month".
+    pub fn per(self) -> &'static str {
+        match self {
+            Self::Monthly => "a month",
+            Self::Yearly => "a year",
+        }
+    }
+
     /// As Stripe's prices say it: `month`, `year`.
     pub fn stripe_name(self) -> &'static str {
         match self {
@@ -182,7 +190,7 @@ impl SubscriptionSnapshot {
     /// paused) over a first payment not made yet over ended.
     fn standing(&self) -> u8 {
         match self.status.as_str() {
-            "active" | "trialing" | "past_due" => 3,
+            status if is_running_status(status) => 3,
             "canceled" | "incomplete_expired" => 0,
             "incomplete" => 1,
             _ => 2,
@@ -207,6 +215,12 @@ pub fn the_tenants(
         }
         (a, b) => a.or(b),
     }
+}
+
+/// Whether a subscription with Stripe's `status` is running: paid for, in
+/// its trial, or in the grace of a failed payment.
+pub fn is_running_status(status: &str) -> bool {
+    matches!(status, "active" | "trialing" | "past_due")
 }
 
 /// Whether a subscription with Stripe's `status` is still running (or
