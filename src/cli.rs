@@ -169,7 +169,14 @@ fn run(asked: Asked) -> Result<(), StartupError> {
     telemetry::init(config.log_format);
     let runtime = tokio::runtime::Runtime::new().map_err(StartupError::Runtime)?;
     runtime.block_on(async {
-        let db = connect_and_migrate(&config).await?;
+        let db = match command {
+            // Schema work opens no tenant scope: an operator may run it as
+            // a superuser, which a Citus app may not serve as.
+            Command::Migrate | Command::CitusDistribute => {
+                connect_and_migrate_only(&config).await?
+            }
+            _ => connect_and_migrate(&config).await?,
+        };
         match command {
             Command::Migrate => {
                 tracing::info!(backend = db.backend().name(), "migrations applied");
@@ -262,13 +269,20 @@ pub async fn connect_and_migrate(config: &Config) -> Result<Db, StartupError> {
              set ALLOW_SQLITE_IN_PRODUCTION=true to say you did."
         );
     }
+    let db = connect_and_migrate_only(config).await?;
+    db::scope_role::check_isolation(&db)
+        .await
+        .map_err(crate::tenancy::ScopeError::from)?;
+    Ok(db)
+}
+
+/// As [`connect_and_migrate`], without the check of the role tenant scopes
+/// run as (a scope still makes it before it opens).
+async fn connect_and_migrate_only(config: &Config) -> Result<Db, StartupError> {
     let db = Db::connect(&config.database_url, config.database_pool_size)
         .await
         .map_err(StartupError::Connect)?;
     db::migrate(&db).await?;
-    db::scope_role::check_isolation(&db)
-        .await
-        .map_err(crate::tenancy::ScopeError::from)?;
     Ok(db)
 }
 

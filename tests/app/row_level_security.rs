@@ -338,6 +338,7 @@ async fn inside_a_tenant_scope_unscoped_sql_touches_only_that_tenants_rows(backe
         if app.backend() == Backend::Sqlite {
             return;
         }
+        let on_citus = crate::citus::cluster().await.is_some();
         let a = TenantFixture::create(&app.db, "alpha").await;
         let b = TenantFixture::create(&app.db, "bravo").await;
         // A row in every tenant-owned table, as the isolation suite makes
@@ -421,8 +422,15 @@ async fn inside_a_tenant_scope_unscoped_sql_touches_only_that_tenants_rows(backe
             .bind(b.id)
             .execute(conn)
             .await);
+            // Citus refuses it first: a row's tenant_id is where it lives.
+            let refused = |e: &sqlx::Error| {
+                is_rls_violation(e)
+                    || (on_citus
+                        && e.as_database_error()
+                            .is_some_and(|e| e.message() == "modifying the partition value of rows is not allowed"))
+            };
             assert!(
-                moved.as_ref().is_err_and(is_rls_violation),
+                moved.as_ref().is_err_and(refused),
                 "moving {table} rows to B is refused: {moved:?}"
             );
         }
@@ -813,6 +821,9 @@ async fn citus_distribution_follows_foreign_keys_and_needs_citus(backend: Backen
             ("memberships", "api_tokens"),
         ] {
             assert!(at(parent) < at(child), "{parent} before {child}: {plan:?}");
+        }
+        if crate::citus::cluster().await.is_some() {
+            return; // what it does there: crate::citus
         }
         let error = distribute(&app.db)
             .await

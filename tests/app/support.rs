@@ -168,6 +168,11 @@ pub enum TestDatabase {
         url: String,
         name: String,
     },
+    /// On every node of a Citus cluster, distributed (`crate::citus`).
+    Citus {
+        url: String,
+        name: String,
+    },
 }
 
 impl TestDatabase {
@@ -182,6 +187,10 @@ impl TestDatabase {
                 }
             }
             Backend::Postgres => {
+                if let Some(cluster) = crate::citus::cluster().await {
+                    let (name, url) = cluster.create_database().await;
+                    return Self::Citus { url, name };
+                }
                 let template = migrated_template().await;
                 let name = format!("test_{}", uuid::Uuid::new_v4().simple());
                 sqlx::query(AssertSqlSafe(format!(
@@ -200,18 +209,25 @@ impl TestDatabase {
 
     pub fn url(&self) -> &str {
         match self {
-            Self::Sqlite { url, .. } | Self::Postgres { url, .. } => url,
+            Self::Sqlite { url, .. } | Self::Postgres { url, .. } | Self::Citus { url, .. } => url,
         }
     }
 
     pub async fn drop(self) {
-        if let Self::Postgres { name, .. } = self {
-            sqlx::query(AssertSqlSafe(format!(
-                "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
-            )))
-            .execute(&mut admin().await)
-            .await
-            .expect("drop test database");
+        match self {
+            Self::Sqlite { .. } => {}
+            Self::Postgres { name, .. } => {
+                sqlx::query(AssertSqlSafe(format!(
+                    "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+                )))
+                .execute(&mut admin().await)
+                .await
+                .expect("drop test database");
+            }
+            Self::Citus { name, .. } => {
+                let cluster = crate::citus::cluster().await.expect("the cluster");
+                cluster.drop_database(&name).await;
+            }
         }
     }
 }
@@ -274,7 +290,13 @@ async fn migrated_template() -> &'static str {
         .await
 }
 
-fn migrations_hash() -> u64 {
+pub fn hash_of(value: impl Hash) -> u64 {
+    let mut hasher = DefaultHasher::new();
+    value.hash(&mut hasher);
+    hasher.finish()
+}
+
+pub fn migrations_hash() -> u64 {
     // The core's folder and each module's: an app generated without a
     // module has other migrations, so another template.
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations");

@@ -228,7 +228,14 @@ impl InTenant {
             }
             let mut scope =
                 for_tenant_reading_session(&state.db, tenant_id, &session_id, intent).await?;
-            let found = session_and_membership(&mut scope, &session_id, bounds).await?;
+            let found = if crate::db::scope_role::on_citus(&state.db)
+                .await
+                .map_err(crate::tenancy::ScopeError::from)?
+            {
+                session_and_membership_apart(&mut scope, &session_id, bounds).await?
+            } else {
+                session_and_membership(&mut scope, &session_id, bounds).await?
+            };
             let Some(mut found) = found else {
                 return Err(AppError::Unauthorized);
             };
@@ -392,8 +399,18 @@ async fn membership_of(
     user: UserId,
     slug: &str,
 ) -> Result<Lookup, AppError> {
+    let row = membership_row(scope, user).await?;
+    MembershipRow::lookup(row, scope.tenant_id(), user, slug)
+}
+
+/// The scope's tenant with `user`'s membership in it; `None` when the
+/// tenant is gone.
+async fn membership_row(
+    scope: &mut TenantScope,
+    user: UserId,
+) -> Result<Option<MembershipRow>, AppError> {
     let tenant_id = scope.tenant_id();
-    let row: Option<MembershipRow> = on_tx!(scope.tx(), |conn| {
+    Ok(on_tx!(scope.tx(), |conn| {
         sqlx::query_as(concat!(
             "SELECT t.name, t.slug, t.time_zone, m.id AS membership_id, m.role, ",
             crate::billing_columns!(),
@@ -404,8 +421,7 @@ async fn membership_of(
         .bind(user)
         .fetch_optional(conn)
         .await
-    })?;
-    MembershipRow::lookup(row, tenant_id, user, slug)
+    })?)
 }
 
 /// A person's request, read in one query: the session's user, the
@@ -506,6 +522,55 @@ macro_rules! session_and_membership {
              LEFT JOIN memberships m ON m.tenant_id = t.id AND m.user_id = s.user_id"
         )
     };
+}
+
+/// As [`session_and_membership`], on a Citus coordinator: the session alone
+/// first, so that Citus leaves that query to PostgreSQL and the view keeps
+/// its owner's right on `sessions` (joined with distributed tables, Citus
+/// would run the view's query again as the scope's role); then the
+/// impersonator, and the tenant with the membership. Row versions are not
+/// read: the door's memory is off on Citus.
+async fn session_and_membership_apart(
+    scope: &mut TenantScope,
+    session_id: &str,
+    bounds: LiveBounds,
+) -> Result<Option<SessionRow>, AppError> {
+    let session: Option<(UserId, Option<UserId>, i64)> = on_tx!(scope.tx(), |conn| {
+        sqlx::query_as(
+            "SELECT user_id, impersonator, expires_at FROM current_session \
+             WHERE id = $1 AND expires_at > $2 AND created_at > $3",
+        )
+        .bind(session_id)
+        .bind(bounds.now)
+        .bind(bounds.started_after)
+        .fetch_optional(conn)
+        .await
+    })?;
+    let Some((user_id, impersonator, expires_at)) = session else {
+        return Ok(None);
+    };
+    let impersonation_ended = match impersonator {
+        Some(impersonator) => {
+            let still_super_admin: bool = on_tx!(scope.tx(), |conn| {
+                sqlx::query_scalar(
+                    "SELECT EXISTS (SELECT 1 FROM users WHERE id = $1 AND is_super_admin)",
+                )
+                .bind(impersonator)
+                .fetch_one(conn)
+                .await
+            })?;
+            !still_super_admin
+        }
+        None => false,
+    };
+    Ok(Some(SessionRow {
+        user_id,
+        impersonator,
+        impersonation_ended,
+        expires_at,
+        versions: None,
+        tenant: membership_row(scope, user_id).await?,
+    }))
 }
 
 /// The signed-in session `session_id` and its user's membership in the

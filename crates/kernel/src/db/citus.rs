@@ -9,7 +9,7 @@
 //! never joined with tenant data. Tables are handled in foreign-key order,
 //! and a table Citus already manages is skipped, so running it twice is safe.
 
-use sqlx::PgPool;
+use sqlx::{Connection, PgConnection, PgPool};
 
 use super::Db;
 
@@ -21,8 +21,32 @@ pub enum CitusError {
         "the citus extension is not installed in this database: run CREATE EXTENSION citus on the coordinator, then this command again"
     )]
     NoCitus,
+    /// Citus refused to make `table` what the plan says, with its reason.
+    #[error("{table}: {reason}")]
+    Refused { table: String, reason: String },
     #[error(transparent)]
     Database(#[from] sqlx::Error),
+}
+
+impl CitusError {
+    /// Citus's message with its detail and hint, which say why.
+    fn refused(table: &str, error: sqlx::Error) -> Self {
+        let Some(postgres) = error
+            .as_database_error()
+            .and_then(|e| e.try_downcast_ref::<sqlx::postgres::PgDatabaseError>())
+        else {
+            return Self::Database(error);
+        };
+        let reason = [Some(postgres.message()), postgres.detail(), postgres.hint()]
+            .into_iter()
+            .flatten()
+            .collect::<Vec<_>>()
+            .join(". ");
+        Self::Refused {
+            table: table.to_owned(),
+            reason,
+        }
+    }
 }
 
 /// What was done to one table.
@@ -39,30 +63,49 @@ pub async fn distribute(db: &Db) -> Result<Vec<Step>, CitusError> {
     let Db::Postgres(postgres) = db else {
         return Err(CitusError::NotPostgres);
     };
-    let pool = &postgres.pool;
     let installed: bool =
         sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'citus')")
-            .fetch_one(pool)
+            .fetch_one(&postgres.pool)
             .await?;
     if !installed {
         return Err(CitusError::NoCitus);
     }
     let plan = plan(db).await?;
+    // The settings below are the session's: a connection of its own, closed
+    // afterwards rather than returned to the pool with them.
+    let mut conn = postgres.pool.acquire().await?.detach();
+    let result = distribute_on(&mut conn, plan).await;
+    conn.close().await?;
+    result
+}
+
+async fn distribute_on(conn: &mut PgConnection, plan: Plan) -> Result<Vec<Step>, CitusError> {
+    // Left on, Citus turns every table linked to a new reference table by a
+    // foreign key into a coordinator-local table. Triggers (the time log's
+    // append-only one) then run on each shard, which is what they check.
+    sqlx::raw_sql(
+        "SET citus.enable_local_reference_table_foreign_keys = off; \
+         SET citus.enable_unsafe_triggers = on",
+    )
+    .execute(&mut *conn)
+    .await?;
+    undo_local_tables(conn).await?;
     let mut steps = Vec::new();
     for table in plan.reference {
-        steps.push(if managed_by_citus(pool, &table).await? {
+        steps.push(if managed_by_citus(conn, &table).await? {
             Step::AlreadyDone(table)
         } else {
             sqlx::query("SELECT create_reference_table($1::regclass)")
                 .bind(&table)
-                .execute(pool)
-                .await?;
+                .execute(&mut *conn)
+                .await
+                .map_err(|e| CitusError::refused(&table, e))?;
             Step::Reference(table)
         });
     }
     let mut colocate_with: Option<String> = None;
     for table in plan.distributed {
-        if managed_by_citus(pool, &table).await? {
+        if managed_by_citus(conn, &table).await? {
             steps.push(Step::AlreadyDone(table.clone()));
         } else {
             sqlx::query(
@@ -70,13 +113,44 @@ pub async fn distribute(db: &Db) -> Result<Vec<Step>, CitusError> {
             )
             .bind(&table)
             .bind(colocate_with.as_deref().unwrap_or("default"))
-            .execute(pool)
-            .await?;
+            .execute(&mut *conn)
+            .await
+            .map_err(|e| CitusError::refused(&table, e))?;
             steps.push(Step::Distributed(table.clone()));
         }
         colocate_with.get_or_insert(table);
     }
     Ok(steps)
+}
+
+/// Tables an earlier run (or an older version of this command) left as
+/// Citus-managed local tables go back to plain tables first, with the
+/// tables linked to them by foreign keys, so they can be distributed.
+async fn undo_local_tables(conn: &mut PgConnection) -> Result<(), sqlx::Error> {
+    let local: Vec<String> = sqlx::query_scalar(
+        "SELECT table_name::text FROM citus_tables WHERE citus_table_type = 'local'",
+    )
+    .fetch_all(&mut *conn)
+    .await?;
+    for table in local {
+        // Undoing one undoes those linked to it: check it is still local.
+        let still_local: bool = sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM citus_tables \
+             WHERE table_name = $1::regclass AND citus_table_type = 'local')",
+        )
+        .bind(&table)
+        .fetch_one(&mut *conn)
+        .await?;
+        if still_local {
+            sqlx::query(
+                "SELECT undistribute_table($1::regclass, cascade_via_foreign_keys => true)",
+            )
+            .bind(&table)
+            .execute(&mut *conn)
+            .await?;
+        }
+    }
+    Ok(())
 }
 
 impl std::fmt::Display for Step {
@@ -191,11 +265,13 @@ async fn referenced_global_tables(
     in_foreign_key_order(pool, referenced).await
 }
 
-async fn managed_by_citus(pool: &PgPool, table: &str) -> Result<bool, sqlx::Error> {
+/// Already a distributed or a reference table (a local one is not done).
+async fn managed_by_citus(conn: &mut PgConnection, table: &str) -> Result<bool, sqlx::Error> {
     sqlx::query_scalar(
-        "SELECT EXISTS (SELECT 1 FROM pg_dist_partition WHERE logicalrelid = $1::regclass)",
+        "SELECT EXISTS (SELECT 1 FROM citus_tables \
+         WHERE table_name = $1::regclass AND citus_table_type IN ('distributed', 'reference'))",
     )
     .bind(table)
-    .fetch_one(pool)
+    .fetch_one(conn)
     .await
 }

@@ -51,6 +51,18 @@ pub async fn check_isolation(db: &Db) -> Result<(), UnsafeSetup> {
     }
 }
 
+/// Whether `db` is a Citus coordinator (read once per pool, with the rest
+/// of the scope set-up).
+///
+/// # Errors
+/// As [`check_isolation`].
+pub async fn on_citus(db: &Db) -> Result<bool, UnsafeSetup> {
+    match db {
+        Db::Sqlite(_) => Ok(false),
+        Db::Postgres(postgres) => Ok(scope_setup(postgres).await?.citus),
+    }
+}
+
 pub(crate) async fn scope_setup(postgres: &Postgres) -> Result<ScopeSetup, UnsafeSetup> {
     postgres
         .scope_setup
@@ -66,21 +78,17 @@ crate::row! {
         connecting: String,
         bypasses: bool,
         scope_role_bypasses: Option<bool>,
+        scope_role_logs_in: Option<bool>,
         can_switch: Option<bool>,
         citus: bool,
     }
 }
 
 async fn decide_scope_setup(pool: &sqlx::PgPool) -> Result<ScopeSetup, UnsafeSetup> {
-    let Roles {
-        connecting: user,
-        bypasses,
-        scope_role_bypasses,
-        can_switch,
-        citus,
-    } = sqlx::query_as(
+    let roles: Roles = sqlx::query_as(
         "SELECT me.rolname::text AS connecting, me.rolsuper OR me.rolbypassrls AS bypasses, \
                 scope.rolsuper OR scope.rolbypassrls AS scope_role_bypasses, \
+                scope.rolcanlogin AS scope_role_logs_in, \
                 CASE WHEN scope.oid IS NULL THEN NULL \
                      ELSE pg_has_role(current_user, scope.oid, 'MEMBER') END AS can_switch, \
                 EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'citus') AS citus \
@@ -90,6 +98,18 @@ async fn decide_scope_setup(pool: &sqlx::PgPool) -> Result<ScopeSetup, UnsafeSet
     .bind(SCOPE_ROLE)
     .fetch_one(pool)
     .await?;
+    decide(roles)
+}
+
+fn decide(roles: Roles) -> Result<ScopeSetup, UnsafeSetup> {
+    let Roles {
+        connecting: user,
+        bypasses,
+        scope_role_bypasses,
+        scope_role_logs_in,
+        can_switch,
+        citus,
+    } = roles;
     let setup = |role| ScopeSetup { role, citus };
     if !bypasses {
         return Ok(setup(ScopeRole::Connecting));
@@ -111,6 +131,55 @@ async fn decide_scope_setup(pool: &sqlx::PgPool) -> Result<ScopeSetup, UnsafeSet
         (Some(false), Some(false) | None) => Err(refuse(format!(
             "\"{user}\" is not a member of {SCOPE_ROLE}. Run GRANT {SCOPE_ROLE} TO \"{user}\"."
         ))),
+        // Citus opens its connections to the workers as the current role.
+        (Some(false), Some(true)) if citus && scope_role_logs_in != Some(true) => {
+            Err(refuse(format!(
+                "on Citus the workers are reached as {SCOPE_ROLE}, which may not log in. \
+                 Connect as an ordinary, non-superuser role that owns the tables, or run \
+                 ALTER ROLE {SCOPE_ROLE} LOGIN and let the workers authenticate it \
+                 (docs/scaling-out.md)."
+            )))
+        }
         (Some(false), Some(true)) => Ok(setup(ScopeRole::Switch)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn superuser_on(citus: bool, scope_role_logs_in: bool) -> Roles {
+        Roles {
+            connecting: "postgres".to_owned(),
+            bypasses: true,
+            scope_role_bypasses: Some(false),
+            scope_role_logs_in: Some(scope_role_logs_in),
+            can_switch: Some(true),
+            citus,
+        }
+    }
+
+    #[test]
+    fn on_citus_a_superuser_switches_only_to_a_scope_role_that_may_log_in() {
+        let refused = decide(superuser_on(true, false)).unwrap_err().to_string();
+        assert!(
+            refused.contains("on Citus the workers are reached as app_tenant"),
+            "{refused}"
+        );
+        assert_eq!(
+            decide(superuser_on(true, true)).unwrap(),
+            ScopeSetup {
+                role: ScopeRole::Switch,
+                citus: true
+            }
+        );
+        // Plain PostgreSQL switches within the one server: no log-in needed.
+        assert_eq!(
+            decide(superuser_on(false, false)).unwrap(),
+            ScopeSetup {
+                role: ScopeRole::Switch,
+                citus: false
+            }
+        );
     }
 }

@@ -110,8 +110,8 @@ struct ReadInScope(Arc<AtomicBool>);
 /// the row's `xmin` and `ctid`, for the door's memory; NULL on SQLite), one
 /// row for a live, signed-in session and none otherwise. Binds `$2` the
 /// session id and `$3`, `$4` the [`LiveBounds`]. On PostgreSQL it reads
-/// the `current_session` view (migrations/postgres/0025_current_session.sql
-/// and 0026), since scopes have no right on the sessions table: the scope
+/// the `current_session` view (migrations/postgres/0025_current_session.sql,
+/// 0026 and 0034), since scopes have no right on the sessions table: the scope
 /// must be opened with
 /// `tenancy::for_tenant_reading_session`, which names the session the
 /// view shows.
@@ -128,8 +128,11 @@ macro_rules! signed_in_session {
                 WHERE id = $2 AND user_id IS NOT NULL AND expires_at > $3 AND created_at > $4) s)"
     };
     (postgres) => {
-        "(SELECT user_id, impersonator, impersonation_ended, expires_at, version, \
-                 row_id::text AS row_id FROM current_session \
+        "(SELECT user_id, impersonator, \
+                 impersonator IS NOT NULL AND NOT EXISTS ( \
+                     SELECT 1 FROM users a WHERE a.id = impersonator AND a.is_super_admin \
+                 ) AS impersonation_ended, \
+                 expires_at, version, row_id::text AS row_id FROM current_session \
           WHERE id = $2 AND expires_at > $3 AND created_at > $4)"
     };
 }

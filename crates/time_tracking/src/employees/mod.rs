@@ -378,13 +378,25 @@ async fn check_references(
     }
     if let Some(membership) = input.membership_id {
         let tenant = scope.tenant_id();
-        let exists: Option<MembershipId> = on_tx!(scope.tx(), |conn| sqlx::query_scalar(
-            "SELECT id FROM memberships WHERE tenant_id = $1 AND id = $2"
-        )
-        .bind(tenant)
-        .bind(membership)
-        .fetch_optional(conn)
-        .await)?;
+        // Locked as a foreign key would lock it: the member can't be removed
+        // (and the link go unnoticed by the unlinking trigger) before the
+        // employee is written.
+        macro_rules! member {
+            ($lock:literal) => {
+                concat!(
+                    "SELECT id FROM memberships WHERE tenant_id = $1 AND id = $2",
+                    $lock
+                )
+            };
+        }
+        let exists: Option<MembershipId> =
+            kernel::on_tx_locking!(scope.tx(), member!(" FOR KEY SHARE"), |conn, sql| {
+                sqlx::query_scalar(sql)
+                    .bind(tenant)
+                    .bind(membership)
+                    .fetch_optional(conn)
+                    .await
+            })?;
         if exists.is_none() {
             return Err(
                 FieldErrors::single("membership_id", "Not a member of this organisation.").into(),

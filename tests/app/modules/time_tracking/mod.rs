@@ -30,9 +30,6 @@ use crate::support::TestApp;
 /// Foreign keys of the module's PostgreSQL migrations that its SQLite
 /// ones replace (see `schema_parity`), with why.
 pub const POSTGRES_ONLY_FOREIGN_KEYS: &[(&str, &str, &str)] = &[
-    // SQLite can't SET NULL one column of a composite key (it would clear
-    // tenant_id too): a trigger unlinks the employee instead (0011).
-    ("employees", "tenant_id,membership_id", "memberships"),
     // SQLite can't add a two-column key to an existing table: the app
     // writes only ids of edits it has just inserted (0012).
     ("punches", "tenant_id,edit_id", "shift_edits"),

@@ -226,3 +226,42 @@ async fn a_bad_period_is_refused_with_a_message(backend: Backend) {
     })
     .await;
 }
+
+backend_test!(a_member_who_goes_leaves_their_employee_record_unlinked);
+async fn a_member_who_goes_leaves_their_employee_record_unlinked(backend: Backend) {
+    run_on(backend, |app| async move {
+        let f = TenantFixture::create(&app.db, "cafe").await;
+        let slug = &f.slug;
+        let maria = hire_linked(&app, &f, "Maria", 0, Some(f.staff_membership)).await;
+        let jon = hire_linked(&app, &f, "Jon", 1, Some(f.manager_membership)).await;
+        let owner = app.client_for(f.owner).await;
+        let linked_to = |employee: String| {
+            let owner = owner.clone();
+            let url = app.url(&format!("/api/v1/t/{slug}/employees/{employee}"));
+            async move {
+                let response = owner.get(url).send().await.unwrap();
+                assert_eq!(response.status(), 200, "the employee is kept");
+                let body: Value = response.json().await.unwrap();
+                body["membership_id"].clone()
+            }
+        };
+        assert_eq!(linked_to(maria.id.clone()).await, json!(f.staff_membership));
+
+        let removed = owner
+            .delete(app.url(&format!("/api/v1/t/{slug}/members/{}", f.staff_membership)))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(removed.status(), 200);
+        assert_eq!(linked_to(maria.id.clone()).await, Value::Null);
+
+        // A deleted account's memberships go by cascade: its employee too
+        // is unlinked, and the other link is untouched until then.
+        assert_eq!(linked_to(jon.id.clone()).await, json!(f.manager_membership));
+        app::accounts::global::delete_user(&app.db, f.manager)
+            .await
+            .unwrap();
+        assert_eq!(linked_to(jon.id).await, Value::Null);
+    })
+    .await;
+}

@@ -1,0 +1,387 @@
+//! Citus: when `TEST_DATABASE_URL` names a Citus coordinator with workers
+//! (`../shared/citus/cluster up` starts one on :5440), the PostgreSQL half
+//! of every test runs on a distributed database, and the tests below check
+//! what only a cluster shows.
+//!
+//! Each test database is made on every node from a template that was
+//! migrated and distributed once (by the app's own `citus-distribute`),
+//! with four shards per table so copies stay quick. The app connects as the
+//! superuser, as on plain PostgreSQL, and its scopes switch to the scope
+//! role; Citus reaches the workers as that role, so the template lets it
+//! log in (the start-up check refuses a Citus set-up where it can't).
+
+use std::str::FromStr;
+
+use app::db::citus::{Step, distribute};
+use app::db::{Backend, DatabaseUrl, Db};
+use sqlx::postgres::{PgConnectOptions, PgConnection};
+use sqlx::{AssertSqlSafe, Connection};
+use tokio::sync::OnceCell;
+
+use crate::support::{self, run_on, test_database_url};
+
+/// Shards per distributed table in the test databases (Citus' default, 32,
+/// makes each copy of the template slow).
+const SHARDS: u32 = 4;
+
+/// A node of the cluster.
+#[derive(Debug, Clone)]
+struct Node {
+    host: String,
+    port: u16,
+}
+
+/// The cluster behind `TEST_DATABASE_URL`.
+#[derive(Debug)]
+pub struct Cluster {
+    coordinator: Node,
+    workers: Vec<Node>,
+}
+
+/// The cluster, when `TEST_DATABASE_URL`'s server is a Citus coordinator:
+/// its maintenance database has the citus extension, and workers.
+pub async fn cluster() -> Option<&'static Cluster> {
+    static CLUSTER: OnceCell<Option<Cluster>> = OnceCell::const_new();
+    CLUSTER
+        .get_or_init(|| async {
+            let mut admin = support::admin().await;
+            let citus: bool = sqlx::query_scalar(
+                "SELECT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'citus')",
+            )
+            .fetch_one(&mut admin)
+            .await
+            .expect("read pg_extension");
+            if !citus {
+                return None;
+            }
+            let workers: Vec<(String, i32)> = sqlx::query_as(
+                "SELECT nodename::text, nodeport FROM pg_dist_node \
+                 WHERE groupid <> 0 AND isactive AND noderole = 'primary' ORDER BY nodeport",
+            )
+            .fetch_all(&mut admin)
+            .await
+            .expect("read pg_dist_node");
+            // Every database with the extension runs a maintenance worker
+            // on every node; PostgreSQL's default of 8 runs out after a few
+            // test databases, and Citus 13.2 then crashes the coordinator.
+            let worker_processes: String = sqlx::query_scalar("SHOW max_worker_processes")
+                .fetch_one(&mut admin)
+                .await
+                .expect("read max_worker_processes");
+            assert!(
+                worker_processes.parse::<u32>().is_ok_and(|n| n >= 64),
+                "the Citus cluster needs max_worker_processes of 64 or more (it has \
+                 {worker_processes}): ALTER SYSTEM SET max_worker_processes = 128 on every node, \
+                 then restart them (.ci/run does)"
+            );
+            assert!(
+                !workers.is_empty(),
+                "TEST_DATABASE_URL is a Citus coordinator without workers: add them \
+                 (../shared/citus/cluster up does)"
+            );
+            let options = PgConnectOptions::from_str(&test_database_url()).expect("a URL");
+            Some(Cluster {
+                coordinator: Node {
+                    host: options.get_host().to_owned(),
+                    port: options.get_port(),
+                },
+                workers: workers
+                    .into_iter()
+                    .map(|(host, port)| Node {
+                        host,
+                        port: u16::try_from(port).expect("a port"),
+                    })
+                    .collect(),
+            })
+        })
+        .await
+        .as_ref()
+}
+
+impl Cluster {
+    /// The coordinator, then the workers.
+    fn nodes(&self) -> impl Iterator<Item = &Node> {
+        std::iter::once(&self.coordinator).chain(&self.workers)
+    }
+
+    /// A superuser connection to `database` on `node`.
+    async fn connect(node: &Node, database: &str) -> PgConnection {
+        let options = PgConnectOptions::from_str(&test_database_url())
+            .expect("a URL")
+            .host(&node.host)
+            .port(node.port)
+            .database(database);
+        PgConnection::connect_with(&options)
+            .await
+            .unwrap_or_else(|e| panic!("connect to {node:?}: {e}"))
+    }
+
+    /// Runs `sql` in the maintenance database of each node.
+    async fn on_every_node(&self, sql: &str) {
+        for node in self.nodes() {
+            let mut admin = Self::connect(node, "postgres").await;
+            sqlx::query(AssertSqlSafe(sql.to_owned()))
+                .execute(&mut admin)
+                .await
+                .unwrap_or_else(|e| panic!("{sql} on {node:?}: {e}"));
+        }
+    }
+
+    /// A new database on every node, distributed as the template is;
+    /// returns its name and URL.
+    pub async fn create_database(&self) -> (String, String) {
+        let template = self.template().await;
+        let name = format!("test_{}", uuid::Uuid::new_v4().simple());
+        self.on_every_node(&format!("CREATE DATABASE {name} TEMPLATE {template}"))
+            .await;
+        let url = support::database_url(&name);
+        (name, url)
+    }
+
+    pub async fn drop_database(&self, name: &str) {
+        for node in self.nodes() {
+            let mut admin = Self::connect(node, "postgres").await;
+            // FORCE ends sessions, but not Citus' maintenance daemon, which
+            // may be connected still: end it, and try again if it was busy.
+            let mut attempts = 0;
+            loop {
+                sqlx::query(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+                     WHERE datname = $1 AND pid <> pg_backend_pid()",
+                )
+                .bind(name)
+                .execute(&mut admin)
+                .await
+                .expect("end the database's sessions");
+                let dropped = sqlx::query(AssertSqlSafe(format!(
+                    "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+                )))
+                .execute(&mut admin)
+                .await;
+                match dropped {
+                    Ok(_) => break,
+                    Err(_) if attempts < 20 => {
+                        attempts += 1;
+                        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                    }
+                    Err(e) => panic!("drop {name} on {node:?}: {e}"),
+                }
+            }
+        }
+    }
+
+    /// A database on every node with the citus extension and the workers
+    /// added, migrated, not yet distributed.
+    async fn migrated_database(&self, name: &str) -> Db {
+        self.drop_database(name).await;
+        self.on_every_node(&format!("CREATE DATABASE {name}")).await;
+        for node in self.nodes() {
+            sqlx::query("CREATE EXTENSION citus")
+                .execute(&mut Self::connect(node, name).await)
+                .await
+                .expect("create the citus extension");
+        }
+        let mut coordinator = Self::connect(&self.coordinator, name).await;
+        sqlx::query("SELECT citus_set_coordinator_host($1, $2)")
+            .bind(&self.coordinator.host)
+            .bind(i32::from(self.coordinator.port))
+            .execute(&mut coordinator)
+            .await
+            .expect("set the coordinator host");
+        for worker in &self.workers {
+            // Seen once, with other test databases being made beside it:
+            // "failure on connection marked as essential". Adding a node is
+            // idempotent, so it is tried again.
+            let mut attempt = 0;
+            while let Err(e) = sqlx::query("SELECT citus_add_node($1, $2)")
+                .bind(&worker.host)
+                .bind(i32::from(worker.port))
+                .execute(&mut coordinator)
+                .await
+            {
+                attempt += 1;
+                assert!(attempt < 3, "add the worker {worker:?}: {e}");
+                tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+            }
+        }
+        sqlx::query(AssertSqlSafe(format!(
+            "ALTER DATABASE {name} SET citus.shard_count = {SHARDS}"
+        )))
+        .execute(&mut coordinator)
+        .await
+        .expect("set the shard count");
+        let url: DatabaseUrl = support::database_url(name).parse().expect("a URL");
+        let db = Db::connect(&url, 2)
+            .await
+            .expect("connect");
+        app::db::migrate(&db).await.expect("migrate");
+        db
+    }
+
+    /// The template, built once per set of migrations (and version of
+    /// `citus-distribute`) under an advisory lock, so concurrent test runs
+    /// wait for one build. Finished, it accepts no connections: that marks
+    /// it done, and keeps Citus' maintenance daemon out of it, which would
+    /// stop `CREATE DATABASE … TEMPLATE` from copying it.
+    async fn template(&self) -> &'static str {
+        static TEMPLATE: OnceCell<String> = OnceCell::const_new();
+        TEMPLATE
+            .get_or_init(|| async {
+                // A new template when the migrations, `citus-distribute` or
+                // this recipe change.
+                let hash = support::migrations_hash()
+                    ^ support::hash_of((
+                        include_str!("../../crates/kernel/src/db/citus.rs"),
+                        include_str!("citus.rs"),
+                    ));
+                let name = format!("citus_template_{hash:016x}");
+                let mut admin = Self::connect(&self.coordinator, "postgres").await;
+                let lock = i64::from_ne_bytes(hash.to_ne_bytes());
+                sqlx::query("SELECT pg_advisory_lock($1)")
+                    .bind(lock)
+                    .execute(&mut admin)
+                    .await
+                    .expect("lock");
+                let done: bool = sqlx::query_scalar(
+                    "SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1 AND NOT datallowconn)",
+                )
+                .bind(&name)
+                .fetch_one(&mut admin)
+                .await
+                .expect("read pg_database");
+                if !done {
+                    let db = self.migrated_database(&name).await;
+                    app::db::citus::distribute(&db)
+                        .await
+                        .expect("citus-distribute the template");
+                    db.close().await;
+                    self.on_every_node(&format!(
+                        "ALTER DATABASE {name} WITH ALLOW_CONNECTIONS false"
+                    ))
+                    .await;
+                    self.on_every_node(&format!(
+                        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+                         WHERE datname = '{name}' AND pid <> pg_backend_pid()"
+                    ))
+                    .await;
+                }
+                // Roles are the cluster's, not the template's.
+                self.on_every_node(&format!(
+                    "ALTER ROLE {} LOGIN",
+                    app::db::scope_role::SCOPE_ROLE
+                ))
+                .await;
+                sqlx::query("SELECT pg_advisory_unlock($1)")
+                    .bind(lock)
+                    .execute(&mut admin)
+                    .await
+                    .expect("unlock");
+                name
+            })
+            .await
+    }
+}
+
+/// The cluster, or `None` (and a note) when the tests don't run on one.
+async fn or_skip() -> Option<&'static Cluster> {
+    let cluster = if support::postgres_available().await {
+        cluster().await
+    } else {
+        None
+    };
+    if cluster.is_none() {
+        eprintln!("skipped: TEST_DATABASE_URL is not a Citus coordinator");
+    }
+    cluster
+}
+
+/// Every tenant-owned table distributed on tenant_id, co-located, with
+/// shards on every worker; the global tables they reference copied to
+/// every node.
+async fn assert_distributed(db: &Db, cluster: &Cluster) {
+    let Db::Postgres(postgres) = db else {
+        unreachable!("Citus is PostgreSQL")
+    };
+    let tables: Vec<(String, String, String, i64, i64)> = sqlx::query_as(
+        "SELECT t.table_name::text, t.citus_table_type, t.distribution_column, t.colocation_id::bigint, \
+                (SELECT count(DISTINCT p.nodeport) FROM pg_dist_shard s \
+                 JOIN pg_dist_placement pl USING (shardid) \
+                 JOIN pg_dist_node p ON p.groupid = pl.groupid \
+                 WHERE s.logicalrelid = t.table_name AND p.groupid <> 0) AS workers \
+         FROM citus_tables t ORDER BY 1",
+    )
+    .fetch_all(&postgres.pool)
+    .await
+    .expect("read citus_tables");
+    let of = |kind: &str| -> Vec<String> {
+        tables
+            .iter()
+            .filter(|t| t.1 == kind)
+            .map(|t| t.0.clone())
+            .collect()
+    };
+    assert_eq!(of("reference"), ["tenants", "users"], "{tables:?}");
+    assert_eq!(
+        of("distributed"),
+        crate::fixtures::tenant_owned_tables(db).await,
+        "every tenant-owned table is distributed: {tables:?}"
+    );
+    assert!(of("local").is_empty(), "none left on the coordinator: {tables:?}");
+    let workers = i64::try_from(cluster.workers.len()).expect("a count");
+    for (table, kind, column, colocation, on) in &tables {
+        if kind == "distributed" {
+            assert_eq!(column, "tenant_id", "{table}");
+            assert_eq!(*colocation, tables.iter().find(|t| t.1 == "distributed").unwrap().3, "{table} is co-located");
+            assert_eq!(*on, workers, "{table} has shards on every worker");
+        } else {
+            assert_eq!(*on, workers, "{table} is copied to every worker");
+        }
+    }
+}
+
+#[tokio::test]
+async fn every_tenant_owned_table_is_distributed_over_every_worker_and_a_second_run_changes_nothing() {
+    let Some(cluster) = or_skip().await else {
+        return;
+    };
+    run_on(Backend::Postgres, |app| async move {
+        assert_distributed(&app.db, cluster).await;
+        let again = distribute(&app.db).await.expect("a second run");
+        assert!(
+            again.iter().all(|step| matches!(step, Step::AlreadyDone(_))),
+            "{again:?}"
+        );
+        assert_distributed(&app.db, cluster).await;
+    })
+    .await;
+}
+
+/// What the command's first version left (every table linked to tenants
+/// turned into a Citus-local table on the coordinator) is undone and
+/// distributed by running the command again.
+#[tokio::test]
+async fn a_database_left_on_the_coordinator_is_distributed_by_running_the_command_again() {
+    let Some(cluster) = or_skip().await else {
+        return;
+    };
+    let name = format!("test_{}", uuid::Uuid::new_v4().simple());
+    let db = cluster.migrated_database(&name).await;
+    let Db::Postgres(postgres) = &db else {
+        unreachable!("Citus is PostgreSQL")
+    };
+    sqlx::query("SELECT create_reference_table('tenants')")
+        .execute(&postgres.pool)
+        .await
+        .expect("the first version's first step");
+    let memberships: String = sqlx::query_scalar(
+        "SELECT citus_table_type FROM citus_tables WHERE table_name = 'memberships'::regclass",
+    )
+    .fetch_one(&postgres.pool)
+    .await
+    .unwrap();
+    assert_eq!(memberships, "local", "Citus made the linked tables local");
+    distribute(&db).await.expect("citus-distribute");
+    assert_distributed(&db, cluster).await;
+    db.close().await;
+    cluster.drop_database(&name).await;
+}
