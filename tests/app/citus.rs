@@ -265,12 +265,18 @@ impl Cluster {
                     ))
                     .await;
                 }
-                // Roles are the cluster's, not the template's.
+                // Roles and settings are the cluster's, not the template's:
+                // what the app's start-up check asks of a superuser's Citus.
                 self.on_every_node(&format!(
                     "ALTER ROLE {} LOGIN",
                     app::db::scope_role::SCOPE_ROLE
                 ))
                 .await;
+                self.on_every_node(
+                    "ALTER SYSTEM SET citus.skip_advisory_lock_permission_checks = on",
+                )
+                .await;
+                self.on_every_node("SELECT pg_reload_conf()").await;
                 sqlx::query("SELECT pg_advisory_unlock($1)")
                     .bind(lock)
                     .execute(&mut admin)

@@ -181,7 +181,10 @@ async fn the_scope_role_holds_only_the_rights_its_scopes_need(backend: Backend) 
                 ("tenants", ALL_RIGHTS),
                 (
                     "users",
-                    &["INSERT (created_at, email, id, password_hash)", "SELECT"],
+                    &[
+                        "INSERT (created_at, email, id, is_super_admin, password_hash)",
+                        "SELECT",
+                    ],
                 ),
             ],
         )
@@ -459,6 +462,16 @@ async fn inside_a_tenant_scope_unscoped_sql_touches_only_that_tenants_rows(backe
             .execute(conn)
             .await);
         assert!(promoted.as_ref().is_err_and(is_permission_denied), "{promoted:?}");
+        drop(scope);
+        // It may name is_super_admin (Citus names its default), but not make one.
+        let mut scope = for_tenant(&app.db, a.id, Intent::Write).await.unwrap();
+        let made = on_pg!(scope.tx(), |conn| sqlx::query(
+            "INSERT INTO users (id, email, created_at, is_super_admin) VALUES ($1, 'root@example.test', now(), true)"
+        )
+        .bind(app::ids::UserId::new())
+        .execute(conn)
+        .await);
+        assert!(made.as_ref().is_err_and(is_rls_violation), "{made:?}");
         drop(scope);
         let mut scope = for_tenant(&app.db, a.id, Intent::Write).await.unwrap();
         let erased = on_pg!(scope.tx(), |conn| sqlx::query("DELETE FROM super_admin_audit")

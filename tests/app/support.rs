@@ -109,10 +109,42 @@ where
         return;
     }
     let database = TestDatabase::create(backend).await;
+    let guard = DropOnPanic(database.server_database());
     let app = TestApp::spawn(&database, options()).await;
     body(app.clone()).await;
     app.stop().await;
+    drop(guard);
     database.drop().await;
+}
+
+/// A failed test's database is dropped too: on a Citus cluster each one
+/// left behind keeps a maintenance worker and its connections to the other
+/// nodes, and a few dozen exhaust their connection slots.
+struct DropOnPanic(Option<String>);
+
+impl Drop for DropOnPanic {
+    fn drop(&mut self) {
+        let Some(name) = self.0.take().filter(|_| std::thread::panicking()) else {
+            return;
+        };
+        // The test's runtime is unwinding: drop it from a runtime of its own.
+        let dropped = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("a runtime");
+            runtime.block_on(async {
+                match crate::citus::cluster().await {
+                    Some(cluster) => cluster.drop_database(&name).await,
+                    None => drop_postgres_database(&name).await,
+                }
+            });
+        })
+        .join();
+        if dropped.is_err() {
+            eprintln!("the failed test's database was not dropped");
+        }
+    }
 }
 
 pub fn test_database_url() -> String {
@@ -207,6 +239,14 @@ impl TestDatabase {
         }
     }
 
+    /// The server's name for it (`None` for SQLite's file).
+    fn server_database(&self) -> Option<String> {
+        match self {
+            Self::Sqlite { .. } => None,
+            Self::Postgres { name, .. } | Self::Citus { name, .. } => Some(name.clone()),
+        }
+    }
+
     pub fn url(&self) -> &str {
         match self {
             Self::Sqlite { url, .. } | Self::Postgres { url, .. } | Self::Citus { url, .. } => url,
@@ -216,20 +256,22 @@ impl TestDatabase {
     pub async fn drop(self) {
         match self {
             Self::Sqlite { .. } => {}
-            Self::Postgres { name, .. } => {
-                sqlx::query(AssertSqlSafe(format!(
-                    "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
-                )))
-                .execute(&mut admin().await)
-                .await
-                .expect("drop test database");
-            }
+            Self::Postgres { name, .. } => drop_postgres_database(&name).await,
             Self::Citus { name, .. } => {
                 let cluster = crate::citus::cluster().await.expect("the cluster");
                 cluster.drop_database(&name).await;
             }
         }
     }
+}
+
+async fn drop_postgres_database(name: &str) {
+    sqlx::query(AssertSqlSafe(format!(
+        "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+    )))
+    .execute(&mut admin().await)
+    .await
+    .expect("drop test database");
 }
 
 /// `TEST_DATABASE_URL` pointed at another database.
@@ -483,6 +525,20 @@ impl TestApp {
             .await
             .map(drop))
         .unwrap_or_else(|e| panic!("{sql}: {e}"));
+    }
+
+    /// Runs statements in one transaction, as [`TestApp::execute`] does one.
+    pub async fn execute_all(&self, statements: &[&str]) {
+        on_backend!(&self.db, |pool| {
+            let mut tx = pool.begin().await.expect("BEGIN");
+            for sql in statements {
+                sqlx::query(AssertSqlSafe(sql.to_string()))
+                    .execute(&mut *tx)
+                    .await
+                    .unwrap_or_else(|e| panic!("{sql}: {e}"));
+            }
+            tx.commit().await.expect("COMMIT");
+        });
     }
 
     /// Runs every due job, as the app's workers would (tests run none in

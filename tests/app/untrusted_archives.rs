@@ -516,11 +516,22 @@ async fn randomly_mutated_archives_are_refused_cleanly_or_imported_within_the_ru
                     )
                     .await
                     .expect("delete for the next case");
-                    target
-                        .execute(
-                            "DELETE FROM users WHERE id NOT IN (SELECT user_id FROM memberships)",
-                        )
-                        .await;
+                    // Its members' accounts too (in one transaction, which on
+                    // Citus reads memberships' shards one node at a time,
+                    // as a write to users after it requires).
+                    let orphans =
+                        "DELETE FROM users WHERE id NOT IN (SELECT user_id FROM memberships)";
+                    match target.backend() {
+                        Backend::Sqlite => target.execute(orphans).await,
+                        Backend::Postgres => {
+                            target
+                                .execute_all(&[
+                                    "SET LOCAL citus.multi_shard_modify_mode = 'sequential'",
+                                    orphans,
+                                ])
+                                .await;
+                        }
+                    }
                 }
             }
         }

@@ -524,6 +524,15 @@ macro_rules! session_and_membership {
     };
 }
 
+crate::row! {
+    /// The request's session as `current_session` shows it.
+    struct LiveSession {
+        user_id: UserId,
+        impersonator: Option<UserId>,
+        expires_at: i64,
+    }
+}
+
 /// As [`session_and_membership`], on a Citus coordinator: the session alone
 /// first, so that Citus leaves that query to PostgreSQL and the view keeps
 /// its owner's right on `sessions` (joined with distributed tables, Citus
@@ -535,7 +544,7 @@ async fn session_and_membership_apart(
     session_id: &str,
     bounds: LiveBounds,
 ) -> Result<Option<SessionRow>, AppError> {
-    let session: Option<(UserId, Option<UserId>, i64)> = on_tx!(scope.tx(), |conn| {
+    let session: Option<LiveSession> = on_tx!(scope.tx(), |conn| {
         sqlx::query_as(
             "SELECT user_id, impersonator, expires_at FROM current_session \
              WHERE id = $1 AND expires_at > $2 AND created_at > $3",
@@ -546,7 +555,12 @@ async fn session_and_membership_apart(
         .fetch_optional(conn)
         .await
     })?;
-    let Some((user_id, impersonator, expires_at)) = session else {
+    let Some(LiveSession {
+        user_id,
+        impersonator,
+        expires_at,
+    }) = session
+    else {
         return Ok(None);
     };
     let impersonation_ended = match impersonator {

@@ -49,14 +49,30 @@ where
     }
 }
 
-macro_rules! summary_select {
-    () => {
+/// The overview of the tenants `$page` selects (a WHERE, ORDER BY and
+/// LIMIT on `tenants`): each with its members and active locations, counted
+/// for that page only, newest first. The counts are grouped by tenant and
+/// joined, not correlated subqueries, which Citus refuses across its
+/// distributed tables.
+macro_rules! summary_of_page {
+    ($page:literal) => {
         concat!(
-            "SELECT id, name, slug, created_at, ",
-            "(SELECT count(*) FROM memberships m WHERE m.tenant_id = t.id) AS members, ",
-            "(SELECT count(*) FROM locations l WHERE l.tenant_id = t.id AND l.archived_at IS NULL) AS locations, ",
+            "WITH page AS MATERIALIZED (SELECT id, name, slug, created_at, ",
             crate::billing_columns!(),
-            " FROM tenants t "
+            " FROM tenants ",
+            $page,
+            ") SELECT page.id, page.name, page.slug, page.created_at, ",
+            "coalesce(m.n, 0) AS members, coalesce(l.n, 0) AS locations, ",
+            crate::billing_columns!(),
+            " FROM page \
+             LEFT JOIN (SELECT tenant_id, count(*) AS n FROM memberships \
+                        WHERE tenant_id IN (SELECT id FROM page) GROUP BY tenant_id) m \
+                    ON m.tenant_id = page.id \
+             LEFT JOIN (SELECT tenant_id, count(*) AS n FROM locations \
+                        WHERE archived_at IS NULL AND tenant_id IN (SELECT id FROM page) \
+                        GROUP BY tenant_id) l \
+                    ON l.tenant_id = page.id \
+             ORDER BY page.created_at DESC, page.id"
         )
     };
 }
@@ -81,10 +97,9 @@ pub async fn tenant_overview(
     page: i64,
 ) -> Result<(Vec<TenantSummary>, bool), sqlx::Error> {
     let pattern = contains_pattern(search);
-    let rows: Vec<TenantSummary> = on_tx!(scope.tx(), |conn| sqlx::query_as(concat!(
-        summary_select!(),
-        "WHERE lower(name) LIKE $1 ESCAPE '\\' OR lower(slug) LIKE $1 ESCAPE '\\' ",
-        "ORDER BY created_at DESC, id LIMIT $2 OFFSET $3"
+    let rows: Vec<TenantSummary> = on_tx!(scope.tx(), |conn| sqlx::query_as(summary_of_page!(
+        "WHERE lower(name) LIKE $1 ESCAPE '\\' OR lower(slug) LIKE $1 ESCAPE '\\' \
+         ORDER BY created_at DESC, id LIMIT $2 OFFSET $3"
     ))
     .bind(&pattern)
     .bind(PAGE_SIZE + 1)
@@ -99,8 +114,7 @@ pub async fn tenant(
     scope: &mut AllTenantsScope,
     id: TenantId,
 ) -> Result<Option<TenantSummary>, sqlx::Error> {
-    on_tx!(scope.tx(), |conn| sqlx::query_as(concat!(
-        summary_select!(),
+    on_tx!(scope.tx(), |conn| sqlx::query_as(summary_of_page!(
         "WHERE id = $1"
     ))
     .bind(id)

@@ -81,6 +81,10 @@ crate::row! {
         scope_role_logs_in: Option<bool>,
         can_switch: Option<bool>,
         citus: bool,
+        /// Citus' `citus.skip_advisory_lock_permission_checks` (NULL where
+        /// Citus is absent, or for a user other than a superuser, who may
+        /// not read it).
+        citus_locks_unchecked: Option<bool>,
     }
 }
 
@@ -91,7 +95,10 @@ async fn decide_scope_setup(pool: &sqlx::PgPool) -> Result<ScopeSetup, UnsafeSet
                 scope.rolcanlogin AS scope_role_logs_in, \
                 CASE WHEN scope.oid IS NULL THEN NULL \
                      ELSE pg_has_role(current_user, scope.oid, 'MEMBER') END AS can_switch, \
-                EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'citus') AS citus \
+                EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'citus') AS citus, \
+                CASE WHEN me.rolsuper THEN \
+                     current_setting('citus.skip_advisory_lock_permission_checks', true) = 'on' \
+                END AS citus_locks_unchecked \
          FROM pg_roles me LEFT JOIN pg_roles scope ON scope.rolname = $1 \
          WHERE me.rolname = current_user",
     )
@@ -109,6 +116,7 @@ fn decide(roles: Roles) -> Result<ScopeSetup, UnsafeSetup> {
         scope_role_logs_in,
         can_switch,
         citus,
+        citus_locks_unchecked,
     } = roles;
     let setup = |role| ScopeSetup { role, citus };
     if !bypasses {
@@ -131,12 +139,19 @@ fn decide(roles: Roles) -> Result<ScopeSetup, UnsafeSetup> {
         (Some(false), Some(false) | None) => Err(refuse(format!(
             "\"{user}\" is not a member of {SCOPE_ROLE}. Run GRANT {SCOPE_ROLE} TO \"{user}\"."
         ))),
-        // Citus opens its connections to the workers as the current role.
-        (Some(false), Some(true)) if citus && scope_role_logs_in != Some(true) => {
+        // Citus opens its connections to the workers as the current role,
+        // and before a write it locks the reference tables the written
+        // table refers to, on a worker, checking that role may change them.
+        (Some(false), Some(true))
+            if citus
+                && (scope_role_logs_in != Some(true) || citus_locks_unchecked != Some(true)) =>
+        {
             Err(refuse(format!(
-                "on Citus the workers are reached as {SCOPE_ROLE}, which may not log in. \
-                 Connect as an ordinary, non-superuser role that owns the tables, or run \
-                 ALTER ROLE {SCOPE_ROLE} LOGIN and let the workers authenticate it \
+                "on Citus the workers are reached as {SCOPE_ROLE}, which must log in there \
+                 and take Citus' write locks on users, which it may not change. Connect as an \
+                 ordinary, non-superuser role that owns the tables, or run ALTER ROLE \
+                 {SCOPE_ROLE} LOGIN (and let the workers authenticate it) and, on every node, \
+                 ALTER SYSTEM SET citus.skip_advisory_lock_permission_checks = on \
                  (docs/scaling-out.md)."
             )))
         }
@@ -148,7 +163,7 @@ fn decide(roles: Roles) -> Result<ScopeSetup, UnsafeSetup> {
 mod tests {
     use super::*;
 
-    fn superuser_on(citus: bool, scope_role_logs_in: bool) -> Roles {
+    fn superuser_on(citus: bool, scope_role_logs_in: bool, locks_unchecked: bool) -> Roles {
         Roles {
             connecting: "postgres".to_owned(),
             bypasses: true,
@@ -156,30 +171,33 @@ mod tests {
             scope_role_logs_in: Some(scope_role_logs_in),
             can_switch: Some(true),
             citus,
+            citus_locks_unchecked: citus.then_some(locks_unchecked),
         }
     }
 
     #[test]
-    fn on_citus_a_superuser_switches_only_to_a_scope_role_that_may_log_in() {
-        let refused = decide(superuser_on(true, false)).unwrap_err().to_string();
-        assert!(
-            refused.contains("on Citus the workers are reached as app_tenant"),
-            "{refused}"
-        );
+    fn on_citus_a_superuser_switches_only_to_a_scope_role_that_may_log_in_and_lock() {
+        for (logs_in, locks) in [(false, true), (true, false), (false, false)] {
+            let refused = decide(superuser_on(true, logs_in, locks))
+                .unwrap_err()
+                .to_string();
+            assert!(
+                refused.contains("on Citus the workers are reached as app_tenant"),
+                "{refused}"
+            );
+        }
+        let switch = |citus| ScopeSetup {
+            role: ScopeRole::Switch,
+            citus,
+        };
         assert_eq!(
-            decide(superuser_on(true, true)).unwrap(),
-            ScopeSetup {
-                role: ScopeRole::Switch,
-                citus: true
-            }
+            decide(superuser_on(true, true, true)).unwrap(),
+            switch(true)
         );
-        // Plain PostgreSQL switches within the one server: no log-in needed.
+        // Plain PostgreSQL switches within the one server.
         assert_eq!(
-            decide(superuser_on(false, false)).unwrap(),
-            ScopeSetup {
-                role: ScopeRole::Switch,
-                citus: false
-            }
+            decide(superuser_on(false, false, false)).unwrap(),
+            switch(false)
         );
     }
 }

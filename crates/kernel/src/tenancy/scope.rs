@@ -16,7 +16,8 @@
 //! same settings as SET LOCAL statements, one per setting; but Citus carries
 //! only SET LOCAL statements to its workers, so on a Citus coordinator the
 //! scope opens with `BEGIN; SET LOCAL citus.propagate_set_commands = 'local';
-//! SET LOCAL role = 'app_tenant'; SET LOCAL app.tenant_id = '<uuid>'`. BEGIN
+//! SET LOCAL citus.multi_shard_modify_mode = 'sequential'; SET LOCAL role =
+//! 'app_tenant'; SET LOCAL app.tenant_id = '<uuid>'`. BEGIN
 //! comes first: outside a transaction block PostgreSQL still applies a SET
 //! LOCAL of a multi-statement string, but warns about each one, to the client
 //! and to its log, and Citus carries none. If a setting is refused, the
@@ -330,6 +331,10 @@ fn postgres_begin(setup: ScopeSetup, binding: &Binding, intent: Intent) -> Strin
     }
     if setup.citus {
         settings.push(("citus.propagate_set_commands", "local".to_owned()));
+        // A scope may read several shards (a query without tenant_id) and
+        // then write a reference table (signup's new user); Citus allows
+        // that only when the shards were read over one connection per node.
+        settings.push(("citus.multi_shard_modify_mode", "sequential".to_owned()));
     }
     if setup.role == ScopeRole::Switch {
         settings.push(("role", SCOPE_ROLE.to_owned()));
@@ -415,7 +420,8 @@ mod tests {
                 Intent::Read
             ),
             "BEGIN READ ONLY; SET LOCAL app.session_id = 'Abc-123_xyz'; \
-             SET LOCAL citus.propagate_set_commands = 'local'; SET LOCAL role = 'app_tenant'; \
+             SET LOCAL citus.propagate_set_commands = 'local'; \
+             SET LOCAL citus.multi_shard_modify_mode = 'sequential'; SET LOCAL role = 'app_tenant'; \
              SET LOCAL app.tenant_id = '0190a8a4-1b2c-7d3e-8f40-5a6b7c8d9e0f'"
         );
         // The door's check: last, in the same SELECT, and without the
@@ -465,7 +471,7 @@ mod tests {
                 Intent::Read
             ),
             "BEGIN READ ONLY; SET LOCAL citus.propagate_set_commands = 'local'; \
-             SET LOCAL app.all_tenants = 'on'"
+             SET LOCAL citus.multi_shard_modify_mode = 'sequential'; SET LOCAL app.all_tenants = 'on'"
         );
     }
 }
