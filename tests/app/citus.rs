@@ -171,8 +171,9 @@ impl Cluster {
     }
 
     /// A database on every node with the citus extension and the workers
-    /// added, migrated, not yet distributed.
-    async fn migrated_database(&self, name: &str) -> Db {
+    /// added, migrated up to `version` (every migration when `None`), not yet
+    /// distributed.
+    async fn migrated_database(&self, name: &str, version: Option<i64>) -> Db {
         self.drop_database(name).await;
         self.on_every_node(&format!("CREATE DATABASE {name}")).await;
         for node in self.nodes() {
@@ -214,7 +215,11 @@ impl Cluster {
         let db = Db::connect(&url, 2)
             .await
             .expect("connect");
-        app::db::migrate(&db).await.expect("migrate");
+        match version {
+            Some(version) => app::db::migrate_to(&db, version).await,
+            None => app::db::migrate(&db).await,
+        }
+        .expect("migrate");
         db
     }
 
@@ -250,7 +255,7 @@ impl Cluster {
                 .await
                 .expect("read pg_database");
                 if !done {
-                    let db = self.migrated_database(&name).await;
+                    let db = self.migrated_database(&name, None).await;
                     app::db::citus::distribute(&db)
                         .await
                         .expect("citus-distribute the template");
@@ -371,7 +376,7 @@ async fn a_database_left_on_the_coordinator_is_distributed_by_running_the_comman
         return;
     };
     let name = format!("test_{}", uuid::Uuid::new_v4().simple());
-    let db = cluster.migrated_database(&name).await;
+    let db = cluster.migrated_database(&name, None).await;
     let Db::Postgres(postgres) = &db else {
         unreachable!("Citus is PostgreSQL")
     };
@@ -387,6 +392,234 @@ async fn a_database_left_on_the_coordinator_is_distributed_by_running_the_comman
     .unwrap();
     assert_eq!(memberships, "local", "Citus made the linked tables local");
     distribute(&db).await.expect("citus-distribute");
+    assert_distributed(&db, cluster).await;
+    db.close().await;
+    cluster.drop_database(&name).await;
+}
+
+app::row! {
+    /// Where a tenant's shard of a co-located group lives.
+    struct Placement {
+        shard: i64,
+        host: String,
+        port: i32,
+    }
+}
+
+/// The worker holding `tenant`'s shard of `table` (and of every table
+/// co-located with it).
+async fn placement_of(db: &Db, table: &str, tenant: app::ids::TenantId) -> Placement {
+    let Db::Postgres(postgres) = db else {
+        unreachable!("Citus is PostgreSQL")
+    };
+    sqlx::query_as(
+        "SELECT p.shardid AS shard, n.nodename::text AS host, n.nodeport AS port \
+         FROM pg_dist_placement p JOIN pg_dist_node n ON n.groupid = p.groupid \
+         WHERE p.shardid = get_shard_id_for_distribution_column($1::regclass, $2)",
+    )
+    .bind(table)
+    .bind(tenant.to_string())
+    .fetch_one(&postgres.pool)
+    .await
+    .expect("the tenant's placement")
+}
+
+/// Rebalancing as Citus does it, while the app serves: a tenant's shards
+/// move to the other worker (`citus_move_shard_placement`) while its
+/// members keep adding locations; every request is answered, and every
+/// location answered as created is there afterwards, on the other worker.
+/// The move copies with writes held (`block_writes`): Citus' default, by
+/// logical replication, stops at the first row, since PostgreSQL 15 won't
+/// let its subscription write into a table with Row-Level Security.
+#[tokio::test]
+async fn a_tenants_shards_move_to_the_other_worker_while_it_writes_and_nothing_is_lost() {
+    let Some(cluster) = or_skip().await else {
+        return;
+    };
+    run_on(Backend::Postgres, |app| async move {
+        let f = crate::fixtures::TenantFixture::create(&app.db, "cafe").await;
+        let Db::Postgres(postgres) = &app.db else {
+            unreachable!("Citus is PostgreSQL")
+        };
+        // Enough rows (archived sites) that the copy takes a while.
+        sqlx::query(
+            "INSERT INTO locations (tenant_id, id, name, time_zone, archived_at, created_at) \
+             SELECT $1, gen_random_uuid(), 'Old ' || n, 'UTC', now(), now() \
+             FROM generate_series(1, 50000) AS n",
+        )
+        .bind(f.id)
+        .execute(&postgres.pool)
+        .await
+        .expect("old sites");
+        let before = placement_of(&app.db, "locations", f.id).await;
+        let target = cluster
+            .workers
+            .iter()
+            .find(|w| (w.host.as_str(), i32::from(w.port)) != (before.host.as_str(), before.port))
+            .expect("another worker");
+        let client = app.client_for(f.owner).await;
+        let moved = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let writing = {
+            let (app, client, slug, moved) =
+                (app.clone(), client.clone(), f.slug.clone(), moved.clone());
+            tokio::spawn(async move {
+                // Each write: its id, when it was sent and when answered.
+                let mut created = Vec::new();
+                let mut after_move = 0;
+                while after_move < 5 {
+                    if moved.load(std::sync::atomic::Ordering::Acquire) {
+                        after_move += 1;
+                    }
+                    let sent = std::time::Instant::now();
+                    let response = client
+                        .post(app.url(&format!("/api/v1/t/{slug}/locations")))
+                        .json(&serde_json::json!({
+                            "name": format!("Site {}", created.len()),
+                            "time_zone": "UTC",
+                        }))
+                        .send()
+                        .await
+                        .expect("POST");
+                    assert_eq!(response.status(), 201, "every write answered during the move");
+                    let body: serde_json::Value = response.json().await.expect("JSON");
+                    let id = body["id"].as_str().expect("an id").to_owned();
+                    created.push((id, sent, std::time::Instant::now()));
+                }
+                created
+            })
+        };
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        let move_started = std::time::Instant::now();
+        sqlx::query(
+            "SELECT citus_move_shard_placement($1, $2, $3, $4, $5, \
+                                               shard_transfer_mode => 'block_writes')",
+        )
+        .bind(before.shard)
+        .bind(&before.host)
+        .bind(before.port)
+        .bind(&target.host)
+        .bind(i32::from(target.port))
+        .execute(&postgres.pool)
+        .await
+        .expect("move the tenant's shards");
+        let move_ended = std::time::Instant::now();
+        moved.store(true, std::sync::atomic::Ordering::Release);
+        let after = placement_of(&app.db, "locations", f.id).await;
+        assert_eq!(
+            (after.host.as_str(), after.port),
+            (target.host.as_str(), i32::from(target.port)),
+            "moved"
+        );
+        let created = writing.await.expect("the writes");
+        assert!(
+            created
+                .iter()
+                .any(|(_, sent, answered)| *sent < move_ended && *answered > move_started),
+            "a write was under way during the move ({:?})",
+            move_ended - move_started
+        );
+        // Counted as the superuser, on the shard's new worker.
+        let ids: Vec<&str> = created.iter().map(|(id, ..)| id.as_str()).collect();
+        let kept: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM locations WHERE tenant_id = $1 AND id = ANY($2::uuid[])",
+        )
+        .bind(f.id)
+        .bind(&ids)
+        .fetch_one(&postgres.pool)
+        .await
+        .expect("count");
+        assert_eq!(kept, i64::try_from(ids.len()).expect("a count"), "no location lost");
+        let old: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM locations WHERE tenant_id = $1 AND archived_at IS NOT NULL",
+        )
+        .bind(f.id)
+        .fetch_one(&postgres.pool)
+        .await
+        .expect("count");
+        assert_eq!(old, 50_000, "no old site lost");
+    })
+    .await;
+}
+
+/// A large tenant gets shards of its own: `isolate_tenant_to_new_shard`
+/// splits its hash value out of its shard, for every co-located table. All
+/// its rows are there afterwards, alone on their shard, the app serves it,
+/// and the tenant beside it is untouched.
+#[tokio::test]
+async fn a_large_tenant_is_isolated_on_shards_of_its_own() {
+    let Some(_) = or_skip().await else {
+        return;
+    };
+    run_on(Backend::Postgres, |app| async move {
+        let big = crate::fixtures::TenantFixture::create(&app.db, "big").await;
+        let small = crate::fixtures::TenantFixture::create(&app.db, "small").await;
+        let rows = |tenant| crate::tenant_export::owned_rows(&app.db, tenant);
+        let (big_rows, small_rows) = (rows(big.id).await, rows(small.id).await);
+        let Db::Postgres(postgres) = &app.db else {
+            unreachable!()
+        };
+        sqlx::query(
+            "SELECT isolate_tenant_to_new_shard('locations', $1::uuid, 'CASCADE', \
+                                                shard_transfer_mode => 'block_writes')",
+        )
+        .bind(big.id.to_string())
+        .execute(&postgres.pool)
+        .await
+        .expect("isolate the tenant");
+        let shard = placement_of(&app.db, "locations", big.id).await.shard;
+        let (low, high): (String, String) = sqlx::query_as(
+            "SELECT shardminvalue, shardmaxvalue FROM pg_dist_shard WHERE shardid = $1",
+        )
+        .bind(shard)
+        .fetch_one(&postgres.pool)
+        .await
+        .expect("the new shard");
+        assert_eq!(low, high, "a shard for one hash value: the tenant's");
+        assert_eq!(rows(big.id).await, big_rows, "every row of the tenant kept");
+        assert_eq!(rows(small.id).await, small_rows, "the other tenant untouched");
+        let listed = app
+            .client_for(big.owner)
+            .await
+            .get(app.url("/api/v1/t/big/locations"))
+            .send()
+            .await
+            .expect("GET");
+        assert_eq!(listed.status(), 200, "the app serves it");
+    })
+    .await;
+}
+
+/// A database distributed at the previous release's schema takes the
+/// newest migration, whatever it is, and `citus-distribute` afterwards
+/// distributes any table it adds: the procedure docs/scaling-out.md gives
+/// for a migration added later.
+#[tokio::test]
+async fn the_newest_migration_applies_to_a_distributed_database() {
+    let Some(cluster) = or_skip().await else {
+        return;
+    };
+    let versions = app::db::migration_versions(Backend::Postgres);
+    let [.., previous, newest] = versions[..] else {
+        panic!("at least two migrations")
+    };
+    let name = format!("test_{}", uuid::Uuid::new_v4().simple());
+    let db = cluster.migrated_database(&name, Some(previous)).await;
+    distribute(&db)
+        .await
+        .expect("distribute the previous release's schema");
+    app::db::migrate(&db)
+        .await
+        .expect("the newest migration applies on Citus");
+    let Db::Postgres(postgres) = &db else {
+        unreachable!("Citus is PostgreSQL")
+    };
+    let applied: Option<i64> =
+        sqlx::query_scalar("SELECT max(version) FROM _sqlx_migrations WHERE success")
+            .fetch_one(&postgres.pool)
+            .await
+            .expect("the ledger");
+    assert_eq!(applied, Some(newest));
+    distribute(&db).await.expect("distribute what it added");
     assert_distributed(&db, cluster).await;
     db.close().await;
     cluster.drop_database(&name).await;

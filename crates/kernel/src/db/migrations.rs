@@ -44,3 +44,25 @@ pub async fn migrate(db: &Db) -> Result<(), sqlx::migrate::MigrateError> {
         Db::Postgres(postgres) => migrator(POSTGRES).run(&postgres.pool).await,
     }
 }
+
+/// Applies the migrations up to and including `version`, and no later one:
+/// a database at an earlier release's schema (the Citus tests apply the
+/// newest migration to a database distributed before it).
+///
+/// # Errors
+/// As [`migrate`].
+pub async fn migrate_to(db: &Db, version: i64) -> Result<(), sqlx::migrate::MigrateError> {
+    match db {
+        Db::Sqlite(pool) => migrator(SQLITE).run_to(version, pool).await,
+        Db::Postgres(postgres) => migrator(POSTGRES).run_to(version, &postgres.pool).await,
+    }
+}
+
+/// The versions of the migrations of `backend`, oldest first.
+pub fn versions(backend: super::Backend) -> Vec<i64> {
+    let files = match backend {
+        super::Backend::Sqlite => SQLITE,
+        super::Backend::Postgres => POSTGRES,
+    };
+    files.iter().map(|file| file.version).collect()
+}

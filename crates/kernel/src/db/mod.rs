@@ -33,7 +33,7 @@ use scope_role::ScopeSetup;
 /// request that cost 6% of its throughput (docs/measured.md).
 const IDLE_BEFORE_PING: Duration = Duration::from_secs(1);
 
-pub use migrations::migrate;
+pub use migrations::{migrate, migrate_to, versions as migration_versions};
 pub use tx::Tx;
 
 /// An optional filter of a query on parameter `param`: `condition` when a
