@@ -107,8 +107,11 @@ async fn a_pooled_connection_the_server_closed_is_replaced_before_a_request_uses
                 .expect("a database name")
                 .to_owned();
             let ended: Vec<bool> = sqlx::query_scalar(
+                // Not Citus' own (its maintenance daemon, and its
+                // connections to this node, named citus_internal).
                 "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
-                 WHERE datname = $1 AND backend_type = 'client backend'",
+                 WHERE datname = $1 AND backend_type = 'client backend' \
+                   AND application_name NOT LIKE 'citus%'",
             )
             .bind(&database)
             .fetch_all(&mut crate::support::admin().await)

@@ -14,14 +14,13 @@
 //! a pooled connection (a session-level SET would leak to the next request).
 //! One SELECT of `set_config` calls costs the server a third less than the
 //! same settings as SET LOCAL statements, one per setting; but Citus carries
-//! only SET LOCAL statements to its workers, so on a Citus coordinator the
-//! scope opens with `BEGIN; SET LOCAL citus.propagate_set_commands = 'local';
-//! SET LOCAL citus.multi_shard_modify_mode = 'sequential'; SET LOCAL role =
-//! 'app_tenant'; SET LOCAL app.tenant_id = '<uuid>'`. BEGIN
-//! comes first: outside a transaction block PostgreSQL still applies a SET
-//! LOCAL of a multi-statement string, but warns about each one, to the client
-//! and to its log, and Citus carries none. If a setting is refused, the
-//! transaction is left failed; sqlx (0.9.1 and later) counts it as open
+//! only SET LOCAL statements to its workers, and carries each as the text of
+//! the whole statement it came in. So on a Citus coordinator the scope opens
+//! with two: `BEGIN; SELECT set_config(…)` of the coordinator's own settings
+//! (the session id, a credential, and `citus.multi_shard_modify_mode`), then
+//! `SET LOCAL citus.propagate_set_commands = 'local'; SET LOCAL role =
+//! 'app_tenant'; SET LOCAL app.tenant_id = '<uuid>'`, which the workers get.
+//! If a setting is refused, the transaction is left failed; sqlx (0.9.1 and later) counts it as open
 //! before the round trip, so the failed BEGIN rolls it back and the pooled
 //! connection stays usable. The role switch
 //! happens only when the app's database user could bypass RLS (a superuser or
@@ -310,43 +309,55 @@ pub(super) async fn begin(db: &Db, binding: Binding, intent: Intent) -> Result<T
         }
         Db::Postgres(postgres) => {
             let setup = scope_setup(postgres).await?;
-            let sql = postgres_begin(setup, &binding, intent);
-            Ok(Tx::Postgres(
-                postgres.pool.begin_with(AssertSqlSafe(sql)).await?,
-            ))
+            let opening = postgres_begin(setup, &binding, intent);
+            let mut tx = postgres
+                .pool
+                .begin_with(AssertSqlSafe(opening.begin))
+                .await?;
+            if let Some(settings) = opening.on_workers {
+                // A failure rolls the transaction back as it drops.
+                sqlx::raw_sql(AssertSqlSafe(settings))
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            Ok(Tx::Postgres(tx))
         }
     }
 }
 
-/// The statement that opens a scope: BEGIN, then its settings (see the
-/// module's comment for why in that order and in which form). Its only
+/// What opens a scope: BEGIN with its settings, and on Citus a second
+/// statement, of the settings Citus must carry to its workers.
+struct Opening {
+    begin: String,
+    on_workers: Option<String>,
+}
+
+/// The statements that open a scope: BEGIN, then its settings (see the
+/// module's comment for why in that order and in which form). Their only
 /// variable parts are typed ids (UUIDs) and a session id checked to be a
 /// session id's characters, never other text from a request.
-fn postgres_begin(setup: ScopeSetup, binding: &Binding, intent: Intent) -> String {
-    let mut settings: Vec<(&str, String)> = Vec::new();
-    // Before Citus is told to carry settings to its workers: a session id
-    // is a credential, read only on the coordinator.
+fn postgres_begin(setup: ScopeSetup, binding: &Binding, intent: Intent) -> Opening {
+    // Settings for the coordinator only.
+    let mut here: Vec<(&str, String)> = Vec::new();
+    // And those a Citus coordinator carries to its workers.
+    let mut everywhere: Vec<(&str, String)> = Vec::new();
+    // A session id is a credential, read only on the coordinator.
     if let Binding::Tenant(_, Some(session), _) = binding {
-        settings.push(("app.session_id", session.clone()));
+        here.push(("app.session_id", session.clone()));
     }
     if setup.citus {
-        settings.push(("citus.propagate_set_commands", "local".to_owned()));
         // A scope may read several shards (a query without tenant_id) and
         // then write a reference table (signup's new user); Citus allows
         // that only when the shards were read over one connection per node.
-        settings.push(("citus.multi_shard_modify_mode", "sequential".to_owned()));
+        here.push(("citus.multi_shard_modify_mode", "sequential".to_owned()));
     }
     if setup.role == ScopeRole::Switch {
-        settings.push(("role", SCOPE_ROLE.to_owned()));
+        everywhere.push(("role", SCOPE_ROLE.to_owned()));
     }
-    settings.push(match binding {
+    everywhere.push(match binding {
         Binding::Tenant(tenant, _, _) => ("app.tenant_id", tenant.to_string()),
         Binding::User(user) => ("app.user_id", user.to_string()),
         Binding::AllTenants => ("app.all_tenants", "on".to_owned()),
-    });
-    let mut sql = String::from(match intent {
-        Intent::Read => "BEGIN READ ONLY",
-        Intent::Write => "BEGIN",
     });
     // Last, and in the same SELECT: it reads the scope's tenant setting,
     // so evaluated before it, it would only miss, never pass wrongly.
@@ -363,28 +374,43 @@ fn postgres_begin(setup: ScopeSetup, binding: &Binding, intent: Intent) -> Strin
         )),
         _ => None,
     };
-    if setup.citus {
-        for (name, value) in &settings {
+    let on_workers = if setup.citus {
+        // Citus carries a SET LOCAL to the workers as the text of the whole
+        // statement it came in: these come in one of their own, without
+        // BEGIN or the session id.
+        let mut sql = String::from("SET LOCAL citus.propagate_set_commands = 'local'");
+        for (name, value) in everywhere.drain(..) {
             let _ = write!(sql, "; SET LOCAL {name} = '{value}'");
         }
-        if let Some(check) = check {
-            let _ = write!(sql, "; SELECT {check}");
-        }
+        Some(sql)
     } else {
-        for (i, (name, value)) in settings.iter().enumerate() {
-            let separator = if i == 0 { "; SELECT" } else { "," };
-            let _ = write!(sql, "{separator} set_config('{name}', '{value}', true)");
-        }
-        if let Some(check) = check {
-            let _ = write!(sql, ", {check}");
-        }
+        None
+    };
+    let mut begin = String::from(match intent {
+        Intent::Read => "BEGIN READ ONLY",
+        Intent::Write => "BEGIN",
+    });
+    let selected = here
+        .iter()
+        .chain(&everywhere)
+        .map(|(name, value)| format!("set_config('{name}', '{value}', true)"))
+        .chain(check)
+        .collect::<Vec<_>>();
+    if !selected.is_empty() {
+        let _ = write!(begin, "; SELECT {}", selected.join(", "));
     }
-    sql
+    Opening { begin, on_workers }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The opening's statements, as sent.
+    fn opening(setup: ScopeSetup, binding: &Binding, intent: Intent) -> Vec<String> {
+        let Opening { begin, on_workers } = postgres_begin(setup, binding, intent);
+        std::iter::once(begin).chain(on_workers).collect()
+    }
 
     #[test]
     fn a_scope_opens_with_one_statement_that_binds_role_and_tenant() {
@@ -392,37 +418,41 @@ mod tests {
         let plain = |role| ScopeSetup { role, citus: false };
         let citus = |role| ScopeSetup { role, citus: true };
         assert_eq!(
-            postgres_begin(
+            opening(
                 plain(ScopeRole::Switch),
                 &Binding::Tenant(tenant, None, None),
                 Intent::Write
             ),
-            "BEGIN; SELECT set_config('role', 'app_tenant', true), \
-             set_config('app.tenant_id', '0190a8a4-1b2c-7d3e-8f40-5a6b7c8d9e0f', true)"
+            ["BEGIN; SELECT set_config('role', 'app_tenant', true), \
+             set_config('app.tenant_id', '0190a8a4-1b2c-7d3e-8f40-5a6b7c8d9e0f', true)"]
         );
         let session = session_literal("Abc-123_xyz");
         assert_eq!(
-            postgres_begin(
+            opening(
                 plain(ScopeRole::Switch),
                 &Binding::Tenant(tenant, session.clone(), None),
                 Intent::Read
             ),
-            "BEGIN READ ONLY; SELECT set_config('app.session_id', 'Abc-123_xyz', true), \
+            [
+                "BEGIN READ ONLY; SELECT set_config('app.session_id', 'Abc-123_xyz', true), \
              set_config('role', 'app_tenant', true), \
              set_config('app.tenant_id', '0190a8a4-1b2c-7d3e-8f40-5a6b7c8d9e0f', true)"
+            ]
         );
-        // On Citus, SET LOCAL statements, the session's before Citus is
-        // told to carry them.
+        // On Citus, a second statement of SET LOCALs, which Citus carries to
+        // the workers as it is: no BEGIN, no session id in it.
         assert_eq!(
-            postgres_begin(
+            opening(
                 citus(ScopeRole::Switch),
                 &Binding::Tenant(tenant, session.clone(), None),
                 Intent::Read
             ),
-            "BEGIN READ ONLY; SET LOCAL app.session_id = 'Abc-123_xyz'; \
-             SET LOCAL citus.propagate_set_commands = 'local'; \
-             SET LOCAL citus.multi_shard_modify_mode = 'sequential'; SET LOCAL role = 'app_tenant'; \
-             SET LOCAL app.tenant_id = '0190a8a4-1b2c-7d3e-8f40-5a6b7c8d9e0f'"
+            [
+                "BEGIN READ ONLY; SELECT set_config('app.session_id', 'Abc-123_xyz', true), \
+                 set_config('citus.multi_shard_modify_mode', 'sequential', true)",
+                "SET LOCAL citus.propagate_set_commands = 'local'; SET LOCAL role = 'app_tenant'; \
+                 SET LOCAL app.tenant_id = '0190a8a4-1b2c-7d3e-8f40-5a6b7c8d9e0f'"
+            ]
         );
         // The door's check: last, in the same SELECT, and without the
         // session's id (a failed statement is logged with its text).
@@ -436,10 +466,12 @@ mod tests {
         };
         let checked = Binding::Tenant(tenant, None, Some(check));
         assert_eq!(
-            postgres_begin(plain(ScopeRole::Switch), &checked, Intent::Read),
-            "BEGIN READ ONLY; SELECT set_config('role', 'app_tenant', true), \
+            opening(plain(ScopeRole::Switch), &checked, Intent::Read),
+            [
+                "BEGIN READ ONLY; SELECT set_config('role', 'app_tenant', true), \
              set_config('app.tenant_id', '0190a8a4-1b2c-7d3e-8f40-5a6b7c8d9e0f', true), \
              public.door_unchanged('(0,7)', 11, 12, '(3,14)', 13, 1700000000, 1690000000)"
+            ]
         );
         for not_a_ctid in ["", "(1)", "(1,)", "(,2)", "(1,2", "(1,2)'; --", "(-1,2)"] {
             assert_eq!(
@@ -457,21 +489,23 @@ mod tests {
             assert_eq!(session_literal(not_an_id), None, "{not_an_id}");
         }
         assert_eq!(
-            postgres_begin(
+            opening(
                 plain(ScopeRole::Connecting),
                 &Binding::AllTenants,
                 Intent::Read
             ),
-            "BEGIN READ ONLY; SELECT set_config('app.all_tenants', 'on', true)"
+            ["BEGIN READ ONLY; SELECT set_config('app.all_tenants', 'on', true)"]
         );
         assert_eq!(
-            postgres_begin(
+            opening(
                 citus(ScopeRole::Connecting),
                 &Binding::AllTenants,
                 Intent::Read
             ),
-            "BEGIN READ ONLY; SET LOCAL citus.propagate_set_commands = 'local'; \
-             SET LOCAL citus.multi_shard_modify_mode = 'sequential'; SET LOCAL app.all_tenants = 'on'"
+            [
+                "BEGIN READ ONLY; SELECT set_config('citus.multi_shard_modify_mode', 'sequential', true)",
+                "SET LOCAL citus.propagate_set_commands = 'local'; SET LOCAL app.all_tenants = 'on'"
+            ]
         );
     }
 }
