@@ -134,14 +134,7 @@ async fn undo_local_tables(conn: &mut PgConnection) -> Result<(), sqlx::Error> {
     .await?;
     for table in local {
         // Undoing one undoes those linked to it: check it is still local.
-        let still_local: bool = sqlx::query_scalar(
-            "SELECT EXISTS (SELECT 1 FROM citus_tables \
-             WHERE table_name = $1::regclass AND citus_table_type = 'local')",
-        )
-        .bind(&table)
-        .fetch_one(&mut *conn)
-        .await?;
-        if still_local {
+        if citus_table_type(conn, &table).await?.as_deref() == Some("local") {
             sqlx::query(
                 "SELECT undistribute_table($1::regclass, cascade_via_foreign_keys => true)",
             )
@@ -267,11 +260,19 @@ async fn referenced_global_tables(
 
 /// Already a distributed or a reference table (a local one is not done).
 async fn managed_by_citus(conn: &mut PgConnection, table: &str) -> Result<bool, sqlx::Error> {
-    sqlx::query_scalar(
-        "SELECT EXISTS (SELECT 1 FROM citus_tables \
-         WHERE table_name = $1::regclass AND citus_table_type IN ('distributed', 'reference'))",
-    )
-    .bind(table)
-    .fetch_one(conn)
-    .await
+    Ok(matches!(
+        citus_table_type(conn, table).await?.as_deref(),
+        Some("distributed" | "reference")
+    ))
+}
+
+/// What Citus has made of `table` (`citus_tables`), if anything.
+async fn citus_table_type(
+    conn: &mut PgConnection,
+    table: &str,
+) -> Result<Option<String>, sqlx::Error> {
+    sqlx::query_scalar("SELECT citus_table_type FROM citus_tables WHERE table_name = $1::regclass")
+        .bind(table)
+        .fetch_optional(conn)
+        .await
 }
