@@ -5,7 +5,8 @@
 //! ```
 //!
 //! For each backend (PostgreSQL at BENCH_DATABASE_URL, default the tests'
-//! TEST_DATABASE_URL, and a SQLite file) it seeds 50 tenants × 5 locations ×
+//! TEST_DATABASE_URL, a SQLite file, and a Citus cluster when
+//! BENCH_CITUS_URL names its coordinator: see docs/scaling-out.md) it seeds 50 tenants × 5 locations ×
 //! 20 employees (5,000 employees with PINs, a paired kiosk per location)
 //! through the library's own functions, serves the app's router on a local
 //! port as `serve` does, and from the same process (so the load generator
@@ -20,8 +21,9 @@
 //! It prints punches per second and the p50 and p99 latency of the
 //! requests, then counts in the database: after the replays every punch is
 //! there once (0 lost, 0 duplicated). Target on PostgreSQL: ≥ 1,000
-//! punches/s with p99 ≤ 100 ms. BENCH_CLIENTS (requests in flight, default
-//! 32) tunes the load.
+//! punches/s with p99 ≤ 100 ms. With Citus, it prints each burst's rate on
+//! Citus as a share of PostgreSQL's. BENCH_CLIENTS (requests in flight,
+//! default 32) tunes the load.
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -38,6 +40,8 @@ use sqlx::{AssertSqlSafe, Connection};
 use tokio::sync::Semaphore;
 
 mod support;
+
+use support::{Figures, InProcess};
 
 const TENANTS: usize = 50;
 const LOCATIONS: usize = 5;
@@ -101,20 +105,6 @@ async fn seed(db: &Db) -> Vec<Kiosk> {
     kiosks
 }
 
-/// The app, serving on a local port in this process.
-struct Server {
-    address: String,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-    }
-}
-
 /// The configuration `serve` would read from these variables.
 fn config(url: &str, clients: usize) -> Config {
     support::config(&[
@@ -128,27 +118,6 @@ fn config(url: &str, clients: usize) -> Config {
     ])
 }
 
-async fn start(config: Config, db: Db) -> Server {
-    let state = app::state(db, config.clone()).expect("the plans");
-    let server = app::http::Server::bind(&config, app::router(state))
-        .await
-        .expect("bind a local port");
-    let address = format!("http://{}", server.local_addr().expect("an address"));
-    let (stop, stopped) = tokio::sync::oneshot::channel();
-    tokio::spawn(async move {
-        server
-            .run_until(async {
-                let _ = stopped.await;
-            })
-            .await
-            .expect("the server runs");
-    });
-    Server {
-        address,
-        stop: Some(stop),
-    }
-}
-
 /// One request of a burst: the kiosk's token, the path, the body, and how
 /// many punches it carries.
 struct Request {
@@ -158,22 +127,9 @@ struct Request {
     punches: usize,
 }
 
-struct Figures {
-    punches: usize,
-    seconds: f64,
-    p50_ms: f64,
-    p99_ms: f64,
-}
-
-impl Figures {
-    fn per_second(&self) -> f64 {
-        self.punches as f64 / self.seconds
-    }
-}
-
 /// Sends every request, `clients` at a time; each must be answered 201 (a
 /// single punch) or 200 (a batch, every item 201).
-async fn burst(server: &Server, requests: &[Request], clients: usize) -> Figures {
+async fn burst(server: &InProcess, requests: &[Request], clients: usize) -> Figures {
     let client = reqwest::Client::new();
     let gate = Arc::new(Semaphore::new(clients));
     let started = Instant::now();
@@ -214,19 +170,11 @@ async fn burst(server: &Server, requests: &[Request], clients: usize) -> Figures
     while let Some(took) = tasks.join_next().await {
         latencies.push(took.expect("a request task"));
     }
-    let seconds = started.elapsed().as_secs_f64();
-    latencies.sort();
-    let at = |share: f64| {
-        let index =
-            ((latencies.len() as f64 * share).ceil() as usize).clamp(1, latencies.len()) - 1;
-        latencies[index].as_secs_f64() * 1000.0
-    };
-    Figures {
-        punches: requests.iter().map(|r| r.punches).sum(),
-        seconds,
-        p50_ms: at(0.50),
-        p99_ms: at(0.99),
-    }
+    Figures::new(
+        requests.iter().map(|r| r.punches).sum(),
+        started.elapsed().as_secs_f64(),
+        latencies,
+    )
 }
 
 /// A punch as a kiosk sends it, made `ago`.
@@ -258,7 +206,7 @@ async fn counted(url: &str) -> (i64, i64) {
 fn print(backend: &str, what: &str, figures: &Figures) {
     println!(
         "{backend:<10} {what:<26} {:>6} punches in {:>6.2} s: {:>7.0} punches/s, p50 {:>7.1} ms, p99 {:>7.1} ms",
-        figures.punches,
+        figures.done,
         figures.seconds,
         figures.per_second(),
         figures.p50_ms,
@@ -266,7 +214,10 @@ fn print(backend: &str, what: &str, figures: &Figures) {
     );
 }
 
-async fn measure(backend: &str, url: &str, clients: usize) {
+/// Seeds `url`'s database (a new one: migrated here, or already migrated
+/// and distributed), serves it, sends the bursts, prints each one's figures
+/// and what the database holds after them, and returns the figures.
+async fn measure(backend: &str, url: &str, clients: usize) -> Vec<(&'static str, Figures)> {
     eprintln!(
         "{backend}: seeding {TENANTS} tenants × {LOCATIONS} locations × {EMPLOYEES_PER_LOCATION} employees…"
     );
@@ -275,7 +226,7 @@ async fn measure(backend: &str, url: &str, clients: usize) {
         .await
         .expect("connect and migrate");
     let kiosks = seed(&db).await;
-    let server = start(config, db.clone()).await;
+    let server = InProcess::start(config, db.clone()).await;
     // As a shift change brings them: every tenant's kiosks at once, not one
     // tenant after another.
     let interleaved: Vec<&Kiosk> = (0..LOCATIONS)
@@ -314,26 +265,17 @@ async fn measure(backend: &str, url: &str, clients: usize) {
         }))
         .collect();
 
-    print(
-        backend,
-        "clock-in, single punches",
-        &burst(&server, &singles, clients).await,
-    );
-    print(
-        backend,
-        "clock-out, batches of 20",
-        &burst(&server, &batches, clients).await,
-    );
-    print(
-        backend,
-        "replay, single punches",
-        &burst(&server, &singles, clients).await,
-    );
-    print(
-        backend,
-        "replay, batches of 20",
-        &burst(&server, &batches, clients).await,
-    );
+    let mut figures = Vec::new();
+    for (what, requests) in [
+        ("clock-in, single punches", &singles),
+        ("clock-out, batches of 20", &batches),
+        ("replay, single punches", &singles),
+        ("replay, batches of 20", &batches),
+    ] {
+        let run = burst(&server, requests, clients).await;
+        print(backend, what, &run);
+        figures.push((what, run));
+    }
     let (recorded, distinct) = counted(url).await;
     let expected = i64::try_from(sent.len()).expect("fits");
     println!(
@@ -343,37 +285,39 @@ async fn measure(backend: &str, url: &str, clients: usize) {
     );
     drop(server);
     db.close().await;
+    figures
 }
 
 async fn run() {
-    let clients = std::env::var("BENCH_CLIENTS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(32);
+    let clients = support::number("BENCH_CLIENTS", 32);
     let admin_url = support::admin_url();
     let database = format!(
         "bench_punch_{}",
         &uuid::Uuid::new_v4().simple().to_string()[..8]
     );
-    let mut admin = sqlx::PgConnection::connect(&admin_url)
-        .await
-        .expect("PostgreSQL at BENCH_DATABASE_URL");
-    sqlx::raw_sql(AssertSqlSafe(format!("CREATE DATABASE {database}")))
-        .execute(&mut admin)
-        .await
-        .expect("create the database");
-    let (base, _) = admin_url.rsplit_once('/').expect("a database in the URL");
-    let postgres = format!("{base}/{database}");
-    measure("PostgreSQL", &postgres, clients).await;
+    let postgres = support::postgres_database(&admin_url, &database).await;
+    let on_postgres = measure("PostgreSQL", &postgres, clients).await;
 
     let folder = tempfile::tempdir().expect("folder");
     let sqlite = format!("sqlite://{}", folder.path().join("bench.db").display());
     measure("SQLite", &sqlite, clients).await;
 
-    sqlx::raw_sql(AssertSqlSafe(format!(
-        "DROP DATABASE {database} WITH (FORCE)"
-    )))
-    .execute(&mut admin)
-    .await
-    .expect("drop the database");
+    if let Some(citus) = support::Citus::from_env().await {
+        eprintln!("Citus: making, migrating and distributing {database} on every node…");
+        let url = citus.database(&database).await;
+        let on_citus = measure("Citus", &url, clients).await;
+        for ((what, plain), (_, distributed)) in on_postgres.iter().zip(&on_citus) {
+            println!(
+                "Citus / PostgreSQL, {what}: {:.2} of the punches per second",
+                distributed.per_second() / plain.per_second()
+            );
+        }
+        citus.drop(&database).await;
+    }
+
+    support::execute(
+        &mut support::connect(&admin_url).await,
+        &format!("DROP DATABASE {database} WITH (FORCE)"),
+    )
+    .await;
 }

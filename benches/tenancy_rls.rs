@@ -40,12 +40,11 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use app::locations::Location;
-use sqlx::postgres::{PgConnectOptions, PgConnection, PgPoolOptions};
-use sqlx::{AssertSqlSafe, Connection};
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 
 mod support;
 
-use support::Server;
+use support::{ListFixture, Server, connect, execute};
 
 const TENANTS: u32 = 1_000;
 const LOCATIONS_PER_TENANT: u32 = 1_000;
@@ -65,16 +64,10 @@ struct Settings {
 
 fn settings() -> Settings {
     let admin_url = support::admin_url();
-    let number = |name: &str, default: u64| {
-        std::env::var(name)
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(default)
-    };
     Settings {
         admin_url,
-        clients: usize::try_from(number("BENCH_CLIENTS", 16)).unwrap_or(16),
-        round: Duration::from_secs(number("BENCH_SECONDS", 10)),
+        clients: support::number("BENCH_CLIENTS", 16),
+        round: Duration::from_secs(support::number("BENCH_SECONDS", 10)),
     }
 }
 
@@ -101,93 +94,15 @@ fn url_password(url: &str) -> Option<String> {
     Some(credentials.split_once(':')?.1.to_owned())
 }
 
-async fn connect(url: &str) -> PgConnection {
-    PgConnection::connect_with(&PgConnectOptions::from_str(url).expect("URL"))
-        .await
-        .unwrap_or_else(|e| panic!("cannot connect to {url}: {e}"))
-}
-
-async fn execute(connection: &mut PgConnection, sql: &str) {
-    sqlx::raw_sql(AssertSqlSafe(sql.to_owned()))
-        .execute(connection)
-        .await
-        .unwrap_or_else(|e| panic!("{sql}: {e}"));
-}
-
-/// What the requests need: the tenant's slug, its id, a signed-in owner's
-/// session cookie.
-struct Fixture {
-    slug: String,
-    tenant_id: String,
-    session_id: String,
-}
-
-async fn seed(url: &str) -> Fixture {
-    let migrated = Command::new(support::binary())
-        .arg("migrate")
-        .env("DATABASE_URL", url)
-        .env("RUST_LOG", "warn")
-        .status()
-        .expect("run migrate");
-    assert!(migrated.success(), "migrate");
-    let mut connection = connect(url).await;
-    execute(
-        &mut connection,
-        &format!(
-            "INSERT INTO tenants (id, name, slug, time_zone, created_at) \
-             SELECT gen_random_uuid(), 'Tenant ' || i, 'tenant-' || i, 'UTC', now() \
-             FROM generate_series(1, {TENANTS}) i;
-             INSERT INTO locations (tenant_id, id, name, address, time_zone, created_at) \
-             SELECT t.id, gen_random_uuid(), 'Location ' || lpad(j::text, 4, '0'), j || ' High Street', 'UTC', now() \
-             FROM tenants t, generate_series(1, {LOCATIONS_PER_TENANT}) j;
-             INSERT INTO locations (tenant_id, id, name, address, time_zone, created_at) \
-             SELECT t.id, gen_random_uuid(), 'Location ' || lpad(j::text, 4, '0'), j || ' High Street', 'UTC', now() \
-             FROM tenants t, generate_series({LOCATIONS_PER_TENANT} + 1, {LOCATIONS_OF_THE_LARGEST}) j \
-             WHERE t.slug = 'tenant-500';
-             INSERT INTO users (id, email, created_at) VALUES (gen_random_uuid(), 'owner@bench.test', now());
-             INSERT INTO memberships (tenant_id, id, user_id, role, created_at) \
-             SELECT t.id, gen_random_uuid(), u.id, 'owner', now() FROM tenants t, users u WHERE t.slug = 'tenant-500';
-             ANALYZE;"
-        ),
+async fn seed(url: &str) -> ListFixture {
+    support::run_command("migrate", url);
+    support::list_fixture(
+        &mut connect(url).await,
+        TENANTS,
+        LOCATIONS_PER_TENANT,
+        LOCATIONS_OF_THE_LARGEST,
     )
-    .await;
-    let (tenant_id, user_id): (String, String) = sqlx::query_as(
-        "SELECT t.id::text, u.id::text FROM tenants t, users u WHERE t.slug = 'tenant-500'",
-    )
-    .fetch_one(&mut connection)
     .await
-    .expect("fixture ids");
-    // A signed-in session, as tower-sessions stores it: the cookie value is
-    // 16 bytes, base64url without padding (22 characters, the last one
-    // carrying 2 bits, hence the "A").
-    let session_id = format!("{}A", &uuid::Uuid::new_v4().simple().to_string()[..21]);
-    let data = format!(r#"{{"user_id":"{user_id}","refreshed_at":{}}}"#, unix_now());
-    sqlx::query(
-        "INSERT INTO sessions (id, user_id, data, created_at, expires_at) VALUES ($1, $2::uuid, $3, $4, $5)",
-    )
-    .bind(&session_id)
-    .bind(&user_id)
-    .bind(data)
-    .bind(unix_now())
-    .bind(unix_now() + 86_400)
-    .execute(&mut connection)
-    .await
-    .expect("session");
-    Fixture {
-        slug: "tenant-500".to_owned(),
-        tenant_id,
-        session_id,
-    }
-}
-
-fn unix_now() -> i64 {
-    i64::try_from(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .expect("after 1970")
-            .as_secs(),
-    )
-    .expect("fits")
 }
 
 /// The copy without the RLS layer: owned by an ordinary role (so scopes
@@ -325,7 +240,7 @@ const LIST_SQL: &str = "SELECT id, name, address, time_zone, archived_at, create
 
 /// pgbench with the endpoint's SELECT and parameters, prepared, as the
 /// superuser (no RLS, no scope).
-fn pgbench(url: &str, fixture: &Fixture, clients: usize, round: Duration) -> (f64, f64) {
+fn pgbench(url: &str, fixture: &ListFixture, clients: usize, round: Duration) -> (f64, f64) {
     let script = std::env::temp_dir().join(format!("tenancy_rls_{}.sql", std::process::id()));
     let sql = ["tenant", "all", "membership", "limit", "offset"]
         .iter()
@@ -375,7 +290,7 @@ fn pgbench(url: &str, fixture: &Fixture, clients: usize, round: Duration) -> (f6
 /// The ceiling for any app on this machine: the endpoint's SELECT behind a
 /// bare axum handler on a sqlx pool (no session, scope, middleware or RLS),
 /// served by this process. Returns its URL.
-async fn bare_axum(url: &str, fixture: &Fixture, clients: usize) -> String {
+async fn bare_axum(url: &str, fixture: &ListFixture, clients: usize) -> String {
     let pool = PgPoolOptions::new()
         .max_connections(u32::try_from(clients).unwrap_or(u32::MAX))
         .test_before_acquire(false)

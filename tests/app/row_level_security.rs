@@ -614,7 +614,7 @@ async fn the_live_schema_keeps_the_tenant_rules_on_every_tenant_owned_table(back
 
 /// A login role of the test cluster, created once (roles are cluster-wide, so
 /// parallel runs tolerate each other's).
-async fn ensure_role(name: &str, attributes: &str) {
+pub async fn ensure_role(name: &str, attributes: &str) {
     sqlx::query(AssertSqlSafe(format!(
         "DO $$ BEGIN CREATE ROLE {name} LOGIN PASSWORD '{name}' {attributes}; \
          EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL; END $$"
@@ -626,7 +626,7 @@ async fn ensure_role(name: &str, attributes: &str) {
 
 /// A fresh, empty database owned by `role`: its name, and the URL for
 /// connecting to it as that role.
-async fn database_owned_by(role: &str) -> (String, String) {
+pub async fn database_owned_by(role: &str) -> (String, String) {
     let name = format!("test_{}", uuid::Uuid::new_v4().simple());
     sqlx::query(AssertSqlSafe(format!(
         "CREATE DATABASE {name} OWNER {role}"
@@ -648,7 +648,7 @@ fn config_at(url: &str) -> Config {
     Config::from_lookup(|var| (var == "DATABASE_URL").then(|| url.to_owned())).unwrap()
 }
 
-async fn drop_database(name: &str) {
+pub async fn drop_database(name: &str) {
     sqlx::query(AssertSqlSafe(format!(
         "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
     )))

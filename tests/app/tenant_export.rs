@@ -41,6 +41,15 @@ pub async fn import_archive(app: &TestApp, archive: &[u8]) -> Result<Imported, P
     import_with(app, archive, Origin::ThisInstallation, &Limits::default()).await
 }
 
+/// Imports an archive the operator vouches for, whatever signed it
+/// (`--from-another-installation`), within the default limits.
+pub async fn import_vouched_for(
+    app: &TestApp,
+    archive: &[u8],
+) -> Result<Imported, PortabilityError> {
+    import_with(app, archive, Origin::AnotherInstallation, &Limits::default()).await
+}
+
 pub async fn import_with(
     app: &TestApp,
     archive: &[u8],

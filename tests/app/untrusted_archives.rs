@@ -20,7 +20,9 @@ use sha2::{Digest, Sha256};
 
 use crate::fixtures::TenantFixture;
 use crate::support::{Options, TestApp, TestDatabase, backend_test, run_on, run_on_with};
-use crate::tenant_export::{entries, export_archive, import_with, manifest, owned_rows, zipped};
+use crate::tenant_export::{
+    entries, export_archive, import_vouched_for, import_with, manifest, owned_rows, zipped,
+};
 
 /// An archive rebuilt from `files` (name → text) after `change`: the
 /// manifest lists every `.jsonl` file with its true checksum and row count,
@@ -195,12 +197,7 @@ async fn a_crafted_archive_brings_no_privilege_credential_or_other_tenants_row(b
         for (case, crafted, expected) in cases {
             // Past the signature on purpose: these rules hold for an archive
             // the operator vouches for, too.
-            let error = import_with(
-                &target,
-                &crafted,
-                Origin::AnotherInstallation,
-                &Limits::default(),
-            )
+            let error = import_vouched_for(&target, &crafted)
             .await
             .expect_err(case);
             assert!(
@@ -276,7 +273,7 @@ async fn an_archive_is_signed_and_an_edited_or_foreign_one_is_refused_unless_vou
         assert!(matches!(error, PortabilityError::Unsigned), "{error:?}");
         // ...and takes it on the operator's word, creating accounts with
         // the email alone.
-        let imported = import_with(&elsewhere, &archive, Origin::AnotherInstallation, &Limits::default())
+        let imported = import_vouched_for(&elsewhere, &archive)
             .await
             .expect("vouched for");
         assert_eq!(imported.new_users.len(), 4);
@@ -345,7 +342,7 @@ async fn an_archive_over_a_limit_is_refused_naming_the_limit(backend: Backend) {
         let huge = forge_rows(&archive, "tables/locations.jsonl", |row| {
             row.insert("address".to_owned(), json!("x".repeat(2 << 20)));
         });
-        let error = import_with(&app, &huge, Origin::AnotherInstallation, &Limits::default())
+        let error = import_vouched_for(&app, &huge)
             .await
             .expect_err("a 2 MiB line");
         assert!(

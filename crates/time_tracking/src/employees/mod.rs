@@ -378,9 +378,9 @@ async fn check_references(
     }
     if let Some(membership) = input.membership_id {
         let tenant = scope.tenant_id();
-        // Locked as a foreign key would lock it: the member can't be removed
-        // (and the link go unnoticed by the unlinking trigger) before the
-        // employee is written.
+        // Locked from now, not only once the employee is written (as the
+        // foreign key locks it): a member removed in between would fail
+        // the write with the key's error instead of this answer.
         macro_rules! member {
             ($lock:literal) => {
                 concat!(

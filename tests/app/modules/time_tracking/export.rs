@@ -7,11 +7,11 @@ use app::db::Backend;
 use app::ids::TenantId;
 use serde_json::{Value, json};
 
-use super::{edit, hire};
+use super::{edit, hire, hire_linked};
 use crate::fixtures::TenantFixture;
 use crate::support::{TestApp, backend_test, run_on};
 use crate::tenant_export::{
-    across_backends, contents, export_archive, import_with, owned_rows, round_trip,
+    across_backends, contents, export_archive, import_vouched_for, owned_rows, round_trip,
 };
 use crate::untrusted_archives::forge_rows;
 
@@ -145,12 +145,7 @@ async fn an_archive_with_a_pin_a_kiosk_token_or_a_blind_index_is_refused(backend
             let crafted = forge_rows(&archive, file, |row| {
                 row.insert(column.to_owned(), json!("0".repeat(64)));
             });
-            let error = import_with(
-                &app,
-                &crafted,
-                app::tenants::portability::import::Origin::AnotherInstallation,
-                &app::tenants::portability::import::Limits::default(),
-            )
+            let error = import_vouched_for(&app, &crafted)
             .await
             .expect_err(column);
             assert!(
@@ -161,6 +156,41 @@ async fn an_archive_with_a_pin_a_kiosk_token_or_a_blind_index_is_refused(backend
             );
             assert!(owned_rows(&app.db, tenant).await.values().all(|n| *n == 0));
         }
+    })
+    .await;
+}
+
+/// An employee in an archive may be linked only to a member of the
+/// organisation: PostgreSQL's foreign key refuses a link to anyone else, and
+/// the import writes nothing. (SQLite has kept links by trigger alone since
+/// the module's first migration, and the app checks its own writes there.)
+#[tokio::test]
+async fn an_archive_linking_an_employee_to_no_member_is_refused_on_postgres() {
+    run_on(Backend::Postgres, |app| async move {
+        let f = TenantFixture::create(&app.db, "cafe").await;
+        hire_linked(&app, &f, "Maria", 0, Some(f.staff_membership)).await;
+        let archive = export_archive(&app, f.id).await;
+        app::tenants::delete(&app.state, f.id, &app::billing::BillingState::default())
+            .await
+            .unwrap();
+        let crafted = forge_rows(&archive, "tables/employees.jsonl", |row| {
+            row.insert("membership_id".to_owned(), json!(uuid::Uuid::now_v7()));
+        });
+        let error = import_vouched_for(&app, &crafted)
+        .await
+        .expect_err("a link to no member");
+        assert!(
+            error
+                .to_string()
+                .contains("employees_tenant_id_membership_id_fkey"),
+            "{error}"
+        );
+        assert!(owned_rows(&app.db, f.id).await.values().all(|n| *n == 0));
+
+        // The archive as exported comes back, its link with it.
+        import_vouched_for(&app, &archive)
+        .await
+        .expect("the archive as exported");
     })
     .await;
 }

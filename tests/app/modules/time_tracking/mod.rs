@@ -33,6 +33,11 @@ pub const POSTGRES_ONLY_FOREIGN_KEYS: &[(&str, &str, &str)] = &[
     // SQLite can't add a two-column key to an existing table: the app
     // writes only ids of edits it has just inserted (0012).
     ("punches", "tenant_id,edit_id", "shift_edits"),
+    // SQLite has kept the link by trigger alone since 0011, and the app
+    // checks the member it links (employees::check_references); PostgreSQL
+    // has the key again since 0036, for what the app doesn't write itself
+    // (an imported archive).
+    ("employees", "tenant_id,membership_id", "memberships"),
 ];
 
 /// A tenant's employee, with the PIN issued at hire.

@@ -3,12 +3,13 @@
 //! CSV: their days), and no one else's; owners, admins and the managers
 //! who see an employee download theirs.
 
-use app::db::Backend;
+use app::db::{Backend, Db};
 use serde_json::{Value, json};
 
 use super::{hire, hire_linked, paired_kiosk, punch, recent, recent_day, send};
 use crate::fixtures::TenantFixture;
-use crate::support::{TestApp, backend_test, run_on};
+use crate::row_level_security::{database_owned_by, drop_database, ensure_role};
+use crate::support::{Options, TestApp, backend_test, run_on};
 
 /// GETs `path` as `user`: status, headers and body.
 async fn download(
@@ -264,4 +265,47 @@ async fn a_member_who_goes_leaves_their_employee_record_unlinked(backend: Backen
         assert_eq!(linked_to(jon.id).await, Value::Null);
     })
     .await;
+}
+
+/// The unlink runs in the removed member's tenant even when nothing else
+/// does: an account deleted outside any scope, by an app connected as an
+/// ordinary owner, whom the policies bind (a superuser's app, above, passes
+/// over them).
+#[tokio::test]
+async fn an_ordinary_owners_deleted_account_leaves_its_employee_record_unlinked() {
+    if !crate::support::postgres_available().await {
+        return;
+    }
+    let role = "app_owner_unlink";
+    ensure_role(role, "NOSUPERUSER NOCREATEROLE NOBYPASSRLS").await;
+    let (name, url) = database_owned_by(role).await;
+    let app = TestApp::spawn_on(&url, Options::default()).await;
+    // Fixtures and the check as the superuser, whom the policies don't bind.
+    let observer = Db::connect(&crate::support::database_url(&name).parse().unwrap(), 2)
+        .await
+        .unwrap();
+    let f = TenantFixture::create(&observer, "cafe").await;
+    let jon = hire_linked(&app, &f, "Jon", 0, Some(f.manager_membership)).await;
+    let linked = || async {
+        let Db::Postgres(postgres) = &observer else {
+            unreachable!()
+        };
+        sqlx::query_scalar::<_, Option<uuid::Uuid>>(
+            "SELECT membership_id FROM employees WHERE id = $1::uuid",
+        )
+        .bind(&jon.id)
+        .fetch_one(&postgres.pool)
+        .await
+        .unwrap()
+    };
+    assert_eq!(linked().await, Some(f.manager_membership.as_uuid()));
+
+    app::accounts::global::delete_user(&app.db, f.manager)
+        .await
+        .unwrap();
+    assert_eq!(linked().await, None, "the link to the member gone is cleared");
+
+    observer.close().await;
+    app.stop().await;
+    drop_database(&name).await;
 }
