@@ -283,6 +283,11 @@ async fn measure(backend: &str, url: &str, clients: usize) -> Vec<(&'static str,
         expected - distinct,
         recorded - distinct
     );
+    assert_eq!(
+        (recorded, distinct),
+        (expected, expected),
+        "every punch once"
+    );
     drop(server);
     db.close().await;
     figures
@@ -290,6 +295,7 @@ async fn measure(backend: &str, url: &str, clients: usize) -> Vec<(&'static str,
 
 async fn run() {
     let clients = support::number("BENCH_CLIENTS", 32);
+    let citus = support::Citus::from_env().await;
     let admin_url = support::admin_url();
     let database = format!(
         "bench_punch_{}",
@@ -302,7 +308,8 @@ async fn run() {
     let sqlite = format!("sqlite://{}", folder.path().join("bench.db").display());
     measure("SQLite", &sqlite, clients).await;
 
-    if let Some(citus) = support::Citus::from_env().await {
+    if let Some(citus) = citus {
+        let database = format!("{database}_citus");
         eprintln!("Citus: making, migrating and distributing {database} on every node…");
         let url = citus.database(&database).await;
         let on_citus = measure("Citus", &url, clients).await;

@@ -131,7 +131,8 @@ async fn run() {
     eprintln!("making {database} on PostgreSQL and on every Citus node, seeding…");
     let postgres_url = support::postgres_database(&admin_url, &database).await;
     support::run_command("migrate", &postgres_url);
-    let citus_url = citus.database(&database).await;
+    let citus_database = format!("{database}_citus");
+    let citus_url = citus.database(&citus_database).await;
     let folder = tempfile::tempdir().expect("a folder");
     let contenders = [
         Contender::start("PostgreSQL", &postgres_url, clients, folder.path()).await,
@@ -180,7 +181,7 @@ async fn run() {
     );
 
     drop(contenders);
-    citus.drop(&database).await;
+    citus.drop(&citus_database).await;
     support::execute(
         &mut support::connect(&admin_url).await,
         &format!("DROP DATABASE {database} WITH (FORCE)"),

@@ -248,6 +248,8 @@ impl Citus {
     /// says for an app connecting as a superuser: the nodes in its metadata,
     /// migrated and distributed by the app's own commands, the scope role
     /// able to log in to the workers and take Citus' locks. Returns its URL.
+    /// The last two are the cluster's, and stay: measure on a test cluster
+    /// (see "Roles" there for what a log-in for `app_tenant` opens).
     pub async fn database(&self, name: &str) -> String {
         for node in &self.nodes {
             execute(

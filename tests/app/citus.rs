@@ -624,3 +624,66 @@ async fn the_newest_migration_applies_to_a_distributed_database() {
     db.close().await;
     cluster.drop_database(&name).await;
 }
+
+/// A tenant-owned table a later migration adds, written as
+/// docs/scaling-out.md says (its keys after `app_tenant_table`, in a `DO`
+/// block), applied as migrations are (one text, one transaction) to a
+/// distributed database: distributed on tenant_id and co-located with the
+/// others, its shards under the tenant policy, its keys enforced.
+#[tokio::test]
+async fn a_tenant_owned_table_added_by_a_later_migration_is_distributed_with_its_keys() {
+    let Some(cluster) = or_skip().await else {
+        return;
+    };
+    run_on(Backend::Postgres, |app| async move {
+        let Db::Postgres(postgres) = &app.db else {
+            unreachable!("Citus is PostgreSQL")
+        };
+        let migration = "CREATE TABLE notes (\
+                tenant_id UUID NOT NULL, id UUID NOT NULL, location_id UUID NOT NULL, \
+                body TEXT NOT NULL, PRIMARY KEY (tenant_id, id)); \
+             SELECT app_tenant_table('notes'); \
+             DO $$ BEGIN \
+                ALTER TABLE notes ADD FOREIGN KEY (tenant_id) REFERENCES tenants (id) ON DELETE CASCADE; \
+                ALTER TABLE notes ADD FOREIGN KEY (tenant_id, location_id) \
+                    REFERENCES locations (tenant_id, id) ON DELETE CASCADE; \
+             END $$;";
+        let mut tx = postgres.pool.begin().await.unwrap();
+        sqlx::raw_sql(migration)
+            .execute(&mut *tx)
+            .await
+            .expect("the migration applies on Citus");
+        tx.commit().await.unwrap();
+        assert_distributed(&app.db, cluster).await;
+        let again = distribute(&app.db).await.expect("citus-distribute after it");
+        assert!(
+            again.iter().all(|step| matches!(step, Step::AlreadyDone(_))),
+            "{again:?}"
+        );
+
+        let shards: Vec<(String, i64)> = sqlx::query_as(
+            "SELECT result, count(*) FROM run_command_on_shards('notes', \
+                $c$SELECT c.relrowsecurity::text || ' ' || c.relforcerowsecurity::text || ' ' || \
+                          (SELECT string_agg(polname, ',') FROM pg_policy p WHERE p.polrelid = c.oid) \
+                   FROM pg_class c WHERE c.oid = '%1$s'::regclass$c$) GROUP BY 1",
+        )
+        .fetch_all(&postgres.pool)
+        .await
+        .unwrap();
+        assert_eq!(shards.len(), 1, "every shard alike: {shards:?}");
+        assert_eq!(shards[0].0, "true true tenant_isolation", "{shards:?}");
+
+        let f = crate::fixtures::TenantFixture::create(&app.db, "cafe").await;
+        let note = |location: uuid::Uuid| {
+            sqlx::query("INSERT INTO notes (tenant_id, id, location_id, body) VALUES ($1, $2, $3, 'hi')")
+                .bind(f.id)
+                .bind(uuid::Uuid::now_v7())
+                .bind(location)
+                .execute(&postgres.pool)
+        };
+        note(f.locations[0].as_uuid()).await.expect("a note at a location of the tenant");
+        let refused = note(uuid::Uuid::now_v7()).await.expect_err("no such location");
+        assert!(refused.to_string().contains("foreign key"), "{refused}");
+    })
+    .await;
+}

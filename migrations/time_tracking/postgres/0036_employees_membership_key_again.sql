@@ -20,11 +20,15 @@
 -- on the coordinator, since a propagated SET LOCAL would send the workers
 -- this whole file).
 
--- A BEFORE trigger returns the row, or the delete is skipped.
+-- A BEFORE trigger returns the row, or the delete is skipped. The UPDATE is
+-- planned afresh each time (EXECUTE): PL/pgSQL would otherwise keep the
+-- plan of its first run on the connection, policies and all, and PostgreSQL
+-- replans only for another role, not for a cascade's exemption; an ordinary
+-- owner's scope (the same role) would then leave its plan to the cascade.
 CREATE OR REPLACE FUNCTION employees_unlink_membership() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    UPDATE employees SET membership_id = NULL
-    WHERE tenant_id = OLD.tenant_id AND membership_id = OLD.id;
+    EXECUTE 'UPDATE employees SET membership_id = NULL WHERE tenant_id = $1 AND membership_id = $2'
+        USING OLD.tenant_id, OLD.id;
     RETURN OLD;
 END
 $$;

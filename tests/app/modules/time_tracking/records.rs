@@ -267,10 +267,10 @@ async fn a_member_who_goes_leaves_their_employee_record_unlinked(backend: Backen
     .await;
 }
 
-/// The unlink runs in the removed member's tenant even when nothing else
-/// does: an account deleted outside any scope, by an app connected as an
-/// ordinary owner, whom the policies bind (a superuser's app, above, passes
-/// over them).
+/// The unlink reaches the employee even outside any scope: an account
+/// deleted by an app connected as an ordinary owner, whom the policies bind
+/// (a superuser's app, above, passes over them), on the one connection that
+/// just removed another member inside a scope, as the same role.
 #[tokio::test]
 async fn an_ordinary_owners_deleted_account_leaves_its_employee_record_unlinked() {
     if !crate::support::postgres_available().await {
@@ -279,31 +279,51 @@ async fn an_ordinary_owners_deleted_account_leaves_its_employee_record_unlinked(
     let role = "app_owner_unlink";
     ensure_role(role, "NOSUPERUSER NOCREATEROLE NOBYPASSRLS").await;
     let (name, url) = database_owned_by(role).await;
-    let app = TestApp::spawn_on(&url, Options::default()).await;
+    let one_connection = Options {
+        vars: vec![("DATABASE_POOL_SIZE", "1".to_owned())],
+        ..Options::default()
+    };
+    let app = TestApp::spawn_on(&url, one_connection).await;
     // Fixtures and the check as the superuser, whom the policies don't bind.
     let observer = Db::connect(&crate::support::database_url(&name).parse().unwrap(), 2)
         .await
         .unwrap();
     let f = TenantFixture::create(&observer, "cafe").await;
+    let maria = hire_linked(&app, &f, "Maria", 0, Some(f.staff_membership)).await;
     let jon = hire_linked(&app, &f, "Jon", 0, Some(f.manager_membership)).await;
-    let linked = || async {
-        let Db::Postgres(postgres) = &observer else {
-            unreachable!()
-        };
-        sqlx::query_scalar::<_, Option<uuid::Uuid>>(
-            "SELECT membership_id FROM employees WHERE id = $1::uuid",
-        )
-        .bind(&jon.id)
-        .fetch_one(&postgres.pool)
-        .await
-        .unwrap()
+    let linked = |employee: String| {
+        let observer = observer.clone();
+        async move {
+            let Db::Postgres(postgres) = &observer else {
+                unreachable!()
+            };
+            sqlx::query_scalar::<_, Option<uuid::Uuid>>(
+                "SELECT membership_id FROM employees WHERE id = $1::uuid",
+            )
+            .bind(employee)
+            .fetch_one(&postgres.pool)
+            .await
+            .unwrap()
+        }
     };
-    assert_eq!(linked().await, Some(f.manager_membership.as_uuid()));
+    assert_eq!(
+        linked(jon.id.clone()).await,
+        Some(f.manager_membership.as_uuid())
+    );
+
+    let owner = app.client_for(f.owner).await;
+    let removed = owner
+        .delete(app.url(&format!("/api/v1/t/cafe/members/{}", f.staff_membership)))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(removed.status(), 200);
+    assert_eq!(linked(maria.id).await, None, "unlinked inside the scope");
 
     app::accounts::global::delete_user(&app.db, f.manager)
         .await
-        .unwrap();
-    assert_eq!(linked().await, None, "the link to the member gone is cleared");
+        .expect("the account goes, its member's link with it");
+    assert_eq!(linked(jon.id).await, None, "the link to the member gone is cleared");
 
     observer.close().await;
     app.stop().await;
