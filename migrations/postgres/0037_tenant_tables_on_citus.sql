@@ -16,6 +16,10 @@ LANGUAGE plpgsql
 AS $$
 DECLARE
     sharded boolean := false;
+    -- By name: distributing a table Citus already manages (one created with
+    -- a key to `tenants` inline is on the coordinator) makes it anew, under
+    -- another oid.
+    target text := tbl::text;
 BEGIN
     IF rights !~ '^(SELECT|INSERT|UPDATE|DELETE)(, (SELECT|INSERT|UPDATE|DELETE))*$' THEN
         RAISE EXCEPTION 'app_tenant_table(%): rights must be a list of SELECT, INSERT, UPDATE, DELETE, not "%"', tbl, rights;
@@ -27,16 +31,16 @@ BEGIN
     END IF;
     IF sharded THEN
         PERFORM set_config('citus.multi_shard_modify_mode', 'sequential', true);
-        PERFORM create_distributed_table(tbl, 'tenant_id', colocate_with => 'locations');
+        PERFORM create_distributed_table(target, 'tenant_id', colocate_with => 'locations');
     END IF;
-    EXECUTE format('ALTER TABLE %s ENABLE ROW LEVEL SECURITY', tbl);
-    EXECUTE format('ALTER TABLE %s FORCE ROW LEVEL SECURITY', tbl);
+    EXECUTE format('ALTER TABLE %s ENABLE ROW LEVEL SECURITY', target);
+    EXECUTE format('ALTER TABLE %s FORCE ROW LEVEL SECURITY', target);
     EXECUTE format($p$CREATE POLICY tenant_isolation ON %s
         USING (tenant_id BETWEEN app_scope_first() AND app_scope_last())
-        WITH CHECK (tenant_id BETWEEN app_scope_first() AND app_scope_last())$p$, tbl);
+        WITH CHECK (tenant_id BETWEEN app_scope_first() AND app_scope_last())$p$, target);
     -- Managed hosts may have no scope role (0001): RLS alone binds there.
     IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'app_tenant') THEN
-        EXECUTE format('GRANT %s ON %s TO app_tenant', rights, tbl);
+        EXECUTE format('GRANT %s ON %s TO app_tenant', rights, target);
     END IF;
 END
 $$;

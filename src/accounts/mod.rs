@@ -6,6 +6,7 @@ pub mod account;
 pub mod api;
 pub mod pages;
 pub mod reset;
+pub mod sign_in_links;
 pub mod two_factor;
 
 pub use kernel::accounts::*;
@@ -19,6 +20,7 @@ pub const CAPABILITY: Capability = Capability {
         api::routes,
         verification::routes,
         reset::routes,
+        sign_in_links::routes,
         two_factor::routes,
         account::routes,
     ],
@@ -26,7 +28,7 @@ pub const CAPABILITY: Capability = Capability {
         name: "accounts",
         description: "Signing up, signing in and out, confirming the email, resetting the password, and who is signed in",
     }],
-    jobs: &[reset::MAIL_LINK],
+    jobs: &[reset::MAIL_LINK, sign_in_links::MAIL_LINK],
     purges: &[global::EXPIRED_TOKENS],
     sealed: &[two_factor::SECRET],
     ..Capability::NONE

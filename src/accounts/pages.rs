@@ -15,6 +15,7 @@ use crate::http::AppState;
 use crate::http::client_address::ClientAddress;
 use crate::http::extract::{Form, Query};
 use crate::http::routes::{Access, Routes, get, post};
+use crate::ids::UserId;
 use crate::pages::{Layout, render};
 use crate::sessions::flash::{self, Flash};
 use crate::validation::{FieldErrors, time_zone_options};
@@ -134,18 +135,20 @@ struct LoginPage {
     email: String,
     next: String,
     error: Option<&'static str>,
+    /// "Email me a sign-in link" is offered (`SIGN_IN_LINKS`).
+    sign_in_links: bool,
 }
 
 /// Where to go after signing in: a path on this site, never another site
 /// (`//evil.example` is a full URL to a browser).
 #[derive(Default, Deserialize)]
-struct Next {
+pub(crate) struct Next {
     #[serde(default)]
     next: String,
 }
 
 impl Next {
-    fn local_path(&self) -> &str {
+    pub(crate) fn local_path(&self) -> &str {
         local_path(&self.next)
     }
 }
@@ -168,6 +171,7 @@ pub(crate) fn local_path(next: &str) -> &str {
 }
 
 async fn login_form(
+    State(state): State<AppState>,
     layout: Layout,
     session: Session,
     signed_in: Option<SignedIn>,
@@ -176,12 +180,16 @@ async fn login_form(
     if signed_in.is_some() {
         return Ok(Redirect::to(next.local_path()).into_response());
     }
-    Ok(login_page(layout, &session, String::new(), &next, None)
-        .await?
-        .into_response())
+    Ok(
+        login_page(&state, layout, &session, String::new(), &next, None)
+            .await?
+            .into_response(),
+    )
 }
 
-async fn login_page(
+/// The sign-in page, with what was typed and what was wrong with it.
+pub(crate) async fn login_page(
+    state: &AppState,
     layout: Layout,
     session: &Session,
     email: String,
@@ -193,7 +201,28 @@ async fn login_page(
         email,
         next: next.local_path().to_owned(),
         error,
+        sign_in_links: state.config.sign_in_links,
     })
+}
+
+/// Signs `user` in on this browser and goes to `next`; or, for an account
+/// with a second factor, signs no one in yet and asks for the code first.
+pub(crate) async fn signed_in_or_second_factor(
+    session: &Session,
+    user: UserId,
+    two_factor: bool,
+    next: &str,
+) -> Result<Response, AppError> {
+    if two_factor {
+        // Not signed in yet (and no one else either): the code comes first.
+        session.clear().await;
+        session.cycle_id().await?;
+        session.insert(super::two_factor::PENDING_KEY, user).await?;
+        let next: String = form_urlencoded::byte_serialize(next.as_bytes()).collect();
+        return Ok(Redirect::to(&format!("/login/two-factor?next={next}")).into_response());
+    }
+    super::start_session(session, user).await?;
+    Ok(Redirect::to(next).into_response())
 }
 
 #[derive(Deserialize)]
@@ -212,22 +241,24 @@ async fn login(
     Form(form): Form<LoginForm>,
 ) -> Result<Response, AppError> {
     if let Some(user) = super::attempt_sign_in(&state, client, &form.credentials).await? {
-        if user.two_factor {
-            // Not signed in yet (and no one else either): the code comes first.
-            session.clear().await;
-            session.cycle_id().await?;
-            session
-                .insert(super::two_factor::PENDING_KEY, user.id)
-                .await?;
-            let next: String =
-                form_urlencoded::byte_serialize(form.next.local_path().as_bytes()).collect();
-            return Ok(Redirect::to(&format!("/login/two-factor?next={next}")).into_response());
-        }
-        super::start_session(&session, user.id).await?;
-        return Ok(Redirect::to(form.next.local_path()).into_response());
+        return signed_in_or_second_factor(
+            &session,
+            user.id,
+            user.two_factor,
+            form.next.local_path(),
+        )
+        .await;
     }
     let email = form.credentials.email.trim().to_owned();
-    let page = login_page(layout, &session, email, &form.next, Some(BAD_CREDENTIALS)).await?;
+    let page = login_page(
+        &state,
+        layout,
+        &session,
+        email,
+        &form.next,
+        Some(BAD_CREDENTIALS),
+    )
+    .await?;
     Ok((StatusCode::UNAUTHORIZED, page).into_response())
 }
 

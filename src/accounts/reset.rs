@@ -119,7 +119,7 @@ async fn mail_link(state: &AppState, email: &str) -> Result<(), JobError> {
     else {
         return Ok(());
     };
-    let token = tokens::issue(&state.db, Purpose::ResetPassword, user, &email).await?;
+    let token = tokens::issue(&state.db, Purpose::ResetPassword, user, &email, None).await?;
     let mail = PasswordResetMail {
         app_name: crate::brand::APP_NAME,
         link: format!("{}/reset-password/{token}", state.config.base_url),

@@ -64,6 +64,7 @@ const LAYERS: &[&[&str]] = &[
         "accounts/signup.rs",
         "accounts/verification.rs",
         "accounts/reset.rs",
+        "accounts/sign_in_links.rs",
         "accounts/two_factor.rs",
         "accounts/account.rs",
     ],

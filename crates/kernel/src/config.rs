@@ -81,6 +81,9 @@ pub struct Config {
     pub mail_from: String,
     /// Job-queue workers in this process (0: another process runs them).
     pub job_workers: usize,
+    /// "Email me a sign-in link" on the sign-in page (`SIGN_IN_LINKS`, on
+    /// unless `false`).
+    pub sign_in_links: bool,
     pub stripe: StripeConfig,
     /// Keys for secrets stored encrypted; empty: see `crypto::Keys::load`.
     pub encryption_keys: KeyMaterial,
@@ -216,6 +219,8 @@ impl Config {
             _ => Err("expected a number of workers, 0 to 32".to_owned()),
         })?;
 
+        let sign_in_links = var("SIGN_IN_LINKS", "true").parse_with(parse_bool)?;
+
         let stripe = StripeConfig::from_lookup(&lookup)?;
         let encryption_keys =
             var("ENCRYPTION_KEYS", "").parse_secret(app_env, KeyMaterial::parse)?;
@@ -237,6 +242,7 @@ impl Config {
             smtp_url,
             mail_from,
             job_workers,
+            sign_in_links,
             stripe,
             encryption_keys,
             lookup_key,

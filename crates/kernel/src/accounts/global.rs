@@ -140,28 +140,34 @@ pub async fn grant_super_admin(db: &Db, email: &Email) -> Result<SuperAdminGrant
     })
 }
 
-/// Keeps a mailed token's digest, for `user` at `email`, until `expires_at`.
-pub async fn insert_token(
-    db: &Db,
-    digest: &str,
-    purpose: Purpose,
-    user: UserId,
-    email: &Email,
-    expires_at: i64,
-) -> Result<(), sqlx::Error> {
-    on_backend!(db, |pool| sqlx::query(
-        "INSERT INTO account_tokens (digest, purpose, user_id, email, expires_at, created_at) \
-         VALUES ($1, $2, $3, $4, $5, $6)"
+/// A mailed token to keep: its digest, for `user` at `email`, until
+/// `expires_at`, bound to `browser` (a digest) if given.
+pub struct NewToken<'a> {
+    pub digest: &'a str,
+    pub purpose: Purpose,
+    pub user: UserId,
+    pub email: &'a Email,
+    pub expires_at: i64,
+    pub browser: Option<&'a str>,
+}
+
+pub async fn insert_token(db: &Db, token: &NewToken<'_>) -> Result<(), sqlx::Error> {
+    on_backend!(db, |pool| {
+        sqlx::query(
+        "INSERT INTO account_tokens (digest, purpose, user_id, email, expires_at, created_at, browser_digest) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7)"
     )
-    .bind(digest)
-    .bind(purpose.name())
-    .bind(user)
-    .bind(email.as_str())
-    .bind(expires_at)
+    .bind(token.digest)
+    .bind(token.purpose.name())
+    .bind(token.user)
+    .bind(token.email.as_str())
+    .bind(token.expires_at)
     .bind(OffsetDateTime::now_utc().unix_timestamp())
+    .bind(token.browser)
     .execute(pool)
     .await
-    .map(drop))
+    .map(drop)
+    })
 }
 
 /// Whether a live token with this digest exists, without using it.
@@ -175,6 +181,69 @@ pub async fn token_is_live(db: &Db, digest: &str, purpose: Purpose) -> Result<bo
     .bind(OffsetDateTime::now_utc().unix_timestamp())
     .fetch_one(pool)
     .await)
+}
+
+/// What using a sign-in link came to.
+pub enum SignInLink {
+    /// The link was live and bound to this browser: it is spent, and the
+    /// address it was mailed to (still the user's) is verified.
+    SignsIn { user: UserId, two_factor: bool },
+    /// Live, but bound to another browser: left live for that one.
+    OtherBrowser,
+    /// Unknown, used, expired, or mailed to an address the user has since
+    /// changed.
+    Dead,
+}
+
+/// Uses up a live sign-in link bound to `browser` (the digest of the
+/// asking browser's secret), in one transaction.
+pub async fn use_sign_in_link(
+    db: &Db,
+    digest: &str,
+    browser: &str,
+) -> Result<SignInLink, sqlx::Error> {
+    let now = OffsetDateTime::now_utc();
+    on_backend!(db, |pool| {
+        let mut tx = pool.begin().await?;
+        let taken = sqlx::query_as::<_, TakenToken>(
+            "DELETE FROM account_tokens \
+             WHERE digest = $1 AND purpose = $2 AND expires_at > $3 AND browser_digest = $4 \
+             RETURNING user_id, email",
+        )
+        .bind(digest)
+        .bind(Purpose::SignIn.name())
+        .bind(now.unix_timestamp())
+        .bind(browser)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(TakenToken {
+            user_id: user,
+            email,
+        }) = taken
+        else {
+            drop(tx);
+            return Ok(if token_is_live(db, digest, Purpose::SignIn).await? {
+                SignInLink::OtherBrowser
+            } else {
+                SignInLink::Dead
+            });
+        };
+        // A link mailed before an email change signs no one in.
+        let two_factor: Option<bool> = sqlx::query_scalar(
+            "SELECT totp_secret IS NOT NULL FROM users WHERE id = $1 AND lower(email) = $2",
+        )
+        .bind(user)
+        .bind(&email)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(two_factor) = two_factor else {
+            tx.commit().await?;
+            return Ok(SignInLink::Dead);
+        };
+        mark_verified!(&user, &email, now, &mut *tx)?;
+        tx.commit().await?;
+        Ok(SignInLink::SignsIn { user, two_factor })
+    })
 }
 
 /// Uses up a live link that confirms an address: an email-verification

@@ -63,7 +63,7 @@ pub async fn send_link(
     user: UserId,
     email: &Email,
 ) -> Result<(), AppError> {
-    let token = tokens::issue(&state.db, purpose, user, email).await?;
+    let token = tokens::issue(&state.db, purpose, user, email, None).await?;
     let mail = VerifyEmailMail {
         app_name: crate::brand::APP_NAME,
         link: format!("{}/verify-email/{token}", state.config.base_url),

@@ -1,5 +1,6 @@
 //! Rate limits on the doors that guessing comes through: sign-in, signup,
-//! password reset (asking, and using the link), verification emails,
+//! password reset (asking, and using the link), sign-in links (asking, and
+//! using the link), verification emails,
 //! invitation acceptance, second-factor entry, and the password confirming a
 //! sensitive change.
 //!
@@ -37,6 +38,8 @@ pub enum Limit {
     Login,
     Signup,
     PasswordReset,
+    /// Asking for a sign-in link.
+    SignInLink,
     /// Asking for another email-verification link.
     VerificationEmail,
     InvitationAcceptance,
@@ -68,10 +71,11 @@ const MINUTE: Duration = Duration::from_secs(60);
 const DAY: Duration = Duration::from_secs(24 * 3600);
 
 impl Limit {
-    pub const ALL: [Limit; 10] = [
+    pub const ALL: [Limit; 11] = [
         Limit::Login,
         Limit::Signup,
         Limit::PasswordReset,
+        Limit::SignInLink,
         Limit::VerificationEmail,
         Limit::InvitationAcceptance,
         Limit::SecondFactor,
@@ -87,6 +91,7 @@ impl Limit {
             Self::Login => "login",
             Self::Signup => "signup",
             Self::PasswordReset => "password_reset",
+            Self::SignInLink => "sign_in_link",
             Self::VerificationEmail => "verification_email",
             Self::InvitationAcceptance => "invitation",
             Self::SecondFactor => "second_factor",
@@ -109,7 +114,7 @@ impl Limit {
             // burst, while one account gets 10 wrong guesses a quarter hour.
             Self::Login => rule(30, Duration::from_secs(2), 10, 15 * MINUTE),
             Self::Signup => rule(20, 3 * MINUTE, 5, 60 * MINUTE),
-            Self::PasswordReset => rule(10, 6 * MINUTE, 5, 60 * MINUTE),
+            Self::PasswordReset | Self::SignInLink => rule(10, 6 * MINUTE, 5, 60 * MINUTE),
             Self::VerificationEmail => rule(10, 6 * MINUTE, 3, 60 * MINUTE),
             Self::InvitationAcceptance => rule(20, Duration::from_secs(3), 10, 15 * MINUTE),
             Self::SecondFactor => rule(20, Duration::from_secs(3), 5, 5 * MINUTE),
