@@ -202,6 +202,11 @@ pub const MAIL_LINK: JobKind = JobKind {
 /// When the database or a template fails (the job is retried).
 async fn mail_link(state: &AppState, email: &str, browser: &str) -> Result<(), JobError> {
     let email = Email::parse(email)?;
+    // A link bound to no browser's secret would open in any browser that
+    // holds none: never issued (requests always name one).
+    if browser.is_empty() {
+        return Ok(());
+    }
     let Some(global::Credentials { id: user, .. }) = global::credentials(&state.db, &email).await?
     else {
         return Ok(());
@@ -216,8 +221,16 @@ async fn mail_link(state: &AppState, email: &str, browser: &str) -> Result<(), J
     Ok(())
 }
 
-/// The opened link: a button that uses it, if it is live. Opening uses
-/// nothing up.
+/// The digest of this browser's secret, if it asked for a link.
+async fn this_browser(session: &Session) -> Result<Option<String>, AppError> {
+    Ok(session
+        .get::<String>(BROWSER_KEY)
+        .await?
+        .map(|secret| digest(&secret)))
+}
+
+/// The opened link: a button that uses it, if it is live and this browser
+/// asked for it. Opening uses nothing up.
 async fn confirm_form(
     State(state): State<AppState>,
     layout: Layout,
@@ -225,8 +238,12 @@ async fn confirm_form(
     Path(token): Path<String>,
 ) -> Result<Response, AppError> {
     enabled(&state)?;
-    let live = global::token_is_live(&state.db, &digest(&token), Purpose::SignIn).await?;
-    let shown = if live { Shown::Confirm } else { Shown::Dead };
+    let here = this_browser(&session).await?;
+    let shown = match global::live_sign_in_link(&state.db, &digest(&token)).await? {
+        None => Shown::Dead,
+        Some(bound) if here.as_deref() == Some(bound.as_str()) => Shown::Confirm,
+        Some(_) => Shown::OtherBrowser,
+    };
     link_page(layout, &session, shown, token).await
 }
 
@@ -243,12 +260,8 @@ async fn use_link(
     state
         .rate_limits
         .check_address(Limit::LinkSecret, client.0)?;
-    let browser = session
-        .get::<String>(BROWSER_KEY)
-        .await?
-        .map(|secret| digest(&secret))
-        .unwrap_or_default();
-    match global::use_sign_in_link(&state.db, &digest(&token), &browser).await? {
+    let browser = this_browser(&session).await?;
+    match global::use_sign_in_link(&state.db, &digest(&token), browser.as_deref()).await? {
         SignInLink::SignsIn { user, two_factor } => {
             let next = session.get::<String>(NEXT_KEY).await?.unwrap_or_default();
             super::pages::signed_in_or_second_factor(&session, user, two_factor, local_path(&next))

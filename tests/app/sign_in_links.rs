@@ -51,9 +51,15 @@ async fn a_link_signs_in_the_browser_that_asked_once(backend: Backend) {
         let mail = &app.emails_to("linked@example.com").await[0];
         assert!(mail.subject.contains("sign-in link"), "{}", mail.subject);
 
-        // Opening it (as a mail scanner does) uses nothing up.
+        // Opened elsewhere (a mail scanner, a forwarded email), it says
+        // where it works and offers no button; opened here, it does. Opening
+        // uses nothing up.
         let scanner = new_client();
         let (status, page) = app.page(&scanner, &link).await;
+        assert_eq!(status, 400);
+        assert!(page.contains("works only in the browser that asked for it"));
+        assert!(!page.contains(&format!(r#"action="{link}""#)), "{page}");
+        let (status, page) = app.page(&browser, &link).await;
         assert_eq!(status, 200);
         assert!(page.contains(&format!(r#"action="{link}""#)), "{page}");
 
@@ -182,6 +188,41 @@ async fn turned_off_the_sign_in_page_offers_no_link_and_the_routes_are_gone(back
             .await;
         assert_eq!(response.status(), 404);
         assert_eq!(app.page(&client, "/login/link/anything").await.0, 404);
+    })
+    .await;
+}
+
+backend_test!(a_new_password_voids_the_links_asked_for_before_it);
+async fn a_new_password_voids_the_links_asked_for_before_it(backend: Backend) {
+    run_on(backend, |app| async move {
+        sign_up(&app, "locked@example.com", "Locked Ltd").await;
+        // Someone else holding the mailbox asks for a link…
+        let intruder = new_client();
+        ask(&app, &intruder, "locked@example.com").await;
+        let link = app.link_in_email("locked@example.com", "/login/link/").await;
+        // …and the owner resets the password to lock them out.
+        let owner = new_client();
+        let (_, form) = app.page(&owner, "/forgot-password").await;
+        app.post_form(
+            &owner,
+            "/forgot-password",
+            &[("csrf_token", &csrf_field(&form)), ("email", "locked@example.com")],
+        )
+        .await;
+        let reset = app.link_in_email("locked@example.com", "/reset-password/").await;
+        let (_, form) = app.page(&owner, &reset).await;
+        let done = app
+            .post_form(
+                &owner,
+                &reset,
+                &[("csrf_token", &csrf_field(&form)), ("password", "a brand new passphrase")],
+            )
+            .await;
+        assert_eq!(done.status(), 303, "the new password is set");
+
+        let pressed = press(&app, &intruder, &link).await;
+        assert_eq!(pressed.status(), 400);
+        assert!(signed_in_as(&app, &intruder).await.is_none(), "the link died with the old password");
     })
     .await;
 }

@@ -195,13 +195,37 @@ pub enum SignInLink {
     Dead,
 }
 
+/// The binding of a live sign-in link: `Some(browser digest)`, or `None`
+/// for a link that is unknown, used or expired.
+pub async fn live_sign_in_link(db: &Db, digest: &str) -> Result<Option<String>, sqlx::Error> {
+    on_backend!(db, |pool| sqlx::query_scalar(
+        "SELECT coalesce(browser_digest, '') FROM account_tokens \
+         WHERE digest = $1 AND purpose = $2 AND expires_at > $3"
+    )
+    .bind(digest)
+    .bind(Purpose::SignIn.name())
+    .bind(OffsetDateTime::now_utc().unix_timestamp())
+    .fetch_optional(pool)
+    .await)
+}
+
 /// Uses up a live sign-in link bound to `browser` (the digest of the
-/// asking browser's secret), in one transaction.
+/// asking browser's secret; `None` for a browser that holds none), in one
+/// transaction.
 pub async fn use_sign_in_link(
     db: &Db,
     digest: &str,
-    browser: &str,
+    browser: Option<&str>,
 ) -> Result<SignInLink, sqlx::Error> {
+    let elsewhere = || async {
+        Ok(match live_sign_in_link(db, digest).await? {
+            Some(_) => SignInLink::OtherBrowser,
+            None => SignInLink::Dead,
+        })
+    };
+    let Some(browser) = browser else {
+        return elsewhere().await;
+    };
     let now = OffsetDateTime::now_utc();
     on_backend!(db, |pool| {
         let mut tx = pool.begin().await?;
@@ -222,11 +246,7 @@ pub async fn use_sign_in_link(
         }) = taken
         else {
             drop(tx);
-            return Ok(if token_is_live(db, digest, Purpose::SignIn).await? {
-                SignInLink::OtherBrowser
-            } else {
-                SignInLink::Dead
-            });
+            return elsewhere().await;
         };
         // A link mailed before an email change signs no one in.
         let two_factor: Option<bool> = sqlx::query_scalar(
@@ -299,6 +319,13 @@ pub async fn verify_email(db: &Db, digest: &str) -> Result<Option<UserId>, sqlx:
     })
 }
 
+/// A new password voids the links that could open the account without it:
+/// pending reset links and sign-in links ($1 the user, $2 and $3 the two
+/// purposes). Resetting to lock an intruder out must not leave them a link
+/// they asked for a minute before.
+const VOID_PASSWORD_LINKS: &str =
+    "DELETE FROM account_tokens WHERE user_id = $1 AND purpose IN ($2, $3)";
+
 /// Uses up a live password-reset token: sets the new password hash, marks
 /// the address verified (the user proved they read its mail), and ends
 /// every session and every other reset link of the user, in one
@@ -332,9 +359,10 @@ pub async fn reset_password(
             return Ok(None);
         }
         mark_verified!(&user, &email, now, &mut *tx)?;
-        sqlx::query("DELETE FROM account_tokens WHERE user_id = $1 AND purpose = $2")
+        sqlx::query(VOID_PASSWORD_LINKS)
             .bind(user)
             .bind(Purpose::ResetPassword.name())
+            .bind(Purpose::SignIn.name())
             .execute(&mut *tx)
             .await?;
         sqlx::query("DELETE FROM sessions WHERE user_id = $1")
@@ -504,7 +532,7 @@ pub async fn cancel_email_changes(db: &Db, user: UserId) -> Result<(), sqlx::Err
     .map(drop))
 }
 
-/// Sets a new password hash; pending reset links stop working.
+/// Sets a new password hash; pending reset and sign-in links stop working.
 pub async fn set_password_hash(
     db: &Db,
     user: UserId,
@@ -517,9 +545,10 @@ pub async fn set_password_hash(
             .bind(password_hash)
             .execute(&mut *tx)
             .await?;
-        sqlx::query("DELETE FROM account_tokens WHERE user_id = $1 AND purpose = $2")
+        sqlx::query(VOID_PASSWORD_LINKS)
             .bind(user)
             .bind(Purpose::ResetPassword.name())
+            .bind(Purpose::SignIn.name())
             .execute(&mut *tx)
             .await?;
         tx.commit().await
