@@ -261,6 +261,7 @@ struct AccountPage {
     sessions: Vec<SessionView>,
     tenants: Vec<TenantChoice>,
     tokens: Vec<OwnToken>,
+    identities: super::oauth::Identities,
     errors: FieldErrors,
     /// The email field, as typed.
     new_email: String,
@@ -279,6 +280,7 @@ async fn account_page(
         sessions: sessions(state, session, &user).await?,
         tenants: tenants(state, &user).await?,
         tokens: own_tokens(state, &user).await?,
+        identities: super::oauth::identities(state, user.id).await?,
         user,
         errors,
         new_email,

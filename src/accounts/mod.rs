@@ -4,6 +4,7 @@
 
 pub mod account;
 pub mod api;
+pub mod oauth;
 pub mod pages;
 pub mod reset;
 pub mod sign_in_links;
@@ -21,6 +22,7 @@ pub const CAPABILITY: Capability = Capability {
         verification::routes,
         reset::routes,
         sign_in_links::routes,
+        oauth::routes,
         two_factor::routes,
         account::routes,
     ],

@@ -38,6 +38,10 @@ struct SignupPage {
     /// The plan chosen on the pricing page, carried to checkout: (key,
     /// interval, what the page says of it).
     chosen: Option<(&'static str, &'static str, String)>,
+    /// The configured sign-in providers, as (key, name).
+    providers: Vec<(&'static str, String)>,
+    /// Where the providers' buttons go back to: nowhere in particular.
+    next: &'static str,
 }
 
 /// The signup form's fields, and the plan chosen on the pricing page.
@@ -96,6 +100,8 @@ async fn signup_page(
             );
             (plan.key, interval.as_str(), says)
         }),
+        providers: super::oauth::buttons(state),
+        next: "",
     })
 }
 
@@ -110,12 +116,7 @@ async fn signup(
 ) -> Result<Response, AppError> {
     let errors = match super::signup::attempt_signup(&state, client, &form.input).await? {
         Ok((user, tenant)) => {
-            super::start_session(&session, user).await?;
-            flash::push(
-                &session,
-                Flash::success(format!("Welcome to {}!", layout.app_name)),
-            )
-            .await?;
+            welcome(&session, user).await?;
             let next = match form.chosen.query(&state) {
                 Some(query) => format!("/t/{}/billing{query}", tenant.slug),
                 None => format!("/t/{}/locations", tenant.slug),
@@ -128,6 +129,14 @@ async fn signup(
     Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response())
 }
 
+/// Signs in a user who has just signed up, welcomed.
+pub(crate) async fn welcome(session: &Session, user: UserId) -> Result<(), AppError> {
+    super::start_session(session, user).await?;
+    let welcome = format!("Welcome to {}!", crate::brand::APP_NAME);
+    flash::push(session, Flash::success(welcome)).await?;
+    Ok(())
+}
+
 #[derive(Template)]
 #[template(path = "accounts/login.html")]
 struct LoginPage {
@@ -137,6 +146,8 @@ struct LoginPage {
     error: Option<&'static str>,
     /// "Email me a sign-in link" is offered (`SIGN_IN_LINKS`).
     sign_in_links: bool,
+    /// The configured sign-in providers, as (key, name).
+    providers: Vec<(&'static str, String)>,
 }
 
 /// Where to go after signing in: a path on this site, never another site
@@ -202,6 +213,7 @@ pub(crate) async fn login_page(
         next: next.local_path().to_owned(),
         error,
         sign_in_links: state.config.sign_in_links,
+        providers: super::oauth::buttons(state),
     })
 }
 

@@ -65,6 +65,7 @@ const LAYERS: &[&[&str]] = &[
         "accounts/verification.rs",
         "accounts/reset.rs",
         "accounts/sign_in_links.rs",
+        "accounts/oauth",
         "accounts/two_factor.rs",
         "accounts/account.rs",
     ],

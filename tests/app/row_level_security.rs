@@ -179,10 +179,13 @@ async fn the_scope_role_holds_only_the_rights_its_scopes_need(backend: Backend) 
                 ("rate_limit_counters", &["INSERT", "SELECT", "UPDATE"]),
                 ("super_admin_audit", &["SELECT"]),
                 ("tenants", ALL_RIGHTS),
+                // Signing up with a provider links the identity in the
+                // scope that creates the user.
+                ("user_identities", &["INSERT"]),
                 (
                     "users",
                     &[
-                        "INSERT (created_at, email, id, is_super_admin, password_hash)",
+                        "INSERT (created_at, email, email_verified_at, id, is_super_admin, password_hash)",
                         "SELECT",
                     ],
                 ),

@@ -34,7 +34,7 @@ async fn press(app: &TestApp, client: &reqwest::Client, link: &str) -> reqwest::
         .await
 }
 
-async fn signed_in_as(app: &TestApp, client: &reqwest::Client) -> Option<serde_json::Value> {
+pub async fn signed_in_as(app: &TestApp, client: &reqwest::Client) -> Option<serde_json::Value> {
     let response = client.get(app.url("/api/v1/me")).send().await.unwrap();
     (response.status() == 200).then_some(response.json().await.unwrap())
 }

@@ -84,6 +84,9 @@ pub struct Config {
     /// "Email me a sign-in link" on the sign-in page (`SIGN_IN_LINKS`, on
     /// unless `false`).
     pub sign_in_links: bool,
+    /// Sign-in with Google, GitHub and an OpenID Connect provider, each
+    /// configured by its client id and secret, in the sign-in page's order.
+    pub sign_in_providers: Vec<ProviderConfig>,
     pub stripe: StripeConfig,
     /// Keys for secrets stored encrypted; empty: see `crypto::Keys::load`.
     pub encryption_keys: KeyMaterial,
@@ -111,6 +114,127 @@ pub struct StripeConfig {
     pub promotion_codes: bool,
     /// Owners get a receipt by email for each paid invoice.
     pub receipt_emails: bool,
+}
+
+/// A provider people sign in with: its key in URLs and stored identities,
+/// the name its button shows, how it speaks, and the app's client there.
+#[derive(Clone, Debug)]
+pub struct ProviderConfig {
+    /// `google`, `github` or `oidc`.
+    pub key: &'static str,
+    pub name: String,
+    pub protocol: Protocol,
+    pub client_id: String,
+    pub client_secret: Secret,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Protocol {
+    /// OpenID Connect: everything else comes from the issuer's discovery
+    /// document, `<issuer>/.well-known/openid-configuration`.
+    OpenIdConnect { issuer: String },
+    /// GitHub's OAuth apps (not OpenID Connect): its authorisation server
+    /// (`https://github.com`) and its API (`https://api.github.com`).
+    GitHub { site: String, api: String },
+}
+
+impl ProviderConfig {
+    /// Each provider whose client id and secret are both set; one without
+    /// the other is an error, so a half-configured provider doesn't
+    /// silently vanish from the sign-in page.
+    fn from_lookup(lookup: &impl Fn(&str) -> Option<String>) -> Result<Vec<Self>, ConfigError> {
+        let optional = |name: &'static str| lookup(name).filter(|v| !v.trim().is_empty());
+        let url = |name: &'static str, default: &str| {
+            Variable {
+                name,
+                value: optional(name).unwrap_or_else(|| default.to_owned()),
+            }
+            .parse_with(parse_url)
+        };
+        let client = |id: &'static str, secret: &'static str| match (optional(id), optional(secret))
+        {
+            (Some(id), Some(secret)) => Ok(Some((
+                id.trim().to_owned(),
+                Secret(secret.trim().to_owned()),
+            ))),
+            (None, None) => Ok(None),
+            (Some(_), None) => Err(ConfigError {
+                variable: secret,
+                value: String::new(),
+                reason: format!("required when {id} is set"),
+            }),
+            (None, Some(_)) => Err(ConfigError {
+                variable: id,
+                value: String::new(),
+                reason: format!("required when {secret} is set"),
+            }),
+        };
+        let mut providers = Vec::new();
+        if let Some((client_id, client_secret)) =
+            client("GOOGLE_CLIENT_ID", "GOOGLE_CLIENT_SECRET")?
+        {
+            providers.push(Self {
+                key: "google",
+                name: "Google".to_owned(),
+                protocol: Protocol::OpenIdConnect {
+                    issuer: url("GOOGLE_ISSUER", "https://accounts.google.com")?,
+                },
+                client_id,
+                client_secret,
+            });
+        }
+        if let Some((client_id, client_secret)) =
+            client("GITHUB_CLIENT_ID", "GITHUB_CLIENT_SECRET")?
+        {
+            providers.push(Self {
+                key: "github",
+                name: "GitHub".to_owned(),
+                protocol: Protocol::GitHub {
+                    site: url("GITHUB_URL", "https://github.com")?,
+                    api: url("GITHUB_API_URL", "https://api.github.com")?,
+                },
+                client_id,
+                client_secret,
+            });
+        }
+        if let Some((client_id, client_secret)) = client("OIDC_CLIENT_ID", "OIDC_CLIENT_SECRET")? {
+            let issuer = optional("OIDC_ISSUER").ok_or_else(|| ConfigError {
+                variable: "OIDC_ISSUER",
+                value: String::new(),
+                reason: "required when OIDC_CLIENT_ID is set".to_owned(),
+            })?;
+            providers.push(Self {
+                key: "oidc",
+                name: optional("OIDC_NAME").map_or_else(
+                    || "Single sign-on".to_owned(),
+                    |name| name.trim().to_owned(),
+                ),
+                protocol: Protocol::OpenIdConnect {
+                    issuer: Variable {
+                        name: "OIDC_ISSUER",
+                        value: issuer,
+                    }
+                    .parse_with(parse_url)?,
+                },
+                client_id,
+                client_secret,
+            });
+        }
+        Ok(providers)
+    }
+}
+
+/// An absolute http(s) URL, without a trailing slash.
+fn parse_url(url: &str) -> Result<String, String> {
+    let rest = url
+        .strip_prefix("https://")
+        .or_else(|| url.strip_prefix("http://"));
+    match rest {
+        Some(host) if !host.is_empty() && !host.contains(char::is_whitespace) => {
+            Ok(url.trim_end_matches('/').to_owned())
+        }
+        _ => Err("expected an absolute http:// or https:// URL".to_owned()),
+    }
 }
 
 /// A configuration value that can't be used: names the variable and says why.
@@ -161,17 +285,8 @@ impl Config {
                 Ok(size) if size > 0 => Ok(size),
                 _ => Err("expected a whole number of connections, at least 1".to_owned()),
             })?;
-        let base_url = var("BASE_URL", &format!("http://localhost:{port}")).parse_with(|v| {
-            let rest = v
-                .strip_prefix("https://")
-                .or_else(|| v.strip_prefix("http://"));
-            match rest {
-                Some(host) if !host.is_empty() && !host.contains(char::is_whitespace) => {
-                    Ok(v.trim_end_matches('/').to_owned())
-                }
-                _ => Err("expected an absolute http:// or https:// URL".to_owned()),
-            }
-        })?;
+        let base_url =
+            var("BASE_URL", &format!("http://localhost:{port}")).parse_with(parse_url)?;
         let log_format = var("LOG_FORMAT", "text").parse_with(|v| match v {
             "text" => Ok(LogFormat::Text),
             "json" => Ok(LogFormat::Json),
@@ -221,6 +336,7 @@ impl Config {
 
         let sign_in_links = var("SIGN_IN_LINKS", "true").parse_with(parse_bool)?;
 
+        let sign_in_providers = ProviderConfig::from_lookup(&lookup)?;
         let stripe = StripeConfig::from_lookup(&lookup)?;
         let encryption_keys =
             var("ENCRYPTION_KEYS", "").parse_secret(app_env, KeyMaterial::parse)?;
@@ -243,6 +359,7 @@ impl Config {
             mail_from,
             job_workers,
             sign_in_links,
+            sign_in_providers,
             stripe,
             encryption_keys,
             lookup_key,

@@ -7,9 +7,23 @@ use std::fmt;
 /// A plausible email address: one `@`, something before it, a dotted domain
 /// after it, no spaces. Whether it receives mail is for the verification
 /// email to find out.
-#[derive(Clone, PartialEq, Eq, Hash, serde::Serialize)]
-#[serde(transparent)]
+#[derive(Clone, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(try_from = "String", into = "String")]
 pub struct Email(String);
+
+impl TryFrom<String> for Email {
+    type Error = &'static str;
+
+    fn try_from(candidate: String) -> Result<Self, Self::Error> {
+        Self::parse(&candidate)
+    }
+}
+
+impl From<Email> for String {
+    fn from(email: Email) -> Self {
+        email.0
+    }
+}
 
 impl Email {
     /// # Errors

@@ -571,3 +571,124 @@ pub async fn delete_user(db: &Db, user: UserId) -> Result<(), sqlx::Error> {
         tx.commit().await
     })
 }
+
+row! {
+    /// Who a provider's account signs in.
+    pub struct IdentityOwner {
+        pub id: UserId,
+        pub two_factor: bool,
+    }
+}
+
+/// The user `subject` at `provider` signs in, if it is linked.
+pub async fn identity_owner(
+    db: &Db,
+    provider: &str,
+    subject: &str,
+) -> Result<Option<IdentityOwner>, sqlx::Error> {
+    on_backend!(db, |pool| sqlx::query_as(
+        "SELECT u.id, u.totp_secret IS NOT NULL AS two_factor \
+         FROM user_identities i JOIN users u ON u.id = i.user_id \
+         WHERE i.provider = $1 AND i.subject = $2"
+    )
+    .bind(provider)
+    .bind(subject)
+    .fetch_optional(pool)
+    .await)
+}
+
+row! {
+    /// A provider account linked to a user, as the account page lists it.
+    pub struct Identity {
+        pub provider: String,
+        /// The address the provider gave when it was linked.
+        pub email: String,
+        pub created_at: OffsetDateTime,
+    }
+}
+
+/// The user's linked provider accounts, oldest first.
+pub async fn identities(db: &Db, user: UserId) -> Result<Vec<Identity>, sqlx::Error> {
+    on_backend!(db, |pool| sqlx::query_as(
+        "SELECT provider, email, created_at FROM user_identities \
+         WHERE user_id = $1 ORDER BY created_at, provider"
+    )
+    .bind(user)
+    .fetch_all(pool)
+    .await)
+}
+
+/// Links `subject` at `provider` to `user`. `false` (and no change) when
+/// that account is linked already, to them or anyone, or they have another
+/// account at that provider linked.
+pub async fn link_identity(
+    db: &Db,
+    user: UserId,
+    provider: &str,
+    subject: &str,
+    email: &str,
+) -> Result<bool, sqlx::Error> {
+    on_backend!(db, |pool| sqlx::query(
+        "INSERT INTO user_identities (provider, subject, user_id, email, created_at) \
+         VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING"
+    )
+    .bind(provider)
+    .bind(subject)
+    .bind(user)
+    .bind(email)
+    .bind(OffsetDateTime::now_utc())
+    .execute(pool)
+    .await
+    .map(|done| done.rows_affected() == 1))
+}
+
+/// What unlinking a provider did.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Unlinked {
+    Done,
+    /// Nothing: it was the account's last way to sign in.
+    LastWay,
+    /// Nothing: no account at that provider is linked.
+    NotLinked,
+}
+
+/// Unlinks the user's account at `provider`, unless nothing else would
+/// sign them in then (no password, no other provider): one transaction,
+/// so two unlinks at once can't both pass the check.
+pub async fn unlink_identity(
+    db: &Db,
+    user: UserId,
+    provider: &str,
+) -> Result<Unlinked, sqlx::Error> {
+    on_backend!(db, |pool| {
+        let mut tx = pool.begin().await?;
+        // Taken first on both backends, so a second unlink waits for this one.
+        sqlx::query("UPDATE users SET id = id WHERE id = $1")
+            .bind(user)
+            .execute(&mut *tx)
+            .await?;
+        let deleted =
+            sqlx::query("DELETE FROM user_identities WHERE user_id = $1 AND provider = $2")
+                .bind(user)
+                .bind(provider)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+        if deleted == 0 {
+            return Ok(Unlinked::NotLinked);
+        }
+        let another_way: bool = sqlx::query_scalar(
+            "SELECT password_hash IS NOT NULL \
+             OR EXISTS (SELECT 1 FROM user_identities WHERE user_id = $1) \
+             FROM users WHERE id = $1",
+        )
+        .bind(user)
+        .fetch_one(&mut *tx)
+        .await?;
+        if !another_way {
+            return Ok(Unlinked::LastWay);
+        }
+        tx.commit().await?;
+        Ok(Unlinked::Done)
+    })
+}

@@ -116,26 +116,52 @@ pub const EMAIL_TAKEN: &str =
     "An account with this email already exists: sign in, or reset your password.";
 
 /// Inserts a user in the scope that creates their first tenant (or accepts
-/// an invitation), so the two can't exist apart. `None` when the email is
-/// taken.
+/// an invitation), so the two can't exist apart: with a password, or
+/// without one and with the address verified (a provider vouched for it).
+/// `None` when the email is taken.
 pub(crate) async fn insert_user(
     scope: &mut TenantScope,
     email: &Email,
-    password_hash: &str,
+    password_hash: Option<&str>,
 ) -> Result<Option<UserId>, sqlx::Error> {
     let id = UserId::new();
+    let now = OffsetDateTime::now_utc();
+    let verified_at = password_hash.is_none().then_some(now);
     let inserted = on_tx!(scope.tx(), |conn| sqlx::query(
-        "INSERT INTO users (id, email, password_hash, created_at) VALUES ($1, $2, $3, $4) \
-         ON CONFLICT DO NOTHING"
+        "INSERT INTO users (id, email, password_hash, email_verified_at, created_at) \
+         VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING"
     )
     .bind(id)
     .bind(email.as_str())
     .bind(password_hash)
-    .bind(OffsetDateTime::now_utc())
+    .bind(verified_at)
+    .bind(now)
     .execute(conn)
     .await
     .map(|done| done.rows_affected()))?;
     Ok((inserted == 1).then_some(id))
+}
+
+/// Links a provider's account to the user in the scope that creates them,
+/// so neither exists without the other. `false` when it is linked already.
+pub(crate) async fn insert_identity(
+    scope: &mut TenantScope,
+    user: UserId,
+    identity: &signup::ProviderIdentity,
+) -> Result<bool, sqlx::Error> {
+    let inserted = on_tx!(scope.tx(), |conn| sqlx::query(
+        "INSERT INTO user_identities (provider, subject, user_id, email, created_at) \
+         VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING"
+    )
+    .bind(&identity.provider)
+    .bind(&identity.subject)
+    .bind(user)
+    .bind(identity.email.as_str())
+    .bind(OffsetDateTime::now_utc())
+    .execute(conn)
+    .await
+    .map(|done| done.rows_affected()))?;
+    Ok(inserted == 1)
 }
 
 /// What the sign-in form and the API send.

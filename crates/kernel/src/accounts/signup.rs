@@ -48,15 +48,7 @@ impl SignupInput {
         let password = Password::parse(&self.password)
             .map_err(|message| errors.add("password", message))
             .ok();
-        let time_zone = if self.time_zone.trim().is_empty() {
-            "UTC"
-        } else {
-            &self.time_zone
-        };
-        let tenant = ValidTenant {
-            name: validation::text(&mut errors, "organisation", &self.organisation, true, 100),
-            time_zone: validation::time_zone(&mut errors, "time_zone", time_zone),
-        };
+        let tenant = first_tenant(&mut errors, &self.organisation, &self.time_zone);
         match (email, password) {
             (Some(email), Some(password)) => errors.or_ok(ValidSignup {
                 email,
@@ -65,6 +57,20 @@ impl SignupInput {
             }),
             _ => Err(errors),
         }
+    }
+}
+
+/// The new user's first organisation, as the signup forms name it: UTC
+/// when no time zone is given.
+fn first_tenant(errors: &mut FieldErrors, organisation: &str, time_zone: &str) -> ValidTenant {
+    let time_zone = if time_zone.trim().is_empty() {
+        "UTC"
+    } else {
+        time_zone
+    };
+    ValidTenant {
+        name: validation::text(errors, "organisation", organisation, true, 100),
+        time_zone: validation::time_zone(errors, "time_zone", time_zone),
     }
 }
 
@@ -77,7 +83,7 @@ pub async fn create(
 ) -> Result<Result<(UserId, Tenant), FieldErrors>, AppError> {
     let password_hash = password::hash(signup.password).await?;
     let mut scope = for_tenant(db, TenantId::new(), Intent::Write).await?;
-    let Some(user) = insert_user(&mut scope, &signup.email, &password_hash).await? else {
+    let Some(user) = insert_user(&mut scope, &signup.email, Some(&password_hash)).await? else {
         return Ok(Err(FieldErrors::single("email", EMAIL_TAKEN)));
     };
     let tenant = crate::tenants::insert(&mut scope, user, &signup.tenant).await?;
@@ -114,3 +120,57 @@ pub async fn attempt_signup(
     }
     Ok(created)
 }
+
+/// A person as a sign-in provider vouched for them: the provider's key,
+/// its stable id for them, and the address it verified.
+#[derive(Clone, Debug, serde::Serialize, Deserialize)]
+pub struct ProviderIdentity {
+    pub provider: String,
+    pub subject: String,
+    pub email: Email,
+}
+
+/// What the page that finishes a signup through a provider asks for.
+#[derive(Clone, Debug, Default, Deserialize)]
+pub struct OrganisationInput {
+    #[serde(alias = "organization")]
+    pub organisation: String,
+    #[serde(default)]
+    pub time_zone: String,
+}
+
+impl OrganisationInput {
+    /// # Errors
+    /// Each field that is wrong, with a message.
+    pub fn validate(&self) -> Result<ValidTenant, FieldErrors> {
+        let mut errors = FieldErrors::default();
+        let tenant = first_tenant(&mut errors, &self.organisation, &self.time_zone);
+        errors.or_ok(tenant)
+    }
+}
+
+/// Creates a user who signs in through a provider: no password, the
+/// address verified, the identity linked, and their first tenant, in one
+/// transaction. The inner error is the user's to fix (the email is taken).
+pub async fn create_with_identity(
+    db: &Db,
+    identity: &ProviderIdentity,
+    tenant: &ValidTenant,
+) -> Result<Result<(UserId, Tenant), FieldErrors>, AppError> {
+    let mut scope = for_tenant(db, TenantId::new(), Intent::Write).await?;
+    let Some(user) = insert_user(&mut scope, &identity.email, None).await? else {
+        return Ok(Err(FieldErrors::single("organisation", EMAIL_TAKEN)));
+    };
+    let linked = super::insert_identity(&mut scope, user, identity).await?;
+    if !linked {
+        // Another signup took this identity first: this one creates nothing.
+        return Ok(Err(FieldErrors::single("organisation", IDENTITY_TAKEN)));
+    }
+    let tenant = crate::tenants::insert(&mut scope, user, tenant).await?;
+    scope.commit().await?;
+    Ok(Ok((user, tenant)))
+}
+
+/// The message for a provider account that signs in another user already.
+pub const IDENTITY_TAKEN: &str =
+    "That account is linked to another user here already: sign in with it.";

@@ -240,7 +240,7 @@ async fn accept(
             if !found.live {
                 return Err(AppError::InvalidLink);
             }
-            let Some(user) = accounts::insert_user(&mut scope, &email, &hash).await? else {
+            let Some(user) = accounts::insert_user(&mut scope, &email, Some(&hash)).await? else {
                 return Ok(Err(FieldErrors::single("password", EMAIL_TAKEN)));
             };
             // The link proves its owner reads the invited address.

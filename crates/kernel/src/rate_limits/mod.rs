@@ -40,6 +40,9 @@ pub enum Limit {
     PasswordReset,
     /// Asking for a sign-in link.
     SignInLink,
+    /// Going to a sign-in provider, and coming back from it (per address:
+    /// each round trip costs calls to the provider).
+    ProviderSignIn,
     /// Asking for another email-verification link.
     VerificationEmail,
     InvitationAcceptance,
@@ -71,11 +74,12 @@ const MINUTE: Duration = Duration::from_secs(60);
 const DAY: Duration = Duration::from_secs(24 * 3600);
 
 impl Limit {
-    pub const ALL: [Limit; 11] = [
+    pub const ALL: [Limit; 12] = [
         Limit::Login,
         Limit::Signup,
         Limit::PasswordReset,
         Limit::SignInLink,
+        Limit::ProviderSignIn,
         Limit::VerificationEmail,
         Limit::InvitationAcceptance,
         Limit::SecondFactor,
@@ -92,6 +96,7 @@ impl Limit {
             Self::Signup => "signup",
             Self::PasswordReset => "password_reset",
             Self::SignInLink => "sign_in_link",
+            Self::ProviderSignIn => "provider_sign_in",
             Self::VerificationEmail => "verification_email",
             Self::InvitationAcceptance => "invitation",
             Self::SecondFactor => "second_factor",
@@ -116,6 +121,7 @@ impl Limit {
             Self::Signup => rule(20, 3 * MINUTE, 5, 60 * MINUTE),
             Self::PasswordReset | Self::SignInLink => rule(10, 6 * MINUTE, 5, 60 * MINUTE),
             Self::VerificationEmail => rule(10, 6 * MINUTE, 3, 60 * MINUTE),
+            Self::ProviderSignIn => rule(30, Duration::from_secs(2), 10, 15 * MINUTE),
             Self::InvitationAcceptance => rule(20, Duration::from_secs(3), 10, 15 * MINUTE),
             Self::SecondFactor => rule(20, Duration::from_secs(3), 5, 5 * MINUTE),
             // Per account only: the caller holds the account's session.

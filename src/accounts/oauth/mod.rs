@@ -1,0 +1,594 @@
+//! Sign-in with Google, GitHub and any OpenID Connect provider, each shown
+//! on the sign-in page only when its client id and secret are set
+//! (`GOOGLE_*`, `GITHUB_*`, `OIDC_*`; docs/accounts.md says how to get
+//! them).
+//!
+//! A provider account ("identity": the provider's stable id for the
+//! person) signs in the user it is linked to, and a second factor is still
+//! asked for. One that is linked to no one:
+//! * signs up a new user, asked for their organisation's name first, when
+//!   the provider verified an address no account has;
+//! * is refused when the address belongs to an account: that account must
+//!   sign in (password or sign-in link) and link it from the account page,
+//!   so a provider account can never take over an account by its address;
+//! * is refused when the provider didn't verify the address.
+//!
+//! The account page lists linked identities, links more and unlinks them,
+//! never the account's last way to sign in. Only the provider's id for the
+//! person and the address it gave are stored: no provider token.
+
+mod http_client;
+pub mod providers;
+
+use askama::Template;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use serde::{Deserialize, Serialize};
+use tower_sessions::Session;
+
+use super::global::{self, Unlinked};
+use super::pages::{Next, local_path};
+use super::signup::{OrganisationInput, ProviderIdentity};
+use super::{CurrentUser, SignedIn};
+use crate::config::ProviderConfig;
+use crate::error::AppError;
+use crate::http::AppState;
+use crate::http::client_address::ClientAddress;
+use crate::http::extract::{Form, Query};
+use crate::http::routes::{Access, Routes, get, post};
+use crate::ids::UserId;
+use crate::pages::{Layout, render};
+use crate::rate_limits::{self, Limit};
+use crate::sessions::flash::{self, Flash};
+use crate::validation::{FieldErrors, time_zone_options};
+use http_client::HttpClient;
+use providers::{Failure, RoundTrip};
+
+pub fn routes() -> Routes {
+    Routes::new()
+        .add(
+            "/login/oauth/{provider}",
+            Access::Public,
+            get(start_sign_in),
+        )
+        .add(
+            "/login/oauth/{provider}/callback",
+            Access::Public,
+            get(callback),
+        )
+        .add(
+            "/signup/oauth",
+            Access::Public,
+            get(signup_form).post(signup),
+        )
+        .add(
+            "/account/identities/{provider}",
+            Access::SignedIn,
+            post(start_linking),
+        )
+        .add(
+            "/account/identities/{provider}/unlink",
+            Access::SignedIn,
+            post(unlink),
+        )
+}
+
+/// The session key of the round trip under way.
+const ROUND_TRIP_KEY: &str = "oauth_round_trip";
+/// The session key of a provider account signing up (the organisation's
+/// name is asked for next).
+const SIGNUP_KEY: &str = "oauth_signup";
+
+/// A round trip under way, in the session of the browser that began it.
+#[derive(Serialize, Deserialize)]
+struct Pending {
+    provider: String,
+    secrets: RoundTrip,
+    /// Where to go once signed in.
+    next: String,
+    /// Begun from the account page by this user: link, don't sign in.
+    linking: Option<UserId>,
+}
+
+/// The configured provider with this key, or 404.
+fn configured<'a>(state: &'a AppState, key: &str) -> Result<&'a ProviderConfig, AppError> {
+    state
+        .config
+        .sign_in_providers
+        .iter()
+        .find(|provider| provider.key == key)
+        .ok_or(AppError::NotFound)
+}
+
+/// The one HTTP client for providers, built on first use.
+fn http() -> &'static HttpClient {
+    static CLIENT: std::sync::OnceLock<HttpClient> = std::sync::OnceLock::new();
+    CLIENT.get_or_init(HttpClient::new)
+}
+
+/// What went wrong, on a page of its own. Nothing was created or changed.
+#[derive(Template)]
+#[template(path = "accounts/provider_problem.html")]
+struct ProblemPage {
+    layout: Layout,
+    title: &'static str,
+    message: String,
+    /// Where the page's one link goes, and what it says.
+    link: (&'static str, &'static str),
+}
+
+fn problem(
+    layout: Layout,
+    status: StatusCode,
+    title: &'static str,
+    message: String,
+) -> Result<Response, AppError> {
+    problem_linking(
+        layout,
+        status,
+        title,
+        message,
+        ("/login", "Back to sign in"),
+    )
+}
+
+fn problem_linking(
+    layout: Layout,
+    status: StatusCode,
+    title: &'static str,
+    message: String,
+    link: (&'static str, &'static str),
+) -> Result<Response, AppError> {
+    let page = render(&ProblemPage {
+        layout,
+        title,
+        message,
+        link,
+    })?;
+    Ok((status, page).into_response())
+}
+
+/// Sends the browser to the provider, having kept what its return must
+/// match in the session.
+async fn begin(
+    state: &AppState,
+    layout: Layout,
+    session: &Session,
+    provider: &ProviderConfig,
+    next: String,
+    linking: Option<UserId>,
+) -> Result<Response, AppError> {
+    match providers::start(http(), provider, &state.config.base_url).await {
+        Ok(started) => {
+            let pending = Pending {
+                provider: provider.key.to_owned(),
+                secrets: started.secrets,
+                next,
+                linking,
+            };
+            session.insert(ROUND_TRIP_KEY, &pending).await?;
+            Ok(Redirect::to(&started.url).into_response())
+        }
+        Err(failure) => unavailable(layout, provider, &failure),
+    }
+}
+
+fn unavailable(
+    layout: Layout,
+    provider: &ProviderConfig,
+    failure: &Failure,
+) -> Result<Response, AppError> {
+    tracing::warn!(provider = provider.key, %failure, "sign-in provider unavailable");
+    problem(
+        layout,
+        StatusCode::BAD_GATEWAY,
+        "The sign-in provider is not answering",
+        format!(
+            "{} can't be reached right now. Try again in a few minutes, or sign in another way.",
+            provider.name
+        ),
+    )
+}
+
+/// The sign-in page's "Continue with …" button.
+async fn start_sign_in(
+    State(state): State<AppState>,
+    client: ClientAddress,
+    layout: Layout,
+    session: Session,
+    signed_in: Option<SignedIn>,
+    Path(key): Path<String>,
+    Query(next): Query<Next>,
+) -> Result<Response, AppError> {
+    let provider = configured(&state, &key)?;
+    if signed_in.is_some() {
+        return Ok(Redirect::to(next.local_path()).into_response());
+    }
+    state
+        .rate_limits
+        .check_address(Limit::ProviderSignIn, client.0)?;
+    let next = next.local_path().to_owned();
+    begin(&state, layout, &session, provider, next, None).await
+}
+
+/// The account page's "Link …" button (a form, so a CSRF token guards it).
+async fn start_linking(
+    State(state): State<AppState>,
+    layout: Layout,
+    session: Session,
+    SignedIn(user): SignedIn,
+    Path(key): Path<String>,
+) -> Result<Response, AppError> {
+    let provider = configured(&state, &key)?;
+    begin(
+        &state,
+        layout,
+        &session,
+        provider,
+        "/account".to_owned(),
+        Some(user),
+    )
+    .await
+}
+
+#[derive(Deserialize)]
+struct Callback {
+    code: Option<String>,
+    state: Option<String>,
+    /// The provider's refusal (`access_denied` when the person declined).
+    error: Option<String>,
+}
+
+/// The provider sends the browser back here with a code. The round trip
+/// is taken out of the session first, so a code can be tried once.
+async fn callback(
+    State(state): State<AppState>,
+    client: ClientAddress,
+    layout: Layout,
+    session: Session,
+    signed_in: Option<SignedIn>,
+    Path(key): Path<String>,
+    Query(answer): Query<Callback>,
+) -> Result<Response, AppError> {
+    let provider = configured(&state, &key)?;
+    state
+        .rate_limits
+        .check_address(Limit::ProviderSignIn, client.0)?;
+    let pending = session.remove::<Pending>(ROUND_TRIP_KEY).await?;
+    let Some(pending) = pending.filter(|pending| {
+        pending.provider == provider.key
+            && answer
+                .state
+                .as_deref()
+                .is_some_and(|state| subtle_eq(state, &pending.secrets.state))
+    }) else {
+        return problem(
+            layout,
+            StatusCode::BAD_REQUEST,
+            "This sign-in can't be finished",
+            "It was not started in this browser, or it was finished already. Start again from the sign-in page.".to_owned(),
+        );
+    };
+    if let Some(error) = answer.error {
+        let message = if error == "access_denied" {
+            format!("You didn't allow {} to sign you in.", provider.name)
+        } else {
+            format!("{} refused the sign-in ({error}).", provider.name)
+        };
+        return problem(layout, StatusCode::BAD_REQUEST, "Not signed in", message);
+    }
+    let Some(code) = answer.code else {
+        return problem(
+            layout,
+            StatusCode::BAD_REQUEST,
+            "Not signed in",
+            format!("{} sent no code back.", provider.name),
+        );
+    };
+    let asserted = match providers::finish(
+        http(),
+        provider,
+        &state.config.base_url,
+        &pending.secrets,
+        code,
+    )
+    .await
+    {
+        Ok(asserted) => asserted,
+        Err(failure @ Failure::Unavailable(_)) => return unavailable(layout, provider, &failure),
+        Err(failure) => {
+            tracing::warn!(provider = provider.key, %failure, "sign-in refused");
+            return problem(
+                layout,
+                StatusCode::BAD_REQUEST,
+                "This sign-in can't be finished",
+                format!(
+                    "{} didn't confirm who you are. Start again from the sign-in page.",
+                    provider.name
+                ),
+            );
+        }
+    };
+    let owner = global::identity_owner(&state.db, provider.key, &asserted.subject).await?;
+    if let Some(user) = pending.linking {
+        return link(
+            &state, layout, &session, signed_in, provider, user, owner, asserted,
+        )
+        .await;
+    }
+    if let Some(owner) = owner {
+        return super::pages::signed_in_or_second_factor(
+            &session,
+            owner.id,
+            owner.two_factor,
+            local_path(&pending.next),
+        )
+        .await;
+    }
+    let email = match asserted.email {
+        Some(email) if asserted.email_verified => email,
+        _ => {
+            return problem(
+                layout,
+                StatusCode::BAD_REQUEST,
+                "Your email address is not confirmed",
+                format!(
+                    "{} didn't confirm an email address for your account there. Confirm it at {}, or sign up with a password.",
+                    provider.name, provider.name
+                ),
+            );
+        }
+    };
+    if global::credentials(&state.db, &email).await?.is_some() {
+        return problem_linking(
+            layout,
+            StatusCode::CONFLICT,
+            "You have an account already",
+            format!(
+                "An account with {} exists. Sign in to it (with your password or a sign-in link), then link {} on your account page.",
+                email.as_str(),
+                provider.name
+            ),
+            ("/login?next=/account", "Sign in"),
+        );
+    }
+    let identity = ProviderIdentity {
+        provider: provider.key.to_owned(),
+        subject: asserted.subject,
+        email,
+    };
+    session.insert(SIGNUP_KEY, &identity).await?;
+    Ok(Redirect::to("/signup/oauth").into_response())
+}
+
+/// Compares two secrets in constant time.
+fn subtle_eq(a: &str, b: &str) -> bool {
+    use subtle::ConstantTimeEq;
+    a.len() == b.len() && bool::from(a.as_bytes().ct_eq(b.as_bytes()))
+}
+
+/// Links the provider account to the user who began linking, if they are
+/// still the one signed in and the account is linked to no one.
+#[allow(clippy::too_many_arguments)]
+async fn link(
+    state: &AppState,
+    layout: Layout,
+    session: &Session,
+    signed_in: Option<SignedIn>,
+    provider: &ProviderConfig,
+    user: UserId,
+    owner: Option<global::IdentityOwner>,
+    asserted: providers::Asserted,
+) -> Result<Response, AppError> {
+    let back = ("/account", "Back to your account");
+    if signed_in.map(|SignedIn(id)| id) != Some(user) {
+        return problem(
+            layout,
+            StatusCode::BAD_REQUEST,
+            "Nothing was linked",
+            "You signed out, or in as someone else, before the link was made.".to_owned(),
+        );
+    }
+    let message = match owner {
+        Some(owner) if owner.id == user => {
+            format!("That {} account is linked to yours already.", provider.name)
+        }
+        Some(_) => {
+            return problem_linking(
+                layout,
+                StatusCode::CONFLICT,
+                "Nothing was linked",
+                format!(
+                    "That {} account signs in another user here. Unlink it there first.",
+                    provider.name
+                ),
+                back,
+            );
+        }
+        None => {
+            let email = asserted.email.map(|email| email.as_str().to_owned());
+            let linked = global::link_identity(
+                &state.db,
+                user,
+                provider.key,
+                &asserted.subject,
+                email.as_deref().unwrap_or_default(),
+            )
+            .await?;
+            if !linked {
+                return problem_linking(
+                    layout,
+                    StatusCode::CONFLICT,
+                    "Nothing was linked",
+                    format!(
+                        "Another {} account is linked to yours: unlink it first.",
+                        provider.name
+                    ),
+                    back,
+                );
+            }
+            format!("{} is linked: you can sign in with it.", provider.name)
+        }
+    };
+    flash::push(session, Flash::success(message)).await?;
+    Ok(Redirect::to("/account").into_response())
+}
+
+#[derive(Template)]
+#[template(path = "accounts/provider_signup.html")]
+struct SignupPage {
+    layout: Layout,
+    provider: String,
+    email: String,
+    form: OrganisationInput,
+    errors: FieldErrors,
+    time_zones: &'static [(String, String)],
+}
+
+/// The provider account waiting to sign up in this browser, and its
+/// provider (configured still).
+async fn signing_up<'a>(
+    state: &'a AppState,
+    session: &Session,
+) -> Result<Option<(ProviderIdentity, &'a ProviderConfig)>, AppError> {
+    let Some(identity) = session.get::<ProviderIdentity>(SIGNUP_KEY).await? else {
+        return Ok(None);
+    };
+    let provider = configured(state, &identity.provider)?;
+    Ok(Some((identity, provider)))
+}
+
+async fn signup_page(
+    layout: Layout,
+    session: &Session,
+    identity: &ProviderIdentity,
+    provider: &ProviderConfig,
+    form: OrganisationInput,
+    errors: FieldErrors,
+) -> Result<Html<String>, AppError> {
+    render(&SignupPage {
+        layout: layout.with_csrf(session).await?,
+        provider: provider.name.clone(),
+        email: identity.email.as_str().to_owned(),
+        form,
+        errors,
+        time_zones: time_zone_options(),
+    })
+}
+
+async fn signup_form(
+    State(state): State<AppState>,
+    layout: Layout,
+    session: Session,
+) -> Result<Response, AppError> {
+    let Some((identity, provider)) = signing_up(&state, &session).await? else {
+        return Ok(Redirect::to("/signup").into_response());
+    };
+    let form = OrganisationInput {
+        time_zone: "UTC".to_owned(),
+        ..OrganisationInput::default()
+    };
+    let page = signup_page(
+        layout,
+        &session,
+        &identity,
+        provider,
+        form,
+        FieldErrors::default(),
+    )
+    .await?;
+    Ok(page.into_response())
+}
+
+/// Creates the account the provider vouched for, with its organisation,
+/// signed in.
+async fn signup(
+    State(state): State<AppState>,
+    client: ClientAddress,
+    layout: Layout,
+    session: Session,
+    Form(form): Form<OrganisationInput>,
+) -> Result<Response, AppError> {
+    let Some((identity, provider)) = signing_up(&state, &session).await? else {
+        return Ok(Redirect::to("/signup").into_response());
+    };
+    state.rate_limits.check_address(Limit::Signup, client.0)?;
+    let errors = match form.validate() {
+        Ok(tenant) => {
+            rate_limits::count_account(&state.db, Limit::Signup, identity.email.as_str()).await?;
+            match super::signup::create_with_identity(&state.db, &identity, &tenant).await? {
+                Ok((user, tenant)) => {
+                    super::pages::welcome(&session, user).await?;
+                    return Ok(
+                        Redirect::to(&format!("/t/{}/locations", tenant.slug)).into_response()
+                    );
+                }
+                Err(errors) => errors,
+            }
+        }
+        Err(errors) => errors,
+    };
+    let page = signup_page(layout, &session, &identity, provider, form, errors).await?;
+    Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response())
+}
+
+/// Unlinks a provider account, unless it is the last way to sign in.
+async fn unlink(
+    State(state): State<AppState>,
+    session: Session,
+    user: CurrentUser,
+    Path(key): Path<String>,
+) -> Result<Response, AppError> {
+    let name = configured(&state, &key).map_or_else(|_| key.clone(), |p| p.name.clone());
+    let message = match global::unlink_identity(&state.db, user.id, &key).await? {
+        Unlinked::Done => Flash::success(format!("{name} is unlinked: it no longer signs you in.")),
+        Unlinked::LastWay => Flash::error(format!(
+            "{name} is your only way to sign in: set a password (Forgot your password? on the sign-in page) or link another first."
+        )),
+        Unlinked::NotLinked => Flash::error(format!("No {name} account is linked to yours.")),
+    };
+    flash::push(&session, message).await?;
+    Ok(Redirect::to("/account").into_response())
+}
+
+/// The account page's "Sign-in methods": the linked provider accounts,
+/// and the configured providers not linked yet.
+pub struct Identities {
+    /// (key, name, the address the provider gave).
+    pub linked: Vec<(String, String, String)>,
+    /// (key, name).
+    pub linkable: Vec<(&'static str, String)>,
+}
+
+/// # Errors
+/// When the database fails.
+pub async fn identities(state: &AppState, user: UserId) -> Result<Identities, AppError> {
+    let linked = global::identities(&state.db, user).await?;
+    let name =
+        |key: &str| configured(state, key).map_or_else(|_| key.to_owned(), |p| p.name.clone());
+    let linkable = buttons(state)
+        .into_iter()
+        .filter(|(key, _)| !linked.iter().any(|identity| identity.provider == *key))
+        .collect();
+    Ok(Identities {
+        linked: linked
+            .into_iter()
+            .map(|identity| {
+                let name = name(&identity.provider);
+                (identity.provider, name, identity.email)
+            })
+            .collect(),
+        linkable,
+    })
+}
+
+/// The providers on the sign-in page, as (key, name).
+pub fn buttons(state: &AppState) -> Vec<(&'static str, String)> {
+    state
+        .config
+        .sign_in_providers
+        .iter()
+        .map(|provider| (provider.key, provider.name.clone()))
+        .collect()
+}
