@@ -7,7 +7,7 @@
 CREATE TABLE user_identities (
     provider   TEXT NOT NULL,
     subject    TEXT NOT NULL,
-    user_id    UUID NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    user_id    UUID NOT NULL,
     email      TEXT NOT NULL,
     created_at TIMESTAMPTZ NOT NULL,
     PRIMARY KEY (provider, subject),
@@ -16,10 +16,23 @@ CREATE TABLE user_identities (
 
 DO $$
 BEGIN
+    -- Signing up with a provider writes the user and their identity in one
+    -- transaction. On a database `citus-distribute` has sharded, `users`
+    -- is a reference table, and Citus checks a key from a coordinator
+    -- table to it in that transaction against its own write (a distributed
+    -- deadlock): the identities become a reference table too, before their
+    -- key (citus-distribute does the same for a database sharded later).
+    IF to_regclass('pg_dist_partition') IS NOT NULL THEN
+        IF (SELECT EXISTS (SELECT 1 FROM pg_dist_partition WHERE logicalrelid = 'users'::regclass)) THEN
+            PERFORM create_reference_table('user_identities');
+        END IF;
+    END IF;
+    ALTER TABLE user_identities
+        ADD FOREIGN KEY (user_id) REFERENCES users (id) ON DELETE CASCADE;
     IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'app_tenant') THEN
-        -- Signing up with a provider creates the user (verified: the
-        -- provider vouched for the address), their identity and their first
-        -- tenant in one scope, so none exists without the others.
+        -- That transaction is the scope that creates the user's first
+        -- tenant, so none of the three exists without the others; the
+        -- provider vouched for the address, so it is verified from the start.
         GRANT INSERT ON user_identities TO app_tenant;
         GRANT INSERT (email_verified_at) ON users TO app_tenant;
     END IF;

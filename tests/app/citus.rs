@@ -331,7 +331,11 @@ async fn assert_distributed(db: &Db, cluster: &Cluster) {
             .map(|t| t.0.clone())
             .collect()
     };
-    assert_eq!(of("reference"), ["tenants", "users"], "{tables:?}");
+    assert_eq!(
+        of("reference"),
+        ["tenants", "user_identities", "users"],
+        "{tables:?}"
+    );
     assert_eq!(
         of("distributed"),
         crate::fixtures::tenant_owned_tables(db).await,

@@ -175,7 +175,9 @@ pub async fn plan(db: &Db) -> Result<Plan, CitusError> {
     };
     let pool = &postgres.pool;
     let distributed = in_foreign_key_order(pool, tenant_owned_tables(pool).await?).await?;
-    let reference = referenced_global_tables(pool, &distributed).await?;
+    let mut reference = referenced_global_tables(pool, &distributed).await?;
+    reference.extend(written_with_their_parents(pool, &distributed, &reference).await?);
+    let reference = in_foreign_key_order(pool, reference).await?;
     Ok(Plan {
         reference,
         distributed,
@@ -231,6 +233,44 @@ async fn in_foreign_key_order(
         ordered.push(remaining.remove(next));
     }
     Ok(ordered)
+}
+
+/// The other global tables a scope writes (the scope role may insert into
+/// them) that have a key to a reference table: a scope writes them in the
+/// same transaction as the row they point to (signup through a provider:
+/// the user and their identity), and Citus checks a key from a coordinator
+/// table to a reference table written in that transaction as a distributed
+/// deadlock. Between two reference tables it is a plain key.
+async fn written_with_their_parents(
+    pool: &PgPool,
+    tenant_owned: &[String],
+    reference: &[String],
+) -> Result<Vec<String>, sqlx::Error> {
+    let scope_role: bool =
+        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'app_tenant')")
+            .fetch_one(pool)
+            .await?;
+    if !scope_role {
+        return Ok(Vec::new());
+    }
+    let written: Vec<String> = sqlx::query_scalar(
+        "SELECT c.relname::text FROM pg_class c \
+         JOIN pg_namespace n ON n.oid = c.relnamespace AND n.nspname = 'public' \
+         WHERE c.relkind = 'r' AND has_table_privilege('app_tenant', c.oid, 'INSERT') \
+         ORDER BY c.relname",
+    )
+    .fetch_all(pool)
+    .await?;
+    let edges = foreign_keys(pool).await?;
+    Ok(written
+        .into_iter()
+        .filter(|table| !tenant_owned.contains(table) && !reference.contains(table))
+        .filter(|table| {
+            edges
+                .iter()
+                .any(|edge| edge.child == *table && reference.contains(&edge.parent))
+        })
+        .collect())
 }
 
 /// The global tables that tenant-owned tables reference, and the global
