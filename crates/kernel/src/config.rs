@@ -177,7 +177,12 @@ impl ProviderConfig {
                 key: "google",
                 name: "Google".to_owned(),
                 protocol: Protocol::OpenIdConnect {
-                    issuer: url("GOOGLE_ISSUER", "https://accounts.google.com")?,
+                    issuer: Variable {
+                        name: "GOOGLE_ISSUER",
+                        value: optional("GOOGLE_ISSUER")
+                            .unwrap_or_else(|| "https://accounts.google.com".to_owned()),
+                    }
+                    .parse_with(parse_issuer)?,
                 },
                 client_id,
                 client_secret,
@@ -214,7 +219,7 @@ impl ProviderConfig {
                         name: "OIDC_ISSUER",
                         value: issuer,
                     }
-                    .parse_with(parse_url)?,
+                    .parse_with(parse_issuer)?,
                 },
                 client_id,
                 client_secret,
@@ -226,13 +231,18 @@ impl ProviderConfig {
 
 /// An absolute http(s) URL, without a trailing slash.
 fn parse_url(url: &str) -> Result<String, String> {
+    parse_issuer(url).map(|url| url.trim_end_matches('/').to_owned())
+}
+
+/// An absolute http(s) URL as written: an OpenID Connect issuer must match
+/// the one in its discovery document character for character, trailing
+/// slash included (Auth0 writes one).
+fn parse_issuer(url: &str) -> Result<String, String> {
     let rest = url
         .strip_prefix("https://")
         .or_else(|| url.strip_prefix("http://"));
     match rest {
-        Some(host) if !host.is_empty() && !host.contains(char::is_whitespace) => {
-            Ok(url.trim_end_matches('/').to_owned())
-        }
+        Some(host) if !host.is_empty() && !host.contains(char::is_whitespace) => Ok(url.to_owned()),
         _ => Err("expected an absolute http:// or https:// URL".to_owned()),
     }
 }
@@ -600,6 +610,52 @@ mod tests {
         assert_eq!(config.log_format, LogFormat::Text);
         assert_eq!(config.base_url, "http://localhost:3000");
         assert!(config.metrics_token.is_none());
+    }
+
+    #[test]
+    fn a_sign_in_provider_is_on_with_its_id_and_secret_and_never_half_configured() {
+        assert!(config(&[]).expect("valid").sign_in_providers.is_empty());
+        let both = config(&[
+            ("GITHUB_CLIENT_ID", "gh"),
+            ("GITHUB_CLIENT_SECRET", "gh-secret"),
+            ("GOOGLE_CLIENT_ID", "g"),
+            ("GOOGLE_CLIENT_SECRET", "g-secret"),
+            ("OIDC_CLIENT_ID", "o"),
+            ("OIDC_CLIENT_SECRET", "o-secret"),
+            ("OIDC_ISSUER", "https://tenant.auth0.com/"),
+            ("OIDC_NAME", "Auth0"),
+        ])
+        .expect("valid");
+        let keys: Vec<_> = both.sign_in_providers.iter().map(|p| p.key).collect();
+        assert_eq!(keys, ["google", "github", "oidc"]);
+        let oidc = &both.sign_in_providers[2];
+        assert_eq!(oidc.name, "Auth0");
+        assert_eq!(
+            oidc.protocol,
+            Protocol::OpenIdConnect {
+                issuer: "https://tenant.auth0.com/".to_owned()
+            },
+            "the issuer as written, trailing slash kept"
+        );
+        for (vars, named) in [
+            (&[("GOOGLE_CLIENT_ID", "g")][..], "GOOGLE_CLIENT_SECRET"),
+            (&[("GITHUB_CLIENT_SECRET", "s")][..], "GITHUB_CLIENT_ID"),
+            (
+                &[("OIDC_CLIENT_ID", "o"), ("OIDC_CLIENT_SECRET", "s")][..],
+                "OIDC_ISSUER",
+            ),
+            (
+                &[
+                    ("OIDC_CLIENT_ID", "o"),
+                    ("OIDC_CLIENT_SECRET", "s"),
+                    ("OIDC_ISSUER", "login.example.com"),
+                ][..],
+                "OIDC_ISSUER",
+            ),
+        ] {
+            let error = config(vars).expect_err("half-configured");
+            assert_eq!(error.variable, named);
+        }
     }
 
     #[test]
