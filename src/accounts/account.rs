@@ -280,7 +280,7 @@ async fn account_page(
         sessions: sessions(state, session, &user).await?,
         tenants: tenants(state, &user).await?,
         tokens: own_tokens(state, &user).await?,
-        identities: super::oauth::identities(state, user.id).await?,
+        identities: super::oauth::identities(state, &user).await?,
         user,
         errors,
         new_email,
@@ -305,7 +305,7 @@ async fn page(
 }
 
 /// Re-renders the page with `errors` (422), or goes back to it with a flash.
-async fn outcome(
+pub(super) async fn outcome(
     state: &AppState,
     layout: Layout,
     session: &Session,

@@ -5,9 +5,10 @@
 
 use app::db::Backend;
 
-use crate::accounts::{count, sign_up};
+use crate::accounts::{PASSWORD, count, sign_up};
 use crate::oidc_mock::{Lie, MockProvider, Person};
 use crate::sign_in_links::signed_in_as;
+use crate::two_factor::code_step;
 use crate::support::{
     Options, TestApp, backend_test, csrf_field, new_client, run_on_with,
 };
@@ -74,21 +75,32 @@ async fn name_organisation(app: &TestApp, browser: &reqwest::Client, name: &str)
     .await
 }
 
-/// Presses "Link …" on the account page as signed-in `browser`.
+/// Presses "Link …" on the account page as signed-in `browser`, with
+/// `password`.
+async fn press_link(
+    app: &TestApp,
+    browser: &reqwest::Client,
+    key: &str,
+    password: &str,
+) -> reqwest::Response {
+    let (_, page) = app.page(browser, "/account").await;
+    app.post_form(
+        browser,
+        &format!("/account/identities/{key}"),
+        &[("csrf_token", &csrf_field(&page)), ("link_password", password)],
+    )
+    .await
+}
+
+/// Links `key` as signed-in `browser` (whose password is the tests'), and
+/// comes back from the provider: the app's answer.
 async fn link(
     app: &TestApp,
     provider: &MockProvider,
     browser: &reqwest::Client,
     key: &str,
 ) -> reqwest::Response {
-    let (_, page) = app.page(browser, "/account").await;
-    let start = app
-        .post_form(
-            browser,
-            &format!("/account/identities/{key}"),
-            &[("csrf_token", &csrf_field(&page))],
-        )
-        .await;
+    let start = press_link(app, browser, key, PASSWORD).await;
     let callback = at_provider(provider, start).await;
     browser.get(app.url(&callback)).send().await.unwrap()
 }
@@ -164,7 +176,7 @@ async fn the_sign_in_page_offers_exactly_the_configured_providers(backend: Backe
         let (_, login) = app.page(&browser, "/login").await;
         assert!(login.contains("Continue with Google"), "{login}");
         assert!(login.contains("Continue with GitHub"), "{login}");
-        assert!(!login.contains("Acme ID"), "not configured: {login}");
+        assert!(!login.contains("/login/oauth/oidc"), "not configured: {login}");
         let (_, signup) = app.page(&browser, "/signup").await;
         assert!(signup.contains("Continue with Google"), "{signup}");
         assert_eq!(app.page(&browser, "/login/oauth/oidc").await.0, 404);
@@ -227,7 +239,9 @@ async fn an_id_token_failing_any_check_signs_no_one_in_and_creates_nothing(backe
         ] {
             provider.lie(Some(lie));
             let browser = new_client();
+            let traded = provider.served("/token");
             let back = continue_with(&app, &provider, &browser, "oidc").await;
+            assert_eq!(provider.served("/token"), traded + 1, "{lie:?}: the code was traded");
             assert_eq!(back.status(), 400, "{lie:?}");
             let page = back.text().await.unwrap();
             assert!(page.contains("confirm who you are"), "{lie:?}: {page}");
@@ -264,11 +278,17 @@ async fn a_wrong_state_or_a_replayed_code_is_refused(backend: Backend) {
         let late = browser.get(app.url(&callback)).send().await.unwrap();
         assert_eq!(late.status(), 400);
 
-        // A callback from another browser's round trip.
+        // A callback from another browser's round trip, while this one has
+        // its own under way: the states differ.
+        let mine = browser.get(app.url("/login/oauth/oidc")).send().await.unwrap();
+        assert_eq!(mine.status(), 303);
         let other = new_client();
         let start = other.get(app.url("/login/oauth/oidc")).send().await.unwrap();
         let theirs = at_provider(&provider, start).await;
-        assert_eq!(browser.get(app.url(&theirs)).send().await.unwrap().status(), 400);
+        let refused = browser.get(app.url(&theirs)).send().await.unwrap();
+        assert_eq!(refused.status(), 400);
+        assert!(refused.text().await.unwrap().contains("not started in this browser"));
+        assert_eq!(count(&app, "users").await, 0);
 
         // A code used once, sent again with a fresh round trip's state: the
         // provider refuses it.
@@ -286,6 +306,7 @@ async fn a_wrong_state_or_a_replayed_code_is_refused(backend: Backend) {
         let replayed = fresh.replace(&query_value(&fresh, "code"), &used_code);
         let response = browser.get(app.url(&replayed)).send().await.unwrap();
         assert_eq!(response.status(), 400);
+        assert!(response.text().await.unwrap().contains("refused this sign-in"));
         assert_eq!(count(&app, "users").await, 0);
     })
     .await;
@@ -368,13 +389,16 @@ async fn two_factor_is_still_asked_after_a_provider_sign_in(backend: Backend) {
         let browser = new_client();
         continue_with(&app, &provider, &browser, "oidc").await;
         assert_eq!(name_organisation(&app, &browser, "Tina's").await.status(), 303);
-        app.enrol_two_factor(&browser).await;
+        let (_, recovery) = app.enrol_two_factor(&browser).await;
 
         let later = new_client();
         let back = continue_with(&app, &provider, &later, "oidc").await;
         assert_eq!(back.status(), 303);
         assert!(location(&back).starts_with("/login/two-factor"), "{}", location(&back));
         assert!(signed_in_as(&app, &later).await.is_none(), "not before the code");
+        let passed = code_step(&app, &later, &recovery[0]).await;
+        assert_eq!(passed.status(), 303);
+        assert_eq!(email_of(&app, &later).await.as_deref(), Some("tina@example.com"));
     })
     .await;
 }
@@ -388,25 +412,167 @@ async fn unlinking_never_removes_the_last_way_to_sign_in(backend: Backend) {
         let browser = new_client();
         continue_with(&app, &provider, &browser, "oidc").await;
         assert_eq!(name_organisation(&app, &browser, "Uma's").await.status(), 303);
+        let uma = app.user_id("uma@example.com").await;
+        // An identity at a provider the app no longer offers signs no one in.
+        app.execute(&format!(
+            "INSERT INTO user_identities (provider, issuer, subject, user_id, email, created_at) \
+             VALUES ('gitlab', 'https://gitlab.example', '9', '{uma}', 'uma@example.com', '2026-01-01T00:00:00Z')"
+        ))
+        .await;
 
         // The provider is the only way in: it stays.
         let page = unlink(&app, &browser, "oidc").await;
         assert!(page.contains("your only way to sign in"), "{page}");
-        assert_eq!(count(&app, "user_identities").await, 1);
+        assert_eq!(count(&app, "user_identities").await, 2);
+        // Linking another asks for a password, which this account has none of.
+        let (_, account) = app.page(&browser, "/account").await;
+        assert!(account.contains("set a password first"), "{account}");
 
-        // With GitHub linked too, either can go, but not both.
+        // With a password, GitHub can be linked, and either can go.
+        app.give_password(&browser).await;
         assert_eq!(link(&app, &provider, &browser, "github").await.status(), 303);
         let page = unlink(&app, &browser, "oidc").await;
         assert!(page.contains("Acme ID is unlinked"), "{page}");
         let page = unlink(&app, &browser, "github").await;
-        assert!(page.contains("your only way to sign in"), "{page}");
-        assert_eq!(count(&app, "user_identities").await, 1);
-
-        // A password is a way in: then the last provider can go.
-        app.give_password(&browser).await;
-        let page = unlink(&app, &browser, "github").await;
         assert!(page.contains("GitHub is unlinked"), "{page}");
-        assert_eq!(count(&app, "user_identities").await, 0);
+        let page = unlink(&app, &browser, "github").await;
+        assert!(page.contains("No GitHub account is linked"), "{page}");
+        let subjects: Vec<String> = app
+            .emails_to("uma@example.com")
+            .await
+            .into_iter()
+            .map(|email| email.subject)
+            .collect();
+        for subject in [
+            "GitHub was linked to your",
+            "Acme ID was unlinked from your",
+            "GitHub was unlinked from your",
+        ] {
+            assert!(subjects.iter().any(|s| s.starts_with(subject)), "{subject}: {subjects:?}");
+        }
+    })
+    .await;
+}
+
+backend_test!(linking_asks_for_the_password_and_mails_the_account);
+async fn linking_asks_for_the_password_and_mails_the_account(backend: Backend) {
+    let provider = MockProvider::start().await;
+    let options = with(&provider, &["github"]);
+    run_on_with(backend, || options, |app| async move {
+        let owner = sign_up(&app, "lea@example.com", "Lea's").await;
+        provider.sign_in_as(Person::new("4242", "lea.at.github@example.com"));
+        let wrong = press_link(&app, &owner, "github", "not my password").await;
+        assert_eq!(wrong.status(), 422, "no round trip without the password");
+        assert!(wrong.text().await.unwrap().contains("That password is not right"));
+        assert_eq!(provider.served("/login/oauth/authorize"), 0);
+
+        let linked = link(&app, &provider, &owner, "github").await;
+        assert_eq!(location(&linked), "/account");
+        let (_, account) = app.page(&owner, "/account").await;
+        assert!(account.contains("lea.at.github@example.com"), "{account}");
+        let subjects: Vec<String> = app
+            .emails_to("lea@example.com")
+            .await
+            .into_iter()
+            .map(|email| email.subject)
+            .collect();
+        assert!(
+            subjects.iter().any(|s| s.starts_with("GitHub was linked to your")),
+            "{subjects:?}"
+        );
+
+        // GitHub stops vouching for the address: the linked account still
+        // signs in (only a signup needs it).
+        provider.sign_in_as(Person {
+            email_verified: false,
+            ..Person::new("4242", "lea.at.github@example.com")
+        });
+        let browser = new_client();
+        let back = continue_with(&app, &provider, &browser, "github").await;
+        assert_eq!(location(&back), "/app");
+        assert_eq!(email_of(&app, &browser).await.as_deref(), Some("lea@example.com"));
+    })
+    .await;
+}
+
+backend_test!(a_declined_or_unfinished_round_trip_leaves_nothing_waiting);
+async fn a_declined_or_unfinished_round_trip_leaves_nothing_waiting(backend: Backend) {
+    let provider = MockProvider::start().await;
+    let options = with(&provider, &["oidc", "github"]);
+    run_on_with(backend, || options, |app| async move {
+        let browser = new_client();
+        // Nobody signs in at the provider: they declined.
+        let back = continue_with(&app, &provider, &browser, "oidc").await;
+        assert_eq!(back.status(), 400);
+        assert!(back.text().await.unwrap().contains("allow Acme ID to sign you in"));
+
+        // A callback without a code.
+        provider.sign_in_as(Person::new("vic", "vic@example.com"));
+        let start = browser.get(app.url("/login/oauth/oidc")).send().await.unwrap();
+        let callback = at_provider(&provider, start).await;
+        let code = query_value(&callback, "code");
+        let without = callback.replace(&format!("code={code}&"), "");
+        let back = browser.get(app.url(&without)).send().await.unwrap();
+        assert_eq!(back.status(), 400);
+        assert!(back.text().await.unwrap().contains("sent no code back"));
+
+        // The organisation page without a signup waiting sends to signup.
+        let (_, page) = app.page(&browser, "/login").await;
+        let posted = app
+            .post_form(
+                &browser,
+                "/signup/oauth",
+                &[("csrf_token", &csrf_field(&page)), ("organisation", "Vic's")],
+            )
+            .await;
+        assert_eq!(posted.status(), 303);
+        assert_eq!(location(&posted), "/signup");
+
+        // A signup left waiting is gone once another round trip starts.
+        let back = continue_with(&app, &provider, &browser, "oidc").await;
+        assert_eq!(location(&back), "/signup/oauth");
+        provider.lie(Some(Lie::Expired));
+        let refused = continue_with(&app, &provider, &browser, "oidc").await;
+        assert_eq!(refused.status(), 400);
+        assert_eq!(app.page(&browser, "/signup/oauth").await.0, 303, "nothing waits");
+        assert_eq!(count(&app, "users").await, 0);
+
+        // GitHub answers a used code with 200 and an error: refused, not "down".
+        provider.lie(None);
+        provider.sign_in_as(Person::new("5150", "vic@example.com"));
+        let start = browser.get(app.url("/login/oauth/github")).send().await.unwrap();
+        let callback = at_provider(&provider, start).await;
+        assert_eq!(browser.get(app.url(&callback)).send().await.unwrap().status(), 303);
+        let start = browser.get(app.url("/login/oauth/github")).send().await.unwrap();
+        let fresh = at_provider(&provider, start).await;
+        let replayed = fresh.replace(&query_value(&fresh, "code"), &query_value(&callback, "code"));
+        let back = browser.get(app.url(&replayed)).send().await.unwrap();
+        assert_eq!(back.status(), 400);
+        assert!(back.text().await.unwrap().contains("refused this sign-in"));
+    })
+    .await;
+}
+
+backend_test!(an_identity_matches_only_at_the_issuer_it_was_linked_at);
+async fn an_identity_matches_only_at_the_issuer_it_was_linked_at(backend: Backend) {
+    let first = MockProvider::start().await;
+    let second = MockProvider::start().await;
+    let options = with(&first, &["oidc"]);
+    run_on_with(backend, || options, |app| async move {
+        first.sign_in_as(Person::new("same-subject", "wes@example.com"));
+        let browser = new_client();
+        continue_with(&app, &first, &browser, "oidc").await;
+        assert_eq!(name_organisation(&app, &browser, "Wes's").await.status(), 303);
+
+        // The operator points OIDC_ISSUER at another provider, where the
+        // same subject is someone else.
+        let moved = app.another_instance(with(&second, &["oidc"])).await;
+        second.sign_in_as(Person::new("same-subject", "mallory@example.com"));
+        let stranger = new_client();
+        let back = continue_with(&moved, &second, &stranger, "oidc").await;
+        assert_eq!(location(&back), "/signup/oauth", "a stranger, not Wes");
+        assert!(signed_in_as(&moved, &stranger).await.is_none());
+        moved.stop().await;
     })
     .await;
 }
@@ -479,6 +645,17 @@ async fn going_to_the_provider_is_rate_limited_per_address(backend: Backend) {
             .await
             .unwrap();
         assert_eq!(callback.status(), 429, "the way back counts too");
+        let browser = new_client();
+        let (_, page) = app.page(&browser, "/login").await;
+        let token = csrf_field(&page);
+        let mut statuses = Vec::new();
+        for _ in 0..21 {
+            let posted = app
+                .post_form(&browser, "/signup/oauth", &[("csrf_token", &token), ("organisation", "X")])
+                .await;
+            statuses.push(posted.status().as_u16());
+        }
+        assert_eq!(statuses[20], 429, "finishing a signup counts as signing up: {statuses:?}");
     })
     .await;
 }

@@ -185,7 +185,7 @@ async fn the_scope_role_holds_only_the_rights_its_scopes_need(backend: Backend) 
                 (
                     "users",
                     &[
-                        "INSERT (created_at, email, email_verified_at, id, is_super_admin, password_hash)",
+                        "INSERT (created_at, email, id, is_super_admin, password_hash)",
                         "SELECT",
                     ],
                 ),

@@ -53,7 +53,7 @@ async fn password_step(app: &TestApp, email: &str) -> reqwest::Client {
     client
 }
 
-async fn code_step(app: &TestApp, client: &reqwest::Client, code: &str) -> reqwest::Response {
+pub async fn code_step(app: &TestApp, client: &reqwest::Client, code: &str) -> reqwest::Response {
     let form = client
         .get(app.url("/login/two-factor"))
         .send()

@@ -142,14 +142,28 @@ impl ProviderConfig {
     /// Each provider whose client id and secret are both set; one without
     /// the other is an error, so a half-configured provider doesn't
     /// silently vanish from the sign-in page.
-    fn from_lookup(lookup: &impl Fn(&str) -> Option<String>) -> Result<Vec<Self>, ConfigError> {
+    fn from_lookup(
+        lookup: &impl Fn(&str) -> Option<String>,
+        app_env: AppEnv,
+    ) -> Result<Vec<Self>, ConfigError> {
         let optional = |name: &'static str| lookup(name).filter(|v| !v.trim().is_empty());
-        let url = |name: &'static str, default: &str| {
+        // Plain http only in development: in production a secret and the
+        // ID tokens travel to these addresses.
+        let parse = |parse: fn(&str) -> Result<String, String>| {
+            move |value: &str| {
+                let url = parse(value)?;
+                if app_env.is_production() && !url.starts_with("https://") {
+                    return Err("expected an https:// URL in production".to_owned());
+                }
+                Ok(url)
+            }
+        };
+        let url = |name: &'static str, default: &str, as_written: bool| {
             Variable {
                 name,
                 value: optional(name).unwrap_or_else(|| default.to_owned()),
             }
-            .parse_with(parse_url)
+            .parse_with(parse(if as_written { parse_issuer } else { parse_url }))
         };
         let client = |id: &'static str, secret: &'static str| match (optional(id), optional(secret))
         {
@@ -177,12 +191,7 @@ impl ProviderConfig {
                 key: "google",
                 name: "Google".to_owned(),
                 protocol: Protocol::OpenIdConnect {
-                    issuer: Variable {
-                        name: "GOOGLE_ISSUER",
-                        value: optional("GOOGLE_ISSUER")
-                            .unwrap_or_else(|| "https://accounts.google.com".to_owned()),
-                    }
-                    .parse_with(parse_issuer)?,
+                    issuer: url("GOOGLE_ISSUER", "https://accounts.google.com", true)?,
                 },
                 client_id,
                 client_secret,
@@ -195,19 +204,21 @@ impl ProviderConfig {
                 key: "github",
                 name: "GitHub".to_owned(),
                 protocol: Protocol::GitHub {
-                    site: url("GITHUB_URL", "https://github.com")?,
-                    api: url("GITHUB_API_URL", "https://api.github.com")?,
+                    site: url("GITHUB_URL", "https://github.com", false)?,
+                    api: url("GITHUB_API_URL", "https://api.github.com", false)?,
                 },
                 client_id,
                 client_secret,
             });
         }
         if let Some((client_id, client_secret)) = client("OIDC_CLIENT_ID", "OIDC_CLIENT_SECRET")? {
-            let issuer = optional("OIDC_ISSUER").ok_or_else(|| ConfigError {
-                variable: "OIDC_ISSUER",
-                value: String::new(),
-                reason: "required when OIDC_CLIENT_ID is set".to_owned(),
-            })?;
+            if optional("OIDC_ISSUER").is_none() {
+                return Err(ConfigError {
+                    variable: "OIDC_ISSUER",
+                    value: String::new(),
+                    reason: "required when OIDC_CLIENT_ID is set".to_owned(),
+                });
+            }
             providers.push(Self {
                 key: "oidc",
                 name: optional("OIDC_NAME").map_or_else(
@@ -215,11 +226,7 @@ impl ProviderConfig {
                     |name| name.trim().to_owned(),
                 ),
                 protocol: Protocol::OpenIdConnect {
-                    issuer: Variable {
-                        name: "OIDC_ISSUER",
-                        value: issuer,
-                    }
-                    .parse_with(parse_issuer)?,
+                    issuer: url("OIDC_ISSUER", "", true)?,
                 },
                 client_id,
                 client_secret,
@@ -346,7 +353,7 @@ impl Config {
 
         let sign_in_links = var("SIGN_IN_LINKS", "true").parse_with(parse_bool)?;
 
-        let sign_in_providers = ProviderConfig::from_lookup(&lookup)?;
+        let sign_in_providers = ProviderConfig::from_lookup(&lookup, app_env)?;
         let stripe = StripeConfig::from_lookup(&lookup)?;
         let encryption_keys =
             var("ENCRYPTION_KEYS", "").parse_secret(app_env, KeyMaterial::parse)?;
@@ -656,6 +663,28 @@ mod tests {
             let error = config(vars).expect_err("half-configured");
             assert_eq!(error.variable, named);
         }
+        // In production, only https: a client secret and ID tokens travel there.
+        let plain = [
+            ("OIDC_CLIENT_ID", "o"),
+            ("OIDC_CLIENT_SECRET", "s"),
+            ("OIDC_ISSUER", "http://login.example.com"),
+        ];
+        assert!(config(&plain).is_ok(), "development may use http");
+        let error = config(&[&PRODUCTION[..], &plain[..]].concat()).expect_err("production");
+        assert_eq!(error.variable, "OIDC_ISSUER");
+        let error = config(
+            &[
+                &PRODUCTION[..],
+                &[
+                    ("GITHUB_CLIENT_ID", "g"),
+                    ("GITHUB_CLIENT_SECRET", "s"),
+                    ("GITHUB_API_URL", "http://localhost:9"),
+                ][..],
+            ]
+            .concat(),
+        )
+        .expect_err("production");
+        assert_eq!(error.variable, "GITHUB_API_URL");
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! Sign-in with Google, GitHub and any OpenID Connect provider, each shown
 //! on the sign-in page only when its client id and secret are set
-//! (`GOOGLE_*`, `GITHUB_*`, `OIDC_*`; docs/accounts.md says how to get
-//! them).
+//! (`GOOGLE_*`, `GITHUB_*`, `OIDC_*`; docs/sign-in-providers.md says how to
+//! get them).
 //!
 //! A provider account ("identity": the provider's stable id for the
 //! person) signs in the user it is linked to, and a second factor is still
@@ -13,34 +13,42 @@
 //!   so a provider account can never take over an account by its address;
 //! * is refused when the provider didn't verify the address.
 //!
-//! The account page lists linked identities, links more and unlinks them,
-//! never the account's last way to sign in. Only the provider's id for the
-//! person and the address it gave are stored: no provider token.
+//! The account page lists linked identities, links more (with the
+//! password, like every change that matters) and unlinks them, never the
+//! account's last way to sign in; each link and unlink is mailed to the
+//! account. Only the provider's id for the person, its issuer and the
+//! address it gave are stored: no provider token.
 
 mod http_client;
 pub mod providers;
 
 use askama::Template;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Redirect, Response};
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
 use tower_sessions::Session;
 
+use super::EMAIL_TAKEN;
+use super::email::Email;
 use super::global::{self, Unlinked};
 use super::pages::{Next, local_path};
 use super::signup::{OrganisationInput, ProviderIdentity};
-use super::{CurrentUser, SignedIn};
+use super::{CurrentUser, SignedIn, reauthenticate};
 use crate::config::ProviderConfig;
 use crate::error::AppError;
 use crate::http::AppState;
 use crate::http::client_address::ClientAddress;
-use crate::http::extract::{Form, Query};
+use crate::http::extract::{Form, Path, Query};
 use crate::http::routes::{Access, Routes, get, post};
 use crate::ids::UserId;
+use crate::mail::{self, Mail};
 use crate::pages::{Layout, render};
 use crate::rate_limits::{self, Limit};
 use crate::sessions::flash::{self, Flash};
+use crate::text_body;
 use crate::validation::{FieldErrors, time_zone_options};
 use http_client::HttpClient;
 use providers::{Failure, RoundTrip};
@@ -79,6 +87,25 @@ const ROUND_TRIP_KEY: &str = "oauth_round_trip";
 /// The session key of a provider account signing up (the organisation's
 /// name is asked for next).
 const SIGNUP_KEY: &str = "oauth_signup";
+
+/// How long a signup through a provider waits for its organisation's name.
+const SIGNUP_MINUTES: i64 = 15;
+
+/// A provider account waiting to sign up in this browser, until `expires`.
+#[derive(Serialize, Deserialize)]
+struct WaitingSignup {
+    identity: ProviderIdentity,
+    expires: i64,
+}
+
+/// The value under `key`, taken out of the session; `None` too when it no
+/// longer reads as a `T` (written by an older version of the app).
+async fn take<T: DeserializeOwned>(session: &Session, key: &str) -> Result<Option<T>, AppError> {
+    Ok(session
+        .remove_value(key)
+        .await?
+        .and_then(|value| serde_json::from_value(value).ok()))
+}
 
 /// A round trip under way, in the session of the browser that began it.
 #[derive(Serialize, Deserialize)]
@@ -159,6 +186,8 @@ async fn begin(
     next: String,
     linking: Option<UserId>,
 ) -> Result<Response, AppError> {
+    // A new round trip replaces whatever an earlier one left waiting.
+    session.remove_value(SIGNUP_KEY).await?;
     match providers::start(http(), provider, &state.config.base_url).await {
         Ok(started) => {
             let pending = Pending {
@@ -212,24 +241,37 @@ async fn start_sign_in(
     begin(&state, layout, &session, provider, next, None).await
 }
 
-/// The account page's "Link …" button (a form, so a CSRF token guards it).
+#[derive(Deserialize)]
+struct LinkForm {
+    /// The account's password: linking adds a way into the account, so it
+    /// asks for the password as every change that matters does.
+    #[serde(default)]
+    link_password: String,
+}
+
+/// The account page's "Link …" button.
 async fn start_linking(
     State(state): State<AppState>,
     layout: Layout,
     session: Session,
-    SignedIn(user): SignedIn,
+    user: CurrentUser,
     Path(key): Path<String>,
+    Form(form): Form<LinkForm>,
 ) -> Result<Response, AppError> {
     let provider = configured(&state, &key)?;
-    begin(
-        &state,
-        layout,
-        &session,
-        provider,
-        "/account".to_owned(),
-        Some(user),
-    )
-    .await
+    if let Err(errors) = reauthenticate(&state, &user, &form.link_password, "link_password").await?
+    {
+        return super::account::outcome(
+            &state,
+            layout,
+            &session,
+            user,
+            Err((errors, String::new())),
+        )
+        .await;
+    }
+    let next = "/account".to_owned();
+    begin(&state, layout, &session, provider, next, Some(user.id)).await
 }
 
 #[derive(Deserialize)]
@@ -241,7 +283,8 @@ struct Callback {
 }
 
 /// The provider sends the browser back here with a code. The round trip
-/// is taken out of the session first, so a code can be tried once.
+/// is taken out of the session first, so this browser can try it once
+/// (the provider takes each code once, whoever tries).
 async fn callback(
     State(state): State<AppState>,
     client: ClientAddress,
@@ -255,7 +298,8 @@ async fn callback(
     state
         .rate_limits
         .check_address(Limit::ProviderSignIn, client.0)?;
-    let pending = session.remove::<Pending>(ROUND_TRIP_KEY).await?;
+    let pending = take::<Pending>(&session, ROUND_TRIP_KEY).await?;
+    session.remove_value(SIGNUP_KEY).await?;
     let Some(pending) = pending.filter(|pending| {
         pending.provider == provider.key
             && answer
@@ -299,23 +343,36 @@ async fn callback(
         Err(failure @ Failure::Unavailable(_)) => return unavailable(layout, provider, &failure),
         Err(failure) => {
             tracing::warn!(provider = provider.key, %failure, "sign-in refused");
+            let message = match failure {
+                Failure::CodeRefused(_) => format!(
+                    "{} refused this sign-in: it was finished already, or took too long. Start again from the sign-in page.",
+                    provider.name
+                ),
+                _ => format!(
+                    "{} didn't confirm who you are. Start again from the sign-in page.",
+                    provider.name
+                ),
+            };
             return problem(
                 layout,
                 StatusCode::BAD_REQUEST,
                 "This sign-in can't be finished",
-                format!(
-                    "{} didn't confirm who you are. Start again from the sign-in page.",
-                    provider.name
-                ),
+                message,
             );
         }
     };
-    let owner = global::identity_owner(&state.db, provider.key, &asserted.subject).await?;
+    let owner =
+        global::identity_owner(&state.db, provider.key, &asserted.issuer, &asserted.subject)
+            .await?;
     if let Some(user) = pending.linking {
         return link(
             &state, layout, &session, signed_in, provider, user, owner, asserted,
         )
         .await;
+    }
+    if signed_in.is_some() {
+        // Signed in meanwhile (in another tab): this round trip changes nothing.
+        return Ok(Redirect::to(local_path(&pending.next)).into_response());
     }
     if let Some(owner) = owner {
         return super::pages::signed_in_or_second_factor(
@@ -353,12 +410,19 @@ async fn callback(
             ("/login?next=/account", "Sign in"),
         );
     }
-    let identity = ProviderIdentity {
-        provider: provider.key.to_owned(),
-        subject: asserted.subject,
-        email,
+    let waiting = WaitingSignup {
+        identity: ProviderIdentity {
+            provider: provider.key.to_owned(),
+            issuer: asserted.issuer,
+            subject: asserted.subject,
+            email,
+        },
+        expires: OffsetDateTime::now_utc().unix_timestamp() + SIGNUP_MINUTES * 60,
     };
-    session.insert(SIGNUP_KEY, &identity).await?;
+    // A new session id: one planted in this browser before can't finish
+    // the signup.
+    session.cycle_id().await?;
+    session.insert(SIGNUP_KEY, &waiting).await?;
     Ok(Redirect::to("/signup/oauth").into_response())
 }
 
@@ -412,6 +476,7 @@ async fn link(
                 &state.db,
                 user,
                 provider.key,
+                &asserted.issuer,
                 &asserted.subject,
                 email.as_deref().unwrap_or_default(),
             )
@@ -422,12 +487,13 @@ async fn link(
                     StatusCode::CONFLICT,
                     "Nothing was linked",
                     format!(
-                        "Another {} account is linked to yours: unlink it first.",
+                        "A {} account is linked already: unlink the one on your account first.",
                         provider.name
                     ),
                     back,
                 );
             }
+            notify(state, user, provider.name.clone(), true).await?;
             format!("{} is linked: you can sign in with it.", provider.name)
         }
     };
@@ -446,17 +512,23 @@ struct SignupPage {
     time_zones: &'static [(String, String)],
 }
 
-/// The provider account waiting to sign up in this browser, and its
-/// provider (configured still).
+/// The provider account waiting to sign up in this browser (for 15
+/// minutes), and its provider (configured still).
 async fn signing_up<'a>(
     state: &'a AppState,
     session: &Session,
 ) -> Result<Option<(ProviderIdentity, &'a ProviderConfig)>, AppError> {
-    let Some(identity) = session.get::<ProviderIdentity>(SIGNUP_KEY).await? else {
+    let Some(waiting) = take::<WaitingSignup>(session, SIGNUP_KEY).await? else {
         return Ok(None);
     };
-    let provider = configured(state, &identity.provider)?;
-    Ok(Some((identity, provider)))
+    if waiting.expires < OffsetDateTime::now_utc().unix_timestamp() {
+        return Ok(None);
+    }
+    let Ok(provider) = configured(state, &waiting.identity.provider) else {
+        return Ok(None);
+    };
+    session.insert(SIGNUP_KEY, &waiting).await?;
+    Ok(Some((waiting.identity, provider)))
 }
 
 async fn signup_page(
@@ -510,27 +582,36 @@ async fn signup(
     session: Session,
     Form(form): Form<OrganisationInput>,
 ) -> Result<Response, AppError> {
+    state.rate_limits.check_address(Limit::Signup, client.0)?;
     let Some((identity, provider)) = signing_up(&state, &session).await? else {
         return Ok(Redirect::to("/signup").into_response());
     };
-    state.rate_limits.check_address(Limit::Signup, client.0)?;
-    let errors = match form.validate() {
-        Ok(tenant) => {
-            rate_limits::count_account(&state.db, Limit::Signup, identity.email.as_str()).await?;
-            match super::signup::create_with_identity(&state.db, &identity, &tenant).await? {
-                Ok((user, tenant)) => {
-                    super::pages::welcome(&session, user).await?;
-                    return Ok(
-                        Redirect::to(&format!("/t/{}/locations", tenant.slug)).into_response()
-                    );
-                }
-                Err(errors) => errors,
-            }
+    let tenant = match form.validate() {
+        Ok(tenant) => tenant,
+        Err(errors) => {
+            let page = signup_page(layout, &session, &identity, provider, form, errors).await?;
+            return Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response());
         }
-        Err(errors) => errors,
     };
-    let page = signup_page(layout, &session, &identity, provider, form, errors).await?;
-    Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response())
+    rate_limits::count_account(&state.db, Limit::Signup, identity.email.as_str()).await?;
+    match super::signup::create_with_identity(&state.db, &identity, &tenant).await? {
+        Ok((user, tenant)) => {
+            super::pages::welcome(&session, user).await?;
+            Ok(Redirect::to(&format!("/t/{}/locations", tenant.slug)).into_response())
+        }
+        Err(_) => {
+            // The address or the identity got an account since: nothing
+            // to finish here.
+            session.remove_value(SIGNUP_KEY).await?;
+            problem_linking(
+                layout,
+                StatusCode::CONFLICT,
+                "You have an account already",
+                EMAIL_TAKEN.to_owned(),
+                ("/login", "Sign in"),
+            )
+        }
+    }
 }
 
 /// Unlinks a provider account, unless it is the last way to sign in.
@@ -540,9 +621,21 @@ async fn unlink(
     user: CurrentUser,
     Path(key): Path<String>,
 ) -> Result<Response, AppError> {
+    let configured_keys: Vec<&str> = state
+        .config
+        .sign_in_providers
+        .iter()
+        .map(|provider| provider.key)
+        .collect();
+    // A provider no longer configured can still be unlinked, by the key
+    // the account page shows.
     let name = configured(&state, &key).map_or_else(|_| key.clone(), |p| p.name.clone());
-    let message = match global::unlink_identity(&state.db, user.id, &key).await? {
-        Unlinked::Done => Flash::success(format!("{name} is unlinked: it no longer signs you in.")),
+    let unlinked = global::unlink_identity(&state.db, user.id, &key, &configured_keys).await?;
+    let message = match unlinked {
+        Unlinked::Done => {
+            notify(&state, user.id, name.clone(), false).await?;
+            Flash::success(format!("{name} is unlinked: it no longer signs you in."))
+        }
         Unlinked::LastWay => Flash::error(format!(
             "{name} is your only way to sign in: set a password (Forgot your password? on the sign-in page) or link another first."
         )),
@@ -552,34 +645,86 @@ async fn unlink(
     Ok(Redirect::to("/account").into_response())
 }
 
+#[derive(Template)]
+#[template(path = "mail/sign_in_method.html")]
+pub struct SignInMethodMail {
+    pub app_name: &'static str,
+    pub provider: String,
+    /// Linked, or unlinked.
+    pub linked: bool,
+}
+
+text_body!(SignInMethodMail, "mail/sign_in_method.txt");
+
+impl Mail for SignInMethodMail {
+    fn subject(&self) -> String {
+        let change = if self.linked {
+            "linked to"
+        } else {
+            "unlinked from"
+        };
+        format!(
+            "{} was {change} your {} account",
+            self.provider, self.app_name
+        )
+    }
+}
+
+/// Tells the account's address that `provider` was linked or unlinked.
+async fn notify(
+    state: &AppState,
+    user: UserId,
+    provider: String,
+    linked: bool,
+) -> Result<(), AppError> {
+    let Some(account) = global::find_user(&state.db, user).await? else {
+        return Ok(());
+    };
+    let email = Email::parse(&account.email).map_err(|e| AppError::Internal(e.to_owned()))?;
+    let notice = SignInMethodMail {
+        app_name: crate::brand::APP_NAME,
+        provider,
+        linked,
+    };
+    mail::send(&state.db, &email, &notice).await
+}
+
 /// The account page's "Sign-in methods": the linked provider accounts,
 /// and the configured providers not linked yet.
 pub struct Identities {
-    /// (key, name, the address the provider gave).
-    pub linked: Vec<(String, String, String)>,
+    /// (key, name, the address the provider gave, the day it was linked).
+    pub linked: Vec<(String, String, String, String)>,
     /// (key, name).
     pub linkable: Vec<(&'static str, String)>,
+    /// Linking asks for the password: an account without one sets it first.
+    pub has_password: bool,
 }
 
 /// # Errors
 /// When the database fails.
-pub async fn identities(state: &AppState, user: UserId) -> Result<Identities, AppError> {
-    let linked = global::identities(&state.db, user).await?;
+pub async fn identities(state: &AppState, user: &CurrentUser) -> Result<Identities, AppError> {
+    let linked = global::identities(&state.db, user.id).await?;
     let name =
         |key: &str| configured(state, key).map_or_else(|_| key.to_owned(), |p| p.name.clone());
     let linkable = buttons(state)
         .into_iter()
         .filter(|(key, _)| !linked.iter().any(|identity| identity.provider == *key))
         .collect();
+    let email = Email::parse(&user.email).map_err(|e| AppError::Internal(e.to_owned()))?;
+    let has_password = global::credentials(&state.db, &email)
+        .await?
+        .is_some_and(|found| found.password_hash.is_some());
     Ok(Identities {
         linked: linked
             .into_iter()
             .map(|identity| {
                 let name = name(&identity.provider);
-                (identity.provider, name, identity.email)
+                let day = identity.created_at.date().to_string();
+                (identity.provider, name, identity.email, day)
             })
             .collect(),
         linkable,
+        has_password,
     })
 }
 

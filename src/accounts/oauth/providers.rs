@@ -60,6 +60,8 @@ pub struct RoundTrip {
 /// Who the provider says the person is.
 #[derive(Debug)]
 pub struct Asserted {
+    /// Where the subject is unique: the OpenID issuer, or GitHub's site.
+    pub issuer: String,
     /// The provider's stable id for them.
     pub subject: String,
     /// Their address, if the provider gave one.
@@ -131,21 +133,22 @@ fn redirect_url(base_url: &str, provider: &ProviderConfig) -> Result<RedirectUrl
         .map_err(|error| Failure::Unavailable(format!("BASE_URL makes no redirect URL: {error}")))
 }
 
+/// A client made from a discovery document: its authorisation endpoint is
+/// known, its token and userinfo endpoints may be.
+type OidcClient = CoreClient<
+    openidconnect::EndpointSet,
+    openidconnect::EndpointNotSet,
+    openidconnect::EndpointNotSet,
+    openidconnect::EndpointNotSet,
+    openidconnect::EndpointMaybeSet,
+    openidconnect::EndpointMaybeSet,
+>;
+
 fn oidc_client(
     metadata: &CoreProviderMetadata,
     provider: &ProviderConfig,
     base_url: &str,
-) -> Result<
-    CoreClient<
-        openidconnect::EndpointSet,
-        openidconnect::EndpointNotSet,
-        openidconnect::EndpointNotSet,
-        openidconnect::EndpointNotSet,
-        openidconnect::EndpointMaybeSet,
-        openidconnect::EndpointMaybeSet,
-    >,
-    Failure,
-> {
+) -> Result<OidcClient, Failure> {
     Ok(CoreClient::from_provider_metadata(
         metadata.clone(),
         ClientId::new(provider.client_id.clone()),
@@ -256,6 +259,16 @@ fn exchange_failure<E: openidconnect::ErrorResponse>(
         RequestTokenError::Request(error) => {
             Failure::Unavailable(format!("the token endpoint can't be reached: {error}"))
         }
+        // GitHub answers a bad code with 200 and an error body.
+        RequestTokenError::Parse(_, body)
+            if serde_json::from_slice::<serde_json::Value>(&body)
+                .is_ok_and(|answer| answer.get("error").is_some()) =>
+        {
+            Failure::CodeRefused(format!(
+                "the provider refused the code: {}",
+                String::from_utf8_lossy(&body)
+            ))
+        }
         other => Failure::Unavailable(format!("the token endpoint's answer: {other}")),
     }
 }
@@ -284,7 +297,7 @@ pub async fn finish(
                 .request_async(http)
                 .await
                 .map_err(exchange_failure)?;
-            github_user(http, api, tokens.access_token().secret()).await
+            github_user(http, site, api, tokens.access_token().secret()).await
         }
     }
 }
@@ -336,33 +349,40 @@ async fn finish_oidc(
     let (email, email_verified) = match claims.email() {
         Some(email) => (Some(email.to_string()), claims.email_verified()),
         // Some providers keep the address out of the ID token: ask the
-        // userinfo endpoint, for this subject only.
-        None => {
-            let info: CoreUserInfoClaims = client
-                .user_info(
-                    tokens.access_token().clone(),
-                    Some(claims.subject().clone()),
-                )
-                .map_err(|_| {
-                    Failure::BadToken(
-                        "the ID token has no email, and the provider no userinfo endpoint"
-                            .to_owned(),
-                    )
-                })?
-                .request_async(http)
-                .await
-                .map_err(|error| Failure::Unavailable(format!("userinfo failed: {error}")))?;
-            (
-                info.email().map(|email| email.to_string()),
-                info.email_verified(),
-            )
-        }
+        // userinfo endpoint, for this subject only. Without an answer there
+        // is no address, which only a signup needs.
+        None => userinfo(http, &client, tokens.access_token(), claims.subject()).await,
     };
     Ok(Asserted {
+        issuer: issuer.to_owned(),
         subject,
         email: email.and_then(|email| Email::parse(&email).ok()),
         email_verified: email_verified == Some(true),
     })
+}
+
+/// The address at the provider's userinfo endpoint, if it has one and
+/// answers.
+async fn userinfo(
+    http: &HttpClient,
+    client: &OidcClient,
+    access_token: &openidconnect::AccessToken,
+    subject: &openidconnect::SubjectIdentifier,
+) -> (Option<String>, Option<bool>) {
+    let Ok(request) = client.user_info(access_token.clone(), Some(subject.clone())) else {
+        return (None, None);
+    };
+    let answer: Result<CoreUserInfoClaims, _> = request.request_async(http).await;
+    match answer {
+        Ok(info) => (
+            info.email().map(|email| email.to_string()),
+            info.email_verified(),
+        ),
+        Err(error) => {
+            tracing::warn!(%error, "the provider's userinfo endpoint failed");
+            (None, None)
+        }
+    }
 }
 
 #[derive(Deserialize)]
@@ -378,8 +398,14 @@ struct GitHubEmail {
 }
 
 /// Who a GitHub token belongs to: their numeric id (logins can be renamed)
-/// and their primary address, verified or not.
-async fn github_user(http: &HttpClient, api: &str, token: &str) -> Result<Asserted, Failure> {
+/// and their primary address, verified or not (none when GitHub won't
+/// say: only a signup needs it).
+async fn github_user(
+    http: &HttpClient,
+    site: &str,
+    api: &str,
+    token: &str,
+) -> Result<Asserted, Failure> {
     async fn get<T: serde::de::DeserializeOwned>(
         http: &HttpClient,
         url: String,
@@ -406,9 +432,15 @@ async fn github_user(http: &HttpClient, api: &str, token: &str) -> Result<Assert
             .map_err(|error| Failure::Unavailable(format!("GitHub's API: {error}")))
     }
     let user: GitHubUser = get(http, format!("{api}/user"), token).await?;
-    let emails: Vec<GitHubEmail> = get(http, format!("{api}/user/emails"), token).await?;
+    let emails: Vec<GitHubEmail> = get(http, format!("{api}/user/emails"), token)
+        .await
+        .unwrap_or_else(|failure| {
+            tracing::warn!(%failure, "GitHub's API gave no addresses");
+            Vec::new()
+        });
     let primary = emails.into_iter().find(|email| email.primary);
     Ok(Asserted {
+        issuer: site.to_owned(),
         subject: user.id.to_string(),
         email_verified: primary.as_ref().is_some_and(|email| email.verified),
         email: primary.and_then(|email| Email::parse(&email.email).ok()),

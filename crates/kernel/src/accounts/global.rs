@@ -580,18 +580,21 @@ row! {
     }
 }
 
-/// The user `subject` at `provider` signs in, if it is linked.
+/// The user `subject` at `provider` (as `issuer`) signs in, if it is
+/// linked.
 pub async fn identity_owner(
     db: &Db,
     provider: &str,
+    issuer: &str,
     subject: &str,
 ) -> Result<Option<IdentityOwner>, sqlx::Error> {
     on_backend!(db, |pool| sqlx::query_as(
         "SELECT u.id, u.totp_secret IS NOT NULL AS two_factor \
          FROM user_identities i JOIN users u ON u.id = i.user_id \
-         WHERE i.provider = $1 AND i.subject = $2"
+         WHERE i.provider = $1 AND i.issuer = $2 AND i.subject = $3"
     )
     .bind(provider)
+    .bind(issuer)
     .bind(subject)
     .fetch_optional(pool)
     .await)
@@ -618,21 +621,23 @@ pub async fn identities(db: &Db, user: UserId) -> Result<Vec<Identity>, sqlx::Er
     .await)
 }
 
-/// Links `subject` at `provider` to `user`. `false` (and no change) when
-/// that account is linked already, to them or anyone, or they have another
-/// account at that provider linked.
+/// Links `subject` at `provider` (as `issuer`) to `user`. `false` (and no
+/// change) when that account is linked already, to them or anyone, or they
+/// have another account at that provider linked.
 pub async fn link_identity(
     db: &Db,
     user: UserId,
     provider: &str,
+    issuer: &str,
     subject: &str,
     email: &str,
 ) -> Result<bool, sqlx::Error> {
     on_backend!(db, |pool| sqlx::query(
-        "INSERT INTO user_identities (provider, subject, user_id, email, created_at) \
-         VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING"
+        "INSERT INTO user_identities (provider, issuer, subject, user_id, email, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING"
     )
     .bind(provider)
+    .bind(issuer)
     .bind(subject)
     .bind(user)
     .bind(email)
@@ -653,20 +658,23 @@ pub enum Unlinked {
 }
 
 /// Unlinks the user's account at `provider`, unless nothing else would
-/// sign them in then (no password, no other provider): one transaction,
-/// so two unlinks at once can't both pass the check.
+/// sign them in then: no password, and no other provider among
+/// `configured` (one the app no longer offers signs no one in). One
+/// transaction, so two unlinks at once can't both pass the check.
 pub async fn unlink_identity(
     db: &Db,
     user: UserId,
     provider: &str,
+    configured: &[&str],
 ) -> Result<Unlinked, sqlx::Error> {
     on_backend!(db, |pool| {
         let mut tx = pool.begin().await?;
         // Taken first on both backends, so a second unlink waits for this one.
-        sqlx::query("UPDATE users SET id = id WHERE id = $1")
-            .bind(user)
-            .execute(&mut *tx)
-            .await?;
+        let password: Option<Option<String>> =
+            sqlx::query_scalar("UPDATE users SET id = id WHERE id = $1 RETURNING password_hash")
+                .bind(user)
+                .fetch_optional(&mut *tx)
+                .await?;
         let deleted =
             sqlx::query("DELETE FROM user_identities WHERE user_id = $1 AND provider = $2")
                 .bind(user)
@@ -677,14 +685,15 @@ pub async fn unlink_identity(
         if deleted == 0 {
             return Ok(Unlinked::NotLinked);
         }
-        let another_way: bool = sqlx::query_scalar(
-            "SELECT password_hash IS NOT NULL \
-             OR EXISTS (SELECT 1 FROM user_identities WHERE user_id = $1) \
-             FROM users WHERE id = $1",
-        )
-        .bind(user)
-        .fetch_one(&mut *tx)
-        .await?;
+        let others: Vec<String> =
+            sqlx::query_scalar("SELECT provider FROM user_identities WHERE user_id = $1")
+                .bind(user)
+                .fetch_all(&mut *tx)
+                .await?;
+        let another_way = password.flatten().is_some()
+            || others
+                .iter()
+                .any(|other| configured.contains(&other.as_str()));
         if !another_way {
             return Ok(Unlinked::LastWay);
         }

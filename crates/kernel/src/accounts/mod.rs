@@ -117,7 +117,8 @@ pub const EMAIL_TAKEN: &str =
 
 /// Inserts a user in the scope that creates their first tenant (or accepts
 /// an invitation), so the two can't exist apart: with a password, or
-/// without one and with the address verified (a provider vouched for it).
+/// without one (they sign in through a provider). Never verified: a scope
+/// can't vouch for an address (it is marked after the scope commits).
 /// `None` when the email is taken.
 pub(crate) async fn insert_user(
     scope: &mut TenantScope,
@@ -125,17 +126,14 @@ pub(crate) async fn insert_user(
     password_hash: Option<&str>,
 ) -> Result<Option<UserId>, sqlx::Error> {
     let id = UserId::new();
-    let now = OffsetDateTime::now_utc();
-    let verified_at = password_hash.is_none().then_some(now);
     let inserted = on_tx!(scope.tx(), |conn| sqlx::query(
-        "INSERT INTO users (id, email, password_hash, email_verified_at, created_at) \
-         VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING"
+        "INSERT INTO users (id, email, password_hash, created_at) VALUES ($1, $2, $3, $4) \
+         ON CONFLICT DO NOTHING"
     )
     .bind(id)
     .bind(email.as_str())
     .bind(password_hash)
-    .bind(verified_at)
-    .bind(now)
+    .bind(OffsetDateTime::now_utc())
     .execute(conn)
     .await
     .map(|done| done.rows_affected()))?;
@@ -150,10 +148,11 @@ pub(crate) async fn insert_identity(
     identity: &signup::ProviderIdentity,
 ) -> Result<bool, sqlx::Error> {
     let inserted = on_tx!(scope.tx(), |conn| sqlx::query(
-        "INSERT INTO user_identities (provider, subject, user_id, email, created_at) \
-         VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING"
+        "INSERT INTO user_identities (provider, issuer, subject, user_id, email, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING"
     )
     .bind(&identity.provider)
+    .bind(&identity.issuer)
     .bind(&identity.subject)
     .bind(user)
     .bind(identity.email.as_str())

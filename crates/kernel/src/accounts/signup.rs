@@ -122,10 +122,11 @@ pub async fn attempt_signup(
 }
 
 /// A person as a sign-in provider vouched for them: the provider's key,
-/// its stable id for them, and the address it verified.
+/// its issuer, its stable id for them there, and the address it verified.
 #[derive(Clone, Debug, serde::Serialize, Deserialize)]
 pub struct ProviderIdentity {
     pub provider: String,
+    pub issuer: String,
     pub subject: String,
     pub email: Email,
 }
@@ -150,8 +151,9 @@ impl OrganisationInput {
 }
 
 /// Creates a user who signs in through a provider: no password, the
-/// address verified, the identity linked, and their first tenant, in one
-/// transaction. The inner error is the user's to fix (the email is taken).
+/// identity linked, and their first tenant, in one transaction; then the
+/// address the provider verified is marked so. The inner error says what
+/// was taken (the email, or the identity by a signup at the same moment).
 pub async fn create_with_identity(
     db: &Db,
     identity: &ProviderIdentity,
@@ -168,6 +170,7 @@ pub async fn create_with_identity(
     }
     let tenant = crate::tenants::insert(&mut scope, user, tenant).await?;
     scope.commit().await?;
+    super::global::mark_email_verified(db, user, &identity.email).await?;
     Ok(Ok((user, tenant)))
 }
 

@@ -4,7 +4,8 @@
 //! co-located, so a tenant's rows and their joins live on one worker. The
 //! global tables that tenant-owned tables reference (tenants, users) become
 //! reference tables, copied to every worker, so those foreign keys hold
-//! there. The other global tables (sessions, super_admin_audit, the
+//! there; so do the global tables written with a user in one scope
+//! ([`WRITTEN_WITH_USERS`]). The other global tables (sessions, super_admin_audit, the
 //! migrations ledger) stay on the coordinator: they are busy or small and
 //! never joined with tenant data. Tables are handled in foreign-key order,
 //! and a table Citus already manages is skipped, so running it twice is safe.
@@ -175,8 +176,18 @@ pub async fn plan(db: &Db) -> Result<Plan, CitusError> {
     };
     let pool = &postgres.pool;
     let distributed = in_foreign_key_order(pool, tenant_owned_tables(pool).await?).await?;
-    let mut reference = referenced_global_tables(pool, &distributed).await?;
-    reference.extend(written_with_their_parents(pool, &distributed, &reference).await?);
+    let existing: Vec<String> = sqlx::query_scalar(
+        "SELECT relname::text FROM pg_class WHERE relkind = 'r' AND relname = ANY($1) \
+         AND relnamespace = 'public'::regnamespace",
+    )
+    .bind(WRITTEN_WITH_USERS)
+    .fetch_all(pool)
+    .await?;
+    // Those tables and what they reference, with what the tenant-owned
+    // tables reference.
+    let referencing: Vec<String> = distributed.iter().chain(&existing).cloned().collect();
+    let mut reference = referenced_global_tables(pool, &referencing).await?;
+    reference.extend(existing);
     let reference = in_foreign_key_order(pool, reference).await?;
     Ok(Plan {
         reference,
@@ -235,43 +246,14 @@ async fn in_foreign_key_order(
     Ok(ordered)
 }
 
-/// The other global tables a scope writes (the scope role may insert into
-/// them) that have a key to a reference table: a scope writes them in the
-/// same transaction as the row they point to (signup through a provider:
-/// the user and their identity), and Citus checks a key from a coordinator
-/// table to a reference table written in that transaction as a distributed
-/// deadlock. Between two reference tables it is a plain key.
-async fn written_with_their_parents(
-    pool: &PgPool,
-    tenant_owned: &[String],
-    reference: &[String],
-) -> Result<Vec<String>, sqlx::Error> {
-    let scope_role: bool =
-        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'app_tenant')")
-            .fetch_one(pool)
-            .await?;
-    if !scope_role {
-        return Ok(Vec::new());
-    }
-    let written: Vec<String> = sqlx::query_scalar(
-        "SELECT c.relname::text FROM pg_class c \
-         JOIN pg_namespace n ON n.oid = c.relnamespace AND n.nspname = 'public' \
-         WHERE c.relkind = 'r' AND has_table_privilege('app_tenant', c.oid, 'INSERT') \
-         ORDER BY c.relname",
-    )
-    .fetch_all(pool)
-    .await?;
-    let edges = foreign_keys(pool).await?;
-    Ok(written
-        .into_iter()
-        .filter(|table| !tenant_owned.contains(table) && !reference.contains(table))
-        .filter(|table| {
-            edges
-                .iter()
-                .any(|edge| edge.child == *table && reference.contains(&edge.parent))
-        })
-        .collect())
-}
+/// Global tables a scope writes in the same transaction as the user they
+/// point to (signing up through a provider: the user and their identity).
+/// Citus checks a key from a coordinator table to a reference table
+/// written in that transaction as a distributed deadlock; between two
+/// reference tables it is a plain key. A new such table goes here, and its
+/// migration makes it a reference table on a sharded database (0039 shows
+/// how).
+pub const WRITTEN_WITH_USERS: &[&str] = &["user_identities"];
 
 /// The global tables that tenant-owned tables reference, and the global
 /// tables those reference in turn, parents first.
