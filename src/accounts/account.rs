@@ -262,6 +262,8 @@ struct AccountPage {
     tenants: Vec<TenantChoice>,
     tokens: Vec<OwnToken>,
     identities: super::oauth::Identities,
+    passkeys: super::passkeys::PasskeysView,
+    passkeys_script: String,
     errors: FieldErrors,
     /// The email field, as typed.
     new_email: String,
@@ -281,6 +283,8 @@ async fn account_page(
         tenants: tenants(state, &user).await?,
         tokens: own_tokens(state, &user).await?,
         identities: super::oauth::identities(state, &user).await?,
+        passkeys: super::passkeys::listed(state, &user).await?,
+        passkeys_script: super::passkeys::script_url(),
         user,
         errors,
         new_email,

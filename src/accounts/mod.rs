@@ -6,6 +6,7 @@ pub mod account;
 pub mod api;
 pub mod oauth;
 pub mod pages;
+pub mod passkeys;
 pub mod reset;
 pub mod sign_in_links;
 pub mod two_factor;
@@ -23,6 +24,7 @@ pub const CAPABILITY: Capability = Capability {
         reset::routes,
         sign_in_links::routes,
         oauth::routes,
+        passkeys::routes,
         two_factor::routes,
         account::routes,
     ],

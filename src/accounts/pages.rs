@@ -148,6 +148,7 @@ struct LoginPage {
     sign_in_links: bool,
     /// The configured sign-in providers, as (key, name).
     providers: Vec<(&'static str, String)>,
+    passkeys_script: String,
 }
 
 /// Where to go after signing in: a path on this site, never another site
@@ -214,6 +215,7 @@ pub(crate) async fn login_page(
         error,
         sign_in_links: state.config.sign_in_links,
         providers: super::oauth::buttons(state),
+        passkeys_script: super::passkeys::script_url(),
     })
 }
 

@@ -66,6 +66,7 @@ const LAYERS: &[&[&str]] = &[
         "accounts/reset.rs",
         "accounts/sign_in_links.rs",
         "accounts/oauth",
+        "accounts/passkeys.rs",
         "accounts/two_factor.rs",
         "accounts/account.rs",
     ],

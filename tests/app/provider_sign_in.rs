@@ -444,9 +444,9 @@ async fn unlinking_never_removes_the_last_way_to_sign_in(backend: Backend) {
             .map(|email| email.subject)
             .collect();
         for subject in [
-            "GitHub was linked to your",
-            "Acme ID was unlinked from your",
-            "GitHub was unlinked from your",
+            "GitHub was added to your",
+            "Acme ID was removed from your",
+            "GitHub was removed from your",
         ] {
             assert!(subjects.iter().any(|s| s.starts_with(subject)), "{subject}: {subjects:?}");
         }
@@ -477,7 +477,7 @@ async fn linking_asks_for_the_password_and_mails_the_account(backend: Backend) {
             .map(|email| email.subject)
             .collect();
         assert!(
-            subjects.iter().any(|s| s.starts_with("GitHub was linked to your")),
+            subjects.iter().any(|s| s.starts_with("GitHub was added to your")),
             "{subjects:?}"
         );
 

@@ -114,6 +114,11 @@ typed_id!(
 );
 
 typed_id!(
+    /// One of a user's passkeys.
+    PasskeyId
+);
+
+typed_id!(
     /// A user's membership in one tenant (which carries their role).
     MembershipId
 );

@@ -645,37 +645,44 @@ async fn unlink(
     Ok(Redirect::to("/account").into_response())
 }
 
+/// The notice of a way to sign in added to an account or removed from it
+/// (a provider account, a passkey), to the account's address: whoever
+/// holds a session can't add one quietly.
 #[derive(Template)]
 #[template(path = "mail/sign_in_method.html")]
 pub struct SignInMethodMail {
     pub app_name: &'static str,
-    pub provider: String,
-    /// Linked, or unlinked.
-    pub linked: bool,
+    /// "GitHub", "The passkey “Work laptop”".
+    pub method: String,
+    /// Added, or removed.
+    pub added: bool,
 }
 
 text_body!(SignInMethodMail, "mail/sign_in_method.txt");
 
 impl Mail for SignInMethodMail {
     fn subject(&self) -> String {
-        let change = if self.linked {
-            "linked to"
+        let change = if self.added {
+            "added to"
         } else {
-            "unlinked from"
+            "removed from"
         };
         format!(
             "{} was {change} your {} account",
-            self.provider, self.app_name
+            self.method, self.app_name
         )
     }
 }
 
-/// Tells the account's address that `provider` was linked or unlinked.
-async fn notify(
+/// Mails the account's address that `method` was added or removed.
+///
+/// # Errors
+/// When the database fails.
+pub(super) async fn notify(
     state: &AppState,
     user: UserId,
-    provider: String,
-    linked: bool,
+    method: String,
+    added: bool,
 ) -> Result<(), AppError> {
     let Some(account) = global::find_user(&state.db, user).await? else {
         return Ok(());
@@ -683,8 +690,8 @@ async fn notify(
     let email = Email::parse(&account.email).map_err(|e| AppError::Internal(e.to_owned()))?;
     let notice = SignInMethodMail {
         app_name: crate::brand::APP_NAME,
-        provider,
-        linked,
+        method,
+        added,
     };
     mail::send(&state.db, &email, &notice).await
 }

@@ -8,7 +8,7 @@ use super::CurrentUser;
 use super::email::Email;
 use super::tokens::Purpose;
 use crate::db::Db;
-use crate::ids::UserId;
+use crate::ids::{PasskeyId, UserId};
 use crate::jobs::Purge;
 use crate::{on_backend, row};
 
@@ -647,6 +647,42 @@ pub async fn link_identity(
     .map(|done| done.rows_affected() == 1))
 }
 
+/// Locks the user's row on `$executor` (so a second removal of a sign-in
+/// method waits for this one, on both backends) and reads whether they have
+/// a password.
+macro_rules! lock_user {
+    ($user:expr, $executor:expr) => {{
+        let password: Option<Option<String>> =
+            sqlx::query_scalar("UPDATE users SET id = id WHERE id = $1 RETURNING password_hash")
+                .bind($user)
+                .fetch_optional($executor)
+                .await?;
+        password.flatten().is_some()
+    }};
+}
+
+/// Whether the user, who has a password or not, still has a way to sign
+/// in on `$executor`: the password, a provider among `$configured` (one the
+/// app no longer offers signs no one in), or a passkey.
+macro_rules! another_way {
+    ($user:expr, $password:expr, $configured:expr, $executor:expr) => {{
+        let providers: Vec<String> =
+            sqlx::query_scalar("SELECT provider FROM user_identities WHERE user_id = $1")
+                .bind($user)
+                .fetch_all(&mut *$executor)
+                .await?;
+        let passkeys: i64 = sqlx::query_scalar("SELECT count(*) FROM passkeys WHERE user_id = $1")
+            .bind($user)
+            .fetch_one(&mut *$executor)
+            .await?;
+        $password
+            || passkeys > 0
+            || providers
+                .iter()
+                .any(|provider| $configured.contains(&provider.as_str()))
+    }};
+}
+
 /// What unlinking a provider did.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Unlinked {
@@ -669,12 +705,7 @@ pub async fn unlink_identity(
 ) -> Result<Unlinked, sqlx::Error> {
     on_backend!(db, |pool| {
         let mut tx = pool.begin().await?;
-        // Taken first on both backends, so a second unlink waits for this one.
-        let password: Option<Option<String>> =
-            sqlx::query_scalar("UPDATE users SET id = id WHERE id = $1 RETURNING password_hash")
-                .bind(user)
-                .fetch_optional(&mut *tx)
-                .await?;
+        let password = lock_user!(user, &mut *tx);
         let deleted =
             sqlx::query("DELETE FROM user_identities WHERE user_id = $1 AND provider = $2")
                 .bind(user)
@@ -685,16 +716,145 @@ pub async fn unlink_identity(
         if deleted == 0 {
             return Ok(Unlinked::NotLinked);
         }
-        let others: Vec<String> =
-            sqlx::query_scalar("SELECT provider FROM user_identities WHERE user_id = $1")
-                .bind(user)
-                .fetch_all(&mut *tx)
-                .await?;
-        let another_way = password.flatten().is_some()
-            || others
-                .iter()
-                .any(|other| configured.contains(&other.as_str()));
-        if !another_way {
+        if !another_way!(user, password, configured, &mut *tx) {
+            return Ok(Unlinked::LastWay);
+        }
+        tx.commit().await?;
+        Ok(Unlinked::Done)
+    })
+}
+
+row! {
+    /// A passkey, as the account page lists it.
+    pub struct PasskeyListed {
+        pub id: PasskeyId,
+        pub name: String,
+        pub created_at: OffsetDateTime,
+        pub last_used_at: Option<OffsetDateTime>,
+    }
+}
+
+/// The user's passkeys, oldest first.
+pub async fn passkeys(db: &Db, user: UserId) -> Result<Vec<PasskeyListed>, sqlx::Error> {
+    on_backend!(db, |pool| sqlx::query_as(
+        "SELECT id, name, created_at, last_used_at FROM passkeys WHERE user_id = $1 \
+         ORDER BY created_at"
+    )
+    .bind(user)
+    .fetch_all(pool)
+    .await)
+}
+
+/// The stored records (webauthn-rs' JSON) of the user's passkeys, so a new
+/// registration can exclude the authenticators that have one already.
+pub async fn passkey_records(db: &Db, user: UserId) -> Result<Vec<String>, sqlx::Error> {
+    on_backend!(db, |pool| sqlx::query_scalar(
+        "SELECT passkey FROM passkeys WHERE user_id = $1"
+    )
+    .bind(user)
+    .fetch_all(pool)
+    .await)
+}
+
+/// A new passkey. `false` (and no change) when its credential is stored
+/// already.
+pub struct NewPasskey<'a> {
+    pub user: UserId,
+    pub name: &'a str,
+    pub credential_id: &'a str,
+    pub record: &'a str,
+}
+
+pub async fn insert_passkey(db: &Db, passkey: &NewPasskey<'_>) -> Result<bool, sqlx::Error> {
+    on_backend!(db, |pool| sqlx::query(
+        "INSERT INTO passkeys (id, user_id, name, credential_id, passkey, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING"
+    )
+    .bind(PasskeyId::new())
+    .bind(passkey.user)
+    .bind(passkey.name)
+    .bind(passkey.credential_id)
+    .bind(passkey.record)
+    .bind(OffsetDateTime::now_utc())
+    .execute(pool)
+    .await
+    .map(|done| done.rows_affected() == 1))
+}
+
+row! {
+    /// The passkey a sign-in presented, and whose it is.
+    pub struct PasskeyOwner {
+        pub id: PasskeyId,
+        pub user_id: UserId,
+        pub passkey: String,
+    }
+}
+
+pub async fn passkey_by_credential(
+    db: &Db,
+    credential_id: &str,
+) -> Result<Option<PasskeyOwner>, sqlx::Error> {
+    on_backend!(db, |pool| sqlx::query_as(
+        "SELECT id, user_id, passkey FROM passkeys WHERE credential_id = $1"
+    )
+    .bind(credential_id)
+    .fetch_optional(pool)
+    .await)
+}
+
+/// Records a sign-in with the passkey: its new record (the signature
+/// counter moved) and when.
+pub async fn passkey_used(db: &Db, id: PasskeyId, record: &str) -> Result<(), sqlx::Error> {
+    on_backend!(db, |pool| sqlx::query(
+        "UPDATE passkeys SET passkey = $2, last_used_at = $3 WHERE id = $1"
+    )
+    .bind(id)
+    .bind(record)
+    .bind(OffsetDateTime::now_utc())
+    .execute(pool)
+    .await
+    .map(drop))
+}
+
+/// Renames one of the user's passkeys; `false` when they have no such one.
+pub async fn rename_passkey(
+    db: &Db,
+    user: UserId,
+    id: PasskeyId,
+    name: &str,
+) -> Result<bool, sqlx::Error> {
+    on_backend!(db, |pool| sqlx::query(
+        "UPDATE passkeys SET name = $3 WHERE id = $1 AND user_id = $2"
+    )
+    .bind(id)
+    .bind(user)
+    .bind(name)
+    .execute(pool)
+    .await
+    .map(|done| done.rows_affected() == 1))
+}
+
+/// Removes one of the user's passkeys, unless nothing else would sign them
+/// in then (as [`unlink_identity`]).
+pub async fn delete_passkey(
+    db: &Db,
+    user: UserId,
+    id: PasskeyId,
+    configured: &[&str],
+) -> Result<Unlinked, sqlx::Error> {
+    on_backend!(db, |pool| {
+        let mut tx = pool.begin().await?;
+        let password = lock_user!(user, &mut *tx);
+        let deleted = sqlx::query("DELETE FROM passkeys WHERE id = $1 AND user_id = $2")
+            .bind(id)
+            .bind(user)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        if deleted == 0 {
+            return Ok(Unlinked::NotLinked);
+        }
+        if !another_way!(user, password, configured, &mut *tx) {
             return Ok(Unlinked::LastWay);
         }
         tx.commit().await?;
