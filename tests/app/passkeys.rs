@@ -257,26 +257,31 @@ async fn passkeys_are_renamed_and_removed_but_never_the_last_way_in(backend: Bac
     .await;
 }
 
+/// POSTs `body` as JSON with the page's CSRF token, as static/passkeys.js
+/// does.
+async fn script_post(
+    app: &TestApp,
+    client: &reqwest::Client,
+    token: &str,
+    path: &str,
+    body: Value,
+) -> reqwest::Response {
+    client
+        .post(app.url(path))
+        .header("x-csrf-token", token)
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
+}
+
 backend_test!(a_passkey_ceremony_refuses_bad_input_with_a_clear_answer);
 async fn a_passkey_ceremony_refuses_bad_input_with_a_clear_answer(backend: Backend) {
     run_on(backend, |app| async move {
         let owner = sign_up(&app, "uli@example.com", "Uli's").await;
         let (_, page) = app.page(&owner, "/account").await;
         let token = csrf_field(&page);
-        let post = |path: &'static str, body: Value| {
-            let owner = owner.clone();
-            let token = token.clone();
-            let app = &app;
-            async move {
-                owner
-                    .post(app.url(path))
-                    .header("x-csrf-token", token)
-                    .json(&body)
-                    .send()
-                    .await
-                    .unwrap()
-            }
-        };
+        let post = |path: &'static str, body: Value| script_post(&app, &owner, &token, path, body);
         for (body, says) in [
             (json!({"name": "Laptop", "password": "wrong password"}), "That password is not right"),
             (json!({"name": "", "password": PASSWORD}), "Name the passkey"),
@@ -317,20 +322,7 @@ async fn a_passkey_ceremony_refuses_bad_input_with_a_clear_answer(backend: Backe
         let (_, login) = app.page(&visitor, "/login").await;
         assert!(login.contains("Sign in with a passkey"), "{login}");
         let token = csrf_field(&login);
-        let sign_in = |path: &'static str, body: Value| {
-            let visitor = visitor.clone();
-            let token = token.clone();
-            let app = &app;
-            async move {
-                visitor
-                    .post(app.url(path))
-                    .header("x-csrf-token", token)
-                    .json(&body)
-                    .send()
-                    .await
-                    .unwrap()
-            }
-        };
+        let sign_in = |path: &'static str, body: Value| script_post(&app, &visitor, &token, path, body);
         let assertion = json!({
             "id": "AAAA", "rawId": "AAAA", "type": "public-key",
             "response": {"authenticatorData": "AAAA", "clientDataJSON": "AAAA", "signature": "AAAA", "userHandle": "AAAA"},

@@ -683,6 +683,25 @@ macro_rules! another_way {
     }};
 }
 
+/// Runs `$delete`, which removes one of `$user`'s ways to sign in, in a
+/// transaction kept only if another way remains ([`Unlinked`] says what
+/// happened). The user's row is locked first, so two removals at once
+/// can't both pass the check.
+macro_rules! remove_way {
+    ($pool:expr, $user:expr, $configured:expr, $delete:expr) => {{
+        let mut tx = $pool.begin().await?;
+        let password = lock_user!($user, &mut *tx);
+        if $delete.execute(&mut *tx).await?.rows_affected() == 0 {
+            return Ok(Unlinked::NotLinked);
+        }
+        if !another_way!($user, password, $configured, &mut *tx) {
+            return Ok(Unlinked::LastWay);
+        }
+        tx.commit().await?;
+        Ok(Unlinked::Done)
+    }};
+}
+
 /// What unlinking a provider did.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Unlinked {
@@ -703,25 +722,14 @@ pub async fn unlink_identity(
     provider: &str,
     configured: &[&str],
 ) -> Result<Unlinked, sqlx::Error> {
-    on_backend!(db, |pool| {
-        let mut tx = pool.begin().await?;
-        let password = lock_user!(user, &mut *tx);
-        let deleted =
-            sqlx::query("DELETE FROM user_identities WHERE user_id = $1 AND provider = $2")
-                .bind(user)
-                .bind(provider)
-                .execute(&mut *tx)
-                .await?
-                .rows_affected();
-        if deleted == 0 {
-            return Ok(Unlinked::NotLinked);
-        }
-        if !another_way!(user, password, configured, &mut *tx) {
-            return Ok(Unlinked::LastWay);
-        }
-        tx.commit().await?;
-        Ok(Unlinked::Done)
-    })
+    on_backend!(db, |pool| remove_way!(
+        pool,
+        user,
+        configured,
+        sqlx::query("DELETE FROM user_identities WHERE user_id = $1 AND provider = $2")
+            .bind(user)
+            .bind(provider)
+    ))
 }
 
 row! {
@@ -842,22 +850,12 @@ pub async fn delete_passkey(
     id: PasskeyId,
     configured: &[&str],
 ) -> Result<Unlinked, sqlx::Error> {
-    on_backend!(db, |pool| {
-        let mut tx = pool.begin().await?;
-        let password = lock_user!(user, &mut *tx);
-        let deleted = sqlx::query("DELETE FROM passkeys WHERE id = $1 AND user_id = $2")
+    on_backend!(db, |pool| remove_way!(
+        pool,
+        user,
+        configured,
+        sqlx::query("DELETE FROM passkeys WHERE id = $1 AND user_id = $2")
             .bind(id)
             .bind(user)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
-        if deleted == 0 {
-            return Ok(Unlinked::NotLinked);
-        }
-        if !another_way!(user, password, configured, &mut *tx) {
-            return Ok(Unlinked::LastWay);
-        }
-        tx.commit().await?;
-        Ok(Unlinked::Done)
-    })
+    ))
 }
