@@ -15,6 +15,13 @@
       body: JSON.stringify(body ?? {}),
     });
     const answer = await response.json().catch(() => ({}));
+    if (response.status === 429) {
+      const wait = response.headers.get("Retry-After");
+      throw new Error(`Too many attempts: try again${wait ? ` in ${wait} seconds` : " later"}.`);
+    }
+    if (response.status === 403 && !answer.error) {
+      throw new Error("This page has expired: reload it and try again.");
+    }
     if (!response.ok) {
       throw new Error(answer.error?.message ?? `The server answered ${response.status}: try again.`);
     }
@@ -29,6 +36,9 @@
     if (error.name === "InvalidStateError") {
       return "This device has a passkey for your account already.";
     }
+    if (error.name === "SecurityError") {
+      return "Passkeys work only at this site's own address: open it there.";
+    }
     return error.message;
   }
 
@@ -37,42 +47,57 @@
     element.hidden = !message;
   }
 
-  const supported = () => typeof window.PublicKeyCredential?.parseCreationOptionsFromJSON === "function";
+  const supported = () =>
+    typeof window.PublicKeyCredential?.parseCreationOptionsFromJSON === "function" &&
+    typeof window.PublicKeyCredential?.parseRequestOptionsFromJSON === "function" &&
+    typeof window.PublicKeyCredential?.prototype.toJSON === "function";
+
+  // Runs `ceremony` with `button` disabled, so a second press can't start
+  // a second ceremony over the first; shows what went wrong in `status`.
+  async function guarded(button, status, ceremony) {
+    say(status, "");
+    button.disabled = true;
+    try {
+      await ceremony();
+    } catch (error) {
+      say(status, explain(error));
+    } finally {
+      button.disabled = false;
+    }
+  }
 
   const add = document.getElementById("passkey-add");
-  if (add) {
+  if (add && supported()) {
     const status = document.getElementById("passkey-add-status");
-    add.addEventListener("submit", async (event) => {
+    const button = add.querySelector('button[type="submit"]');
+    add.hidden = false;
+    add.addEventListener("submit", (event) => {
       event.preventDefault();
-      say(status, "");
-      if (!supported()) {
-        say(status, "This browser can't make passkeys.");
-        return;
-      }
       const form = new FormData(add);
-      try {
+      guarded(button, status, async () => {
         const options = await post("/account/passkeys/start", {
           name: form.get("passkey_new_name"),
           password: form.get("passkey_password"),
+          code: form.get("passkey_code") ?? "",
         });
         const credential = await navigator.credentials.create({
           publicKey: PublicKeyCredential.parseCreationOptionsFromJSON(options.publicKey),
         });
+        if (!credential) {
+          throw new Error("The device made no passkey.");
+        }
         const done = await post("/account/passkeys/finish", credential.toJSON());
         window.location.assign(done.redirect);
-      } catch (error) {
-        say(status, explain(error));
-      }
+      });
     });
   }
 
   const signIn = document.getElementById("passkey-sign-in");
-  if (signIn) {
+  if (signIn && supported()) {
     const status = document.getElementById("passkey-sign-in-status");
-    signIn.hidden = !supported();
-    signIn.addEventListener("click", async () => {
-      say(status, "");
-      try {
+    signIn.hidden = false;
+    signIn.addEventListener("click", () =>
+      guarded(signIn, status, async () => {
         const next = document.querySelector('input[name="next"]')?.value ?? "";
         const options = await post("/login/passkey/start", { next });
         const assertion = await navigator.credentials.get({
@@ -80,9 +105,7 @@
         });
         const done = await post("/login/passkey/finish", assertion.toJSON());
         window.location.assign(done.redirect);
-      } catch (error) {
-        say(status, explain(error));
-      }
-    });
+      }),
+    );
   }
 })();

@@ -264,6 +264,8 @@ struct AccountPage {
     identities: super::oauth::Identities,
     passkeys: super::passkeys::PasskeysView,
     passkeys_script: String,
+    /// `BASE_URL` is a domain name (see `passkeys::available`).
+    passkeys_available: bool,
     errors: FieldErrors,
     /// The email field, as typed.
     new_email: String,
@@ -285,6 +287,7 @@ async fn account_page(
         identities: super::oauth::identities(state, &user).await?,
         passkeys: super::passkeys::listed(state, &user).await?,
         passkeys_script: super::passkeys::script_url(),
+        passkeys_available: super::passkeys::available(state),
         user,
         errors,
         new_email,

@@ -149,6 +149,8 @@ struct LoginPage {
     /// The configured sign-in providers, as (key, name).
     providers: Vec<(&'static str, String)>,
     passkeys_script: String,
+    /// `BASE_URL` is a domain name (see `passkeys::available`).
+    passkeys_available: bool,
 }
 
 /// Where to go after signing in: a path on this site, never another site
@@ -216,6 +218,7 @@ pub(crate) async fn login_page(
         sign_in_links: state.config.sign_in_links,
         providers: super::oauth::buttons(state),
         passkeys_script: super::passkeys::script_url(),
+        passkeys_available: super::passkeys::available(state),
     })
 }
 

@@ -11,7 +11,6 @@
 //! development. The browser side is `static/passkeys.js`; the ceremonies'
 //! state waits in the server-side session between their two requests.
 
-use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
@@ -33,7 +32,7 @@ use crate::api::{ErrorBody, ErrorDetail};
 use crate::error::AppError;
 use crate::http::AppState;
 use crate::http::client_address::ClientAddress;
-use crate::http::extract::{Form, Path};
+use crate::http::extract::{Form, Json, Path};
 use crate::http::routes::{Access, Routes, post};
 use crate::ids::PasskeyId;
 use crate::rate_limits::Limit;
@@ -78,14 +77,16 @@ const SIGN_IN_KEY: &str = "passkey_sign_in";
 /// The longest name a passkey may have.
 const MAX_NAME: usize = 60;
 
-/// The relying party: this site, as `BASE_URL` names it.
-fn relying_party(state: &AppState) -> Result<Webauthn, AppError> {
-    let origin = Url::parse(&state.config.base_url)
-        .map_err(|error| AppError::Internal(format!("BASE_URL: {error}")))?;
-    let host = origin
-        .host_str()
-        .ok_or_else(|| AppError::Internal("BASE_URL has no host".to_owned()))?
-        .to_owned();
+/// Why passkeys are off when `BASE_URL`'s host is an IP address.
+const NEEDS_A_DOMAIN: &str = "Passkeys need the site to have a domain name: set BASE_URL to one \
+                              (http://localhost:3000 in development), not an IP address.";
+
+/// The relying party: this site, as `BASE_URL` names it; `None` when its
+/// host is an IP address, which can't have passkeys (the pages then offer
+/// none).
+fn relying_party(state: &AppState) -> Option<Webauthn> {
+    let origin = Url::parse(&state.config.base_url).ok()?;
+    let host = origin.domain()?.to_owned();
     WebauthnBuilder::new(&host, &origin)
         .and_then(|builder| {
             builder
@@ -94,7 +95,24 @@ fn relying_party(state: &AppState) -> Result<Webauthn, AppError> {
                 .allow_any_port(host == "localhost")
                 .build()
         })
-        .map_err(|error| AppError::Internal(format!("passkeys can't use BASE_URL: {error}")))
+        .ok()
+}
+
+/// Whether this site can have passkeys (see [`relying_party`]).
+pub fn available(state: &AppState) -> bool {
+    relying_party(state).is_some()
+}
+
+/// The answer when this site can't have passkeys.
+fn passkeys_off() -> Response {
+    refused(StatusCode::NOT_FOUND, "passkeys_off", NEEDS_A_DOMAIN)
+}
+
+/// How long a ceremony's challenge stays good (webauthn-rs' timeout).
+const CEREMONY_SECONDS: i64 = 300;
+
+fn now() -> i64 {
+    time::OffsetDateTime::now_utc().unix_timestamp()
 }
 
 /// A refusal the page's script shows as it is: `{"error": {"code", "message"}}`.
@@ -114,12 +132,18 @@ struct StartRegistration {
     name: String,
     #[serde(default)]
     password: String,
+    /// With two-factor on: a code from the authenticator app (or a
+    /// recovery code). A passkey signs in without one, so adding one takes
+    /// both factors, as turning two-factor off does.
+    #[serde(default)]
+    code: String,
 }
 
 #[derive(Serialize, Deserialize)]
 struct Registering {
     state: PasskeyRegistration,
     name: String,
+    started: i64,
 }
 
 /// A passkey's name: trimmed, 1 to 60 characters.
@@ -149,10 +173,14 @@ async fn registered(state: &AppState, user: &CurrentUser) -> Result<Vec<Vec<u8>>
 /// once the password is right and the name fits.
 async fn start_registration(
     State(state): State<AppState>,
+    client: ClientAddress,
     session: Session,
     user: CurrentUser,
     Json(input): Json<StartRegistration>,
 ) -> Result<Response, AppError> {
+    let Some(relying_party) = relying_party(&state) else {
+        return Ok(passkeys_off());
+    };
     let name = match valid_name(&input.name) {
         Ok(name) => name,
         Err(message) => {
@@ -171,9 +199,18 @@ async fn start_registration(
             message,
         ));
     }
+    if user.two_factor
+        && !super::two_factor::attempt(&state, client, user.id, &user.email, &input.code).await?
+    {
+        return Ok(refused(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid",
+            "Enter a code from your authenticator app (or a recovery code): that one is not right.",
+        ));
+    }
     let exclude = registered(&state, &user).await?;
     let (mut options, registration): (CreationChallengeResponse, PasskeyRegistration) =
-        relying_party(&state)?
+        relying_party
             .start_passkey_registration(user.id.as_uuid(), &user.email, &user.email, Some(exclude))
             .map_err(|error| AppError::Internal(format!("passkey registration: {error}")))?;
     // webauthn-rs asks for a credential that stays on the server's list;
@@ -185,6 +222,7 @@ async fn start_registration(
     let registering = Registering {
         state: registration,
         name,
+        started: now(),
     };
     session.insert(REGISTRATION_KEY, &registering).await?;
     Ok(Json(options).into_response())
@@ -198,25 +236,32 @@ async fn finish_registration(
     user: CurrentUser,
     Json(credential): Json<RegisterPublicKeyCredential>,
 ) -> Result<Response, AppError> {
-    let Some(registering) = session.remove::<Registering>(REGISTRATION_KEY).await? else {
+    let Some(relying_party) = relying_party(&state) else {
+        return Ok(passkeys_off());
+    };
+    let registering = session
+        .remove_value(REGISTRATION_KEY)
+        .await?
+        .and_then(|value| serde_json::from_value::<Registering>(value).ok())
+        .filter(|registering| now() - registering.started <= CEREMONY_SECONDS);
+    let Some(registering) = registering else {
         return Ok(refused(
             StatusCode::BAD_REQUEST,
             "no_registration",
             "No passkey is being added here: start again from your account page.",
         ));
     };
-    let passkey =
-        match relying_party(&state)?.finish_passkey_registration(&credential, &registering.state) {
-            Ok(passkey) => passkey,
-            Err(error) => {
-                tracing::warn!(%error, "a passkey registration was refused");
-                return Ok(refused(
-                    StatusCode::BAD_REQUEST,
-                    "passkey_refused",
-                    "That passkey could not be checked: try again, or with another device.",
-                ));
-            }
-        };
+    let passkey = match relying_party.finish_passkey_registration(&credential, &registering.state) {
+        Ok(passkey) => passkey,
+        Err(error) => {
+            tracing::warn!(%error, "a passkey registration was refused");
+            return Ok(refused(
+                StatusCode::BAD_REQUEST,
+                "passkey_refused",
+                "That passkey could not be checked: try again, or with another device.",
+            ));
+        }
+    };
     let record = serde_json::to_string(&passkey)
         .map_err(|error| AppError::Internal(format!("a passkey's record: {error}")))?;
     let added = global::insert_passkey(
@@ -309,7 +354,7 @@ async fn delete(
     Ok(Redirect::to("/account").into_response())
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize)]
 struct StartSignIn {
     #[serde(default)]
     next: String,
@@ -319,6 +364,7 @@ struct StartSignIn {
 struct SigningIn {
     state: DiscoverableAuthentication,
     next: String,
+    started: i64,
 }
 
 /// Asks the browser for any passkey of this site that verifies its user.
@@ -329,15 +375,18 @@ async fn start_sign_in(
     Json(input): Json<StartSignIn>,
 ) -> Result<Response, AppError> {
     state.rate_limits.check_address(Limit::Login, client.0)?;
-    let (mut options, authentication): (RequestChallengeResponse, DiscoverableAuthentication) =
-        relying_party(&state)?
+    let Some(relying_party) = relying_party(&state) else {
+        return Ok(passkeys_off());
+    };
+    let (options, authentication): (RequestChallengeResponse, DiscoverableAuthentication) =
+        relying_party
             .start_discoverable_authentication()
             .map_err(|error| AppError::Internal(format!("passkey sign-in: {error}")))?;
-    // Asked by a button: a modal request, not the autofill kind.
-    options.mediation = None;
+
     let signing_in = SigningIn {
         state: authentication,
         next: local_path(&input.next).to_owned(),
+        started: now(),
     };
     session.insert(SIGN_IN_KEY, &signing_in).await?;
     Ok(Json(options).into_response())
@@ -360,10 +409,17 @@ async fn finish_sign_in(
             message.to_owned(),
         ))
     };
-    let Some(signing_in) = session.remove::<SigningIn>(SIGN_IN_KEY).await? else {
+    let Some(relying_party) = relying_party(&state) else {
+        return Ok(passkeys_off());
+    };
+    let signing_in = session
+        .remove_value(SIGN_IN_KEY)
+        .await?
+        .and_then(|value| serde_json::from_value::<SigningIn>(value).ok())
+        .filter(|signing_in| now() - signing_in.started <= CEREMONY_SECONDS);
+    let Some(signing_in) = signing_in else {
         return not_signed_in("This sign-in has expired: press the button again.");
     };
-    let relying_party = relying_party(&state)?;
     let Ok((user_handle, credential_id)) =
         relying_party.identify_discoverable_authentication(&credential)
     else {
@@ -374,8 +430,12 @@ async fn finish_sign_in(
     let Some(found) = found.filter(|found| found.user_id.as_uuid() == user_handle) else {
         return not_signed_in("That passkey is not registered here (it may have been removed).");
     };
-    let mut passkey: Passkey = serde_json::from_str(&found.passkey)
-        .map_err(|error| AppError::Internal(format!("a stored passkey: {error}")))?;
+    let Ok(mut passkey) = serde_json::from_str::<Passkey>(&found.passkey) else {
+        tracing::error!(passkey = %found.id, "a stored passkey can't be read");
+        return not_signed_in(
+            "This passkey can't be used any more: sign in another way, remove it and add it again.",
+        );
+    };
     let result = match relying_party.finish_discoverable_authentication_v2(
         &credential,
         signing_in.state,
@@ -392,7 +452,9 @@ async fn finish_sign_in(
     passkey.update_credential(&result);
     let record = serde_json::to_string(&passkey)
         .map_err(|error| AppError::Internal(format!("a passkey's record: {error}")))?;
-    global::passkey_used(&state.db, found.id, &record).await?;
+    if !global::passkey_used(&state.db, found.user_id, found.id, &record).await? {
+        return not_signed_in("That passkey was removed meanwhile.");
+    }
     start_session(&session, found.user_id).await?;
     mark_verified(&session, found.user_id).await?;
     Ok(Json(serde_json::json!({ "redirect": signing_in.next })).into_response())

@@ -82,16 +82,26 @@ impl Browser {
     }
 
     /// Runs `script` (an async function body that may `await`) in the page,
-    /// and answers what it returns.
+    /// and answers what it returns. A script that lands while the page is
+    /// being replaced (a navigation the page itself started) is run again
+    /// in the new one, a few times.
     pub async fn run(&self, script: &str) -> Value {
         let wrapped = format!(
             "const done = arguments[arguments.length - 1];\
              (async () => {{ {script} }})().then(done, (e) => done({{ error: String(e) }}));"
         );
-        self.client
-            .execute_async(&wrapped, vec![])
-            .await
-            .unwrap_or_else(|e| panic!("{script}: {e}"))
+        let mut attempts = 0;
+        loop {
+            match self.client.execute_async(&wrapped, vec![]).await {
+                Ok(value) => return value,
+                Err(error) if attempts < 5 => {
+                    attempts += 1;
+                    eprintln!("again, after: {error}");
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+                Err(error) => panic!("{script}: {error}"),
+            }
+        }
     }
 
     /// Waits (up to 20 s) until `condition`, a JavaScript expression, holds.

@@ -12,7 +12,8 @@ use serde_json::{Value, json};
 use crate::accounts::{PASSWORD, count, sign_up};
 use crate::browser::Browser;
 use crate::sign_in_links::signed_in_as;
-use crate::support::{TestApp, backend_test, csrf_field, new_client, run_on};
+use crate::support::{Options, TestApp, backend_test, csrf_field, new_client, run_on, run_on_with};
+use app::on_backend;
 
 /// A WebDriver WebAuthn extension command (`/session/{id}/webauthn/…`),
 /// which fantoccini has no type for.
@@ -96,7 +97,7 @@ async fn a_passkey_added_on_the_account_page_signs_in_without_an_email_or_a_code
         };
         let client = sign_up(&app, "pia@example.com", "Pia's").await;
         // Two-factor on: a passkey sign-in must not ask for the code.
-        app.enrol_two_factor(&client).await;
+        let (_, recovery) = app.enrol_two_factor(&client).await;
         let authenticator = add_authenticator(&browser).await;
 
         // Signed in, in the browser (the tests' route: the password and the
@@ -119,6 +120,8 @@ async fn a_passkey_added_on_the_account_page_signs_in_without_an_email_or_a_code
         let add = browser.client.form(Locator::Css("form#passkey-add")).await.unwrap();
         add.set_by_name("passkey_new_name", "Work laptop").await.unwrap();
         add.set_by_name("passkey_password", PASSWORD).await.unwrap();
+        // Two-factor is on: adding a way in that skips the code takes one.
+        add.set_by_name("passkey_code", &recovery[0]).await.unwrap();
         browser.click("form#passkey-add button[type='submit']").await;
         browser
             .wait_until("document.body.innerText.includes('Passkey \u{201c}Work laptop\u{201d} added')")
@@ -131,7 +134,8 @@ async fn a_passkey_added_on_the_account_page_signs_in_without_an_email_or_a_code
         assert!(
             mailed
                 .iter()
-                .any(|email| email.subject.starts_with("The passkey \u{201c}Work laptop\u{201d} was added to your")),
+                .any(|email| email.subject.starts_with("Added to your")
+                    && email.subject.ends_with(": The passkey \u{201c}Work laptop\u{201d}")),
             "the account is told"
         );
 
@@ -139,14 +143,22 @@ async fn a_passkey_added_on_the_account_page_signs_in_without_an_email_or_a_code
         let add = browser.client.form(Locator::Css("form#passkey-add")).await.unwrap();
         add.set_by_name("passkey_new_name", "Again").await.unwrap();
         add.set_by_name("passkey_password", PASSWORD).await.unwrap();
+        add.set_by_name("passkey_code", &recovery[1]).await.unwrap();
         browser.click("form#passkey-add button[type='submit']").await;
         browser
-            .wait_until("!document.getElementById('passkey-add-status').hidden")
+            .wait_until("document.getElementById('passkey-add-status').innerText.includes('has a passkey for your account already')")
             .await;
         assert_eq!(count(&app, "passkeys").await, 1);
 
         // Signed out, the sign-in page's button signs in: no email, no code.
+        let record = || async {
+            on_backend!(&app.db, |pool| sqlx::query_scalar::<_, String>("SELECT passkey FROM passkeys")
+                .fetch_one(pool)
+                .await)
+            .unwrap()
+        };
         for round in 0..2 {
+            let before = record().await;
             browser.client.delete_all_cookies().await.unwrap();
             browser
                 .client
@@ -160,11 +172,27 @@ async fn a_passkey_added_on_the_account_page_signs_in_without_an_email_or_a_code
             assert_eq!(
                 signed_in_email(&browser).await.as_deref(),
                 Some("pia@example.com"),
-                "round {round} (the signature counter moved between the two)"
+                "round {round}"
             );
+            assert_ne!(record().await, before, "round {round}: the signature counter is kept");
         }
         let (_, page) = app.page(&client, "/account").await;
         assert!(page.contains("Work laptop") && page.contains("last used"), "{page}");
+
+        // The passkey, said to be someone else's now, signs in neither.
+        sign_up(&app, "quin@example.com", "Quin's").await;
+        let quin = app.user_id("quin@example.com").await;
+        app.execute(&format!("UPDATE passkeys SET user_id = '{quin}'")).await;
+        browser.client.delete_all_cookies().await.unwrap();
+        browser.client.goto(&on_localhost(&app, "/login")).await.unwrap();
+        browser.wait_until("!document.getElementById('passkey-sign-in').hidden").await;
+        browser.click("#passkey-sign-in").await;
+        browser
+            .wait_until("document.getElementById('passkey-sign-in-status').innerText.includes('not registered here')")
+            .await;
+        assert_eq!(signed_in_email(&browser).await, None);
+        let pia = app.user_id("pia@example.com").await;
+        app.execute(&format!("UPDATE passkeys SET user_id = '{pia}'")).await;
 
         // A device that can't verify its user signs no one in.
         browser
@@ -243,6 +271,9 @@ async fn passkeys_are_renamed_and_removed_but_never_the_last_way_in(backend: Bac
 
         // Without a password, the last passkey stays; with a second, one goes.
         app.execute("UPDATE users SET password_hash = NULL WHERE email = 'ria@example.com'").await;
+        let (_, page) = app.page(&owner, "/account").await;
+        assert!(page.contains("To add a passkey, set a password first"), "{page}");
+        assert!(!page.contains("id=\"passkey-add\""), "no form to add one: {page}");
         let only = stored_passkey(&app, "ria@example.com", "Only").await;
         let kept = post_on_account(&app, &owner, &format!("/account/passkeys/{only}/delete"), &[]).await;
         assert_eq!(kept.status(), 303);
@@ -299,6 +330,22 @@ async fn a_passkey_ceremony_refuses_bad_input_with_a_clear_answer(backend: Backe
         assert_eq!(selection["residentKey"], "required", "{options}");
         assert_eq!(selection["userVerification"], "required", "{options}");
 
+        // With two-factor on, the code too.
+        let (_, recovery) = app.enrol_two_factor(&owner).await;
+        let (_, page) = app.page(&owner, "/account").await;
+        let token = csrf_field(&page);
+        let post = |path: &'static str, body: Value| script_post(&app, &owner, &token, path, body);
+        let without = post("/account/passkeys/start", json!({"name": "Laptop", "password": PASSWORD})).await;
+        assert_eq!(without.status(), 422);
+        let answer: Value = without.json().await.unwrap();
+        assert!(answer["error"]["message"].as_str().unwrap().contains("authenticator app"), "{answer}");
+        let with = post(
+            "/account/passkeys/start",
+            json!({"name": "Laptop", "password": PASSWORD, "code": recovery[0]}),
+        )
+        .await;
+        assert_eq!(with.status(), 200);
+
         // A finish that doesn't parse, then one with nothing under way.
         let garbage = post("/account/passkeys/finish", json!({"id": 1})).await;
         assert!(garbage.status().is_client_error(), "{}", garbage.status());
@@ -339,6 +386,28 @@ async fn a_passkey_ceremony_refuses_bad_input_with_a_clear_answer(backend: Backe
         let answer: Value = refused.json().await.unwrap();
         assert!(answer["error"]["message"].is_string(), "{answer}");
         assert!(signed_in_as(&app, &visitor).await.is_none());
+    })
+    .await;
+}
+
+backend_test!(a_site_at_an_ip_address_offers_no_passkeys_and_says_why);
+async fn a_site_at_an_ip_address_offers_no_passkeys_and_says_why(backend: Backend) {
+    let at_an_ip = || Options {
+        vars: vec![("BASE_URL", "http://127.0.0.1:3000".to_owned())],
+        ..Options::default()
+    };
+    run_on_with(backend, at_an_ip, |app| async move {
+        let visitor = new_client();
+        let (_, login) = app.page(&visitor, "/login").await;
+        assert!(!login.contains("passkey-sign-in"), "{login}");
+        let token = csrf_field(&login);
+        let refused = script_post(&app, &visitor, &token, "/login/passkey/start", json!({})).await;
+        assert_eq!(refused.status(), 404);
+        let answer: Value = refused.json().await.unwrap();
+        assert!(answer["error"]["message"].as_str().unwrap().contains("domain name"), "{answer}");
+        let owner = sign_up(&app, "ivy@example.com", "Ivy's").await;
+        let (_, page) = app.page(&owner, "/account").await;
+        assert!(page.contains("Passkeys need this site to have a domain name"), "{page}");
     })
     .await;
 }

@@ -662,15 +662,14 @@ text_body!(SignInMethodMail, "mail/sign_in_method.txt");
 
 impl Mail for SignInMethodMail {
     fn subject(&self) -> String {
+        // The fixed words first: the method's name may be one a borrowed
+        // session chose.
         let change = if self.added {
-            "added to"
+            "Added to"
         } else {
-            "removed from"
+            "Removed from"
         };
-        format!(
-            "{} was {change} your {} account",
-            self.method, self.app_name
-        )
+        format!("{change} your {} account: {}", self.app_name, self.method)
     }
 }
 

@@ -810,18 +810,25 @@ pub async fn passkey_by_credential(
     .await)
 }
 
-/// Records a sign-in with the passkey: its new record (the signature
-/// counter moved) and when.
-pub async fn passkey_used(db: &Db, id: PasskeyId, record: &str) -> Result<(), sqlx::Error> {
+/// Records a sign-in with the user's passkey: its new record (the
+/// signature counter moved) and when. `false` when it is gone (removed
+/// while the sign-in was under way): then it signs no one in.
+pub async fn passkey_used(
+    db: &Db,
+    user: UserId,
+    id: PasskeyId,
+    record: &str,
+) -> Result<bool, sqlx::Error> {
     on_backend!(db, |pool| sqlx::query(
-        "UPDATE passkeys SET passkey = $2, last_used_at = $3 WHERE id = $1"
+        "UPDATE passkeys SET passkey = $3, last_used_at = $4 WHERE id = $1 AND user_id = $2"
     )
     .bind(id)
+    .bind(user)
     .bind(record)
     .bind(OffsetDateTime::now_utc())
     .execute(pool)
     .await
-    .map(drop))
+    .map(|done| done.rows_affected() == 1))
 }
 
 /// Renames one of the user's passkeys; `false` when they have no such one.

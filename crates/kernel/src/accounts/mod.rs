@@ -227,7 +227,8 @@ pub async fn attempt_sign_in(
 /// password, sent with the change itself, so a session alone (however
 /// fresh, stolen or borrowed) can't make it. Asked before changing the
 /// email or password, turning two-factor on or off, deleting the account,
-/// creating an API token and deleting an organisation. Under the account's
+/// creating an API token, deleting an organisation, linking a sign-in
+/// provider and adding a passkey. Under the account's
 /// `Reauthentication` limit (10 failures in 15 minutes), so a borrowed
 /// session can't guess it. The inner error names `field`.
 ///
