@@ -334,12 +334,7 @@ async fn delete(
     user: CurrentUser,
     Path(id): Path<PasskeyId>,
 ) -> Result<Response, AppError> {
-    let configured: Vec<&str> = state
-        .config
-        .sign_in_providers
-        .iter()
-        .map(|provider| provider.key)
-        .collect();
+    let configured = super::oauth::configured_keys(&state);
     let message = match global::delete_passkey(&state.db, user.id, id, &configured).await? {
         Unlinked::Done => {
             super::oauth::notify(&state, user.id, "A passkey".to_owned(), false).await?;

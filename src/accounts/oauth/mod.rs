@@ -621,12 +621,7 @@ async fn unlink(
     user: CurrentUser,
     Path(key): Path<String>,
 ) -> Result<Response, AppError> {
-    let configured_keys: Vec<&str> = state
-        .config
-        .sign_in_providers
-        .iter()
-        .map(|provider| provider.key)
-        .collect();
+    let configured_keys = configured_keys(&state);
     // A provider no longer configured can still be unlinked, by the key
     // the account page shows.
     let name = configured(&state, &key).map_or_else(|_| key.clone(), |p| p.name.clone());
@@ -732,6 +727,17 @@ pub async fn identities(state: &AppState, user: &CurrentUser) -> Result<Identiti
         linkable,
         has_password,
     })
+}
+
+/// The configured providers' keys: the ones whose accounts sign in (for
+/// the last-way-to-sign-in checks).
+pub fn configured_keys(state: &AppState) -> Vec<&'static str> {
+    state
+        .config
+        .sign_in_providers
+        .iter()
+        .map(|provider| provider.key)
+        .collect()
 }
 
 /// The providers on the sign-in page, as (key, name).
