@@ -3,7 +3,7 @@
 //! password, like every change that matters), and signs in with one from
 //! the sign-in page without typing an email: the passkey is discoverable,
 //! and it names its user. A passkey proves possession of the device and
-//! verifies the person on it (PIN or biometrics: user verification is
+//! verifies the person on it (passcode or biometrics: user verification is
 //! required), so a passkey sign-in is two factors in one: no code is asked.
 //!
 //! The relying party is the host of `BASE_URL` (a passkey works only on the
