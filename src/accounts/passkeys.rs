@@ -239,10 +239,8 @@ async fn finish_registration(
     let Some(relying_party) = relying_party(&state) else {
         return Ok(passkeys_off());
     };
-    let registering = session
-        .remove_value(REGISTRATION_KEY)
+    let registering = super::oauth::take::<Registering>(&session, REGISTRATION_KEY)
         .await?
-        .and_then(|value| serde_json::from_value::<Registering>(value).ok())
         .filter(|registering| now() - registering.started <= CEREMONY_SECONDS);
     let Some(registering) = registering else {
         return Ok(refused(
@@ -407,10 +405,8 @@ async fn finish_sign_in(
     let Some(relying_party) = relying_party(&state) else {
         return Ok(passkeys_off());
     };
-    let signing_in = session
-        .remove_value(SIGN_IN_KEY)
+    let signing_in = super::oauth::take::<SigningIn>(&session, SIGN_IN_KEY)
         .await?
-        .and_then(|value| serde_json::from_value::<SigningIn>(value).ok())
         .filter(|signing_in| now() - signing_in.started <= CEREMONY_SECONDS);
     let Some(signing_in) = signing_in else {
         return not_signed_in("This sign-in has expired: press the button again.");

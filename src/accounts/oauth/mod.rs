@@ -100,7 +100,10 @@ struct WaitingSignup {
 
 /// The value under `key`, taken out of the session; `None` too when it no
 /// longer reads as a `T` (written by an older version of the app).
-async fn take<T: DeserializeOwned>(session: &Session, key: &str) -> Result<Option<T>, AppError> {
+pub(super) async fn take<T: DeserializeOwned>(
+    session: &Session,
+    key: &str,
+) -> Result<Option<T>, AppError> {
     Ok(session
         .remove_value(key)
         .await?
