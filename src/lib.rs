@@ -30,6 +30,7 @@ pub mod locations;
 pub mod members;
 pub mod modules;
 pub mod plans;
+pub mod sso;
 pub mod tenants;
 
 use std::sync::Arc;
@@ -53,6 +54,7 @@ pub fn all() -> impl Iterator<Item = &'static Capability> {
             &crate::members::CAPABILITY,
             &crate::invitations::CAPABILITY,
             &crate::api_tokens::CAPABILITY,
+            &crate::sso::CAPABILITY,
             &crate::billing::CAPABILITY,
             &crate::tenants::CAPABILITY,
             &crate::admin::CAPABILITY,

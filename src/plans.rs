@@ -22,7 +22,8 @@ use crate::members::MEMBERS;
 #[cfg(feature = "time-tracking")] // module: time_tracking
 use crate::modules::time_tracking::employees::ACTIVE_EMPLOYEES; // module: time_tracking
 #[cfg(feature = "time-tracking")] // module: time_tracking
-use crate::modules::time_tracking::pay::workbook::PAYROLL_WORKBOOK; // module: time_tracking
+use crate::modules::time_tracking::pay::workbook::PAYROLL_WORKBOOK;
+use crate::sso::SINGLE_SIGN_ON; // module: time_tracking
 
 /// The plans, cheapest first.
 pub const PLANS: &[Plan] = &[
@@ -70,6 +71,7 @@ pub const PLANS: &[Plan] = &[
         description: "For large teams: one price, however many seats.",
         limits: &[],
         features: &[
+            &SINGLE_SIGN_ON,
             #[cfg(feature = "time-tracking")] // module: time_tracking
             &PAYROLL_WORKBOOK, // module: time_tracking
         ],

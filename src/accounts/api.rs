@@ -71,6 +71,7 @@ pub(crate) async fn signup(
     session: Session,
     Json(input): Json<SignupInput>,
 ) -> Result<(StatusCode, Json<SignedUp>), AppError> {
+    crate::sso::refuse_if_required(&state, &input.email).await?;
     let (user, tenant) = super::signup::attempt_signup(&state, client, &input).await??;
     let user = super::global::find_user(&state.db, user)
         .await?
@@ -105,6 +106,7 @@ pub(crate) async fn login(
     session: Session,
     Json(input): Json<LoginInput>,
 ) -> Result<Json<SignedInView>, AppError> {
+    crate::sso::refuse_if_required(&state, &input.email).await?;
     let user = super::attempt_sign_in(&state, client, &input)
         .await?
         .ok_or(AppError::BadCredentials)?;

@@ -114,6 +114,7 @@ async fn signup(
     session: Session,
     Form(form): Form<SignupForm>,
 ) -> Result<Response, AppError> {
+    crate::sso::refuse_if_required(&state, &form.input.email).await?;
     let errors = match super::signup::attempt_signup(&state, client, &form.input).await? {
         Ok((user, tenant)) => {
             welcome(&session, user).await?;
@@ -151,6 +152,8 @@ struct LoginPage {
     passkeys_script: String,
     /// `BASE_URL` is a domain name (see `passkeys::available`).
     passkeys_available: bool,
+    /// Some organisation has single sign-on for its domain.
+    single_sign_on: bool,
 }
 
 /// Where to go after signing in: a path on this site, never another site
@@ -219,6 +222,7 @@ pub(crate) async fn login_page(
         providers: super::oauth::buttons(state),
         passkeys_script: super::passkeys::script_url(),
         passkeys_available: super::passkeys::available(state),
+        single_sign_on: crate::sso::global::any_verified(&state.db).await?,
     })
 }
 
@@ -257,6 +261,19 @@ async fn login(
     session: Session,
     Form(form): Form<LoginForm>,
 ) -> Result<Response, AppError> {
+    // An address at a domain with single sign-on and no password: to its
+    // provider.
+    if form.credentials.password.is_empty()
+        && let Ok(email) = super::email::Email::parse(&form.credentials.email)
+        && crate::sso::for_address(&state, &email).await?.is_some()
+    {
+        let query = form_urlencoded::Serializer::new(String::new())
+            .append_pair("email", email.as_str())
+            .append_pair("next", form.next.local_path())
+            .finish();
+        return Ok(Redirect::to(&format!("/login/sso?{query}")).into_response());
+    }
+    crate::sso::refuse_if_required(&state, &form.credentials.email).await?;
     if let Some(user) = super::attempt_sign_in(&state, client, &form.credentials).await? {
         return signed_in_or_second_factor(
             &session,

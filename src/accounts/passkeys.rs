@@ -446,6 +446,7 @@ async fn finish_sign_in(
     if !global::passkey_used(&state.db, found.user_id, found.id, &record).await? {
         return not_signed_in("That passkey was removed meanwhile.");
     }
+    crate::sso::refuse_if_required_for(&state, found.user_id).await?;
     start_session(&session, found.user_id).await?;
     mark_verified(&session, found.user_id).await?;
     Ok(Json(serde_json::json!({ "redirect": signing_in.next })).into_response())

@@ -156,6 +156,7 @@ async fn request_page(
             return Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response());
         }
     };
+    crate::sso::refuse_if_required(&state, email.as_str()).await?;
     rate_limits::count_account(&state.db, Limit::SignInLink, email.as_str()).await?;
     // One secret per browser, so that each link it asked for works there.
     let secret = match session.get::<String>(BROWSER_KEY).await? {
@@ -263,6 +264,7 @@ async fn use_link(
     let browser = this_browser(&session).await?;
     match global::use_sign_in_link(&state.db, &digest(&token), browser.as_deref()).await? {
         SignInLink::SignsIn { user, two_factor } => {
+            crate::sso::refuse_if_required_for(&state, user).await?;
             let next = session.get::<String>(NEXT_KEY).await?.unwrap_or_default();
             super::pages::signed_in_or_second_factor(&session, user, two_factor, local_path(&next))
                 .await

@@ -153,6 +153,23 @@ async fn invoice(db: &Db, tenant: TenantId) {
     .expect("insert an invoice");
 }
 
+/// A single sign-on provider, set up but never used (its secret as stored
+/// before the column was sealed: `rotate-keys` seals such a value).
+async fn sso_connection(db: &Db, tenant: TenantId) {
+    on_backend!(db, |pool| sqlx::query(
+        "INSERT INTO sso_connections (tenant_id, id, issuer, client_id, client_secret, \
+         default_role, created_at, updated_at) \
+         VALUES ($1, $2, 'https://sso.fixture.test', 'fixture', 'fixture-secret', 'staff', $3, $3)"
+    )
+    .bind(tenant)
+    .bind(app::ids::RowId::new())
+    .bind(OffsetDateTime::now_utc())
+    .execute(pool)
+    .await
+    .map(drop))
+    .expect("insert a single sign-on provider");
+}
+
 /// A billing email the tenant's owners were sent (a receipt, for an event
 /// long processed).
 async fn billing_notice(db: &Db, tenant: TenantId) {
@@ -190,6 +207,7 @@ impl TenantFixture {
         let api_token = api_token(db, id, admin_membership, &api_token_secret).await;
         billing_notice(db, id).await;
         invoice(db, id).await;
+        sso_connection(db, id).await;
         Self {
             id,
             slug: slug.to_owned(),

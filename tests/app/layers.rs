@@ -58,6 +58,8 @@ const LAYERS: &[&[&str]] = &[
     &["invitations"],
     &["members/pages.rs"],
     &["tenants"],
+    // Single sign-on's records, and what every way to sign in asks it.
+    &["sso"],
     &[
         "accounts/pages.rs",
         "accounts/api.rs",
@@ -70,6 +72,9 @@ const LAYERS: &[&[&str]] = &[
         "accounts/two_factor.rs",
         "accounts/account.rs",
     ],
+    // Its doors: the round trip reuses the providers' (accounts/oauth).
+    &["sso/sign_in.rs", "sso/proof.rs"],
+    &["sso/settings.rs", "sso/api.rs"],
     &["admin"],
     // A capability folder not named above: a new one is a leaf, free to
     // import any capability below and imported by none (name it above

@@ -13,7 +13,7 @@ use crate::support::{
     Options, TestApp, backend_test, csrf_field, new_client, run_on_with,
 };
 
-fn location(response: &reqwest::Response) -> String {
+pub fn location(response: &reqwest::Response) -> String {
     response.headers()["location"]
         .to_str()
         .expect("ASCII")
@@ -31,14 +31,14 @@ fn with(provider: &MockProvider, keys: &[&str]) -> Options {
 /// Follows the app's redirect to the provider (`response`), where the
 /// person signs in; returns the path the provider sends the browser back
 /// to, on the app.
-async fn at_provider(provider: &MockProvider, response: reqwest::Response) -> String {
+pub async fn at_provider(provider: &MockProvider, response: reqwest::Response) -> String {
     assert_eq!(response.status(), 303, "to the provider");
     let url = location(&response);
     assert!(url.starts_with(&provider.url), "{url}");
     let back = new_client().get(&url).send().await.expect("the provider");
     assert_eq!(back.status(), 303, "back to the app");
     let back = location(&back);
-    let path = &back[back.find("/login/oauth/").expect("the callback")..];
+    let path = &back[back.find("/login/").expect("the callback")..];
     path.to_owned()
 }
 

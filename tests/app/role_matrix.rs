@@ -53,6 +53,9 @@ fn attempt(action: Action, f: &TenantFixture) -> Attempt {
             format!("/api/v1/t/{slug}"),
             json!({"confirm": slug, "password": PASSWORD}),
         ),
+        Action::ManageSingleSignOn => {
+            Attempt(Method::GET, format!("/api/v1/t/{slug}/sso"), Value::Null)
+        }
         Action::ExportTenant => {
             Attempt(Method::GET, format!("/api/v1/t/{slug}/export"), Value::Null)
         }

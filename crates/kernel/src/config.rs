@@ -46,6 +46,12 @@ impl Secret {
     }
 }
 
+impl From<String> for Secret {
+    fn from(secret: String) -> Self {
+        Self(secret)
+    }
+}
+
 impl fmt::Debug for Secret {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("Secret(..)")
@@ -244,7 +250,7 @@ fn parse_url(url: &str) -> Result<String, String> {
 /// An absolute http(s) URL as written: an OpenID Connect issuer must match
 /// the one in its discovery document character for character, trailing
 /// slash included (Auth0 writes one).
-fn parse_issuer(url: &str) -> Result<String, String> {
+pub fn parse_issuer(url: &str) -> Result<String, String> {
     let rest = url
         .strip_prefix("https://")
         .or_else(|| url.strip_prefix("http://"));

@@ -41,4 +41,5 @@ pub mod billing;
 pub mod invitations;
 pub mod locations;
 pub mod members;
+pub mod sso;
 pub mod tenants;

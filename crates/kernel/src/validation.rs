@@ -7,6 +7,10 @@ use crate::error::AppError;
 pub struct FieldErrors(Vec<(&'static str, String)>);
 
 impl FieldErrors {
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
     pub fn add(&mut self, field: &'static str, message: impl Into<String>) {
         self.0.push((field, message.into()));
     }

@@ -100,7 +100,7 @@ struct WaitingSignup {
 
 /// The value under `key`, taken out of the session; `None` too when it no
 /// longer reads as a `T` (written by an older version of the app).
-pub(super) async fn take<T: DeserializeOwned>(
+pub(crate) async fn take<T: DeserializeOwned>(
     session: &Session,
     key: &str,
 ) -> Result<Option<T>, AppError> {
@@ -131,8 +131,17 @@ fn configured<'a>(state: &'a AppState, key: &str) -> Result<&'a ProviderConfig, 
         .ok_or(AppError::NotFound)
 }
 
+/// Where `provider` sends the browser back: the redirect URI to register
+/// with it.
+fn callback_url(state: &AppState, provider: &ProviderConfig) -> String {
+    format!(
+        "{}/login/oauth/{}/callback",
+        state.config.base_url, provider.key
+    )
+}
+
 /// The one HTTP client for providers, built on first use.
-fn http() -> &'static HttpClient {
+pub(crate) fn http() -> &'static HttpClient {
     static CLIENT: std::sync::OnceLock<HttpClient> = std::sync::OnceLock::new();
     CLIENT.get_or_init(HttpClient::new)
 }
@@ -148,7 +157,7 @@ struct ProblemPage {
     link: (&'static str, &'static str),
 }
 
-fn problem(
+pub(crate) fn problem(
     layout: Layout,
     status: StatusCode,
     title: &'static str,
@@ -163,7 +172,7 @@ fn problem(
     )
 }
 
-fn problem_linking(
+pub(crate) fn problem_linking(
     layout: Layout,
     status: StatusCode,
     title: &'static str,
@@ -191,7 +200,7 @@ async fn begin(
 ) -> Result<Response, AppError> {
     // A new round trip replaces whatever an earlier one left waiting.
     session.remove_value(SIGNUP_KEY).await?;
-    match providers::start(http(), provider, &state.config.base_url).await {
+    match providers::start(http(), provider, &callback_url(state, provider)).await {
         Ok(started) => {
             let pending = Pending {
                 provider: provider.key.to_owned(),
@@ -202,24 +211,36 @@ async fn begin(
             session.insert(ROUND_TRIP_KEY, &pending).await?;
             Ok(Redirect::to(&started.url).into_response())
         }
-        Err(failure) => unavailable(layout, provider, &failure),
+        Err(failure) => failed(layout, &provider.name, failure),
     }
 }
 
-fn unavailable(
-    layout: Layout,
-    provider: &ProviderConfig,
-    failure: &Failure,
-) -> Result<Response, AppError> {
-    tracing::warn!(provider = provider.key, %failure, "sign-in provider unavailable");
+/// The page for a round trip that failed at the provider (`name`): down,
+/// or refusing. Nothing was created or changed.
+pub(crate) fn failed(layout: Layout, name: &str, failure: Failure) -> Result<Response, AppError> {
+    if let Failure::Unavailable(_) = failure {
+        tracing::warn!(provider = name, %failure, "sign-in provider unavailable");
+        return problem(
+            layout,
+            StatusCode::BAD_GATEWAY,
+            "The sign-in provider is not answering",
+            format!(
+                "{name} can't be reached right now. Try again in a few minutes, or sign in another way."
+            ),
+        );
+    }
+    tracing::warn!(provider = name, %failure, "sign-in refused");
+    let message = match failure {
+        Failure::CodeRefused(_) => format!(
+            "{name} refused this sign-in: it was finished already, or took too long. Start again from the sign-in page."
+        ),
+        _ => format!("{name} didn't confirm who you are. Start again from the sign-in page."),
+    };
     problem(
         layout,
-        StatusCode::BAD_GATEWAY,
-        "The sign-in provider is not answering",
-        format!(
-            "{} can't be reached right now. Try again in a few minutes, or sign in another way.",
-            provider.name
-        ),
+        StatusCode::BAD_REQUEST,
+        "This sign-in can't be finished",
+        message,
     )
 }
 
@@ -277,12 +298,47 @@ async fn start_linking(
     begin(&state, layout, &session, provider, next, Some(user.id)).await
 }
 
+/// What a provider sends the browser back with.
 #[derive(Deserialize)]
-struct Callback {
+pub(crate) struct Callback {
     code: Option<String>,
     state: Option<String>,
     /// The provider's refusal (`access_denied` when the person declined).
     error: Option<String>,
+}
+
+impl Callback {
+    /// It answers the round trip whose `state` this browser kept.
+    pub(crate) fn answers(&self, state: &str) -> bool {
+        self.state
+            .as_deref()
+            .is_some_and(|returned| subtle_eq(returned, state))
+    }
+
+    /// The code the provider (`name`) sent, or why there is none (for a
+    /// "Not signed in" page).
+    pub(crate) fn code(self, name: &str) -> Result<String, String> {
+        if let Some(error) = self.error {
+            return Err(if error == "access_denied" {
+                format!("You didn't allow {name} to sign you in.")
+            } else {
+                format!("{name} refused the sign-in ({error}).")
+            });
+        }
+        self.code
+            .ok_or_else(|| format!("{name} sent no code back."))
+    }
+}
+
+/// The page for a return this browser didn't begin (or began and finished
+/// already).
+pub(crate) fn not_started(layout: Layout) -> Result<Response, AppError> {
+    problem(
+        layout,
+        StatusCode::BAD_REQUEST,
+        "This sign-in can't be finished",
+        "It was not started in this browser, or it was finished already. Start again from the sign-in page.".to_owned(),
+    )
 }
 
 /// The provider sends the browser back here with a code. The round trip
@@ -304,65 +360,27 @@ async fn callback(
     let pending = take::<Pending>(&session, ROUND_TRIP_KEY).await?;
     session.remove_value(SIGNUP_KEY).await?;
     let Some(pending) = pending.filter(|pending| {
-        pending.provider == provider.key
-            && answer
-                .state
-                .as_deref()
-                .is_some_and(|state| subtle_eq(state, &pending.secrets.state))
+        pending.provider == provider.key && answer.answers(&pending.secrets.state)
     }) else {
-        return problem(
-            layout,
-            StatusCode::BAD_REQUEST,
-            "This sign-in can't be finished",
-            "It was not started in this browser, or it was finished already. Start again from the sign-in page.".to_owned(),
-        );
+        return not_started(layout);
     };
-    if let Some(error) = answer.error {
-        let message = if error == "access_denied" {
-            format!("You didn't allow {} to sign you in.", provider.name)
-        } else {
-            format!("{} refused the sign-in ({error}).", provider.name)
-        };
-        return problem(layout, StatusCode::BAD_REQUEST, "Not signed in", message);
-    }
-    let Some(code) = answer.code else {
-        return problem(
-            layout,
-            StatusCode::BAD_REQUEST,
-            "Not signed in",
-            format!("{} sent no code back.", provider.name),
-        );
+    let code = match answer.code(&provider.name) {
+        Ok(code) => code,
+        Err(message) => {
+            return problem(layout, StatusCode::BAD_REQUEST, "Not signed in", message);
+        }
     };
     let asserted = match providers::finish(
         http(),
         provider,
-        &state.config.base_url,
+        &callback_url(&state, provider),
         &pending.secrets,
         code,
     )
     .await
     {
         Ok(asserted) => asserted,
-        Err(failure @ Failure::Unavailable(_)) => return unavailable(layout, provider, &failure),
-        Err(failure) => {
-            tracing::warn!(provider = provider.key, %failure, "sign-in refused");
-            let message = match failure {
-                Failure::CodeRefused(_) => format!(
-                    "{} refused this sign-in: it was finished already, or took too long. Start again from the sign-in page.",
-                    provider.name
-                ),
-                _ => format!(
-                    "{} didn't confirm who you are. Start again from the sign-in page.",
-                    provider.name
-                ),
-            };
-            return problem(
-                layout,
-                StatusCode::BAD_REQUEST,
-                "This sign-in can't be finished",
-                message,
-            );
-        }
+        Err(failure) => return failed(layout, &provider.name, failure),
     };
     let owner =
         global::identity_owner(&state.db, provider.key, &asserted.issuer, &asserted.subject)
@@ -378,6 +396,7 @@ async fn callback(
         return Ok(Redirect::to(local_path(&pending.next)).into_response());
     }
     if let Some(owner) = owner {
+        crate::sso::refuse_if_required_for(&state, owner.id).await?;
         return super::pages::signed_in_or_second_factor(
             &session,
             owner.id,
@@ -400,6 +419,7 @@ async fn callback(
             );
         }
     };
+    crate::sso::refuse_if_required(&state, email.as_str()).await?;
     if global::credentials(&state.db, &email).await?.is_some() {
         return problem_linking(
             layout,

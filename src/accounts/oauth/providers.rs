@@ -128,8 +128,10 @@ async fn metadata(
     Ok(metadata)
 }
 
-fn redirect_url(base_url: &str, provider: &ProviderConfig) -> Result<RedirectUrl, Failure> {
-    RedirectUrl::new(format!("{base_url}/login/oauth/{}/callback", provider.key))
+/// `callback`: where the provider sends the browser back, as registered
+/// with it.
+fn redirect_url(callback: &str) -> Result<RedirectUrl, Failure> {
+    RedirectUrl::new(callback.to_owned())
         .map_err(|error| Failure::Unavailable(format!("BASE_URL makes no redirect URL: {error}")))
 }
 
@@ -147,7 +149,7 @@ type OidcClient = CoreClient<
 fn oidc_client(
     metadata: &CoreProviderMetadata,
     provider: &ProviderConfig,
-    base_url: &str,
+    callback: &str,
 ) -> Result<OidcClient, Failure> {
     Ok(CoreClient::from_provider_metadata(
         metadata.clone(),
@@ -156,13 +158,13 @@ fn oidc_client(
             provider.client_secret.expose().to_owned(),
         )),
     )
-    .set_redirect_uri(redirect_url(base_url, provider)?))
+    .set_redirect_uri(redirect_url(callback)?))
 }
 
 fn github_client(
     provider: &ProviderConfig,
     site: &str,
-    base_url: &str,
+    callback: &str,
 ) -> Result<
     oauth2::basic::BasicClient<
         oauth2::EndpointSet,
@@ -184,7 +186,7 @@ fn github_client(
             ))
             .set_auth_uri(AuthUrl::new(url("/login/oauth/authorize")).map_err(invalid)?)
             .set_token_uri(TokenUrl::new(url("/login/oauth/access_token")).map_err(invalid)?)
-            .set_redirect_uri(redirect_url(base_url, provider)?),
+            .set_redirect_uri(redirect_url(callback)?),
     )
 }
 
@@ -196,13 +198,13 @@ fn github_client(
 pub async fn start(
     http: &HttpClient,
     provider: &ProviderConfig,
-    base_url: &str,
+    callback: &str,
 ) -> Result<Started, Failure> {
     let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
     let (url, state, nonce) = match &provider.protocol {
         Protocol::OpenIdConnect { issuer } => {
             let metadata = metadata(http, issuer, false).await?;
-            let client = oidc_client(&metadata, provider, base_url)?;
+            let client = oidc_client(&metadata, provider, callback)?;
             let (url, state, nonce) = client
                 .authorize_url(
                     CoreAuthenticationFlow::AuthorizationCode,
@@ -215,7 +217,7 @@ pub async fn start(
             (url, state, nonce.secret().clone())
         }
         Protocol::GitHub { site, .. } => {
-            let client = github_client(provider, site, base_url)?;
+            let client = github_client(provider, site, callback)?;
             let (url, state) = client
                 .authorize_url(CsrfToken::new_random)
                 .add_scope(Scope::new("read:user".to_owned()))
@@ -281,16 +283,16 @@ fn exchange_failure<E: openidconnect::ErrorResponse>(
 pub async fn finish(
     http: &HttpClient,
     provider: &ProviderConfig,
-    base_url: &str,
+    callback: &str,
     secrets: &RoundTrip,
     code: String,
 ) -> Result<Asserted, Failure> {
     match &provider.protocol {
         Protocol::OpenIdConnect { issuer } => {
-            finish_oidc(http, provider, issuer, base_url, secrets, code).await
+            finish_oidc(http, provider, issuer, callback, secrets, code).await
         }
         Protocol::GitHub { site, api } => {
-            let client = github_client(provider, site, base_url)?;
+            let client = github_client(provider, site, callback)?;
             let tokens = client
                 .exchange_code(AuthorizationCode::new(code))
                 .set_pkce_verifier(PkceCodeVerifier::new(secrets.verifier.clone()))
@@ -306,12 +308,12 @@ async fn finish_oidc(
     http: &HttpClient,
     provider: &ProviderConfig,
     issuer: &str,
-    base_url: &str,
+    callback: &str,
     secrets: &RoundTrip,
     code: String,
 ) -> Result<Asserted, Failure> {
     let metadata = metadata(http, issuer, false).await?;
-    let client = oidc_client(&metadata, provider, base_url)?;
+    let client = oidc_client(&metadata, provider, callback)?;
     let tokens = client
         .exchange_code(AuthorizationCode::new(code))
         .map_err(|error| Failure::Unavailable(format!("no token endpoint: {error}")))?
@@ -340,7 +342,7 @@ async fn finish_oidc(
             SignatureVerificationError::NoMatchingKey,
         )) => {
             let metadata = self::metadata(http, issuer, true).await?;
-            verify(&oidc_client(&metadata, provider, base_url)?)
+            verify(&oidc_client(&metadata, provider, callback)?)
         }
         verified => verified,
     }

@@ -57,6 +57,8 @@ pub enum Limit {
     InvitationEmails,
     /// Emails of one invitation (the first and each resend), per day.
     InvitationResends,
+    /// Emails proving a tenant's claim on an email domain, per day.
+    DomainProofs,
 }
 
 /// How much a limit allows.
@@ -74,7 +76,7 @@ const MINUTE: Duration = Duration::from_secs(60);
 const DAY: Duration = Duration::from_secs(24 * 3600);
 
 impl Limit {
-    pub const ALL: [Limit; 12] = [
+    pub const ALL: [Limit; 13] = [
         Limit::Login,
         Limit::Signup,
         Limit::PasswordReset,
@@ -87,6 +89,7 @@ impl Limit {
         Limit::LinkSecret,
         Limit::InvitationEmails,
         Limit::InvitationResends,
+        Limit::DomainProofs,
     ];
 
     /// The bucket's name in the database.
@@ -104,6 +107,7 @@ impl Limit {
             Self::LinkSecret => "link_secret",
             Self::InvitationEmails => "invitation_emails",
             Self::InvitationResends => "invitation_resends",
+            Self::DomainProofs => "domain_proofs",
         }
     }
 
@@ -131,6 +135,9 @@ impl Limit {
             // enough to onboard a team in a day, too few to spam from.
             Self::InvitationEmails => rule(1, DAY, 100, DAY),
             Self::InvitationResends => rule(1, DAY, 5, DAY),
+            // Per tenant: each goes to a domain's administrators, who may
+            // not be the tenant's.
+            Self::DomainProofs => rule(1, DAY, 10, DAY),
         }
     }
 }

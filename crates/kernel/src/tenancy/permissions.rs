@@ -31,10 +31,12 @@ pub enum Action {
     ExportTenant,
     /// Create and revoke the tenant's API tokens.
     ManageApiTokens,
+    /// Set up single sign-on: the provider, the domains, requiring it.
+    ManageSingleSignOn,
 }
 
 impl Action {
-    pub const ALL: [Action; 8] = [
+    pub const ALL: [Action; 9] = [
         Action::EditTenantSettings,
         Action::ViewMembers,
         Action::ManageMembers,
@@ -43,6 +45,7 @@ impl Action {
         Action::DeleteTenant,
         Action::ExportTenant,
         Action::ManageApiTokens,
+        Action::ManageSingleSignOn,
     ];
 }
 
@@ -61,9 +64,11 @@ impl Permission for Action {
     fn allowed(self, role: Role) -> bool {
         use Role::{Admin, Owner};
         match self {
-            Self::ManageOwners | Self::ManageBilling | Self::DeleteTenant | Self::ExportTenant => {
-                role == Owner
-            }
+            Self::ManageOwners
+            | Self::ManageBilling
+            | Self::DeleteTenant
+            | Self::ExportTenant
+            | Self::ManageSingleSignOn => role == Owner,
             Self::EditTenantSettings
             | Self::ViewMembers
             | Self::ManageMembers
@@ -83,6 +88,7 @@ impl Permission for Action {
             Self::DeleteTenant => "Only owners can delete the organisation.",
             Self::ExportTenant => "Only owners can export the organisation's data.",
             Self::ManageApiTokens => "Only owners and admins can manage API tokens.",
+            Self::ManageSingleSignOn => "Only owners can set up single sign-on.",
         }
     }
 }
@@ -172,6 +178,7 @@ mod tests {
                 (Action::DeleteTenant, [true, false, false, false]),
                 (Action::ExportTenant, [true, false, false, false]),
                 (Action::ManageApiTokens, [true, true, false, false]),
+                (Action::ManageSingleSignOn, [true, false, false, false]),
             ],
             &Action::ALL,
         );

@@ -1,0 +1,40 @@
+-- Per-tenant single sign-on (src/sso). A tenant's OpenID Connect provider:
+-- one per tenant, its client secret sealed by the app (crypto::sealed,
+-- purpose `sso_client_secret`); the role people from its domains join
+-- with; whether they must sign in through it; and when a sign-in through
+-- the current settings last worked (requiring it waits for one, so an
+-- owner can't lock everyone out with a typo).
+CREATE TABLE sso_connections (
+    tenant_id     TEXT NOT NULL REFERENCES tenants (id) ON DELETE CASCADE,
+    id            TEXT NOT NULL,
+    issuer        TEXT NOT NULL,
+    client_id     TEXT NOT NULL,
+    client_secret TEXT NOT NULL,
+    default_role  TEXT NOT NULL CHECK (default_role IN ('admin', 'manager', 'staff')),
+    required      BOOLEAN NOT NULL DEFAULT false,
+    worked_at     TEXT,
+    created_at    TEXT NOT NULL,
+    updated_at    TEXT NOT NULL,
+    PRIMARY KEY (tenant_id, id),
+    UNIQUE (tenant_id)
+);
+
+-- The email domains tenants claim for single sign-on. Global: the sign-in
+-- page finds a domain's tenant before any tenant is known, and a domain is
+-- verified for one tenant at most (the partial unique index), while any
+-- tenant may have a claim waiting. A claim is proven by following the link
+-- mailed to one of the domain's administrative addresses (`sent_to`; only
+-- the digest of its token is kept) or by a super-admin (`verified_by`).
+CREATE TABLE sso_domains (
+    tenant       TEXT NOT NULL REFERENCES tenants (id) ON DELETE CASCADE,
+    domain       TEXT NOT NULL,
+    sent_to      TEXT,
+    token_digest TEXT UNIQUE,
+    expires_at   INTEGER,
+    verified_at  TEXT,
+    verified_by  TEXT,
+    created_at   TEXT NOT NULL,
+    PRIMARY KEY (tenant, domain)
+);
+
+CREATE UNIQUE INDEX sso_domains_verified ON sso_domains (domain) WHERE verified_at IS NOT NULL;

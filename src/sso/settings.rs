@@ -1,0 +1,350 @@
+//! The single sign-on page of a tenant (owners): the provider, the claimed
+//! domains and requiring it. Setting anything up needs a plan that
+//! includes it; stopping, removing and letting go work on any plan, so a
+//! tenant that moved down can tidy up.
+
+use askama::Template;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use serde::Deserialize;
+use time::OffsetDateTime;
+use tower_sessions::Session;
+
+use super::global::{self, Domain, Proof};
+use super::proof::ProofMail;
+use super::{ADMIN_MAILBOXES, ConnectionInput, SINGLE_SIGN_ON};
+use crate::access::InTenant;
+use crate::accounts::email::Email;
+use crate::error::AppError;
+use crate::http::AppState;
+use crate::http::extract::Form;
+use crate::http::routes::{Access, Routes, get, post};
+use crate::mail;
+use crate::pages::{Layout, TenantNav, render};
+use crate::rate_limits::{self, Limit};
+use crate::sessions::flash::{self, Flash};
+use crate::tenancy::{Action, Role};
+use crate::tokens::{digest, random_token};
+use crate::validation::FieldErrors;
+
+pub fn routes() -> Routes {
+    Routes::new()
+        .add("/t/{slug}/sso", Access::Tenant, get(index).post(save))
+        .add("/t/{slug}/sso/require", Access::Tenant, post(require))
+        .add("/t/{slug}/sso/remove", Access::Tenant, post(remove))
+        .add("/t/{slug}/sso/domains", Access::Tenant, post(claim))
+        .add("/t/{slug}/sso/domains/remove", Access::Tenant, post(let_go))
+}
+
+/// How long a domain's proof link can be followed.
+pub(super) const PROOF_HOURS: i64 = 48;
+
+/// The saved provider, as the page shows it (never its secret).
+struct Saved {
+    issuer: String,
+    required: bool,
+    worked: bool,
+}
+
+impl Saved {
+    /// The require form's button.
+    fn required_label(&self) -> &'static str {
+        if self.required {
+            "Stop requiring it"
+        } else {
+            "Require single sign-on"
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "sso/settings.html")]
+struct SettingsPage {
+    layout: Layout,
+    nav: TenantNav,
+    /// The tenant's plan includes single sign-on.
+    included: bool,
+    plan: &'static str,
+    saved: Option<Saved>,
+    /// The provider form, as typed or as saved.
+    form: ConnectionInput,
+    errors: FieldErrors,
+    /// What to register at the provider.
+    redirect_uri: String,
+    roles: Vec<(String, String)>,
+    domains: Vec<Domain>,
+    mailboxes: [&'static str; 5],
+    /// The domain form, as typed.
+    domain: String,
+    domain_error: Option<String>,
+}
+
+/// The page, with what was typed in one of its forms and what was wrong.
+async fn page(
+    state: &AppState,
+    layout: Layout,
+    t: &mut InTenant,
+    form: Option<ConnectionInput>,
+    errors: FieldErrors,
+    domain: (String, Option<String>),
+) -> Result<Response, AppError> {
+    t.member.authorize(Action::ManageSingleSignOn)?;
+    let connection = super::connection(&mut t.scope, state.keys.as_deref()).await?;
+    let form = form.unwrap_or_else(|| match &connection {
+        Some(saved) => ConnectionInput {
+            issuer: saved.issuer.clone(),
+            client_id: saved.client_id.clone(),
+            client_secret: String::new(),
+            default_role: saved.default_role.as_str().to_owned(),
+        },
+        None => ConnectionInput {
+            default_role: Role::Staff.as_str().to_owned(),
+            ..ConnectionInput::default()
+        },
+    });
+    let status = if errors.is_empty() && domain.1.is_none() {
+        StatusCode::OK
+    } else {
+        StatusCode::UNPROCESSABLE_ENTITY
+    };
+    let entitlement = t.entitlement();
+    let html = render(&SettingsPage {
+        layout,
+        nav: TenantNav::new(t),
+        included: entitlement.allows(&SINGLE_SIGN_ON),
+        plan: entitlement.plan.name,
+        saved: connection.map(|saved| Saved {
+            issuer: saved.issuer,
+            required: saved.required,
+            worked: saved.worked,
+        }),
+        form,
+        errors,
+        redirect_uri: super::sign_in::callback_url(state),
+        roles: [Role::Admin, Role::Manager, Role::Staff]
+            .into_iter()
+            .map(|role| (role.as_str().to_owned(), role.label().to_owned()))
+            .collect(),
+        domains: global::domains(&state.db, t.tenant.id).await?,
+        mailboxes: ADMIN_MAILBOXES,
+        domain: domain.0,
+        domain_error: domain.1,
+    })?;
+    Ok((status, html).into_response())
+}
+
+async fn index(
+    State(state): State<AppState>,
+    layout: Layout,
+    mut t: InTenant,
+) -> Result<Response, AppError> {
+    let none = (String::new(), None);
+    page(&state, layout, &mut t, None, FieldErrors::default(), none).await
+}
+
+fn back(slug: &str) -> Redirect {
+    Redirect::to(&format!("/t/{slug}/sso"))
+}
+
+/// Refuses setting anything up on a plan without single sign-on.
+fn ensure_included(t: &InTenant) -> Result<(), AppError> {
+    crate::billing::ensure_feature(&t.entitlement(), &t.tenant.slug, &SINGLE_SIGN_ON)
+}
+
+#[derive(Deserialize)]
+struct SaveForm {
+    #[serde(flatten)]
+    connection: ConnectionInput,
+    /// The owner's password: the provider decides who signs in as whom at
+    /// the tenant's domains, so a borrowed session can't change it.
+    #[serde(default)]
+    password: String,
+}
+
+async fn save(
+    State(state): State<AppState>,
+    layout: Layout,
+    session: Session,
+    mut t: InTenant,
+    Form(form): Form<SaveForm>,
+) -> Result<Response, AppError> {
+    t.member.authorize(Action::ManageSingleSignOn)?;
+    ensure_included(&t)?;
+    let keys = state
+        .keys
+        .clone()
+        .ok_or_else(|| AppError::Internal(crate::crypto::CryptoError::NoKeys.to_string()))?;
+    let saved = match t.reauthenticate(&state, &form.password).await? {
+        Ok(()) => {
+            let https_only = state.config.app_env.is_production();
+            super::save(&mut t.scope, &keys, https_only, &form.connection).await?
+        }
+        Err(errors) => Err(errors),
+    };
+    if let Err(errors) = saved {
+        let none = (String::new(), None);
+        return page(&state, layout, &mut t, Some(form.connection), errors, none).await;
+    }
+    t.scope.commit().await?;
+    let message = "Saved. Sign in through it once (Test single sign-on) before requiring it.";
+    flash::push(&session, Flash::success(message)).await?;
+    Ok(back(&t.tenant.slug).into_response())
+}
+
+#[derive(Deserialize)]
+struct RequireForm {
+    /// "on" to require it; anything else stops requiring it.
+    #[serde(default)]
+    required: String,
+    #[serde(default)]
+    require_password: String,
+}
+
+async fn require(
+    State(state): State<AppState>,
+    session: Session,
+    mut t: InTenant,
+    Form(form): Form<RequireForm>,
+) -> Result<Response, AppError> {
+    t.member.authorize(Action::ManageSingleSignOn)?;
+    let required = form.required == "on";
+    if required {
+        ensure_included(&t)?;
+    }
+    if let Err(errors) = t.reauthenticate(&state, &form.require_password).await? {
+        let message = errors.get("password").unwrap_or("Enter your password.");
+        flash::push(&session, Flash::error(message)).await?;
+        return Ok(back(&t.tenant.slug).into_response());
+    }
+    super::require(&mut t.scope, required).await?;
+    t.scope.commit().await?;
+    let message = if required {
+        "Single sign-on is required: everyone at your verified domains signs in through your provider."
+    } else {
+        "Single sign-on is no longer required: other ways to sign in work again."
+    };
+    flash::push(&session, Flash::success(message)).await?;
+    Ok(back(&t.tenant.slug).into_response())
+}
+
+#[derive(Deserialize)]
+struct RemoveForm {
+    #[serde(default)]
+    remove_password: String,
+}
+
+async fn remove(
+    State(state): State<AppState>,
+    session: Session,
+    mut t: InTenant,
+    Form(form): Form<RemoveForm>,
+) -> Result<Response, AppError> {
+    t.member.authorize(Action::ManageSingleSignOn)?;
+    if let Err(errors) = t.reauthenticate(&state, &form.remove_password).await? {
+        let message = errors.get("password").unwrap_or("Enter your password.");
+        flash::push(&session, Flash::error(message)).await?;
+        return Ok(back(&t.tenant.slug).into_response());
+    }
+    if !super::remove(&mut t.scope).await? {
+        return Err(AppError::NotFound);
+    }
+    t.scope.commit().await?;
+    let message = "Single sign-on is removed: your members sign in the other ways again.";
+    flash::push(&session, Flash::success(message)).await?;
+    Ok(back(&t.tenant.slug).into_response())
+}
+
+#[derive(Deserialize)]
+struct ClaimForm {
+    #[serde(default)]
+    domain: String,
+    /// Which administrative address of the domain gets the proof.
+    #[serde(default)]
+    mailbox: String,
+}
+
+/// Claims a domain: the link that proves it goes to the chosen
+/// administrative address at that domain.
+async fn claim(
+    State(state): State<AppState>,
+    layout: Layout,
+    session: Session,
+    mut t: InTenant,
+    Form(form): Form<ClaimForm>,
+) -> Result<Response, AppError> {
+    t.member.authorize(Action::ManageSingleSignOn)?;
+    ensure_included(&t)?;
+    let refused = |message: &str| (form.domain.clone(), Some(message.to_owned()));
+    let domain = match super::parse_domain(&form.domain) {
+        Ok(domain) => domain,
+        Err(message) => {
+            let typed = refused(message);
+            return page(&state, layout, &mut t, None, FieldErrors::default(), typed).await;
+        }
+    };
+    let problem = match global::owner_of(&state.db, &domain).await? {
+        Some(owner) if owner == t.tenant.id => Some("That domain is verified already."),
+        Some(_) => Some("Another organisation has verified that domain."),
+        None if !ADMIN_MAILBOXES.contains(&form.mailbox.as_str()) => {
+            Some("Choose which of the domain's addresses gets the link.")
+        }
+        None => None,
+    };
+    if let Some(message) = problem {
+        let typed = refused(message);
+        return page(&state, layout, &mut t, None, FieldErrors::default(), typed).await;
+    }
+    let to = Email::parse(&format!("{}@{domain}", form.mailbox))
+        .map_err(|message| AppError::Unprocessable(message.to_owned()))?;
+    rate_limits::count_in(&mut t.scope, Limit::DomainProofs, &t.tenant.id.to_string()).await?;
+    // The claims are global: written after the scope (on SQLite, its
+    // transaction holds the only write lock).
+    t.scope.commit().await?;
+    let token = random_token();
+    let proof = Proof {
+        sent_to: to.as_str(),
+        token_digest: &digest(&token),
+        expires_at: OffsetDateTime::now_utc().unix_timestamp() + PROOF_HOURS * 3600,
+    };
+    global::claim(&state.db, t.tenant.id, &domain, &proof).await?;
+    let mail = ProofMail {
+        app_name: crate::brand::APP_NAME,
+        organisation: t.tenant.name.clone(),
+        domain: domain.clone(),
+        link: format!("{}/sso/domains/{token}", state.config.base_url),
+        hours: PROOF_HOURS,
+    };
+    mail::send(&state.db, &to, &mail).await?;
+    let message = format!(
+        "We sent a link to {}: whoever reads that address follows it to prove {domain} is yours. It works for {PROOF_HOURS} hours.",
+        to.as_str()
+    );
+    flash::push(&session, Flash::success(message)).await?;
+    Ok(back(&t.tenant.slug).into_response())
+}
+
+#[derive(Deserialize)]
+struct LetGoForm {
+    #[serde(default)]
+    domain: String,
+}
+
+/// Lets a domain go: its people no longer go to the tenant's provider.
+async fn let_go(
+    State(state): State<AppState>,
+    session: Session,
+    t: InTenant,
+    Form(form): Form<LetGoForm>,
+) -> Result<Response, AppError> {
+    t.member.authorize(Action::ManageSingleSignOn)?;
+    // Global, like the claim: after the scope.
+    t.scope.commit().await?;
+    let domain = form.domain.trim().to_ascii_lowercase();
+    if !global::remove(&state.db, t.tenant.id, &domain).await? {
+        return Err(AppError::NotFound);
+    }
+    let message = format!("{domain} is no longer yours here: its people sign in the other ways.");
+    flash::push(&session, Flash::success(message)).await?;
+    Ok(back(&t.tenant.slug).into_response())
+}
