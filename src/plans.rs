@@ -22,8 +22,8 @@ use crate::members::MEMBERS;
 #[cfg(feature = "time-tracking")] // module: time_tracking
 use crate::modules::time_tracking::employees::ACTIVE_EMPLOYEES; // module: time_tracking
 #[cfg(feature = "time-tracking")] // module: time_tracking
-use crate::modules::time_tracking::pay::workbook::PAYROLL_WORKBOOK;
-use crate::sso::SINGLE_SIGN_ON; // module: time_tracking
+use crate::modules::time_tracking::pay::workbook::PAYROLL_WORKBOOK; // module: time_tracking
+use crate::sso::SINGLE_SIGN_ON;
 
 /// The plans, cheapest first.
 pub const PLANS: &[Plan] = &[

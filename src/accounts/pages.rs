@@ -144,7 +144,7 @@ struct LoginPage {
     layout: Layout,
     email: String,
     next: String,
-    error: Option<&'static str>,
+    error: Option<String>,
     /// "Email me a sign-in link" is offered (`SIGN_IN_LINKS`).
     sign_in_links: bool,
     /// The configured sign-in providers, as (key, name).
@@ -211,13 +211,13 @@ pub(crate) async fn login_page(
     session: &Session,
     email: String,
     next: &Next,
-    error: Option<&'static str>,
+    error: Option<&str>,
 ) -> Result<Html<String>, AppError> {
     render(&LoginPage {
         layout: layout.with_csrf(session).await?,
         email,
         next: next.local_path().to_owned(),
-        error,
+        error: error.map(str::to_owned),
         sign_in_links: state.config.sign_in_links,
         providers: super::oauth::buttons(state),
         passkeys_script: super::passkeys::script_url(),
@@ -261,19 +261,25 @@ async fn login(
     session: Session,
     Form(form): Form<LoginForm>,
 ) -> Result<Response, AppError> {
-    // An address at a domain with single sign-on and no password: to its
-    // provider.
-    if form.credentials.password.is_empty()
-        && let Ok(email) = super::email::Email::parse(&form.credentials.email)
-        && crate::sso::for_address(&state, &email).await?.is_some()
-    {
-        let query = form_urlencoded::Serializer::new(String::new())
-            .append_pair("email", email.as_str())
-            .append_pair("next", form.next.local_path())
-            .finish();
-        return Ok(Redirect::to(&format!("/login/sso?{query}")).into_response());
+    let sso = match super::email::Email::parse(&form.credentials.email) {
+        Ok(email) => crate::sso::for_address(&state, &email)
+            .await?
+            .map(|sso| (email, sso)),
+        Err(_) => None,
+    };
+    if let Some((email, sso)) = sso {
+        // No password typed: the same form goes on to single sign-on's
+        // start (307 keeps it a POST, with its CSRF token).
+        if form.credentials.password.is_empty() {
+            return Ok(Redirect::temporary("/login/sso").into_response());
+        }
+        if let Err(AppError::Forbidden(message)) = sso.refuse_others(&email) {
+            let typed = email.as_str().to_owned();
+            let page =
+                login_page(&state, layout, &session, typed, &form.next, Some(&message)).await?;
+            return Ok((StatusCode::FORBIDDEN, page).into_response());
+        }
     }
-    crate::sso::refuse_if_required(&state, &form.credentials.email).await?;
     if let Some(user) = super::attempt_sign_in(&state, client, &form.credentials).await? {
         return signed_in_or_second_factor(
             &session,

@@ -443,10 +443,20 @@ async fn finish_sign_in(
     passkey.update_credential(&result);
     let record = serde_json::to_string(&passkey)
         .map_err(|error| AppError::Internal(format!("a passkey's record: {error}")))?;
+    // Told to the script, as JSON like its other refusals.
+    match crate::sso::refuse_if_required_for(&state, found.user_id).await {
+        Err(AppError::Forbidden(message)) => {
+            return Ok(refused(
+                StatusCode::FORBIDDEN,
+                "single_sign_on_required",
+                message,
+            ));
+        }
+        checked => checked?,
+    }
     if !global::passkey_used(&state.db, found.user_id, found.id, &record).await? {
         return not_signed_in("That passkey was removed meanwhile.");
     }
-    crate::sso::refuse_if_required_for(&state, found.user_id).await?;
     start_session(&session, found.user_id).await?;
     mark_verified(&session, found.user_id).await?;
     Ok(Json(serde_json::json!({ "redirect": signing_in.next })).into_response())

@@ -272,6 +272,16 @@ async fn reset_page(
                 .await?;
                 return Ok(Redirect::to("/login").into_response());
             }
+            // Where single sign-on is required, the password only confirms
+            // changes (an owner's, to single sign-on itself): no sign-in.
+            match crate::sso::refuse_if_required_for(&state, user).await {
+                Err(AppError::Forbidden(why)) => {
+                    let message = format!("Your new password is set. {why}");
+                    flash::push(&session, Flash::info(message)).await?;
+                    return Ok(Redirect::to("/login").into_response());
+                }
+                checked => checked?,
+            }
             super::start_session(&session, user).await?;
             flash::push(
                 &session,

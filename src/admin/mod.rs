@@ -5,6 +5,7 @@
 mod confirm;
 pub mod impersonation;
 pub mod pages;
+mod single_sign_on;
 
 pub use kernel::admin::*;
 
@@ -12,7 +13,7 @@ use kernel::capability::Capability;
 
 /// The super-admin panel, as the composition root (`src/lib.rs`) registers it.
 pub const CAPABILITY: Capability = Capability {
-    routes: &[pages::routes],
+    routes: &[pages::routes, single_sign_on::routes],
     around: &[impersonation::around],
     ..Capability::NONE
 };

@@ -53,11 +53,6 @@ pub fn routes() -> Routes {
             post(reinstate),
         )
         .add(
-            "/admin/tenants/{tenant_id}/sso-domains",
-            Access::SuperAdmin,
-            post(verify_domain),
-        )
-        .add(
             "/admin/tenants/{tenant_id}/delete",
             Access::SuperAdmin,
             post(delete_tenant),
@@ -182,42 +177,6 @@ async fn tenant(
     })
 }
 
-#[derive(Deserialize)]
-struct DomainForm {
-    #[serde(default, rename = "sso-domain")]
-    domain: String,
-    reason: String,
-}
-
-/// Verifies an email domain for the tenant's single sign-on on the
-/// operator's word (they checked it some other way: a DNS record, a call).
-async fn verify_domain(
-    State(state): State<AppState>,
-    session: Session,
-    admin: SuperAdmin,
-    Path(id): Path<TenantId>,
-    Form(form): Form<DomainForm>,
-) -> Result<Redirect, AppError> {
-    let domain = crate::sso::parse_domain(&form.domain)
-        .map_err(|message| AppError::Unprocessable(message.to_owned()))?;
-    let action = format!("verified the email domain {domain} for single sign-on");
-    let (scope, tenant) = act_on(&state, &admin, id, &action, &form.reason).await?;
-    scope.commit().await?;
-    let by = match admin.user_id() {
-        Some(user) => format!("super-admin:{user}"),
-        None => "super-admin".to_owned(),
-    };
-    let outcome = match crate::sso::global::grant(&state.db, id, &domain, &by).await? {
-        crate::sso::global::Verified::Done | crate::sso::global::Verified::Gone => {
-            Flash::success(format!("{domain} is verified for {}.", tenant.name))
-        }
-        crate::sso::global::Verified::Taken => Flash::error(format!(
-            "Another organisation has verified {domain}: nothing changed."
-        )),
-    };
-    back_to(&session, id, outcome).await
-}
-
 /// Opens the audited scope for `action` on one tenant: the audit entry
 /// names the action, the tenant and the operator's reason, which is
 /// required.
@@ -248,7 +207,11 @@ pub(super) async fn act_on(
 }
 
 /// Back to the tenant's page, with what happened.
-async fn back_to(session: &Session, id: TenantId, outcome: Flash) -> Result<Redirect, AppError> {
+pub(super) async fn back_to(
+    session: &Session,
+    id: TenantId,
+    outcome: Flash,
+) -> Result<Redirect, AppError> {
     flash::push(session, outcome).await?;
     Ok(Redirect::to(&format!("/admin/tenants/{id}")))
 }

@@ -54,7 +54,7 @@ pub(crate) async fn show(
     mut t: InTenant,
 ) -> Result<Json<SingleSignOn>, AppError> {
     t.member.authorize(Action::ManageSingleSignOn)?;
-    let connection = super::connection(&mut t.scope, state.keys.as_deref()).await?;
+    let connection = super::connection(&mut t.scope).await?;
     let domains = super::global::domains(&state.db, t.tenant.id).await?;
     Ok(Json(SingleSignOn {
         included: t.entitlement().allows(&super::SINGLE_SIGN_ON),

@@ -75,9 +75,14 @@ struct SettingsPage {
     roles: Vec<(String, String)>,
     domains: Vec<Domain>,
     mailboxes: [&'static str; 5],
-    /// The domain form, as typed.
+    claim: ClaimTyped,
+}
+
+/// The domain form, as typed, and what was wrong with it.
+#[derive(Default)]
+struct ClaimTyped {
     domain: String,
-    domain_error: Option<String>,
+    error: Option<String>,
 }
 
 /// The page, with what was typed in one of its forms and what was wrong.
@@ -87,10 +92,10 @@ async fn page(
     t: &mut InTenant,
     form: Option<ConnectionInput>,
     errors: FieldErrors,
-    domain: (String, Option<String>),
+    claim: ClaimTyped,
 ) -> Result<Response, AppError> {
     t.member.authorize(Action::ManageSingleSignOn)?;
-    let connection = super::connection(&mut t.scope, state.keys.as_deref()).await?;
+    let connection = super::connection(&mut t.scope).await?;
     let form = form.unwrap_or_else(|| match &connection {
         Some(saved) => ConnectionInput {
             issuer: saved.issuer.clone(),
@@ -103,7 +108,7 @@ async fn page(
             ..ConnectionInput::default()
         },
     });
-    let status = if errors.is_empty() && domain.1.is_none() {
+    let status = if errors.is_empty() && claim.error.is_none() {
         StatusCode::OK
     } else {
         StatusCode::UNPROCESSABLE_ENTITY
@@ -128,8 +133,7 @@ async fn page(
             .collect(),
         domains: global::domains(&state.db, t.tenant.id).await?,
         mailboxes: ADMIN_MAILBOXES,
-        domain: domain.0,
-        domain_error: domain.1,
+        claim,
     })?;
     Ok((status, html).into_response())
 }
@@ -139,7 +143,7 @@ async fn index(
     layout: Layout,
     mut t: InTenant,
 ) -> Result<Response, AppError> {
-    let none = (String::new(), None);
+    let none = ClaimTyped::default();
     page(&state, layout, &mut t, None, FieldErrors::default(), none).await
 }
 
@@ -182,14 +186,39 @@ async fn save(
         }
         Err(errors) => Err(errors),
     };
-    if let Err(errors) = saved {
-        let none = (String::new(), None);
-        return page(&state, layout, &mut t, Some(form.connection), errors, none).await;
-    }
+    let stopped = match saved {
+        Ok(stopped) => stopped,
+        Err(errors) => {
+            let none = ClaimTyped::default();
+            return page(&state, layout, &mut t, Some(form.connection), errors, none).await;
+        }
+    };
     t.scope.commit().await?;
-    let message = "Saved. Sign in through it once (Test single sign-on) before requiring it.";
+    let message = if stopped {
+        "Saved. Single sign-on is no longer required: test the new settings, then require it again."
+    } else {
+        "Saved. Test it (Test single sign-on): requiring it waits for a sign-in through these settings."
+    };
     flash::push(&session, Flash::success(message)).await?;
     Ok(back(&t.tenant.slug).into_response())
+}
+
+/// The owner's password, for a change that weakens single sign-on; a
+/// wrong one is said in a flash over the page, and nothing changes.
+async fn confirmed(
+    state: &AppState,
+    session: &Session,
+    t: &mut InTenant,
+    password: &str,
+) -> Result<bool, AppError> {
+    match t.reauthenticate(state, password).await? {
+        Ok(()) => Ok(true),
+        Err(errors) => {
+            let message = errors.get("password").unwrap_or("Enter your password.");
+            flash::push(session, Flash::error(message)).await?;
+            Ok(false)
+        }
+    }
 }
 
 #[derive(Deserialize)]
@@ -212,9 +241,7 @@ async fn require(
     if required {
         ensure_included(&t)?;
     }
-    if let Err(errors) = t.reauthenticate(&state, &form.require_password).await? {
-        let message = errors.get("password").unwrap_or("Enter your password.");
-        flash::push(&session, Flash::error(message)).await?;
+    if !confirmed(&state, &session, &mut t, &form.require_password).await? {
         return Ok(back(&t.tenant.slug).into_response());
     }
     super::require(&mut t.scope, required).await?;
@@ -241,9 +268,7 @@ async fn remove(
     Form(form): Form<RemoveForm>,
 ) -> Result<Response, AppError> {
     t.member.authorize(Action::ManageSingleSignOn)?;
-    if let Err(errors) = t.reauthenticate(&state, &form.remove_password).await? {
-        let message = errors.get("password").unwrap_or("Enter your password.");
-        flash::push(&session, Flash::error(message)).await?;
+    if !confirmed(&state, &session, &mut t, &form.remove_password).await? {
         return Ok(back(&t.tenant.slug).into_response());
     }
     if !super::remove(&mut t.scope).await? {
@@ -275,28 +300,34 @@ async fn claim(
 ) -> Result<Response, AppError> {
     t.member.authorize(Action::ManageSingleSignOn)?;
     ensure_included(&t)?;
-    let refused = |message: &str| (form.domain.clone(), Some(message.to_owned()));
-    let domain = match super::parse_domain(&form.domain) {
-        Ok(domain) => domain,
-        Err(message) => {
-            let typed = refused(message);
-            return page(&state, layout, &mut t, None, FieldErrors::default(), typed).await;
-        }
+    let refused = |message: &str| ClaimTyped {
+        domain: form.domain.clone(),
+        error: Some(message.to_owned()),
     };
-    let problem = match global::owner_of(&state.db, &domain).await? {
-        Some(owner) if owner == t.tenant.id => Some("That domain is verified already."),
-        Some(_) => Some("Another organisation has verified that domain."),
-        None if !ADMIN_MAILBOXES.contains(&form.mailbox.as_str()) => {
+    let domain = super::parse_domain(&form.domain);
+    let owner = match &domain {
+        Ok(domain) => global::owner_of(&state.db, domain).await?,
+        Err(_) => None,
+    };
+    let to = domain
+        .as_ref()
+        .ok()
+        .and_then(|domain| Email::parse(&format!("{}@{domain}", form.mailbox)).ok());
+    let problem = match (&domain, owner) {
+        (Err(message), _) => Some(*message),
+        (Ok(_), Some(owner)) if owner == t.tenant.id => Some("That domain is verified already."),
+        (Ok(_), Some(_)) => Some("Another organisation has verified that domain."),
+        _ if !ADMIN_MAILBOXES.contains(&form.mailbox.as_str()) => {
             Some("Choose which of the domain's addresses gets the link.")
         }
-        None => None,
+        _ => to
+            .is_none()
+            .then_some("That domain is too long to receive mail."),
     };
-    if let Some(message) = problem {
-        let typed = refused(message);
+    let (Ok(domain), Some(to), None) = (domain, to, problem) else {
+        let typed = refused(problem.unwrap_or("Enter a domain name like example.com."));
         return page(&state, layout, &mut t, None, FieldErrors::default(), typed).await;
-    }
-    let to = Email::parse(&format!("{}@{domain}", form.mailbox))
-        .map_err(|message| AppError::Unprocessable(message.to_owned()))?;
+    };
     rate_limits::count_in(&mut t.scope, Limit::DomainProofs, &t.tenant.id.to_string()).await?;
     // The claims are global: written after the scope (on SQLite, its
     // transaction holds the only write lock).
@@ -328,16 +359,22 @@ async fn claim(
 struct LetGoForm {
     #[serde(default)]
     domain: String,
+    /// Letting a domain go ends the requirement there: the owner's password.
+    #[serde(default)]
+    password: String,
 }
 
 /// Lets a domain go: its people no longer go to the tenant's provider.
 async fn let_go(
     State(state): State<AppState>,
     session: Session,
-    t: InTenant,
+    mut t: InTenant,
     Form(form): Form<LetGoForm>,
 ) -> Result<Response, AppError> {
     t.member.authorize(Action::ManageSingleSignOn)?;
+    if !confirmed(&state, &session, &mut t, &form.password).await? {
+        return Ok(back(&t.tenant.slug).into_response());
+    }
     // Global, like the claim: after the scope.
     t.scope.commit().await?;
     let domain = form.domain.trim().to_ascii_lowercase();

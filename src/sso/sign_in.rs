@@ -1,12 +1,19 @@
 //! Signing in through a tenant's own provider: "Sign in with single
-//! sign-on" on the sign-in page takes the work address, finds the tenant
-//! that verified its domain and sends the browser to that tenant's
-//! provider (the same round trip as the app-wide providers:
-//! `accounts::oauth::providers`). Back here, the provider's address must
-//! be at one of that tenant's verified domains: that, not the provider's
-//! `email_verified` (which Entra ID never sends), is what lets it sign in
-//! the account with that address, or make one. The owner's "Test single
-//! sign-on" makes the same round trip and signs no one in.
+//! sign-on" on the sign-in page (or an address at such a domain typed
+//! without a password, which the sign-in form hands on here) takes the
+//! work address, finds the tenant that verified its domain and sends the
+//! browser to that tenant's provider (the same round trip as the app-wide
+//! providers: `accounts::oauth::providers`). Only a POST with the page's
+//! CSRF token starts one, so no link from elsewhere can send a browser to
+//! a provider of someone's choosing.
+//!
+//! Back here, the provider's address must be at one of that tenant's
+//! verified domains and not one the provider says is unverified: that (the
+//! organisation owns the domain) is what lets it sign in the account with
+//! that address, or make one. An account whose address was never
+//! confirmed is refused (someone may have made it before the address's
+//! owner), and so is a super-admin's. The owner's "Test single sign-on"
+//! makes the same round trip and signs no one in.
 
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -18,9 +25,9 @@ use super::TenantSso;
 use super::global;
 use crate::access::InTenant;
 use crate::accounts::email::Email;
-use crate::accounts::oauth::providers::{self, RoundTrip};
+use crate::accounts::oauth::providers::{self, Asserted, RoundTrip};
 use crate::accounts::oauth::{Callback, failed, http, not_started, problem, take};
-use crate::accounts::pages::{Next, local_path, login_page};
+use crate::accounts::pages::{Next, local_path, login_page, signed_in_or_second_factor};
 use crate::accounts::{self, SignedIn};
 use crate::config::{Protocol, ProviderConfig};
 use crate::error::AppError;
@@ -28,6 +35,7 @@ use crate::http::AppState;
 use crate::http::client_address::ClientAddress;
 use crate::http::extract::{Form, Query};
 use crate::http::routes::{Access, Routes, get, post};
+use crate::ids::TenantId;
 use crate::pages::Layout;
 use crate::rate_limits::Limit;
 use crate::sessions::flash::{self, Flash};
@@ -35,7 +43,7 @@ use crate::tenancy::{Action, Intent};
 
 pub fn routes() -> Routes {
     Routes::new()
-        .add("/login/sso", Access::Public, get(start_link).post(start))
+        .add("/login/sso", Access::Public, post(start))
         .add("/login/sso/callback", Access::Public, get(callback))
         .add("/t/{slug}/sso/test", Access::Tenant, post(test))
 }
@@ -46,7 +54,7 @@ const ROUND_TRIP_KEY: &str = "sso_round_trip";
 /// A round trip under way, in the session of the browser that began it.
 #[derive(Serialize, Deserialize)]
 struct Pending {
-    tenant: crate::ids::TenantId,
+    tenant: TenantId,
     /// The provider it went to: settings changed meanwhile finish nothing.
     issuer: String,
     secrets: RoundTrip,
@@ -62,16 +70,16 @@ pub fn callback_url(state: &AppState) -> String {
 }
 
 /// The tenant's provider, as the round trip's code takes it.
-fn provider(sso: &TenantSso) -> ProviderConfig {
-    ProviderConfig {
+fn provider(state: &AppState, sso: &TenantSso) -> Result<ProviderConfig, AppError> {
+    Ok(ProviderConfig {
         key: "sso",
         name: format!("{}'s identity provider", sso.name),
         protocol: Protocol::OpenIdConnect {
             issuer: sso.connection.issuer.clone(),
         },
         client_id: sso.connection.client_id.clone(),
-        client_secret: sso.connection.client_secret.clone().into(),
-    }
+        client_secret: sso.connection.client_secret(state.keys.as_deref())?.into(),
+    })
 }
 
 /// Sends the browser to the tenant's provider, having kept what its return
@@ -84,7 +92,7 @@ async fn begin(
     next: String,
     testing: bool,
 ) -> Result<Response, AppError> {
-    let provider = provider(sso);
+    let provider = provider(state, sso)?;
     match providers::start(http(), &provider, &callback_url(state)).await {
         Ok(started) => {
             let pending = Pending {
@@ -119,30 +127,6 @@ async fn start(
     signed_in: Option<SignedIn>,
     Form(form): Form<StartForm>,
 ) -> Result<Response, AppError> {
-    start_for(&state, client, layout, &session, signed_in, form).await
-}
-
-/// The same, as a link: where the sign-in page sends an address at a
-/// domain with single sign-on typed without a password.
-async fn start_link(
-    State(state): State<AppState>,
-    client: ClientAddress,
-    layout: Layout,
-    session: Session,
-    signed_in: Option<SignedIn>,
-    Query(form): Query<StartForm>,
-) -> Result<Response, AppError> {
-    start_for(&state, client, layout, &session, signed_in, form).await
-}
-
-async fn start_for(
-    state: &AppState,
-    client: ClientAddress,
-    layout: Layout,
-    session: &Session,
-    signed_in: Option<SignedIn>,
-    form: StartForm,
-) -> Result<Response, AppError> {
     state
         .rate_limits
         .check_address(Limit::ProviderSignIn, client.0)?;
@@ -150,16 +134,16 @@ async fn start_for(
         return Ok(Redirect::to(form.next.local_path()).into_response());
     }
     let found = match Email::parse(&form.email) {
-        Ok(email) => super::for_address(state, &email).await?,
+        Ok(email) => super::for_address(&state, &email).await?,
         Err(_) => None,
     };
     let Some(sso) = found else {
         let typed = form.email.trim().to_owned();
-        let page = login_page(state, layout, session, typed, &form.next, Some(NO_SSO)).await?;
+        let page = login_page(&state, layout, &session, typed, &form.next, Some(NO_SSO)).await?;
         return Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response());
     };
     let next = form.next.local_path().to_owned();
-    begin(state, layout, session, &sso, next, false).await
+    begin(&state, layout, &session, &sso, next, false).await
 }
 
 const NO_SSO: &str = "Single sign-on is not set up for that address. Type your work address, or sign in another way.";
@@ -172,21 +156,49 @@ async fn test(
     t: InTenant,
 ) -> Result<Response, AppError> {
     t.member.authorize(Action::ManageSingleSignOn)?;
-    let found = super::open(
-        &state.db,
-        state.plans,
-        state.keys.as_deref(),
-        t.tenant.id,
-        Intent::Read,
-    )
-    .await?;
+    // Not held open while the provider is asked (on SQLite the request's
+    // transaction holds the only write lock).
+    t.scope.commit().await?;
+    let found = super::open(&state.db, state.plans, t.tenant.id, Intent::Read).await?;
     let back = format!("/t/{}/sso", t.tenant.slug);
-    let Some((_, sso)) = found else {
+    let Some((scope, sso)) = found else {
         let message = "Save your provider first (on a plan that includes single sign-on).";
         flash::push(&session, Flash::error(message)).await?;
         return Ok(Redirect::to(&back).into_response());
     };
+    drop(scope);
     begin(&state, layout, &session, &sso, back, true).await
+}
+
+/// The tenant's single sign-on as the round trip began it, in a read scope
+/// (dropped before the provider is asked), or the page saying it changed.
+async fn as_begun(
+    state: &AppState,
+    pending: &Pending,
+) -> Result<Result<TenantSso, String>, AppError> {
+    let found = super::open(&state.db, state.plans, pending.tenant, Intent::Read).await?;
+    Ok(match found {
+        Some((_, sso)) if sso.connection.issuer == pending.issuer => Ok(sso),
+        _ => Err("The organisation's single sign-on was changed or removed while you signed in. Start again from the sign-in page.".to_owned()),
+    })
+}
+
+/// The address the provider vouched for, if the tenant may take its word
+/// for it: at one of the tenant's verified domains, and not one the
+/// provider itself calls unverified.
+async fn vouched_for(
+    state: &AppState,
+    sso: &TenantSso,
+    asserted: Asserted,
+) -> Result<Option<Email>, AppError> {
+    let Some(email) = asserted.email else {
+        return Ok(None);
+    };
+    if asserted.email_verified == Some(false) {
+        return Ok(None);
+    }
+    let owner = global::owner_of(&state.db, super::domain_of(&email)).await?;
+    Ok((owner == Some(sso.tenant)).then_some(email))
 }
 
 /// The provider sends the browser back here with a code. The round trip is
@@ -205,61 +217,39 @@ async fn callback(
     let Some(pending) = pending.filter(|pending| answer.answers(&pending.secrets.state)) else {
         return not_started(layout);
     };
-    let found = super::open(
-        &state.db,
-        state.plans,
-        state.keys.as_deref(),
-        pending.tenant,
-        Intent::Write,
-    )
-    .await?;
-    let Some((mut scope, sso)) = found.filter(|(_, sso)| sso.connection.issuer == pending.issuer)
-    else {
-        return problem(
-            layout,
-            StatusCode::CONFLICT,
-            "Single sign-on changed",
-            "The organisation's single sign-on was changed or removed while you signed in. Start again from the sign-in page.".to_owned(),
-        );
+    let sso = match as_begun(&state, &pending).await? {
+        Ok(sso) => sso,
+        Err(message) => {
+            let title = "Single sign-on changed";
+            return problem(layout, StatusCode::CONFLICT, title, message);
+        }
     };
-    let provider = provider(&sso);
+    let provider = provider(&state, &sso)?;
     let code = match answer.code(&provider.name) {
         Ok(code) => code,
         Err(message) => {
             return problem(layout, StatusCode::BAD_REQUEST, "Not signed in", message);
         }
     };
-    let finished = providers::finish(
-        http(),
-        &provider,
-        &callback_url(&state),
-        &pending.secrets,
-        code,
-    )
-    .await;
+    let callback = callback_url(&state);
+    let finished = providers::finish(http(), &provider, &callback, &pending.secrets, code).await;
     let asserted = match finished {
         Ok(asserted) => asserted,
         Err(failure) => return failed(layout, &provider.name, failure),
     };
-    // The provider vouches only for addresses at the tenant's own domains.
-    let verified_here = match &asserted.email {
-        Some(email) => {
-            global::owner_of(&state.db, super::domain_of(email)).await? == Some(sso.tenant)
-        }
-        None => false,
-    };
-    let Some(email) = asserted.email.filter(|_| verified_here) else {
+    let Some(email) = vouched_for(&state, &sso, asserted).await? else {
         return problem(
             layout,
             StatusCode::FORBIDDEN,
             "This address can't sign in here",
             format!(
-                "{} signed you in, but not with an address at a domain {} has verified here. Ask your IT admin.",
+                "{} signed you in, but not with a confirmed address at a domain {} has verified here. Ask your IT admin.",
                 provider.name, sso.name
             ),
         );
     };
     if pending.testing {
+        let mut scope = crate::tenancy::for_tenant(&state.db, sso.tenant, Intent::Write).await?;
         super::worked(&mut scope).await?;
         scope.commit().await?;
         let message = format!(
@@ -270,29 +260,44 @@ async fn callback(
         flash::push(&session, Flash::success(message)).await?;
         return Ok(Redirect::to(local_path(&pending.next)).into_response());
     }
-    let existing = accounts::global::credentials(&state.db, &email).await?;
+    let existing = match accounts::global::credentials(&state.db, &email).await? {
+        Some(found) => accounts::global::find_user(&state.db, found.id).await?,
+        None => None,
+    };
+    if let Some(account) = &existing {
+        let refusal = if account.is_super_admin {
+            Some("A super-admin signs in with a password and two-factor authentication, not through an organisation's provider.".to_owned())
+        } else if !account.email_verified {
+            Some(format!(
+                "An account with {} exists whose address was never confirmed. Confirm it first (Forgot your password? on the sign-in page mails a link), then sign in with single sign-on again.",
+                email.as_str()
+            ))
+        } else {
+            None
+        };
+        if let Some(message) = refusal {
+            return problem(layout, StatusCode::CONFLICT, "Not signed in", message);
+        }
+    }
+    let mut scope = crate::tenancy::for_tenant(&state.db, sso.tenant, Intent::Write).await?;
     let (user, joined) = super::join(
         &mut scope,
         state.plans,
         &sso,
-        existing.map(|found| found.id),
+        existing.as_ref().map(|account| account.id),
         &email,
     )
     .await?;
     super::worked(&mut scope).await?;
     scope.commit().await?;
-    // The tenant owns the domain, and its provider vouched for the address.
-    accounts::global::mark_email_verified(&state.db, user, &email).await?;
-    let two_factor = accounts::global::find_user(&state.db, user)
-        .await?
-        .is_some_and(|account| account.two_factor);
-    let response = crate::accounts::pages::signed_in_or_second_factor(
-        &session,
-        user,
-        two_factor,
-        local_path(&pending.next),
-    )
-    .await?;
+    if existing.is_none() {
+        // The tenant owns the domain, and its provider vouched for the
+        // address.
+        accounts::global::mark_email_verified(&state.db, user, &email).await?;
+    }
+    let two_factor = existing.is_some_and(|account| account.two_factor);
+    let next = local_path(&pending.next);
+    let response = signed_in_or_second_factor(&session, user, two_factor, next).await?;
     if joined {
         let role = sso.connection.default_role.label();
         let message = format!("Welcome to {}: you joined as {role}.", sso.name);

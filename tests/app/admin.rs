@@ -17,7 +17,7 @@ use crate::tenant_export::owned_rows;
 
 /// A signed-in super-admin who passed a second factor and confirmed their
 /// password for the panel.
-async fn super_admin(app: &TestApp) -> reqwest::Client {
+pub async fn super_admin(app: &TestApp) -> reqwest::Client {
     let operator = user(&app.db, "ops@example.test").await;
     app.execute("UPDATE users SET is_super_admin = true WHERE email = 'ops@example.test'")
         .await;
@@ -136,7 +136,7 @@ fn totp_now() -> u64 {
         .as_secs()
 }
 
-async fn audit_reasons(app: &TestApp) -> Vec<String> {
+pub async fn audit_reasons(app: &TestApp) -> Vec<String> {
     app::on_backend!(&app.db, |pool| sqlx::query_scalar(
         "SELECT reason FROM super_admin_audit ORDER BY created_at, id"
     )
@@ -147,7 +147,7 @@ async fn audit_reasons(app: &TestApp) -> Vec<String> {
 
 /// Posts an admin form (with the page's CSRF field) and returns the
 /// response.
-async fn act(
+pub async fn act(
     app: &TestApp,
     client: &reqwest::Client,
     path: &str,

@@ -55,11 +55,11 @@ const LAYERS: &[&[&str]] = &[
     &["billing"],
     &["locations"],
     &["members"],
+    // Single sign-on's records, and what every way in asks it.
+    &["sso"],
     &["invitations"],
     &["members/pages.rs"],
     &["tenants"],
-    // Single sign-on's records, and what every way to sign in asks it.
-    &["sso"],
     &[
         "accounts/pages.rs",
         "accounts/api.rs",

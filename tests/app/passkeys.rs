@@ -179,6 +179,31 @@ async fn a_passkey_added_on_the_account_page_signs_in_without_an_email_or_a_code
         let (_, page) = app.page(&client, "/account").await;
         assert!(page.contains("Work laptop") && page.contains("last used"), "{page}");
 
+        // Where the organisation requires its single sign-on for the
+        // passkey's address, the passkey signs no one in, and says why.
+        app.execute_all(&[
+            "UPDATE tenants SET comped = true",
+            &format!(
+                "INSERT INTO sso_connections (tenant_id, id, issuer, client_id, client_secret, \
+                 default_role, required, worked_at, created_at, updated_at) \
+                 SELECT id, '{}', 'https://sso.example.test', 'client', 'secret', 'staff', true, \
+                 '2026-12-01T00:00:00Z', '2026-12-01T00:00:00Z', '2026-12-01T00:00:00Z' FROM tenants",
+                app::ids::RowId::new()
+            ),
+            "INSERT INTO sso_domains (tenant, domain, verified_at, verified_by, created_at) \
+             SELECT id, 'example.com', '2026-12-01T00:00:00Z', 'test', '2026-12-01T00:00:00Z' FROM tenants",
+        ])
+        .await;
+        browser.client.delete_all_cookies().await.unwrap();
+        browser.client.goto(&on_localhost(&app, "/login")).await.unwrap();
+        browser.wait_until("!document.getElementById('passkey-sign-in').hidden").await;
+        browser.click("#passkey-sign-in").await;
+        browser
+            .wait_until("document.getElementById('passkey-sign-in-status').innerText.includes('single sign-on')")
+            .await;
+        assert_eq!(signed_in_email(&browser).await, None);
+        app.execute("DELETE FROM sso_domains").await;
+
         // The passkey, said to be someone else's now, signs in neither.
         sign_up(&app, "quin@example.com", "Quin's").await;
         let quin = app.user_id("quin@example.com").await;

@@ -21,7 +21,7 @@ pub fn location(response: &reqwest::Response) -> String {
 }
 
 /// The app configured for `keys`' providers at `provider`.
-fn with(provider: &MockProvider, keys: &[&str]) -> Options {
+pub fn with(provider: &MockProvider, keys: &[&str]) -> Options {
     Options {
         vars: keys.iter().flat_map(|key| provider.vars(key)).collect(),
         ..Options::default()
@@ -44,7 +44,7 @@ pub async fn at_provider(provider: &MockProvider, response: reqwest::Response) -
 
 /// Presses "Continue with …" on the sign-in page as `browser`, signs in
 /// at the provider, and comes back: the app's answer.
-async fn continue_with(
+pub async fn continue_with(
     app: &TestApp,
     provider: &MockProvider,
     browser: &reqwest::Client,

@@ -9,7 +9,7 @@ use crate::support::{Options, TestApp, backend_test, csrf_field, new_client, run
 
 /// Asks for a link from `client` (a browser on the sign-in page); returns
 /// the status and the page.
-async fn ask(app: &TestApp, client: &reqwest::Client, email: &str) -> (u16, String) {
+pub async fn ask(app: &TestApp, client: &reqwest::Client, email: &str) -> (u16, String) {
     let (status, form) = app.page(client, "/login?next=/account").await;
     assert_eq!(status, 200);
     assert!(form.contains("Email me a sign-in link"), "the sign-in page offers it");
@@ -28,7 +28,7 @@ async fn ask(app: &TestApp, client: &reqwest::Client, email: &str) -> (u16, Stri
 }
 
 /// Presses the button on the link's page as `client`.
-async fn press(app: &TestApp, client: &reqwest::Client, link: &str) -> reqwest::Response {
+pub async fn press(app: &TestApp, client: &reqwest::Client, link: &str) -> reqwest::Response {
     let (_, page) = app.page(client, "/login").await;
     app.post_form(client, link, &[("csrf_token", &csrf_field(&page))])
         .await

@@ -10,9 +10,9 @@ use serde_json::Value;
 use crate::accounts::{PASSWORD, count};
 use crate::fixtures::TenantFixture;
 use crate::oidc_mock::{CLIENT_ID, CLIENT_SECRET, Lie, MockProvider, Person};
-use crate::provider_sign_in::{at_provider, location};
-use crate::sign_in_links::signed_in_as;
-use crate::support::{TestApp, backend_test, csrf_field, new_client, run_on};
+use crate::provider_sign_in::{at_provider, continue_with, location, with};
+use crate::sign_in_links::{ask, press, signed_in_as};
+use crate::support::{TestApp, backend_test, csrf_field, new_client, run_on, run_on_with};
 
 /// Saves `issuer` as the provider of `slug` (whose owner is `owner`).
 async fn connect(
@@ -68,10 +68,20 @@ async fn follow_proof(app: &TestApp, domain: &str) -> (u16, String) {
     (status, answer.text().await.unwrap())
 }
 
+/// Marks the fixture's addresses at `domain` confirmed (a fixture's
+/// users are made unconfirmed).
+async fn confirm_addresses(app: &TestApp, domain: &str) {
+    app.execute(&format!(
+        "UPDATE users SET email_verified_at = created_at WHERE email LIKE '%@{domain}'"
+    ))
+    .await;
+}
+
 /// alpha's owner (given the tests' password) connects `provider` and
 /// proves alpha.test; returns the fixture and the owner's browser.
 async fn set_up(app: &TestApp, provider: &MockProvider) -> (TenantFixture, reqwest::Client) {
     let f = TenantFixture::create(&app.db, "alpha").await;
+    confirm_addresses(app, "alpha.test").await;
     let owner = app.client_for(f.owner).await;
     app.give_password(&owner).await;
     let saved = connect(app, &owner, "alpha", &provider.url, PASSWORD).await;
@@ -126,6 +136,8 @@ async fn people_at_a_proven_domain_sign_in_through_their_organisations_provider(
     let provider = MockProvider::start().await;
     run_on(backend, |app| async move {
         let f = TenantFixture::create(&app.db, "alpha").await;
+        // Its first provider (the fixture gives each tenant one).
+        app.execute(&format!("DELETE FROM sso_connections WHERE tenant_id = '{}'", f.id)).await;
         let owner = app.client_for(f.owner).await;
         app.give_password(&owner).await;
         let (status, page) = app.page(&owner, "/t/alpha/sso").await;
@@ -175,9 +187,11 @@ async fn people_at_a_proven_domain_sign_in_through_their_organisations_provider(
         assert_eq!(claim(&app, &owner, "alpha", "alpha.test", "admin").await.status(), 303);
         let (_, page) = app.page(&owner, "/t/alpha/sso").await;
         assert!(page.contains("link sent to admin@alpha.test"), "{page}");
+        let link = app.link_in_email("admin@alpha.test", "/sso/domains/").await;
         let (status, page) = follow_proof(&app, "alpha.test").await;
         assert_eq!(status, 200, "{page}");
         assert!(page.contains("alpha.test is verified"), "{page}");
+        assert_eq!(app.page(&new_client(), &link).await.0, 400, "a proof link works once");
         let (_, login) = app.page(&visitor, "/login").await;
         assert!(login.contains("Sign in with single sign-on"), "{login}");
 
@@ -200,44 +214,73 @@ async fn people_at_a_proven_domain_sign_in_through_their_organisations_provider(
         });
         assert!(verified && password.is_none());
 
-        // A member signs in as themselves, keeping their role; typing only
-        // the address on the sign-in page goes to the provider too.
+        // An account whose address was never confirmed is not the
+        // provider's to sign in (someone may have made it before its owner).
         provider.sign_in_as(Person::new("okta-manager", "manager@alpha.test"));
         let manager = new_client();
+        let unconfirmed = through_sso(&app, &provider, &manager, "manager@alpha.test").await;
+        assert_eq!(unconfirmed.status(), 409);
+        assert!(unconfirmed.text().await.unwrap().contains("never confirmed"));
+        assert_eq!(email_of(&app, &manager).await, None);
+
+        // Confirmed, a member signs in as themselves, keeping their role;
+        // typing only the address on the sign-in page goes on to the
+        // provider too (the same POST, with its CSRF token).
+        confirm_addresses(&app, "alpha.test").await;
         let (_, login) = app.page(&manager, "/login").await;
-        let start = app
-            .post_form(
-                &manager,
-                "/login",
-                &[
-                    ("csrf_token", &csrf_field(&login)),
-                    ("email", "manager@alpha.test"),
-                    ("password", ""),
-                ],
-            )
-            .await;
-        assert_eq!(start.status(), 303);
-        let to_sso = location(&start);
-        assert!(to_sso.starts_with("/login/sso?email=manager%40alpha.test"), "{to_sso}");
-        let start = manager.get(app.url(&to_sso)).send().await.unwrap();
+        let form = [
+            ("csrf_token", csrf_field(&login)),
+            ("email", "manager@alpha.test".to_owned()),
+            ("password", String::new()),
+        ];
+        let start = manager.post(app.url("/login")).form(&form).send().await.unwrap();
+        assert_eq!(start.status(), 307);
+        assert_eq!(location(&start), "/login/sso");
+        assert_eq!(
+            new_client().get(app.url("/login/sso")).send().await.unwrap().status(),
+            405,
+            "no link starts one"
+        );
+        let start = manager.post(app.url("/login/sso")).form(&form).send().await.unwrap();
         let callback = at_provider(&provider, start).await;
         let back = manager.get(app.url(&callback)).send().await.unwrap();
         assert_eq!(back.status(), 303);
         assert_eq!(email_of(&app, &manager).await.as_deref(), Some("manager@alpha.test"));
         assert_eq!(role_in_alpha(&app, &owner, "manager@alpha.test").await.as_deref(), Some("manager"));
 
-        // The provider vouches only for alpha's own domain: an address
-        // elsewhere (an existing account's) signs no one in, makes nothing.
+        // The provider vouches only for alpha's own domains: an address at
+        // a domain another organisation verified (an existing account's)
+        // signs no one in and makes nothing; nor does one it calls
+        // unconfirmed, or a super-admin's.
+        let beta = TenantFixture::create(&app.db, "beta").await;
+        confirm_addresses(&app, "beta.test").await;
+        let beta_owner = app.client_for(beta.owner).await;
+        assert_eq!(claim(&app, &beta_owner, "beta", "beta.test", "admin").await.status(), 303);
+        assert_eq!(follow_proof(&app, "beta.test").await.0, 200);
         let users = count(&app, "users").await;
-        crate::fixtures::user(&app.db, "victim@elsewhere.test").await;
-        provider.sign_in_as(Person::new("okta-liar", "victim@elsewhere.test"));
         let stranger = new_client();
-        let back = through_sso(&app, &provider, &stranger, "someone@alpha.test").await;
-        assert_eq!(back.status(), 403);
-        assert!(back.text().await.unwrap().contains("not with an address at a domain"));
+        for (person, says) in [
+            (Person::new("okta-liar", "staff@beta.test"), "not with a confirmed address"),
+            (
+                Person { email_verified: false, ..Person::new("okta-unconfirmed", "unconfirmed@alpha.test") },
+                "not with a confirmed address",
+            ),
+        ] {
+            provider.sign_in_as(person);
+            let back = through_sso(&app, &provider, &stranger, "someone@alpha.test").await;
+            assert_eq!(back.status(), 403);
+            assert!(back.text().await.unwrap().contains(says));
+        }
+        crate::fixtures::user(&app.db, "ops@alpha.test").await;
+        app.execute("UPDATE users SET is_super_admin = true, email_verified_at = created_at WHERE email = 'ops@alpha.test'").await;
+        provider.sign_in_as(Person::new("okta-ops", "ops@alpha.test"));
+        let back = through_sso(&app, &provider, &stranger, "ops@alpha.test").await;
+        assert_eq!(back.status(), 409);
+        assert!(back.text().await.unwrap().contains("A super-admin signs in with a password"));
         assert_eq!(email_of(&app, &stranger).await, None);
-        assert_eq!(count(&app, "users").await, users + 1, "only the fixture's");
-        assert_eq!(role_in_alpha(&app, &owner, "victim@elsewhere.test").await, None);
+        assert_eq!(count(&app, "users").await, users + 1, "only ops@");
+        assert_eq!(role_in_alpha(&app, &owner, "staff@beta.test").await, None);
+        assert_eq!(role_in_alpha(&app, &owner, "ops@alpha.test").await, None);
 
         // A token that fails a check signs no one in either.
         provider.sign_in_as(Person::new("okta-late", "late@alpha.test"));
@@ -281,7 +324,7 @@ async fn people_at_a_proven_domain_sign_in_through_their_organisations_provider(
         provider.set_down(false);
         assert_eq!(down.status(), 502);
         assert!(down.text().await.unwrap().contains("be reached right now"));
-        assert_eq!(count(&app, "users").await, users + 2, "and twice@");
+        assert_eq!(count(&app, "users").await, users + 2, "ops@ and twice@");
     })
     .await;
 }
@@ -289,8 +332,22 @@ async fn people_at_a_proven_domain_sign_in_through_their_organisations_provider(
 backend_test!(requiring_single_sign_on_refuses_every_other_way_in);
 async fn requiring_single_sign_on_refuses_every_other_way_in(backend: Backend) {
     let provider = MockProvider::start().await;
-    run_on(backend, |app| async move {
+    // The app-wide "Continue with Acme ID", at a provider of its own.
+    let app_wide = MockProvider::start().await;
+    let options = with(&app_wide, &["oidc"]);
+    run_on_with(backend, || options, |app| async move {
         let (f, owner) = set_up(&app, &provider).await;
+        // Before it is required: a sign-in link asked for, and a provider
+        // account linked to a member.
+        let asked = new_client();
+        assert_eq!(ask(&app, &asked, "staff@alpha.test").await.0, 200);
+        let link = app.link_in_email("staff@alpha.test", "/login/link/").await;
+        app.execute(&format!(
+            "INSERT INTO user_identities (provider, issuer, subject, user_id, email, created_at) \
+             VALUES ('oidc', '{}', 'acme-staff', '{}', 'staff@alpha.test', '2026-01-01T00:00:00Z')",
+            app_wide.url, f.staff
+        ))
+        .await;
         let required = || async {
             let answer = app.get_json(&owner, "/api/v1/t/alpha/sso").await;
             answer["provider"]["required"].as_bool().expect("a provider")
@@ -325,6 +382,7 @@ async fn requiring_single_sign_on_refuses_every_other_way_in(backend: Backend) {
         // Every other way in is refused for alpha.test, saying where to go.
         let staff = app.client_for(f.staff).await;
         app.give_password(&staff).await;
+        let users_before = count(&app, "users").await;
         let says = "signs in with the single sign-on of alpha Ltd";
         let visitor = new_client();
         let (_, login) = app.page(&visitor, "/login").await;
@@ -363,7 +421,74 @@ async fn requiring_single_sign_on_refuses_every_other_way_in(backend: Backend) {
             .unwrap();
         assert_eq!(signup.status(), 403);
         assert_eq!(count(&app, "tenants").await, 1, "no side tenant");
+        let (status, page) = ask(&app, &visitor, "staff@alpha.test").await;
+        assert_eq!(status, 403);
+        assert!(page.contains(says), "{page}");
+        // An invitation's new account (the fixture invited invited@alpha.test).
+        let invitation = format!("/invitations/{}/{}", f.id, f.invitation);
+        let (_, page) = app.page(&visitor, &invitation).await;
+        let joined = app
+            .post_form(
+                &visitor,
+                &invitation,
+                &[("csrf_token", &csrf_field(&page)), ("password", PASSWORD)],
+            )
+            .await;
+        assert_eq!(joined.status(), 403);
+        assert!(joined.text().await.unwrap().contains(says));
+        assert_eq!(count(&app, "users").await, users_before, "no account made");
+        let used = press(&app, &asked, &link).await;
+        assert_eq!(used.status(), 403, "a link asked for before");
+        assert_eq!(email_of(&app, &asked).await, None);
+        app_wide.sign_in_as(Person::new("acme-staff", "staff@alpha.test"));
+        let linked = continue_with(&app, &app_wide, &visitor, "oidc").await;
+        assert_eq!(linked.status(), 403, "a linked provider account");
+        assert_eq!(email_of(&app, &visitor).await, None);
+        app_wide.sign_in_as(Person::new("acme-new", "newcomer@alpha.test"));
+        let new = continue_with(&app, &app_wide, &visitor, "oidc").await;
+        assert_eq!(new.status(), 403, "a signup through a provider");
+        assert!(new.text().await.unwrap().contains(says));
+        let (_, form) = app.page(&visitor, "/signup").await;
+        let page_signup = app
+            .post_form(
+                &visitor,
+                "/signup",
+                &[
+                    ("csrf_token", &csrf_field(&form)),
+                    ("email", "newcomer@alpha.test"),
+                    ("password", PASSWORD),
+                    ("organisation", "Side Project"),
+                    ("time_zone", "UTC"),
+                ],
+            )
+            .await;
+        assert_eq!(page_signup.status(), 403);
+        assert_eq!(count(&app, "tenants").await, 1, "no side tenant");
 
+        // A password reset sets the password (it confirms changes) but
+        // signs no one in.
+        let (_, page) = app.page(&visitor, "/forgot-password").await;
+        let asked_reset = app
+            .post_form(
+                &visitor,
+                "/forgot-password",
+                &[("csrf_token", &csrf_field(&page)), ("email", "staff@alpha.test")],
+            )
+            .await;
+        assert_eq!(asked_reset.status(), 200);
+        let reset = app.link_in_email("staff@alpha.test", "/reset-password/").await;
+        let (_, page) = app.page(&visitor, &reset).await;
+        let done = app
+            .post_form(
+                &visitor,
+                &reset,
+                &[("csrf_token", &csrf_field(&page)), ("password", "a brand new passphrase")],
+            )
+            .await;
+        assert_eq!(location(&done), "/login");
+        assert_eq!(email_of(&app, &visitor).await, None);
+        let (_, login) = app.page(&visitor, "/login").await;
+        assert!(login.contains("Your new password is set"), "{login}");
         // Through the provider still works.
         provider.sign_in_as(Person::new("okta-staff", "staff@alpha.test"));
         let browser = new_client();
@@ -406,7 +531,7 @@ async fn requiring_single_sign_on_refuses_every_other_way_in(backend: Backend) {
                 &[
                     ("csrf_token", &csrf_field(&login)),
                     ("email", "staff@alpha.test"),
-                    ("password", PASSWORD),
+                    ("password", "a brand new passphrase"),
                 ],
             )
             .await;
@@ -461,6 +586,21 @@ async fn a_domain_is_proven_by_its_administrators_and_held_by_one_organisation(b
         let link = app.link_in_email("admin@delta.test", "/sso/domains/").await;
         assert_eq!(app.page(&new_client(), &link).await.0, 400, "expired");
 
+        // Letting a domain go asks for the password.
+        app.give_password(&alpha_owner).await;
+        let let_go = |password: &'static str| async {
+            let fields = [("domain", "alpha.test"), ("password", password)];
+            app.post_form(&alpha_owner, "/t/alpha/sso/domains/remove", &fields).await
+        };
+        assert_eq!(let_go("not the password").await.status(), 303);
+        let verified = || async {
+            let answer = app.get_json(&alpha_owner, "/api/v1/t/alpha/sso").await;
+            answer["domains"].as_array().unwrap().iter().any(|d| d["domain"] == "alpha.test")
+        };
+        assert!(verified().await, "still held");
+        assert_eq!(let_go(PASSWORD).await.status(), 303);
+        assert!(!verified().await, "let go");
+
         // A plan without single sign-on can't set it up.
         app.execute(&format!("UPDATE tenants SET comped = false WHERE id = '{}'", beta.id)).await;
         app.give_password(&beta_owner).await;
@@ -469,6 +609,90 @@ async fn a_domain_is_proven_by_its_administrators_and_held_by_one_organisation(b
         assert!(refused.text().await.unwrap().contains("not part of the Free plan"));
         let (_, page) = app.page(&beta_owner, "/t/beta/sso").await;
         assert!(page.contains("Upgrade"), "{page}");
+    })
+    .await;
+}
+
+backend_test!(a_super_admin_verifies_and_releases_domains_and_stops_a_requirement);
+async fn a_super_admin_verifies_and_releases_domains_and_stops_a_requirement(backend: Backend) {
+    let provider = MockProvider::start().await;
+    run_on(backend, |app| async move {
+        let (f, owner) = set_up(&app, &provider).await;
+        let operator = crate::admin::super_admin(&app).await;
+        let path = |action: &str| format!("/admin/tenants/{}/{action}", f.id);
+
+        // Verified on the operator's word, with a reason for the audit log.
+        let verified = crate::admin::act(
+            &app,
+            &operator,
+            &path("sso-domains"),
+            &[("sso-domain", "Corp.Alpha.test"), ("reason", "DNS TXT record checked")],
+        )
+        .await;
+        assert_eq!(verified.status(), 303);
+        let domains = app.get_json(&owner, "/api/v1/t/alpha/sso").await["domains"].clone();
+        assert!(
+            domains.as_array().unwrap().iter().any(|d| d["domain"] == "corp.alpha.test" && d["verified"] == true),
+            "{domains}"
+        );
+        let reasons = crate::admin::audit_reasons(&app).await;
+        assert!(
+            reasons.iter().any(|r| r.contains("corp.alpha.test") && r.contains("DNS TXT record checked")),
+            "{reasons:?}"
+        );
+        let public = crate::admin::act(
+            &app,
+            &operator,
+            &path("sso-domains"),
+            &[("sso-domain", "gmail.com"), ("reason", "asked")],
+        )
+        .await;
+        assert_eq!(public.status(), 422, "a public mail domain, even so");
+
+        // A requirement that locks everyone out is stopped from the panel.
+        provider.sign_in_as(Person::new("okta-owner", "owner@alpha.test"));
+        let (_, page) = app.page(&owner, "/t/alpha/sso").await;
+        let test = app
+            .post_form(&owner, "/t/alpha/sso/test", &[("csrf_token", &csrf_field(&page))])
+            .await;
+        let callback = at_provider(&provider, test).await;
+        owner.get(app.url(&callback)).send().await.unwrap();
+        app.give_password(&owner).await;
+        let fields = [("required", "on"), ("require_password", PASSWORD)];
+        app.post_form(&owner, "/t/alpha/sso/require", &fields).await;
+        let required = || async {
+            app.get_json(&owner, "/api/v1/t/alpha/sso").await["provider"]["required"] == true
+        };
+        assert!(required().await);
+        let stopped = crate::admin::act(
+            &app,
+            &operator,
+            &path("sso/stop-requiring"),
+            &[("reason", "their provider is down")],
+        )
+        .await;
+        assert_eq!(stopped.status(), 303);
+        assert!(!required().await);
+
+        // A domain held by the wrong organisation is released.
+        let released = crate::admin::act(
+            &app,
+            &operator,
+            &path("sso-domains/release"),
+            &[("sso-release-domain", "alpha.test"), ("reason", "disputed")],
+        )
+        .await;
+        assert_eq!(released.status(), 303);
+        let visitor = new_client();
+        let (_, login) = app.page(&visitor, "/login").await;
+        let none = app
+            .post_form(
+                &visitor,
+                "/login/sso",
+                &[("csrf_token", &csrf_field(&login)), ("email", "staff@alpha.test")],
+            )
+            .await;
+        assert_eq!(none.status(), 422, "no single sign-on for alpha.test any more");
     })
     .await;
 }

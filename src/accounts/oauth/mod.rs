@@ -406,7 +406,7 @@ async fn callback(
         .await;
     }
     let email = match asserted.email {
-        Some(email) if asserted.email_verified => email,
+        Some(email) if asserted.email_verified == Some(true) => email,
         _ => {
             return problem(
                 layout,

@@ -66,8 +66,9 @@ pub struct Asserted {
     pub subject: String,
     /// Their address, if the provider gave one.
     pub email: Option<Email>,
-    /// The provider checked that the address is theirs.
-    pub email_verified: bool,
+    /// Whether the provider checked that the address is theirs (`None`:
+    /// it doesn't say, as Microsoft Entra ID never does).
+    pub email_verified: Option<bool>,
 }
 
 /// Why a round trip failed; the page says which, nothing is created.
@@ -359,7 +360,7 @@ async fn finish_oidc(
         issuer: issuer.to_owned(),
         subject,
         email: email.and_then(|email| Email::parse(&email).ok()),
-        email_verified: email_verified == Some(true),
+        email_verified,
     })
 }
 
@@ -444,7 +445,7 @@ async fn github_user(
     Ok(Asserted {
         issuer: site.to_owned(),
         subject: user.id.to_string(),
-        email_verified: primary.as_ref().is_some_and(|email| email.verified),
+        email_verified: primary.as_ref().map(|email| email.verified),
         email: primary.and_then(|email| Email::parse(&email.email).ok()),
     })
 }

@@ -240,6 +240,9 @@ async fn accept(
             if !found.live {
                 return Err(AppError::InvalidLink);
             }
+            // A new account with a password can't sign in at a domain whose
+            // organisation requires its single sign-on.
+            crate::sso::refuse_if_required(state, email.as_str()).await?;
             let Some(user) = accounts::insert_user(&mut scope, &email, Some(&hash)).await? else {
                 return Ok(Err(FieldErrors::single("password", EMAIL_TAKEN)));
             };

@@ -17,6 +17,7 @@ use crate::crypto::Keys;
 use crate::crypto::sealed::SealedColumn;
 use crate::db::Db;
 use crate::error::AppError;
+use crate::http::AppState;
 use crate::ids::{RowId, TenantId, UserId};
 use crate::tenancy::{Intent, Role, TenantScope, for_tenant};
 use crate::validation::{self, FieldErrors};
@@ -103,12 +104,14 @@ pub fn domain_of(email: &Email) -> &str {
         .map_or_else(|| email.as_str(), |(_, domain)| domain)
 }
 
-/// A tenant's provider, with its secret opened.
+/// A tenant's provider. Its secret stays sealed until a round trip needs
+/// it ([`Connection::client_secret`]): a sign-in that only asks whether
+/// it is required never opens it.
 pub struct Connection {
     pub id: RowId,
     pub issuer: String,
     pub client_id: String,
-    pub client_secret: String,
+    sealed_secret: String,
     /// The role people from its domains join with.
     pub default_role: Role,
     /// People at its verified domains must sign in through it.
@@ -129,14 +132,26 @@ row! {
     }
 }
 
+impl Connection {
+    /// The client secret, opened.
+    ///
+    /// # Errors
+    /// No keys configured, or a secret sealed with a key no longer
+    /// configured.
+    pub fn client_secret(&self, keys: Option<&Keys>) -> Result<String, AppError> {
+        let keys =
+            keys.ok_or_else(|| AppError::Internal(crate::crypto::CryptoError::NoKeys.to_string()))?;
+        CLIENT_SECRET
+            .open(keys, self.id, &self.sealed_secret)
+            .map_err(|error| AppError::Internal(format!("sso_connections.client_secret: {error}")))
+    }
+}
+
 /// The scope's tenant's provider, if it has one.
 ///
 /// # Errors
-/// A database failure; a secret sealed with a key no longer configured.
-pub async fn connection(
-    scope: &mut TenantScope,
-    keys: Option<&Keys>,
-) -> Result<Option<Connection>, AppError> {
+/// A database failure.
+pub async fn connection(scope: &mut TenantScope) -> Result<Option<Connection>, AppError> {
     let tenant = scope.tenant_id();
     let row: Option<ConnectionRow> = on_tx!(scope.tx(), |conn| sqlx::query_as(
         "SELECT id, issuer, client_id, client_secret, default_role, required, worked_at \
@@ -148,16 +163,11 @@ pub async fn connection(
     let Some(row) = row else {
         return Ok(None);
     };
-    let keys =
-        keys.ok_or_else(|| AppError::Internal(crate::crypto::CryptoError::NoKeys.to_string()))?;
-    let client_secret = CLIENT_SECRET
-        .open(keys, row.id, &row.client_secret)
-        .map_err(|error| AppError::Internal(format!("sso_connections.client_secret: {error}")))?;
     Ok(Some(Connection {
         id: row.id,
         issuer: row.issuer,
         client_id: row.client_id,
-        client_secret,
+        sealed_secret: row.client_secret,
         default_role: Role::parse(&row.default_role)?,
         required: row.required,
         worked: row.worked_at.is_some(),
@@ -199,11 +209,10 @@ pub struct TenantSso {
 /// no provider or its plan no longer includes it.
 ///
 /// # Errors
-/// A database failure; a secret sealed with a key no longer configured.
+/// A database failure.
 pub async fn open(
     db: &Db,
     plans: Catalog,
-    keys: Option<&Keys>,
     tenant: TenantId,
     intent: Intent,
 ) -> Result<Option<(TenantScope, TenantSso)>, AppError> {
@@ -214,7 +223,7 @@ pub async fn open(
     {
         return Ok(None);
     }
-    let Some(connection) = connection(&mut scope, keys).await? else {
+    let Some(connection) = connection(&mut scope).await? else {
         return Ok(None);
     };
     let organisation = organisation(&mut scope).await?;
@@ -237,18 +246,75 @@ pub async fn open(
 pub async fn for_domain(
     db: &Db,
     plans: Catalog,
-    keys: Option<&Keys>,
     domain: &str,
     intent: Intent,
 ) -> Result<Option<(TenantScope, TenantSso)>, AppError> {
     match global::owner_of(db, domain).await? {
-        Some(tenant) => open(db, plans, keys, tenant, intent).await,
+        Some(tenant) => open(db, plans, tenant, intent).await,
         None => Ok(None),
     }
 }
 
-/// The connection form.
-#[derive(Clone, Debug, Default, Deserialize)]
+impl TenantSso {
+    /// Refuses any other way to sign in for `email`, at one of the
+    /// tenant's domains, when the tenant requires its single sign-on: 403
+    /// with a message saying where to go.
+    ///
+    /// # Errors
+    /// That refusal.
+    pub fn refuse_others(&self, email: &Email) -> Result<(), AppError> {
+        if !self.connection.required {
+            return Ok(());
+        }
+        Err(AppError::Forbidden(format!(
+            "Everyone at {} signs in with the single sign-on of {}: choose Sign in with single sign-on on the sign-in page.",
+            domain_of(email),
+            self.name
+        )))
+    }
+}
+
+/// The single sign-on of the tenant that verified `email`'s domain, if it
+/// has one set up (and its plan includes it).
+///
+/// # Errors
+/// A database failure.
+pub async fn for_address(state: &AppState, email: &Email) -> Result<Option<TenantSso>, AppError> {
+    let found = for_domain(&state.db, state.plans, domain_of(email), Intent::Read).await?;
+    Ok(found.map(|(_, sso)| sso))
+}
+
+/// Refuses any other way in (a password, a sign-in link, a passkey,
+/// another provider, a signup, a password reset, an invitation's new
+/// account) for an address at a domain whose tenant requires its single
+/// sign-on ([`TenantSso::refuse_others`]).
+///
+/// # Errors
+/// 403 with the message; a database failure.
+pub async fn refuse_if_required(state: &AppState, email: &str) -> Result<(), AppError> {
+    let Ok(email) = Email::parse(email) else {
+        return Ok(());
+    };
+    match for_address(state, &email).await? {
+        Some(sso) => sso.refuse_others(&email),
+        None => Ok(()),
+    }
+}
+
+/// [`refuse_if_required`] for the account `user`, found some other way (a
+/// passkey, a sign-in link, a provider, a reset link).
+///
+/// # Errors
+/// As [`refuse_if_required`].
+pub async fn refuse_if_required_for(state: &AppState, user: UserId) -> Result<(), AppError> {
+    match crate::accounts::global::find_user(&state.db, user).await? {
+        Some(account) => refuse_if_required(state, &account.email).await,
+        None => Ok(()),
+    }
+}
+
+/// The connection form (no `Debug`: it holds a secret).
+#[derive(Clone, Default, Deserialize)]
 pub struct ConnectionInput {
     /// The provider's issuer URL (its discovery document is at
     /// `<issuer>/.well-known/openid-configuration`).
@@ -309,8 +375,9 @@ impl ConnectionInput {
     }
 }
 
-/// Saves the scope's tenant's provider. Changing the issuer or the client
-/// id stops requiring it until a sign-in through the new settings works.
+/// Saves the scope's tenant's provider. Changing the issuer, the client id
+/// or the secret stops requiring it until a sign-in through the new
+/// settings works: `true` when that stopped a requirement.
 ///
 /// # Errors
 /// The form's mistakes, as `Ok(Err(…))`; a database failure.
@@ -319,8 +386,8 @@ pub async fn save(
     keys: &Keys,
     https_only: bool,
     input: &ConnectionInput,
-) -> Result<Result<(), FieldErrors>, AppError> {
-    let current = connection(scope, Some(keys)).await?;
+) -> Result<Result<bool, FieldErrors>, AppError> {
+    let current = connection(scope).await?;
     let checked = match input.check(https_only, current.is_some()) {
         Ok(checked) => checked,
         Err(errors) => return Ok(Err(errors)),
@@ -344,16 +411,17 @@ pub async fn save(
         .execute(conn)
         .await
         .map(|done| done.rows_affected()))?;
-        return Ok(Ok(()));
+        return Ok(Ok(false));
     };
+    let saved_secret = current.client_secret(Some(keys))?;
     let secret = if checked.client_secret.is_empty() {
-        current.client_secret.clone()
+        saved_secret.clone()
     } else {
         checked.client_secret
     };
     let changed = checked.issuer != current.issuer
         || checked.client_id != current.client_id
-        || secret != current.client_secret;
+        || secret != saved_secret;
     let sealed = CLIENT_SECRET.seal(keys, current.id, &secret);
     on_tx!(scope.tx(), |conn| sqlx::query(
         "UPDATE sso_connections SET issuer = $2, client_id = $3, client_secret = $4, \
@@ -372,7 +440,7 @@ pub async fn save(
     .execute(conn)
     .await
     .map(|done| done.rows_affected()))?;
-    Ok(Ok(()))
+    Ok(Ok(changed && current.required))
 }
 
 /// Requires the provider, or stops requiring it. Requiring it waits for a
@@ -410,14 +478,15 @@ pub async fn require(scope: &mut TenantScope, required: bool) -> Result<(), AppE
     Ok(())
 }
 
-/// Records that a sign-in through the provider worked.
+/// Records that a sign-in through the provider worked (the first since
+/// its settings changed).
 ///
 /// # Errors
 /// A database failure.
 pub async fn worked(scope: &mut TenantScope) -> Result<(), sqlx::Error> {
     let tenant = scope.tenant_id();
     on_tx!(scope.tx(), |conn| sqlx::query(
-        "UPDATE sso_connections SET worked_at = $2 WHERE tenant_id = $1"
+        "UPDATE sso_connections SET worked_at = $2 WHERE tenant_id = $1 AND worked_at IS NULL"
     )
     .bind(tenant)
     .bind(OffsetDateTime::now_utc())
