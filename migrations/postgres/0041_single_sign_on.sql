@@ -1,6 +1,7 @@
 -- Per-tenant single sign-on (src/sso). A tenant's OpenID Connect provider:
 -- one per tenant, its client secret sealed by the app (crypto::sealed,
--- purpose `sso_client_secret`); the role people from its domains join
+-- purpose `sso_client_secret`; NULL after a tenant import, which never
+-- carries a credential, until an owner enters it again); the role people from its domains join
 -- with; whether they must sign in through it; and when a sign-in through
 -- the current settings last worked (requiring it waits for one, so an
 -- owner can't lock everyone out with a typo).
@@ -9,7 +10,7 @@ CREATE TABLE sso_connections (
     id            UUID NOT NULL,
     issuer        TEXT NOT NULL,
     client_id     TEXT NOT NULL,
-    client_secret TEXT NOT NULL,
+    client_secret TEXT,
     default_role  TEXT NOT NULL CHECK (default_role IN ('admin', 'manager', 'staff')),
     required      BOOLEAN NOT NULL DEFAULT false,
     worked_at     TIMESTAMPTZ,

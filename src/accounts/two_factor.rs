@@ -52,6 +52,7 @@ pub const SECRET: SealedColumn = SealedColumn {
     purpose: "totp",
     tenant_owned: false,
     blind_index: None,
+    credential: false,
 };
 
 pub fn routes() -> Routes {

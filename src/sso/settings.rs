@@ -67,6 +67,8 @@ struct SettingsPage {
     included: bool,
     plan: &'static str,
     saved: Option<Saved>,
+    /// Its secret is saved (not after a tenant import): blank keeps it.
+    secret_saved: bool,
     /// The provider form, as typed or as saved.
     form: ConnectionInput,
     errors: FieldErrors,
@@ -119,6 +121,7 @@ async fn page(
         nav: TenantNav::new(t),
         included: entitlement.allows(&SINGLE_SIGN_ON),
         plan: entitlement.plan.name,
+        secret_saved: connection.as_ref().is_some_and(|saved| saved.has_secret()),
         saved: connection.map(|saved| Saved {
             issuer: saved.issuer,
             required: saved.required,

@@ -544,7 +544,20 @@ backend_test!(a_domain_is_proven_by_its_administrators_and_held_by_one_organisat
 async fn a_domain_is_proven_by_its_administrators_and_held_by_one_organisation(backend: Backend) {
     let provider = MockProvider::start().await;
     run_on(backend, |app| async move {
-        let (_, alpha_owner) = set_up(&app, &provider).await;
+        let (alpha, alpha_owner) = set_up(&app, &provider).await;
+
+        // The tenant's export carries its provider, never the secret.
+        let archive = crate::tenant_export::export_archive(&app, alpha.id).await;
+        let files = crate::tenant_export::contents(&archive);
+        let exported = &files["tables/sso_connections.jsonl"][0];
+        assert_eq!(exported["issuer"], provider.url.as_str());
+        assert!(exported["client_secret"].is_null(), "{exported}");
+        let everything: String = crate::tenant_export::entries(&archive)
+            .into_iter()
+            .map(|(_, text)| text)
+            .collect();
+        assert!(!everything.contains(CLIENT_SECRET));
+
         let beta = TenantFixture::create(&app.db, "beta").await;
         let beta_owner = app.client_for(beta.owner).await;
 

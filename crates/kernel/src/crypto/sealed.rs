@@ -26,6 +26,10 @@ pub struct SealedColumn {
     pub purpose: &'static str,
     pub tenant_owned: bool,
     pub blind_index: Option<BlindIndex>,
+    /// A credential (a client secret): tenant export writes it empty and
+    /// import leaves it empty, to be entered again (the column is
+    /// nullable). Personal data is exported, decrypted.
+    pub credential: bool,
 }
 
 /// A column holding the keyed hash of a sealed column's plaintext.

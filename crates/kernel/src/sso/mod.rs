@@ -36,6 +36,7 @@ pub const CLIENT_SECRET: SealedColumn = SealedColumn {
     purpose: "sso_client_secret",
     tenant_owned: true,
     blind_index: None,
+    credential: true,
 };
 
 /// The addresses a domain's proof may be mailed to: the administrative
@@ -111,7 +112,9 @@ pub struct Connection {
     pub id: RowId,
     pub issuer: String,
     pub client_id: String,
-    sealed_secret: String,
+    /// `None` after a tenant import: entered again before it signs anyone
+    /// in.
+    sealed_secret: Option<String>,
     /// The role people from its domains join with.
     pub default_role: Role,
     /// People at its verified domains must sign in through it.
@@ -125,7 +128,7 @@ row! {
         id: RowId,
         issuer: String,
         client_id: String,
-        client_secret: String,
+        client_secret: Option<String>,
         default_role: String,
         required: bool,
         worked_at: Option<OffsetDateTime>,
@@ -133,6 +136,11 @@ row! {
 }
 
 impl Connection {
+    /// Its secret is saved (not after a tenant import, until entered again).
+    pub fn has_secret(&self) -> bool {
+        self.sealed_secret.is_some()
+    }
+
     /// The client secret, opened.
     ///
     /// # Errors
@@ -141,8 +149,9 @@ impl Connection {
     pub fn client_secret(&self, keys: Option<&Keys>) -> Result<String, AppError> {
         let keys =
             keys.ok_or_else(|| AppError::Internal(crate::crypto::CryptoError::NoKeys.to_string()))?;
+        let sealed = self.sealed_secret.as_deref().ok_or(AppError::NotFound)?;
         CLIENT_SECRET
-            .open(keys, self.id, &self.sealed_secret)
+            .open(keys, self.id, sealed)
             .map_err(|error| AppError::Internal(format!("sso_connections.client_secret: {error}")))
     }
 }
@@ -223,7 +232,11 @@ pub async fn open(
     {
         return Ok(None);
     }
-    let Some(connection) = connection(&mut scope).await? else {
+    // Without its secret (imported), it can't sign anyone in yet.
+    let Some(connection) = connection(&mut scope)
+        .await?
+        .filter(Connection::has_secret)
+    else {
         return Ok(None);
     };
     let organisation = organisation(&mut scope).await?;
@@ -388,7 +401,10 @@ pub async fn save(
     input: &ConnectionInput,
 ) -> Result<Result<bool, FieldErrors>, AppError> {
     let current = connection(scope).await?;
-    let checked = match input.check(https_only, current.is_some()) {
+    let has_secret = current
+        .as_ref()
+        .is_some_and(Connection::has_secret);
+    let checked = match input.check(https_only, has_secret) {
         Ok(checked) => checked,
         Err(errors) => return Ok(Err(errors)),
     };
@@ -413,7 +429,11 @@ pub async fn save(
         .map(|done| done.rows_affected()))?;
         return Ok(Ok(false));
     };
-    let saved_secret = current.client_secret(Some(keys))?;
+    let saved_secret = if has_secret {
+        current.client_secret(Some(keys))?
+    } else {
+        String::new()
+    };
     let secret = if checked.client_secret.is_empty() {
         saved_secret.clone()
     } else {

@@ -121,6 +121,7 @@ pub mod national_id {
             column: "national_id_index",
             normalize,
         }),
+        credential: false,
     };
 
     /// "12.345.678-z" and "12345678Z" are the same id.

@@ -137,18 +137,27 @@ fn signature(lookup: &LookupKey, manifest: &[u8]) -> String {
 }
 
 /// The columns of `table` that export empties and import wants empty:
-/// credentials (`*_digest`: codes and tokens devices hold) and the blind
-/// indexes of encrypted columns (recomputed on import).
+/// credentials (`*_digest`: codes and tokens devices hold; encrypted
+/// secrets, such as a single sign-on client secret) and the blind indexes
+/// of encrypted columns (recomputed on import).
 fn emptied_columns(sealed: &[&SealedColumn], table: &Table) -> BTreeSet<String> {
-    let blind_indexes: Vec<&str> = sealed_in(sealed, &table.name)
+    let in_table = sealed_in(sealed, &table.name);
+    let blind_indexes: Vec<&str> = in_table
         .iter()
         .filter_map(|sealed| sealed.blind_index.as_ref().map(|index| index.column))
+        .collect();
+    let credentials: Vec<&str> = in_table
+        .iter()
+        .filter(|sealed| sealed.credential)
+        .map(|sealed| sealed.column)
         .collect();
     table
         .columns
         .iter()
         .map(|c| c.name.as_str())
-        .filter(|name| name.ends_with("_digest") || blind_indexes.contains(name))
+        .filter(|name| {
+            name.ends_with("_digest") || blind_indexes.contains(name) || credentials.contains(name)
+        })
         .map(str::to_owned)
         .collect()
 }
