@@ -198,6 +198,12 @@ impl MockProvider {
         self.books().person = Some(person);
     }
 
+    /// No one is signed in any more (removed at the provider): the
+    /// authorisation endpoint answers `access_denied`.
+    pub fn sign_out(&self) {
+        self.books().person = None;
+    }
+
     pub fn lie(&self, lie: Option<Lie>) {
         self.books().lie = lie;
     }

@@ -214,6 +214,28 @@ async fn people_at_a_proven_domain_sign_in_through_their_organisations_provider(
         });
         assert!(verified && password.is_none());
 
+        // Removed in the app, the member loses the organisation at once.
+        let (status, _) = app.page(&browser, "/t/alpha/locations").await;
+        assert_eq!(status, 200);
+        let members = app.get_json(&owner, "/api/v1/t/alpha/members").await;
+        let membership = members
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|member| member["email"] == "new.person@alpha.test")
+            .expect("the new member")["id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let removed = owner
+            .delete(app.url(&format!("/api/v1/t/alpha/members/{membership}")))
+            .send()
+            .await
+            .unwrap();
+        assert!(removed.status().is_success(), "{}", removed.status());
+        let (status, _) = app.page(&browser, "/t/alpha/locations").await;
+        assert_ne!(status, 200, "no longer a member");
+
         // An account whose address was never confirmed is not the
         // provider's to sign in (someone may have made it before its owner).
         provider.sign_in_as(Person::new("okta-manager", "manager@alpha.test"));
@@ -306,6 +328,26 @@ async fn people_at_a_proven_domain_sign_in_through_their_organisations_provider(
         assert_eq!(elsewhere.status(), 400, "another browser");
         assert_eq!(stranger.get(app.url(&callback)).send().await.unwrap().status(), 303);
         assert_eq!(stranger.get(app.url(&callback)).send().await.unwrap().status(), 400, "once");
+
+        // Settings changed while someone is at the provider: their way
+        // back finishes nothing.
+        provider.sign_in_as(Person::new("okta-midway", "midway@alpha.test"));
+        let midway_browser = new_client();
+        let (_, page) = app.page(&midway_browser, "/login").await;
+        let start = app
+            .post_form(
+                &midway_browser,
+                "/login/sso",
+                &[("csrf_token", &csrf_field(&page)), ("email", "midway@alpha.test")],
+            )
+            .await;
+        let callback = at_provider(&provider, start).await;
+        let elsewhere = format!("{}/", provider.url);
+        assert_eq!(connect(&app, &owner, "alpha", &elsewhere, PASSWORD).await.status(), 303);
+        let changed = midway_browser.get(app.url(&callback)).send().await.unwrap();
+        assert_eq!(changed.status(), 409);
+        assert_eq!(email_of(&app, &midway_browser).await, None);
+        assert_eq!(connect(&app, &owner, "alpha", &provider.url, PASSWORD).await.status(), 303);
 
         // A provider that is down when the browser comes back: a clear
         // page, nothing made.
@@ -494,6 +536,13 @@ async fn requiring_single_sign_on_refuses_every_other_way_in(backend: Backend) {
         let browser = new_client();
         assert_eq!(through_sso(&app, &provider, &browser, "staff@alpha.test").await.status(), 303);
         assert_eq!(email_of(&app, &browser).await.as_deref(), Some("staff@alpha.test"));
+
+        // Removed at the provider, they are out at their next sign-in.
+        provider.sign_out();
+        let removed = new_client();
+        let refused = through_sso(&app, &provider, &removed, "staff@alpha.test").await;
+        assert_eq!(refused.status(), 400);
+        assert_eq!(email_of(&app, &removed).await, None);
 
         // Another domain's people are not concerned.
         let beta = TenantFixture::create(&app.db, "beta").await;
@@ -706,6 +755,39 @@ async fn a_super_admin_verifies_and_releases_domains_and_stops_a_requirement(bac
             )
             .await;
         assert_eq!(none.status(), 422, "no single sign-on for alpha.test any more");
+    })
+    .await;
+}
+
+backend_test!(single_sign_on_is_rate_limited_per_address);
+async fn single_sign_on_is_rate_limited_per_address(backend: Backend) {
+    let provider = MockProvider::start().await;
+    run_on(backend, |app| async move {
+        set_up(&app, &provider).await;
+        let browser = new_client();
+        let (_, page) = app.page(&browser, "/login").await;
+        let token = csrf_field(&page);
+        let mut statuses = Vec::new();
+        for _ in 0..31 {
+            let fields = [("csrf_token", token.as_str()), ("email", "staff@alpha.test")];
+            statuses.push(app.post_form(&browser, "/login/sso", &fields).await.status().as_u16());
+        }
+        assert!(statuses[..30].iter().all(|status| *status == 303), "{statuses:?}");
+        assert_eq!(statuses[30], 429);
+        let callback = new_client()
+            .get(app.url("/login/sso/callback?code=x&state=y"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(callback.status(), 429, "the way back counts too");
+        let mut statuses = Vec::new();
+        for _ in 0..21 {
+            statuses.push(app.page(&new_client(), "/sso/domains/guessed-token").await.0);
+        }
+        // (Setting up followed one link already: its two requests count.)
+        let limited = statuses.iter().position(|status| *status == 429);
+        assert!(limited.is_some(), "guessing proof links: {statuses:?}");
+        assert!(statuses[..limited.unwrap()].iter().all(|status| *status == 400), "{statuses:?}");
     })
     .await;
 }

@@ -233,10 +233,7 @@ pub async fn open(
         return Ok(None);
     }
     // Without its secret (imported), it can't sign anyone in yet.
-    let Some(connection) = connection(&mut scope)
-        .await?
-        .filter(Connection::has_secret)
-    else {
+    let Some(connection) = connection(&mut scope).await?.filter(Connection::has_secret) else {
         return Ok(None);
     };
     let organisation = organisation(&mut scope).await?;
@@ -401,9 +398,7 @@ pub async fn save(
     input: &ConnectionInput,
 ) -> Result<Result<bool, FieldErrors>, AppError> {
     let current = connection(scope).await?;
-    let has_secret = current
-        .as_ref()
-        .is_some_and(Connection::has_secret);
+    let has_secret = current.as_ref().is_some_and(Connection::has_secret);
     let checked = match input.check(https_only, has_secret) {
         Ok(checked) => checked,
         Err(errors) => return Ok(Err(errors)),
