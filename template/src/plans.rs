@@ -23,7 +23,8 @@ use crate::members::MEMBERS;
 {% endif %}{% if time_tracking %}use crate::modules::time_tracking::employees::ACTIVE_EMPLOYEES; // module: time_tracking
 {% endif %}{% if time_tracking %}#[cfg(feature = "time-tracking")] // module: time_tracking
 {% endif %}{% if time_tracking %}use crate::modules::time_tracking::pay::workbook::PAYROLL_WORKBOOK; // module: time_tracking
-{% endif %}
+{% endif %}use crate::sso::SINGLE_SIGN_ON;
+
 /// The plans, cheapest first.
 pub const PLANS: &[Plan] = &[
     Plan {
@@ -70,6 +71,7 @@ pub const PLANS: &[Plan] = &[
         description: "For large teams: one price, however many seats.",
         limits: &[],
         features: &[
+            &SINGLE_SIGN_ON,
 {% if time_tracking %}            #[cfg(feature = "time-tracking")] // module: time_tracking
 {% endif %}{% if time_tracking %}            &PAYROLL_WORKBOOK, // module: time_tracking
 {% endif %}        ],
