@@ -95,6 +95,19 @@ async fn change_email(
             "That is your email already.",
         )));
     }
+    // An address an organisation's required single sign-on manages stays
+    // its to change: moved elsewhere, its member would slip out of it.
+    let current = Email::parse(&user.email).map_err(|e| AppError::Internal(e.to_owned()))?;
+    if let Some(sso) = crate::sso::for_address(state, &current).await?
+        && sso.connection.required
+        && !user.is_super_admin
+    {
+        let message = format!(
+            "Your address is managed by the single sign-on of {}: ask its IT admin to change it.",
+            sso.name
+        );
+        return Ok(Err(FieldErrors::single("email", message)));
+    }
     if let Err(errors) = reauthenticate(state, user, &input.password, "password").await? {
         return Ok(Err(errors));
     }

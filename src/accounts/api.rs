@@ -106,8 +106,7 @@ pub(crate) async fn login(
     session: Session,
     Json(input): Json<LoginInput>,
 ) -> Result<Json<SignedInView>, AppError> {
-    crate::sso::refuse_if_required(&state, &input.email).await?;
-    let user = super::attempt_sign_in(&state, client, &input)
+    let user = crate::sso::attempt_password_sign_in(&state, client, &input)
         .await?
         .ok_or(AppError::BadCredentials)?;
     let (id, two_factor) = (user.id, user.two_factor);

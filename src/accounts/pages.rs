@@ -261,26 +261,26 @@ async fn login(
     session: Session,
     Form(form): Form<LoginForm>,
 ) -> Result<Response, AppError> {
-    let sso = match super::email::Email::parse(&form.credentials.email) {
-        Ok(email) => crate::sso::for_address(&state, &email)
-            .await?
-            .map(|sso| (email, sso)),
-        Err(_) => None,
-    };
-    if let Some((email, sso)) = sso {
-        // No password typed: the same form goes on to single sign-on's
-        // start (307 keeps it a POST, with its CSRF token).
-        if form.credentials.password.is_empty() {
-            return Ok(Redirect::temporary("/login/sso").into_response());
-        }
-        if let Err(AppError::Forbidden(message)) = sso.refuse_others(&email) {
-            let typed = email.as_str().to_owned();
-            let page =
-                login_page(&state, layout, &session, typed, &form.next, Some(&message)).await?;
-            return Ok((StatusCode::FORBIDDEN, page).into_response());
-        }
+    // No password typed, at a domain with single sign-on: the same form
+    // goes on to single sign-on's start (307 keeps it a POST, with its
+    // CSRF token).
+    if form.credentials.password.is_empty()
+        && let Ok(email) = super::email::Email::parse(&form.credentials.email)
+        && crate::sso::for_address(&state, &email).await?.is_some()
+    {
+        return Ok(Redirect::temporary("/login/sso").into_response());
     }
-    if let Some(user) = super::attempt_sign_in(&state, client, &form.credentials).await? {
+    let signed_in =
+        match crate::sso::attempt_password_sign_in(&state, client, &form.credentials).await {
+            Err(AppError::Forbidden(message)) => {
+                let typed = form.credentials.email.trim().to_owned();
+                let page =
+                    login_page(&state, layout, &session, typed, &form.next, Some(&message)).await?;
+                return Ok((StatusCode::FORBIDDEN, page).into_response());
+            }
+            signed_in => signed_in?,
+        };
+    if let Some(user) = signed_in {
         return signed_in_or_second_factor(
             &session,
             user.id,

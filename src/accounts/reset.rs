@@ -259,6 +259,16 @@ async fn reset_page(
 ) -> Result<Response, AppError> {
     let (status, live, error) = match reset(&state, client, &token, &form.password).await? {
         Ok(Some(user)) => {
+            // Where single sign-on is required, the password only confirms
+            // changes (an owner's, to single sign-on itself): no sign-in.
+            match crate::sso::refuse_if_required_for(&state, user).await {
+                Err(AppError::Forbidden(why)) => {
+                    let message = format!("Your new password is set. {why}");
+                    flash::push(&session, Flash::info(message)).await?;
+                    return Ok(Redirect::to("/login").into_response());
+                }
+                checked => checked?,
+            }
             let two_factor = global::find_user(&state.db, user)
                 .await?
                 .is_some_and(|user| user.two_factor);
@@ -271,16 +281,6 @@ async fn reset_page(
                 ))
                 .await?;
                 return Ok(Redirect::to("/login").into_response());
-            }
-            // Where single sign-on is required, the password only confirms
-            // changes (an owner's, to single sign-on itself): no sign-in.
-            match crate::sso::refuse_if_required_for(&state, user).await {
-                Err(AppError::Forbidden(why)) => {
-                    let message = format!("Your new password is set. {why}");
-                    flash::push(&session, Flash::info(message)).await?;
-                    return Ok(Redirect::to("/login").into_response());
-                }
-                checked => checked?,
             }
             super::start_session(&session, user).await?;
             flash::push(

@@ -40,6 +40,10 @@ use crate::validation::FieldErrors;
 
 /// The session key of a sign-in waiting for its code: the user's id.
 pub const PENDING_KEY: &str = "pending_second_factor";
+/// Set beside [`PENDING_KEY`] when the first factor was an organisation's
+/// single sign-on: any other first factor is checked again against its
+/// requirement when the code comes (it may have been switched on since).
+pub const PENDING_VIA_SSO_KEY: &str = "pending_second_factor_via_sso";
 /// The session key holding a secret being enrolled (base32), until confirmed.
 const ENROLMENT_KEY: &str = "totp_enrolment";
 
@@ -460,6 +464,9 @@ async fn code_page(
     let Some(user) = session.get::<UserId>(PENDING_KEY).await? else {
         return Ok(Redirect::to("/login").into_response());
     };
+    if session.get::<bool>(PENDING_VIA_SSO_KEY).await? != Some(true) {
+        crate::sso::refuse_if_required_for(&state, user).await?;
+    }
     let email = global::find_user(&state.db, user)
         .await?
         .map(|u| u.email)

@@ -90,7 +90,8 @@ async fn release(
     Path(id): Path<TenantId>,
     Form(form): Form<ReleaseForm>,
 ) -> Result<Redirect, AppError> {
-    let domain = form.domain.trim().to_ascii_lowercase();
+    let domain = crate::sso::parse_domain(&form.domain)
+        .map_err(|message| AppError::Unprocessable(message.to_owned()))?;
     let action = format!("released the email domain {domain} from single sign-on");
     let (scope, tenant) = act_on(&state, &admin, id, &action, &form.reason).await?;
     scope.commit().await?;

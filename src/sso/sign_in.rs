@@ -28,6 +28,7 @@ use crate::accounts::email::Email;
 use crate::accounts::oauth::providers::{self, Asserted, RoundTrip};
 use crate::accounts::oauth::{Callback, failed, http, not_started, problem, take};
 use crate::accounts::pages::{Next, local_path, login_page, signed_in_or_second_factor};
+use crate::accounts::two_factor::PENDING_VIA_SSO_KEY;
 use crate::accounts::{self, SignedIn};
 use crate::config::{Protocol, ProviderConfig};
 use crate::error::AppError;
@@ -298,6 +299,9 @@ async fn callback(
     let two_factor = existing.is_some_and(|account| account.two_factor);
     let next = local_path(&pending.next);
     let response = signed_in_or_second_factor(&session, user, two_factor, next).await?;
+    if two_factor {
+        session.insert(PENDING_VIA_SSO_KEY, true).await?;
+    }
     if joined {
         let role = sso.connection.default_role.label();
         let message = format!("Welcome to {}: you joined as {role}.", sso.name);

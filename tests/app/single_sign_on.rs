@@ -245,6 +245,41 @@ async fn people_at_a_proven_domain_sign_in_through_their_organisations_provider(
         assert!(unconfirmed.text().await.unwrap().contains("never confirmed"));
         assert_eq!(email_of(&app, &manager).await, None);
 
+        // Its owner confirms it with "Forgot your password?": the ways in
+        // its maker may have added (a passkey, a provider account, a second
+        // factor) go with that.
+        let manager_id = app.user_id("manager@alpha.test").await;
+        app.execute_all(&[
+            &format!(
+                "INSERT INTO passkeys (id, user_id, name, credential_id, passkey, created_at) \
+                 VALUES ('{}', '{manager_id}', 'Planted', 'cred-planted', '{{}}', '2026-12-01T00:00:00Z')",
+                app::ids::PasskeyId::new()
+            ),
+            &format!(
+                "INSERT INTO user_identities (provider, issuer, subject, user_id, email, created_at) \
+                 VALUES ('github', 'https://github.com', '42', '{manager_id}', 'x@y.test', '2026-12-01T00:00:00Z')"
+            ),
+            &format!("UPDATE users SET totp_secret = 'planted' WHERE id = '{manager_id}'"),
+        ])
+        .await;
+        let (_, page) = app.page(&manager, "/forgot-password").await;
+        let fields = [("csrf_token", csrf_field(&page)), ("email", "manager@alpha.test".to_owned())];
+        assert_eq!(app.post_form(&manager, "/forgot-password", &[(fields[0].0, &fields[0].1), (fields[1].0, &fields[1].1)]).await.status(), 200);
+        let reset = app.link_in_email("manager@alpha.test", "/reset-password/").await;
+        let (_, page) = app.page(&manager, &reset).await;
+        let fields = [("csrf_token", csrf_field(&page)), ("password", "a brand new passphrase".to_owned())];
+        let done = app.post_form(&manager, &reset, &[(fields[0].0, &fields[0].1), (fields[1].0, &fields[1].1)]).await;
+        assert_eq!(done.status(), 303);
+        let planted: i64 = app::on_backend!(&app.db, |pool| sqlx::query_scalar(
+            "SELECT (SELECT count(*) FROM passkeys) + (SELECT count(*) FROM user_identities) \
+             + (SELECT count(*) FROM users WHERE totp_secret IS NOT NULL)"
+        )
+        .fetch_one(pool)
+        .await
+        .unwrap());
+        assert_eq!(planted, 0, "the maker's ways in are gone");
+        let manager = new_client();
+
         // Confirmed, a member signs in as themselves, keeping their role;
         // typing only the address on the sign-in page goes on to the
         // provider too (the same POST, with its CSRF token).
@@ -399,6 +434,25 @@ async fn requiring_single_sign_on_refuses_every_other_way_in(backend: Backend) {
             app.post_form(&owner, "/t/alpha/sso/require", &fields).await
         };
 
+        // A sign-in waiting for its second factor when the requirement
+        // comes is refused at the code.
+        let manager = app.client_for(f.manager).await;
+        let (totp, _) = app.enrol_two_factor(&manager).await;
+        let waiting = new_client();
+        let (_, login) = app.page(&waiting, "/login").await;
+        let first = app
+            .post_form(
+                &waiting,
+                "/login",
+                &[
+                    ("csrf_token", &csrf_field(&login)),
+                    ("email", "manager@alpha.test"),
+                    ("password", PASSWORD),
+                ],
+            )
+            .await;
+        assert!(location(&first).starts_with("/login/two-factor"), "{}", location(&first));
+
         // Not before a sign-in through it has worked.
         let early = require(PASSWORD).await;
         assert_eq!(early.status(), 409);
@@ -420,6 +474,50 @@ async fn requiring_single_sign_on_refuses_every_other_way_in(backend: Backend) {
         assert!(!required().await);
         assert_eq!(require(PASSWORD).await.status(), 303);
         assert!(required().await);
+
+        let code = totp.generate_current().to_string();
+        let late = crate::two_factor::code_step(&app, &waiting, &code).await;
+        assert_eq!(late.status(), 403, "the code after the requirement");
+        assert_eq!(email_of(&app, &waiting).await, None);
+
+        // A member can't move their address off the domain to slip out.
+        let (_, page) = app.page(&manager, "/account").await;
+        let moved = app
+            .post_form(
+                &manager,
+                "/account/email",
+                &[
+                    ("csrf_token", &csrf_field(&page)),
+                    ("email", "manager@elsewhere.test"),
+                    ("password", PASSWORD),
+                ],
+            )
+            .await;
+        assert_eq!(moved.status(), 422);
+        assert!(moved.text().await.unwrap().contains("Your address is managed by the single sign-on"));
+
+        // A super-admin at the domain isn't bound by it: their password
+        // (and second factor) still open the panel, their way out of a
+        // lock-out; a wrong password gets the same refusal as anyone's.
+        let ops = crate::fixtures::user(&app.db, "ops@alpha.test").await;
+        app.execute("UPDATE users SET is_super_admin = true WHERE email = 'ops@alpha.test'").await;
+        app.give_password(&app.client_for(ops).await).await;
+        for (password, status) in [("not the password", 403), (PASSWORD, 303)] {
+            let browser = new_client();
+            let (_, login) = app.page(&browser, "/login").await;
+            let answer = app
+                .post_form(
+                    &browser,
+                    "/login",
+                    &[
+                        ("csrf_token", &csrf_field(&login)),
+                        ("email", "ops@alpha.test"),
+                        ("password", password),
+                    ],
+                )
+                .await;
+            assert_eq!(answer.status(), status, "{password}");
+        }
 
         // Every other way in is refused for alpha.test, saying where to go.
         let staff = app.client_for(f.staff).await;
@@ -537,6 +635,22 @@ async fn requiring_single_sign_on_refuses_every_other_way_in(backend: Backend) {
         assert_eq!(through_sso(&app, &provider, &browser, "staff@alpha.test").await.status(), 303);
         assert_eq!(email_of(&app, &browser).await.as_deref(), Some("staff@alpha.test"));
 
+        // One with a second factor passes it after the provider.
+        provider.sign_in_as(Person::new("okta-manager", "manager@alpha.test"));
+        let browser = new_client();
+        let back = through_sso(&app, &provider, &browser, "manager@alpha.test").await;
+        assert!(location(&back).starts_with("/login/two-factor"), "{}", location(&back));
+        // The next step's code: the current one went into enrolling.
+        let next_step = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs()
+            + 30;
+        let code = totp.generate(next_step).to_string();
+        let done = crate::two_factor::code_step(&app, &browser, &code).await;
+        assert_eq!(done.status(), 303);
+        assert_eq!(email_of(&app, &browser).await.as_deref(), Some("manager@alpha.test"));
+
         // Removed at the provider, they are out at their next sign-in.
         provider.sign_out();
         let removed = new_client();
@@ -585,6 +699,15 @@ async fn requiring_single_sign_on_refuses_every_other_way_in(backend: Backend) {
             )
             .await;
         assert_eq!(password.status(), 303);
+
+        // Removing the provider asks for the password too.
+        for (password, kept) in [("not the password", true), (PASSWORD, false)] {
+            let fields = [("remove_password", password)];
+            let removed = app.post_form(&owner, "/t/alpha/sso/remove", &fields).await;
+            assert_eq!(removed.status(), 303);
+            let answer = app.get_json(&owner, "/api/v1/t/alpha/sso").await;
+            assert_eq!(answer["provider"].is_object(), kept, "{password}: {answer}");
+        }
     })
     .await;
 }

@@ -326,11 +326,20 @@ pub async fn verify_email(db: &Db, digest: &str) -> Result<Option<UserId>, sqlx:
 const VOID_PASSWORD_LINKS: &str =
     "DELETE FROM account_tokens WHERE user_id = $1 AND purpose IN ($2, $3)";
 
+/// What a reset that first confirms an address removes: the other ways
+/// into the account, which its maker may have added before its owner came.
+const FORGET_UNCONFIRMED_WAYS_IN: [&str; 4] = [
+    "DELETE FROM passkeys WHERE user_id = $1",
+    "DELETE FROM user_identities WHERE user_id = $1",
+    "DELETE FROM recovery_codes WHERE user_id = $1",
+    "UPDATE users SET totp_secret = NULL, totp_last_step = NULL WHERE id = $1",
+];
+
 /// Uses up a live password-reset token: sets the new password hash, marks
 /// the address verified (the user proved they read its mail), and ends
-/// every session and every other reset link of the user, in one
-/// transaction. Returns the user, `None` for a token that is unknown, used
-/// or expired.
+/// every session and every other reset link of the user (and, for an
+/// address confirmed only now, the other ways in), in one transaction.
+/// Returns the user, `None` for a token that is unknown, used or expired.
 pub async fn reset_password(
     db: &Db,
     digest: &str,
@@ -357,6 +366,19 @@ pub async fn reset_password(
                 .await?;
         if updated.rows_affected() == 0 {
             return Ok(None);
+        }
+        let unconfirmed: bool =
+            sqlx::query_scalar("SELECT email_verified_at IS NULL FROM users WHERE id = $1")
+                .bind(user)
+                .fetch_one(&mut *tx)
+                .await?;
+        if unconfirmed {
+            // Whoever made the account may not be who reads the address
+            // (anyone can sign up with someone else's): the ways in they may
+            // have added go, and the address's owner starts afresh.
+            for forget in FORGET_UNCONFIRMED_WAYS_IN {
+                sqlx::query(forget).bind(user).execute(&mut *tx).await?;
+            }
         }
         mark_verified!(&user, &email, now, &mut *tx)?;
         sqlx::query(VOID_PASSWORD_LINKS)

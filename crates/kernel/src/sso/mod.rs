@@ -11,6 +11,7 @@ use serde::Deserialize;
 use time::OffsetDateTime;
 
 use crate::accounts::email::Email;
+use crate::accounts::{CurrentUser, LoginInput};
 use crate::billing::Catalog;
 use crate::billing::Feature;
 use crate::crypto::Keys;
@@ -18,6 +19,7 @@ use crate::crypto::sealed::SealedColumn;
 use crate::db::Db;
 use crate::error::AppError;
 use crate::http::AppState;
+use crate::http::client_address::ClientAddress;
 use crate::ids::{RowId, TenantId, UserId};
 use crate::tenancy::{Intent, Role, TenantScope, for_tenant};
 use crate::validation::{self, FieldErrors};
@@ -312,14 +314,41 @@ pub async fn refuse_if_required(state: &AppState, email: &str) -> Result<(), App
 }
 
 /// [`refuse_if_required`] for the account `user`, found some other way (a
-/// passkey, a sign-in link, a provider, a reset link).
+/// passkey, a sign-in link, a provider, a reset link, a second factor). A
+/// super-admin is not bound by an organisation's requirement: the panel
+/// (its way out of a lock-out) asks for their password and second factor.
 ///
 /// # Errors
 /// As [`refuse_if_required`].
 pub async fn refuse_if_required_for(state: &AppState, user: UserId) -> Result<(), AppError> {
     match crate::accounts::global::find_user(&state.db, user).await? {
-        Some(account) => refuse_if_required(state, &account.email).await,
-        None => Ok(()),
+        Some(account) if !account.is_super_admin => refuse_if_required(state, &account.email).await,
+        _ => Ok(()),
+    }
+}
+
+/// A password sign-in (the page's, the API's) under the requirement of
+/// the address's organisation: refused for everyone at its domains, right
+/// password or wrong, but a super-admin with the right password (whose
+/// second factor is still asked).
+///
+/// # Errors
+/// As [`crate::accounts::attempt_sign_in`], and the requirement's 403.
+pub async fn attempt_password_sign_in(
+    state: &AppState,
+    client: ClientAddress,
+    input: &LoginInput,
+) -> Result<Option<CurrentUser>, AppError> {
+    let required = refuse_if_required(state, &input.email).await;
+    let signed_in = crate::accounts::attempt_sign_in(state, client, input).await?;
+    match required {
+        Ok(()) => Ok(signed_in),
+        Err(AppError::Forbidden(_))
+            if signed_in.as_ref().is_some_and(|user| user.is_super_admin) =>
+        {
+            Ok(signed_in)
+        }
+        Err(refusal) => Err(refusal),
     }
 }
 
@@ -424,19 +453,23 @@ pub async fn save(
         .map(|done| done.rows_affected()))?;
         return Ok(Ok(false));
     };
-    let saved_secret = if has_secret {
-        current.client_secret(Some(keys))?
+    // The saved secret is opened only to keep it (a blank field), so one
+    // sealed with a key since dropped can still be replaced.
+    let (secret, secret_changed) = if checked.client_secret.is_empty() {
+        match current.client_secret(Some(keys)) {
+            Ok(saved) => (saved, false),
+            Err(_) => {
+                let message =
+                    "The saved secret can't be read any more (its key is gone): enter it again.";
+                return Ok(Err(FieldErrors::single("client_secret", message)));
+            }
+        }
     } else {
-        String::new()
-    };
-    let secret = if checked.client_secret.is_empty() {
-        saved_secret.clone()
-    } else {
-        checked.client_secret
+        (checked.client_secret, true)
     };
     let changed = checked.issuer != current.issuer
         || checked.client_id != current.client_id
-        || secret != saved_secret;
+        || secret_changed;
     let sealed = CLIENT_SECRET.seal(keys, current.id, &secret);
     on_tx!(scope.tx(), |conn| sqlx::query(
         "UPDATE sso_connections SET issuer = $2, client_id = $3, client_secret = $4, \
