@@ -10,7 +10,8 @@
 //! backends (ids and dates as text, timestamps RFC 3339 in UTC).
 //!
 //! Credentials don't travel: columns named `*_digest` (codes and tokens a device holds)
-//! are emptied, and tables whose rows are credentials (a required digest:
+//! and encrypted credentials (`SealedColumn::credential`: a single sign-on
+//! client secret) are emptied, and tables whose rows are credentials (a required digest:
 //! API tokens, pending invitations) are left out, with the rows that
 //! depend on them. Encrypted columns are written **in plaintext** and
 //! encrypted again under the target's keys on import: the archive is
