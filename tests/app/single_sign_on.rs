@@ -246,8 +246,8 @@ async fn people_at_a_proven_domain_sign_in_through_their_organisations_provider(
         assert_eq!(email_of(&app, &manager).await, None);
 
         // Its owner confirms it with "Forgot your password?": the ways in
-        // its maker may have added (a passkey, a provider account, a second
-        // factor) go with that.
+        // its maker may have added (a passkey, a provider account) go with
+        // that.
         let manager_id = app.user_id("manager@alpha.test").await;
         app.execute_all(&[
             &format!(
@@ -259,7 +259,6 @@ async fn people_at_a_proven_domain_sign_in_through_their_organisations_provider(
                 "INSERT INTO user_identities (provider, issuer, subject, user_id, email, created_at) \
                  VALUES ('github', 'https://github.com', '42', '{manager_id}', 'x@y.test', '2026-12-01T00:00:00Z')"
             ),
-            &format!("UPDATE users SET totp_secret = 'planted' WHERE id = '{manager_id}'"),
         ])
         .await;
         let (_, page) = app.page(&manager, "/forgot-password").await;
@@ -271,8 +270,7 @@ async fn people_at_a_proven_domain_sign_in_through_their_organisations_provider(
         let done = app.post_form(&manager, &reset, &[(fields[0].0, &fields[0].1), (fields[1].0, &fields[1].1)]).await;
         assert_eq!(done.status(), 303);
         let planted: i64 = app::on_backend!(&app.db, |pool| sqlx::query_scalar(
-            "SELECT (SELECT count(*) FROM passkeys) + (SELECT count(*) FROM user_identities) \
-             + (SELECT count(*) FROM users WHERE totp_secret IS NOT NULL)"
+            "SELECT (SELECT count(*) FROM passkeys) + (SELECT count(*) FROM user_identities)"
         )
         .fetch_one(pool)
         .await

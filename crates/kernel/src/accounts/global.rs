@@ -327,12 +327,12 @@ const VOID_PASSWORD_LINKS: &str =
     "DELETE FROM account_tokens WHERE user_id = $1 AND purpose IN ($2, $3)";
 
 /// What a reset that first confirms an address removes: the other ways
-/// into the account, which its maker may have added before its owner came.
-const FORGET_UNCONFIRMED_WAYS_IN: [&str; 4] = [
+/// into the account (each signs in alone), which its maker may have added
+/// before its owner came. A second factor stays: a reset link never
+/// signs past one, whoever holds the mailbox.
+const FORGET_UNCONFIRMED_WAYS_IN: [&str; 2] = [
     "DELETE FROM passkeys WHERE user_id = $1",
     "DELETE FROM user_identities WHERE user_id = $1",
-    "DELETE FROM recovery_codes WHERE user_id = $1",
-    "UPDATE users SET totp_secret = NULL, totp_last_step = NULL WHERE id = $1",
 ];
 
 /// Uses up a live password-reset token: sets the new password hash, marks
