@@ -250,9 +250,14 @@ async fn require(
     super::require(&mut t.scope, required).await?;
     t.scope.commit().await?;
     let message = if required {
-        "Single sign-on is required: everyone at your verified domains signs in through your provider."
+        // Sessions opened another way end now (the owner's own stays).
+        let keep = session.id().map(|id| id.to_string()).unwrap_or_default();
+        let ended = global::end_sessions_at_domains(&state.db, t.tenant.id, &keep).await?;
+        format!(
+            "Single sign-on is required: everyone at your verified domains signs in through your provider ({ended} other sessions signed out)."
+        )
     } else {
-        "Single sign-on is no longer required: other ways to sign in work again."
+        "Single sign-on is no longer required: other ways to sign in work again.".to_owned()
     };
     flash::push(&session, Flash::success(message)).await?;
     Ok(back(&t.tenant.slug).into_response())

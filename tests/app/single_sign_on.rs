@@ -467,18 +467,30 @@ async fn requiring_single_sign_on_refuses_every_other_way_in(backend: Backend) {
         assert!(page.contains("Single sign-on works"), "{page}");
         assert_eq!(email_of(&app, &owner).await.as_deref(), Some("owner@alpha.test"), "still the owner");
 
-        // Asks for the password.
+        // Asks for the password. Once required, sessions at the domain
+        // opened another way end; the owner's own stays, and so do other
+        // domains'.
+        let signed_in_before = app.client_for(f.admin).await;
+        let beta_before = {
+            let beta = TenantFixture::create(&app.db, "gamma").await;
+            app.client_for(beta.owner).await
+        };
         assert_eq!(require("not the password").await.status(), 303);
         assert!(!required().await);
         assert_eq!(require(PASSWORD).await.status(), 303);
         assert!(required().await);
+        assert_eq!(email_of(&app, &signed_in_before).await, None, "signed out");
+        assert_eq!(email_of(&app, &owner).await.as_deref(), Some("owner@alpha.test"));
+        assert_eq!(email_of(&app, &beta_before).await.as_deref(), Some("owner@gamma.test"));
 
         let code = totp.generate_current().to_string();
         let late = crate::two_factor::code_step(&app, &waiting, &code).await;
         assert_eq!(late.status(), 403, "the code after the requirement");
         assert_eq!(email_of(&app, &waiting).await, None);
 
-        // A member can't move their address off the domain to slip out.
+        // A member can't move their address off the domain to slip out
+        // (signed in again: requiring it ended their session).
+        let manager = app.client_for(f.manager).await;
         let (_, page) = app.page(&manager, "/account").await;
         let moved = app
             .post_form(
@@ -558,7 +570,7 @@ async fn requiring_single_sign_on_refuses_every_other_way_in(backend: Backend) {
             .await
             .unwrap();
         assert_eq!(signup.status(), 403);
-        assert_eq!(count(&app, "tenants").await, 1, "no side tenant");
+        assert_eq!(count(&app, "tenants").await, 2, "alpha and gamma: no side tenant");
         let (status, page) = ask(&app, &visitor, "staff@alpha.test").await;
         assert_eq!(status, 403);
         assert!(page.contains(says), "{page}");
@@ -601,7 +613,7 @@ async fn requiring_single_sign_on_refuses_every_other_way_in(backend: Backend) {
             )
             .await;
         assert_eq!(page_signup.status(), 403);
-        assert_eq!(count(&app, "tenants").await, 1, "no side tenant");
+        assert_eq!(count(&app, "tenants").await, 2, "alpha and gamma: no side tenant");
 
         // A password reset sets the password (it confirms changes) but
         // signs no one in.

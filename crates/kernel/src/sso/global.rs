@@ -187,3 +187,23 @@ pub async fn remove(db: &Db, tenant: TenantId, domain: &str) -> Result<bool, sql
     .await
     .map(|done| done.rows_affected() == 1))
 }
+
+/// Ends every session of everyone at the tenant's verified domains but
+/// `keep` (the owner's own, who switched the requirement on): sessions
+/// opened another way must not outlive it. Returns how many ended.
+pub async fn end_sessions_at_domains(
+    db: &Db,
+    tenant: TenantId,
+    keep: &str,
+) -> Result<u64, sqlx::Error> {
+    on_backend!(db, |pool| sqlx::query(
+        "DELETE FROM sessions WHERE id <> $2 AND user_id IN (\
+         SELECT u.id FROM users u JOIN sso_domains d \
+         ON d.tenant = $1 AND d.verified_at IS NOT NULL AND lower(u.email) LIKE '%@' || d.domain)"
+    )
+    .bind(tenant)
+    .bind(keep)
+    .execute(pool)
+    .await
+    .map(|done| done.rows_affected()))
+}
