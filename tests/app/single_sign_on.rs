@@ -479,6 +479,11 @@ async fn requiring_single_sign_on_refuses_every_other_way_in(backend: Backend) {
         assert!(!required().await);
         assert_eq!(require(PASSWORD).await.status(), 303);
         assert!(required().await);
+        let (_, page) = app.page(&owner, "/t/alpha/sso").await;
+        assert!(
+            page.contains("(2 other sessions signed out)"),
+            "the admin's and the manager's, not the owner's: {page}"
+        );
         assert_eq!(email_of(&app, &signed_in_before).await, None, "signed out");
         assert_eq!(email_of(&app, &owner).await.as_deref(), Some("owner@alpha.test"));
         assert_eq!(email_of(&app, &beta_before).await.as_deref(), Some("owner@gamma.test"));
