@@ -9,7 +9,7 @@ use axum::response::Redirect;
 use serde::Deserialize;
 use tower_sessions::Session;
 
-use super::pages::{act_on, back_to};
+use super::pages::{ReasonForm, act_on, back_to};
 use crate::error::AppError;
 use crate::http::AppState;
 use crate::http::extract::{Form, Path};
@@ -101,11 +101,6 @@ async fn release(
         Flash::error(format!("{} has no claim on {domain}.", tenant.name))
     };
     back_to(&session, id, outcome).await
-}
-
-#[derive(Deserialize)]
-struct ReasonForm {
-    reason: String,
 }
 
 async fn stop_requiring(

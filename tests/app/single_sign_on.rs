@@ -125,6 +125,23 @@ async fn role_in_alpha(app: &TestApp, owner: &reqwest::Client, email: &str) -> O
         .map(|member| member["role"].as_str().expect("a role").to_owned())
 }
 
+/// Signs in on the sign-in page with a password, as `browser`: the answer.
+async fn with_password(
+    app: &TestApp,
+    browser: &reqwest::Client,
+    email: &str,
+    password: &str,
+) -> reqwest::Response {
+    let (_, login) = app.page(browser, "/login").await;
+    let token = csrf_field(&login);
+    let fields = [
+        ("csrf_token", token.as_str()),
+        ("email", email),
+        ("password", password),
+    ];
+    app.post_form(browser, "/login", &fields).await
+}
+
 async fn email_of(app: &TestApp, browser: &reqwest::Client) -> Option<String> {
     signed_in_as(app, browser)
         .await
@@ -437,18 +454,7 @@ async fn requiring_single_sign_on_refuses_every_other_way_in(backend: Backend) {
         let manager = app.client_for(f.manager).await;
         let (totp, _) = app.enrol_two_factor(&manager).await;
         let waiting = new_client();
-        let (_, login) = app.page(&waiting, "/login").await;
-        let first = app
-            .post_form(
-                &waiting,
-                "/login",
-                &[
-                    ("csrf_token", &csrf_field(&login)),
-                    ("email", "manager@alpha.test"),
-                    ("password", PASSWORD),
-                ],
-            )
-            .await;
+        let first = with_password(&app, &waiting, "manager@alpha.test", PASSWORD).await;
         assert!(location(&first).starts_with("/login/two-factor"), "{}", location(&first));
 
         // Not before a sign-in through it has worked.
@@ -519,18 +525,7 @@ async fn requiring_single_sign_on_refuses_every_other_way_in(backend: Backend) {
         app.give_password(&app.client_for(ops).await).await;
         for (password, status) in [("not the password", 403), (PASSWORD, 303)] {
             let browser = new_client();
-            let (_, login) = app.page(&browser, "/login").await;
-            let answer = app
-                .post_form(
-                    &browser,
-                    "/login",
-                    &[
-                        ("csrf_token", &csrf_field(&login)),
-                        ("email", "ops@alpha.test"),
-                        ("password", password),
-                    ],
-                )
-                .await;
+            let answer = with_password(&app, &browser, "ops@alpha.test", password).await;
             assert_eq!(answer.status(), status, "{password}");
         }
 
@@ -540,18 +535,7 @@ async fn requiring_single_sign_on_refuses_every_other_way_in(backend: Backend) {
         let users_before = count(&app, "users").await;
         let says = "signs in with the single sign-on of alpha Ltd";
         let visitor = new_client();
-        let (_, login) = app.page(&visitor, "/login").await;
-        let password = app
-            .post_form(
-                &visitor,
-                "/login",
-                &[
-                    ("csrf_token", &csrf_field(&login)),
-                    ("email", "staff@alpha.test"),
-                    ("password", PASSWORD),
-                ],
-            )
-            .await;
+        let password = with_password(&app, &visitor, "staff@alpha.test", PASSWORD).await;
         assert_eq!(password.status(), 403);
         assert!(password.text().await.unwrap().contains(says));
         assert_eq!(email_of(&app, &visitor).await, None);
@@ -678,18 +662,7 @@ async fn requiring_single_sign_on_refuses_every_other_way_in(backend: Backend) {
         let beta_owner = app.client_for(beta.owner).await;
         app.give_password(&beta_owner).await;
         let other = new_client();
-        let (_, login) = app.page(&other, "/login").await;
-        let fine = app
-            .post_form(
-                &other,
-                "/login",
-                &[
-                    ("csrf_token", &csrf_field(&login)),
-                    ("email", "owner@beta.test"),
-                    ("password", PASSWORD),
-                ],
-            )
-            .await;
+        let fine = with_password(&app, &other, "owner@beta.test", PASSWORD).await;
         assert_eq!(fine.status(), 303);
 
         // Stopping lets the password in again.
@@ -701,18 +674,7 @@ async fn requiring_single_sign_on_refuses_every_other_way_in(backend: Backend) {
             )
             .await;
         assert_eq!(stop.status(), 303);
-        let (_, login) = app.page(&visitor, "/login").await;
-        let password = app
-            .post_form(
-                &visitor,
-                "/login",
-                &[
-                    ("csrf_token", &csrf_field(&login)),
-                    ("email", "staff@alpha.test"),
-                    ("password", "a brand new passphrase"),
-                ],
-            )
-            .await;
+        let password = with_password(&app, &visitor, "staff@alpha.test", "a brand new passphrase").await;
         assert_eq!(password.status(), 303);
 
         // Removing the provider asks for the password too.
